@@ -1,0 +1,493 @@
+"""The `heartbeat-desktop` command: the tray app with no arguments, scripting subcommands otherwise.
+
+Exit codes: 0 success (a run that ended ok or skipped), 1 failure (a failed run, an unreachable
+server, a database error), 2 usage (bad arguments, unknown thread, out-of-range value). Errors are one
+line on stderr; the traceback only with LOG_LEVEL=DEBUG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__, logging_setup, paths
+from .core import heartbeat_md
+from .core.config import ConfigError, HeartbeatConfig, parse_cli_value
+from .core.models import NOTE_KINDS, ROLES, RUN_STATUSES, RunRecord
+from .core.ports import LLMError, StoreError
+from .core.runner import UnknownThread
+from .store import DEFAULT_THREAD, SqliteStore
+from .store.settings import KNOWN as KNOWN_SETTINGS
+from .store.threads import NoSuchThread
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------- formatting
+def _time(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds") if ts else None
+
+
+def _emit(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def run_summary(run: RunRecord) -> dict[str, Any]:
+    return {
+        "run_id": run.id,
+        "thread_id": run.thread_id,
+        "status": run.status,
+        "dry_run": run.dry_run,
+        "action": run.decision,
+        "reason": run.reason,
+        "llm_ms": run.llm_ms,
+        "total_ms": run.total_ms,
+    }
+
+
+def describe_run(run: RunRecord) -> str:
+    secs = f"{(run.total_ms or 0) / 1000:.1f} s"
+    if run.status != "ok":
+        return f"{run.status}: {run.reason} ({secs})"
+    decision = run.decision or {}
+    action = decision.get("action", "none")
+    result = run.action_result or {}
+    prefix = "dry run, would " if run.dry_run else ""
+    if action == "post":
+        where = f" as post #{result['post_id']}" if "post_id" in result and not run.dry_run else ""
+        text = f"{prefix}post “{decision.get('title')}”{where}"
+    elif action == "comment":
+        text = f"{prefix}comment on post #{decision.get('post_id')}"
+    elif action == "vote":
+        text = f"{prefix}vote {decision.get('direction')} on post #{decision.get('post_id')}"
+    else:
+        text = "nothing to do (HEARTBEAT_OK)"
+    if result.get("delivered_to"):
+        text += f", delivered to thread {result['delivered_to']!r}"
+    return f"ok: {text} — {decision.get('reason') or run.reason} ({secs})"
+
+
+# ---------------------------------------------------------------------------- commands
+def cmd_run_now(store: SqliteStore, args: argparse.Namespace) -> int:
+    from .wiring import make_runner
+
+    runner = make_runner(store)
+    try:
+        run = runner.run(args.thread, trigger="manual", dry_run=True if args.dry_run else None)
+    except UnknownThread as exc:
+        raise UsageError(f"{exc} (see: heartbeat-desktop threads list)") from None
+    if args.json:
+        _emit(run_summary(run))
+    else:
+        print(describe_run(run))
+        for warning in run.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    return EXIT_FAIL if run.status == "failed" else EXIT_OK
+
+
+def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
+    from .wiring import make_llm
+
+    threads = []
+    for t in store.threads.list():
+        config, warnings = HeartbeatConfig.load(t.config_json)
+        state = store.runs.state(t.id)
+        threads.append(
+            {
+                "id": t.id,
+                "title": t.title,
+                "enabled": config.enabled,
+                "paused": t.paused,
+                "every_seconds": config.every_seconds,
+                "model": config.model,
+                "dry_run": config.dry_run,
+                "last_run_at": _iso(state.last_run_at) if state else None,
+                "last_status": state.last_status if state else None,
+                "last_reason": state.last_reason if state else None,
+                "consecutive_failures": state.consecutive_failures if state else 0,
+                "config_warnings": warnings,
+            }
+        )
+    info = {
+        "version": __version__,
+        "data_dir": str(paths.data_dir()),
+        "ollama_host": make_llm(store).host,
+        "default_model": store.settings.get("default_model") or "llama3.2",
+        "threads": threads,
+    }
+    if args.json:
+        _emit(info)
+        return EXIT_OK
+    print(f"Heartbeat Desktop {info['version']} — data in {info['data_dir']}")
+    print(f"Ollama: {info['ollama_host']} (default model {info['default_model']})")
+    for t in threads:
+        state = "disabled" if not t["enabled"] else "paused" if t["paused"] else f"every {t['every_seconds']} s"
+        last = f"last {t['last_status']} at {t['last_run_at']}" if t["last_status"] else "never ran"
+        print(f"  {t['id']:<20} {state:<16} {last}" + (f" — {t['last_reason']}" if t["last_reason"] else ""))
+        for warning in t["config_warnings"]:
+            print(f"  {'':<20} config warning: {warning}")
+    return EXIT_OK
+
+
+def cmd_history(store: SqliteStore, args: argparse.Namespace) -> int:
+    if args.thread:
+        store.threads.require(args.thread)
+    runs = store.runs.history(args.thread, limit=args.limit, status=args.status)
+    if args.json:
+        _emit(
+            [
+                {
+                    "id": r.id,
+                    "thread_id": r.thread_id,
+                    "trigger": r.trigger,
+                    "status": r.status,
+                    "reason": r.reason,
+                    "dry_run": r.dry_run,
+                    "model": r.model,
+                    "prompt": r.prompt,
+                    "raw_reply": r.raw_reply,
+                    "decision": r.decision,
+                    "action_result": r.action_result,
+                    "llm_ms": r.llm_ms,
+                    "total_ms": r.total_ms,
+                    "started_at": _iso(r.started_at),
+                    "finished_at": _iso(r.finished_at),
+                }
+                for r in runs
+            ]
+        )
+        return EXIT_OK
+    if not runs:
+        print("no runs yet")
+    for r in runs:
+        action = (r.decision or {}).get("action", "-")
+        dur = f"{(r.total_ms or 0) / 1000:.1f}s"
+        print(
+            f"{_time(r.started_at)}  {r.thread_id:<12} {r.trigger:<8} {r.status:<11} {action:<7} {dur:>6}  {r.reason}"
+        )
+    return EXIT_OK
+
+
+def cmd_config(store: SqliteStore, args: argparse.Namespace) -> int:
+    thread = store.threads.require(args.thread)
+    config, warnings = HeartbeatConfig.load(thread.config_json)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.action == "get":
+        data = config.to_dict()
+        if args.key:
+            if args.key not in data:
+                raise UsageError(f"unknown setting {args.key!r}; known: {', '.join(data)}")
+            value = data[args.key]
+            print(json.dumps(value) if not isinstance(value, str) else value)
+        else:
+            _emit(data)
+        return EXIT_OK
+    if args.key is None or args.value is None:
+        raise UsageError("usage: heartbeat-desktop config set [--thread ID] KEY VALUE")
+    try:
+        updated = config.with_updates(**{args.key: parse_cli_value(args.key, args.value)})
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    store.threads.set_config(args.thread, updated)
+    key = "every_seconds" if args.key == "every" else args.key
+    print(f"{args.thread}: {key} = {json.dumps(updated.to_dict()[key])}")
+    return EXIT_OK
+
+
+def cmd_settings(store: SqliteStore, args: argparse.Namespace) -> int:
+    if args.action == "get":
+        values = store.settings.all()
+        if args.key:
+            if args.key not in KNOWN_SETTINGS:
+                raise UsageError(f"unknown setting {args.key!r}; known: {', '.join(KNOWN_SETTINGS)}")
+            print(values.get(args.key, ""))
+        else:
+            for key, help_text in KNOWN_SETTINGS.items():
+                print(f"{key:<14} {values.get(key, '(default)'):<30} {help_text}")
+        return EXIT_OK
+    if args.key not in KNOWN_SETTINGS:
+        raise UsageError(f"unknown setting {args.key!r}; known: {', '.join(KNOWN_SETTINGS)}")
+    value = args.value
+    if args.key == "llm_timeout" and value not in (None, ""):
+        try:
+            if not 1 <= float(value) <= 3600:
+                raise ValueError
+        except ValueError:
+            raise UsageError("llm_timeout must be a number of seconds in 1–3600") from None
+    store.settings.set(args.key, value or None)
+    print(f"{args.key} = {value or '(default)'}")
+    return EXIT_OK
+
+
+def cmd_check(store: SqliteStore | None, args: argparse.Namespace) -> int:
+    path = Path(args.path) if args.path else paths.data_dir()
+    text, warnings = heartbeat_md.read_heartbeat_md(path)
+    instructions = heartbeat_md.parse(text)
+    instructions.warnings[:0] = warnings
+    if args.json:
+        _emit(instructions.to_dict())
+        return EXIT_OK if text else EXIT_FAIL
+    print(f"Checklist ({len(instructions.checklist)}):")
+    for item in instructions.checklist:
+        print(f"  [{'x' if item.checked else ' '}] {item.text}")
+    print(f"Rules ({len(instructions.rules)}):")
+    for rule in instructions.rules:
+        print(f"  if {rule.condition} → {rule.action}" if rule.condition else f"  {rule.text}")
+    print(f"Proactive behaviours ({len(instructions.proactive_behaviors)}):")
+    for behaviour in instructions.proactive_behaviors:
+        print(f"  - {behaviour}")
+    if instructions.other:
+        print(f"Other instructions ({len(instructions.other)}):")
+        for line in instructions.other:
+            print(f"  {line}")
+    for warning in instructions.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print("actionable: " + ("yes" if instructions.is_actionable else "no — heartbeats will be skipped"))
+    return EXIT_OK if text else EXIT_FAIL
+
+
+def cmd_threads(store: SqliteStore, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        threads = store.threads.list()
+        if args.json:
+            _emit(
+                [
+                    {
+                        "id": t.id,
+                        "title": t.title,
+                        "workspace": str(t.workspace) if t.workspace else None,
+                        "paused": t.paused,
+                        "last_active_at": _iso(t.last_active_at),
+                    }
+                    for t in threads
+                ]
+            )
+        else:
+            for t in threads:
+                print(f"{t.id:<20} {t.title}" + (f"  ({t.workspace})" if t.workspace else ""))
+        return EXIT_OK
+    if not args.id:
+        raise UsageError(f"usage: heartbeat-desktop threads {args.action} ID")
+    if args.action == "add":
+        workspace = Path(args.workspace).expanduser().resolve() if args.workspace else None
+        if workspace is not None and not workspace.is_dir():
+            raise UsageError(f"workspace {workspace} is not a directory")
+        try:
+            store.threads.create(args.id, args.title, workspace)
+        except StoreError as exc:
+            raise UsageError(str(exc)) from None
+        if workspace is not None:
+            paths.ensure_heartbeat_md(workspace)
+        print(f"added thread {args.id}")
+    else:
+        try:
+            store.threads.remove(args.id)
+        except NoSuchThread:
+            raise
+        except StoreError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"removed thread {args.id} (its messages and notes; its posts stay in the feed)")
+    return EXIT_OK
+
+
+def cmd_message(store: SqliteStore, args: argparse.Namespace) -> int:
+    text = " ".join(args.text)
+    try:
+        message_id = store.threads.add_message(args.thread, text, role=args.role)
+    except NoSuchThread:
+        raise
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"message #{message_id} added to {args.thread}")
+    return EXIT_OK
+
+
+def cmd_note(store: SqliteStore, args: argparse.Namespace) -> int:
+    text = " ".join(args.text)
+    try:
+        note_id = store.threads.add_note(args.thread, text, kind=args.kind)
+    except NoSuchThread:
+        raise
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{args.kind} note #{note_id} added to {args.thread}")
+    return EXIT_OK
+
+
+def cmd_feed(store: SqliteStore, args: argparse.Namespace) -> int:
+    posts = store.feed.posts(limit=args.limit)
+    if args.json:
+        _emit(
+            [
+                {
+                    "id": p.id,
+                    "title": p.title,
+                    "content": p.content,
+                    "score": p.score,
+                    "thread_id": p.thread_id,
+                    "run_id": p.run_id,
+                    "created_at": _iso(p.created_at),
+                    "comments": [
+                        {
+                            "id": c.id,
+                            "content": c.content,
+                            "thread_id": c.thread_id,
+                            "run_id": c.run_id,
+                            "created_at": _iso(c.created_at),
+                        }
+                        for c in store.feed.comments(p.id)
+                    ],
+                }
+                for p in posts
+            ]
+        )
+        return EXIT_OK
+    if not posts:
+        print("the feed is empty")
+    for p in posts:
+        where = f"{p.thread_id or '-'}, {_time(p.created_at)}, {p.comment_count} comments"
+        print(f"#{p.id:<5} {p.score:+d}  {p.title}  [{where}]")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="heartbeat-desktop",
+        description="Give your personal AI agent a heartbeat. Without a command, starts the tray app.",
+    )
+    parser.add_argument("--version", action="version", version=f"heartbeat-desktop {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run-now", help="run one heartbeat now and print the result")
+    p.add_argument("--thread", default=DEFAULT_THREAD)
+    p.add_argument("--dry-run", action="store_true", help="decide, but write nothing")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_run_now)
+
+    p = sub.add_parser("status", help="threads, their last result, the Ollama host")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("history", help="recent runs, newest first")
+    p.add_argument("--thread")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--status", choices=RUN_STATUSES)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("config", help="get or set a thread's heartbeat config")
+    p.add_argument("action", choices=("get", "set"))
+    p.add_argument("key", nargs="?")
+    p.add_argument("value", nargs="?")
+    p.add_argument("--thread", default=DEFAULT_THREAD)
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("settings", help="get or set app-wide settings (Ollama host, default model, timeout)")
+    p.add_argument("action", choices=("get", "set"))
+    p.add_argument("key", nargs="?")
+    p.add_argument("value", nargs="?", help="empty to restore the default")
+    p.set_defaults(func=cmd_settings)
+
+    p = sub.add_parser("check", help="parse a HEARTBEAT.md and show what it found")
+    p.add_argument("path", nargs="?", help="file or directory (default: the data dir)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check, needs_store=False)
+
+    p = sub.add_parser("threads", help="list, add or remove threads")
+    p.add_argument("action", choices=("list", "add", "remove"))
+    p.add_argument("id", nargs="?")
+    p.add_argument("--title")
+    p.add_argument("--workspace", help="directory holding this thread's HEARTBEAT.md")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_threads)
+
+    p = sub.add_parser("message", help="add a message to a thread")
+    p.add_argument("--thread", default=DEFAULT_THREAD)
+    p.add_argument("--role", choices=ROLES, default="user")
+    p.add_argument("text", nargs="+")
+    p.set_defaults(func=cmd_message)
+
+    p = sub.add_parser("note", help="add a memory or contradiction note to a thread")
+    p.add_argument("--thread", default=DEFAULT_THREAD)
+    p.add_argument("--kind", choices=NOTE_KINDS, default="memory")
+    p.add_argument("text", nargs="+")
+    p.set_defaults(func=cmd_note)
+
+    p = sub.add_parser("feed", help="posts in the local feed, newest first")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_feed)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        log_directory = paths.log_dir()
+    except OSError as exc:
+        print(f"heartbeat-desktop: cannot create log directory: {exc}", file=sys.stderr)
+        log_directory = None
+    logging_setup.setup(log_directory)
+    if args.command is None:
+        return start_tray(parser)
+    store: SqliteStore | None = None
+    try:
+        if getattr(args, "needs_store", True):
+            from .wiring import open_store
+
+            store = open_store()
+        return int(args.func(store, args))
+    except UsageError as exc:
+        return _error(str(exc), EXIT_USAGE)
+    except (NoSuchThread, UnknownThread) as exc:
+        return _error(str(exc), EXIT_USAGE)
+    except (StoreError, LLMError, OSError) as exc:
+        return _error(str(exc), EXIT_FAIL)
+    except KeyboardInterrupt:
+        return _error("interrupted", 130)
+    except Exception as exc:  # last resort: one line, never a bare traceback for the user
+        log.exception("Unexpected error")
+        return _error(f"unexpected error: {type(exc).__name__}: {exc} (details in the log)", EXIT_FAIL)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def start_tray(parser: argparse.ArgumentParser) -> int:
+    try:
+        from .qt.app import run_tray  # type: ignore[attr-defined]
+    except ImportError:
+        parser.print_help()
+        print("\nThe tray app is not part of this build yet; use the commands above.", file=sys.stderr)
+        return EXIT_OK
+    return int(run_tray())
+
+
+def _error(message: str, code: int) -> int:
+    if logging_setup.debug_enabled():
+        traceback.print_exc()
+    print(f"heartbeat-desktop: error: {message}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""The decision contract between the model and the app, and everything that guards it.
+
+The model answers with one JSON object:
+``{"action": "post"|"comment"|"vote"|"none", "title", "content", "post_id", "direction", "reason"}``
+carrying only the fields its action needs. Nothing the model says is trusted: the reply is parsed
+(tolerating code fences, chatter around one object, ``<think>`` blocks and a bare ``HEARTBEAT_OK``),
+validated against a strict per-action schema, sanitised (control characters stripped, trimmed, HTML
+escaped) and checked against the store (a comment or vote needs a post that exists) before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+TITLE_MAX = 200
+CONTENT_MAX = 5000
+REASON_MAX = 1000
+HEARTBEAT_OK = "HEARTBEAT_OK"
+
+
+class InvalidDecision(ValueError):
+    """The reply is not a usable decision. `str()` is the reason recorded on the failed run."""
+
+
+class _Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    reason: str = Field("", max_length=REASON_MAX)
+
+
+class PostAction(_Decision):
+    action: Literal["post"]
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    content: str = Field(min_length=1, max_length=CONTENT_MAX)
+
+
+class CommentAction(_Decision):
+    action: Literal["comment"]
+    post_id: int = Field(gt=0)
+    content: str = Field(min_length=1, max_length=CONTENT_MAX)
+
+
+class VoteAction(_Decision):
+    action: Literal["vote"]
+    post_id: int = Field(gt=0)
+    direction: Literal["up", "down"]
+
+
+class NoneAction(_Decision):
+    action: Literal["none"]
+
+
+Decision = Annotated[PostAction | CommentAction | VoteAction | NoneAction, Field(discriminator="action")]
+_ADAPTER: TypeAdapter[Decision] = TypeAdapter(Decision)
+
+ACTION_KINDS = ("post", "comment", "vote", "none")
+
+
+def decision_json_schema() -> dict[str, Any]:
+    """The schema sent as Ollama's ``format``.
+
+    Deliberately one flat object rather than the ``oneOf`` of the pydantic union: Ollama turns the schema
+    into a sampling grammar and handles flat objects best across versions. The strict per-action check
+    happens afterwards in `validate_decision`, so nothing is lost by the looser grammar.
+    """
+    return {
+        "type": "object",
+        "properties": {
+            "action": {"type": "string", "enum": list(ACTION_KINDS)},
+            "title": {"type": "string", "maxLength": TITLE_MAX},
+            "content": {"type": "string", "maxLength": CONTENT_MAX},
+            "post_id": {"type": "integer", "minimum": 1},
+            "direction": {"type": "string", "enum": ["up", "down"]},
+            "reason": {"type": "string", "maxLength": REASON_MAX},
+        },
+        "required": ["action", "reason"],
+    }
+
+
+# --------------------------------------------------------------------------- parsing
+_THINK = re.compile(r"<(think|thinking|reasoning)>.*?(?:</\1>|\Z)", re.S | re.I)
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.S)
+_OK_ONLY = re.compile(r"^[\s`'\"*_.]*HEARTBEAT_OK[\s`'\"*_.!]*$", re.I)
+
+
+def extract_decision_object(reply: str) -> dict[str, Any]:
+    """Find the one decision object in a raw model reply.
+
+    Accepts: a bare ``HEARTBEAT_OK`` (→ ``{"action": "none"}``); a JSON object, optionally inside a code
+    fence and/or surrounded by prose; ``<think>…</think>`` blocks before it. Rejects: no object, several
+    different objects (ambiguous), and anything else — with a reason fit for the run log.
+    """
+    text = _THINK.sub("", reply or "").strip()
+    if not text:
+        raise InvalidDecision("invalid reply: the model returned nothing")
+    if _OK_ONLY.match(text):
+        return {"action": "none", "reason": HEARTBEAT_OK}
+    candidates = [m.group(1) for m in _FENCE.finditer(text)] or [text]
+    found: list[dict[str, Any]] = []
+    for chunk in candidates:
+        found.extend(_json_objects(chunk))
+    unique = {json.dumps(o, sort_keys=True): o for o in found}
+    if len(unique) == 1:
+        return next(iter(unique.values()))
+    if len(unique) > 1:
+        raise InvalidDecision(f"invalid reply: {len(unique)} different JSON objects, expected one")
+    raise InvalidDecision(f"invalid reply: no JSON object in {_preview(text)}")
+
+
+def _json_objects(text: str) -> list[dict[str, Any]]:
+    """Top-level JSON objects embedded in text (objects nested inside another one are not counted)."""
+    decoder = json.JSONDecoder()
+    objects: list[dict[str, Any]] = []
+    pos = text.find("{")
+    while pos != -1:
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            pos = text.find("{", pos + 1)
+            continue
+        if isinstance(value, dict):
+            objects.append(value)
+        pos = text.find("{", end)
+    return objects
+
+
+def validate_decision(obj: Any) -> PostAction | CommentAction | VoteAction | NoneAction:
+    """Strict schema check of one decision object, then sanitising. Raises InvalidDecision."""
+    if not isinstance(obj, dict):
+        raise InvalidDecision("invalid decision: not a JSON object")
+    # Models often fill unused fields with null or "" (the grammar lists them all); those carry no
+    # meaning and are dropped. A *meaningful* extra field (a title on a vote) is still rejected.
+    cleaned = {k: v for k, v in obj.items() if v is not None and v != ""}
+    action = cleaned.get("action")
+    if isinstance(action, str):
+        cleaned["action"] = action.strip().lower()
+    if cleaned.get("action") not in ACTION_KINDS:
+        raise InvalidDecision(f"invalid decision: action must be one of {', '.join(ACTION_KINDS)}, got {action!r}")
+    for key in ("title", "content", "reason"):
+        if isinstance(cleaned.get(key), str):
+            cleaned[key] = _strip_controls(cleaned[key], keep_newlines=key != "title")
+    if isinstance(cleaned.get("post_id"), bool):
+        raise InvalidDecision("invalid decision: post_id must be an integer")
+    try:
+        decision = _ADAPTER.validate_python(cleaned)
+    except ValidationError as exc:
+        raise InvalidDecision(f"invalid {cleaned['action']} decision: {_describe(exc)}") from None
+    return decision
+
+
+def parse_decision(reply: str) -> PostAction | CommentAction | VoteAction | NoneAction:
+    return validate_decision(extract_decision_object(reply))
+
+
+# --------------------------------------------------------------------------- sanitising
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def _strip_controls(text: str, keep_newlines: bool = True) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub("", text)
+    if not keep_newlines:
+        text = re.sub(r"\s+", " ", text)
+    return text.strip()
+
+
+def escape_for_storage(text: str) -> str:
+    """HTML-escape model text before it is stored, as the seed does: the feed is rendered as rich text."""
+    return html.escape(text, quote=True)
+
+
+def stored_fields(decision: PostAction | CommentAction | VoteAction | NoneAction) -> dict[str, Any]:
+    """The decision's fields as they will be written (text escaped)."""
+    data = decision.model_dump(exclude_none=True)
+    for key in ("title", "content"):
+        if key in data:
+            data[key] = escape_for_storage(data[key])
+    return data
+
+
+def decision_to_dict(decision: PostAction | CommentAction | VoteAction | NoneAction) -> dict[str, Any]:
+    return decision.model_dump(exclude_none=True)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if str(p) not in ACTION_KINDS)
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden":
+            msg = "not allowed for this action"
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def _preview(text: str, limit: int = 80) -> str:
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= limit else flat[:limit] + "…")

@@ -1,0 +1,204 @@
+"""Per-thread heartbeat configuration.
+
+The config is stored as JSON text in the database and edited from several places (CLI, settings dialog,
+local API), so loading it must never fail: a bad field falls back to *that field's* default and the problem
+is reported back as a warning the caller can log and show. Only whole-object validation on *writes*
+(`HeartbeatConfig(**values)` / `with_updates`) raises, so a user typing an out-of-range value is told
+precisely what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+log = logging.getLogger(__name__)
+
+# Older clients (the seed's curl examples) send "every" instead of "every_seconds".
+_ALIASES = {"every": "every_seconds"}
+_HOUR_PARTNER = {"active_hours_start": "active_hours_end", "active_hours_end": "active_hours_start"}
+
+
+class ConfigError(ValueError):
+    """A config value a user tried to set is not allowed; the message names the allowed range."""
+
+
+class HeartbeatConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+
+    enabled: bool = True
+    every_seconds: int = Field(1800, ge=60, le=86400)
+    target: Literal["none", "last"] = "none"
+    model: str | None = Field(None, min_length=1, max_length=200)
+    max_tokens: int = Field(500, ge=10, le=4000)
+    temperature: float = Field(0.7, ge=0.0, le=1.0)
+    dry_run: bool = False
+    active_hours_start: int | None = Field(None, ge=0, le=23)
+    active_hours_end: int | None = Field(None, ge=0, le=23)
+    timezone: str | None = Field(None, description="IANA zone name; None means the machine's local zone")
+    # Precheck: ask the model even when nothing changed since the last successful run.
+    always_ask: bool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _strip_model(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    @model_validator(mode="after")
+    def _hours_pair(self) -> HeartbeatConfig:
+        if (self.active_hours_start is None) != (self.active_hours_end is None):
+            raise ValueError("active_hours_start and active_hours_end must be set together")
+        return self
+
+    # ----------------------------------------------------------------- (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> HeartbeatConfig:
+        """Lenient load: see `load`. Warnings are logged."""
+        config, warnings = cls.load(data)
+        for warning in warnings:
+            log.warning("Config: %s", warning)
+        return config
+
+    @classmethod
+    def load(cls, data: Any) -> tuple[HeartbeatConfig, list[str]]:
+        """Build a config from stored data, replacing each bad field by its default.
+
+        Returns the config and a list of human-readable warnings (empty when everything was fine).
+        """
+        warnings: list[str] = []
+        if isinstance(data, str | bytes):
+            try:
+                data = json.loads(data) if data.strip() else {}
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                warnings.append(
+                    f"stored config is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc}); "
+                    f"using defaults. Stored text: {_clip(data)}"
+                )
+                return cls(), warnings
+        if data is None:
+            return cls(), warnings
+        if not isinstance(data, dict):
+            warnings.append(f"stored config is not an object; using defaults. Stored text: {_clip(data)}")
+            return cls(), warnings
+
+        good: dict[str, Any] = {}
+        for raw_key, value in data.items():
+            key = _ALIASES.get(raw_key, raw_key)
+            if key not in cls.model_fields:
+                warnings.append(f"unknown setting {raw_key!r} ignored")
+                continue
+            try:
+                # Validate the field alone so one bad value cannot poison the others; an active-hours
+                # half is paired with a neutral partner here and checked as a pair below.
+                partner = _HOUR_PARTNER.get(key)
+                cls.model_validate({key: value, **({partner: 0} if partner and value is not None else {})})
+            except ValidationError as exc:
+                default = cls.model_fields[key].default
+                warnings.append(f"{key}={_clip(value)} is invalid ({_first_error(exc)}); using default {default!r}")
+                continue
+            good[key] = value
+        try:
+            return cls(**good), warnings
+        except ValidationError as exc:
+            # Only cross-field rules can fail here (an active-hours pair with one half missing).
+            warnings.append(f"{_first_error(exc)}; active hours ignored")
+            good.pop("active_hours_start", None)
+            good.pop("active_hours_end", None)
+            return cls(**good), warnings
+
+    def with_updates(self, **updates: Any) -> HeartbeatConfig:
+        """Strict update used by every writer: raises ConfigError naming the allowed range."""
+        values = self.to_dict()
+        for raw_key, value in updates.items():
+            key = _ALIASES.get(raw_key, raw_key)
+            if key not in type(self).model_fields:
+                raise ConfigError(f"unknown setting {raw_key!r}; known: {', '.join(type(self).model_fields)}")
+            values[key] = value
+        try:
+            return type(self)(**values)
+        except ValidationError as exc:
+            raise ConfigError(_first_error(exc, with_range=True)) from None
+
+    @classmethod
+    def describe_bounds(cls, key: str) -> str:
+        """The allowed values of one field, for error messages and help text."""
+        field = cls.model_fields[key]
+        lo = hi = None
+        for meta in field.metadata:
+            lo = getattr(meta, "ge", lo)
+            hi = getattr(meta, "le", hi)
+        if lo is not None and hi is not None:
+            return f"{lo}–{hi}"
+        if key == "target":
+            return "none|last"
+        if field.annotation is bool:
+            return "true|false"
+        return "any text"
+
+
+def parse_cli_value(key: str, text: str) -> Any:
+    """Turn a command-line string into the JSON value of a config field ('null' clears optional ones)."""
+    key = _ALIASES.get(key, key)
+    if key not in HeartbeatConfig.model_fields:
+        raise ConfigError(f"unknown setting {key!r}; known: {', '.join(HeartbeatConfig.model_fields)}")
+    lowered = text.strip().lower()
+    if lowered in ("null", "none", "") and key not in ("target",):
+        return None
+    annotation = HeartbeatConfig.model_fields[key].annotation
+    if annotation is bool:
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{key} must be true or false, not {text!r}")
+    if key in ("every_seconds", "max_tokens", "active_hours_start", "active_hours_end"):
+        try:
+            return int(lowered)
+        except ValueError:
+            raise ConfigError(f"{key} must be a whole number in {HeartbeatConfig.describe_bounds(key)}") from None
+    if key == "temperature":
+        try:
+            return float(lowered)
+        except ValueError:
+            raise ConfigError(f"temperature must be a number in {HeartbeatConfig.describe_bounds(key)}") from None
+    return text.strip()
+
+
+def _first_error(exc: ValidationError, with_range: bool = False) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+    msg = err.get("msg", "invalid")
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if with_range and loc in HeartbeatConfig.model_fields:
+        return f"{loc}: {msg} (allowed: {HeartbeatConfig.describe_bounds(loc)})"
+    return f"{loc}: {msg}" if loc else msg
+
+
+def _clip(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,108 @@
+"""The thread's recent context, bounded so a long thread cannot blow the model's context window.
+
+Items are taken newest first, each truncated, round-robin across kinds (messages, open notes, feed
+posts) until the character budget is spent, so no kind can starve the others. The result is rendered
+as JSON: untrusted text (the user's messages, other threads' posts) travels as quoted data, never as
+free text the model could mistake for instructions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .models import FeedPost, Message, Note
+
+DEFAULT_BUDGET_CHARS = 8000
+DEFAULT_ITEM_CHARS = 600
+MESSAGE_LIMIT = 20
+NOTE_LIMIT = 20
+POST_LIMIT = 15
+
+
+@dataclass
+class Context:
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    posts: list[dict[str, Any]] = field(default_factory=list)
+    truncated: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"recent_messages": self.messages, "open_notes": self.notes, "feed_posts": self.posts},
+            ensure_ascii=False,
+            indent=1,
+        )
+
+    @property
+    def post_ids(self) -> set[int]:
+        return {p["id"] for p in self.posts}
+
+
+def _clip(text: str, limit: int) -> tuple[str, bool]:
+    if len(text) <= limit:
+        return text, False
+    return text[: limit - 1] + "…", True
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def build_context(
+    messages: list[Message],
+    notes: list[Note],
+    posts: list[FeedPost],
+    budget_chars: int = DEFAULT_BUDGET_CHARS,
+    item_chars: int = DEFAULT_ITEM_CHARS,
+) -> Context:
+    """Bound the inputs (each already newest first) to `budget_chars` of item text."""
+    ctx = Context()
+    queues: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = []
+
+    msg_items = []
+    for m in messages:
+        text, cut = _clip(m.text, item_chars)
+        ctx.truncated |= cut
+        msg_items.append({"role": m.role, "at": _iso(m.created_at), "text": text})
+    note_items = []
+    for n in notes:
+        text, cut = _clip(n.text, item_chars)
+        ctx.truncated |= cut
+        note_items.append({"kind": n.kind, "text": text})
+    post_items = []
+    for p in posts:
+        content, cut = _clip(p.content, item_chars)
+        ctx.truncated |= cut
+        post_items.append(
+            {
+                "id": p.id,
+                "title": p.title,
+                "content": content,
+                "score": p.score,
+                "comments": p.comment_count,
+                "thread": p.thread_id,
+                "at": _iso(p.created_at),
+            }
+        )
+    queues = [(msg_items, ctx.messages), (note_items, ctx.notes), (post_items, ctx.posts)]
+
+    spent = 0
+    progressed = True
+    while progressed:
+        progressed = False
+        for source, sink in queues:
+            if not source:
+                continue
+            item = source[0]
+            size = sum(len(str(v)) for v in item.values())
+            if spent + size > budget_chars:
+                source.clear()  # older items of this kind would not fit either once this one does not
+                ctx.truncated = True
+                continue
+            sink.append(source.pop(0))
+            spent += size
+            progressed = True
+    return ctx

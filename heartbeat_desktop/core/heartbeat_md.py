@@ -1,0 +1,175 @@
+"""HEARTBEAT.md: the user's checklist, rules and proactive behaviours, in plain Markdown.
+
+People write this file by hand, so the parser is forgiving: heading level and case do not matter,
+"Behaviours" and "Behaviors" both work, rules may use "→", "->", "=>" or "then", and HTML comments are
+ignored (the shipped template uses them for hints). Anything it does not recognise is still kept in `raw`,
+which is what the model reads; the parsed parts drive the editor's preview and the "is there anything to
+do at all?" precheck.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+FILENAME = "HEARTBEAT.md"
+
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+_CHECKBOX = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\[( |x|X)\]\s*(.*)$")
+_BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(.*)$")
+_RULE_ARROW = re.compile(r"^(?:if|when)\s+(.+?)\s*(?:→|->|=>|⇒)\s*(.+)$", re.I)
+_RULE_THEN = re.compile(r"^(?:if|when)\s+(.+?),?\s+then\s+(.+)$", re.I)
+_BARE_ARROW = re.compile(r"^(.+?)\s*(?:→|->|=>|⇒)\s*(.+)$")
+
+_SECTION_NAMES = {
+    "checklist": "checklist",
+    "check list": "checklist",
+    "checks": "checklist",
+    "rules": "rules",
+    "rule": "rules",
+    "proactive behaviors": "behaviors",
+    "proactive behaviours": "behaviors",
+    "proactive behavior": "behaviors",
+    "proactive behaviour": "behaviors",
+    "behaviors": "behaviors",
+    "behaviours": "behaviors",
+    "proactive": "behaviors",
+}
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    text: str
+    checked: bool = False
+
+
+@dataclass(frozen=True)
+class Rule:
+    text: str
+    condition: str | None = None
+    action: str | None = None
+
+
+@dataclass
+class Instructions:
+    checklist: list[ChecklistItem] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=list)
+    proactive_behaviors: list[str] = field(default_factory=list)
+    other: list[str] = field(default_factory=list)
+    raw: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def is_actionable(self) -> bool:
+        """True when the file asks for anything: an open checklist item, a rule, a behaviour, or prose.
+
+        A file of only headings, comments and ticked boxes gives the model nothing to do, so the
+        precheck skips the run without spending an LLM call.
+        """
+        return bool(
+            any(not item.checked for item in self.checklist) or self.rules or self.proactive_behaviors or self.other
+        )
+
+    @property
+    def sha256(self) -> str:
+        return content_hash(self.raw)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "checklist": [{"text": i.text, "checked": i.checked} for i in self.checklist],
+            "rules": [{"text": r.text, "condition": r.condition, "action": r.action} for r in self.rules],
+            "proactive_behaviors": list(self.proactive_behaviors),
+            "other": list(self.other),
+            "warnings": list(self.warnings),
+            "actionable": self.is_actionable,
+        }
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def read_heartbeat_md(path: Path) -> tuple[str, list[str]]:
+    """Read HEARTBEAT.md (or the file at `path` if it is one). Never raises.
+
+    A missing or unreadable file yields "" and a warning: the heartbeat keeps running (the precheck then
+    skips it as "nothing actionable") and the user is told why.
+    """
+    target = path / FILENAME if path.is_dir() else path
+    try:
+        data = target.read_bytes()
+    except FileNotFoundError:
+        return "", [f"{target} does not exist"]
+    except OSError as exc:
+        return "", [f"cannot read {target}: {exc.strerror or exc}"]
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        return data.decode("utf-8", "replace"), [
+            f"{target} is not valid UTF-8 (byte {exc.start}); undecodable bytes replaced"
+        ]
+
+
+def parse(text: str) -> Instructions:
+    """Parse HEARTBEAT.md text into its parts. Pure; never raises."""
+    instructions = Instructions(raw=text)
+    section: str | None = None
+    unknown_heading: str | None = None
+    for line in _COMMENT.sub("", text).splitlines():
+        if not line.strip():
+            continue
+        heading = _HEADING.match(line)
+        if heading:
+            name = re.sub(r"[^a-z ]", "", heading.group(2).lower()).strip()
+            section = _SECTION_NAMES.get(name)
+            unknown_heading = None if section else heading.group(2)
+            continue
+        checkbox = _CHECKBOX.match(line)
+        if checkbox:
+            item_text = checkbox.group(2).strip()
+            if item_text:
+                instructions.checklist.append(ChecklistItem(item_text, checkbox.group(1) != " "))
+            continue
+        bullet = _BULLET.match(line)
+        item = (bullet.group(1) if bullet else line).strip()
+        if not item:
+            continue
+        if section == "checklist":
+            instructions.checklist.append(ChecklistItem(item, False))
+        elif section == "rules":
+            instructions.rules.append(parse_rule(item))
+        elif section == "behaviors":
+            instructions.proactive_behaviors.append(item)
+        else:
+            rule = parse_rule(item)
+            if rule.condition is not None and item.lower().startswith(("if ", "when ")):
+                instructions.rules.append(rule)
+            else:
+                instructions.other.append(item if unknown_heading is None else f"{unknown_heading}: {item}")
+    if text.strip() and not instructions.is_actionable:
+        instructions.warnings.append("nothing actionable: only headings, comments or ticked items")
+    return instructions
+
+
+def parse_rule(text: str) -> Rule:
+    """Split "If X → Y" (or ->, =>, "then") into condition and action; keep the text either way."""
+    for pattern in (_RULE_ARROW, _RULE_THEN, _BARE_ARROW):
+        match = pattern.match(text.strip())
+        if match:
+            return Rule(text=text, condition=match.group(1).strip(), action=match.group(2).strip().rstrip("."))
+    return Rule(text=text)
+
+
+def load(path: Path) -> Instructions:
+    text, warnings = read_heartbeat_md(path)
+    for warning in warnings:
+        log.warning("HEARTBEAT.md: %s", warning)
+    instructions = parse(text)
+    instructions.warnings[:0] = warnings
+    return instructions

@@ -1,0 +1,87 @@
+"""Plain domain records passed between the store, the runner and the UIs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Role = Literal["user", "assistant", "system"]
+NoteKind = Literal["memory", "contradiction"]
+RunStatus = Literal["started", "ok", "skipped", "failed", "interrupted"]
+Trigger = Literal["schedule", "manual", "catch-up", "preview"]
+
+ROLES: tuple[str, ...] = ("user", "assistant", "system")
+NOTE_KINDS: tuple[str, ...] = ("memory", "contradiction")
+RUN_STATUSES: tuple[str, ...] = ("started", "ok", "skipped", "failed", "interrupted")
+TRIGGERS: tuple[str, ...] = ("schedule", "manual", "catch-up", "preview")
+
+
+@dataclass(frozen=True)
+class Thread:
+    id: str
+    title: str
+    workspace: Path | None
+    config_json: str
+    created_at: float
+    last_active_at: float | None
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    thread_id: str
+    role: str
+    text: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Note:
+    id: int
+    thread_id: str
+    kind: str
+    text: str
+    resolved: bool
+    created_at: float
+
+
+@dataclass(frozen=True)
+class FeedPost:
+    id: int
+    thread_id: str | None
+    title: str
+    content: str
+    score: int
+    comment_count: int
+    created_at: float
+    run_id: str | None = None
+
+
+@dataclass
+class RunRecord:
+    """One heartbeat of one thread, as stored. Mutable while the run is in flight."""
+
+    id: str
+    thread_id: str
+    trigger: str
+    dry_run: bool
+    started_at: float
+    status: str = "started"
+    reason: str = ""
+    model: str | None = None
+    prompt: str | None = None
+    raw_reply: str | None = None
+    decision: dict[str, Any] | None = None
+    action_result: dict[str, Any] | None = None
+    finished_at: float | None = None
+    llm_ms: float | None = None
+    total_ms: float | None = None
+    fingerprint: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,87 @@
+"""The two small protocols the runner needs: a store and an LLM client.
+
+`store.SqliteStore` and `llm.OllamaClient` implement them; tests may pass in-memory or scripted ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from .models import FeedPost, Message, Note, RunRecord, Thread
+
+LLMErrorKind = Literal["unreachable", "model_not_found", "http_error", "timeout", "invalid_reply", "cancelled", "auth"]
+
+
+class LLMError(Exception):
+    """One clear reason an LLM call failed, plus what the user can do about it."""
+
+    def __init__(self, kind: LLMErrorKind, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} — {self.hint}" if self.hint else self.message
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    model: str
+    system: str
+    prompt: str
+    schema: dict[str, Any] | None
+    max_tokens: int
+    temperature: float
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class LLMReply:
+    content: str
+    thinking: str | None = None
+    done_reason: str | None = None
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class LLMClient(Protocol):
+    def chat(self, request: LLMRequest) -> LLMReply:
+        """Send one request; raise LLMError for every failure."""
+        ...
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (locked past the retry budget, disk full, corrupt)."""
+
+
+class PostNotFound(StoreError):
+    pass
+
+
+class HeartbeatStore(Protocol):
+    def get_thread(self, thread_id: str) -> Thread | None: ...
+
+    def thread_fingerprint(self, thread_id: str) -> str:
+        """Changes whenever the thread's messages or notes, or the feed, change."""
+        ...
+
+    def last_success_fingerprint(self, thread_id: str) -> str | None: ...
+
+    def recent_messages(self, thread_id: str, limit: int) -> list[Message]: ...
+
+    def open_notes(self, thread_id: str, limit: int) -> list[Note]: ...
+
+    def recent_posts(self, limit: int) -> list[FeedPost]: ...
+
+    def post_exists(self, post_id: int) -> bool: ...
+
+    def insert_run(self, run: RunRecord) -> None: ...
+
+    def finish_run(
+        self, run: RunRecord, action: dict[str, Any] | None = None, target: str = "none", md_hash: str = ""
+    ) -> dict[str, Any] | None:
+        """Write `action` (if any) and the run's final state in one transaction; return what was written."""
+        ...

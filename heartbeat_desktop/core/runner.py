@@ -1,0 +1,223 @@
+"""One heartbeat of one thread, end to end (DESIGN.md "One run").
+
+The runner only orchestrates: the store and the LLM client are passed in, the clock too, so the same
+code runs under the scheduler, the CLI, the editor's dry-run preview and the tests. Every outcome —
+skipped, ok, failed — ends as a run record with a reason; no exception escapes `run()` except a usage
+error (an unknown thread), because the callers (a timer, a button) have no one to hand it to.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import heartbeat_md
+from .actions import InvalidDecision, decision_json_schema, decision_to_dict, parse_decision, stored_fields
+from .config import HeartbeatConfig
+from .context import MESSAGE_LIMIT, NOTE_LIMIT, POST_LIMIT, build_context
+from .models import RunRecord
+from .ports import HeartbeatStore, LLMClient, LLMError, LLMRequest, StoreError
+from .precheck import precheck
+from .prompt import build_system, build_user
+from .schedule import local_time
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "llama3.2"
+DEFAULT_TIMEOUT_S = 120.0
+
+
+class UnknownThread(LookupError):
+    pass
+
+
+class HeartbeatRunner:
+    def __init__(
+        self,
+        store: HeartbeatStore,
+        llm: LLMClient,
+        *,
+        default_workspace: Path,
+        default_model: str = DEFAULT_MODEL,
+        llm_timeout_s: float = DEFAULT_TIMEOUT_S,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.llm = llm
+        self.default_workspace = default_workspace
+        self.default_model = default_model
+        self.llm_timeout_s = llm_timeout_s
+        self.clock = clock
+        self.monotonic = monotonic
+
+    def run(
+        self,
+        thread_id: str,
+        *,
+        trigger: str = "manual",
+        dry_run: bool | None = None,
+        heartbeat_md_text: str | None = None,
+        record: bool = True,
+    ) -> RunRecord:
+        """Run one heartbeat. `dry_run=None` follows the thread's config; `heartbeat_md_text` replaces the
+        file (the editor previews unsaved text); `record=False` writes nothing at all, not even the run."""
+        t0 = self.monotonic()
+        thread = self.store.get_thread(thread_id)
+        if thread is None:
+            raise UnknownThread(f"no thread {thread_id!r}")
+        config, warnings = HeartbeatConfig.load(thread.config_json)
+        for warning in warnings:
+            log.warning("Thread %s config: %s", thread_id, warning)
+        dry = config.dry_run if dry_run is None else dry_run
+        if heartbeat_md_text is None:
+            text, md_warnings = heartbeat_md.read_heartbeat_md(thread.workspace or self.default_workspace)
+        else:
+            text, md_warnings = heartbeat_md_text, []
+        instructions = heartbeat_md.parse(text)
+        instructions.warnings[:0] = md_warnings
+        for warning in md_warnings:
+            log.warning("Thread %s HEARTBEAT.md: %s", thread_id, warning)
+
+        run = RunRecord(
+            id=str(uuid.uuid4()),
+            thread_id=thread_id,
+            trigger=trigger,
+            dry_run=dry,
+            started_at=self.clock(),
+            model=config.model or self.default_model,
+            warnings=[f"config: {w}" for w in warnings] + [f"HEARTBEAT.md: {w}" for w in md_warnings],
+        )
+        log.info("Starting heartbeat for thread %s (%s%s)", thread_id, trigger, ", dry run" if dry else "")
+        md_hash = instructions.sha256[:16]
+        try:
+            fingerprint = f"{md_hash}:{self.store.thread_fingerprint(thread_id)}"
+            skip = precheck(
+                config,
+                instructions,
+                trigger=trigger,
+                now_ts=run.started_at,
+                paused=thread.paused,
+                fingerprint=fingerprint,
+                last_success_fingerprint=self.store.last_success_fingerprint(thread_id),
+            )
+        except StoreError as exc:
+            return self._fail(run, t0, f"database error: {exc}", record=record, inserted=False)
+        if skip is not None:
+            run.status, run.reason = "skipped", skip
+            self._stamp(run, t0)
+            log.info("Heartbeat skipped for thread %s: %s", thread_id, skip)
+            if record:
+                try:
+                    self.store.insert_run(run)
+                except StoreError as exc:
+                    log.error("Could not record skipped run: %s", exc)
+            return run
+
+        if record:
+            try:
+                self.store.insert_run(run)
+            except StoreError as exc:
+                return self._fail(run, t0, f"database error: {exc}", record=record, inserted=False)
+        try:
+            return self._decide_and_act(run, t0, thread.title, config, instructions, md_hash, record)
+        except LLMError as exc:
+            return self._fail(run, t0, str(exc), record=record)
+        except InvalidDecision as exc:
+            return self._fail(run, t0, str(exc), record=record)
+        except StoreError as exc:
+            return self._fail(run, t0, f"database error: {exc}", record=record)
+        except Exception as exc:  # the run must end recorded, whatever went wrong
+            log.exception("Heartbeat for thread %s crashed", thread_id)
+            return self._fail(run, t0, f"internal error: {type(exc).__name__}: {exc}", record=record)
+
+    def _decide_and_act(
+        self,
+        run: RunRecord,
+        t0: float,
+        title: str,
+        config: HeartbeatConfig,
+        instructions: heartbeat_md.Instructions,
+        md_hash: str,
+        record: bool,
+    ) -> RunRecord:
+        context = build_context(
+            self.store.recent_messages(run.thread_id, MESSAGE_LIMIT),
+            self.store.open_notes(run.thread_id, NOTE_LIMIT),
+            self.store.recent_posts(POST_LIMIT),
+        )
+        system = build_system(instructions)
+        user = build_user(run.thread_id, title, context, local_time(config, run.started_at))
+        run.prompt = f"[system]\n{system}\n\n[user]\n{user}"
+        assert run.model is not None
+        request = LLMRequest(
+            model=run.model,
+            system=system,
+            prompt=user,
+            schema=decision_json_schema(),
+            max_tokens=config.max_tokens,
+            temperature=config.temperature,
+            timeout_s=self.llm_timeout_s,
+        )
+        t_llm = self.monotonic()
+        try:
+            reply = self.llm.chat(request)
+        finally:
+            run.llm_ms = round((self.monotonic() - t_llm) * 1000, 2)
+        run.raw_reply = reply.content
+        run.prompt_tokens, run.completion_tokens = reply.prompt_tokens, reply.completion_tokens
+        try:
+            decision = parse_decision(reply.content)
+        except InvalidDecision as exc:
+            if reply.done_reason == "length":
+                raise InvalidDecision(
+                    f"{exc} (the reply was cut off at max_tokens={config.max_tokens}; raise max_tokens)"
+                ) from None
+            raise
+        run.decision = decision_to_dict(decision)
+        post_id = getattr(decision, "post_id", None)
+        if post_id is not None and not self.store.post_exists(post_id):
+            raise InvalidDecision(f"invalid {decision.action} decision: post {post_id} does not exist")
+
+        action: dict[str, Any] | None = None if decision.action == "none" else stored_fields(decision)
+        run.status = "ok"
+        run.reason = decision.reason or ("HEARTBEAT_OK" if decision.action == "none" else decision.action)
+        if run.dry_run and action is not None:
+            run.action_result = {"dry_run": True, "would_write": action, "target": config.target}
+            action = None
+        self._stamp(run, t0)
+        if record:
+            result = self.store.finish_run(run, action, target=config.target, md_hash=md_hash)
+            if result is not None:
+                run.action_result = result
+        log.info(
+            "Heartbeat completed for thread %s: %s%s",
+            run.thread_id,
+            decision.action,
+            " (dry run, nothing written)" if run.dry_run else "",
+        )
+        return run
+
+    def _fail(self, run: RunRecord, t0: float, reason: str, *, record: bool, inserted: bool = True) -> RunRecord:
+        run.status, run.reason = "failed", reason
+        self._stamp(run, t0)
+        log.warning("Heartbeat failed for thread %s: %s", run.thread_id, reason)
+        if record:
+            try:
+                if inserted:
+                    self.store.finish_run(run)
+                else:
+                    self.store.insert_run(run)
+            except StoreError as exc:
+                # Nothing else can be done here: the caller still gets the failure and shows it.
+                log.error("Could not record failed run %s: %s", run.id, exc)
+                run.warnings.append(f"not recorded: {exc}")
+        return run
+
+    def _stamp(self, run: RunRecord, t0: float) -> None:
+        run.finished_at = self.clock()
+        run.total_ms = round((self.monotonic() - t0) * 1000, 2)

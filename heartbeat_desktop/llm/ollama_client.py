@@ -1,0 +1,172 @@
+"""Ollama client on the official `ollama` package, with every failure mapped to one clear reason.
+
+The chat is streamed: the client can then enforce a *total* deadline (httpx's timeout is per read, so a
+server trickling tokens would never time out), stop early when cancelled, and see ``done_reason`` to
+tell a reply cut off at ``num_predict`` from a model that just wrote prose.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+import httpx
+import ollama
+
+from ..core.ports import LLMError, LLMReply, LLMRequest
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+CONNECT_TIMEOUT_S = 5.0
+
+
+def resolve_host(configured: str | None) -> str:
+    """Settings win, then $OLLAMA_HOST, then Ollama's default. Accepts "host:port" without a scheme."""
+    host = (configured or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).strip().rstrip("/")
+    if "://" not in host:
+        host = "http://" + host
+    return host
+
+
+class OllamaClient:
+    def __init__(self, host: str | None = None, *, api_key: str | None = None) -> None:
+        self.host = resolve_host(host)
+        self._api_key = api_key
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Abort the call in flight (from another thread) at the next chunk."""
+        self._cancel.set()
+
+    def _client(self, timeout_s: float) -> ollama.Client:
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
+        timeout = httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
+        return ollama.Client(host=self.host, timeout=timeout, headers=headers)
+
+    # ------------------------------------------------------------------ LLMClient protocol
+    def chat(self, request: LLMRequest) -> LLMReply:
+        self._cancel.clear()
+        deadline = time.monotonic() + request.timeout_s
+        client = self._client(request.timeout_s)
+        content: list[str] = []
+        thinking: list[str] = []
+        final: Any = None
+        try:
+            stream = client.chat(
+                model=request.model,
+                messages=[
+                    {"role": "system", "content": request.system},
+                    {"role": "user", "content": request.prompt},
+                ],
+                format=request.schema,
+                options={"num_predict": request.max_tokens, "temperature": request.temperature},
+                stream=True,
+            )
+            for part in stream:
+                if self._cancel.is_set():
+                    raise LLMError("cancelled", "the request was cancelled")
+                if time.monotonic() > deadline:
+                    raise self._timeout(request)
+                if part.message.content:
+                    content.append(part.message.content)
+                if part.message.thinking:
+                    thinking.append(part.message.thinking)
+                if part.done:
+                    final = part
+        except LLMError:
+            raise
+        except ollama.ResponseError as exc:
+            raise self._response_error(exc, request.model) from None
+        except (ConnectionError, httpx.ConnectError) as exc:
+            raise LLMError(
+                "unreachable",
+                f"cannot reach Ollama at {self.host}",
+                "start Ollama (`ollama serve`) or check the host in Settings",
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise self._timeout(request) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise LLMError("invalid_reply", f"Ollama at {self.host} closed the connection mid-reply ({exc})") from exc
+        except json.JSONDecodeError as exc:
+            raise LLMError(
+                "invalid_reply", f"invalid reply: Ollama at {self.host} sent malformed data ({exc.msg})"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise LLMError("http_error", f"HTTP error talking to Ollama at {self.host}: {exc}") from exc
+        except (ValueError, TypeError) as exc:  # pydantic rejected a chunk that is JSON but not Ollama's shape
+            raise LLMError("invalid_reply", f"invalid reply: unexpected data from {self.host} ({exc})") from exc
+        finally:
+            client.close()
+        if final is None:
+            raise LLMError(
+                "invalid_reply", f"invalid reply: the stream from {self.host} ended before the reply was done"
+            )
+        return LLMReply(
+            content="".join(content),
+            thinking="".join(thinking) or None,
+            done_reason=final.done_reason,
+            model=final.model,
+            prompt_tokens=final.prompt_eval_count,
+            completion_tokens=final.eval_count,
+        )
+
+    def _timeout(self, request: LLMRequest) -> LLMError:
+        return LLMError(
+            "timeout",
+            f"Ollama at {self.host} did not answer within {request.timeout_s:g} s",
+            "the model may still be loading; try again, use a smaller model, or raise the timeout",
+        )
+
+    def _response_error(self, exc: ollama.ResponseError, model: str) -> LLMError:
+        message = str(exc.error).strip() or "no message"
+        if exc.status_code == 404 and "not found" in message.lower():
+            return LLMError(
+                "model_not_found", f"model {model!r} is not installed on {self.host}", f"run `ollama pull {model}`"
+            )
+        if exc.status_code in (401, 403):
+            return LLMError(
+                "auth",
+                f"Ollama at {self.host} refused the request (HTTP {exc.status_code}): {message}",
+                "check the API key",
+            )
+        if exc.status_code == -1:  # an error object inside the stream
+            return LLMError("http_error", f"Ollama at {self.host} reported an error: {message}")
+        return LLMError("http_error", f"Ollama at {self.host} returned HTTP {exc.status_code}: {message}")
+
+    # ------------------------------------------------------------------ helpers for settings/CLI
+    def version(self, timeout_s: float = 5.0) -> str:
+        try:
+            r = httpx.get(f"{self.host}/api/version", timeout=timeout_s, headers=self._headers())
+            r.raise_for_status()
+            return str(r.json().get("version", "unknown"))
+        except httpx.ConnectError as exc:
+            raise LLMError(
+                "unreachable", f"cannot reach Ollama at {self.host}", "start Ollama (`ollama serve`)"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise LLMError("timeout", f"Ollama at {self.host} did not answer within {timeout_s:g} s") from exc
+        except (httpx.HTTPError, ValueError) as exc:
+            raise LLMError("http_error", f"Ollama at {self.host}: {exc}") from exc
+
+    def list_models(self, timeout_s: float = 10.0) -> list[str]:
+        client = self._client(timeout_s)
+        try:
+            return [m.model for m in client.list().models if m.model]
+        except ollama.ResponseError as exc:
+            raise self._response_error(exc, "") from None
+        except (ConnectionError, httpx.ConnectError) as exc:
+            raise LLMError(
+                "unreachable", f"cannot reach Ollama at {self.host}", "start Ollama (`ollama serve`)"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise LLMError("timeout", f"Ollama at {self.host} did not answer within {timeout_s:g} s") from exc
+        finally:
+            client.close()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}

@@ -1,0 +1,55 @@
+"""Logging: every line starts with `[HEARTBEAT]`, level from `LOG_LEVEL`, a rotating file in the log dir.
+
+The console handler is for the CLI: warnings and errors only (the CLI's own output is its answer), unless
+LOG_LEVEL asks for more.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import sys
+from pathlib import Path
+
+FORMAT = "[HEARTBEAT] %(asctime)s %(levelname)s %(name)s: %(message)s"
+CONSOLE_FORMAT = "[HEARTBEAT] %(levelname)s: %(message)s"
+LOG_FILE = "heartbeat.log"
+
+
+def level_from_env() -> int:
+    name = os.environ.get("LOG_LEVEL", "INFO").upper()
+    return logging.getLevelNamesMapping().get(name, logging.INFO)
+
+
+def debug_enabled() -> bool:
+    return level_from_env() <= logging.DEBUG
+
+
+def setup(log_dir: Path | None, *, console: bool = True) -> logging.Logger:
+    """Configure the `heartbeat_desktop` logger tree. Idempotent: old handlers are replaced."""
+    level = level_from_env()
+    root = logging.getLogger("heartbeat_desktop")
+    root.setLevel(level)
+    root.propagate = False
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    if log_dir is not None:
+        try:
+            file_handler = logging.handlers.RotatingFileHandler(
+                log_dir / LOG_FILE, maxBytes=2_000_000, backupCount=5, encoding="utf-8"
+            )
+        except OSError as exc:
+            print(f"[HEARTBEAT] WARNING: cannot write log file in {log_dir}: {exc}", file=sys.stderr)
+        else:
+            file_handler.setFormatter(logging.Formatter(FORMAT))
+            file_handler.setLevel(level)
+            root.addHandler(file_handler)
+    if console:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(logging.Formatter(CONSOLE_FORMAT))
+        explicit = "LOG_LEVEL" in os.environ
+        stream.setLevel(level if explicit else logging.WARNING)
+        root.addHandler(stream)
+    return root

@@ -1,0 +1,143 @@
+"""SQLite storage: one file, one connection per thread of execution, repositories per table group.
+
+`SqliteStore` is what the runner talks to (it implements `core.ports.HeartbeatStore`); the CLI and the
+windows use the repositories directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from ..core.models import FeedPost, Message, Note, RunRecord, Thread
+from ..core.ports import PostNotFound, StoreError
+from .db import Database
+from .feed import FeedRepo
+from .runs import RunRepo
+from .settings import SettingsRepo
+from .threads import DEFAULT_THREAD, ThreadRepo
+
+log = logging.getLogger(__name__)
+
+DB_FILENAME = "heartbeat.db"
+
+__all__ = ["DB_FILENAME", "DEFAULT_THREAD", "Database", "SqliteStore", "StoreError"]
+
+
+class SqliteStore:
+    def __init__(
+        self, path: Path | str, *, clock=time.time, recover: bool = True, retry_budget_s: float | None = None
+    ) -> None:
+        self.db = Database(path) if retry_budget_s is None else Database(path, retry_budget_s=retry_budget_s)
+        self.clock = clock
+        self.threads = ThreadRepo(self.db, clock)
+        self.feed = FeedRepo(self.db, clock)
+        self.runs = RunRepo(self.db, clock)
+        self.settings = SettingsRepo(self.db)
+        self.threads.ensure_default()
+        if recover:
+            count = self.runs.mark_interrupted()
+            if count:
+                log.warning("Marked %d run(s) left unfinished by a previous crash as interrupted", count)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------------ HeartbeatStore protocol
+    def get_thread(self, thread_id: str) -> Thread | None:
+        return self.threads.get(thread_id)
+
+    def thread_fingerprint(self, thread_id: str) -> str:
+        def work(c: sqlite3.Connection) -> str:
+            msg = c.execute("SELECT MAX(id) FROM messages WHERE thread_id = ?", (thread_id,)).fetchone()[0]
+            notes = c.execute(
+                "SELECT COUNT(*), MAX(updated_at) FROM notes WHERE thread_id = ?", (thread_id,)
+            ).fetchone()
+            posts = c.execute("SELECT MAX(id) FROM posts").fetchone()[0]
+            comments = c.execute("SELECT MAX(id) FROM comments").fetchone()[0]
+            votes = c.execute("SELECT MAX(created_at), MAX(id) FROM votes").fetchone()
+            return f"m{msg}/n{notes[0]},{notes[1]}/p{posts}/c{comments}/v{votes[0]},{votes[1]}"
+
+        return self.db.read(work)
+
+    def last_success_fingerprint(self, thread_id: str) -> str | None:
+        state = self.runs.state(thread_id)
+        return state.last_success_fingerprint if state else None
+
+    def recent_messages(self, thread_id: str, limit: int) -> list[Message]:
+        return self.threads.messages(thread_id, limit)
+
+    def open_notes(self, thread_id: str, limit: int) -> list[Note]:
+        return self.threads.notes(thread_id, limit)
+
+    def recent_posts(self, limit: int) -> list[FeedPost]:
+        return self.feed.posts(limit)
+
+    def post_exists(self, post_id: int) -> bool:
+        return self.feed.post_exists(post_id)
+
+    def insert_run(self, run: RunRecord) -> None:
+        self.db.transaction(lambda c: self.runs.insert(c, run))
+
+    def finish_run(
+        self, run: RunRecord, action: dict[str, Any] | None = None, target: str = "none", md_hash: str = ""
+    ) -> dict[str, Any] | None:
+        """Write the action (and its delivery as a message for target=last) and the run, atomically.
+
+        The action row carries the run id under UNIQUE, and the run must still be `started`: a replay
+        of the same run after a crash can never act twice.
+        """
+        now = self.clock()
+
+        def work(c: sqlite3.Connection) -> dict[str, Any] | None:
+            result = None
+            if action is not None:
+                current = c.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()
+                if current is None or current["status"] != "started":
+                    raise StoreError(f"run {run.id} is not in flight (status {current and current['status']})")
+                try:
+                    result = self.feed.write_action(c, action, run.thread_id, run.id, now)
+                except sqlite3.IntegrityError as exc:
+                    raise StoreError(f"action rejected by the database: {exc}") from exc
+                if target == "last":
+                    result["delivered_to"] = self._deliver(c, run, result, action, now)
+                run.action_result = result
+            if run.status == "ok" and not run.dry_run:
+                run.fingerprint = f"{md_hash}:{self.thread_fingerprint(run.thread_id)}"
+            self.runs.update(c, run)
+            return result
+
+        try:
+            return self.db.transaction(work)
+        except PostNotFound:
+            raise
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"could not record run: {exc}") from exc
+
+    def _deliver(
+        self, c: sqlite3.Connection, run: RunRecord, result: dict[str, Any], action: dict[str, Any], now: float
+    ) -> str:
+        """target=last: also post the action as an assistant message in the most recently active thread."""
+        row = c.execute(
+            "SELECT id FROM threads ORDER BY last_active_at IS NULL, last_active_at DESC, id = ? DESC LIMIT 1",
+            (run.thread_id,),
+        ).fetchone()
+        thread_id = row["id"] if row else run.thread_id
+        if action["action"] == "post":
+            text = f"{action['title']}\n\n{action['content']}"
+        elif action["action"] == "comment":
+            text = f"Commented on “{result['post_title']}”:\n\n{action['content']}"
+        else:
+            text = f"Voted {action['direction']} on “{result['post_title']}”."
+        c.execute(
+            "INSERT INTO messages (thread_id, role, text, created_at, run_id) VALUES (?, 'assistant', ?, ?, ?)",
+            (thread_id, text, now, run.id),
+        )
+        return thread_id
+
+    # ------------------------------------------------------------------ maintenance
+    def integrity_check(self) -> str:
+        return self.db.read(lambda c: c.execute("PRAGMA integrity_check").fetchone()[0])

@@ -1,0 +1,114 @@
+"""One SQLite connection with the app's rules: WAL, foreign keys, migrations, and retry on "locked".
+
+Several writers share the file (the tray's scheduler worker, the CLI, later the local API), so a write
+can meet a lock. SQLite's own busy handler waits a little; past that, `transaction()` retries the whole
+unit of work with bounded exponential backoff. Write transactions start with ``BEGIN IMMEDIATE`` so a
+lock is met at the start, where a retry is safe, never halfway through.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from ..core.ports import StoreError
+from .migrations import migrate
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_S = 0.25
+RETRY_BUDGET_S = 15.0
+RETRY_FIRST_DELAY_S = 0.02
+RETRY_MAX_DELAY_S = 1.0
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class Database:
+    def __init__(self, path: Path | str, *, retry_budget_s: float = RETRY_BUDGET_S) -> None:
+        self.path = Path(path) if str(path) != ":memory:" else path
+        self.retry_budget_s = retry_budget_s
+        if isinstance(self.path, Path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(
+                str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=True
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        self.conn.row_factory = sqlite3.Row
+        try:
+            self._retry(self._setup)
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+
+    def _setup(self) -> None:
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal" and self.path != ":memory:":
+            log.warning("Database is not in WAL mode (%s); concurrent readers may wait", mode)
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ------------------------------------------------------------------ retry machinery
+    def _retry(self, fn: Callable[[], T]) -> T:
+        delay = RETRY_FIRST_DELAY_S
+        deadline = time.monotonic() + self.retry_budget_s
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.debug("Database busy (attempt %d): %s; retrying in %.0f ms", attempt, exc, delay * 1000)
+                time.sleep(delay * (0.5 + random.random()))  # jitter: two waiting writers must not collide again
+                delay = min(delay * 2, RETRY_MAX_DELAY_S)
+
+    def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` in one write transaction, retried as a whole while the database is locked."""
+
+        def attempt() -> T:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(self.conn)
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+            return result
+
+        try:
+            return self._retry(attempt)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise StoreError(
+                    f"database is locked by another program (gave up after {self.retry_budget_s:.0f} s)"
+                ) from exc
+            raise StoreError(f"database error: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read; WAL readers rarely wait, but a checkpoint or a schema change can still lock."""
+        try:
+            return self._retry(lambda: fn(self.conn))
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"database error: {exc}") from exc

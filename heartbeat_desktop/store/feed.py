@@ -1,0 +1,141 @@
+"""The local feed (the seed's "ledger"): posts, comments and votes."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.models import FeedPost
+from ..core.ports import PostNotFound, StoreError
+from .db import Database
+
+_POSTS_WITH_SCORE = """
+    SELECT p.id, p.thread_id, p.run_id, p.title, p.content, p.created_at,
+           COALESCE((SELECT SUM(CASE v.direction WHEN 'up' THEN 1 ELSE -1 END)
+                     FROM votes v WHERE v.post_id = p.id), 0) AS score,
+           (SELECT COUNT(*) FROM comments c WHERE c.post_id = p.id) AS comment_count
+    FROM posts p
+"""
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    post_id: int
+    thread_id: str | None
+    run_id: str | None
+    content: str
+    created_at: float
+
+
+def _post(r: sqlite3.Row) -> FeedPost:
+    return FeedPost(
+        id=r["id"],
+        thread_id=r["thread_id"],
+        title=r["title"],
+        content=r["content"],
+        score=r["score"],
+        comment_count=r["comment_count"],
+        created_at=r["created_at"],
+        run_id=r["run_id"],
+    )
+
+
+class FeedRepo:
+    def __init__(self, db: Database, clock=time.time) -> None:
+        self.db = db
+        self.clock = clock
+
+    def posts(self, limit: int = 50, before_id: int | None = None) -> list[FeedPost]:
+        """Newest first; keyset paging by `before_id` so deep pages stay cheap."""
+        if before_id is None:
+            rows = self.db.read(
+                lambda c: c.execute(_POSTS_WITH_SCORE + " ORDER BY p.id DESC LIMIT ?", (limit,)).fetchall()
+            )
+        else:
+            rows = self.db.read(
+                lambda c: c.execute(
+                    _POSTS_WITH_SCORE + " WHERE p.id < ? ORDER BY p.id DESC LIMIT ?", (before_id, limit)
+                ).fetchall()
+            )
+        return [_post(r) for r in rows]
+
+    def get_post(self, post_id: int) -> FeedPost | None:
+        row = self.db.read(lambda c: c.execute(_POSTS_WITH_SCORE + " WHERE p.id = ?", (post_id,)).fetchone())
+        return _post(row) if row else None
+
+    def post_exists(self, post_id: int) -> bool:
+        return self.db.read(lambda c: c.execute("SELECT 1 FROM posts WHERE id = ?", (post_id,)).fetchone()) is not None
+
+    def comments(self, post_id: int) -> list[Comment]:
+        rows = self.db.read(
+            lambda c: c.execute("SELECT * FROM comments WHERE post_id = ? ORDER BY id", (post_id,)).fetchall()
+        )
+        return [
+            Comment(r["id"], r["post_id"], r["thread_id"], r["run_id"], r["content"], r["created_at"]) for r in rows
+        ]
+
+    def counts(self) -> dict[str, int]:
+        def work(c: sqlite3.Connection) -> dict[str, int]:
+            return {
+                table: c.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
+                for table in ("posts", "comments", "votes", "messages")
+            }
+
+        return self.db.read(work)
+
+    # ------------------------------------------------------------------ writes (inside a transaction)
+    def write_action(
+        self, c: sqlite3.Connection, action: dict[str, Any], thread_id: str, run_id: str | None, now: float
+    ) -> dict[str, Any]:
+        """Write one validated, sanitised action. Must run inside the caller's transaction."""
+        kind = action["action"]
+        if kind == "post":
+            cur = c.execute(
+                "INSERT INTO posts (thread_id, run_id, title, content, created_at) VALUES (?, ?, ?, ?, ?)",
+                (thread_id, run_id, action["title"], action["content"], now),
+            )
+            return {"action": "post", "post_id": cur.lastrowid, "title": action["title"]}
+        post = c.execute("SELECT id, title FROM posts WHERE id = ?", (action["post_id"],)).fetchone()
+        if post is None:
+            raise PostNotFound(f"post {action['post_id']} does not exist")
+        if kind == "comment":
+            cur = c.execute(
+                "INSERT INTO comments (post_id, thread_id, run_id, content, created_at) VALUES (?, ?, ?, ?, ?)",
+                (action["post_id"], thread_id, run_id, action["content"], now),
+            )
+            return {
+                "action": "comment",
+                "comment_id": cur.lastrowid,
+                "post_id": post["id"],
+                "post_title": post["title"],
+            }
+        if kind == "vote":
+            # One vote per thread per post; a later vote replaces the earlier one.
+            c.execute(
+                """INSERT INTO votes (post_id, thread_id, run_id, direction, created_at) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (post_id, thread_id)
+                   DO UPDATE SET direction = excluded.direction, run_id = excluded.run_id,
+                                 created_at = excluded.created_at""",
+                (action["post_id"], thread_id, run_id, action["direction"], now),
+            )
+            return {
+                "action": "vote",
+                "post_id": post["id"],
+                "post_title": post["title"],
+                "direction": action["direction"],
+            }
+        raise StoreError(f"unknown action {kind!r}")
+
+    def vote(self, post_id: int, thread_id: str, direction: str) -> dict[str, Any]:
+        """A vote cast by the user (not the agent), attributed to `thread_id`."""
+        if direction not in ("up", "down"):
+            raise StoreError("direction must be up or down")
+        now = self.clock()
+        return self.db.transaction(
+            lambda c: self.write_action(
+                c, {"action": "vote", "post_id": post_id, "direction": direction}, thread_id, None, now
+            )
+        )

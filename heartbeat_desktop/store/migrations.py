@@ -1,0 +1,144 @@
+"""Numbered schema migrations, tracked in ``PRAGMA user_version``.
+
+Each migration runs in its own transaction together with the version bump, so a crash mid-upgrade
+leaves the previous version intact. Never edit a shipped migration: add the next number.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: list[str] = [
+    # 1: the base schema
+    """
+    CREATE TABLE threads (
+        id             TEXT PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 64),
+        title          TEXT NOT NULL,
+        workspace      TEXT,
+        config         TEXT NOT NULL DEFAULT '{}',
+        paused         INTEGER NOT NULL DEFAULT 0,
+        created_at     REAL NOT NULL,
+        last_active_at REAL
+    );
+    CREATE TABLE messages (
+        id         INTEGER PRIMARY KEY,
+        thread_id  TEXT NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+        role       TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+        text       TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        run_id     TEXT UNIQUE
+    );
+    CREATE INDEX messages_thread ON messages(thread_id, id);
+    CREATE TABLE notes (
+        id         INTEGER PRIMARY KEY,
+        thread_id  TEXT NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+        kind       TEXT NOT NULL CHECK (kind IN ('memory', 'contradiction')),
+        text       TEXT NOT NULL,
+        resolved   INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX notes_thread ON notes(thread_id, resolved, id);
+    CREATE TABLE runs (
+        id                TEXT PRIMARY KEY,
+        thread_id         TEXT NOT NULL,
+        trigger           TEXT NOT NULL,
+        dry_run           INTEGER NOT NULL DEFAULT 0,
+        status            TEXT NOT NULL CHECK (status IN ('started', 'ok', 'skipped', 'failed', 'interrupted')),
+        reason            TEXT NOT NULL DEFAULT '',
+        model             TEXT,
+        prompt            TEXT,
+        raw_reply         TEXT,
+        decision          TEXT,
+        action_result     TEXT,
+        warnings          TEXT,
+        fingerprint       TEXT,
+        prompt_tokens     INTEGER,
+        completion_tokens INTEGER,
+        started_at        REAL NOT NULL,
+        finished_at       REAL,
+        llm_ms            REAL,
+        total_ms          REAL
+    );
+    CREATE INDEX runs_started ON runs(started_at);
+    CREATE INDEX runs_thread_started ON runs(thread_id, started_at);
+    CREATE INDEX runs_status ON runs(status) WHERE status = 'started';
+    CREATE TABLE posts (
+        id         INTEGER PRIMARY KEY,
+        thread_id  TEXT REFERENCES threads(id) ON DELETE SET NULL,
+        run_id     TEXT UNIQUE REFERENCES runs(id),
+        title      TEXT NOT NULL,
+        content    TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE comments (
+        id         INTEGER PRIMARY KEY,
+        post_id    INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+        thread_id  TEXT REFERENCES threads(id) ON DELETE SET NULL,
+        run_id     TEXT UNIQUE REFERENCES runs(id),
+        content    TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX comments_post ON comments(post_id);
+    CREATE TABLE votes (
+        id         INTEGER PRIMARY KEY,
+        post_id    INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+        thread_id  TEXT NOT NULL,
+        run_id     TEXT UNIQUE REFERENCES runs(id),
+        direction  TEXT NOT NULL CHECK (direction IN ('up', 'down')),
+        created_at REAL NOT NULL,
+        UNIQUE (post_id, thread_id)
+    );
+    CREATE INDEX votes_created ON votes(created_at);
+    -- Per-thread scheduling and precheck state, kept apart from config so a config edit never races it.
+    CREATE TABLE thread_state (
+        thread_id                TEXT PRIMARY KEY REFERENCES threads(id) ON DELETE CASCADE,
+        last_run_at              REAL,
+        last_status              TEXT,
+        last_reason              TEXT,
+        last_success_at          REAL,
+        last_success_fingerprint TEXT,
+        consecutive_failures     INTEGER NOT NULL DEFAULT 0,
+        next_due_at              REAL
+    );
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+]
+
+LATEST = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to `LATEST`; return the version found. Refuses a database from a newer app."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > LATEST:
+        raise sqlite3.DatabaseError(
+            f"database schema version {version} is newer than this app understands ({LATEST}); upgrade the app"
+        )
+    for number in range(version + 1, LATEST + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        # Another process may have migrated while we waited for the write lock.
+        if conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+            conn.execute("COMMIT")
+            continue
+        log.info("Migrating database to schema version %d", number)
+        try:
+            for statement in _split(MIGRATIONS[number - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {int(number)}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return version
+
+
+def _split(script: str) -> list[str]:
+    """executescript() would COMMIT on its own; run statement by statement inside our transaction."""
+    return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,204 @@
+"""Run records (the history) and the per-thread state that the precheck and scheduler keep."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.models import RunRecord
+from .db import Database
+
+_COLUMNS = (
+    "id",
+    "thread_id",
+    "trigger",
+    "dry_run",
+    "status",
+    "reason",
+    "model",
+    "prompt",
+    "raw_reply",
+    "decision",
+    "action_result",
+    "warnings",
+    "fingerprint",
+    "prompt_tokens",
+    "completion_tokens",
+    "started_at",
+    "finished_at",
+    "llm_ms",
+    "total_ms",
+)
+_INSERT = f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"  # noqa: S608
+_UPDATE = "UPDATE runs SET " + ", ".join(f"{c} = ?" for c in _COLUMNS[1:]) + " WHERE id = ?"  # noqa: S608
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _load(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _values(run: RunRecord) -> list[Any]:
+    return [
+        run.id,
+        run.thread_id,
+        run.trigger,
+        int(run.dry_run),
+        run.status,
+        run.reason,
+        run.model,
+        run.prompt,
+        run.raw_reply,
+        _dump(run.decision),
+        _dump(run.action_result),
+        _dump(run.warnings or None),
+        run.fingerprint,
+        run.prompt_tokens,
+        run.completion_tokens,
+        run.started_at,
+        run.finished_at,
+        run.llm_ms,
+        run.total_ms,
+    ]
+
+
+def row_to_run(r: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=r["id"],
+        thread_id=r["thread_id"],
+        trigger=r["trigger"],
+        dry_run=bool(r["dry_run"]),
+        started_at=r["started_at"],
+        status=r["status"],
+        reason=r["reason"],
+        model=r["model"],
+        prompt=r["prompt"],
+        raw_reply=r["raw_reply"],
+        decision=_load(r["decision"]),
+        action_result=_load(r["action_result"]),
+        finished_at=r["finished_at"],
+        llm_ms=r["llm_ms"],
+        total_ms=r["total_ms"],
+        fingerprint=r["fingerprint"],
+        prompt_tokens=r["prompt_tokens"],
+        completion_tokens=r["completion_tokens"],
+        warnings=_load(r["warnings"]) or [],
+    )
+
+
+@dataclass(frozen=True)
+class ThreadState:
+    thread_id: str
+    last_run_at: float | None
+    last_status: str | None
+    last_reason: str | None
+    last_success_at: float | None
+    last_success_fingerprint: str | None
+    consecutive_failures: int
+    next_due_at: float | None
+
+
+class RunRepo:
+    def __init__(self, db: Database, clock=time.time) -> None:
+        self.db = db
+        self.clock = clock
+
+    def insert(self, c: sqlite3.Connection, run: RunRecord) -> None:
+        c.execute(_INSERT, _values(run))
+        if run.status != "started":
+            self._update_state(c, run)
+
+    def update(self, c: sqlite3.Connection, run: RunRecord) -> None:
+        values = _values(run)
+        c.execute(_UPDATE, [*values[1:], run.id])
+        self._update_state(c, run)
+
+    def _update_state(self, c: sqlite3.Connection, run: RunRecord) -> None:
+        """Keep thread_state in step with the run, in the same transaction."""
+        if run.trigger == "preview":
+            return
+        success = run.status == "ok"
+        counts_as_success = success and not run.dry_run
+        c.execute(
+            """INSERT INTO thread_state (thread_id, last_run_at, last_status, last_reason, last_success_at,
+                                         last_success_fingerprint, consecutive_failures)
+               SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM threads WHERE id = ?)
+               ON CONFLICT (thread_id) DO UPDATE SET
+                   last_run_at = excluded.last_run_at,
+                   last_status = excluded.last_status,
+                   last_reason = excluded.last_reason,
+                   last_success_at = COALESCE(excluded.last_success_at, last_success_at),
+                   last_success_fingerprint = COALESCE(excluded.last_success_fingerprint, last_success_fingerprint),
+                   consecutive_failures = CASE
+                       WHEN ? = 'failed' THEN consecutive_failures + 1
+                       WHEN ? = 'ok' THEN 0
+                       ELSE consecutive_failures END""",
+            (
+                run.thread_id,
+                run.started_at,
+                run.status,
+                run.reason,
+                run.finished_at if counts_as_success else None,
+                run.fingerprint if counts_as_success else None,
+                1 if run.status == "failed" else 0,
+                run.thread_id,
+                run.status,
+                run.status,
+            ),
+        )
+
+    def get(self, run_id: str) -> RunRecord | None:
+        row = self.db.read(lambda c: c.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
+        return row_to_run(row) if row else None
+
+    def history(
+        self, thread_id: str | None = None, limit: int = 50, status: str | None = None, before: float | None = None
+    ) -> list[RunRecord]:
+        """Newest first; keyset paging by `before` (a started_at) keeps deep pages as cheap as the first."""
+        where, params = [], []
+        if thread_id is not None:
+            where.append("thread_id = ?")
+            params.append(thread_id)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if before is not None:
+            where.append("started_at < ?")
+            params.append(before)
+        # Only the fixed fragments above are joined; every value is a bound parameter.
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")  # noqa: S608
+        sql += " ORDER BY started_at DESC LIMIT ?"
+        params.append(limit)
+        rows = self.db.read(lambda c: c.execute(sql, params).fetchall())
+        return [row_to_run(r) for r in rows]
+
+    def state(self, thread_id: str) -> ThreadState | None:
+        row = self.db.read(
+            lambda c: c.execute("SELECT * FROM thread_state WHERE thread_id = ?", (thread_id,)).fetchone()
+        )
+        return ThreadState(**dict(row)) if row else None
+
+    def mark_interrupted(self) -> int:
+        """Runs still `started` belong to a process that died; say so instead of leaving them open."""
+        now = self.clock()
+
+        def work(c: sqlite3.Connection) -> int:
+            cur = c.execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ?, "
+                "reason = 'the app stopped before this run finished' WHERE status = 'started'",
+                (now,),
+            )
+            return cur.rowcount
+
+        return self.db.transaction(work)

@@ -1,0 +1,62 @@
+"""Shared fixtures: a temp data dir, a real SQLite store in it, a real loopback Ollama-protocol server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from heartbeat_desktop.core.runner import HeartbeatRunner
+from heartbeat_desktop.llm import OllamaClient
+from heartbeat_desktop.store import SqliteStore
+from tests.support.ollama_server import OllamaServer
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parent.parent
+
+GOOD_MD = """## Checklist
+- [ ] Summarise open questions
+
+## Rules
+If a question is open → post a reminder.
+"""
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may touch the real user's data dir, Ollama or log dir."""
+    monkeypatch.setenv("HEARTBEAT_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # discard port: nothing listens
+    monkeypatch.delenv("OLLAMA_API_KEY", raising=False)
+    monkeypatch.delenv("LOG_LEVEL", raising=False)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    monkeypatch.setenv("HEARTBEAT_DATA_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def ollama() -> Iterator[OllamaServer]:
+    server = OllamaServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def store(data_dir: Path) -> Iterator[SqliteStore]:
+    s = SqliteStore(data_dir / "heartbeat.db")
+    (data_dir / "HEARTBEAT.md").write_text(GOOD_MD, encoding="utf-8")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def runner(store: SqliteStore, data_dir: Path, ollama: OllamaServer) -> HeartbeatRunner:
+    return HeartbeatRunner(store, OllamaClient(ollama.url), default_workspace=data_dir, llm_timeout_s=5)

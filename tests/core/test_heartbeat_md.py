@@ -1,0 +1,92 @@
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from heartbeat_desktop.core.heartbeat_md import parse, parse_rule, read_heartbeat_md
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_seed_template() -> None:
+    md = """## Checklist
+- [ ] Item 1
+- [x] Item 2
+
+## Rules
+If condition → action.
+If it rains -> take an umbrella
+When the build breaks, then post a warning
+
+## Proactive Behaviors
+- Behavior 1
+- Behavior 2
+"""
+    ins = parse(md)
+    assert [(i.text, i.checked) for i in ins.checklist] == [("Item 1", False), ("Item 2", True)]
+    assert [(r.condition, r.action) for r in ins.rules] == [
+        ("condition", "action"),
+        ("it rains", "take an umbrella"),
+        ("the build breaks", "post a warning"),
+    ]
+    assert ins.proactive_behaviors == ["Behavior 1", "Behavior 2"]
+    assert ins.raw == md
+    assert ins.is_actionable
+
+
+def test_heading_case_and_british_spelling() -> None:
+    ins = parse("# CHECKLIST\n* [ ] a\n### proactive behaviours\n1. be kind\n#### RULES\n- if x then y\n")
+    assert ins.checklist[0].text == "a"
+    assert ins.proactive_behaviors == ["be kind"]
+    assert ins.rules[0].condition == "x" and ins.rules[0].action == "y"
+
+
+def test_only_headings_and_comments_is_not_actionable() -> None:
+    ins = parse("# HEARTBEAT\n<!-- put things here\n- [ ] not real -->\n## Checklist\n## Rules\n")
+    assert not ins.is_actionable
+    assert ins.checklist == []
+    assert ins.warnings
+
+
+def test_all_ticked_is_not_actionable() -> None:
+    assert not parse("## Checklist\n- [x] done\n- [X] also done\n").is_actionable
+
+
+def test_free_prose_is_actionable() -> None:
+    ins = parse("Post a haiku about the weather every morning.")
+    assert ins.is_actionable and ins.other
+
+
+def test_rule_without_arrow_is_kept() -> None:
+    rule = parse_rule("Be polite.")
+    assert rule.text == "Be polite." and rule.condition is None
+
+
+def test_missing_file_gives_empty_text_and_a_warning(tmp_path: Path) -> None:
+    text, warnings = read_heartbeat_md(tmp_path)
+    assert text == "" and "does not exist" in warnings[0]
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    (tmp_path / "HEARTBEAT.md").mkdir()  # a directory where the file should be: reading fails
+    text, warnings = read_heartbeat_md(tmp_path)
+    assert text == "" and "cannot read" in warnings[0]
+
+
+def test_invalid_utf8_is_replaced_with_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "HEARTBEAT.md").write_bytes(b"## Rules\nIf \xff -> y\n")
+    text, warnings = read_heartbeat_md(tmp_path)
+    assert "\ufffd" in text and "UTF-8" in warnings[0]
+
+
+def test_shipped_default_is_useful() -> None:
+    ins = parse((REPO / "HEARTBEAT.md").read_text(encoding="utf-8"))
+    assert len(ins.checklist) >= 3 and len(ins.rules) >= 3 and len(ins.proactive_behaviors) >= 3
+    assert all(r.condition and r.action for r in ins.rules)
+    assert not ins.warnings
+
+
+@given(st.text(max_size=500))
+def test_parse_never_raises(text: str) -> None:
+    ins = parse(text)
+    assert ins.raw == text

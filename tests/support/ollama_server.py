@@ -1,0 +1,319 @@
+"""A real HTTP server on 127.0.0.1 that speaks Ollama's API, scripted per test.
+
+It stands in for `ollama serve` (no model weights can run here) and behaves like it on the wire:
+NDJSON streaming with chunked transfer encoding (stream defaults to true, as in Ollama), a final chunk
+with ``done_reason`` and token counts, ``{"error": ...}`` bodies, 404 for a model that is not pulled,
+``/api/tags``, ``/api/show``, ``/api/version``, ``/api/generate``. Every request is recorded so tests can
+assert what reached the "model" — including that nothing did.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """A successful answer: `content` split into streamed chunks."""
+
+    content: str
+    thinking: str | None = None
+    done_reason: str = "stop"
+    chunk_chars: int = 12
+    delay_s: float = 0.0  # before the first byte (think time)
+    chunk_delay_s: float = 0.0
+
+
+@dataclass
+class Error:
+    status: int
+    message: str
+
+
+@dataclass
+class Hang:
+    """Accept the request and never answer (until the server stops or `seconds` pass)."""
+
+    seconds: float = 3600.0
+
+
+@dataclass
+class Garbage:
+    body: bytes = b"<html>this is not ollama</html>"
+    status: int = 200
+    content_type: str = "text/html"
+
+
+@dataclass
+class CutOff:
+    """Stream part of the reply, then drop the connection without the final chunk."""
+
+    content: str = '{"action": "post", "title": "Half'
+
+
+Behaviour = Reply | Error | Hang | Garbage | CutOff
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class OllamaServer:
+    def __init__(self, models: tuple[str, ...] = ("llama3.2:latest", "qwen3:4b"), version: str = "0.12.6") -> None:
+        self.models = list(models)
+        self.version = version
+        self.requests: list[Recorded] = []
+        self._script: list[Behaviour] = []
+        self.default: Behaviour = Reply('{"action": "none", "reason": "nothing needs attention"}')
+        self.required_key: str | None = None
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-ollama", daemon=True)
+
+    # ------------------------------------------------------------------ control
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> OllamaServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def script(self, *behaviours: Behaviour) -> None:
+        """Answer the next chat/generate requests with these, in order; then `default`."""
+        with self._lock:
+            self._script.extend(behaviours)
+
+    def chat_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path in ("/api/chat", "/api/generate")]
+
+    def _next(self) -> Behaviour:
+        with self._lock:
+            return self._script.pop(0) if self._script else self.default
+
+    def _known(self, name: str) -> str | None:
+        for model in self.models:
+            if name == model or f"{name}:latest" == model:
+                return model
+        return None
+
+    # ------------------------------------------------------------------ HTTP
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            # -- helpers
+            def _json(self, status: int, payload: Any) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _chunk(self, data: bytes) -> None:
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+
+            def _read_body(self) -> Any:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    return json.loads(raw) if raw else None
+                except json.JSONDecodeError:
+                    return raw.decode("utf-8", "replace")
+
+            def _record(self, body: Any) -> None:
+                with server._lock:
+                    server.requests.append(Recorded(self.command, self.path, body, dict(self.headers)))
+
+            def _authorised(self) -> bool:
+                if server.required_key is None:
+                    return True
+                if self.headers.get("Authorization") == f"Bearer {server.required_key}":
+                    return True
+                self._json(401, {"error": "unauthorized"})
+                return False
+
+            # -- routes
+            def do_GET(self) -> None:
+                self._record(None)
+                if not self._authorised():
+                    return
+                if self.path == "/api/version":
+                    self._json(200, {"version": server.version})
+                elif self.path == "/api/tags":
+                    self._json(
+                        200,
+                        {
+                            "models": [
+                                {
+                                    "name": m,
+                                    "model": m,
+                                    "modified_at": _now(),
+                                    "size": 2019393189,
+                                    "digest": "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
+                                    "details": {
+                                        "format": "gguf",
+                                        "family": "llama",
+                                        "parameter_size": "3.2B",
+                                        "quantization_level": "Q4_K_M",
+                                    },
+                                }
+                                for m in server.models
+                            ]
+                        },
+                    )
+                elif self.path == "/":
+                    body = b"Ollama is running"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain; charset=utf-8")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                else:
+                    self._json(404, {"error": "404 page not found"})
+
+            def do_POST(self) -> None:
+                body = self._read_body()
+                self._record(body)
+                if not self._authorised():
+                    return
+                if not isinstance(body, dict):
+                    self._json(400, {"error": "invalid request body"})
+                    return
+                if self.path == "/api/show":
+                    name = body.get("model") or body.get("name") or ""
+                    model = server._known(name)
+                    if model is None:
+                        self._json(404, {"error": f"model '{name}' not found"})
+                    else:
+                        self._json(
+                            200,
+                            {
+                                "modelfile": "",
+                                "parameters": "",
+                                "template": "{{ .Prompt }}",
+                                "details": {"format": "gguf", "family": "llama"},
+                                "capabilities": ["completion"],
+                            },
+                        )
+                elif self.path in ("/api/chat", "/api/generate"):
+                    self._generate(body)
+                else:
+                    self._json(404, {"error": "404 page not found"})
+
+            def _generate(self, body: dict[str, Any]) -> None:
+                name = body.get("model") or ""
+                if not name:
+                    self._json(400, {"error": "model is required"})
+                    return
+                model = server._known(name)
+                if model is None:
+                    self._json(404, {"error": f'model "{name}" not found, try pulling it first'})
+                    return
+                behaviour = server._next()
+                chat = self.path == "/api/chat"
+                stream = body.get("stream", True) is not False
+                if isinstance(behaviour, Error):
+                    self._json(behaviour.status, {"error": behaviour.message})
+                elif isinstance(behaviour, Hang):
+                    server._stopping.wait(behaviour.seconds)
+                    self.close_connection = True
+                elif isinstance(behaviour, Garbage):
+                    self.send_response(behaviour.status)
+                    self.send_header("Content-Type", behaviour.content_type)
+                    self.send_header("Content-Length", str(len(behaviour.body)))
+                    self.end_headers()
+                    self.wfile.write(behaviour.body)
+                elif isinstance(behaviour, CutOff):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/x-ndjson")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    self._chunk(json.dumps(self._part(model, chat, behaviour.content)).encode() + b"\n")
+                    self.close_connection = True  # no final chunk, no terminating 0-chunk
+                else:
+                    self._reply(behaviour, model, chat, stream)
+
+            def _part(self, model: str, chat: bool, content: str, thinking: str | None = None) -> dict[str, Any]:
+                if chat:
+                    message: dict[str, Any] = {"role": "assistant", "content": content}
+                    if thinking:
+                        message["thinking"] = thinking
+                    return {"model": model, "created_at": _now(), "message": message, "done": False}
+                part: dict[str, Any] = {"model": model, "created_at": _now(), "response": content, "done": False}
+                if thinking:
+                    part["thinking"] = thinking
+                return part
+
+            def _final(self, model: str, chat: bool, reply: Reply, content: str) -> dict[str, Any]:
+                final = self._part(model, chat, content, None)
+                final.update(
+                    done=True,
+                    done_reason=reply.done_reason,
+                    total_duration=1_200_000_000,
+                    load_duration=50_000_000,
+                    prompt_eval_count=321,
+                    prompt_eval_duration=200_000_000,
+                    eval_count=max(1, len(reply.content) // 4),
+                    eval_duration=900_000_000,
+                )
+                return final
+
+            def _reply(self, reply: Reply, model: str, chat: bool, stream: bool) -> None:
+                if reply.delay_s and server._stopping.wait(reply.delay_s):
+                    return
+                if not stream:
+                    final = self._final(model, chat, reply, reply.content)
+                    if reply.thinking:
+                        (final["message"] if chat else final)["thinking"] = reply.thinking
+                    self._json(200, final)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                try:
+                    if reply.thinking:
+                        self._chunk(json.dumps(self._part(model, chat, "", reply.thinking)).encode() + b"\n")
+                    text = reply.content
+                    for i in range(0, len(text), max(1, reply.chunk_chars)):
+                        if reply.chunk_delay_s:
+                            time.sleep(reply.chunk_delay_s)
+                        piece = text[i : i + reply.chunk_chars]
+                        self._chunk(json.dumps(self._part(model, chat, piece)).encode() + b"\n")
+                    self._chunk(json.dumps(self._final(model, chat, reply, "")).encode() + b"\n")
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        return Handler

@@ -1,0 +1,183 @@
+"""The CLI as a user runs it: a real process, a real data dir, a real loopback Ollama-protocol server."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from heartbeat_desktop import __version__
+from tests.conftest import GOOD_MD, REPO
+from tests.support.ollama_server import Error, Garbage, OllamaServer, Reply
+
+POST = json.dumps({"action": "post", "title": "Standup notes", "content": "Three things happened.", "reason": "daily"})
+
+
+def cli(
+    data_dir: Path, *args: str, host: str = "http://127.0.0.1:9", env: dict | None = None
+) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k != "LOG_LEVEL"}
+    environ.update({"HEARTBEAT_DATA_DIR": str(data_dir), "OLLAMA_HOST": host, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "heartbeat_desktop", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=REPO,
+        timeout=60,
+    )
+
+
+def _db(data_dir: Path) -> sqlite3.Connection:
+    return sqlite3.connect(data_dir / "heartbeat.db")
+
+
+def test_version(data_dir: Path) -> None:
+    result = cli(data_dir, "--version")
+    assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_first_start_creates_db_default_thread_and_heartbeat_md(data_dir: Path) -> None:
+    result = cli(data_dir, "threads", "list")
+    assert result.returncode == 0 and result.stdout.startswith("default")
+    assert (data_dir / "HEARTBEAT.md").read_text() == (REPO / "HEARTBEAT.md").read_text()
+    log = next((data_dir / "logs").glob("*.log")).read_text()
+    assert log and all(line.startswith("[HEARTBEAT]") for line in log.splitlines())
+
+
+def test_run_now_json_writes_exactly_one_post_and_one_ok_run(data_dir: Path, ollama: OllamaServer) -> None:
+    ollama.script(Reply(POST))
+    result = cli(data_dir, "run-now", "--json", host=ollama.url)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert set(out) == {"run_id", "thread_id", "status", "dry_run", "action", "reason", "llm_ms", "total_ms"}
+    assert out["status"] == "ok" and out["action"]["title"] == "Standup notes" and out["dry_run"] is False
+    with _db(data_dir) as db:
+        assert db.execute("SELECT COUNT(*), MIN(run_id) FROM posts").fetchone() == (1, out["run_id"])
+        assert db.execute("SELECT status FROM runs").fetchall() == [("ok",)]
+    feed = json.loads(cli(data_dir, "feed", "--json").stdout)
+    assert feed[0]["title"] == "Standup notes" and feed[0]["score"] == 0 and feed[0]["comments"] == []
+    assert {"id", "title", "content", "score", "thread_id", "run_id", "comments"} <= set(feed[0])
+    history = json.loads(cli(data_dir, "history", "--json").stdout)
+    assert {
+        "id",
+        "thread_id",
+        "status",
+        "reason",
+        "dry_run",
+        "prompt",
+        "raw_reply",
+        "decision",
+        "llm_ms",
+        "total_ms",
+        "started_at",
+    } <= set(history[0])
+    assert history[0]["raw_reply"] == POST
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "model", "expected"),
+    [
+        (Garbage(b"\x00\x01 not json"), None, "invalid reply"),
+        (Reply("Honestly, I'd just chill."), None, "invalid reply"),
+        (Error(500, "out of memory"), None, "HTTP 500: out of memory"),
+        (None, "mistral-nope", "ollama pull mistral-nope"),
+    ],
+)
+def test_run_now_failures_exit_1_with_a_clear_line(
+    data_dir: Path, ollama: OllamaServer, behaviour, model, expected
+) -> None:
+    if behaviour is not None:
+        ollama.script(behaviour)
+    if model:
+        assert cli(data_dir, "config", "set", "model", model).returncode == 0
+    result = cli(data_dir, "run-now", host=ollama.url)
+    assert result.returncode == 1
+    assert expected in result.stdout
+    assert "Traceback" not in result.stderr
+    with _db(data_dir) as db:
+        assert db.execute("SELECT COUNT(*) FROM posts").fetchone() == (0,)
+        status, reason = db.execute("SELECT status, reason FROM runs").fetchone()
+        assert status == "failed" and expected in reason
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_run_now_server_not_running(data_dir: Path) -> None:
+    result = cli(data_dir, "run-now", "--json", host="http://127.0.0.1:9")
+    assert result.returncode == 1
+    out = json.loads(result.stdout)
+    assert out["status"] == "failed" and "cannot reach Ollama at http://127.0.0.1:9" in out["reason"]
+    with _db(data_dir) as db:
+        assert db.execute("SELECT COUNT(*) FROM posts").fetchone() == (0,)
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_dry_run_and_skip_exit_0(data_dir: Path, ollama: OllamaServer) -> None:
+    ollama.script(Reply(POST))
+    result = cli(data_dir, "run-now", "--dry-run", host=ollama.url)
+    assert result.returncode == 0 and "dry run, would post" in result.stdout
+    (data_dir / "HEARTBEAT.md").write_text("## Checklist\n- [x] done\n")
+    requests_before = len(ollama.requests)
+    result = cli(data_dir, "run-now", "--json", host=ollama.url)
+    assert result.returncode == 0 and json.loads(result.stdout)["status"] == "skipped"
+    assert len(ollama.requests) == requests_before
+
+
+def test_config_get_set_and_range_errors(data_dir: Path) -> None:
+    assert cli(data_dir, "config", "set", "every_seconds", "900").returncode == 0
+    assert cli(data_dir, "config", "get", "every_seconds").stdout.strip() == "900"
+    result = cli(data_dir, "config", "set", "every_seconds", "30")
+    assert result.returncode == 2 and "60–86400" in result.stderr
+    result = cli(data_dir, "config", "set", "temperature", "2")
+    assert result.returncode == 2 and "0.0–1.0" in result.stderr
+    result = cli(data_dir, "config", "set", "nonsense", "1")
+    assert result.returncode == 2 and "unknown setting" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_usage_errors_exit_2(data_dir: Path) -> None:
+    assert cli(data_dir, "run-now", "--bogus").returncode == 2
+    result = cli(data_dir, "run-now", "--thread", "nope")
+    assert result.returncode == 2 and "no thread 'nope'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_threads_messages_notes_check_status(data_dir: Path, tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    assert cli(data_dir, "threads", "add", "work", "--title", "Work", "--workspace", str(workspace)).returncode == 0
+    assert (workspace / "HEARTBEAT.md").exists()
+    assert cli(data_dir, "message", "--thread", "work", "ship", "the", "release").returncode == 0
+    assert (
+        cli(data_dir, "note", "--thread", "work", "--kind", "contradiction", "said Monday, then Tuesday").returncode
+        == 0
+    )
+    assert cli(data_dir, "threads", "add", "work").returncode == 2
+    status = json.loads(cli(data_dir, "status", "--json").stdout)
+    assert [t["id"] for t in status["threads"]] == ["default", "work"]
+    (tmp_path / "x.md").write_text(GOOD_MD)
+    check = cli(data_dir, "check", str(tmp_path / "x.md"))
+    assert check.returncode == 0 and "Summarise open questions" in check.stdout and "actionable: yes" in check.stdout
+    assert cli(data_dir, "threads", "remove", "work").returncode == 0
+    assert cli(data_dir, "threads", "remove", "default").returncode == 2
+
+
+def test_traceback_only_with_debug(data_dir: Path) -> None:
+    (data_dir / "heartbeat.db").write_bytes(b"this is not a database" * 100)
+    result = cli(data_dir, "status")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("heartbeat-desktop: error:")
+    debug = cli(data_dir, "status", env={"LOG_LEVEL": "DEBUG"})
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_settings(data_dir: Path, ollama: OllamaServer) -> None:
+    assert cli(data_dir, "settings", "set", "ollama_host", ollama.url).returncode == 0
+    ollama.script(Reply(POST))
+    # the stored host wins over $OLLAMA_HOST (which points nowhere here)
+    assert cli(data_dir, "run-now").returncode == 0
+    assert cli(data_dir, "settings", "set", "llm_timeout", "abc").returncode == 2

@@ -1,0 +1,251 @@
+"""One heartbeat end to end: the real runner, a real SQLite file, the real Ollama client over loopback HTTP."""
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from heartbeat_desktop.core.config import HeartbeatConfig
+from heartbeat_desktop.core.runner import HeartbeatRunner, UnknownThread
+from heartbeat_desktop.llm import OllamaClient
+from heartbeat_desktop.store import SqliteStore
+from tests.support.ollama_server import CutOff, Error, Garbage, Hang, OllamaServer, Reply
+
+POST = json.dumps({"action": "post", "title": "Daily summary", "content": "All quiet.", "reason": "daily"})
+
+
+def _counts(store: SqliteStore) -> dict[str, int]:
+    return store.feed.counts()
+
+
+def test_post_is_written_with_its_run(runner: HeartbeatRunner, store: SqliteStore, ollama: OllamaServer) -> None:
+    ollama.script(Reply(POST))
+    run = runner.run("default")
+    assert run.status == "ok", run.reason
+    posts = store.feed.posts()
+    assert [(p.title, p.content, p.run_id, p.thread_id) for p in posts] == [
+        ("Daily summary", "All quiet.", run.id, "default")
+    ]
+    stored = store.runs.get(run.id)
+    assert stored.status == "ok" and stored.decision["action"] == "post"
+    assert stored.raw_reply == POST and "HEARTBEAT.md" in stored.prompt and stored.llm_ms is not None
+    assert stored.prompt_tokens == 321
+    # what reached the server: the schema as `format`, max_tokens as num_predict, temperature
+    body = ollama.chat_requests()[0].body
+    assert body["format"]["properties"]["action"]["enum"] == ["post", "comment", "vote", "none"]
+    assert body["options"] == {"num_predict": 500, "temperature": 0.7}
+    assert body["model"] == "llama3.2"
+
+
+@pytest.mark.parametrize("reply", ["HEARTBEAT_OK", '{"action": "none", "reason": "all calm"}'])
+def test_none_writes_nothing_but_the_run(runner, store, ollama, reply: str) -> None:
+    ollama.script(Reply(reply))
+    run = runner.run("default")
+    assert run.status == "ok" and run.decision["action"] == "none"
+    assert _counts(store) == {"posts": 0, "comments": 0, "votes": 0, "messages": 0}
+    assert store.runs.get(run.id).status == "ok"
+
+
+def test_comment_and_vote_on_an_existing_post(runner, store, ollama) -> None:
+    ollama.script(Reply(POST))
+    post_id = runner.run("default").action_result["post_id"]
+    ollama.script(
+        Reply(json.dumps({"action": "comment", "post_id": post_id, "content": "Agreed.", "reason": "r"})),
+        Reply(json.dumps({"action": "vote", "post_id": post_id, "direction": "up", "reason": "r"})),
+    )
+    assert runner.run("default").status == "ok"
+    assert runner.run("default").status == "ok"
+    post = store.feed.get_post(post_id)
+    assert post.comment_count == 1 and post.score == 1
+    assert [c.content for c in store.feed.comments(post_id)] == ["Agreed."]
+
+
+@pytest.mark.parametrize("kind", ["comment", "vote"])
+def test_comment_or_vote_on_a_missing_post_is_rejected(runner, store, ollama, kind: str) -> None:
+    decision = {"action": kind, "post_id": 77, "reason": "r"}
+    decision.update({"content": "x"} if kind == "comment" else {"direction": "up"})
+    ollama.script(Reply(json.dumps(decision)))
+    run = runner.run("default")
+    assert run.status == "failed" and "post 77 does not exist" in run.reason
+    assert _counts(store)["comments"] == 0 and _counts(store)["votes"] == 0
+    assert store.runs.get(run.id).status == "failed"
+
+
+def test_201_character_title_is_rejected(runner, store, ollama) -> None:
+    ollama.script(Reply(json.dumps({"action": "post", "title": "x" * 201, "content": "c", "reason": "r"})))
+    run = runner.run("default")
+    assert run.status == "failed" and "title" in run.reason
+    assert _counts(store)["posts"] == 0
+
+
+def test_html_is_escaped(runner, store, ollama) -> None:
+    ollama.script(
+        Reply(
+            json.dumps(
+                {
+                    "action": "post",
+                    "title": "<img src=x onerror=alert(1)>",
+                    "content": "<script>steal()</script> & more",
+                    "reason": "r",
+                }
+            )
+        )
+    )
+    assert runner.run("default").status == "ok"
+    post = store.feed.posts()[0]
+    assert post.title == "&lt;img src=x onerror=alert(1)&gt;"
+    assert post.content == "&lt;script&gt;steal()&lt;/script&gt; &amp; more"
+
+
+def test_prose_reply_fails_as_invalid_reply(runner, store, ollama) -> None:
+    ollama.script(Reply("I think you should relax today."))
+    run = runner.run("default")
+    assert run.status == "failed" and run.reason.startswith("invalid reply")
+    assert store.runs.get(run.id).raw_reply == "I think you should relax today."
+
+
+def test_fenced_json_with_thinking_is_accepted(runner, store, ollama) -> None:
+    ollama.script(Reply(f"Here you go:\n```json\n{POST}\n```", thinking="The user wants a summary."))
+    assert runner.run("default").status == "ok"
+    assert _counts(store)["posts"] == 1
+
+
+def test_reply_cut_at_max_tokens_says_so(runner, ollama) -> None:
+    ollama.script(Reply('{"action": "post", "title": "Long', done_reason="length"))
+    run = runner.run("default")
+    assert run.status == "failed" and "max_tokens=500" in run.reason
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "expected"),
+    [
+        (Error(500, "llama runner process has terminated"), "HTTP 500: llama runner process has terminated"),
+        (Garbage(), "invalid reply"),
+        (CutOff(), "closed the connection mid-reply"),
+    ],
+)
+def test_server_errors_fail_the_run_cleanly(runner, store, ollama, behaviour, expected: str) -> None:
+    ollama.script(behaviour)
+    run = runner.run("default")
+    assert run.status == "failed" and expected in run.reason
+    assert _counts(store)["posts"] == 0
+    assert store.runs.get(run.id).reason == run.reason
+    ollama.script(Reply(POST))  # and the next run is normal
+    assert runner.run("default").status == "ok"
+
+
+def test_unknown_model(runner, store, ollama) -> None:
+    store.threads.set_config("default", HeartbeatConfig(model="llama9"))
+    run = runner.run("default")
+    assert run.status == "failed" and "ollama pull llama9" in run.reason
+
+
+def test_server_down(store: SqliteStore, data_dir: Path) -> None:
+    server = OllamaServer().start()
+    url = server.url
+    server.stop()
+    run = HeartbeatRunner(store, OllamaClient(url), default_workspace=data_dir).run("default")
+    assert run.status == "failed" and f"cannot reach Ollama at {url}" in run.reason
+
+
+def test_timeout(store, data_dir, ollama) -> None:
+    ollama.script(Hang(30))
+    runner = HeartbeatRunner(store, OllamaClient(ollama.url), default_workspace=data_dir, llm_timeout_s=1)
+    t0 = time.monotonic()
+    run = runner.run("default")
+    assert time.monotonic() - t0 < 10
+    assert run.status == "failed" and "did not answer within 1 s" in run.reason
+
+
+def test_dry_run_writes_nothing(runner, store, ollama) -> None:
+    ollama.script(Reply(POST))
+    run = runner.run("default", dry_run=True)
+    assert run.status == "ok" and run.dry_run and run.action_result["would_write"]["title"] == "Daily summary"
+    assert _counts(store) == {"posts": 0, "comments": 0, "votes": 0, "messages": 0}
+
+
+def test_thread_config_dry_run_is_honoured(runner, store, ollama) -> None:
+    store.threads.set_config("default", HeartbeatConfig(dry_run=True))
+    ollama.script(Reply(POST))
+    assert runner.run("default").dry_run
+    assert _counts(store)["posts"] == 0
+
+
+def test_empty_heartbeat_md_skips_without_any_request(runner, store, ollama, data_dir: Path) -> None:
+    (data_dir / "HEARTBEAT.md").write_text("# Heartbeat\n<!-- nothing yet -->\n## Checklist\n", encoding="utf-8")
+    run = runner.run("default")
+    assert run.status == "skipped" and "nothing actionable" in run.reason
+    assert ollama.requests == []
+    assert store.runs.get(run.id).status == "skipped"
+
+
+def test_missing_heartbeat_md_skips_with_the_reason(runner, ollama, data_dir: Path) -> None:
+    (data_dir / "HEARTBEAT.md").unlink()
+    run = runner.run("default")
+    assert run.status == "skipped" and "does not exist" in run.reason and ollama.requests == []
+
+
+def test_nothing_new_skips_scheduled_runs_only(runner, store, ollama) -> None:
+    ollama.script(Reply('{"action": "none", "reason": "quiet"}'))
+    assert runner.run("default", trigger="schedule").status == "ok"
+    second = runner.run("default", trigger="schedule")
+    assert second.status == "skipped" and "nothing new" in second.reason
+    assert len(ollama.chat_requests()) == 1
+    store.threads.add_message("default", "remind me to call mum")
+    assert runner.run("default", trigger="schedule").status == "ok"
+    assert runner.run("default", trigger="manual").status == "ok"  # a person asked: always ask
+
+
+def test_malformed_stored_config_uses_defaults_and_records_the_warning(runner, store, ollama) -> None:
+    store.threads.set_config_raw("default", '{"every_seconds": 5, "max_tokens": "lots", "temperature": 0.2')
+    run = runner.run("default")
+    assert run.status == "ok"
+    assert any("not valid JSON" in w for w in store.runs.get(run.id).warnings)
+    assert ollama.chat_requests()[0].body["options"]["num_predict"] == 500
+    store.threads.set_config_raw("default", '{"every_seconds": 5, "max_tokens": 300}')
+    run = runner.run("default")
+    assert any("every_seconds=5" in w for w in run.warnings)
+    assert ollama.chat_requests()[1].body["options"]["num_predict"] == 300
+
+
+def test_target_last_delivers_to_the_most_recently_active_thread(runner, store, ollama) -> None:
+    store.threads.create("work")
+    store.threads.add_message("work", "busy day")
+    store.threads.set_config("default", HeartbeatConfig(target="last"))
+    ollama.script(Reply(POST))
+    run = runner.run("default")
+    assert run.action_result["delivered_to"] == "work"
+    msgs = store.threads.messages("work")
+    assert msgs[0].role == "assistant" and msgs[0].text.startswith("Daily summary")
+
+
+def test_database_locked_for_a_second_is_retried(runner, store, ollama, data_dir: Path) -> None:
+    """Another program holds the write lock for about a second while the run wants to write: it waits."""
+    ollama.script(Reply(POST))
+    blocker = sqlite3.connect(data_dir / "heartbeat.db", isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN EXCLUSIVE")
+    timer = threading.Timer(1.0, lambda: blocker.execute("COMMIT"))
+    timer.start()
+    t0 = time.monotonic()
+    run = runner.run("default")
+    timer.join()
+    assert time.monotonic() - t0 >= 0.9
+    assert run.status == "ok", run.reason
+    assert _counts(store)["posts"] == 1 and store.runs.get(run.id).status == "ok"
+    assert store.integrity_check() == "ok"
+    blocker.close()
+
+
+def test_unknown_thread_is_a_usage_error(runner) -> None:
+    with pytest.raises(UnknownThread):
+        runner.run("nope")
+
+
+def test_preview_records_nothing(runner, store, ollama) -> None:
+    ollama.script(Reply(POST))
+    run = runner.run("default", dry_run=True, heartbeat_md_text="Post something.", record=False)
+    assert run.status == "ok" and "Post something." in run.prompt
+    assert store.runs.history() == [] and _counts(store)["posts"] == 0

@@ -42,6 +42,10 @@ class HeartbeatConfig(BaseModel):
     timezone: str | None = Field(None, description="IANA zone name; None means the machine's local zone")
     # Precheck: ask the model even when nothing changed since the last successful run.
     always_ask: bool = False
+    # Intervals that divide a day run at fixed clock times (30 min → :00 and :30), so restarts keep the rhythm.
+    align_to_clock: bool = True
+    # Defer a scheduled heartbeat while the user wrote in the thread within this many minutes (0: never).
+    busy_minutes: int = Field(5, ge=0, le=240)
 
     @field_validator("timezone")
     @classmethod
@@ -175,7 +179,7 @@ def parse_cli_value(key: str, text: str) -> Any:
         if lowered in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{key} must be true or false, not {text!r}")
-    if key in ("every_seconds", "max_tokens", "active_hours_start", "active_hours_end"):
+    if key in ("every_seconds", "max_tokens", "active_hours_start", "active_hours_end", "busy_minutes"):
         try:
             return int(lowered)
         except ValueError:

@@ -41,15 +41,26 @@ def populate(store: SqliteStore, runs: int, messages: int, posts: int) -> None:
             "started_at, finished_at, llm_ms, total_ms) VALUES (?, 'default', 'schedule', ?, 'r', 'llama3.2', "
             "?, ?, ?, ?, ?, ?, ?)",
             (
-                (str(uuid.uuid4()), rng.choice(statuses), "p" * 400, '{"action": "none"}', '{"action": "none"}',
-                 now - (runs - i) * 60, now - (runs - i) * 60 + 2, 1500.0, 1520.0)
+                (
+                    str(uuid.uuid4()),
+                    rng.choice(statuses),
+                    "p" * 400,
+                    '{"action": "none"}',
+                    '{"action": "none"}',
+                    now - (runs - i) * 60,
+                    now - (runs - i) * 60 + 2,
+                    1500.0,
+                    1520.0,
+                )
                 for i in range(runs)
             ),
         )
         c.executemany(
             "INSERT INTO messages (thread_id, role, text, created_at) VALUES ('default', ?, ?, ?)",
-            ((rng.choice(["user", "assistant"]), f"message {i} " + "w" * rng.randint(20, 400), now - messages + i)
-             for i in range(messages)),
+            (
+                (rng.choice(["user", "assistant"]), f"message {i} " + "w" * rng.randint(20, 400), now - messages + i)
+                for i in range(messages)
+            ),
         )
         c.executemany(
             "INSERT INTO posts (thread_id, title, content, created_at) VALUES ('default', ?, ?, ?)",

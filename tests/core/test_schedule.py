@@ -104,7 +104,9 @@ def test_catch_up_and_busy() -> None:
     assert busy_until(c, at(2026, 6, 1, 10, 0), at(2026, 6, 1, 10, 2)) == at(2026, 6, 1, 10, 5)
     assert busy_until(c, at(2026, 6, 1, 10, 0), at(2026, 6, 1, 10, 6)) is None
     assert busy_until(cfg(busy_minutes=0), at(2026, 6, 1, 10, 0), at(2026, 6, 1, 10, 1)) is None
-    deferred = next_due(c, now=at(2026, 6, 1, 10, 2), last_run_at=at(2026, 6, 1, 9, 30), defer_until=at(2026, 6, 1, 10, 5))
+    deferred = next_due(
+        c, now=at(2026, 6, 1, 10, 2), last_run_at=at(2026, 6, 1, 9, 30), defer_until=at(2026, 6, 1, 10, 5)
+    )
     assert deferred == at(2026, 6, 1, 10, 5)
 
 
@@ -153,8 +155,12 @@ def test_properties(config: HeartbeatConfig, now: float, since_last: float | Non
     now=st.floats(T_MIN, T_MAX),
 )
 def test_aligned_slots_are_fixed_clock_times(interval: int, zone: str, hours, now: float) -> None:
-    config = HeartbeatConfig(every_seconds=interval, timezone=zone, active_hours_start=hours and hours[0],
-                             active_hours_end=hours and hours[1])
+    config = HeartbeatConfig(
+        every_seconds=interval,
+        timezone=zone,
+        active_hours_start=hours and hours[0],
+        active_hours_end=hours and hours[1],
+    )
     assume(is_aligned(config))
     due = next_due(config, now=now, last_run_at=now)
     local = datetime.fromtimestamp(due, ZoneInfo(zone))

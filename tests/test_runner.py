@@ -189,6 +189,7 @@ def test_missing_heartbeat_md_skips_with_the_reason(runner, ollama, data_dir: Pa
 
 
 def test_nothing_new_skips_scheduled_runs_only(runner, store, ollama) -> None:
+    store.threads.set_config("default", HeartbeatConfig(busy_minutes=0))
     ollama.script(Reply('{"action": "none", "reason": "quiet"}'))
     assert runner.run("default", trigger="schedule").status == "ok"
     second = runner.run("default", trigger="schedule")
@@ -197,6 +198,14 @@ def test_nothing_new_skips_scheduled_runs_only(runner, store, ollama) -> None:
     store.threads.add_message("default", "remind me to call mum")
     assert runner.run("default", trigger="schedule").status == "ok"
     assert runner.run("default", trigger="manual").status == "ok"  # a person asked: always ask
+
+
+def test_busy_thread_defers_and_records_why(runner, store, ollama) -> None:
+    store.threads.add_message("default", "typing right now")
+    run = runner.run("default", trigger="schedule")
+    assert run.status == "skipped" and run.reason.startswith("deferred: you wrote in this thread 0 min ago")
+    assert run.defer_until is not None and run.defer_until > time.time() + 200
+    assert ollama.requests == [] and store.runs.get(run.id).reason == run.reason
 
 
 def test_malformed_stored_config_uses_defaults_and_records_the_warning(runner, store, ollama) -> None:

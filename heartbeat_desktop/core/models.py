@@ -82,6 +82,8 @@ class RunRecord:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     warnings: list[str] = field(default_factory=list)
+    # Not stored: a busy deferral tells the scheduler when to try again.
+    defer_until: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

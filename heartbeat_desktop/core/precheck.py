@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from .config import HeartbeatConfig
 from .heartbeat_md import Instructions
-from .schedule import in_active_hours
+from .schedule import busy_until, in_active_hours, zone_of
 
 SCHEDULED_TRIGGERS = ("schedule", "catch-up")
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+    # Set for a deferral: the scheduler tries again at this time instead of after a whole interval.
+    defer_until: float | None = None
 
 
 def precheck(
@@ -18,27 +28,34 @@ def precheck(
     paused: bool,
     fingerprint: str,
     last_success_fingerprint: str | None,
-) -> str | None:
-    """Return the reason to skip, or None to go ahead.
+    last_active_at: float | None = None,
+) -> Skip | None:
+    """Return why to skip (or defer), or None to go ahead.
 
-    A person pressing "Run now" has asked explicitly, so disabled/paused/active-hours and the
+    A person pressing "Run now" has asked explicitly, so disabled/paused/active-hours, busy and the
     "nothing new" rule apply only to scheduled runs. An empty HEARTBEAT.md always skips: there is
     nothing to ask the model, whoever triggered it.
     """
     scheduled = trigger in SCHEDULED_TRIGGERS
     if scheduled:
         if not config.enabled:
-            return "heartbeat disabled for this thread"
+            return Skip("heartbeat disabled for this thread")
         if paused:
-            return "thread paused"
+            return Skip("thread paused")
         if not in_active_hours(config, now_ts):
-            return (
+            return Skip(
                 f"outside active hours ({config.active_hours_start:02d}:00–"
                 f"{config.active_hours_end:02d}:00 {config.timezone or 'local time'})"
             )
     if not instructions.is_actionable:
         detail = f" ({instructions.warnings[0]})" if instructions.warnings else ""
-        return f"HEARTBEAT.md has nothing actionable{detail}"
-    if scheduled and not config.always_ask and last_success_fingerprint == fingerprint:
-        return "nothing new since the last successful run"
+        return Skip(f"HEARTBEAT.md has nothing actionable{detail}")
+    if scheduled:
+        until = busy_until(config, last_active_at, now_ts)
+        if until is not None:
+            ago = max(0, round((now_ts - (last_active_at or now_ts)) / 60))
+            at = datetime.fromtimestamp(until, zone_of(config)).strftime("%H:%M")
+            return Skip(f"deferred: you wrote in this thread {ago} min ago; trying again at {at}", defer_until=until)
+        if not config.always_ask and last_success_fingerprint == fingerprint:
+            return Skip("nothing new since the last successful run")
     return None

@@ -104,13 +104,14 @@ class HeartbeatRunner:
                 paused=thread.paused,
                 fingerprint=fingerprint,
                 last_success_fingerprint=self.store.last_success_fingerprint(thread_id),
+                last_active_at=thread.last_active_at,
             )
         except StoreError as exc:
             return self._fail(run, t0, f"database error: {exc}", record=record, inserted=False)
         if skip is not None:
-            run.status, run.reason = "skipped", skip
+            run.status, run.reason, run.defer_until = "skipped", skip.reason, skip.defer_until
             self._stamp(run, t0)
-            log.info("Heartbeat skipped for thread %s: %s", thread_id, skip)
+            log.info("Heartbeat skipped for thread %s: %s", thread_id, skip.reason)
             if record:
                 try:
                     self.store.insert_run(run)

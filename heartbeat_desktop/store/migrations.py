@@ -109,6 +109,11 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 2: which process owns a started run (so recovery never touches a live one), and busy deferrals
+    """
+    ALTER TABLE runs ADD COLUMN pid INTEGER;
+    ALTER TABLE thread_state ADD COLUMN defer_until REAL;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from ..core.models import RunRecord
 from .db import Database
+
+STALE_RUN_S = 2 * 3600  # longer than any LLM timeout: a pid reused after a reboot cannot keep a run open
 
 _COLUMNS = (
     "id",
@@ -107,6 +111,7 @@ class ThreadState:
     last_success_fingerprint: str | None
     consecutive_failures: int
     next_due_at: float | None
+    defer_until: float | None = None
 
 
 class RunRepo:
@@ -116,6 +121,7 @@ class RunRepo:
 
     def insert(self, c: sqlite3.Connection, run: RunRecord) -> None:
         c.execute(_INSERT, _values(run))
+        c.execute("UPDATE runs SET pid = ? WHERE id = ?", (os.getpid(), run.id))
         if run.status != "started":
             self._update_state(c, run)
 
@@ -189,16 +195,64 @@ class RunRepo:
         )
         return ThreadState(**dict(row)) if row else None
 
-    def mark_interrupted(self) -> int:
-        """Runs still `started` belong to a process that died; say so instead of leaving them open."""
+    def set_next_due(self, thread_id: str, next_due_at: float | None, defer_until: float | None = None) -> None:
+        """Persist the scheduler's plan so a restart (and `status`) see the same rhythm."""
+        self.db.transaction(
+            lambda c: c.execute(
+                """INSERT INTO thread_state (thread_id, next_due_at, defer_until)
+                   SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM threads WHERE id = ?)
+                   ON CONFLICT (thread_id) DO UPDATE SET next_due_at = excluded.next_due_at,
+                                                         defer_until = excluded.defer_until""",
+                (thread_id, next_due_at, defer_until, thread_id),
+            )
+        )
+
+    def all_states(self) -> dict[str, ThreadState]:
+        rows = self.db.read(lambda c: c.execute("SELECT * FROM thread_state").fetchall())
+        return {r["thread_id"]: ThreadState(**dict(r)) for r in rows}
+
+    def mark_interrupted(self, stale_after_s: float = STALE_RUN_S) -> int:
+        """Runs still `started` whose process is gone (or that are hours old) died with it: say so.
+
+        A run in flight in another live process (the tray while the CLI opens the store) is left alone.
+        """
         now = self.clock()
 
         def work(c: sqlite3.Connection) -> int:
-            cur = c.execute(
-                "UPDATE runs SET status = 'interrupted', finished_at = ?, "
-                "reason = 'the app stopped before this run finished' WHERE status = 'started'",
-                (now,),
-            )
-            return cur.rowcount
+            rows = c.execute("SELECT id, pid, started_at FROM runs WHERE status = 'started'").fetchall()
+            dead = [
+                r["id"]
+                for r in rows
+                if r["pid"] is None or not pid_alive(r["pid"]) or now - r["started_at"] > stale_after_s
+            ]
+            for run_id in dead:
+                c.execute(
+                    "UPDATE runs SET status = 'interrupted', finished_at = ?, "
+                    "reason = 'the app stopped before this run finished' WHERE id = ? AND status = 'started'",
+                    (now, run_id),
+                )
+            return len(dead)
 
         return self.db.transaction(work)
+
+
+def pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process on Windows
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        code = ctypes.c_ulong()
+        ok = ctypes.windll.kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        ctypes.windll.kernel32.CloseHandle(handle)
+        return bool(ok) and code.value == 259  # STILL_ACTIVE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -50,8 +50,18 @@ def test_active_hours_daytime_and_overnight() -> None:
     assert in_active_hours(night, berlin_23h) and not in_active_hours(night, berlin_10h)
 
 
-def _check(config: HeartbeatConfig, trigger: str = "schedule", md=MD, fp="a", last=None, paused=False):
-    return precheck(config, md, trigger=trigger, now_ts=0, paused=paused, fingerprint=fp, last_success_fingerprint=last)
+def _check(config: HeartbeatConfig, trigger="schedule", md=MD, fp="a", last=None, paused=False, active=None):
+    skip = precheck(
+        config,
+        md,
+        trigger=trigger,
+        now_ts=10_000,
+        paused=paused,
+        fingerprint=fp,
+        last_success_fingerprint=last,
+        last_active_at=active,
+    )
+    return None if skip is None else skip.reason
 
 
 def test_precheck_rules() -> None:
@@ -64,3 +74,22 @@ def test_precheck_rules() -> None:
     # a person pressing Run now is obeyed, except when there is nothing to ask
     assert _check(HeartbeatConfig(enabled=False), trigger="manual", last="a") is None
     assert "nothing actionable" in _check(HeartbeatConfig(), trigger="manual", md=parse(""))
+
+
+def test_busy_thread_defers_scheduled_runs_until_quiet() -> None:
+    config = HeartbeatConfig(busy_minutes=5)
+    skip = precheck(
+        config,
+        MD,
+        trigger="schedule",
+        now_ts=10_000,
+        paused=False,
+        fingerprint="a",
+        last_success_fingerprint=None,
+        last_active_at=10_000 - 120,
+    )
+    assert skip is not None and skip.reason.startswith("deferred: you wrote in this thread 2 min ago")
+    assert skip.defer_until == 10_000 - 120 + 300
+    assert _check(config, active=10_000 - 301) is None
+    assert _check(config, trigger="manual", active=10_000 - 10) is None
+    assert _check(HeartbeatConfig(busy_minutes=0), active=10_000 - 10) is None

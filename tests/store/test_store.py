@@ -1,4 +1,6 @@
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -44,13 +46,43 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         SqliteStore(tmp_path / "h.db")
 
 
-def test_crashed_started_run_becomes_interrupted(tmp_path: Path) -> None:
-    s = SqliteStore(tmp_path / "h.db")
-    run = _run(s)
-    s.close()  # the process "dies" with the run open
-    s2 = SqliteStore(tmp_path / "h.db")
-    got = s2.runs.get(run.id)
+_OPEN_RUN_AND_HANG = """
+import os, sys, time
+from heartbeat_desktop.core.models import RunRecord
+from heartbeat_desktop.store import SqliteStore
+s = SqliteStore(sys.argv[1])
+s.insert_run(RunRecord(id="r-crash", thread_id="default", trigger="schedule", dry_run=False, started_at=time.time()))
+print("started", flush=True)
+time.sleep(60)
+"""
+
+
+def test_crashed_started_run_becomes_interrupted_but_a_live_one_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    SqliteStore(path).close()
+    child = subprocess.Popen(
+        [sys.executable, "-c", _OPEN_RUN_AND_HANG, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert child.stdout.readline().strip() == "started"
+    s = SqliteStore(path)  # the other process is alive: its run is in flight, not crashed
+    assert s.runs.get("r-crash").status == "started"
+    s.close()
+    child.kill()  # SIGKILL: no cleanup runs
+    child.wait()
+    s2 = SqliteStore(path)
+    got = s2.runs.get("r-crash")
     assert got is not None and got.status == "interrupted" and got.finished_at
+
+
+def test_very_old_started_run_is_interrupted_even_if_its_pid_is_reused(tmp_path: Path) -> None:
+    s = SqliteStore(tmp_path / "h.db")
+    run = RunRecord(id="old", thread_id="default", trigger="schedule", dry_run=False, started_at=time.time() - 3 * 3600)
+    s.insert_run(run)  # carries this (live) process's pid
+    assert s.runs.mark_interrupted() == 1
+    assert s.runs.get("old").status == "interrupted"
 
 
 def test_action_rows_are_unique_per_run(store: SqliteStore) -> None:

@@ -1,0 +1,493 @@
+"""The heartbeat scheduler: a QObject worker on its own QThread, sleeping until the next heartbeat is due.
+
+No polling. The worker keeps one due time per thread (from `core.schedule.next_due`) and arms ONE
+single-shot wake timer for the earliest; it re-plans when a run ends, on config/thread changes,
+pause/resume, and when the wall clock jumps (suspend/resume, clock set). Between due times the process
+does not wake up at all.
+
+Runs themselves execute on short-lived daemon threads, each with its own SQLite connection and LLM
+client, so the worker's event loop stays free (a hung model never blocks re-planning or `stop()`), and
+`stop()` can return at once while an LLM call hangs: the run is cancelled at its next chunk or times out,
+and if the process exits first the store marks it `interrupted` at the next start.
+
+Only one run per thread at a time: "run now" during a run is queued once (a second request while one is
+queued is refused, not doubled). At most `max_parallel` runs are in flight across threads; the rest wait
+their turn (a local Ollama serves requests one by one anyway).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+
+from ..core.config import HeartbeatConfig
+from ..core.models import RunRecord
+from ..core.runner import HeartbeatRunner
+from ..core.schedule import missed, next_due, trigger_for
+from ..store import SqliteStore
+from .wake_timer import WakeTimer, make_wake_timer
+
+log = logging.getLogger(__name__)
+
+PAUSED_SETTING = "scheduler_paused"
+
+
+def enabled_from_env(environ: Mapping[str, str] = os.environ) -> bool:
+    """`HEARTBEAT_ENABLED=0` (or the seed's `CRT_HEARTBEAT_ENABLED=false`) starts the scheduler paused."""
+    for name in ("HEARTBEAT_ENABLED", "CRT_HEARTBEAT_ENABLED"):
+        value = environ.get(name)
+        if value is not None and value.strip().lower() in ("0", "false", "no", "off"):
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class ThreadSchedule:
+    thread_id: str
+    title: str
+    enabled: bool
+    paused: bool
+    next_due: float | None
+    running: bool
+    queued: bool
+    last_status: str | None
+    last_reason: str | None
+    last_run_at: float | None
+    consecutive_failures: int
+
+
+@dataclass(frozen=True)
+class SchedulerState:
+    """What the GUI shows; published by the worker so no widget reads the DB for it."""
+
+    started: bool
+    paused: bool
+    threads: tuple[ThreadSchedule, ...] = ()
+
+    @property
+    def in_flight(self) -> int:
+        return sum(t.running for t in self.threads)
+
+    @property
+    def next_due(self) -> float | None:
+        dues = [t.next_due for t in self.threads if t.next_due is not None]
+        return min(dues) if dues else None
+
+
+@dataclass
+class _Job:
+    thread_id: str
+    trigger: str
+    dry_run: bool
+    runner: HeartbeatRunner | None = None
+    abandoned: bool = False
+
+
+@dataclass
+class _Entry:
+    thread_id: str
+    title: str
+    config: HeartbeatConfig
+    paused: bool
+    due: float | None = None
+    catch_up: bool = False
+    defer_until: float | None = None
+    job: _Job | None = None
+    queued: list[bool] = field(default_factory=list)  # at most one queued run-now (its dry_run flag)
+
+
+class SchedulerWorker(QObject):
+    run_started = Signal(str, str)  # thread_id, trigger
+    run_finished = Signal(object)  # RunRecord
+    state_changed = Signal(object)  # SchedulerState
+    _run_done = Signal(object, object)  # (_Job, RunRecord | BaseException), from run threads
+
+    def __init__(
+        self,
+        db_path: Path,
+        make_runner: Callable[[SqliteStore], HeartbeatRunner],
+        *,
+        clock: Callable[[], float] | None = None,
+        max_parallel: int = 2,
+        start_paused: bool = False,
+    ) -> None:
+        super().__init__()
+        self._db_path = db_path
+        self._make_runner = make_runner
+        self._injected_clock = clock
+        self._clock = clock or time.time
+        self._max_parallel = max(1, max_parallel)
+        self._start_paused = start_paused
+        self._store: SqliteStore | None = None
+        self._timer: WakeTimer | None = None
+        self._entries: dict[str, _Entry] = {}
+        self._paused = False
+        self._started = False
+        self._jobs_lock = threading.Lock()
+        self._jobs: set[int] = set()
+        self._run_done.connect(self._on_run_done)
+
+    # ------------------------------------------------------------------ lifecycle (worker thread)
+    @Slot()
+    def start_work(self) -> None:
+        self._store = SqliteStore(self._db_path, clock=self._clock)  # recovers runs of a dead process
+        self._timer = make_wake_timer(self._injected_clock, self)
+        self._timer.fired.connect(self._on_wake)
+        self._timer.clock_changed.connect(self.clock_jumped)
+        stored_pause = self._store.settings.get(PAUSED_SETTING) == "1"
+        self._paused = self._start_paused or stored_pause
+        self._started = True
+        self._load(first=True)
+        log.info("Scheduler started%s", " (paused)" if self._paused else "")
+        self._plan()
+
+    @Slot()
+    def stop_work(self) -> None:
+        with self._jobs_lock:
+            for entry in self._entries.values():
+                if entry.job is not None:
+                    entry.job.abandoned = True
+                    if entry.job.runner is not None and hasattr(entry.job.runner.llm, "cancel"):
+                        entry.job.runner.llm.cancel()
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self._started = False
+        log.info("Scheduler stopped")
+        self.state_changed.emit(SchedulerState(False, self._paused))
+        app = QCoreApplication.instance()
+        if app is not None and self.thread() != app.thread():
+            self.thread().quit()
+
+    # ------------------------------------------------------------------ requests (worker thread)
+    @Slot()
+    def reload(self) -> None:
+        """Threads or configs changed (settings dialog, CLI, API): re-read them and re-plan."""
+        if self._started:
+            self._load()
+            self._plan()
+
+    @Slot()
+    def clock_jumped(self) -> None:
+        """Wall clock jumped (resume, clock set): dues are wall times, so re-planning is all it takes.
+
+        A due time that passed while asleep fires now as a catch-up — once per thread, because each
+        thread has exactly one due time.
+        """
+        if self._started:
+            log.info("Clock jump noticed; re-planning heartbeats")
+            self._plan()
+
+    @Slot(bool)
+    def set_paused(self, paused: bool) -> None:
+        self._paused = paused
+        if self._store is not None:
+            self._store.settings.set(PAUSED_SETTING, "1" if paused else "0")
+        log.info("Scheduler %s", "paused" if paused else "resumed")
+        self.reload()
+
+    @Slot(str, bool)
+    def set_thread_paused(self, thread_id: str, paused: bool) -> None:
+        if self._store is not None:
+            self._store.threads.set_paused(thread_id, paused)
+        self.reload()
+
+    @Slot(str, bool)
+    def request_run(self, thread_id: str, dry_run: bool) -> None:
+        entry = self._entries.get(thread_id)
+        if entry is None:
+            self._load()
+            entry = self._entries.get(thread_id)
+        if entry is None:
+            log.warning("Run now: no thread %r", thread_id)
+            return
+        if entry.job is not None or self._in_flight() >= self._max_parallel:
+            if entry.queued:
+                log.info("Run now for thread %s refused: one is already queued", thread_id)
+                return
+            entry.queued.append(dry_run)
+            log.info("Run now for thread %s queued behind the run in flight", thread_id)
+            self._publish()
+            return
+        self._dispatch(entry, "manual", dry_run)
+        self._plan()
+
+    # ------------------------------------------------------------------ planning
+    def _load(self, first: bool = False) -> None:
+        assert self._store is not None
+        now = self._clock()
+        states = self._store.runs.all_states()
+        seen = set()
+        for thread in self._store.threads.list():
+            seen.add(thread.id)
+            config, warnings = HeartbeatConfig.load(thread.config_json)
+            for warning in warnings:
+                log.warning("Thread %s config: %s", thread.id, warning)
+            entry = self._entries.get(thread.id)
+            if entry is None:
+                entry = self._entries[thread.id] = _Entry(thread.id, thread.title, config, thread.paused)
+                state = states.get(thread.id)
+                if state is not None and state.defer_until and state.defer_until > (state.last_run_at or 0):
+                    entry.defer_until = state.defer_until
+            else:
+                entry.title, entry.config, entry.paused = thread.title, config, thread.paused
+            if entry.job is None:
+                state = states.get(thread.id)
+                last = state.last_run_at if state else None
+                failures = state.consecutive_failures if state else 0
+                entry.due = next_due(
+                    config, now=now, last_run_at=last, consecutive_failures=failures, defer_until=entry.defer_until
+                )
+                entry.catch_up = first and missed(config, now=now, last_run_at=last, consecutive_failures=failures)
+        for gone in set(self._entries) - seen:
+            entry = self._entries.pop(gone)
+            if entry.job is not None:
+                entry.job.abandoned = True
+
+    def _schedulable(self, entry: _Entry) -> bool:
+        return not self._paused and entry.config.enabled and not entry.paused and entry.due is not None
+
+    def _in_flight(self) -> int:
+        return sum(1 for e in self._entries.values() if e.job is not None)
+
+    def _plan(self) -> None:
+        """Start every run that is due (capacity allowing), then arm the timer for the next one."""
+        if not self._started or self._timer is None:
+            return
+        now = self._clock()
+        for entry in sorted(self._entries.values(), key=lambda e: e.due or 0):
+            if self._in_flight() >= self._max_parallel:
+                break
+            if entry.job is None and self._schedulable(entry) and entry.due is not None and entry.due <= now:
+                trigger = "catch-up" if entry.catch_up else trigger_for(entry.due, now)
+                self._dispatch(entry, trigger, False)
+        waiting = [
+            e.due
+            for e in self._entries.values()
+            if e.job is None
+            and self._schedulable(e)
+            and e.due is not None
+            # while every slot is busy, overdue threads wait for a run to end, not for the timer
+            and (e.due > now or self._in_flight() < self._max_parallel)
+        ]
+        if waiting:
+            self._timer.arm_at(min(waiting))
+        else:
+            self._timer.disarm()
+        self._persist_dues()
+        self._publish()
+
+    def _persist_dues(self) -> None:
+        if self._store is None:
+            return
+        for entry in self._entries.values():
+            due = entry.due if self._schedulable(entry) else None
+            try:
+                self._store.runs.set_next_due(entry.thread_id, due, entry.defer_until)
+            except Exception as exc:  # persisting the plan is a nicety; never stop scheduling over it
+                log.warning("Could not save next due time of %s: %s", entry.thread_id, exc)
+
+    @Slot()
+    def _on_wake(self) -> None:
+        self._plan()
+
+    # ------------------------------------------------------------------ runs
+    def _dispatch(self, entry: _Entry, trigger: str, dry_run: bool) -> None:
+        job = _Job(entry.thread_id, trigger, dry_run)
+        entry.job = job
+        entry.catch_up = False
+        self.run_started.emit(entry.thread_id, trigger)
+        threading.Thread(target=self._execute, args=(job,), name=f"heartbeat-{entry.thread_id}", daemon=True).start()
+
+    def _execute(self, job: _Job) -> None:
+        """Runs on a daemon thread: own connection, own LLM client; the result goes back by signal."""
+        store: SqliteStore | None = None
+        result: RunRecord | BaseException
+        try:
+            store = SqliteStore(self._db_path, clock=self._clock, recover=False)
+            job.runner = self._make_runner(store)
+            result = job.runner.run(job.thread_id, trigger=job.trigger, dry_run=True if job.dry_run else None)
+        except BaseException as exc:
+            log.exception("Heartbeat run for %s crashed outside the runner", job.thread_id)
+            result = exc
+        finally:
+            if store is not None:
+                store.close()
+        with self._jobs_lock:
+            if job.abandoned:
+                return
+            self._run_done.emit(job, result)
+
+    @Slot(object, object)
+    def _on_run_done(self, job: _Job, result: RunRecord | BaseException) -> None:
+        entry = self._entries.get(job.thread_id)
+        if entry is None or entry.job is not job or self._store is None:
+            return
+        entry.job = None
+        now = self._clock()
+        state = self._store.runs.state(job.thread_id)
+        last = state.last_run_at if state else now
+        failures = state.consecutive_failures if state else 0
+        entry.defer_until = result.defer_until if isinstance(result, RunRecord) else None
+        entry.due = next_due(
+            entry.config, now=now, last_run_at=last, consecutive_failures=failures, defer_until=entry.defer_until
+        )
+        if isinstance(result, RunRecord):
+            self.run_finished.emit(result)
+        if entry.queued:
+            dry_run = entry.queued.pop()
+            if self._in_flight() < self._max_parallel:
+                self._dispatch(entry, "manual", dry_run)
+            else:
+                entry.queued.append(dry_run)
+        # a freed slot may let a queued run-now of another thread go
+        for other in self._entries.values():
+            if other.job is None and other.queued and self._in_flight() < self._max_parallel:
+                self._dispatch(other, "manual", other.queued.pop())
+        self._plan()
+
+    def _publish(self) -> None:
+        states = self._store.runs.all_states() if self._store is not None else {}
+        threads = []
+        for entry in sorted(self._entries.values(), key=lambda e: e.thread_id):
+            st = states.get(entry.thread_id)
+            threads.append(
+                ThreadSchedule(
+                    thread_id=entry.thread_id,
+                    title=entry.title,
+                    enabled=entry.config.enabled,
+                    paused=entry.paused,
+                    next_due=entry.due if self._schedulable(entry) else None,
+                    running=entry.job is not None,
+                    queued=bool(entry.queued),
+                    last_status=st.last_status if st else None,
+                    last_reason=st.last_reason if st else None,
+                    last_run_at=st.last_run_at if st else None,
+                    consecutive_failures=st.consecutive_failures if st else 0,
+                )
+            )
+        self.state_changed.emit(SchedulerState(self._started, self._paused, tuple(threads)))
+
+
+class HeartbeatScheduler(QObject):
+    """The seed-compatible front: lives on the GUI thread, drives the worker on its QThread.
+
+    Every method returns at once; results arrive through the signals (queued onto the caller's thread)
+    and through plain-Python callbacks registered with `register_callback`.
+    """
+
+    run_started = Signal(str, str)
+    run_finished = Signal(object)
+    state_changed = Signal(object)
+
+    _start_work = Signal()
+    _stop_work = Signal()
+    _reload = Signal()
+    _clock_jumped = Signal()
+    _set_paused = Signal(bool)
+    _set_thread_paused = Signal(str, bool)
+    _request_run = Signal(str, bool)
+
+    def __init__(
+        self,
+        db_path: Path,
+        make_runner: Callable[[SqliteStore], HeartbeatRunner],
+        *,
+        clock: Callable[[], float] | None = None,
+        max_parallel: int = 2,
+        start_paused: bool | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        paused = (not enabled_from_env()) if start_paused is None else start_paused
+        self._worker = SchedulerWorker(
+            db_path, make_runner, clock=clock, max_parallel=max_parallel, start_paused=paused
+        )
+        self._thread = QThread()
+        self._thread.setObjectName("heartbeat-scheduler")
+        self._worker.moveToThread(self._thread)
+        self._callbacks: list[Callable[[RunRecord], None]] = []
+        self.state = SchedulerState(False, paused)
+
+        self._start_work.connect(self._worker.start_work)
+        self._stop_work.connect(self._worker.stop_work)
+        self._reload.connect(self._worker.reload)
+        self._clock_jumped.connect(self._worker.clock_jumped)
+        self._set_paused.connect(self._worker.set_paused)
+        self._set_thread_paused.connect(self._worker.set_thread_paused)
+        self._request_run.connect(self._worker.request_run)
+        self._worker.run_started.connect(self.run_started)
+        self._worker.run_finished.connect(self._on_finished)
+        self._worker.state_changed.connect(self._on_state)
+
+    # ------------------------------------------------------------------ seed surface
+    def start(self) -> None:
+        if not self._thread.isRunning():
+            self._thread.start()
+            self._start_work.emit()
+
+    def stop(self, timeout_s: float = 1.5) -> bool:
+        """Stop scheduling; returns within `timeout_s` (+ a little), even while an LLM call hangs."""
+        if not self._thread.isRunning():
+            return True
+        self._stop_work.emit()
+        finished = self._thread.wait(int(timeout_s * 1000))
+        if not finished:
+            log.warning("Scheduler thread did not stop within %.1f s; leaving it to exit with the app", timeout_s)
+        return bool(finished)
+
+    def run_heartbeat_now(self, thread_id: str, dry_run: bool = False) -> None:
+        self._request_run.emit(thread_id, dry_run)
+
+    def register_callback(self, fn: Callable[[RunRecord], None]) -> None:
+        """Call `fn(run)` after every finished run (on the GUI thread)."""
+        self._callbacks.append(fn)
+
+    # ------------------------------------------------------------------ control
+    def pause(self) -> None:
+        self._set_paused.emit(True)
+
+    def resume(self) -> None:
+        self._set_paused.emit(False)
+
+    def pause_thread(self, thread_id: str) -> None:
+        self._set_thread_paused.emit(thread_id, True)
+
+    def resume_thread(self, thread_id: str) -> None:
+        self._set_thread_paused.emit(thread_id, False)
+
+    def reload(self) -> None:
+        """Call after changing threads or configs elsewhere; the worker re-reads and re-arms."""
+        self._reload.emit()
+
+    def clock_jumped(self) -> None:
+        self._clock_jumped.emit()
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread.isRunning()
+
+    # ------------------------------------------------------------------ plumbing
+    @Slot(object)
+    def _on_state(self, state: SchedulerState) -> None:
+        self.state = state
+        self.state_changed.emit(state)
+
+    @Slot(object)
+    def _on_finished(self, run: RunRecord) -> None:
+        for fn in list(self._callbacks):
+            try:
+                fn(run)
+            except Exception:
+                log.exception("Heartbeat callback %r failed", fn)
+        self.run_finished.emit(run)

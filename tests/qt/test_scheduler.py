@@ -1,0 +1,312 @@
+"""The scheduler worker on its QThread, with an injected clock (no test waits for a real interval), a real
+SQLite file and the real runner talking to a loopback Ollama-protocol server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QTimer
+
+from heartbeat_desktop.core.config import HeartbeatConfig
+from heartbeat_desktop.core.models import RunRecord
+from heartbeat_desktop.core.runner import HeartbeatRunner
+from heartbeat_desktop.llm import OllamaClient
+from heartbeat_desktop.qt.scheduler import HeartbeatScheduler, SchedulerState, enabled_from_env
+from heartbeat_desktop.store import SqliteStore
+from tests.conftest import GOOD_MD
+from tests.support.ollama_server import Error, Hang, OllamaServer, Reply
+
+POST = json.dumps({"action": "post", "title": "Hello", "content": "World", "reason": "r"})
+
+
+def utc(*args: int) -> float:
+    return datetime(*args, tzinfo=UTC).timestamp()
+
+
+class FakeClock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.t
+
+    def set(self, t: float) -> None:
+        with self._lock:
+            self.t = t
+
+
+class Harness:
+    def __init__(self, qtbot, data_dir: Path, ollama: OllamaServer, clock: FakeClock, **kw) -> None:
+        self.qtbot = qtbot
+        self.data_dir = data_dir
+        self.clock = clock
+        self.db = data_dir / "heartbeat.db"
+        self.finished: list[RunRecord] = []
+        self.started: list[tuple[str, str]] = []
+        self.states: list[SchedulerState] = []
+        timeout = kw.pop("timeout", 10)
+
+        def make_runner(store: SqliteStore) -> HeartbeatRunner:
+            return HeartbeatRunner(
+                store,
+                OllamaClient(ollama.url),
+                default_workspace=data_dir,
+                llm_timeout_s=timeout,
+                clock=clock,
+            )
+
+        self.scheduler = HeartbeatScheduler(self.db, make_runner, clock=clock, **kw)
+        self.scheduler.run_started.connect(lambda t, trig: self.started.append((t, trig)))
+        self.scheduler.state_changed.connect(self.states.append)
+        self.scheduler.register_callback(self.finished.append)
+
+    def start(self) -> None:
+        with self.qtbot.waitSignal(self.scheduler.state_changed, timeout=5000):
+            self.scheduler.start()
+
+    def jump(self, t: float) -> None:
+        self.clock.set(t)
+        self.scheduler.clock_jumped()
+
+    def wait_finished(self, n: int, timeout: int = 10000) -> None:
+        self.qtbot.waitUntil(lambda: len(self.finished) >= n, timeout=timeout)
+
+    def due(self, thread_id: str) -> float | None:
+        return {t.thread_id: t.next_due for t in self.scheduler.state.threads}[thread_id]
+
+    def settle(self, ms: int = 300) -> None:
+        self.qtbot.wait(ms)
+
+
+@pytest.fixture
+def setup(data_dir: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(data_dir / "heartbeat.db")
+    (data_dir / "HEARTBEAT.md").write_text(GOOD_MD, encoding="utf-8")
+    store.threads.set_config("default", HeartbeatConfig(timezone="UTC", always_ask=True))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def harnesses() -> Iterator[list[Harness]]:
+    made: list[Harness] = []
+    yield made
+    for h in made:
+        h.scheduler.stop()
+
+
+@pytest.fixture
+def make(qtbot, data_dir, ollama, harnesses):
+    def factory(clock: FakeClock, **kw) -> Harness:
+        h = Harness(qtbot, data_dir, ollama, clock, **kw)
+        harnesses.append(h)
+        return h
+
+    return factory
+
+
+def test_due_runs_fire_in_order(make, setup: SqliteStore, ollama: OllamaServer, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="heartbeat_desktop")
+    setup.threads.create("fast")
+    setup.threads.set_config("fast", HeartbeatConfig(every_seconds=600, timezone="UTC", always_ask=True))
+    h = make(FakeClock(utc(2026, 6, 1, 10, 0, 5)))
+    h.start()
+    assert h.due("fast") == utc(2026, 6, 1, 10, 10) and h.due("default") == utc(2026, 6, 1, 10, 30)
+    assert h.started == []  # nothing is due yet, nothing ran
+    h.jump(utc(2026, 6, 1, 10, 10, 1))
+    h.wait_finished(1)
+    h.jump(utc(2026, 6, 1, 10, 20, 1))
+    h.wait_finished(2)
+    h.jump(utc(2026, 6, 1, 10, 30, 1))
+    h.wait_finished(4)
+    assert h.started[:2] == [("fast", "schedule"), ("fast", "schedule")]
+    assert sorted(h.started[2:]) == [("default", "schedule"), ("fast", "schedule")]
+    assert all(r.status == "ok" for r in h.finished)
+    assert len(ollama.chat_requests()) == 4
+    assert h.due("fast") == utc(2026, 6, 1, 10, 40) and h.due("default") == utc(2026, 6, 1, 11, 0)
+    messages = [r.getMessage() for r in caplog.records]
+    assert "Scheduler started" in messages and "Starting heartbeat for thread fast (schedule)" in messages
+
+
+def test_inactive_hours_wait_for_the_window_then_run(make, setup: SqliteStore) -> None:
+    setup.threads.set_config("default", HeartbeatConfig(timezone="UTC", active_hours_start=9, active_hours_end=17))
+    h = make(FakeClock(utc(2026, 6, 1, 17, 5)))
+    h.start()
+    assert h.due("default") == utc(2026, 6, 2, 9, 0)
+    h.jump(utc(2026, 6, 2, 8, 59))
+    h.settle()
+    assert h.started == []
+    h.jump(utc(2026, 6, 2, 9, 0, 1))
+    h.wait_finished(1)
+    assert h.finished[0].status == "ok"
+
+
+def test_overnight_window_in_a_non_local_zone(make, setup: SqliteStore) -> None:
+    setup.threads.set_config(
+        "default", HeartbeatConfig(timezone="Asia/Tokyo", active_hours_start=22, active_hours_end=6)
+    )
+    h = make(FakeClock(utc(2026, 6, 1, 3, 0)))  # 12:00 in Tokyo
+    h.start()
+    assert h.due("default") == utc(2026, 6, 1, 13, 0)  # 22:00 in Tokyo
+
+
+def test_run_now_during_a_run_is_queued_once_not_doubled(make, setup: SqliteStore, ollama: OllamaServer) -> None:
+    ollama.default = Reply('{"action": "none", "reason": "slow"}', delay_s=0.8)
+    h = make(FakeClock(utc(2026, 6, 1, 10, 0, 5)))
+    h.start()
+    for _ in range(4):
+        h.scheduler.run_heartbeat_now("default")
+    h.wait_finished(2)
+    h.settle(1500)
+    assert len(h.finished) == 2 and len(ollama.chat_requests()) == 2
+    assert [t for _, t in h.started] == ["manual", "manual"]
+    # the two runs never overlapped
+    first, second = sorted(h.finished, key=lambda r: r.started_at)
+    assert setup.runs.get(first.id).status == "ok" and setup.runs.get(second.id).status == "ok"
+    requests = ollama.chat_requests()
+    assert len(requests) == 2
+
+
+def test_backoff_after_failures_then_reset(make, setup: SqliteStore, ollama: OllamaServer) -> None:
+    setup.threads.set_config("default", HeartbeatConfig(every_seconds=600, timezone="UTC", always_ask=True))
+    ollama.script(Error(500, "boom"), Error(500, "boom"))
+    h = make(FakeClock(utc(2026, 6, 1, 10, 0, 5)))
+    h.start()
+    h.jump(utc(2026, 6, 1, 10, 10, 1))
+    h.wait_finished(1)
+    assert h.finished[0].status == "failed"
+    assert h.due("default") == utc(2026, 6, 1, 10, 30)  # 2 × 600 s after the failure, on a slot
+    h.jump(utc(2026, 6, 1, 10, 30, 1))
+    h.wait_finished(2)
+    assert h.due("default") == utc(2026, 6, 1, 11, 10)  # 4 × 600 s
+    h.jump(utc(2026, 6, 1, 11, 10, 1))
+    h.wait_finished(3)
+    assert h.finished[2].status == "ok"
+    assert h.due("default") == utc(2026, 6, 1, 11, 20)  # back to the plain interval
+    assert setup.runs.state("default").consecutive_failures == 0
+
+
+def test_restart_keeps_the_rhythm(make, setup: SqliteStore, data_dir: Path) -> None:
+    clock = FakeClock(utc(2026, 6, 1, 10, 0, 5))
+    h = make(clock, max_parallel=1)
+    h.start()
+    h.jump(utc(2026, 6, 1, 10, 30, 2))
+    h.wait_finished(1)
+    due = h.due("default")
+    assert due == utc(2026, 6, 1, 11, 0)
+    h.scheduler.stop()
+    assert setup.runs.state("default").next_due_at == due
+    clock.set(utc(2026, 6, 1, 10, 41))  # restarted eleven minutes later
+    h2 = make(clock)
+    h2.start()
+    assert h2.due("default") == due
+    assert h2.started == []
+
+
+def test_sleep_gives_one_catch_up_per_thread(make, setup: SqliteStore, ollama: OllamaServer) -> None:
+    for name in ("a", "b"):
+        setup.threads.create(name)
+        setup.threads.set_config(name, HeartbeatConfig(every_seconds=900, timezone="UTC", always_ask=True))
+    h = make(FakeClock(utc(2026, 6, 1, 10, 0, 5)), max_parallel=3)
+    h.start()
+    h.jump(utc(2026, 6, 1, 10, 30, 1))
+    h.wait_finished(3)
+    assert sorted(t for t, _ in h.started) == ["a", "b", "default"]
+    h.started.clear()
+    h.jump(utc(2026, 6, 1, 15, 12))  # the lid was closed for almost five hours
+    h.wait_finished(6)
+    h.settle(800)
+    assert sorted(h.started) == [("a", "catch-up"), ("b", "catch-up"), ("default", "catch-up")]
+    assert len(h.finished) == 6
+    # the rhythm resumes on its slots, a whole interval after the catch-up
+    assert h.due("a") == utc(2026, 6, 1, 15, 30) and h.due("default") == utc(2026, 6, 1, 16, 0)
+
+
+def test_paused_by_environment(make, setup: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not enabled_from_env({"CRT_HEARTBEAT_ENABLED": "false"})
+    assert not enabled_from_env({"HEARTBEAT_ENABLED": "0"})
+    assert enabled_from_env({})
+    monkeypatch.setenv("HEARTBEAT_ENABLED", "0")
+    h = make(FakeClock(utc(2026, 6, 1, 10, 29, 59)))
+    h.start()
+    assert h.scheduler.state.paused and h.due("default") is None
+    h.jump(utc(2026, 6, 1, 11, 0, 1))
+    h.settle()
+    assert h.started == []
+    h.scheduler.run_heartbeat_now("default")  # a person may still run one by hand
+    h.wait_finished(1)
+    with h.qtbot.waitSignal(h.scheduler.state_changed):
+        h.scheduler.resume()
+    assert h.due("default") == utc(2026, 6, 1, 11, 30)  # an interval after the manual run
+    h.jump(utc(2026, 6, 1, 11, 30, 1))
+    h.wait_finished(2)
+    assert [t for _, t in h.started] == ["manual", "schedule"]
+
+
+def test_pause_one_thread(make, setup: SqliteStore) -> None:
+    setup.threads.create("other")
+    h = make(FakeClock(utc(2026, 6, 1, 10, 0, 5)))
+    h.start()
+    with h.qtbot.waitSignal(h.scheduler.state_changed):
+        h.scheduler.pause_thread("default")
+    assert h.due("default") is None and h.due("other") is not None
+    assert setup.threads.get("default").paused
+
+
+def test_config_change_rearms(make, setup: SqliteStore) -> None:
+    h = make(FakeClock(utc(2026, 6, 1, 10, 0, 5)))
+    h.start()
+    assert h.due("default") == utc(2026, 6, 1, 10, 30)
+    setup.threads.set_config("default", HeartbeatConfig(every_seconds=300, timezone="UTC"))
+    with h.qtbot.waitSignal(h.scheduler.state_changed):
+        h.scheduler.reload()
+    assert h.due("default") == utc(2026, 6, 1, 10, 5)
+
+
+def test_stop_returns_within_two_seconds_while_the_llm_hangs(make, setup: SqliteStore, ollama: OllamaServer) -> None:
+    ollama.default = Hang(60)
+    h = make(FakeClock(utc(2026, 6, 1, 10, 0, 5)), timeout=60)
+    h.start()
+    h.scheduler.run_heartbeat_now("default")
+    h.qtbot.waitUntil(lambda: len(ollama.chat_requests()) == 1, timeout=5000)
+    t0 = time.monotonic()
+    h.scheduler.stop()
+    assert time.monotonic() - t0 < 2.0
+    assert not h.scheduler.is_running
+
+
+def test_gui_thread_keeps_turning_while_runs_wait_on_a_slow_server(
+    make, setup: SqliteStore, ollama: OllamaServer, qtbot
+) -> None:
+    for i in range(4):
+        setup.threads.create(f"t{i}")
+    ollama.default = Reply('{"action": "none", "reason": "slow"}', delay_s=1.5)
+    h = make(FakeClock(utc(2026, 6, 1, 10, 0, 5)), max_parallel=5)
+    h.start()
+    gaps: list[float] = []
+    last = [time.monotonic()]
+
+    def tick() -> None:
+        now = time.monotonic()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(5)
+    for thread_id in ["default", "t0", "t1", "t2", "t3"]:
+        h.scheduler.run_heartbeat_now(thread_id)
+    h.wait_finished(5)
+    timer.stop()
+    assert len(ollama.chat_requests()) == 5
+    assert len(gaps) > 100
+    assert max(gaps) < 0.25, f"GUI thread stalled for {max(gaps) * 1000:.0f} ms"

@@ -118,6 +118,7 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
                 "model": config.model,
                 "dry_run": config.dry_run,
                 "last_run_at": _iso(state.last_run_at) if state else None,
+                "next_due_at": _iso(state.next_due_at) if state else None,
                 "last_status": state.last_status if state else None,
                 "last_reason": state.last_reason if state else None,
                 "consecutive_failures": state.consecutive_failures if state else 0,
@@ -139,7 +140,8 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
     for t in threads:
         state = "disabled" if not t["enabled"] else "paused" if t["paused"] else f"every {t['every_seconds']} s"
         last = f"last {t['last_status']} at {t['last_run_at']}" if t["last_status"] else "never ran"
-        print(f"  {t['id']:<20} {state:<16} {last}" + (f" — {t['last_reason']}" if t["last_reason"] else ""))
+        due = f", next {t['next_due_at']}" if t["next_due_at"] else ""
+        print(f"  {t['id']:<20} {state:<16} {last}{due}" + (f" — {t['last_reason']}" if t["last_reason"] else ""))
         for warning in t["config_warnings"]:
             print(f"  {'':<20} config warning: {warning}")
     return EXIT_OK

@@ -84,14 +84,37 @@ def describe_run(run: RunRecord) -> str:
 
 
 # ---------------------------------------------------------------------------- commands
+def _run_in_running_app(store: SqliteStore, args: argparse.Namespace) -> RunRecord | None:
+    """If the tray app runs for this data dir, let it do the run (one writer; its notification shows)."""
+    try:
+        from .qt.single_instance import request, run_from_dict, server_name
+    except ImportError:  # a build without Qt: run here
+        return None
+    from .wiring import llm_timeout
+
+    reply = request(
+        server_name(paths.data_dir()),
+        {"cmd": "run-now", "thread": args.thread, "dry_run": bool(args.dry_run)},
+        timeout_s=llm_timeout(store) + 30,
+    )
+    if reply is None:
+        return None
+    if not reply.get("ok"):
+        error = str(reply.get("error", "the running app refused the request"))
+        raise UsageError(error) if error.startswith("no thread") else StoreError(error)
+    return run_from_dict(reply["run"])
+
+
 def cmd_run_now(store: SqliteStore, args: argparse.Namespace) -> int:
     from .wiring import make_runner
 
-    runner = make_runner(store)
-    try:
-        run = runner.run(args.thread, trigger="manual", dry_run=True if args.dry_run else None)
-    except UnknownThread as exc:
-        raise UsageError(f"{exc} (see: heartbeat-desktop threads list)") from None
+    store.threads.require(args.thread)
+    run = _run_in_running_app(store, args)
+    if run is None:
+        try:
+            run = make_runner(store).run(args.thread, trigger="manual", dry_run=True if args.dry_run else None)
+        except UnknownThread as exc:
+            raise UsageError(f"{exc} (see: heartbeat-desktop threads list)") from None
     if args.json:
         _emit(run_summary(run))
     else:
@@ -476,11 +499,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def start_tray(parser: argparse.ArgumentParser) -> int:
     try:
-        from .qt.app import run_tray  # type: ignore[attr-defined]
-    except ImportError:
-        parser.print_help()
-        print("\nThe tray app is not part of this build yet; use the commands above.", file=sys.stderr)
-        return EXIT_OK
+        from .qt.app import run_tray
+    except ImportError as exc:
+        return _error(f"cannot start the tray app: {exc} (the commands in --help still work)", EXIT_FAIL)
     return int(run_tray())
 
 

@@ -46,6 +46,11 @@ class HeartbeatConfig(BaseModel):
     align_to_clock: bool = True
     # Defer a scheduled heartbeat while the user wrote in the thread within this many minutes (0: never).
     busy_minutes: int = Field(5, ge=0, le=240)
+    # Desktop notifications, independent of `target`: posts and failures on, comments and votes off.
+    notify_posts: bool = True
+    notify_failures: bool = True
+    notify_comments: bool = False
+    notify_votes: bool = False
 
     @field_validator("timezone")
     @classmethod

@@ -82,8 +82,10 @@ class RunRecord:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     warnings: list[str] = field(default_factory=list)
-    # Not stored: a busy deferral tells the scheduler when to try again.
+    # Not stored: a busy deferral tells the scheduler when to try again; a failure's kind (LLMError.kind)
+    # lets the app treat "Ollama is down" differently from a bad reply.
     defer_until: float | None = None
+    error_kind: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

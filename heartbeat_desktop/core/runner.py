@@ -127,6 +127,7 @@ class HeartbeatRunner:
         try:
             return self._decide_and_act(run, t0, thread.title, config, instructions, md_hash, record)
         except LLMError as exc:
+            run.error_kind = exc.kind
             return self._fail(run, t0, str(exc), record=record)
         except InvalidDecision as exc:
             return self._fail(run, t0, str(exc), record=record)

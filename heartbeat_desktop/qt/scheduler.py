@@ -61,6 +61,7 @@ class ThreadSchedule:
     last_reason: str | None
     last_run_at: float | None
     consecutive_failures: int
+    config: HeartbeatConfig = field(default_factory=HeartbeatConfig)
 
 
 @dataclass(frozen=True)
@@ -80,12 +81,16 @@ class SchedulerState:
         dues = [t.next_due for t in self.threads if t.next_due is not None]
         return min(dues) if dues else None
 
+    def thread(self, thread_id: str) -> ThreadSchedule | None:
+        return next((t for t in self.threads if t.thread_id == thread_id), None)
+
 
 @dataclass
 class _Job:
     thread_id: str
     trigger: str
     dry_run: bool
+    token: str = ""
     runner: HeartbeatRunner | None = None
     abandoned: bool = False
 
@@ -100,13 +105,14 @@ class _Entry:
     catch_up: bool = False
     defer_until: float | None = None
     job: _Job | None = None
-    queued: list[bool] = field(default_factory=list)  # at most one queued run-now (its dry_run flag)
+    queued: list[tuple[bool, str]] = field(default_factory=list)  # at most one queued run-now: (dry_run, token)
 
 
 class SchedulerWorker(QObject):
     run_started = Signal(str, str)  # thread_id, trigger
     run_finished = Signal(object)  # RunRecord
     state_changed = Signal(object)  # SchedulerState
+    request_done = Signal(str, object, str)  # token, RunRecord or None, error: the answer to one run-now
     _run_done = Signal(object, object)  # (_Job, RunRecord | BaseException), from run threads
 
     def __init__(
@@ -202,24 +208,28 @@ class SchedulerWorker(QObject):
             self._store.threads.set_paused(thread_id, paused)
         self.reload()
 
-    @Slot(str, bool)
-    def request_run(self, thread_id: str, dry_run: bool) -> None:
+    @Slot(str, bool, str)
+    def request_run(self, thread_id: str, dry_run: bool, token: str = "") -> None:
         entry = self._entries.get(thread_id)
-        if entry is None:
+        if entry is None and self._started:
             self._load()
             entry = self._entries.get(thread_id)
         if entry is None:
             log.warning("Run now: no thread %r", thread_id)
+            if token:
+                self.request_done.emit(token, None, f"no thread {thread_id!r}")
             return
         if entry.job is not None or self._in_flight() >= self._max_parallel:
             if entry.queued:
                 log.info("Run now for thread %s refused: one is already queued", thread_id)
+                if token:
+                    self.request_done.emit(token, None, f"a run of thread {thread_id!r} is already queued")
                 return
-            entry.queued.append(dry_run)
+            entry.queued.append((dry_run, token))
             log.info("Run now for thread %s queued behind the run in flight", thread_id)
             self._publish()
             return
-        self._dispatch(entry, "manual", dry_run)
+        self._dispatch(entry, "manual", dry_run, token)
         self._plan()
 
     # ------------------------------------------------------------------ planning
@@ -302,8 +312,8 @@ class SchedulerWorker(QObject):
         self._plan()
 
     # ------------------------------------------------------------------ runs
-    def _dispatch(self, entry: _Entry, trigger: str, dry_run: bool) -> None:
-        job = _Job(entry.thread_id, trigger, dry_run)
+    def _dispatch(self, entry: _Entry, trigger: str, dry_run: bool, token: str = "") -> None:
+        job = _Job(entry.thread_id, trigger, dry_run, token)
         entry.job = job
         entry.catch_up = False
         self.run_started.emit(entry.thread_id, trigger)
@@ -344,16 +354,15 @@ class SchedulerWorker(QObject):
         )
         if isinstance(result, RunRecord):
             self.run_finished.emit(result)
-        if entry.queued:
-            dry_run = entry.queued.pop()
-            if self._in_flight() < self._max_parallel:
-                self._dispatch(entry, "manual", dry_run)
+        if job.token:
+            if isinstance(result, RunRecord):
+                self.request_done.emit(job.token, result, "")
             else:
-                entry.queued.append(dry_run)
-        # a freed slot may let a queued run-now of another thread go
-        for other in self._entries.values():
+                self.request_done.emit(job.token, None, f"the run crashed: {result}")
+        # a freed slot lets a queued run-now go, this thread's first
+        for other in sorted(self._entries.values(), key=lambda e: e is not entry):
             if other.job is None and other.queued and self._in_flight() < self._max_parallel:
-                self._dispatch(other, "manual", other.queued.pop())
+                self._dispatch(other, "manual", *other.queued.pop())
         self._plan()
 
     def _publish(self) -> None:
@@ -374,6 +383,7 @@ class SchedulerWorker(QObject):
                     last_reason=st.last_reason if st else None,
                     last_run_at=st.last_run_at if st else None,
                     consecutive_failures=st.consecutive_failures if st else 0,
+                    config=entry.config,
                 )
             )
         self.state_changed.emit(SchedulerState(self._started, self._paused, tuple(threads)))
@@ -396,7 +406,8 @@ class HeartbeatScheduler(QObject):
     _clock_jumped = Signal()
     _set_paused = Signal(bool)
     _set_thread_paused = Signal(str, bool)
-    _request_run = Signal(str, bool)
+    _request_run = Signal(str, bool, str)
+    request_done = Signal(str, object, str)
 
     def __init__(
         self,
@@ -427,6 +438,7 @@ class HeartbeatScheduler(QObject):
         self._set_thread_paused.connect(self._worker.set_thread_paused)
         self._request_run.connect(self._worker.request_run)
         self._worker.run_started.connect(self.run_started)
+        self._worker.request_done.connect(self.request_done)
         self._worker.run_finished.connect(self._on_finished)
         self._worker.state_changed.connect(self._on_state)
 
@@ -446,8 +458,9 @@ class HeartbeatScheduler(QObject):
             log.warning("Scheduler thread did not stop within %.1f s; leaving it to exit with the app", timeout_s)
         return bool(finished)
 
-    def run_heartbeat_now(self, thread_id: str, dry_run: bool = False) -> None:
-        self._request_run.emit(thread_id, dry_run)
+    def run_heartbeat_now(self, thread_id: str, dry_run: bool = False, token: str = "") -> None:
+        """Ask for a manual run. With a `token`, `request_done(token, run, error)` answers this request."""
+        self._request_run.emit(thread_id, dry_run, token)
 
     def register_callback(self, fn: Callable[[RunRecord], None]) -> None:
         """Call `fn(run)` after every finished run (on the GUI thread)."""

@@ -1,0 +1,122 @@
+"""Start at login, the way each desktop expects it (Qt-free: plain files and, on Windows, the registry).
+
+- Linux (and other XDG desktops): a `.desktop` file in `$XDG_CONFIG_HOME/autostart/`.
+- macOS: a LaunchAgent plist in `~/Library/LaunchAgents/` with RunAtLoad.
+- Windows: a value under HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run.
+
+The command is the one that started this process (a frozen bundle's executable, or this Python running
+the package), so it keeps working from a venv, a wheel install or the PyInstaller bundle.
+"""
+
+from __future__ import annotations
+
+import os
+import plistlib
+import sys
+from pathlib import Path
+
+APP_ID = "heartbeat-desktop"
+LABEL = "io.github.heartbeat-desktop"
+RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
+
+
+def launch_command() -> list[str]:
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "heartbeat_desktop"]
+
+
+def desktop_entry(command: list[str]) -> str:
+    exec_line = " ".join(_desktop_quote(part) for part in command)
+    return (
+        "[Desktop Entry]\n"
+        "Type=Application\n"
+        "Name=Heartbeat Desktop\n"
+        "Comment=Gives your personal AI agent a heartbeat\n"
+        f"Exec={exec_line}\n"
+        "Icon=heartbeat-desktop\n"
+        "Terminal=false\n"
+        "Categories=Utility;\n"
+        "X-GNOME-Autostart-enabled=true\n"
+        "X-GNOME-Autostart-Delay=5\n"
+    )
+
+
+def _desktop_quote(arg: str) -> str:
+    """Quote one Exec argument per the Desktop Entry spec (reserved characters need double quotes)."""
+    if arg and not any(c in arg for c in " \t\n\"'\\><~|&;$*?#()`%"):
+        return arg
+    escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`").replace("$", "\\$")
+    return f'"{escaped}"'.replace("%", "%%")
+
+
+def launch_agent_plist(command: list[str]) -> bytes:
+    return plistlib.dumps(
+        {"Label": LABEL, "ProgramArguments": command, "RunAtLoad": True, "ProcessType": "Interactive"}
+    )
+
+
+def windows_run_value(command: list[str]) -> str:
+    import subprocess
+
+    return subprocess.list2cmdline(command)
+
+
+class Autostart:
+    """enabled() / set_enabled(bool) for the current platform; paths are injectable for tests."""
+
+    def __init__(self, platform: str = sys.platform, home: Path | None = None, command: list[str] | None = None):
+        self.platform = platform
+        self.home = home or Path.home()
+        self.command = command or launch_command()
+
+    @property
+    def path(self) -> Path | None:
+        if self.platform == "darwin":
+            return self.home / "Library" / "LaunchAgents" / f"{LABEL}.plist"
+        if self.platform == "win32":
+            return None
+        config = os.environ.get("XDG_CONFIG_HOME") if self.home == Path.home() else None
+        base = Path(config) if config else self.home / ".config"
+        return base / "autostart" / f"{APP_ID}.desktop"
+
+    def enabled(self) -> bool:
+        if self.platform == "win32":
+            return self._win_get() is not None
+        assert self.path is not None
+        return self.path.exists()
+
+    def set_enabled(self, on: bool) -> None:
+        if self.platform == "win32":
+            self._win_set(on)
+            return
+        assert self.path is not None
+        if not on:
+            self.path.unlink(missing_ok=True)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = launch_agent_plist(self.command) if self.platform == "darwin" else desktop_entry(self.command).encode()
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, self.path)
+
+    def _win_get(self) -> str | None:  # pragma: no cover - Windows only
+        import winreg
+
+        try:
+            with winreg.OpenKey(winreg.HKEY_CURRENT_USER, RUN_KEY) as key:
+                return str(winreg.QueryValueEx(key, "HeartbeatDesktop")[0])
+        except OSError:
+            return None
+
+    def _win_set(self, on: bool) -> None:  # pragma: no cover - Windows only
+        import winreg
+
+        with winreg.OpenKey(winreg.HKEY_CURRENT_USER, RUN_KEY, 0, winreg.KEY_SET_VALUE) as key:
+            if on:
+                winreg.SetValueEx(key, "HeartbeatDesktop", 0, winreg.REG_SZ, windows_run_value(self.command))
+            else:
+                try:
+                    winreg.DeleteValue(key, "HeartbeatDesktop")
+                except FileNotFoundError:
+                    pass

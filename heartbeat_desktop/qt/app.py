@@ -1,0 +1,219 @@
+"""The tray application: wires the scheduler, tray, notifications, single instance and process life.
+
+Nothing here reads the database on the GUI thread: the scheduler worker owns a connection and publishes
+`SchedulerState`; the tray and menu render that. Start-up does only what the first paint needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+from .. import __version__, paths, wiring
+from ..autostart import Autostart
+from ..core.models import RunRecord
+from ..core.notify import Notice, notice_for
+from ..llm import OllamaClient
+from ..store import SqliteStore
+from .fallback_window import FallbackWindow
+from .health import HealthMonitor
+from .icons import app_icon
+from .notifications import Notifier
+from .process import SignalWatcher, install_excepthook
+from .scheduler import HeartbeatScheduler, SchedulerState
+from .single_instance import InstanceServer, request, server_name
+from .tray import TrayController
+from .tray_menu import TrayMenu
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TRAY_WAIT_S = 10.0
+
+
+class TrayApp(QObject):
+    def __init__(self, app: QApplication, data_dir: Path, *, tray_wait_s: float | None = None) -> None:
+        super().__init__()
+        self.app = app
+        self.data_dir = data_dir
+        self.autostart = Autostart()
+        self.fallback: FallbackWindow | None = None
+        self._quitting = False
+        paths.ensure_heartbeat_md(data_dir)
+        db_path = data_dir / "heartbeat.db"
+
+        self.scheduler = HeartbeatScheduler(db_path, lambda store: wiring.make_runner(store, data_dir), parent=self)
+        self.windows = {"editor": self.edit_heartbeat_md}
+        actions = {
+            "run_now": self.run_now,
+            "toggle_pause": self.toggle_pause,
+            "windows": self.windows,
+            "autostart_enabled": self.autostart.enabled,
+            "set_autostart": self.set_autostart,
+            "quit_app": self.quit,
+        }
+        self.menu = TrayMenu(**actions)
+        self.tray = TrayController(self.menu, self)
+        self.notifier = Notifier(self.tray.icon, parent=self)
+        self.notifier.open_post.connect(self.open_post)
+        self.health = HealthMonitor(self._probe, self._host, self)
+        self.health.changed.connect(self._on_health)
+        self.instance = InstanceServer(server_name(data_dir), self.scheduler, self)
+        self.instance.raise_requested.connect(self.raise_ui)
+        self.scheduler.state_changed.connect(self._on_state)
+        self.scheduler.register_callback(self._on_run_finished)
+        self._fallback_actions = actions
+        self._tray_wait_s = DEFAULT_TRAY_WAIT_S if tray_wait_s is None else tray_wait_s
+        self.signals = SignalWatcher(lambda _sig: self.quit(), parent=self)
+        install_excepthook(lambda title, body: self.notifier.show(Notice(title, body, critical=True)))
+
+    # ------------------------------------------------------------------ start / stop
+    def start(self) -> bool:
+        if not self.instance.listen():
+            log.info("Another instance is running for %s", self.data_dir)
+            return False
+        self.scheduler.start()
+        self.health.check()
+        self._show_tray_or_fallback(waited=0.0)
+        log.info("Heartbeat Desktop %s started (data in %s)", __version__, self.data_dir)
+        return True
+
+    def _show_tray_or_fallback(self, waited: float) -> None:
+        """The panel may start after us at login: wait a little for a tray before falling back."""
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray.icon.show()
+            log.info("Tray icon shown")
+            if self.fallback is not None:
+                self.fallback.hide()
+            return
+        if waited < self._tray_wait_s:
+            QTimer.singleShot(500, lambda: self._show_tray_or_fallback(waited + 0.5))
+            return
+        log.warning("No system tray after %.0f s; showing the fallback window", waited)
+        self.fallback = FallbackWindow(**self._fallback_actions)
+        self.fallback.update_state(self.scheduler.state, self.tray.error)
+        self.fallback.show()
+
+    @Slot()
+    def quit(self) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
+        log.info("Quitting")
+        self.scheduler.stop()
+        self.notifier.close()
+        self.instance.close()
+        self.tray.icon.hide()
+        self.signals.close()
+        self.app.quit()
+
+    # ------------------------------------------------------------------ actions
+    def run_now(self, thread_id: str) -> None:
+        self.scheduler.run_heartbeat_now(thread_id)
+
+    def toggle_pause(self) -> None:
+        if self.scheduler.state.paused:
+            self.scheduler.resume()
+        else:
+            self.scheduler.pause()
+
+    def set_autostart(self, on: bool) -> None:
+        try:
+            self.autostart.set_enabled(on)
+        except OSError as exc:
+            self.notifier.show(Notice("Could not change Start at login", str(exc), critical=True))
+
+    def edit_heartbeat_md(self) -> None:
+        """Until the built-in editor exists, open the file in the desktop's editor."""
+        target = paths.ensure_heartbeat_md(self.data_dir)
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(target))):
+            self.notifier.show(Notice("Could not open HEARTBEAT.md", f"Open {target} in a text editor.", critical=True))
+
+    def open_post(self, post_id: int) -> None:
+        log.info("Open post %d requested from a notification", post_id)
+        opener = self.windows.get("feed")
+        if opener is not None:
+            opener()
+
+    def raise_ui(self) -> None:
+        if self.fallback is not None:
+            self.fallback.show()
+            self.fallback.raise_()
+            self.fallback.activateWindow()
+            return
+        if QSystemTrayIcon.supportsMessages():
+            self.tray.icon.showMessage(
+                "Heartbeat Desktop is already running",
+                "Find it in the system tray.",
+                QSystemTrayIcon.MessageIcon.Information,
+                4000,
+            )
+
+    # ------------------------------------------------------------------ state
+    @Slot(object)
+    def _on_state(self, state: SchedulerState) -> None:
+        self.tray.update(state)
+        if self.fallback is not None:
+            self.fallback.update_state(state, self.tray.error)
+
+    def _on_run_finished(self, run: RunRecord) -> None:
+        if run.error_kind == "unreachable":
+            first = self.health.reachable is not False
+            self.health.report_unreachable(run.reason)
+            if not first:
+                return  # already told: stay quiet while the health check retries
+        elif run.status == "ok" and self.health.reachable is False:
+            self.health.check()
+        entry = self.scheduler.state.thread(run.thread_id)
+        config = entry.config if entry is not None else None
+        if config is None:
+            return
+        notice = notice_for(run, config)
+        if notice is not None and run.error_kind != "unreachable":
+            self.notifier.show(notice)
+
+    @Slot(bool, str, str)
+    def _on_health(self, reachable: bool, host: str, message: str) -> None:
+        if reachable:
+            self.tray.set_error(None)
+            return
+        self.tray.set_error(f"cannot reach the model server at {host}")
+        self.notifier.show(Notice("Heartbeat Desktop cannot reach Ollama", message, critical=True))
+
+    def _host(self) -> str:
+        return self._llm().host
+
+    def _probe(self) -> str:
+        return self._llm().version()
+
+    def _llm(self) -> OllamaClient:
+        # Runs on the health-check thread: its own short-lived connection, never the GUI thread's.
+        store = SqliteStore(self.data_dir / "heartbeat.db", recover=False)
+        try:
+            return wiring.make_llm(store)
+        finally:
+            store.close()
+
+
+def run_tray(argv: list[str] | None = None) -> int:
+    data_dir = paths.data_dir()
+    app = QApplication.instance() or QApplication(argv or sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Heartbeat Desktop")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("heartbeat-desktop")
+    app.setWindowIcon(app_icon())
+    app.setQuitOnLastWindowClosed(False)
+    if request(server_name(data_dir), {"cmd": "raise"}, timeout_s=2.0) is not None:
+        print("Heartbeat Desktop is already running; showed it.", file=sys.stderr)
+        return 0
+    wait = os.environ.get("HEARTBEAT_TRAY_WAIT")
+    tray_app = TrayApp(app, data_dir, tray_wait_s=float(wait) if wait else None)
+    if not tray_app.start():
+        return 0
+    return app.exec()

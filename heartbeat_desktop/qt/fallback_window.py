@@ -1,0 +1,79 @@
+"""Shown when the desktop has no system tray: the tray's actions in a small window, and why it is here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from .icons import app_icon
+from .scheduler import SchedulerState
+from .tray_menu import WINDOW_ITEMS, status_line
+
+
+class FallbackWindow(QWidget):
+    def __init__(
+        self,
+        *,
+        run_now: Callable[[str], None],
+        toggle_pause: Callable[[], None],
+        windows: dict[str, Callable[[], None]],
+        autostart_enabled: Callable[[], bool],
+        set_autostart: Callable[[bool], None],
+        quit_app: Callable[[], None],
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("Heartbeat Desktop")
+        self.setWindowIcon(app_icon())
+        self._quit = quit_app
+        layout = QVBoxLayout(self)
+        notice = QLabel(
+            "No system tray was found on this desktop, so Heartbeat Desktop shows its controls here. "
+            "Heartbeats keep running while this window is open or minimised; closing it quits the app."
+        )
+        notice.setWordWrap(True)
+        layout.addWidget(notice)
+        self.status = QLabel()
+        self.status.setAccessibleName("Status")
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.status)
+        row = QHBoxLayout()
+        self.threads = QComboBox()
+        self.threads.setAccessibleName("Thread")
+        self.run_button = QPushButton("&Run now")
+        self.run_button.clicked.connect(lambda: self.threads.currentData() and run_now(self.threads.currentData()))
+        row.addWidget(self.threads, 1)
+        row.addWidget(self.run_button)
+        layout.addLayout(row)
+        self.pause_button = QPushButton("&Pause")
+        self.pause_button.clicked.connect(lambda: toggle_pause())
+        layout.addWidget(self.pause_button)
+        for key, label in WINDOW_ITEMS:
+            if key in windows:
+                button = QPushButton(label)
+                button.clicked.connect(lambda _=False, k=key: windows[k]())
+                layout.addWidget(button)
+        self.autostart = QCheckBox("Start at &login")
+        self.autostart.setChecked(autostart_enabled())
+        self.autostart.toggled.connect(set_autostart)
+        layout.addWidget(self.autostart)
+        quit_button = QPushButton("&Quit")
+        quit_button.clicked.connect(lambda: self._quit())
+        layout.addWidget(quit_button)
+
+    def update_state(self, state: SchedulerState, error: str | None) -> None:
+        self.status.setText(status_line(state, error))
+        self.pause_button.setText("&Resume" if state.paused else "&Pause")
+        current = self.threads.currentData()
+        self.threads.clear()
+        for t in state.threads:
+            self.threads.addItem(t.title, t.thread_id)
+        if current is not None:
+            index = self.threads.findData(current)
+            if index >= 0:
+                self.threads.setCurrentIndex(index)
+
+    def closeEvent(self, event) -> None:
+        event.accept()
+        self._quit()

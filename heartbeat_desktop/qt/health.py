@@ -1,0 +1,94 @@
+"""Is the model server reachable? Checked at start, then only while it is not (with backoff).
+
+While Ollama is down the tray shows the error state with the host in its tooltip, the user gets ONE
+notification, and failing heartbeats stay quiet (they are still recorded in History) instead of
+notifying every interval. Checks run on a worker thread; nothing polls while the server is up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from ..core.ports import LLMError
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY_MS = 15_000
+MAX_RETRY_MS = 600_000
+
+
+class HealthMonitor(QObject):
+    changed = Signal(bool, str, str)  # reachable, host, message
+    _result = Signal(bool, str, str)
+
+    def __init__(
+        self,
+        probe: Callable[[], str],
+        host: Callable[[], str],
+        parent: QObject | None = None,
+        first_retry_ms: int = FIRST_RETRY_MS,
+    ) -> None:
+        """`probe()` returns the server version or raises LLMError; `host()` names the server for messages."""
+        super().__init__(parent)
+        self._probe = probe
+        self._host = host
+        self.reachable: bool | None = None
+        self.message = ""
+        self._first_retry_ms = first_retry_ms
+        self._retry_ms = first_retry_ms
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.check)
+        self._busy = False
+        self._result.connect(self._on_result)
+
+    @Slot()
+    def check(self) -> None:
+        if self._busy:
+            return
+        self._busy = True
+        threading.Thread(target=self._run_probe, name="health-check", daemon=True).start()
+
+    def _run_probe(self) -> None:
+        try:
+            host = self._host()
+        except Exception as exc:
+            host = f"? ({exc})"
+        try:
+            version = self._probe()
+        except LLMError as exc:
+            self._result.emit(False, host, str(exc))
+        except Exception as exc:
+            self._result.emit(False, host, f"{type(exc).__name__}: {exc}")
+        else:
+            self._result.emit(True, host, f"Ollama {version} at {host}")
+
+    @Slot(bool, str, str)
+    def _on_result(self, ok: bool, host: str, message: str) -> None:
+        self._busy = False
+        was = self.reachable
+        self.reachable, self.message = ok, message
+        if ok:
+            self._retry_ms = self._first_retry_ms
+            self._timer.stop()
+        else:
+            self._timer.start(self._retry_ms)
+            self._retry_ms = min(self._retry_ms * 2, MAX_RETRY_MS)
+        if was != ok:
+            log.info("Model server %s: %s", "reachable" if ok else "NOT reachable", message)
+            self.changed.emit(ok, host, message)
+
+    def report_unreachable(self, message: str) -> None:
+        """A run found the server down: enter the error state and start the quiet retries."""
+        if self.reachable is not False:
+            self._on_result(False, self._safe_host(), message)
+
+    def _safe_host(self) -> str:
+        try:
+            return self._host()
+        except Exception:
+            return "?"

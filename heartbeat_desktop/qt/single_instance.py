@@ -1,0 +1,155 @@
+"""One running app per data dir, and the channel the CLI uses to talk to it.
+
+The server name derives from the data dir, so a second profile (`HEARTBEAT_DATA_DIR=…`) or a test runs
+beside the user's app. Messages are JSON lines: `{"cmd": "ping"}`, `{"cmd": "raise"}`,
+`{"cmd": "run-now", "thread": ID, "dry_run": bool}`. A run-now is carried out by the running app's
+scheduler (one writer, its notification shows) and answered when the run ends with the whole run record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+
+from ..core.models import RunRecord
+from .scheduler import HeartbeatScheduler
+
+log = logging.getLogger(__name__)
+
+
+def server_name(data_dir: Path) -> str:
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    return f"heartbeat-desktop-{digest}"
+
+
+class InstanceServer(QObject):
+    raise_requested = Signal()
+
+    def __init__(self, name: str, scheduler: HeartbeatScheduler, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self._scheduler = scheduler
+        self._server = QLocalServer(self)
+        self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        self._server.newConnection.connect(self._on_connection)
+        self._pending: dict[str, QLocalSocket] = {}
+        self._buffers: dict[int, bytes] = {}
+        scheduler.request_done.connect(self._on_request_done)
+
+    def listen(self) -> bool:
+        """Start listening; a socket left by a crashed instance (nobody answers) is removed first."""
+        if self._server.listen(self.name):
+            return True
+        if request(self.name, {"cmd": "ping"}, timeout_s=1.0) is not None:
+            return False  # another instance is alive
+        QLocalServer.removeServer(self.name)
+        return self._server.listen(self.name)
+
+    def close(self) -> None:
+        self._server.close()
+
+    @Slot()
+    def _on_connection(self) -> None:
+        while self._server.hasPendingConnections():
+            sock = self._server.nextPendingConnection()
+            self._buffers[id(sock)] = b""
+            sock.readyRead.connect(lambda s=sock: self._on_ready(s))
+            sock.disconnected.connect(lambda s=sock: self._forget(s))
+
+    def _forget(self, sock: QLocalSocket) -> None:
+        self._buffers.pop(id(sock), None)
+        for token, pending in list(self._pending.items()):
+            if pending is sock:
+                del self._pending[token]
+        sock.deleteLater()
+
+    def _on_ready(self, sock: QLocalSocket) -> None:
+        data = self._buffers.get(id(sock), b"") + bytes(sock.readAll().data())
+        if len(data) > 64 * 1024:
+            log.warning("Dropping an oversized request on the instance socket")
+            sock.disconnectFromServer()
+            return
+        *lines, rest = data.split(b"\n")
+        self._buffers[id(sock)] = rest
+        for line in lines:
+            try:
+                message = json.loads(line)
+                if not isinstance(message, dict):
+                    raise ValueError("not an object")
+            except ValueError as exc:
+                self._reply(sock, {"ok": False, "error": f"bad request: {exc}"})
+                continue
+            self._handle(sock, message)
+
+    def _handle(self, sock: QLocalSocket, message: dict[str, Any]) -> None:
+        cmd = message.get("cmd")
+        if cmd == "ping":
+            self._reply(sock, {"ok": True, "pid": os.getpid()})
+        elif cmd == "raise":
+            self.raise_requested.emit()
+            self._reply(sock, {"ok": True})
+        elif cmd == "run-now":
+            thread_id = message.get("thread")
+            if not isinstance(thread_id, str):
+                self._reply(sock, {"ok": False, "error": "run-now needs a thread id"})
+                return
+            token = uuid.uuid4().hex
+            self._pending[token] = sock
+            self._scheduler.run_heartbeat_now(thread_id, bool(message.get("dry_run")), token)
+        else:
+            self._reply(sock, {"ok": False, "error": f"unknown command {cmd!r}"})
+
+    @Slot(str, object, str)
+    def _on_request_done(self, token: str, run: RunRecord | None, error: str) -> None:
+        sock = self._pending.pop(token, None)
+        if sock is None:
+            return
+        if run is None:
+            self._reply(sock, {"ok": False, "error": error})
+        else:
+            self._reply(sock, {"ok": True, "run": run.to_dict()})
+
+    @staticmethod
+    def _reply(sock: QLocalSocket, payload: dict[str, Any]) -> None:
+        sock.write(json.dumps(payload).encode() + b"\n")
+        sock.flush()
+
+
+def request(name: str, payload: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any] | None:
+    """Send one request to a running instance and wait for its answer (blocking: for the CLI).
+
+    None means no instance is listening. A connection that breaks mid-answer raises ConnectionError.
+    """
+    sock = QLocalSocket()
+    sock.connectToServer(name)
+    if not sock.waitForConnected(500):
+        return None
+    sock.write(json.dumps(payload).encode() + b"\n")
+    sock.waitForBytesWritten(1000)
+    data = b""
+    remaining_ms = int(timeout_s * 1000)
+    while b"\n" not in data:
+        step = min(remaining_ms, 1000)
+        if step <= 0:
+            sock.abort()
+            raise TimeoutError(f"the running app did not answer within {timeout_s:g} s")
+        if sock.waitForReadyRead(step):
+            data += bytes(sock.readAll().data())
+        elif sock.state() != QLocalSocket.LocalSocketState.ConnectedState:
+            raise ConnectionError("the running app closed the connection")
+        remaining_ms -= step
+    sock.disconnectFromServer()
+    return json.loads(data.split(b"\n", 1)[0])
+
+
+def run_from_dict(data: dict[str, Any]) -> RunRecord:
+    fields = {k: v for k, v in data.items() if k in RunRecord.__dataclass_fields__}
+    return RunRecord(**fields)

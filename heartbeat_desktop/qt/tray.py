@@ -1,0 +1,74 @@
+"""The tray icon: state (idle, running, paused, error) and a tooltip with each thread's next and last run."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QSystemTrayIcon
+
+from .icons import TrayState, state_icon
+from .scheduler import SchedulerState
+from .tray_menu import TrayMenu, fmt_time, status_line
+
+TOOLTIP_THREADS = 8
+
+
+def tray_state(state: SchedulerState, error: str | None) -> TrayState:
+    if state.in_flight:
+        return TrayState.RUNNING
+    if state.paused:
+        return TrayState.PAUSED
+    if error or any(t.last_status == "failed" for t in state.threads):
+        return TrayState.ERROR
+    return TrayState.IDLE
+
+
+def tooltip(state: SchedulerState, error: str | None) -> str:
+    lines = [f"Heartbeat Desktop — {status_line(state, error)}"]
+    for t in state.threads[:TOOLTIP_THREADS]:
+        if t.running:
+            what = "running now"
+        elif t.next_due is not None:
+            what = f"next {fmt_time(t.next_due)}"
+        else:
+            what = "paused" if (t.paused or state.paused) else "off"
+        last = f"last {t.last_status}" if t.last_status else "never ran"
+        if t.last_status in ("failed", "skipped") and t.last_reason:
+            reason = t.last_reason if len(t.last_reason) <= 60 else t.last_reason[:59] + "…"
+            last += f": {reason}"
+        lines.append(f"{t.title}: {what}, {last}")
+    if len(state.threads) > TOOLTIP_THREADS:
+        lines.append(f"… and {len(state.threads) - TOOLTIP_THREADS} more")
+    return "\n".join(lines)
+
+
+class TrayController(QObject):
+    activated_primary = Signal()
+
+    def __init__(self, menu: TrayMenu, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.menu = menu
+        self.icon = QSystemTrayIcon(state_icon(TrayState.IDLE), self)
+        self.icon.setContextMenu(menu)
+        self.icon.activated.connect(self._on_activated)
+        self.state = SchedulerState(False, False)
+        self.error: str | None = None
+        self.current = TrayState.IDLE
+        self.refresh()
+
+    def update(self, state: SchedulerState) -> None:
+        self.state = state
+        self.refresh()
+
+    def set_error(self, error: str | None) -> None:
+        self.error = error
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.current = tray_state(self.state, self.error)
+        self.icon.setIcon(state_icon(self.current))
+        self.icon.setToolTip(tooltip(self.state, self.error))
+        self.menu.update_state(self.state, self.error)
+
+    def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason == QSystemTrayIcon.ActivationReason.Trigger:
+            self.activated_primary.emit()

@@ -1,0 +1,116 @@
+"""The tray's context menu, built from the state the scheduler worker published (never from the DB)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu
+
+from .scheduler import SchedulerState
+
+# Window items, in menu order. Each appears only when the app provides an opener for it.
+WINDOW_ITEMS = (
+    ("threads", "&Threads…"),
+    ("feed", "&Feed…"),
+    ("history", "&History…"),
+    ("editor", "Edit &HEARTBEAT.md…"),
+    ("settings", "&Settings…"),
+)
+
+
+def fmt_time(ts: float | None) -> str:
+    if ts is None:
+        return "—"
+    when = datetime.fromtimestamp(ts)
+    today = datetime.now().date()
+    if when.date() == today:
+        return when.strftime("%H:%M")
+    return when.strftime("%a %H:%M")
+
+
+def status_line(state: SchedulerState, error: str | None) -> str:
+    if state.in_flight:
+        return f"Running {state.in_flight} heartbeat{'s' if state.in_flight > 1 else ''}…"
+    if state.paused:
+        return "Paused"
+    if error:
+        return f"Error: {error}"
+    if state.next_due is not None:
+        return f"Next heartbeat at {fmt_time(state.next_due)}"
+    return "No heartbeat scheduled" if state.started else "Starting…"
+
+
+class TrayMenu(QMenu):
+    """Rebuilt in place on every state change; actions are plain callables passed in."""
+
+    def __init__(
+        self,
+        *,
+        run_now: Callable[[str], None],
+        toggle_pause: Callable[[], None],
+        windows: dict[str, Callable[[], None]],
+        autostart_enabled: Callable[[], bool],
+        set_autostart: Callable[[bool], None],
+        quit_app: Callable[[], None],
+    ) -> None:
+        super().__init__()
+        self.setAccessibleName("Heartbeat Desktop menu")
+        self._run_now = run_now
+        self._toggle_pause = toggle_pause
+        self._windows = windows
+        self._autostart_enabled = autostart_enabled
+        self._set_autostart = set_autostart
+        self._quit = quit_app
+        self.status_action = QAction(self)
+        self.status_action.setEnabled(False)
+        self.run_menu = QMenu("&Run now", self)
+        self.pause_action = QAction("&Pause", self)
+        self.pause_action.triggered.connect(lambda: self._toggle_pause())
+        self.autostart_action = QAction("Start at &login", self, checkable=True)
+        self.autostart_action.toggled.connect(self._on_autostart)
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.triggered.connect(lambda: self._quit())
+        self.window_actions: dict[str, QAction] = {}
+        for key, label in WINDOW_ITEMS:
+            if key in windows:
+                action = QAction(label, self)
+                action.triggered.connect(lambda _=False, k=key: self._windows[k]())
+                self.window_actions[key] = action
+        self.addAction(self.status_action)
+        self.addSeparator()
+        self.addMenu(self.run_menu)
+        self.addAction(self.pause_action)
+        self.addSeparator()
+        for action in self.window_actions.values():
+            self.addAction(action)
+        if self.window_actions:
+            self.addSeparator()
+        self.addAction(self.autostart_action)
+        self.addAction(self.quit_action)
+        self.aboutToShow.connect(self._sync_autostart)
+        self.update_state(SchedulerState(False, False), None)
+
+    def update_state(self, state: SchedulerState, error: str | None) -> None:
+        self.status_action.setText(status_line(state, error))
+        self.pause_action.setText("&Resume" if state.paused else "&Pause")
+        self.run_menu.clear()
+        for t in state.threads:
+            label = t.title if t.title.lower() == t.thread_id.lower() else f"{t.title} ({t.thread_id})"
+            if t.running:
+                label += " — running…"
+            elif t.queued:
+                label += " — queued"
+            action = self.run_menu.addAction(label)
+            action.setEnabled(not t.running and not t.queued)
+            action.triggered.connect(lambda _=False, tid=t.thread_id: self._run_now(tid))
+        self.run_menu.setEnabled(bool(state.threads))
+
+    def _sync_autostart(self) -> None:
+        self.autostart_action.blockSignals(True)
+        self.autostart_action.setChecked(self._autostart_enabled())
+        self.autostart_action.blockSignals(False)
+
+    def _on_autostart(self, on: bool) -> None:
+        self._set_autostart(on)

@@ -1,0 +1,63 @@
+from heartbeat_desktop.core.config import HeartbeatConfig
+from heartbeat_desktop.core.models import RunRecord
+from heartbeat_desktop.core.notify import fold_failures, notice_for
+
+
+def _run(**kw) -> RunRecord:
+    base = {"id": "r", "thread_id": "default", "trigger": "schedule", "dry_run": False, "started_at": 0.0}
+    base.update(kw)
+    return RunRecord(**base)
+
+
+def test_post_notifies_with_title_and_start_of_body() -> None:
+    run = _run(
+        status="ok",
+        decision={"action": "post", "title": "Daily summary", "content": "word " * 100},
+        action_result={"post_id": 4},
+    )
+    notice = notice_for(run, HeartbeatConfig())
+    assert notice.title == "Daily summary" and notice.post_id == 4 and not notice.critical
+    assert notice.body.startswith("word word") and len(notice.body) <= 160
+
+
+def test_failure_is_critical_with_the_reason() -> None:
+    notice = notice_for(
+        _run(status="failed", reason="model 'x' is not installed — run `ollama pull x`"), HeartbeatConfig()
+    )
+    assert notice.critical and "ollama pull x" in notice.body
+
+
+def test_silent_cases_and_mutes() -> None:
+    config = HeartbeatConfig()
+    assert notice_for(_run(status="ok", decision={"action": "none"}), config) is None
+    assert notice_for(_run(status="skipped", reason="nothing new"), config) is None
+    assert (
+        notice_for(_run(status="ok", dry_run=True, decision={"action": "post", "title": "t", "content": "c"}), config)
+        is None
+    )
+    assert notice_for(_run(status="ok", decision={"action": "vote", "post_id": 1, "direction": "up"}), config) is None
+    assert (
+        notice_for(
+            _run(status="ok", decision={"action": "vote", "post_id": 1, "direction": "up"}),
+            HeartbeatConfig(notify_votes=True),
+        ).title
+        == "Voted up on post #1"
+    )
+    assert notice_for(_run(status="failed", reason="x"), HeartbeatConfig(notify_failures=False)) is None
+    assert (
+        notice_for(
+            _run(status="ok", decision={"action": "post", "title": "t", "content": "c"}),
+            HeartbeatConfig(notify_posts=False),
+        )
+        is None
+    )
+
+
+def test_burst_folds_into_one() -> None:
+    notices = [
+        notice_for(_run(status="failed", reason="cannot reach Ollama", thread_id=t), HeartbeatConfig())
+        for t in ("a", "b", "c")
+    ]
+    folded = fold_failures(notices)
+    assert folded.title == "3 heartbeats failed" and folded.critical and "a: cannot reach Ollama" in folded.body
+    assert fold_failures(notices[:1]) == notices[0]

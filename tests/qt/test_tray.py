@@ -1,0 +1,221 @@
+"""Tray menu, icon states, notifications folding, fallback window and the single-instance channel,
+with real widgets (offscreen), a real store and the real app wiring."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from heartbeat_desktop.core.config import HeartbeatConfig
+from heartbeat_desktop.core.notify import Notice
+from heartbeat_desktop.qt.app import TrayApp
+from heartbeat_desktop.qt.icons import TrayState, state_icon
+from heartbeat_desktop.qt.notifications import Notifier
+from heartbeat_desktop.qt.scheduler import SchedulerState, ThreadSchedule
+from heartbeat_desktop.qt.single_instance import server_name
+from heartbeat_desktop.qt.tray import tooltip, tray_state
+from heartbeat_desktop.qt.tray_menu import TrayMenu
+from tests.conftest import GOOD_MD, REPO
+from tests.support.ollama_server import OllamaServer, Reply
+
+
+def ts(thread_id: str, **kw) -> ThreadSchedule:
+    base = dict(
+        thread_id=thread_id,
+        title=thread_id.title(),
+        enabled=True,
+        paused=False,
+        next_due=None,
+        running=False,
+        queued=False,
+        last_status=None,
+        last_reason=None,
+        last_run_at=None,
+        consecutive_failures=0,
+        config=HeartbeatConfig(),
+    )
+    base.update(kw)
+    return ThreadSchedule(**base)
+
+
+def test_icons_exist_for_every_state(qtbot) -> None:
+    for state in TrayState:
+        assert not state_icon(state).isNull()
+        assert state_icon(state).pixmap(64, 64).width() == 64
+
+
+def test_state_mapping_and_tooltip() -> None:
+    idle = SchedulerState(True, False, (ts("default", next_due=2_000_000_000.0, last_status="ok"),))
+    assert tray_state(idle, None) is TrayState.IDLE
+    running = SchedulerState(True, False, (ts("default", running=True),))
+    assert tray_state(running, None) is TrayState.RUNNING
+    assert tray_state(SchedulerState(True, True, ()), None) is TrayState.PAUSED
+    failed = SchedulerState(True, False, (ts("work", last_status="failed", last_reason="cannot reach Ollama at x"),))
+    assert tray_state(failed, None) is TrayState.ERROR
+    assert tray_state(idle, "cannot reach the model server") is TrayState.ERROR
+    tip = tooltip(failed, None)
+    assert "Work: off, last failed: cannot reach Ollama at x" in tip
+    assert "next" in tooltip(idle, None) and "last ok" in tooltip(idle, None)
+
+
+def _menu(calls: list, windows: dict | None = None, autostart: list | None = None) -> TrayMenu:
+    autostart = autostart if autostart is not None else [False]
+    return TrayMenu(
+        run_now=lambda t: calls.append(("run", t)),
+        toggle_pause=lambda: calls.append(("pause",)),
+        windows=windows or {},
+        autostart_enabled=lambda: autostart[0],
+        set_autostart=lambda on: autostart.__setitem__(0, on),
+        quit_app=lambda: calls.append(("quit",)),
+    )
+
+
+def test_menu_items_and_actions(qtbot) -> None:
+    calls: list = []
+    autostart = [False]
+    menu = _menu(calls, {"editor": lambda: calls.append(("editor",))}, autostart)
+    qtbot.addWidget(menu)
+    state = SchedulerState(True, False, (ts("default"), ts("work", running=True)))
+    menu.update_state(state, None)
+    texts = [a.text() for a in menu.actions() if not a.isSeparator()]
+    assert texts == ["Running 1 heartbeat…", "&Run now", "&Pause", "Edit &HEARTBEAT.md…", "Start at &login", "&Quit"]
+    # no dead items: windows that do not exist yet have no entry
+    assert not any("Feed" in t or "History" in t or "Settings" in t or "Threads" in t for t in texts)
+    run_items = menu.run_menu.actions()
+    assert [a.text() for a in run_items] == ["Default", "Work — running…"]
+    assert run_items[0].isEnabled() and not run_items[1].isEnabled()
+    run_items[0].trigger()
+    menu.pause_action.trigger()
+    menu.window_actions["editor"].trigger()
+    menu.quit_action.trigger()
+    assert calls == [("run", "default"), ("pause",), ("editor",), ("quit",)]
+    menu.update_state(SchedulerState(True, True, ()), None)
+    assert menu.pause_action.text() == "&Resume" and menu.status_action.text() == "Paused"
+    menu.aboutToShow.emit()
+    assert not menu.autostart_action.isChecked()
+    menu.autostart_action.trigger()
+    assert autostart == [True]
+
+
+def test_failure_burst_becomes_one_notification(qtbot) -> None:
+    notifier = Notifier(None, use_dbus=False, hold_ms=100)
+    shown: list[Notice] = []
+    notifier.shown.connect(shown.append)
+    for thread in ("a", "b", "c"):
+        notifier.show(Notice("Heartbeat failed", "cannot reach Ollama", critical=True, thread_id=thread))
+    notifier.show(Notice("Daily summary", "All quiet."))
+    qtbot.waitUntil(lambda: len(shown) == 2, timeout=2000)
+    qtbot.wait(300)
+    assert [n.title for n in shown] == ["Daily summary", "3 heartbeats failed"]
+
+
+@pytest.fixture
+def app_env(data_dir: Path, ollama: OllamaServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("OLLAMA_HOST", ollama.url)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # Start at login writes under ~/.config
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    (data_dir / "HEARTBEAT.md").write_text(GOOD_MD, encoding="utf-8")
+    return data_dir
+
+
+@pytest.fixture
+def tray_app(qtbot, app_env: Path):
+    app = QApplication.instance()
+    tray_app = TrayApp(app, app_env, tray_wait_s=0)
+    assert tray_app.start()
+    qtbot.waitUntil(lambda: tray_app.scheduler.state.started, timeout=5000)
+    yield tray_app
+    tray_app.scheduler.stop()
+    tray_app.instance.close()
+    tray_app.signals.close()
+    if tray_app.fallback is not None:
+        tray_app.fallback.close()
+
+
+def _cli(data_dir: Path, *args: str, host: str) -> subprocess.Popen:
+    env = {**os.environ, "HEARTBEAT_DATA_DIR": str(data_dir), "OLLAMA_HOST": host}
+    return subprocess.Popen(
+        [sys.executable, "-m", "heartbeat_desktop", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_no_tray_falls_back_to_a_window_and_scheduling_goes_on(qtbot, tray_app: TrayApp) -> None:
+    # offscreen has no system tray: after the (here zero) wait the window appears with the same actions
+    assert tray_app.fallback is not None and tray_app.fallback.isVisible()
+    assert "No system tray" in tray_app.fallback.findChildren(type(tray_app.fallback.status))[0].text()
+    assert tray_app.scheduler.is_running
+    qtbot.waitUntil(lambda: tray_app.fallback.threads.count() == 1, timeout=3000)
+
+
+def test_cli_run_now_is_carried_out_by_the_running_app(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
+    ollama.script(Reply(json.dumps({"action": "post", "title": "From the tray", "content": "c", "reason": "r"})))
+    shown: list[Notice] = []
+    tray_app.notifier.shown.connect(shown.append)
+    proc = _cli(tray_app.data_dir, "run-now", "--json", host=ollama.url)
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    assert result["status"] == "ok" and result["action"]["title"] == "From the tray"
+    with sqlite3.connect(tray_app.data_dir / "heartbeat.db") as db:
+        pid = db.execute("SELECT pid FROM runs WHERE id = ?", (result["run_id"],)).fetchone()[0]
+    assert pid == os.getpid()  # written by the app, not by the CLI process
+    qtbot.waitUntil(lambda: any(n.title == "From the tray" for n in shown), timeout=3000)
+
+
+def test_cli_unknown_thread_via_the_app_is_a_usage_error(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
+    proc = _cli(tray_app.data_dir, "run-now", "--thread", "nope", host=ollama.url)
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+    assert proc.returncode == 2 and "no thread 'nope'" in proc.stderr.read()
+
+
+def test_second_launch_raises_the_first_and_exits(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
+    raised: list[bool] = []
+    tray_app.instance.raise_requested.connect(lambda: raised.append(True))
+    proc = _cli(tray_app.data_dir, host=ollama.url)
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+    assert proc.returncode == 0 and "already running" in proc.stderr.read()
+    assert raised == [True]
+
+
+def test_instance_names_differ_per_data_dir(tmp_path: Path) -> None:
+    assert server_name(tmp_path / "a") != server_name(tmp_path / "b")
+    assert server_name(tmp_path / "a") == server_name(tmp_path / "a" / ".." / "a")
+
+
+def test_unreachable_ollama_gives_error_state_and_one_notification(
+    qtbot, app_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
+    app = TrayApp(QApplication.instance(), app_env, tray_wait_s=0)
+    shown: list[Notice] = []
+    app.notifier._hold.setInterval(50)
+    app.notifier.shown.connect(shown.append)
+    try:
+        assert app.start()
+        qtbot.waitUntil(lambda: app.health.reachable is False, timeout=5000)
+        assert app.tray.current is TrayState.ERROR and "127.0.0.1:9" in app.tray.icon.toolTip()
+        for _ in range(2):  # failing heartbeats while down stay quiet
+            app.scheduler.run_heartbeat_now("default")
+            qtbot.wait(400)
+        qtbot.waitUntil(lambda: len(shown) >= 1, timeout=3000)
+        qtbot.wait(300)
+        assert [n.title for n in shown] == ["Heartbeat Desktop cannot reach Ollama"]
+    finally:
+        app.scheduler.stop()
+        app.instance.close()
+        app.signals.close()
+        if app.fallback is not None:
+            app.fallback.close()

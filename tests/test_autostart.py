@@ -1,0 +1,37 @@
+import plistlib
+from pathlib import Path
+
+from heartbeat_desktop.autostart import Autostart, desktop_entry, launch_agent_plist, windows_run_value
+
+CMD = ["/opt/My Apps/python3", "-m", "heartbeat_desktop"]
+
+
+def test_linux_desktop_file_is_written_and_removed(tmp_path: Path) -> None:
+    auto = Autostart(platform="linux", home=tmp_path, command=CMD)
+    assert not auto.enabled()
+    auto.set_enabled(True)
+    path = tmp_path / ".config" / "autostart" / "heartbeat-desktop.desktop"
+    assert auto.enabled() and path.exists()
+    text = path.read_text()
+    assert text.startswith("[Desktop Entry]\n") and "Type=Application" in text
+    assert 'Exec="/opt/My Apps/python3" -m heartbeat_desktop' in text
+    auto.set_enabled(False)
+    assert not path.exists() and not auto.enabled()
+    auto.set_enabled(False)  # idempotent
+
+
+def test_desktop_entry_quotes_reserved_characters() -> None:
+    entry = desktop_entry(['/x/$HOME/a"b', "100%"])
+    assert 'Exec="/x/\\$HOME/a\\"b" "100%%"' in entry
+
+
+def test_macos_launch_agent(tmp_path: Path) -> None:
+    auto = Autostart(platform="darwin", home=tmp_path, command=CMD)
+    auto.set_enabled(True)
+    plist = plistlib.loads((tmp_path / "Library/LaunchAgents/io.github.heartbeat-desktop.plist").read_bytes())
+    assert plist["ProgramArguments"] == CMD and plist["RunAtLoad"] is True
+    assert plistlib.loads(launch_agent_plist(CMD))["Label"] == "io.github.heartbeat-desktop"
+
+
+def test_windows_run_value_is_one_quoted_command_line() -> None:
+    assert windows_run_value(["C:\\Program Files\\HB\\heartbeat.exe"]) == '"C:\\Program Files\\HB\\heartbeat.exe"'

@@ -209,7 +209,13 @@ def cmd_history(store: SqliteStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+CONFIG_USAGE = "heartbeat-desktop config get|set [--thread ID] [KEY [VALUE]]"
+THREADS_USAGE = "heartbeat-desktop threads list|add|remove [ID] [--title T] [--workspace DIR] [--json]"
+
+
 def cmd_config(store: SqliteStore, args: argparse.Namespace) -> int:
+    words = _positional_words(args, ("get", "set"), CONFIG_USAGE, 3)
+    args.action, args.key, args.value = [*words, None, None][:3]
     thread = store.threads.require(args.thread)
     config, warnings = HeartbeatConfig.load(thread.config_json)
     for warning in warnings:
@@ -289,6 +295,8 @@ def cmd_check(store: SqliteStore | None, args: argparse.Namespace) -> int:
 
 
 def cmd_threads(store: SqliteStore, args: argparse.Namespace) -> int:
+    words = _positional_words(args, ("list", "add", "remove"), THREADS_USAGE, 2)
+    args.action, args.id = [*words, None][:2]
     if args.action == "list":
         threads = store.threads.list()
         if args.json:
@@ -418,10 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_history)
 
-    p = sub.add_parser("config", help="get or set a thread's heartbeat config")
-    p.add_argument("action", choices=("get", "set"))
-    p.add_argument("key", nargs="?")
-    p.add_argument("value", nargs="?")
+    p = sub.add_parser("config", help="get or set a thread's heartbeat config", usage=CONFIG_USAGE)
+    p.add_argument("words", nargs="*", metavar="get|set [KEY [VALUE]]")
     p.add_argument("--thread", default=DEFAULT_THREAD)
     p.set_defaults(func=cmd_config)
 
@@ -436,9 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check, needs_store=False)
 
-    p = sub.add_parser("threads", help="list, add or remove threads")
-    p.add_argument("action", choices=("list", "add", "remove"))
-    p.add_argument("id", nargs="?")
+    p = sub.add_parser("threads", help="list, add or remove threads", usage=THREADS_USAGE)
+    p.add_argument("words", nargs="*", metavar="list|add|remove [ID]")
     p.add_argument("--title")
     p.add_argument("--workspace", help="directory holding this thread's HEARTBEAT.md")
     p.add_argument("--json", action="store_true")
@@ -463,9 +468,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positional_words(args: argparse.Namespace, choices: tuple[str, ...], usage: str, most: int) -> list[str]:
+    """Commands whose words may come before or after their options (`config set --thread x KEY VALUE`)."""
+    words = list(args.words)
+    if not words or words[0] not in choices or len(words) > most:
+        raise UsageError(f"usage: {usage}")
+    return words
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Options may sit between a command's words; argparse alone cannot take `set --thread x KEY VALUE`.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if hasattr(args, "words") and not any(e.startswith("-") for e in extra):
+            args.words.extend(extra)
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         log_directory = paths.log_dir()
     except OSError as exc:

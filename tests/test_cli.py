@@ -181,3 +181,11 @@ def test_settings(data_dir: Path, ollama: OllamaServer) -> None:
     # the stored host wins over $OLLAMA_HOST (which points nowhere here)
     assert cli(data_dir, "run-now").returncode == 0
     assert cli(data_dir, "settings", "set", "llm_timeout", "abc").returncode == 2
+
+
+def test_options_may_sit_between_words(data_dir: Path) -> None:
+    assert cli(data_dir, "threads", "add", "--title", "My Work", "work").returncode == 0
+    assert cli(data_dir, "config", "set", "--thread", "work", "max_tokens", "300").returncode == 0
+    assert cli(data_dir, "config", "get", "max_tokens", "--thread", "work").stdout.strip() == "300"
+    assert cli(data_dir, "config", "frobnicate").returncode == 2
+    assert cli(data_dir, "config", "set", "--bogus", "x").returncode == 2

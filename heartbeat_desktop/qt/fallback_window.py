@@ -26,6 +26,7 @@ class FallbackWindow(QWidget):
         super().__init__()
         self.setWindowTitle("Heartbeat Desktop")
         self.setWindowIcon(app_icon())
+        self.setMinimumWidth(380)
         self._quit = quit_app
         layout = QVBoxLayout(self)
         notice = QLabel(

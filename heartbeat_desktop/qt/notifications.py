@@ -99,21 +99,10 @@ class FreedesktopBackend(QObject):
             "desktop-entry": ("s", "heartbeat-desktop"),
             "category": ("s", "im.error" if notice.critical else "im.received"),
         }
-        message = new_method_call(
-            address,
-            "Notify",
-            "susssasa{sv}i",
-            (
-                APP_NAME,
-                0,
-                str(icon_path("app")),
-                notice.title,
-                body,
-                actions,
-                hints,
-                -1 if notice.critical else EXPIRE_MS,
-            ),
-        )
+        icon = str(icon_path("tray-error" if notice.critical else "app"))
+        expire = -1 if notice.critical else EXPIRE_MS  # a failure stays until the user has seen it
+        args = (APP_NAME, 0, icon, notice.title, body, actions, hints, expire)
+        message = new_method_call(address, "Notify", "susssasa{sv}i", args)
         try:
             (notification_id,) = unwrap_msg(router.send_and_get_reply(message, timeout=5))
         except Exception as exc:

@@ -164,6 +164,7 @@ def test_tray_app_notifies_a_post_and_a_failure_and_quits_on_sigterm(desktop: di
         _wait(lambda: any(n["urgency"] == 2 for n in _notes(desktop["NOTES"])), 10, "the failure notification")
         failure = next(n for n in _notes(desktop["NOTES"]) if n["urgency"] == 2)
         assert failure["summary"] == "Heartbeat failed (default)" and "HTTP 500" in failure["body"]
+        assert failure["icon"].endswith("tray-error.svg") and failure["timeout"] == -1
 
         t0 = time.monotonic()
         app.send_signal(signal.SIGTERM)

@@ -352,6 +352,12 @@ class SchedulerWorker(QObject):
         entry.due = next_due(
             entry.config, now=now, last_run_at=last, consecutive_failures=failures, defer_until=entry.defer_until
         )
+        # a freed slot lets a queued run-now go, this thread's first
+        for other in sorted(self._entries.values(), key=lambda e: e is not entry):
+            if other.job is None and other.queued and self._in_flight() < self._max_parallel:
+                self._dispatch(other, "manual", *other.queued.pop())
+        self._plan()
+        # Announce the run only after the new plan is published: listeners see a consistent state.
         if isinstance(result, RunRecord):
             self.run_finished.emit(result)
         if job.token:
@@ -359,11 +365,6 @@ class SchedulerWorker(QObject):
                 self.request_done.emit(job.token, result, "")
             else:
                 self.request_done.emit(job.token, None, f"the run crashed: {result}")
-        # a freed slot lets a queued run-now go, this thread's first
-        for other in sorted(self._entries.values(), key=lambda e: e is not entry):
-            if other.job is None and other.queued and self._in_flight() < self._max_parallel:
-                self._dispatch(other, "manual", *other.queued.pop())
-        self._plan()
 
     def _publish(self) -> None:
         states = self._store.runs.all_states() if self._store is not None else {}

@@ -59,7 +59,8 @@ class SqliteStore:
             posts = c.execute("SELECT MAX(id) FROM posts").fetchone()[0]
             comments = c.execute("SELECT MAX(id) FROM comments").fetchone()[0]
             votes = c.execute("SELECT MAX(created_at), MAX(id) FROM votes").fetchone()
-            return f"m{msg}/n{notes[0]},{notes[1]}/p{posts}/c{comments}/v{votes[0]},{votes[1]}"
+            undone = c.execute("SELECT MAX(id) FROM undo_log").fetchone()[0]
+            return f"m{msg}/n{notes[0]},{notes[1]}/p{posts}/c{comments}/v{votes[0]},{votes[1]}/u{undone}"
 
         return self.db.read(work)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -128,6 +129,45 @@ class FeedRepo:
                 "direction": action["direction"],
             }
         raise StoreError(f"unknown action {kind!r}")
+
+    def votes(self, post_id: int) -> list[dict[str, Any]]:
+        rows = self.db.read(
+            lambda c: c.execute("SELECT * FROM votes WHERE post_id = ? ORDER BY id", (post_id,)).fetchall()
+        )
+        return [dict(r) for r in rows]
+
+    def undo(self, kind: str, target_id: int) -> dict[str, Any]:
+        """Take back an action the agent took. The row (and, for a post, its comments and votes) is removed
+        and a snapshot kept in `undo_log`, so the undo itself is on record and nothing is lost."""
+        table = {"post": "posts", "comment": "comments", "vote": "votes"}.get(kind)
+        if table is None:
+            raise StoreError(f"cannot undo a {kind!r}")
+        now = self.clock()
+
+        def work(c: sqlite3.Connection) -> dict[str, Any]:
+            row = c.execute(f"SELECT * FROM {table} WHERE id = ?", (target_id,)).fetchone()  # noqa: S608 - fixed
+            if row is None:
+                raise StoreError(f"{kind} {target_id} does not exist (already undone?)")
+            if row["run_id"] is None:
+                raise StoreError(f"{kind} {target_id} was made by you, not by the agent")
+            snapshot: dict[str, Any] = {kind: dict(row)}
+            if kind == "post":
+                snapshot["comments"] = [
+                    dict(r) for r in c.execute("SELECT * FROM comments WHERE post_id = ?", (target_id,))
+                ]
+                snapshot["votes"] = [dict(r) for r in c.execute("SELECT * FROM votes WHERE post_id = ?", (target_id,))]
+            c.execute(f"DELETE FROM {table} WHERE id = ?", (target_id,))  # noqa: S608 - fixed table name
+            cur = c.execute(
+                "INSERT INTO undo_log (kind, target_id, run_id, snapshot, created_at) VALUES (?, ?, ?, ?, ?)",
+                (kind, target_id, row["run_id"], json.dumps(snapshot), now),
+            )
+            return {"undo_id": cur.lastrowid, "kind": kind, "target_id": target_id, "run_id": row["run_id"]}
+
+        return self.db.transaction(work)
+
+    def undo_log(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.db.read(lambda c: c.execute("SELECT * FROM undo_log WHERE run_id = ?", (run_id,)).fetchall())
+        return [dict(r) for r in rows]
 
     def vote(self, post_id: int, thread_id: str, direction: str) -> dict[str, Any]:
         """A vote cast by the user (not the agent), attributed to `thread_id`."""

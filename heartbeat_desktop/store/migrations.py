@@ -114,6 +114,20 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN pid INTEGER;
     ALTER TABLE thread_state ADD COLUMN defer_until REAL;
     """,
+    # 3: history filters stay index-only at a million runs; undo of agent actions is recorded
+    """
+    CREATE INDEX runs_status_started ON runs(status, started_at);
+    CREATE INDEX runs_thread_status_started ON runs(thread_id, status, started_at);
+    CREATE TABLE undo_log (
+        id         INTEGER PRIMARY KEY,
+        kind       TEXT NOT NULL CHECK (kind IN ('post', 'comment', 'vote')),
+        target_id  INTEGER NOT NULL,
+        run_id     TEXT,
+        snapshot   TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX undo_log_run ON undo_log(run_id);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -168,6 +168,69 @@ class RunRepo:
         row = self.db.read(lambda c: c.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
         return row_to_run(row) if row else None
 
+    def page(
+        self,
+        thread_id: str | None = None,
+        status: str | None = None,
+        after: tuple[float, int] | None = None,
+        limit: int = 200,
+    ) -> list[tuple[int, RunRecord]]:
+        """One page of history, newest first, for the History window: `(rowid, run)` pairs.
+
+        Keyset paging on (started_at, rowid) — each page is an index range scan however deep it is,
+        which is what lets a million runs scroll as fast as ten. Pass the last pair's
+        `(run.started_at, rowid)` as `after` for the next page. The heavy text columns stay out.
+        """
+        where, params = [], []
+        if thread_id is not None:
+            where.append("thread_id = ?")
+            params.append(thread_id)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if after is not None:
+            where.append("(started_at, rowid) < (?, ?)")
+            params.extend(after)
+        # Only the fixed fragments above are joined; every value is a bound parameter.
+        sql = (
+            "SELECT rowid AS rid, id, thread_id, trigger, dry_run, status, reason, model, decision, started_at, "  # noqa: S608
+            "finished_at, llm_ms, total_ms FROM runs"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY started_at DESC, rowid DESC LIMIT ?"
+        )
+        params.append(limit)
+        rows = self.db.read(lambda c: c.execute(sql, params).fetchall())
+        return [
+            (
+                r["rid"],
+                RunRecord(
+                    id=r["id"],
+                    thread_id=r["thread_id"],
+                    trigger=r["trigger"],
+                    dry_run=bool(r["dry_run"]),
+                    started_at=r["started_at"],
+                    status=r["status"],
+                    reason=r["reason"],
+                    model=r["model"],
+                    decision=_load(r["decision"]),
+                    finished_at=r["finished_at"],
+                    llm_ms=r["llm_ms"],
+                    total_ms=r["total_ms"],
+                ),
+            )
+            for r in rows
+        ]
+
+    def daily_stats(self, since: float, thread_id: str | None = None) -> list[tuple[str, str, int, float | None]]:
+        """(local day, status, runs, mean LLM ms) since `since`: the History chart. Slow at scale: call it
+        off the GUI thread."""
+        sql = (
+            "SELECT date(started_at, 'unixepoch', 'localtime') AS day, status, COUNT(*), AVG(llm_ms) "
+            "FROM runs WHERE started_at >= ?" + (" AND thread_id = ?" if thread_id else "") + " GROUP BY day, status"
+        )
+        params: list[object] = [since] + ([thread_id] if thread_id else [])
+        return [tuple(r) for r in self.db.read(lambda c: c.execute(sql, params).fetchall())]
+
     def history(
         self, thread_id: str | None = None, limit: int = 50, status: str | None = None, before: float | None = None
     ) -> list[RunRecord]:

@@ -1,0 +1,211 @@
+"""The feed: what the agents posted, with scores and comments. The user can vote, and can undo an
+action an agent took (the undo is recorded, with a snapshot of what was removed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.ports import StoreError
+from ..store import SqliteStore
+from .icons import app_icon
+from .models.feed_model import FeedModel
+from .window_state import WindowMemory
+
+USER_VOTER = "user"  # the person's own votes, one per post like a thread's
+
+
+class FeedWindow(QWidget):
+    def __init__(self, store: SqliteStore, memory: WindowMemory, on_change: Callable[[], None]) -> None:
+        super().__init__()
+        self.setWindowTitle("Feed — Heartbeat Desktop")
+        self.setWindowIcon(app_icon())
+        self._store = store
+        self._memory = memory
+        self._on_change = on_change
+        self.model = FeedModel(store.feed, self)
+        self.table = QTableView()
+        self.table.setAccessibleName("Posts")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((0, 50), (2, 60), (3, 80), (4, 90), (5, 130)):
+            self.table.setColumnWidth(column, width)
+
+        self.body = QTextBrowser()
+        self.body.setAccessibleName("Post")
+        self.body.setOpenLinks(False)
+        self.comments = QListWidget()
+        self.comments.setAccessibleName("Comments and votes")
+        self.up = QPushButton("Vote &up")
+        self.down = QPushButton("Vote &down")
+        self.undo_post = QPushButton("Undo this &post")
+        self.undo_item = QPushButton("Undo selected &comment or vote")
+        for button, name in (
+            (self.up, "Vote up"),
+            (self.down, "Vote down"),
+            (self.undo_post, "Undo the agent's post"),
+            (self.undo_item, "Undo the agent's comment or vote"),
+        ):
+            button.setAccessibleName(name)
+        buttons = QHBoxLayout()
+        for button in (self.up, self.down, self.undo_post, self.undo_item):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        detail = QWidget()
+        detail_layout = QVBoxLayout(detail)
+        detail_layout.setContentsMargins(0, 0, 0, 0)
+        detail_layout.addWidget(self.body, 2)
+        label = QLabel("Comments and &votes:")
+        label.setBuddy(self.comments)
+        detail_layout.addWidget(label)
+        detail_layout.addWidget(self.comments, 1)
+        detail_layout.addLayout(buttons)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(detail)
+        splitter.setSizes([300, 340])
+        self.empty = QLabel("No posts yet. When a heartbeat posts, it shows up here.")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.empty)
+        layout.addWidget(splitter, 1)
+
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._show_selected())
+        self.up.clicked.connect(lambda: self._vote("up"))
+        self.down.clicked.connect(lambda: self._vote("down"))
+        self.undo_post.clicked.connect(self._undo_post)
+        self.undo_item.clicked.connect(self._undo_item)
+        self.comments.currentItemChanged.connect(lambda *_: self._update_buttons())
+        if not memory.restore(self, "feed"):
+            self.resize(820, 660)
+        self._update_buttons()
+
+    def reload(self) -> None:
+        self.model.reload()
+        self.empty.setVisible(self.model.rowCount() == 0)
+        self._show_selected()
+
+    def show_post(self, post_id: int) -> None:
+        self.reload()
+        for row in range(self.model.rowCount()):
+            if self.model.post_at(row).id == post_id:
+                self.table.selectRow(row)
+                return
+
+    def _selected(self):
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.post_at(rows[0].row()) if rows else None
+
+    def _show_selected(self) -> None:
+        post = self._selected()
+        self.comments.clear()
+        if post is None:
+            self.body.clear()
+            self._update_buttons()
+            return
+        who = f"thread {post.thread_id}" if post.thread_id else "a removed thread"
+        by = "the agent" if post.run_id else "you"
+        # title and content are stored HTML-escaped: safe to show as rich text as they are
+        self.body.setHtml(
+            f"<h3>{post.title}</h3><p style='white-space: pre-wrap'>{post.content}</p>"
+            f"<p><i>#{post.id} · score {post.score:+d} · by {by} for {who}</i></p>"
+        )
+        for comment in self._store.feed.comments(post.id):
+            item = QListWidgetItem(f"💬 {comment.thread_id or '—'}: {_plain(comment.content)}")
+            item.setData(Qt.ItemDataRole.UserRole, ("comment", comment.id, comment.run_id))
+            self.comments.addItem(item)
+        for vote in self._store.feed.votes(post.id):
+            arrow = "▲" if vote["direction"] == "up" else "▼"
+            item = QListWidgetItem(f"{arrow} {vote['thread_id']} voted {vote['direction']}")
+            item.setData(Qt.ItemDataRole.UserRole, ("vote", vote["id"], vote["run_id"]))
+            self.comments.addItem(item)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        post = self._selected()
+        self.up.setEnabled(post is not None)
+        self.down.setEnabled(post is not None)
+        self.undo_post.setEnabled(post is not None and post.run_id is not None)
+        item = self.comments.currentItem()
+        data = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        self.undo_item.setEnabled(bool(data and data[2]))
+
+    def _vote(self, direction: str) -> None:
+        post = self._selected()
+        if post is None:
+            return
+        try:
+            self._store.feed.vote(post.id, USER_VOTER, direction)
+        except StoreError as exc:
+            QMessageBox.warning(self, "Vote", str(exc))
+        self._after_change(post.id)
+
+    def _undo_post(self) -> None:
+        post = self._selected()
+        if post is None:
+            return
+        answer = QMessageBox.question(
+            self,
+            "Undo post",
+            f"Remove the agent's post “{_plain(post.title)}” with its comments and votes?\n"
+            "A copy is kept in the undo log.",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self._undo("post", post.id, post.id)
+
+    def _undo_item(self) -> None:
+        post = self._selected()
+        item = self.comments.currentItem()
+        if post is None or item is None:
+            return
+        kind, target_id, _run = item.data(Qt.ItemDataRole.UserRole)
+        self._undo(kind, target_id, post.id)
+
+    def _undo(self, kind: str, target_id: int, post_id: int) -> None:
+        try:
+            self._store.feed.undo(kind, target_id)
+        except StoreError as exc:
+            QMessageBox.warning(self, "Undo", str(exc))
+        self._after_change(post_id)
+
+    def _after_change(self, post_id: int) -> None:
+        self.model.refresh_post(post_id)
+        self._show_selected()
+        self.empty.setVisible(self.model.rowCount() == 0)
+        self._on_change()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.reload()
+
+    def closeEvent(self, event) -> None:
+        self._memory.save(self, "feed")
+        super().closeEvent(event)
+
+
+def _plain(text: str) -> str:
+    import html
+
+    flat = " ".join(html.unescape(text).split())
+    return flat if len(flat) <= 120 else flat[:119] + "…"

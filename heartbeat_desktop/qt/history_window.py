@@ -1,0 +1,194 @@
+"""History: every run with why it did (or did not) act; a chart of runs per day and model latency.
+
+The table pages lazily over an index (cheap on the GUI thread at any size); the chart's GROUP BY over
+thirty days of runs is computed on a background task.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelection, Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.models import RUN_STATUSES, RunRecord
+from ..store import SqliteStore
+from ..store.db import Database
+from ..store.runs import RunRepo
+from .icons import app_icon
+from .models.history_model import HistoryModel
+from .run_chart import RunChart
+from .tasks import Task
+from .window_state import WindowMemory
+
+CHART_DAYS = 30
+
+
+def run_details(run: RunRecord) -> str:
+    def when(ts: float | None) -> str:
+        return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "—"
+
+    parts = [
+        f"Run {run.id}",
+        f"Thread: {run.thread_id}   Trigger: {run.trigger}{' (dry run)' if run.dry_run else ''}   Model: {run.model}",
+        f"Status: {run.status}",
+        f"Reason: {run.reason or '—'}",
+        f"Started: {when(run.started_at)}   Finished: {when(run.finished_at)}",
+        f"LLM: {run.llm_ms if run.llm_ms is not None else '—'} ms   Total: {run.total_ms} ms   "
+        f"Tokens: {run.prompt_tokens or '—'} in / {run.completion_tokens or '—'} out",
+    ]
+    if run.warnings:
+        parts.append("Warnings:\n  " + "\n  ".join(run.warnings))
+    parts.append("\nDecision:\n" + (json.dumps(run.decision, indent=2, ensure_ascii=False) if run.decision else "—"))
+    if run.action_result:
+        parts.append("\nWritten:\n" + json.dumps(run.action_result, indent=2, ensure_ascii=False))
+    parts.append("\nRaw reply:\n" + (run.raw_reply if run.raw_reply is not None else "—"))
+    parts.append("\nPrompt:\n" + (run.prompt if run.prompt is not None else "—"))
+    return "\n".join(parts)
+
+
+class HistoryWindow(QWidget):
+    def __init__(
+        self, store: SqliteStore, db_path: Path, memory: WindowMemory, threads: Callable[[], list[tuple[str, str]]]
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("History — Heartbeat Desktop")
+        self.setWindowIcon(app_icon())
+        self._store = store
+        self._db_path = db_path
+        self._memory = memory
+        self._threads = threads
+        self._chart_task: Task | None = None
+
+        self.chart = RunChart(CHART_DAYS)
+        self.thread_box = QComboBox()
+        self.thread_box.setAccessibleName("Filter by thread")
+        self.status_box = QComboBox()
+        self.status_box.setAccessibleName("Filter by status")
+        self.status_box.addItem("All statuses", None)
+        for status in RUN_STATUSES:
+            self.status_box.addItem(status, status)
+        self.refresh_button = QPushButton("&Refresh")
+        self.refresh_button.setAccessibleName("Refresh history")
+        thread_label = QLabel("&Thread:")
+        thread_label.setBuddy(self.thread_box)
+        status_label = QLabel("&Status:")
+        status_label.setBuddy(self.status_box)
+        filters = QHBoxLayout()
+        for widget in (thread_label, self.thread_box, status_label, self.status_box):
+            filters.addWidget(widget)
+        filters.addStretch(1)
+        filters.addWidget(self.refresh_button)
+
+        self.model = HistoryModel(store.runs, self)
+        self.table = QTableView()
+        self.table.setAccessibleName("Runs")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        for column, width in enumerate((150, 90, 110, 80, 0, 70)):
+            if width:
+                self.table.setColumnWidth(column, width)
+        self.detail = QPlainTextEdit()
+        self.detail.setReadOnly(True)
+        self.detail.setAccessibleName("Run details")
+        self.detail.setPlaceholderText("Select a run to see its prompt, raw reply, decision and timings.")
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.detail)
+        splitter.setSizes([380, 220])
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.chart)
+        layout.addLayout(filters)
+        layout.addWidget(splitter, 1)
+
+        self.thread_box.currentIndexChanged.connect(self._apply_filters)
+        self.status_box.currentIndexChanged.connect(self._apply_filters)
+        self.refresh_button.clicked.connect(self.refresh)
+        self.table.selectionModel().selectionChanged.connect(self._on_select)
+        QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh)
+        self._fill_threads()
+        if not memory.restore(self, "history"):
+            self.resize(900, 680)
+
+    def _fill_threads(self) -> None:
+        current = self.thread_box.currentData()
+        self.thread_box.blockSignals(True)
+        self.thread_box.clear()
+        self.thread_box.addItem("All threads", None)
+        for thread_id, title in self._threads():
+            self.thread_box.addItem(title, thread_id)
+        index = self.thread_box.findData(current)
+        self.thread_box.setCurrentIndex(max(index, 0))
+        self.thread_box.blockSignals(False)
+
+    def _apply_filters(self) -> None:
+        self.model.set_filters(self.thread_box.currentData(), self.status_box.currentData())
+        self.detail.clear()
+        self._load_chart()
+
+    def refresh(self) -> None:
+        self._fill_threads()
+        self._apply_filters()
+
+    def _load_chart(self) -> None:
+        if self._chart_task is not None:
+            self._chart_task.cancel()
+        thread_id = self.thread_box.currentData()
+        since = time.time() - CHART_DAYS * 86400
+        db_path = self._db_path
+
+        def work(_task: Task) -> list[tuple[str, str, int, float | None]]:
+            db = Database(db_path)
+            try:
+                return RunRepo(db).daily_stats(since, thread_id)
+            finally:
+                db.close()
+
+        self.chart.loading = True
+        self.chart.update()
+        self._chart_task = Task(work, self)
+        self._chart_task.done.connect(self.chart.set_stats)
+        self._chart_task.start()
+
+    def _on_select(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return
+        summary = self.model.run_at(rows[0].row())
+        full = self._store.runs.get(summary.id) or summary  # one row by primary key: cheap
+        self.detail.setPlainText(run_details(full))
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.model.rowCount() == 0:
+            self.model.reload()
+        self._load_chart()
+
+    def closeEvent(self, event) -> None:
+        self._memory.save(self, "history")
+        super().closeEvent(event)

@@ -1,0 +1,110 @@
+"""Runs, newest first, fetched a page at a time (`canFetchMore`/`fetchMore`) with keyset paging."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+from ...core.models import RunRecord
+from ...store.runs import RunRepo
+
+PAGE = 200
+COLUMNS = ("Time", "Thread", "Trigger", "Status", "Action", "Duration")
+Index = QModelIndex | QPersistentModelIndex
+_ROOT = QModelIndex()  # the invalid index: "the top level"
+
+
+def _action(run: RunRecord) -> str:
+    decision = run.decision or {}
+    action = decision.get("action")
+    if not action:
+        return "—"
+    if action == "post":
+        return f"post “{decision.get('title', '')}”"
+    if action in ("comment", "vote"):
+        extra = decision.get("direction", "")
+        return f"{action} {extra} #{decision.get('post_id')}".replace("  ", " ")
+    return "none"
+
+
+class HistoryModel(QAbstractTableModel):
+    RunRole = Qt.ItemDataRole.UserRole + 1
+
+    def __init__(self, runs: RunRepo, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._runs = runs
+        self._rows: list[tuple[int, RunRecord]] = []
+        self._exhausted = False
+        self.thread_filter: str | None = None
+        self.status_filter: str | None = None
+
+    # ------------------------------------------------------------------ filters / reload
+    def set_filters(self, thread_id: str | None, status: str | None) -> None:
+        self.thread_filter, self.status_filter = thread_id, status
+        self.reload()
+
+    def reload(self) -> None:
+        self.beginResetModel()
+        self._rows = []
+        self._exhausted = False
+        self.endResetModel()
+        if self.canFetchMore(QModelIndex()):
+            self.fetchMore(QModelIndex())
+
+    # ------------------------------------------------------------------ lazy loading
+    def canFetchMore(self, parent: Index = _ROOT) -> bool:
+        return not parent.isValid() and not self._exhausted
+
+    def fetchMore(self, parent: Index = _ROOT) -> None:
+        if parent.isValid() or self._exhausted:
+            return
+        after = (self._rows[-1][1].started_at, self._rows[-1][0]) if self._rows else None
+        page = self._runs.page(self.thread_filter, self.status_filter, after, PAGE)
+        if len(page) < PAGE:
+            self._exhausted = True
+        if page:
+            start = len(self._rows)
+            self.beginInsertRows(QModelIndex(), start, start + len(page) - 1)
+            self._rows.extend(page)
+            self.endInsertRows()
+
+    # ------------------------------------------------------------------ model API
+    def rowCount(self, parent: Index = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = _ROOT) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        run = self._rows[index.row()][1]
+        if role == self.RunRole:
+            return run
+        if role == Qt.ItemDataRole.DisplayRole:
+            column = index.column()
+            if column == 0:
+                return datetime.fromtimestamp(run.started_at).strftime("%Y-%m-%d %H:%M:%S")
+            if column == 1:
+                return run.thread_id
+            if column == 2:
+                return run.trigger + (" (dry run)" if run.dry_run else "")
+            if column == 3:
+                return run.status
+            if column == 4:
+                return _action(run)
+            if column == 5:
+                return f"{(run.total_ms or 0) / 1000:.1f} s" if run.total_ms is not None else "—"
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() in (3, 4):
+            return run.reason or None
+        return None
+
+    def run_at(self, row: int) -> RunRecord:
+        return self._rows[row][1]

@@ -1,0 +1,222 @@
+"""Threads: add, rename, remove; for the selected thread its messages and notes, and a box to add one."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from datetime import datetime
+
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.ports import StoreError
+from ..store import DEFAULT_THREAD, SqliteStore
+from .icons import app_icon
+from .models.threads_model import ThreadsModel
+from .window_state import WindowMemory
+
+MESSAGES_SHOWN = 100
+
+
+class ThreadsWindow(QWidget):
+    def __init__(self, store: SqliteStore, memory: WindowMemory, on_change: Callable[[], None]) -> None:
+        super().__init__()
+        self.setWindowTitle("Threads — Heartbeat Desktop")
+        self.setWindowIcon(app_icon())
+        self._store = store
+        self._memory = memory
+        self._on_change = on_change
+
+        self.model = ThreadsModel(store.threads, self)
+        self.list = QListView()
+        self.list.setAccessibleName("Threads")
+        self.list.setModel(self.model)
+        self.add_button = QPushButton("&Add…")
+        self.rename_button = QPushButton("Re&name…")
+        self.remove_button = QPushButton("&Remove…")
+        for button, name in (
+            (self.add_button, "Add thread"),
+            (self.rename_button, "Rename thread"),
+            (self.remove_button, "Remove thread"),
+        ):
+            button.setAccessibleName(name)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.list, 1)
+        row = QHBoxLayout()
+        for button in (self.add_button, self.rename_button, self.remove_button):
+            row.addWidget(button)
+        left_layout.addLayout(row)
+
+        self.conversation = QTextBrowser()
+        self.conversation.setAccessibleName("Messages")
+        self.notes = QTextBrowser()
+        self.notes.setAccessibleName("Open notes")
+        self.input = QPlainTextEdit()
+        self.input.setAccessibleName("New message or note")
+        self.input.setPlaceholderText("Write a message to the agent, or a note for it to remember… (Ctrl+Enter sends)")
+        self.input.setMaximumHeight(90)
+        self.kind = QComboBox()
+        self.kind.setAccessibleName("Kind")
+        self.kind.addItem("Message", "message")
+        self.kind.addItem("Memory note", "memory")
+        self.kind.addItem("Contradiction note", "contradiction")
+        self.send_button = QPushButton("A&dd")
+        self.send_button.setAccessibleName("Add message or note")
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        messages_label = QLabel("&Messages (newest last):")
+        messages_label.setBuddy(self.conversation)
+        notes_label = QLabel("Open &notes:")
+        notes_label.setBuddy(self.notes)
+        right_layout.addWidget(messages_label)
+        right_layout.addWidget(self.conversation, 3)
+        right_layout.addWidget(notes_label)
+        right_layout.addWidget(self.notes, 1)
+        right_layout.addWidget(self.input)
+        send_row = QHBoxLayout()
+        send_row.addWidget(self.kind)
+        send_row.addStretch(1)
+        send_row.addWidget(self.send_button)
+        right_layout.addLayout(send_row)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setSizes([220, 560])
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        self.list.selectionModel().currentChanged.connect(lambda *_: self._show_selected())
+        self.add_button.clicked.connect(self.add_thread)
+        self.rename_button.clicked.connect(self.rename_thread)
+        self.remove_button.clicked.connect(self.remove_thread)
+        self.send_button.clicked.connect(self.add_entry)
+        QShortcut(QKeySequence("Ctrl+Return"), self.input, self.add_entry)
+        if not memory.restore(self, "threads"):
+            self.resize(820, 600)
+
+    # ------------------------------------------------------------------ data
+    def reload(self, select: str | None = None) -> None:
+        current = select or self.selected_id()
+        self.model.reload()
+        row = self.model.row_of(current) if current else 0
+        self.list.setCurrentIndex(self.model.index(max(row, 0)))
+        self._show_selected()
+
+    def selected_id(self) -> str | None:
+        index = self.list.currentIndex()
+        thread = index.data(ThreadsModel.ThreadRole) if index.isValid() else None
+        return thread.id if thread else None
+
+    def _show_selected(self) -> None:
+        thread_id = self.selected_id()
+        self.remove_button.setEnabled(thread_id not in (None, DEFAULT_THREAD))
+        self.rename_button.setEnabled(thread_id is not None)
+        self.send_button.setEnabled(thread_id is not None)
+        if thread_id is None:
+            self.conversation.clear()
+            self.notes.clear()
+            return
+        messages = list(reversed(self._store.threads.messages(thread_id, MESSAGES_SHOWN)))
+        blocks = [
+            f"<p><b>{m.role}</b> <small>{datetime.fromtimestamp(m.created_at):%Y-%m-%d %H:%M}</small><br>"
+            f"{html.escape(m.text).replace(chr(10), '<br>')}</p>"
+            for m in messages
+        ]
+        self.conversation.setHtml("".join(blocks) or "<p><i>No messages yet.</i></p>")
+        self.conversation.verticalScrollBar().setValue(self.conversation.verticalScrollBar().maximum())
+        notes = self._store.threads.notes(thread_id, 100)
+        self.notes.setHtml(
+            "".join(f"<p>{'⚠' if n.kind == 'contradiction' else '📌'} {html.escape(n.text)}</p>" for n in notes)
+            or "<p><i>No open notes.</i></p>"
+        )
+
+    # ------------------------------------------------------------------ actions
+    def add_thread(self) -> None:
+        thread_id, ok = QInputDialog.getText(self, "Add thread", "Thread id (lowercase letters, digits, - or _):")
+        if not ok or not thread_id.strip():
+            return
+        title, ok = QInputDialog.getText(self, "Add thread", "Title:", QLineEdit.EchoMode.Normal, thread_id.strip())
+        if not ok:
+            return
+        try:
+            self._store.threads.create(thread_id.strip(), title.strip() or None)
+        except StoreError as exc:
+            QMessageBox.warning(self, "Add thread", str(exc))
+            return
+        self.reload(select=thread_id.strip())
+        self._on_change()
+
+    def rename_thread(self) -> None:
+        thread_id = self.selected_id()
+        if thread_id is None:
+            return
+        thread = self._store.threads.require(thread_id)
+        title, ok = QInputDialog.getText(self, "Rename thread", "Title:", QLineEdit.EchoMode.Normal, thread.title)
+        if ok and title.strip():
+            self._store.threads.rename(thread_id, title.strip())
+            self.reload()
+            self._on_change()
+
+    def remove_thread(self) -> None:
+        thread_id = self.selected_id()
+        if thread_id is None or thread_id == DEFAULT_THREAD:
+            return
+        answer = QMessageBox.question(
+            self,
+            "Remove thread",
+            f"Remove thread “{thread_id}” with its messages and notes?\n"
+            "Its posts stay in the feed and its runs in History.",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        try:
+            self._store.threads.remove(thread_id)
+        except StoreError as exc:
+            QMessageBox.warning(self, "Remove thread", str(exc))
+            return
+        self.reload(select=DEFAULT_THREAD)
+        self._on_change()
+
+    def add_entry(self) -> None:
+        thread_id = self.selected_id()
+        text = self.input.toPlainText().strip()
+        if thread_id is None or not text:
+            return
+        kind = self.kind.currentData()
+        try:
+            if kind == "message":
+                self._store.threads.add_message(thread_id, text)
+            else:
+                self._store.threads.add_note(thread_id, text, kind)
+        except StoreError as exc:
+            QMessageBox.warning(self, "Add", str(exc))
+            return
+        self.input.clear()
+        self._show_selected()
+        self._on_change()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.reload()
+
+    def closeEvent(self, event) -> None:
+        self._memory.save(self, "threads")
+        super().closeEvent(event)

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import __version__, logging_setup, paths
 from .core import heartbeat_md
-from .core.config import ConfigError, HeartbeatConfig, parse_cli_value
+from .core.config import ConfigError, HeartbeatConfig, parse_active_hours, parse_cli_value
 from .core.models import NOTE_KINDS, ROLES, RUN_STATUSES, RunRecord
 from .core.ports import LLMError, StoreError
 from .core.runner import UnknownThread
@@ -233,10 +233,23 @@ def cmd_config(store: SqliteStore, args: argparse.Namespace) -> int:
     if args.key is None or args.value is None:
         raise UsageError("usage: heartbeat-desktop config set [--thread ID] KEY VALUE")
     try:
-        updated = config.with_updates(**{args.key: parse_cli_value(args.key, args.value)})
+        if args.key == "active_hours":  # both halves at once: "22-6" (overnight), "9-17", or "off"
+            updates = parse_active_hours(args.value)
+        else:
+            updates = {args.key: parse_cli_value(args.key, args.value)}
+        updated = config.with_updates(**updates)
     except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+        hint = " (set both with: config set active_hours 22-6)" if "together" in str(exc) else ""
+        raise UsageError(f"{exc}{hint}") from None
     store.threads.set_config(args.thread, updated)
+    if args.key == "active_hours":
+        hours = (
+            f"{updated.active_hours_start}–{updated.active_hours_end}"
+            if updated.active_hours_start is not None
+            else "off"
+        )
+        print(f"{args.thread}: active hours = {hours}")
+        return EXIT_OK
     key = "every_seconds" if args.key == "every" else args.key
     print(f"{args.thread}: {key} = {json.dumps(updated.to_dict()[key])}")
     return EXIT_OK
@@ -461,6 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="+")
     p.set_defaults(func=cmd_note)
 
+    p = sub.add_parser("open", help="open a window of the running app (starting it if needed)")
+    p.add_argument("window", choices=("settings", "editor", "history", "feed", "threads"))
+    p.set_defaults(func=cmd_open, needs_store=False)
+
     p = sub.add_parser("feed", help="posts in the local feed, newest first")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
@@ -516,12 +533,17 @@ def main(argv: list[str] | None = None) -> int:
             store.close()
 
 
-def start_tray(parser: argparse.ArgumentParser) -> int:
+def start_tray(parser: argparse.ArgumentParser, open_window: str | None = None) -> int:
     try:
         from .qt.app import run_tray
     except ImportError as exc:
         return _error(f"cannot start the tray app: {exc} (the commands in --help still work)", EXIT_FAIL)
-    return int(run_tray())
+    return int(run_tray(open_window=open_window))
+
+
+def cmd_open(_store: None, args: argparse.Namespace) -> int:
+    """In the running app if there is one (it shows the window and we exit), else start the app with it."""
+    return start_tray(build_parser(), open_window=args.window)
 
 
 def _error(message: str, code: int) -> int:

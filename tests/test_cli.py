@@ -189,3 +189,8 @@ def test_options_may_sit_between_words(data_dir: Path) -> None:
     assert cli(data_dir, "config", "get", "max_tokens", "--thread", "work").stdout.strip() == "300"
     assert cli(data_dir, "config", "frobnicate").returncode == 2
     assert cli(data_dir, "config", "set", "--bogus", "x").returncode == 2
+    result = cli(data_dir, "config", "set", "active_hours_start", "22")
+    assert result.returncode == 2 and "config set active_hours 22-6" in result.stderr
+    assert cli(data_dir, "config", "set", "active_hours", "22-6").returncode == 0
+    assert cli(data_dir, "config", "get", "active_hours_end").stdout.strip() == "6"
+    assert cli(data_dir, "config", "set", "active_hours", "25-6").returncode == 2

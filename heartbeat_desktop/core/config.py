@@ -197,6 +197,18 @@ def parse_cli_value(key: str, text: str) -> Any:
     return text.strip()
 
 
+def parse_active_hours(text: str) -> dict[str, int | None]:
+    """ "22-6" → overnight 22:00–06:00, "9-17", "off" → all day."""
+    lowered = text.strip().lower()
+    if lowered in ("off", "none", "null", "", "all"):
+        return {"active_hours_start": None, "active_hours_end": None}
+    try:
+        start, end = (int(part) for part in lowered.replace("–", "-").split("-"))
+    except ValueError:
+        raise ConfigError(f"active_hours must look like 9-17 or 22-6 (hours 0–23), or off; not {text!r}") from None
+    return {"active_hours_start": start, "active_hours_end": end}
+
+
 def _first_error(exc: ValidationError, with_range: bool = False) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")

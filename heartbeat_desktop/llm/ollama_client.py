@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -83,11 +84,7 @@ class OllamaClient:
         except ollama.ResponseError as exc:
             raise self._response_error(exc, request.model) from None
         except (ConnectionError, httpx.ConnectError) as exc:
-            raise LLMError(
-                "unreachable",
-                f"cannot reach Ollama at {self.host}",
-                "start Ollama (`ollama serve`) or check the host in Settings",
-            ) from exc
+            raise self._unreachable() from exc
         except httpx.TimeoutException as exc:
             raise self._timeout(request) from exc
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
@@ -113,6 +110,13 @@ class OllamaClient:
             model=final.model,
             prompt_tokens=final.prompt_eval_count,
             completion_tokens=final.eval_count,
+        )
+
+    def _unreachable(self) -> LLMError:
+        return LLMError(
+            "unreachable",
+            f"cannot reach Ollama at {self.host}",
+            "start Ollama (`ollama serve`) or check the host in Settings",
         )
 
     def _timeout(self, request: LLMRequest) -> LLMError:
@@ -145,9 +149,7 @@ class OllamaClient:
             r.raise_for_status()
             return str(r.json().get("version", "unknown"))
         except httpx.ConnectError as exc:
-            raise LLMError(
-                "unreachable", f"cannot reach Ollama at {self.host}", "start Ollama (`ollama serve`)"
-            ) from exc
+            raise self._unreachable() from exc
         except httpx.TimeoutException as exc:
             raise LLMError("timeout", f"Ollama at {self.host} did not answer within {timeout_s:g} s") from exc
         except (httpx.HTTPError, ValueError) as exc:
@@ -160,11 +162,39 @@ class OllamaClient:
         except ollama.ResponseError as exc:
             raise self._response_error(exc, "") from None
         except (ConnectionError, httpx.ConnectError) as exc:
-            raise LLMError(
-                "unreachable", f"cannot reach Ollama at {self.host}", "start Ollama (`ollama serve`)"
-            ) from exc
+            raise self._unreachable() from exc
         except httpx.TimeoutException as exc:
             raise LLMError("timeout", f"Ollama at {self.host} did not answer within {timeout_s:g} s") from exc
+        finally:
+            client.close()
+
+    def pull(
+        self,
+        model: str,
+        on_progress: Callable[[str, int | None, int | None], None],
+        cancel: threading.Event | None = None,
+        timeout_s: float = 60.0,
+    ) -> None:
+        """Download `model` on the server, reporting (status, completed bytes, total bytes) as it streams.
+
+        `timeout_s` bounds each wait for the next progress line, not the whole download.
+        """
+        client = self._client(timeout_s)
+        try:
+            for part in client.pull(model, stream=True):
+                if cancel is not None and cancel.is_set():
+                    raise LLMError("cancelled", f"pulling {model} was cancelled")
+                on_progress(part.status or "", part.completed, part.total)
+        except LLMError:
+            raise
+        except ollama.ResponseError as exc:
+            raise self._response_error(exc, model) from None
+        except (ConnectionError, httpx.ConnectError) as exc:
+            raise self._unreachable() from exc
+        except httpx.TimeoutException as exc:
+            raise LLMError("timeout", f"Ollama at {self.host} stopped reporting progress for {timeout_s:g} s") from exc
+        except httpx.HTTPError as exc:
+            raise LLMError("http_error", f"HTTP error talking to Ollama at {self.host}: {exc}") from exc
         finally:
             client.close()
 

@@ -9,27 +9,34 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, QUrl, Slot
-from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
 from .. import __version__, paths, wiring
 from ..autostart import Autostart
 from ..core.models import RunRecord
 from ..core.notify import Notice, notice_for
+from ..core.runner import HeartbeatRunner
 from ..llm import OllamaClient
 from ..store import SqliteStore
+from .editor_window import EditorWindow
 from .fallback_window import FallbackWindow
+from .feed_window import FeedWindow
 from .health import HealthMonitor
+from .history_window import HistoryWindow
 from .icons import app_icon
 from .notifications import Notifier
 from .process import SignalWatcher, install_excepthook
 from .scheduler import HeartbeatScheduler, SchedulerState
+from .settings_dialog import SettingsDialog
 from .single_instance import InstanceServer, request, server_name
+from .threads_window import ThreadsWindow
 from .tray import TrayController
 from .tray_menu import TrayMenu
+from .window_state import WindowMemory
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +54,14 @@ class TrayApp(QObject):
         paths.ensure_heartbeat_md(data_dir)
         db_path = data_dir / "heartbeat.db"
 
-        self.scheduler = HeartbeatScheduler(db_path, lambda store: wiring.make_runner(store, data_dir), parent=self)
-        self.windows = {"editor": self.edit_heartbeat_md}
+        self.db_path = db_path
+        self.scheduler = HeartbeatScheduler(db_path, self.make_runner, parent=self)
+        self.memory = WindowMemory(data_dir)
+        self._gui_store: SqliteStore | None = None
+        self._open: dict[str, QWidget] = {}
+        self.windows: dict[str, Callable[[], None]] = {
+            name: (lambda n=name: self.open_window(n)) for name in ("threads", "feed", "history", "editor", "settings")
+        }
         actions = {
             "run_now": self.run_now,
             "toggle_pause": self.toggle_pause,
@@ -65,6 +78,7 @@ class TrayApp(QObject):
         self.health.changed.connect(self._on_health)
         self.instance = InstanceServer(server_name(data_dir), self.scheduler, self)
         self.instance.raise_requested.connect(self.raise_ui)
+        self.instance.open_requested.connect(self.open_window)
         self.scheduler.state_changed.connect(self._on_state)
         self.scheduler.register_callback(self._on_run_finished)
         self._fallback_actions = actions
@@ -105,11 +119,19 @@ class TrayApp(QObject):
             return
         self._quitting = True
         log.info("Quitting")
+        for window in list(self._open.values()):
+            window.close()
+        editor = self._open.get("editor")
+        if editor is not None and editor.isVisible():  # the user chose Cancel on unsaved changes
+            self._quitting = False
+            return
         self.scheduler.stop()
         self.notifier.close()
         self.instance.close()
         self.tray.icon.hide()
         self.signals.close()
+        if self._gui_store is not None:
+            self._gui_store.close()
         self.app.quit()
 
     # ------------------------------------------------------------------ actions
@@ -128,17 +150,64 @@ class TrayApp(QObject):
         except OSError as exc:
             self.notifier.show(Notice("Could not change Start at login", str(exc), critical=True))
 
-    def edit_heartbeat_md(self) -> None:
-        """Until the built-in editor exists, open the file in the desktop's editor."""
-        target = paths.ensure_heartbeat_md(self.data_dir)
-        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(target))):
-            self.notifier.show(Notice("Could not open HEARTBEAT.md", f"Open {target} in a text editor.", critical=True))
+    def make_runner(self, store: SqliteStore) -> HeartbeatRunner:
+        return wiring.make_runner(store, self.data_dir)
+
+    @property
+    def gui_store(self) -> SqliteStore:
+        """The GUI thread's own connection, for page-sized reads and small writes from the windows."""
+        if self._gui_store is None:
+            self._gui_store = SqliteStore(self.db_path, recover=False)
+        return self._gui_store
+
+    def thread_choices(self) -> list[tuple[str, str]]:
+        state = self.scheduler.state
+        if state.threads:
+            return [(t.thread_id, t.title) for t in state.threads]
+        return [(t.id, t.title) for t in self.gui_store.threads.list()]
+
+    def open_window(self, name: str) -> QWidget | None:
+        """Show a window (created on first use, then raised); the same one is reused."""
+        window = self._open.get(name)
+        if window is None or (name == "settings" and not window.isVisible()):
+            window = self._create_window(name)
+            if window is None:
+                return None
+            self._open[name] = window
+        window.show()
+        window.raise_()
+        window.activateWindow()
+        return window
+
+    def _create_window(self, name: str) -> QWidget | None:
+        store = self.gui_store
+        if name == "history":
+            window: QWidget = HistoryWindow(store, self.db_path, self.memory, self.thread_choices)
+            self.scheduler.run_finished.connect(lambda _run: window.isVisible() and window.refresh())
+        elif name == "feed":
+            window = FeedWindow(store, self.memory, on_change=lambda: None)
+        elif name == "threads":
+            window = ThreadsWindow(store, self.memory, on_change=self.scheduler.reload)
+        elif name == "editor":
+            target = paths.ensure_heartbeat_md(self.data_dir)
+            window = EditorWindow(target, self.db_path, self.memory, self.thread_choices, self.make_runner)
+        elif name == "settings":
+            window = SettingsDialog(
+                store,
+                self.memory,
+                autostart_enabled=self.autostart.enabled,
+                set_autostart=self.set_autostart,
+                on_applied=self.scheduler.reload,
+            )
+        else:
+            log.warning("No window called %r", name)
+            return None
+        return window
 
     def open_post(self, post_id: int) -> None:
-        log.info("Open post %d requested from a notification", post_id)
-        opener = self.windows.get("feed")
-        if opener is not None:
-            opener()
+        window = self.open_window("feed")
+        if isinstance(window, FeedWindow):
+            window.show_post(post_id)
 
     def raise_ui(self) -> None:
         if self.fallback is not None:
@@ -200,7 +269,7 @@ class TrayApp(QObject):
             store.close()
 
 
-def run_tray(argv: list[str] | None = None) -> int:
+def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> int:
     data_dir = paths.data_dir()
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     assert isinstance(app, QApplication)
@@ -209,11 +278,14 @@ def run_tray(argv: list[str] | None = None) -> int:
     app.setDesktopFileName("heartbeat-desktop")
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)
-    if request(server_name(data_dir), {"cmd": "raise"}, timeout_s=2.0) is not None:
+    message = {"cmd": "open", "window": open_window} if open_window else {"cmd": "raise"}
+    if request(server_name(data_dir), message, timeout_s=2.0) is not None:
         print("Heartbeat Desktop is already running; showed it.", file=sys.stderr)
         return 0
     wait = os.environ.get("HEARTBEAT_TRAY_WAIT")
     tray_app = TrayApp(app, data_dir, tray_wait_s=float(wait) if wait else None)
     if not tray_app.start():
         return 0
+    if open_window:
+        tray_app.open_window(open_window)
     return app.exec()

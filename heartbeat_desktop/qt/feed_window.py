@@ -46,6 +46,7 @@ class FeedWindow(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         for column, width in ((0, 50), (2, 60), (3, 80), (4, 90), (5, 130)):
@@ -103,6 +104,8 @@ class FeedWindow(QWidget):
     def reload(self) -> None:
         self.model.reload()
         self.empty.setVisible(self.model.rowCount() == 0)
+        if self.model.rowCount() and not self.table.selectionModel().hasSelection():
+            self.table.selectRow(0)
         self._show_selected()
 
     def show_post(self, post_id: int) -> None:
@@ -131,7 +134,7 @@ class FeedWindow(QWidget):
             f"<p><i>#{post.id} · score {post.score:+d} · by {by} for {who}</i></p>"
         )
         for comment in self._store.feed.comments(post.id):
-            item = QListWidgetItem(f"💬 {comment.thread_id or '—'}: {_plain(comment.content)}")
+            item = QListWidgetItem(f"Comment from {comment.thread_id or '—'}: {_plain(comment.content)}")
             item.setData(Qt.ItemDataRole.UserRole, ("comment", comment.id, comment.run_id))
             self.comments.addItem(item)
         for vote in self._store.feed.votes(post.id):

@@ -30,8 +30,12 @@ def server_name(data_dir: Path) -> str:
     return f"heartbeat-desktop-{digest}"
 
 
+WINDOWS = ("settings", "editor", "history", "feed", "threads")
+
+
 class InstanceServer(QObject):
     raise_requested = Signal()
+    open_requested = Signal(str)
 
     def __init__(self, name: str, scheduler: HeartbeatScheduler, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -95,6 +99,13 @@ class InstanceServer(QObject):
             self._reply(sock, {"ok": True, "pid": os.getpid()})
         elif cmd == "raise":
             self.raise_requested.emit()
+            self._reply(sock, {"ok": True})
+        elif cmd == "open":
+            window = message.get("window")
+            if window not in WINDOWS:
+                self._reply(sock, {"ok": False, "error": f"no window {window!r}; one of {', '.join(WINDOWS)}"})
+                return
+            self.open_requested.emit(window)
             self._reply(sock, {"ok": True})
         elif cmd == "run-now":
             thread_id = message.get("thread")

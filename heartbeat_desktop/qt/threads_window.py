@@ -144,7 +144,10 @@ class ThreadsWindow(QWidget):
         self.conversation.verticalScrollBar().setValue(self.conversation.verticalScrollBar().maximum())
         notes = self._store.threads.notes(thread_id, 100)
         self.notes.setHtml(
-            "".join(f"<p>{'⚠' if n.kind == 'contradiction' else '📌'} {html.escape(n.text)}</p>" for n in notes)
+            "".join(
+                f"<p>{'⚠ contradiction:' if n.kind == 'contradiction' else '• memory:'} {html.escape(n.text)}</p>"
+                for n in notes
+            )
             or "<p><i>No open notes.</i></p>"
         )
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..core.config import HeartbeatConfig
 from ..core.models import FeedPost, Message, Note, RunRecord, Thread
 from ..core.ports import PostNotFound, StoreError
 from .db import Database
@@ -138,6 +139,24 @@ class SqliteStore:
             (thread_id, text, now, run.id),
         )
         return thread_id
+
+    def apply_settings(self, configs: dict[str, HeartbeatConfig], app: dict[str, str | None]) -> None:
+        """The settings dialog's OK: every thread's config and the app settings in ONE transaction."""
+
+        def work(c: sqlite3.Connection) -> None:
+            for thread_id, config in configs.items():
+                c.execute("UPDATE threads SET config = ? WHERE id = ?", (config.to_json(), thread_id))
+            for key, value in app.items():
+                if value is None or value == "":
+                    c.execute("DELETE FROM settings WHERE key = ?", (key,))
+                else:
+                    c.execute(
+                        "INSERT INTO settings (key, value) VALUES (?, ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (key, value),
+                    )
+
+        self.db.transaction(work)
 
     # ------------------------------------------------------------------ maintenance
     def integrity_check(self) -> str:

@@ -219,3 +219,15 @@ def test_unreachable_ollama_gives_error_state_and_one_notification(
         app.signals.close()
         if app.fallback is not None:
             app.fallback.close()
+
+
+def test_open_subcommand_shows_the_window_in_the_running_app(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
+    proc = _cli(tray_app.data_dir, "open", "history", host=ollama.url)
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+    assert proc.returncode == 0
+    qtbot.waitUntil(lambda: "history" in tray_app._open and tray_app._open["history"].isVisible(), timeout=3000)
+    assert set(tray_app.menu.window_actions) == {"threads", "feed", "history", "editor", "settings"}
+    tray_app.open_post(1)  # a notification's "Open" shows the feed
+    assert tray_app._open["feed"].isVisible()
+    for window in tray_app._open.values():
+        window.close()

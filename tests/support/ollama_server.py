@@ -80,6 +80,8 @@ class OllamaServer:
         self._script: list[Behaviour] = []
         self.default: Behaviour = Reply('{"action": "none", "reason": "nothing needs attention"}')
         self.required_key: str | None = None
+        self.pull_steps = 5
+        self.pull_step_s = 0.05
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -227,6 +229,8 @@ class OllamaServer:
                         )
                 elif self.path in ("/api/chat", "/api/generate"):
                     self._generate(body)
+                elif self.path == "/api/pull":
+                    self._pull(body)
                 else:
                     self._json(404, {"error": "404 page not found"})
 
@@ -262,6 +266,41 @@ class OllamaServer:
                     self.close_connection = True  # no final chunk, no terminating 0-chunk
                 else:
                     self._reply(behaviour, model, chat, stream)
+
+            def _pull(self, body: dict[str, Any]) -> None:
+                """Like `ollama pull`: NDJSON progress, then the model is listed. Names with "missing" fail."""
+                name = body.get("model") or body.get("name") or ""
+                if "missing" in name:
+                    self._json(500, {"error": "pull model manifest: file does not exist"})
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                total = 2_000_000_000
+                steps = server.pull_steps
+                try:
+                    self._chunk(b'{"status":"pulling manifest"}\n')
+                    for i in range(1, steps + 1):
+                        if server._stopping.wait(server.pull_step_s):
+                            return
+                        line = {
+                            "status": "pulling dde5aa3fc5ff",
+                            "digest": "sha256:dde5aa3fc5ff",
+                            "total": total,
+                            "completed": total * i // steps,
+                        }
+                        self._chunk(json.dumps(line).encode() + b"\n")
+                    for status in ("verifying sha256 digest", "writing manifest", "success"):
+                        self._chunk(json.dumps({"status": status}).encode() + b"\n")
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+                tagged = name if ":" in name else f"{name}:latest"
+                with server._lock:
+                    if tagged not in server.models:
+                        server.models.append(tagged)
 
             def _part(self, model: str, chat: bool, content: str, thinking: str | None = None) -> dict[str, Any]:
                 if chat:

@@ -1,0 +1,520 @@
+"""Settings: every per-thread heartbeat setting (bounds enforced by the widgets) and the app-wide ones.
+
+Edits are drafts until OK, which writes all threads' configs and the app settings in one transaction
+(Cancel changes nothing) and asks the scheduler to re-plan at once. The model list, "Test connection"
+and "Pull" talk to the server on background tasks; the dialog never waits on the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from zoneinfo import available_timezones
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QCompleter,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.config import ConfigError, HeartbeatConfig
+from ..core.ports import StoreError
+from ..core.runner import DEFAULT_MODEL, DEFAULT_TIMEOUT_S
+from ..llm import OllamaClient
+from ..store import SqliteStore
+from .icons import app_icon
+from .tasks import Task
+from .window_state import WindowMemory
+
+UNITS = (("seconds", 1), ("minutes", 60), ("hours", 3600))
+LOCAL_ZONE = "Local time"
+
+
+def split_interval(seconds: int) -> tuple[int, int]:
+    """(value, unit factor) in the friendliest unit that represents `seconds` exactly."""
+    for _name, factor in reversed(UNITS):
+        if seconds % factor == 0 and seconds // factor >= 1:
+            return seconds // factor, factor
+    return seconds, 1
+
+
+def _label(text: str, buddy: QWidget) -> QLabel:
+    """A form label whose mnemonic focuses `buddy` (rows holding a layout get no buddy on their own)."""
+    label = QLabel(text)
+    label.setBuddy(buddy)
+    return label
+
+
+class IntervalEdit(QWidget):
+    """A number and a unit; the bounds (60 s – 24 h) hold in every unit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.value = QSpinBox()
+        self.value.setAccessibleName("Interval")
+        self.unit = QComboBox()
+        self.unit.setAccessibleName("Interval unit")
+        for name, factor in UNITS:
+            self.unit.addItem(name, factor)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.value)
+        layout.addWidget(self.unit)
+        self.unit.currentIndexChanged.connect(self._bounds)
+        self._bounds()
+
+    def _bounds(self) -> None:
+        factor = self.unit.currentData()
+        self.value.setRange(max(1, -(-60 // factor)), 86400 // factor)
+
+    def seconds(self) -> int:
+        return self.value.value() * self.unit.currentData()
+
+    def set_seconds(self, seconds: int) -> None:
+        value, factor = split_interval(seconds)
+        self.unit.setCurrentIndex(self.unit.findData(factor))
+        self.value.setValue(value)
+
+
+class SettingsDialog(QDialog):
+    def __init__(
+        self,
+        store: SqliteStore,
+        memory: WindowMemory,
+        *,
+        autostart_enabled: Callable[[], bool],
+        set_autostart: Callable[[bool], None],
+        on_applied: Callable[[], None],
+        thread_id: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("Settings — Heartbeat Desktop")
+        self.setWindowIcon(app_icon())
+        self._store = store
+        self._memory = memory
+        self._set_autostart = set_autostart
+        self._on_applied = on_applied
+        self._drafts: dict[str, HeartbeatConfig] = {}
+        self._warnings: dict[str, list[str]] = {}
+        self._current: str | None = None
+        self._server_models: list[str] | None = None
+        self._tasks: list[Task] = []
+        self._pull: Task | None = None
+
+        self.thread_box = QComboBox()
+        self.thread_box.setAccessibleName("Thread")
+        for thread in store.threads.list():
+            config, warnings = HeartbeatConfig.load(thread.config_json)
+            self._drafts[thread.id] = config
+            self._warnings[thread.id] = warnings
+            self.thread_box.addItem(
+                thread.title if thread.title.lower() == thread.id else f"{thread.title} ({thread.id})", thread.id
+            )
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._thread_page(), "&Thread")
+        self.tabs.addTab(self._app_page(autostart_enabled()), "&App")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        top = QHBoxLayout()
+        label = QLabel("T&hread:")
+        label.setBuddy(self.thread_box)
+        top.addWidget(label)
+        top.addWidget(self.thread_box, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.tabs)
+        layout.addWidget(self.buttons)
+
+        self.thread_box.currentIndexChanged.connect(self._switch_thread)
+        if thread_id is not None and self.thread_box.findData(thread_id) >= 0:
+            self.thread_box.setCurrentIndex(self.thread_box.findData(thread_id))
+        self._switch_thread()
+        if not memory.restore(self, "settings"):
+            self.resize(560, 640)
+        self.load_models()
+
+    # ------------------------------------------------------------------ pages
+    def _thread_page(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        self.warning = QLabel()
+        self.warning.setWordWrap(True)
+        self.warning.setVisible(False)
+        form.addRow(self.warning)
+        self.enabled = QCheckBox("Run heartbeats for this thread")
+        self.interval = IntervalEdit()
+        self.align = QCheckBox("At fixed clock times (30 min → :00 and :30)")
+        self.target = QComboBox()
+        self.target.addItem("Feed only (silent)", "none")
+        self.target.addItem("Feed and the most recently active thread", "last")
+        self.model = QComboBox()
+        self.model.setEditable(True)
+        self.model.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.model.lineEdit().setPlaceholderText("app default")
+        self.model_state = QLabel()
+        self.pull_button = QPushButton("&Pull")
+        self.pull_button.setVisible(False)
+        self.pull_cancel = QPushButton("Cancel pull")
+        self.pull_cancel.setVisible(False)
+        self.pull_bar = QProgressBar()
+        self.pull_bar.setVisible(False)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model, 1)
+        model_row.addWidget(self.pull_button)
+        model_row.addWidget(self.pull_cancel)
+        self.max_tokens = QSpinBox()
+        self.max_tokens.setRange(10, 4000)
+        self.max_tokens.setSingleStep(50)
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(0.0, 1.0)
+        self.temperature.setSingleStep(0.05)
+        self.temperature.setDecimals(2)
+        self.dry_run = QCheckBox("Decide, but write nothing (dry run)")
+        self.hours_on = QCheckBox("Only between")
+        self.hours_start = QSpinBox()
+        self.hours_start.setRange(0, 23)
+        self.hours_start.setSuffix(":00")
+        self.hours_end = QSpinBox()
+        self.hours_end.setRange(0, 23)
+        self.hours_end.setSuffix(":00")
+        self.hours_note = QLabel()
+        hours_row = QHBoxLayout()
+        for widget in (self.hours_on, self.hours_start, QLabel("and"), self.hours_end, self.hours_note):
+            hours_row.addWidget(widget)
+        hours_row.addStretch(1)
+        self.timezone = QComboBox()
+        self.timezone.setEditable(True)
+        self.timezone.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.timezone.addItem(LOCAL_ZONE, None)
+        for zone in sorted(available_timezones()):
+            self.timezone.addItem(zone, zone)
+        completer = QCompleter(self.timezone.model(), self.timezone)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.timezone.setCompleter(completer)
+        self.always_ask = QCheckBox("Ask the model even when nothing changed")
+        self.busy = QSpinBox()
+        self.busy.setRange(0, 240)
+        self.busy.setSuffix(" min")
+        self.busy.setSpecialValueText("never wait")
+        self.notify_posts = QCheckBox("posts")
+        self.notify_failures = QCheckBox("failures")
+        self.notify_comments = QCheckBox("comments")
+        self.notify_votes = QCheckBox("votes")
+        notify_row = QHBoxLayout()
+        for box in (self.notify_posts, self.notify_failures, self.notify_comments, self.notify_votes):
+            notify_row.addWidget(box)
+        notify_row.addStretch(1)
+
+        names = {
+            self.enabled: "Enabled",
+            self.align: "Align to clock",
+            self.target: "Target",
+            self.model: "Model",
+            self.max_tokens: "Max tokens",
+            self.temperature: "Temperature",
+            self.dry_run: "Dry run",
+            self.hours_on: "Active hours",
+            self.hours_start: "Active from hour",
+            self.hours_end: "Active until hour",
+            self.timezone: "Time zone",
+            self.always_ask: "Always ask",
+            self.busy: "Wait after your last message",
+            self.notify_posts: "Notify posts",
+            self.notify_failures: "Notify failures",
+            self.notify_comments: "Notify comments",
+            self.notify_votes: "Notify votes",
+        }
+        for widget, name in names.items():
+            widget.setAccessibleName(name)
+        form.addRow(self.enabled)
+        form.addRow("&Every:", self.interval)
+        form.addRow("", self.align)
+        form.addRow("&Deliver to:", self.target)
+        form.addRow(_label("&Model:", self.model), model_row)
+        form.addRow("", self.model_state)
+        form.addRow("", self.pull_bar)
+        form.addRow("Max &tokens:", self.max_tokens)
+        form.addRow("Tem&perature:", self.temperature)
+        form.addRow("", self.dry_run)
+        form.addRow(_label("Active &hours:", self.hours_on), hours_row)
+        form.addRow("Time &zone:", self.timezone)
+        form.addRow("", self.always_ask)
+        form.addRow("&Wait after your last message:", self.busy)
+        form.addRow(_label("&Notify on:", self.notify_posts), notify_row)
+
+        self.hours_on.toggled.connect(self._hours_ui)
+        self.hours_start.valueChanged.connect(self._hours_ui)
+        self.hours_end.valueChanged.connect(self._hours_ui)
+        self.model.currentTextChanged.connect(self._model_ui)
+        self.pull_button.clicked.connect(self.start_pull)
+        self.pull_cancel.clicked.connect(self.cancel_pull)
+        return page
+
+    def _app_page(self, autostart: bool) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        self.host = QLineEdit(self._store.settings.get("ollama_host") or "")
+        self.host.setPlaceholderText(OllamaClient(None).host)
+        self.host.setAccessibleName("Ollama host")
+        self.default_model = QLineEdit(self._store.settings.get("default_model") or "")
+        self.default_model.setPlaceholderText(DEFAULT_MODEL)
+        self.default_model.setAccessibleName("Default model")
+        self.timeout = QSpinBox()
+        self.timeout.setRange(1, 3600)
+        self.timeout.setSuffix(" s")
+        self.timeout.setAccessibleName("Model timeout")
+        try:
+            self.timeout.setValue(int(float(self._store.settings.get("llm_timeout") or DEFAULT_TIMEOUT_S)))
+        except ValueError:
+            self.timeout.setValue(int(DEFAULT_TIMEOUT_S))
+        self.autostart = QCheckBox("Start Heartbeat Desktop when I log in")
+        self.autostart.setChecked(autostart)
+        self.autostart.setAccessibleName("Start at login")
+        self.test_button = QPushButton("Test &connection")
+        self.test_result = QLabel()
+        self.test_result.setWordWrap(True)
+        self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("Ollama &host:", self.host)
+        form.addRow("", self.test_button)
+        form.addRow("", self.test_result)
+        form.addRow("&Default model:", self.default_model)
+        form.addRow("Model t&imeout:", self.timeout)
+        form.addRow("", self.autostart)
+        self.test_button.clicked.connect(self.test_connection)
+        self.host.editingFinished.connect(self.load_models)
+        return page
+
+    # ------------------------------------------------------------------ drafts
+    def _switch_thread(self) -> None:
+        if self._current is not None:
+            try:
+                self._drafts[self._current] = self.read_form()
+            except ConfigError as exc:  # widgets enforce bounds; only a bad zone name can land here
+                QMessageBox.warning(self, "Settings", str(exc))
+        self._current = self.thread_box.currentData()
+        if self._current is not None:
+            self.write_form(self._drafts[self._current])
+            warnings = self._warnings.get(self._current) or []
+            self.warning.setText("⚠ The stored settings had problems; defaults are shown for: " + "; ".join(warnings))
+            self.warning.setVisible(bool(warnings))
+
+    def write_form(self, c: HeartbeatConfig) -> None:
+        self.enabled.setChecked(c.enabled)
+        self.interval.set_seconds(c.every_seconds)
+        self.align.setChecked(c.align_to_clock)
+        self.target.setCurrentIndex(self.target.findData(c.target))
+        self.model.setCurrentText(c.model or "")
+        self.max_tokens.setValue(c.max_tokens)
+        self.temperature.setValue(c.temperature)
+        self.dry_run.setChecked(c.dry_run)
+        self.hours_on.setChecked(c.active_hours_start is not None)
+        self.hours_start.setValue(c.active_hours_start if c.active_hours_start is not None else 9)
+        self.hours_end.setValue(c.active_hours_end if c.active_hours_end is not None else 17)
+        index = self.timezone.findData(c.timezone)
+        self.timezone.setCurrentIndex(index if index >= 0 else 0)
+        self.always_ask.setChecked(c.always_ask)
+        self.busy.setValue(c.busy_minutes)
+        self.notify_posts.setChecked(c.notify_posts)
+        self.notify_failures.setChecked(c.notify_failures)
+        self.notify_comments.setChecked(c.notify_comments)
+        self.notify_votes.setChecked(c.notify_votes)
+        self._hours_ui()
+        self._model_ui()
+
+    def read_form(self) -> HeartbeatConfig:
+        zone_text = self.timezone.currentText().strip()
+        zone = None if zone_text in ("", LOCAL_ZONE) else zone_text
+        model = self.model.currentText().strip() or None
+        hours = self.hours_on.isChecked()
+        return HeartbeatConfig().with_updates(
+            enabled=self.enabled.isChecked(),
+            every_seconds=self.interval.seconds(),
+            align_to_clock=self.align.isChecked(),
+            target=self.target.currentData(),
+            model=model,
+            max_tokens=self.max_tokens.value(),
+            temperature=round(self.temperature.value(), 2),
+            dry_run=self.dry_run.isChecked(),
+            active_hours_start=self.hours_start.value() if hours else None,
+            active_hours_end=self.hours_end.value() if hours else None,
+            timezone=zone,
+            always_ask=self.always_ask.isChecked(),
+            busy_minutes=self.busy.value(),
+            notify_posts=self.notify_posts.isChecked(),
+            notify_failures=self.notify_failures.isChecked(),
+            notify_comments=self.notify_comments.isChecked(),
+            notify_votes=self.notify_votes.isChecked(),
+        )
+
+    def _hours_ui(self) -> None:
+        on = self.hours_on.isChecked()
+        self.hours_start.setEnabled(on)
+        self.hours_end.setEnabled(on)
+        start, end = self.hours_start.value(), self.hours_end.value()
+        if not on:
+            self.hours_note.setText("(all day)")
+        elif start > end:
+            self.hours_note.setText(f"overnight: {start:02d}:00 until {end:02d}:00 next day")
+        elif start == end:
+            self.hours_note.setText("(all day)")
+        else:
+            self.hours_note.setText("")
+
+    # ------------------------------------------------------------------ OK / Cancel
+    def accept(self) -> None:
+        try:
+            if self._current is not None:
+                self._drafts[self._current] = self.read_form()
+            app = {
+                "ollama_host": self.host.text().strip() or None,
+                "default_model": self.default_model.text().strip() or None,
+                "llm_timeout": str(self.timeout.value()) if self.timeout.value() != int(DEFAULT_TIMEOUT_S) else None,
+            }
+            self._store.apply_settings(self._drafts, app)
+        except (ConfigError, StoreError) as exc:
+            QMessageBox.critical(self, "Settings", f"Nothing was saved: {exc}")
+            return
+        self._set_autostart(self.autostart.isChecked())
+        self._on_applied()
+        self._finish()
+        super().accept()
+
+    def reject(self) -> None:
+        self._finish()
+        super().reject()
+
+    def _finish(self) -> None:
+        self.cancel_pull()
+        for task in self._tasks:
+            task.cancel()
+        self._memory.save(self, "settings")
+
+    # ------------------------------------------------------------------ server
+    def _client(self) -> OllamaClient:
+        return OllamaClient(self.host.text().strip() or None)
+
+    def _run(self, fn: Callable[[Task], object], done: Callable[[object], None], failed: Callable[[str], None]) -> Task:
+        task = Task(fn, self)
+        task.done.connect(done)
+        task.failed.connect(failed)
+        self._tasks.append(task)
+        return task.start()
+
+    def load_models(self) -> None:
+        client = self._client()
+        self.model_state.setText(f"Loading models from {client.host}…")
+        self._run(lambda _t: client.list_models(), self._on_models, self._on_models_failed)
+
+    def _on_models(self, models: object) -> None:
+        assert isinstance(models, list)
+        self._server_models = models
+        text = self.model.currentText()
+        self.model.blockSignals(True)
+        self.model.clear()
+        self.model.addItems(models)
+        self.model.setCurrentText(text)
+        self.model.blockSignals(False)
+        self._model_ui()
+
+    def _on_models_failed(self, message: str) -> None:
+        self._server_models = None
+        self.model_state.setText(f"Could not list models: {message}")
+
+    def _model_ui(self) -> None:
+        name = self.model.currentText().strip()
+        if self._server_models is None:
+            self.pull_button.setVisible(False)
+            return
+        effective = name or self.default_model.text().strip() or DEFAULT_MODEL
+        present = any(m == effective or m == f"{effective}:latest" for m in self._server_models)
+        pulling = self._pull is not None
+        self.pull_button.setVisible(not present and not pulling)
+        self.model_state.setText(
+            f"{effective}: installed on the server" if present else f"⚠ {effective} is not on the server: Pull it?"
+        )
+
+    def start_pull(self) -> None:
+        name = self.model.currentText().strip() or self.default_model.text().strip() or DEFAULT_MODEL
+        client = self._client()
+
+        def work(task: Task) -> str:
+            client.pull(name, lambda status, done, total: task.progress.emit((status, done, total)), task.cancelled)
+            return name
+
+        self.pull_bar.setVisible(True)
+        self.pull_bar.setRange(0, 0)
+        self.pull_bar.setFormat(f"Pulling {name}…")
+        self.pull_button.setVisible(False)
+        self.pull_cancel.setVisible(True)
+        self._pull = Task(work, self)
+        self._pull.progress.connect(self._on_pull_progress)
+        self._pull.done.connect(self._on_pulled)
+        self._pull.failed.connect(self._on_pull_failed)
+        self._pull.start()
+
+    def _on_pull_progress(self, progress: object) -> None:
+        status, done, total = progress  # type: ignore[misc]
+        if total:
+            self.pull_bar.setRange(0, 1000)
+            self.pull_bar.setValue(int(1000 * (done or 0) / total))
+            self.pull_bar.setFormat(f"{status}: %p%")
+        else:
+            self.pull_bar.setFormat(status)
+
+    def _on_pulled(self, name: object) -> None:
+        self._pull = None
+        self.pull_cancel.setVisible(False)
+        self.pull_bar.setRange(0, 1)
+        self.pull_bar.setValue(1)
+        self.pull_bar.setFormat(f"{name} pulled")
+        self.load_models()
+
+    def _on_pull_failed(self, message: str) -> None:
+        self._pull = None
+        self.pull_cancel.setVisible(False)
+        self.pull_bar.setVisible(False)
+        self.model_state.setText(f"Pull failed: {message}")
+        self._model_ui()
+
+    def cancel_pull(self) -> None:
+        if self._pull is None:
+            return
+        self._pull.cancelled.set()
+        self._pull = None
+        self.pull_cancel.setVisible(False)
+        self.pull_bar.setVisible(False)
+        self.model_state.setText("Pull cancelled.")
+        self._model_ui()
+
+    def test_connection(self) -> None:
+        client = self._client()
+        self.test_result.setText(f"Connecting to {client.host}…")
+        self.test_button.setEnabled(False)
+
+        def done(version: object) -> None:
+            self.test_button.setEnabled(True)
+            self.test_result.setText(f"✔ Ollama {version} at {client.host}")
+            self.load_models()
+
+        def failed(message: str) -> None:
+            self.test_button.setEnabled(True)
+            self.test_result.setText(f"✘ {message}")
+
+        self._run(lambda _t: client.version(), done, failed)

@@ -1,0 +1,363 @@
+"""Every window with real widgets (offscreen), a real SQLite store and the loopback Ollama-protocol server."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+from heartbeat_desktop.core.config import HeartbeatConfig
+from heartbeat_desktop.core.models import RunRecord
+from heartbeat_desktop.core.runner import HeartbeatRunner
+from heartbeat_desktop.llm import OllamaClient
+from heartbeat_desktop.qt.editor_window import EditorWindow
+from heartbeat_desktop.qt.feed_window import FeedWindow
+from heartbeat_desktop.qt.history_window import HistoryWindow
+from heartbeat_desktop.qt.settings_dialog import SettingsDialog, split_interval
+from heartbeat_desktop.qt.threads_window import ThreadsWindow
+from heartbeat_desktop.qt.window_state import WindowMemory
+from heartbeat_desktop.store import SqliteStore
+from tests.conftest import GOOD_MD
+from tests.support.ollama_server import OllamaServer, Reply
+
+POST = json.dumps({"action": "post", "title": "Preview post", "content": "c", "reason": "r"})
+
+
+@pytest.fixture
+def memory(data_dir: Path) -> WindowMemory:
+    return WindowMemory(data_dir)
+
+
+def _counts(store: SqliteStore) -> dict[str, int]:
+    return store.feed.counts()
+
+
+# ---------------------------------------------------------------------------- settings
+@pytest.fixture
+def settings(qtbot, store: SqliteStore, memory: WindowMemory, ollama: OllamaServer, monkeypatch):
+    monkeypatch.setenv("OLLAMA_HOST", ollama.url)
+    store.threads.create("work", "Work")
+    applied: list[bool] = []
+    autostart = [False]
+    dialog = SettingsDialog(
+        store,
+        memory,
+        autostart_enabled=lambda: autostart[0],
+        set_autostart=lambda on: autostart.__setitem__(0, on),
+        on_applied=lambda: applied.append(True),
+    )
+    qtbot.addWidget(dialog)
+    dialog.applied, dialog.autostart_state = applied, autostart
+    qtbot.waitUntil(lambda: dialog._server_models is not None, timeout=5000)
+    return dialog
+
+
+def test_bounds_cannot_be_exceeded(settings: SettingsDialog) -> None:
+    settings.max_tokens.setValue(99999)
+    settings.temperature.setValue(3.0)
+    settings.busy.setValue(-4)
+    settings.interval.unit.setCurrentIndex(settings.interval.unit.findData(1))
+    settings.interval.value.setValue(5)
+    config = settings.read_form()
+    assert (config.max_tokens, config.temperature, config.busy_minutes, config.every_seconds) == (4000, 1.0, 0, 60)
+    settings.interval.unit.setCurrentIndex(settings.interval.unit.findData(3600))
+    settings.interval.value.setValue(99)
+    assert settings.read_form().every_seconds == 86400
+    assert split_interval(1800) == (30, 60) and split_interval(90) == (90, 1) and split_interval(7200) == (2, 3600)
+
+
+def test_overnight_hours_are_explained(settings: SettingsDialog) -> None:
+    settings.hours_on.setChecked(True)
+    settings.hours_start.setValue(22)
+    settings.hours_end.setValue(6)
+    assert "overnight" in settings.hours_note.text()
+    config = settings.read_form()
+    assert (config.active_hours_start, config.active_hours_end) == (22, 6)
+
+
+def test_ok_applies_every_thread_atomically_and_cancel_changes_nothing(
+    qtbot, settings: SettingsDialog, store: SqliteStore
+) -> None:
+    settings.max_tokens.setValue(321)  # default thread
+    settings.thread_box.setCurrentIndex(settings.thread_box.findData("work"))
+    settings.interval.set_seconds(900)
+    settings.timezone.setCurrentText("Asia/Tokyo")
+    settings.host.setText("http://gpu-box:11434")
+    before = (store.threads.get("default").config_json, store.threads.get("work").config_json)
+    settings.accept()
+    assert settings.applied == [True]
+    default, _ = HeartbeatConfig.load(store.threads.get("default").config_json)
+    work, _ = HeartbeatConfig.load(store.threads.get("work").config_json)
+    assert default.max_tokens == 321 and work.every_seconds == 900 and work.timezone == "Asia/Tokyo"
+    assert store.settings.get("ollama_host") == "http://gpu-box:11434"
+    assert before != (store.threads.get("default").config_json, store.threads.get("work").config_json)
+
+
+def test_cancel_changes_nothing(settings: SettingsDialog, store: SqliteStore) -> None:
+    before = (store.threads.get("default").config_json, store.settings.all())
+    settings.max_tokens.setValue(42)
+    settings.host.setText("http://elsewhere:1")
+    settings.reject()
+    assert (store.threads.get("default").config_json, store.settings.all()) == before
+    assert settings.applied == []
+
+
+def test_model_list_missing_model_and_pull(qtbot, settings: SettingsDialog, ollama: OllamaServer) -> None:
+    assert settings.model.findText("llama3.2:latest") >= 0
+    ollama.pull_step_s = 0.1
+    settings.model.setCurrentText("phi3")
+    assert settings.pull_button.isVisibleTo(settings) and "not on the server" in settings.model_state.text()
+    settings.pull_button.click()
+    qtbot.waitUntil(lambda: settings.pull_bar.maximum() == 1000 and settings.pull_bar.value() > 0, timeout=5000)
+    qtbot.waitUntil(lambda: "installed on the server" in settings.model_state.text(), timeout=5000)
+    assert not settings.pull_button.isVisibleTo(settings)
+    assert "phi3:latest" in ollama.models
+
+
+def test_pull_can_be_cancelled(qtbot, settings: SettingsDialog, ollama: OllamaServer) -> None:
+    ollama.pull_step_s = 0.3
+    ollama.pull_steps = 50
+    settings.model.setCurrentText("mistral")
+    settings.pull_button.click()
+    qtbot.wait(400)
+    settings.pull_cancel.click()
+    assert settings.model_state.text() == "⚠ mistral is not on the server: Pull it?"
+    qtbot.wait(800)
+    assert "mistral:latest" not in ollama.models
+
+
+def test_test_connection_shows_version_or_the_exact_error(qtbot, settings: SettingsDialog) -> None:
+    settings.test_button.click()
+    qtbot.waitUntil(lambda: settings.test_result.text().startswith("✔ Ollama 0.12.6"), timeout=5000)
+    settings.host.setText("http://127.0.0.1:9")
+    settings.test_button.click()
+    qtbot.waitUntil(
+        lambda: settings.test_result.text().startswith("✘ cannot reach Ollama at http://127.0.0.1:9"), timeout=5000
+    )
+
+
+# ---------------------------------------------------------------------------- editor
+@pytest.fixture
+def editor(qtbot, store: SqliteStore, data_dir: Path, memory: WindowMemory, ollama: OllamaServer, monkeypatch):
+    # closing with unsaved text asks; a test that does not answer must not leave a modal dialog open
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
+
+    def make_runner(s: SqliteStore) -> HeartbeatRunner:
+        return HeartbeatRunner(s, OllamaClient(ollama.url), default_workspace=data_dir, llm_timeout_s=5)
+
+    window = EditorWindow(
+        data_dir / "HEARTBEAT.md", data_dir / "heartbeat.db", memory, lambda: [("default", "Default")], make_runner
+    )
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def test_live_parse_is_debounced(qtbot, editor: EditorWindow) -> None:
+    assert "Summarise open questions" in editor.parsed.toPlainText()
+    editor.text.setPlainText("## Rules\nIf it rains -> take an umbrella\n")
+    qtbot.waitUntil(lambda: "take an umbrella" in editor.parsed.toPlainText(), timeout=2000)
+    assert "Rules (1)" in editor.parsed.toPlainText() and editor.windowTitle().startswith("*")
+    editor.text.setPlainText("# nothing\n")
+    qtbot.waitUntil(lambda: "Actionable: no" in editor.parsed.toPlainText(), timeout=2000)
+
+
+def test_save_is_atomic_and_keeps_a_backup(editor: EditorWindow, data_dir: Path) -> None:
+    editor.text.setPlainText("## Checklist\n- [ ] new item\n")
+    assert editor.save()
+    assert (data_dir / "HEARTBEAT.md").read_text() == "## Checklist\n- [ ] new item\n"
+    assert (data_dir / "HEARTBEAT.md.bak").read_text() == GOOD_MD
+    assert not editor.modified and not editor.windowTitle().startswith("*")
+
+
+def test_unsaved_changes_prompt_on_close(qtbot, editor: EditorWindow, monkeypatch, data_dir: Path) -> None:
+    editor.text.setPlainText("changed")
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
+    editor.close()
+    assert editor.isVisible()  # Cancel keeps the window and the text
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Save)
+    editor.close()
+    assert not editor.isVisible() and (data_dir / "HEARTBEAT.md").read_text() == "changed"
+
+
+def test_external_changes_are_noticed(qtbot, editor: EditorWindow, data_dir: Path) -> None:
+    (data_dir / "HEARTBEAT.md").write_text("## Rules\nIf x -> y\n")
+    qtbot.waitUntil(lambda: editor.text.toPlainText() == "## Rules\nIf x -> y\n", timeout=5000)
+    editor.text.setPlainText("my unsaved text")
+    (data_dir / "HEARTBEAT.md").write_text("## Rules\nIf z -> w\n")
+    qtbot.waitUntil(lambda: editor.reload_button.isVisibleTo(editor), timeout=5000)
+    assert editor.text.toPlainText() == "my unsaved text"  # never overwritten behind the user's back
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [(Reply(POST), "Status: ok"), (Reply("I would rather not."), "Validation: failed")],
+)
+def test_dry_run_preview_writes_nothing(qtbot, editor: EditorWindow, store: SqliteStore, ollama, script, expected):
+    ollama.script(script)
+    editor.text.setPlainText("Post something about the unsaved text.")
+    before = _counts(store)
+    runs_before = len(store.runs.history(limit=100))
+    editor.preview_button.click()
+    assert editor.busy.isVisibleTo(editor) and editor.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: not editor.preview_running, timeout=10000)
+    assert expected in editor.result.toPlainText()
+    assert "Post something about the unsaved text." in editor.prompt.toPlainText()
+    assert _counts(store) == before and len(store.runs.history(limit=100)) == runs_before
+    if expected == "Status: ok":
+        assert "Would write (target: none)" in editor.result.toPlainText()
+
+
+def test_dry_run_preview_with_the_server_down(qtbot, store, data_dir, memory, monkeypatch) -> None:
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
+
+    def make_runner(s: SqliteStore) -> HeartbeatRunner:
+        return HeartbeatRunner(s, OllamaClient("http://127.0.0.1:9"), default_workspace=data_dir)
+
+    window = EditorWindow(
+        data_dir / "HEARTBEAT.md", data_dir / "heartbeat.db", memory, lambda: [("default", "D")], make_runner
+    )
+    qtbot.addWidget(window)
+    window.show()
+    window.preview_button.click()
+    qtbot.waitUntil(lambda: not window.preview_running, timeout=10000)
+    assert "cannot reach Ollama at http://127.0.0.1:9" in window.result.toPlainText()
+
+
+def test_preview_can_be_cancelled(qtbot, editor: EditorWindow, ollama: OllamaServer) -> None:
+    ollama.script(Reply(POST, delay_s=3))
+    editor.preview_button.click()
+    qtbot.wait(200)
+    t0 = time.monotonic()
+    editor.cancel_button.click()
+    assert time.monotonic() - t0 < 0.2
+    assert not editor.preview_running and editor.preview_button.isEnabled()
+    assert editor.result.toPlainText() == "Preview cancelled."
+
+
+# ---------------------------------------------------------------------------- threads
+def test_threads_add_rename_remove_and_entries(qtbot, store: SqliteStore, memory, monkeypatch) -> None:
+    changes: list[bool] = []
+    window = ThreadsWindow(store, memory, on_change=lambda: changes.append(True))
+    qtbot.addWidget(window)
+    window.show()
+    answers = iter([("work", True), ("Work stuff", True)])
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: next(answers))
+    window.add_thread()
+    assert window.selected_id() == "work" and store.threads.get("work").title == "Work stuff"
+    window.input.setPlainText("ship it <b>today</b>")
+    window.add_entry()
+    window.kind.setCurrentIndex(window.kind.findData("contradiction"))
+    window.input.setPlainText("said Monday, then Tuesday")
+    window.add_entry()
+    assert [m.text for m in store.threads.messages("work")] == ["ship it <b>today</b>"]
+    assert "ship it <b>today</b>" in window.conversation.toPlainText()  # shown as text, not markup
+    assert "said Monday, then Tuesday" in window.notes.toPlainText()
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Renamed", True))
+    window.rename_thread()
+    assert store.threads.get("work").title == "Renamed"
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    window.remove_thread()
+    assert store.threads.get("work") is not None  # declined
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.remove_thread()
+    assert store.threads.get("work") is None and window.selected_id() == "default"
+    assert not window.remove_button.isEnabled()  # the default thread stays
+    assert len(changes) == 5
+
+
+# ---------------------------------------------------------------------------- history
+def _fill_runs(store: SqliteStore, n: int) -> None:
+    now = time.time()
+
+    def work(c) -> None:
+        c.executemany(
+            "INSERT INTO runs (id, thread_id, trigger, status, reason, started_at, total_ms, decision) "
+            "VALUES (?, ?, 'schedule', ?, 'r', ?, 10, ?)",
+            (
+                (
+                    f"r{i}",
+                    "default" if i % 3 else "work",
+                    "failed" if i % 100 == 0 else "ok",
+                    now - (n - i) * 30,
+                    json.dumps({"action": "none"}),
+                )
+                for i in range(n)
+            ),
+        )
+
+    store.db.transaction(work)
+
+
+def test_history_pages_lazily_filters_and_shows_details(qtbot, store: SqliteStore, data_dir: Path, memory) -> None:
+    _fill_runs(store, 5000)
+    window = HistoryWindow(store, data_dir / "heartbeat.db", memory, lambda: [("default", "Default"), ("work", "Work")])
+    qtbot.addWidget(window)
+    window.show()
+    assert window.model.rowCount() == 200
+    assert window.model.run_at(0).id == "r4999"  # newest first
+    window.table.scrollToBottom()
+    qtbot.waitUntil(lambda: window.model.rowCount() > 200, timeout=3000)
+    while window.model.canFetchMore():
+        window.model.fetchMore()
+    assert window.model.rowCount() == 5000
+    ids = [window.model.run_at(i).id for i in range(5000)]
+    assert len(set(ids)) == 5000  # keyset paging neither skips nor repeats
+    window.status_box.setCurrentIndex(window.status_box.findData("failed"))
+    assert window.model.rowCount() == 50 and all(window.model.run_at(i).status == "failed" for i in range(50))
+    window.table.selectRow(0)
+    assert "Status: failed" in window.detail.toPlainText() and "Raw reply:" in window.detail.toPlainText()
+    qtbot.waitUntil(lambda: not window.chart.loading, timeout=5000)
+    assert window.chart.toolTip() == "5000 runs in the last 30 days"  # the chart shows every outcome
+
+
+# ---------------------------------------------------------------------------- feed
+def _agent_post(store: SqliteStore, title: str) -> tuple[int, RunRecord]:
+    run = RunRecord(id=f"run-{title}", thread_id="default", trigger="manual", dry_run=False, started_at=time.time())
+    store.insert_run(run)
+    run.status = "ok"
+    result = store.finish_run(run, {"action": "post", "title": title, "content": "&lt;b&gt;escaped&lt;/b&gt;"})
+    return result["post_id"], run
+
+
+def test_feed_vote_and_undo(qtbot, store: SqliteStore, memory, monkeypatch) -> None:
+    post_id, _ = _agent_post(store, "First")
+    other_id, _ = _agent_post(store, "Second")
+    comment_run = RunRecord(id="run-c", thread_id="default", trigger="manual", dry_run=False, started_at=time.time())
+    store.insert_run(comment_run)
+    comment_run.status = "ok"
+    store.finish_run(comment_run, {"action": "comment", "post_id": post_id, "content": "agent comment"})
+    window = FeedWindow(store, memory, on_change=lambda: None)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.model.rowCount() == 2 and window.model.post_at(0).id == other_id
+    assert "<b>escaped</b>" in window.body.toPlainText()  # shown as text: the stored escape holds
+    window.up.click()
+    assert store.feed.get_post(other_id).score == 1
+    window.down.click()  # a later vote replaces the earlier one
+    assert store.feed.get_post(other_id).score == -1
+    window.table.selectRow(1)
+    assert window.comments.count() == 1 and "agent comment" in window.comments.item(0).text()
+    window.comments.setCurrentRow(0)
+    window.undo_item.click()
+    assert store.feed.get_post(post_id).comment_count == 0
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.undo_post.click()
+    assert store.feed.get_post(post_id) is None and window.model.rowCount() == 1
+    log = store.feed.undo_log("run-First")
+    assert log and json.loads(log[0]["snapshot"])["post"]["title"] == "First"
+    assert store.feed.undo_log("run-c")[0]["kind"] == "comment"
+
+
+def test_windows_remember_their_geometry(qtbot, store: SqliteStore, memory: WindowMemory) -> None:
+    window = FeedWindow(store, memory, on_change=lambda: None)
+    qtbot.addWidget(window)
+    window.resize(640, 480)
+    window.show()
+    window.close()
+    again = FeedWindow(store, memory, on_change=lambda: None)
+    qtbot.addWidget(again)
+    assert (again.width(), again.height()) == (640, 480)

@@ -8,6 +8,7 @@ line on stderr; the traceback only with LOG_LEVEL=DEBUG.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import sys
@@ -377,6 +378,103 @@ def cmd_note(store: SqliteStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+PROVIDER_USAGE = (
+    "heartbeat-desktop provider list | add NAME --kind ollama|openai|anthropic --url URL | remove NAME | "
+    "set-key NAME [--store-plaintext-key-file] | clear-key NAME | test NAME"
+)
+
+
+def _read_key(name: str) -> str:
+    """From stdin when piped (scripts, password managers), else a hidden prompt. Never echoed."""
+    if sys.stdin is not None and not sys.stdin.isatty():
+        key = sys.stdin.readline().strip()
+    else:
+        key = getpass.getpass(f"API key for {name} (input hidden): ").strip()
+    if not key:
+        raise UsageError("no key given")
+    return key
+
+
+def cmd_provider(store: SqliteStore, args: argparse.Namespace) -> int:
+    from .llm.router import OLLAMA
+    from .secrets import SecretsUnavailable, open_secrets
+    from .wiring import make_router
+
+    words = _positional_words(args, ("list", "add", "remove", "set-key", "clear-key", "test"), PROVIDER_USAGE, 2)
+    action, name = [*words, None][:2]
+    data_dir = paths.data_dir()
+    if action == "list":
+        try:
+            secrets = open_secrets(data_dir)
+            key_of = secrets.get
+        except SecretsUnavailable:
+            key_of = None
+        rows = [(OLLAMA, "ollama", make_router(store, data_dir).host, False)] + [
+            (p.name, p.kind, p.base_url, p.builtin) for p in store.providers.list()
+        ]
+        listing = []
+        for pname, kind, url, builtin in rows:
+            try:
+                has_key = bool(key_of and key_of(pname))
+            except SecretsUnavailable:
+                has_key = False
+            listing.append({"name": pname, "kind": kind, "base_url": url, "builtin": builtin, "key_set": has_key})
+        if args.json:
+            _emit(listing)
+        else:
+            for p in listing:
+                key = "key set" if p["key_set"] else "no key"
+                print(
+                    f"{p['name']:<12} {p['kind']:<10} {p['base_url']:<40} {key}"
+                    + (" (built-in)" if p["builtin"] else "")
+                )
+        return EXIT_OK
+    if not name:
+        raise UsageError(f"usage: {PROVIDER_USAGE}")
+    if action == "add":
+        if not args.kind or not args.url:
+            raise UsageError("provider add needs --kind and --url")
+        try:
+            provider = store.providers.save(name, args.kind, args.url)
+        except StoreError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"provider {provider.name} ({provider.kind}) at {provider.base_url}")
+        return EXIT_OK
+    if action == "remove":
+        try:
+            store.providers.remove(name)
+        except StoreError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            open_secrets(data_dir).delete(name)
+        except SecretsUnavailable:
+            pass
+        print(f"removed provider {name} and its key")
+        return EXIT_OK
+    if name != OLLAMA and store.providers.get(name) is None:
+        raise UsageError(f"no provider {name!r} (see: heartbeat-desktop provider list)")
+    if action == "set-key":
+        try:
+            secrets = open_secrets(data_dir, allow_plaintext=args.store_plaintext_key_file)
+        except SecretsUnavailable as exc:
+            return _error(f"key not stored: {exc}", EXIT_FAIL)
+        secrets.set(name, _read_key(name))
+        print(f"key for {name} stored in {secrets.description}")
+        return EXIT_OK
+    if action == "clear-key":
+        try:
+            open_secrets(data_dir).delete(name)
+        except SecretsUnavailable as exc:
+            return _error(str(exc), EXIT_FAIL)
+        print(f"key for {name} removed")
+        return EXIT_OK
+    router = make_router(store, data_dir)
+    client = router.client_for(name)
+    info = client.version() if hasattr(client, "version") else "reachable"
+    print(f"{name}: {info}")
+    return EXIT_OK
+
+
 def cmd_feed(store: SqliteStore, args: argparse.Namespace) -> int:
     posts = store.feed.posts(limit=args.limit)
     if args.json:
@@ -477,6 +575,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("open", help="open a window of the running app (starting it if needed)")
     p.add_argument("window", choices=("settings", "editor", "history", "feed", "threads"))
     p.set_defaults(func=cmd_open, needs_store=False)
+
+    p = sub.add_parser(
+        "provider", help="model providers and their API keys (kept in the OS keyring)", usage=PROVIDER_USAGE
+    )
+    p.add_argument("words", nargs="*", metavar="ACTION [NAME]")
+    p.add_argument("--kind", choices=("ollama", "openai", "anthropic"))
+    p.add_argument("--url")
+    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--store-plaintext-key-file",
+        action="store_true",
+        help="when no OS keyring works, keep the key in a PLAINTEXT file (0600) in the data dir instead",
+    )
+    p.set_defaults(func=cmd_provider)
 
     p = sub.add_parser("feed", help="posts in the local feed, newest first")
     p.add_argument("--limit", type=int, default=50)

@@ -6,11 +6,15 @@ Kept apart from the CLI and the Qt layer so both assemble the app the same way.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from . import paths
+from .core.ports import LLMClient
 from .core.runner import DEFAULT_MODEL, DEFAULT_TIMEOUT_S, HeartbeatRunner
 from .llm import OllamaClient
+from .llm.router import ModelRouter
+from .secrets import open_secrets
 from .store import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -35,13 +39,28 @@ def llm_timeout(store: SqliteStore) -> float:
 
 
 def make_llm(store: SqliteStore) -> OllamaClient:
+    """The app's default Ollama (health checks, `status`)."""
     return OllamaClient(store.settings.get("ollama_host"))
 
 
-def make_runner(store: SqliteStore, data_dir: Path | None = None, llm: OllamaClient | None = None) -> HeartbeatRunner:
+def key_reader(data_dir: Path) -> Callable[[str], str | None]:
+    """Looks a provider's key up when a request needs it (the keyring, or the opted-in plaintext file)."""
+
+    def key_for(provider: str) -> str | None:
+        return open_secrets(data_dir).get(provider)
+
+    return key_for
+
+
+def make_router(store: SqliteStore, data_dir: Path | None = None) -> ModelRouter:
+    directory = data_dir or paths.data_dir()
+    return ModelRouter(store.providers.list(), store.settings.get("ollama_host"), key_reader(directory))
+
+
+def make_runner(store: SqliteStore, data_dir: Path | None = None, llm: LLMClient | None = None) -> HeartbeatRunner:
     return HeartbeatRunner(
         store,
-        llm or make_llm(store),
+        llm or make_router(store, data_dir),
         default_workspace=data_dir or paths.data_dir(),
         default_model=store.settings.get("default_model") or DEFAULT_MODEL,
         llm_timeout_s=llm_timeout(store),

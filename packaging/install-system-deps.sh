@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the app and its test suite need on Debian/Ubuntu: Qt's xcb/EGL/font libraries,
-# and for the tray and notification tests an X server (Xvfb), a tray (trayer) and a D-Bus session bus.
+# for the tray and notification tests an X server (Xvfb), a tray (trayer) and a D-Bus session bus, and
+# for the keyring tests a real Secret Service (gnome-keyring).
 # Run as root (or through sudo). Safe to run again.
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
@@ -14,4 +15,4 @@ apt-get install -y -q --no-install-recommends \
   libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 \
   libxcb-shape0 libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1 libx11-xcb1 libxrender1 libxi6 \
   fonts-dejavu-core \
-  xvfb trayer dbus dbus-daemon
+  xvfb trayer dbus dbus-daemon gnome-keyring

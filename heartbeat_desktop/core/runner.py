@@ -171,6 +171,9 @@ class HeartbeatRunner:
         finally:
             run.llm_ms = round((self.monotonic() - t_llm) * 1000, 2)
         run.raw_reply = reply.content
+        log.debug(
+            "Raw reply for thread %s (%s, %s ms): %.2000s", run.thread_id, reply.done_reason, run.llm_ms, reply.content
+        )
         run.prompt_tokens, run.completion_tokens = reply.prompt_tokens, reply.completion_tokens
         try:
             decision = parse_decision(reply.content)

@@ -17,6 +17,7 @@ from ..core.models import FeedPost, Message, Note, RunRecord, Thread
 from ..core.ports import PostNotFound, StoreError
 from .db import Database
 from .feed import FeedRepo
+from .providers import ProviderRepo
 from .runs import RunRepo
 from .settings import SettingsRepo
 from .threads import DEFAULT_THREAD, ThreadRepo
@@ -38,6 +39,7 @@ class SqliteStore:
         self.feed = FeedRepo(self.db, clock)
         self.runs = RunRepo(self.db, clock)
         self.settings = SettingsRepo(self.db)
+        self.providers = ProviderRepo(self.db, clock)
         self.threads.ensure_default()
         if recover:
             count = self.runs.mark_interrupted()

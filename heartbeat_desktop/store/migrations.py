@@ -128,6 +128,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX undo_log_run ON undo_log(run_id);
     """,
+    # 4: model providers (the keys are in the OS keyring, never here)
+    """
+    CREATE TABLE providers (
+        name       TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 40),
+        kind       TEXT NOT NULL CHECK (kind IN ('ollama', 'openai', 'anthropic')),
+        base_url   TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -1,0 +1,80 @@
+"""Anthropic's Messages API. Structured output by forcing one tool whose input schema is the decision."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from ..core.ports import LLMError, LLMReply, LLMRequest
+from .http_json import request_json
+
+API_VERSION = "2023-06-01"
+TOOL = "record_decision"
+
+
+class AnthropicClient:
+    def __init__(self, name: str, base_url: str, api_key: str | None) -> None:
+        self.name = name
+        self.host = base_url.rstrip("/")
+        self._api_key = api_key
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "anthropic-version": API_VERSION}
+        if self._api_key:
+            headers["x-api-key"] = self._api_key
+        return headers
+
+    def chat(self, request: LLMRequest) -> LLMReply:
+        self._cancel.clear()
+        body: dict[str, Any] = {
+            "model": request.model,
+            "system": request.system,
+            "messages": [{"role": "user", "content": request.prompt}],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+        }
+        if request.schema is not None:
+            body["tools"] = [
+                {"name": TOOL, "description": "Record the heartbeat's one decision.", "input_schema": request.schema}
+            ]
+            body["tool_choice"] = {"type": "tool", "name": TOOL}
+        data = request_json(
+            "POST",
+            f"{self.host}/v1/messages",
+            provider=self.name,
+            headers=self._headers(),
+            body=body,
+            timeout_s=request.timeout_s,
+            model=request.model,
+            cancelled=self._cancel.is_set,
+        )
+        blocks = data.get("content")
+        if not isinstance(blocks, list):
+            raise LLMError("invalid_reply", f"invalid reply: {self.name} sent no content")
+        tool_input = next((b.get("input") for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"), None)
+        text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+        thinking = "".join(b.get("thinking", "") for b in blocks if isinstance(b, dict) and b.get("type") == "thinking")
+        usage = data.get("usage") or {}
+        stop = data.get("stop_reason")
+        return LLMReply(
+            content=json.dumps(tool_input) if isinstance(tool_input, dict) else text,
+            thinking=thinking or None,
+            done_reason="length" if stop == "max_tokens" else stop,
+            model=data.get("model"),
+            prompt_tokens=usage.get("input_tokens"),
+            completion_tokens=usage.get("output_tokens"),
+        )
+
+    def list_models(self, timeout_s: float = 10.0) -> list[str]:
+        data = request_json(
+            "GET", f"{self.host}/v1/models", provider=self.name, headers=self._headers(), timeout_s=timeout_s
+        )
+        return sorted(str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict) and m.get("id"))
+
+    def version(self, timeout_s: float = 5.0) -> str:
+        return f"Anthropic API, {len(self.list_models(timeout_s))} models"

@@ -1,0 +1,121 @@
+"""One JSON POST/GET with the error mapping every hosted provider shares.
+
+Written on httpx (already here through `ollama`) rather than the vendors' SDKs: each provider needs one
+endpoint to chat and one to list models, and owning the request lets every provider share the same
+deadline, the same 429 handling and the same never-leak-the-key error messages. The key is only ever
+placed in a header; no message built here contains a header.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from ..core.ports import LLMError
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0
+MAX_RETRY_AFTER_S = 30.0
+
+
+def _server_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300] or response.reason_phrase
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("type") or error)[:300]
+    if isinstance(error, str):
+        return error[:300]
+    return str(body)[:300]
+
+
+def request_json(
+    method: str,
+    url: str,
+    *,
+    provider: str,
+    headers: dict[str, str],
+    body: dict[str, Any] | None = None,
+    timeout_s: float,
+    model: str = "",
+    cancelled: Callable[[], bool] = lambda: False,
+    key_hint: str = "",
+) -> dict[str, Any]:
+    """Send one request; 429 is retried after Retry-After while the deadline allows. Raises LLMError."""
+    deadline = time.monotonic() + timeout_s
+    attempt = 0
+    while True:
+        attempt += 1
+        remaining = max(0.1, deadline - time.monotonic())
+        timeout = httpx.Timeout(remaining, connect=min(CONNECT_TIMEOUT_S, remaining))
+        try:
+            with httpx.Client(timeout=timeout, follow_redirects=True) as client:
+                response = client.request(method, url, headers=headers, json=body)
+        except httpx.ConnectError as exc:
+            raise LLMError(
+                "unreachable",
+                f"cannot reach {provider} at {httpx.URL(url).host}",
+                "check the provider's base URL and your network",
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise LLMError(
+                "timeout",
+                f"{provider} did not answer within {timeout_s:g} s",
+                "try again, or raise the timeout in Settings",
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise LLMError("http_error", f"HTTP error talking to {provider}: {type(exc).__name__}") from exc
+        if cancelled():
+            raise LLMError("cancelled", "the request was cancelled")
+        status = response.status_code
+        if status == 429:
+            wait = _retry_after(response)
+            if wait is not None and time.monotonic() + wait < deadline and attempt < 4:
+                log.info("%s rate-limited the request; retrying in %.1f s", provider, wait)
+                time.sleep(wait)
+                continue
+            after = f" (retry after {wait:g} s)" if wait is not None else ""
+            raise LLMError(
+                "http_error",
+                f"{provider} is rate-limiting requests (HTTP 429){after}: {_server_message(response)}",
+                "wait a little, or lower the heartbeat frequency",
+            )
+        if status in (401, 403):
+            raise LLMError(
+                "auth",
+                f"{provider} refused the API key (HTTP {status}): {_server_message(response)}",
+                key_hint or f"set a new key: heartbeat-desktop provider set-key {provider}",
+            )
+        if status == 404 and model:
+            raise LLMError(
+                "model_not_found",
+                f"{provider} has no model {model!r} (HTTP 404): {_server_message(response)}",
+                "pick a model from the list in Settings",
+            )
+        if status >= 400:
+            raise LLMError("http_error", f"{provider} returned HTTP {status}: {_server_message(response)}")
+        try:
+            data = response.json()
+        except (json.JSONDecodeError, ValueError) as exc:
+            raise LLMError("invalid_reply", f"invalid reply: {provider} sent something that is not JSON") from exc
+        if not isinstance(data, dict):
+            raise LLMError("invalid_reply", f"invalid reply: {provider} sent JSON that is not an object")
+        return data
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER_S)
+    except ValueError:
+        return None

@@ -1,0 +1,79 @@
+"""Any OpenAI-compatible chat-completions endpoint: OpenAI, LM Studio, llama.cpp server, vLLM, Groq…
+
+Structured output through `response_format: json_schema` (servers that ignore it still get the JSON
+instruction in the prompt; the runner validates either way).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ..core.ports import LLMError, LLMReply, LLMRequest
+from .http_json import request_json
+
+
+class OpenAICompatibleClient:
+    def __init__(self, name: str, base_url: str, api_key: str | None) -> None:
+        self.name = name
+        self.host = base_url.rstrip("/")
+        self._api_key = api_key
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    def chat(self, request: LLMRequest) -> LLMReply:
+        self._cancel.clear()
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.prompt}],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+        }
+        if request.schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "heartbeat_decision", "schema": request.schema},
+            }
+        data = request_json(
+            "POST",
+            f"{self.host}/chat/completions",
+            provider=self.name,
+            headers=self._headers(),
+            body=body,
+            timeout_s=request.timeout_s,
+            model=request.model,
+            cancelled=self._cancel.is_set,
+        )
+        try:
+            choice = data["choices"][0]
+            content = choice["message"].get("content") or ""
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise LLMError("invalid_reply", f"invalid reply: {self.name} sent no choices") from None
+        usage = data.get("usage") or {}
+        finish = choice.get("finish_reason")
+        return LLMReply(
+            content=content,
+            thinking=choice["message"].get("reasoning_content"),
+            done_reason="length" if finish == "length" else finish,
+            model=data.get("model"),
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+        )
+
+    def list_models(self, timeout_s: float = 10.0) -> list[str]:
+        data = request_json(
+            "GET", f"{self.host}/models", provider=self.name, headers=self._headers(), timeout_s=timeout_s
+        )
+        return sorted(str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict) and m.get("id"))
+
+    def version(self, timeout_s: float = 5.0) -> str:
+        models = self.list_models(timeout_s)
+        return f"OpenAI-compatible, {len(models)} models"

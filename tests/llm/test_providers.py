@@ -1,0 +1,164 @@
+"""Each provider over the wire against a loopback server speaking its protocol."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from heartbeat_desktop.core.actions import decision_json_schema
+from heartbeat_desktop.core.config import HeartbeatConfig
+from heartbeat_desktop.core.ports import LLMError, LLMRequest
+from heartbeat_desktop.core.runner import HeartbeatRunner
+from heartbeat_desktop.llm import OllamaClient
+from heartbeat_desktop.llm.anthropic_client import AnthropicClient
+from heartbeat_desktop.llm.openai_client import OpenAICompatibleClient
+from heartbeat_desktop.llm.router import ModelRouter, split_model
+from heartbeat_desktop.store import SqliteStore
+from tests.support.ollama_server import OllamaServer, Reply
+from tests.support.provider_servers import Answer, Hang, ProviderServer, Status
+
+DECISION = {"action": "post", "title": "Hosted", "content": "From a hosted model.", "reason": "r"}
+
+
+def request(model: str, timeout_s: float = 5.0) -> LLMRequest:
+    return LLMRequest(
+        model=model,
+        system="sys",
+        prompt="user",
+        schema=decision_json_schema(),
+        max_tokens=300,
+        temperature=0.2,
+        timeout_s=timeout_s,
+    )
+
+
+@pytest.fixture(params=["openai", "anthropic"])
+def server(request) -> Iterator[ProviderServer]:
+    s = ProviderServer(request.param)
+    yield s
+    s.stop()
+
+
+def client_for(server: ProviderServer, key: str = "test-key"):
+    cls = OpenAICompatibleClient if server.protocol == "openai" else AnthropicClient
+    return cls(server.protocol, server.base_url, key)
+
+
+def model_of(server: ProviderServer) -> str:
+    return server.models[0]
+
+
+def test_success_with_structured_output_and_usage(server: ProviderServer) -> None:
+    server.script(Answer(text=json.dumps(DECISION), tool_input=DECISION if server.protocol == "anthropic" else None))
+    reply = client_for(server).chat(request(model_of(server)))
+    assert json.loads(reply.content) == DECISION
+    assert (reply.prompt_tokens, reply.completion_tokens) == ((111, 22) if server.protocol == "openai" else (99, 17))
+    body = server.requests[-1]["body"]
+    if server.protocol == "openai":
+        assert body["response_format"]["type"] == "json_schema"
+        assert body["response_format"]["json_schema"]["schema"]["properties"]["action"]["enum"][0] == "post"
+        assert body["max_tokens"] == 300 and body["temperature"] == 0.2
+        assert server.requests[-1]["headers"]["Authorization"] == "Bearer test-key"
+    else:
+        assert body["tool_choice"] == {"type": "tool", "name": "record_decision"}
+        assert body["tools"][0]["input_schema"]["required"] == ["action", "reason"]
+        assert body["system"] == "sys" and server.requests[-1]["headers"]["x-api-key"] == "test-key"
+        assert server.requests[-1]["headers"]["anthropic-version"] == "2023-06-01"
+
+
+def test_bad_key_is_a_clear_auth_error_without_the_key(server: ProviderServer) -> None:
+    with pytest.raises(LLMError) as info:
+        client_for(server, key="sk-wrong-SECRET-1234").chat(request(model_of(server)))
+    assert info.value.kind == "auth" and "HTTP 401" in str(info.value)
+    assert "set-key" in str(info.value) and "SECRET" not in str(info.value) and "SECRET" not in repr(info.value)
+
+
+def test_429_with_retry_after_is_retried(server: ProviderServer) -> None:
+    server.script(
+        Status(429, "slow down", {"Retry-After": "0.3"}),
+        Answer(text='{"action": "none", "reason": "x"}', tool_input={"action": "none", "reason": "x"}),
+    )
+    t0 = time.monotonic()
+    reply = client_for(server).chat(request(model_of(server)))
+    assert time.monotonic() - t0 >= 0.3 and "none" in reply.content
+    assert len([r for r in server.requests if r["body"]]) == 2
+
+
+def test_429_past_the_deadline_fails_with_the_reason(server: ProviderServer) -> None:
+    server.script(Status(429, "quota exceeded", {"Retry-After": "20"}))
+    with pytest.raises(
+        LLMError, match=re.escape("rate-limiting requests (HTTP 429) (retry after 20 s): quota exceeded")
+    ):
+        client_for(server).chat(request(model_of(server), timeout_s=2))
+
+
+def test_500_and_unknown_model(server: ProviderServer) -> None:
+    server.script(Status(500, "overloaded"))
+    with pytest.raises(LLMError, match="returned HTTP 500: overloaded"):
+        client_for(server).chat(request(model_of(server)))
+    with pytest.raises(LLMError) as info:
+        client_for(server).chat(request("no-such-model"))
+    assert info.value.kind == "model_not_found"
+
+
+def test_timeout(server: ProviderServer) -> None:
+    server.script(Hang(30))
+    t0 = time.monotonic()
+    with pytest.raises(LLMError) as info:
+        client_for(server).chat(request(model_of(server), timeout_s=1))
+    assert info.value.kind == "timeout" and time.monotonic() - t0 < 5
+
+
+def test_list_models(server: ProviderServer) -> None:
+    assert client_for(server).list_models() == sorted(server.models)
+
+
+def test_ollama_with_a_required_bearer_key() -> None:
+    server = OllamaServer().start()
+    server.required_key = "ollama-cloud-key"
+    try:
+        with pytest.raises(LLMError) as info:
+            OllamaClient(server.url).chat(request("llama3.2"))
+        assert info.value.kind == "auth"
+        server.script(Reply('{"action": "none", "reason": "ok"}'))
+        assert "none" in OllamaClient(server.url, api_key="ollama-cloud-key").chat(request("llama3.2")).content
+        headers = {k.lower(): v for k, v in server.chat_requests()[-1].headers.items()}
+        assert headers["authorization"] == "Bearer ollama-cloud-key"
+    finally:
+        server.stop()
+
+
+def test_model_names_route_to_providers() -> None:
+    providers = {"openai", "anthropic", "gpubox"}
+    assert split_model("llama3.2", providers) == ("ollama", "llama3.2")
+    assert split_model("llama3.2:latest", providers) == ("ollama", "llama3.2:latest")
+    assert split_model("ollama:qwen3:4b", providers) == ("ollama", "qwen3:4b")
+    assert split_model("anthropic:claude-3-haiku-20240307", providers) == ("anthropic", "claude-3-haiku-20240307")
+    assert split_model("gpubox:qwen3:8b", providers) == ("gpubox", "qwen3:8b")
+
+
+def test_a_heartbeat_through_the_router_records_token_usage(store: SqliteStore, data_dir: Path) -> None:
+    hosted = ProviderServer("anthropic")
+    try:
+        hosted.script(Answer(tool_input=DECISION))
+        store.providers.save("claude", "anthropic", hosted.base_url)
+        store.threads.set_config("default", HeartbeatConfig(model="claude:claude-3-haiku-20240307"))
+        keys = {"claude": "test-key"}
+        router = ModelRouter(store.providers.list(), None, keys.get)
+        run = HeartbeatRunner(store, router, default_workspace=data_dir).run("default")
+        assert run.status == "ok", run.reason
+        stored = store.runs.get(run.id)
+        assert (stored.prompt_tokens, stored.completion_tokens) == (99, 17)
+        assert store.feed.posts()[0].title == "Hosted"
+        keys.clear()
+        run = HeartbeatRunner(
+            store, ModelRouter(store.providers.list(), None, keys.get), default_workspace=data_dir
+        ).run("default")
+        assert run.status == "failed" and "no API key set for claude" in run.reason
+    finally:
+        hosted.stop()

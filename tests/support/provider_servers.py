@@ -1,0 +1,181 @@
+"""Loopback servers for the OpenAI chat-completions and Anthropic Messages protocols, scripted per test.
+
+They check the key the way the real services do (401 with an error body), answer 429 with Retry-After,
+500, or hang, and record every request (headers included) so tests can see what was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Answer:
+    """A normal answer: text content, or (Anthropic) a tool_use input."""
+
+    text: str = ""
+    tool_input: dict[str, Any] | None = None
+    finish: str = ""
+
+
+@dataclass
+class Status:
+    code: int
+    message: str = "error"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Hang:
+    seconds: float = 60.0
+
+
+class ProviderServer:
+    def __init__(self, protocol: str, key: str = "test-key", models: tuple[str, ...] = ()) -> None:
+        assert protocol in ("openai", "anthropic")
+        self.protocol = protocol
+        self.key = key
+        self.models = list(
+            models or (("gpt-4o-mini", "gpt-4o") if protocol == "openai" else ("claude-3-haiku-20240307",))
+        )
+        self.requests: list[dict[str, Any]] = []
+        self._script: list[Answer | Status | Hang] = []
+        self.default: Answer | Status | Hang = Answer(json.dumps({"action": "none", "reason": "quiet"}))
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}" + ("/v1" if self.protocol == "openai" else "")
+
+    def script(self, *items: Answer | Status | Hang) -> None:
+        with self._lock:
+            self._script.extend(items)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _next(self) -> Answer | Status | Hang:
+        with self._lock:
+            return self._script.pop(0) if self._script else self.default
+
+    def _error_body(self, code: int, message: str) -> dict[str, Any]:
+        if self.protocol == "anthropic":
+            kind = {401: "authentication_error", 429: "rate_limit_error", 404: "not_found_error"}.get(code, "api_error")
+            return {"type": "error", "error": {"type": kind, "message": message}}
+        return {"error": {"message": message, "type": "invalid_request_error", "code": None}}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _authorised(self) -> bool:
+                if server.protocol == "openai":
+                    ok = self.headers.get("Authorization") == f"Bearer {server.key}"
+                    message = "Incorrect API key provided: sk-...xxxx."
+                else:
+                    ok = self.headers.get("x-api-key") == server.key
+                    message = "invalid x-api-key"
+                if not ok:
+                    self._send(401, server._error_body(401, message))
+                return ok
+
+            def _read(self) -> Any:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                return json.loads(raw) if raw else None
+
+            def do_GET(self) -> None:
+                with server._lock:
+                    server.requests.append({"path": self.path, "headers": dict(self.headers), "body": None})
+                if not self._authorised():
+                    return
+                if self.path.endswith("/models"):
+                    self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in server.models]})
+                else:
+                    self._send(404, server._error_body(404, "not found"))
+
+            def do_POST(self) -> None:
+                body = self._read()
+                with server._lock:
+                    server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                if not self._authorised():
+                    return
+                wanted = "/v1/chat/completions" if server.protocol == "openai" else "/v1/messages"
+                if self.path != wanted:
+                    self._send(404, server._error_body(404, f"unknown path {self.path}"))
+                    return
+                model = body.get("model")
+                if model not in server.models:
+                    self._send(404, server._error_body(404, f"model: {model} does not exist"))
+                    return
+                item = server._next()
+                if isinstance(item, Hang):
+                    server._stopping.wait(item.seconds)
+                    self.close_connection = True
+                    return
+                if isinstance(item, Status):
+                    self._send(item.code, server._error_body(item.code, item.message), item.headers)
+                    return
+                if server.protocol == "openai":
+                    self._send(
+                        200,
+                        {
+                            "id": "chatcmpl-1",
+                            "object": "chat.completion",
+                            "model": model,
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "message": {"role": "assistant", "content": item.text},
+                                    "finish_reason": item.finish or "stop",
+                                }
+                            ],
+                            "usage": {"prompt_tokens": 111, "completion_tokens": 22, "total_tokens": 133},
+                        },
+                    )
+                else:
+                    content = (
+                        [{"type": "tool_use", "id": "toolu_1", "name": "record_decision", "input": item.tool_input}]
+                        if item.tool_input is not None
+                        else [{"type": "text", "text": item.text}]
+                    )
+                    self._send(
+                        200,
+                        {
+                            "id": "msg_1",
+                            "type": "message",
+                            "role": "assistant",
+                            "model": model,
+                            "content": content,
+                            "stop_reason": item.finish or ("tool_use" if item.tool_input is not None else "end_turn"),
+                            "usage": {"input_tokens": 99, "output_tokens": 17},
+                        },
+                    )
+
+        return Handler

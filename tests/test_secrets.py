@@ -1,0 +1,166 @@
+"""API keys: the real OS keyring (GNOME Keyring's Secret Service on a private session bus), the refusal to
+store plaintext without consent, and a search for a known key everywhere the app writes: zero hits.
+
+CI installs gnome-keyring and dbus (.ci/run); there these tests must run, never skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import GOOD_MD, REPO
+from tests.support.provider_servers import Answer, Hang, ProviderServer, Status
+
+KEY = "sk-LEAKCHECK-7f3a9c1e5b2d4680"
+
+
+@pytest.fixture(scope="module")
+def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A private session bus with an unlocked GNOME Keyring: the environment to run the CLI in."""
+    missing = [t for t in ("dbus-daemon", "gnome-keyring-daemon") if shutil.which(t) is None]
+    if missing:
+        message = f"keyring tests need {', '.join(missing)} (packaging/install-system-deps.sh)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    home = tmp_path_factory.mktemp("keyring-home")
+    runtime = home / "run"
+    runtime.mkdir(mode=0o700)
+    bus = subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    env = {
+        **os.environ,
+        "DBUS_SESSION_BUS_ADDRESS": bus.stdout.readline().strip(),
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "share"),
+        "XDG_RUNTIME_DIR": str(runtime),
+    }
+    keyring_daemon = subprocess.Popen(
+        ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    keyring_daemon.stdin.write(b"test-login-password\n")
+    keyring_daemon.stdin.close()
+    probe = "import keyring; keyring.set_password('hb-probe', 'p', 'x'); print(keyring.get_password('hb-probe', 'p'))"
+    deadline = time.monotonic() + 15
+    while True:
+        result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+        if result.stdout.strip() == "x":
+            break
+        if time.monotonic() > deadline:
+            keyring_daemon.kill()
+            bus.kill()
+            pytest.fail(f"the Secret Service did not come up: {result.stderr[-400:]}")
+        time.sleep(0.2)
+    yield env
+    keyring_daemon.terminate()
+    bus.terminate()
+    keyring_daemon.wait(5)
+    bus.wait(5)
+
+
+def cli(env: dict[str, str], data_dir: Path, *args: str, stdin: str | None = None, **extra: str):
+    environ = {**env, "HEARTBEAT_DATA_DIR": str(data_dir), **extra}
+    return subprocess.run(
+        [sys.executable, "-m", "heartbeat_desktop", *args],
+        cwd=REPO,
+        env=environ,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_key_round_trip_through_the_real_keyring(secret_service: dict[str, str], tmp_path: Path) -> None:
+    result = cli(secret_service, tmp_path, "provider", "set-key", "openai", stdin=KEY + "\n")
+    assert result.returncode == 0 and "the OS keyring" in result.stdout and KEY not in result.stdout + result.stderr
+    check = "import keyring; print(keyring.get_password('heartbeat-desktop', 'provider:openai'))"
+    stored = subprocess.run([sys.executable, "-c", check], env=secret_service, capture_output=True, text=True)
+    assert stored.stdout.strip() == KEY
+    listing = json.loads(cli(secret_service, tmp_path, "provider", "list", "--json").stdout)
+    assert next(p for p in listing if p["name"] == "openai")["key_set"] is True
+    assert cli(secret_service, tmp_path, "provider", "clear-key", "openai").returncode == 0
+    stored = subprocess.run([sys.executable, "-c", check], env=secret_service, capture_output=True, text=True)
+    assert stored.stdout.strip() == "None"
+    assert not list(tmp_path.glob("*PLAINTEXT*"))
+
+
+def test_without_a_keyring_plaintext_needs_consent(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
+    env["DBUS_SESSION_BUS_ADDRESS"] = "unix:path=/nonexistent/bus"
+    refused = cli(env, tmp_path, "provider", "set-key", "openai", stdin=KEY + "\n")
+    assert refused.returncode == 1 and "no OS keyring is available" in refused.stderr
+    assert "--store-plaintext-key-file" in refused.stderr and not list(tmp_path.glob("*PLAINTEXT*"))
+    allowed = cli(env, tmp_path, "provider", "set-key", "openai", "--store-plaintext-key-file", stdin=KEY + "\n")
+    assert allowed.returncode == 0 and "PLAINTEXT" in allowed.stdout
+    (key_file,) = tmp_path.glob("*PLAINTEXT*")
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert KEY not in allowed.stdout + allowed.stderr
+
+
+def test_the_key_appears_nowhere_the_app_writes(secret_service: dict[str, str], tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "HEARTBEAT.md").write_text(GOOD_MD)
+    server = ProviderServer("openai", key=KEY)
+    outputs: list[str] = []
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        result = cli(secret_service, data, *args, stdin=stdin, LOG_LEVEL="DEBUG")
+        outputs.extend([result.stdout, result.stderr])
+        return result
+
+    try:
+        assert run("provider", "add", "hosted", "--kind", "openai", "--url", server.base_url).returncode == 0
+        assert run("provider", "set-key", "hosted", stdin=KEY + "\n").returncode == 0
+        assert run("config", "set", "model", "hosted:gpt-4o-mini").returncode == 0
+        assert run("settings", "set", "llm_timeout", "2").returncode == 0
+        server.script(
+            Answer(json.dumps({"action": "post", "title": "Hosted post", "content": "c", "reason": "r"})),
+            Status(500, "internal error"),
+            Status(429, "rate limited", {"Retry-After": "30"}),
+            Hang(10),
+            Answer("this is prose, not a decision"),
+        )
+        statuses = [json.loads(run("run-now", "--json").stdout)["status"] for _ in range(5)]
+        assert statuses == ["ok", "failed", "failed", "failed", "failed"]
+        server.key = "a-different-key"  # the stored key is now refused: 401
+        refused = run("run-now", "--json")
+        assert "refused the API key" in json.loads(refused.stdout)["reason"]
+        for args in (
+            ("provider", "list"),
+            ("status", "--json"),
+            ("history", "--json"),
+            ("feed", "--json"),
+            ("provider", "test", "hosted"),
+        ):
+            run(*args)
+    finally:
+        server.stop()
+    sent = [r for r in server.requests if r["headers"].get("Authorization") == f"Bearer {KEY}"]
+    assert len(sent) >= 5  # the key did reach the server, in the header and only there
+    files = [p for p in data.rglob("*") if p.is_file()]
+    assert any(p.name == "heartbeat.db" for p in files) and any(p.suffix == ".log" for p in files)
+    needle = KEY.encode()
+    hits = [str(p) for p in files if needle in p.read_bytes()]
+    hits += [f"output {i}" for i, text in enumerate(outputs) if KEY in text]
+    assert hits == []
+    log_text = "".join(p.read_text(errors="replace") for p in files if p.suffix == ".log")
+    assert "DEBUG" in log_text  # the search covered debug-level logs

@@ -198,6 +198,7 @@ class TrayApp(QObject):
                 autostart_enabled=self.autostart.enabled,
                 set_autostart=self.set_autostart,
                 on_applied=self.scheduler.reload,
+                data_dir=self.data_dir,
             )
         else:
             log.warning("No window called %r", name)

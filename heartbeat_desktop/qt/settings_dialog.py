@@ -8,6 +8,7 @@ and "Pull" talk to the server on background tasks; the dialog never waits on the
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from zoneinfo import available_timezones
 
 from PySide6.QtCore import Qt
@@ -35,8 +36,10 @@ from ..core.config import ConfigError, HeartbeatConfig
 from ..core.ports import StoreError
 from ..core.runner import DEFAULT_MODEL, DEFAULT_TIMEOUT_S
 from ..llm import OllamaClient
+from ..llm.router import OLLAMA, split_model
 from ..store import SqliteStore
 from .icons import app_icon
+from .providers_page import ProvidersPage, all_models
 from .tasks import Task
 from .window_state import WindowMemory
 
@@ -99,9 +102,11 @@ class SettingsDialog(QDialog):
         autostart_enabled: Callable[[], bool],
         set_autostart: Callable[[bool], None],
         on_applied: Callable[[], None],
+        data_dir: Path,
         thread_id: str | None = None,
     ) -> None:
         super().__init__()
+        self._data_dir = data_dir
         self.setWindowTitle("Settings — Heartbeat Desktop")
         self.setWindowIcon(app_icon())
         self._store = store
@@ -128,6 +133,9 @@ class SettingsDialog(QDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(self._thread_page(), "&Thread")
         self.tabs.addTab(self._app_page(autostart_enabled()), "&App")
+        self.providers_page = ProvidersPage(store, self._data_dir, lambda: self.host.text().strip() or None)
+        self.providers_page.changed.connect(self.load_models)
+        self.tabs.addTab(self.providers_page, "Pro&viders")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
@@ -418,13 +426,21 @@ class SettingsDialog(QDialog):
         return task.start()
 
     def load_models(self) -> None:
+        """Every provider's models (Ollama's bare, others as provider:model), fetched on a task."""
         client = self._client()
-        self.model_state.setText(f"Loading models from {client.host}…")
-        self._run(lambda _t: client.list_models(), self._on_models, self._on_models_failed)
+        host = self.host.text().strip() or None
+        providers, data_dir = self._store.providers.list(), self._data_dir
+        self.model_state.setText(f"Loading models from {client.host} and your providers…")
 
-    def _on_models(self, models: object) -> None:
-        assert isinstance(models, list)
+        def work(_task: Task) -> tuple[list[str], list[str]]:
+            return all_models(providers, host, data_dir)
+
+        self._run(work, self._on_models, self._on_models_failed)
+
+    def _on_models(self, result: object) -> None:
+        models, problems = result  # type: ignore[misc]
         self._server_models = models
+        self.model.setToolTip("\n".join(problems))
         text = self.model.currentText()
         self.model.blockSignals(True)
         self.model.clear()
@@ -445,7 +461,8 @@ class SettingsDialog(QDialog):
         effective = name or self.default_model.text().strip() or DEFAULT_MODEL
         present = any(m == effective or m == f"{effective}:latest" for m in self._server_models)
         pulling = self._pull is not None
-        self.pull_button.setVisible(not present and not pulling)
+        provider, _model = split_model(effective, {p.name for p in self._store.providers.list()})
+        self.pull_button.setVisible(not present and not pulling and provider == OLLAMA)
         self.model_state.setText(
             f"{effective}: installed on the server" if present else f"⚠ {effective} is not on the server: Pull it?"
         )

@@ -48,6 +48,7 @@ def settings(qtbot, store: SqliteStore, memory: WindowMemory, ollama: OllamaServ
         autostart_enabled=lambda: autostart[0],
         set_autostart=lambda on: autostart.__setitem__(0, on),
         on_applied=lambda: applied.append(True),
+        data_dir=store.db.path.parent,
     )
     qtbot.addWidget(dialog)
     dialog.applied, dialog.autostart_state = applied, autostart
@@ -361,3 +362,36 @@ def test_windows_remember_their_geometry(qtbot, store: SqliteStore, memory: Wind
     again = FeedWindow(store, memory, on_change=lambda: None)
     qtbot.addWidget(again)
     assert (again.width(), again.height()) == (640, 480)
+
+
+def test_providers_page_adds_a_provider_sets_its_key_and_lists_its_models(
+    qtbot, settings: SettingsDialog, store: SqliteStore, data_dir: Path, monkeypatch
+) -> None:
+    from tests.support.provider_servers import ProviderServer
+
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")  # no keyring here: the
+    (data_dir / "api-keys.PLAINTEXT.json").write_text("{}")  # user opted in to the plaintext file earlier
+    hosted = ProviderServer("openai", key="page-key")
+    try:
+        page = settings.providers_page
+        page.new_button.click()
+        page.name.setText("hosted")
+        page.kind.setCurrentIndex(page.kind.findData("openai"))
+        page.url.setText(hosted.base_url)
+        monkeypatch.setattr(QMessageBox, "warning", lambda *a: pytest.fail(f"warning shown: {a[2]}"))
+        assert page.save_button.isEnabled()
+        page.save_button.click()
+        assert store.providers.get("hosted").base_url == hosted.base_url
+        assert page.selected().name == "hosted"
+        page.key.setText("page-key")
+        page.set_key_button.click()
+        assert page.key.text() == ""  # the widget does not keep the key
+        qtbot.waitUntil(lambda: page.status.text().startswith("Key for hosted stored in"), timeout=5000)
+        qtbot.waitUntil(lambda: settings.model.findText("hosted:gpt-4o-mini") >= 0, timeout=5000)
+        page.test_button.click()
+        qtbot.waitUntil(lambda: page.status.text().startswith("✔ hosted answered: 2 models"), timeout=5000)
+        settings.model.setCurrentText("hosted:gpt-4o")
+        assert not settings.pull_button.isVisibleTo(settings)  # Pull is for Ollama models only
+        assert "page-key" not in (data_dir / "heartbeat.db").read_bytes().decode("latin-1")
+    finally:
+        hosted.stop()

@@ -1,0 +1,308 @@
+"""Settings → Providers: add, edit and remove model providers, set or clear their keys, test them.
+
+Keys go straight to the OS keyring (on a background task: a keyring may block to ask for unlocking) and
+are never shown again — the page only says whether one is set. Changes here take effect at once (a key
+cannot take part in the dialog's database transaction); the page says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.ports import StoreError
+from ..llm import resolve_host
+from ..llm.router import OLLAMA, ModelRouter
+from ..secrets import SecretsUnavailable, open_secrets
+from ..store import SqliteStore
+from ..store.providers import KINDS, Provider
+from .tasks import Task
+
+DEFAULT_URLS = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "ollama": "http://127.0.0.1:11434",
+}
+
+
+class ProvidersPage(QWidget):
+    changed = Signal()
+
+    def __init__(self, store: SqliteStore, data_dir: Path, ollama_host: Callable[[], str | None]) -> None:
+        super().__init__()
+        self._store = store
+        self._data_dir = data_dir
+        self._ollama_host = ollama_host
+        self._tasks: list[Task] = []
+        self._keys: dict[str, bool] = {}
+
+        note = QLabel(
+            "Changes on this page take effect at once. Keys are kept in your system's keyring, "
+            "never in Heartbeat Desktop's files."
+        )
+        note.setWordWrap(True)
+        self.list = QListWidget()
+        self.list.setAccessibleName("Providers")
+        self.name = QLineEdit()
+        self.name.setAccessibleName("Provider name")
+        self.name.setPlaceholderText("e.g. gpubox, groq, lmstudio")
+        self.kind = QComboBox()
+        self.kind.setAccessibleName("Protocol")
+        for kind in KINDS:
+            self.kind.addItem({"ollama": "Ollama", "openai": "OpenAI-compatible", "anthropic": "Anthropic"}[kind], kind)
+        self.url = QLineEdit()
+        self.url.setAccessibleName("Base URL")
+        self.new_button = QPushButton("&New provider")
+        self.save_button = QPushButton("&Save provider")
+        self.remove_button = QPushButton("Re&move")
+        self.key = QLineEdit()
+        self.key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key.setAccessibleName("API key")
+        self.key.setPlaceholderText("paste a key to set or replace it")
+        self.set_key_button = QPushButton("Set &key")
+        self.clear_key_button = QPushButton("C&lear key")
+        self.test_button = QPushButton("&Test connection")
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setAccessibleName("Provider status")
+
+        form = QFormLayout()
+        form.addRow("&Name:", self.name)
+        form.addRow("&Protocol:", self.kind)
+        form.addRow("Base &URL:", self.url)
+        row = QHBoxLayout()
+        row.addWidget(self.new_button)
+        row.addWidget(self.save_button)
+        row.addWidget(self.remove_button)
+        row.addStretch(1)
+        form.addRow("", row)
+        key_row = QHBoxLayout()
+        key_row.addWidget(self.key, 1)
+        key_row.addWidget(self.set_key_button)
+        key_row.addWidget(self.clear_key_button)
+        key_label = QLabel("API ke&y:")
+        key_label.setBuddy(self.key)
+        form.addRow(key_label, key_row)
+        form.addRow("", self.test_button)
+        form.addRow("", self.status)
+        layout = QVBoxLayout(self)
+        layout.addWidget(note)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(form)
+
+        self.list.currentItemChanged.connect(lambda *_: self._show_selected())
+        self.kind.currentIndexChanged.connect(self._kind_changed)
+        self.new_button.clicked.connect(self.new_provider)
+        self.save_button.clicked.connect(self.save_provider)
+        self.remove_button.clicked.connect(self.remove_provider)
+        self.set_key_button.clicked.connect(self.set_key)
+        self.clear_key_button.clicked.connect(self.clear_key)
+        self.test_button.clicked.connect(self.test)
+        self.reload()
+
+    # ------------------------------------------------------------------ list
+    def providers(self) -> list[Provider]:
+        return [
+            Provider(OLLAMA, "ollama", resolve_host(self._ollama_host()), builtin=True),
+            *self._store.providers.list(),
+        ]
+
+    def reload(self, select: str | None = None) -> None:
+        current = select or (self.list.currentItem().data(256).name if self.list.currentItem() else None)
+        self.list.clear()
+        for provider in self.providers():
+            item = QListWidgetItem(self._label(provider))
+            item.setData(256, provider)
+            self.list.addItem(item)
+            if provider.name == current:
+                self.list.setCurrentItem(item)
+        if self.list.currentItem() is None and self.list.count():
+            self.list.setCurrentRow(0)
+        self._refresh_keys()
+
+    def _label(self, p: Provider) -> str:
+        key = self._keys.get(p.name)
+        key_text = "" if key is None else (" — key set" if key else " — no key")
+        builtin = " (built-in)" if p.builtin else ""
+        return f"{p.name}: {p.kind} at {p.base_url}{builtin}{key_text}"
+
+    def _refresh_keys(self) -> None:
+        names = [p.name for p in self.providers()]
+        data_dir = self._data_dir
+
+        def work(_task: Task) -> dict[str, bool]:
+            secrets = open_secrets(data_dir)
+            return {name: bool(secrets.get(name)) for name in names}
+
+        def done(keys: object) -> None:
+            assert isinstance(keys, dict)
+            self._keys = keys
+            for row in range(self.list.count()):
+                item = self.list.item(row)
+                item.setText(self._label(item.data(256)))
+
+        self._start(work, done, lambda message: self.status.setText(f"⚠ {message}"))
+
+    def selected(self) -> Provider | None:
+        item = self.list.currentItem()
+        return item.data(256) if item is not None else None
+
+    def _show_selected(self) -> None:
+        provider = self.selected()
+        if provider is None:
+            self.set_key_button.setEnabled(False)
+            self.clear_key_button.setEnabled(False)
+            self.test_button.setEnabled(False)
+            return
+        for widget in (self.set_key_button, self.clear_key_button, self.test_button):
+            widget.setEnabled(True)
+        self.name.setText(provider.name)
+        self.kind.setCurrentIndex(self.kind.findData(provider.kind))
+        self.url.setText(provider.base_url)
+        editable = provider.name != OLLAMA
+        for widget in (self.name, self.kind, self.url, self.save_button):
+            widget.setEnabled(editable)
+        self.remove_button.setEnabled(editable and not provider.builtin)
+        self.status.clear()
+
+    def new_provider(self) -> None:
+        """Clear the form for a provider that does not exist yet."""
+        self.list.setCurrentItem(None)
+        self.name.clear()
+        self.kind.setCurrentIndex(self.kind.findData("openai"))
+        self.url.setText(DEFAULT_URLS["openai"])
+        for widget in (self.name, self.kind, self.url, self.save_button):
+            widget.setEnabled(True)
+        self.remove_button.setEnabled(False)
+        self.status.setText("Name the provider, pick its protocol and URL, then Save; then set its key.")
+        self.name.setFocus()
+
+    def _kind_changed(self) -> None:
+        if not self.url.text().strip() or self.url.text().strip() in DEFAULT_URLS.values():
+            self.url.setText(DEFAULT_URLS[self.kind.currentData()])
+
+    # ------------------------------------------------------------------ actions
+    def save_provider(self) -> None:
+        try:
+            provider = self._store.providers.save(
+                self.name.text().strip(), self.kind.currentData(), self.url.text().strip()
+            )
+        except StoreError as exc:
+            QMessageBox.warning(self, "Provider", str(exc))
+            return
+        self.reload(select=provider.name)
+        self.status.setText(f"Saved {provider.name}.")
+        self.changed.emit()
+
+    def remove_provider(self) -> None:
+        provider = self.selected()
+        if provider is None or provider.builtin:
+            return
+        answer = QMessageBox.question(self, "Remove provider", f"Remove {provider.name} and its key?")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self._store.providers.remove(provider.name)
+        name, data_dir = provider.name, self._data_dir
+        self._start(lambda _t: open_secrets(data_dir).delete(name), lambda _r: self.reload(), self._failed)
+        self.changed.emit()
+
+    def set_key(self) -> None:
+        provider = self.selected()
+        key = self.key.text().strip()
+        if provider is None or not key:
+            return
+        self.key.clear()  # the widget does not keep it
+        name, data_dir = provider.name, self._data_dir
+
+        def work(_task: Task) -> str:
+            secrets = open_secrets(data_dir)
+            secrets.set(name, key)
+            return secrets.description
+
+        def done(where: object) -> None:
+            self.status.setText(f"Key for {name} stored in {where}.")
+            self._refresh_keys()
+            self.changed.emit()
+
+        self._start(work, done, self._failed)
+
+    def clear_key(self) -> None:
+        provider = self.selected()
+        if provider is None:
+            return
+        name, data_dir = provider.name, self._data_dir
+
+        def done(_result: object) -> None:
+            self.status.setText(f"Key for {name} removed.")
+            self._refresh_keys()
+
+        self._start(lambda _t: open_secrets(data_dir).delete(name), done, self._failed)
+
+    def test(self) -> None:
+        provider = self.selected()
+        if provider is None:
+            return
+        providers, host, data_dir = self.providers()[1:], self._ollama_host(), self._data_dir
+        self.status.setText(f"Testing {provider.name}…")
+
+        def work(_task: Task) -> str:
+            router = ModelRouter(providers, host, lambda n: open_secrets(data_dir).get(n))
+            client = router.client_for(provider.name)
+            models = client.list_models()
+            return f"✔ {provider.name} answered: {len(models)} models"
+
+        self._start(work, self.status.setText, lambda message: self.status.setText(f"✘ {message}"))
+
+    def _failed(self, message: str) -> None:
+        self.status.setText(f"✘ {message}")
+
+    def _start(self, fn, done, failed) -> Task:
+        task = Task(fn, self)
+        task.done.connect(done)
+        task.failed.connect(failed)
+        self._tasks.append(task)
+        return task.start()
+
+
+def all_models(providers: list[Provider], ollama_host: str | None, data_dir: Path) -> tuple[list[str], list[str]]:
+    """Every provider's models, named as a thread config takes them; plus one line per provider that failed.
+
+    Runs on a background task. Ollama's models are listed bare; others as `provider:model`. A provider
+    without a key is skipped quietly (it cannot be used yet anyway).
+    """
+    try:
+        secrets = open_secrets(data_dir)
+        key_for: Callable[[str], str | None] = secrets.get
+    except SecretsUnavailable:
+
+        def key_for(_name: str) -> None:
+            return None
+
+    router = ModelRouter(providers, ollama_host, key_for)
+    names: list[str] = []
+    problems: list[str] = []
+    for provider in [Provider(OLLAMA, "ollama", ""), *providers]:
+        try:
+            if provider.kind != "ollama" and not key_for(provider.name):
+                continue
+            models = router.client_for(provider.name).list_models()
+        except Exception as exc:
+            problems.append(f"{provider.name}: {exc}")
+            continue
+        names.extend(models if provider.name == OLLAMA else [f"{provider.name}:{m}" for m in models])
+    return names, problems

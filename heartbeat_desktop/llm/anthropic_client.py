@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
-from .http_json import request_json
+from .http_json import list_model_ids, request_json
 
 API_VERSION = "2023-06-01"
 TOOL = "record_decision"
@@ -71,10 +71,9 @@ class AnthropicClient:
         )
 
     def list_models(self, timeout_s: float = 10.0) -> list[str]:
-        data = request_json(
-            "GET", f"{self.host}/v1/models", provider=self.name, headers=self._headers(), timeout_s=timeout_s
+        return list_model_ids(
+            f"{self.host}/v1/models", provider=self.name, headers=self._headers(), timeout_s=timeout_s
         )
-        return sorted(str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict) and m.get("id"))
 
     def version(self, timeout_s: float = 5.0) -> str:
         return f"Anthropic API, {len(self.list_models(timeout_s))} models"

@@ -111,6 +111,12 @@ def request_json(
         return data
 
 
+def list_model_ids(url: str, *, provider: str, headers: dict[str, str], timeout_s: float) -> list[str]:
+    """GET a `{"data": [{"id": …}, …]}` model list (the OpenAI and Anthropic shape), sorted."""
+    data = request_json("GET", url, provider=provider, headers=headers, timeout_s=timeout_s)
+    return sorted(str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict) and m.get("id"))
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after")
     if value is None:

@@ -10,7 +10,7 @@ import threading
 from typing import Any
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
-from .http_json import request_json
+from .http_json import list_model_ids, request_json
 
 
 class OpenAICompatibleClient:
@@ -69,11 +69,7 @@ class OpenAICompatibleClient:
         )
 
     def list_models(self, timeout_s: float = 10.0) -> list[str]:
-        data = request_json(
-            "GET", f"{self.host}/models", provider=self.name, headers=self._headers(), timeout_s=timeout_s
-        )
-        return sorted(str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict) and m.get("id"))
+        return list_model_ids(f"{self.host}/models", provider=self.name, headers=self._headers(), timeout_s=timeout_s)
 
     def version(self, timeout_s: float = 5.0) -> str:
-        models = self.list_models(timeout_s)
-        return f"OpenAI-compatible, {len(models)} models"
+        return f"OpenAI-compatible, {len(self.list_models(timeout_s))} models"

@@ -117,6 +117,7 @@ class SettingsDialog(QDialog):
         self._warnings: dict[str, list[str]] = {}
         self._current: str | None = None
         self._server_models: list[str] | None = None
+        self._provider_names: set[str] = set()
         self._tasks: list[Task] = []
         self._pull: Task | None = None
 
@@ -430,6 +431,7 @@ class SettingsDialog(QDialog):
         client = self._client()
         host = self.host.text().strip() or None
         providers, data_dir = self._store.providers.list(), self._data_dir
+        self._provider_names = {p.name for p in providers}
         self.model_state.setText(f"Loading models from {client.host} and your providers…")
 
         def work(_task: Task) -> tuple[list[str], list[str]]:
@@ -461,7 +463,7 @@ class SettingsDialog(QDialog):
         effective = name or self.default_model.text().strip() or DEFAULT_MODEL
         present = any(m == effective or m == f"{effective}:latest" for m in self._server_models)
         pulling = self._pull is not None
-        provider, _model = split_model(effective, {p.name for p in self._store.providers.list()})
+        provider, _model = split_model(effective, self._provider_names)
         self.pull_button.setVisible(not present and not pulling and provider == OLLAMA)
         self.model_state.setText(
             f"{effective}: installed on the server" if present else f"⚠ {effective} is not on the server: Pull it?"

@@ -77,6 +77,24 @@ def _values(run: RunRecord) -> list[Any]:
     ]
 
 
+def _filters(thread_id: str | None, status: str | None) -> tuple[list[str], list[Any]]:
+    """WHERE fragments (fixed text) and their bound values for the history filters."""
+    where: list[str] = []
+    params: list[Any] = []
+    if thread_id is not None:
+        where.append("thread_id = ?")
+        params.append(thread_id)
+    if status is not None:
+        where.append("status = ?")
+        params.append(status)
+    return where, params
+
+
+def _where(fragments: list[str]) -> str:
+    # Only fixed fragments are ever joined here; every value travels as a bound parameter.
+    return " WHERE " + " AND ".join(fragments) if fragments else ""
+
+
 def row_to_run(r: sqlite3.Row) -> RunRecord:
     return RunRecord(
         id=r["id"],
@@ -181,22 +199,13 @@ class RunRepo:
         which is what lets a million runs scroll as fast as ten. Pass the last pair's
         `(run.started_at, rowid)` as `after` for the next page. The heavy text columns stay out.
         """
-        where, params = [], []
-        if thread_id is not None:
-            where.append("thread_id = ?")
-            params.append(thread_id)
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
+        where, params = _filters(thread_id, status)
         if after is not None:
             where.append("(started_at, rowid) < (?, ?)")
             params.extend(after)
-        # Only the fixed fragments above are joined; every value is a bound parameter.
         sql = (
             "SELECT rowid AS rid, id, thread_id, trigger, dry_run, status, reason, model, decision, started_at, "  # noqa: S608
-            "finished_at, llm_ms, total_ms FROM runs"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY started_at DESC, rowid DESC LIMIT ?"
+            "finished_at, llm_ms, total_ms FROM runs" + _where(where) + " ORDER BY started_at DESC, rowid DESC LIMIT ?"
         )
         params.append(limit)
         rows = self.db.read(lambda c: c.execute(sql, params).fetchall())
@@ -235,18 +244,11 @@ class RunRepo:
         self, thread_id: str | None = None, limit: int = 50, status: str | None = None, before: float | None = None
     ) -> list[RunRecord]:
         """Newest first; keyset paging by `before` (a started_at) keeps deep pages as cheap as the first."""
-        where, params = [], []
-        if thread_id is not None:
-            where.append("thread_id = ?")
-            params.append(thread_id)
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
+        where, params = _filters(thread_id, status)
         if before is not None:
             where.append("started_at < ?")
             params.append(before)
-        # Only the fixed fragments above are joined; every value is a bound parameter.
-        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")  # noqa: S608
+        sql = "SELECT * FROM runs" + _where(where)  # noqa: S608 - fixed fragments, bound values
         sql += " ORDER BY started_at DESC LIMIT ?"
         params.append(limit)
         rows = self.db.read(lambda c: c.execute(sql, params).fetchall())

@@ -53,7 +53,8 @@ def settings(qtbot, store: SqliteStore, memory: WindowMemory, ollama: OllamaServ
     qtbot.addWidget(dialog)
     dialog.applied, dialog.autostart_state = applied, autostart
     qtbot.waitUntil(lambda: dialog._server_models is not None, timeout=5000)
-    return dialog
+    yield dialog
+    dialog.reject()  # cancels its background tasks before the store closes
 
 
 def test_bounds_cannot_be_exceeded(settings: SettingsDialog) -> None:

@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 
 from ...core.models import RunRecord
 from ...store.runs import RunRepo
+from .paged import Index, PagedTableModel
 
 PAGE = 200
 COLUMNS = ("Time", "Thread", "Trigger", "Status", "Action", "Duration")
-Index = QModelIndex | QPersistentModelIndex
-_ROOT = QModelIndex()  # the invalid index: "the top level"
 
 
 def _action(run: RunRecord) -> str:
@@ -29,58 +28,22 @@ def _action(run: RunRecord) -> str:
     return "none"
 
 
-class HistoryModel(QAbstractTableModel):
+class HistoryModel(PagedTableModel[tuple[int, RunRecord]]):
     RunRole = Qt.ItemDataRole.UserRole + 1
 
     def __init__(self, runs: RunRepo, parent: Any = None) -> None:
-        super().__init__(parent)
+        super().__init__(COLUMNS, self._next_page, PAGE, parent)
         self._runs = runs
-        self._rows: list[tuple[int, RunRecord]] = []
-        self._exhausted = False
         self.thread_filter: str | None = None
         self.status_filter: str | None = None
 
-    # ------------------------------------------------------------------ filters / reload
     def set_filters(self, thread_id: str | None, status: str | None) -> None:
         self.thread_filter, self.status_filter = thread_id, status
         self.reload()
 
-    def reload(self) -> None:
-        self.beginResetModel()
-        self._rows = []
-        self._exhausted = False
-        self.endResetModel()
-        if self.canFetchMore(QModelIndex()):
-            self.fetchMore(QModelIndex())
-
-    # ------------------------------------------------------------------ lazy loading
-    def canFetchMore(self, parent: Index = _ROOT) -> bool:
-        return not parent.isValid() and not self._exhausted
-
-    def fetchMore(self, parent: Index = _ROOT) -> None:
-        if parent.isValid() or self._exhausted:
-            return
-        after = (self._rows[-1][1].started_at, self._rows[-1][0]) if self._rows else None
-        page = self._runs.page(self.thread_filter, self.status_filter, after, PAGE)
-        if len(page) < PAGE:
-            self._exhausted = True
-        if page:
-            start = len(self._rows)
-            self.beginInsertRows(QModelIndex(), start, start + len(page) - 1)
-            self._rows.extend(page)
-            self.endInsertRows()
-
-    # ------------------------------------------------------------------ model API
-    def rowCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
+    def _next_page(self, last: tuple[int, RunRecord] | None, limit: int) -> list[tuple[int, RunRecord]]:
+        after = (last[1].started_at, last[0]) if last else None
+        return self._runs.page(self.thread_filter, self.status_filter, after, limit)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

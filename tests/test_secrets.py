@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -127,8 +128,12 @@ def test_the_key_appears_nowhere_the_app_writes(secret_service: dict[str, str], 
         outputs.extend([result.stdout, result.stderr])
         return result
 
+    holder = None
     try:
         assert run("provider", "add", "hosted", "--kind", "openai", "--url", server.base_url).returncode == 0
+        # Keep a connection open so SQLite keeps its write-ahead log on disk: the search must cover it.
+        holder = sqlite3.connect(data / "heartbeat.db")
+        holder.execute("SELECT COUNT(*) FROM runs").fetchone()
         assert run("provider", "set-key", "hosted", stdin=KEY + "\n").returncode == 0
         assert run("config", "set", "model", "hosted:gpt-4o-mini").returncode == 0
         assert run("settings", "set", "llm_timeout", "2").returncode == 0
@@ -152,14 +157,18 @@ def test_the_key_appears_nowhere_the_app_writes(secret_service: dict[str, str], 
             ("provider", "test", "hosted"),
         ):
             run(*args)
+        files = [p for p in data.rglob("*") if p.is_file()]
+        assert any(p.name == "heartbeat.db-wal" and p.stat().st_size > 0 for p in files)
+        hits = [str(p) for p in files if KEY.encode() in p.read_bytes()]
     finally:
         server.stop()
+        if holder is not None:
+            holder.close()
     sent = [r for r in server.requests if r["headers"].get("Authorization") == f"Bearer {KEY}"]
     assert len(sent) >= 5  # the key did reach the server, in the header and only there
-    files = [p for p in data.rglob("*") if p.is_file()]
+    files = [p for p in data.rglob("*") if p.is_file()]  # again, after the last connection checkpointed
     assert any(p.name == "heartbeat.db" for p in files) and any(p.suffix == ".log" for p in files)
-    needle = KEY.encode()
-    hits = [str(p) for p in files if needle in p.read_bytes()]
+    hits += [str(p) for p in files if KEY.encode() in p.read_bytes()]
     hits += [f"output {i}" for i, text in enumerate(outputs) if KEY in text]
     assert hits == []
     log_text = "".join(p.read_text(errors="replace") for p in files if p.suffix == ".log")

@@ -49,19 +49,6 @@ def _emit(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
-def run_summary(run: RunRecord) -> dict[str, Any]:
-    return {
-        "run_id": run.id,
-        "thread_id": run.thread_id,
-        "status": run.status,
-        "dry_run": run.dry_run,
-        "action": run.decision,
-        "reason": run.reason,
-        "llm_ms": run.llm_ms,
-        "total_ms": run.total_ms,
-    }
-
-
 def describe_run(run: RunRecord) -> str:
     secs = f"{(run.total_ms or 0) / 1000:.1f} s"
     if run.status != "ok":
@@ -117,7 +104,7 @@ def cmd_run_now(store: SqliteStore, args: argparse.Namespace) -> int:
         except UnknownThread as exc:
             raise UsageError(f"{exc} (see: heartbeat-desktop threads list)") from None
     if args.json:
-        _emit(run_summary(run))
+        _emit(run.summary())
     else:
         print(describe_run(run))
         for warning in run.warnings:
@@ -475,6 +462,50 @@ def cmd_provider(store: SqliteStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+API_USAGE = "heartbeat-desktop api enable [--port N] | disable | info [--json] | regenerate-token"
+
+
+def cmd_api(store: SqliteStore, args: argparse.Namespace) -> int:
+    from .api.token import api_settings, regenerate, token
+
+    words = _positional_words(args, ("enable", "disable", "info", "regenerate-token"), API_USAGE, 1)
+    action = words[0]
+    data_dir = paths.data_dir()
+    if action == "enable":
+        if args.port is not None and not 1024 <= args.port <= 65535:
+            raise UsageError("--port must be in 1024–65535")
+        store.settings.set("api_enabled", "1")
+        if args.port is not None:
+            store.settings.set("api_port", str(args.port))
+        token(data_dir)
+    elif action == "disable":
+        store.settings.set("api_enabled", "0")
+    elif action == "regenerate-token":
+        regenerate(data_dir)
+        print("a new token was generated; the old one no longer works")
+    settings = api_settings(store.settings.get)
+    running = _tell_running_app({"cmd": "api-reload"}) if action != "info" else None
+    if action == "info" or args.json:
+        info = {"enabled": settings.enabled, "url": settings.url, "token": token(data_dir)}
+        if args.json:
+            _emit(info)
+        else:
+            print(f"enabled: {'yes' if info['enabled'] else 'no'}\nurl: {info['url']}\ntoken: {info['token']}")
+        return EXIT_OK
+    state = "on" if settings.enabled else "off"
+    where = " (the running app applied it)" if running else " (takes effect when the app starts)"
+    print(f"local API {state} at {settings.url}{where}" if action != "regenerate-token" else f"local API {state}")
+    return EXIT_OK
+
+
+def _tell_running_app(message: dict[str, Any]) -> bool:
+    try:
+        from .qt.single_instance import request, server_name
+    except ImportError:
+        return False
+    return request(server_name(paths.data_dir()), message, timeout_s=5) is not None
+
+
 def cmd_feed(store: SqliteStore, args: argparse.Namespace) -> int:
     posts = store.feed.posts(limit=args.limit)
     if args.json:
@@ -589,6 +620,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="when no OS keyring works, keep the key in a PLAINTEXT file (0600) in the data dir instead",
     )
     p.set_defaults(func=cmd_provider)
+
+    p = sub.add_parser("api", help="the local control API (off by default)", usage=API_USAGE)
+    p.add_argument("words", nargs="*", metavar="ACTION")
+    p.add_argument("--port", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("feed", help="posts in the local feed, newest first")
     p.add_argument("--limit", type=int, default=50)

@@ -89,3 +89,16 @@ class RunRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def summary(self) -> dict[str, Any]:
+        """The public shape of a run result: `run-now --json` and the local API answer with it."""
+        return {
+            "run_id": self.id,
+            "thread_id": self.thread_id,
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "action": self.decision,
+            "reason": self.reason,
+            "llm_ms": self.llm_ms,
+            "total_ms": self.total_ms,
+        }

@@ -9,13 +9,18 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
 from .. import __version__, paths, wiring
+from ..api.server import AppBridge, ControlAPI
+from ..api.token import api_settings
+from ..api.token import token as api_token
 from ..autostart import Autostart
 from ..core.models import RunRecord
 from ..core.notify import Notice, notice_for
@@ -41,6 +46,46 @@ from .window_state import WindowMemory
 log = logging.getLogger(__name__)
 
 DEFAULT_TRAY_WAIT_S = 10.0
+
+
+class ApiBridgeQt(QObject):
+    """Carries the local API's requests from its server threads into the app, and results back."""
+
+    changed = Signal(str)
+
+    def __init__(self, scheduler: HeartbeatScheduler, wait_s: Callable[[], float], parent: QObject | None = None):
+        super().__init__(parent)
+        self._scheduler = scheduler
+        self._wait_s = wait_s
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[threading.Event, list[object]]] = {}
+        scheduler.request_done.connect(self._on_done)
+
+    def run_now(self, thread_id: str, dry_run: bool) -> RunRecord | str:
+        """Called on a server thread: ask the scheduler, wait for this run's answer."""
+        entry = self._scheduler.state.thread(thread_id)
+        if entry is not None and (entry.running or entry.queued):
+            return f"a run of thread {thread_id!r} is already in progress"
+        token = uuid.uuid4().hex
+        event, box = threading.Event(), []
+        with self._lock:
+            self._pending[token] = (event, box)
+        self._scheduler.run_heartbeat_now(thread_id, dry_run, token)
+        if not event.wait(self._wait_s()):
+            with self._lock:
+                self._pending.pop(token, None)
+            return "the run did not finish in time; see History"
+        run, error = box
+        return run if isinstance(run, RunRecord) else str(error)
+
+    @Slot(str, object, str)
+    def _on_done(self, token: str, run: object, error: str) -> None:
+        with self._lock:
+            pending = self._pending.pop(token, None)
+        if pending is not None:
+            event, box = pending
+            box.extend([run, error])
+            event.set()
 
 
 class TrayApp(QObject):
@@ -79,6 +124,11 @@ class TrayApp(QObject):
         self.instance = InstanceServer(server_name(data_dir), self.scheduler, self)
         self.instance.raise_requested.connect(self.raise_ui)
         self.instance.open_requested.connect(self.open_window)
+        self.instance.api_reload_requested.connect(self.configure_api)
+        self.api: ControlAPI | None = None
+        self.api_error: str | None = None
+        self.api_bridge = ApiBridgeQt(self.scheduler, self._api_wait_s, self)
+        self.api_bridge.changed.connect(self._on_api_change)
         self.scheduler.state_changed.connect(self._on_state)
         self.scheduler.register_callback(self._on_run_finished)
         self._fallback_actions = actions
@@ -93,6 +143,7 @@ class TrayApp(QObject):
             return False
         self.scheduler.start()
         self.health.check()
+        self.configure_api()
         self._show_tray_or_fallback(waited=0.0)
         log.info("Heartbeat Desktop %s started (data in %s)", __version__, self.data_dir)
         return True
@@ -126,6 +177,7 @@ class TrayApp(QObject):
             self._quitting = False
             return
         self.scheduler.stop()
+        self._stop_api()
         self.notifier.close()
         self.instance.close()
         self.tray.icon.hide()
@@ -197,13 +249,17 @@ class TrayApp(QObject):
                 self.memory,
                 autostart_enabled=self.autostart.enabled,
                 set_autostart=self.set_autostart,
-                on_applied=self.scheduler.reload,
+                on_applied=self._settings_applied,
                 data_dir=self.data_dir,
             )
         else:
             log.warning("No window called %r", name)
             return None
         return window
+
+    def _settings_applied(self) -> None:
+        self.scheduler.reload()
+        self.configure_api()
 
     def open_post(self, post_id: int) -> None:
         window = self.open_window("feed")
@@ -223,6 +279,55 @@ class TrayApp(QObject):
                 QSystemTrayIcon.MessageIcon.Information,
                 4000,
             )
+
+    # ------------------------------------------------------------------ local API
+    def _api_wait_s(self) -> float:
+        store = SqliteStore(self.db_path, recover=False)
+        try:
+            return wiring.llm_timeout(store) + 30
+        finally:
+            store.close()
+
+    @Slot()
+    def configure_api(self) -> None:
+        """Start, restart or stop the local API to match the settings (called at start and on change)."""
+        settings = api_settings(self.gui_store.settings.get)
+        if self.api is not None and settings.enabled and self.api.port == settings.port:
+            return
+        self._stop_api()
+        if not settings.enabled:
+            return
+        bridge = AppBridge(
+            state=lambda: self.scheduler.state,
+            pause=self.scheduler.pause,
+            resume=self.scheduler.resume,
+            reload=self.scheduler.reload,
+            run_now=self.api_bridge.run_now,
+            changed=self.api_bridge.changed.emit,
+            heartbeat_md_path=self.data_dir / "HEARTBEAT.md",
+            db_path=self.db_path,
+        )
+        try:
+            self.api = ControlAPI(bridge, lambda: api_token(self.data_dir), settings.port).start()
+            self.api_error = None
+        except OSError as exc:
+            self.api_error = f"cannot listen on 127.0.0.1:{settings.port}: {exc.strerror or exc}"
+            log.error("Local API: %s", self.api_error)
+            self.notifier.show(Notice("The local API could not start", self.api_error, critical=True))
+
+    def _stop_api(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+
+    @Slot(str)
+    def _on_api_change(self, kind: str) -> None:
+        """What a script changed through the API shows in the open windows at once."""
+        refreshers = {"threads": "reload", "feed": "reload", "history": "refresh"}
+        for name, method in refreshers.items():
+            window = self._open.get(name)
+            if window is not None and window.isVisible():
+                getattr(window, method)()
 
     # ------------------------------------------------------------------ state
     @Slot(object)

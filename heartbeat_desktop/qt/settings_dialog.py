@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..api.token import api_settings
 from ..core.config import ConfigError, HeartbeatConfig
 from ..core.ports import StoreError
 from ..core.runner import DEFAULT_MODEL, DEFAULT_TIMEOUT_S
@@ -306,6 +307,21 @@ class SettingsDialog(QDialog):
         form.addRow("&Default model:", self.default_model)
         form.addRow("Model t&imeout:", self.timeout)
         form.addRow("", self.autostart)
+        api = api_settings(self._store.settings.get)
+        self.api_enabled = QCheckBox("Let scripts on this computer control the app (local API)")
+        self.api_enabled.setAccessibleName("Local API")
+        self.api_enabled.setChecked(api.enabled)
+        self.api_port = QSpinBox()
+        self.api_port.setRange(1024, 65535)
+        self.api_port.setValue(api.port)
+        self.api_port.setAccessibleName("Local API port")
+        self.api_note = QLabel(
+            "Listens on 127.0.0.1 only; every request needs the token from `heartbeat-desktop api info`."
+        )
+        self.api_note.setWordWrap(True)
+        form.addRow("", self.api_enabled)
+        form.addRow(_label("API &port:", self.api_port), self.api_port)
+        form.addRow("", self.api_note)
         self.test_button.clicked.connect(self.test_connection)
         self.host.editingFinished.connect(self.load_models)
         return page
@@ -395,6 +411,8 @@ class SettingsDialog(QDialog):
                 "ollama_host": self.host.text().strip() or None,
                 "default_model": self.default_model.text().strip() or None,
                 "llm_timeout": str(self.timeout.value()) if self.timeout.value() != int(DEFAULT_TIMEOUT_S) else None,
+                "api_enabled": "1" if self.api_enabled.isChecked() else "0",
+                "api_port": str(self.api_port.value()),
             }
             self._store.apply_settings(self._drafts, app)
         except (ConfigError, StoreError) as exc:

@@ -36,6 +36,7 @@ WINDOWS = ("settings", "editor", "history", "feed", "threads")
 class InstanceServer(QObject):
     raise_requested = Signal()
     open_requested = Signal(str)
+    api_reload_requested = Signal()
 
     def __init__(self, name: str, scheduler: HeartbeatScheduler, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -99,6 +100,9 @@ class InstanceServer(QObject):
             self._reply(sock, {"ok": True, "pid": os.getpid()})
         elif cmd == "raise":
             self.raise_requested.emit()
+            self._reply(sock, {"ok": True})
+        elif cmd == "api-reload":
+            self.api_reload_requested.emit()
             self._reply(sock, {"ok": True})
         elif cmd == "open":
             window = message.get("window")

@@ -1,0 +1,1 @@
+"""The local control API (the seed's endpoints), served by the running tray app."""

@@ -1,0 +1,382 @@
+"""The local control API: the seed's endpoints, served by the running app on 127.0.0.1, behind a token.
+
+Server: the standard library's `ThreadingHTTPServer` on its own thread. PySide6-Essentials has no Qt HTTP
+server (that is in the Addons), and an ASGI stack would add three dependencies to the bundle for a
+handful of loopback-only JSON endpoints. Each request runs on a server thread with its own SQLite
+connection; anything that must happen in the app (pause, re-plan, a run) goes through the scheduler's
+thread-safe signals, so no request ever blocks the GUI thread — and the GUI never blocks a request.
+
+Security: off by default; `Authorization: Bearer TOKEN` on every endpoint (constant-time compare); the
+`Host` header must name the loopback address and our port (DNS rebinding); no CORS headers at all;
+bodies over 64 KiB refused; errors are JSON `{"error": …}` with the right status.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+from ..core import heartbeat_md
+from ..core.config import ConfigError, HeartbeatConfig
+from ..core.models import NOTE_KINDS, RunRecord
+from ..core.ports import StoreError
+from ..files import EDITABLE_MAX_BYTES, atomic_write
+from ..store import SqliteStore
+from ..store.threads import NoSuchThread
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+RUN_WAIT_MARGIN_S = 30.0
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class AppBridge:
+    """What the API may ask of the running app. Every method is safe to call from a server thread."""
+
+    def __init__(
+        self,
+        *,
+        state: Callable[[], Any],
+        pause: Callable[[], None],
+        resume: Callable[[], None],
+        reload: Callable[[], None],
+        run_now: Callable[[str, bool], RunRecord | str],
+        changed: Callable[[str], None],
+        heartbeat_md_path: Path,
+        db_path: Path,
+    ) -> None:
+        self.state = state
+        self.pause = pause
+        self.resume = resume
+        self.reload = reload
+        self.run_now = run_now
+        self.changed = changed
+        self.heartbeat_md_path = heartbeat_md_path
+        self.db_path = db_path
+
+
+def _iso(ts: float | None) -> str | None:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds") if ts else None
+
+
+class ControlAPI:
+    def __init__(self, bridge: AppBridge, token: Callable[[], str], port: int = 0) -> None:
+        self._bridge = bridge
+        self._token = token
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="control-api", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ControlAPI:
+        self._thread.start()
+        log.info("Local API listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        log.info("Local API stopped")
+
+    # ------------------------------------------------------------------ routing
+    ROUTES: ClassVar[list[tuple[str, re.Pattern[str], str]]] = [
+        ("GET", re.compile(r"^/api/heartbeat/status$"), "status"),
+        ("POST", re.compile(r"^/api/heartbeat/start$"), "start"),
+        ("POST", re.compile(r"^/api/heartbeat/stop$"), "stop"),
+        ("GET", re.compile(r"^/api/heartbeat/heartbeat\.md$"), "get_md"),
+        ("POST", re.compile(r"^/api/heartbeat/heartbeat\.md$"), "post_md"),
+        ("GET", re.compile(r"^/api/threads$"), "threads"),
+        ("GET", re.compile(r"^/api/threads/([^/]+)/heartbeat/config$"), "get_config"),
+        ("POST", re.compile(r"^/api/threads/([^/]+)/heartbeat/config$"), "post_config"),
+        ("POST", re.compile(r"^/api/threads/([^/]+)/heartbeat/run-now$"), "run_now"),
+        ("GET", re.compile(r"^/api/threads/([^/]+)/heartbeat/history$"), "history"),
+        ("POST", re.compile(r"^/api/threads/([^/]+)/messages$"), "add_message"),
+        ("POST", re.compile(r"^/api/threads/([^/]+)/notes$"), "add_note"),
+        ("GET", re.compile(r"^/api/feed$"), "feed"),
+    ]
+
+    def dispatch(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        allowed = []
+        for route_method, pattern, name in self.ROUTES:
+            match = pattern.match(path)
+            if match:
+                if route_method == method:
+                    return getattr(self, f"_ep_{name}")(*match.groups(), query=query, body=body)
+                allowed.append(route_method)
+        if allowed:
+            raise ApiError(405, f"use {' or '.join(allowed)} for {path}")
+        raise ApiError(404, f"no endpoint {method} {path}")
+
+    def _store(self) -> SqliteStore:
+        return SqliteStore(self._bridge.db_path, recover=False)
+
+    def _with_store(self, fn: Callable[[SqliteStore], Any]) -> Any:
+        store = self._store()
+        try:
+            return fn(store)
+        except NoSuchThread as exc:
+            raise ApiError(404, str(exc)) from None
+        except StoreError as exc:
+            raise ApiError(400, str(exc)) from None
+        finally:
+            store.close()
+
+    # ------------------------------------------------------------------ endpoints
+    def _ep_status(self, *, query: Any, body: Any) -> tuple[int, Any]:
+        state = self._bridge.state()
+        return 200, {
+            "running": bool(state.started),
+            "paused": bool(state.paused),
+            "next_due": _iso(state.next_due),
+            "threads": [
+                {
+                    "id": t.thread_id,
+                    "title": t.title,
+                    "enabled": t.enabled,
+                    "paused": t.paused,
+                    "next_due": _iso(t.next_due),
+                    "running": t.running,
+                    "last_status": t.last_status,
+                    "last_reason": t.last_reason,
+                    "last_run_at": _iso(t.last_run_at),
+                    "consecutive_failures": t.consecutive_failures,
+                }
+                for t in state.threads
+            ],
+        }
+
+    def _ep_start(self, *, query: Any, body: Any) -> tuple[int, Any]:
+        self._bridge.resume()
+        return 200, {"ok": True, "paused": False}
+
+    def _ep_stop(self, *, query: Any, body: Any) -> tuple[int, Any]:
+        self._bridge.pause()
+        return 200, {"ok": True, "paused": True}
+
+    def _ep_get_md(self, *, query: Any, body: Any) -> tuple[int, Any]:
+        text, warnings = heartbeat_md.read_heartbeat_md(self._bridge.heartbeat_md_path)
+        parsed = heartbeat_md.parse(text)
+        parsed.warnings[:0] = warnings
+        return 200, {"content": text, "parsed": parsed.to_dict()}
+
+    def _ep_post_md(self, *, query: Any, body: Any) -> tuple[int, Any]:
+        content = _field(body, "content", str)
+        if len(content.encode()) > EDITABLE_MAX_BYTES:
+            raise ApiError(413, "HEARTBEAT.md larger than 1 MB")
+        parsed = heartbeat_md.parse(content)  # parse first: the answer says what was found
+        try:
+            atomic_write(self._bridge.heartbeat_md_path, content, backup=True)
+        except OSError as exc:
+            raise ApiError(500, f"could not save HEARTBEAT.md: {exc.strerror or exc}") from None
+        self._bridge.changed("heartbeat.md")
+        return 200, {"saved": True, "parsed": parsed.to_dict()}
+
+    def _ep_threads(self, *, query: Any, body: Any) -> tuple[int, Any]:
+        threads = self._with_store(lambda s: s.threads.list())
+        return 200, [
+            {"id": t.id, "title": t.title, "paused": t.paused, "last_active_at": _iso(t.last_active_at)}
+            for t in threads
+        ]
+
+    def _ep_get_config(self, thread_id: str, *, query: Any, body: Any) -> tuple[int, Any]:
+        thread = self._with_store(lambda s: s.threads.require(thread_id))
+        config, warnings = HeartbeatConfig.load(thread.config_json)
+        return 200, {"thread_id": thread_id, "config": config.to_dict(), "warnings": warnings}
+
+    def _ep_post_config(self, thread_id: str, *, query: Any, body: Any) -> tuple[int, Any]:
+        if not isinstance(body, dict) or not body:
+            raise ApiError(400, "send a JSON object with the settings to change")
+
+        def work(store: SqliteStore) -> HeartbeatConfig:
+            thread = store.threads.require(thread_id)
+            config, _warnings = HeartbeatConfig.load(thread.config_json)
+            try:
+                updated = config.with_updates(**body)
+            except ConfigError as exc:
+                raise ApiError(422, str(exc)) from None
+            store.threads.set_config(thread_id, updated)
+            return updated
+
+        updated = self._with_store(work)
+        self._bridge.reload()
+        self._bridge.changed("config")
+        return 200, {"thread_id": thread_id, "config": updated.to_dict()}
+
+    def _ep_run_now(self, thread_id: str, *, query: Any, body: Any) -> tuple[int, Any]:
+        dry_run = False
+        if body is not None:
+            if not isinstance(body, dict):
+                raise ApiError(400, 'send a JSON object, e.g. {"dry_run": true}')
+            dry_run = bool(body.get("dry_run", False))
+        self._with_store(lambda s: s.threads.require(thread_id))
+        result = self._bridge.run_now(thread_id, dry_run)
+        if isinstance(result, str):
+            raise ApiError(409 if "already" in result else 503, result)
+        return 200, result.summary()
+
+    def _ep_history(self, thread_id: str, *, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        try:
+            limit = min(max(int(query.get("limit", ["20"])[0]), 1), 500)
+            before_raw = query.get("before", [None])[0]
+            before = float(before_raw) if before_raw is not None else None
+        except ValueError:
+            raise ApiError(400, "limit must be a whole number and before a Unix timestamp") from None
+
+        def work(store: SqliteStore) -> list[RunRecord]:
+            store.threads.require(thread_id)
+            return store.runs.history(thread_id, limit=limit, before=before)
+
+        runs = self._with_store(work)
+        return 200, [
+            {
+                **r.summary(),
+                "trigger": r.trigger,
+                "model": r.model,
+                "raw_reply": r.raw_reply,
+                "started_at": _iso(r.started_at),
+                "started_ts": r.started_at,
+                "prompt_tokens": r.prompt_tokens,
+                "completion_tokens": r.completion_tokens,
+            }
+            for r in runs
+        ]
+
+    def _ep_add_message(self, thread_id: str, *, query: Any, body: Any) -> tuple[int, Any]:
+        text = _field(body, "text", str)
+        role = body.get("role", "user") if isinstance(body, dict) else "user"
+        message_id = self._with_store(lambda s: s.threads.add_message(thread_id, text, role=role))
+        self._bridge.changed("threads")
+        return 201, {"id": message_id, "thread_id": thread_id}
+
+    def _ep_add_note(self, thread_id: str, *, query: Any, body: Any) -> tuple[int, Any]:
+        text = _field(body, "text", str)
+        kind = body.get("kind", "memory") if isinstance(body, dict) else "memory"
+        if kind not in NOTE_KINDS:
+            raise ApiError(422, f"kind must be one of {', '.join(NOTE_KINDS)}")
+        note_id = self._with_store(lambda s: s.threads.add_note(thread_id, text, kind=kind))
+        self._bridge.changed("threads")
+        return 201, {"id": note_id, "thread_id": thread_id, "kind": kind}
+
+    def _ep_feed(self, *, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        try:
+            limit = min(max(int(query.get("limit", ["50"])[0]), 1), 500)
+        except ValueError:
+            raise ApiError(400, "limit must be a whole number") from None
+        posts = self._with_store(lambda s: s.feed.posts(limit=limit))
+        return 200, [
+            {
+                "id": p.id,
+                "title": p.title,
+                "content": p.content,
+                "score": p.score,
+                "comments": p.comment_count,
+                "thread_id": p.thread_id,
+                "run_id": p.run_id,
+                "created_at": _iso(p.created_at),
+            }
+            for p in posts
+        ]
+
+    # ------------------------------------------------------------------ HTTP
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "HeartbeatDesktop"
+            sys_version = ""
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("API %s %s", self.command, self.path.split("?")[0])
+
+            def _answer(self, status: int, payload: Any) -> None:
+                body = json.dumps(payload, ensure_ascii=False).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _handle(self) -> None:
+                try:
+                    status, payload = self._process()
+                except ApiError as exc:
+                    status, payload = exc.status, {"error": exc.message}
+                except Exception as exc:  # never a traceback to the client; the log has it
+                    log.exception("Local API request failed")
+                    status, payload = 500, {"error": f"internal error: {type(exc).__name__}"}
+                self._answer(status, payload)
+
+            def _process(self) -> tuple[int, Any]:
+                host = (self.headers.get("Host") or "").strip().lower()
+                if host not in (f"127.0.0.1:{api.port}", f"localhost:{api.port}"):
+                    raise ApiError(403, "this API answers only requests addressed to 127.0.0.1")
+                auth = self.headers.get("Authorization") or ""
+                expected = f"Bearer {api._token()}"
+                if not hmac.compare_digest(auth.encode(), expected.encode()):
+                    raise ApiError(401, "missing or wrong bearer token (see: heartbeat-desktop api info)")
+                length_raw = self.headers.get("Content-Length") or "0"
+                try:
+                    length = int(length_raw)
+                except ValueError:
+                    raise ApiError(400, "bad Content-Length") from None
+                if length > MAX_BODY:
+                    self.close_connection = True
+                    raise ApiError(413, f"request body over {MAX_BODY // 1024} KiB")
+                raw = self.rfile.read(length) if length else b""
+                body: Any = None
+                if raw:
+                    try:
+                        body = json.loads(raw)
+                    except (json.JSONDecodeError, UnicodeDecodeError):
+                        raise ApiError(400, "the body is not valid JSON") from None
+                parts = urlsplit(self.path)
+                return api.dispatch(self.command, parts.path, parse_qs(parts.query), body)
+
+            def do_GET(self) -> None:
+                self._handle()
+
+            def do_POST(self) -> None:
+                self._handle()
+
+            def do_PUT(self) -> None:
+                self._handle()
+
+            def do_DELETE(self) -> None:
+                self._handle()
+
+            def do_OPTIONS(self) -> None:  # no CORS: a browser preflight gets no permission
+                self._handle()
+
+        return Handler
+
+
+def _field(body: Any, name: str, kind: type) -> Any:
+    if not isinstance(body, dict) or not isinstance(body.get(name), kind):
+        raise ApiError(400, f"send a JSON object with {name!r} ({kind.__name__})")
+    return body[name]

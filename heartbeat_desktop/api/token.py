@@ -1,0 +1,55 @@
+"""The API's bearer token and on/off settings (Qt-free, shared by the app and the CLI)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+TOKEN_FILE = "api-token"
+DEFAULT_PORT = 8787
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+
+
+def token(data_dir: Path) -> str:
+    """The token, created (random, 0600) on first use."""
+    path = data_dir / TOKEN_FILE
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+        if value:
+            return value
+    except FileNotFoundError:
+        pass
+    return regenerate(data_dir)
+
+
+def regenerate(data_dir: Path) -> str:
+    value = secrets.token_urlsafe(32)
+    _write_private(data_dir / TOKEN_FILE, value + "\n")
+    return value
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    enabled: bool
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def api_settings(get: callable) -> ApiSettings:  # type: ignore[valid-type]
+    """From the settings table (`get(key)`): off unless turned on; port 8787 unless set."""
+    try:
+        port = int(get("api_port") or DEFAULT_PORT)
+    except ValueError:
+        port = DEFAULT_PORT
+    return ApiSettings(enabled=get("api_enabled") == "1", port=port)

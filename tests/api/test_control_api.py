@@ -1,0 +1,220 @@
+"""The local control API: real HTTP against the running app (pytest-qt), a loopback Ollama-protocol server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from heartbeat_desktop.api.token import token
+from heartbeat_desktop.core.notify import Notice
+from heartbeat_desktop.qt.app import TrayApp
+from heartbeat_desktop.store import SqliteStore
+from tests.conftest import GOOD_MD
+from tests.support.ollama_server import OllamaServer, Reply
+
+POST = json.dumps({"action": "post", "title": "Posted via the API", "content": "c", "reason": "r"})
+
+
+@pytest.fixture
+def app(qtbot, data_dir: Path, ollama: OllamaServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("OLLAMA_HOST", ollama.url)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    (data_dir / "HEARTBEAT.md").write_text(GOOD_MD, encoding="utf-8")
+    store = SqliteStore(data_dir / "heartbeat.db")
+    store.settings.set("api_enabled", "1")
+    store.settings.set("api_port", "0")  # any free port: tests run side by side
+    store.close()
+    tray_app = TrayApp(QApplication.instance(), data_dir, tray_wait_s=0)
+    assert tray_app.start()
+    qtbot.waitUntil(lambda: tray_app.scheduler.state.started, timeout=5000)
+    assert tray_app.api is not None
+    yield tray_app
+    tray_app._stop_api()
+    tray_app.scheduler.stop()
+    tray_app.instance.close()
+    tray_app.signals.close()
+    if tray_app.fallback is not None:
+        tray_app.fallback.close()
+
+
+class Client:
+    """Requests from a helper thread while the test keeps the app's event loop turning."""
+
+    def __init__(self, qtbot, app: TrayApp) -> None:
+        self.qtbot = qtbot
+        self.url = app.api.url
+        self.port = app.api.port
+        self.token = token(app.data_dir)
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
+    ) -> httpx.Response:
+        box: list[Any] = []
+        sent = {"Authorization": f"Bearer {self.token}"} if auth else {}
+        sent.update(headers or {})
+
+        def go() -> None:
+            try:
+                kwargs: dict[str, Any] = {"headers": sent, "timeout": 30}
+                if raw is not None:
+                    kwargs["content"] = raw
+                elif body is not None:
+                    kwargs["json"] = body
+                box.append(httpx.request(method, self.url + path, **kwargs))
+            except Exception as exc:
+                box.append(exc)
+
+        threading.Thread(target=go, daemon=True).start()
+        self.qtbot.waitUntil(lambda: bool(box), timeout=30000)
+        if isinstance(box[0], Exception):
+            raise box[0]
+        assert "access-control-allow-origin" not in {k.lower() for k in box[0].headers}
+        return box[0]
+
+
+@pytest.fixture
+def api(qtbot, app: TrayApp) -> Client:
+    return Client(qtbot, app)
+
+
+def test_status_start_stop(api: Client, app: TrayApp, qtbot) -> None:
+    status = api("GET", "/api/heartbeat/status").json()
+    assert status["running"] is True and status["paused"] is False
+    assert [t["id"] for t in status["threads"]] == ["default"] and status["threads"][0]["next_due"]
+    assert api("POST", "/api/heartbeat/stop").json() == {"ok": True, "paused": True}
+    qtbot.waitUntil(lambda: app.scheduler.state.paused, timeout=3000)
+    assert api("GET", "/api/heartbeat/status").json()["paused"] is True
+    api("POST", "/api/heartbeat/start")
+    qtbot.waitUntil(lambda: not app.scheduler.state.paused, timeout=3000)
+
+
+def test_config_get_post_partial_and_bounds(api: Client, app: TrayApp, qtbot) -> None:
+    config = api("GET", "/api/threads/default/heartbeat/config").json()["config"]
+    assert config["every_seconds"] == 1800
+    answer = api("POST", "/api/threads/default/heartbeat/config", body={"every": 900, "temperature": 0.3})
+    assert answer.status_code == 200 and answer.json()["config"]["every_seconds"] == 900
+    assert answer.json()["config"]["max_tokens"] == 500  # partial: the rest is untouched
+    qtbot.waitUntil(lambda: app.scheduler.state.thread("default").config.every_seconds == 900, timeout=3000)
+    bad = api("POST", "/api/threads/default/heartbeat/config", body={"max_tokens": 99999})
+    assert bad.status_code == 422 and "10–4000" in bad.json()["error"]
+    unknown = api("POST", "/api/threads/default/heartbeat/config", body={"colour": "red"})
+    assert unknown.status_code == 422
+
+
+def test_run_now_writes_a_post_and_notifies(api: Client, app: TrayApp, ollama: OllamaServer, qtbot) -> None:
+    shown: list[Notice] = []
+    app.notifier.shown.connect(shown.append)
+    ollama.script(Reply(POST))
+    answer = api("POST", "/api/threads/default/heartbeat/run-now")
+    assert answer.status_code == 200
+    run = answer.json()
+    assert set(run) == {"run_id", "thread_id", "status", "dry_run", "action", "reason", "llm_ms", "total_ms"}
+    assert run["status"] == "ok" and run["action"]["title"] == "Posted via the API"
+    qtbot.waitUntil(lambda: any(n.title == "Posted via the API" for n in shown), timeout=3000)
+    feed = api("GET", "/api/feed").json()
+    assert feed[0]["title"] == "Posted via the API"
+    history = api("GET", "/api/threads/default/heartbeat/history?limit=5").json()
+    assert history[0]["run_id"] == run["run_id"] and history[0]["raw_reply"] == POST
+    dry = api("POST", "/api/threads/default/heartbeat/run-now", body={"dry_run": True}).json()
+    assert dry["dry_run"] is True and len(api("GET", "/api/feed").json()) == 1
+
+
+def test_a_second_run_now_while_one_runs_is_409(api: Client, ollama: OllamaServer, qtbot) -> None:
+    ollama.script(Reply('{"action": "none", "reason": "slow"}', delay_s=1.5))
+    first: list[httpx.Response] = []
+    threading.Thread(
+        target=lambda: first.append(
+            httpx.post(
+                api.url + "/api/threads/default/heartbeat/run-now",
+                headers={"Authorization": f"Bearer {api.token}"},
+                timeout=30,
+            )
+        ),
+        daemon=True,
+    ).start()
+    qtbot.waitUntil(lambda: len(ollama.chat_requests()) == 1, timeout=5000)
+    second = api("POST", "/api/threads/default/heartbeat/run-now")
+    assert second.status_code == 409 and "already in progress" in second.json()["error"]
+    qtbot.waitUntil(lambda: bool(first), timeout=10000)
+    assert first[0].status_code == 200
+
+
+def test_heartbeat_md_get_and_post(api: Client, data_dir: Path) -> None:
+    got = api("GET", "/api/heartbeat/heartbeat.md").json()
+    assert got["content"] == GOOD_MD and got["parsed"]["actionable"] is True
+    posted = api("POST", "/api/heartbeat/heartbeat.md", body={"content": "## Rules\nIf x -> y\n"}).json()
+    assert posted["saved"] is True and posted["parsed"]["rules"][0]["condition"] == "x"
+    assert (data_dir / "HEARTBEAT.md").read_text() == "## Rules\nIf x -> y\n"
+    assert (data_dir / "HEARTBEAT.md.bak").read_text() == GOOD_MD
+
+
+def test_threads_messages_notes(api: Client, app: TrayApp, qtbot) -> None:
+    window = app.open_window("threads")
+    assert api("GET", "/api/threads").json()[0]["id"] == "default"
+    created = api("POST", "/api/threads/default/messages", body={"text": "hello from a script"})
+    assert created.status_code == 201
+    assert api("POST", "/api/threads/default/notes", body={"text": "x", "kind": "contradiction"}).status_code == 201
+    assert api("POST", "/api/threads/default/notes", body={"text": "x", "kind": "rumour"}).status_code == 422
+    qtbot.waitUntil(lambda: "hello from a script" in window.conversation.toPlainText(), timeout=3000)
+    window.close()
+
+
+def test_security_and_errors(api: Client) -> None:
+    assert api("GET", "/api/heartbeat/status", auth=False).status_code == 401
+    wrong = api("GET", "/api/heartbeat/status", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and "error" in wrong.json()
+    rebound = api("GET", "/api/heartbeat/status", headers={"Host": f"evil.example:{api.port}"})
+    assert rebound.status_code == 403
+    assert api("POST", "/api/threads/default/heartbeat/config", raw=b"{not json").status_code == 400
+    assert api("GET", "/api/threads/nope/heartbeat/config").status_code == 404
+    assert api("POST", "/api/threads/nope/heartbeat/run-now").status_code == 404
+    big = api("POST", "/api/threads/default/messages", raw=b'{"text": "' + b"x" * 70_000 + b'"}')
+    assert big.status_code == 413
+    assert api("GET", "/api/nothing-here").status_code == 404
+    assert api("DELETE", "/api/heartbeat/status").status_code == 405
+    preflight = api("OPTIONS", "/api/heartbeat/status", auth=False, headers={"Origin": "http://evil.example"})
+    assert preflight.status_code == 401  # no CORS grant, ever (checked on every response)
+
+
+def test_cli_enable_disable_and_info(qtbot, app: TrayApp, data_dir: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {**os.environ, "HEARTBEAT_DATA_DIR": str(data_dir)}
+
+    def cli(*args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "heartbeat_desktop", *args],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    proc = cli("api", "disable")
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+    assert proc.returncode == 0 and "running app applied it" in proc.stdout.read()
+    qtbot.waitUntil(lambda: app.api is None, timeout=3000)
+    proc = cli("api", "info", "--json")
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+    info = json.loads(proc.stdout.read())
+    assert info == {"enabled": False, "url": "http://127.0.0.1:0", "token": token(data_dir)}
+    assert (data_dir / "api-token").stat().st_mode & 0o777 == 0o600

@@ -506,6 +506,20 @@ def _tell_running_app(message: dict[str, Any]) -> bool:
     return request(server_name(paths.data_dir()), message, timeout_s=5) is not None
 
 
+def cmd_quit(_store: None, args: argparse.Namespace) -> int:
+    """Ask the running app (for this data dir) to quit cleanly."""
+    try:
+        from .qt.single_instance import request, server_name
+    except ImportError:
+        return _error("this build has no tray app to quit", EXIT_FAIL)
+    reply = request(server_name(paths.data_dir()), {"cmd": "quit"}, timeout_s=5)
+    if reply is None:
+        print("Heartbeat Desktop is not running")
+        return EXIT_OK
+    print(f"asked Heartbeat Desktop (pid {reply.get('pid')}) to quit")
+    return EXIT_OK
+
+
 def cmd_feed(store: SqliteStore, args: argparse.Namespace) -> int:
     posts = store.feed.posts(limit=args.limit)
     if args.json:
@@ -620,6 +634,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="when no OS keyring works, keep the key in a PLAINTEXT file (0600) in the data dir instead",
     )
     p.set_defaults(func=cmd_provider)
+
+    p = sub.add_parser("quit", help="ask the running tray app to quit")
+    p.set_defaults(func=cmd_quit, needs_store=False)
 
     p = sub.add_parser("api", help="the local control API (off by default)", usage=API_USAGE)
     p.add_argument("words", nargs="*", metavar="ACTION")

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
 from .. import __version__, paths, wiring
@@ -125,6 +125,7 @@ class TrayApp(QObject):
         self.instance.raise_requested.connect(self.raise_ui)
         self.instance.open_requested.connect(self.open_window)
         self.instance.api_reload_requested.connect(self.configure_api)
+        self.instance.quit_requested.connect(self.quit, Qt.ConnectionType.QueuedConnection)
         self.api: ControlAPI | None = None
         self.api_error: str | None = None
         self.api_bridge = ApiBridgeQt(self.scheduler, self._api_wait_s, self)

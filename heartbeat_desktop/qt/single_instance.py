@@ -37,6 +37,7 @@ class InstanceServer(QObject):
     raise_requested = Signal()
     open_requested = Signal(str)
     api_reload_requested = Signal()
+    quit_requested = Signal()
 
     def __init__(self, name: str, scheduler: HeartbeatScheduler, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -101,6 +102,10 @@ class InstanceServer(QObject):
         elif cmd == "raise":
             self.raise_requested.emit()
             self._reply(sock, {"ok": True})
+        elif cmd == "quit":
+            self._reply(sock, {"ok": True, "pid": os.getpid()})
+            sock.flush()
+            self.quit_requested.emit()
         elif cmd == "api-reload":
             self.api_reload_requested.emit()
             self._reply(sock, {"ok": True})

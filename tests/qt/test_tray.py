@@ -231,3 +231,10 @@ def test_open_subcommand_shows_the_window_in_the_running_app(qtbot, tray_app: Tr
     assert tray_app._open["feed"].isVisible()
     for window in tray_app._open.values():
         window.close()
+
+
+def test_quit_subcommand_quits_the_running_app(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
+    proc = _cli(tray_app.data_dir, "quit", host=ollama.url)
+    qtbot.waitUntil(lambda: proc.poll() is not None and tray_app._quitting, timeout=15000)
+    assert proc.returncode == 0 and "asked Heartbeat Desktop" in proc.stdout.read()
+    qtbot.waitUntil(lambda: not tray_app.scheduler.is_running, timeout=3000)

@@ -1,0 +1,106 @@
+"""Build the packaged app: `python packaging/build.py`.
+
+Renders the icons from resources/icons/app.svg (PNG sizes for hicolor, .ico, .icns), runs PyInstaller on
+packaging/heartbeat-desktop.spec into dist/heartbeat-desktop/, then (on Linux) assembles a tarball with
+the bundle, the .desktop file, icons, AppStream metainfo and install/uninstall scripts. Prints the
+bundle's size. Needs the `package` extra: pip install -e '.[package]'.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+DIST = ROOT / "dist"
+ICON_SIZES = (16, 22, 24, 32, 48, 64, 128, 256, 512)
+sys.path.insert(0, str(ROOT))
+
+
+def render_icons() -> Path:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication, QImage, QPainter
+    from PySide6.QtSvg import QSvgRenderer
+
+    app = QGuiApplication.instance() or QGuiApplication([])
+    out = BUILD / "icons"
+    out.mkdir(parents=True, exist_ok=True)
+    renderer = QSvgRenderer(str(ROOT / "resources" / "icons" / "app.svg"))
+    for size in ICON_SIZES:
+        image = QImage(size, size, QImage.Format.Format_ARGB32)
+        image.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(image)
+        renderer.render(painter)
+        painter.end()
+        image.save(str(out / f"heartbeat-desktop-{size}.png"))
+        if size == 256:
+            image.save(str(out / "heartbeat-desktop.ico"))
+        if size == 512:
+            image.save(str(out / "heartbeat-desktop.icns"))
+    del app
+    return out
+
+
+def dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def linux_tarball(icons: Path) -> Path:
+    from heartbeat_desktop import __version__
+
+    stage = BUILD / "tarball" / f"heartbeat-desktop-{__version__}"
+    shutil.rmtree(stage.parent, ignore_errors=True)
+    stage.mkdir(parents=True)
+    shutil.copytree(DIST / "heartbeat-desktop", stage / "heartbeat-desktop", symlinks=True)
+    linux = ROOT / "packaging" / "linux"
+    for name in ("heartbeat-desktop.desktop", "io.github.heartbeat_desktop.metainfo.xml", "install.sh", "uninstall.sh"):
+        shutil.copy2(linux / name, stage / name)
+    (stage / "icons").mkdir()
+    shutil.copy2(ROOT / "resources" / "icons" / "app.svg", stage / "icons" / "heartbeat-desktop.svg")
+    for size in ICON_SIZES:
+        shutil.copy2(icons / f"heartbeat-desktop-{size}.png", stage / "icons" / f"heartbeat-desktop-{size}.png")
+    tarball = DIST / f"heartbeat-desktop-{__version__}-linux-{os.uname().machine}.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(stage, arcname=stage.name)
+    return tarball
+
+
+def main() -> int:
+    try:
+        import PyInstaller.__main__ as pyinstaller
+    except ImportError:
+        print("PyInstaller is missing: pip install -e '.[package]'", file=sys.stderr)
+        return 2
+    t0 = time.monotonic()
+    icons = render_icons()
+    shutil.rmtree(DIST / "heartbeat-desktop", ignore_errors=True)
+    pyinstaller.run(
+        [
+            str(ROOT / "packaging" / "heartbeat-desktop.spec"),
+            "--noconfirm",
+            "--clean",
+            "--distpath",
+            str(DIST),
+            "--workpath",
+            str(BUILD / "pyinstaller"),
+            "--log-level",
+            "WARN",
+        ]
+    )
+    bundle = DIST / "heartbeat-desktop"
+    print(f"bundle: {bundle} — {dir_size(bundle) / 1e6:.1f} MB ({dir_size(bundle) / 2**20:.1f} MiB)")
+    if sys.platform.startswith("linux"):
+        tarball = linux_tarball(icons)
+        print(f"tarball: {tarball} — {tarball.stat().st_size / 1e6:.1f} MB")
+    print(f"built in {time.monotonic() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

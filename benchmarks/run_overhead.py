@@ -113,8 +113,9 @@ def main() -> int:
     print(f"iterations: {args.iterations}, outcomes: {statuses}")
     print(f"llm call (loopback, instant reply): p50={statistics.median(llm):.2f} ms")
     print(
-        f"non_llm_ms p50={statistics.median(non_llm):.2f} p95={pct(non_llm, 95):.2f} "
-        f"p99={pct(non_llm, 99):.2f} max={max(non_llm):.2f} mean={statistics.fmean(non_llm):.2f}"
+        f"non_llm_ms_p50={statistics.median(non_llm):.2f} non_llm_ms_p95={pct(non_llm, 95):.2f} "
+        f"non_llm_ms_p99={pct(non_llm, 99):.2f} non_llm_ms_max={max(non_llm):.2f} "
+        f"non_llm_ms_mean={statistics.fmean(non_llm):.2f}"
     )
     return 0
 

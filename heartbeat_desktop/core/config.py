@@ -51,6 +51,10 @@ class HeartbeatConfig(BaseModel):
     notify_failures: bool = True
     notify_comments: bool = False
     notify_votes: bool = False
+    # Guard rails no prompt can talk its way past: which actions this thread may take at all, and how many
+    # posts a day (in the thread's time zone). "none" is always allowed.
+    allowed_actions: tuple[Literal["post", "comment", "vote"], ...] = ("post", "comment", "vote")
+    max_posts_per_day: int = Field(10, ge=0, le=200)
 
     @field_validator("timezone")
     @classmethod
@@ -61,6 +65,15 @@ class HeartbeatConfig(BaseModel):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("allowed_actions", mode="before")
+    @classmethod
+    def _action_list(cls, value: Any) -> Any:
+        if isinstance(value, str):  # the CLI: "post,vote"; "" or "none" allows nothing but HEARTBEAT_OK
+            value = [] if value.strip().lower() in ("", "none") else [v.strip() for v in value.split(",")]
+        if isinstance(value, list | tuple):
+            return tuple(dict.fromkeys(value))  # keep order, drop repeats
         return value
 
     @field_validator("model")
@@ -184,7 +197,16 @@ def parse_cli_value(key: str, text: str) -> Any:
         if lowered in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{key} must be true or false, not {text!r}")
-    if key in ("every_seconds", "max_tokens", "active_hours_start", "active_hours_end", "busy_minutes"):
+    if key == "allowed_actions":
+        return text.strip()
+    if key in (
+        "every_seconds",
+        "max_tokens",
+        "active_hours_start",
+        "active_hours_end",
+        "busy_minutes",
+        "max_posts_per_day",
+    ):
         try:
             return int(lowered)
         except ValueError:

@@ -78,6 +78,10 @@ class HeartbeatStore(Protocol):
 
     def post_exists(self, post_id: int) -> bool: ...
 
+    def posts_since(self, thread_id: str, since: float) -> int:
+        """How many posts the thread made since `since` (the daily cap)."""
+        ...
+
     def insert_run(self, run: RunRecord) -> None: ...
 
     def finish_run(

@@ -35,12 +35,17 @@ DATA_NOTICE = (
 )
 
 
-def build_system(instructions: Instructions) -> str:
+def build_system(
+    instructions: Instructions, allowed: tuple[str, ...] = ("post", "comment", "vote"), posts_left: int = 10
+) -> str:
     md = instructions.raw.strip() or "(HEARTBEAT.md is empty)"
+    limits = f"This thread may use: none, {', '.join(allowed)}." if allowed else "This thread may only answer none."
+    if "post" in allowed:
+        limits += f" It may post {posts_left} more time(s) today."
     return (
         f"{ROLE}\n\n"
         f"The user's HEARTBEAT.md (checklist, rules, proactive behaviours):\n<heartbeat_md>\n{md}\n</heartbeat_md>\n\n"
-        f"{ACTIONS}\n\n{DATA_NOTICE}"
+        f"{ACTIONS}\n{limits}\n\n{DATA_NOTICE}"
     )
 
 

@@ -23,7 +23,7 @@ from .models import RunRecord
 from .ports import HeartbeatStore, LLMClient, LLMError, LLMRequest, StoreError
 from .precheck import precheck
 from .prompt import build_system, build_user
-from .schedule import local_time
+from .schedule import local_time, start_of_day
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,18 @@ DEFAULT_MODEL = "llama3.2"
 DEFAULT_TIMEOUT_S = 120.0
 
 
+RAW_REPLY_MAX = 200_000
+
+
 class UnknownThread(LookupError):
     pass
+
+
+def clip_reply(text: str) -> str:
+    """Keep what the model said for History, but not a runaway megabyte per run."""
+    if len(text) <= RAW_REPLY_MAX:
+        return text
+    return text[:RAW_REPLY_MAX] + f"\n…[{len(text) - RAW_REPLY_MAX} more characters not stored]"
 
 
 class HeartbeatRunner:
@@ -152,7 +162,8 @@ class HeartbeatRunner:
             self.store.open_notes(run.thread_id, NOTE_LIMIT),
             self.store.recent_posts(POST_LIMIT),
         )
-        system = build_system(instructions)
+        posts_today = self.store.posts_since(run.thread_id, start_of_day(config, run.started_at))
+        system = build_system(instructions, config.allowed_actions, max(0, config.max_posts_per_day - posts_today))
         user = build_user(run.thread_id, title, context, local_time(config, run.started_at))
         run.prompt = f"[system]\n{system}\n\n[user]\n{user}"
         assert run.model is not None
@@ -170,7 +181,7 @@ class HeartbeatRunner:
             reply = self.llm.chat(request)
         finally:
             run.llm_ms = round((self.monotonic() - t_llm) * 1000, 2)
-        run.raw_reply = reply.content
+        run.raw_reply = clip_reply(reply.content)
         log.debug(
             "Raw reply for thread %s (%s, %s ms): %.2000s", run.thread_id, reply.done_reason, run.llm_ms, reply.content
         )
@@ -184,6 +195,15 @@ class HeartbeatRunner:
                 ) from None
             raise
         run.decision = decision_to_dict(decision)
+        if decision.action != "none" and decision.action not in config.allowed_actions:
+            allowed = ", ".join(config.allowed_actions) or "nothing but HEARTBEAT_OK"
+            raise InvalidDecision(f"refused: {decision.action} is not allowed for this thread (allowed: {allowed})")
+        if decision.action == "post":
+            today = self.store.posts_since(run.thread_id, start_of_day(config, run.started_at))
+            if today >= config.max_posts_per_day:
+                raise InvalidDecision(
+                    f"refused: this thread already posted {today} time(s) today (limit {config.max_posts_per_day})"
+                )
         post_id = getattr(decision, "post_id", None)
         if post_id is not None and not self.store.post_exists(post_id):
             raise InvalidDecision(f"invalid {decision.action} decision: post {post_id} does not exist")

@@ -52,6 +52,12 @@ def _hour_active(config: HeartbeatConfig, hour: int) -> bool:
     return hour >= start or hour < end
 
 
+def start_of_day(config: HeartbeatConfig, now_ts: float) -> float:
+    """Local midnight (in the thread's zone) of the day `now_ts` falls on."""
+    local = local_time(config, now_ts)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
 def in_active_hours(config: HeartbeatConfig, now_ts: float) -> bool:
     """Whether `now_ts` is inside the thread's active window.
 

@@ -34,7 +34,7 @@ from .health import HealthMonitor
 from .history_window import HistoryWindow
 from .icons import app_icon
 from .notifications import Notifier
-from .process import SignalWatcher, install_excepthook
+from .process import SignalWatcher, install_excepthook, tune_gil_for_gui
 from .scheduler import HeartbeatScheduler, SchedulerState
 from .settings_dialog import SettingsDialog
 from .single_instance import InstanceServer, request, server_name
@@ -385,6 +385,7 @@ def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> i
     app.setDesktopFileName("heartbeat-desktop")
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)
+    tune_gil_for_gui()
     message = {"cmd": "open", "window": open_window} if open_window else {"cmd": "raise"}
     if request(server_name(data_dir), message, timeout_s=2.0) is not None:
         print("Heartbeat Desktop is already running; showed it.", file=sys.stderr)

@@ -134,6 +134,7 @@ class SchedulerWorker(QObject):
         self._store: SqliteStore | None = None
         self._timer: WakeTimer | None = None
         self._entries: dict[str, _Entry] = {}
+        self._persisted: dict[str, tuple[float | None, float | None]] = {}
         self._paused = False
         self._started = False
         self._jobs_lock = threading.Lock()
@@ -298,12 +299,16 @@ class SchedulerWorker(QObject):
         self._publish()
 
     def _persist_dues(self) -> None:
+        """Write the plan of the threads whose plan changed (one small transaction each, usually one)."""
         if self._store is None:
             return
         for entry in self._entries.values():
             due = entry.due if self._schedulable(entry) else None
+            if self._persisted.get(entry.thread_id) == (due, entry.defer_until):
+                continue
             try:
                 self._store.runs.set_next_due(entry.thread_id, due, entry.defer_until)
+                self._persisted[entry.thread_id] = (due, entry.defer_until)
             except Exception as exc:  # persisting the plan is a nicety; never stop scheduling over it
                 log.warning("Could not save next due time of %s: %s", entry.thread_id, exc)
 

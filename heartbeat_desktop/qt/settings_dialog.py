@@ -268,6 +268,24 @@ class SettingsDialog(QDialog):
         form.addRow("", self.always_ask)
         form.addRow("&Wait after your last message:", self.busy)
         form.addRow(_label("&Notify on:", self.notify_posts), notify_row)
+        self.allow_post = QCheckBox("post")
+        self.allow_comment = QCheckBox("comment")
+        self.allow_vote = QCheckBox("vote")
+        allow_row = QHBoxLayout()
+        for box, name in (
+            (self.allow_post, "Allow posts"),
+            (self.allow_comment, "Allow comments"),
+            (self.allow_vote, "Allow votes"),
+        ):
+            box.setAccessibleName(name)
+            allow_row.addWidget(box)
+        allow_row.addStretch(1)
+        self.max_posts = QSpinBox()
+        self.max_posts.setRange(0, 200)
+        self.max_posts.setSuffix(" posts a day")
+        self.max_posts.setAccessibleName("Posts per day at most")
+        form.addRow(_label("A&llowed actions:", self.allow_post), allow_row)
+        form.addRow("At &most:", self.max_posts)
 
         self.hours_on.toggled.connect(self._hours_ui)
         self.hours_start.valueChanged.connect(self._hours_ui)
@@ -360,6 +378,10 @@ class SettingsDialog(QDialog):
         self.notify_failures.setChecked(c.notify_failures)
         self.notify_comments.setChecked(c.notify_comments)
         self.notify_votes.setChecked(c.notify_votes)
+        self.allow_post.setChecked("post" in c.allowed_actions)
+        self.allow_comment.setChecked("comment" in c.allowed_actions)
+        self.allow_vote.setChecked("vote" in c.allowed_actions)
+        self.max_posts.setValue(c.max_posts_per_day)
         self._hours_ui()
         self._model_ui()
 
@@ -386,6 +408,12 @@ class SettingsDialog(QDialog):
             notify_failures=self.notify_failures.isChecked(),
             notify_comments=self.notify_comments.isChecked(),
             notify_votes=self.notify_votes.isChecked(),
+            allowed_actions=tuple(
+                kind
+                for kind, box in (("post", self.allow_post), ("comment", self.allow_comment), ("vote", self.allow_vote))
+                if box.isChecked()
+            ),
+            max_posts_per_day=self.max_posts.value(),
         )
 
     def _hours_ui(self) -> None:

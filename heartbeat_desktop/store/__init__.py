@@ -83,6 +83,13 @@ class SqliteStore:
     def post_exists(self, post_id: int) -> bool:
         return self.feed.post_exists(post_id)
 
+    def posts_since(self, thread_id: str, since: float) -> int:
+        return self.db.read(
+            lambda c: c.execute(
+                "SELECT COUNT(*) FROM posts WHERE thread_id = ? AND created_at >= ?", (thread_id, since)
+            ).fetchone()[0]
+        )
+
     def insert_run(self, run: RunRecord) -> None:
         self.db.transaction(lambda c: self.runs.insert(c, run))
 

@@ -137,6 +137,10 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL
     );
     """,
+    # 5: the daily post cap counts a thread's posts of the day
+    """
+    CREATE INDEX posts_thread_created ON posts(thread_id, created_at);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

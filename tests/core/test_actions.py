@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heartbeat_desktop.core.actions import (
@@ -103,6 +103,7 @@ def test_schema_is_json_and_lists_every_action() -> None:
     assert schema["properties"]["action"]["enum"] == ["post", "comment", "vote", "none"]
 
 
+@settings(max_examples=3000, deadline=None)
 @given(st.text(max_size=300))
 def test_any_text_either_parses_to_a_valid_decision_or_raises_invalid(text: str) -> None:
     try:
@@ -112,6 +113,7 @@ def test_any_text_either_parses_to_a_valid_decision_or_raises_invalid(text: str)
     assert decision.action in ("post", "comment", "vote", "none")
 
 
+@settings(max_examples=3000, deadline=None)
 @given(
     st.dictionaries(
         st.sampled_from(["action", "title", "content", "post_id", "direction", "reason", "x"]),

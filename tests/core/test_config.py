@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heartbeat_desktop.core.config import ConfigError, HeartbeatConfig, parse_cli_value
@@ -97,6 +97,7 @@ def test_cli_values() -> None:
         parse_cli_value("max_tokens", "lots")
 
 
+@settings(max_examples=2000, deadline=None)
 @given(
     st.dictionaries(
         st.text(max_size=20), st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
@@ -108,6 +109,7 @@ def test_load_never_raises(data: dict) -> None:
     assert 0.0 <= config.temperature <= 1.0
 
 
+@settings(max_examples=2000, deadline=None)
 @given(st.text(max_size=200))
 def test_load_of_any_text_never_raises(text: str) -> None:
     assert isinstance(HeartbeatConfig.load(text)[0], HeartbeatConfig)

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heartbeat_desktop.core.heartbeat_md import parse, parse_rule, read_heartbeat_md
@@ -86,6 +86,7 @@ def test_shipped_default_is_useful() -> None:
     assert not ins.warnings
 
 
+@settings(max_examples=3000, deadline=None)
 @given(st.text(max_size=500))
 def test_parse_never_raises(text: str) -> None:
     ins = parse(text)

@@ -659,6 +659,11 @@ def _positional_words(args: argparse.Namespace, choices: tuple[str, ...], usage:
     return words
 
 
+# Commands that change what the running app schedules or shows; it is told to re-read (DESIGN: "the tray
+# picks changes up"). Read-only commands and run-now (carried out by the app itself) are not listed.
+CHANGING = {"config", "threads", "message", "note", "settings", "provider"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     # Options may sit between a command's words; argparse alone cannot take `set --thread x KEY VALUE`.
@@ -682,7 +687,12 @@ def main(argv: list[str] | None = None) -> int:
             from .wiring import open_store
 
             store = open_store()
-        return int(args.func(store, args))
+        code = int(args.func(store, args))
+        words = getattr(args, "words", None) or [getattr(args, "action", None)]
+        read_only = words[0] in ("get", "list", "info", "test")
+        if code == EXIT_OK and args.command in CHANGING and not read_only:
+            _tell_running_app({"cmd": "reload"})
+        return code
     except UsageError as exc:
         return _error(str(exc), EXIT_USAGE)
     except (NoSuchThread, UnknownThread) as exc:

@@ -125,6 +125,7 @@ class TrayApp(QObject):
         self.instance.raise_requested.connect(self.raise_ui)
         self.instance.open_requested.connect(self.open_window)
         self.instance.api_reload_requested.connect(self.configure_api)
+        self.instance.reload_requested.connect(self._on_outside_change)
         self.instance.quit_requested.connect(self.quit, Qt.ConnectionType.QueuedConnection)
         self.api: ControlAPI | None = None
         self.api_error: str | None = None
@@ -257,6 +258,12 @@ class TrayApp(QObject):
             log.warning("No window called %r", name)
             return None
         return window
+
+    @Slot()
+    def _on_outside_change(self) -> None:
+        """The CLI changed threads, configs, messages or settings: re-plan and refresh what is open."""
+        self.scheduler.reload()
+        self._on_api_change("cli")
 
     def _settings_applied(self) -> None:
         self.scheduler.reload()

@@ -38,6 +38,7 @@ class InstanceServer(QObject):
     open_requested = Signal(str)
     api_reload_requested = Signal()
     quit_requested = Signal()
+    reload_requested = Signal()
 
     def __init__(self, name: str, scheduler: HeartbeatScheduler, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -106,6 +107,9 @@ class InstanceServer(QObject):
             self._reply(sock, {"ok": True, "pid": os.getpid()})
             sock.flush()
             self.quit_requested.emit()
+        elif cmd == "reload":
+            self.reload_requested.emit()
+            self._reply(sock, {"ok": True})
         elif cmd == "api-reload":
             self.api_reload_requested.emit()
             self._reply(sock, {"ok": True})

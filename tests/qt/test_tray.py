@@ -238,3 +238,14 @@ def test_quit_subcommand_quits_the_running_app(qtbot, tray_app: TrayApp, ollama:
     qtbot.waitUntil(lambda: proc.poll() is not None and tray_app._quitting, timeout=15000)
     assert proc.returncode == 0 and "asked Heartbeat Desktop" in proc.stdout.read()
     qtbot.waitUntil(lambda: not tray_app.scheduler.is_running, timeout=3000)
+
+
+def test_cli_changes_are_picked_up_by_the_running_app(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
+    proc = _cli(tray_app.data_dir, "threads", "add", "garden", "--title", "Garden", host=ollama.url)
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+    assert proc.returncode == 0
+    qtbot.waitUntil(lambda: tray_app.scheduler.state.thread("garden") is not None, timeout=5000)
+    proc = _cli(tray_app.data_dir, "config", "set", "--thread", "garden", "every_seconds", "600", host=ollama.url)
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+    qtbot.waitUntil(lambda: tray_app.scheduler.state.thread("garden").config.every_seconds == 600, timeout=5000)
+    assert [a.text() for a in tray_app.menu.run_menu.actions()] == ["Default", "Garden"]

@@ -37,9 +37,9 @@ def crash_rounds(data_dir: Path, rounds: int, seed: int) -> CrashReport:
     committed: set[str] = set()
     env = {**os.environ, "HEARTBEAT_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO)}
     try:
-        for _ in range(rounds):
+        for number in range(rounds):
             child = subprocess.Popen(
-                [sys.executable, "-m", "tests.support.crash_child", str(data_dir), server.url],
+                [sys.executable, "-m", "tests.support.crash_child", str(data_dir), server.url, f"round-{number}"],
                 cwd=REPO,
                 env=env,
                 stdout=subprocess.PIPE,

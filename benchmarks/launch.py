@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.support.xserver import start_display, start_tray  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -37,17 +40,7 @@ def main() -> int:
         return 2
     procs = []
     with tempfile.TemporaryDirectory() as tmp:
-        read_fd, write_fd = os.pipe()
-        procs.append(
-            subprocess.Popen(
-                ["Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp"],
-                pass_fds=(write_fd,),
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        os.close(write_fd)
-        with os.fdopen(read_fd) as fh:
-            display = f":{fh.readline().strip()}"
+        display = start_display(procs)
         env = {
             **os.environ,
             "DISPLAY": display,
@@ -57,8 +50,7 @@ def main() -> int:
             "LOG_LEVEL": "INFO",
         }
         env.pop("DBUS_SESSION_BUS_ADDRESS", None)
-        procs.append(subprocess.Popen(["trayer"], env=env, stderr=subprocess.DEVNULL))
-        time.sleep(1.0)
+        start_tray(procs, env)
         log = Path(tmp) / "logs" / "heartbeat.log"
         t0 = time.monotonic()
         app = subprocess.Popen(

@@ -26,6 +26,7 @@ EXE = BUNDLE / "heartbeat-desktop"
 sys.path.insert(0, str(ROOT))  # for the test harness only (the loopback server); the bundle never sees it
 
 from tests.support.ollama_server import OllamaServer, Reply  # noqa: E402
+from tests.support.xserver import start_display, start_tray  # noqa: E402
 
 
 def fail(message: str) -> None:
@@ -115,25 +116,9 @@ def main() -> int:
         for tool in ("Xvfb", "trayer"):
             if shutil.which(tool) is None:
                 fail(f"{tool} is missing (packaging/install-system-deps.sh installs it)")
-        read_fd, write_fd = os.pipe()
-        xvfb = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-            pass_fds=(write_fd,),
-            stderr=subprocess.DEVNULL,
-        )
-        procs.append(xvfb)
-        os.close(write_fd)
-        with os.fdopen(read_fd) as fh:
-            display = f":{fh.readline().strip()}"
+        display = start_display(procs, "1024x768x24")
         desktop = {"DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "OLLAMA_HOST": server.url, "LOG_LEVEL": "INFO"}
-        procs.append(
-            subprocess.Popen(
-                ["trayer", "--edge", "top", "--align", "right"],
-                env={**os.environ, **desktop},
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        time.sleep(1.0)  # let the tray claim its selection before the app looks for one
+        start_tray(procs, {**os.environ, **desktop})
         log_file = data / "logs" / "heartbeat.log"
         before = log_file.read_text() if log_file.exists() else ""
         t0 = time.monotonic()

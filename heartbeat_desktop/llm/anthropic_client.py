@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
-from .http_json import list_model_ids, request_json
+from .http_json import HostedClient, list_model_ids, request_json
 
 API_VERSION = "2023-06-01"
 TOOL = "record_decision"
 
 
-class AnthropicClient:
-    def __init__(self, name: str, base_url: str, api_key: str | None) -> None:
-        self.name = name
-        self.host = base_url.rstrip("/")
-        self._api_key = api_key
-        self._cancel = threading.Event()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
+class AnthropicClient(HostedClient):
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "anthropic-version": API_VERSION}
         if self._api_key:

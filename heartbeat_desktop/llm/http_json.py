@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -109,6 +110,20 @@ def request_json(
         if not isinstance(data, dict):
             raise LLMError("invalid_reply", f"invalid reply: {provider} sent JSON that is not an object")
         return data
+
+
+class HostedClient:
+    """What every hosted provider client shares: a name for messages, a base URL, a key, a cancel flag."""
+
+    def __init__(self, name: str, base_url: str, api_key: str | None) -> None:
+        self.name = name
+        self.host = base_url.rstrip("/")
+        self._api_key = api_key
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Abandon the call in flight (from another thread): its answer is dropped when it arrives."""
+        self._cancel.set()
 
 
 def list_model_ids(url: str, *, provider: str, headers: dict[str, str], timeout_s: float) -> list[str]:

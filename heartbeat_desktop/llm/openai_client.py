@@ -6,23 +6,13 @@ instruction in the prompt; the runner validates either way).
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
-from .http_json import list_model_ids, request_json
+from .http_json import HostedClient, list_model_ids, request_json
 
 
-class OpenAICompatibleClient:
-    def __init__(self, name: str, base_url: str, api_key: str | None) -> None:
-        self.name = name
-        self.host = base_url.rstrip("/")
-        self._api_key = api_key
-        self._cancel = threading.Event()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
+class OpenAICompatibleClient(HostedClient):
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
         if self._api_key:

@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import GOOD_MD, REPO
 from tests.support.ollama_server import Error, OllamaServer, Reply
+from tests.support.xserver import start_display, start_tray
 
 TOOLS = ("Xvfb", "trayer", "dbus-daemon")
 
@@ -49,16 +50,7 @@ def desktop(tmp_path: Path) -> Iterator[dict[str, str]]:
     _require_tools()
     procs: list[subprocess.Popen] = []
     try:
-        read_fd, write_fd = os.pipe()
-        xvfb = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-            pass_fds=(write_fd,),
-            stderr=subprocess.DEVNULL,
-        )
-        procs.append(xvfb)
-        os.close(write_fd)
-        with os.fdopen(read_fd) as fh:
-            display = f":{fh.readline().strip()}"
+        display = start_display(procs)
         bus = subprocess.Popen(
             ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
             stdout=subprocess.PIPE,
@@ -68,13 +60,7 @@ def desktop(tmp_path: Path) -> Iterator[dict[str, str]]:
         procs.append(bus)
         address = bus.stdout.readline().strip()
         env = {**os.environ, "DISPLAY": display, "DBUS_SESSION_BUS_ADDRESS": address, "QT_QPA_PLATFORM": "xcb"}
-        procs.append(
-            subprocess.Popen(
-                ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "28"],
-                env=env,
-                stderr=subprocess.DEVNULL,
-            )
-        )
+        start_tray(procs, env, settle_s=0)
         notes = tmp_path / "notifications.jsonl"
         listener = subprocess.Popen(
             [sys.executable, "-m", "tests.support.notification_server", str(notes)],

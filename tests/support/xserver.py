@@ -1,0 +1,36 @@
+"""A private X display (Xvfb, on a free display number it picks itself) with a system tray (trayer).
+
+Shared by the desktop integration test, the frozen smoke test and the launch benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+
+def start_display(procs: list[subprocess.Popen], screen: str = "1280x800x24") -> str:
+    """Start Xvfb; return its DISPLAY (":N"). The process is appended to `procs` for the caller to stop."""
+    read_fd, write_fd = os.pipe()
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", screen, "-nolisten", "tcp"],
+        pass_fds=(write_fd,),
+        stderr=subprocess.DEVNULL,
+    )
+    procs.append(xvfb)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as fh:
+        return f":{fh.readline().strip()}"
+
+
+def start_tray(procs: list[subprocess.Popen], env: dict[str, str], settle_s: float = 1.0) -> None:
+    """Start trayer on the display in `env` and give it a moment to claim the tray selection."""
+    procs.append(
+        subprocess.Popen(
+            ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "28"],
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
+    )
+    time.sleep(settle_s)

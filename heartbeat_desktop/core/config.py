@@ -177,6 +177,8 @@ class HeartbeatConfig(BaseModel):
             return f"{lo}–{hi}"
         if key == "target":
             return "none|last"
+        if key == "allowed_actions":
+            return "a comma-separated list of post, comment, vote — or none"
         if field.annotation is bool:
             return "true|false"
         return "any text"
@@ -188,6 +190,8 @@ def parse_cli_value(key: str, text: str) -> Any:
     if key not in HeartbeatConfig.model_fields:
         raise ConfigError(f"unknown setting {key!r}; known: {', '.join(HeartbeatConfig.model_fields)}")
     lowered = text.strip().lower()
+    if key == "allowed_actions":  # "post,vote"; "none" allows nothing but HEARTBEAT_OK
+        return text.strip()
     if lowered in ("null", "none", "") and key not in ("target",):
         return None
     annotation = HeartbeatConfig.model_fields[key].annotation
@@ -197,8 +201,6 @@ def parse_cli_value(key: str, text: str) -> Any:
         if lowered in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{key} must be true or false, not {text!r}")
-    if key == "allowed_actions":
-        return text.strip()
     if key in (
         "every_seconds",
         "max_tokens",
@@ -237,8 +239,9 @@ def _first_error(exc: ValidationError, with_range: bool = False) -> str:
     msg = err.get("msg", "invalid")
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
-    if with_range and loc in HeartbeatConfig.model_fields:
-        return f"{loc}: {msg} (allowed: {HeartbeatConfig.describe_bounds(loc)})"
+    field = loc.split(".")[0]
+    if with_range and field in HeartbeatConfig.model_fields:
+        return f"{field}: {msg} (allowed: {HeartbeatConfig.describe_bounds(field)})"
     return f"{loc}: {msg}" if loc else msg
 
 

@@ -113,3 +113,14 @@ def test_load_never_raises(data: dict) -> None:
 @given(st.text(max_size=200))
 def test_load_of_any_text_never_raises(text: str) -> None:
     assert isinstance(HeartbeatConfig.load(text)[0], HeartbeatConfig)
+
+
+def test_allowed_actions_from_the_cli() -> None:
+    config = HeartbeatConfig()
+    assert config.with_updates(allowed_actions=parse_cli_value("allowed_actions", "post, vote")).allowed_actions == (
+        "post",
+        "vote",
+    )
+    assert config.with_updates(allowed_actions=parse_cli_value("allowed_actions", "none")).allowed_actions == ()
+    with pytest.raises(ConfigError, match="comma-separated list of post, comment, vote"):
+        config.with_updates(allowed_actions=parse_cli_value("allowed_actions", "delete"))

@@ -33,7 +33,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
 class UsageError(Exception):
-    pass
+    """Bad arguments or an unknown name: one line on stderr and exit code 2."""
 
 
 # ---------------------------------------------------------------------------- formatting
@@ -434,9 +434,10 @@ def cmd_provider(store: SqliteStore, args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         try:
             open_secrets(data_dir).delete(name)
-        except SecretsUnavailable:
-            pass
-        print(f"removed provider {name} and its key")
+            what = "and its key"
+        except SecretsUnavailable:  # no keyring here: there is no stored key to remove either
+            what = "(no keyring available, so no key was stored)"
+        print(f"removed provider {name} {what}")
         return EXIT_OK
     if name != OLLAMA and store.providers.get(name) is None:
         raise UsageError(f"no provider {name!r} (see: heartbeat-desktop provider list)")

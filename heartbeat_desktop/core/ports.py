@@ -58,7 +58,7 @@ class StoreError(Exception):
 
 
 class PostNotFound(StoreError):
-    pass
+    """A comment or vote names a post that does not exist (any more)."""
 
 
 class HeartbeatStore(Protocol):

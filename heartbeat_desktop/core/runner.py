@@ -35,7 +35,7 @@ RAW_REPLY_MAX = 200_000
 
 
 class UnknownThread(LookupError):
-    pass
+    """run() was asked for a thread that does not exist: a usage error, not a failed run."""
 
 
 def clip_reply(text: str) -> str:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
-from .http_json import HostedClient, list_model_ids, request_json
+from .http_json import HostedClient
 
 API_VERSION = "2023-06-01"
 TOOL = "record_decision"
@@ -14,7 +14,7 @@ TOOL = "record_decision"
 
 class AnthropicClient(HostedClient):
     def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "anthropic-version": API_VERSION}
+        headers = {**super()._headers(), "anthropic-version": API_VERSION}
         if self._api_key:
             headers["x-api-key"] = self._api_key
         return headers
@@ -33,16 +33,7 @@ class AnthropicClient(HostedClient):
                 {"name": TOOL, "description": "Record the heartbeat's one decision.", "input_schema": request.schema}
             ]
             body["tool_choice"] = {"type": "tool", "name": TOOL}
-        data = request_json(
-            "POST",
-            f"{self.host}/v1/messages",
-            provider=self.name,
-            headers=self._headers(),
-            body=body,
-            timeout_s=request.timeout_s,
-            model=request.model,
-            cancelled=self._cancel.is_set,
-        )
+        data = self._post("/v1/messages", body, request)
         blocks = data.get("content")
         if not isinstance(blocks, list):
             raise LLMError("invalid_reply", f"invalid reply: {self.name} sent no content")
@@ -61,9 +52,7 @@ class AnthropicClient(HostedClient):
         )
 
     def list_models(self, timeout_s: float = 10.0) -> list[str]:
-        return list_model_ids(
-            f"{self.host}/v1/models", provider=self.name, headers=self._headers(), timeout_s=timeout_s
-        )
+        return self._models("/v1/models", timeout_s)
 
     def version(self, timeout_s: float = 5.0) -> str:
         return f"Anthropic API, {len(self.list_models(timeout_s))} models"

@@ -125,6 +125,25 @@ class HostedClient:
         """Abandon the call in flight (from another thread): its answer is dropped when it arrives."""
         self._cancel.set()
 
+    def _headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json"}
+
+    def _post(self, path: str, body: dict[str, Any], request: Any) -> dict[str, Any]:
+        """The one chat request: the request's deadline and model, this client's headers and cancel flag."""
+        return request_json(
+            "POST",
+            f"{self.host}{path}",
+            provider=self.name,
+            headers=self._headers(),
+            body=body,
+            timeout_s=request.timeout_s,
+            model=request.model,
+            cancelled=self._cancel.is_set,
+        )
+
+    def _models(self, path: str, timeout_s: float) -> list[str]:
+        return list_model_ids(f"{self.host}{path}", provider=self.name, headers=self._headers(), timeout_s=timeout_s)
+
 
 def list_model_ids(url: str, *, provider: str, headers: dict[str, str], timeout_s: float) -> list[str]:
     """GET a `{"data": [{"id": …}, …]}` model list (the OpenAI and Anthropic shape), sorted."""

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
-from .http_json import HostedClient, list_model_ids, request_json
+from .http_json import HostedClient
 
 
 class OpenAICompatibleClient(HostedClient):
     def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
+        headers = super()._headers()
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
@@ -32,16 +32,7 @@ class OpenAICompatibleClient(HostedClient):
                 "type": "json_schema",
                 "json_schema": {"name": "heartbeat_decision", "schema": request.schema},
             }
-        data = request_json(
-            "POST",
-            f"{self.host}/chat/completions",
-            provider=self.name,
-            headers=self._headers(),
-            body=body,
-            timeout_s=request.timeout_s,
-            model=request.model,
-            cancelled=self._cancel.is_set,
-        )
+        data = self._post("/chat/completions", body, request)
         try:
             choice = data["choices"][0]
             content = choice["message"].get("content") or ""
@@ -59,7 +50,7 @@ class OpenAICompatibleClient(HostedClient):
         )
 
     def list_models(self, timeout_s: float = 10.0) -> list[str]:
-        return list_model_ids(f"{self.host}/models", provider=self.name, headers=self._headers(), timeout_s=timeout_s)
+        return self._models("/models", timeout_s)
 
     def version(self, timeout_s: float = 5.0) -> str:
         return f"OpenAI-compatible, {len(self.list_models(timeout_s))} models"

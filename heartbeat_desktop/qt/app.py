@@ -40,7 +40,7 @@ from .settings_dialog import SettingsDialog
 from .single_instance import InstanceServer, request, server_name
 from .threads_window import ThreadsWindow
 from .tray import TrayController
-from .tray_menu import TrayMenu
+from .tray_menu import TrayActions, TrayMenu
 from .window_state import WindowMemory
 
 log = logging.getLogger(__name__)
@@ -107,15 +107,15 @@ class TrayApp(QObject):
         self.windows: dict[str, Callable[[], None]] = {
             name: (lambda n=name: self.open_window(n)) for name in ("threads", "feed", "history", "editor", "settings")
         }
-        actions = {
-            "run_now": self.run_now,
-            "toggle_pause": self.toggle_pause,
-            "windows": self.windows,
-            "autostart_enabled": self.autostart.enabled,
-            "set_autostart": self.set_autostart,
-            "quit_app": self.quit,
-        }
-        self.menu = TrayMenu(**actions)
+        self.actions = TrayActions(
+            run_now=self.run_now,
+            toggle_pause=self.toggle_pause,
+            windows=self.windows,
+            autostart_enabled=self.autostart.enabled,
+            set_autostart=self.set_autostart,
+            quit_app=self.quit,
+        )
+        self.menu = TrayMenu(self.actions)
         self.tray = TrayController(self.menu, self)
         self.notifier = Notifier(self.tray.icon, parent=self)
         self.notifier.open_post.connect(self.open_post)
@@ -133,7 +133,6 @@ class TrayApp(QObject):
         self.api_bridge.changed.connect(self._on_api_change)
         self.scheduler.state_changed.connect(self._on_state)
         self.scheduler.register_callback(self._on_run_finished)
-        self._fallback_actions = actions
         self._tray_wait_s = DEFAULT_TRAY_WAIT_S if tray_wait_s is None else tray_wait_s
         self.signals = SignalWatcher(lambda _sig: self.quit(), parent=self)
         install_excepthook(lambda title, body: self.notifier.show(Notice(title, body, critical=True)))
@@ -162,7 +161,7 @@ class TrayApp(QObject):
             QTimer.singleShot(500, lambda: self._show_tray_or_fallback(waited + 0.5))
             return
         log.warning("No system tray after %.0f s; showing the fallback window", waited)
-        self.fallback = FallbackWindow(**self._fallback_actions)
+        self.fallback = FallbackWindow(self.actions)
         self.fallback.update_state(self.scheduler.state, self.tray.error)
         self.fallback.show()
 

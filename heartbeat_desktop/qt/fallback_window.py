@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from .icons import app_icon
 from .scheduler import SchedulerState
-from .tray_menu import WINDOW_ITEMS, status_line
+from .tray_menu import WINDOW_ITEMS, TrayActions, status_line
 
 
 class FallbackWindow(QWidget):
-    def __init__(
-        self,
-        *,
-        run_now: Callable[[str], None],
-        toggle_pause: Callable[[], None],
-        windows: dict[str, Callable[[], None]],
-        autostart_enabled: Callable[[], bool],
-        set_autostart: Callable[[bool], None],
-        quit_app: Callable[[], None],
-    ) -> None:
+    def __init__(self, actions: TrayActions) -> None:
         super().__init__()
         self.setWindowTitle("Heartbeat Desktop")
         self.setWindowIcon(app_icon())
         self.setMinimumWidth(380)
-        self._quit = quit_app
+        self._quit = actions.quit_app
         layout = QVBoxLayout(self)
         notice = QLabel(
             "No system tray was found on this desktop, so Heartbeat Desktop shows its controls here. "
@@ -43,21 +32,23 @@ class FallbackWindow(QWidget):
         self.threads = QComboBox()
         self.threads.setAccessibleName("Thread")
         self.run_button = QPushButton("&Run now")
-        self.run_button.clicked.connect(lambda: self.threads.currentData() and run_now(self.threads.currentData()))
+        self.run_button.clicked.connect(
+            lambda: self.threads.currentData() and actions.run_now(self.threads.currentData())
+        )
         row.addWidget(self.threads, 1)
         row.addWidget(self.run_button)
         layout.addLayout(row)
         self.pause_button = QPushButton("&Pause")
-        self.pause_button.clicked.connect(lambda: toggle_pause())
+        self.pause_button.clicked.connect(lambda: actions.toggle_pause())
         layout.addWidget(self.pause_button)
         for key, label in WINDOW_ITEMS:
-            if key in windows:
+            if key in actions.windows:
                 button = QPushButton(label)
-                button.clicked.connect(lambda _=False, k=key: windows[k]())
+                button.clicked.connect(lambda _=False, k=key: actions.windows[k]())
                 layout.addWidget(button)
         self.autostart = QCheckBox("Start at &login")
-        self.autostart.setChecked(autostart_enabled())
-        self.autostart.toggled.connect(set_autostart)
+        self.autostart.setChecked(actions.autostart_enabled())
+        self.autostart.toggled.connect(actions.set_autostart)
         layout.addWidget(self.autostart)
         quit_button = QPushButton("&Quit")
         quit_button.clicked.connect(lambda: self._quit())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from PySide6.QtGui import QAction
@@ -42,41 +43,39 @@ def status_line(state: SchedulerState, error: str | None) -> str:
     return "No heartbeat scheduled" if state.started else "Starting…"
 
 
+@dataclass(frozen=True)
+class TrayActions:
+    """What the tray menu and its no-tray fallback window can do: the same actions, one definition."""
+
+    run_now: Callable[[str], None]
+    toggle_pause: Callable[[], None]
+    windows: dict[str, Callable[[], None]]
+    autostart_enabled: Callable[[], bool]
+    set_autostart: Callable[[bool], None]
+    quit_app: Callable[[], None]
+
+
 class TrayMenu(QMenu):
     """Rebuilt in place on every state change; actions are plain callables passed in."""
 
-    def __init__(
-        self,
-        *,
-        run_now: Callable[[str], None],
-        toggle_pause: Callable[[], None],
-        windows: dict[str, Callable[[], None]],
-        autostart_enabled: Callable[[], bool],
-        set_autostart: Callable[[bool], None],
-        quit_app: Callable[[], None],
-    ) -> None:
+    def __init__(self, actions: TrayActions) -> None:
         super().__init__()
         self.setAccessibleName("Heartbeat Desktop menu")
-        self._run_now = run_now
-        self._toggle_pause = toggle_pause
-        self._windows = windows
-        self._autostart_enabled = autostart_enabled
-        self._set_autostart = set_autostart
-        self._quit = quit_app
+        self._actions = actions
         self.status_action = QAction(self)
         self.status_action.setEnabled(False)
         self.run_menu = QMenu("&Run now", self)
         self.pause_action = QAction("&Pause", self)
-        self.pause_action.triggered.connect(lambda: self._toggle_pause())
+        self.pause_action.triggered.connect(lambda: self._actions.toggle_pause())
         self.autostart_action = QAction("Start at &login", self, checkable=True)
         self.autostart_action.toggled.connect(self._on_autostart)
         self.quit_action = QAction("&Quit", self)
-        self.quit_action.triggered.connect(lambda: self._quit())
+        self.quit_action.triggered.connect(lambda: self._actions.quit_app())
         self.window_actions: dict[str, QAction] = {}
         for key, label in WINDOW_ITEMS:
-            if key in windows:
+            if key in actions.windows:
                 action = QAction(label, self)
-                action.triggered.connect(lambda _=False, k=key: self._windows[k]())
+                action.triggered.connect(lambda _=False, k=key: self._actions.windows[k]())
                 self.window_actions[key] = action
         self.addAction(self.status_action)
         self.addSeparator()
@@ -104,13 +103,13 @@ class TrayMenu(QMenu):
                 label += " — queued"
             action = self.run_menu.addAction(label)
             action.setEnabled(not t.running and not t.queued)
-            action.triggered.connect(lambda _=False, tid=t.thread_id: self._run_now(tid))
+            action.triggered.connect(lambda _=False, tid=t.thread_id: self._actions.run_now(tid))
         self.run_menu.setEnabled(bool(state.threads))
 
     def _sync_autostart(self) -> None:
         self.autostart_action.blockSignals(True)
-        self.autostart_action.setChecked(self._autostart_enabled())
+        self.autostart_action.setChecked(self._actions.autostart_enabled())
         self.autostart_action.blockSignals(False)
 
     def _on_autostart(self, on: bool) -> None:
-        self._set_autostart(on)
+        self._actions.set_autostart(on)

@@ -96,6 +96,12 @@ def _where(fragments: list[str]) -> str:
 
 
 def row_to_run(r: sqlite3.Row) -> RunRecord:
+    """A run from a row; columns a query left out (the history page skips the heavy text) stay empty."""
+    present = set(r.keys())
+
+    def col(name: str) -> Any:
+        return r[name] if name in present else None
+
     return RunRecord(
         id=r["id"],
         thread_id=r["thread_id"],
@@ -104,18 +110,18 @@ def row_to_run(r: sqlite3.Row) -> RunRecord:
         started_at=r["started_at"],
         status=r["status"],
         reason=r["reason"],
-        model=r["model"],
-        prompt=r["prompt"],
-        raw_reply=r["raw_reply"],
-        decision=_load(r["decision"]),
-        action_result=_load(r["action_result"]),
-        finished_at=r["finished_at"],
-        llm_ms=r["llm_ms"],
-        total_ms=r["total_ms"],
-        fingerprint=r["fingerprint"],
-        prompt_tokens=r["prompt_tokens"],
-        completion_tokens=r["completion_tokens"],
-        warnings=_load(r["warnings"]) or [],
+        model=col("model"),
+        prompt=col("prompt"),
+        raw_reply=col("raw_reply"),
+        decision=_load(col("decision")),
+        action_result=_load(col("action_result")),
+        finished_at=col("finished_at"),
+        llm_ms=col("llm_ms"),
+        total_ms=col("total_ms"),
+        fingerprint=col("fingerprint"),
+        prompt_tokens=col("prompt_tokens"),
+        completion_tokens=col("completion_tokens"),
+        warnings=_load(col("warnings")) or [],
     )
 
 
@@ -209,26 +215,7 @@ class RunRepo:
         )
         params.append(limit)
         rows = self.db.read(lambda c: c.execute(sql, params).fetchall())
-        return [
-            (
-                r["rid"],
-                RunRecord(
-                    id=r["id"],
-                    thread_id=r["thread_id"],
-                    trigger=r["trigger"],
-                    dry_run=bool(r["dry_run"]),
-                    started_at=r["started_at"],
-                    status=r["status"],
-                    reason=r["reason"],
-                    model=r["model"],
-                    decision=_load(r["decision"]),
-                    finished_at=r["finished_at"],
-                    llm_ms=r["llm_ms"],
-                    total_ms=r["total_ms"],
-                ),
-            )
-            for r in rows
-        ]
+        return [(r["rid"], row_to_run(r)) for r in rows]
 
     def daily_stats(self, since: float, thread_id: str | None = None) -> list[tuple[str, str, int, float | None]]:
         """(local day, status, runs, mean LLM ms) since `since`: the History chart. Slow at scale: call it

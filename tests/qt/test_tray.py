@@ -21,7 +21,7 @@ from heartbeat_desktop.qt.notifications import Notifier
 from heartbeat_desktop.qt.scheduler import SchedulerState, ThreadSchedule
 from heartbeat_desktop.qt.single_instance import server_name
 from heartbeat_desktop.qt.tray import tooltip, tray_state
-from heartbeat_desktop.qt.tray_menu import TrayMenu
+from heartbeat_desktop.qt.tray_menu import TrayActions, TrayMenu
 from tests.conftest import GOOD_MD, REPO
 from tests.support.ollama_server import OllamaServer, Reply
 
@@ -68,12 +68,14 @@ def test_state_mapping_and_tooltip() -> None:
 def _menu(calls: list, windows: dict | None = None, autostart: list | None = None) -> TrayMenu:
     autostart = autostart if autostart is not None else [False]
     return TrayMenu(
-        run_now=lambda t: calls.append(("run", t)),
-        toggle_pause=lambda: calls.append(("pause",)),
-        windows=windows or {},
-        autostart_enabled=lambda: autostart[0],
-        set_autostart=lambda on: autostart.__setitem__(0, on),
-        quit_app=lambda: calls.append(("quit",)),
+        TrayActions(
+            run_now=lambda t: calls.append(("run", t)),
+            toggle_pause=lambda: calls.append(("pause",)),
+            windows=windows or {},
+            autostart_enabled=lambda: autostart[0],
+            set_autostart=lambda on: autostart.__setitem__(0, on),
+            quit_app=lambda: calls.append(("quit",)),
+        )
     )
 
 

@@ -21,7 +21,7 @@ PLAINTEXT_FILE = "api-keys.PLAINTEXT.json"
 
 
 class SecretsUnavailable(RuntimeError):
-    pass
+    """No usable keyring (and no consent to a plaintext file); the message says what to do."""
 
 
 class Secrets(Protocol):

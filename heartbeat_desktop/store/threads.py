@@ -17,11 +17,11 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 class ThreadExists(StoreError):
-    pass
+    """A thread with that id is already there (ids are the user's names for threads: never reused silently)."""
 
 
 class NoSuchThread(StoreError):
-    pass
+    """The named thread does not exist: a usage error for the CLI (exit 2) and a 404 for the API."""
 
 
 def validate_slug(thread_id: str) -> str:

@@ -385,32 +385,32 @@ def _read_key(name: str) -> str:
 def cmd_provider(store: SqliteStore, args: argparse.Namespace) -> int:
     from .llm.router import OLLAMA
     from .secrets import SecretsUnavailable, open_secrets
-    from .wiring import make_router
+    from .wiring import key_cache, make_router, stored_keys
 
     words = _positional_words(args, ("list", "add", "remove", "set-key", "clear-key", "test"), PROVIDER_USAGE, 2)
     action, name = [*words, None][:2]
     data_dir = paths.data_dir()
     if action == "list":
-        try:
-            secrets = open_secrets(data_dir)
-            key_of = secrets.get
-        except SecretsUnavailable:
-            key_of = None
+        # Whether a key is set comes from the store: listing never opens the keyring (no unlock dialog). A
+        # provider from before the app kept track is looked up once, briefly, and remembered.
+        keys = stored_keys(store, key_cache(data_dir))
         rows = [(OLLAMA, "ollama", make_router(store, data_dir).host, False)] + [
             (p.name, p.kind, p.base_url, p.builtin) for p in store.providers.list()
         ]
         listing = []
         for pname, kind, url, builtin in rows:
-            try:
-                has_key = bool(key_of and key_of(pname))
-            except SecretsUnavailable:
-                has_key = False
+            has_key = keys.expects_key(pname)
+            if has_key is None:
+                try:
+                    has_key = keys.key(pname, 5.0) is not None
+                except SecretsUnavailable:
+                    has_key = None
             listing.append({"name": pname, "kind": kind, "base_url": url, "builtin": builtin, "key_set": has_key})
         if args.json:
             _emit(listing)
         else:
             for p in listing:
-                key = "key set" if p["key_set"] else "no key"
+                key = {True: "key set", False: "no key", None: "key unknown (keyring unreadable)"}[p["key_set"]]
                 print(
                     f"{p['name']:<12} {p['kind']:<10} {p['base_url']:<40} {key}"
                     + (" (built-in)" if p["builtin"] else "")
@@ -428,15 +428,18 @@ def cmd_provider(store: SqliteStore, args: argparse.Namespace) -> int:
         print(f"provider {provider.name} ({provider.kind}) at {provider.base_url}")
         return EXIT_OK
     if action == "remove":
+        had_key = store.providers.key_state(name)[0] is not False
         try:
             store.providers.remove(name)
         except StoreError as exc:
             raise UsageError(str(exc)) from None
-        try:
-            open_secrets(data_dir).delete(name)
-            what = "and its key"
-        except SecretsUnavailable:  # no keyring here: there is no stored key to remove either
-            what = "(no keyring available, so no key was stored)"
+        what = "(it had no key)"
+        if had_key:
+            try:
+                open_secrets(data_dir).delete(name)
+                what = "and its key"
+            except SecretsUnavailable:  # no keyring here: there is no stored key to remove either
+                what = "(no keyring available, so no key was stored)"
         print(f"removed provider {name} {what}")
         return EXIT_OK
     if name != OLLAMA and store.providers.get(name) is None:
@@ -447,6 +450,7 @@ def cmd_provider(store: SqliteStore, args: argparse.Namespace) -> int:
         except SecretsUnavailable as exc:
             return _error(f"key not stored: {exc}", EXIT_FAIL)
         secrets.set(name, _read_key(name))
+        store.providers.set_key_state(name, True)
         print(f"key for {name} stored in {secrets.description}")
         return EXIT_OK
     if action == "clear-key":
@@ -454,11 +458,17 @@ def cmd_provider(store: SqliteStore, args: argparse.Namespace) -> int:
             open_secrets(data_dir).delete(name)
         except SecretsUnavailable as exc:
             return _error(str(exc), EXIT_FAIL)
+        store.providers.set_key_state(name, False)
         print(f"key for {name} removed")
         return EXIT_OK
+    from .llm.output_format import RECHECK_AFTER_S
+
     router = make_router(store, data_dir)
     client = router.client_for(name)
     info = client.version() if hasattr(client, "version") else "reachable"
+    learned = store.providers.recall_format(name, getattr(client, "host", ""), RECHECK_AFTER_S)
+    if learned:
+        info += f"; replies are constrained with {learned} (the server refused better formats)"
     print(f"{name}: {info}")
     return EXIT_OK
 

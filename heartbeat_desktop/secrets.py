@@ -11,8 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Protocol
+
+from .core.ports import SecretsUnavailable
+
+__all__ = ["KeyCache", "KeyringTimeout", "Secrets", "SecretsUnavailable", "StoredKeys", "open_secrets"]
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +28,9 @@ SERVICE = "heartbeat-desktop"
 PLAINTEXT_FILE = "api-keys.PLAINTEXT.json"
 
 
-class SecretsUnavailable(RuntimeError):
-    """No usable keyring (and no consent to a plaintext file); the message says what to do."""
+class KeyringTimeout(SecretsUnavailable):
+    """The keyring did not answer in time: locked, or showing the user a dialog (a new Secret Service
+    asks for a password for its first keyring). The lookup goes on in the background."""
 
 
 class Secrets(Protocol):
@@ -127,3 +136,97 @@ def open_secrets(data_dir: Path, *, allow_plaintext: bool = False) -> Secrets:
         if allow_plaintext or plaintext.path.exists():
             return plaintext
         raise
+
+
+class KeyCache:
+    """Keyring lookups that can neither block a heartbeat nor outlast its timeout.
+
+    A Secret Service can hold a lookup for as long as a dialog stays open (a fresh desktop asks for the
+    first keyring's password; a locked one asks to unlock). Each lookup runs on its own daemon thread;
+    the caller waits at most its own budget, and a lookup still pending is shared, not repeated (one
+    dialog, not one per heartbeat). Found keys are kept for the process, tagged with the store's
+    "key changed at" stamp so a key set or cleared elsewhere (the CLI while the app runs) is read again.
+    """
+
+    def __init__(self, opener: Callable[[], Secrets]) -> None:
+        self._opener = opener
+        self._lookups: dict[str, tuple[object, Future[str | None]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, timeout_s: float, version: object = None) -> str | None:
+        """The key (None: none stored). Raises KeyringTimeout past `timeout_s`, SecretsUnavailable else."""
+        future = self._lookup(name, version)
+        try:
+            return future.result(timeout=max(0.0, timeout_s))
+        except FutureTimeout:
+            raise KeyringTimeout(
+                f"the OS keyring did not answer within {timeout_s:g} s (it may be locked, or waiting for a password)"
+            ) from None
+
+    def prefetch(self, names: list[str]) -> None:
+        """Start lookups now (the app at start-up), so a run later finds the key waiting."""
+        for name in names:
+            self._lookup(name, None)
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._lookups.pop(name, None)
+
+    def _lookup(self, name: str, version: object) -> Future[str | None]:
+        with self._lock:
+            found = self._lookups.get(name)
+            if found is not None:
+                stamp, future = found
+                failed = future.done() and future.exception() is not None
+                if not failed and (stamp == version or version is None or not future.done()):
+                    return future
+            future = Future()
+            self._lookups[name] = (version, future)
+        threading.Thread(target=self._run, args=(name, future), name=f"keyring-{name}", daemon=True).start()
+        return future
+
+    def _run(self, name: str, future: Future[str | None]) -> None:
+        try:
+            future.set_result(self._opener().get(name))
+        except BaseException as exc:
+            future.set_exception(exc if isinstance(exc, SecretsUnavailable) else SecretsUnavailable(type(exc).__name__))
+
+
+class StoredKeys:
+    """A provider's key, asking the keyring only when the store says one was stored.
+
+    This is what keeps a keyless setup (plain Ollama, a local OpenAI-compatible server) away from the
+    keyring entirely: no lookup, no unlock dialog, no dependency on a Secret Service running at all.
+    """
+
+    def __init__(
+        self,
+        key_state: Callable[[str], tuple[bool | None, float | None]],
+        cache: KeyCache,
+        learned: Callable[[str, bool], None] | None = None,
+    ) -> None:
+        self._key_state = key_state
+        self._cache = cache
+        self._learned = learned
+
+    def expects_key(self, provider: str) -> bool | None:
+        return self._key_state(provider)[0]
+
+    def key(self, provider: str, timeout_s: float) -> str | None:
+        """None when no key is stored. Raises SecretsUnavailable (or KeyringTimeout) when one is but cannot
+        be read in time. A provider whose state is unknown is looked up once and its state recorded."""
+        has_key, changed_at = self._key_state(provider)
+        if has_key is False:
+            return None
+        try:
+            key = self._cache.get(provider, timeout_s, version=changed_at)
+        except KeyringTimeout:
+            raise
+        except SecretsUnavailable:
+            if has_key is None:  # no keyring at all: no key can have been stored in it
+                log.info("No keyring to check for a %s key; going on without one", provider)
+                return None
+            raise
+        if has_key is None and self._learned is not None:
+            self._learned(provider, key is not None)
+        return key

@@ -6,16 +6,17 @@ Kept apart from the CLI and the Qt layer so both assemble the app the same way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from . import paths
 from .core.ports import LLMClient
 from .core.runner import DEFAULT_MODEL, DEFAULT_TIMEOUT_S, HeartbeatRunner
 from .llm import OllamaClient
-from .llm.router import ModelRouter
-from .secrets import open_secrets
+from .llm.output_format import RECHECK_AFTER_S
+from .llm.router import OLLAMA, ModelRouter
+from .secrets import KeyCache, StoredKeys, open_secrets
 from .store import SqliteStore
+from .store.providers import ProviderRepo
 
 log = logging.getLogger(__name__)
 
@@ -43,24 +44,51 @@ def make_llm(store: SqliteStore) -> OllamaClient:
     return OllamaClient(store.settings.get("ollama_host"))
 
 
-def key_reader(data_dir: Path) -> Callable[[str], str | None]:
-    """Looks a provider's key up when a request needs it (the keyring, or the opted-in plaintext file)."""
-
-    def key_for(provider: str) -> str | None:
-        return open_secrets(data_dir).get(provider)
-
-    return key_for
+def key_cache(data_dir: Path) -> KeyCache:
+    """One per process: keyring lookups off the run path, bounded, shared and remembered."""
+    return KeyCache(lambda: open_secrets(data_dir))
 
 
-def make_router(store: SqliteStore, data_dir: Path | None = None) -> ModelRouter:
-    directory = data_dir or paths.data_dir()
-    return ModelRouter(store.providers.list(), store.settings.get("ollama_host"), key_reader(directory))
+class StoreFormats:
+    """The output format each provider's server accepts, remembered in the store across runs and restarts."""
+
+    def __init__(self, repo: ProviderRepo) -> None:
+        self._repo = repo
+
+    def recall(self, provider: str, base_url: str) -> str | None:
+        return self._repo.recall_format(provider, base_url, RECHECK_AFTER_S)
+
+    def learn(self, provider: str, base_url: str, fmt: str) -> None:
+        self._repo.learn_format(provider, base_url, fmt)
 
 
-def make_runner(store: SqliteStore, data_dir: Path | None = None, llm: LLMClient | None = None) -> HeartbeatRunner:
+def stored_keys(store: SqliteStore, cache: KeyCache) -> StoredKeys:
+    return StoredKeys(store.providers.key_state, cache, store.providers.set_key_state)
+
+
+def key_snapshot(store: SqliteStore, data_dir: Path) -> StoredKeys:
+    """Key states read now, for a background task that must not touch this thread's store connection."""
+    names = [OLLAMA, *(p.name for p in store.providers.list())]
+    states = {name: store.providers.key_state(name) for name in names}
+    return StoredKeys(lambda name: states.get(name, (False, None)), key_cache(data_dir))
+
+
+def make_router(store: SqliteStore, data_dir: Path | None = None, keys: KeyCache | None = None) -> ModelRouter:
+    cache = keys or key_cache(data_dir or paths.data_dir())
+    return ModelRouter(
+        store.providers.list(),
+        store.settings.get("ollama_host"),
+        stored_keys(store, cache),
+        StoreFormats(store.providers),
+    )
+
+
+def make_runner(
+    store: SqliteStore, data_dir: Path | None = None, llm: LLMClient | None = None, keys: KeyCache | None = None
+) -> HeartbeatRunner:
     return HeartbeatRunner(
         store,
-        llm or make_router(store, data_dir),
+        llm or make_router(store, data_dir, keys),
         default_workspace=data_dir or paths.data_dir(),
         default_model=store.settings.get("default_model") or DEFAULT_MODEL,
         llm_timeout_s=llm_timeout(store),

@@ -97,7 +97,11 @@ def test_injected_text_cannot_unlock_a_disallowed_action(runner, store: SqliteSt
     # the injected text reached the model only as quoted data inside <context>
     prompt = ollama.chat_requests()[-1].body["messages"]
     system, user = prompt[0]["content"], prompt[1]["content"]
-    assert "SYSTEM OVERRIDE" not in system and "This thread may use: none, post." in system
+    assert "SYSTEM OVERRIDE" not in system
+    assert "vote (not allowed for this thread)" in system and "comment (not allowed for this thread)" in system
+    # and the grammar the server builds cannot produce a vote or a comment at all
+    offered = [b["properties"]["action"]["const"] for b in ollama.chat_requests()[-1].body["format"]["anyOf"]]
+    assert offered == ["none", "post"]
     context = json.loads(user.split("<context>\n", 1)[1].split("\n</context>", 1)[0])
     assert context["recent_messages"][0]["text"] == INJECTION
 
@@ -111,7 +115,10 @@ def test_daily_post_cap(runner, store: SqliteStore, ollama: OllamaServer) -> Non
     assert [r.status for r in results] == ["ok", "ok", "failed"]
     assert "already posted 2 time(s) today (limit 2)" in results[2].reason
     assert store.feed.counts()["posts"] == 2
-    assert "It may post 0 more time(s) today." in ollama.chat_requests()[-1].body["messages"][0]["content"]
+    # the third run was not offered a post at all: the prompt says why, the schema has no post branch
+    last = ollama.chat_requests()[-1].body
+    assert "post (the daily post limit is reached)" in last["messages"][0]["content"]
+    assert [b["properties"]["action"]["const"] for b in last["format"]["anyOf"]] == ["none", "comment", "vote"]
 
 
 def test_nothing_allowed_means_heartbeat_ok_only(runner, store: SqliteStore, ollama: OllamaServer) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from heartbeat_desktop.core.config import HeartbeatConfig
+from heartbeat_desktop.core.decision_schema import DecisionSchema
 from heartbeat_desktop.core.runner import HeartbeatRunner, UnknownThread
 from heartbeat_desktop.llm import OllamaClient
 from heartbeat_desktop.store import SqliteStore
@@ -33,9 +34,11 @@ def test_post_is_written_with_its_run(runner: HeartbeatRunner, store: SqliteStor
     assert stored.status == "ok" and stored.decision["action"] == "post"
     assert stored.raw_reply == POST and "HEARTBEAT.md" in stored.prompt and stored.llm_ms is not None
     assert stored.prompt_tokens == 321
-    # what reached the server: the schema as `format`, max_tokens as num_predict, temperature
+    # what reached the server: this run's schema as `format` (no posts in the context: none or post only),
+    # max_tokens as num_predict, temperature
     body = ollama.chat_requests()[0].body
-    assert body["format"]["properties"]["action"]["enum"] == ["post", "comment", "vote", "none"]
+    assert body["format"] == DecisionSchema.for_run(("post", "comment", "vote"), [], 10).for_ollama()
+    assert [b["properties"]["action"]["const"] for b in body["format"]["anyOf"]] == ["none", "post"]
     assert body["options"] == {"num_predict": 500, "temperature": 0.7}
     assert body["model"] == "llama3.2"
 
@@ -64,14 +67,43 @@ def test_comment_and_vote_on_an_existing_post(runner, store, ollama) -> None:
 
 
 @pytest.mark.parametrize("kind", ["comment", "vote"])
-def test_comment_or_vote_on_a_missing_post_is_rejected(runner, store, ollama, kind: str) -> None:
+def test_comment_or_vote_on_a_post_not_shown_is_rejected(runner, store, ollama, kind: str) -> None:
+    """Only a server that ignored the schema (its post_id enum) can send this; the runner still refuses."""
     decision = {"action": kind, "post_id": 77, "reason": "r"}
     decision.update({"content": "x"} if kind == "comment" else {"direction": "up"})
     ollama.script(Reply(json.dumps(decision)))
     run = runner.run("default")
-    assert run.status == "failed" and "post 77 does not exist" in run.reason
+    assert run.status == "failed" and "post 77 was not among the posts shown" in run.reason
     assert _counts(store)["comments"] == 0 and _counts(store)["votes"] == 0
     assert store.runs.get(run.id).status == "failed"
+
+
+@pytest.mark.parametrize("kind", ["comment", "vote"])
+def test_comment_or_vote_on_a_post_deleted_during_the_run_is_rejected(
+    runner, store, ollama, data_dir: Path, kind: str
+) -> None:
+    ollama.script(Reply(POST))
+    post_id = runner.run("default").action_result["post_id"]
+    decision = {"action": kind, "post_id": post_id, "reason": "r"}
+    decision.update({"content": "x"} if kind == "comment" else {"direction": "up"})
+    ollama.script(Reply(json.dumps(decision), delay_s=1.0))
+    result: list = []
+
+    def run_elsewhere() -> None:  # a run thread has its own connection, as under the scheduler
+        own = SqliteStore(data_dir / "heartbeat.db", recover=False)
+        result.append(HeartbeatRunner(own, runner.llm, default_workspace=data_dir, llm_timeout_s=5).run("default"))
+        own.close()
+
+    worker = threading.Thread(target=run_elsewhere)
+    worker.start()
+    deadline = time.monotonic() + 5
+    while len(ollama.chat_requests()) < 2 and time.monotonic() < deadline:  # the model "thinks" about the post
+        time.sleep(0.01)
+    store.feed.undo("post", post_id)
+    worker.join(10)
+    run = result[0]
+    assert run.status == "failed" and f"post {post_id} does not exist" in run.reason
+    assert _counts(store)["comments"] == 0 and _counts(store)["votes"] == 0
 
 
 def test_201_character_title_is_rejected(runner, store, ollama) -> None:

@@ -60,26 +60,7 @@ _ADAPTER: TypeAdapter[Decision] = TypeAdapter(Decision)
 
 ACTION_KINDS = ("post", "comment", "vote", "none")
 
-
-def decision_json_schema() -> dict[str, Any]:
-    """The schema sent as Ollama's ``format``.
-
-    Deliberately one flat object rather than the ``oneOf`` of the pydantic union: Ollama turns the schema
-    into a sampling grammar and handles flat objects best across versions. The strict per-action check
-    happens afterwards in `validate_decision`, so nothing is lost by the looser grammar.
-    """
-    return {
-        "type": "object",
-        "properties": {
-            "action": {"type": "string", "enum": list(ACTION_KINDS)},
-            "title": {"type": "string", "maxLength": TITLE_MAX},
-            "content": {"type": "string", "maxLength": CONTENT_MAX},
-            "post_id": {"type": "integer", "minimum": 1},
-            "direction": {"type": "string", "enum": ["up", "down"]},
-            "reason": {"type": "string", "maxLength": REASON_MAX},
-        },
-        "required": ["action", "reason"],
-    }
+# What a model is *sent* is built per run in `decision_schema.py`; the models above are the final word.
 
 
 # --------------------------------------------------------------------------- parsing

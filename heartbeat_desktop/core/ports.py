@@ -6,9 +6,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .models import FeedPost, Message, Note, RunRecord, Thread
+
+if TYPE_CHECKING:
+    from .decision_schema import DecisionSchema
 
 LLMErrorKind = Literal["unreachable", "model_not_found", "http_error", "timeout", "invalid_reply", "cancelled", "auth"]
 
@@ -16,11 +19,17 @@ LLMErrorKind = Literal["unreachable", "model_not_found", "http_error", "timeout"
 class LLMError(Exception):
     """One clear reason an LLM call failed, plus what the user can do about it."""
 
-    def __init__(self, kind: LLMErrorKind, message: str, hint: str = "") -> None:
+    def __init__(
+        self, kind: LLMErrorKind, message: str, hint: str = "", *, status: int | None = None, detail: str = ""
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.hint = hint
+        # The server's HTTP status (-1: an error reported inside a stream) and its own words, so a client
+        # can tell "this server refuses the output format" from other errors without parsing `message`.
+        self.status = status
+        self.detail = detail
 
     def __str__(self) -> str:
         return f"{self.message} — {self.hint}" if self.hint else self.message
@@ -31,7 +40,8 @@ class LLMRequest:
     model: str
     system: str
     prompt: str
-    schema: dict[str, Any] | None
+    # What the reply may be; each client sends it in the shape its server accepts (None: free text).
+    schema: DecisionSchema | None
     max_tokens: int
     temperature: float
     timeout_s: float
@@ -45,12 +55,21 @@ class LLMReply:
     model: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    # How the reply was constrained ("schema", "json_schema", "json_object", "json", "prompt"), and what
+    # the user should know about it (a server refused a format and the client fell back).
+    output_format: str | None = None
+    notices: tuple[str, ...] = ()
 
 
 class LLMClient(Protocol):
     def chat(self, request: LLMRequest) -> LLMReply:
         """Send one request; raise LLMError for every failure."""
         ...
+
+
+class SecretsUnavailable(RuntimeError):
+    """A stored secret (an API key) cannot be read: no usable keyring, or it did not answer in time. The
+    message says what to do and never holds the secret."""
 
 
 class StoreError(Exception):

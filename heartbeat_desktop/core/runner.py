@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from . import heartbeat_md
-from .actions import InvalidDecision, decision_json_schema, decision_to_dict, parse_decision, stored_fields
+from .actions import InvalidDecision, decision_to_dict, parse_decision, stored_fields
 from .config import HeartbeatConfig
 from .context import MESSAGE_LIMIT, NOTE_LIMIT, POST_LIMIT, build_context
+from .decision_schema import DecisionSchema
 from .models import RunRecord
 from .ports import HeartbeatStore, LLMClient, LLMError, LLMRequest, StoreError
 from .precheck import precheck
@@ -162,8 +163,12 @@ class HeartbeatRunner:
             self.store.open_notes(run.thread_id, NOTE_LIMIT),
             self.store.recent_posts(POST_LIMIT),
         )
-        posts_today = self.store.posts_since(run.thread_id, start_of_day(config, run.started_at))
-        system = build_system(instructions, config.allowed_actions, max(0, config.max_posts_per_day - posts_today))
+        day_start = start_of_day(config, run.started_at)
+        posts_left = max(0, config.max_posts_per_day - self.store.posts_since(run.thread_id, day_start))
+        # What this run may answer, and nothing else: the grammar a server builds from it cannot produce a
+        # disallowed action, a post past the cap, or a post_id the model was not shown.
+        schema = DecisionSchema.for_run(config.allowed_actions, context.post_ids, posts_left)
+        system = build_system(instructions, schema, posts_left)
         user = build_user(run.thread_id, title, context, local_time(config, run.started_at))
         run.prompt = f"[system]\n{system}\n\n[user]\n{user}"
         assert run.model is not None
@@ -171,7 +176,7 @@ class HeartbeatRunner:
             model=run.model,
             system=system,
             prompt=user,
-            schema=decision_json_schema(),
+            schema=schema,
             max_tokens=config.max_tokens,
             temperature=config.temperature,
             timeout_s=self.llm_timeout_s,
@@ -186,6 +191,7 @@ class HeartbeatRunner:
             "Raw reply for thread %s (%s, %s ms): %.2000s", run.thread_id, reply.done_reason, run.llm_ms, reply.content
         )
         run.prompt_tokens, run.completion_tokens = reply.prompt_tokens, reply.completion_tokens
+        run.warnings.extend(reply.notices)
         try:
             decision = parse_decision(reply.content)
         except InvalidDecision as exc:
@@ -199,12 +205,15 @@ class HeartbeatRunner:
             allowed = ", ".join(config.allowed_actions) or "nothing but HEARTBEAT_OK"
             raise InvalidDecision(f"refused: {decision.action} is not allowed for this thread (allowed: {allowed})")
         if decision.action == "post":
-            today = self.store.posts_since(run.thread_id, start_of_day(config, run.started_at))
+            today = self.store.posts_since(run.thread_id, day_start)
             if today >= config.max_posts_per_day:
                 raise InvalidDecision(
                     f"refused: this thread already posted {today} time(s) today (limit {config.max_posts_per_day})"
                 )
         post_id = getattr(decision, "post_id", None)
+        if post_id is not None and post_id not in schema.post_ids:
+            # Only a server that ignored the schema lets this through; the model can only know the posts shown.
+            raise InvalidDecision(f"invalid {decision.action} decision: post {post_id} was not among the posts shown")
         if post_id is not None and not self.store.post_exists(post_id):
             raise InvalidDecision(f"invalid {decision.action} decision: post {post_id} does not exist")
 

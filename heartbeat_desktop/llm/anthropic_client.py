@@ -1,10 +1,15 @@
-"""Anthropic's Messages API. Structured output by forcing one tool whose input schema is the decision."""
+"""Anthropic's Messages API. Structured output by forcing one tool whose input schema is the decision.
+
+A tool's `input_schema` must be an object, so the decision's `anyOf` travels wrapped as `{"decision": …}`
+(`DecisionSchema.for_anthropic`) and is unwrapped from the tool input.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from ..core.decision_schema import unwrap
 from ..core.ports import LLMError, LLMReply, LLMRequest
 from .http_json import HostedClient
 
@@ -30,7 +35,11 @@ class AnthropicClient(HostedClient):
         }
         if request.schema is not None:
             body["tools"] = [
-                {"name": TOOL, "description": "Record the heartbeat's one decision.", "input_schema": request.schema}
+                {
+                    "name": TOOL,
+                    "description": "Record the heartbeat's one decision.",
+                    "input_schema": request.schema.for_anthropic(),
+                }
             ]
             body["tool_choice"] = {"type": "tool", "name": TOOL}
         data = self._post("/v1/messages", body, request)
@@ -43,7 +52,7 @@ class AnthropicClient(HostedClient):
         usage = data.get("usage") or {}
         stop = data.get("stop_reason")
         return LLMReply(
-            content=json.dumps(tool_input) if isinstance(tool_input, dict) else text,
+            content=json.dumps(unwrap(tool_input), ensure_ascii=False) if isinstance(tool_input, dict) else text,
             thinking=thinking or None,
             done_reason="length" if stop == "max_tokens" else stop,
             model=data.get("model"),

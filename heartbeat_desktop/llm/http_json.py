@@ -89,20 +89,27 @@ def request_json(
                 f"{provider} is rate-limiting requests (HTTP 429){after}: {_server_message(response)}",
                 "wait a little, or lower the heartbeat frequency",
             )
+        said = _server_message(response) if status >= 400 else ""
         if status in (401, 403):
+            sent_key = any(h.lower() in ("authorization", "x-api-key") for h in headers)
+            what = "the API key" if sent_key else "the request (no API key was sent)"
             raise LLMError(
                 "auth",
-                f"{provider} refused the API key (HTTP {status}): {_server_message(response)}",
-                key_hint or f"set a new key: heartbeat-desktop provider set-key {provider}",
+                f"{provider} refused {what} (HTTP {status}): {said}",
+                key_hint or f"set {'a new' if sent_key else 'a'} key: heartbeat-desktop provider set-key {provider}",
+                status=status,
+                detail=said,
             )
         if status == 404 and model:
             raise LLMError(
                 "model_not_found",
-                f"{provider} has no model {model!r} (HTTP 404): {_server_message(response)}",
+                f"{provider} has no model {model!r} (HTTP 404): {said}",
                 "pick a model from the list in Settings",
+                status=status,
+                detail=said,
             )
         if status >= 400:
-            raise LLMError("http_error", f"{provider} returned HTTP {status}: {_server_message(response)}")
+            raise LLMError("http_error", f"{provider} returned HTTP {status}: {said}", status=status, detail=said)
         try:
             data = response.json()
         except (json.JSONDecodeError, ValueError) as exc:
@@ -125,18 +132,22 @@ class HostedClient:
         """Abandon the call in flight (from another thread): its answer is dropped when it arrives."""
         self._cancel.set()
 
+    @staticmethod
+    def _deadline(request: Any) -> float:
+        return time.monotonic() + request.timeout_s
+
     def _headers(self) -> dict[str, str]:
         return {"Content-Type": "application/json"}
 
-    def _post(self, path: str, body: dict[str, Any], request: Any) -> dict[str, Any]:
-        """The one chat request: the request's deadline and model, this client's headers and cancel flag."""
+    def _post(self, path: str, body: dict[str, Any], request: Any, timeout_s: float | None = None) -> dict[str, Any]:
+        """The one chat request: the request's model, the time left, this client's headers and cancel flag."""
         return request_json(
             "POST",
             f"{self.host}{path}",
             provider=self.name,
             headers=self._headers(),
             body=body,
-            timeout_s=request.timeout_s,
+            timeout_s=request.timeout_s if timeout_s is None else timeout_s,
             model=request.model,
             cancelled=self._cancel.is_set,
         )

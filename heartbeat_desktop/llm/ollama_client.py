@@ -19,6 +19,7 @@ import httpx
 import ollama
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
+from .output_format import OLLAMA_LADDER, FormatMemory, walk
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,18 @@ def resolve_host(configured: str | None) -> str:
 
 
 class OllamaClient:
-    def __init__(self, host: str | None = None, *, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str | None = None,
+        *,
+        api_key: str | None = None,
+        name: str = "ollama",
+        formats: FormatMemory | None = None,
+    ) -> None:
         self.host = resolve_host(host)
+        self.name = name
         self._api_key = api_key
+        self._formats = formats
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -51,9 +61,28 @@ class OllamaClient:
 
     # ------------------------------------------------------------------ LLMClient protocol
     def chat(self, request: LLMRequest) -> LLMReply:
+        """Ask with the decision schema as `format`; an Ollama that refuses schemas (before 0.5) gets
+        `format: "json"`, then none (see `output_format.py`)."""
         self._cancel.clear()
         deadline = time.monotonic() + request.timeout_s
-        client = self._client(request.timeout_s)
+        if request.schema is None:
+            return self._chat_once(request, None, deadline)
+        schema = request.schema
+
+        def attempt(fmt: str, _left: float) -> LLMReply:
+            return self._chat_once(request, {"schema": schema.for_ollama(), "json": "json"}.get(fmt), deadline)
+
+        return walk(
+            OLLAMA_LADDER,
+            provider=self.name,
+            base_url=self.host,
+            memory=self._formats,
+            deadline=deadline,
+            attempt=attempt,
+        )
+
+    def _chat_once(self, request: LLMRequest, fmt: dict[str, Any] | str | None, deadline: float) -> LLMReply:
+        client = self._client(max(0.1, deadline - time.monotonic()))
         content: list[str] = []
         thinking: list[str] = []
         final: Any = None
@@ -64,7 +93,7 @@ class OllamaClient:
                     {"role": "system", "content": request.system},
                     {"role": "user", "content": request.prompt},
                 ],
-                format=request.schema,
+                format=fmt,
                 options={"num_predict": request.max_tokens, "temperature": request.temperature},
                 stream=True,
             )
@@ -128,19 +157,31 @@ class OllamaClient:
 
     def _response_error(self, exc: ollama.ResponseError, model: str) -> LLMError:
         message = str(exc.error).strip() or "no message"
-        if exc.status_code == 404 and "not found" in message.lower():
+        status = exc.status_code
+        if status == 404 and "not found" in message.lower():
             return LLMError(
-                "model_not_found", f"model {model!r} is not installed on {self.host}", f"run `ollama pull {model}`"
+                "model_not_found",
+                f"model {model!r} is not installed on {self.host}",
+                f"run `ollama pull {model}`",
+                status=status,
+                detail=message,
             )
-        if exc.status_code in (401, 403):
+        if status in (401, 403):
+            what = "the API key" if self._api_key else "the request (no API key was sent)"
             return LLMError(
                 "auth",
-                f"Ollama at {self.host} refused the request (HTTP {exc.status_code}): {message}",
-                "check the API key",
+                f"Ollama at {self.host} refused {what} (HTTP {status}): {message}",
+                f"set a key: heartbeat-desktop provider set-key {self.name}",
+                status=status,
+                detail=message,
             )
-        if exc.status_code == -1:  # an error object inside the stream
-            return LLMError("http_error", f"Ollama at {self.host} reported an error: {message}")
-        return LLMError("http_error", f"Ollama at {self.host} returned HTTP {exc.status_code}: {message}")
+        if status == -1:  # an error object inside the stream
+            return LLMError(
+                "http_error", f"Ollama at {self.host} reported an error: {message}", status=status, detail=message
+            )
+        return LLMError(
+            "http_error", f"Ollama at {self.host} returned HTTP {status}: {message}", status=status, detail=message
+        )
 
     # ------------------------------------------------------------------ helpers for settings/CLI
     def version(self, timeout_s: float = 5.0) -> str:

@@ -1,7 +1,9 @@
-"""Any OpenAI-compatible chat-completions endpoint: OpenAI, LM Studio, llama.cpp server, vLLM, Groq…
+"""Any OpenAI-compatible chat-completions endpoint: OpenAI, LM Studio, llama.cpp's server, vLLM, Groq…
 
-Structured output through `response_format: json_schema` (servers that ignore it still get the JSON
-instruction in the prompt; the runner validates either way).
+The reply is constrained in the best way the server accepts (see `output_format.py`): `response_format:
+json_schema` in strict mode (OpenAI; the schema wrapped in an object, as strict mode requires), else
+`json_object` carrying the schema (llama-cpp-python's server and others that build a grammar from it),
+else the prompt's instructions alone. The runner validates the answer whichever way it came.
 """
 
 from __future__ import annotations
@@ -10,9 +12,16 @@ from typing import Any
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
 from .http_json import HostedClient
+from .output_format import OPENAI_LADDER, FormatMemory, unwrap_text, walk
+
+SCHEMA_NAME = "heartbeat_decision"
 
 
 class OpenAICompatibleClient(HostedClient):
+    def __init__(self, name: str, base_url: str, api_key: str | None, formats: FormatMemory | None = None) -> None:
+        super().__init__(name, base_url, api_key)
+        self._formats = formats
+
     def _headers(self) -> dict[str, str]:
         headers = super()._headers()
         if self._api_key:
@@ -21,18 +30,32 @@ class OpenAICompatibleClient(HostedClient):
 
     def chat(self, request: LLMRequest) -> LLMReply:
         self._cancel.clear()
+        if request.schema is None:
+            return self._ask(request, "prompt", request.timeout_s)
+        return walk(
+            OPENAI_LADDER,
+            provider=self.name,
+            base_url=self.host,
+            memory=self._formats,
+            deadline=self._deadline(request),
+            attempt=lambda fmt, left: self._ask(request, fmt, left),
+        )
+
+    def _ask(self, request: LLMRequest, fmt: str, timeout_s: float) -> LLMReply:
         body: dict[str, Any] = {
             "model": request.model,
             "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.prompt}],
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
         }
-        if request.schema is not None:
+        if request.schema is not None and fmt == "json_schema":
             body["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "heartbeat_decision", "schema": request.schema},
+                "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": request.schema.for_openai_strict()},
             }
-        data = self._post("/chat/completions", body, request)
+        elif request.schema is not None and fmt == "json_object":
+            body["response_format"] = {"type": "json_object", "schema": request.schema.for_ollama()}
+        data = self._post("/chat/completions", body, request, timeout_s)
         try:
             choice = data["choices"][0]
             content = choice["message"].get("content") or ""
@@ -41,7 +64,7 @@ class OpenAICompatibleClient(HostedClient):
         usage = data.get("usage") or {}
         finish = choice.get("finish_reason")
         return LLMReply(
-            content=content,
+            content=unwrap_text(content) if fmt == "json_schema" else content,
             thinking=choice["message"].get("reasoning_content"),
             done_reason="length" if finish == "length" else finish,
             model=data.get("model"),

@@ -2,24 +2,37 @@
 `openai:gpt-4o-mini`, `gpubox:qwen3:8b`; a bare name (`llama3.2`, `llama3.2:latest`) means the app's Ollama.
 
 A prefix counts as a provider only if such a provider exists, so Ollama's own `name:tag` models keep
-working. Keys come from the secrets store at the moment of the call and go only into request headers.
+working. Keys go only into request headers, and are asked for only where one was stored: a keyless
+provider (plain Ollama, a local OpenAI-compatible server) sends no Authorization header and never
+touches the keyring. The built-in hosted services (openai, anthropic) need a key; without one the run
+fails at once, saying how to set it. A key lookup takes part of the run's timeout, never more.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+import time
+from typing import Protocol
 
-from ..core.ports import LLMClient, LLMError, LLMReply, LLMRequest
+from ..core.ports import LLMClient, LLMError, LLMReply, LLMRequest, SecretsUnavailable
 from ..store.providers import Provider
 from .anthropic_client import AnthropicClient
 from .ollama_client import OllamaClient
 from .openai_client import OpenAICompatibleClient
+from .output_format import FormatMemory
 
 log = logging.getLogger(__name__)
 
 OLLAMA = "ollama"
+KEY_WAIT_S = 10.0  # the longest a run waits for the keyring (less when its own timeout is shorter)
+
+
+class KeySource(Protocol):
+    def key(self, provider: str, timeout_s: float) -> str | None:
+        """The provider's key, None if it has none. Raises (SecretsUnavailable) if one exists but cannot be
+        read within `timeout_s`."""
+        ...
 
 
 def split_model(model: str, providers: set[str]) -> tuple[str, str]:
@@ -37,34 +50,40 @@ class ModelRouter:
         self,
         providers: list[Provider],
         ollama_host: str | None,
-        key_for: Callable[[str], str | None],
+        keys: KeySource,
+        formats: FormatMemory | None = None,
     ) -> None:
         self._providers = {p.name: p for p in providers}
         self._ollama_host = ollama_host
-        self._key_for = key_for
+        self._keys = keys
+        self._formats = formats
         self._current: LLMClient | None = None
         self.host = OllamaClient(ollama_host).host
 
-    def client_for(self, provider: str) -> LLMClient:
+    def client_for(self, provider: str, key_wait_s: float = KEY_WAIT_S) -> LLMClient:
         if provider == OLLAMA:
-            return OllamaClient(self._ollama_host, api_key=self._key(OLLAMA, required=False))
+            key = self._key(OLLAMA, required=False, wait_s=key_wait_s)
+            return OllamaClient(self._ollama_host, api_key=key, formats=self._formats)
         spec = self._providers.get(provider)
         if spec is None:
             raise LLMError("model_not_found", f"no provider {provider!r}", "add it: heartbeat-desktop provider add")
+        # The hosted services cannot work without a key; a provider the user added may be a local server.
+        key = self._key(provider, required=spec.builtin, wait_s=key_wait_s)
         if spec.kind == "ollama":
-            return OllamaClient(spec.base_url, api_key=self._key(provider, required=False))
-        key = self._key(provider, required=True)
+            return OllamaClient(spec.base_url, api_key=key, name=provider, formats=self._formats)
         if spec.kind == "anthropic":
             return AnthropicClient(provider, spec.base_url, key)
-        return OpenAICompatibleClient(provider, spec.base_url, key)
+        return OpenAICompatibleClient(provider, spec.base_url, key, formats=self._formats)
 
-    def _key(self, provider: str, *, required: bool) -> str | None:
+    def _key(self, provider: str, *, required: bool, wait_s: float) -> str | None:
         try:
-            key = self._key_for(provider)
-        except Exception as exc:  # SecretsUnavailable, a locked keyring: the message never holds a key
-            if not required:
-                return None
-            raise LLMError("auth", f"no API key for {provider}: {exc}") from None
+            key = self._keys.key(provider, wait_s)
+        except SecretsUnavailable as exc:  # no keyring, or it did not answer in time: never holds a key
+            raise LLMError(
+                "auth",
+                f"the API key for {provider} could not be read: {exc}",
+                "unlock your keyring (or answer its dialog), then run again",
+            ) from None
         if required and not key:
             raise LLMError(
                 "auth", f"no API key set for {provider}", f"set one: heartbeat-desktop provider set-key {provider}"
@@ -73,7 +92,11 @@ class ModelRouter:
 
     def chat(self, request: LLMRequest) -> LLMReply:
         provider, model = split_model(request.model, set(self._providers))
-        client = self.client_for(provider)
+        started = time.monotonic()
+        client = self.client_for(provider, key_wait_s=min(KEY_WAIT_S, request.timeout_s))
+        left = request.timeout_s - (time.monotonic() - started)
+        if left <= 0:
+            raise LLMError("timeout", f"no time left for {provider} after waiting for the keyring")
         log.debug(
             "Asking %s for model %s (%d + %d prompt characters, max_tokens=%d, timeout %.0f s)",
             provider,
@@ -81,11 +104,11 @@ class ModelRouter:
             len(request.system),
             len(request.prompt),
             request.max_tokens,
-            request.timeout_s,
+            left,
         )
         self._current = client
         try:
-            return client.chat(dataclasses.replace(request, model=model))
+            return client.chat(dataclasses.replace(request, model=model, timeout_s=left))
         finally:
             self._current = None
 

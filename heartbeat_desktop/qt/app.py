@@ -6,6 +6,7 @@ Nothing here reads the database on the GUI thread: the scheduler worker owns a c
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -24,6 +25,7 @@ from ..api.token import token as api_token
 from ..autostart import Autostart
 from ..core.models import RunRecord
 from ..core.notify import Notice, notice_for
+from ..core.ports import StoreError
 from ..core.runner import HeartbeatRunner
 from ..llm import OllamaClient
 from ..store import SqliteStore
@@ -100,6 +102,9 @@ class TrayApp(QObject):
         db_path = data_dir / "heartbeat.db"
 
         self.db_path = db_path
+        # One per app: keyring lookups are shared by every run, bounded, and asked for only where a key
+        # was stored (see secrets.KeyCache).
+        self.key_cache = wiring.key_cache(data_dir)
         self.scheduler = HeartbeatScheduler(db_path, self.make_runner, parent=self)
         self.memory = WindowMemory(data_dir)
         self._gui_store: SqliteStore | None = None
@@ -143,11 +148,24 @@ class TrayApp(QObject):
             log.info("Another instance is running for %s", self.data_dir)
             return False
         self.scheduler.start()
+        threading.Thread(target=self._prefetch_keys, name="key-prefetch", daemon=True).start()
         self.health.check()
         self.configure_api()
         self._show_tray_or_fallback(waited=0.0)
         log.info("Heartbeat Desktop %s started (data in %s)", __version__, self.data_dir)
         return True
+
+    def _prefetch_keys(self) -> None:
+        """Read the stored keys now, off the GUI thread and off any run, so a heartbeat finds them waiting
+        (and a keyring that needs unlocking asks at start, not in the middle of a run)."""
+        try:
+            with contextlib.closing(SqliteStore(self.db_path, recover=False)) as store:
+                names = [p.name for p in store.providers.list()] + ["ollama"]
+                flagged = [n for n in names if store.providers.key_state(n)[0]]
+        except StoreError as exc:
+            log.warning("Could not read which providers have keys: %s", exc)
+            return
+        self.key_cache.prefetch(flagged)
 
     def _show_tray_or_fallback(self, waited: float) -> None:
         """The panel may start after us at login: wait a little for a tray before falling back."""
@@ -204,7 +222,7 @@ class TrayApp(QObject):
             self.notifier.show(Notice("Could not change Start at login", str(exc), critical=True))
 
     def make_runner(self, store: SqliteStore) -> HeartbeatRunner:
-        return wiring.make_runner(store, self.data_dir)
+        return wiring.make_runner(store, self.data_dir, keys=self.key_cache)
 
     @property
     def gui_store(self) -> SqliteStore:

@@ -27,10 +27,11 @@ from PySide6.QtWidgets import (
 
 from ..core.ports import StoreError
 from ..llm import resolve_host
-from ..llm.router import OLLAMA, ModelRouter
-from ..secrets import SecretsUnavailable, open_secrets
+from ..llm.router import OLLAMA, KeySource, ModelRouter
+from ..secrets import open_secrets
 from ..store import SqliteStore
 from ..store.providers import KINDS, Provider
+from ..wiring import key_snapshot
 from .tasks import Task
 
 DEFAULT_URLS = {
@@ -142,21 +143,38 @@ class ProvidersPage(QWidget):
         return f"{p.name}: {p.kind} at {p.base_url}{builtin}{key_text}"
 
     def _refresh_keys(self) -> None:
-        names = [p.name for p in self.providers()]
+        """Whether each provider has a key, from the store (no keyring needed). A provider from before the
+        app kept track is checked once on a task and the answer recorded."""
+        self._keys = {}
+        unknown: list[str] = []
+        for provider in self.providers():
+            state = self._store.providers.key_state(provider.name)[0]
+            if state is None:
+                unknown.append(provider.name)
+            else:
+                self._keys[provider.name] = state
+        self._relabel()
+        if not unknown:
+            return
         data_dir = self._data_dir
 
         def work(_task: Task) -> dict[str, bool]:
             secrets = open_secrets(data_dir)
-            return {name: bool(secrets.get(name)) for name in names}
+            return {name: bool(secrets.get(name)) for name in unknown}
 
         def done(keys: object) -> None:
             assert isinstance(keys, dict)
-            self._keys = keys
-            for row in range(self.list.count()):
-                item = self.list.item(row)
-                item.setText(self._label(item.data(256)))
+            for name, has_key in keys.items():
+                self._store.providers.set_key_state(name, has_key)
+            self._keys.update(keys)
+            self._relabel()
 
         self._start(work, done, lambda message: self.status.setText(f"⚠ {message}"))
+
+    def _relabel(self) -> None:
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            item.setText(self._label(item.data(256)))
 
     def selected(self) -> Provider | None:
         item = self.list.currentItem()
@@ -216,9 +234,13 @@ class ProvidersPage(QWidget):
         answer = QMessageBox.question(self, "Remove provider", f"Remove {provider.name} and its key?")
         if answer != QMessageBox.StandardButton.Yes:
             return
+        had_key = self._store.providers.key_state(provider.name)[0] is not False
         self._store.providers.remove(provider.name)
         name, data_dir = provider.name, self._data_dir
-        self._start(lambda _t: open_secrets(data_dir).delete(name), lambda _r: self.reload(), self._failed)
+        if had_key:
+            self._start(lambda _t: open_secrets(data_dir).delete(name), lambda _r: self.reload(), self._failed)
+        else:
+            self.reload()
         self.changed.emit()
 
     def set_key(self) -> None:
@@ -235,6 +257,7 @@ class ProvidersPage(QWidget):
             return secrets.description
 
         def done(where: object) -> None:
+            self._store.providers.set_key_state(name, True)
             self.status.setText(f"Key for {name} stored in {where}.")
             self._refresh_keys()
             self.changed.emit()
@@ -248,6 +271,7 @@ class ProvidersPage(QWidget):
         name, data_dir = provider.name, self._data_dir
 
         def done(_result: object) -> None:
+            self._store.providers.set_key_state(name, False)
             self.status.setText(f"Key for {name} removed.")
             self._refresh_keys()
 
@@ -257,11 +281,12 @@ class ProvidersPage(QWidget):
         provider = self.selected()
         if provider is None:
             return
-        providers, host, data_dir = self.providers()[1:], self._ollama_host(), self._data_dir
+        providers, host = self.providers()[1:], self._ollama_host()
+        keys = key_snapshot(self._store, self._data_dir)
         self.status.setText(f"Testing {provider.name}…")
 
         def work(_task: Task) -> str:
-            router = ModelRouter(providers, host, lambda n: open_secrets(data_dir).get(n))
+            router = ModelRouter(providers, host, keys)
             client = router.client_for(provider.name)
             models = client.list_models()
             return f"✔ {provider.name} answered: {len(models)} models"
@@ -279,28 +304,21 @@ class ProvidersPage(QWidget):
         return task.start()
 
 
-def all_models(providers: list[Provider], ollama_host: str | None, data_dir: Path) -> tuple[list[str], list[str]]:
+def all_models(providers: list[Provider], ollama_host: str | None, keys: KeySource) -> tuple[list[str], list[str]]:
     """Every provider's models, named as a thread config takes them; plus one line per provider that failed.
 
-    Runs on a background task. Ollama's models are listed bare; others as `provider:model`. A provider
-    without a key is skipped quietly (it cannot be used yet anyway).
+    Runs on a background task. Ollama's models are listed bare; others as `provider:model`. A hosted
+    service without a key is skipped quietly (it cannot be used yet anyway); a provider the user added is
+    asked even without one (a local server needs none).
     """
-    try:
-        secrets = open_secrets(data_dir)
-        key_for: Callable[[str], str | None] = secrets.get
-    except SecretsUnavailable:
-
-        def key_for(_name: str) -> None:
-            return None
-
-    router = ModelRouter(providers, ollama_host, key_for)
+    router = ModelRouter(providers, ollama_host, keys)
     names: list[str] = []
     problems: list[str] = []
     for provider in [Provider(OLLAMA, "ollama", ""), *providers]:
         try:
-            if provider.kind != "ollama" and not key_for(provider.name):
+            if provider.builtin and provider.kind != "ollama" and not keys.key(provider.name, 5.0):
                 continue
-            models = router.client_for(provider.name).list_models()
+            models = router.client_for(provider.name, key_wait_s=5.0).list_models()
         except Exception as exc:
             problems.append(f"{provider.name}: {exc}")
             continue

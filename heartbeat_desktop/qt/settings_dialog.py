@@ -39,6 +39,7 @@ from ..core.runner import DEFAULT_MODEL, DEFAULT_TIMEOUT_S
 from ..llm import OllamaClient
 from ..llm.router import OLLAMA, split_model
 from ..store import SqliteStore
+from ..wiring import key_snapshot
 from .icons import app_icon
 from .providers_page import ProvidersPage, all_models
 from .tasks import Task
@@ -476,12 +477,12 @@ class SettingsDialog(QDialog):
         """Every provider's models (Ollama's bare, others as provider:model), fetched on a task."""
         client = self._client()
         host = self.host.text().strip() or None
-        providers, data_dir = self._store.providers.list(), self._data_dir
+        providers, keys = self._store.providers.list(), key_snapshot(self._store, self._data_dir)
         self._provider_names = {p.name for p in providers}
         self.model_state.setText(f"Loading models from {client.host} and your providers…")
 
         def work(_task: Task) -> tuple[list[str], list[str]]:
-            return all_models(providers, host, data_dir)
+            return all_models(providers, host, keys)
 
         self._run(work, self._on_models, self._on_models_failed)
 

@@ -141,6 +141,24 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX posts_thread_created ON posts(thread_id, created_at);
     """,
+    # 6: what the app knows about each provider without asking the keyring or the server again: whether a
+    # key was stored (so a keyless provider never touches the keyring) and which output format its server
+    # accepts. Providers of a database that predates this are marked "key unknown": looked up once.
+    """
+    CREATE TABLE provider_state (
+        name              TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 40),
+        has_key           INTEGER CHECK (has_key IN (0, 1)),
+        key_changed_at    REAL,
+        format_url        TEXT,
+        output_format     TEXT,
+        format_learned_at REAL
+    );
+    INSERT INTO provider_state (name, has_key)
+        SELECT n, NULL FROM (
+            SELECT 'ollama' AS n UNION SELECT 'openai' UNION SELECT 'anthropic' UNION SELECT name FROM providers
+        )
+        WHERE EXISTS (SELECT 1 FROM runs) OR EXISTS (SELECT 1 FROM providers);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from dataclasses import dataclass
 
@@ -62,4 +63,54 @@ class ProviderRepo:
     def remove(self, name: str) -> None:
         if self.db.read(lambda c: c.execute("SELECT 1 FROM providers WHERE name = ?", (name,)).fetchone()) is None:
             raise StoreError(f"no provider {name!r} to remove" + (" (built-in)" if name in BUILTIN else ""))
-        self.db.transaction(lambda c: c.execute("DELETE FROM providers WHERE name = ?", (name,)))
+
+        def work(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM providers WHERE name = ?", (name,))
+            c.execute("DELETE FROM provider_state WHERE name = ?", (name,))
+
+        self.db.transaction(work)
+
+    # ------------------------------------------------------------------ what is known without asking
+    def key_state(self, name: str) -> tuple[bool | None, float | None]:
+        """(has a key?, when that last changed). False when nothing was ever stored; None: unknown (a
+        database from before the app kept track), so the keyring must be asked once."""
+        row = self.db.read(
+            lambda c: c.execute("SELECT has_key, key_changed_at FROM provider_state WHERE name = ?", (name,)).fetchone()
+        )
+        if row is None:
+            return False, None
+        return (None if row["has_key"] is None else bool(row["has_key"])), row["key_changed_at"]
+
+    def set_key_state(self, name: str, has_key: bool) -> None:
+        now = self.clock()
+        self.db.transaction(
+            lambda c: c.execute(
+                "INSERT INTO provider_state (name, has_key, key_changed_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET has_key = excluded.has_key, key_changed_at = excluded.key_changed_at",
+                (name, int(has_key), now),
+            )
+        )
+
+    def recall_format(self, name: str, base_url: str, max_age_s: float) -> str | None:
+        row = self.db.read(
+            lambda c: c.execute(
+                "SELECT output_format, format_learned_at FROM provider_state WHERE name = ? AND format_url = ?",
+                (name, base_url),
+            ).fetchone()
+        )
+        if row is None or row["output_format"] is None or self.clock() - (row["format_learned_at"] or 0) > max_age_s:
+            return None
+        return str(row["output_format"])
+
+    def learn_format(self, name: str, base_url: str, fmt: str) -> None:
+        now = self.clock()
+        self.db.transaction(
+            lambda c: c.execute(
+                # A new row keeps "no key" (what no row meant); an existing row keeps its key state.
+                "INSERT INTO provider_state (name, has_key, format_url, output_format, format_learned_at) "
+                "VALUES (?, 0, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET format_url = excluded.format_url, "
+                "output_format = excluded.output_format, format_learned_at = excluded.format_learned_at",
+                (name, base_url, fmt, now),
+            )
+        )

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from heartbeat_desktop.core.actions import decision_json_schema
 from heartbeat_desktop.core.config import HeartbeatConfig
+from heartbeat_desktop.core.decision_schema import DecisionSchema
 from heartbeat_desktop.core.ports import LLMError, LLMRequest
 from heartbeat_desktop.core.runner import HeartbeatRunner
 from heartbeat_desktop.llm import OllamaClient
@@ -19,6 +19,7 @@ from heartbeat_desktop.llm.anthropic_client import AnthropicClient
 from heartbeat_desktop.llm.openai_client import OpenAICompatibleClient
 from heartbeat_desktop.llm.router import ModelRouter, split_model
 from heartbeat_desktop.store import SqliteStore
+from tests.support.keys import StaticKeys
 from tests.support.ollama_server import OllamaServer, Reply
 from tests.support.provider_servers import Answer, Hang, ProviderServer, Status
 
@@ -30,7 +31,7 @@ def request(model: str, timeout_s: float = 5.0) -> LLMRequest:
         model=model,
         system="sys",
         prompt="user",
-        schema=decision_json_schema(),
+        schema=DecisionSchema.everything([7]),
         max_tokens=300,
         temperature=0.2,
         timeout_s=timeout_s,
@@ -54,19 +55,27 @@ def model_of(server: ProviderServer) -> str:
 
 
 def test_success_with_structured_output_and_usage(server: ProviderServer) -> None:
-    server.script(Answer(text=json.dumps(DECISION), tool_input=DECISION if server.protocol == "anthropic" else None))
-    reply = client_for(server).chat(request(model_of(server)))
+    # Both shapes wrap the decision (strict mode and tool schemas want an object at the root); the client
+    # hands the runner the bare decision.
+    wrapped = {"decision": DECISION}
+    server.script(Answer(text=json.dumps(wrapped), tool_input=wrapped if server.protocol == "anthropic" else None))
+    req = request(model_of(server))
+    reply = client_for(server).chat(req)
     assert json.loads(reply.content) == DECISION
     assert (reply.prompt_tokens, reply.completion_tokens) == ((111, 22) if server.protocol == "openai" else (99, 17))
     body = server.requests[-1]["body"]
+    assert req.schema is not None
     if server.protocol == "openai":
         assert body["response_format"]["type"] == "json_schema"
-        assert body["response_format"]["json_schema"]["schema"]["properties"]["action"]["enum"][0] == "post"
+        assert body["response_format"]["json_schema"]["strict"] is True
+        assert body["response_format"]["json_schema"]["schema"] == req.schema.for_openai_strict()
+        assert reply.output_format == "json_schema" and reply.notices == ()
         assert body["max_tokens"] == 300 and body["temperature"] == 0.2
         assert server.requests[-1]["headers"]["Authorization"] == "Bearer test-key"
     else:
         assert body["tool_choice"] == {"type": "tool", "name": "record_decision"}
-        assert body["tools"][0]["input_schema"]["required"] == ["action", "reason"]
+        assert body["tools"][0]["input_schema"] == req.schema.for_anthropic()
+        assert body["tools"][0]["input_schema"]["required"] == ["decision"]
         assert body["system"] == "sys" and server.requests[-1]["headers"]["x-api-key"] == "test-key"
         assert server.requests[-1]["headers"]["anthropic-version"] == "2023-06-01"
 
@@ -148,17 +157,29 @@ def test_a_heartbeat_through_the_router_records_token_usage(store: SqliteStore, 
         hosted.script(Answer(tool_input=DECISION))
         store.providers.save("claude", "anthropic", hosted.base_url)
         store.threads.set_config("default", HeartbeatConfig(model="claude:claude-3-haiku-20240307"))
-        keys = {"claude": "test-key"}
-        router = ModelRouter(store.providers.list(), None, keys.get)
+        keys = StaticKeys(claude="test-key")
+        router = ModelRouter(store.providers.list(), None, keys)
         run = HeartbeatRunner(store, router, default_workspace=data_dir).run("default")
         assert run.status == "ok", run.reason
         stored = store.runs.get(run.id)
         assert (stored.prompt_tokens, stored.completion_tokens) == (99, 17)
         assert store.feed.posts()[0].title == "Hosted"
         keys.clear()
+        # A provider the user added may be a keyless local server: asked without a key, the server's
+        # refusal is the reason, with how to set one.
         run = HeartbeatRunner(
-            store, ModelRouter(store.providers.list(), None, keys.get), default_workspace=data_dir
+            store, ModelRouter(store.providers.list(), None, keys), default_workspace=data_dir
         ).run("default")
-        assert run.status == "failed" and "no API key set for claude" in run.reason
+        assert run.status == "failed" and "refused the request (no API key was sent) (HTTP 401)" in run.reason
+        assert "provider set-key claude" in run.reason
+        assert "x-api-key" not in {k.lower() for k in hosted.requests[-1]["headers"]}
+        # The built-in hosted service cannot work without one: refused before any request is sent.
+        sent = len(hosted.requests)
+        store.threads.set_config("default", HeartbeatConfig(model="anthropic:claude-3-haiku-20240307"))
+        run = HeartbeatRunner(
+            store, ModelRouter(store.providers.list(), None, keys), default_workspace=data_dir
+        ).run("default")
+        assert run.status == "failed" and "no API key set for anthropic" in run.reason
+        assert len(hosted.requests) == sent
     finally:
         hosted.stop()

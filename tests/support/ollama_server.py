@@ -15,7 +15,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from tests.support.llama_engine import MODEL_NAME, Finished, GrammarError
+
+if TYPE_CHECKING:
+    from tests.support.llama_engine import LlamaEngine
 
 
 @dataclass
@@ -57,7 +62,12 @@ class CutOff:
     content: str = '{"action": "post", "title": "Half'
 
 
-Behaviour = Reply | Error | Hang | Garbage | CutOff
+@dataclass
+class Engine:
+    """Answer with the real engine (`OllamaServer(engine=…)`): the request's format, options and messages."""
+
+
+Behaviour = Reply | Error | Hang | Garbage | CutOff | Engine
 
 
 @dataclass
@@ -73,18 +83,27 @@ def _now() -> str:
 
 
 class OllamaServer:
-    def __init__(self, models: tuple[str, ...] = ("llama3.2:latest", "qwen3:4b"), version: str = "0.12.6") -> None:
-        self.models = list(models)
+    def __init__(
+        self,
+        models: tuple[str, ...] = ("llama3.2:latest", "qwen3:4b"),
+        version: str = "0.12.6",
+        engine: LlamaEngine | None = None,
+        port: int = 0,
+    ) -> None:
+        self.engine = engine
+        self.models = [MODEL_NAME] if engine is not None else list(models)
         self.version = version
         self.requests: list[Recorded] = []
         self._script: list[Behaviour] = []
-        self.default: Behaviour = Reply('{"action": "none", "reason": "nothing needs attention"}')
+        self.default: Behaviour = (
+            Engine() if engine is not None else Reply('{"action": "none", "reason": "nothing needs attention"}')
+        )
         self.required_key: str | None = None
         self.pull_steps = 5
         self.pull_step_s = 0.05
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-ollama", daemon=True)
 
@@ -264,8 +283,61 @@ class OllamaServer:
                     self.end_headers()
                     self._chunk(json.dumps(self._part(model, chat, behaviour.content)).encode() + b"\n")
                     self.close_connection = True  # no final chunk, no terminating 0-chunk
+                elif isinstance(behaviour, Engine):
+                    self._engine_reply(body, model, chat, stream)
                 else:
                     self._reply(behaviour, model, chat, stream)
+
+            def _engine_reply(self, body: dict[str, Any], model: str, chat: bool, stream: bool) -> None:
+                """Generate with the real engine. A format llama.cpp cannot compile is an error, as in Ollama:
+                inside the stream when streaming (the client sees status -1), else HTTP 500."""
+                assert server.engine is not None
+                messages = body.get("messages") if chat else [{"role": "user", "content": body.get("prompt", "")}]
+                if chat and body.get("system") and isinstance(messages, list):
+                    messages = [{"role": "system", "content": body["system"]}, *messages]
+                options = body.get("options") or {}
+                pieces = server.engine.chat(messages or [], body.get("format"), options, server._stopping)
+                try:
+                    first = next(pieces)
+                except GrammarError as exc:
+                    if stream:
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/x-ndjson")
+                        self.send_header("Transfer-Encoding", "chunked")
+                        self.end_headers()
+                        self._chunk(json.dumps({"error": str(exc)}).encode() + b"\n")
+                        self.wfile.write(b"0\r\n\r\n")
+                    else:
+                        self._json(500, {"error": str(exc)})
+                    return
+                text: list[str] = []
+                if stream:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/x-ndjson")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                try:
+                    for piece in _chain(first, pieces):
+                        if isinstance(piece, Finished):
+                            final = self._part(model, chat, "" if stream else "".join(text))
+                            final.update(
+                                done=True,
+                                done_reason=piece.done_reason,
+                                prompt_eval_count=piece.prompt_tokens,
+                                eval_count=piece.completion_tokens,
+                            )
+                            if stream:
+                                self._chunk(json.dumps(final).encode() + b"\n")
+                                self.wfile.write(b"0\r\n\r\n")
+                                self.wfile.flush()
+                            else:
+                                self._json(200, final)
+                            return
+                        text.append(piece)
+                        if stream:
+                            self._chunk(json.dumps(self._part(model, chat, piece)).encode() + b"\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pieces.close()  # the client went away: stop generating
 
             def _pull(self, body: dict[str, Any]) -> None:
                 """Like `ollama pull`: NDJSON progress, then the model is listed. Names with "missing" fail."""
@@ -356,3 +428,8 @@ class OllamaServer:
                     pass
 
         return Handler
+
+
+def _chain(first: Any, rest: Any) -> Any:
+    yield first
+    yield from rest

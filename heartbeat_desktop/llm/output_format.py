@@ -1,0 +1,142 @@
+"""Which way of constraining the reply a server accepts: tried best first, learned once, remembered.
+
+Servers that speak the same protocol differ in what they accept. OpenAI takes `response_format:
+json_schema`; llama-cpp-python's server refuses it (HTTP 500, "Input should be 'text' or 'json_object'")
+but takes `json_object` with a schema; others take neither. Ollama before 0.5 takes `format: "json"` but
+no schema. Failing every heartbeat on such a server helps nobody, so a client walks down its ladder —
+the best format first, the next one when the server *refuses the format* — within the same run and its
+deadline, and the provider's answer is remembered (`FormatMemory`) so later runs start at what works.
+A refusal is recorded as a notice on the run, so the user can see that, and why, a weaker format is used.
+
+Memory ages out after `RECHECK_AFTER_S`: a server that is upgraded gets asked for the better format
+again. It is keyed by provider *and* URL: pointing a provider somewhere else starts afresh.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from ..core.decision_schema import unwrap
+from ..core.ports import LLMError, LLMReply
+
+log = logging.getLogger(__name__)
+
+OLLAMA_LADDER = ("schema", "json", "prompt")
+OPENAI_LADDER = ("json_schema", "json_object", "prompt")
+RECHECK_AFTER_S = 7 * 24 * 3600.0
+
+# A server error counts as "I do not accept this output format" when it says so: these words, or a
+# 400/422 (a request the server found malformed) while a format was sent.
+_FORMAT_WORDS = re.compile(r"response_format|json_schema|json_object|schema|grammar|sampling context|format", re.I)
+
+
+class FormatMemory(Protocol):
+    def recall(self, provider: str, base_url: str) -> str | None:
+        """The format this provider at this URL was last found to accept, if still fresh."""
+        ...
+
+    def learn(self, provider: str, base_url: str, fmt: str) -> None: ...
+
+
+class InMemoryFormats:
+    """A process-wide memory (the CLI and tests); the app persists it in the store instead."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._known: dict[tuple[str, str], tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def recall(self, provider: str, base_url: str) -> str | None:
+        with self._lock:
+            found = self._known.get((provider, base_url))
+        if found is None or self._clock() - found[1] > RECHECK_AFTER_S:
+            return None
+        return found[0]
+
+    def learn(self, provider: str, base_url: str, fmt: str) -> None:
+        with self._lock:
+            self._known[(provider, base_url)] = (fmt, self._clock())
+
+
+def refuses_format(exc: LLMError) -> bool:
+    """Did the server refuse the *output format* (rather than fail for another reason)?"""
+    if exc.kind != "http_error" or exc.status is None:
+        return False
+    if exc.status in (400, 422):
+        return True
+    return exc.status in (-1, 500, 501) and bool(_FORMAT_WORDS.search(exc.detail))
+
+
+def walk(
+    ladder: tuple[str, ...],
+    *,
+    provider: str,
+    base_url: str,
+    memory: FormatMemory | None,
+    deadline: float,
+    attempt: Callable[[str, float], LLMReply],
+) -> LLMReply:
+    """Ask with the remembered (or best) format; on a format refusal, the next one, until `deadline`.
+
+    `attempt(fmt, seconds_left)` sends one request. Errors other than a format refusal end the walk at
+    once; so does the last rung's failure, whose message then says which formats were refused before.
+    """
+    remembered = memory.recall(provider, base_url) if memory is not None else None
+    start = ladder.index(remembered) if remembered in ladder else 0
+    refused: list[tuple[str, LLMError]] = []
+    for fmt in ladder[start:]:
+        left = deadline - time.monotonic()
+        if refused and left <= 0.5:
+            break
+        try:
+            reply = attempt(fmt, max(left, 0.1))
+        except LLMError as exc:
+            if not (refuses_format(exc) and fmt != ladder[-1]):
+                if refused:
+                    exc.message += f" (after it refused the output format {_names(refused)})"
+                raise
+            log.info("%s at %s refused the output format %s: %s", provider, base_url, fmt, exc.detail or exc)
+            refused.append((fmt, exc))
+            continue
+        notices: tuple[str, ...] = ()
+        if refused:
+            if memory is not None:
+                memory.learn(provider, base_url, fmt)
+            notices = (
+                f"{provider} refused the output format {_names(refused)} ({_short(refused[0][1])}); the app "
+                f"asked with {fmt} instead and will keep doing so for this server",
+            )
+        return dataclasses.replace(reply, output_format=fmt, notices=reply.notices + notices)
+    last = refused[-1][1]
+    raise LLMError(
+        "timeout",
+        f"{provider} refused the output format {_names(refused)} and the time ran out before another try",
+        last.hint or "raise the timeout in Settings",
+    )
+
+
+def _names(refused: list[tuple[str, LLMError]]) -> str:
+    return " and ".join(fmt for fmt, _ in refused)
+
+
+def _short(exc: LLMError) -> str:
+    text = " ".join((exc.detail or exc.message).split())
+    status = f"HTTP {exc.status}: " if exc.status and exc.status > 0 else ""
+    return status + (text if len(text) <= 160 else text[:159] + "…")
+
+
+def unwrap_text(content: str) -> str:
+    """A reply to a wrapped schema (`{"decision": {…}}`) as the bare decision; other text unchanged."""
+    try:
+        value = json.loads(content)
+    except (json.JSONDecodeError, TypeError):
+        return content
+    inner = unwrap(value)
+    return content if inner is value else json.dumps(inner, ensure_ascii=False)

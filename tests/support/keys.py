@@ -1,0 +1,10 @@
+"""Key sources for tests that are not about the keyring itself (those use a real Secret Service)."""
+
+from __future__ import annotations
+
+
+class StaticKeys(dict[str, str]):
+    """Provider name → key; a provider not listed has none."""
+
+    def key(self, provider: str, timeout_s: float) -> str | None:
+        return self.get(provider)

@@ -167,18 +167,18 @@ def test_a_heartbeat_through_the_router_records_token_usage(store: SqliteStore, 
         keys.clear()
         # A provider the user added may be a keyless local server: asked without a key, the server's
         # refusal is the reason, with how to set one.
-        run = HeartbeatRunner(
-            store, ModelRouter(store.providers.list(), None, keys), default_workspace=data_dir
-        ).run("default")
+        run = HeartbeatRunner(store, ModelRouter(store.providers.list(), None, keys), default_workspace=data_dir).run(
+            "default"
+        )
         assert run.status == "failed" and "refused the request (no API key was sent) (HTTP 401)" in run.reason
         assert "provider set-key claude" in run.reason
         assert "x-api-key" not in {k.lower() for k in hosted.requests[-1]["headers"]}
         # The built-in hosted service cannot work without one: refused before any request is sent.
         sent = len(hosted.requests)
         store.threads.set_config("default", HeartbeatConfig(model="anthropic:claude-3-haiku-20240307"))
-        run = HeartbeatRunner(
-            store, ModelRouter(store.providers.list(), None, keys), default_workspace=data_dir
-        ).run("default")
+        run = HeartbeatRunner(store, ModelRouter(store.providers.list(), None, keys), default_workspace=data_dir).run(
+            "default"
+        )
         assert run.status == "failed" and "no API key set for anthropic" in run.reason
         assert len(hosted.requests) == sent
     finally:

@@ -63,11 +63,19 @@ class CutOff:
 
 
 @dataclass
+class StreamError:
+    """Start a 200 stream, then report an error inside it (`{"error": …}`), as Ollama does when the runner
+    fails after the request was accepted (a grammar it cannot build, a crashed runner)."""
+
+    message: str
+
+
+@dataclass
 class Engine:
     """Answer with the real engine (`OllamaServer(engine=…)`): the request's format, options and messages."""
 
 
-Behaviour = Reply | Error | Hang | Garbage | CutOff | Engine
+Behaviour = Reply | Error | Hang | Garbage | CutOff | StreamError | Engine
 
 
 @dataclass
@@ -99,6 +107,8 @@ class OllamaServer:
             Engine() if engine is not None else Reply('{"action": "none", "reason": "nothing needs attention"}')
         )
         self.required_key: str | None = None
+        # An Ollama before 0.5 knows `format: "json"` only: a schema object is answered with this error.
+        self.refuse_schema_format: Error | None = None
         self.pull_steps = 5
         self.pull_step_s = 0.05
         self._lock = threading.Lock()
@@ -262,6 +272,10 @@ class OllamaServer:
                 if model is None:
                     self._json(404, {"error": f'model "{name}" not found, try pulling it first'})
                     return
+                if server.refuse_schema_format is not None and isinstance(body.get("format"), dict):
+                    refusal = server.refuse_schema_format
+                    self._json(refusal.status, {"error": refusal.message})
+                    return
                 behaviour = server._next()
                 chat = self.path == "/api/chat"
                 stream = body.get("stream", True) is not False
@@ -283,6 +297,13 @@ class OllamaServer:
                     self.end_headers()
                     self._chunk(json.dumps(self._part(model, chat, behaviour.content)).encode() + b"\n")
                     self.close_connection = True  # no final chunk, no terminating 0-chunk
+                elif isinstance(behaviour, StreamError):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/x-ndjson")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    self._chunk(json.dumps({"error": behaviour.message}).encode() + b"\n")
+                    self.wfile.write(b"0\r\n\r\n")
                 elif isinstance(behaviour, Engine):
                     self._engine_reply(body, model, chat, stream)
                 else:

@@ -35,10 +35,15 @@ class Hang:
 
 
 class ProviderServer:
-    def __init__(self, protocol: str, key: str = "test-key", models: tuple[str, ...] = ()) -> None:
+    """`key=None` is a local server that asks for no key. `refuse_formats` maps an OpenAI
+    `response_format.type` to the error a server that does not support it answers with (llama-cpp-python's
+    server, for one, refuses `json_schema` with an HTTP 500)."""
+
+    def __init__(self, protocol: str, key: str | None = "test-key", models: tuple[str, ...] = ()) -> None:
         assert protocol in ("openai", "anthropic")
         self.protocol = protocol
         self.key = key
+        self.refuse_formats: dict[str, Status] = {}
         self.models = list(
             models or (("gpt-4o-mini", "gpt-4o") if protocol == "openai" else ("claude-3-haiku-20240307",))
         )
@@ -95,6 +100,8 @@ class ProviderServer:
                 self.wfile.write(body)
 
             def _authorised(self) -> bool:
+                if server.key is None:
+                    return True
                 if server.protocol == "openai":
                     ok = self.headers.get("Authorization") == f"Bearer {server.key}"
                     message = "Incorrect API key provided: sk-...xxxx."
@@ -133,6 +140,11 @@ class ProviderServer:
                 model = body.get("model")
                 if model not in server.models:
                     self._send(404, server._error_body(404, f"model: {model} does not exist"))
+                    return
+                fmt = (body.get("response_format") or {}).get("type") if server.protocol == "openai" else None
+                refusal = server.refuse_formats.get(fmt) if fmt else None
+                if refusal is not None:
+                    self._send(refusal.code, server._error_body(refusal.code, refusal.message))
                     return
                 item = server._next()
                 if isinstance(item, Hang):

@@ -158,12 +158,14 @@ def main() -> int:
                 server.stop()
             ok = figures["valid_pct"] >= GOAL_VALID_PCT and figures["server_errors"] == 0 and args.runs >= 20
             all_ok &= ok
+            k = kind
             print(
-                f"path={kind} runs={figures['runs']} valid_pct={figures['valid_pct']:.1f} "
-                f"refused={figures['refused']} invalid={figures['invalid']} server_errors={figures['server_errors']} "
-                f"llm_ms_p50={figures['llm_ms_p50']:.0f} llm_ms_p95={figures['llm_ms_p95']:.0f} "
-                f"tokens_mean={figures['tokens_mean']:.0f} tokens_total={figures['tokens_total']:.0f} "
-                f"goal=valid>={GOAL_VALID_PCT:g}%,server_errors=0,runs>=20 {'ok' if ok else 'MISS'}"
+                f"{k}: {k}_runs={figures['runs']} {k}_valid_pct={figures['valid_pct']:.1f} "
+                f"{k}_refused={figures['refused']} {k}_invalid={figures['invalid']} "
+                f"{k}_server_errors={figures['server_errors']} "
+                f"{k}_llm_ms_p50={figures['llm_ms_p50']:.0f} {k}_llm_ms_p95={figures['llm_ms_p95']:.0f} "
+                f"{k}_tokens_mean={figures['tokens_mean']:.0f} {k}_tokens_total={figures['tokens_total']:.0f} "
+                f"(goal: valid >= {GOAL_VALID_PCT:g} %, 0 server errors, >= 20 runs) {'ok' if ok else 'MISS'}"
             )
     if args.details:
         args.details.write_text(json.dumps(details, indent=1, ensure_ascii=False), encoding="utf-8")

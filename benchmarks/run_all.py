@@ -134,6 +134,18 @@ def main() -> int:
         )
     )
 
+    real = run("real_model.py", "--runs", "20")
+    valid = min(real["ollama_valid_pct"], real["openai_valid_pct"])
+    errors = real["ollama_server_errors"] + real["openai_server_errors"]
+    rows.append(
+        (
+            "valid decisions, SmolLM2-135M, Ollama / OpenAI protocol (20 runs each)",
+            f"{real['ollama_valid_pct']:.0f} / {real['openai_valid_pct']:.0f} %, {errors:.0f} errors",
+            "≥ 95 %, 0 errors",
+            valid >= 95 and errors == 0,
+        )
+    )
+
     width = max(len(r[0]) for r in rows)
     lines = [f"{'benchmark':<{width}}  {'measured':>12}  {'goal':>12}  verdict"]
     lines += [

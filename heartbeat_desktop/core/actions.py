@@ -95,7 +95,9 @@ def extract_decision_object(reply: str) -> dict[str, Any]:
 
 def _json_objects(text: str) -> list[dict[str, Any]]:
     """Top-level JSON objects embedded in text (objects nested inside another one are not counted)."""
-    decoder = json.JSONDecoder()
+    # strict=False: raw control characters inside strings (a newline in a post) are not JSON, but
+    # llama-cpp-python's server emits them (its grammar admits them); they are sanitised afterwards.
+    decoder = json.JSONDecoder(strict=False)
     objects: list[dict[str, Any]] = []
     pos = text.find("{")
     while pos != -1:

@@ -119,3 +119,12 @@ def test_any_object_is_validated_or_rejected(obj: dict) -> None:
         return
     if isinstance(decision, PostAction):
         assert 1 <= len(decision.title) <= 200 and 1 <= len(decision.content) <= 5000
+
+
+def test_raw_newlines_inside_strings_are_accepted_and_sanitised() -> None:
+    """llama-cpp-python's server lets a model write a raw newline inside a JSON string."""
+    reply = '{"action": "post", "title": "Two\nlines", "content": "first\nsecond\x07", "reason": "r"}'
+    assert "\n" in reply and "\\n" not in reply
+    decision = parse_decision(reply)
+    assert isinstance(decision, PostAction)
+    assert decision.title == "Two lines" and decision.content == "first\nsecond"

@@ -30,6 +30,26 @@ CACHE = Path(os.environ.get("HEARTBEAT_DEV_CACHE", Path.home() / ".cache" / "hea
 OLLAMA_DEFAULTS = {"temperature": 0.8, "top_k": 40, "top_p": 0.9, "repeat_penalty": 1.1}
 
 
+# Ollama converts `format` with llama.cpp's C++ converter (common/json-schema-to-grammar.cpp).
+# llama-cpp-python ships an older Python port whose primitives differ in two ways that matter: its
+# string characters admit raw control characters (a newline inside a string: not JSON), and its
+# whitespace is one optional space. The C++ primitives are put back, so this engine's grammar is
+# Ollama's. (llama-cpp-python's own server keeps the old port: that is what its users get.)
+_CPP_PRIMITIVES = {
+    "char": r'char ::= [^"\\\x7F\x00-\x1F] | [\\] (["\\bfnrt] | "u" [0-9a-fA-F]{4})',
+    "space": r'space ::= | " " | "\n"{1,2} [ \t]{0,20}',
+}
+
+
+def ollama_gbnf(python_port_gbnf: str) -> str:
+    """The Python port's grammar with llama.cpp's C++ primitive rules, as Ollama would build it."""
+    lines = []
+    for line in python_port_gbnf.splitlines():
+        name = line.split("::=", 1)[0].strip()
+        lines.append(_CPP_PRIMITIVES.get(name, line))
+    return "\n".join(lines)
+
+
 class GrammarError(ValueError):
     """llama.cpp could not turn the request's format into a grammar (the message is llama.cpp's)."""
 
@@ -95,7 +115,7 @@ class LlamaEngine:
             gbnf = JSON_GBNF
         elif isinstance(fmt, dict):
             try:
-                gbnf = LlamaGrammar.from_json_schema(json.dumps(fmt), verbose=False)._grammar
+                gbnf = ollama_gbnf(LlamaGrammar.from_json_schema(json.dumps(fmt), verbose=False)._grammar)
             except Exception as exc:  # the converter's own refusal: Ollama says "invalid JSON schema in format"
                 raise GrammarError(f"invalid JSON schema in format: {exc}") from None
         else:

@@ -91,7 +91,7 @@ def start(kind: str, log_dir: Path, threads: int | None = None) -> RealServer:
     elif kind == "openai":
         cmd = [
             sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", OPENAI_MODEL,
-            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--verbose", "False",
+            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--verbose", "False", "--seed", "1",
         ]  # fmt: skip
         if threads:
             cmd += ["--n_threads", str(threads)]

@@ -1,0 +1,41 @@
+"""The real model servers, started once per session (each loads SmolLM2-135M, about a second).
+
+Without llama-cpp-python or the model these tests skip on a developer's machine and FAIL under CI
+(`CI=true`): `packaging/dev-env.sh` provides both, and CI runs it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.llama_engine import engine_available
+from tests.support.real_servers import RealServer, start
+
+
+def _require_engine() -> None:
+    why = engine_available()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"the real-model tests must run in CI: {why}")
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def real_ollama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    """The Ollama protocol on the real engine: `format` compiled by llama.cpp's grammar engine."""
+    _require_engine()
+    server = start("ollama", tmp_path_factory.mktemp("real-ollama"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def real_openai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    """llama-cpp-python's own OpenAI-compatible server, unchanged."""
+    _require_engine()
+    server = start("openai", tmp_path_factory.mktemp("real-openai"))
+    yield server
+    server.stop()

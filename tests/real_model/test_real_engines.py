@@ -1,0 +1,196 @@
+"""Every model path against real engines with a real model (SmolLM2-135M on llama.cpp).
+
+A scripted server only agrees with the app's own assumptions; the first release passed 232 tests and
+failed every heartbeat on a real engine. These run the app's own CLI against:
+- the Ollama protocol whose `format` llama.cpp compiles into a grammar, as Ollama does;
+- llama-cpp-python's own OpenAI-compatible server, as a keyless `--kind openai` provider, with no
+  keyring running at all.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from heartbeat_desktop.core.decision_schema import DecisionSchema, max_length_sent
+from heartbeat_desktop.store import SqliteStore
+from tests.conftest import REPO
+from tests.support.real_servers import RealServer
+
+pytestmark = pytest.mark.real_model
+
+ALLOWED_SETS = [combo for n in range(4) for combo in itertools.combinations(("post", "comment", "vote"), n)]
+POST_IDS = [(), (1,), tuple(range(1, 16))]  # none, one, the most a context shows (POST_LIMIT)
+
+
+def every_schema_sent() -> dict[str, dict]:
+    """Each distinct schema the app can send: every allow-list, 0 to many posts, cap reached or not, every
+    provider shape."""
+    found: dict[str, dict] = {}
+    for allowed, ids, posts_left in itertools.product(ALLOWED_SETS, POST_IDS, (0, 3)):
+        for name, shape in DecisionSchema.for_run(allowed, ids, posts_left).shapes().items():
+            found[json.dumps(shape, sort_keys=True)] = {"name": name, "shape": shape}
+    return found
+
+
+def compile_on(server: RealServer, fmt: object) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/api/chat",
+        json={
+            "model": server.model,
+            "messages": [{"role": "user", "content": "Decide."}],
+            "format": fmt,
+            "stream": False,
+            "options": {"num_predict": 1},
+        },
+        timeout=60,
+    )
+
+
+def test_every_schema_the_app_can_send_compiles_in_llama_cpp(real_ollama: RealServer) -> None:
+    schemas = every_schema_sent()
+    assert len(schemas) >= 40  # 8 allow-lists x posts x cap x 3 shapes, minus the ones that coincide
+    refused = []
+    for entry in schemas.values():
+        assert max_length_sent(entry["shape"]) <= 1000
+        response = compile_on(real_ollama, entry["shape"])
+        if response.status_code != 200 or "error" in response.json():
+            refused.append((entry["name"], response.text[:300]))
+    assert refused == []
+    assert real_ollama.alive()
+
+
+def test_the_check_can_fail_the_first_release_schema_is_refused(real_ollama: RealServer) -> None:
+    """The flat schema of the first release (maxLength 5000) is refused by llama.cpp, as under Ollama."""
+    flat = {
+        "type": "object",
+        "properties": {
+            "action": {"type": "string", "enum": ["post", "comment", "vote", "none"]},
+            "content": {"type": "string", "maxLength": 5000},
+        },
+        "required": ["action"],
+    }
+    response = compile_on(real_ollama, flat)
+    assert response.status_code == 500 and "exceeds sane defaults" in response.json()["error"]
+    assert real_ollama.alive()
+
+
+def test_json_object_with_the_schema_compiles_on_llama_cpp_pythons_server(real_openai: RealServer) -> None:
+    """The fallback shape the OpenAI-compatible client sends a server that refuses json_schema."""
+    for allowed, ids in itertools.product(ALLOWED_SETS, POST_IDS):
+        schema = DecisionSchema.for_run(allowed, ids, 3).for_ollama()
+        response = httpx.post(
+            f"{real_openai.url}/chat/completions",
+            json={
+                "model": real_openai.model,
+                "messages": [{"role": "user", "content": "Decide."}],
+                "max_tokens": 1,
+                "response_format": {"type": "json_object", "schema": schema},
+            },
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text[:300]
+    assert real_openai.alive()
+
+
+# --------------------------------------------------------------------------- heartbeats, end to end
+def prepare(data: Path) -> None:
+    """A thread with something to act on and a feed to comment or vote on (posts from another thread)."""
+    data.mkdir()
+    (data / "HEARTBEAT.md").write_text((REPO / "HEARTBEAT.md").read_text(encoding="utf-8"), encoding="utf-8")
+    store = SqliteStore(data / "heartbeat.db")
+    store.threads.add_message("default", "Remind me to call Ana on Friday about the garden.")
+    store.threads.add_note(
+        "default", "Meeting day: Tuesday (Monday's message) vs Wednesday (calendar)", "contradiction"
+    )
+    store.threads.create("news", "News")
+    for title in ("Team meeting moved to Wednesday", "Garden plans from Ana"):
+        post = {"action": "post", "title": title, "content": f"{title}. Details inside."}
+        store.db.transaction(lambda c, p=post: store.feed.write_action(c, p, "news", None, 1.0))
+    store.close()
+
+
+def cli(data: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "HEARTBEAT_DATA_DIR": str(data), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "heartbeat_desktop", *args],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def check_written(data: Path, summary: dict, before: dict[str, int]) -> dict[str, int]:
+    """The decision is valid and the store holds exactly what it says: one row for an action, none for none."""
+    with sqlite3.connect(data / "heartbeat.db") as db:
+        after = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("posts", "comments", "votes")}  # noqa: S608
+        shown = {r[0] for r in db.execute("SELECT id FROM posts WHERE thread_id = 'news'")}
+    action = summary["action"]["action"]
+    assert action in ("none", "post", "comment", "vote")
+    if action in ("comment", "vote"):
+        assert summary["action"]["post_id"] in shown
+    grew = {t: after[t] - before[t] for t in after}
+    expected = {"posts": 0, "comments": 0, "votes": 0}
+    if action != "none":
+        expected[f"{action}s"] = 1
+    if action == "vote":  # a later vote on the same post replaces the earlier one
+        assert grew["votes"] in (0, 1)
+        grew["votes"] = 1
+    assert grew == expected, (summary, grew)
+    return after
+
+
+def test_heartbeats_on_the_ollama_protocol_with_a_real_engine(real_ollama: RealServer, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    prepare(data)
+    assert cli(data, "settings", "set", "default_model", real_ollama.model).returncode == 0
+    before = {"posts": 2, "comments": 0, "votes": 0}
+    for _ in range(4):
+        result = cli(data, "run-now", "--json", OLLAMA_HOST=real_ollama.url)
+        summary = json.loads(result.stdout)
+        assert result.returncode == 0 and summary["status"] == "ok", summary["reason"]
+        before = check_written(data, summary, before)
+    # An allow-list the grammar enforces: votes only.
+    assert cli(data, "config", "set", "allowed_actions", "vote").returncode == 0
+    for _ in range(3):
+        summary = json.loads(cli(data, "run-now", "--json", "--dry-run", OLLAMA_HOST=real_ollama.url).stdout)
+        assert summary["status"] == "ok" and summary["action"]["action"] in ("none", "vote"), summary
+
+
+def test_heartbeats_on_a_keyless_openai_compatible_server_with_no_keyring(
+    real_openai: RealServer, tmp_path: Path
+) -> None:
+    """llama-cpp-python's server refuses `response_format: json_schema` (HTTP 500); the app falls back to
+    `json_object` with the schema in the same run, says so on the run, and starts there next time."""
+    data = tmp_path / "data"
+    prepare(data)
+    no_keyring = {"DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/bus"}
+    no_keyring["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    added = cli(data, "provider", "add", "local", "--kind", "openai", "--url", real_openai.url, **no_keyring)
+    assert added.returncode == 0, added.stderr
+    assert cli(data, "config", "set", "model", f"local:{real_openai.model}", **no_keyring).returncode == 0
+    before = {"posts": 2, "comments": 0, "votes": 0}
+    run_ids = []
+    for _ in range(4):
+        result = cli(data, "run-now", "--json", **no_keyring)
+        summary = json.loads(result.stdout)
+        assert result.returncode == 0 and summary["status"] == "ok", summary["reason"]
+        before = check_written(data, summary, before)
+        run_ids.append(summary["run_id"])
+    store = SqliteStore(data / "heartbeat.db")
+    warnings = [store.runs.get(run_id).warnings for run_id in run_ids]
+    store.close()
+    assert any("local refused the output format json_schema (HTTP 500" in w for w in warnings[0])
+    assert all(not any("refused" in w for w in later) for later in warnings[1:])  # remembered
+    tested = cli(data, "provider", "test", "local", **no_keyring)
+    assert tested.returncode == 0 and "constrained with json_object" in tested.stdout, tested.stdout + tested.stderr

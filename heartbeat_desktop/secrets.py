@@ -163,10 +163,11 @@ class KeyCache:
                 f"the OS keyring did not answer within {timeout_s:g} s (it may be locked, or waiting for a password)"
             ) from None
 
-    def prefetch(self, names: list[str]) -> None:
-        """Start lookups now (the app at start-up), so a run later finds the key waiting."""
-        for name in names:
-            self._lookup(name, None)
+    def prefetch(self, versions: dict[str, object]) -> None:
+        """Start lookups now (the app at start-up), so a run later finds the key waiting. `versions` maps
+        each provider to the store's "key changed at" stamp, as a run will ask with it."""
+        for name, version in versions.items():
+            self._lookup(name, version)
 
     def forget(self, name: str) -> None:
         with self._lock:

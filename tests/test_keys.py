@@ -17,6 +17,7 @@ from heartbeat_desktop import wiring
 from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.secrets import KeyCache, KeyringTimeout, SecretsUnavailable, StoredKeys
 from heartbeat_desktop.store import SqliteStore
+from tests.support.keys import sends_key
 from tests.support.ollama_server import OllamaServer, Reply
 
 POST = json.dumps({"action": "post", "title": "t", "content": "c", "reason": "r"})
@@ -54,6 +55,14 @@ def test_a_pending_lookup_is_bounded_shared_and_then_cached() -> None:
     assert cache.get("openai", 5) == "sk-1"
     assert cache.get("openai", 0) == "sk-1" and keyring.opened == 1  # cached
     assert cache.get("openai", 5, version=2.0) == "sk-1" and keyring.opened == 2  # changed elsewhere: read again
+
+
+def test_a_prefetched_key_is_waiting_for_the_run() -> None:
+    keyring = SlowKeyring({"openai": "sk-1"})
+    keyring.release.set()
+    cache = KeyCache(keyring)
+    cache.prefetch({"openai": 5.0})
+    assert cache.get("openai", 5, version=5.0) == "sk-1" and keyring.opened == 1
 
 
 def test_a_failed_lookup_is_retried_next_time() -> None:
@@ -138,7 +147,7 @@ def test_plain_ollama_never_touches_the_keyring(store: SqliteStore, data_dir: Pa
     ollama.script(Reply(POST))
     run = wiring.make_runner(store, data_dir, keys=KeyCache(keyring)).run("default")
     assert run.status == "ok", run.reason
-    assert keyring.opened == 0 and "Authorization" not in ollama.chat_requests()[0].headers
+    assert keyring.opened == 0 and not sends_key(ollama.chat_requests()[0].headers)
 
 
 def test_a_hosted_service_without_a_key_fails_at_once(store: SqliteStore, data_dir: Path) -> None:

@@ -161,11 +161,11 @@ class TrayApp(QObject):
         try:
             with contextlib.closing(SqliteStore(self.db_path, recover=False)) as store:
                 names = [p.name for p in store.providers.list()] + ["ollama"]
-                flagged = [n for n in names if store.providers.key_state(n)[0]]
+                states = {n: store.providers.key_state(n) for n in names}
         except StoreError as exc:
             log.warning("Could not read which providers have keys: %s", exc)
             return
-        self.key_cache.prefetch(flagged)
+        self.key_cache.prefetch({name: changed for name, (has_key, changed) in states.items() if has_key})
 
     def _show_tray_or_fallback(self, waited: float) -> None:
         """The panel may start after us at login: wait a little for a tray before falling back."""

@@ -18,6 +18,7 @@ from heartbeat_desktop.core.decision_schema import DecisionSchema
 from heartbeat_desktop.llm.output_format import RECHECK_AFTER_S, InMemoryFormats
 from heartbeat_desktop.secrets import KeyCache
 from heartbeat_desktop.store import SqliteStore
+from tests.support.keys import sends_key
 from tests.support.ollama_server import Error, OllamaServer, Reply, StreamError
 from tests.support.provider_servers import Answer, ProviderServer, Status
 
@@ -83,7 +84,7 @@ def test_refused_json_schema_falls_back_to_json_object_with_the_schema_and_is_re
     assert again.status == "ok" and formats(local) == ["json_schema", "json_object", "json_object"]
     assert not any("refused" in w for w in again.warnings)
     # A keyless local server: no Authorization header, and the keyring was never opened.
-    assert all("Authorization" not in r["headers"] for r in local.requests)
+    assert not any(sends_key(r["headers"]) for r in local.requests)
     assert keyring_calls == []
 
 
@@ -158,7 +159,7 @@ def test_an_ollama_that_refuses_schemas_gets_format_json(
         "json",
     ]
     assert any("ollama refused the output format schema (HTTP 400: invalid format" in w for w in run.warnings)
-    assert "Authorization" not in ollama.chat_requests()[0].headers and keyring_calls == []
+    assert not sends_key(ollama.chat_requests()[0].headers) and keyring_calls == []
 
 
 def test_an_error_inside_the_stream_about_the_grammar_falls_back(

@@ -22,6 +22,8 @@ from heartbeat_desktop.qt.scheduler import SchedulerState, ThreadSchedule
 from heartbeat_desktop.qt.single_instance import server_name
 from heartbeat_desktop.qt.tray import tooltip, tray_state
 from heartbeat_desktop.qt.tray_menu import TrayActions, TrayMenu
+from heartbeat_desktop.secrets import PlaintextSecrets
+from heartbeat_desktop.store import SqliteStore
 from tests.conftest import GOOD_MD, REPO
 from tests.support.ollama_server import OllamaServer, Reply
 
@@ -175,6 +177,33 @@ def test_cli_run_now_is_carried_out_by_the_running_app(qtbot, tray_app: TrayApp,
         pid = db.execute("SELECT pid FROM runs WHERE id = ?", (result["run_id"],)).fetchone()[0]
     assert pid == os.getpid()  # written by the app, not by the CLI process
     qtbot.waitUntil(lambda: any(n.title == "From the tray" for n in shown), timeout=3000)
+
+
+def test_the_app_reads_stored_keys_at_start_and_its_runs_use_them(qtbot, app_env: Path, ollama: OllamaServer) -> None:
+    """A key stored for Ollama (behind a proxy) is read off the run path when the app starts; the run then
+    sends it. (No keyring on this test bus: the opted-in plaintext file stands in for it.)"""
+    PlaintextSecrets(app_env).set("ollama", "proxy-key")
+    store = SqliteStore(app_env / "heartbeat.db")
+    store.providers.set_key_state("ollama", True)
+    store.close()
+    ollama.required_key = "proxy-key"
+    ollama.script(Reply(json.dumps({"action": "post", "title": "Keyed", "content": "c", "reason": "r"})))
+    tray_app = TrayApp(QApplication.instance(), app_env, tray_wait_s=0)
+    try:
+        assert tray_app.start()
+        qtbot.waitUntil(lambda: "ollama" in tray_app.key_cache._lookups, timeout=5000)
+        proc = _cli(app_env, "run-now", "--json", host=ollama.url)
+        qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+        out, err = proc.communicate()
+        assert json.loads(out)["status"] == "ok", out + err
+        headers = {k.lower(): v for k, v in ollama.chat_requests()[-1].headers.items()}
+        assert headers["authorization"] == "Bearer proxy-key"
+    finally:
+        tray_app.scheduler.stop()
+        tray_app.instance.close()
+        tray_app.signals.close()
+        if tray_app.fallback is not None:
+            tray_app.fallback.close()
 
 
 def test_cli_unknown_thread_via_the_app_is_a_usage_error(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:

@@ -21,11 +21,12 @@ if [ -z "$wheel" ]; then
   echo "building llama-cpp-python $LLAMA_CPP_PYTHON from source (once; cached in $CACHE/wheels)" >&2
   # Portable x86-64 flags: some CPUs (this CI's among them) advertise AVX-512/AMX that the sandbox refuses,
   # and a native build dies with SIGILL at the first token. On other architectures the flags are ignored.
-  # The multimodal library (LLAVA_BUILD) is not needed and is half the build.
+  # The multimodal library (LLAVA_BUILD) is not needed and is half the build. --no-cache-dir: pip's own
+  # wheel cache ignores CMAKE_ARGS and would hand back an earlier build made without these flags.
   CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF \
 -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF" \
   CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-    .venv/bin/pip wheel -q --no-deps "llama-cpp-python==$LLAMA_CPP_PYTHON" -w "$CACHE/wheels"
+    .venv/bin/pip wheel -q --no-deps --no-cache-dir "llama-cpp-python==$LLAMA_CPP_PYTHON" -w "$CACHE/wheels"
   wheel=$(find "$CACHE/wheels" -name "llama_cpp_python-$LLAMA_CPP_PYTHON-*.whl" | head -n 1)
 fi
 # The wheel, then its server extra's dependencies (FastAPI, uvicorn…): its OpenAI-compatible server is

@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 
 from ..core.ports import LLMError
+from .transport import CallGuard, describe_cut
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 5.0
 MAX_RETRY_AFTER_S = 30.0
 
 
@@ -49,39 +49,62 @@ def request_json(
     model: str = "",
     cancelled: Callable[[], bool] = lambda: False,
     key_hint: str = "",
+    guard: CallGuard | None = None,
 ) -> dict[str, Any]:
-    """Send one request; 429 is retried after Retry-After while the deadline allows. Raises LLMError."""
-    deadline = time.monotonic() + timeout_s
+    """Send one request; 429 is retried after Retry-After while the deadline allows. Raises LLMError.
+
+    Everything runs under one `CallGuard` (given, or made for `timeout_s`): the deadline is a deadline
+    even for a server that trickles bytes, and the reply's size is capped."""
+    guard = guard or CallGuard(time.monotonic() + timeout_s)
+    with guard:
+        return _request_json(method, url, provider, headers, body, timeout_s, model, cancelled, key_hint, guard)
+
+
+def _request_json(
+    method: str,
+    url: str,
+    provider: str,
+    headers: dict[str, str],
+    body: dict[str, Any] | None,
+    timeout_s: float,
+    model: str,
+    cancelled: Callable[[], bool],
+    key_hint: str,
+    guard: CallGuard,
+) -> dict[str, Any]:
+    # One client for every attempt: it shares the guard's transport, which the guard closes at the end.
+    client = httpx.Client(transport=guard.transport, follow_redirects=True)
     attempt = 0
     while True:
         attempt += 1
-        remaining = max(0.1, deadline - time.monotonic())
-        timeout = httpx.Timeout(remaining, connect=min(CONNECT_TIMEOUT_S, remaining))
         try:
-            with httpx.Client(timeout=timeout, follow_redirects=True) as client:
-                response = client.request(method, url, headers=headers, json=body)
-        except httpx.ConnectError as exc:
-            raise LLMError(
-                "unreachable",
-                f"cannot reach {provider} at {httpx.URL(url).host}",
-                "check the provider's base URL and your network",
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise LLMError(
-                "timeout",
-                f"{provider} did not answer within {timeout_s:g} s",
-                "try again, or raise the timeout in Settings",
-            ) from exc
+            response = client.request(method, url, headers=headers, json=body, timeout=guard.timeout())
         except httpx.HTTPError as exc:
+            cut = describe_cut(guard, provider, timeout_s)
+            if cut is not None:
+                raise LLMError(*cut) from None
+            if isinstance(exc, httpx.ConnectError):
+                raise LLMError(
+                    "unreachable",
+                    f"cannot reach {provider} at {httpx.URL(url).host}",
+                    "check the provider's base URL and your network",
+                ) from exc
+            if isinstance(exc, httpx.TimeoutException):
+                raise LLMError(
+                    "timeout",
+                    f"{provider} did not answer within {timeout_s:g} s",
+                    "try again, or raise the timeout in Settings",
+                ) from exc
             raise LLMError("http_error", f"HTTP error talking to {provider}: {type(exc).__name__}") from exc
         if cancelled():
             raise LLMError("cancelled", "the request was cancelled")
         status = response.status_code
         if status == 429:
             wait = _retry_after(response)
-            if wait is not None and time.monotonic() + wait < deadline and attempt < 4:
+            if wait is not None and time.monotonic() + wait < guard.deadline and attempt < 4:
                 log.info("%s rate-limited the request; retrying in %.1f s", provider, wait)
-                time.sleep(wait)
+                if guard.stopped.wait(wait):  # cancelled (or out of time) while waiting
+                    raise LLMError(*(describe_cut(guard, provider, timeout_s) or ("cancelled", "cancelled", "")))
                 continue
             after = f" (retry after {wait:g} s)" if wait is not None else ""
             raise LLMError(
@@ -127,10 +150,14 @@ class HostedClient:
         self.host = base_url.rstrip("/")
         self._api_key = api_key
         self._cancel = threading.Event()
+        self._guard: CallGuard | None = None
 
     def cancel(self) -> None:
-        """Abandon the call in flight (from another thread): its answer is dropped when it arrives."""
+        """Abort the call in flight (from another thread): its connection is cut at once."""
         self._cancel.set()
+        guard = self._guard
+        if guard is not None:
+            guard.cancel()
 
     @staticmethod
     def _deadline(request: Any) -> float:
@@ -141,6 +168,10 @@ class HostedClient:
 
     def _post(self, path: str, body: dict[str, Any], request: Any, timeout_s: float | None = None) -> dict[str, Any]:
         """The one chat request: the request's model, the time left, this client's headers and cancel flag."""
+        guard = CallGuard(time.monotonic() + (request.timeout_s if timeout_s is None else timeout_s))
+        self._guard = guard
+        if self._cancel.is_set():
+            raise LLMError("cancelled", "the request was cancelled")
         return request_json(
             "POST",
             f"{self.host}{path}",
@@ -150,6 +181,7 @@ class HostedClient:
             timeout_s=request.timeout_s if timeout_s is None else timeout_s,
             model=request.model,
             cancelled=self._cancel.is_set,
+            guard=guard,
         )
 
     def _models(self, path: str, timeout_s: float) -> list[str]:

@@ -20,6 +20,7 @@ import ollama
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
 from .output_format import OLLAMA_LADDER, FormatMemory, walk
+from .transport import CallGuard, describe_cut
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,19 @@ class OllamaClient:
         self._api_key = api_key
         self._formats = formats
         self._cancel = threading.Event()
+        self._guard: CallGuard | None = None
 
     def cancel(self) -> None:
-        """Abort the call in flight (from another thread) at the next chunk."""
+        """Abort the call in flight (from another thread): its connection is cut at once."""
         self._cancel.set()
+        guard = self._guard
+        if guard is not None:
+            guard.cancel()
 
-    def _client(self, timeout_s: float) -> ollama.Client:
+    def _client(self, timeout_s: float, guard: CallGuard | None = None) -> ollama.Client:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
+        if guard is not None:
+            return ollama.Client(host=self.host, timeout=guard.timeout(), headers=headers, transport=guard.transport)
         timeout = httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
         return ollama.Client(host=self.host, timeout=timeout, headers=headers)
 
@@ -82,52 +89,44 @@ class OllamaClient:
         )
 
     def _chat_once(self, request: LLMRequest, fmt: dict[str, Any] | str | None, deadline: float) -> LLMReply:
-        client = self._client(max(0.1, deadline - time.monotonic()))
+        guard = CallGuard(deadline)
+        self._guard = guard
+        if self._cancel.is_set():
+            raise LLMError("cancelled", "the request was cancelled")
+        client = self._client(request.timeout_s, guard)
         content: list[str] = []
         thinking: list[str] = []
         final: Any = None
         try:
-            stream = client.chat(
-                model=request.model,
-                messages=[
-                    {"role": "system", "content": request.system},
-                    {"role": "user", "content": request.prompt},
-                ],
-                format=fmt,
-                options={"num_predict": request.max_tokens, "temperature": request.temperature},
-                stream=True,
-            )
-            for part in stream:
-                if self._cancel.is_set():
-                    raise LLMError("cancelled", "the request was cancelled")
-                if time.monotonic() > deadline:
-                    raise self._timeout(request)
-                if part.message.content:
-                    content.append(part.message.content)
-                if part.message.thinking:
-                    thinking.append(part.message.thinking)
-                if part.done:
-                    final = part
+            with guard:
+                stream = client.chat(
+                    model=request.model,
+                    messages=[
+                        {"role": "system", "content": request.system},
+                        {"role": "user", "content": request.prompt},
+                    ],
+                    format=fmt,
+                    options={"num_predict": request.max_tokens, "temperature": request.temperature},
+                    stream=True,
+                )
+                for part in stream:
+                    if part.message.content:
+                        content.append(part.message.content)
+                    if part.message.thinking:
+                        thinking.append(part.message.thinking)
+                    if part.done:
+                        final = part
         except LLMError:
             raise
-        except ollama.ResponseError as exc:
-            raise self._response_error(exc, request.model) from None
-        except (ConnectionError, httpx.ConnectError) as exc:
-            raise self._unreachable() from exc
-        except httpx.TimeoutException as exc:
-            raise self._timeout(request) from exc
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            raise LLMError("invalid_reply", f"Ollama at {self.host} closed the connection mid-reply ({exc})") from exc
-        except json.JSONDecodeError as exc:
-            raise LLMError(
-                "invalid_reply", f"invalid reply: Ollama at {self.host} sent malformed data ({exc.msg})"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise LLMError("http_error", f"HTTP error talking to Ollama at {self.host}: {exc}") from exc
-        except (ValueError, TypeError) as exc:  # pydantic rejected a chunk that is JSON but not Ollama's shape
-            raise LLMError("invalid_reply", f"invalid reply: unexpected data from {self.host} ({exc})") from exc
+        except Exception as exc:
+            cut = describe_cut(guard, f"Ollama at {self.host}", request.timeout_s)
+            if cut is not None:  # the watchdog or Cancel ended it: that is the reason, not the broken socket
+                raise LLMError(*cut) from None
+            raise self._chat_error(exc, request) from exc
         finally:
             client.close()
+        if self._cancel.is_set():
+            raise LLMError("cancelled", "the request was cancelled")
         if final is None:
             raise LLMError(
                 "invalid_reply", f"invalid reply: the stream from {self.host} ended before the reply was done"
@@ -140,6 +139,24 @@ class OllamaClient:
             prompt_tokens=final.prompt_eval_count,
             completion_tokens=final.eval_count,
         )
+
+    def _chat_error(self, exc: Exception, request: LLMRequest) -> LLMError:
+        """One clear reason for whatever the `ollama` package or httpx raised."""
+        if isinstance(exc, ollama.ResponseError):
+            return self._response_error(exc, request.model)
+        if isinstance(exc, ConnectionError | httpx.ConnectError):
+            return self._unreachable()
+        if isinstance(exc, httpx.TimeoutException):
+            return self._timeout(request)
+        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+            return LLMError("invalid_reply", f"Ollama at {self.host} closed the connection mid-reply ({exc})")
+        if isinstance(exc, json.JSONDecodeError):
+            return LLMError("invalid_reply", f"invalid reply: Ollama at {self.host} sent malformed data ({exc.msg})")
+        if isinstance(exc, httpx.HTTPError):
+            return LLMError("http_error", f"HTTP error talking to Ollama at {self.host}: {exc}")
+        if isinstance(exc, ValueError | TypeError):  # pydantic rejected a chunk that is JSON but not Ollama's shape
+            return LLMError("invalid_reply", f"invalid reply: unexpected data from {self.host} ({exc})")
+        return LLMError("http_error", f"unexpected error talking to Ollama at {self.host}: {type(exc).__name__}")
 
     def _unreachable(self) -> LLMError:
         return LLMError(

@@ -63,6 +63,23 @@ class CutOff:
 
 
 @dataclass
+class Trickle:
+    """Start a 200 stream, then send `piece` every `interval_s` and never a newline (a hostile server)."""
+
+    piece: bytes = b" "
+    interval_s: float = 0.2
+    seconds: float = 120.0
+
+
+@dataclass
+class Flood:
+    """Start a 200 stream and send `total` bytes as fast as possible (with or without newlines)."""
+
+    total: int = 300 * 1024 * 1024
+    newlines: bool = False
+
+
+@dataclass
 class StreamError:
     """Start a 200 stream, then report an error inside it (`{"error": …}`), as Ollama does when the runner
     fails after the request was accepted (a grammar it cannot build, a crashed runner)."""
@@ -75,7 +92,7 @@ class Engine:
     """Answer with the real engine (`OllamaServer(engine=…)`): the request's format, options and messages."""
 
 
-Behaviour = Reply | Error | Hang | Garbage | CutOff | StreamError | Engine
+Behaviour = Reply | Error | Hang | Garbage | CutOff | StreamError | Trickle | Flood | Engine
 
 
 @dataclass
@@ -107,6 +124,7 @@ class OllamaServer:
             Engine() if engine is not None else Reply('{"action": "none", "reason": "nothing needs attention"}')
         )
         self.required_key: str | None = None
+        self.hostile_bytes_sent: list[int] = []  # per Trickle/Flood reply: how much got out before the cut
         # An Ollama before 0.5 knows `format: "json"` only: a schema object is answered with this error.
         self.refuse_schema_format: Error | None = None
         self.pull_steps = 5
@@ -297,6 +315,8 @@ class OllamaServer:
                     self.end_headers()
                     self._chunk(json.dumps(self._part(model, chat, behaviour.content)).encode() + b"\n")
                     self.close_connection = True  # no final chunk, no terminating 0-chunk
+                elif isinstance(behaviour, Trickle | Flood):
+                    self._hostile(behaviour)
                 elif isinstance(behaviour, StreamError):
                     self.send_response(200)
                     self.send_header("Content-Type", "application/x-ndjson")
@@ -359,6 +379,31 @@ class OllamaServer:
                             self._chunk(json.dumps(self._part(model, chat, piece)).encode() + b"\n")
                 except (BrokenPipeError, ConnectionResetError):
                     pieces.close()  # the client went away: stop generating
+
+            def _hostile(self, behaviour: Trickle | Flood) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                sent = 0
+                try:
+                    if isinstance(behaviour, Trickle):
+                        end = time.monotonic() + behaviour.seconds
+                        while time.monotonic() < end and not server._stopping.is_set():
+                            self._chunk(behaviour.piece)
+                            sent += len(behaviour.piece)
+                            time.sleep(behaviour.interval_s)
+                    else:
+                        block = (b"x" * 1023 + (b"\n" if behaviour.newlines else b"x")) * 64
+                        while sent < behaviour.total and not server._stopping.is_set():
+                            self._chunk(block)
+                            sent += len(block)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                finally:
+                    with server._lock:
+                        server.hostile_bytes_sent.append(sent)
+                self.close_connection = True
 
             def _pull(self, body: dict[str, Any]) -> None:
                 """Like `ollama pull`: NDJSON progress, then the model is listed. Names with "missing" fail."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -34,6 +35,24 @@ class Hang:
     seconds: float = 60.0
 
 
+@dataclass
+class Trickle:
+    """Send the status line and headers, then one body byte every `interval_s` (never the whole body)."""
+
+    interval_s: float = 0.2
+    seconds: float = 120.0
+
+
+@dataclass
+class Flood:
+    """Announce and send a body of `total` bytes as fast as possible."""
+
+    total: int = 300 * 1024 * 1024
+
+
+Item = Answer | Status | Hang | Trickle | Flood
+
+
 class ProviderServer:
     """`key=None` is a local server that asks for no key. `refuse_formats` maps an OpenAI
     `response_format.type` to the error a server that does not support it answers with (llama-cpp-python's
@@ -48,8 +67,9 @@ class ProviderServer:
             models or (("gpt-4o-mini", "gpt-4o") if protocol == "openai" else ("claude-3-haiku-20240307",))
         )
         self.requests: list[dict[str, Any]] = []
-        self._script: list[Answer | Status | Hang] = []
-        self.default: Answer | Status | Hang = Answer(json.dumps({"action": "none", "reason": "quiet"}))
+        self._script: list[Item] = []
+        self.bytes_sent: list[int] = []  # per Trickle/Flood answer
+        self.default: Item = Answer(json.dumps({"action": "none", "reason": "quiet"}))
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -61,7 +81,7 @@ class ProviderServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}" + ("/v1" if self.protocol == "openai" else "")
 
-    def script(self, *items: Answer | Status | Hang) -> None:
+    def script(self, *items: Item) -> None:
         with self._lock:
             self._script.extend(items)
 
@@ -70,7 +90,7 @@ class ProviderServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def _next(self) -> Answer | Status | Hang:
+    def _next(self) -> Item:
         with self._lock:
             return self._script.pop(0) if self._script else self.default
 
@@ -112,6 +132,33 @@ class ProviderServer:
                     self._send(401, server._error_body(401, message))
                 return ok
 
+            def _hostile(self, item: Trickle | Flood) -> None:
+                total = item.total if isinstance(item, Flood) else 10**9
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(total))
+                self.end_headers()
+                sent = 0
+                try:
+                    if isinstance(item, Trickle):
+                        end = time.monotonic() + item.seconds
+                        while time.monotonic() < end and not server._stopping.is_set():
+                            self.wfile.write(b" ")
+                            self.wfile.flush()
+                            sent += 1
+                            time.sleep(item.interval_s)
+                    else:
+                        block = b" " * 65536
+                        while sent < total and not server._stopping.is_set():
+                            self.wfile.write(block)
+                            sent += len(block)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                finally:
+                    with server._lock:
+                        server.bytes_sent.append(sent)
+                self.close_connection = True
+
             def _read(self) -> Any:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
@@ -150,6 +197,9 @@ class ProviderServer:
                 if isinstance(item, Hang):
                     server._stopping.wait(item.seconds)
                     self.close_connection = True
+                    return
+                if isinstance(item, Trickle | Flood):
+                    self._hostile(item)
                     return
                 if isinstance(item, Status):
                     self._send(item.code, server._error_body(item.code, item.message), item.headers)

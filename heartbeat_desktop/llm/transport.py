@@ -1,0 +1,150 @@
+"""Every byte a model server sends passes through one guard: a hard deadline, a size cap, a cut switch.
+
+Why a watchdog and not httpx's timeouts: httpx times out each *read*, so a server that trickles a byte
+every few seconds keeps a request alive for ever, and checking the deadline between parsed lines does
+not help when no line ever ends. A run then holds its slot until the app restarts. `CallGuard` arms a
+timer for the run's deadline; when it fires — or when the user presses Cancel — it shuts the socket
+down, which wakes the blocked read at once, and the client reports a timeout (or a cancel) instead of
+whatever the broken connection looks like.
+
+Why a cap: the client buffers what it reads (a line, a JSON body); a server that sends 300 MB takes the
+app's memory with it. Bytes are counted as they arrive, before any buffering, and past `MAX_REPLY_BYTES`
+the connection is cut. Compression is refused (`Accept-Encoding: identity`) so the count is the size.
+
+The connect phase and the wait for the response headers are bounded by httpx's timeouts, set to the time
+left; the guard covers everything after the headers, where the socket is known.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+MAX_REPLY_BYTES = 4 * 1024 * 1024
+"""A decision is a few KB; streamed as NDJSON (~100 bytes of envelope per token) even 4 000 tokens of
+thinking stay far below this."""
+CONNECT_TIMEOUT_S = 5.0
+IDENTITY = {"Accept-Encoding": "identity"}
+
+Reason = Literal["timeout", "cancelled", "too_large"]
+
+
+class CallGuard:
+    """The guard of one model request (or of one run's requests: attempts share the deadline)."""
+
+    def __init__(self, deadline: float, max_bytes: int = MAX_REPLY_BYTES) -> None:
+        self.deadline = deadline
+        self.max_bytes = max_bytes
+        self.reason: Reason | None = None
+        self.stopped = threading.Event()  # set when cut: a wait between attempts ends with it
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.transport = _GuardedTransport(self)
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self.cut, args=("timeout",))
+        self._timer.daemon = True
+
+    def __enter__(self) -> CallGuard:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        self.transport.close()
+
+    def timeout(self) -> httpx.Timeout:
+        """httpx's own timeouts: the time left, for connecting and for the response headers."""
+        left = max(0.05, self.deadline - time.monotonic())
+        return httpx.Timeout(left, connect=min(CONNECT_TIMEOUT_S, left))
+
+    def cut(self, reason: Reason) -> None:
+        """End the request now, from any thread: the blocked read wakes up with an error."""
+        with self._lock:
+            if self.reason is None:
+                self.reason = reason
+            sockets = list(self._sockets)
+        self.stopped.set()
+        if sockets:
+            log.info("Cutting the connection to the model server (%s)", reason)
+        for sock in sockets:
+            _shut(sock)
+
+    def cancel(self) -> None:
+        self.cut("cancelled")
+
+    def _register(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            already = self.reason is not None
+        if already:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed: nothing left to wake
+
+
+class _GuardedTransport(httpx.HTTPTransport):
+    def __init__(self, guard: CallGuard) -> None:
+        super().__init__()
+        self._guard = guard
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self._guard.reason is not None:
+            raise httpx.ReadError(f"request not sent: {self._guard.reason}", request=request)
+        request.headers.update(IDENTITY)
+        response = super().handle_request(request)
+        stream = response.extensions.get("network_stream")
+        self._guard._register(stream.get_extra_info("socket") if stream is not None else None)
+        response.stream = _CountedStream(response.stream, self._guard, request)  # type: ignore[arg-type]
+        return response
+
+
+class _CountedStream(httpx.SyncByteStream):
+    def __init__(self, inner: Any, guard: CallGuard, request: httpx.Request) -> None:
+        self._inner = inner
+        self._guard = guard
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        total = 0
+        for chunk in self._inner:
+            total += len(chunk)
+            if total > self._guard.max_bytes:
+                self._guard.cut("too_large")
+                raise httpx.ReadError("reply too large", request=self._request)
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def describe_cut(guard: CallGuard, server: str, timeout_s: float) -> tuple[str, str, str] | None:
+    """(kind, message, hint) for an error caused by the guard, or None when the guard did not act."""
+    if guard.reason == "timeout":
+        return (
+            "timeout",
+            f"{server} did not answer within {timeout_s:g} s",
+            "the model may still be loading; try again, use a smaller model, or raise the timeout",
+        )
+    if guard.reason == "cancelled":
+        return ("cancelled", "the request was cancelled", "")
+    if guard.reason == "too_large":
+        return (
+            "invalid_reply",
+            f"invalid reply: {server} sent more than {guard.max_bytes // (1024 * 1024)} MiB; the app stopped reading",
+            "check that the server is a model server, or lower max_tokens",
+        )
+    return None

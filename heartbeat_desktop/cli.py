@@ -64,6 +64,10 @@ def describe_run(run: RunRecord) -> str:
         text = f"{prefix}comment on post #{decision.get('post_id')}"
     elif action == "vote":
         text = f"{prefix}vote {decision.get('direction')} on post #{decision.get('post_id')}"
+        if result.get("previous") == decision.get("direction"):
+            text += " (no change: this thread had already voted so)"
+        elif result.get("previous"):
+            text += f" (replacing its earlier {result['previous']} vote)"
     else:
         text = "nothing to do (HEARTBEAT_OK)"
     if result.get("delivered_to"):
@@ -177,6 +181,7 @@ def cmd_history(store: SqliteStore, args: argparse.Namespace) -> int:
                     "raw_reply": r.raw_reply,
                     "decision": r.decision,
                     "action_result": r.action_result,
+                    "warnings": r.warnings,
                     "llm_ms": r.llm_ms,
                     "total_ms": r.total_ms,
                     "started_at": _iso(r.started_at),
@@ -190,10 +195,11 @@ def cmd_history(store: SqliteStore, args: argparse.Namespace) -> int:
         print("no runs yet")
     for r in runs:
         action = (r.decision or {}).get("action", "-")
+        status = f"{r.status} (dry)" if r.dry_run else r.status
         dur = f"{(r.total_ms or 0) / 1000:.1f}s"
-        print(
-            f"{_time(r.started_at)}  {r.thread_id:<12} {r.trigger:<8} {r.status:<11} {action:<7} {dur:>6}  {r.reason}"
-        )
+        print(f"{_time(r.started_at)}  {r.thread_id:<12} {r.trigger:<8} {status:<11} {action:<7} {dur:>6}  {r.reason}")
+        for warning in r.warnings:  # e.g. a server that refused an output format, a window that was too small
+            print(f"{'':>20}note: {warning}")
     return EXIT_OK
 
 
@@ -263,6 +269,12 @@ def cmd_settings(store: SqliteStore, args: argparse.Namespace) -> int:
                 raise ValueError
         except ValueError:
             raise UsageError("llm_timeout must be a number of seconds in 1–3600") from None
+    if args.key == "context_tokens" and value not in (None, ""):
+        from .wiring import CONTEXT_TOKENS_RANGE
+
+        low, high = CONTEXT_TOKENS_RANGE
+        if not (value.isdigit() and low <= int(value) <= high):
+            raise UsageError(f"context_tokens must be a whole number of tokens in {low}–{high}")
     store.settings.set(args.key, value or None)
     print(f"{args.key} = {value or '(default)'}")
     return EXIT_OK
@@ -384,7 +396,7 @@ def _read_key(name: str) -> str:
 
 def cmd_provider(store: SqliteStore, args: argparse.Namespace) -> int:
     from .llm.router import OLLAMA
-    from .secrets import SecretsUnavailable, open_secrets
+    from .secrets import PLAINTEXT_FILE, PlaintextSecrets, SecretsUnavailable, open_secrets
     from .wiring import key_cache, make_router, stored_keys
 
     words = _positional_words(args, ("list", "add", "remove", "set-key", "clear-key", "test"), PROVIDER_USAGE, 2)
@@ -398,6 +410,7 @@ def cmd_provider(store: SqliteStore, args: argparse.Namespace) -> int:
             (p.name, p.kind, p.base_url, p.builtin) for p in store.providers.list()
         ]
         listing = []
+        in_file = PlaintextSecrets(data_dir).names()
         for pname, kind, url, builtin in rows:
             has_key = keys.expects_key(pname)
             if has_key is None:
@@ -405,12 +418,17 @@ def cmd_provider(store: SqliteStore, args: argparse.Namespace) -> int:
                     has_key = keys.key(pname, 5.0) is not None
                 except SecretsUnavailable:
                     has_key = None
-            listing.append({"name": pname, "kind": kind, "base_url": url, "builtin": builtin, "key_set": has_key})
+            where = "plaintext file" if has_key and pname in in_file else ("keyring" if has_key else None)
+            listing.append(
+                {"name": pname, "kind": kind, "base_url": url, "builtin": builtin, "key_set": has_key, "key_in": where}
+            )
         if args.json:
             _emit(listing)
         else:
             for p in listing:
                 key = {True: "key set", False: "no key", None: "key unknown (keyring unreadable)"}[p["key_set"]]
+                if p["key_in"] == "plaintext file":
+                    key += f" (in {PLAINTEXT_FILE})"
                 print(
                     f"{p['name']:<12} {p['kind']:<10} {p['base_url']:<40} {key}"
                     + (" (built-in)" if p["builtin"] else "")
@@ -421,11 +439,14 @@ def cmd_provider(store: SqliteStore, args: argparse.Namespace) -> int:
     if action == "add":
         if not args.kind or not args.url:
             raise UsageError("provider add needs --kind and --url")
+        before = store.providers.get(name)
         try:
             provider = store.providers.save(name, args.kind, args.url)
         except StoreError as exc:
             raise UsageError(str(exc)) from None
         print(f"provider {provider.name} ({provider.kind}) at {provider.base_url}")
+        if before is not None and before.base_url != provider.base_url and store.providers.key_state(name)[0]:
+            print(f"note: the key stored for {name} will now be sent to {provider.base_url}", file=sys.stderr)
         return EXIT_OK
     if action == "remove":
         had_key = store.providers.key_state(name)[0] is not False
@@ -445,15 +466,19 @@ def cmd_provider(store: SqliteStore, args: argparse.Namespace) -> int:
     if name != OLLAMA and store.providers.get(name) is None:
         raise UsageError(f"no provider {name!r} (see: heartbeat-desktop provider list)")
     if action == "set-key":
+        key = _read_key(name)  # first: an empty key is the problem to report, not the keyring
         try:
             secrets = open_secrets(data_dir, allow_plaintext=args.store_plaintext_key_file)
         except SecretsUnavailable as exc:
             return _error(f"key not stored: {exc}", EXIT_FAIL)
-        secrets.set(name, _read_key(name))
+        secrets.set(name, key)
         store.providers.set_key_state(name, True)
         print(f"key for {name} stored in {secrets.description}")
         return EXIT_OK
     if action == "clear-key":
+        if store.providers.key_state(name)[0] is False:
+            print(f"no key was stored for {name}")
+            return EXIT_OK
         try:
             open_secrets(data_dir).delete(name)
         except SecretsUnavailable as exc:
@@ -461,14 +486,15 @@ def cmd_provider(store: SqliteStore, args: argparse.Namespace) -> int:
         store.providers.set_key_state(name, False)
         print(f"key for {name} removed")
         return EXIT_OK
-    from .llm.output_format import RECHECK_AFTER_S
+    from .llm.server_memory import RECHECK_AFTER_S
 
     router = make_router(store, data_dir)
     client = router.client_for(name)
     info = client.version() if hasattr(client, "version") else "reachable"
     learned = store.providers.recall_format(name, getattr(client, "host", ""), RECHECK_AFTER_S)
     if learned:
-        info += f"; replies are constrained with {learned} (the server refused better formats)"
+        how = "the prompt alone" if learned == "prompt" else learned
+        info += f"; the decision is asked for with {how} (the server refused the better formats)"
     print(f"{name}: {info}")
     return EXIT_OK
 

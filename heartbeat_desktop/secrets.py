@@ -20,7 +20,16 @@ from typing import Protocol
 
 from .core.ports import SecretsUnavailable
 
-__all__ = ["KeyCache", "KeyringTimeout", "Secrets", "SecretsUnavailable", "StoredKeys", "open_secrets"]
+__all__ = [
+    "PLAINTEXT_FILE",
+    "KeyCache",
+    "KeyringTimeout",
+    "PlaintextSecrets",
+    "Secrets",
+    "SecretsUnavailable",
+    "StoredKeys",
+    "open_secrets",
+]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +108,10 @@ class PlaintextSecrets:
         self.path = data_dir / PLAINTEXT_FILE
         self.description = f"a PLAINTEXT file ({self.path})"
 
+    def names(self) -> set[str]:
+        """Which providers have a key in the file (reading it never touches the keyring)."""
+        return set(self._load()) if self.path.exists() else set()
+
     def _load(self) -> dict[str, str]:
         try:
             return json.loads(self.path.read_text(encoding="utf-8"))
@@ -159,8 +172,9 @@ class KeyCache:
         try:
             return future.result(timeout=max(0.0, timeout_s))
         except FutureTimeout:
+            waited = round(timeout_s, 1)
             raise KeyringTimeout(
-                f"the OS keyring did not answer within {timeout_s:g} s (it may be locked, or waiting for a password)"
+                f"the OS keyring did not answer within {waited:g} s (it may be locked, or waiting for a password)"
             ) from None
 
     def prefetch(self, versions: dict[str, object]) -> None:

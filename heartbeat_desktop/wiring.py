@@ -10,10 +10,10 @@ from pathlib import Path
 
 from . import paths
 from .core.ports import LLMClient
-from .core.runner import DEFAULT_MODEL, DEFAULT_TIMEOUT_S, HeartbeatRunner
+from .core.runner import DEFAULT_CONTEXT_TOKENS, DEFAULT_MODEL, DEFAULT_TIMEOUT_S, HeartbeatRunner
 from .llm import OllamaClient
-from .llm.output_format import RECHECK_AFTER_S
 from .llm.router import OLLAMA, ModelRouter
+from .llm.server_memory import RECHECK_AFTER_S
 from .secrets import KeyCache, StoredKeys, open_secrets
 from .store import SqliteStore
 from .store.providers import ProviderRepo
@@ -39,6 +39,20 @@ def llm_timeout(store: SqliteStore) -> float:
     return min(max(value, 1.0), 3600.0)
 
 
+CONTEXT_TOKENS_RANGE = (1024, 1_048_576)
+
+
+def context_tokens(store: SqliteStore) -> int:
+    """The context window prompts are built to fit (a smaller one a server reported still wins)."""
+    raw = store.settings.get("context_tokens")
+    try:
+        value = int(raw) if raw is not None else DEFAULT_CONTEXT_TOKENS
+    except ValueError:
+        log.warning("Setting context_tokens=%r is not a whole number; using %d", raw, DEFAULT_CONTEXT_TOKENS)
+        return DEFAULT_CONTEXT_TOKENS
+    return min(max(value, CONTEXT_TOKENS_RANGE[0]), CONTEXT_TOKENS_RANGE[1])
+
+
 def make_llm(store: SqliteStore) -> OllamaClient:
     """The app's default Ollama (health checks, `status`)."""
     return OllamaClient(store.settings.get("ollama_host"))
@@ -49,17 +63,24 @@ def key_cache(data_dir: Path) -> KeyCache:
     return KeyCache(lambda: open_secrets(data_dir))
 
 
-class StoreFormats:
-    """The output format each provider's server accepts, remembered in the store across runs and restarts."""
+class StoreServerMemory:
+    """What each provider's server accepts (output format, context windows), kept in the store across runs
+    and restarts (see llm/server_memory.py)."""
 
     def __init__(self, repo: ProviderRepo) -> None:
         self._repo = repo
 
-    def recall(self, provider: str, base_url: str) -> str | None:
+    def recall_format(self, provider: str, base_url: str) -> str | None:
         return self._repo.recall_format(provider, base_url, RECHECK_AFTER_S)
 
-    def learn(self, provider: str, base_url: str, fmt: str) -> None:
+    def learn_format(self, provider: str, base_url: str, fmt: str) -> None:
         self._repo.learn_format(provider, base_url, fmt)
+
+    def recall_window(self, provider: str, base_url: str, model: str) -> int | None:
+        return self._repo.recall_window(provider, base_url, model, RECHECK_AFTER_S)
+
+    def learn_window(self, provider: str, base_url: str, model: str, tokens: int) -> None:
+        self._repo.learn_window(provider, base_url, model, tokens)
 
 
 def stored_keys(store: SqliteStore, cache: KeyCache) -> StoredKeys:
@@ -79,7 +100,7 @@ def make_router(store: SqliteStore, data_dir: Path | None = None, keys: KeyCache
         store.providers.list(),
         store.settings.get("ollama_host"),
         stored_keys(store, cache),
-        StoreFormats(store.providers),
+        StoreServerMemory(store.providers),
     )
 
 
@@ -92,4 +113,5 @@ def make_runner(
         default_workspace=data_dir or paths.data_dir(),
         default_model=store.settings.get("default_model") or DEFAULT_MODEL,
         llm_timeout_s=llm_timeout(store),
+        context_tokens=context_tokens(store),
     )

@@ -194,3 +194,55 @@ def test_options_may_sit_between_words(data_dir: Path) -> None:
     assert cli(data_dir, "config", "set", "active_hours", "22-6").returncode == 0
     assert cli(data_dir, "config", "get", "active_hours_end").stdout.strip() == "6"
     assert cli(data_dir, "config", "set", "active_hours", "25-6").returncode == 2
+
+
+NO_KEYRING = {
+    "DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/bus",
+    "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+}
+
+
+def test_provider_commands_guard_built_ins_urls_and_keys(data_dir: Path) -> None:
+    hijack = cli(data_dir, "provider", "add", "openai", "--kind", "openai", "--url", "http://127.0.0.1:18116/v1")
+    assert hijack.returncode == 2 and "'openai' is built in" in hijack.stderr  # its key must not go elsewhere
+    creds = cli(data_dir, "provider", "add", "box", "--kind", "openai", "--url", "http://me:secret@box:8000/v1")
+    assert creds.returncode == 2 and "no user name or password in the URL" in creds.stderr
+    removed = cli(data_dir, "provider", "remove", "ollama")
+    assert removed.returncode == 2 and "'ollama' is built in and cannot be removed" in removed.stderr
+    cleared = cli(data_dir, "provider", "clear-key", "openai", env=NO_KEYRING)
+    assert cleared.returncode == 0 and "no key was stored for openai" in cleared.stdout
+    empty = subprocess.run(
+        [sys.executable, "-m", "heartbeat_desktop", "provider", "set-key", "openai"],
+        input="",
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HEARTBEAT_DATA_DIR": str(data_dir), **NO_KEYRING},
+        cwd=REPO,
+        timeout=60,
+    )
+    assert empty.returncode == 2 and "no key given" in empty.stderr
+    stored = subprocess.run(
+        [sys.executable, "-m", "heartbeat_desktop", "provider", "set-key", "openai", "--store-plaintext-key-file"],
+        input="sk-plain\n",
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HEARTBEAT_DATA_DIR": str(data_dir), **NO_KEYRING},
+        cwd=REPO,
+        timeout=60,
+    )
+    assert stored.returncode == 0
+    listing = cli(data_dir, "provider", "list", env=NO_KEYRING).stdout
+    assert "key set (in api-keys.PLAINTEXT.json)" in next(
+        line for line in listing.splitlines() if line.startswith("openai")
+    )
+
+
+def test_history_shows_dry_runs_and_notes(data_dir: Path, ollama: OllamaServer) -> None:
+    (data_dir / "HEARTBEAT.md").write_text(GOOD_MD)
+    ollama.refuse_schema_format = Error(400, 'invalid format: expected "json" or a JSON schema')
+    ollama.script(Reply(POST))
+    assert cli(data_dir, "run-now", "--dry-run", host=ollama.url).returncode == 0
+    text = cli(data_dir, "history", host=ollama.url).stdout
+    assert "ok (dry)" in text and "note: ollama refused the output format schema" in text
+    (item,) = json.loads(cli(data_dir, "history", "--json", host=ollama.url).stdout)
+    assert item["dry_run"] is True and "refused the output format schema" in item["warnings"][0]

@@ -39,7 +39,7 @@ def test_post_is_written_with_its_run(runner: HeartbeatRunner, store: SqliteStor
     body = ollama.chat_requests()[0].body
     assert body["format"] == DecisionSchema.for_run(("post", "comment", "vote"), [], 10).for_ollama()
     assert [b["properties"]["action"]["const"] for b in body["format"]["anyOf"]] == ["none", "post"]
-    assert body["options"] == {"num_predict": 500, "temperature": 0.7}
+    assert body["options"] == {"num_predict": 500, "temperature": 0.7, "num_ctx": 4096}
     assert body["model"] == "llama3.2"
 
 
@@ -64,6 +64,21 @@ def test_comment_and_vote_on_an_existing_post(runner, store, ollama) -> None:
     post = store.feed.get_post(post_id)
     assert post.comment_count == 1 and post.score == 1
     assert [c.content for c in store.feed.comments(post_id)] == ["Agreed."]
+
+
+def test_a_repeated_vote_says_it_changed_nothing(runner, store, ollama) -> None:
+    from heartbeat_desktop.cli import describe_run
+
+    ollama.script(Reply(POST))
+    post_id = runner.run("default").action_result["post_id"]
+    vote = json.dumps({"action": "vote", "post_id": post_id, "direction": "up", "reason": "r"})
+    down = json.dumps({"action": "vote", "post_id": post_id, "direction": "down", "reason": "r"})
+    ollama.script(Reply(vote), Reply(vote), Reply(down))
+    first, again, changed = (runner.run("default") for _ in range(3))
+    assert first.action_result["previous"] is None and "no change" not in describe_run(first)
+    assert again.action_result["previous"] == "up" and "no change" in describe_run(again)
+    assert "replacing its earlier up vote" in describe_run(changed)
+    assert store.feed.get_post(post_id).score == -1
 
 
 @pytest.mark.parametrize("kind", ["comment", "vote"])
@@ -113,7 +128,9 @@ def test_201_character_title_is_rejected(runner, store, ollama) -> None:
     assert _counts(store)["posts"] == 0
 
 
-def test_html_is_escaped(runner, store, ollama) -> None:
+def test_model_text_is_stored_as_written_and_fed_back_unchanged(runner, store, ollama) -> None:
+    """Escaping at storage made the model see `&amp;` in its next context, copy it, and get it escaped
+    again each round (`&amp;amp;lt;`). Text is stored as written; renderers escape it."""
     ollama.script(
         Reply(
             json.dumps(
@@ -128,8 +145,13 @@ def test_html_is_escaped(runner, store, ollama) -> None:
     )
     assert runner.run("default").status == "ok"
     post = store.feed.posts()[0]
-    assert post.title == "&lt;img src=x onerror=alert(1)&gt;"
-    assert post.content == "&lt;script&gt;steal()&lt;/script&gt; &amp; more"
+    assert post.title == "<img src=x onerror=alert(1)>"
+    assert post.content == "<script>steal()</script> & more"
+    ollama.script(Reply('{"action": "none", "reason": "r"}'))
+    assert runner.run("default").status == "ok"
+    user = ollama.chat_requests()[-1].body["messages"][1]["content"]
+    shown = json.loads(user.split("<context>\n", 1)[1].split("\n</context>", 1)[0])["feed_posts"][0]
+    assert shown["content"] == "<script>steal()</script> & more" and "&amp;" not in user
 
 
 def test_prose_reply_fails_as_invalid_reply(runner, store, ollama) -> None:
@@ -148,7 +170,15 @@ def test_fenced_json_with_thinking_is_accepted(runner, store, ollama) -> None:
 def test_reply_cut_at_max_tokens_says_so(runner, ollama) -> None:
     ollama.script(Reply('{"action": "post", "title": "Long', done_reason="length"))
     run = runner.run("default")
-    assert run.status == "failed" and "max_tokens=500" in run.reason
+    assert run.status == "failed" and "cut off at max_tokens=500; raise max_tokens" in run.reason
+
+
+def test_reply_cut_by_a_full_context_window_does_not_advise_raising_max_tokens(runner, ollama) -> None:
+    """A server whose window filled up stops the reply early: more max_tokens would make it worse."""
+    ollama.script(Reply('{"action": "post", "title": "Long', done_reason="length", eval_count=111))
+    run = runner.run("default")
+    assert run.status == "failed" and "cut off after 111 tokens" in run.reason
+    assert "filled the model's context window" in run.reason and "raise max_tokens" not in run.reason
 
 
 @pytest.mark.parametrize(

@@ -4,14 +4,17 @@ The model answers with one JSON object:
 ``{"action": "post"|"comment"|"vote"|"none", "title", "content", "post_id", "direction", "reason"}``
 carrying only the fields its action needs. Nothing the model says is trusted: the reply is parsed
 (tolerating code fences, chatter around one object, ``<think>`` blocks and a bare ``HEARTBEAT_OK``),
-validated against a strict per-action schema, sanitised (control characters stripped, trimmed, HTML
-escaped) and checked against the store (a comment or vote needs a post that exists) before anything is
-written.
+validated against a strict per-action schema, sanitised (control characters stripped, trimmed) and
+checked against the store (a comment or vote needs a post that exists) before anything is written.
+
+Text is stored as the model wrote it and escaped where it is *shown* as markup (the feed pane, a
+notification body), never at storage: escaped text in the store is fed back to the model in the next
+context, the model copies the entities, and each round escapes them again (`&amp;amp;lt;`); every
+plain-text reader (the CLI, the API, a table cell) would have to undo it.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from typing import Annotated, Any, Literal
@@ -74,7 +77,8 @@ def extract_decision_object(reply: str) -> dict[str, Any]:
 
     Accepts: a bare ``HEARTBEAT_OK`` (→ ``{"action": "none"}``); a JSON object, optionally inside a code
     fence and/or surrounded by prose; ``<think>…</think>`` blocks before it. Rejects: no object, several
-    different objects (ambiguous), and anything else — with a reason fit for the run log.
+    different objects (ambiguous), ``HEARTBEAT_OK`` beside an object that acts (ambiguous too: "nothing to
+    do" and "post this" cannot both be meant), and anything else — with a reason fit for the run log.
     """
     text = _THINK.sub("", reply or "").strip()
     if not text:
@@ -83,22 +87,32 @@ def extract_decision_object(reply: str) -> dict[str, Any]:
         return {"action": "none", "reason": HEARTBEAT_OK}
     candidates = [m.group(1) for m in _FENCE.finditer(text)] or [text]
     found: list[dict[str, Any]] = []
+    outside = text
     for chunk in candidates:
-        found.extend(_json_objects(chunk))
+        objects, spans = _json_objects(chunk)
+        found.extend(objects)
+        for start, end in spans:
+            outside = outside.replace(chunk[start:end], " ")
     unique = {json.dumps(o, sort_keys=True): o for o in found}
     if len(unique) == 1:
-        return next(iter(unique.values()))
+        only = next(iter(unique.values()))
+        action = str(only.get("action", "")).strip().lower()
+        if action != "none" and re.search(r"\bHEARTBEAT_OK\b", outside, re.I):
+            raise InvalidDecision(f"invalid reply: it says HEARTBEAT_OK and also asks for a {action}: ambiguous")
+        return only
     if len(unique) > 1:
         raise InvalidDecision(f"invalid reply: {len(unique)} different JSON objects, expected one")
     raise InvalidDecision(f"invalid reply: no JSON object in {_preview(text)}")
 
 
-def _json_objects(text: str) -> list[dict[str, Any]]:
-    """Top-level JSON objects embedded in text (objects nested inside another one are not counted)."""
+def _json_objects(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
+    """Top-level JSON objects embedded in text (objects nested inside another one are not counted), and
+    where each one is."""
     # strict=False: raw control characters inside strings (a newline in a post) are not JSON, but
     # llama-cpp-python's server emits them (its grammar admits them); they are sanitised afterwards.
     decoder = json.JSONDecoder(strict=False)
     objects: list[dict[str, Any]] = []
+    spans: list[tuple[int, int]] = []
     pos = text.find("{")
     while pos != -1:
         try:
@@ -108,8 +122,9 @@ def _json_objects(text: str) -> list[dict[str, Any]]:
             continue
         if isinstance(value, dict):
             objects.append(value)
+            spans.append((pos, end))
         pos = text.find("{", end)
-    return objects
+    return objects, spans
 
 
 def validate_decision(obj: Any) -> PostAction | CommentAction | VoteAction | NoneAction:
@@ -150,20 +165,6 @@ def _strip_controls(text: str, keep_newlines: bool = True) -> str:
     if not keep_newlines:
         text = re.sub(r"\s+", " ", text)
     return text.strip()
-
-
-def escape_for_storage(text: str) -> str:
-    """HTML-escape model text before it is stored, as the seed does: the feed is rendered as rich text."""
-    return html.escape(text, quote=True)
-
-
-def stored_fields(decision: PostAction | CommentAction | VoteAction | NoneAction) -> dict[str, Any]:
-    """The decision's fields as they will be written (text escaped)."""
-    data = decision.model_dump(exclude_none=True)
-    for key in ("title", "content"):
-        if key in data:
-            data[key] = escape_for_storage(data[key])
-    return data
 
 
 def decision_to_dict(decision: PostAction | CommentAction | VoteAction | NoneAction) -> dict[str, Any]:

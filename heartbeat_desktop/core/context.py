@@ -1,9 +1,12 @@
 """The thread's recent context, bounded so a long thread cannot blow the model's context window.
 
 Items are taken newest first, each truncated, round-robin across kinds (messages, open notes, feed
-posts) until the character budget is spent, so no kind can starve the others. The result is rendered
-as JSON: untrusted text (the user's messages, other threads' posts) travels as quoted data, never as
-free text the model could mistake for instructions.
+posts) until the character budget is spent, so no kind can starve the others. The budget counts the
+item as rendered (keys and quoting included): the runner derives it from the model's context window.
+
+The result is rendered as JSON, one item per line: untrusted text (the user's messages, other threads'
+posts) travels as quoted data, never as free text the model could mistake for instructions. `<` and `>`
+are written as JSON escapes, so no message can close the prompt's `<context>` block and speak outside it.
 """
 
 from __future__ import annotations
@@ -30,15 +33,21 @@ class Context:
     truncated: bool = False
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"recent_messages": self.messages, "open_notes": self.notes, "feed_posts": self.posts},
-            ensure_ascii=False,
-            indent=1,
-        )
+        kinds = (("recent_messages", self.messages), ("open_notes", self.notes), ("feed_posts", self.posts))
+        blocks = [
+            f'"{name}": [' + ("\n" + ",\n".join(render_item(i) for i in items) + "\n" if items else "") + "]"
+            for name, items in kinds
+        ]
+        return "{\n" + ",\n".join(blocks) + "\n}"
 
     @property
     def post_ids(self) -> set[int]:
         return {p["id"] for p in self.posts}
+
+
+def render_item(item: dict[str, Any]) -> str:
+    """One item as a JSON line that cannot contain `<` or `>` (escaped: still the same JSON string)."""
+    return json.dumps(item, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def _clip(text: str, limit: int) -> tuple[str, bool]:
@@ -97,7 +106,7 @@ def build_context(
             if not source:
                 continue
             item = source[0]
-            size = sum(len(str(v)) for v in item.values())
+            size = len(render_item(item)) + 2
             if spent + size > budget_chars:
                 source.clear()  # older items of this kind would not fit either once this one does not
                 ctx.truncated = True

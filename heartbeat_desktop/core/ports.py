@@ -13,14 +13,23 @@ from .models import FeedPost, Message, Note, RunRecord, Thread
 if TYPE_CHECKING:
     from .decision_schema import DecisionSchema
 
-LLMErrorKind = Literal["unreachable", "model_not_found", "http_error", "timeout", "invalid_reply", "cancelled", "auth"]
+LLMErrorKind = Literal[
+    "unreachable", "model_not_found", "http_error", "timeout", "invalid_reply", "cancelled", "auth", "context_overflow"
+]
 
 
 class LLMError(Exception):
     """One clear reason an LLM call failed, plus what the user can do about it."""
 
     def __init__(
-        self, kind: LLMErrorKind, message: str, hint: str = "", *, status: int | None = None, detail: str = ""
+        self,
+        kind: LLMErrorKind,
+        message: str,
+        hint: str = "",
+        *,
+        status: int | None = None,
+        detail: str = "",
+        limit: int | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -30,6 +39,8 @@ class LLMError(Exception):
         # can tell "this server refuses the output format" from other errors without parsing `message`.
         self.status = status
         self.detail = detail
+        # context_overflow: the model's context window in tokens, when the server said it.
+        self.limit = limit
 
     def __str__(self) -> str:
         return f"{self.message} — {self.hint}" if self.hint else self.message
@@ -45,6 +56,8 @@ class LLMRequest:
     max_tokens: int
     temperature: float
     timeout_s: float
+    # The context window the prompt was built to fit (tokens); Ollama is asked to allocate it (num_ctx).
+    context_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,11 @@ class LLMReply:
 class LLMClient(Protocol):
     def chat(self, request: LLMRequest) -> LLMReply:
         """Send one request; raise LLMError for every failure."""
+        ...
+
+    def context_window(self, model: str) -> int | None:
+        """The context window (tokens) the server reported for `model` before, if it did; the runner builds
+        prompts to fit it."""
         ...
 
 

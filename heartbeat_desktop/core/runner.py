@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from . import heartbeat_md
-from .actions import InvalidDecision, decision_to_dict, parse_decision, stored_fields
+from .actions import InvalidDecision, decision_to_dict, parse_decision
 from .config import HeartbeatConfig
-from .context import MESSAGE_LIMIT, NOTE_LIMIT, POST_LIMIT, build_context
+from .context import DEFAULT_BUDGET_CHARS, MESSAGE_LIMIT, NOTE_LIMIT, POST_LIMIT, Context, build_context
 from .decision_schema import DecisionSchema
 from .models import RunRecord
-from .ports import HeartbeatStore, LLMClient, LLMError, LLMRequest, StoreError
+from .ports import HeartbeatStore, LLMClient, LLMError, LLMReply, LLMRequest, StoreError
 from .precheck import precheck
 from .prompt import build_system, build_user
 from .schedule import local_time, start_of_day
@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "llama3.2"
 DEFAULT_TIMEOUT_S = 120.0
+# The context window prompts are built to fit unless the server reported a smaller one: Ollama's default
+# since 0.6 and LM Studio's; Ollama is asked for it explicitly (num_ctx).
+DEFAULT_CONTEXT_TOKENS = 4096
+CHARS_PER_TOKEN = 3.0  # conservative: English prompts measure 3.4-3.9 characters per token (SmolLM2, Llama 3)
+TEMPLATE_TOKENS = 100  # chat template, role markers
+MIN_CONTEXT_CHARS = 400  # below this a heartbeat sees too little of its thread to be worth asking
 
 
 RAW_REPLY_MAX = 200_000
@@ -37,6 +43,18 @@ RAW_REPLY_MAX = 200_000
 
 class UnknownThread(LookupError):
     """run() was asked for a thread that does not exist: a usage error, not a failed run."""
+
+
+def _cut_off(reply: LLMReply, max_tokens: int, window: int) -> str:
+    """Why a reply stopped early: max_tokens, or the context window filling up (raising max_tokens then
+    makes it worse)."""
+    if reply.completion_tokens is not None and reply.completion_tokens < max_tokens * 0.9:
+        used = f"{reply.prompt_tokens} + {reply.completion_tokens} tokens" if reply.prompt_tokens else "the prompt"
+        return (
+            f"the reply was cut off after {reply.completion_tokens} tokens: {used} filled the model's context "
+            f"window; lower context_tokens to the model's window (now {window}) so the prompt is built to fit"
+        )
+    return f"the reply was cut off at max_tokens={max_tokens}; raise max_tokens"
 
 
 def clip_reply(text: str) -> str:
@@ -55,6 +73,7 @@ class HeartbeatRunner:
         default_workspace: Path,
         default_model: str = DEFAULT_MODEL,
         llm_timeout_s: float = DEFAULT_TIMEOUT_S,
+        context_tokens: int = DEFAULT_CONTEXT_TOKENS,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -63,6 +82,7 @@ class HeartbeatRunner:
         self.default_workspace = default_workspace
         self.default_model = default_model
         self.llm_timeout_s = llm_timeout_s
+        self.context_tokens = context_tokens
         self.clock = clock
         self.monotonic = monotonic
 
@@ -158,32 +178,64 @@ class HeartbeatRunner:
         md_hash: str,
         record: bool,
     ) -> RunRecord:
-        context = build_context(
-            self.store.recent_messages(run.thread_id, MESSAGE_LIMIT),
-            self.store.open_notes(run.thread_id, NOTE_LIMIT),
-            self.store.recent_posts(POST_LIMIT),
-        )
+        messages = self.store.recent_messages(run.thread_id, MESSAGE_LIMIT)
+        notes = self.store.open_notes(run.thread_id, NOTE_LIMIT)
+        posts = self.store.recent_posts(POST_LIMIT)
         day_start = start_of_day(config, run.started_at)
         posts_left = max(0, config.max_posts_per_day - self.store.posts_since(run.thread_id, day_start))
-        # What this run may answer, and nothing else: the grammar a server builds from it cannot produce a
-        # disallowed action, a post past the cap, or a post_id the model was not shown.
-        schema = DecisionSchema.for_run(config.allowed_actions, context.post_ids, posts_left)
-        system = build_system(instructions, schema, posts_left)
-        user = build_user(run.thread_id, title, context, local_time(config, run.started_at))
-        run.prompt = f"[system]\n{system}\n\n[user]\n{user}"
+        now_local = local_time(config, run.started_at)
         assert run.model is not None
-        request = LLMRequest(
-            model=run.model,
-            system=system,
-            prompt=user,
-            schema=schema,
-            max_tokens=config.max_tokens,
-            temperature=config.temperature,
-            timeout_s=self.llm_timeout_s,
-        )
+        window = min(self.context_tokens, self.llm.context_window(run.model) or self.context_tokens)
+
+        def ask(window: int) -> tuple[LLMReply, DecisionSchema]:
+            # Everything the prompt holds must fit the model's window with the reply: the context gets what
+            # HEARTBEAT.md, the rules and max_tokens leave of it (estimated in characters, conservatively).
+            ceiling = DecisionSchema.for_run(config.allowed_actions, [p.id for p in posts], posts_left)
+            fixed = len(build_system(instructions, ceiling, posts_left)) + len(
+                build_user(run.thread_id, title, Context(), now_local)
+            )
+            room = int((window - config.max_tokens - TEMPLATE_TOKENS) * CHARS_PER_TOKEN) - fixed
+            if room < MIN_CONTEXT_CHARS:
+                raise InvalidDecision(
+                    f"the prompt does not fit the model's context window: HEARTBEAT.md and the rules take about "
+                    f"{fixed // int(CHARS_PER_TOKEN)} tokens, max_tokens {config.max_tokens}, window {window} — "
+                    "shorten HEARTBEAT.md, lower max_tokens, or raise context_tokens if the model allows"
+                )
+            context = build_context(messages, notes, posts, budget_chars=min(DEFAULT_BUDGET_CHARS, room))
+            # What this run may answer, and nothing else: the grammar a server builds from it cannot produce a
+            # disallowed action, a post past the cap, or a post_id the model was not shown.
+            schema = DecisionSchema.for_run(config.allowed_actions, context.post_ids, posts_left)
+            system = build_system(instructions, schema, posts_left)
+            user = build_user(run.thread_id, title, context, now_local)
+            run.prompt = f"[system]\n{system}\n\n[user]\n{user}"
+            left = self.llm_timeout_s - (self.monotonic() - t_llm)
+            if left <= 0:
+                raise LLMError("timeout", f"no time left within {self.llm_timeout_s:g} s to ask again")
+            request = LLMRequest(
+                model=run.model or "",
+                system=system,
+                prompt=user,
+                schema=schema,
+                max_tokens=config.max_tokens,
+                temperature=config.temperature,
+                timeout_s=left,
+                context_tokens=window,
+            )
+            return self.llm.chat(request), schema
+
         t_llm = self.monotonic()
         try:
-            reply = self.llm.chat(request)
+            try:
+                reply, schema = ask(window)
+            except LLMError as exc:
+                if exc.kind != "context_overflow" or not exc.limit or exc.limit >= window:
+                    raise
+                # The server named its window: build the prompt to fit it and ask once more.
+                run.warnings.append(
+                    f"{run.model} has a {exc.limit}-token context window (not {window}): the prompt was shortened"
+                )
+                window = exc.limit
+                reply, schema = ask(window)
         finally:
             run.llm_ms = round((self.monotonic() - t_llm) * 1000, 2)
         run.raw_reply = clip_reply(reply.content)
@@ -196,9 +248,7 @@ class HeartbeatRunner:
             decision = parse_decision(reply.content)
         except InvalidDecision as exc:
             if reply.done_reason == "length":
-                raise InvalidDecision(
-                    f"{exc} (the reply was cut off at max_tokens={config.max_tokens}; raise max_tokens)"
-                ) from None
+                raise InvalidDecision(f"{exc} ({_cut_off(reply, config.max_tokens, window)})") from None
             raise
         run.decision = decision_to_dict(decision)
         if decision.action != "none" and decision.action not in config.allowed_actions:
@@ -217,7 +267,7 @@ class HeartbeatRunner:
         if post_id is not None and not self.store.post_exists(post_id):
             raise InvalidDecision(f"invalid {decision.action} decision: post {post_id} does not exist")
 
-        action: dict[str, Any] | None = None if decision.action == "none" else stored_fields(decision)
+        action: dict[str, Any] | None = None if decision.action == "none" else decision_to_dict(decision)
         run.status = "ok"
         run.reason = decision.reason or ("HEARTBEAT_OK" if decision.action == "none" else decision.action)
         if run.dry_run and action is not None:

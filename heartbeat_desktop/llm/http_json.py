@@ -18,6 +18,9 @@ from typing import Any
 import httpx
 
 from ..core.ports import LLMError
+from .context_window import overflow_error
+from .server_memory import ServerMemory
+from .server_text import one_line, seconds
 from .transport import CallGuard, describe_cut
 
 log = logging.getLogger(__name__)
@@ -26,16 +29,17 @@ MAX_RETRY_AFTER_S = 30.0
 
 
 def _server_message(response: httpx.Response) -> str:
+    """The server's own words about an error, as one bounded line."""
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:300] or response.reason_phrase
+        return one_line(response.text) or response.reason_phrase
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
-        return str(error.get("message") or error.get("type") or error)[:300]
+        return one_line(error.get("message") or error.get("type") or error)
     if isinstance(error, str):
-        return error[:300]
-    return str(body)[:300]
+        return one_line(error)
+    return one_line(body)
 
 
 def request_json(
@@ -92,7 +96,7 @@ def _request_json(
             if isinstance(exc, httpx.TimeoutException):
                 raise LLMError(
                     "timeout",
-                    f"{provider} did not answer within {timeout_s:g} s",
+                    f"{provider} did not answer within {seconds(timeout_s)} s",
                     "try again, or raise the timeout in Settings",
                 ) from exc
             raise LLMError("http_error", f"HTTP error talking to {provider}: {type(exc).__name__}") from exc
@@ -132,6 +136,9 @@ def _request_json(
                 detail=said,
             )
         if status >= 400:
+            overflow = overflow_error(provider, said, status)
+            if overflow is not None:
+                raise overflow
             raise LLMError("http_error", f"{provider} returned HTTP {status}: {said}", status=status, detail=said)
         try:
             data = response.json()
@@ -145,10 +152,13 @@ def _request_json(
 class HostedClient:
     """What every hosted provider client shares: a name for messages, a base URL, a key, a cancel flag."""
 
-    def __init__(self, name: str, base_url: str, api_key: str | None) -> None:
+    def __init__(
+        self, name: str, base_url: str, api_key: str | None, memory: ServerMemory | None = None
+    ) -> None:
         self.name = name
         self.host = base_url.rstrip("/")
         self._api_key = api_key
+        self._memory = memory
         self._cancel = threading.Event()
         self._guard: CallGuard | None = None
 
@@ -166,23 +176,32 @@ class HostedClient:
     def _headers(self) -> dict[str, str]:
         return {"Content-Type": "application/json"}
 
-    def _post(self, path: str, body: dict[str, Any], request: Any, timeout_s: float | None = None) -> dict[str, Any]:
-        """The one chat request: the request's model, the time left, this client's headers and cancel flag."""
-        guard = CallGuard(time.monotonic() + (request.timeout_s if timeout_s is None else timeout_s))
+    def _post(self, path: str, body: dict[str, Any], request: Any, deadline: float | None = None) -> dict[str, Any]:
+        """The one chat request: the request's model and timeout (a run's attempts share one `deadline`),
+        this client's headers and cancel flag."""
+        guard = CallGuard(deadline if deadline is not None else time.monotonic() + request.timeout_s)
         self._guard = guard
         if self._cancel.is_set():
             raise LLMError("cancelled", "the request was cancelled")
-        return request_json(
-            "POST",
-            f"{self.host}{path}",
-            provider=self.name,
-            headers=self._headers(),
-            body=body,
-            timeout_s=request.timeout_s if timeout_s is None else timeout_s,
-            model=request.model,
-            cancelled=self._cancel.is_set,
-            guard=guard,
-        )
+        try:
+            return request_json(
+                "POST",
+                f"{self.host}{path}",
+                provider=self.name,
+                headers=self._headers(),
+                body=body,
+                timeout_s=request.timeout_s,
+                model=request.model,
+                cancelled=self._cancel.is_set,
+                guard=guard,
+            )
+        except LLMError as exc:
+            if exc.kind == "context_overflow" and exc.limit and self._memory is not None:
+                self._memory.learn_window(self.name, self.host, request.model, exc.limit)
+            raise
+
+    def context_window(self, model: str) -> int | None:
+        return self._memory.recall_window(self.name, self.host, model) if self._memory is not None else None
 
     def _models(self, path: str, timeout_s: float) -> list[str]:
         return list_model_ids(f"{self.host}{path}", provider=self.name, headers=self._headers(), timeout_s=timeout_s)

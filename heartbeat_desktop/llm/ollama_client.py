@@ -19,7 +19,10 @@ import httpx
 import ollama
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
-from .output_format import OLLAMA_LADDER, FormatMemory, walk
+from .context_window import overflow_error
+from .output_format import OLLAMA_LADDER, walk
+from .server_memory import ServerMemory
+from .server_text import one_line, seconds
 from .transport import CallGuard, describe_cut
 
 log = logging.getLogger(__name__)
@@ -43,12 +46,12 @@ class OllamaClient:
         *,
         api_key: str | None = None,
         name: str = "ollama",
-        formats: FormatMemory | None = None,
+        memory: ServerMemory | None = None,
     ) -> None:
         self.host = resolve_host(host)
         self.name = name
         self._api_key = api_key
-        self._formats = formats
+        self._memory = memory
         self._cancel = threading.Event()
         self._guard: CallGuard | None = None
 
@@ -83,7 +86,7 @@ class OllamaClient:
             OLLAMA_LADDER,
             provider=self.name,
             base_url=self.host,
-            memory=self._formats,
+            memory=self._memory,
             deadline=deadline,
             attempt=attempt,
         )
@@ -106,7 +109,7 @@ class OllamaClient:
                         {"role": "user", "content": request.prompt},
                     ],
                     format=fmt,
-                    options={"num_predict": request.max_tokens, "temperature": request.temperature},
+                    options=self._options(request),
                     stream=True,
                 )
                 for part in stream:
@@ -120,9 +123,13 @@ class OllamaClient:
             raise
         except Exception as exc:
             cut = describe_cut(guard, f"Ollama at {self.host}", request.timeout_s)
+            error = None if cut is not None else self._chat_error(exc, request)
+            if error is not None and error.kind == "context_overflow" and error.limit and self._memory is not None:
+                self._memory.learn_window(self.name, self.host, request.model, error.limit)
             if cut is not None:  # the watchdog or Cancel ended it: that is the reason, not the broken socket
                 raise LLMError(*cut) from None
-            raise self._chat_error(exc, request) from exc
+            assert error is not None
+            raise error from exc
         finally:
             client.close()
         if self._cancel.is_set():
@@ -140,6 +147,18 @@ class OllamaClient:
             completion_tokens=final.eval_count,
         )
 
+    def context_window(self, model: str) -> int | None:
+        return self._memory.recall_window(self.name, self.host, model) if self._memory is not None else None
+
+    @staticmethod
+    def _options(request: LLMRequest) -> dict[str, Any]:
+        options: dict[str, Any] = {"num_predict": request.max_tokens, "temperature": request.temperature}
+        if request.context_tokens:
+            # Ollama keeps its own default window (2048 or 4096 by version) and silently cuts the *front* of
+            # a longer prompt: the rules. Asking for the window the prompt was built to fit prevents that.
+            options["num_ctx"] = request.context_tokens
+        return options
+
     def _chat_error(self, exc: Exception, request: LLMRequest) -> LLMError:
         """One clear reason for whatever the `ollama` package or httpx raised."""
         if isinstance(exc, ollama.ResponseError):
@@ -149,13 +168,15 @@ class OllamaClient:
         if isinstance(exc, httpx.TimeoutException):
             return self._timeout(request)
         if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-            return LLMError("invalid_reply", f"Ollama at {self.host} closed the connection mid-reply ({exc})")
+            return LLMError(
+                "invalid_reply", f"Ollama at {self.host} closed the connection mid-reply ({one_line(exc, 120)})"
+            )
         if isinstance(exc, json.JSONDecodeError):
             return LLMError("invalid_reply", f"invalid reply: Ollama at {self.host} sent malformed data ({exc.msg})")
         if isinstance(exc, httpx.HTTPError):
             return LLMError("http_error", f"HTTP error talking to Ollama at {self.host}: {exc}")
         if isinstance(exc, ValueError | TypeError):  # pydantic rejected a chunk that is JSON but not Ollama's shape
-            return LLMError("invalid_reply", f"invalid reply: unexpected data from {self.host} ({exc})")
+            return LLMError("invalid_reply", f"invalid reply: {self.host} sent data that is not an Ollama chat reply")
         return LLMError("http_error", f"unexpected error talking to Ollama at {self.host}: {type(exc).__name__}")
 
     def _unreachable(self) -> LLMError:
@@ -168,13 +189,16 @@ class OllamaClient:
     def _timeout(self, request: LLMRequest) -> LLMError:
         return LLMError(
             "timeout",
-            f"Ollama at {self.host} did not answer within {request.timeout_s:g} s",
+            f"Ollama at {self.host} did not answer within {seconds(request.timeout_s)} s",
             "the model may still be loading; try again, use a smaller model, or raise the timeout",
         )
 
     def _response_error(self, exc: ollama.ResponseError, model: str) -> LLMError:
-        message = str(exc.error).strip() or "no message"
+        message = one_line(exc.error) or "no message"
         status = exc.status_code
+        overflow = overflow_error(f"Ollama at {self.host}", message, status)
+        if overflow is not None:
+            return overflow
         if status == 404 and "not found" in message.lower():
             return LLMError(
                 "model_not_found",

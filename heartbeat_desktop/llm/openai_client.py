@@ -12,16 +12,12 @@ from typing import Any
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
 from .http_json import HostedClient
-from .output_format import OPENAI_LADDER, FormatMemory, unwrap_text, walk
+from .output_format import OPENAI_LADDER, unwrap_text, walk
 
 SCHEMA_NAME = "heartbeat_decision"
 
 
 class OpenAICompatibleClient(HostedClient):
-    def __init__(self, name: str, base_url: str, api_key: str | None, formats: FormatMemory | None = None) -> None:
-        super().__init__(name, base_url, api_key)
-        self._formats = formats
-
     def _headers(self) -> dict[str, str]:
         headers = super()._headers()
         if self._api_key:
@@ -31,17 +27,18 @@ class OpenAICompatibleClient(HostedClient):
     def chat(self, request: LLMRequest) -> LLMReply:
         self._cancel.clear()
         if request.schema is None:
-            return self._ask(request, "prompt", request.timeout_s)
+            return self._ask(request, "prompt", self._deadline(request))
+        deadline = self._deadline(request)
         return walk(
             OPENAI_LADDER,
             provider=self.name,
             base_url=self.host,
-            memory=self._formats,
-            deadline=self._deadline(request),
-            attempt=lambda fmt, left: self._ask(request, fmt, left),
+            memory=self._memory,
+            deadline=deadline,
+            attempt=lambda fmt, _left: self._ask(request, fmt, deadline),
         )
 
-    def _ask(self, request: LLMRequest, fmt: str, timeout_s: float) -> LLMReply:
+    def _ask(self, request: LLMRequest, fmt: str, deadline: float) -> LLMReply:
         body: dict[str, Any] = {
             "model": request.model,
             "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.prompt}],
@@ -55,7 +52,7 @@ class OpenAICompatibleClient(HostedClient):
             }
         elif request.schema is not None and fmt == "json_object":
             body["response_format"] = {"type": "json_object", "schema": request.schema.for_ollama()}
-        data = self._post("/chat/completions", body, request, timeout_s)
+        data = self._post("/chat/completions", body, request, deadline)
         try:
             choice = data["choices"][0]
             content = choice["message"].get("content") or ""

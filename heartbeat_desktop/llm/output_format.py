@@ -5,11 +5,8 @@ json_schema`; llama-cpp-python's server refuses it (HTTP 500, "Input should be '
 but takes `json_object` with a schema; others take neither. Ollama before 0.5 takes `format: "json"` but
 no schema. Failing every heartbeat on such a server helps nobody, so a client walks down its ladder —
 the best format first, the next one when the server *refuses the format* — within the same run and its
-deadline, and the provider's answer is remembered (`FormatMemory`) so later runs start at what works.
+deadline, and the provider's answer is remembered (`ServerMemory`) so later runs start at what works.
 A refusal is recorded as a notice on the run, so the user can see that, and why, a weaker format is used.
-
-Memory ages out after `RECHECK_AFTER_S`: a server that is upgraded gets asked for the better format
-again. It is keyed by provider *and* URL: pointing a provider somewhere else starts afresh.
 """
 
 from __future__ import annotations
@@ -18,60 +15,29 @@ import dataclasses
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from ..core.decision_schema import unwrap
 from ..core.ports import LLMError, LLMReply
+from .server_memory import ServerMemory
 
 log = logging.getLogger(__name__)
 
 OLLAMA_LADDER = ("schema", "json", "prompt")
 OPENAI_LADDER = ("json_schema", "json_object", "prompt")
-RECHECK_AFTER_S = 7 * 24 * 3600.0
 
-# A server error counts as "I do not accept this output format" when it says so: these words, or a
-# 400/422 (a request the server found malformed) while a format was sent.
+# A server error counts as "I do not accept this output format" only when it says so. Errors about the
+# prompt's size or a model still loading mention neither, and must not downgrade a server for good.
 _FORMAT_WORDS = re.compile(r"response_format|json_schema|json_object|schema|grammar|sampling context|format", re.I)
-
-
-class FormatMemory(Protocol):
-    def recall(self, provider: str, base_url: str) -> str | None:
-        """The format this provider at this URL was last found to accept, if still fresh."""
-        ...
-
-    def learn(self, provider: str, base_url: str, fmt: str) -> None: ...
-
-
-class InMemoryFormats:
-    """A process-wide memory (the CLI and tests); the app persists it in the store instead."""
-
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._known: dict[tuple[str, str], tuple[str, float]] = {}
-        self._lock = threading.Lock()
-        self._clock = clock
-
-    def recall(self, provider: str, base_url: str) -> str | None:
-        with self._lock:
-            found = self._known.get((provider, base_url))
-        if found is None or self._clock() - found[1] > RECHECK_AFTER_S:
-            return None
-        return found[0]
-
-    def learn(self, provider: str, base_url: str, fmt: str) -> None:
-        with self._lock:
-            self._known[(provider, base_url)] = (fmt, self._clock())
+_NOT_ABOUT_FORMAT = re.compile(r"context (length|size|window)|n_ctx|too (long|many tokens)|loading|overloaded", re.I)
 
 
 def refuses_format(exc: LLMError) -> bool:
     """Did the server refuse the *output format* (rather than fail for another reason)?"""
-    if exc.kind != "http_error" or exc.status is None:
+    if exc.kind != "http_error" or exc.status not in (-1, 400, 422, 500, 501):
         return False
-    if exc.status in (400, 422):
-        return True
-    return exc.status in (-1, 500, 501) and bool(_FORMAT_WORDS.search(exc.detail))
+    return bool(_FORMAT_WORDS.search(exc.detail)) and not _NOT_ABOUT_FORMAT.search(exc.detail)
 
 
 def walk(
@@ -79,7 +45,7 @@ def walk(
     *,
     provider: str,
     base_url: str,
-    memory: FormatMemory | None,
+    memory: ServerMemory | None,
     deadline: float,
     attempt: Callable[[str, float], LLMReply],
 ) -> LLMReply:
@@ -88,7 +54,7 @@ def walk(
     `attempt(fmt, seconds_left)` sends one request. Errors other than a format refusal end the walk at
     once; so does the last rung's failure, whose message then says which formats were refused before.
     """
-    remembered = memory.recall(provider, base_url) if memory is not None else None
+    remembered = memory.recall_format(provider, base_url) if memory is not None else None
     start = ladder.index(remembered) if remembered in ladder else 0
     refused: list[tuple[str, LLMError]] = []
     for fmt in ladder[start:]:
@@ -108,7 +74,7 @@ def walk(
         notices: tuple[str, ...] = ()
         if refused:
             if memory is not None:
-                memory.learn(provider, base_url, fmt)
+                memory.learn_format(provider, base_url, fmt)
             notices = (
                 f"{provider} refused the output format {_names(refused)} ({_short(refused[0][1])}); the app "
                 f"asked with {fmt} instead and will keep doing so for this server",

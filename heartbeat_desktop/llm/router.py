@@ -20,7 +20,7 @@ from ..store.providers import Provider
 from .anthropic_client import AnthropicClient
 from .ollama_client import OllamaClient
 from .openai_client import OpenAICompatibleClient
-from .output_format import FormatMemory
+from .server_memory import ServerMemory
 
 log = logging.getLogger(__name__)
 
@@ -51,29 +51,29 @@ class ModelRouter:
         providers: list[Provider],
         ollama_host: str | None,
         keys: KeySource,
-        formats: FormatMemory | None = None,
+        memory: ServerMemory | None = None,
     ) -> None:
         self._providers = {p.name: p for p in providers}
         self._ollama_host = ollama_host
         self._keys = keys
-        self._formats = formats
+        self._memory = memory
         self._current: LLMClient | None = None
         self.host = OllamaClient(ollama_host).host
 
     def client_for(self, provider: str, key_wait_s: float = KEY_WAIT_S) -> LLMClient:
         if provider == OLLAMA:
             key = self._key(OLLAMA, required=False, wait_s=key_wait_s)
-            return OllamaClient(self._ollama_host, api_key=key, formats=self._formats)
+            return OllamaClient(self._ollama_host, api_key=key, memory=self._memory)
         spec = self._providers.get(provider)
         if spec is None:
             raise LLMError("model_not_found", f"no provider {provider!r}", "add it: heartbeat-desktop provider add")
         # The hosted services cannot work without a key; a provider the user added may be a local server.
         key = self._key(provider, required=spec.builtin, wait_s=key_wait_s)
         if spec.kind == "ollama":
-            return OllamaClient(spec.base_url, api_key=key, name=provider, formats=self._formats)
+            return OllamaClient(spec.base_url, api_key=key, name=provider, memory=self._memory)
         if spec.kind == "anthropic":
-            return AnthropicClient(provider, spec.base_url, key)
-        return OpenAICompatibleClient(provider, spec.base_url, key, formats=self._formats)
+            return AnthropicClient(provider, spec.base_url, key, self._memory)
+        return OpenAICompatibleClient(provider, spec.base_url, key, self._memory)
 
     def _key(self, provider: str, *, required: bool, wait_s: float) -> str | None:
         try:
@@ -111,6 +111,14 @@ class ModelRouter:
             return client.chat(dataclasses.replace(request, model=model, timeout_s=left))
         finally:
             self._current = None
+
+    def context_window(self, model: str) -> int | None:
+        """What the provider's server reported as `model`'s window, without a key or a request."""
+        if self._memory is None:
+            return None
+        provider, name = split_model(model, set(self._providers))
+        url = self.host if provider == OLLAMA else self._providers[provider].base_url.rstrip("/")
+        return self._memory.recall_window(provider, url, name)
 
     def cancel(self) -> None:
         client = self._current

@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 import httpx
 
+from .server_text import seconds
+
 log = logging.getLogger(__name__)
 
 MAX_REPLY_BYTES = 4 * 1024 * 1024
@@ -136,7 +138,7 @@ def describe_cut(guard: CallGuard, server: str, timeout_s: float) -> tuple[str, 
     if guard.reason == "timeout":
         return (
             "timeout",
-            f"{server} did not answer within {timeout_s:g} s",
+            f"{server} did not answer within {seconds(timeout_s)} s",
             "the model may still be loading; try again, use a smaller model, or raise the timeout",
         )
     if guard.reason == "cancelled":

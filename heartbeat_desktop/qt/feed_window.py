@@ -3,6 +3,7 @@ action an agent took (the undo is recorded, with a snapshot of what was removed)
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
@@ -128,9 +129,9 @@ class FeedWindow(QWidget):
             return
         who = f"thread {post.thread_id}" if post.thread_id else "a removed thread"
         by = "the agent" if post.run_id else "you"
-        # title and content are stored HTML-escaped: safe to show as rich text as they are
+        # Model text is stored as written: escaped here, where it becomes markup.
         self.body.setHtml(
-            f"<h3>{post.title}</h3><p style='white-space: pre-wrap'>{post.content}</p>"
+            f"<h3>{html.escape(post.title)}</h3><p style='white-space: pre-wrap'>{html.escape(post.content)}</p>"
             f"<p><i>#{post.id} · score {post.score:+d} · by {by} for {who}</i></p>"
         )
         for comment in self._store.feed.comments(post.id):
@@ -167,13 +168,8 @@ class FeedWindow(QWidget):
         post = self._selected()
         if post is None:
             return
-        answer = QMessageBox.question(
-            self,
-            "Undo post",
-            f"Remove the agent's post “{_plain(post.title)}” with its comments and votes?\n"
-            "A copy is kept in the undo log.",
-        )
-        if answer != QMessageBox.StandardButton.Yes:
+        question = f"Remove the agent's post “{_plain(post.title)}” with its comments and votes?\n"
+        if not ask_plain(self, "Undo post", question + "A copy is kept in the undo log."):
             return
         self._undo("post", post.id, post.id)
 
@@ -207,8 +203,17 @@ class FeedWindow(QWidget):
         super().closeEvent(event)
 
 
-def _plain(text: str) -> str:
-    import html
+def ask_plain(parent: QWidget, title: str, text: str) -> bool:
+    """A Yes/No question whose text is never read as markup (QMessageBox guesses rich text otherwise, and
+    a model's `<font size=7>` would render)."""
+    box = QMessageBox(
+        QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent
+    )
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    return box.exec() == QMessageBox.StandardButton.Yes
 
-    flat = " ".join(html.unescape(text).split())
+
+def _plain(text: str) -> str:
+    flat = " ".join(text.split())
     return flat if len(flat) <= 120 else flat[:119] + "…"

@@ -35,11 +35,11 @@ from PySide6.QtWidgets import (
 from ..api.token import api_settings
 from ..core.config import ConfigError, HeartbeatConfig
 from ..core.ports import StoreError
-from ..core.runner import DEFAULT_MODEL, DEFAULT_TIMEOUT_S
+from ..core.runner import DEFAULT_CONTEXT_TOKENS, DEFAULT_MODEL, DEFAULT_TIMEOUT_S
 from ..llm import OllamaClient
 from ..llm.router import OLLAMA, split_model
 from ..store import SqliteStore
-from ..wiring import key_snapshot
+from ..wiring import CONTEXT_TOKENS_RANGE, context_tokens, key_snapshot
 from .icons import app_icon
 from .providers_page import ProvidersPage, all_models
 from .tasks import Task
@@ -313,6 +313,17 @@ class SettingsDialog(QDialog):
             self.timeout.setValue(int(float(self._store.settings.get("llm_timeout") or DEFAULT_TIMEOUT_S)))
         except ValueError:
             self.timeout.setValue(int(DEFAULT_TIMEOUT_S))
+        low, high = CONTEXT_TOKENS_RANGE
+        self.context_tokens = QSpinBox()
+        self.context_tokens.setRange(low, high)
+        self.context_tokens.setSingleStep(1024)
+        self.context_tokens.setSuffix(" tokens")
+        self.context_tokens.setAccessibleName("Model context window")
+        self.context_tokens.setToolTip(
+            "Prompts are built to fit this window with the reply. A server that reports a smaller one is "
+            "remembered and wins."
+        )
+        self.context_tokens.setValue(context_tokens(self._store))
         self.autostart = QCheckBox("Start Heartbeat Desktop when I log in")
         self.autostart.setChecked(autostart)
         self.autostart.setAccessibleName("Start at login")
@@ -325,6 +336,7 @@ class SettingsDialog(QDialog):
         form.addRow("", self.test_result)
         form.addRow("&Default model:", self.default_model)
         form.addRow("Model t&imeout:", self.timeout)
+        form.addRow("Conte&xt window:", self.context_tokens)
         form.addRow("", self.autostart)
         api = api_settings(self._store.settings.get)
         self.api_enabled = QCheckBox("Let scripts on this computer control the app (local API)")
@@ -440,6 +452,11 @@ class SettingsDialog(QDialog):
                 "ollama_host": self.host.text().strip() or None,
                 "default_model": self.default_model.text().strip() or None,
                 "llm_timeout": str(self.timeout.value()) if self.timeout.value() != int(DEFAULT_TIMEOUT_S) else None,
+                "context_tokens": (
+                    str(self.context_tokens.value())
+                    if self.context_tokens.value() != DEFAULT_CONTEXT_TOKENS
+                    else None
+                ),
                 "api_enabled": "1" if self.api_enabled.isChecked() else "0",
                 "api_port": str(self.api_port.value()),
             }

@@ -115,6 +115,9 @@ class FeedRepo:
             }
         if kind == "vote":
             # One vote per thread per post; a later vote replaces the earlier one.
+            before = c.execute(
+                "SELECT direction FROM votes WHERE post_id = ? AND thread_id = ?", (action["post_id"], thread_id)
+            ).fetchone()
             c.execute(
                 """INSERT INTO votes (post_id, thread_id, run_id, direction, created_at) VALUES (?, ?, ?, ?, ?)
                    ON CONFLICT (post_id, thread_id)
@@ -127,6 +130,7 @@ class FeedRepo:
                 "post_id": post["id"],
                 "post_title": post["title"],
                 "direction": action["direction"],
+                "previous": before["direction"] if before else None,  # the vote it replaced, if any
             }
         raise StoreError(f"unknown action {kind!r}")
 

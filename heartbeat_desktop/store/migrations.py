@@ -6,12 +6,25 @@ leaves the previous version intact. Never edit a shipped migration: add the next
 
 from __future__ import annotations
 
+import html
 import logging
 import sqlite3
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS: list[str] = [
+def _unescape_agent_text(conn: sqlite3.Connection) -> None:
+    """Model text used to be stored HTML-escaped (the seed's way); it is now stored as written and escaped
+    where shown. Undo the escape once on every row an agent wrote (user text was never escaped)."""
+    for table, column in (("posts", "title"), ("posts", "content"), ("comments", "content"), ("messages", "text")):
+        rows = conn.execute(f"SELECT id, {column} FROM {table} WHERE run_id IS NOT NULL").fetchall()  # noqa: S608
+        changed = [(html.unescape(text), rid) for rid, text in rows if html.unescape(text) != text]
+        conn.executemany(f"UPDATE {table} SET {column} = ? WHERE id = ?", changed)  # noqa: S608
+
+
+Migration = str | Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: list[Migration] = [
     # 1: the base schema
     """
     CREATE TABLE threads (
@@ -159,6 +172,19 @@ MIGRATIONS: list[str] = [
         )
         WHERE EXISTS (SELECT 1 FROM runs) OR EXISTS (SELECT 1 FROM providers);
     """,
+    # 7: a model's context window, as its server reported it in an error (so prompts are built to fit)
+    """
+    CREATE TABLE model_windows (
+        provider   TEXT NOT NULL,
+        base_url   TEXT NOT NULL,
+        model      TEXT NOT NULL,
+        tokens     INTEGER NOT NULL CHECK (tokens > 0),
+        learned_at REAL NOT NULL,
+        PRIMARY KEY (provider, base_url, model)
+    );
+    """,
+    # 8: agent text stored as written (it was HTML-escaped at storage)
+    _unescape_agent_text,
 ]
 
 LATEST = len(MIGRATIONS)
@@ -179,8 +205,12 @@ def migrate(conn: sqlite3.Connection) -> int:
             continue
         log.info("Migrating database to schema version %d", number)
         try:
-            for statement in _split(MIGRATIONS[number - 1]):
-                conn.execute(statement)
+            step = MIGRATIONS[number - 1]
+            if callable(step):
+                step(conn)
+            else:
+                for statement in _split(step):
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {int(number)}")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -44,12 +44,18 @@ class ProviderRepo:
         return next((p for p in self.list() if p.name == name), None)
 
     def save(self, name: str, kind: str, base_url: str) -> Provider:
-        if not _NAME.match(name) or name == "ollama":
-            raise StoreError(f"invalid provider name {name!r}: 1–40 lowercase letters, digits, - or _ (not 'ollama')")
+        if name == "ollama" or name in BUILTIN:
+            # Redefining a built-in would silently send its stored key (an OpenAI key) to another server.
+            raise StoreError(f"{name!r} is built in; add your server under a name of its own (e.g. {name}-local)")
+        if not _NAME.match(name):
+            raise StoreError(f"invalid provider name {name!r}: 1–40 lowercase letters, digits, - or _")
         if kind not in KINDS:
             raise StoreError(f"provider kind must be one of {', '.join(KINDS)}")
         if not re.match(r"^https?://[^\s/$.?#].\S*$", base_url):
             raise StoreError(f"base URL must start with http:// or https://, not {base_url!r}")
+        if "@" in base_url.split("://", 1)[1].split("/", 1)[0]:
+            # Credentials in a URL end up in the database and in listings: keys belong in the keyring.
+            raise StoreError("put no user name or password in the URL; set a key: heartbeat-desktop provider set-key")
         now = self.clock()
         self.db.transaction(
             lambda c: c.execute(
@@ -62,7 +68,9 @@ class ProviderRepo:
 
     def remove(self, name: str) -> None:
         if self.db.read(lambda c: c.execute("SELECT 1 FROM providers WHERE name = ?", (name,)).fetchone()) is None:
-            raise StoreError(f"no provider {name!r} to remove" + (" (built-in)" if name in BUILTIN else ""))
+            if name == "ollama" or name in BUILTIN:
+                raise StoreError(f"{name!r} is built in and cannot be removed")
+            raise StoreError(f"no provider {name!r} to remove")
 
         def work(c: sqlite3.Connection) -> None:
             c.execute("DELETE FROM providers WHERE name = ?", (name,))
@@ -101,6 +109,28 @@ class ProviderRepo:
         if row is None or row["output_format"] is None or self.clock() - (row["format_learned_at"] or 0) > max_age_s:
             return None
         return str(row["output_format"])
+
+    def recall_window(self, name: str, base_url: str, model: str, max_age_s: float) -> int | None:
+        row = self.db.read(
+            lambda c: c.execute(
+                "SELECT tokens, learned_at FROM model_windows WHERE provider = ? AND base_url = ? AND model = ?",
+                (name, base_url, model),
+            ).fetchone()
+        )
+        if row is None or self.clock() - row["learned_at"] > max_age_s:
+            return None
+        return int(row["tokens"])
+
+    def learn_window(self, name: str, base_url: str, model: str, tokens: int) -> None:
+        now = self.clock()
+        self.db.transaction(
+            lambda c: c.execute(
+                "INSERT INTO model_windows (provider, base_url, model, tokens, learned_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (provider, base_url, model) DO UPDATE SET tokens = excluded.tokens, "
+                "learned_at = excluded.learned_at",
+                (name, base_url, model, tokens, now),
+            )
+        )
 
     def learn_format(self, name: str, base_url: str, fmt: str) -> None:
         now = self.clock()

@@ -11,6 +11,7 @@ KNOWN = {
     "ollama_host": "Ollama server URL (default: $OLLAMA_HOST or http://127.0.0.1:11434)",
     "default_model": "model used by threads that do not set one (default: llama3.2)",
     "llm_timeout": "seconds to wait for the model before a run fails (default: 120)",
+    "context_tokens": "the model's context window prompts are built to fit, in tokens (default: 4096)",
 }
 
 

@@ -9,7 +9,6 @@ from heartbeat_desktop.core.actions import (
     PostAction,
     VoteAction,
     parse_decision,
-    stored_fields,
     validate_decision,
 )
 
@@ -83,10 +82,8 @@ def test_sanitising() -> None:
     d = validate_decision(
         {"action": "post", "title": "  Hi\x00 <b>there</b>\n", "content": " <script>x</script>\x07\n"}
     )
+    # Stored as written (escaping is the job of whatever renders markup): no entities to feed back.
     assert d.title == "Hi <b>there</b>" and d.content == "<script>x</script>"
-    stored = stored_fields(d)
-    assert stored["title"] == "Hi &lt;b&gt;there&lt;/b&gt;"
-    assert stored["content"] == "&lt;script&gt;x&lt;/script&gt;"
 
 
 def test_whitespace_only_title_is_rejected_after_trimming() -> None:
@@ -127,3 +124,21 @@ def test_raw_newlines_inside_strings_are_accepted_and_sanitised() -> None:
     decision = parse_decision(reply)
     assert isinstance(decision, PostAction)
     assert decision.title == "Two lines" and decision.content == "first\nsecond"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        'HEARTBEAT_OK {"action": "post", "title": "t", "content": "c"}',
+        '{"action": "vote", "post_id": 1, "direction": "up"}\n\nHEARTBEAT_OK',
+    ],
+)
+def test_heartbeat_ok_beside_an_action_is_ambiguous(reply: str) -> None:
+    with pytest.raises(InvalidDecision, match="ambiguous"):
+        parse_decision(reply)
+
+
+def test_heartbeat_ok_beside_none_or_inside_a_string_is_fine() -> None:
+    assert parse_decision('HEARTBEAT_OK {"action": "none", "reason": "r"}').action == "none"
+    post = parse_decision('{"action": "post", "title": "t", "content": "no more HEARTBEAT_OK spam", "reason": "r"}')
+    assert post.action == "post"

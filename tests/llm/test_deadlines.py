@@ -44,7 +44,7 @@ def hostile(request):
 
 
 def test_a_trickling_server_is_cut_at_the_deadline(hostile) -> None:
-    kind, client, model, script, _sent = hostile
+    _kind, client, model, script, _sent = hostile
     script("trickle")
     t0 = time.monotonic()
     with pytest.raises(LLMError) as info:
@@ -55,7 +55,7 @@ def test_a_trickling_server_is_cut_at_the_deadline(hostile) -> None:
 
 
 def test_a_flood_is_cut_at_the_size_cap(hostile) -> None:
-    kind, client, model, script, sent = hostile
+    _kind, client, model, script, sent = hostile
     script("flood")
     with pytest.raises(LLMError) as info:
         client.chat(request(model, timeout_s=60))
@@ -68,7 +68,7 @@ def test_a_flood_is_cut_at_the_size_cap(hostile) -> None:
 
 
 def test_cancel_cuts_the_connection_at_once(hostile) -> None:
-    kind, client, model, script, _sent = hostile
+    _kind, client, model, script, _sent = hostile
     script("trickle")
     threading.Timer(0.5, client.cancel).start()
     t0 = time.monotonic()

@@ -15,7 +15,7 @@ import pytest
 from heartbeat_desktop import wiring
 from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.decision_schema import DecisionSchema
-from heartbeat_desktop.llm.output_format import RECHECK_AFTER_S, InMemoryFormats
+from heartbeat_desktop.llm.server_memory import RECHECK_AFTER_S, InMemoryServerMemory
 from heartbeat_desktop.secrets import KeyCache
 from heartbeat_desktop.store import SqliteStore
 from tests.support.keys import sends_key
@@ -133,11 +133,11 @@ def test_memory_is_per_url_and_ages_out(store: SqliteStore) -> None:
     assert store.providers.recall_format("local", "http://gpu-box:8000/v1", RECHECK_AFTER_S) is None
     assert store.providers.recall_format("local", "http://127.0.0.1:8000/v1", max_age_s=-1) is None
     now = [1000.0]
-    memory = InMemoryFormats(clock=lambda: now[0])
-    memory.learn("x", "u", "json")
-    assert memory.recall("x", "u") == "json"
+    memory = InMemoryServerMemory(clock=lambda: now[0])
+    memory.learn_format("x", "u", "json")
+    assert memory.recall_format("x", "u") == "json"
     now[0] += RECHECK_AFTER_S + 1  # a week later the better format is tried again
-    assert memory.recall("x", "u") is None
+    assert memory.recall_format("x", "u") is None
 
 
 def test_learning_a_format_does_not_make_a_keyless_provider_look_keyed(store: SqliteStore) -> None:

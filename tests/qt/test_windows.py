@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
 from heartbeat_desktop.core.config import HeartbeatConfig
@@ -321,7 +322,7 @@ def _agent_post(store: SqliteStore, title: str) -> tuple[int, RunRecord]:
     run = RunRecord(id=f"run-{title}", thread_id="default", trigger="manual", dry_run=False, started_at=time.time())
     store.insert_run(run)
     run.status = "ok"
-    result = store.finish_run(run, {"action": "post", "title": title, "content": "&lt;b&gt;escaped&lt;/b&gt;"})
+    result = store.finish_run(run, {"action": "post", "title": title, "content": "<b>not bold</b> & it's"})
     return result["post_id"], run
 
 
@@ -336,7 +337,9 @@ def test_feed_vote_and_undo(qtbot, store: SqliteStore, memory, monkeypatch) -> N
     qtbot.addWidget(window)
     window.show()
     assert window.model.rowCount() == 2 and window.model.post_at(0).id == other_id
-    assert "<b>escaped</b>" in window.body.toPlainText()  # shown as text: the stored escape holds
+    # Stored as the model wrote it, shown as text: the markup is not rendered, the entities not doubled.
+    assert "<b>not bold</b> & it's" in window.body.toPlainText()
+    assert window.model.data(window.model.index(0, 1)) == "Second"
     window.up.click()
     assert store.feed.get_post(other_id).score == 1
     window.down.click()  # a later vote replaces the earlier one
@@ -346,9 +349,16 @@ def test_feed_vote_and_undo(qtbot, store: SqliteStore, memory, monkeypatch) -> N
     window.comments.setCurrentRow(0)
     window.undo_item.click()
     assert store.feed.get_post(post_id).comment_count == 0
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    asked: list[tuple[str, Qt.TextFormat]] = []
+
+    def answer_yes(box: QMessageBox) -> QMessageBox.StandardButton:
+        asked.append((box.text(), box.textFormat()))
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "exec", answer_yes)
     window.undo_post.click()
     assert store.feed.get_post(post_id) is None and window.model.rowCount() == 1
+    assert "“First”" in asked[0][0] and asked[0][1] == Qt.TextFormat.PlainText  # a title is never markup
     log = store.feed.undo_log("run-First")
     assert log and json.loads(log[0]["snapshot"])["post"]["title"] == "First"
     assert store.feed.undo_log("run-c")[0]["kind"] == "comment"

@@ -193,4 +193,4 @@ def test_heartbeats_on_a_keyless_openai_compatible_server_with_no_keyring(
     assert any("local refused the output format json_schema (HTTP 500" in w for w in warnings[0])
     assert all(not any("refused" in w for w in later) for later in warnings[1:])  # remembered
     tested = cli(data, "provider", "test", "local", **no_keyring)
-    assert tested.returncode == 0 and "constrained with json_object" in tested.stdout, tested.stdout + tested.stderr
+    assert tested.returncode == 0 and "asked for with json_object" in tested.stdout, tested.stdout + tested.stderr

@@ -33,6 +33,9 @@ class Reply:
     chunk_chars: int = 12
     delay_s: float = 0.0  # before the first byte (think time)
     chunk_delay_s: float = 0.0
+    # Reported completion tokens; by default the request's num_predict when cut at "length" (as a real
+    # server reports a reply stopped by max_tokens), else about a token per 4 characters.
+    eval_count: int | None = None
 
 
 @dataclass
@@ -295,6 +298,7 @@ class OllamaServer:
                     self._json(refusal.status, {"error": refusal.message})
                     return
                 behaviour = server._next()
+                self.num_predict = (body.get("options") or {}).get("num_predict")
                 chat = self.path == "/api/chat"
                 stream = body.get("stream", True) is not False
                 if isinstance(behaviour, Error):
@@ -460,7 +464,10 @@ class OllamaServer:
                     load_duration=50_000_000,
                     prompt_eval_count=321,
                     prompt_eval_duration=200_000_000,
-                    eval_count=max(1, len(reply.content) // 4),
+                    eval_count=reply.eval_count
+                    if reply.eval_count is not None
+                    else (self.num_predict if reply.done_reason == "length" and self.num_predict else None)
+                    or max(1, len(reply.content) // 4),
                     eval_duration=900_000_000,
                 )
                 return final

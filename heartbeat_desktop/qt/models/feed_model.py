@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from datetime import datetime
 from typing import Any
 
@@ -48,7 +47,7 @@ class FeedModel(PagedTableModel[FeedPost]):
         if role == Qt.ItemDataRole.DisplayRole:
             return (
                 post.id,
-                html.unescape(post.title),  # stored escaped; a table cell is plain text
+                post.title,  # a table cell is plain text
                 f"{post.score:+d}",
                 post.comment_count,
                 post.thread_id or "—",

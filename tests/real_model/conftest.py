@@ -33,6 +33,15 @@ def real_ollama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer
 
 
 @pytest.fixture(scope="session")
+def real_openai_2048(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    """The same server as a user starts it with no options: a 2048-token window."""
+    _require_engine()
+    server = start("openai", tmp_path_factory.mktemp("real-openai-2048"), n_ctx=2048)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def real_openai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
     """llama-cpp-python's own OpenAI-compatible server, unchanged."""
     _require_engine()

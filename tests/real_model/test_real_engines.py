@@ -194,3 +194,33 @@ def test_heartbeats_on_a_keyless_openai_compatible_server_with_no_keyring(
     assert all(not any("refused" in w for w in later) for later in warnings[1:])  # remembered
     tested = cli(data, "provider", "test", "local", **no_keyring)
     assert tested.returncode == 0 and "asked for with json_object" in tested.stdout, tested.stdout + tested.stderr
+
+
+def test_a_full_feed_on_a_2048_token_server_still_gets_decisions(real_openai_2048: RealServer, tmp_path: Path) -> None:
+    """llama-cpp-python's server as started with no options has a 2048-token window; the first release
+    failed every heartbeat there once the feed held nine posts. The app is told 4096 (its default), the
+    server names 2048, and the prompt is rebuilt to fit."""
+    data = tmp_path / "data"
+    prepare(data)
+    store = SqliteStore(data / "heartbeat.db")
+    for i in range(15):
+        post = {"action": "post", "title": f"Weekly note {i}", "content": "A long paragraph about the garden. " * 12}
+        store.db.transaction(lambda c, p=post: store.feed.write_action(c, p, "news", None, 2.0))
+    for i in range(20):
+        store.threads.add_message("default", f"Message {i}: " + "please keep track of the plans and the budget. " * 6)
+    store.close()
+    env = {"DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/bus"}
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    assert (
+        cli(data, "provider", "add", "small", "--kind", "openai", "--url", real_openai_2048.url, **env).returncode == 0
+    )
+    assert cli(data, "config", "set", "model", f"small:{real_openai_2048.model}", **env).returncode == 0
+    results = [json.loads(cli(data, "run-now", "--json", "--dry-run", **env).stdout) for _ in range(3)]
+    assert [r["status"] for r in results] == ["ok"] * 3, [r["reason"] for r in results]
+    store = SqliteStore(data / "heartbeat.db")
+    first = store.runs.get(results[0]["run_id"])
+    later = [store.runs.get(r["run_id"]) for r in results[1:]]
+    assert any("has a 2048-token context window" in w for w in first.warnings), first.warnings
+    assert all(not any("context window" in w for w in run.warnings) for run in later)  # remembered
+    assert all((run.prompt_tokens or 0) + 500 <= 2048 for run in later), [run.prompt_tokens for run in later]
+    store.close()

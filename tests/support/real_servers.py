@@ -75,15 +75,16 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout
     raise EngineUnavailable(f"model server did not come up within {timeout_s:g} s: {log_path.read_text()[-2000:]}")
 
 
-def start(kind: str, log_dir: Path, threads: int | None = None) -> RealServer:
-    """Start one real server and wait until it answers. Raises EngineUnavailable."""
+def start(kind: str, log_dir: Path, threads: int | None = None, n_ctx: int = 4096) -> RealServer:
+    """Start one real server and wait until it answers. Raises EngineUnavailable. `n_ctx` is the
+    OpenAI-compatible server's window (llama-cpp-python's own default is 2048)."""
     why = engine_available()
     if why:
         raise EngineUnavailable(why)
     gguf = model_path()
     assert gguf is not None
     port = _free_port()
-    log_path = log_dir / f"{kind}-server.log"
+    log_path = log_dir / f"{kind}-{port}-server.log"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     if kind == "ollama":
         cmd = [sys.executable, "-m", "tests.support.real_servers", "ollama", "--port", str(port)]
@@ -91,7 +92,7 @@ def start(kind: str, log_dir: Path, threads: int | None = None) -> RealServer:
     elif kind == "openai":
         cmd = [
             sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", OPENAI_MODEL,
-            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--verbose", "False", "--seed", "1",
+            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--verbose", "False", "--seed", "1",
         ]  # fmt: skip
         if threads:
             cmd += ["--n_threads", str(threads)]

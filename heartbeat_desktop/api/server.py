@@ -8,16 +8,26 @@ thread-safe signals, so no request ever blocks the GUI thread — and the GUI ne
 
 Security: off by default; `Authorization: Bearer TOKEN` on every endpoint (constant-time compare); the
 `Host` header must name the loopback address and our port (DNS rebinding); no CORS headers at all;
-bodies over 64 KiB refused; errors are JSON `{"error": …}` with the right status.
+bodies over 64 KiB refused (a negative Content-Length too); text that is not valid Unicode refused;
+errors are JSON `{"error": …}` with the right status.
+
+Exhaustion: any local process can connect without a token, so connections themselves are bounded — at
+most `MAX_CONNECTIONS` at once (more are closed at once), each with `CONNECTION_DEADLINE_S` to finish
+(a client that sends half a request, or a byte a second, is cut), and when the process runs out of file
+descriptors anyway the accept loop backs off instead of spinning, and tells the app (`on_fd_pressure`)
+so its other listeners can check they still listen.
 """
 
 from __future__ import annotations
 
+import errno
 import hmac
 import json
 import logging
 import re
+import socket
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,6 +46,60 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
 RUN_WAIT_MARGIN_S = 30.0
+MAX_CONNECTIONS = 32
+CONNECTION_DEADLINE_S = 10.0  # to send a whole request; a run-now then waits for its run
+READ_TIMEOUT_S = 5.0
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer with a cap on connections and a back-off when descriptors run out."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], on_fd_pressure) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._on_fd_pressure = on_fd_pressure
+        self._backoff = 0.0
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        try:
+            accepted = super().get_request()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                # The listening socket stays readable while the queue is full: without a pause the
+                # accept loop would spin at full CPU. Back off (up to a second) and say so once.
+                self._backoff = min(1.0, self._backoff * 2 or 0.05)
+                if self._backoff >= 1.0 or self._backoff == 0.05:
+                    log.warning("Local API: out of file descriptors (%s); backing off", exc.strerror)
+                    self._on_fd_pressure()
+                time.sleep(self._backoff)
+            raise
+        if self._backoff:  # descriptors are back: let the app check its other listeners again
+            self._backoff = 0.0
+            self._on_fd_pressure()
+        return accepted
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            log.warning("Local API: %d connections open; refusing another", MAX_CONNECTIONS)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that vanished or was cut at its deadline is not an error worth a traceback on stderr.
+        log.debug("Local API connection ended abnormally", exc_info=True)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class ApiError(Exception):
@@ -77,11 +141,16 @@ def _iso(ts: float | None) -> str | None:
 
 
 class ControlAPI:
-    def __init__(self, bridge: AppBridge, token: Callable[[], str], port: int = 0) -> None:
+    def __init__(
+        self,
+        bridge: AppBridge,
+        token: Callable[[], str],
+        port: int = 0,
+        on_fd_pressure: Callable[[], None] = lambda: None,
+    ) -> None:
         self._bridge = bridge
         self._token = token
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
-        self._httpd.daemon_threads = True
+        self._httpd = _BoundedServer(("127.0.0.1", port), self._handler_class(), on_fd_pressure)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="control-api", daemon=True)
 
     @property
@@ -309,6 +378,29 @@ class ControlAPI:
             protocol_version = "HTTP/1.1"
             server_version = "HeartbeatDesktop"
             sys_version = ""
+            timeout = READ_TIMEOUT_S  # each read; the deadline below bounds the whole request
+
+            def setup(self) -> None:
+                super().setup()
+                # A client trickling a byte every few seconds never trips the per-read timeout: cut the
+                # connection when its time to send a request is up (disarmed once the request is read).
+                self._deadline = threading.Timer(CONNECTION_DEADLINE_S, self._cut)
+                self._deadline.daemon = True
+                self._deadline.start()
+
+            def _cut(self) -> None:
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+            def finish(self) -> None:
+                self._deadline.cancel()
+                super().finish()
+
+            def handle_one_request(self) -> None:
+                super().handle_one_request()
+                self.close_connection = True  # one request per connection: no idle keep-alive slots
 
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("API %s %s", self.command, self.path.split("?")[0])
@@ -325,6 +417,9 @@ class ControlAPI:
             def _handle(self) -> None:
                 try:
                     status, payload = self._process()
+                except (TimeoutError, ConnectionError):  # the client went silent or away: nobody to answer
+                    self.close_connection = True
+                    return
                 except ApiError as exc:
                     status, payload = exc.status, {"error": exc.message}
                 except Exception as exc:  # never a traceback to the client; the log has it
@@ -340,21 +435,25 @@ class ControlAPI:
                 expected = f"Bearer {api._token()}"
                 if not hmac.compare_digest(auth.encode(), expected.encode()):
                     raise ApiError(401, "missing or wrong bearer token (see: heartbeat-desktop api info)")
-                length_raw = self.headers.get("Content-Length") or "0"
-                try:
-                    length = int(length_raw)
-                except ValueError:
-                    raise ApiError(400, "bad Content-Length") from None
+                length_raw = (self.headers.get("Content-Length") or "0").strip()
+                if not length_raw.isdigit():  # "-5" would make read() take everything until EOF
+                    self.close_connection = True
+                    raise ApiError(400, "bad Content-Length")
+                length = int(length_raw)
                 if length > MAX_BODY:
                     self.close_connection = True
                     raise ApiError(413, f"request body over {MAX_BODY // 1024} KiB")
                 raw = self.rfile.read(length) if length else b""
+                self._deadline.cancel()  # the request is in: what follows (a run) is the app's time
                 body: Any = None
                 if raw:
                     try:
                         body = json.loads(raw)
+                        json.dumps(body, ensure_ascii=False).encode("utf-8")
                     except (json.JSONDecodeError, UnicodeDecodeError):
                         raise ApiError(400, "the body is not valid JSON") from None
+                    except UnicodeEncodeError:  # "\ud800": JSON allows it, no text store does
+                        raise ApiError(400, "the body contains text that is not valid Unicode") from None
                 parts = urlsplit(self.path)
                 return api.dispatch(self.command, parts.path, parse_qs(parts.query), body)
 

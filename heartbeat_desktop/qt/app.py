@@ -91,6 +91,9 @@ class ApiBridgeQt(QObject):
 
 
 class TrayApp(QObject):
+    # From the API's thread when the process runs out of file descriptors: listeners must be checked.
+    fd_pressure = Signal()
+
     def __init__(self, app: QApplication, data_dir: Path, *, tray_wait_s: float | None = None) -> None:
         super().__init__()
         self.app = app
@@ -132,6 +135,8 @@ class TrayApp(QObject):
         self.instance.api_reload_requested.connect(self.configure_api)
         self.instance.reload_requested.connect(self._on_outside_change)
         self.instance.quit_requested.connect(self.quit, Qt.ConnectionType.QueuedConnection)
+        self.fd_pressure.connect(self._recheck_listeners)
+        self._relisten_delay_s = 0.0
         self.api: ControlAPI | None = None
         self.api_error: str | None = None
         self.api_bridge = ApiBridgeQt(self.scheduler, self._api_wait_s, self)
@@ -333,12 +338,26 @@ class TrayApp(QObject):
             db_path=self.db_path,
         )
         try:
-            self.api = ControlAPI(bridge, lambda: api_token(self.data_dir), settings.port).start()
+            self.api = ControlAPI(
+                bridge, lambda: api_token(self.data_dir), settings.port, on_fd_pressure=self.fd_pressure.emit
+            ).start()
             self.api_error = None
         except OSError as exc:
             self.api_error = f"cannot listen on 127.0.0.1:{settings.port}: {exc.strerror or exc}"
             log.error("Local API: %s", self.api_error)
             self.notifier.show(Notice("The local API could not start", self.api_error, critical=True))
+
+    @Slot()
+    def _recheck_listeners(self) -> None:
+        """After descriptors ran out: make sure the CLI can still reach us, retrying with back-off until the
+        pressure is gone (Qt gives up on a QLocalServer whose accept failed)."""
+        if self._quitting:
+            return
+        if self.instance.ensure_listening():
+            self._relisten_delay_s = 0.0
+            return
+        self._relisten_delay_s = min(60.0, self._relisten_delay_s * 2 or 1.0)
+        QTimer.singleShot(int(self._relisten_delay_s * 1000), self._recheck_listeners)
 
     def _stop_api(self) -> None:
         if self.api is not None:

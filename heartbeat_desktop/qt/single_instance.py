@@ -4,6 +4,12 @@ The server name derives from the data dir, so a second profile (`HEARTBEAT_DATA_
 beside the user's app. Messages are JSON lines: `{"cmd": "ping"}`, `{"cmd": "raise"}`,
 `{"cmd": "run-now", "thread": ID, "dry_run": bool}`. A run-now is carried out by the running app's
 scheduler (one writer, its notification shows) and answered when the run ends with the whole run record.
+
+Whose socket: Qt puts a bare server name in the shared temp directory, where another user can create it
+first — the app then exits "already running", and the CLI's `run-now` and `quit` go to the squatter. On
+POSIX the socket is a full path in a directory only this user can enter (`$XDG_RUNTIME_DIR`, else a
+0700 directory of ours under the temp directory whose owner and mode are checked, else the data dir),
+and on Linux each side checks the other's uid (SO_PEERCRED) before trusting a word it says.
 """
 
 from __future__ import annotations
@@ -12,6 +18,11 @@ import hashlib
 import json
 import logging
 import os
+import socket
+import stat
+import struct
+import sys
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -25,9 +36,59 @@ from .scheduler import HeartbeatScheduler
 log = logging.getLogger(__name__)
 
 
+SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
+
+
 def server_name(data_dir: Path) -> str:
     digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
-    return f"heartbeat-desktop-{digest}"
+    if sys.platform == "win32":  # a named pipe in the session's namespace, restricted to this user
+        return f"heartbeat-desktop-{digest}"
+    for directory in _private_dirs(data_dir):
+        path = directory / f"{digest}.sock"
+        if len(str(path).encode()) <= SOCKET_PATH_MAX:
+            return str(path)
+    raise OSError("no private directory for the instance socket (set XDG_RUNTIME_DIR)")
+
+
+def _private_dirs(data_dir: Path) -> list[Path]:
+    """Directories only this user can enter, best first; each is created 0700 and then verified."""
+    candidates = []
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isabs(runtime):
+        candidates.append(Path(runtime) / "heartbeat-desktop")
+    candidates.append(Path(tempfile.gettempdir()) / f"heartbeat-desktop-{os.getuid()}")
+    candidates.append(data_dir / "run")
+    found = []
+    for directory in candidates:
+        try:
+            directory.mkdir(mode=0o700, exist_ok=True)
+            info = os.lstat(directory)
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077:
+            found.append(directory)
+        else:
+            log.warning("Not using %s for the instance socket: not a private directory of this user", directory)
+    return found
+
+
+def peer_uid(fd: int) -> int | None:
+    """The uid of the process at the other end of a Unix socket (Linux), or None where unknown."""
+    if fd < 0 or not hasattr(socket, "SO_PEERCRED"):
+        return None
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+        return uid
+    except OSError:
+        return None
+    finally:
+        sock.close()  # the duplicate only
+
+
+def _foreign(fd: int) -> bool:
+    uid = peer_uid(fd)
+    return uid is not None and uid != os.getuid()
 
 
 WINDOWS = ("settings", "editor", "history", "feed", "threads")
@@ -55,9 +116,23 @@ class InstanceServer(QObject):
         """Start listening; a socket left by a crashed instance (nobody answers) is removed first."""
         if self._server.listen(self.name):
             return True
-        if request(self.name, {"cmd": "ping"}, timeout_s=1.0) is not None:
+        try:
+            alive = request(self.name, {"cmd": "ping"}, timeout_s=1.0) is not None
+        except (ConnectionError, TimeoutError, ValueError):
+            alive = False
+        if alive:
             return False  # another instance is alive
         QLocalServer.removeServer(self.name)
+        return self._server.listen(self.name)
+
+    def ensure_listening(self) -> bool:
+        """Listen again if the server stopped: Qt closes a QLocalServer for good when an accept fails (the
+        process ran out of descriptors), and the CLI would then find no app and start a second one."""
+        if self._server.isListening():
+            return True
+        log.warning("The instance socket stopped listening (%s); listening again", self._server.errorString())
+        self._server.close()
+        QLocalServer.removeServer(self.name)  # our own private directory: nobody else's socket
         return self._server.listen(self.name)
 
     def close(self) -> None:
@@ -67,6 +142,11 @@ class InstanceServer(QObject):
     def _on_connection(self) -> None:
         while self._server.hasPendingConnections():
             sock = self._server.nextPendingConnection()
+            if _foreign(int(sock.socketDescriptor())):
+                log.warning("Refused a connection to the instance socket from another user")
+                sock.abort()
+                sock.deleteLater()
+                continue
             self._buffers[id(sock)] = b""
             sock.readyRead.connect(lambda s=sock: self._on_ready(s))
             sock.disconnected.connect(lambda s=sock: self._forget(s))
@@ -156,6 +236,9 @@ def request(name: str, payload: dict[str, Any], timeout_s: float = 5.0) -> dict[
     sock.connectToServer(name)
     if not sock.waitForConnected(500):
         return None
+    if _foreign(int(sock.socketDescriptor())):
+        sock.abort()
+        raise ConnectionError(f"the instance socket {name} belongs to another user; not trusting it")
     sock.write(json.dumps(payload).encode() + b"\n")
     sock.waitForBytesWritten(1000)
     data = b""

@@ -1,0 +1,198 @@
+"""The local API against a hostile local process: idle connections, lying headers, broken Unicode, and a
+process out of file descriptors. Any local process can connect without a token, so connections
+themselves must be bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from heartbeat_desktop.api import server as api_server
+from heartbeat_desktop.api.server import AppBridge, ControlAPI
+from heartbeat_desktop.store import SqliteStore
+from tests.conftest import REPO
+
+
+class _State:
+    started = True
+    paused = False
+    next_due = None
+    threads = ()
+
+
+@pytest.fixture
+def control(data_dir: Path):
+    SqliteStore(data_dir / "heartbeat.db").close()
+    bridge = AppBridge(
+        state=_State,
+        pause=lambda: None,
+        resume=lambda: None,
+        reload=lambda: None,
+        run_now=lambda thread, dry: "not in this test",
+        changed=lambda what: None,
+        heartbeat_md_path=data_dir / "HEARTBEAT.md",
+        db_path=data_dir / "heartbeat.db",
+    )
+    api = ControlAPI(bridge, lambda: "tok", 0).start()
+    yield api
+    api.stop()
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _status(api: ControlAPI, timeout: float = 5) -> httpx.Response:
+    return httpx.get(f"{api.url}/api/heartbeat/status", headers={"Authorization": "Bearer tok"}, timeout=timeout)
+
+
+def test_idle_half_requests_are_bounded_and_cut(control: ControlAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = _open_fds()
+    cpu0 = time.process_time()
+    attackers = []
+    for _ in range(300):
+        sock = socket.create_connection(("127.0.0.1", control.port))
+        sock.sendall(b"GET /api/heartbeat/status HTTP/1.1\r\nHost: 127.0.0.1")  # and never the rest
+        attackers.append(sock)
+    time.sleep(1.0)
+    # Our side holds at most the cap (the other 268 were closed at once); the attackers' ends are in this
+    # process too, so count theirs out.
+    held = _open_fds() - before - len(attackers)
+    assert held <= api_server.MAX_CONNECTIONS + 2, held
+    closed = 0
+    for sock in attackers:
+        sock.settimeout(0.01)
+        try:
+            if sock.recv(1) == b"":
+                closed += 1
+        except (TimeoutError, BlockingIOError):
+            pass
+        except ConnectionError:
+            closed += 1
+    assert closed >= len(attackers) - api_server.MAX_CONNECTIONS
+    # Once the deadline passes the idle ones are cut too, and a real request is served again.
+    deadline = time.monotonic() + api_server.CONNECTION_DEADLINE_S + 5
+    while True:
+        try:
+            if _status(control).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the API never served again"
+        time.sleep(0.5)
+    assert time.process_time() - cpu0 < 5.0  # no spinning while under attack
+    for sock in attackers:
+        sock.close()
+
+
+def test_a_trickling_request_is_cut_at_its_deadline(control: ControlAPI) -> None:
+    sock = socket.create_connection(("127.0.0.1", control.port))
+    t0 = time.monotonic()
+    cut = False
+    request = b"GET /api/heartbeat/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100
+    for byte in request:
+        try:
+            sock.sendall(bytes([byte]))
+        except OSError:
+            cut = True
+            break
+        sock.settimeout(0.01)
+        try:
+            if sock.recv(1) == b"":
+                cut = True
+                break
+        except (TimeoutError, BlockingIOError):
+            pass
+        except ConnectionError:
+            cut = True
+            break
+        time.sleep(0.2)  # well inside the per-read timeout: only the deadline can stop this
+    sock.close()
+    assert cut and time.monotonic() - t0 < api_server.CONNECTION_DEADLINE_S + 3
+
+
+def test_negative_content_length_is_refused_not_read_to_the_end(control: ControlAPI) -> None:
+    sock = socket.create_connection(("127.0.0.1", control.port))
+    sock.sendall(
+        b"POST /api/threads/default/messages HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer tok\r\n"
+        b"Content-Length: -5\r\nContent-Type: application/json\r\n\r\n" % control.port
+        + b'{"text": "' + b"x" * 200_000 + b'"}'
+    )
+    sock.settimeout(5)
+    answer = sock.recv(4096)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 400") and b"bad Content-Length" in answer
+
+
+def test_a_lone_surrogate_is_a_400_not_a_500(control: ControlAPI, data_dir: Path) -> None:
+    response = httpx.post(
+        f"{control.url}/api/threads/default/messages",
+        content=b'{"text": "broken \\ud800 text"}',
+        headers={"Authorization": "Bearer tok", "Content-Type": "application/json"},
+        timeout=5,
+    )
+    assert response.status_code == 400 and "not valid Unicode" in response.json()["error"]
+    store = SqliteStore(data_dir / "heartbeat.db")
+    assert store.threads.messages("default") == []
+    store.close()
+
+
+def test_out_of_descriptors_backs_off_instead_of_spinning(tmp_path: Path) -> None:
+    """In a child whose descriptor limit is nearly used up: accept fails with EMFILE; the loop must sleep
+    (not spin at full CPU) and tell the app, then serve again when descriptors are back."""
+    script = textwrap.dedent(
+        f"""
+        import os, resource, socket, sys, time
+        sys.path.insert(0, {str(REPO)!r})
+        from heartbeat_desktop.api.server import _BoundedServer
+        from http.server import BaseHTTPRequestHandler
+        pressure = []
+        server = _BoundedServer(("127.0.0.1", 0), BaseHTTPRequestHandler, lambda: pressure.append(time.monotonic()))
+        import threading
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.server_address[1]
+        used = len(os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (used + 2, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        hogs = []
+        try:
+            while True:
+                hogs.append(socket.socket())
+        except OSError:
+            pass
+        print("ready", port, flush=True)
+        sys.stdin.readline()   # the test connects from outside now
+        cpu0 = time.process_time(); time.sleep(3); cpu = time.process_time() - cpu0
+        for h in hogs: h.close()
+        time.sleep(1.5)
+        print("cpu", cpu, "pressure", len(pressure), flush=True)
+        sys.stdin.readline()
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
+    try:
+        port = int(child.stdout.readline().split()[1])
+        outside = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]  # queued, not accepted
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        _, cpu, _, pressure = child.stdout.readline().split()
+        assert float(cpu) < 1.0, cpu  # a spinning accept loop burns ~3 s of CPU in 3 s
+        assert int(pressure) >= 2  # told the app when descriptors ran out, and when they came back
+        for sock in outside:
+            sock.close()
+        child.stdin.write("done\n")
+        child.stdin.flush()
+    finally:
+        child.kill()
+        child.wait(5)
+

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -147,7 +148,8 @@ def validate_decision(obj: Any) -> PostAction | CommentAction | VoteAction | Non
     try:
         decision = _ADAPTER.validate_python(cleaned)
     except ValidationError as exc:
-        raise InvalidDecision(f"invalid {cleaned['action']} decision: {_describe(exc)}") from None
+        emptied = {k for k, v in obj.items() if v == "" or (isinstance(v, str) and not v.strip())}
+        raise InvalidDecision(f"invalid {cleaned['action']} decision: {_describe(exc, emptied)}") from None
     return decision
 
 
@@ -171,13 +173,15 @@ def decision_to_dict(decision: PostAction | CommentAction | VoteAction | NoneAct
     return decision.model_dump(exclude_none=True)
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, emptied: Collection[str] = ()) -> str:
     parts = []
     for err in exc.errors()[:3]:
         loc = ".".join(str(p) for p in err.get("loc", ()) if str(p) not in ACTION_KINDS)
         msg = err.get("msg", "invalid")
         if err.get("type") == "extra_forbidden":
             msg = "not allowed for this action"
+        elif loc in emptied and err.get("type") in ("missing", "string_too_short"):
+            msg = "is empty"  # the model wrote "" (or blanks): "Field required" would mislead
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 

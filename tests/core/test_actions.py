@@ -142,3 +142,10 @@ def test_heartbeat_ok_beside_none_or_inside_a_string_is_fine() -> None:
     assert parse_decision('HEARTBEAT_OK {"action": "none", "reason": "r"}').action == "none"
     post = parse_decision('{"action": "post", "title": "t", "content": "no more HEARTBEAT_OK spam", "reason": "r"}')
     assert post.action == "post"
+
+
+def test_an_empty_title_is_reported_as_empty_not_missing() -> None:
+    with pytest.raises(InvalidDecision, match="title: is empty"):
+        validate_decision({"action": "post", "title": "", "content": "c", "reason": "r"})
+    with pytest.raises(InvalidDecision, match="content: is empty"):
+        validate_decision({"action": "post", "title": "t", "content": " \n ", "reason": "r"})

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon, QWidget
 
 from .. import __version__, paths, wiring
 from ..api.server import AppBridge, ControlAPI
@@ -419,6 +419,25 @@ class TrayApp(QObject):
             store.close()
 
 
+def database_problem(data_dir: Path) -> str | None:
+    """Open the database once before anything else does: None if it is usable, else what to tell the user.
+    Nothing is written to a file that cannot be opened: it is left as it is for the user to inspect."""
+    try:
+        with contextlib.closing(wiring.open_store(data_dir)):
+            return None
+    except (StoreError, OSError) as exc:
+        return (
+            f"{exc}. The file was left as it is. Move it aside to start with an empty database, or restore a "
+            "backup; `heartbeat-desktop status` says the same from a terminal."
+        )
+
+
+def show_fatal(title: str, text: str) -> None:
+    box = QMessageBox(QMessageBox.Icon.Critical, title, text)
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.exec()
+
+
 def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> int:
     data_dir = paths.data_dir()
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
@@ -433,6 +452,14 @@ def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> i
     if request(server_name(data_dir), message, timeout_s=2.0) is not None:
         print("Heartbeat Desktop is already running; showed it.", file=sys.stderr)
         return 0
+    problem = database_problem(data_dir)
+    if problem is not None:
+        # The scheduler's thread would otherwise die on it and take the process down (SIGABRT,
+        # "QThread destroyed while running") with no word to the user.
+        log.error("Cannot start: %s", problem)
+        print(f"heartbeat-desktop: {problem}", file=sys.stderr)
+        show_fatal("Heartbeat Desktop cannot start", problem)
+        return 1
     wait = os.environ.get("HEARTBEAT_TRAY_WAIT")
     tray_app = TrayApp(app, data_dir, tray_wait_s=float(wait) if wait else None)
     if not tray_app.start():

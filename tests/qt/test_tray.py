@@ -280,3 +280,36 @@ def test_cli_changes_are_picked_up_by_the_running_app(qtbot, tray_app: TrayApp, 
     qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
     qtbot.waitUntil(lambda: tray_app.scheduler.state.thread("garden").config.every_seconds == 600, timeout=5000)
     assert [a.text() for a in tray_app.menu.run_menu.actions()] == ["Default", "Garden"]
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "a directory"])
+def test_an_unusable_database_stops_the_app_with_a_message_and_is_left_alone(
+    qtbot, app_env: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    """It used to abort (SIGABRT, 'QThread destroyed while running') with no word to the user."""
+    from PySide6.QtCore import QTimer
+
+    from heartbeat_desktop.qt.app import run_tray
+
+    db = app_env / "heartbeat.db"
+    if damage == "corrupt":
+        db.write_bytes(b"this is not a database " * 200)
+    else:
+        db.mkdir()
+    before = db.read_bytes() if db.is_file() else None
+    shown: list[str] = []
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if box is None:
+            QTimer.singleShot(50, answer)
+            return
+        shown.append(box.text())
+        box.accept()
+
+    QTimer.singleShot(50, answer)
+    assert run_tray([]) == 1
+    assert shown and "The file was left as it is" in shown[0] and str(db) in shown[0]
+    assert "cannot open database" in capsys.readouterr().err
+    assert (db.read_bytes() if db.is_file() else None) == before
+    assert not (app_env / "heartbeat.db-wal").exists()

@@ -310,3 +310,35 @@ def test_gui_thread_keeps_turning_while_runs_wait_on_a_slow_server(
     assert len(ollama.chat_requests()) == 5
     assert len(gaps) > 100
     assert max(gaps) < 0.25, f"GUI thread stalled for {max(gaps) * 1000:.0f} ms"
+
+
+def test_the_real_wake_timer_starts_a_due_run(qtbot, data_dir: Path, ollama: OllamaServer, setup: SqliteStore) -> None:
+    """No injected clock: the platform's wake timer (a timerfd on Linux) must fire the run that falls due
+    two seconds after start. A scheduler that never arms its timer, or whose timer is not connected, ran
+    nothing here while every other test stayed green."""
+    setup.threads.set_config(
+        "default", HeartbeatConfig(every_seconds=60, align_to_clock=False, timezone="UTC", always_ask=True)
+    )
+    now = time.time()
+    setup.db.transaction(
+        lambda c: c.execute(
+            "INSERT INTO thread_state (thread_id, last_run_at, last_status) VALUES ('default', ?, 'ok')",
+            (now - 58,),
+        )
+    )
+
+    def make_runner(store: SqliteStore) -> HeartbeatRunner:
+        return HeartbeatRunner(store, OllamaClient(ollama.url), default_workspace=data_dir, llm_timeout_s=10)
+
+    scheduler = HeartbeatScheduler(data_dir / "heartbeat.db", make_runner)
+    started: list[tuple[str, str, float]] = []
+    scheduler.run_started.connect(lambda thread, trigger: started.append((thread, trigger, time.time())))
+    try:
+        scheduler.start()
+        qtbot.waitUntil(lambda: bool(started), timeout=8000)
+        thread, trigger, at = started[0]
+        assert (thread, trigger) == ("default", "schedule")
+        assert now + 1.5 <= at <= now + 4.0, at - now  # on time: neither at start nor late
+        qtbot.waitUntil(lambda: len(ollama.chat_requests()) == 1, timeout=5000)
+    finally:
+        scheduler.stop()

@@ -157,3 +157,62 @@ def test_a_hosted_service_without_a_key_fails_at_once(store: SqliteStore, data_d
     run = wiring.make_runner(store, data_dir, keys=KeyCache(keyring)).run("default")
     assert run.status == "failed" and "no API key set for openai" in run.reason
     assert "provider set-key openai" in run.reason and keyring.opened == 0 and time.monotonic() - t0 < 1
+
+
+def test_a_server_echoing_the_key_gets_it_scrubbed_everywhere(tmp_path: Path) -> None:
+    """A provider that repeats the key it received in its 401/500 bodies and in its answers: the key must
+    not reach the run's reason, the stored reply, the log, the CLI's output or `history --json`."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import GOOD_MD, REPO
+    from tests.support.provider_servers import Answer, ProviderServer, Status
+
+    key = "sk-ECHO-9a8b7c6d5e4f3a2b1c0d"
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "HEARTBEAT.md").write_text(GOOD_MD)
+    env = {**os.environ, "HEARTBEAT_DATA_DIR": str(data), "LOG_LEVEL": "DEBUG"}
+    env.update(
+        {
+            "DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent",
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        }
+    )
+    outputs: list[str] = []
+
+    def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "heartbeat_desktop", *args],
+            input=stdin, capture_output=True, text=True, env=env, cwd=REPO, timeout=60,
+        )  # fmt: skip
+        outputs.extend([result.stdout, result.stderr])
+        return result
+
+    server = ProviderServer("openai", key=key)
+    server.echo_credentials = True
+    try:
+        assert cli("provider", "add", "echo", "--kind", "openai", "--url", server.base_url).returncode == 0
+        assert cli("provider", "set-key", "echo", "--store-plaintext-key-file", stdin=key + "\n").returncode == 0
+        assert cli("config", "set", "model", "echo:gpt-4o-mini").returncode == 0
+        server.script(
+            Status(500, "internal error"),
+            Answer(json.dumps({"action": "post", "title": "t", "content": "c", "reason": "r"})),
+        )
+        failed = json.loads(cli("run-now", "--json").stdout)
+        assert failed["status"] == "failed" and "[redacted]" in failed["reason"]
+        assert json.loads(cli("run-now", "--json").stdout)["status"] == "ok"
+        server.key = "another-key"  # now every request is refused with a 401 that repeats our key
+        refused = json.loads(cli("run-now", "--json").stdout)
+        assert refused["status"] == "failed" and "HTTP 401" in refused["reason"]
+        cli("provider", "test", "echo")
+        cli("history", "--json")
+        cli("history")
+    finally:
+        server.stop()
+    assert any(key in (r["headers"].get("Authorization") or "") for r in server.requests)  # it was sent
+    files = [p for p in data.rglob("*") if p.is_file() and p.name != "api-keys.PLAINTEXT.json"]
+    hits = [str(p) for p in files if key.encode() in p.read_bytes()]
+    hits += [f"output {i}" for i, text in enumerate(outputs) if key in text]
+    assert hits == []

@@ -52,8 +52,11 @@ class AnthropicClient(HostedClient):
         usage = data.get("usage") or {}
         stop = data.get("stop_reason")
         return LLMReply(
-            content=json.dumps(unwrap(tool_input), ensure_ascii=False) if isinstance(tool_input, dict) else text,
-            thinking=thinking or None,
+            content=self._clean(
+                json.dumps(unwrap(tool_input), ensure_ascii=False) if isinstance(tool_input, dict) else text
+            )
+            or "",
+            thinking=self._clean(thinking) or None,
             done_reason="length" if stop == "max_tokens" else stop,
             model=data.get("model"),
             prompt_tokens=usage.get("input_tokens"),

@@ -20,7 +20,7 @@ import httpx
 from ..core.ports import LLMError
 from .context_window import overflow_error
 from .server_memory import ServerMemory
-from .server_text import one_line, seconds
+from .server_text import one_line, scrub, seconds
 from .transport import CallGuard, describe_cut
 
 log = logging.getLogger(__name__)
@@ -28,18 +28,25 @@ log = logging.getLogger(__name__)
 MAX_RETRY_AFTER_S = 30.0
 
 
-def _server_message(response: httpx.Response) -> str:
-    """The server's own words about an error, as one bounded line."""
+def _server_message(response: httpx.Response, secrets: list[str]) -> str:
+    """The server's own words about an error, as one bounded line without our key in it."""
     try:
         body = response.json()
     except ValueError:
-        return one_line(response.text) or response.reason_phrase
+        return one_line(response.text, secrets=secrets) or response.reason_phrase
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
-        return one_line(error.get("message") or error.get("type") or error)
+        return one_line(error.get("message") or error.get("type") or error, secrets=secrets)
     if isinstance(error, str):
-        return one_line(error)
-    return one_line(body)
+        return one_line(error, secrets=secrets)
+    return one_line(body, secrets=secrets)
+
+
+def sent_secrets(headers: dict[str, str]) -> list[str]:
+    """The credentials a request carries (the key itself, without "Bearer "), to keep out of messages."""
+    return [
+        value.split(" ", 1)[-1] for name, value in headers.items() if name.lower() in ("authorization", "x-api-key")
+    ]
 
 
 def request_json(
@@ -78,6 +85,7 @@ def _request_json(
 ) -> dict[str, Any]:
     # One client for every attempt: it shares the guard's transport, which the guard closes at the end.
     client = httpx.Client(transport=guard.transport, follow_redirects=True)
+    secrets = sent_secrets(headers)
     attempt = 0
     while True:
         attempt += 1
@@ -113,10 +121,10 @@ def _request_json(
             after = f" (retry after {wait:g} s)" if wait is not None else ""
             raise LLMError(
                 "http_error",
-                f"{provider} is rate-limiting requests (HTTP 429){after}: {_server_message(response)}",
+                f"{provider} is rate-limiting requests (HTTP 429){after}: {_server_message(response, secrets)}",
                 "wait a little, or lower the heartbeat frequency",
             )
-        said = _server_message(response) if status >= 400 else ""
+        said = _server_message(response, secrets) if status >= 400 else ""
         if status in (401, 403):
             sent_key = any(h.lower() in ("authorization", "x-api-key") for h in headers)
             what = "the API key" if sent_key else "the request (no API key was sent)"
@@ -175,6 +183,10 @@ class HostedClient:
 
     def _headers(self) -> dict[str, str]:
         return {"Content-Type": "application/json"}
+
+    def _clean(self, text: str | None) -> str | None:
+        """What the model (or a server posing as one) said, without our key in it."""
+        return scrub(text, [self._api_key]) if text and self._api_key and self._api_key in text else text
 
     def _post(self, path: str, body: dict[str, Any], request: Any, deadline: float | None = None) -> dict[str, Any]:
         """The one chat request: the request's model and timeout (a run's attempts share one `deadline`),

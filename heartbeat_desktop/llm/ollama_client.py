@@ -22,7 +22,7 @@ from ..core.ports import LLMError, LLMReply, LLMRequest
 from .context_window import overflow_error
 from .output_format import OLLAMA_LADDER, walk
 from .server_memory import ServerMemory
-from .server_text import one_line, seconds
+from .server_text import one_line, scrub, seconds
 from .transport import CallGuard, describe_cut
 
 log = logging.getLogger(__name__)
@@ -139,13 +139,16 @@ class OllamaClient:
                 "invalid_reply", f"invalid reply: the stream from {self.host} ended before the reply was done"
             )
         return LLMReply(
-            content="".join(content),
-            thinking="".join(thinking) or None,
+            content=self._clean("".join(content)),
+            thinking=self._clean("".join(thinking)) or None,
             done_reason=final.done_reason,
             model=final.model,
             prompt_tokens=final.prompt_eval_count,
             completion_tokens=final.eval_count,
         )
+
+    def _clean(self, text: str) -> str:
+        return scrub(text, [self._api_key]) if text and self._api_key and self._api_key in text else text
 
     def context_window(self, model: str) -> int | None:
         return self._memory.recall_window(self.name, self.host, model) if self._memory is not None else None
@@ -194,7 +197,7 @@ class OllamaClient:
         )
 
     def _response_error(self, exc: ollama.ResponseError, model: str) -> LLMError:
-        message = one_line(exc.error) or "no message"
+        message = one_line(exc.error, secrets=[self._api_key]) or "no message"
         status = exc.status_code
         overflow = overflow_error(f"Ollama at {self.host}", message, status)
         if overflow is not None:

@@ -60,9 +60,10 @@ class OpenAICompatibleClient(HostedClient):
             raise LLMError("invalid_reply", f"invalid reply: {self.name} sent no choices") from None
         usage = data.get("usage") or {}
         finish = choice.get("finish_reason")
+        content = self._clean(content) or ""
         return LLMReply(
             content=unwrap_text(content) if fmt == "json_schema" else content,
-            thinking=choice["message"].get("reasoning_content"),
+            thinking=self._clean(choice["message"].get("reasoning_content")),
             done_reason="length" if finish == "length" else finish,
             model=data.get("model"),
             prompt_tokens=usage.get("prompt_tokens"),

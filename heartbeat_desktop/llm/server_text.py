@@ -8,6 +8,7 @@ must be one readable line that cannot recolour a terminal or push the rest off s
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -15,9 +16,31 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u20
 LIMIT = 300
 
 
-def one_line(text: object, limit: int = LIMIT) -> str:
-    """`text` without escape sequences or control characters, whitespace collapsed, at most `limit`."""
-    flat = _ANSI.sub("", str(text))
+# Shapes of credentials a server may echo back (its own or ours): removed even when we do not know them.
+_CREDENTIALS = (
+    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r"\b(sk|pk|rk|ak)-[A-Za-z0-9_-]{8,}"),
+    re.compile(r"(?i)\b(api[_-]?key|x-api-key|authorization|token)([\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"),
+)
+REDACTED = "[redacted]"
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """`text` without the given secrets (the key this request sent) or anything shaped like a credential.
+    A server that echoes our key in an error would otherwise put it in the run's reason, the log, the CLI's
+    output and `history --json`."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    text = _CREDENTIALS[0].sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _CREDENTIALS[1].sub(lambda m: f"{m.group(1)}-{REDACTED}", text)
+    return _CREDENTIALS[2].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+
+
+def one_line(text: object, limit: int = LIMIT, secrets: Iterable[str | None] = ()) -> str:
+    """`text` without escape sequences, control characters or credentials, whitespace collapsed, at most
+    `limit` characters."""
+    flat = scrub(_ANSI.sub("", str(text)), secrets)
     flat = " ".join(_CONTROL.sub(" ", flat).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 

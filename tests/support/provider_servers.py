@@ -63,6 +63,8 @@ class ProviderServer:
         self.protocol = protocol
         self.key = key
         self.refuse_formats: dict[str, Status] = {}
+        # A careless (or hostile) server that repeats the credentials it got in its errors and answers.
+        self.echo_credentials = False
         self.models = list(
             models or (("gpt-4o-mini", "gpt-4o") if protocol == "openai" else ("claude-3-haiku-20240307",))
         )
@@ -119,6 +121,12 @@ class ProviderServer:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _echo(self, text: str) -> str:
+                if not server.echo_credentials:
+                    return text
+                sent = self.headers.get("Authorization") or self.headers.get("x-api-key") or ""
+                return f"{text} (you sent: {sent})"
+
             def _authorised(self) -> bool:
                 if server.key is None:
                     return True
@@ -129,7 +137,7 @@ class ProviderServer:
                     ok = self.headers.get("x-api-key") == server.key
                     message = "invalid x-api-key"
                 if not ok:
-                    self._send(401, server._error_body(401, message))
+                    self._send(401, server._error_body(401, self._echo(message)))
                 return ok
 
             def _hostile(self, item: Trickle | Flood) -> None:
@@ -202,7 +210,7 @@ class ProviderServer:
                     self._hostile(item)
                     return
                 if isinstance(item, Status):
-                    self._send(item.code, server._error_body(item.code, item.message), item.headers)
+                    self._send(item.code, server._error_body(item.code, self._echo(item.message)), item.headers)
                     return
                 if server.protocol == "openai":
                     self._send(
@@ -214,7 +222,7 @@ class ProviderServer:
                             "choices": [
                                 {
                                     "index": 0,
-                                    "message": {"role": "assistant", "content": item.text},
+                                    "message": {"role": "assistant", "content": self._echo(item.text)},
                                     "finish_reason": item.finish or "stop",
                                 }
                             ],

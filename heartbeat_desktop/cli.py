@@ -11,6 +11,7 @@ import argparse
 import getpass
 import json
 import logging
+import os
 import sys
 import traceback
 from datetime import datetime
@@ -702,6 +703,7 @@ CHANGING = {"config", "threads", "message", "note", "settings", "provider"}
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(paths.PRIVATE_UMASK)  # everything the app writes is the user's alone (see paths.py)
     parser = build_parser()
     # Options may sit between a command's words; argparse alone cannot take `set --thread x KEY VALUE`.
     args, extra = parser.parse_known_args(argv)

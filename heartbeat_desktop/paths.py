@@ -2,6 +2,10 @@
 
 `HEARTBEAT_DATA_DIR` moves everything (database, HEARTBEAT.md, and — unless `HEARTBEAT_LOG_DIR` says
 otherwise — the logs) so a second profile, a test or a portable install never touches the user's real data.
+
+Private by default: the threads, notes, feed and run history are the user's own, so the data and log
+directories are 0700 and what the app writes there 0600 (the process umask is 077, set at start), and
+files an earlier version left readable by others are tightened when the app opens them.
 """
 
 from __future__ import annotations
@@ -17,11 +21,39 @@ APP_NAME = "heartbeat-desktop"
 log = logging.getLogger(__name__)
 
 
+PRIVATE_UMASK = 0o077
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (0700), or tighten it to 0700 if it is ours and others can read it."""
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    _tighten(path, DIR_MODE)
+    return path
+
+
+def _tighten(path: Path, mode: int) -> None:
+    try:
+        info = path.stat()
+        if info.st_uid == os.getuid() and info.st_mode & 0o077:
+            path.chmod(mode)
+    except OSError as exc:  # a read-only mount: reading still works, say why it stays as it is
+        log.debug("Could not tighten the permissions of %s: %s", path, exc)
+
+
+def secure_files(directory: Path, patterns: tuple[str, ...] = ("heartbeat.db*", "HEARTBEAT.md*", "*.log*")) -> None:
+    """Make the app's files in `directory` 0600 (they were 0644 before 0.2)."""
+    for pattern in patterns:
+        for path in directory.glob(pattern):
+            if path.is_file():
+                _tighten(path, FILE_MODE)
+
+
 def data_dir() -> Path:
     override = os.environ.get("HEARTBEAT_DATA_DIR")
     path = Path(override).expanduser() if override else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(path)
 
 
 def log_dir() -> Path:
@@ -32,7 +64,8 @@ def log_dir() -> Path:
         path = data_dir() / "logs"
     else:
         path = Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
+    private_dir(path)
+    secure_files(path)
     return path
 
 

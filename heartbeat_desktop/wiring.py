@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 def open_store(data_dir: Path | None = None) -> SqliteStore:
     """Open (creating on first start) the database and the default HEARTBEAT.md."""
     directory = data_dir or paths.data_dir()
+    paths.secure_files(directory)
     store = SqliteStore(directory / "heartbeat.db")
     paths.ensure_heartbeat_md(directory)
     return store

@@ -26,3 +26,38 @@ def test_failed_write_leaves_the_original(tmp_path: Path, monkeypatch: pytest.Mo
         atomic_write(target, "new text")
     assert target.read_text() == "precious"
     assert [p.name for p in tmp_path.iterdir()] == ["HEARTBEAT.md"]
+
+
+def test_the_data_is_private_to_its_user(tmp_path: Path) -> None:
+    """0700 directories and 0600 files, and an earlier install's 0755/0644 tightened on the next start."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    data = tmp_path / "data"
+    env = {**os.environ, "HEARTBEAT_DATA_DIR": str(data)}
+    run = subprocess.run(
+        [sys.executable, "-m", "heartbeat_desktop", "message", "--thread", "default", "hello"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert mode(data) == 0o700 and mode(data / "logs") == 0o700
+    created = [p for p in data.rglob("*") if p.is_file()]
+    assert {p.name for p in created} >= {"heartbeat.db", "HEARTBEAT.md", "heartbeat.log"}
+    assert all(mode(p) == 0o600 for p in created), {p.name: oct(mode(p)) for p in created}
+
+    for path in [data, data / "logs"]:
+        path.chmod(0o755)
+    for path in created:
+        path.chmod(0o644)  # as the first release left them
+    subprocess.run(
+        [sys.executable, "-m", "heartbeat_desktop", "history"], env=env, cwd=REPO, capture_output=True, timeout=60
+    )
+    assert mode(data) == 0o700 and mode(data / "logs") == 0o700
+    assert all(mode(p) == 0o600 for p in created if p.exists()), {p.name: oct(mode(p)) for p in created}

@@ -128,3 +128,58 @@ def test_nothing_allowed_means_heartbeat_ok_only(runner, store: SqliteStore, oll
     assert runner.run("default").status == "failed"
     assert runner.run("default").status == "ok"
     assert store.feed.counts()["posts"] == 0
+
+
+def test_the_daily_cap_holds_under_concurrent_runs(store: SqliteStore, data_dir, ollama: OllamaServer) -> None:
+    """20 runs of one thread at once with a cap of 1: the count is taken inside the write transaction, so
+    exactly one post is written (before, 9 or 20 got through)."""
+    import threading
+
+    from heartbeat_desktop.core.runner import HeartbeatRunner
+    from heartbeat_desktop.llm import OllamaClient
+
+    store.threads.set_config("default", HeartbeatConfig(max_posts_per_day=1))
+    ollama.default = Reply(json.dumps(POST), delay_s=0.3)  # every run is "thinking" at the same time
+    results: list = []
+    barrier = threading.Barrier(20)
+
+    def one() -> None:
+        own = SqliteStore(data_dir / "heartbeat.db", recover=False)
+        runner = HeartbeatRunner(own, OllamaClient(ollama.url), default_workspace=data_dir, llm_timeout_s=30)
+        barrier.wait()
+        results.append(runner.run("default"))
+        own.close()
+
+    threads = [threading.Thread(target=one) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert store.feed.counts()["posts"] == 1
+    assert sorted(r.status for r in results) == ["failed"] * 19 + ["ok"]
+    reasons = [r.reason for r in results if r.status == "failed"]
+    assert all("already posted 1 time(s) today (limit 1)" in reason for reason in reasons), [
+        reason for reason in reasons if "already posted" not in reason
+    ]
+
+
+@pytest.mark.parametrize(("kind", "key"), [("comment", "max_comments_per_day"), ("vote", "max_votes_per_day")])
+def test_comments_and_votes_have_daily_caps_too(runner, store: SqliteStore, ollama: OllamaServer, kind, key) -> None:
+    ollama.script(Reply(json.dumps(POST)))
+    post_id = runner.run("default").action_result["post_id"]
+    store.threads.set_config("default", HeartbeatConfig(**{key: 2, "max_posts_per_day": 0}))
+    act = {"action": kind, "post_id": post_id, "reason": "r"}
+    results = []
+    for i in range(3):
+        extra = {"content": f"comment {i}"} if kind == "comment" else {"direction": ("up", "down", "up")[i]}
+        ollama.script(Reply(json.dumps({**act, **extra})))
+        results.append(runner.run("default"))
+    assert [r.status for r in results] == ["ok", "ok", "failed"], [r.reason for r in results]
+    verb = {"comment": "commented", "vote": "voted"}[kind]
+    assert f"already {verb} 2 time(s) today (limit 2)" in results[2].reason
+    # and the third run was not offered the action at all
+    offered = [b["properties"]["action"]["const"] for b in ollama.chat_requests()[-1].body["format"]["anyOf"]]
+    assert (
+        kind not in offered
+        and f"{kind} (the daily {kind} limit is reached)" in (ollama.chat_requests()[-1].body["messages"][0]["content"])
+    )

@@ -55,6 +55,17 @@ class HeartbeatConfig(BaseModel):
     # posts a day (in the thread's time zone). "none" is always allowed.
     allowed_actions: tuple[Literal["post", "comment", "vote"], ...] = ("post", "comment", "vote")
     max_posts_per_day: int = Field(10, ge=0, le=200)
+    max_comments_per_day: int = Field(20, ge=0, le=500)
+    max_votes_per_day: int = Field(20, ge=0, le=500)
+
+    def daily_limit(self, action: str) -> int:
+        """How many of `action` this thread may take a day (the caps are checked where the action is
+        written, inside its transaction, so concurrent runs cannot overshoot them)."""
+        return {
+            "post": self.max_posts_per_day,
+            "comment": self.max_comments_per_day,
+            "vote": self.max_votes_per_day,
+        }[action]
 
     @field_validator("timezone")
     @classmethod
@@ -208,6 +219,8 @@ def parse_cli_value(key: str, text: str) -> Any:
         "active_hours_end",
         "busy_minutes",
         "max_posts_per_day",
+        "max_comments_per_day",
+        "max_votes_per_day",
     ):
         try:
             return int(lowered)

@@ -26,7 +26,7 @@ The shapes (see `DecisionSchema`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,17 +74,21 @@ class DecisionSchema:
     withheld: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def for_run(cls, allowed: Iterable[str], post_ids: Iterable[int], posts_left: int) -> DecisionSchema:
-        """Offer only what this thread may do now: its allow-list, its post cap, the posts it can see."""
+    def for_run(
+        cls, allowed: Iterable[str], post_ids: Iterable[int], posts_left: int, left: Mapping[str, int] | None = None
+    ) -> DecisionSchema:
+        """Offer only what this thread may do now: its allow-list, its daily caps (`posts_left`, and `left`
+        for every action when given), the posts it can see."""
         allowed = set(allowed)
+        remaining = {"post": posts_left, **(left or {})}
         ids = tuple(sorted(dict.fromkeys(int(i) for i in post_ids)))
         offered = ["none"]
         withheld: list[tuple[str, str]] = []
         for action in ("post", "comment", "vote"):
             if action not in allowed:
                 withheld.append((action, "not allowed for this thread"))
-            elif action == "post" and posts_left <= 0:
-                withheld.append((action, "the daily post limit is reached"))
+            elif remaining.get(action, 1) <= 0:
+                withheld.append((action, f"the daily {action} limit is reached"))
             elif action != "post" and not ids:
                 withheld.append((action, "there are no feed posts to refer to"))
             else:

@@ -98,6 +98,19 @@ class PostNotFound(StoreError):
     """A comment or vote names a post that does not exist (any more)."""
 
 
+class DailyCapReached(StoreError):
+    """The thread already took as many actions of this kind today as it may; found inside the write
+    transaction, so two runs at once cannot both slip under the cap. `str()` is the run's reason."""
+
+
+@dataclass(frozen=True)
+class DailyCap:
+    """At most `limit` actions of the run's kind by its thread since `since` (start of its day)."""
+
+    limit: int
+    since: float
+
+
 class HeartbeatStore(Protocol):
     def get_thread(self, thread_id: str) -> Thread | None: ...
 
@@ -115,14 +128,20 @@ class HeartbeatStore(Protocol):
 
     def post_exists(self, post_id: int) -> bool: ...
 
-    def posts_since(self, thread_id: str, since: float) -> int:
-        """How many posts the thread made since `since` (the daily cap)."""
+    def actions_since(self, thread_id: str, since: float) -> dict[str, int]:
+        """How many posts, comments and votes the thread made since `since` (the daily caps)."""
         ...
 
     def insert_run(self, run: RunRecord) -> None: ...
 
     def finish_run(
-        self, run: RunRecord, action: dict[str, Any] | None = None, target: str = "none", md_hash: str = ""
+        self,
+        run: RunRecord,
+        action: dict[str, Any] | None = None,
+        target: str = "none",
+        md_hash: str = "",
+        cap: DailyCap | None = None,
     ) -> dict[str, Any] | None:
-        """Write `action` (if any) and the run's final state in one transaction; return what was written."""
+        """Write `action` (if any) and the run's final state in one transaction; return what was written.
+        With `cap`, raise DailyCapReached (writing nothing) if the thread is already at it."""
         ...

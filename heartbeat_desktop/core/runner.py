@@ -21,7 +21,16 @@ from .config import HeartbeatConfig
 from .context import DEFAULT_BUDGET_CHARS, MESSAGE_LIMIT, NOTE_LIMIT, POST_LIMIT, Context, build_context
 from .decision_schema import DecisionSchema
 from .models import RunRecord
-from .ports import HeartbeatStore, LLMClient, LLMError, LLMReply, LLMRequest, StoreError
+from .ports import (
+    DailyCap,
+    DailyCapReached,
+    HeartbeatStore,
+    LLMClient,
+    LLMError,
+    LLMReply,
+    LLMRequest,
+    StoreError,
+)
 from .precheck import precheck
 from .prompt import build_system, build_user
 from .schedule import local_time, start_of_day
@@ -182,7 +191,9 @@ class HeartbeatRunner:
         notes = self.store.open_notes(run.thread_id, NOTE_LIMIT)
         posts = self.store.recent_posts(POST_LIMIT)
         day_start = start_of_day(config, run.started_at)
-        posts_left = max(0, config.max_posts_per_day - self.store.posts_since(run.thread_id, day_start))
+        done_today = self.store.actions_since(run.thread_id, day_start)
+        left = {kind: max(0, config.daily_limit(kind) - done_today[kind]) for kind in done_today}
+        posts_left = left["post"]
         now_local = local_time(config, run.started_at)
         assert run.model is not None
         window = min(self.context_tokens, self.llm.context_window(run.model) or self.context_tokens)
@@ -190,7 +201,7 @@ class HeartbeatRunner:
         def ask(window: int) -> tuple[LLMReply, DecisionSchema]:
             # Everything the prompt holds must fit the model's window with the reply: the context gets what
             # HEARTBEAT.md, the rules and max_tokens leave of it (estimated in characters, conservatively).
-            ceiling = DecisionSchema.for_run(config.allowed_actions, [p.id for p in posts], posts_left)
+            ceiling = DecisionSchema.for_run(config.allowed_actions, [p.id for p in posts], posts_left, left)
             fixed = len(build_system(instructions, ceiling, posts_left)) + len(
                 build_user(run.thread_id, title, Context(), now_local)
             )
@@ -204,12 +215,12 @@ class HeartbeatRunner:
             context = build_context(messages, notes, posts, budget_chars=min(DEFAULT_BUDGET_CHARS, room))
             # What this run may answer, and nothing else: the grammar a server builds from it cannot produce a
             # disallowed action, a post past the cap, or a post_id the model was not shown.
-            schema = DecisionSchema.for_run(config.allowed_actions, context.post_ids, posts_left)
+            schema = DecisionSchema.for_run(config.allowed_actions, context.post_ids, posts_left, left)
             system = build_system(instructions, schema, posts_left)
             user = build_user(run.thread_id, title, context, now_local)
             run.prompt = f"[system]\n{system}\n\n[user]\n{user}"
-            left = self.llm_timeout_s - (self.monotonic() - t_llm)
-            if left <= 0:
+            time_left = self.llm_timeout_s - (self.monotonic() - t_llm)
+            if time_left <= 0:
                 raise LLMError("timeout", f"no time left within {self.llm_timeout_s:g} s to ask again")
             request = LLMRequest(
                 model=run.model or "",
@@ -218,7 +229,7 @@ class HeartbeatRunner:
                 schema=schema,
                 max_tokens=config.max_tokens,
                 temperature=config.temperature,
-                timeout_s=left,
+                timeout_s=time_left,
                 context_tokens=window,
             )
             return self.llm.chat(request), schema
@@ -254,12 +265,12 @@ class HeartbeatRunner:
         if decision.action != "none" and decision.action not in config.allowed_actions:
             allowed = ", ".join(config.allowed_actions) or "nothing but HEARTBEAT_OK"
             raise InvalidDecision(f"refused: {decision.action} is not allowed for this thread (allowed: {allowed})")
-        if decision.action == "post":
-            today = self.store.posts_since(run.thread_id, day_start)
-            if today >= config.max_posts_per_day:
-                raise InvalidDecision(
-                    f"refused: this thread already posted {today} time(s) today (limit {config.max_posts_per_day})"
-                )
+        if decision.action != "none" and left[decision.action] <= 0:  # a server that ignored the schema
+            verb = {"post": "posted", "comment": "commented", "vote": "voted"}[decision.action]
+            limit = config.daily_limit(decision.action)
+            raise InvalidDecision(
+                f"refused: this thread already {verb} {done_today[decision.action]} time(s) today (limit {limit})"
+            )
         post_id = getattr(decision, "post_id", None)
         if post_id is not None and post_id not in schema.post_ids:
             # Only a server that ignored the schema lets this through; the model can only know the posts shown.
@@ -275,7 +286,14 @@ class HeartbeatRunner:
             action = None
         self._stamp(run, t0)
         if record:
-            result = self.store.finish_run(run, action, target=config.target, md_hash=md_hash)
+            # The caps are checked again where the action is written, in its transaction: between the
+            # prompt and now another run of this thread may have acted.
+            cap = DailyCap(config.daily_limit(decision.action), day_start) if action is not None else None
+            try:
+                result = self.store.finish_run(run, action, target=config.target, md_hash=md_hash, cap=cap)
+            except DailyCapReached as exc:
+                run.action_result = None
+                raise InvalidDecision(str(exc)) from None
             if result is not None:
                 run.action_result = result
         log.info(

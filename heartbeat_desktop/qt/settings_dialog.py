@@ -281,12 +281,25 @@ class SettingsDialog(QDialog):
             box.setAccessibleName(name)
             allow_row.addWidget(box)
         allow_row.addStretch(1)
-        self.max_posts = QSpinBox()
-        self.max_posts.setRange(0, 200)
-        self.max_posts.setSuffix(" posts a day")
-        self.max_posts.setAccessibleName("Posts per day at most")
+        caps_row = QHBoxLayout()
+        self.max_posts, self.max_comments, self.max_votes = QSpinBox(), QSpinBox(), QSpinBox()
+        for box, key, noun in (
+            (self.max_posts, "max_posts_per_day", "posts"),
+            (self.max_comments, "max_comments_per_day", "comments"),
+            (self.max_votes, "max_votes_per_day", "votes"),
+        ):
+            bounds = HeartbeatConfig.model_fields[key].metadata
+            box.setRange(
+                next(m.ge for m in bounds if getattr(m, "ge", None) is not None),
+                next(m.le for m in bounds if getattr(m, "le", None) is not None),
+            )
+            box.setSuffix(f" {noun}")
+            box.setAccessibleName(f"{noun.capitalize()} per day at most")
+            caps_row.addWidget(box)
+        caps_row.addWidget(QLabel("a day"))
+        caps_row.addStretch(1)
         form.addRow(_label("A&llowed actions:", self.allow_post), allow_row)
-        form.addRow("At &most:", self.max_posts)
+        form.addRow(_label("At &most:", self.max_posts), caps_row)
 
         self.hours_on.toggled.connect(self._hours_ui)
         self.hours_start.valueChanged.connect(self._hours_ui)
@@ -395,6 +408,8 @@ class SettingsDialog(QDialog):
         self.allow_comment.setChecked("comment" in c.allowed_actions)
         self.allow_vote.setChecked("vote" in c.allowed_actions)
         self.max_posts.setValue(c.max_posts_per_day)
+        self.max_comments.setValue(c.max_comments_per_day)
+        self.max_votes.setValue(c.max_votes_per_day)
         self._hours_ui()
         self._model_ui()
 
@@ -427,6 +442,8 @@ class SettingsDialog(QDialog):
                 if box.isChecked()
             ),
             max_posts_per_day=self.max_posts.value(),
+            max_comments_per_day=self.max_comments.value(),
+            max_votes_per_day=self.max_votes.value(),
         )
 
     def _hours_ui(self) -> None:

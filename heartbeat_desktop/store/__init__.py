@@ -14,7 +14,7 @@ from typing import Any
 
 from ..core.config import HeartbeatConfig
 from ..core.models import FeedPost, Message, Note, RunRecord, Thread
-from ..core.ports import PostNotFound, StoreError
+from ..core.ports import DailyCap, DailyCapReached, PostNotFound, StoreError
 from .db import Database
 from .feed import FeedRepo
 from .providers import ProviderRepo
@@ -83,23 +83,25 @@ class SqliteStore:
     def post_exists(self, post_id: int) -> bool:
         return self.feed.post_exists(post_id)
 
-    def posts_since(self, thread_id: str, since: float) -> int:
-        return self.db.read(
-            lambda c: c.execute(
-                "SELECT COUNT(*) FROM posts WHERE thread_id = ? AND created_at >= ?", (thread_id, since)
-            ).fetchone()[0]
-        )
+    def actions_since(self, thread_id: str, since: float) -> dict[str, int]:
+        return self.db.read(lambda c: _actions_since(c, thread_id, since))
 
     def insert_run(self, run: RunRecord) -> None:
         self.db.transaction(lambda c: self.runs.insert(c, run))
 
     def finish_run(
-        self, run: RunRecord, action: dict[str, Any] | None = None, target: str = "none", md_hash: str = ""
+        self,
+        run: RunRecord,
+        action: dict[str, Any] | None = None,
+        target: str = "none",
+        md_hash: str = "",
+        cap: DailyCap | None = None,
     ) -> dict[str, Any] | None:
         """Write the action (and its delivery as a message for target=last) and the run, atomically.
 
         The action row carries the run id under UNIQUE, and the run must still be `started`: a replay
-        of the same run after a crash can never act twice.
+        of the same run after a crash can never act twice. The daily cap is counted inside the same
+        `BEGIN IMMEDIATE` transaction: writers are serialised, so concurrent runs cannot both pass it.
         """
         now = self.clock()
 
@@ -109,6 +111,14 @@ class SqliteStore:
                 current = c.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()
                 if current is None or current["status"] != "started":
                     raise StoreError(f"run {run.id} is not in flight (status {current and current['status']})")
+                if cap is not None:
+                    kind = action["action"]
+                    done = _actions_since(c, run.thread_id, cap.since)[kind]
+                    if done >= cap.limit:
+                        verb = {"post": "posted", "comment": "commented", "vote": "voted"}[kind]
+                        raise DailyCapReached(
+                            f"refused: this thread already {verb} {done} time(s) today (limit {cap.limit})"
+                        )
                 try:
                     result = self.feed.write_action(c, action, run.thread_id, run.id, now)
                 except sqlite3.IntegrityError as exc:
@@ -123,7 +133,7 @@ class SqliteStore:
 
         try:
             return self.db.transaction(work)
-        except PostNotFound:
+        except (PostNotFound, DailyCapReached):
             raise
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"could not record run: {exc}") from exc
@@ -170,3 +180,18 @@ class SqliteStore:
     # ------------------------------------------------------------------ maintenance
     def integrity_check(self) -> str:
         return self.db.read(lambda c: c.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _actions_since(c: sqlite3.Connection, thread_id: str, since: float) -> dict[str, int]:
+    """Posts, comments and votes the thread's heartbeats made since `since`, from the run log: a vote that
+    replaced an earlier one leaves one row in `votes` but was an action all the same."""
+    counts = {"post": 0, "comment": 0, "vote": 0}
+    rows = c.execute(
+        "SELECT json_extract(decision, '$.action') AS action, COUNT(*) AS n FROM runs "
+        "WHERE thread_id = ? AND started_at >= ? AND status = 'ok' AND dry_run = 0 GROUP BY action",
+        (thread_id, since),
+    ).fetchall()
+    for row in rows:
+        if row["action"] in counts:
+            counts[row["action"]] = row["n"]
+    return counts

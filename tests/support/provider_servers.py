@@ -74,7 +74,10 @@ class ProviderServer:
         self.default: Item = Answer(json.dumps({"action": "none", "reason": "quiet"}))
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler(), bind_and_activate=False)
+        self._httpd.request_queue_size = 128  # many requests at once must not see resets
+        self._httpd.server_bind()
+        self._httpd.server_activate()
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
 

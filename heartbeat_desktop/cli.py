@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -595,6 +596,21 @@ def cmd_feed(store: SqliteStore, args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- parser
+def _count(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type for a bounded whole number: `--limit 0`, `-1` or 10**20 get one clear line."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number in {low}–{high}, not {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in {low}–{high}, not {value}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="heartbeat-desktop",
@@ -615,7 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("history", help="recent runs, newest first")
     p.add_argument("--thread")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=_count(1, 10_000), default=20, help="how many runs, 1–10000 (default 20)")
     p.add_argument("--status", choices=RUN_STATUSES)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_history)
@@ -683,7 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("feed", help="posts in the local feed, newest first")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=_count(1, 10_000), default=50, help="how many posts, 1–10000 (default 50)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_feed)
     return parser

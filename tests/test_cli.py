@@ -246,3 +246,10 @@ def test_history_shows_dry_runs_and_notes(data_dir: Path, ollama: OllamaServer) 
     assert "ok (dry)" in text and "note: ollama refused the output format schema" in text
     (item,) = json.loads(cli(data_dir, "history", "--json", host=ollama.url).stdout)
     assert item["dry_run"] is True and "refused the output format schema" in item["warnings"][0]
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "100000000000000000000", "many"])
+def test_history_limit_is_checked_where_it_is_typed(data_dir: Path, limit: str) -> None:
+    result = cli(data_dir, "history", "--limit", limit)
+    assert result.returncode == 2 and "--limit" in result.stderr and "1–10000" in result.stderr
+    assert "Traceback" not in result.stderr

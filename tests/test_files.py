@@ -61,3 +61,15 @@ def test_the_data_is_private_to_its_user(tmp_path: Path) -> None:
     )
     assert mode(data) == 0o700 and mode(data / "logs") == 0o700
     assert all(mode(p) == 0o600 for p in created if p.exists()), {p.name: oct(mode(p)) for p in created}
+
+
+def test_a_huge_heartbeat_md_is_read_up_to_its_cap_with_a_warning(tmp_path: Path) -> None:
+    from heartbeat_desktop.core.heartbeat_md import READ_MAX_BYTES, read_heartbeat_md
+
+    (tmp_path / "HEARTBEAT.md").write_bytes(b"## Checklist\n" + b"- [ ] item " * 1_000_000)  # 11 MB
+    text, warnings = read_heartbeat_md(tmp_path)
+    assert len(text.encode()) <= READ_MAX_BYTES and text.startswith("## Checklist")
+    assert warnings and "only the first MB was read" in warnings[0]
+    (tmp_path / "HEARTBEAT.md").write_bytes(b"## Rules\n" + "é".encode() * 600_000)  # cut inside a character
+    text, warnings = read_heartbeat_md(tmp_path)
+    assert "undecodable" not in " ".join(warnings) and "\ufffd" not in text

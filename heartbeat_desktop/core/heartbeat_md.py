@@ -95,24 +95,38 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+READ_MAX_BYTES = 1_000_000
+"""What is read of HEARTBEAT.md (the editor's limit too). A file of tens of megabytes was read whole on
+every heartbeat, sent to the model and stored with every run."""
+
+
 def read_heartbeat_md(path: Path) -> tuple[str, list[str]]:
     """Read HEARTBEAT.md (or the file at `path` if it is one). Never raises.
 
     A missing or unreadable file yields "" and a warning: the heartbeat keeps running (the precheck then
-    skips it as "nothing actionable") and the user is told why.
+    skips it as "nothing actionable") and the user is told why. Past `READ_MAX_BYTES` the rest is not read,
+    and the warning says so.
     """
     target = path / FILENAME if path.is_dir() else path
+    warnings: list[str] = []
     try:
-        data = target.read_bytes()
+        with target.open("rb") as fh:
+            data = fh.read(READ_MAX_BYTES + 1)
     except FileNotFoundError:
         return "", [f"{target} does not exist"]
     except OSError as exc:
         return "", [f"cannot read {target}: {exc.strerror or exc}"]
+    if len(data) > READ_MAX_BYTES:
+        data = data[:READ_MAX_BYTES]
+        warnings.append(f"{target} is larger than {READ_MAX_BYTES // 1_000_000} MB; only the first MB was read")
     try:
-        return data.decode("utf-8-sig"), []
+        return data.decode("utf-8-sig"), warnings
     except UnicodeDecodeError as exc:
+        if len(data) == READ_MAX_BYTES and exc.start >= READ_MAX_BYTES - 4:  # a character cut at the limit
+            return data[: exc.start].decode("utf-8-sig"), warnings
         return data.decode("utf-8", "replace"), [
-            f"{target} is not valid UTF-8 (byte {exc.start}); undecodable bytes replaced"
+            *warnings,
+            f"{target} is not valid UTF-8 (byte {exc.start}); undecodable bytes replaced",
         ]
 
 

@@ -48,6 +48,7 @@ MIN_CONTEXT_CHARS = 400  # below this a heartbeat sees too little of its thread 
 
 
 RAW_REPLY_MAX = 200_000
+PROMPT_STORE_MAX = 200_000  # a run stores its prompt; a window of a million tokens must not mean 3 MB a run
 
 
 class UnknownThread(LookupError):
@@ -66,11 +67,11 @@ def _cut_off(reply: LLMReply, max_tokens: int, window: int) -> str:
     return f"the reply was cut off at max_tokens={max_tokens}; raise max_tokens"
 
 
-def clip_reply(text: str) -> str:
-    """Keep what the model said for History, but not a runaway megabyte per run."""
-    if len(text) <= RAW_REPLY_MAX:
+def clip_reply(text: str, limit: int = RAW_REPLY_MAX) -> str:
+    """Keep what the model said (or was told) for History, but not a runaway megabyte per run."""
+    if len(text) <= limit:
         return text
-    return text[:RAW_REPLY_MAX] + f"\n…[{len(text) - RAW_REPLY_MAX} more characters not stored]"
+    return text[:limit] + f"\n…[{len(text) - limit} more characters not stored]"
 
 
 class HeartbeatRunner:
@@ -218,7 +219,7 @@ class HeartbeatRunner:
             schema = DecisionSchema.for_run(config.allowed_actions, context.post_ids, posts_left, left)
             system = build_system(instructions, schema, posts_left)
             user = build_user(run.thread_id, title, context, now_local)
-            run.prompt = f"[system]\n{system}\n\n[user]\n{user}"
+            run.prompt = clip_reply(f"[system]\n{system}\n\n[user]\n{user}", PROMPT_STORE_MAX)
             time_left = self.llm_timeout_s - (self.monotonic() - t_llm)
             if time_left <= 0:
                 raise LLMError("timeout", f"no time left within {self.llm_timeout_s:g} s to ask again")

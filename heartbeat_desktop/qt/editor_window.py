@@ -36,6 +36,7 @@ from ..core.runner import HeartbeatRunner
 from ..files import EDITABLE_MAX_BYTES, atomic_write
 from ..store import SqliteStore
 from .icons import app_icon
+from .plain_text import plain_label
 from .tasks import Task
 from .window_state import WindowMemory
 
@@ -109,7 +110,7 @@ class EditorWindow(QWidget):
         self.text.setTabChangesFocus(True)
         self.parsed = QTextBrowser()
         self.parsed.setAccessibleName("What the app understood")
-        self.banner = QLabel()
+        self.banner = plain_label()
         self.banner.setWordWrap(True)
         self.banner.setVisible(False)
         self.reload_button = QPushButton("Re&load from disk")

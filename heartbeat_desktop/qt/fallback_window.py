@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from .icons import app_icon
+from .plain_text import plain_label
 from .scheduler import SchedulerState
 from .tray_menu import WINDOW_ITEMS, TrayActions, status_line
 
@@ -24,7 +25,7 @@ class FallbackWindow(QWidget):
         )
         notice.setWordWrap(True)
         layout.addWidget(notice)
-        self.status = QLabel()
+        self.status = plain_label()
         self.status.setAccessibleName("Status")
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.status)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QSystemTrayIcon
 
 from ..core.notify import Notice, fold_failures
 from .icons import icon_path
+from .plain_text import inert
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ class Notifier(QObject):
             return
         icon = QSystemTrayIcon.MessageIcon.Critical if notice.critical else QSystemTrayIcon.MessageIcon.Information
         self._last_balloon_post = notice.post_id
-        self._tray.showMessage(notice.title, notice.body, icon, EXPIRE_MS)
+        self._tray.showMessage(inert(notice.title), inert(notice.body), icon, EXPIRE_MS)
 
     @Slot()
     def _balloon_clicked(self) -> None:

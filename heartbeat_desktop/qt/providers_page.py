@@ -32,6 +32,7 @@ from ..secrets import open_secrets
 from ..store import SqliteStore
 from ..store.providers import KINDS, Provider
 from ..wiring import key_snapshot
+from .plain_text import plain_label
 from .tasks import Task
 
 DEFAULT_URLS = {
@@ -78,7 +79,7 @@ class ProvidersPage(QWidget):
         self.set_key_button = QPushButton("Set &key")
         self.clear_key_button = QPushButton("C&lear key")
         self.test_button = QPushButton("&Test connection")
-        self.status = QLabel()
+        self.status = plain_label()
         self.status.setWordWrap(True)
         self.status.setAccessibleName("Provider status")
 

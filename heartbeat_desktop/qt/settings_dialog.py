@@ -41,6 +41,7 @@ from ..llm.router import OLLAMA, split_model
 from ..store import SqliteStore
 from ..wiring import CONTEXT_TOKENS_RANGE, context_tokens, key_snapshot
 from .icons import app_icon
+from .plain_text import plain_label
 from .providers_page import ProvidersPage, all_models
 from .tasks import Task
 from .window_state import WindowMemory
@@ -164,7 +165,7 @@ class SettingsDialog(QDialog):
     def _thread_page(self) -> QWidget:
         page = QWidget()
         form = QFormLayout(page)
-        self.warning = QLabel()
+        self.warning = plain_label()
         self.warning.setWordWrap(True)
         self.warning.setVisible(False)
         form.addRow(self.warning)
@@ -178,7 +179,7 @@ class SettingsDialog(QDialog):
         self.model.setEditable(True)
         self.model.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.model.lineEdit().setPlaceholderText("app default")
-        self.model_state = QLabel()
+        self.model_state = plain_label()
         self.pull_button = QPushButton("&Pull")
         self.pull_button.setVisible(False)
         self.pull_cancel = QPushButton("Cancel pull")
@@ -341,7 +342,7 @@ class SettingsDialog(QDialog):
         self.autostart.setChecked(autostart)
         self.autostart.setAccessibleName("Start at login")
         self.test_button = QPushButton("Test &connection")
-        self.test_result = QLabel()
+        self.test_result = plain_label()
         self.test_result.setWordWrap(True)
         self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow("Ollama &host:", self.host)

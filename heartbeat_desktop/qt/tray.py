@@ -6,6 +6,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from .icons import TrayState, state_icon
+from .plain_text import inert
 from .scheduler import SchedulerState
 from .tray_menu import TrayMenu, fmt_time, status_line
 
@@ -23,6 +24,11 @@ def tray_state(state: SchedulerState, error: str | None) -> TrayState:
 
 
 def tooltip(state: SchedulerState, error: str | None) -> str:
+    """The icon's tooltip. Reasons may quote a model or a server: made inert (see plain_text.py)."""
+    return inert(_tooltip(state, error))
+
+
+def _tooltip(state: SchedulerState, error: str | None) -> str:
     lines = [f"Heartbeat Desktop — {status_line(state, error)}"]
     for t in state.threads[:TOOLTIP_THREADS]:
         if t.running:

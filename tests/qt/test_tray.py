@@ -67,6 +67,22 @@ def test_state_mapping_and_tooltip() -> None:
     assert "next" in tooltip(idle, None) and "last ok" in tooltip(idle, None)
 
 
+def test_model_text_in_the_tray_and_fallback_window_is_never_markup(qtbot) -> None:
+    """A failure reason quotes the model; `<font size=7>` must not fill the tooltip or the window."""
+    from PySide6.QtCore import Qt
+
+    from heartbeat_desktop.qt.fallback_window import FallbackWindow
+
+    reason = "invalid reply: no JSON object in '<font size=7>BIG</font><a href=x>click</a>'"
+    failed = SchedulerState(True, False, (ts("work", last_status="failed", last_reason=reason),))
+    tip = tooltip(failed, None)
+    assert "<" not in tip and "\u2039font size=7\u203a" in tip
+    window = FallbackWindow(_menu([])._actions)
+    qtbot.addWidget(window)
+    window.update_state(failed, "server said <b>no</b>")
+    assert window.status.textFormat() == Qt.TextFormat.PlainText and "<b>no</b>" in window.status.text()
+
+
 def _menu(calls: list, windows: dict | None = None, autostart: list | None = None) -> TrayMenu:
     autostart = autostart if autostart is not None else [False]
     return TrayMenu(

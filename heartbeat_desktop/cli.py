@@ -716,6 +716,9 @@ def _positional_words(args: argparse.Namespace, choices: tuple[str, ...], usage:
 # Commands that change what the running app schedules or shows; it is told to re-read (DESIGN: "the tray
 # picks changes up"). Read-only commands and run-now (carried out by the app itself) are not listed.
 CHANGING = {"config", "threads", "message", "note", "settings", "provider"}
+# Commands that only read: where the data directory cannot be written they still work, read-only.
+READING = {"history", "status", "feed"}
+READING_WORDS = ("get", "list", "info", "test")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -737,14 +740,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         return start_tray(parser)
     store: SqliteStore | None = None
+    words = getattr(args, "words", None) or [getattr(args, "action", None)]
+    read_only = args.command in READING or words[0] in READING_WORDS
     try:
         if getattr(args, "needs_store", True):
             from .wiring import open_store
 
-            store = open_store()
+            store = open_store(reading_only=read_only)
         code = int(args.func(store, args))
-        words = getattr(args, "words", None) or [getattr(args, "action", None)]
-        read_only = words[0] in ("get", "list", "info", "test")
         if code == EXIT_OK and args.command in CHANGING and not read_only:
             _tell_running_app({"cmd": "reload"})
         return code

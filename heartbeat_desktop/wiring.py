@@ -6,10 +6,11 @@ Kept apart from the CLI and the Qt layer so both assemble the app the same way.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from . import paths
-from .core.ports import LLMClient
+from .core.ports import LLMClient, StoreError
 from .core.runner import DEFAULT_CONTEXT_TOKENS, DEFAULT_MODEL, DEFAULT_TIMEOUT_S, HeartbeatRunner
 from .llm import OllamaClient
 from .llm.router import OLLAMA, ModelRouter
@@ -21,11 +22,26 @@ from .store.providers import ProviderRepo
 log = logging.getLogger(__name__)
 
 
-def open_store(data_dir: Path | None = None) -> SqliteStore:
-    """Open (creating on first start) the database and the default HEARTBEAT.md."""
+def open_store(data_dir: Path | None = None, *, reading_only: bool = False) -> SqliteStore:
+    """Open (creating on first start) the database and the default HEARTBEAT.md.
+
+    `reading_only`: the caller only reads (history, status…); where the data directory cannot be written
+    (a read-only mount, a copy from a backup) the database is then opened read-only instead of failing."""
     directory = data_dir or paths.data_dir()
     paths.secure_files(directory)
-    store = SqliteStore(directory / "heartbeat.db")
+    try:
+        store = SqliteStore(directory / "heartbeat.db")
+    except StoreError as exc:
+        if not reading_only:
+            if not os.access(directory, os.W_OK):
+                raise StoreError(f"{exc} (the data directory {directory} cannot be written)") from None
+            raise
+        try:
+            store = SqliteStore(directory / "heartbeat.db", read_only=True)
+        except StoreError:
+            raise exc from None  # not a write problem: the first error says what is wrong
+        log.info("Opened the database read-only (%s)", exc)
+        return store
     paths.ensure_heartbeat_md(directory)
     return store
 

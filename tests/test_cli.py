@@ -253,3 +253,34 @@ def test_history_limit_is_checked_where_it_is_typed(data_dir: Path, limit: str) 
     result = cli(data_dir, "history", "--limit", limit)
     assert result.returncode == 2 and "--limit" in result.stderr and "1–10000" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def read_only_data(tmp_path: Path):
+    """A data directory on a read-only file system (a tmpfs remounted read-only; root can still write a
+    chmod-ed directory, so permissions alone would prove nothing here)."""
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mount)]).returncode:
+        pytest.skip("needs root and mount to make a read-only file system")
+    try:
+        yield mount / "data"
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_read_only_commands_work_in_a_read_only_data_dir(read_only_data: Path, ollama: OllamaServer) -> None:
+    (read_only_data).mkdir()
+    (read_only_data / "HEARTBEAT.md").write_text(GOOD_MD)
+    ollama.script(Reply(POST))
+    assert cli(read_only_data, "run-now", host=ollama.url).returncode == 0
+    assert subprocess.run(["mount", "-o", "remount,ro", str(read_only_data.parent)]).returncode == 0
+    history = cli(read_only_data, "history", "--json", host=ollama.url)
+    assert history.returncode == 0 and json.loads(history.stdout)[0]["status"] == "ok", history.stderr
+    for args in (("status",), ("feed",), ("threads", "list"), ("config", "get"), ("settings", "get")):
+        result = cli(read_only_data, *args, host=ollama.url)
+        assert result.returncode == 0, (args, result.stderr)
+    feed = cli(read_only_data, "feed", "--json", host=ollama.url)
+    assert json.loads(feed.stdout)[0]["title"] == "Standup notes"
+    write = cli(read_only_data, "message", "--thread", "default", "hi", host=ollama.url)
+    assert write.returncode == 1 and "cannot be written" in write.stderr

@@ -31,15 +31,28 @@ __all__ = ["DB_FILENAME", "DEFAULT_THREAD", "Database", "SqliteStore", "StoreErr
 
 class SqliteStore:
     def __init__(
-        self, path: Path | str, *, clock=time.time, recover: bool = True, retry_budget_s: float | None = None
+        self,
+        path: Path | str,
+        *,
+        clock=time.time,
+        recover: bool = True,
+        retry_budget_s: float | None = None,
+        read_only: bool = False,
     ) -> None:
-        self.db = Database(path) if retry_budget_s is None else Database(path, retry_budget_s=retry_budget_s)
+        if read_only:
+            self.db = Database(path, read_only=True)
+        elif retry_budget_s is None:
+            self.db = Database(path)
+        else:
+            self.db = Database(path, retry_budget_s=retry_budget_s)
         self.clock = clock
         self.threads = ThreadRepo(self.db, clock)
         self.feed = FeedRepo(self.db, clock)
         self.runs = RunRepo(self.db, clock)
         self.settings = SettingsRepo(self.db)
         self.providers = ProviderRepo(self.db, clock)
+        if read_only:
+            return
         self.threads.ensure_default()
         if recover:
             count = self.runs.mark_interrupted()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..core.ports import StoreError
-from .migrations import migrate
+from .migrations import LATEST, migrate
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,13 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 class Database:
-    def __init__(self, path: Path | str, *, retry_budget_s: float = RETRY_BUDGET_S) -> None:
+    def __init__(self, path: Path | str, *, retry_budget_s: float = RETRY_BUDGET_S, read_only: bool = False) -> None:
         self.path = Path(path) if str(path) != ":memory:" else path
         self.retry_budget_s = retry_budget_s
+        self.read_only = read_only
+        if read_only:
+            self.conn = self._open_read_only()
+            return
         if isinstance(self.path, Path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -52,6 +56,33 @@ class Database:
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """For reading a database in a directory this process cannot write (a read-only mount, a backup
+        copy): no WAL switch, no migration, no recovery. SQLite must create the WAL index beside the file
+        to read a WAL database; where it cannot, nobody can be writing it either, so it is read as an
+        immutable file."""
+        assert isinstance(self.path, Path)
+        if not self.path.is_file():
+            raise StoreError(f"cannot open database {self.path}: it does not exist (and cannot be created here)")
+        uri = self.path.resolve().as_uri()
+        last: Exception | None = None
+        for mode in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                conn = sqlite3.connect(f"{uri}?{mode}", uri=True, isolation_level=None, check_same_thread=True)
+                conn.row_factory = sqlite3.Row
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+            except sqlite3.Error as exc:
+                last = exc
+                continue
+            if version != LATEST:
+                conn.close()
+                raise StoreError(
+                    f"the database {self.path} has schema version {version}, this app {LATEST}: run any command "
+                    "where the data directory is writable to upgrade it"
+                )
+            return conn
+        raise StoreError(f"cannot open database {self.path} for reading: {last}")
 
     def _setup(self) -> None:
         self.conn.execute("PRAGMA foreign_keys = ON")

@@ -120,6 +120,7 @@ class SettingsDialog(QDialog):
         self._warnings: dict[str, list[str]] = {}
         self._current: str | None = None
         self._server_models: list[str] | None = None
+        self._models_load = 0  # which model-list load is the newest (see load_models)
         self._provider_names: set[str] = set()
         self._tasks: list[Task] = []
         self._pull: Task | None = None
@@ -515,11 +516,22 @@ class SettingsDialog(QDialog):
         providers, keys = self._store.providers.list(), key_snapshot(self._store, self._data_dir)
         self._provider_names = {p.name for p in providers}
         self.model_state.setText(f"Loading models from {client.host} and your providers…")
+        # Loads can overlap (a provider saved, then its key set): only the newest one's answer counts, or
+        # a slow earlier list — made before the key existed — would replace the right one.
+        self._models_load = generation = self._models_load + 1
 
         def work(_task: Task) -> tuple[list[str], list[str]]:
             return all_models(providers, host, keys)
 
-        self._run(work, self._on_models, self._on_models_failed)
+        def done(result: object) -> None:
+            if generation == self._models_load:
+                self._on_models(result)
+
+        def failed(message: str) -> None:
+            if generation == self._models_load:
+                self._on_models_failed(message)
+
+        self._run(work, done, failed)
 
     def _on_models(self, result: object) -> None:
         models, problems = result  # type: ignore[misc]

@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -767,7 +767,23 @@ def main(argv: list[str] | None = None) -> int:
             store.close()
 
 
+def no_display(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> bool:
+    """On Linux and the BSDs a window needs an X or Wayland session; without one Qt aborts the process
+    (exit 134) with a misleading message about xcb-cursor0. QT_QPA_PLATFORM (offscreen, vnc…) is an
+    explicit choice and is respected."""
+    if platform in ("win32", "darwin") or environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
+
+
 def start_tray(parser: argparse.ArgumentParser, open_window: str | None = None) -> int:
+    if no_display():
+        what = f"the {open_window} window" if open_window else "the tray app"
+        return _error(
+            f"no graphical session found (neither DISPLAY nor WAYLAND_DISPLAY is set), so {what} cannot open; "
+            "the command line works without one: heartbeat-desktop --help",
+            EXIT_USAGE,
+        )
     try:
         from .qt.app import run_tray
     except ImportError as exc:

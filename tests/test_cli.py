@@ -284,3 +284,21 @@ def test_read_only_commands_work_in_a_read_only_data_dir(read_only_data: Path, o
     assert json.loads(feed.stdout)[0]["title"] == "Standup notes"
     write = cli(read_only_data, "message", "--thread", "default", "hi", host=ollama.url)
     assert write.returncode == 1 and "cannot be written" in write.stderr
+
+
+@pytest.mark.parametrize("args", [(), ("open", "settings")])
+def test_without_a_display_the_tray_says_so_and_exits_2(data_dir: Path, args: tuple[str, ...]) -> None:
+    """Qt aborted the process (exit 134, a core dump) with a message about xcb-cursor0."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["HEARTBEAT_DATA_DIR"] = str(data_dir)
+    result = subprocess.run(
+        [sys.executable, "-m", "heartbeat_desktop", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "no graphical session found" in result.stderr
+    assert "heartbeat-desktop --help" in result.stderr and "xcb" not in result.stderr

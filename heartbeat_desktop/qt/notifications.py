@@ -150,12 +150,16 @@ class Notifier(QObject):
         if tray is not None:
             tray.messageClicked.connect(self._balloon_clicked)
         self._last_balloon_post: int | None = None
+        self._closed = False
 
     @property
     def backend(self) -> FreedesktopBackend | None:
         return self._backend
 
     def show(self, notice: Notice) -> None:
+        if self._closed:  # quitting: an error now goes to the log only
+            log.info("Not shown (quitting): %s — %s", notice.title, notice.body)
+            return
         if notice.critical:
             self._held.append(notice)
             if not self._hold.isActive():
@@ -192,5 +196,7 @@ class Notifier(QObject):
             self.open_post.emit(self._last_balloon_post)
 
     def close(self) -> None:
+        self._closed = True
+        self._hold.stop()
         if self._backend is not None:
             self._backend.close()

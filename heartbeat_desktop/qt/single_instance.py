@@ -27,6 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
@@ -110,6 +111,7 @@ class InstanceServer(QObject):
         self._server.newConnection.connect(self._on_connection)
         self._pending: dict[str, QLocalSocket] = {}
         self._buffers: dict[int, bytes] = {}
+        self._sockets: dict[int, QLocalSocket] = {}
         scheduler.request_done.connect(self._on_request_done)
 
     def listen(self) -> bool:
@@ -136,6 +138,17 @@ class InstanceServer(QObject):
         return self._server.listen(self.name)
 
     def close(self) -> None:
+        """Stop listening and let go of every connection first: a socket destroyed with the server would
+        otherwise report `disconnected` into Python objects that are already gone (a traceback on quit)."""
+        for sock in list(self._sockets.values()):
+            if shiboken6.isValid(sock):
+                sock.disconnected.disconnect()
+                sock.readyRead.disconnect()
+                sock.abort()
+                sock.deleteLater()
+        self._sockets.clear()
+        self._buffers.clear()
+        self._pending.clear()
         self._server.close()
 
     @Slot()
@@ -148,15 +161,18 @@ class InstanceServer(QObject):
                 sock.deleteLater()
                 continue
             self._buffers[id(sock)] = b""
+            self._sockets[id(sock)] = sock
             sock.readyRead.connect(lambda s=sock: self._on_ready(s))
             sock.disconnected.connect(lambda s=sock: self._forget(s))
 
     def _forget(self, sock: QLocalSocket) -> None:
         self._buffers.pop(id(sock), None)
+        self._sockets.pop(id(sock), None)
         for token, pending in list(self._pending.items()):
             if pending is sock:
                 del self._pending[token]
-        sock.deleteLater()
+        if shiboken6.isValid(sock):
+            sock.deleteLater()
 
     def _on_ready(self, sock: QLocalSocket) -> None:
         data = self._buffers.get(id(sock), b"") + bytes(sock.readAll().data())

@@ -329,3 +329,44 @@ def test_an_unusable_database_stops_the_app_with_a_message_and_is_left_alone(
     assert "cannot open database" in capsys.readouterr().err
     assert (db.read_bytes() if db.is_file() else None) == before
     assert not (app_env / "heartbeat.db-wal").exists()
+
+
+@pytest.mark.parametrize("how", ["quit command", "SIGTERM"])
+def test_quitting_is_clean(data_dir: Path, how: str) -> None:
+    """`heartbeat-desktop quit` logged two tracebacks every time (a socket and a timer already deleted)."""
+    import signal
+    import time
+
+    (data_dir / "HEARTBEAT.md").write_text(GOOD_MD, encoding="utf-8")
+    env = {
+        **os.environ,
+        "HEARTBEAT_DATA_DIR": str(data_dir),
+        "QT_QPA_PLATFORM": "offscreen",
+        "HEARTBEAT_TRAY_WAIT": "0",
+    }
+    app = subprocess.Popen(
+        [sys.executable, "-m", "heartbeat_desktop"], env=env, cwd=REPO, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while _cli(data_dir, "status", host="http://127.0.0.1:9").wait(30) != 0 or not list(
+            (data_dir / "logs").glob("*.log")
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        log = next((data_dir / "logs").glob("*.log"))
+        while "started (data in" not in log.read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        if how == "SIGTERM":
+            app.send_signal(signal.SIGTERM)
+        else:
+            quitter = _cli(data_dir, "quit", host="http://127.0.0.1:9")
+            assert quitter.wait(30) == 0
+        assert app.wait(15) == 0
+        stderr = app.stderr.read()
+    finally:
+        if app.poll() is None:
+            app.kill()
+    text = log.read_text()
+    assert "Traceback" not in stderr + text and "ERROR" not in stderr + text, stderr + text

@@ -1,0 +1,33 @@
+"""The README's set-up commands are the ones CI runs, and they work as written on a fresh machine."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from tests.conftest import REPO
+
+
+def _opening_commands() -> list[str]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    head = text.split("\n## ", 1)[0]
+    return [block.strip() for block in re.findall(r"```sh\n(.*?)```", head, re.S)]
+
+
+def test_the_readme_opens_with_two_commands_and_ci_runs_the_second() -> None:
+    install, test = _opening_commands()
+    assert install.endswith(".venv/bin/heartbeat-desktop") and "\n" not in install
+    assert test.endswith("python -m pytest") and "\n" not in test
+    assert test in (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    # sudo does not exist on a root-only machine; the script raises itself with sudo when it must
+    assert not install.startswith("sudo") and not test.startswith("sudo")
+    script = (REPO / "packaging" / "install-system-deps.sh").read_text(encoding="utf-8")
+    assert 'if [ "$(id -u)" -ne 0 ]; then\n  exec sudo' in script
+    for command in (install, test):
+        for path in re.findall(r"packaging/[\w.-]+\.sh", command):
+            assert os.access(REPO / path, os.X_OK), path
+
+
+def test_the_readme_says_how_to_get_the_command_on_path() -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "source .venv/bin/activate" in text and "pipx install ." in text

@@ -119,33 +119,47 @@ def cmd_run_now(store: SqliteStore, args: argparse.Namespace) -> int:
 
 
 def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
+    """While the app runs, its own view (its pause, its due times, the server it uses) wins over what the
+    database and this shell's environment would say."""
+    from .store.settings import PAUSED_SETTING
     from .wiring import make_llm
 
+    live = _ask_running_app({"cmd": "status"})
+    app = live.get("status") if live and live.get("ok") else None
+    live_threads = app["threads"] if app else {}
     threads = []
     for t in store.threads.list():
         config, warnings = HeartbeatConfig.load(t.config_json)
         state = store.runs.state(t.id)
+        seen = live_threads.get(t.id, {})
         threads.append(
             {
                 "id": t.id,
                 "title": t.title,
                 "enabled": config.enabled,
-                "paused": t.paused,
+                "paused": seen.get("paused", t.paused),
+                "running": seen.get("running", False),
                 "every_seconds": config.every_seconds,
                 "model": config.model,
                 "dry_run": config.dry_run,
                 "last_run_at": _iso(state.last_run_at) if state else None,
-                "next_due_at": _iso(state.next_due_at) if state else None,
-                "last_status": state.last_status if state else None,
-                "last_reason": state.last_reason if state else None,
-                "consecutive_failures": state.consecutive_failures if state else 0,
+                "next_due_at": _iso(seen["next_due"]) if app else (_iso(state.next_due_at) if state else None),
+                "last_status": seen.get("last_status", state.last_status if state else None),
+                "last_reason": seen.get("last_reason", state.last_reason if state else None),
+                "consecutive_failures": seen.get(
+                    "consecutive_failures", state.consecutive_failures if state else 0
+                ),
                 "config_warnings": warnings,
             }
         )
     info = {
         "version": __version__,
         "data_dir": str(paths.data_dir()),
-        "ollama_host": make_llm(store).host,
+        "app_running": app is not None,
+        "app_pid": app["pid"] if app else None,
+        "paused": app["paused"] if app else store.settings.get(PAUSED_SETTING) == "1",
+        "ollama_host": (app or {}).get("ollama_host") or make_llm(store).host,
+        "server_problem": (app or {}).get("server_problem"),
         "default_model": store.settings.get("default_model") or "llama3.2",
         "threads": threads,
     }
@@ -153,7 +167,10 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
         _emit(info)
         return EXIT_OK
     print(f"Heartbeat Desktop {info['version']} — data in {info['data_dir']}")
-    print(f"Ollama: {info['ollama_host']} (default model {info['default_model']})")
+    running = f"running (pid {info['app_pid']})" if app else "not running"
+    print(f"App: {running}{', paused' if info['paused'] else ''}")
+    problem = f" — {info['server_problem']}" if info["server_problem"] else ""
+    print(f"Ollama: {info['ollama_host']} (default model {info['default_model']}){problem}")
     for t in threads:
         state = "disabled" if not t["enabled"] else "paused" if t["paused"] else f"every {t['every_seconds']} s"
         last = f"last {t['last_status']} at {t['last_run_at']}" if t["last_status"] else "never ran"
@@ -537,12 +554,17 @@ def cmd_api(store: SqliteStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _tell_running_app(message: dict[str, Any]) -> bool:
+def _ask_running_app(message: dict[str, Any]) -> dict[str, Any] | None:
+    """The running app's answer, or None when no app runs for this data dir (or this build has no Qt)."""
     try:
         from .qt.single_instance import request, server_name
     except ImportError:
-        return False
-    return request(server_name(paths.data_dir()), message, timeout_s=5) is not None
+        return None
+    return request(server_name(paths.data_dir()), message, timeout_s=5)
+
+
+def _tell_running_app(message: dict[str, Any]) -> bool:
+    return _ask_running_app(message) is not None
 
 
 def cmd_quit(_store: None, args: argparse.Namespace) -> int:

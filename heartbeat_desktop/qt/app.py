@@ -131,6 +131,7 @@ class TrayApp(QObject):
         self.health.changed.connect(self._on_health)
         self.instance = InstanceServer(server_name(data_dir), self.scheduler, self)
         self.instance.raise_requested.connect(self.raise_ui)
+        self.instance.status_provider = self.live_status
         self.instance.open_requested.connect(self.open_window)
         self.instance.api_reload_requested.connect(self.configure_api)
         self.instance.reload_requested.connect(self._on_outside_change)
@@ -403,6 +404,27 @@ class TrayApp(QObject):
             return
         self.tray.set_error(f"cannot reach the model server at {host}")
         self.notifier.show(Notice("Heartbeat Desktop cannot reach Ollama", message, critical=True))
+
+    def live_status(self) -> dict[str, object]:
+        """What `heartbeat-desktop status` shows while the app runs: the app's own view, not the CLI's."""
+        state = self.scheduler.state
+        return {
+            "pid": os.getpid(),
+            "paused": state.paused,
+            "ollama_host": self.health.last_host,
+            "server_problem": self.tray.error,
+            "threads": {
+                t.thread_id: {
+                    "paused": t.paused,
+                    "running": t.running,
+                    "next_due": t.next_due,
+                    "last_status": t.last_status,
+                    "last_reason": t.last_reason,
+                    "consecutive_failures": t.consecutive_failures,
+                }
+                for t in state.threads
+            },
+        }
 
     def _host(self) -> str:
         return self._llm().host

@@ -37,6 +37,7 @@ class HealthMonitor(QObject):
         self._probe = probe
         self._host = host
         self.reachable: bool | None = None
+        self.last_host: str | None = None  # the server last checked: what the app uses, for `status`
         self.message = ""
         self._first_retry_ms = first_retry_ms
         self._retry_ms = first_retry_ms
@@ -71,7 +72,7 @@ class HealthMonitor(QObject):
     def _on_result(self, ok: bool, host: str, message: str) -> None:
         self._busy = False
         was = self.reachable
-        self.reachable, self.message = ok, message
+        self.reachable, self.message, self.last_host = ok, message, host
         if ok:
             self._retry_ms = self._first_retry_ms
             self._timer.stop()

@@ -32,11 +32,10 @@ from ..core.models import RunRecord
 from ..core.runner import HeartbeatRunner
 from ..core.schedule import missed, next_due, trigger_for
 from ..store import SqliteStore
+from ..store.settings import PAUSED_SETTING
 from .wake_timer import WakeTimer, make_wake_timer
 
 log = logging.getLogger(__name__)
-
-PAUSED_SETTING = "scheduler_paused"
 
 
 def enabled_from_env(environ: Mapping[str, str] = os.environ) -> bool:

@@ -24,6 +24,7 @@ import struct
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,8 @@ class InstanceServer(QObject):
         self._pending: dict[str, QLocalSocket] = {}
         self._buffers: dict[int, bytes] = {}
         self._sockets: dict[int, QLocalSocket] = {}
+        # The app's live view for `status` (its pause, due times, the server it uses), set by the app.
+        self.status_provider: Callable[[], dict[str, Any]] | None = None
         scheduler.request_done.connect(self._on_request_done)
 
     def listen(self) -> bool:
@@ -203,6 +206,11 @@ class InstanceServer(QObject):
             self._reply(sock, {"ok": True, "pid": os.getpid()})
             sock.flush()
             self.quit_requested.emit()
+        elif cmd == "status":
+            if self.status_provider is None:
+                self._reply(sock, {"ok": False, "error": "status is not available"})
+            else:
+                self._reply(sock, {"ok": True, "status": self.status_provider()})
         elif cmd == "reload":
             self.reload_requested.emit()
             self._reply(sock, {"ok": True})

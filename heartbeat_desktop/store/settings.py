@@ -15,6 +15,9 @@ KNOWN = {
 }
 
 
+PAUSED_SETTING = "scheduler_paused"  # "1" while heartbeats are paused (the tray, the API or the env)
+
+
 class SettingsRepo:
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -370,3 +370,22 @@ def test_quitting_is_clean(data_dir: Path, how: str) -> None:
             app.kill()
     text = log.read_text()
     assert "Traceback" not in stderr + text and "ERROR" not in stderr + text, stderr + text
+
+
+def test_status_is_the_running_apps_view(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
+    """After pausing from the tray, `status` said "paused": false and showed this shell's OLLAMA_HOST."""
+    qtbot.waitUntil(lambda: tray_app.health.last_host is not None, timeout=5000)
+    tray_app.toggle_pause()
+    qtbot.waitUntil(lambda: tray_app.scheduler.state.paused, timeout=3000)
+    proc = _cli(tray_app.data_dir, "status", "--json", host="http://127.0.0.1:9")  # another host in this shell
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+    out, err = proc.communicate()
+    status = json.loads(out or err)
+    assert status["app_running"] is True and status["app_pid"] == os.getpid() and status["paused"] is True
+    assert status["ollama_host"] == ollama.url
+    tray_app.toggle_pause()
+    qtbot.waitUntil(lambda: not tray_app.scheduler.state.paused, timeout=3000)
+    proc = _cli(tray_app.data_dir, "status", "--json", host="http://127.0.0.1:9")
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+    resumed = json.loads(proc.communicate()[0])
+    assert resumed["paused"] is False and resumed["threads"][0]["next_due_at"] is not None

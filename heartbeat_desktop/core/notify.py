@@ -30,6 +30,8 @@ def _start(text: str, limit: int = BODY_CHARS) -> str:
 
 
 def notice_for(run: RunRecord, config: HeartbeatConfig) -> Notice | None:
+    if run.dry_run:  # asked for by someone watching its answer (the CLI, the API): no desktop noise
+        return None
     if run.status == "failed":
         if not config.notify_failures:
             return None

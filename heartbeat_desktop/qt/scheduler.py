@@ -352,7 +352,8 @@ class SchedulerWorker(QObject):
         state = self._store.runs.state(job.thread_id)
         last = state.last_run_at if state else now
         failures = state.consecutive_failures if state else 0
-        entry.defer_until = result.defer_until if isinstance(result, RunRecord) else None
+        if not (isinstance(result, RunRecord) and result.dry_run):  # a dry run leaves the plan as it was
+            entry.defer_until = result.defer_until if isinstance(result, RunRecord) else None
         entry.due = next_due(
             entry.config, now=now, last_run_at=last, consecutive_failures=failures, defer_until=entry.defer_until
         )

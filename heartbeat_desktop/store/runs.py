@@ -155,8 +155,12 @@ class RunRepo:
         self._update_state(c, run)
 
     def _update_state(self, c: sqlite3.Connection, run: RunRecord) -> None:
-        """Keep thread_state in step with the run, in the same transaction."""
-        if run.trigger == "preview":
+        """Keep thread_state in step with the run, in the same transaction.
+
+        A dry run (and a preview) is a question, not a heartbeat: it is recorded as a run but changes
+        nothing of the schedule — not the last run time, the failure count (backoff), the last status the
+        icon shows, or the "nothing new" fingerprint."""
+        if run.trigger == "preview" or run.dry_run:
             return
         success = run.status == "ok"
         counts_as_success = success and not run.dry_run

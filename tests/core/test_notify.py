@@ -36,6 +36,7 @@ def test_silent_cases_and_mutes() -> None:
         is None
     )
     assert notice_for(_run(status="ok", decision={"action": "vote", "post_id": 1, "direction": "up"}), config) is None
+    assert notice_for(_run(status="failed", dry_run=True, reason="HTTP 500"), config) is None  # the asker sees it
     assert (
         notice_for(
             _run(status="ok", decision={"action": "vote", "post_id": 1, "direction": "up"}),

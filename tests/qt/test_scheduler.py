@@ -342,3 +342,29 @@ def test_the_real_wake_timer_starts_a_due_run(qtbot, data_dir: Path, ollama: Oll
         qtbot.waitUntil(lambda: len(ollama.chat_requests()) == 1, timeout=5000)
     finally:
         scheduler.stop()
+
+
+def test_dry_runs_leave_the_schedule_alone(make, setup: SqliteStore, ollama: OllamaServer) -> None:
+    """Two failed dry runs gave consecutive_failures 2, pushed the next run hours out and turned the icon
+    red. A dry run is recorded (History shows it) and changes nothing of the schedule."""
+    setup.threads.set_config("default", HeartbeatConfig(every_seconds=3600, timezone="UTC", always_ask=True))
+    h = make(FakeClock(utc(2026, 5, 4, 10, 0)))
+    h.start()
+    h.wait_finished(1)  # the first scheduled heartbeat (nothing ran before): ok
+    h.settle()
+    due = h.due("default")
+    before = h.scheduler.state.thread("default")
+    assert before.last_status == "ok"
+    ollama.script(Error(500, "boom"), Error(500, "boom"))
+    for n in (2, 3):
+        h.scheduler.run_heartbeat_now("default", dry_run=True)
+        h.wait_finished(n)
+    dry = h.finished[1:]
+    assert [r.status for r in dry] == ["failed", "failed"] and all(r.dry_run for r in dry)
+    h.settle()
+    after = h.scheduler.state.thread("default")
+    assert h.due("default") == due
+    assert (after.consecutive_failures, after.last_status) == (before.consecutive_failures, before.last_status)
+    state = setup.runs.state("default")
+    assert state.consecutive_failures == 0 and state.last_status == "ok"
+    assert [r.dry_run for r in setup.runs.history("default")] == [True, True, False]  # still in History

@@ -271,17 +271,26 @@ def cmd_config(store: SqliteStore, args: argparse.Namespace) -> int:
 def cmd_settings(store: SqliteStore, args: argparse.Namespace) -> int:
     if args.action == "get":
         values = store.settings.all()
+        effective = _effective_settings(store)
         if args.key:
             if args.key not in KNOWN_SETTINGS:
                 raise UsageError(f"unknown setting {args.key!r}; known: {', '.join(KNOWN_SETTINGS)}")
-            print(values.get(args.key, ""))
+            print(values.get(args.key) or effective[args.key])  # the value in use, set or not
         else:
             for key, help_text in KNOWN_SETTINGS.items():
-                print(f"{key:<14} {values.get(key, '(default)'):<30} {help_text}")
+                shown = values.get(key) or f"{effective[key]} (default)"
+                print(f"{key:<14} {shown:<36} {help_text}")
         return EXIT_OK
     if args.key not in KNOWN_SETTINGS:
         raise UsageError(f"unknown setting {args.key!r}; known: {', '.join(KNOWN_SETTINGS)}")
     value = args.value
+    if args.key == "ollama_host" and value not in (None, ""):
+        from .llm.ollama_client import check_host
+
+        try:
+            value = check_host(value)
+        except ValueError as exc:
+            raise UsageError(f"ollama_host: {exc}") from None
     if args.key == "llm_timeout" and value not in (None, ""):
         try:
             if not 1 <= float(value) <= 3600:
@@ -299,8 +308,24 @@ def cmd_settings(store: SqliteStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _effective_settings(store: SqliteStore) -> dict[str, str]:
+    """What each app setting is in use as, stored or not (`settings get` prints these, not an empty line)."""
+    from .core.runner import DEFAULT_MODEL
+    from .wiring import context_tokens, llm_timeout, make_llm
+
+    return {
+        "ollama_host": make_llm(store).host,
+        "default_model": store.settings.get("default_model") or DEFAULT_MODEL,
+        "llm_timeout": f"{llm_timeout(store):g}",
+        "context_tokens": str(context_tokens(store)),
+    }
+
+
 def cmd_check(store: SqliteStore | None, args: argparse.Namespace) -> int:
     path = Path(args.path) if args.path else paths.data_dir()
+    target = path / heartbeat_md.FILENAME if path.is_dir() else path
+    if not target.is_file():
+        raise UsageError(f"no such file: {target}")
     text, warnings = heartbeat_md.read_heartbeat_md(path)
     instructions = heartbeat_md.parse(text)
     instructions.warnings[:0] = warnings

@@ -302,3 +302,20 @@ def test_without_a_display_the_tray_says_so_and_exits_2(data_dir: Path, args: tu
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and "no graphical session found" in result.stderr
     assert "heartbeat-desktop --help" in result.stderr and "xcb" not in result.stderr
+
+
+def test_input_is_checked_where_it_is_typed(data_dir: Path) -> None:
+    for bad, says in (("notaurl", "did you mean http://notaurl:11434?"), ("ftp://x", "http:// or https://")):
+        result = cli(data_dir, "settings", "set", "ollama_host", bad)
+        assert result.returncode == 2 and says in result.stderr, result.stderr
+    for good in ("http://gpu-box.local:11434", "gpu-box:11434", "https://ollama.example.com"):
+        assert cli(data_dir, "settings", "set", "ollama_host", good).returncode == 0
+        assert cli(data_dir, "settings", "get", "ollama_host").stdout.strip() == good
+    assert cli(data_dir, "settings", "set", "ollama_host", "").returncode == 0  # back to the default…
+    assert cli(data_dir, "settings", "get", "ollama_host").stdout.strip() == "http://127.0.0.1:9"  # …shown as in use
+    zone = cli(data_dir, "config", "set", "timezone", "Nowhere/City")
+    assert zone.returncode == 2 and "IANA time zone name such as Europe/Berlin" in zone.stderr
+    assert "any text" not in zone.stderr
+    assert cli(data_dir, "config", "set", "timezone", "local").returncode == 0
+    missing = cli(data_dir, "check", "nosuch.md")
+    assert missing.returncode == 2 and missing.stdout == "" and "no such file" in missing.stderr

@@ -70,7 +70,7 @@ class HeartbeatConfig(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        if value is None or value == "":
+        if value is None or value.strip().lower() in ("", "local"):
             return None
         try:
             ZoneInfo(value)
@@ -190,6 +190,10 @@ class HeartbeatConfig(BaseModel):
             return "none|last"
         if key == "allowed_actions":
             return "a comma-separated list of post, comment, vote — or none"
+        if key == "timezone":
+            return "an IANA time zone name such as Europe/Berlin or America/New_York, or local"
+        if key == "model":
+            return "a model name, e.g. llama3.2 or openai:gpt-4o-mini; null for the app default"
         if field.annotation is bool:
             return "true|false"
         return "any text"

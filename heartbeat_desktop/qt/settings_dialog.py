@@ -37,6 +37,7 @@ from ..core.config import ConfigError, HeartbeatConfig
 from ..core.ports import StoreError
 from ..core.runner import DEFAULT_CONTEXT_TOKENS, DEFAULT_MODEL, DEFAULT_TIMEOUT_S
 from ..llm import OllamaClient
+from ..llm.ollama_client import check_host
 from ..llm.router import OLLAMA, split_model
 from ..store import SqliteStore
 from ..wiring import CONTEXT_TOKENS_RANGE, context_tokens, key_snapshot
@@ -467,8 +468,14 @@ class SettingsDialog(QDialog):
         try:
             if self._current is not None:
                 self._drafts[self._current] = self.read_form()
+            host = self.host.text().strip()
+            if host:
+                try:
+                    host = check_host(host)
+                except ValueError as exc:
+                    raise ConfigError(f"Ollama host: {exc}") from None
             app = {
-                "ollama_host": self.host.text().strip() or None,
+                "ollama_host": host or None,
                 "default_model": self.default_model.text().strip() or None,
                 "llm_timeout": str(self.timeout.value()) if self.timeout.value() != int(DEFAULT_TIMEOUT_S) else None,
                 "context_tokens": (

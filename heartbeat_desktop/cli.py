@@ -74,7 +74,9 @@ def describe_run(run: RunRecord) -> str:
         text = "nothing to do (HEARTBEAT_OK)"
     if result.get("delivered_to"):
         text += f", delivered to thread {result['delivered_to']!r}"
-    return f"ok: {text} — {decision.get('reason') or run.reason} ({secs})"
+    why = decision.get("reason") or run.reason
+    because = f" — {why}" if why and why != "HEARTBEAT_OK" else ""  # not "HEARTBEAT_OK — HEARTBEAT_OK"
+    return f"ok: {text}{because} ({secs})"
 
 
 # ---------------------------------------------------------------------------- commands

@@ -125,10 +125,15 @@ class TrayApp(QObject):
         )
         self.menu = TrayMenu(self.actions)
         self.tray = TrayController(self.menu, self)
+        # A left click opens what people look for first: what the heartbeats did.
+        self.tray.activated_primary.connect(lambda: self.open_window("history"))
         self.notifier = Notifier(self.tray.icon, parent=self)
         self.notifier.open_post.connect(self.open_post)
         self.health = HealthMonitor(self._probe, self._host, self)
         self.health.changed.connect(self._on_health)
+        # Between heartbeats nothing polls the model server (no idle wake-ups); when the user looks at the
+        # menu, check it, so what the menu and tooltip say is true now.
+        self.menu.aboutToShow.connect(self.health.check_if_stale)
         self.instance = InstanceServer(server_name(data_dir), self.scheduler, self)
         self.instance.raise_requested.connect(self.raise_ui)
         self.instance.status_provider = self.live_status
@@ -390,10 +395,9 @@ class TrayApp(QObject):
         elif run.status == "ok" and self.health.reachable is False:
             self.health.check()
         entry = self.scheduler.state.thread(run.thread_id)
-        config = entry.config if entry is not None else None
-        if config is None:
+        if entry is None:
             return
-        notice = notice_for(run, config)
+        notice = notice_for(run, entry.config, entry.title)
         if notice is not None and run.error_kind != "unreachable":
             self.notifier.show(notice)
 

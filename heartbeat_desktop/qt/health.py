@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
@@ -38,6 +39,7 @@ class HealthMonitor(QObject):
         self._host = host
         self.reachable: bool | None = None
         self.last_host: str | None = None  # the server last checked: what the app uses, for `status`
+        self._checked_at = float("-inf")
         self.message = ""
         self._first_retry_ms = first_retry_ms
         self._retry_ms = first_retry_ms
@@ -71,6 +73,7 @@ class HealthMonitor(QObject):
     @Slot(bool, str, str)
     def _on_result(self, ok: bool, host: str, message: str) -> None:
         self._busy = False
+        self._checked_at = time.monotonic()
         was = self.reachable
         self.reachable, self.message, self.last_host = ok, message, host
         if ok:
@@ -82,6 +85,11 @@ class HealthMonitor(QObject):
         if was != ok:
             log.info("Model server %s: %s", "reachable" if ok else "NOT reachable", message)
             self.changed.emit(ok, host, message)
+
+    def check_if_stale(self, max_age_s: float = 10.0) -> None:
+        """Check now unless a check ended in the last `max_age_s` (the user opened the menu)."""
+        if time.monotonic() - self._checked_at >= max_age_s:
+            self.check()
 
     def report_unreachable(self, message: str) -> None:
         """A run found the server down: enter the error state and start the quiet retries."""

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 APP_NAME = "Heartbeat Desktop"
 BUS_NAME = "org.freedesktop.Notifications"
 OBJECT_PATH = "/org/freedesktop/Notifications"
-FAILURE_HOLD_MS = 2500
+FAILURE_HOLD_MS = 10_000  # failures after a shown one, within this window, are folded into one summary
 EXPIRE_MS = 8000
 
 
@@ -161,17 +161,19 @@ class Notifier(QObject):
             log.info("Not shown (quitting): %s — %s", notice.title, notice.body)
             return
         if notice.critical:
-            self._held.append(notice)
-            if not self._hold.isActive():
-                self._hold.start()
-            return
+            # The first failure is shown at once (holding it made a failure arrive late); the ones that
+            # follow within the window are folded into one summary at its end, so a burst is two at most.
+            if self._hold.isActive():
+                self._held.append(notice)
+                return
+            self._hold.start()
         self._deliver(notice)
 
     @Slot()
     def _flush_failures(self) -> None:
         held, self._held = self._held, []
         if held:
-            self._deliver(fold_failures(held))
+            self._deliver(fold_failures(held, more=True))
 
     def _deliver(self, notice: Notice) -> None:
         self.shown.emit(notice)

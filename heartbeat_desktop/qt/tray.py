@@ -11,6 +11,7 @@ from .scheduler import SchedulerState
 from .tray_menu import TrayMenu, fmt_time, status_line
 
 TOOLTIP_THREADS = 8
+TOOLTIP_REASON = 160  # long enough for a reason and what to do about it
 
 
 def tray_state(state: SchedulerState, error: str | None) -> TrayState:
@@ -39,7 +40,9 @@ def _tooltip(state: SchedulerState, error: str | None) -> str:
             what = "paused" if (t.paused or state.paused) else "off"
         last = f"last {t.last_status}" if t.last_status else "never ran"
         if t.last_status in ("failed", "skipped") and t.last_reason:
-            reason = t.last_reason if len(t.last_reason) <= 60 else t.last_reason[:59] + "…"
+            reason = t.last_reason
+            if len(reason) > TOOLTIP_REASON:
+                reason = reason[: TOOLTIP_REASON - 1] + "…"
             last += f": {reason}"
         lines.append(f"{t.title}: {what}, {last}")
     if len(state.threads) > TOOLTIP_THREADS:

@@ -38,6 +38,10 @@ def status_line(state: SchedulerState, error: str | None) -> str:
         return "Paused"
     if error:
         return f"Error: {error}"
+    failing = [t.title for t in state.threads if t.last_status == "failed"]
+    if failing:  # the icon is red for these, until each one's next heartbeat succeeds
+        names = ", ".join(failing[:3]) + (f" and {len(failing) - 3} more" if len(failing) > 3 else "")
+        return f"Last heartbeat failed: {names}"
     if state.next_due is not None:
         return f"Next heartbeat at {fmt_time(state.next_due)}"
     return "No heartbeat scheduled" if state.started else "Starting…"
@@ -95,8 +99,10 @@ class TrayMenu(QMenu):
         self.status_action.setText(status_line(state, error))
         self.pause_action.setText("&Resume" if state.paused else "&Pause")
         self.run_menu.clear()
+        titles = [t.title.lower() for t in state.threads]
         for t in state.threads:
-            label = t.title if t.title.lower() == t.thread_id.lower() else f"{t.title} ({t.thread_id})"
+            # Threads by their titles, as everywhere else; the id only tells apart two of the same title.
+            label = f"{t.title} ({t.thread_id})" if titles.count(t.title.lower()) > 1 else t.title
             if t.running:
                 label += " — running…"
             elif t.queued:

@@ -15,8 +15,8 @@ def test_post_notifies_with_title_and_start_of_body() -> None:
         decision={"action": "post", "title": "Daily summary", "content": "word " * 100},
         action_result={"post_id": 4},
     )
-    notice = notice_for(run, HeartbeatConfig())
-    assert notice.title == "Daily summary" and notice.post_id == 4 and not notice.critical
+    notice = notice_for(run, HeartbeatConfig(), "Work stuff")
+    assert notice.title == "Work stuff: Daily summary" and notice.post_id == 4 and not notice.critical
     assert notice.body.startswith("word word") and len(notice.body) <= 160
 
 
@@ -25,6 +25,17 @@ def test_failure_is_critical_with_the_reason() -> None:
         _run(status="failed", reason="model 'x' is not installed — run `ollama pull x`"), HeartbeatConfig()
     )
     assert notice.critical and "ollama pull x" in notice.body
+
+
+def test_a_failure_says_what_to_do_when_its_reason_does_not() -> None:
+    bare = _run(status="failed", reason="Ollama at http://x returned HTTP 500: boom", error_kind="http_error")
+    notice = notice_for(bare, HeartbeatConfig(), "Work stuff")
+    assert notice.title == "Heartbeat failed in Work stuff"
+    assert notice.body.splitlines() == [bare.reason, "The model server reported an error: see its log, then Retry."]
+    advised = _run(status="failed", reason="cannot reach Ollama at x — start Ollama", error_kind="unreachable")
+    assert notice_for(advised, HeartbeatConfig()).body == advised.reason  # its own advice, not twice
+    refused = _run(status="failed", reason="refused: this thread already posted 10 time(s) today (limit 10)")
+    assert "The thread's own limits refused it" in notice_for(refused, HeartbeatConfig()).body
 
 
 def test_silent_cases_and_mutes() -> None:
@@ -42,7 +53,7 @@ def test_silent_cases_and_mutes() -> None:
             _run(status="ok", decision={"action": "vote", "post_id": 1, "direction": "up"}),
             HeartbeatConfig(notify_votes=True),
         ).title
-        == "Voted up on post #1"
+        == "default voted up on “#1”"
     )
     assert notice_for(_run(status="failed", reason="x"), HeartbeatConfig(notify_failures=False)) is None
     assert (

@@ -132,8 +132,9 @@ def test_tray_app_notifies_a_post_and_a_failure_and_quits_on_sigterm(desktop: di
         assert run["status"] == "ok"
         with sqlite3.connect(data / "heartbeat.db") as db:
             assert db.execute("SELECT pid FROM runs WHERE id = ?", (run["run_id"],)).fetchone()[0] == app.pid
-        _wait(lambda: any(n["summary"] == title for n in _notes(desktop["NOTES"])), 10, "the post notification")
-        note = next(n for n in _notes(desktop["NOTES"]) if n["summary"] == title)
+        posted = f"Default: {title}"  # the thread it posted for, then the title
+        _wait(lambda: any(n["summary"] == posted for n in _notes(desktop["NOTES"])), 10, "the post notification")
+        note = next(n for n in _notes(desktop["NOTES"]) if n["summary"] == posted)
         assert note["app"] == "Heartbeat Desktop" and note["urgency"] == 1 and note["body"].startswith("CI is red")
         assert note["icon"].endswith("app.svg") and "Open" in note["actions"]
 
@@ -147,9 +148,11 @@ def test_tray_app_notifies_a_post_and_a_failure_and_quits_on_sigterm(desktop: di
             timeout=60,
         )
         assert cli.returncode == 1 and "HTTP 500" in cli.stdout
-        _wait(lambda: any(n["urgency"] == 2 for n in _notes(desktop["NOTES"])), 10, "the failure notification")
+        # at once (it was held, and came late), with what to do
+        _wait(lambda: any(n["urgency"] == 2 for n in _notes(desktop["NOTES"])), 3, "the failure notification")
         failure = next(n for n in _notes(desktop["NOTES"]) if n["urgency"] == 2)
-        assert failure["summary"] == "Heartbeat failed (default)" and "HTTP 500" in failure["body"]
+        assert failure["summary"] == "Heartbeat failed in Default" and "HTTP 500" in failure["body"]
+        assert "see its log, then Retry" in failure["body"]
         assert failure["icon"].endswith("tray-error.svg") and failure["timeout"] == -1
 
         t0 = time.monotonic()

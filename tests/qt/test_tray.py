@@ -124,16 +124,20 @@ def test_menu_items_and_actions(qtbot) -> None:
     assert autostart == [True]
 
 
-def test_failure_burst_becomes_one_notification(qtbot) -> None:
-    notifier = Notifier(None, use_dbus=False, hold_ms=100)
+def test_a_failure_is_shown_at_once_and_a_burst_folds(qtbot) -> None:
+    """The first failure used to be held (it arrived late); now it shows at once and the rest of a burst
+    folds into one summary: a burst is two notifications at most."""
+    notifier = Notifier(None, use_dbus=False, hold_ms=300)
     shown: list[Notice] = []
     notifier.shown.connect(shown.append)
-    for thread in ("a", "b", "c"):
-        notifier.show(Notice("Heartbeat failed", "cannot reach Ollama", critical=True, thread_id=thread))
+    notifier.show(Notice("Heartbeat failed in a", "HTTP 500", critical=True, thread_id="a"))
+    assert [n.title for n in shown] == ["Heartbeat failed in a"]  # at once, not after the window
+    for thread in ("b", "c", "d"):
+        notifier.show(Notice(f"Heartbeat failed in {thread}", "HTTP 500", critical=True, thread_id=thread))
     notifier.show(Notice("Daily summary", "All quiet."))
-    qtbot.waitUntil(lambda: len(shown) == 2, timeout=2000)
-    qtbot.wait(300)
-    assert [n.title for n in shown] == ["Daily summary", "3 heartbeats failed"]
+    qtbot.waitUntil(lambda: len(shown) == 3, timeout=2000)
+    qtbot.wait(400)
+    assert [n.title for n in shown] == ["Heartbeat failed in a", "Daily summary", "3 more heartbeats failed"]
 
 
 @pytest.fixture
@@ -192,7 +196,7 @@ def test_cli_run_now_is_carried_out_by_the_running_app(qtbot, tray_app: TrayApp,
     with sqlite3.connect(tray_app.data_dir / "heartbeat.db") as db:
         pid = db.execute("SELECT pid FROM runs WHERE id = ?", (result["run_id"],)).fetchone()[0]
     assert pid == os.getpid()  # written by the app, not by the CLI process
-    qtbot.waitUntil(lambda: any(n.title == "From the tray" for n in shown), timeout=3000)
+    qtbot.waitUntil(lambda: any(n.title == "Default: From the tray" for n in shown), timeout=3000)
 
 
 def test_the_app_reads_stored_keys_at_start_and_its_runs_use_them(qtbot, app_env: Path, ollama: OllamaServer) -> None:
@@ -389,3 +393,44 @@ def test_status_is_the_running_apps_view(qtbot, tray_app: TrayApp, ollama: Ollam
     qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
     resumed = json.loads(proc.communicate()[0])
     assert resumed["paused"] is False and resumed["threads"][0]["next_due_at"] is not None
+
+
+def test_the_tray_tells_the_truth_promptly(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
+    """Which thread made the icon red; threads named alike everywhere; long reasons kept; a left click
+    opens History; looking at the menu re-checks the model server (nothing polls between heartbeats)."""
+    long_reason = "invalid reply: " + "the model wrote prose instead of a decision " * 3
+    failed = SchedulerState(
+        True,
+        False,
+        (
+            ts("default", title="Default", last_status="ok"),
+            ts("work", title="Work stuff", last_status="failed", last_reason=long_reason),
+        ),
+    )
+    tray_app.tray.update(failed)
+    assert tray_app.menu.status_action.text() == "Last heartbeat failed: Work stuff"
+    assert long_reason.strip() in tray_app.tray.icon.toolTip()
+    assert [a.text() for a in tray_app.menu.run_menu.actions()] == ["Default", "Work stuff"]
+    tray_app.tray.update(
+        SchedulerState(True, False, (ts("a", title="Notes"), ts("b", title="Notes"), ts("c", title="Home")))
+    )
+    assert [a.text() for a in tray_app.menu.run_menu.actions()] == ["Notes (a)", "Notes (b)", "Home"]
+
+    tray_app.tray.activated_primary.emit()
+    qtbot.waitUntil(lambda: "history" in tray_app._open and tray_app._open["history"].isVisible(), timeout=3000)
+
+    qtbot.waitUntil(lambda: tray_app.health.reachable is True, timeout=5000)
+    ollama.stop()  # the server goes away between heartbeats
+    tray_app.health._checked_at = float("-inf")
+    tray_app.menu.aboutToShow.emit()
+    qtbot.waitUntil(lambda: tray_app.health.reachable is False, timeout=5000)
+    assert tray_app.tray.error and "cannot reach the model server" in tray_app.tray.icon.toolTip()
+
+
+def test_heartbeat_ok_is_said_once() -> None:
+    from heartbeat_desktop.cli import describe_run
+    from heartbeat_desktop.core.models import RunRecord
+
+    run = RunRecord("r", "default", "manual", False, 0.0, status="ok", reason="HEARTBEAT_OK")
+    run.decision = {"action": "none", "reason": "HEARTBEAT_OK"}
+    assert describe_run(run).count("HEARTBEAT_OK") == 1

@@ -225,7 +225,9 @@ def cmd_history(store: SqliteStore, args: argparse.Namespace) -> int:
 
 
 CONFIG_USAGE = "heartbeat-desktop config get|set [--thread ID] [KEY [VALUE]]"
-THREADS_USAGE = "heartbeat-desktop threads list|add|remove [ID] [--title T] [--workspace DIR] [--json]"
+THREADS_USAGE = (
+    "heartbeat-desktop threads list|add|remove|pause|resume [ID] [--title T] [--workspace DIR] [--json]"
+)
 
 
 def cmd_config(store: SqliteStore, args: argparse.Namespace) -> int:
@@ -354,7 +356,7 @@ def cmd_check(store: SqliteStore | None, args: argparse.Namespace) -> int:
 
 
 def cmd_threads(store: SqliteStore, args: argparse.Namespace) -> int:
-    words = _positional_words(args, ("list", "add", "remove"), THREADS_USAGE, 2)
+    words = _positional_words(args, ("list", "add", "remove", "pause", "resume"), THREADS_USAGE, 2)
     args.action, args.id = [*words, None][:2]
     if args.action == "list":
         threads = store.threads.list()
@@ -373,10 +375,15 @@ def cmd_threads(store: SqliteStore, args: argparse.Namespace) -> int:
             )
         else:
             for t in threads:
-                print(f"{t.id:<20} {t.title}" + (f"  ({t.workspace})" if t.workspace else ""))
+                paused = "  [paused]" if t.paused else ""
+                print(f"{t.id:<20} {t.title}{paused}" + (f"  ({t.workspace})" if t.workspace else ""))
         return EXIT_OK
     if not args.id:
         raise UsageError(f"usage: heartbeat-desktop threads {args.action} ID")
+    if args.action in ("pause", "resume"):
+        store.threads.set_paused(args.id, args.action == "pause")
+        print(f"heartbeats of thread {args.id} {'paused' if args.action == 'pause' else 'resumed'}")
+        return EXIT_OK
     if args.action == "add":
         workspace = Path(args.workspace).expanduser().resolve() if args.workspace else None
         if workspace is not None and not workspace.is_dir():

@@ -319,3 +319,12 @@ def test_input_is_checked_where_it_is_typed(data_dir: Path) -> None:
     assert cli(data_dir, "config", "set", "timezone", "local").returncode == 0
     missing = cli(data_dir, "check", "nosuch.md")
     assert missing.returncode == 2 and missing.stdout == "" and "no such file" in missing.stderr
+
+
+def test_threads_pause_and_resume(data_dir: Path) -> None:
+    assert cli(data_dir, "threads", "pause", "default").returncode == 0
+    assert "[paused]" in cli(data_dir, "threads", "list").stdout
+    assert json.loads(cli(data_dir, "threads", "list", "--json").stdout)[0]["paused"] is True
+    resumed = cli(data_dir, "threads", "resume", "default")
+    assert resumed.returncode == 0 and "resumed" in resumed.stdout
+    assert "[paused]" not in cli(data_dir, "threads", "list").stdout

@@ -139,7 +139,8 @@ def test_the_daily_cap_holds_under_concurrent_runs(store: SqliteStore, data_dir,
     from heartbeat_desktop.llm import OllamaClient
 
     store.threads.set_config("default", HeartbeatConfig(max_posts_per_day=1))
-    ollama.default = Reply(json.dumps(POST), delay_s=0.3)  # every run is "thinking" at the same time
+    # every run is "thinking" at the same time, each about a different post (the same one would be a duplicate)
+    ollama.script(*(Reply(json.dumps({**POST, "title": f"Post {i}"}), delay_s=0.3) for i in range(20)))
     results: list = []
     barrier = threading.Barrier(20)
 
@@ -183,3 +184,33 @@ def test_comments_and_votes_have_daily_caps_too(runner, store: SqliteStore, olla
         kind not in offered
         and f"{kind} (the daily {kind} limit is reached)" in (ollama.chat_requests()[-1].body["messages"][0]["content"])
     )
+
+
+def test_the_same_post_again_is_refused(runner, store: SqliteStore, ollama: OllamaServer) -> None:
+    """An identical 'Daily summary' was accepted 7 times in a row."""
+    ollama.script(
+        Reply(json.dumps(POST)),
+        Reply(json.dumps({**POST, "title": POST["title"].upper(), "content": "  " + POST["content"] + " "})),
+        Reply(json.dumps({**POST, "content": "Something new happened."})),
+    )
+    first, again, new = (runner.run("default") for _ in range(3))
+    assert first.status == "ok" and new.status == "ok"
+    assert again.status == "failed" and f"the same post as #{first.action_result['post_id']}" in again.reason
+    assert store.feed.counts()["posts"] == 2
+
+
+def test_a_model_stuck_on_a_refused_answer_pauses_its_thread(runner, store: SqliteStore, ollama) -> None:
+    from heartbeat_desktop.core.notify import notice_for
+
+    store.threads.set_config("default", HeartbeatConfig(pause_after_same_answer=3))
+    ollama.default = Reply(json.dumps(POST))
+    runs = [runner.run("default") for _ in range(4)]
+    assert [r.status for r in runs] == ["ok", "failed", "failed", "failed"]
+    assert [r.paused_thread for r in runs] == [False, False, False, True]
+    assert store.threads.get("default").paused
+    notice = notice_for(runs[-1], HeartbeatConfig(pause_after_same_answer=3), "Default")
+    assert notice.title == "Heartbeats paused for Default" and "threads resume default" in notice.body
+    # A different refused answer in between resets the count.
+    store.threads.set_paused("default", False)
+    ollama.default = Reply(json.dumps({"action": "vote", "post_id": 999, "direction": "up", "reason": "r"}))
+    assert runner.run("default").paused_thread is False

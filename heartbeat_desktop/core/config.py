@@ -57,6 +57,9 @@ class HeartbeatConfig(BaseModel):
     max_posts_per_day: int = Field(10, ge=0, le=200)
     max_comments_per_day: int = Field(20, ge=0, le=500)
     max_votes_per_day: int = Field(20, ge=0, le=500)
+    # A model stuck on one answer the app keeps refusing (the same post again, a disallowed action) pauses
+    # its thread after this many runs in a row, and says so (0: never).
+    pause_after_same_answer: int = Field(3, ge=0, le=50)
 
     def daily_limit(self, action: str) -> int:
         """How many of `action` this thread may take a day (the caps are checked where the action is
@@ -225,6 +228,7 @@ def parse_cli_value(key: str, text: str) -> Any:
         "max_posts_per_day",
         "max_comments_per_day",
         "max_votes_per_day",
+        "pause_after_same_answer",
     ):
         try:
             return int(lowered)

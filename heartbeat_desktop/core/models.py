@@ -86,6 +86,8 @@ class RunRecord:
     # lets the app treat "Ollama is down" differently from a bad reply.
     defer_until: float | None = None
     error_kind: str | None = None
+    # Set when this run tripped the same-answer breaker and paused its thread (the app reloads and says so).
+    paused_thread: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -57,6 +57,15 @@ def notice_for(run: RunRecord, config: HeartbeatConfig, thread_title: str | None
     if run.dry_run:  # asked for by someone watching its answer (the CLI, the API): no desktop noise
         return None
     where = thread_title or run.thread_id
+    if run.paused_thread:  # shown whatever the mutes: the thread stops until the user resumes it
+        return Notice(
+            f"Heartbeats paused for {where}",
+            f"The model gave the same answer, refused each time, {config.pause_after_same_answer} times in a row: "
+            f"{run.reason}\nChange HEARTBEAT.md or the model, then resume the thread (Threads window, or "
+            f"heartbeat-desktop threads resume {run.thread_id}).",
+            critical=True,
+            thread_id=run.thread_id,
+        )
     if run.status == "failed":
         if not config.notify_failures:
             return None

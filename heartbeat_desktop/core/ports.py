@@ -132,6 +132,17 @@ class HeartbeatStore(Protocol):
         """How many posts, comments and votes the thread made since `since` (the daily caps)."""
         ...
 
+    def same_post_since(self, thread_id: str, title: str, content: str, since: float) -> int | None:
+        """The id of a post of this thread since `since` with the same title and content (ignoring case
+        and spacing), if any."""
+        ...
+
+    def recent_answers(self, thread_id: str, limit: int) -> list[tuple[str, str | None]]:
+        """(status, raw reply) of the thread's last `limit` real runs (no dry runs), newest first."""
+        ...
+
+    def pause_thread(self, thread_id: str) -> None: ...
+
     def insert_run(self, run: RunRecord) -> None: ...
 
     def finish_run(

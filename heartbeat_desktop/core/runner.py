@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import heartbeat_md
-from .actions import InvalidDecision, decision_to_dict, parse_decision
+from .actions import InvalidDecision, PostAction, decision_to_dict, parse_decision
 from .config import HeartbeatConfig
 from .context import DEFAULT_BUDGET_CHARS, MESSAGE_LIMIT, NOTE_LIMIT, POST_LIMIT, Context, build_context
 from .decision_schema import DecisionSchema
@@ -48,6 +48,7 @@ MIN_CONTEXT_CHARS = 400  # below this a heartbeat sees too little of its thread 
 
 
 RAW_REPLY_MAX = 200_000
+DUPLICATE_WINDOW_S = 24 * 3600
 PROMPT_STORE_MAX = 200_000  # a run stores its prompt; a window of a million tokens must not mean 3 MB a run
 
 
@@ -171,7 +172,10 @@ class HeartbeatRunner:
             run.error_kind = exc.kind
             return self._fail(run, t0, str(exc), record=record)
         except InvalidDecision as exc:
-            return self._fail(run, t0, str(exc), record=record)
+            failed = self._fail(run, t0, str(exc), record=record)
+            if record and not failed.dry_run:
+                self._check_breaker(failed, config)
+            return failed
         except StoreError as exc:
             return self._fail(run, t0, f"database error: {exc}", record=record)
         except Exception as exc:  # the run must end recorded, whatever went wrong
@@ -278,6 +282,12 @@ class HeartbeatRunner:
             raise InvalidDecision(f"invalid {decision.action} decision: post {post_id} was not among the posts shown")
         if post_id is not None and not self.store.post_exists(post_id):
             raise InvalidDecision(f"invalid {decision.action} decision: post {post_id} does not exist")
+        if isinstance(decision, PostAction):
+            same = self.store.same_post_since(
+                run.thread_id, decision.title, decision.content, run.started_at - DUPLICATE_WINDOW_S
+            )
+            if same is not None:  # a weak model repeats its last post every run
+                raise InvalidDecision(f"refused: the same post as #{same}, made in the last 24 h")
 
         action: dict[str, Any] | None = None if decision.action == "none" else decision_to_dict(decision)
         run.status = "ok"
@@ -320,6 +330,24 @@ class HeartbeatRunner:
                 log.error("Could not record failed run %s: %s", run.id, exc)
                 run.warnings.append(f"not recorded: {exc}")
         return run
+
+    def _check_breaker(self, run: RunRecord, config: HeartbeatConfig) -> None:
+        """The same answer refused N runs in a row: the model is stuck, and asking again every interval
+        only repeats it. Pause the thread (the app says so; resuming it is the user's call)."""
+        repeats = config.pause_after_same_answer
+        answer = (run.raw_reply or "").strip()
+        if repeats <= 0 or not answer:
+            return
+        try:
+            recent = self.store.recent_answers(run.thread_id, repeats)
+            if len(recent) == repeats and all(s == "failed" and (r or "").strip() == answer for s, r in recent):
+                self.store.pause_thread(run.thread_id)
+                run.paused_thread = True
+                log.warning(
+                    "Paused thread %s: the model gave the same refused answer %d times in a row", run.thread_id, repeats
+                )
+        except StoreError as exc:
+            log.error("Could not check or pause thread %s: %s", run.thread_id, exc)
 
     def _stamp(self, run: RunRecord, t0: float) -> None:
         run.finished_at = self.clock()

@@ -348,6 +348,8 @@ class SchedulerWorker(QObject):
         if entry is None or entry.job is not job or self._store is None:
             return
         entry.job = None
+        if isinstance(result, RunRecord) and result.paused_thread:
+            self._load()  # the run paused its thread (the same refused answer again and again)
         now = self._clock()
         state = self._store.runs.state(job.thread_id)
         last = state.last_run_at if state else now

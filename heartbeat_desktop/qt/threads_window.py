@@ -48,10 +48,12 @@ class ThreadsWindow(QWidget):
         self.add_button = QPushButton("&Add…")
         self.rename_button = QPushButton("Re&name…")
         self.remove_button = QPushButton("&Remove…")
+        self.pause_button = QPushButton("&Pause")
         for button, name in (
             (self.add_button, "Add thread"),
             (self.rename_button, "Rename thread"),
             (self.remove_button, "Remove thread"),
+            (self.pause_button, "Pause or resume this thread's heartbeats"),
         ):
             button.setAccessibleName(name)
         left = QWidget()
@@ -59,7 +61,7 @@ class ThreadsWindow(QWidget):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.list, 1)
         row = QHBoxLayout()
-        for button in (self.add_button, self.rename_button, self.remove_button):
+        for button in (self.add_button, self.rename_button, self.remove_button, self.pause_button):
             row.addWidget(button)
         left_layout.addLayout(row)
 
@@ -107,6 +109,7 @@ class ThreadsWindow(QWidget):
         self.add_button.clicked.connect(self.add_thread)
         self.rename_button.clicked.connect(self.rename_thread)
         self.remove_button.clicked.connect(self.remove_thread)
+        self.pause_button.clicked.connect(self.toggle_paused)
         self.send_button.clicked.connect(self.add_entry)
         QShortcut(QKeySequence("Ctrl+Return"), self.input, self.add_entry)
         if not memory.restore(self, "threads"):
@@ -129,6 +132,9 @@ class ThreadsWindow(QWidget):
         thread_id = self.selected_id()
         self.remove_button.setEnabled(thread_id not in (None, DEFAULT_THREAD))
         self.rename_button.setEnabled(thread_id is not None)
+        self.pause_button.setEnabled(thread_id is not None)
+        thread = self._store.threads.get(thread_id) if thread_id else None
+        self.pause_button.setText("Res&ume" if thread is not None and thread.paused else "&Pause")
         self.send_button.setEnabled(thread_id is not None)
         if thread_id is None:
             self.conversation.clear()
@@ -177,6 +183,17 @@ class ThreadsWindow(QWidget):
             self._store.threads.rename(thread_id, title.strip())
             self.reload()
             self._on_change()
+
+    def toggle_paused(self) -> None:
+        """Pause or resume this thread's scheduled heartbeats (the app pauses one whose model keeps giving
+        the same refused answer; this is where it is resumed)."""
+        thread_id = self.selected_id()
+        thread = self._store.threads.get(thread_id) if thread_id else None
+        if thread is None:
+            return
+        self._store.threads.set_paused(thread.id, not thread.paused)
+        self.reload(select=thread.id)
+        self._on_change()
 
     def remove_thread(self) -> None:
         thread_id = self.selected_id()

@@ -105,6 +105,8 @@ class TrayMenu(QMenu):
             label = f"{t.title} ({t.thread_id})" if titles.count(t.title.lower()) > 1 else t.title
             if t.running:
                 label += " — running…"
+            elif t.paused:
+                label += " — paused"
             elif t.queued:
                 label += " — queued"
             action = self.run_menu.addAction(label)

@@ -96,6 +96,29 @@ class SqliteStore:
     def post_exists(self, post_id: int) -> bool:
         return self.feed.post_exists(post_id)
 
+    def same_post_since(self, thread_id: str, title: str, content: str, since: float) -> int | None:
+        wanted = (_normal(title), _normal(content))
+        rows = self.db.read(
+            lambda c: c.execute(
+                "SELECT id, title, content FROM posts WHERE thread_id = ? AND created_at >= ? ORDER BY id DESC",
+                (thread_id, since),
+            ).fetchall()
+        )
+        return next((r["id"] for r in rows if (_normal(r["title"]), _normal(r["content"])) == wanted), None)
+
+    def recent_answers(self, thread_id: str, limit: int) -> list[tuple[str, str | None]]:
+        rows = self.db.read(
+            lambda c: c.execute(
+                "SELECT status, raw_reply FROM runs WHERE thread_id = ? AND dry_run = 0 AND status IN ('ok', 'failed') "
+                "AND trigger != 'preview' ORDER BY started_at DESC LIMIT ?",
+                (thread_id, limit),
+            ).fetchall()
+        )
+        return [(r["status"], r["raw_reply"]) for r in rows]
+
+    def pause_thread(self, thread_id: str) -> None:
+        self.threads.set_paused(thread_id, True)
+
     def actions_since(self, thread_id: str, since: float) -> dict[str, int]:
         return self.db.read(lambda c: _actions_since(c, thread_id, since))
 
@@ -208,3 +231,7 @@ def _actions_since(c: sqlite3.Connection, thread_id: str, since: float) -> dict[
         if row["action"] in counts:
             counts[row["action"]] = row["n"]
     return counts
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.casefold().split())

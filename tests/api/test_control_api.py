@@ -124,7 +124,7 @@ def test_run_now_writes_a_post_and_notifies(api: Client, app: TrayApp, ollama: O
     run = answer.json()
     assert set(run) == {"run_id", "thread_id", "status", "dry_run", "action", "reason", "llm_ms", "total_ms"}
     assert run["status"] == "ok" and run["action"]["title"] == "Posted via the API"
-    qtbot.waitUntil(lambda: any(n.title == "Posted via the API" for n in shown), timeout=3000)
+    qtbot.waitUntil(lambda: any(n.title == "Default: Posted via the API" for n in shown), timeout=3000)
     feed = api("GET", "/api/feed").json()
     assert feed[0]["title"] == "Posted via the API"
     history = api("GET", "/api/threads/default/heartbeat/history?limit=5").json()

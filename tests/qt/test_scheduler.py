@@ -368,3 +368,19 @@ def test_dry_runs_leave_the_schedule_alone(make, setup: SqliteStore, ollama: Oll
     state = setup.runs.state("default")
     assert state.consecutive_failures == 0 and state.last_status == "ok"
     assert [r.dry_run for r in setup.runs.history("default")] == [True, True, False]  # still in History
+
+
+def test_a_thread_paused_by_the_breaker_is_no_longer_scheduled(make, setup: SqliteStore, ollama: OllamaServer) -> None:
+    setup.threads.set_config(
+        "default", HeartbeatConfig(every_seconds=3600, timezone="UTC", always_ask=True, pause_after_same_answer=2)
+    )
+    ollama.default = Reply(POST)
+    h = make(FakeClock(utc(2026, 5, 4, 10, 0)))
+    h.start()
+    h.wait_finished(1)  # the scheduled one posts
+    for n in (2, 3):
+        h.scheduler.run_heartbeat_now("default")  # the same post again: refused, twice
+        h.wait_finished(n)
+    assert h.finished[-1].paused_thread
+    h.qtbot.waitUntil(lambda: h.scheduler.state.thread("default").paused, timeout=3000)
+    assert h.due("default") is None or not h.scheduler.state.thread("default").next_due

@@ -270,6 +270,12 @@ def test_threads_add_rename_remove_and_entries(qtbot, store: SqliteStore, memory
     assert store.threads.get("work") is None and window.selected_id() == "default"
     assert not window.remove_button.isEnabled()  # the default thread stays
     assert len(changes) == 5
+    assert window.pause_button.text() == "&Pause"
+    window.pause_button.click()  # where a thread paused by the app (or by hand) is resumed
+    assert store.threads.get("default").paused and window.pause_button.text() == "Res&ume"
+    assert window.model.data(window.model.index(0)).endswith("— paused")
+    window.pause_button.click()
+    assert not store.threads.get("default").paused and len(changes) == 7
 
 
 # ---------------------------------------------------------------------------- history

@@ -130,6 +130,15 @@ def cli(data: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def valid(result: subprocess.CompletedProcess[str]) -> dict:
+    """A valid decision: carried out, or refused by the app's own policy (a weak model repeats its last post:
+    the duplicate guard refuses it, writing nothing) — never an invalid reply or a server error."""
+    summary = json.loads(result.stdout)
+    refused = summary["status"] == "failed" and summary["reason"].startswith("refused: the same post as")
+    assert summary["status"] == "ok" or refused, summary["reason"]
+    return summary
+
+
 def check_written(data: Path, summary: dict, before: dict[str, int]) -> dict[str, int]:
     """The decision is valid and the store holds exactly what it says: one row for an action, none for none."""
     with sqlite3.connect(data / "heartbeat.db") as db:
@@ -141,7 +150,7 @@ def check_written(data: Path, summary: dict, before: dict[str, int]) -> dict[str
         assert summary["action"]["post_id"] in shown
     grew = {t: after[t] - before[t] for t in after}
     expected = {"posts": 0, "comments": 0, "votes": 0}
-    if action != "none":
+    if action != "none" and summary["status"] == "ok":
         expected[f"{action}s"] = 1
     if action == "vote":  # a later vote on the same post replaces the earlier one
         assert grew["votes"] in (0, 1)
@@ -156,9 +165,7 @@ def test_heartbeats_on_the_ollama_protocol_with_a_real_engine(real_ollama: RealS
     assert cli(data, "settings", "set", "default_model", real_ollama.model).returncode == 0
     before = {"posts": 2, "comments": 0, "votes": 0}
     for _ in range(4):
-        result = cli(data, "run-now", "--json", OLLAMA_HOST=real_ollama.url)
-        summary = json.loads(result.stdout)
-        assert result.returncode == 0 and summary["status"] == "ok", summary["reason"]
+        summary = valid(cli(data, "run-now", "--json", OLLAMA_HOST=real_ollama.url))
         before = check_written(data, summary, before)
     # An allow-list the grammar enforces: votes only.
     assert cli(data, "config", "set", "allowed_actions", "vote").returncode == 0
@@ -182,9 +189,7 @@ def test_heartbeats_on_a_keyless_openai_compatible_server_with_no_keyring(
     before = {"posts": 2, "comments": 0, "votes": 0}
     run_ids = []
     for _ in range(4):
-        result = cli(data, "run-now", "--json", **no_keyring)
-        summary = json.loads(result.stdout)
-        assert result.returncode == 0 and summary["status"] == "ok", summary["reason"]
+        summary = valid(cli(data, "run-now", "--json", **no_keyring))
         before = check_written(data, summary, before)
         run_ids.append(summary["run_id"])
     store = SqliteStore(data / "heartbeat.db")

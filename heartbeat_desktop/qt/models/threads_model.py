@@ -34,7 +34,8 @@ class ThreadsModel(QAbstractListModel):
             return None
         thread = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return thread.title if thread.title.lower() == thread.id else f"{thread.title} ({thread.id})"
+            name = thread.title if thread.title.lower() == thread.id else f"{thread.title} ({thread.id})"
+            return f"{name} — paused" if thread.paused else name
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{thread.id} — HEARTBEAT.md in {thread.workspace or 'the data folder'}"
         if role == self.ThreadRole:

@@ -27,6 +27,7 @@ from .core.ports import LLMError, StoreError
 from .core.runner import UnknownThread
 from .store import DEFAULT_THREAD, SqliteStore
 from .store.settings import KNOWN as KNOWN_SETTINGS
+from .store.settings import check_flag, flag
 from .store.threads import NoSuchThread
 
 log = logging.getLogger(__name__)
@@ -283,7 +284,7 @@ def cmd_settings(store: SqliteStore, args: argparse.Namespace) -> int:
         else:
             for key, help_text in KNOWN_SETTINGS.items():
                 shown = values.get(key) or f"{effective[key]} (default)"
-                print(f"{key:<14} {shown:<36} {help_text}")
+                print(f"{key:<16} {shown:<36} {help_text}")
         return EXIT_OK
     if args.key not in KNOWN_SETTINGS:
         raise UsageError(f"unknown setting {args.key!r}; known: {', '.join(KNOWN_SETTINGS)}")
@@ -307,6 +308,11 @@ def cmd_settings(store: SqliteStore, args: argparse.Namespace) -> int:
         low, high = CONTEXT_TOKENS_RANGE
         if not (value.isdigit() and low <= int(value) <= high):
             raise UsageError(f"context_tokens must be a whole number of tokens in {low}–{high}")
+    if args.key == "hold_during_dnd" and value not in (None, ""):
+        try:
+            value = check_flag(value)
+        except ValueError as exc:
+            raise UsageError(f"hold_during_dnd {exc}") from None
     store.settings.set(args.key, value or None)
     print(f"{args.key} = {value or '(default)'}")
     return EXIT_OK
@@ -322,6 +328,7 @@ def _effective_settings(store: SqliteStore) -> dict[str, str]:
         "default_model": store.settings.get("default_model") or DEFAULT_MODEL,
         "llm_timeout": f"{llm_timeout(store):g}",
         "context_tokens": str(context_tokens(store)),
+        "hold_during_dnd": "on" if flag(store.settings.get("hold_during_dnd"), True) else "off",
     }
 
 

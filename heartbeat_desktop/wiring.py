@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import paths
 from .core.ports import LLMClient, StoreError
+from .core.presence import PresenceSource
 from .core.runner import DEFAULT_CONTEXT_TOKENS, DEFAULT_MODEL, DEFAULT_TIMEOUT_S, HeartbeatRunner
 from .llm import OllamaClient
 from .llm.router import OLLAMA, ModelRouter
@@ -122,7 +123,11 @@ def make_router(store: SqliteStore, data_dir: Path | None = None, keys: KeyCache
 
 
 def make_runner(
-    store: SqliteStore, data_dir: Path | None = None, llm: LLMClient | None = None, keys: KeyCache | None = None
+    store: SqliteStore,
+    data_dir: Path | None = None,
+    llm: LLMClient | None = None,
+    keys: KeyCache | None = None,
+    presence: PresenceSource | None = None,
 ) -> HeartbeatRunner:
     return HeartbeatRunner(
         store,
@@ -131,4 +136,5 @@ def make_runner(
         default_model=store.settings.get("default_model") or DEFAULT_MODEL,
         llm_timeout_s=llm_timeout(store),
         context_tokens=context_tokens(store),
+        presence=presence,
     )

@@ -181,6 +181,11 @@ def test_settings(data_dir: Path, ollama: OllamaServer) -> None:
     # the stored host wins over $OLLAMA_HOST (which points nowhere here)
     assert cli(data_dir, "run-now").returncode == 0
     assert cli(data_dir, "settings", "set", "llm_timeout", "abc").returncode == 2
+    assert cli(data_dir, "settings", "get", "hold_during_dnd").stdout.strip() == "on"
+    bad = cli(data_dir, "settings", "set", "hold_during_dnd", "maybe")
+    assert bad.returncode == 2 and "hold_during_dnd must be on or off" in bad.stderr
+    assert cli(data_dir, "settings", "set", "hold_during_dnd", "False").stdout.strip() == "hold_during_dnd = off"
+    assert cli(data_dir, "settings", "get", "hold_during_dnd").stdout.strip() == "off"
 
 
 def test_options_may_sit_between_words(data_dir: Path) -> None:
@@ -194,6 +199,9 @@ def test_options_may_sit_between_words(data_dir: Path) -> None:
     assert cli(data_dir, "config", "set", "active_hours", "22-6").returncode == 0
     assert cli(data_dir, "config", "get", "active_hours_end").stdout.strip() == "6"
     assert cli(data_dir, "config", "set", "active_hours", "25-6").returncode == 2
+    assert cli(data_dir, "config", "set", "defer_on_battery", "yes").returncode == 0
+    assert cli(data_dir, "config", "get", "defer_on_battery").stdout.strip() == "true"
+    assert cli(data_dir, "config", "set", "defer_when_idle_minutes", "-1").returncode == 2
 
 
 NO_KEYRING = {

@@ -60,6 +60,13 @@ class HeartbeatConfig(BaseModel):
     # A model stuck on one answer the app keeps refusing (the same post again, a disallowed action) pauses
     # its thread after this many runs in a row, and says so (0: never).
     pause_after_same_answer: int = Field(3, ge=0, le=50)
+    # Presence (Linux desktops that say; elsewhere nothing is deferred): a scheduled heartbeat waits while
+    # the screen is locked or the user has been idle this long (0: never), and, if asked, while on battery
+    # or on a metered connection. "Run now" is never deferred.
+    defer_when_locked: bool = True
+    defer_when_idle_minutes: int = Field(30, ge=0, le=1440)
+    defer_on_battery: bool = False
+    defer_on_metered: bool = False
 
     def daily_limit(self, action: str) -> int:
         """How many of `action` this thread may take a day (the caps are checked where the action is

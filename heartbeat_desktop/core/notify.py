@@ -15,6 +15,20 @@ from .models import RunRecord
 BODY_CHARS = 160
 
 
+# What a notification lets the user do from the notification itself (freedesktop actions; the tray balloon
+# has no buttons, so clicking it does `default_action`). Keys are sent on the wire; labels are shown.
+UNDO, SNOOZE, RETRY, HISTORY, RESUME, OPEN = "undo", "snooze", "retry", "history", "resume", "open"
+ACTION_LABELS = {
+    UNDO: "Undo",
+    SNOOZE: "Snooze this thread 1 h",
+    RETRY: "Retry",
+    HISTORY: "Open history",
+    RESUME: "Resume",
+    OPEN: "Open",
+}
+SNOOZE_S = 3600
+
+
 @dataclass(frozen=True)
 class Notice:
     title: str
@@ -22,6 +36,17 @@ class Notice:
     critical: bool = False
     thread_id: str | None = None
     post_id: int | None = None
+    actions: tuple[str, ...] = ()
+    # What Undo takes back: ("post" | "comment" | "vote", its id). Only for what the agent wrote.
+    undo: tuple[str, int] | None = None
+    run_id: str | None = None
+
+    @property
+    def default_action(self) -> str:
+        """What a click on the notification's body (or the tray balloon) does: show what it is about."""
+        if self.post_id is not None:
+            return OPEN
+        return HISTORY if self.critical or self.thread_id else OPEN
 
 
 def _start(text: str, limit: int = BODY_CHARS) -> str:
@@ -65,32 +90,50 @@ def notice_for(run: RunRecord, config: HeartbeatConfig, thread_title: str | None
             f"heartbeat-desktop threads resume {run.thread_id}).",
             critical=True,
             thread_id=run.thread_id,
+            actions=(RESUME, HISTORY),
+            run_id=run.id,
         )
     if run.status == "failed":
         if not config.notify_failures:
             return None
         advice = what_to_do(run)
         body = f"{run.reason}\n{advice}" if advice else run.reason
-        return Notice(f"Heartbeat failed in {where}", body, critical=True, thread_id=run.thread_id)
+        return Notice(
+            f"Heartbeat failed in {where}",
+            body,
+            critical=True,
+            thread_id=run.thread_id,
+            actions=(RETRY, HISTORY),
+            run_id=run.id,
+        )
     if run.status != "ok" or not run.decision:
         return None
     decision, result = run.decision, run.action_result or {}
     action = decision.get("action")
     post_id = result.get("post_id")
+    undo = _undo_target(action, result)
+    acts = (UNDO, SNOOZE) if undo else (SNOOZE,)
+    common: dict = {"thread_id": run.thread_id, "post_id": post_id, "actions": acts, "undo": undo, "run_id": run.id}
     if action == "post" and config.notify_posts:
-        return Notice(
-            f"{where}: {decision.get('title', 'New post')}",
-            _start(decision.get("content", "")),
-            thread_id=run.thread_id,
-            post_id=post_id,
-        )
+        return Notice(f"{where}: {decision.get('title', 'New post')}", _start(decision.get("content", "")), **common)
     target = result.get("post_title") or f"#{decision.get('post_id')}"
     if action == "comment" and config.notify_comments:
-        title = f"{where} commented on “{target}”"
-        return Notice(title, _start(decision.get("content", "")), thread_id=run.thread_id, post_id=post_id)
+        return Notice(f"{where} commented on “{target}”", _start(decision.get("content", "")), **common)
     if action == "vote" and config.notify_votes:
         title = f"{where} voted {decision.get('direction')} on “{target}”"
-        return Notice(title, _start(decision.get("reason", "")), thread_id=run.thread_id, post_id=post_id)
+        return Notice(title, _start(decision.get("reason", "")), **common)
+    return None
+
+
+def _undo_target(action: object, result: dict) -> tuple[str, int] | None:
+    """What Undo would take back. A vote that replaced an earlier one is not offered Undo: removing it
+    would not bring the earlier vote back, so "undo" would not mean what it says."""
+    if action == "post" and isinstance(result.get("post_id"), int):
+        return ("post", result["post_id"])
+    if action == "comment" and isinstance(result.get("comment_id"), int):
+        return ("comment", result["comment_id"])
+    if action == "vote" and isinstance(result.get("vote_id"), int) and result.get("previous") is None:
+        return ("vote", result["vote_id"])
     return None
 
 
@@ -107,4 +150,26 @@ def fold_failures(notices: list[Notice], more: bool = False) -> Notice:
     body = "\n".join(_start(r, 120) for r in reasons[:3])
     if len(reasons) > 3:
         body += f"\n… and {len(reasons) - 3} more"
-    return Notice(f"{len(notices)} {'more ' if more else ''}heartbeats failed", body, critical=True)
+    return Notice(f"{len(notices)} {'more ' if more else ''}heartbeats failed", body, critical=True, actions=(HISTORY,))
+
+
+def held_summary(notices: list[Notice]) -> Notice:
+    """What was held back while Do Not Disturb was on, as one notification once it is off."""
+    if len(notices) == 1:
+        return notices[0]
+    failures = [n for n in notices if n.critical]
+    others = [n for n in notices if not n.critical]
+    parts = []
+    if others:
+        parts.append(f"{len(others)} update{'s' if len(others) != 1 else ''}")
+    if failures:
+        parts.append(f"{len(failures)} failure{'s' if len(failures) != 1 else ''}")
+    lines = [_start(n.title, 100) for n in notices[:4]]
+    if len(notices) > 4:
+        lines.append(f"… and {len(notices) - 4} more")
+    return Notice(
+        f"While Do Not Disturb was on: {' and '.join(parts)}",
+        "\n".join(lines),
+        critical=bool(failures),
+        actions=(HISTORY,),
+    )

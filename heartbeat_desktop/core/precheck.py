@@ -7,6 +7,7 @@ from datetime import datetime
 
 from .config import HeartbeatConfig
 from .heartbeat_md import Instructions
+from .presence import RECHECK_S, PresenceState, away_reason
 from .schedule import busy_until, in_active_hours, zone_of
 
 SCHEDULED_TRIGGERS = ("schedule", "catch-up")
@@ -17,6 +18,8 @@ class Skip:
     reason: str
     # Set for a deferral: the scheduler tries again at this time instead of after a whole interval.
     defer_until: float | None = None
+    # A presence deferral (locked, away, battery, metered): repeated while the user stays away, recorded once.
+    away: bool = False
 
 
 def precheck(
@@ -29,6 +32,7 @@ def precheck(
     fingerprint: str,
     last_success_fingerprint: str | None,
     last_active_at: float | None = None,
+    presence: PresenceState | None = None,
 ) -> Skip | None:
     """Return why to skip (or defer), or None to go ahead.
 
@@ -50,6 +54,10 @@ def precheck(
     if not instructions.is_actionable:
         detail = f" ({instructions.warnings[0]})" if instructions.warnings else ""
         return Skip(f"HEARTBEAT.md has nothing actionable{detail}")
+    if scheduled and presence is not None:
+        reason = away_reason(config, presence)
+        if reason is not None:
+            return Skip(reason, defer_until=now_ts + RECHECK_S, away=True)
     if scheduled:
         until = busy_until(config, last_active_at, now_ts)
         if until is not None:

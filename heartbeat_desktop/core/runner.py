@@ -31,7 +31,8 @@ from .ports import (
     LLMRequest,
     StoreError,
 )
-from .precheck import precheck
+from .precheck import SCHEDULED_TRIGGERS, precheck
+from .presence import PresenceSource
 from .prompt import build_system, build_user
 from .schedule import local_time, start_of_day
 
@@ -87,6 +88,7 @@ class HeartbeatRunner:
         context_tokens: int = DEFAULT_CONTEXT_TOKENS,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        presence: PresenceSource | None = None,
     ) -> None:
         self.store = store
         self.llm = llm
@@ -96,6 +98,7 @@ class HeartbeatRunner:
         self.context_tokens = context_tokens
         self.clock = clock
         self.monotonic = monotonic
+        self.presence = presence
 
     def run(
         self,
@@ -136,6 +139,8 @@ class HeartbeatRunner:
         )
         log.info("Starting heartbeat for thread %s (%s%s)", thread_id, trigger, ", dry run" if dry else "")
         md_hash = instructions.sha256[:16]
+        # Only a scheduled run asks the desktop whether the user is there: a person pressing "Run now" is.
+        presence = self.presence.read() if self.presence is not None and trigger in SCHEDULED_TRIGGERS else None
         try:
             fingerprint = f"{md_hash}:{self.store.thread_fingerprint(thread_id)}"
             skip = precheck(
@@ -147,6 +152,10 @@ class HeartbeatRunner:
                 fingerprint=fingerprint,
                 last_success_fingerprint=self.store.last_success_fingerprint(thread_id),
                 last_active_at=thread.last_active_at,
+                presence=presence,
+            )
+            repeated = (
+                skip is not None and skip.away and self.store.last_run_outcome(thread_id) == ("skipped", skip.reason)
             )
         except StoreError as exc:
             return self._fail(run, t0, f"database error: {exc}", record=record, inserted=False)
@@ -154,7 +163,7 @@ class HeartbeatRunner:
             run.status, run.reason, run.defer_until = "skipped", skip.reason, skip.defer_until
             self._stamp(run, t0)
             log.info("Heartbeat skipped for thread %s: %s", thread_id, skip.reason)
-            if record:
+            if record and not repeated:  # the user is still away: History already says so
                 try:
                     self.store.insert_run(run)
                 except StoreError as exc:

@@ -24,11 +24,14 @@ from ..api.token import api_settings
 from ..api.token import token as api_token
 from ..autostart import Autostart
 from ..core.models import RunRecord
-from ..core.notify import Notice, notice_for
+from ..core.notify import HISTORY, OPEN, RESUME, RETRY, SNOOZE, SNOOZE_S, UNDO, Notice, notice_for
 from ..core.ports import StoreError
+from ..core.presence import UNKNOWN, PresenceSource, PresenceState
 from ..core.runner import HeartbeatRunner
 from ..llm import OllamaClient
+from ..presence import heartbeat_presence, notification_presence
 from ..store import SqliteStore
+from ..store.settings import flag
 from .editor_window import EditorWindow
 from .fallback_window import FallbackWindow
 from .feed_window import FeedWindow
@@ -94,10 +97,23 @@ class TrayApp(QObject):
     # From the API's thread when the process runs out of file descriptors: listeners must be checked.
     fd_pressure = Signal()
 
-    def __init__(self, app: QApplication, data_dir: Path, *, tray_wait_s: float | None = None) -> None:
+    def __init__(
+        self,
+        app: QApplication,
+        data_dir: Path,
+        *,
+        tray_wait_s: float | None = None,
+        presence: PresenceSource | bool | None = True,
+        dnd: PresenceSource | bool | None = True,
+    ) -> None:
+        """`presence` and `dnd`: where "is the user here / is Do Not Disturb on" come from — True for the
+        desktop's own services (presence/), None for nowhere (never deferred, never held), or a source."""
         super().__init__()
         self.app = app
         self.data_dir = data_dir
+        self.presence = heartbeat_presence() if presence is True else (presence or None)
+        dnd_source = notification_presence() if dnd is True else (dnd or None)
+        self.hold_during_dnd = True  # the app setting, read at start and whenever settings change
         self.autostart = Autostart()
         self.fallback: FallbackWindow | None = None
         self._quitting = False
@@ -127,8 +143,12 @@ class TrayApp(QObject):
         self.tray = TrayController(self.menu, self)
         # A left click opens what people look for first: what the heartbeats did.
         self.tray.activated_primary.connect(lambda: self.open_window("history"))
-        self.notifier = Notifier(self.tray.icon, parent=self)
-        self.notifier.open_post.connect(self.open_post)
+        self.notifier = Notifier(
+            self.tray.icon,
+            dnd=_Switchable(dnd_source, lambda: self.hold_during_dnd) if dnd_source else None,
+            parent=self,
+        )
+        self.notifier.action_requested.connect(self.on_notice_action)
         self.health = HealthMonitor(self._probe, self._host, self)
         self.health.changed.connect(self._on_health)
         # Between heartbeats nothing polls the model server (no idle wake-ups); when the user looks at the
@@ -158,6 +178,7 @@ class TrayApp(QObject):
         if not self.instance.listen():
             log.info("Another instance is running for %s", self.data_dir)
             return False
+        self._read_app_flags()
         self.scheduler.start()
         threading.Thread(target=self._prefetch_keys, name="key-prefetch", daemon=True).start()
         self.health.check()
@@ -233,7 +254,7 @@ class TrayApp(QObject):
             self.notifier.show(Notice("Could not change Start at login", str(exc), critical=True))
 
     def make_runner(self, store: SqliteStore) -> HeartbeatRunner:
-        return wiring.make_runner(store, self.data_dir, keys=self.key_cache)
+        return wiring.make_runner(store, self.data_dir, keys=self.key_cache, presence=self.presence)
 
     @property
     def gui_store(self) -> SqliteStore:
@@ -291,11 +312,44 @@ class TrayApp(QObject):
     def _on_outside_change(self) -> None:
         """The CLI changed threads, configs, messages or settings: re-plan and refresh what is open."""
         self.scheduler.reload()
+        self._read_app_flags()
         self._on_api_change("cli")
 
     def _settings_applied(self) -> None:
         self.scheduler.reload()
+        self._read_app_flags()
         self.configure_api()
+
+    def _read_app_flags(self) -> None:
+        try:
+            self.hold_during_dnd = flag(self.gui_store.settings.get("hold_during_dnd"), True)
+        except StoreError as exc:
+            log.warning("Could not read settings: %s", exc)
+
+    @Slot(str, object)
+    def on_notice_action(self, key: str, notice: Notice) -> None:
+        """A button (or a click) on one of our notifications: do what it said."""
+        log.info("Notification action %s on %r", key, notice.title)
+        if key == OPEN and notice.post_id is not None:
+            self.open_post(notice.post_id)
+        elif key in (HISTORY, OPEN):
+            window = self.open_window("history")
+            if isinstance(window, HistoryWindow):
+                window.show_run(notice.thread_id, notice.run_id)
+        elif key == RETRY and notice.thread_id:
+            self.scheduler.run_heartbeat_now(notice.thread_id)
+        elif key == RESUME and notice.thread_id:
+            self.scheduler.resume_thread(notice.thread_id)
+        elif key == SNOOZE and notice.thread_id:
+            self.scheduler.snooze_thread(notice.thread_id, SNOOZE_S)
+        elif key == UNDO and notice.undo is not None:
+            kind, target_id = notice.undo
+            try:
+                self.gui_store.feed.undo(kind, target_id)  # one row and its snapshot: a small transaction
+            except StoreError as exc:
+                self.notifier.show(Notice(f"Could not undo the {kind}", str(exc), critical=True))
+                return
+            self._on_api_change("undo")  # refresh the open Feed and History windows
 
     def open_post(self, post_id: int) -> None:
         window = self.open_window("feed")
@@ -443,6 +497,16 @@ class TrayApp(QObject):
             return wiring.make_llm(store)
         finally:
             store.close()
+
+
+class _Switchable:
+    """A presence source an app setting can turn off (then it knows nothing, so nothing is held)."""
+
+    def __init__(self, source: PresenceSource, on: Callable[[], bool]) -> None:
+        self.source, self.on = source, on
+
+    def read(self) -> PresenceState:
+        return self.source.read() if self.on() else UNKNOWN
 
 
 def database_problem(data_dir: Path) -> str | None:

@@ -155,6 +155,18 @@ class HistoryWindow(QWidget):
         self._fill_threads()
         self._apply_filters()
 
+    def show_run(self, thread_id: str | None, run_id: str | None) -> None:
+        """Show one thread's runs with `run_id` selected (a notification's "Open history")."""
+        self._fill_threads()
+        index = self.thread_box.findData(thread_id) if thread_id else 0
+        self.thread_box.setCurrentIndex(max(index, 0))  # re-filters through currentIndexChanged
+        self._apply_filters()
+        for row in range(self.model.rowCount()):
+            if self.model.run_at(row).id == run_id:
+                self.table.selectRow(row)
+                self.table.scrollTo(self.model.index(row, 0))
+                break
+
     def _load_chart(self) -> None:
         if self._chart_task is not None:
             self._chart_task.cancel()

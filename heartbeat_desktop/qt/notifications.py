@@ -4,6 +4,15 @@
 to `org.freedesktop.Notifications` from its own thread (through jeepney, which keyring already brings on
 Linux, with explicit D-Bus signatures), and reports back through Qt signals. Failures that arrive close
 together are held for a moment and folded into one notification ("3 heartbeats failed").
+
+Notifications can be acted on: the buttons a notice asks for (Undo, Snooze this thread 1 h, Retry, Open
+history) are sent as freedesktop actions where the server has them, and come back as `action_requested`;
+the tray balloon has no buttons, so a click on it does the notice's default action (open the post, or
+History for a failure).
+
+While the desktop's Do Not Disturb is on (where it says so: presence/dbus.py), notices are held, the
+setting is looked at again every `DND_POLL_MS` while anything is held (never otherwise), and what was held
+is shown as one summary once it is off.
 """
 
 from __future__ import annotations
@@ -14,12 +23,14 @@ import queue
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from ..core.notify import Notice, fold_failures
+from ..core.notify import ACTION_LABELS, Notice, fold_failures, held_summary
+from ..core.presence import PresenceSource
 from .icons import icon_path
 from .plain_text import inert
 
@@ -30,13 +41,14 @@ BUS_NAME = "org.freedesktop.Notifications"
 OBJECT_PATH = "/org/freedesktop/Notifications"
 FAILURE_HOLD_MS = 10_000  # failures after a shown one, within this window, are folded into one summary
 EXPIRE_MS = 8000
+DND_POLL_MS = 30_000
 
 
 class FreedesktopBackend(QObject):
     """org.freedesktop.Notifications over the session bus, on a private thread."""
 
     available_changed = Signal(bool)
-    action_invoked = Signal(int)  # post id whose "Open" was clicked
+    action_invoked = Signal(str, object)  # action key ("default" for a click on the body), the Notice
     sent = Signal(str, int)  # summary, notification id (tests and logs)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -44,7 +56,7 @@ class FreedesktopBackend(QObject):
         self.available: bool | None = None  # unknown until the thread has asked the server
         self.capabilities: set[str] = set()
         self._queue: queue.Queue[Notice | None] = queue.Queue()
-        self._ids_to_post: dict[int, int] = {}
+        self._shown: dict[int, Notice] = {}  # notification id → what it said, for its actions
         self._thread = threading.Thread(target=self._main, name="notifications", daemon=True)
         self._thread.start()
 
@@ -68,7 +80,7 @@ class FreedesktopBackend(QObject):
             info = unwrap_msg(router.send_and_get_reply(new_method_call(address, "GetServerInformation"), timeout=3))
             caps = unwrap_msg(router.send_and_get_reply(new_method_call(address, "GetCapabilities"), timeout=3))[0]
             self.capabilities = set(caps)
-            rule = MatchRule(type="signal", interface=BUS_NAME, member="ActionInvoked", path=OBJECT_PATH)
+            rule = MatchRule(type="signal", interface=BUS_NAME, path=OBJECT_PATH)
             unwrap_msg(router.send_and_get_reply(message_bus.AddMatch(rule), timeout=3))
         except Exception as exc:  # no bus, no server, no jeepney: the tray balloon takes over
             log.info("No freedesktop notification service (%s); using the tray balloon", exc)
@@ -93,8 +105,11 @@ class FreedesktopBackend(QObject):
         if "body-markup" in self.capabilities:
             body = html.escape(body, quote=False)  # the body is markup to such servers; ours is plain text
         actions: list[str] = []
-        if notice.post_id is not None and "actions" in self.capabilities:
-            actions = ["default", "Open", "open", "Open"]
+        if "actions" in self.capabilities:
+            # "default" is what a click on the notification does; its label is not shown by most servers.
+            actions = ["default", ACTION_LABELS[notice.default_action]]
+            for key in notice.actions:
+                actions += [key, ACTION_LABELS[key]]
         hints = {
             "urgency": ("y", 2 if notice.critical else 1),
             "desktop-entry": ("s", "heartbeat-desktop"),
@@ -109,24 +124,38 @@ class FreedesktopBackend(QObject):
         except Exception as exc:
             log.warning("Notification %r could not be shown: %s", notice.title, exc)
             return
-        if notice.post_id is not None:
-            self._ids_to_post[notification_id] = notice.post_id
+        self._shown[notification_id] = notice
+        if len(self._shown) > 200:  # servers forget old notifications; so do we
+            del self._shown[next(iter(self._shown))]
         self.sent.emit(notice.title, notification_id)
 
-    def _watch_actions(self, actions: queue.Queue[Any]) -> None:
+    def _watch_actions(self, signals: queue.Queue[Any]) -> None:
         while True:
-            message = actions.get()
-            notification_id, _key = message.body
-            post_id = self._ids_to_post.get(notification_id)
-            if post_id is not None:
-                self.action_invoked.emit(post_id)
+            message = signals.get()
+            member = message.header.fields.get(3)  # HeaderFields.member
+            if member == "NotificationClosed":
+                self._shown.pop(message.body[0], None)
+                continue
+            if member != "ActionInvoked":
+                continue
+            notification_id, key = message.body
+            notice = self._shown.get(notification_id)
+            if notice is None:
+                continue  # not ours (another app's notification) or long gone
+            if key == "default":
+                key = notice.default_action
+            if key in ACTION_LABELS:
+                self.action_invoked.emit(key, notice)
 
 
 class Notifier(QObject):
-    """Decides the channel and folds failure bursts; call `show()` from the GUI thread."""
+    """Decides the channel, folds failure bursts, holds notices during Do Not Disturb; call `show()` from
+    the GUI thread."""
 
-    open_post = Signal(int)
+    action_requested = Signal(str, object)  # action key (core.notify: UNDO, SNOOZE, …), the Notice
     shown = Signal(object)  # the Notice actually shown (after folding)
+    held = Signal(object)  # a Notice held back because Do Not Disturb is on
+    _dnd_answer = Signal(object, bool)  # (Notice or None for a re-check, DND on?) from the checking thread
 
     def __init__(
         self,
@@ -134,6 +163,8 @@ class Notifier(QObject):
         *,
         use_dbus: bool | None = None,
         hold_ms: int = FAILURE_HOLD_MS,
+        dnd: PresenceSource | None = None,
+        dnd_poll_ms: int = DND_POLL_MS,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -146,11 +177,21 @@ class Notifier(QObject):
         self._backend: FreedesktopBackend | None = None
         if use_dbus if use_dbus is not None else sys.platform.startswith("linux"):
             self._backend = FreedesktopBackend(self)
-            self._backend.action_invoked.connect(self.open_post)
+            self._backend.action_invoked.connect(self.action_requested)
         if tray is not None:
             tray.messageClicked.connect(self._balloon_clicked)
-        self._last_balloon_post: int | None = None
+        self._last_balloon: Notice | None = None
         self._closed = False
+        # Do Not Disturb: asked on one worker thread (a D-Bus round trip must not block the GUI), in order,
+        # so notices keep their order whether or not they were held.
+        self._dnd = dnd
+        self._dnd_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dnd") if dnd else None
+        self._dnd_held: list[Notice] = []
+        self._dnd_poll = QTimer(self)
+        self._dnd_poll.setSingleShot(True)
+        self._dnd_poll.setInterval(dnd_poll_ms)
+        self._dnd_poll.timeout.connect(lambda: self._ask_dnd(None))
+        self._dnd_answer.connect(self._on_dnd_answer)
 
     @property
     def backend(self) -> FreedesktopBackend | None:
@@ -176,6 +217,47 @@ class Notifier(QObject):
             self._deliver(fold_failures(held, more=True))
 
     def _deliver(self, notice: Notice) -> None:
+        if self._dnd_pool is not None:
+            self._ask_dnd(notice)
+            return
+        self._send(notice)
+
+    def _ask_dnd(self, notice: Notice | None) -> None:
+        assert self._dnd is not None and self._dnd_pool is not None
+        dnd = self._dnd
+
+        def ask() -> None:
+            try:
+                on = bool(dnd.read().do_not_disturb)
+            except Exception:  # unknown is "not on": a broken source must not swallow notices
+                on = False
+            if not self._closed:
+                self._dnd_answer.emit(notice, on)
+
+        try:
+            self._dnd_pool.submit(ask)
+        except RuntimeError:  # shut down while quitting
+            pass
+
+    @Slot(object, bool)
+    def _on_dnd_answer(self, notice: Notice | None, on: bool) -> None:
+        if self._closed:
+            return
+        if on:
+            if notice is not None:
+                self._dnd_held.append(notice)
+                self.held.emit(notice)
+                log.info("Held (Do Not Disturb): %s", notice.title)
+            if self._dnd_held and not self._dnd_poll.isActive():
+                self._dnd_poll.start()
+            return
+        if self._dnd_held:
+            held, self._dnd_held = self._dnd_held, []
+            self._send(held_summary(held))
+        if notice is not None:
+            self._send(notice)
+
+    def _send(self, notice: Notice) -> None:
         self.shown.emit(notice)
         if self._backend is not None and self._backend.available is not False:
             self._backend.send(notice)  # queued until the server answered; dropped to balloon below if none
@@ -189,16 +271,20 @@ class Notifier(QObject):
             log.info("Notification (no channel available): %s — %s", notice.title, notice.body)
             return
         icon = QSystemTrayIcon.MessageIcon.Critical if notice.critical else QSystemTrayIcon.MessageIcon.Information
-        self._last_balloon_post = notice.post_id
+        self._last_balloon = notice
         self._tray.showMessage(inert(notice.title), inert(notice.body), icon, EXPIRE_MS)
 
     @Slot()
     def _balloon_clicked(self) -> None:
-        if self._last_balloon_post is not None:
-            self.open_post.emit(self._last_balloon_post)
+        # A balloon has no buttons: a click does the default action, which opens the window it is about.
+        if self._last_balloon is not None:
+            self.action_requested.emit(self._last_balloon.default_action, self._last_balloon)
 
     def close(self) -> None:
         self._closed = True
         self._hold.stop()
+        self._dnd_poll.stop()
+        if self._dnd_pool is not None:
+            self._dnd_pool.shutdown(wait=False, cancel_futures=True)
         if self._backend is not None:
             self._backend.close()

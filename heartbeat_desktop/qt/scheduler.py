@@ -208,6 +208,24 @@ class SchedulerWorker(QObject):
             self._store.threads.set_paused(thread_id, paused)
         self.reload()
 
+    @Slot(str, float)
+    def snooze_thread(self, thread_id: str, seconds: float) -> None:
+        """No scheduled heartbeat of this thread for `seconds` (a notification's "Snooze 1 h"); never
+        earlier than it would have run anyway. Kept across restarts like a busy deferral."""
+        entry = self._entries.get(thread_id)
+        if entry is None or self._store is None:
+            return
+        state = self._store.runs.state(thread_id)
+        last = state.last_run_at if state else None
+        failures = state.consecutive_failures if state else 0
+        now = self._clock()
+        normal = next_due(entry.config, now=now, last_run_at=last, consecutive_failures=failures)
+        entry.defer_until = max(now + seconds, normal)
+        if entry.job is None:
+            entry.due = entry.defer_until
+        log.info("Thread %s snoozed until %s", thread_id, time.strftime("%H:%M", time.localtime(entry.defer_until)))
+        self._plan()
+
     @Slot(str, bool, str)
     def request_run(self, thread_id: str, dry_run: bool, token: str = "") -> None:
         entry = self._entries.get(thread_id)
@@ -414,6 +432,7 @@ class HeartbeatScheduler(QObject):
     _clock_jumped = Signal()
     _set_paused = Signal(bool)
     _set_thread_paused = Signal(str, bool)
+    _snooze_thread = Signal(str, float)
     _request_run = Signal(str, bool, str)
     request_done = Signal(str, object, str)
 
@@ -444,6 +463,7 @@ class HeartbeatScheduler(QObject):
         self._clock_jumped.connect(self._worker.clock_jumped)
         self._set_paused.connect(self._worker.set_paused)
         self._set_thread_paused.connect(self._worker.set_thread_paused)
+        self._snooze_thread.connect(self._worker.snooze_thread)
         self._request_run.connect(self._worker.request_run)
         self._worker.run_started.connect(self.run_started)
         self._worker.request_done.connect(self.request_done)
@@ -486,6 +506,10 @@ class HeartbeatScheduler(QObject):
 
     def resume_thread(self, thread_id: str) -> None:
         self._set_thread_paused.emit(thread_id, False)
+
+    def snooze_thread(self, thread_id: str, seconds: float) -> None:
+        """Put the thread's next scheduled heartbeat at least `seconds` from now."""
+        self._snooze_thread.emit(thread_id, float(seconds))
 
     def reload(self) -> None:
         """Call after changing threads or configs elsewhere; the worker re-reads and re-arms."""

@@ -227,6 +227,18 @@ class SettingsDialog(QDialog):
         self.busy.setRange(0, 240)
         self.busy.setSuffix(" min")
         self.busy.setSpecialValueText("never wait")
+        # Presence: only Linux desktops say whether the user is there; elsewhere these change nothing.
+        self.away_locked = QCheckBox("screen locked")
+        self.away_idle = QSpinBox()
+        self.away_idle.setRange(0, 1440)
+        self.away_idle.setSuffix(" min idle")
+        self.away_idle.setSpecialValueText("idle: never")
+        self.away_battery = QCheckBox("on battery")
+        self.away_metered = QCheckBox("metered network")
+        away_row = QHBoxLayout()
+        for widget in (self.away_locked, self.away_idle, self.away_battery, self.away_metered):
+            away_row.addWidget(widget)
+        away_row.addStretch(1)
         self.notify_posts = QCheckBox("posts")
         self.notify_failures = QCheckBox("failures")
         self.notify_comments = QCheckBox("comments")
@@ -250,6 +262,10 @@ class SettingsDialog(QDialog):
             self.timezone: "Time zone",
             self.always_ask: "Always ask",
             self.busy: "Wait after your last message",
+            self.away_locked: "Wait while the screen is locked",
+            self.away_idle: "Wait while idle for",
+            self.away_battery: "Wait while on battery",
+            self.away_metered: "Wait while on a metered network",
             self.notify_posts: "Notify posts",
             self.notify_failures: "Notify failures",
             self.notify_comments: "Notify comments",
@@ -271,6 +287,7 @@ class SettingsDialog(QDialog):
         form.addRow("Time &zone:", self.timezone)
         form.addRow("", self.always_ask)
         form.addRow("&Wait after your last message:", self.busy)
+        form.addRow(_label("Wait while &away:", self.away_locked), away_row)
         form.addRow(_label("&Notify on:", self.notify_posts), notify_row)
         self.allow_post = QCheckBox("post")
         self.allow_comment = QCheckBox("comment")
@@ -403,6 +420,10 @@ class SettingsDialog(QDialog):
         self.timezone.setCurrentIndex(index if index >= 0 else 0)
         self.always_ask.setChecked(c.always_ask)
         self.busy.setValue(c.busy_minutes)
+        self.away_locked.setChecked(c.defer_when_locked)
+        self.away_idle.setValue(c.defer_when_idle_minutes)
+        self.away_battery.setChecked(c.defer_on_battery)
+        self.away_metered.setChecked(c.defer_on_metered)
         self.notify_posts.setChecked(c.notify_posts)
         self.notify_failures.setChecked(c.notify_failures)
         self.notify_comments.setChecked(c.notify_comments)
@@ -421,7 +442,10 @@ class SettingsDialog(QDialog):
         zone = None if zone_text in ("", LOCAL_ZONE) else zone_text
         model = self.model.currentText().strip() or None
         hours = self.hours_on.isChecked()
-        return HeartbeatConfig().with_updates(
+        # Start from the thread's own config, so what the form does not show (set through the CLI or the
+        # API) survives an Apply here.
+        base = self._drafts.get(self._current) if self._current is not None else None
+        return (base or HeartbeatConfig()).with_updates(
             enabled=self.enabled.isChecked(),
             every_seconds=self.interval.seconds(),
             align_to_clock=self.align.isChecked(),
@@ -435,6 +459,10 @@ class SettingsDialog(QDialog):
             timezone=zone,
             always_ask=self.always_ask.isChecked(),
             busy_minutes=self.busy.value(),
+            defer_when_locked=self.away_locked.isChecked(),
+            defer_when_idle_minutes=self.away_idle.value(),
+            defer_on_battery=self.away_battery.isChecked(),
+            defer_on_metered=self.away_metered.isChecked(),
             notify_posts=self.notify_posts.isChecked(),
             notify_failures=self.notify_failures.isChecked(),
             notify_comments=self.notify_comments.isChecked(),

@@ -116,6 +116,16 @@ class SqliteStore:
         )
         return [(r["status"], r["raw_reply"]) for r in rows]
 
+    def last_run_outcome(self, thread_id: str) -> tuple[str, str] | None:
+        row = self.db.read(
+            lambda c: c.execute(
+                "SELECT status, reason FROM runs WHERE thread_id = ? AND trigger != 'preview' "
+                "ORDER BY started_at DESC LIMIT 1",
+                (thread_id,),
+            ).fetchone()
+        )
+        return (row["status"], row["reason"] or "") if row else None
+
     def pause_thread(self, thread_id: str) -> None:
         self.threads.set_paused(thread_id, True)
 

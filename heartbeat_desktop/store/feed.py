@@ -125,8 +125,12 @@ class FeedRepo:
                                  created_at = excluded.created_at""",
                 (action["post_id"], thread_id, run_id, action["direction"], now),
             )
+            vote = c.execute(
+                "SELECT id FROM votes WHERE post_id = ? AND thread_id = ?", (action["post_id"], thread_id)
+            ).fetchone()
             return {
                 "action": "vote",
+                "vote_id": vote["id"],
                 "post_id": post["id"],
                 "post_title": post["title"],
                 "direction": action["direction"],

@@ -12,7 +12,23 @@ KNOWN = {
     "default_model": "model used by threads that do not set one (default: llama3.2)",
     "llm_timeout": "seconds to wait for the model before a run fails (default: 120)",
     "context_tokens": "the model's context window prompts are built to fit, in tokens (default: 4096)",
+    "hold_during_dnd": "hold notifications while Do Not Disturb is on, then show one summary (default: on)",
 }
+
+_ON, _OFF = ("1", "on", "true", "yes"), ("0", "off", "false", "no")
+
+
+def flag(value: str | None, default: bool) -> bool:
+    """An on/off setting as stored (the CLI accepts on/off, true/false, yes/no, 1/0)."""
+    if value is None:
+        return default
+    return value.strip().lower() in _ON if value.strip().lower() in _ON + _OFF else default
+
+
+def check_flag(value: str) -> str:
+    if value.strip().lower() not in _ON + _OFF:
+        raise ValueError("must be on or off")
+    return "on" if value.strip().lower() in _ON else "off"
 
 
 PAUSED_SETTING = "scheduler_paused"  # "1" while heartbeats are paused (the tray, the API or the env)

@@ -99,6 +99,25 @@ def test_ok_applies_every_thread_atomically_and_cancel_changes_nothing(
     assert before != (store.threads.get("default").config_json, store.threads.get("work").config_json)
 
 
+@pytest.fixture
+def cli_tuned(store: SqliteStore) -> None:
+    """A thread set from the CLI with a key the Settings form does not show."""
+    store.threads.set_config("default", HeartbeatConfig(pause_after_same_answer=7, defer_when_locked=False))
+
+
+def test_presence_settings_and_keys_the_form_does_not_show_survive_apply(
+    cli_tuned: None, settings: SettingsDialog, store: SqliteStore
+) -> None:
+    assert not settings.away_locked.isChecked() and settings.away_idle.value() == 30
+    settings.away_idle.setValue(0)
+    settings.away_battery.setChecked(True)
+    settings.accept()
+    config, _ = HeartbeatConfig.load(store.threads.get("default").config_json)
+    assert (config.defer_when_locked, config.defer_when_idle_minutes, config.defer_on_battery) == (False, 0, True)
+    assert config.defer_on_metered is False
+    assert config.pause_after_same_answer == 7  # Apply used to reset it to the default
+
+
 def test_cancel_changes_nothing(settings: SettingsDialog, store: SqliteStore) -> None:
     before = (store.threads.get("default").config_json, store.settings.all())
     settings.max_tokens.setValue(42)

@@ -1,0 +1,191 @@
+"""Notifications you can act on, and notifications held during Do Not Disturb: the real app, a real store,
+the loopback Ollama-protocol server, and the real dunst daemon choosing actions from its own menu."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+from heartbeat_desktop.core.notify import HISTORY, OPEN, RETRY, SNOOZE, UNDO, Notice
+from heartbeat_desktop.core.presence import PresenceState
+from heartbeat_desktop.presence.dbus import DoNotDisturb
+from heartbeat_desktop.qt.app import TrayApp
+from heartbeat_desktop.qt.history_window import HistoryWindow
+from heartbeat_desktop.qt.notifications import Notifier
+from heartbeat_desktop.store import SqliteStore
+from tests.conftest import GOOD_MD
+from tests.support.dunst import Dunst, running_dunst
+from tests.support.ollama_server import Error, OllamaServer, Reply
+from tests.support.presence import FakePresence
+
+POST = json.dumps({"action": "post", "title": "Standup notes", "content": "Three items.", "reason": "r"})
+
+
+def test_notices_are_held_during_do_not_disturb_and_summed_up_after(qtbot) -> None:
+    dnd = FakePresence(PresenceState(do_not_disturb=True))
+    notifier = Notifier(None, use_dbus=False, dnd=dnd, dnd_poll_ms=100)
+    shown: list[Notice] = []
+    held: list[Notice] = []
+    notifier.shown.connect(shown.append)
+    notifier.held.connect(held.append)
+    notifier.show(Notice("Work: Standup notes", "Three items.", thread_id="work", post_id=1))
+    notifier.show(Notice("Heartbeat failed in Home", "HTTP 500", critical=True, thread_id="home"))
+    qtbot.waitUntil(lambda: len(held) == 2, timeout=2000)
+    qtbot.wait(300)  # several looks at the setting while it stays on
+    assert shown == [] and dnd.reads >= 3
+    dnd.set(do_not_disturb=False)
+    qtbot.waitUntil(lambda: len(shown) == 1, timeout=2000)
+    summary = shown[0]
+    assert summary.title == "While Do Not Disturb was on: 1 update and 1 failure"
+    assert summary.body.splitlines() == ["Work: Standup notes", "Heartbeat failed in Home"]
+    assert summary.actions == (HISTORY,)
+    reads = dnd.reads
+    qtbot.wait(300)
+    assert dnd.reads == reads  # nothing held: the setting is not looked at again (no idle wake-ups)
+    notifier.show(Notice("Work: later", "x"))
+    qtbot.waitUntil(lambda: len(shown) == 2, timeout=2000)
+    assert shown[1].title == "Work: later"  # shown as it comes, in order
+    notifier.close()
+
+
+def test_an_unknown_or_broken_dnd_source_holds_nothing(qtbot) -> None:
+    class Broken:
+        def read(self) -> PresenceState:
+            raise OSError("no bus")
+
+    for source in (FakePresence(), Broken()):
+        notifier = Notifier(None, use_dbus=False, dnd=source)
+        shown: list[Notice] = []
+        notifier.shown.connect(shown.append)
+        notifier.show(Notice("Work: x", "y"))
+        qtbot.waitUntil(lambda s=shown: len(s) == 1, timeout=2000)
+        notifier.close()
+
+
+def test_a_balloon_click_does_the_default_action(qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The balloon (no freedesktop server: Windows, macOS, bare X) has no buttons. Offscreen Qt has no
+    # balloons at all, so that one answer is stubbed; the click is Qt's own signal.
+    monkeypatch.setattr(QSystemTrayIcon, "supportsMessages", staticmethod(lambda: True))
+    icon = QSystemTrayIcon()
+    notifier = Notifier(icon, use_dbus=False)
+    asked: list[tuple[str, Notice]] = []
+    notifier.action_requested.connect(lambda key, notice: asked.append((key, notice)))
+    post = Notice("Work: x", "y", thread_id="work", post_id=7, actions=(UNDO, SNOOZE))
+    notifier.show(post)
+    icon.messageClicked.emit()
+    failure = Notice("Heartbeat failed in Work", "HTTP 500", critical=True, thread_id="work", actions=(RETRY, HISTORY))
+    notifier.show(failure)
+    icon.messageClicked.emit()
+    assert asked == [(OPEN, post), (HISTORY, failure)]
+    notifier.close()
+
+
+# ---------------------------------------------------------------------------------------------- real dunst
+@pytest.fixture
+def dunst(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dunst]:
+    with running_dunst(tmp_path) as daemon:
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", daemon.env["DBUS_SESSION_BUS_ADDRESS"])
+        yield daemon
+
+
+@pytest.fixture
+def app(qtbot, data_dir: Path, ollama: OllamaServer, dunst: Dunst, monkeypatch, tmp_path: Path) -> Iterator[TrayApp]:
+    monkeypatch.setenv("OLLAMA_HOST", ollama.url)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (data_dir / "HEARTBEAT.md").write_text(GOOD_MD, encoding="utf-8")
+    tray_app = TrayApp(QApplication.instance(), data_dir, tray_wait_s=0, presence=None, dnd=DoNotDisturb(environ={}))
+    assert tray_app.start()
+    qtbot.waitUntil(lambda: tray_app.scheduler.state.started, timeout=5000)
+    qtbot.waitUntil(lambda: tray_app.notifier.backend.available is True, timeout=5000)
+    yield tray_app
+    tray_app.notifier.close()
+    tray_app.scheduler.stop()
+    tray_app.instance.close()
+    tray_app.signals.close()
+    for window in QApplication.topLevelWidgets():
+        window.close()
+
+
+def _run(qtbot, app: TrayApp, thread: str = "default") -> None:
+    finished: list[object] = []
+    app.scheduler.run_finished.connect(finished.append)
+    app.scheduler.run_heartbeat_now(thread)
+    qtbot.waitUntil(lambda: bool(finished), timeout=15000)
+
+
+def test_undo_from_the_notification_takes_the_post_back(qtbot, app: TrayApp, ollama: OllamaServer, dunst) -> None:
+    ollama.script(Reply(POST))
+    _run(qtbot, app)
+    qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
+    store = SqliteStore(app.db_path)
+    try:
+        [post] = store.feed.posts()
+        dunst.choose("Undo")
+        qtbot.waitUntil(lambda: store.feed.posts() == [], timeout=5000)
+        assert [row["kind"] for row in store.feed.undo_log(post.run_id)] == ["post"]  # on record, not lost
+    finally:
+        store.close()
+
+
+def test_snooze_from_the_notification_puts_the_thread_off_an_hour(
+    qtbot, app: TrayApp, ollama: OllamaServer, dunst
+) -> None:
+    ollama.script(Reply(POST))
+    _run(qtbot, app)
+    qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
+    before = time.time()
+    dunst.choose("Snooze")
+    qtbot.waitUntil(lambda: (app.scheduler.state.thread("default").next_due or 0) >= before + 3600, timeout=5000)
+    store = SqliteStore(app.db_path)
+    try:  # kept across a restart like a busy deferral
+        assert store.runs.state("default").defer_until >= before + 3600
+    finally:
+        store.close()
+
+
+def test_retry_and_open_history_from_a_failure(qtbot, app: TrayApp, ollama: OllamaServer, dunst) -> None:
+    ollama.script(Error(500, "model crashed"), Reply(POST))
+    _run(qtbot, app)
+    qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
+    finished: list[object] = []
+    app.scheduler.run_finished.connect(finished.append)
+    dunst.choose("Retry")
+    qtbot.waitUntil(lambda: bool(finished), timeout=15000)
+    assert finished[0].status == "ok" and finished[0].trigger == "manual"
+    failed_id = next(r.id for _i, r in app.gui_store.runs.page(None, "failed", None, 5))
+    dunst.choose("Open history")
+    qtbot.waitUntil(lambda: isinstance(app._open.get("history"), HistoryWindow), timeout=5000)
+    window = app._open["history"]
+    qtbot.waitUntil(lambda: bool(window.table.selectionModel().selectedRows()), timeout=5000)
+    assert window.model.run_at(window.table.selectionModel().selectedRows()[0].row()).id == failed_id
+
+
+def test_do_not_disturb_in_dunst_holds_notifications_until_it_is_off(
+    qtbot, app: TrayApp, ollama: OllamaServer, dunst
+) -> None:
+    app.notifier._dnd_poll.setInterval(200)
+    dunst.ctl("set-paused", "true")
+    ollama.script(Reply(POST), Error(500, "boom"))
+    _run(qtbot, app)
+    app.gui_store.threads.add_message("default", "new")
+    _run(qtbot, app)
+    qtbot.wait(500)
+    assert dunst.count("waiting") == 0 and dunst.count("displayed") == 0  # nothing even sent
+    dunst.ctl("set-paused", "false")
+    qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
+    dunst.ctl("close-all")
+    assert dunst.history_summaries() == ["While Do Not Disturb was on: 1 update and 1 failure"]
+
+
+def test_the_app_setting_turns_holding_off(qtbot, app: TrayApp, ollama: OllamaServer, dunst) -> None:
+    app.gui_store.settings.set("hold_during_dnd", "off")
+    app._settings_applied()
+    dunst.ctl("set-paused", "true")
+    ollama.script(Reply(POST))
+    _run(qtbot, app)
+    qtbot.waitUntil(lambda: dunst.count("waiting") == 1, timeout=5000)  # sent; dunst holds it itself

@@ -121,6 +121,7 @@ class SettingsDialog(QDialog):
         self._warnings: dict[str, list[str]] = {}
         self._current: str | None = None
         self._server_models: list[str] | None = None
+        self._ollama_problem: str | None = None
         self._models_load = 0  # which model-list load is the newest (see load_models)
         self._provider_names: set[str] = set()
         self._tasks: list[Task] = []
@@ -182,6 +183,7 @@ class SettingsDialog(QDialog):
         self.model.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.model.lineEdit().setPlaceholderText("app default")
         self.model_state = plain_label()
+        self.model_state.setWordWrap(True)
         self.pull_button = QPushButton("&Pull")
         self.pull_button.setVisible(False)
         self.pull_cancel = QPushButton("Cancel pull")
@@ -571,6 +573,8 @@ class SettingsDialog(QDialog):
     def _on_models(self, result: object) -> None:
         models, problems = result  # type: ignore[misc]
         self._server_models = models
+        # Ollama not answering is not "the model is missing": offering Pull then only fails again.
+        self._ollama_problem = next((p.split(": ", 1)[1] for p in problems if p.startswith(f"{OLLAMA}: ")), None)
         self.model.setToolTip("\n".join(problems))
         text = self.model.currentText()
         self.model.blockSignals(True)
@@ -593,6 +597,10 @@ class SettingsDialog(QDialog):
         present = any(m == effective or m == f"{effective}:latest" for m in self._server_models)
         pulling = self._pull is not None
         provider, _model = split_model(effective, self._provider_names)
+        if provider == OLLAMA and not present and self._ollama_problem:
+            self.pull_button.setVisible(False)
+            self.model_state.setText(f"⚠ Could not list Ollama's models: {self._ollama_problem}")
+            return
         self.pull_button.setVisible(not present and not pulling and provider == OLLAMA)
         self.model_state.setText(
             f"{effective}: installed on the server" if present else f"⚠ {effective} is not on the server: Pull it?"

@@ -139,6 +139,24 @@ def test_model_list_missing_model_and_pull(qtbot, settings: SettingsDialog, olla
     assert "phi3:latest" in ollama.models
 
 
+def test_an_unreachable_ollama_is_not_a_missing_model(qtbot, store, memory, monkeypatch) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # nothing listens on the discard port
+    dialog = SettingsDialog(
+        store,
+        memory,
+        autostart_enabled=lambda: False,
+        set_autostart=lambda on: None,
+        on_applied=lambda: None,
+        data_dir=store.db.path.parent,
+    )
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog._server_models is not None, timeout=10000)
+    assert "Could not list Ollama's models" in dialog.model_state.text()
+    assert "not on the server" not in dialog.model_state.text()
+    assert not dialog.pull_button.isVisibleTo(dialog)  # Pull would only fail the same way
+    dialog.reject()
+
+
 def test_pull_can_be_cancelled(qtbot, settings: SettingsDialog, ollama: OllamaServer) -> None:
     ollama.pull_step_s = 0.3
     ollama.pull_steps = 50

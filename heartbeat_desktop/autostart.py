@@ -10,10 +10,12 @@ the package), so it keeps working from a venv, a wheel install or the PyInstalle
 
 from __future__ import annotations
 
+import importlib
 import os
 import plistlib
 import sys
 from pathlib import Path
+from typing import Any
 
 APP_ID = "heartbeat-desktop"
 LABEL = "io.github.heartbeat-desktop"
@@ -101,8 +103,7 @@ class Autostart:
         os.replace(tmp, self.path)
 
     def _win_get(self) -> str | None:  # pragma: no cover - Windows only
-        import winreg
-
+        winreg = _winreg()
         try:
             with winreg.OpenKey(winreg.HKEY_CURRENT_USER, RUN_KEY) as key:
                 return str(winreg.QueryValueEx(key, "HeartbeatDesktop")[0])
@@ -110,8 +111,7 @@ class Autostart:
             return None
 
     def _win_set(self, on: bool) -> None:  # pragma: no cover - Windows only
-        import winreg
-
+        winreg = _winreg()
         with winreg.OpenKey(winreg.HKEY_CURRENT_USER, RUN_KEY, 0, winreg.KEY_SET_VALUE) as key:
             if on:
                 winreg.SetValueEx(key, "HeartbeatDesktop", 0, winreg.REG_SZ, windows_run_value(self.command))
@@ -120,3 +120,8 @@ class Autostart:
                     winreg.DeleteValue(key, "HeartbeatDesktop")
                 except FileNotFoundError:
                     pass
+
+
+def _winreg() -> Any:  # pragma: no cover - Windows only
+    """The registry module, typed loosely: the type checker runs on Linux, where its stubs are empty."""
+    return importlib.import_module("winreg")

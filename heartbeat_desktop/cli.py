@@ -29,6 +29,7 @@ from .store import DEFAULT_THREAD, SqliteStore
 from .store.settings import KNOWN as KNOWN_SETTINGS
 from .store.settings import check_flag, flag
 from .store.threads import NoSuchThread
+from .windows import WINDOWS
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +131,12 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
     live = _ask_running_app({"cmd": "status"})
     app = live.get("status") if live and live.get("ok") else None
     live_threads = app["threads"] if app else {}
-    threads = []
+    threads_out: list[dict[str, Any]] = []
     for t in store.threads.list():
         config, warnings = HeartbeatConfig.load(t.config_json)
         state = store.runs.state(t.id)
         seen = live_threads.get(t.id, {})
-        threads.append(
+        threads_out.append(
             {
                 "id": t.id,
                 "title": t.title,
@@ -164,7 +165,7 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
         "ollama_host": (app or {}).get("ollama_host") or make_llm(store).host,
         "server_problem": (app or {}).get("server_problem"),
         "default_model": store.settings.get("default_model") or "llama3.2",
-        "threads": threads,
+        "threads": threads_out,
     }
     if args.json:
         _emit(info)
@@ -174,12 +175,13 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
     print(f"App: {running}{', paused' if info['paused'] else ''}")
     problem = f" — {info['server_problem']}" if info["server_problem"] else ""
     print(f"Ollama: {info['ollama_host']} (default model {info['default_model']}){problem}")
-    for t in threads:
-        state = "disabled" if not t["enabled"] else "paused" if t["paused"] else f"every {t['every_seconds']} s"
-        last = f"last {t['last_status']} at {t['last_run_at']}" if t["last_status"] else "never ran"
-        due = f", next {t['next_due_at']}" if t["next_due_at"] else ""
-        print(f"  {t['id']:<20} {state:<16} {last}{due}" + (f" — {t['last_reason']}" if t["last_reason"] else ""))
-        for warning in t["config_warnings"]:
+    for row in threads_out:
+        how = "disabled" if not row["enabled"] else "paused" if row["paused"] else f"every {row['every_seconds']} s"
+        last = f"last {row['last_status']} at {row['last_run_at']}" if row["last_status"] else "never ran"
+        due = f", next {row['next_due_at']}" if row["next_due_at"] else ""
+        reason = f" — {row['last_reason']}" if row["last_reason"] else ""
+        print(f"  {row['id']:<20} {how:<16} {last}{due}{reason}")
+        for warning in row["config_warnings"]:
             print(f"  {'':<20} config warning: {warning}")
     return EXIT_OK
 
@@ -469,7 +471,7 @@ def cmd_provider(store: SqliteStore, args: argparse.Namespace) -> int:
         rows = [(OLLAMA, "ollama", make_router(store, data_dir).host, False)] + [
             (p.name, p.kind, p.base_url, p.builtin) for p in store.providers.list()
         ]
-        listing = []
+        listing: list[dict[str, Any]] = []
         in_file = PlaintextSecrets(data_dir).names()
         for pname, kind, url, builtin in rows:
             has_key = keys.expects_key(pname)
@@ -735,7 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_note)
 
     p = sub.add_parser("open", help="open a window of the running app (starting it if needed)")
-    p.add_argument("window", choices=("settings", "editor", "history", "feed", "threads"))
+    p.add_argument("window", choices=tuple(WINDOWS))
     p.set_defaults(func=cmd_open, needs_store=False)
 
     p = sub.add_parser(

@@ -69,8 +69,12 @@ def log_dir() -> Path:
     return path
 
 
-def db_path() -> Path:
-    return data_dir() / "heartbeat.db"
+DB_FILENAME = "heartbeat.db"
+
+
+def db_file(directory: Path) -> Path:
+    """The one SQLite file in a data directory (every opener goes through this name)."""
+    return directory / DB_FILENAME
 
 
 def bundled(name: str) -> Path:

@@ -31,14 +31,14 @@ def open_store(data_dir: Path | None = None, *, reading_only: bool = False) -> S
     directory = data_dir or paths.data_dir()
     paths.secure_files(directory)
     try:
-        store = SqliteStore(directory / "heartbeat.db")
+        store = SqliteStore(paths.db_file(directory))
     except StoreError as exc:
         if not reading_only:
             if not os.access(directory, os.W_OK):
                 raise StoreError(f"{exc} (the data directory {directory} cannot be written)") from None
             raise
         try:
-            store = SqliteStore(directory / "heartbeat.db", read_only=True)
+            store = SqliteStore(paths.db_file(directory), read_only=True)
         except StoreError:
             raise exc from None  # not a write problem: the first error says what is wrong
         log.info("Opened the database read-only (%s)", exc)

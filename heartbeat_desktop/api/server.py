@@ -38,6 +38,7 @@ from ..core import heartbeat_md
 from ..core.config import ConfigError, HeartbeatConfig
 from ..core.models import NOTE_KINDS, RunRecord
 from ..core.ports import StoreError
+from ..core.scheduler_state import SchedulerState
 from ..files import EDITABLE_MAX_BYTES, atomic_write
 from ..store import SqliteStore
 from ..store.threads import NoSuchThread
@@ -115,7 +116,7 @@ class AppBridge:
     def __init__(
         self,
         *,
-        state: Callable[[], Any],
+        state: Callable[[], SchedulerState],
         pause: Callable[[], None],
         resume: Callable[[], None],
         reload: Callable[[], None],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,7 @@ class ApiSettings:
         return f"http://127.0.0.1:{self.port}"
 
 
-def api_settings(get: callable) -> ApiSettings:  # type: ignore[valid-type]
+def api_settings(get: Callable[[str], str | None]) -> ApiSettings:
     """From the settings table (`get(key)`): off unless turned on; port 8787 unless set."""
     try:
         port = int(get("api_port") or DEFAULT_PORT)

@@ -1,6 +1,8 @@
-"""The two small protocols the runner needs: a store and an LLM client.
+"""The small protocols the core needs from the layers above: a store, a model client, and their errors.
 
-`store.SqliteStore` and `llm.OllamaClient` implement them; tests may pass in-memory or scripted ones.
+`store.SqliteStore` implements `HeartbeatStore`; `llm.ModelRouter` (which picks Ollama, an OpenAI-compatible
+server or Anthropic per thread) and each provider's client implement `LLMClient`. The presence protocol is
+in `core/presence.py`.
 """
 
 from __future__ import annotations
@@ -83,6 +85,16 @@ class LLMClient(Protocol):
         """The context window (tokens) the server reported for `model` before, if it did; the runner builds
         prompts to fit it."""
         ...
+
+    def cancel(self) -> None:
+        """Stop the call in flight, from any thread: it ends at once with LLMError(kind="cancelled")."""
+        ...
+
+
+class ProviderClient(LLMClient, Protocol):
+    """A client for one provider: it can also say which models the server has (Settings, `provider test`)."""
+
+    def list_models(self, timeout_s: float = 10.0) -> list[str]: ...
 
 
 class SecretsUnavailable(RuntimeError):

@@ -13,6 +13,12 @@ from .schedule import busy_until, in_active_hours, zone_of
 SCHEDULED_TRIGGERS = ("schedule", "catch-up")
 
 
+def fingerprint(md_hash: str, thread_state: str) -> str:
+    """What "nothing new" compares: HEARTBEAT.md's hash and the thread's data (store.thread_fingerprint).
+    One formula, used where a run starts and where a successful run is recorded."""
+    return f"{md_hash}:{thread_state}"
+
+
 @dataclass(frozen=True)
 class Skip:
     reason: str

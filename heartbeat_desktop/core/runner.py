@@ -32,6 +32,7 @@ from .ports import (
     StoreError,
 )
 from .precheck import SCHEDULED_TRIGGERS, precheck
+from .precheck import fingerprint as run_fingerprint
 from .presence import PresenceSource
 from .prompt import build_system, build_user
 from .schedule import local_time, start_of_day
@@ -142,7 +143,7 @@ class HeartbeatRunner:
         # Only a scheduled run asks the desktop whether the user is there: a person pressing "Run now" is.
         presence = self.presence.read() if self.presence is not None and trigger in SCHEDULED_TRIGGERS else None
         try:
-            fingerprint = f"{md_hash}:{self.store.thread_fingerprint(thread_id)}"
+            fingerprint = run_fingerprint(md_hash, self.store.thread_fingerprint(thread_id))
             skip = precheck(
                 config,
                 instructions,

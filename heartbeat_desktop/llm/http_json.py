@@ -94,7 +94,7 @@ def _request_json(
         except httpx.HTTPError as exc:
             cut = describe_cut(guard, provider, timeout_s)
             if cut is not None:
-                raise LLMError(*cut) from None
+                raise cut from None
             if isinstance(exc, httpx.ConnectError):
                 raise LLMError(
                     "unreachable",
@@ -116,7 +116,7 @@ def _request_json(
             if wait is not None and time.monotonic() + wait < guard.deadline and attempt < 4:
                 log.info("%s rate-limited the request; retrying in %.1f s", provider, wait)
                 if guard.stopped.wait(wait):  # cancelled (or out of time) while waiting
-                    raise LLMError(*(describe_cut(guard, provider, timeout_s) or ("cancelled", "cancelled", "")))
+                    raise describe_cut(guard, provider, timeout_s) or LLMError("cancelled", "the request was cancelled")
                 continue
             after = f" (retry after {wait:g} s)" if wait is not None else ""
             raise LLMError(

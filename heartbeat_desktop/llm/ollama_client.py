@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import ollama
@@ -27,6 +27,8 @@ from .server_text import one_line, scrub, seconds
 from .transport import CallGuard, describe_cut
 
 log = logging.getLogger(__name__)
+
+OllamaFormat = dict[str, Any] | Literal["json"]  # what `format` takes: a JSON schema, or plain JSON mode
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 CONNECT_TIMEOUT_S = 5.0
@@ -102,7 +104,8 @@ class OllamaClient:
         schema = request.schema
 
         def attempt(fmt: str, _left: float) -> LLMReply:
-            return self._chat_once(request, {"schema": schema.for_ollama(), "json": "json"}.get(fmt), deadline)
+            formats: dict[str, OllamaFormat] = {"schema": schema.for_ollama(), "json": "json"}
+            return self._chat_once(request, formats.get(fmt), deadline)
 
         return walk(
             OLLAMA_LADDER,
@@ -113,7 +116,7 @@ class OllamaClient:
             attempt=attempt,
         )
 
-    def _chat_once(self, request: LLMRequest, fmt: dict[str, Any] | str | None, deadline: float) -> LLMReply:
+    def _chat_once(self, request: LLMRequest, fmt: OllamaFormat | None, deadline: float) -> LLMReply:
         guard = CallGuard(deadline)
         self._guard = guard
         if self._cancel.is_set():
@@ -149,7 +152,7 @@ class OllamaClient:
             if error is not None and error.kind == "context_overflow" and error.limit and self._memory is not None:
                 self._memory.learn_window(self.name, self.host, request.model, error.limit)
             if cut is not None:  # the watchdog or Cancel ended it: that is the reason, not the broken socket
-                raise LLMError(*cut) from None
+                raise cut from None
             assert error is not None
             raise error from exc
         finally:

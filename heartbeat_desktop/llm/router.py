@@ -15,8 +15,8 @@ import logging
 import time
 from typing import Protocol
 
-from ..core.ports import LLMClient, LLMError, LLMReply, LLMRequest, SecretsUnavailable
-from ..store.providers import Provider
+from ..core.ports import LLMClient, LLMError, LLMReply, LLMRequest, ProviderClient, SecretsUnavailable
+from ..core.providers import Provider
 from .anthropic_client import AnthropicClient
 from .ollama_client import OllamaClient
 from .openai_client import OpenAICompatibleClient
@@ -60,7 +60,7 @@ class ModelRouter:
         self._current: LLMClient | None = None
         self.host = OllamaClient(ollama_host).host
 
-    def client_for(self, provider: str, key_wait_s: float = KEY_WAIT_S) -> LLMClient:
+    def client_for(self, provider: str, key_wait_s: float = KEY_WAIT_S) -> ProviderClient:
         if provider == OLLAMA:
             key = self._key(OLLAMA, required=False, wait_s=key_wait_s)
             return OllamaClient(self._ollama_host, api_key=key, memory=self._memory)
@@ -122,7 +122,7 @@ class ModelRouter:
 
     def cancel(self) -> None:
         client = self._current
-        if client is not None and hasattr(client, "cancel"):
+        if client is not None:
             client.cancel()
 
     def version(self) -> str:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import httpx
 
+from ..core.ports import LLMError
 from .server_text import seconds
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ class _GuardedTransport(httpx.HTTPTransport):
         response = super().handle_request(request)
         stream = response.extensions.get("network_stream")
         self._guard._register(stream.get_extra_info("socket") if stream is not None else None)
-        response.stream = _CountedStream(response.stream, self._guard, request)  # type: ignore[arg-type]
+        response.stream = _CountedStream(response.stream, self._guard, request)
         return response
 
 
@@ -133,18 +134,18 @@ class _CountedStream(httpx.SyncByteStream):
         self._inner.close()
 
 
-def describe_cut(guard: CallGuard, server: str, timeout_s: float) -> tuple[str, str, str] | None:
-    """(kind, message, hint) for an error caused by the guard, or None when the guard did not act."""
+def describe_cut(guard: CallGuard, server: str, timeout_s: float) -> LLMError | None:
+    """The error the guard caused (timeout, Cancel, size cap), or None when the guard did not act."""
     if guard.reason == "timeout":
-        return (
+        return LLMError(
             "timeout",
             f"{server} did not answer within {seconds(timeout_s)} s",
             "the model may still be loading; try again, use a smaller model, or raise the timeout",
         )
     if guard.reason == "cancelled":
-        return ("cancelled", "the request was cancelled", "")
+        return LLMError("cancelled", "the request was cancelled", "")
     if guard.reason == "too_large":
-        return (
+        return LLMError(
             "invalid_reply",
             f"invalid reply: {server} sent more than {guard.max_bytes // (1024 * 1024)} MiB; the app stopped reading",
             "check that the server is a model server, or lower max_tokens",

@@ -13,6 +13,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
@@ -32,6 +33,7 @@ from ..llm import OllamaClient
 from ..presence import heartbeat_presence, notification_presence
 from ..store import SqliteStore
 from ..store.settings import flag
+from ..windows import WINDOWS
 from .editor_window import EditorWindow
 from .fallback_window import FallbackWindow
 from .feed_window import FeedWindow
@@ -63,7 +65,7 @@ class ApiBridgeQt(QObject):
         self._scheduler = scheduler
         self._wait_s = wait_s
         self._lock = threading.Lock()
-        self._pending: dict[str, tuple[threading.Event, list[object]]] = {}
+        self._pending: dict[str, tuple[threading.Event, list[RunRecord | str]]] = {}
         scheduler.request_done.connect(self._on_done)
 
     def run_now(self, thread_id: str, dry_run: bool) -> RunRecord | str:
@@ -72,7 +74,8 @@ class ApiBridgeQt(QObject):
         if entry is not None and (entry.running or entry.queued):
             return f"a run of thread {thread_id!r} is already in progress"
         token = uuid.uuid4().hex
-        event, box = threading.Event(), []
+        event = threading.Event()
+        box: list[RunRecord | str] = []
         with self._lock:
             self._pending[token] = (event, box)
         self._scheduler.run_heartbeat_now(thread_id, dry_run, token)
@@ -89,7 +92,7 @@ class ApiBridgeQt(QObject):
             pending = self._pending.pop(token, None)
         if pending is not None:
             event, box = pending
-            box.extend([run, error])
+            box.extend([run if isinstance(run, RunRecord) else "", error])
             event.set()
 
 
@@ -118,7 +121,7 @@ class TrayApp(QObject):
         self.fallback: FallbackWindow | None = None
         self._quitting = False
         paths.ensure_heartbeat_md(data_dir)
-        db_path = data_dir / "heartbeat.db"
+        db_path = paths.db_file(data_dir)
 
         self.db_path = db_path
         # One per app: keyring lookups are shared by every run, bounded, and asked for only where a key
@@ -128,9 +131,7 @@ class TrayApp(QObject):
         self.memory = WindowMemory(data_dir)
         self._gui_store: SqliteStore | None = None
         self._open: dict[str, QWidget] = {}
-        self.windows: dict[str, Callable[[], None]] = {
-            name: (lambda n=name: self.open_window(n)) for name in ("threads", "feed", "history", "editor", "settings")
-        }
+        self.windows: dict[str, Callable[[], None]] = {name: partial(self._show_window, name) for name in WINDOWS}
         self.actions = TrayActions(
             run_now=self.run_now,
             toggle_pause=self.toggle_pause,
@@ -269,6 +270,9 @@ class TrayApp(QObject):
             return [(t.thread_id, t.title) for t in state.threads]
         return [(t.id, t.title) for t in self.gui_store.threads.list()]
 
+    def _show_window(self, name: str) -> None:
+        self.open_window(name)
+
     def open_window(self, name: str) -> QWidget | None:
         """Show a window (created on first use, then raised); the same one is reused."""
         window = self._open.get(name)
@@ -282,31 +286,46 @@ class TrayApp(QObject):
         window.activateWindow()
         return window
 
-    def _create_window(self, name: str) -> QWidget | None:
-        store = self.gui_store
-        if name == "history":
-            window: QWidget = HistoryWindow(store, self.db_path, self.memory, self.thread_choices)
-            self.scheduler.run_finished.connect(lambda _run: window.isVisible() and window.refresh())
-        elif name == "feed":
-            window = FeedWindow(store, self.memory, on_change=lambda: None)
-        elif name == "threads":
-            window = ThreadsWindow(store, self.memory, on_change=self.scheduler.reload)
-        elif name == "editor":
-            target = paths.ensure_heartbeat_md(self.data_dir)
-            window = EditorWindow(target, self.db_path, self.memory, self.thread_choices, self.make_runner)
-        elif name == "settings":
-            window = SettingsDialog(
-                store,
+    @property
+    def window_factories(self) -> dict[str, Callable[[], QWidget]]:
+        """The window registry: one factory per name in `windows.WINDOWS`."""
+        return {
+            "history": self._history_window,
+            "feed": lambda: FeedWindow(self.gui_store, self.memory, on_change=lambda: None),
+            "threads": lambda: ThreadsWindow(self.gui_store, self.memory, on_change=self.scheduler.reload),
+            "editor": lambda: EditorWindow(
+                paths.ensure_heartbeat_md(self.data_dir),
+                self.db_path,
+                self.memory,
+                self.thread_choices,
+                self.make_runner,
+            ),
+            "settings": lambda: SettingsDialog(
+                self.gui_store,
                 self.memory,
                 autostart_enabled=self.autostart.enabled,
                 set_autostart=self.set_autostart,
                 on_applied=self._settings_applied,
                 data_dir=self.data_dir,
-            )
-        else:
+            ),
+        }
+
+    def _history_window(self) -> HistoryWindow:
+        window = HistoryWindow(self.gui_store, self.db_path, self.memory, self.thread_choices)
+
+        def refresh(_run: object) -> None:
+            if window.isVisible():
+                window.refresh()
+
+        self.scheduler.run_finished.connect(refresh)
+        return window
+
+    def _create_window(self, name: str) -> QWidget | None:
+        factory = self.window_factories.get(name)
+        if factory is None:
             log.warning("No window called %r", name)
             return None
-        return window
+        return factory()
 
     @Slot()
     def _on_outside_change(self) -> None:
@@ -492,7 +511,7 @@ class TrayApp(QObject):
 
     def _llm(self) -> OllamaClient:
         # Runs on the health-check thread: its own short-lived connection, never the GUI thread's.
-        store = SqliteStore(self.data_dir / "heartbeat.db", recover=False)
+        store = SqliteStore(paths.db_file(self.data_dir), recover=False)
         try:
             return wiring.make_llm(store)
         finally:

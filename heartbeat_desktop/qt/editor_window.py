@@ -317,7 +317,7 @@ class EditorWindow(QWidget):
             return
         self._preview.cancel()
         runner = self._runner
-        if runner is not None and hasattr(runner.llm, "cancel"):
+        if runner is not None:
             runner.llm.cancel()
         self._preview = None
         self._set_busy(False)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from ..core.scheduler_state import SchedulerState
 from .icons import app_icon
 from .plain_text import plain_label
-from .scheduler import SchedulerState
 from .tray_menu import WINDOW_ITEMS, TrayActions, status_line
 
 
@@ -33,9 +33,12 @@ class FallbackWindow(QWidget):
         self.threads = QComboBox()
         self.threads.setAccessibleName("Thread")
         self.run_button = QPushButton("&Run now")
-        self.run_button.clicked.connect(
-            lambda: self.threads.currentData() and actions.run_now(self.threads.currentData())
-        )
+
+        def run_now() -> None:
+            if self.threads.currentData():
+                actions.run_now(self.threads.currentData())
+
+        self.run_button.clicked.connect(run_now)
         row.addWidget(self.threads, 1)
         row.addWidget(self.run_button)
         layout.addLayout(row)

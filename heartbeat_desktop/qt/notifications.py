@@ -49,7 +49,6 @@ class FreedesktopBackend(QObject):
 
     available_changed = Signal(bool)
     action_invoked = Signal(str, object)  # action key ("default" for a click on the body), the Notice
-    sent = Signal(str, int)  # summary, notification id (tests and logs)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -127,7 +126,7 @@ class FreedesktopBackend(QObject):
         self._shown[notification_id] = notice
         if len(self._shown) > 200:  # servers forget old notifications; so do we
             del self._shown[next(iter(self._shown))]
-        self.sent.emit(notice.title, notification_id)
+        log.debug("Notification %d shown: %s", notification_id, notice.title)
 
     def _watch_actions(self, signals: queue.Queue[Any]) -> None:
         while True:
@@ -262,7 +261,12 @@ class Notifier(QObject):
         if self._backend is not None and self._backend.available is not False:
             self._backend.send(notice)  # queued until the server answered; dropped to balloon below if none
             if self._backend.available is None:
-                self._backend.available_changed.connect(lambda ok, n=notice: ok or self._balloon(n))
+
+                def fall_back(ok: bool, n: Notice = notice) -> None:
+                    if not ok:
+                        self._balloon(n)
+
+                self._backend.available_changed.connect(fall_back)
             return
         self._balloon(notice)
 

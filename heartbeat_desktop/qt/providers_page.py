@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.ports import StoreError
+from ..core.providers import KINDS, Provider
 from ..llm import resolve_host
 from ..llm.router import OLLAMA, KeySource, ModelRouter
 from ..secrets import open_secrets
 from ..store import SqliteStore
-from ..store.providers import KINDS, Provider
 from ..wiring import key_snapshot
 from .plain_text import plain_label
 from .tasks import Task
@@ -188,8 +188,8 @@ class ProvidersPage(QWidget):
             self.clear_key_button.setEnabled(False)
             self.test_button.setEnabled(False)
             return
-        for widget in (self.set_key_button, self.clear_key_button, self.test_button):
-            widget.setEnabled(True)
+        for button in (self.set_key_button, self.clear_key_button, self.test_button):
+            button.setEnabled(True)
         self.name.setText(provider.name)
         self.kind.setCurrentIndex(self.kind.findData(provider.kind))
         self.url.setText(provider.base_url)
@@ -201,7 +201,7 @@ class ProvidersPage(QWidget):
 
     def new_provider(self) -> None:
         """Clear the form for a provider that does not exist yet."""
-        self.list.setCurrentItem(None)
+        self.list.setCurrentRow(-1)
         self.name.clear()
         self.kind.setCurrentIndex(self.kind.findData("openai"))
         self.url.setText(DEFAULT_URLS["openai"])

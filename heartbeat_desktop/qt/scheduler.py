@@ -31,6 +31,7 @@ from ..core.config import HeartbeatConfig
 from ..core.models import RunRecord
 from ..core.runner import HeartbeatRunner
 from ..core.schedule import missed, next_due, trigger_for
+from ..core.scheduler_state import SchedulerState, ThreadSchedule
 from ..store import SqliteStore
 from ..store.settings import PAUSED_SETTING
 from .wake_timer import WakeTimer, make_wake_timer
@@ -45,43 +46,6 @@ def enabled_from_env(environ: Mapping[str, str] = os.environ) -> bool:
         if value is not None and value.strip().lower() in ("0", "false", "no", "off"):
             return False
     return True
-
-
-@dataclass(frozen=True)
-class ThreadSchedule:
-    thread_id: str
-    title: str
-    enabled: bool
-    paused: bool
-    next_due: float | None
-    running: bool
-    queued: bool
-    last_status: str | None
-    last_reason: str | None
-    last_run_at: float | None
-    consecutive_failures: int
-    config: HeartbeatConfig = field(default_factory=HeartbeatConfig)
-
-
-@dataclass(frozen=True)
-class SchedulerState:
-    """What the GUI shows; published by the worker so no widget reads the DB for it."""
-
-    started: bool
-    paused: bool
-    threads: tuple[ThreadSchedule, ...] = ()
-
-    @property
-    def in_flight(self) -> int:
-        return sum(t.running for t in self.threads)
-
-    @property
-    def next_due(self) -> float | None:
-        dues = [t.next_due for t in self.threads if t.next_due is not None]
-        return min(dues) if dues else None
-
-    def thread(self, thread_id: str) -> ThreadSchedule | None:
-        return next((t for t in self.threads if t.thread_id == thread_id), None)
 
 
 @dataclass
@@ -160,7 +124,7 @@ class SchedulerWorker(QObject):
             for entry in self._entries.values():
                 if entry.job is not None:
                     entry.job.abandoned = True
-                    if entry.job.runner is not None and hasattr(entry.job.runner.llm, "cancel"):
+                    if entry.job.runner is not None:
                         entry.job.runner.llm.cancel()
         if self._timer is not None:
             self._timer.close()

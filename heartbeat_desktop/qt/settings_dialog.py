@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 from zoneinfo import available_timezones
 
 from PySide6.QtCore import Qt
@@ -181,7 +182,9 @@ class SettingsDialog(QDialog):
         self.model = QComboBox()
         self.model.setEditable(True)
         self.model.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.model.lineEdit().setPlaceholderText("app default")
+        line = self.model.lineEdit()
+        assert line is not None  # editable combo boxes have one
+        line.setPlaceholderText("app default")
         self.model_state = plain_label()
         self.model_state.setWordWrap(True)
         self.pull_button = QPushButton("&Pull")
@@ -246,11 +249,11 @@ class SettingsDialog(QDialog):
         self.notify_comments = QCheckBox("comments")
         self.notify_votes = QCheckBox("votes")
         notify_row = QHBoxLayout()
-        for box in (self.notify_posts, self.notify_failures, self.notify_comments, self.notify_votes):
-            notify_row.addWidget(box)
+        for notify_box in (self.notify_posts, self.notify_failures, self.notify_comments, self.notify_votes):
+            notify_row.addWidget(notify_box)
         notify_row.addStretch(1)
 
-        names = {
+        names: dict[QWidget, str] = {
             self.enabled: "Enabled",
             self.align: "Align to clock",
             self.target: "Target",
@@ -273,8 +276,8 @@ class SettingsDialog(QDialog):
             self.notify_comments: "Notify comments",
             self.notify_votes: "Notify votes",
         }
-        for widget, name in names.items():
-            widget.setAccessibleName(name)
+        for named, name in names.items():
+            named.setAccessibleName(name)
         form.addRow(self.enabled)
         form.addRow("&Every:", self.interval)
         form.addRow("", self.align)
@@ -295,13 +298,13 @@ class SettingsDialog(QDialog):
         self.allow_comment = QCheckBox("comment")
         self.allow_vote = QCheckBox("vote")
         allow_row = QHBoxLayout()
-        for box, name in (
+        for allow, name in (
             (self.allow_post, "Allow posts"),
             (self.allow_comment, "Allow comments"),
             (self.allow_vote, "Allow votes"),
         ):
-            box.setAccessibleName(name)
-            allow_row.addWidget(box)
+            allow.setAccessibleName(name)
+            allow_row.addWidget(allow)
         allow_row.addStretch(1)
         caps_row = QHBoxLayout()
         self.max_posts, self.max_comments, self.max_votes = QSpinBox(), QSpinBox(), QSpinBox()
@@ -571,7 +574,7 @@ class SettingsDialog(QDialog):
         self._run(work, done, failed)
 
     def _on_models(self, result: object) -> None:
-        models, problems = result  # type: ignore[misc]
+        models, problems = cast(tuple[list[str], list[str]], result)
         self._server_models = models
         # Ollama not answering is not "the model is missing": offering Pull then only fails again.
         self._ollama_problem = next((p.split(": ", 1)[1] for p in problems if p.startswith(f"{OLLAMA}: ")), None)
@@ -626,7 +629,7 @@ class SettingsDialog(QDialog):
         self._pull.start()
 
     def _on_pull_progress(self, progress: object) -> None:
-        status, done, total = progress  # type: ignore[misc]
+        status, done, total = cast(tuple[str, int | None, int | None], progress)
         if total:
             self.pull_bar.setRange(0, 1000)
             self.pull_bar.setValue(int(1000 * (done or 0) / total))

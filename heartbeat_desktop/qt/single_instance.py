@@ -33,6 +33,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from ..core.models import RunRecord
+from ..windows import WINDOWS
 from .scheduler import HeartbeatScheduler
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,6 @@ def _foreign(fd: int) -> bool:
     return uid is not None and uid != os.getuid()
 
 
-WINDOWS = ("settings", "editor", "history", "feed", "threads")
 
 
 class InstanceServer(QObject):

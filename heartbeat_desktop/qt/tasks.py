@@ -35,10 +35,6 @@ class Task(QObject):
     def cancel(self) -> None:
         self.cancelled.set()
 
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
     def _run(self) -> None:
         try:
             result = self._fn(self)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QSystemTrayIcon
 
+from ..core.scheduler_state import SchedulerState
 from .icons import TrayState, state_icon
 from .plain_text import inert
-from .scheduler import SchedulerState
 from .tray_menu import TrayMenu, fmt_time, status_line
 
 TOOLTIP_THREADS = 8

@@ -9,16 +9,11 @@ from datetime import datetime
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
-from .scheduler import SchedulerState
+from ..core.scheduler_state import SchedulerState
+from ..windows import WINDOWS
 
 # Window items, in menu order. Each appears only when the app provides an opener for it.
-WINDOW_ITEMS = (
-    ("threads", "&Threads…"),
-    ("feed", "&Feed…"),
-    ("history", "&History…"),
-    ("editor", "Edit &HEARTBEAT.md…"),
-    ("settings", "&Settings…"),
-)
+WINDOW_ITEMS = tuple(WINDOWS.items())
 
 
 def fmt_time(ts: float | None) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from ..core.config import HeartbeatConfig
 from ..core.models import FeedPost, Message, Note, RunRecord, Thread
 from ..core.ports import DailyCap, DailyCapReached, PostNotFound, StoreError
+from ..core.precheck import fingerprint
 from .db import Database
 from .feed import FeedRepo
 from .providers import ProviderRepo
@@ -24,9 +25,8 @@ from .threads import DEFAULT_THREAD, ThreadRepo
 
 log = logging.getLogger(__name__)
 
-DB_FILENAME = "heartbeat.db"
 
-__all__ = ["DB_FILENAME", "DEFAULT_THREAD", "Database", "SqliteStore", "StoreError"]
+__all__ = ["DEFAULT_THREAD", "Database", "SqliteStore", "StoreError"]
 
 
 class SqliteStore:
@@ -173,7 +173,7 @@ class SqliteStore:
                     result["delivered_to"] = self._deliver(c, run, result, action, now)
                 run.action_result = result
             if run.status == "ok" and not run.dry_run:
-                run.fingerprint = f"{md_hash}:{self.thread_fingerprint(run.thread_id)}"
+                run.fingerprint = fingerprint(md_hash, self.thread_fingerprint(run.thread_id))
             self.runs.update(c, run)
             return result
 

@@ -5,27 +5,12 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from dataclasses import dataclass
 
 from ..core.ports import StoreError
+from ..core.providers import BUILTIN, KINDS, Provider
 from .db import Database
 
-KINDS = ("ollama", "openai", "anthropic")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-
-# Usable by name without adding them first ("openai:gpt-4o-mini" once a key is set).
-BUILTIN = {
-    "openai": ("openai", "https://api.openai.com/v1"),
-    "anthropic": ("anthropic", "https://api.anthropic.com"),
-}
-
-
-@dataclass(frozen=True)
-class Provider:
-    name: str
-    kind: str
-    base_url: str
-    builtin: bool = False
 
 
 class ProviderRepo:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 import sqlite3
 import time
@@ -142,7 +143,7 @@ class ThreadRepo:
 
         return self.db.transaction(work)
 
-    def messages(self, thread_id: str, limit: int = 50) -> list[Message]:
+    def messages(self, thread_id: str, limit: int = 50) -> builtins.list[Message]:
         """Newest first."""
         rows = self.db.read(
             lambda c: c.execute(
@@ -177,7 +178,7 @@ class ThreadRepo:
             )
         )
 
-    def notes(self, thread_id: str, limit: int = 50, include_resolved: bool = False) -> list[Note]:
+    def notes(self, thread_id: str, limit: int = 50, include_resolved: bool = False) -> builtins.list[Note]:
         """Newest first."""
         sql = "SELECT * FROM notes WHERE thread_id = ?"
         if not include_resolved:

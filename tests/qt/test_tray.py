@@ -24,6 +24,7 @@ from heartbeat_desktop.qt.tray import tooltip, tray_state
 from heartbeat_desktop.qt.tray_menu import TrayActions, TrayMenu
 from heartbeat_desktop.secrets import PlaintextSecrets
 from heartbeat_desktop.store import SqliteStore
+from heartbeat_desktop.windows import WINDOWS
 from tests.conftest import GOOD_MD, REPO
 from tests.support.ollama_server import OllamaServer, Reply
 
@@ -181,6 +182,16 @@ def test_no_tray_falls_back_to_a_window_and_scheduling_goes_on(qtbot, tray_app: 
     assert "No system tray" in tray_app.fallback.findChildren(type(tray_app.fallback.status))[0].text()
     assert tray_app.scheduler.is_running
     qtbot.waitUntil(lambda: tray_app.fallback.threads.count() == 1, timeout=3000)
+
+
+def test_every_window_name_has_a_factory_and_opens(qtbot, tray_app: TrayApp) -> None:
+    assert set(tray_app.window_factories) == set(WINDOWS)
+    for name in WINDOWS:
+        window = tray_app.open_window(name)
+        assert window is not None and window.isVisible(), name
+        assert tray_app.open_window(name) is window  # the same one is reused
+        window.close()
+    assert tray_app.open_window("nope") is None
 
 
 def test_cli_run_now_is_carried_out_by_the_running_app(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:

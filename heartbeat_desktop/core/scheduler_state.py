@@ -1,0 +1,48 @@
+"""What the scheduler publishes about itself: plain, immutable data.
+
+The scheduler (qt/scheduler.py) owns the timing; everything that shows it — the tray, the fallback window,
+the local API, `status` — reads these snapshots instead of the database, and can do so without Qt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import HeartbeatConfig
+
+
+@dataclass(frozen=True)
+class ThreadSchedule:
+    thread_id: str
+    title: str
+    enabled: bool
+    paused: bool
+    next_due: float | None
+    running: bool
+    queued: bool
+    last_status: str | None
+    last_reason: str | None
+    last_run_at: float | None
+    consecutive_failures: int
+    config: HeartbeatConfig = field(default_factory=HeartbeatConfig)
+
+
+@dataclass(frozen=True)
+class SchedulerState:
+    """What the GUI shows; published by the worker so no widget reads the DB for it."""
+
+    started: bool
+    paused: bool
+    threads: tuple[ThreadSchedule, ...] = ()
+
+    @property
+    def in_flight(self) -> int:
+        return sum(t.running for t in self.threads)
+
+    @property
+    def next_due(self) -> float | None:
+        dues = [t.next_due for t in self.threads if t.next_due is not None]
+        return min(dues) if dues else None
+
+    def thread(self, thread_id: str) -> ThreadSchedule | None:
+        return next((t for t in self.threads if t.thread_id == thread_id), None)

@@ -1,0 +1,32 @@
+"""The layers, checked by a tool: import-linter's contracts (pyproject.toml, [tool.importlinter]) see every
+import, including the ones inside functions that a grep misses; and importing the CLI must not load Qt
+(the CLI runs where there is no display, and starts in a fraction of the time without it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_import_contracts_are_kept() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 kept, 0 broken" in result.stdout
+
+
+def test_importing_the_cli_loads_no_qt() -> None:
+    code = (
+        "import sys, heartbeat_desktop.cli, heartbeat_desktop.wiring\n"
+        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6'))]\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr

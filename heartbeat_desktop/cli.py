@@ -27,7 +27,6 @@ from .core.ports import LLMError, StoreError
 from .core.runner import UnknownThread
 from .store import DEFAULT_THREAD, SqliteStore
 from .store.settings import KNOWN as KNOWN_SETTINGS
-from .store.settings import check_flag, flag
 from .store.threads import NoSuchThread
 from .windows import WINDOWS
 
@@ -276,62 +275,41 @@ def cmd_config(store: SqliteStore, args: argparse.Namespace) -> int:
 
 
 def cmd_settings(store: SqliteStore, args: argparse.Namespace) -> int:
+    from .core.app_settings import AppSettings
+
+    if args.key is not None and args.key not in KNOWN_SETTINGS:
+        raise UsageError(f"unknown setting {args.key!r}; known: {', '.join(KNOWN_SETTINGS)}")
     if args.action == "get":
-        values = store.settings.all()
+        stored = store.settings.all()
         effective = _effective_settings(store)
         if args.key:
-            if args.key not in KNOWN_SETTINGS:
-                raise UsageError(f"unknown setting {args.key!r}; known: {', '.join(KNOWN_SETTINGS)}")
-            print(values.get(args.key) or effective[args.key])  # the value in use, set or not
+            print(effective[args.key])  # the value in use, set or not
         else:
             for key, help_text in KNOWN_SETTINGS.items():
-                shown = values.get(key) or f"{effective[key]} (default)"
+                shown = effective[key] if stored.get(key) else f"{effective[key]} (default)"
                 print(f"{key:<16} {shown:<36} {help_text}")
         return EXIT_OK
-    if args.key not in KNOWN_SETTINGS:
-        raise UsageError(f"unknown setting {args.key!r}; known: {', '.join(KNOWN_SETTINGS)}")
     value = args.value
-    if args.key == "ollama_host" and value not in (None, ""):
-        from .llm.ollama_client import check_host
-
+    if value not in (None, ""):
         try:
-            value = check_host(value)
+            value = AppSettings.check(args.key, value)
         except ValueError as exc:
-            raise UsageError(f"ollama_host: {exc}") from None
-    if args.key == "llm_timeout" and value not in (None, ""):
-        try:
-            if not 1 <= float(value) <= 3600:
-                raise ValueError
-        except ValueError:
-            raise UsageError("llm_timeout must be a number of seconds in 1–3600") from None
-    if args.key == "context_tokens" and value not in (None, ""):
-        from .wiring import CONTEXT_TOKENS_RANGE
-
-        low, high = CONTEXT_TOKENS_RANGE
-        if not (value.isdigit() and low <= int(value) <= high):
-            raise UsageError(f"context_tokens must be a whole number of tokens in {low}–{high}")
-    if args.key == "hold_during_dnd" and value not in (None, ""):
-        try:
-            value = check_flag(value)
-        except ValueError as exc:
-            raise UsageError(f"hold_during_dnd {exc}") from None
+            raise UsageError(str(exc)) from None
     store.settings.set(args.key, value or None)
-    print(f"{args.key} = {value or '(default)'}")
+    shown = AppSettings.shown(args.key, getattr(AppSettings.load({args.key: value})[0], args.key)) if value else ""
+    print(f"{args.key} = {shown or '(default)'}")
     return EXIT_OK
 
 
 def _effective_settings(store: SqliteStore) -> dict[str, str]:
     """What each app setting is in use as, stored or not (`settings get` prints these, not an empty line)."""
-    from .core.runner import DEFAULT_MODEL
-    from .wiring import context_tokens, llm_timeout, make_llm
+    from .core.app_settings import AppSettings
+    from .wiring import make_llm
 
-    return {
-        "ollama_host": make_llm(store).host,
-        "default_model": store.settings.get("default_model") or DEFAULT_MODEL,
-        "llm_timeout": f"{llm_timeout(store):g}",
-        "context_tokens": str(context_tokens(store)),
-        "hold_during_dnd": "on" if flag(store.settings.get("hold_during_dnd"), True) else "off",
-    }
+    settings = store.settings.app()
+    values = {key: AppSettings.shown(key, getattr(settings, key)) for key in KNOWN_SETTINGS}
+    values["ollama_host"] = settings.ollama_host or make_llm(store).host  # as typed, or the one in use
+    return values
 
 
 def cmd_check(store: SqliteStore | None, args: argparse.Namespace) -> int:

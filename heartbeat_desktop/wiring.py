@@ -12,7 +12,7 @@ from pathlib import Path
 from . import paths
 from .core.ports import LLMClient, StoreError
 from .core.presence import PresenceSource
-from .core.runner import DEFAULT_CONTEXT_TOKENS, DEFAULT_MODEL, DEFAULT_TIMEOUT_S, HeartbeatRunner
+from .core.runner import HeartbeatRunner
 from .llm import OllamaClient
 from .llm.router import OLLAMA, ModelRouter
 from .llm.server_memory import RECHECK_AFTER_S
@@ -48,27 +48,12 @@ def open_store(data_dir: Path | None = None, *, reading_only: bool = False) -> S
 
 
 def llm_timeout(store: SqliteStore) -> float:
-    raw = store.settings.get("llm_timeout")
-    try:
-        value = float(raw) if raw is not None else DEFAULT_TIMEOUT_S
-    except ValueError:
-        log.warning("Setting llm_timeout=%r is not a number; using %g s", raw, DEFAULT_TIMEOUT_S)
-        return DEFAULT_TIMEOUT_S
-    return min(max(value, 1.0), 3600.0)
-
-
-CONTEXT_TOKENS_RANGE = (1024, 1_048_576)
+    return store.settings.app().llm_timeout
 
 
 def context_tokens(store: SqliteStore) -> int:
     """The context window prompts are built to fit (a smaller one a server reported still wins)."""
-    raw = store.settings.get("context_tokens")
-    try:
-        value = int(raw) if raw is not None else DEFAULT_CONTEXT_TOKENS
-    except ValueError:
-        log.warning("Setting context_tokens=%r is not a whole number; using %d", raw, DEFAULT_CONTEXT_TOKENS)
-        return DEFAULT_CONTEXT_TOKENS
-    return min(max(value, CONTEXT_TOKENS_RANGE[0]), CONTEXT_TOKENS_RANGE[1])
+    return store.settings.app().context_tokens
 
 
 def make_llm(store: SqliteStore) -> OllamaClient:
@@ -129,12 +114,13 @@ def make_runner(
     keys: KeyCache | None = None,
     presence: PresenceSource | None = None,
 ) -> HeartbeatRunner:
+    settings = store.settings.app()
     return HeartbeatRunner(
         store,
         llm or make_router(store, data_dir, keys),
         default_workspace=data_dir or paths.data_dir(),
-        default_model=store.settings.get("default_model") or DEFAULT_MODEL,
-        llm_timeout_s=llm_timeout(store),
-        context_tokens=context_tokens(store),
+        default_model=settings.default_model,
+        llm_timeout_s=settings.llm_timeout,
+        context_tokens=settings.context_tokens,
         presence=presence,
     )

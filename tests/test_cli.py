@@ -183,7 +183,7 @@ def test_settings(data_dir: Path, ollama: OllamaServer) -> None:
     assert cli(data_dir, "settings", "set", "llm_timeout", "abc").returncode == 2
     assert cli(data_dir, "settings", "get", "hold_during_dnd").stdout.strip() == "on"
     bad = cli(data_dir, "settings", "set", "hold_during_dnd", "maybe")
-    assert bad.returncode == 2 and "hold_during_dnd must be on or off" in bad.stderr
+    assert bad.returncode == 2 and "hold_during_dnd: must be on or off" in bad.stderr
     assert cli(data_dir, "settings", "set", "hold_during_dnd", "False").stdout.strip() == "hold_during_dnd = off"
     assert cli(data_dir, "settings", "get", "hold_during_dnd").stdout.strip() == "off"
 

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.app_settings import DEFAULT_API_PORT, AppSettings
+
 TOKEN_FILE = "api-token"
-DEFAULT_PORT = 8787
+DEFAULT_PORT = DEFAULT_API_PORT
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -49,8 +51,6 @@ class ApiSettings:
 
 def api_settings(get: Callable[[str], str | None]) -> ApiSettings:
     """From the settings table (`get(key)`): off unless turned on; port 8787 unless set."""
-    try:
-        port = int(get("api_port") or DEFAULT_PORT)
-    except ValueError:
-        port = DEFAULT_PORT
-    return ApiSettings(enabled=get("api_enabled") == "1", port=port)
+    stored = {key: value for key in ("api_enabled", "api_port") if (value := get(key)) is not None}
+    settings, _warnings = AppSettings.load(stored)
+    return ApiSettings(enabled=settings.api_enabled, port=settings.api_port)

@@ -17,6 +17,7 @@ from typing import Any
 
 from . import heartbeat_md
 from .actions import InvalidDecision, PostAction, decision_to_dict, parse_decision
+from .app_settings import DEFAULT_CONTEXT_TOKENS, DEFAULT_MODEL, DEFAULT_TIMEOUT_S
 from .config import HeartbeatConfig
 from .context import DEFAULT_BUDGET_CHARS, MESSAGE_LIMIT, NOTE_LIMIT, POST_LIMIT, Context, build_context
 from .decision_schema import DecisionSchema
@@ -39,11 +40,6 @@ from .schedule import local_time, start_of_day
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "llama3.2"
-DEFAULT_TIMEOUT_S = 120.0
-# The context window prompts are built to fit unless the server reported a smaller one: Ollama's default
-# since 0.6 and LM Studio's; Ollama is asked for it explicitly (num_ctx).
-DEFAULT_CONTEXT_TOKENS = 4096
 CHARS_PER_TOKEN = 3.0  # conservative: English prompts measure 3.4-3.9 characters per token (SmolLM2, Llama 3)
 TEMPLATE_TOKENS = 100  # chat template, role markers
 MIN_CONTEXT_CHARS = 400  # below this a heartbeat sees too little of its thread to be worth asking

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import Any, Literal
 import httpx
 import ollama
 
+from ..core.app_settings import check_host  # noqa: F401 - re-exported: callers check hosts where clients live
 from ..core.ports import LLMError, LLMReply, LLMRequest
 from .context_window import overflow_error
 from .output_format import OLLAMA_LADDER, walk
@@ -32,27 +32,6 @@ OllamaFormat = dict[str, Any] | Literal["json"]  # what `format` takes: a JSON s
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 CONNECT_TIMEOUT_S = 5.0
-
-
-_HOST = re.compile(r"^(?:(https?)://)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?(/\S*)?$")
-
-
-def check_host(text: str) -> str:
-    """A host as typed (`settings set ollama_host`, Settings): `http(s)://host[:port]` or `host:port`.
-    Raises ValueError saying what is wrong. A bare word is refused: `notaurl` is far likelier a slip than a
-    server listening on port 80 of a machine named so."""
-    value = text.strip().rstrip("/")
-    match = _HOST.match(value)
-    if "://" in value and not value.lower().startswith(("http://", "https://")):
-        raise ValueError(f"{value!r}: the model server is reached over http:// or https://")
-    if match is None:
-        raise ValueError(f"{value!r} is not a server address; use e.g. http://127.0.0.1:11434")
-    scheme, _host, port = match.group(1), match.group(2), match.group(3)
-    if port is not None and not 1 <= int(port) <= 65535:
-        raise ValueError(f"{value!r}: the port must be 1–65535")
-    if scheme is None and port is None:
-        raise ValueError(f"{value!r} is not a server address; did you mean http://{value}:11434?")
-    return value
 
 
 def resolve_host(configured: str | None) -> str:

@@ -32,7 +32,6 @@ from ..core.runner import HeartbeatRunner
 from ..llm import OllamaClient
 from ..presence import heartbeat_presence, notification_presence
 from ..store import SqliteStore
-from ..store.settings import flag
 from ..windows import WINDOWS
 from .editor_window import EditorWindow
 from .fallback_window import FallbackWindow
@@ -341,7 +340,7 @@ class TrayApp(QObject):
 
     def _read_app_flags(self) -> None:
         try:
-            self.hold_during_dnd = flag(self.gui_store.settings.get("hold_during_dnd"), True)
+            self.hold_during_dnd = self.gui_store.settings.app().hold_during_dnd
         except StoreError as exc:
             log.warning("Could not read settings: %s", exc)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 from zoneinfo import available_timezones
 
 from PySide6.QtCore import Qt
@@ -34,14 +34,13 @@ from PySide6.QtWidgets import (
 )
 
 from ..api.token import api_settings
+from ..core.app_settings import DEFAULT_MODEL, AppSettings, check_host
 from ..core.config import ConfigError, HeartbeatConfig
 from ..core.ports import StoreError
-from ..core.runner import DEFAULT_CONTEXT_TOKENS, DEFAULT_MODEL, DEFAULT_TIMEOUT_S
 from ..llm import OllamaClient
-from ..llm.ollama_client import check_host
 from ..llm.router import OLLAMA, split_model
 from ..store import SqliteStore
-from ..wiring import CONTEXT_TOKENS_RANGE, context_tokens, key_snapshot
+from ..wiring import key_snapshot
 from .icons import app_icon
 from .plain_text import plain_label
 from .providers_page import ProvidersPage, all_models
@@ -50,6 +49,7 @@ from .window_state import WindowMemory
 
 UNITS = (("seconds", 1), ("minutes", 60), ("hours", 3600))
 LOCAL_ZONE = "Local time"
+_W = TypeVar("_W", QSpinBox, QCheckBox)
 
 
 def split_interval(seconds: int) -> tuple[int, int]:
@@ -343,25 +343,22 @@ class SettingsDialog(QDialog):
         self.default_model = QLineEdit(self._store.settings.get("default_model") or "")
         self.default_model.setPlaceholderText(DEFAULT_MODEL)
         self.default_model.setAccessibleName("Default model")
-        self.timeout = QSpinBox()
-        self.timeout.setRange(1, 3600)
-        self.timeout.setSuffix(" s")
-        self.timeout.setAccessibleName("Model timeout")
-        try:
-            self.timeout.setValue(int(float(self._store.settings.get("llm_timeout") or DEFAULT_TIMEOUT_S)))
-        except ValueError:
-            self.timeout.setValue(int(DEFAULT_TIMEOUT_S))
-        low, high = CONTEXT_TOKENS_RANGE
-        self.context_tokens = QSpinBox()
-        self.context_tokens.setRange(low, high)
+        # Rows built from the settings' own declarations (core/app_settings.py): bounds, default, help.
+        current = self._store.settings.app()
+        self._app_fields: dict[str, QSpinBox | QCheckBox] = {}
+        self.timeout = self._app_spin(current, "llm_timeout", "Model timeout", suffix=" s")
+        self.context_tokens = self._app_spin(current, "context_tokens", "Model context window", suffix=" tokens")
         self.context_tokens.setSingleStep(1024)
-        self.context_tokens.setSuffix(" tokens")
-        self.context_tokens.setAccessibleName("Model context window")
         self.context_tokens.setToolTip(
             "Prompts are built to fit this window with the reply. A server that reports a smaller one is "
             "remembered and wins."
         )
-        self.context_tokens.setValue(context_tokens(self._store))
+        self.hold_during_dnd = self._app_check(
+            current,
+            "hold_during_dnd",
+            "Hold notifications during Do Not Disturb",
+            "Hold notifications while Do Not Disturb is on (one summary after)",
+        )
         self.autostart = QCheckBox("Start Heartbeat Desktop when I log in")
         self.autostart.setChecked(autostart)
         self.autostart.setAccessibleName("Start at login")
@@ -375,6 +372,7 @@ class SettingsDialog(QDialog):
         form.addRow("&Default model:", self.default_model)
         form.addRow("Model t&imeout:", self.timeout)
         form.addRow("Conte&xt window:", self.context_tokens)
+        form.addRow("", self.hold_during_dnd)
         form.addRow("", self.autostart)
         api = api_settings(self._store.settings.get)
         self.api_enabled = QCheckBox("Let scripts on this computer control the app (local API)")
@@ -496,6 +494,35 @@ class SettingsDialog(QDialog):
         else:
             self.hours_note.setText("")
 
+    def _app_spin(self, current: AppSettings, key: str, name: str, suffix: str = "") -> QSpinBox:
+        """A spin box for one numeric app setting, within its declared bounds."""
+        widget = QSpinBox()
+        low, high = current.bounds(key)
+        widget.setRange(int(low), int(high))
+        widget.setSuffix(suffix)
+        widget.setValue(int(getattr(current, key)))
+        return self._app_field(widget, key, name)
+
+    def _app_check(self, current: AppSettings, key: str, name: str, text: str) -> QCheckBox:
+        widget = QCheckBox(text)
+        widget.setChecked(bool(getattr(current, key)))
+        return self._app_field(widget, key, name)
+
+    def _app_field(self, widget: _W, key: str, name: str) -> _W:
+        widget.setAccessibleName(name)
+        widget.setToolTip(AppSettings.help(key))
+        self._app_fields[key] = widget
+        return widget
+
+    def _app_values(self) -> dict[str, str | None]:
+        """What the declared rows say, as stored text; a default is stored as nothing (it may change)."""
+        out: dict[str, str | None] = {}
+        for key, widget in self._app_fields.items():
+            value = widget.isChecked() if isinstance(widget, QCheckBox) else widget.value()
+            default = AppSettings.model_fields[key].default
+            out[key] = None if value == default else AppSettings.stored(value)
+        return out
+
     # ------------------------------------------------------------------ OK / Cancel
     def accept(self) -> None:
         try:
@@ -510,12 +537,7 @@ class SettingsDialog(QDialog):
             app = {
                 "ollama_host": host or None,
                 "default_model": self.default_model.text().strip() or None,
-                "llm_timeout": str(self.timeout.value()) if self.timeout.value() != int(DEFAULT_TIMEOUT_S) else None,
-                "context_tokens": (
-                    str(self.context_tokens.value())
-                    if self.context_tokens.value() != DEFAULT_CONTEXT_TOKENS
-                    else None
-                ),
+                **self._app_values(),
                 "api_enabled": "1" if self.api_enabled.isChecked() else "0",
                 "api_port": str(self.api_port.value()),
             }

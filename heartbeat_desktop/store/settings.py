@@ -5,31 +5,15 @@ Secrets never go here: API keys live in the OS keyring.
 
 from __future__ import annotations
 
+import logging
+
+from ..core.app_settings import AppSettings
 from .db import Database
 
-KNOWN = {
-    "ollama_host": "Ollama server URL (default: $OLLAMA_HOST or http://127.0.0.1:11434)",
-    "default_model": "model used by threads that do not set one (default: llama3.2)",
-    "llm_timeout": "seconds to wait for the model before a run fails (default: 120)",
-    "context_tokens": "the model's context window prompts are built to fit, in tokens (default: 4096)",
-    "hold_during_dnd": "hold notifications while Do Not Disturb is on, then show one summary (default: on)",
-}
-
-_ON, _OFF = ("1", "on", "true", "yes"), ("0", "off", "false", "no")
+KNOWN = AppSettings.cli_keys()  # what `heartbeat-desktop settings` lists and sets, with help text
 
 
-def flag(value: str | None, default: bool) -> bool:
-    """An on/off setting as stored (the CLI accepts on/off, true/false, yes/no, 1/0)."""
-    if value is None:
-        return default
-    return value.strip().lower() in _ON if value.strip().lower() in _ON + _OFF else default
-
-
-def check_flag(value: str) -> str:
-    if value.strip().lower() not in _ON + _OFF:
-        raise ValueError("must be on or off")
-    return "on" if value.strip().lower() in _ON else "off"
-
+log = logging.getLogger(__name__)
 
 PAUSED_SETTING = "scheduler_paused"  # "1" while heartbeats are paused (the tray, the API or the env)
 
@@ -53,6 +37,13 @@ class SettingsRepo:
                     (key, value),
                 )
             )
+
+    def app(self) -> AppSettings:
+        """The typed settings; a bad stored value is its default (and logged), never an error."""
+        settings, warnings = AppSettings.load(self.all())
+        for warning in warnings:
+            log.warning("Setting %s", warning)
+        return settings
 
     def all(self) -> dict[str, str]:
         return dict(self.db.read(lambda c: c.execute("SELECT key, value FROM settings ORDER BY key").fetchall()))

@@ -118,6 +118,18 @@ def test_presence_settings_and_keys_the_form_does_not_show_survive_apply(
     assert config.pause_after_same_answer == 7  # Apply used to reset it to the default
 
 
+def test_app_rows_come_from_the_settings_declarations(settings: SettingsDialog, store: SqliteStore) -> None:
+    assert (settings.timeout.minimum(), settings.timeout.maximum()) == (1, 3600)
+    assert (settings.context_tokens.minimum(), settings.context_tokens.maximum()) == (1024, 1_048_576)
+    assert settings.hold_during_dnd.isChecked() and "Do Not Disturb" in settings.hold_during_dnd.toolTip()
+    settings.hold_during_dnd.setChecked(False)
+    settings.timeout.setValue(45)
+    settings.accept()
+    assert store.settings.get("hold_during_dnd") == "0" and store.settings.get("llm_timeout") == "45"
+    assert store.settings.get("context_tokens") is None  # left at its default: nothing stored
+    assert store.settings.app().hold_during_dnd is False
+
+
 def test_cancel_changes_nothing(settings: SettingsDialog, store: SqliteStore) -> None:
     before = (store.threads.get("default").config_json, store.settings.all())
     settings.max_tokens.setValue(42)

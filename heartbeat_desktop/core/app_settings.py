@@ -1,0 +1,161 @@
+"""App-wide settings, declared once: name, type, bounds, default and help text.
+
+The settings table (store/settings.py) keeps text; `AppSettings.load` turns it into this typed model, a bad
+stored value falling back to its default with a warning (as `HeartbeatConfig.load` does for threads). The
+CLI's `settings get/set` (their list, help and checks), the runner's defaults, the API's on/off and port and
+the Settings dialog's bounds all read these fields, so a new setting is one declaration here.
+
+A field's `json_schema_extra` says where it is shown: `cli` (listed by `settings get` and set by `settings
+set`; the API ones have their own `api` command, the pause flag is the tray's).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_MODEL = "llama3.2"
+DEFAULT_TIMEOUT_S = 120.0
+# The context window prompts are built to fit unless the server reported a smaller one: Ollama's default
+# since 0.6 and LM Studio's; Ollama is asked for it explicitly (num_ctx).
+DEFAULT_CONTEXT_TOKENS = 4096
+DEFAULT_API_PORT = 8787
+
+_HOST = re.compile(r"^(?:(https?)://)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?(/\S*)?$")
+_ON, _OFF = ("1", "on", "true", "yes"), ("0", "off", "false", "no")
+
+
+def check_host(text: str) -> str:
+    """A host as typed (`settings set ollama_host`, Settings): `http(s)://host[:port]` or `host:port`.
+    Raises ValueError saying what is wrong. A bare word is refused: `notaurl` is far likelier a slip than a
+    server listening on port 80 of a machine named so."""
+    value = text.strip().rstrip("/")
+    match = _HOST.match(value)
+    if "://" in value and not value.lower().startswith(("http://", "https://")):
+        raise ValueError(f"{value!r}: the model server is reached over http:// or https://")
+    if match is None:
+        raise ValueError(f"{value!r} is not a server address; use e.g. http://127.0.0.1:11434")
+    scheme, _host, port = match.group(1), match.group(2), match.group(3)
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise ValueError(f"{value!r}: the port must be 1–65535")
+    if scheme is None and port is None:
+        raise ValueError(f"{value!r} is not a server address; did you mean http://{value}:11434?")
+    return value
+
+
+def _cli(help_text: str) -> dict[str, Any]:
+    return {"cli": True, "help": help_text}
+
+
+class AppSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    ollama_host: str | None = Field(
+        None, json_schema_extra=_cli("Ollama server URL (default: $OLLAMA_HOST or http://127.0.0.1:11434)")
+    )
+    default_model: str = Field(
+        DEFAULT_MODEL,
+        min_length=1,
+        max_length=200,
+        json_schema_extra=_cli("model used by threads that do not set one"),
+    )
+    llm_timeout: float = Field(
+        DEFAULT_TIMEOUT_S, ge=1, le=3600, json_schema_extra=_cli("seconds to wait for the model before a run fails")
+    )
+    context_tokens: int = Field(
+        DEFAULT_CONTEXT_TOKENS,
+        ge=1024,
+        le=1_048_576,
+        json_schema_extra=_cli("the model's context window prompts are built to fit, in tokens"),
+    )
+    hold_during_dnd: bool = Field(
+        True, json_schema_extra=_cli("hold notifications while Do Not Disturb is on, then show one summary")
+    )
+    api_enabled: bool = False
+    api_port: int = Field(DEFAULT_API_PORT, ge=0, le=65535)  # 0: any free port (tests, a second profile)
+    scheduler_paused: bool = False
+
+    @field_validator("ollama_host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        return check_host(value) if value else None
+
+    @field_validator("hold_during_dnd", "api_enabled", "scheduler_paused", mode="before")
+    @classmethod
+    def _flag(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word not in _ON + _OFF:
+                raise ValueError("must be on or off")
+            return word in _ON
+        return value
+
+    # ------------------------------------------------------------------ text in, text out
+    @classmethod
+    def load(cls, stored: Mapping[str, str]) -> tuple[AppSettings, list[str]]:
+        """From the settings table; a value that does not validate is replaced by its default, and said."""
+        values = {k: v for k, v in stored.items() if k in cls.model_fields and v not in (None, "")}
+        warnings: list[str] = []
+        while True:
+            try:
+                return cls(**values), warnings
+            except ValidationError as exc:
+                for error in exc.errors():
+                    key = str(error["loc"][0])
+                    warnings.append(f"{key}={values.pop(key, None)!r} ignored ({error['msg']}); using the default")
+
+    @classmethod
+    def cli_keys(cls) -> dict[str, str]:
+        """The settings `heartbeat-desktop settings` lists and sets, with their help."""
+        out: dict[str, str] = {}
+        for name, field in cls.model_fields.items():
+            extra = field.json_schema_extra
+            if isinstance(extra, dict) and extra.get("cli"):
+                out[name] = f"{extra['help']} (default: {cls.shown(name, field.default)})"
+        return out
+
+    @classmethod
+    def help(cls, key: str) -> str:
+        extra = cls.model_fields[key].json_schema_extra
+        return str(extra.get("help", "")) if isinstance(extra, dict) else ""
+
+    @classmethod
+    def check(cls, key: str, text: str) -> str:
+        """Validate one value as typed; return it as it is stored. Raises ValueError with the reason."""
+        if key not in cls.model_fields:
+            raise ValueError(f"unknown setting {key!r}")
+        try:
+            value = getattr(cls(**{key: text.strip()}), key)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            message = str(error["msg"]).removeprefix("Value error, ")
+            raise ValueError(f"{key}: {message}") from None
+        return cls.stored(value)
+
+    @staticmethod
+    def stored(value: Any) -> str:
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+    @staticmethod
+    def shown(name: str, value: Any) -> str:
+        if value is None and name == "ollama_host":
+            return "$OLLAMA_HOST or http://127.0.0.1:11434"
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, float):
+            return f"{value:g}"
+        return str(value)
+
+    def bounds(self, key: str) -> tuple[float, float]:
+        """(ge, le) of a numeric field, for a spin box."""
+        meta = type(self).model_fields[key].metadata
+        low = next(m.ge for m in meta if getattr(m, "ge", None) is not None)
+        high = next(m.le for m in meta if getattr(m, "le", None) is not None)
+        return low, high

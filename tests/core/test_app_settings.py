@@ -1,0 +1,53 @@
+"""App settings are declared once (core/app_settings.py): the CLI, the runner and the dialog read them."""
+
+from __future__ import annotations
+
+import pytest
+
+from heartbeat_desktop.core.app_settings import AppSettings
+
+
+def test_bad_stored_values_fall_back_to_their_defaults_and_say_so() -> None:
+    settings, warnings = AppSettings.load(
+        {"llm_timeout": "abc", "context_tokens": "12", "hold_during_dnd": "off", "api_port": "99999", "junk": "x"}
+    )
+    assert (settings.llm_timeout, settings.context_tokens, settings.api_port) == (120.0, 4096, 8787)
+    assert settings.hold_during_dnd is False  # the good one is kept
+    assert sorted(w.split("=")[0] for w in warnings) == ["api_port", "context_tokens", "llm_timeout"]
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "stored"),
+    [
+        ("llm_timeout", "90", "90"),
+        ("llm_timeout", "2.5", "2.5"),
+        ("hold_during_dnd", "No", "0"),
+        ("ollama_host", "gpu-box:11434/", "gpu-box:11434"),
+        ("context_tokens", "8192", "8192"),
+    ],
+)
+def test_a_typed_value_is_checked_and_stored_as_text(key: str, text: str, stored: str) -> None:
+    assert AppSettings.check(key, text) == stored
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "message"),
+    [
+        ("llm_timeout", "0", "llm_timeout: Input should be greater than or equal to 1"),
+        ("context_tokens", "1.5", "context_tokens: Input should be a valid integer"),
+        ("hold_during_dnd", "maybe", "hold_during_dnd: must be on or off"),
+        ("ollama_host", "notaurl", "did you mean http://notaurl:11434?"),
+        ("nope", "1", "unknown setting 'nope'"),
+    ],
+)
+def test_a_bad_typed_value_says_why(key: str, text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=None) as caught:
+        AppSettings.check(key, text)
+    assert message in str(caught.value)
+
+
+def test_the_cli_lists_the_declared_settings_with_their_defaults() -> None:
+    keys = AppSettings.cli_keys()
+    assert list(keys) == ["ollama_host", "default_model", "llm_timeout", "context_tokens", "hold_during_dnd"]
+    assert keys["llm_timeout"].endswith("(default: 120)") and keys["hold_during_dnd"].endswith("(default: on)")
+    assert AppSettings().bounds("context_tokens") == (1024, 1_048_576)

@@ -8,13 +8,13 @@ notifying every interval. Checks run on a worker thread; nothing polls while the
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from ..core.ports import LLMError
+from .tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,6 @@ MAX_RETRY_MS = 600_000
 
 class HealthMonitor(QObject):
     changed = Signal(bool, str, str)  # reachable, host, message
-    _result = Signal(bool, str, str)
 
     def __init__(
         self,
@@ -47,16 +46,16 @@ class HealthMonitor(QObject):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.check)
         self._busy = False
-        self._result.connect(self._on_result)
+        self._tasks = Tasks(self)
 
     @Slot()
     def check(self) -> None:
         if self._busy:
             return
         self._busy = True
-        threading.Thread(target=self._run_probe, name="health-check", daemon=True).start()
+        self._tasks.start(lambda _task: self._run_probe(), done=lambda result: self._on_result(*result))
 
-    def _run_probe(self) -> None:
+    def _run_probe(self) -> tuple[bool, str, str]:
         try:
             host = self._host()
         except Exception as exc:
@@ -64,11 +63,10 @@ class HealthMonitor(QObject):
         try:
             version = self._probe()
         except LLMError as exc:
-            self._result.emit(False, host, str(exc))
+            return False, host, str(exc)
         except Exception as exc:
-            self._result.emit(False, host, f"{type(exc).__name__}: {exc}")
-        else:
-            self._result.emit(True, host, f"Ollama {version} at {host}")
+            return False, host, f"{type(exc).__name__}: {exc}"
+        return True, host, f"Ollama {version} at {host}"
 
     @Slot(bool, str, str)
     def _on_result(self, ok: bool, host: str, message: str) -> None:

@@ -33,7 +33,7 @@ from ..secrets import open_secrets
 from ..store import SqliteStore
 from ..wiring import key_snapshot
 from .plain_text import plain_label
-from .tasks import Task
+from .tasks import Task, Tasks
 
 DEFAULT_URLS = {
     "openai": "https://api.openai.com/v1",
@@ -50,7 +50,7 @@ class ProvidersPage(QWidget):
         self._store = store
         self._data_dir = data_dir
         self._ollama_host = ollama_host
-        self._tasks: list[Task] = []
+        self._tasks = Tasks(self)
         self._keys: dict[str, bool] = {}
 
         note = QLabel(
@@ -298,11 +298,7 @@ class ProvidersPage(QWidget):
         self.status.setText(f"✘ {message}")
 
     def _start(self, fn, done, failed) -> Task:
-        task = Task(fn, self)
-        task.done.connect(done)
-        task.failed.connect(failed)
-        self._tasks.append(task)
-        return task.start()
+        return self._tasks.start(fn, done, failed)
 
 
 def all_models(providers: list[Provider], ollama_host: str | None, keys: KeySource) -> tuple[list[str], list[str]]:

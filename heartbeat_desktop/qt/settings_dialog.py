@@ -44,7 +44,7 @@ from ..wiring import key_snapshot
 from .icons import app_icon
 from .plain_text import plain_label
 from .providers_page import ProvidersPage, all_models
-from .tasks import Task
+from .tasks import Task, Tasks
 from .window_state import WindowMemory
 
 UNITS = (("seconds", 1), ("minutes", 60), ("hours", 3600))
@@ -125,7 +125,7 @@ class SettingsDialog(QDialog):
         self._ollama_problem: str | None = None
         self._models_load = 0  # which model-list load is the newest (see load_models)
         self._provider_names: set[str] = set()
-        self._tasks: list[Task] = []
+        self._tasks = Tasks(self)
         self._pull: Task | None = None
 
         self.thread_box = QComboBox()
@@ -556,8 +556,7 @@ class SettingsDialog(QDialog):
 
     def _finish(self) -> None:
         self.cancel_pull()
-        for task in self._tasks:
-            task.cancel()
+        self._tasks.cancel_all()
         self._memory.save(self, "settings")
 
     # ------------------------------------------------------------------ server
@@ -565,11 +564,7 @@ class SettingsDialog(QDialog):
         return OllamaClient(self.host.text().strip() or None)
 
     def _run(self, fn: Callable[[Task], object], done: Callable[[object], None], failed: Callable[[str], None]) -> Task:
-        task = Task(fn, self)
-        task.done.connect(done)
-        task.failed.connect(failed)
-        self._tasks.append(task)
-        return task.start()
+        return self._tasks.start(fn, done, failed)
 
     def load_models(self) -> None:
         """Every provider's models (Ollama's bare, others as provider:model), fetched on a task."""

@@ -1,8 +1,16 @@
-"""Run blocking work (network, big queries, file I/O) off the GUI thread; get the result as a signal.
+"""The GUI's one way to run blocking work (network, big queries, file I/O) off the GUI thread.
 
-A `Task` runs its function on a daemon thread and emits `done(result)` or `failed(message)` on the
-thread that created it. `cancel()` only stops the result from being delivered — the caller's UI
-returns to idle at once; the function itself should watch a cancel flag if it can stop early.
+A `Task` runs its function on a daemon worker and emits `done(result)` or `failed(message)` on the thread
+that created it. `cancel()` only stops the result from being delivered — the caller's UI returns to idle
+at once; the function itself should watch `cancelled` if it can stop early (a pull, a preview run).
+
+A `Tasks` group is what a window or service owns: it starts tasks, forgets each one as it finishes (a
+dialog open all day does not collect dead tasks), and cancels what is left when the window closes.
+
+Workers are daemon threads, not a `ThreadPoolExecutor`: an executor's threads are joined at exit, so a
+model pull or a hung server would keep the app from quitting. Two kinds of background work deliberately
+stay outside: heartbeat runs (the scheduler's, each with its own database connection and Cancel wired
+to the model client) and the notification daemon's ordered queue (notices must keep their order).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ class Task(QObject):
     done = Signal(object)
     failed = Signal(str)
     progress = Signal(object)
+    finished = Signal()  # after done or failed (or a cancelled end): the group forgets the task
 
     def __init__(self, fn: Callable[[Task], Any], parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -42,6 +51,41 @@ class Task(QObject):
             log.debug("Background task failed", exc_info=True)
             if not self.cancelled.is_set():
                 self.failed.emit(str(exc) or type(exc).__name__)
-            return
-        if not self.cancelled.is_set():
-            self.done.emit(result)
+        else:
+            if not self.cancelled.is_set():
+                self.done.emit(result)
+        self.finished.emit()
+
+
+class Tasks(QObject):
+    """The live tasks of one owner."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._live: set[Task] = set()
+
+    def start(
+        self,
+        fn: Callable[[Task], Any],
+        done: Callable[[Any], None] | None = None,
+        failed: Callable[[str], None] | None = None,
+    ) -> Task:
+        task = Task(fn, self)
+        if done is not None:
+            task.done.connect(done)
+        if failed is not None:
+            task.failed.connect(failed)
+        task.finished.connect(lambda t=task: self._forget(t))
+        self._live.add(task)
+        return task.start()
+
+    def _forget(self, task: Task) -> None:
+        self._live.discard(task)
+        task.deleteLater()
+
+    def cancel_all(self) -> None:
+        for task in list(self._live):
+            task.cancel()
+
+    def __len__(self) -> int:
+        return len(self._live)

@@ -1,0 +1,34 @@
+"""Threads, their messages and notes. Real SQLite files in temp directories."""
+
+import pytest
+
+from heartbeat_desktop.core.ports import StoreError
+from heartbeat_desktop.store import SqliteStore
+
+
+def test_threads_messages_notes(store: SqliteStore) -> None:
+    store.threads.create("work", "Work")
+    with pytest.raises(StoreError, match="already exists"):
+        store.threads.create("work")
+    with pytest.raises(StoreError, match="invalid thread id"):
+        store.threads.create("Bad Id!")
+    store.threads.add_message("work", "hello")
+    store.threads.add_note("work", "likes tea", "memory")
+    nid = store.threads.add_note("work", "said coffee", "contradiction")
+    store.threads.set_note_resolved(nid)
+    assert [m.text for m in store.threads.messages("work")] == ["hello"]
+    assert [n.text for n in store.threads.notes("work")] == ["likes tea"]
+    assert store.threads.get("work").last_active_at is not None
+    store.threads.remove("work")
+    assert store.threads.get("work") is None
+    assert store.db.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+    with pytest.raises(StoreError):
+        store.threads.remove("default")
+
+
+def test_fingerprint_changes_with_new_data(store: SqliteStore) -> None:
+    before = store.thread_fingerprint("default")
+    store.threads.add_message("default", "hi")
+    after_msg = store.thread_fingerprint("default")
+    store.threads.add_note("default", "n")
+    assert len({before, after_msg, store.thread_fingerprint("default")}) == 3

@@ -30,8 +30,8 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from heartbeat_desktop.core.config import HeartbeatConfig  # noqa: E402
 from heartbeat_desktop.core.runner import HeartbeatRunner  # noqa: E402
 from heartbeat_desktop.llm import OllamaClient  # noqa: E402
-from heartbeat_desktop.qt.process import tune_gil_for_gui  # noqa: E402
-from heartbeat_desktop.qt.scheduler import HeartbeatScheduler  # noqa: E402
+from heartbeat_desktop.qt.services.process import tune_gil_for_gui  # noqa: E402
+from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler  # noqa: E402
 from heartbeat_desktop.store import SqliteStore  # noqa: E402
 from tests.support.ollama_server import OllamaServer, Reply  # noqa: E402
 

@@ -97,8 +97,8 @@ def main() -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from heartbeat_desktop.qt.history_window import HistoryWindow
-    from heartbeat_desktop.qt.window_state import WindowMemory
+    from heartbeat_desktop.qt.windows.history_window import HistoryWindow
+    from heartbeat_desktop.qt.windows.window_state import WindowMemory
 
     app = QApplication([])
     tmp = tempfile.TemporaryDirectory()

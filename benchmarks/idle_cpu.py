@@ -56,7 +56,7 @@ def build_store(path: Path, threads: int) -> None:
 def child_scheduler(db: Path) -> int:
     from PySide6.QtCore import QCoreApplication
 
-    from heartbeat_desktop.qt.scheduler import HeartbeatScheduler
+    from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler
 
     app = QCoreApplication([])
 

@@ -28,7 +28,7 @@ from .core.runner import UnknownThread
 from .store import DEFAULT_THREAD, SqliteStore
 from .store.settings import KNOWN as KNOWN_SETTINGS
 from .store.threads import NoSuchThread
-from .windows import WINDOWS
+from .window_names import WINDOWS
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def describe_run(run: RunRecord) -> str:
 def _run_in_running_app(store: SqliteStore, args: argparse.Namespace) -> RunRecord | None:
     """If the tray app runs for this data dir, let it do the run (one writer; its notification shows)."""
     try:
-        from .qt.single_instance import request, run_from_dict, server_name
+        from .qt.services.single_instance import request, run_from_dict, server_name
     except ImportError:  # a build without Qt: run here
         return None
     from .wiring import llm_timeout
@@ -578,7 +578,7 @@ def cmd_api(store: SqliteStore, args: argparse.Namespace) -> int:
 def _ask_running_app(message: dict[str, Any]) -> dict[str, Any] | None:
     """The running app's answer, or None when no app runs for this data dir (or this build has no Qt)."""
     try:
-        from .qt.single_instance import request, server_name
+        from .qt.services.single_instance import request, server_name
     except ImportError:
         return None
     return request(server_name(paths.data_dir()), message, timeout_s=5)
@@ -591,7 +591,7 @@ def _tell_running_app(message: dict[str, Any]) -> bool:
 def cmd_quit(_store: None, args: argparse.Namespace) -> int:
     """Ask the running app (for this data dir) to quit cleanly."""
     try:
-        from .qt.single_instance import request, server_name
+        from .qt.services.single_instance import request, server_name
     except ImportError:
         return _error("this build has no tray app to quit", EXIT_FAIL)
     reply = request(server_name(paths.data_dir()), {"cmd": "quit"}, timeout_s=5)

@@ -1,6 +1,6 @@
 """What the scheduler publishes about itself: plain, immutable data.
 
-The scheduler (qt/scheduler.py) owns the timing; everything that shows it — the tray, the fallback window,
+The scheduler (qt/services/scheduler.py) owns the timing; everything that shows it — the tray, the fallback window,
 the local API, `status` — reads these snapshots instead of the database, and can do so without Qt.
 """
 

@@ -32,22 +32,22 @@ from ..core.runner import HeartbeatRunner
 from ..llm import OllamaClient
 from ..presence import heartbeat_presence, notification_presence
 from ..store import SqliteStore
-from ..windows import WINDOWS
-from .editor_window import EditorWindow
-from .fallback_window import FallbackWindow
-from .feed_window import FeedWindow
-from .health import HealthMonitor
-from .history_window import HistoryWindow
+from ..window_names import WINDOWS
 from .icons import app_icon
-from .notifications import Notifier
-from .process import SignalWatcher, install_excepthook, tune_gil_for_gui
-from .scheduler import HeartbeatScheduler, SchedulerState
-from .settings_dialog import SettingsDialog
-from .single_instance import InstanceServer, request, server_name
-from .threads_window import ThreadsWindow
+from .services.health import HealthMonitor
+from .services.notifications import Notifier
+from .services.process import SignalWatcher, install_excepthook, tune_gil_for_gui
+from .services.scheduler import HeartbeatScheduler, SchedulerState
+from .services.single_instance import InstanceServer, request, server_name
 from .tray import TrayController
 from .tray_menu import TrayActions, TrayMenu
-from .window_state import WindowMemory
+from .windows.editor_window import EditorWindow
+from .windows.fallback_window import FallbackWindow
+from .windows.feed_window import FeedWindow
+from .windows.history_window import HistoryWindow
+from .windows.settings_dialog import SettingsDialog
+from .windows.threads_window import ThreadsWindow
+from .windows.window_state import WindowMemory
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ class TrayApp(QObject):
 
     @property
     def window_factories(self) -> dict[str, Callable[[], QWidget]]:
-        """The window registry: one factory per name in `windows.WINDOWS`."""
+        """The window registry: one factory per name in `window_names.WINDOWS`."""
         return {
             "history": self._history_window,
             "feed": lambda: FeedWindow(self.gui_store, self.memory, on_change=lambda: None),

@@ -10,7 +10,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
 from ..core.scheduler_state import SchedulerState
-from ..windows import WINDOWS
+from ..window_names import WINDOWS
 
 # Window items, in menu order. Each appears only when the app provides an opener for it.
 WINDOW_ITEMS = tuple(WINDOWS.items())

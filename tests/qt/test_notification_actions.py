@@ -15,8 +15,8 @@ from heartbeat_desktop.core.notify import HISTORY, OPEN, RETRY, SNOOZE, UNDO, No
 from heartbeat_desktop.core.presence import PresenceState
 from heartbeat_desktop.presence.dbus import DoNotDisturb
 from heartbeat_desktop.qt.app import TrayApp
-from heartbeat_desktop.qt.history_window import HistoryWindow
-from heartbeat_desktop.qt.notifications import Notifier
+from heartbeat_desktop.qt.services.notifications import Notifier
+from heartbeat_desktop.qt.windows.history_window import HistoryWindow
 from heartbeat_desktop.store import SqliteStore
 from tests.conftest import GOOD_MD
 from tests.support.dunst import Dunst, running_dunst

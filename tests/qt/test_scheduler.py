@@ -18,7 +18,7 @@ from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.models import RunRecord
 from heartbeat_desktop.core.runner import HeartbeatRunner
 from heartbeat_desktop.llm import OllamaClient
-from heartbeat_desktop.qt.scheduler import HeartbeatScheduler, SchedulerState, enabled_from_env
+from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler, SchedulerState, enabled_from_env
 from heartbeat_desktop.store import SqliteStore
 from tests.conftest import GOOD_MD
 from tests.support.ollama_server import Error, Hang, OllamaServer, Reply

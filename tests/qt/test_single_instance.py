@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from heartbeat_desktop.qt.single_instance import InstanceServer, request, server_name
+from heartbeat_desktop.qt.services.single_instance import InstanceServer, request, server_name
 
 NOBODY = 65534
 # The other user's process runs the system Python: the test's own interpreter may live in root's home.
@@ -84,7 +84,7 @@ def shared() -> Iterator[Path]:
 
 @needs_root
 def test_another_users_process_is_refused_by_the_app(qtbot, shared: Path) -> None:
-    from heartbeat_desktop.qt.scheduler import HeartbeatScheduler
+    from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler
 
     name = str(shared / "app.sock")
     scheduler = HeartbeatScheduler(shared / "unused.db", lambda store: None)  # not started: only its signals
@@ -142,7 +142,7 @@ def test_a_server_of_another_user_is_not_trusted_by_the_cli(qtbot, shared: Path)
 
 
 def test_the_server_listens_again_after_qt_gave_up(qtbot, tmp_path: Path, monkeypatch) -> None:
-    from heartbeat_desktop.qt.scheduler import HeartbeatScheduler
+    from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler
 
     monkeypatch.setenv("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
     scheduler = HeartbeatScheduler(tmp_path / "x.db", lambda store: None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from heartbeat_desktop.qt.tasks import Tasks
+from heartbeat_desktop.qt.services.tasks import Tasks
 
 
 def test_finished_tasks_are_pruned_and_results_delivered(qtbot) -> None:

@@ -17,14 +17,14 @@ from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.notify import Notice
 from heartbeat_desktop.qt.app import TrayApp
 from heartbeat_desktop.qt.icons import TrayState, state_icon
-from heartbeat_desktop.qt.notifications import Notifier
-from heartbeat_desktop.qt.scheduler import SchedulerState, ThreadSchedule
-from heartbeat_desktop.qt.single_instance import server_name
+from heartbeat_desktop.qt.services.notifications import Notifier
+from heartbeat_desktop.qt.services.scheduler import SchedulerState, ThreadSchedule
+from heartbeat_desktop.qt.services.single_instance import server_name
 from heartbeat_desktop.qt.tray import tooltip, tray_state
 from heartbeat_desktop.qt.tray_menu import TrayActions, TrayMenu
 from heartbeat_desktop.secrets import PlaintextSecrets
 from heartbeat_desktop.store import SqliteStore
-from heartbeat_desktop.windows import WINDOWS
+from heartbeat_desktop.window_names import WINDOWS
 from tests.conftest import GOOD_MD, REPO
 from tests.support.ollama_server import OllamaServer, Reply
 
@@ -72,7 +72,7 @@ def test_model_text_in_the_tray_and_fallback_window_is_never_markup(qtbot) -> No
     """A failure reason quotes the model; `<font size=7>` must not fill the tooltip or the window."""
     from PySide6.QtCore import Qt
 
-    from heartbeat_desktop.qt.fallback_window import FallbackWindow
+    from heartbeat_desktop.qt.windows.fallback_window import FallbackWindow
 
     reason = "invalid reply: no JSON object in '<font size=7>BIG</font><a href=x>click</a>'"
     failed = SchedulerState(True, False, (ts("work", last_status="failed", last_reason=reason),))

@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from heartbeat_desktop.qt.wake_timer import QtWakeTimer, TimerFdWakeTimer, make_wake_timer
+from heartbeat_desktop.qt.services.wake_timer import QtWakeTimer, TimerFdWakeTimer, make_wake_timer
 
 linux_only = pytest.mark.skipif(not TimerFdWakeTimer.available(), reason="timerfd is Linux-only")
 

@@ -14,12 +14,12 @@ from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.models import RunRecord
 from heartbeat_desktop.core.runner import HeartbeatRunner
 from heartbeat_desktop.llm import OllamaClient
-from heartbeat_desktop.qt.editor_window import EditorWindow
-from heartbeat_desktop.qt.feed_window import FeedWindow
-from heartbeat_desktop.qt.history_window import HistoryWindow
-from heartbeat_desktop.qt.settings_dialog import SettingsDialog, split_interval
-from heartbeat_desktop.qt.threads_window import ThreadsWindow
-from heartbeat_desktop.qt.window_state import WindowMemory
+from heartbeat_desktop.qt.windows.editor_window import EditorWindow
+from heartbeat_desktop.qt.windows.feed_window import FeedWindow
+from heartbeat_desktop.qt.windows.history_window import HistoryWindow
+from heartbeat_desktop.qt.windows.settings_dialog import SettingsDialog, split_interval
+from heartbeat_desktop.qt.windows.threads_window import ThreadsWindow
+from heartbeat_desktop.qt.windows.window_state import WindowMemory
 from heartbeat_desktop.store import SqliteStore
 from tests.conftest import GOOD_MD
 from tests.support.ollama_server import OllamaServer, Reply

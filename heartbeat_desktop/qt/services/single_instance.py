@@ -32,8 +32,8 @@ import shiboken6
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-from ..core.models import RunRecord
-from ..windows import WINDOWS
+from ...core.models import RunRecord
+from ...window_names import WINDOWS
 from .scheduler import HeartbeatScheduler
 
 log = logging.getLogger(__name__)

@@ -27,13 +27,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
-from ..core.config import HeartbeatConfig
-from ..core.models import RunRecord
-from ..core.runner import HeartbeatRunner
-from ..core.schedule import missed, next_due, trigger_for
-from ..core.scheduler_state import SchedulerState, ThreadSchedule
-from ..store import SqliteStore
-from ..store.settings import PAUSED_SETTING
+from ...core.config import HeartbeatConfig
+from ...core.models import RunRecord
+from ...core.runner import HeartbeatRunner
+from ...core.schedule import missed, next_due, trigger_for
+from ...core.scheduler_state import SchedulerState, ThreadSchedule
+from ...store import SqliteStore
+from ...store.settings import PAUSED_SETTING
 from .wake_timer import WakeTimer, make_wake_timer
 
 log = logging.getLogger(__name__)

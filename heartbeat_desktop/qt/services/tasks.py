@@ -46,15 +46,18 @@ class Task(QObject):
 
     def _run(self) -> None:
         try:
-            result = self._fn(self)
-        except Exception as exc:
-            log.debug("Background task failed", exc_info=True)
-            if not self.cancelled.is_set():
-                self.failed.emit(str(exc) or type(exc).__name__)
-        else:
-            if not self.cancelled.is_set():
-                self.done.emit(result)
-        self.finished.emit()
+            try:
+                result = self._fn(self)
+            except Exception as exc:
+                log.debug("Background task failed", exc_info=True)
+                if not self.cancelled.is_set():
+                    self.failed.emit(str(exc) or type(exc).__name__)
+            else:
+                if not self.cancelled.is_set():
+                    self.done.emit(result)
+            self.finished.emit()
+        except RuntimeError:  # the window that owned the task was closed and deleted: nobody is listening
+            log.debug("Background task outlived its window")
 
 
 class Tasks(QObject):
@@ -70,7 +73,9 @@ class Tasks(QObject):
         done: Callable[[Any], None] | None = None,
         failed: Callable[[str], None] | None = None,
     ) -> Task:
-        task = Task(fn, self)
+        # No parent: a window closing while its task runs must not delete the object the worker is about to
+        # emit from (Qt would crash); the group and the worker's own frame keep it alive until both are done.
+        task = Task(fn)
         if done is not None:
             task.done.connect(done)
         if failed is not None:
@@ -80,8 +85,8 @@ class Tasks(QObject):
         return task.start()
 
     def _forget(self, task: Task) -> None:
+        # Dropping the reference (not deleteLater): the worker may still be inside emit() when this runs.
         self._live.discard(task)
-        task.deleteLater()
 
     def cancel_all(self) -> None:
         for task in list(self._live):

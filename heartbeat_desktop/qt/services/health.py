@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from ..core.ports import LLMError
+from ...core.ports import LLMError
 from .tasks import Tasks
 
 log = logging.getLogger(__name__)

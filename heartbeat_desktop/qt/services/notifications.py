@@ -29,10 +29,10 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from ..core.notify import ACTION_LABELS, Notice, fold_failures, held_summary
-from ..core.presence import PresenceSource
-from .icons import icon_path
-from .plain_text import inert
+from ...core.notify import ACTION_LABELS, Notice, fold_failures, held_summary
+from ...core.presence import PresenceSource
+from ..icons import icon_path
+from ..plain_text import inert
 
 log = logging.getLogger(__name__)
 

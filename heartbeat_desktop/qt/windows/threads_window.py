@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.ports import StoreError
-from ..store import DEFAULT_THREAD, SqliteStore
-from .icons import app_icon
+from ...core.ports import StoreError
+from ...store import DEFAULT_THREAD, SqliteStore
+from ..icons import app_icon
 from .models.threads_model import ThreadsModel
 from .window_state import WindowMemory
 

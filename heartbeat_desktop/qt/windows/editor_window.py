@@ -30,14 +30,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import heartbeat_md
-from ..core.models import RunRecord
-from ..core.runner import HeartbeatRunner
-from ..files import EDITABLE_MAX_BYTES, atomic_write
-from ..store import SqliteStore
-from .icons import app_icon
-from .plain_text import plain_label
-from .tasks import Task
+from ...core import heartbeat_md
+from ...core.models import RunRecord
+from ...core.runner import HeartbeatRunner
+from ...files import EDITABLE_MAX_BYTES, atomic_write
+from ...store import SqliteStore
+from ..icons import app_icon
+from ..plain_text import plain_label
+from ..services.tasks import Task
 from .window_state import WindowMemory
 
 PARSE_DELAY_MS = 250

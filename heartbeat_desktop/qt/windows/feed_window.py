@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.ports import StoreError
-from ..store import SqliteStore
-from .icons import app_icon
+from ...core.ports import StoreError
+from ...store import SqliteStore
+from ..icons import app_icon
 from .models.feed_model import FeedModel
 from .window_state import WindowMemory
 

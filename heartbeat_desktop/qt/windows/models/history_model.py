@@ -7,8 +7,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
-from ...core.models import RunRecord
-from ...store.runs import RunRepo
+from ....core.models import RunRecord
+from ....store.runs import RunRepo
 from .paged import Index, PagedTableModel
 
 PAGE = 200

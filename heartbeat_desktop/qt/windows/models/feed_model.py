@@ -7,8 +7,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
-from ...core.models import FeedPost
-from ...store.feed import FeedRepo
+from ....core.models import FeedPost
+from ....store.feed import FeedRepo
 from .paged import ROOT, Index, PagedTableModel
 
 PAGE = 100

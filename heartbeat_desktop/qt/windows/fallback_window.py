@@ -5,10 +5,10 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ..core.scheduler_state import SchedulerState
-from .icons import app_icon
-from .plain_text import plain_label
-from .tray_menu import WINDOW_ITEMS, TrayActions, status_line
+from ...core.scheduler_state import SchedulerState
+from ..icons import app_icon
+from ..plain_text import plain_label
+from ..tray_menu import WINDOW_ITEMS, TrayActions, status_line
 
 
 class FallbackWindow(QWidget):

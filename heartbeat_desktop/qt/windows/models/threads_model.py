@@ -6,8 +6,8 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
-from ...core.models import Thread
-from ...store.threads import ThreadRepo
+from ....core.models import Thread
+from ....store.threads import ThreadRepo
 
 Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()  # the invalid index: "the top level"

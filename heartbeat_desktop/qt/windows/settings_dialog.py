@@ -33,18 +33,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..api.token import api_settings
-from ..core.app_settings import DEFAULT_MODEL, AppSettings, check_host
-from ..core.config import ConfigError, HeartbeatConfig
-from ..core.ports import StoreError
-from ..llm import OllamaClient
-from ..llm.router import OLLAMA, split_model
-from ..store import SqliteStore
-from ..wiring import key_snapshot
-from .icons import app_icon
-from .plain_text import plain_label
+from ...api.token import api_settings
+from ...core.app_settings import DEFAULT_MODEL, AppSettings, check_host
+from ...core.config import ConfigError, HeartbeatConfig
+from ...core.ports import StoreError
+from ...llm import OllamaClient
+from ...llm.router import OLLAMA, split_model
+from ...store import SqliteStore
+from ...wiring import key_snapshot
+from ..icons import app_icon
+from ..plain_text import plain_label
+from ..services.tasks import Task, Tasks
 from .providers_page import ProvidersPage, all_models
-from .tasks import Task, Tasks
 from .window_state import WindowMemory
 
 UNITS = (("seconds", 1), ("minutes", 60), ("hours", 3600))

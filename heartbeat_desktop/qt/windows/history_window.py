@@ -28,14 +28,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.models import RUN_STATUSES, RunRecord
-from ..store import SqliteStore
-from ..store.db import Database
-from ..store.runs import RunRepo
-from .icons import app_icon
+from ...core.models import RUN_STATUSES, RunRecord
+from ...store import SqliteStore
+from ...store.db import Database
+from ...store.runs import RunRepo
+from ..icons import app_icon
+from ..services.tasks import Task
 from .models.history_model import HistoryModel
 from .run_chart import RunChart
-from .tasks import Task
 from .window_state import WindowMemory
 
 CHART_DAYS = 30

@@ -25,15 +25,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.ports import StoreError
-from ..core.providers import KINDS, Provider
-from ..llm import resolve_host
-from ..llm.router import OLLAMA, KeySource, ModelRouter
-from ..secrets import open_secrets
-from ..store import SqliteStore
-from ..wiring import key_snapshot
-from .plain_text import plain_label
-from .tasks import Task, Tasks
+from ...core.ports import StoreError
+from ...core.providers import KINDS, Provider
+from ...llm import resolve_host
+from ...llm.router import OLLAMA, KeySource, ModelRouter
+from ...secrets import open_secrets
+from ...store import SqliteStore
+from ...wiring import key_snapshot
+from ..plain_text import plain_label
+from ..services.tasks import Task, Tasks
 
 DEFAULT_URLS = {
     "openai": "https://api.openai.com/v1",

@@ -11,8 +11,10 @@ Why a cap: the client buffers what it reads (a line, a JSON body); a server that
 app's memory with it. Bytes are counted as they arrive, before any buffering, and past `MAX_REPLY_BYTES`
 the connection is cut. Compression is refused (`Accept-Encoding: identity`) so the count is the size.
 
-The connect phase and the wait for the response headers are bounded by httpx's timeouts, set to the time
-left; the guard covers everything after the headers, where the socket is known.
+The guard holds the socket from the moment it connects (a network backend that hands it over), so the
+deadline covers the status line and headers too: a server trickling its headers a byte at a time was
+otherwise out of reach. A reply in any `Content-Encoding` but identity is refused: the count is of the
+bytes on the wire, and a gzip bomb of 1.5 MB inflates to gigabytes after it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
+import httpcore
 import httpx
 
 from ..core.ports import LLMError
@@ -37,7 +40,7 @@ thinking stay far below this."""
 CONNECT_TIMEOUT_S = 5.0
 IDENTITY = {"Accept-Encoding": "identity"}
 
-Reason = Literal["timeout", "cancelled", "too_large"]
+Reason = Literal["timeout", "cancelled", "too_large", "compressed"]
 
 
 class CallGuard:
@@ -99,10 +102,42 @@ def _shut(sock: socket.socket) -> None:
         pass  # already closed: nothing left to wake
 
 
+class _GuardedBackend(httpcore.NetworkBackend):
+    """The default network backend, handing each new connection's socket to the guard at once."""
+
+    def __init__(self, guard: CallGuard) -> None:
+        self._guard = guard
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        self._guard._register(stream.get_extra_info("socket"))
+        return stream
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_unix_socket(path, timeout, socket_options)
+        self._guard._register(stream.get_extra_info("socket"))
+        return stream
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
 class _GuardedTransport(httpx.HTTPTransport):
     def __init__(self, guard: CallGuard) -> None:
         super().__init__()
         self._guard = guard
+        # httpx builds its pool without a way to pass a backend; the pool reads this attribute per connection.
+        self._pool._network_backend = _GuardedBackend(guard)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self._guard.reason is not None:
@@ -111,6 +146,13 @@ class _GuardedTransport(httpx.HTTPTransport):
         response = super().handle_request(request)
         stream = response.extensions.get("network_stream")
         self._guard._register(stream.get_extra_info("socket") if stream is not None else None)
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            response.close()
+            self._guard.cut("compressed")
+            raise httpx.DecodingError(
+                f"the server sent a {encoding}-compressed reply although the app asked for none", request=request
+            )
         response.stream = _CountedStream(response.stream, self._guard, request)
         return response
 
@@ -149,5 +191,11 @@ def describe_cut(guard: CallGuard, server: str, timeout_s: float) -> LLMError | 
             "invalid_reply",
             f"invalid reply: {server} sent more than {guard.max_bytes // (1024 * 1024)} MiB; the app stopped reading",
             "check that the server is a model server, or lower max_tokens",
+        )
+    if guard.reason == "compressed":
+        return LLMError(
+            "invalid_reply",
+            f"invalid reply: {server} sent a compressed reply although the app asked for none; it was not read",
+            "check that the address is the model server itself, not a proxy that compresses",
         )
     return None

@@ -6,8 +6,11 @@ hundreds of megabytes. The watchdog must cut the connection at the deadline, the
 
 from __future__ import annotations
 
+import resource
+import socket
 import threading
 import time
+import zlib
 
 import pytest
 
@@ -75,3 +78,99 @@ def test_cancel_cuts_the_connection_at_once(hostile) -> None:
     with pytest.raises(LLMError) as info:
         client.chat(request(model, timeout_s=30))
     assert info.value.kind == "cancelled" and time.monotonic() - t0 < 1.5
+
+
+class RawServer:
+    """A TCP server below HTTP: it answers every request with `reply(conn)`, so a test controls the status
+    line and headers byte by byte (the fake model servers only misbehave after a proper 200)."""
+
+    def __init__(self, reply) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._reply = reply
+        self.sent = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        try:
+            conn.recv(65536)
+            self._reply(self, conn)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._sock.close()
+
+
+def _client(kind: str, url: str):
+    if kind == "ollama":
+        return OllamaClient(url), "llama3.2"
+    cls = OpenAICompatibleClient if kind == "openai" else AnthropicClient
+    return cls(kind, url + ("/v1" if kind == "openai" else ""), "test-key"), "m"
+
+
+def _trickle_headers(server: RawServer, conn: socket.socket) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Padding: ")
+    for _ in range(600):  # two minutes, one byte at a time, never finishing the header
+        conn.sendall(b"a")
+        server.sent += 1
+        time.sleep(0.2)
+
+
+def _bomb(megabytes: int = 200) -> bytes:
+    """gzip of `megabytes` MB of zeros (about 200 KB), made a megabyte at a time so the test stays small."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip container
+    zeros = b"\0" * (1024 * 1024)
+    return b"".join(packer.compress(zeros) for _ in range(megabytes)) + packer.flush()
+
+
+BOMB = _bomb()
+
+
+def _gzip_bomb(server: RawServer, conn: socket.socket) -> None:
+    body = BOMB
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    server.sent += len(body)
+
+
+@pytest.mark.parametrize("kind", ["ollama", "openai", "anthropic"])
+def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_deadline(kind: str) -> None:
+    server = RawServer(_trickle_headers)
+    client, model = _client(kind, server.url)
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(LLMError) as info:
+            client.chat(request(model, timeout_s=1.5))
+    finally:
+        server.stop()
+    assert info.value.kind == "timeout", str(info.value)
+    assert time.monotonic() - t0 < 2.5
+
+
+@pytest.mark.parametrize("kind", ["ollama", "openai", "anthropic"])
+def test_a_compressed_reply_is_refused_unread(kind: str) -> None:
+    server = RawServer(_gzip_bomb)
+    client, model = _client(kind, server.url)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        with pytest.raises(LLMError) as info:
+            client.chat(request(model, timeout_s=10))
+    finally:
+        server.stop()
+    assert info.value.kind == "invalid_reply" and "compressed" in str(info.value), str(info.value)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    assert grown_mb < 100, grown_mb  # inflating it would have taken 200 MB

@@ -36,8 +36,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..core import heartbeat_md
 from ..core.config import ConfigError, HeartbeatConfig
-from ..core.models import NOTE_KINDS, RunRecord
+from ..core.models import NOTE_KINDS, Refusal, RunRecord, RunRefused
 from ..core.ports import StoreError
+from ..core.present import iso, post_json, run_api_item, run_summary, thread_json
 from ..core.scheduler_state import SchedulerState
 from ..files import EDITABLE_MAX_BYTES, atomic_write
 from ..store import SqliteStore
@@ -120,7 +121,7 @@ class AppBridge:
         pause: Callable[[], None],
         resume: Callable[[], None],
         reload: Callable[[], None],
-        run_now: Callable[[str, bool], RunRecord | str],
+        run_now: Callable[[str, bool], RunRecord | RunRefused],
         changed: Callable[[str], None],
         heartbeat_md_path: Path,
         db_path: Path,
@@ -133,12 +134,6 @@ class AppBridge:
         self.changed = changed
         self.heartbeat_md_path = heartbeat_md_path
         self.db_path = db_path
-
-
-def _iso(ts: float | None) -> str | None:
-    from datetime import datetime
-
-    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds") if ts else None
 
 
 class ControlAPI:
@@ -221,18 +216,18 @@ class ControlAPI:
         return 200, {
             "running": bool(state.started),
             "paused": bool(state.paused),
-            "next_due": _iso(state.next_due),
+            "next_due": iso(state.next_due),
             "threads": [
                 {
                     "id": t.thread_id,
                     "title": t.title,
                     "enabled": t.enabled,
                     "paused": t.paused,
-                    "next_due": _iso(t.next_due),
+                    "next_due": iso(t.next_due),
                     "running": t.running,
                     "last_status": t.last_status,
                     "last_reason": t.last_reason,
-                    "last_run_at": _iso(t.last_run_at),
+                    "last_run_at": iso(t.last_run_at),
                     "consecutive_failures": t.consecutive_failures,
                 }
                 for t in state.threads
@@ -267,10 +262,7 @@ class ControlAPI:
 
     def _ep_threads(self, *, query: Any, body: Any) -> tuple[int, Any]:
         threads = self._with_store(lambda s: s.threads.list())
-        return 200, [
-            {"id": t.id, "title": t.title, "paused": t.paused, "last_active_at": _iso(t.last_active_at)}
-            for t in threads
-        ]
+        return 200, [thread_json(t) for t in threads]
 
     def _ep_get_config(self, thread_id: str, *, query: Any, body: Any) -> tuple[int, Any]:
         thread = self._with_store(lambda s: s.threads.require(thread_id))
@@ -304,9 +296,9 @@ class ControlAPI:
             dry_run = bool(body.get("dry_run", False))
         self._with_store(lambda s: s.threads.require(thread_id))
         result = self._bridge.run_now(thread_id, dry_run)
-        if isinstance(result, str):
-            raise ApiError(409 if "already" in result else 503, result)
-        return 200, result.summary()
+        if isinstance(result, RunRefused):
+            raise ApiError(409 if result.why is Refusal.BUSY else 503, result.message)
+        return 200, run_summary(result)
 
     def _ep_history(self, thread_id: str, *, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         try:
@@ -321,19 +313,7 @@ class ControlAPI:
             return store.runs.history(thread_id, limit=limit, before=before)
 
         runs = self._with_store(work)
-        return 200, [
-            {
-                **r.summary(),
-                "trigger": r.trigger,
-                "model": r.model,
-                "raw_reply": r.raw_reply,
-                "started_at": _iso(r.started_at),
-                "started_ts": r.started_at,
-                "prompt_tokens": r.prompt_tokens,
-                "completion_tokens": r.completion_tokens,
-            }
-            for r in runs
-        ]
+        return 200, [run_api_item(r) for r in runs]
 
     def _ep_add_message(self, thread_id: str, *, query: Any, body: Any) -> tuple[int, Any]:
         text = _field(body, "text", str)
@@ -357,19 +337,7 @@ class ControlAPI:
         except ValueError:
             raise ApiError(400, "limit must be a whole number") from None
         posts = self._with_store(lambda s: s.feed.posts(limit=limit))
-        return 200, [
-            {
-                "id": p.id,
-                "title": p.title,
-                "content": p.content,
-                "score": p.score,
-                "comments": p.comment_count,
-                "thread_id": p.thread_id,
-                "run_id": p.run_id,
-                "created_at": _iso(p.created_at),
-            }
-            for p in posts
-        ]
+        return 200, [post_json(p) for p in posts]
 
     # ------------------------------------------------------------------ HTTP
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:

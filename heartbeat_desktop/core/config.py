@@ -27,6 +27,11 @@ class ConfigError(ValueError):
     """A config value a user tried to set is not allowed; the message names the allowed range."""
 
 
+class ActiveHoursUnpaired(ConfigError):
+    """One half of the active hours set without the other. Its own type so a front end can say how to set
+    both at once (the CLI's `config set active_hours 22-6`) without reading the message."""
+
+
 class HeartbeatConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
 
@@ -184,7 +189,11 @@ class HeartbeatConfig(BaseModel):
         try:
             return type(self)(**values)
         except ValidationError as exc:
-            raise ConfigError(_first_error(exc, with_range=True)) from None
+            # Field errors come first; only when every field is valid does the pair rule run, and fail.
+            unpaired = (values["active_hours_start"] is None) != (values["active_hours_end"] is None)
+            field_error = any(err.get("loc") for err in exc.errors())
+            kind = ActiveHoursUnpaired if unpaired and not field_error else ConfigError
+            raise kind(_first_error(exc, with_range=True)) from None
 
     @classmethod
     def describe_bounds(cls, key: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,6 +60,16 @@ class FeedPost:
     run_id: str | None = None
 
 
+@dataclass(frozen=True)
+class FeedComment:
+    id: int
+    post_id: int
+    thread_id: str | None
+    run_id: str | None
+    content: str
+    created_at: float
+
+
 @dataclass
 class RunRecord:
     """One heartbeat of one thread, as stored. Mutable while the run is in flight."""
@@ -92,15 +103,20 @@ class RunRecord:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def summary(self) -> dict[str, Any]:
-        """The public shape of a run result: `run-now --json` and the local API answer with it."""
-        return {
-            "run_id": self.id,
-            "thread_id": self.thread_id,
-            "status": self.status,
-            "dry_run": self.dry_run,
-            "action": self.decision,
-            "reason": self.reason,
-            "llm_ms": self.llm_ms,
-            "total_ms": self.total_ms,
-        }
+
+class Refusal(StrEnum):
+    """Why a requested run did not happen. A str so it crosses the CLI's socket as itself: the CLI and the
+    local API choose their answer (exit 2, HTTP 409) by this value, never by the wording of the message."""
+
+    NO_THREAD = "no_thread"
+    BUSY = "busy"  # a run of that thread is already in progress or queued
+    TIMED_OUT = "timed_out"  # the caller stopped waiting; the run may still finish (History shows it)
+    CRASHED = "crashed"
+
+
+@dataclass(frozen=True)
+class RunRefused:
+    """The answer to a run-now that produced no run record: `why` for code, `message` for people."""
+
+    why: Refusal
+    message: str

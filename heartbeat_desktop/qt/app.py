@@ -24,7 +24,7 @@ from ..api.server import AppBridge, ControlAPI
 from ..api.token import api_settings
 from ..api.token import token as api_token
 from ..autostart import Autostart
-from ..core.models import RunRecord
+from ..core.models import Refusal, RunRecord, RunRefused
 from ..core.notify import HISTORY, OPEN, RESUME, RETRY, SNOOZE, SNOOZE_S, UNDO, Notice, notice_for
 from ..core.ports import StoreError
 from ..core.presence import UNKNOWN, PresenceSource, PresenceState
@@ -64,34 +64,33 @@ class ApiBridgeQt(QObject):
         self._scheduler = scheduler
         self._wait_s = wait_s
         self._lock = threading.Lock()
-        self._pending: dict[str, tuple[threading.Event, list[RunRecord | str]]] = {}
+        self._pending: dict[str, tuple[threading.Event, list[RunRecord | RunRefused]]] = {}
         scheduler.request_done.connect(self._on_done)
 
-    def run_now(self, thread_id: str, dry_run: bool) -> RunRecord | str:
+    def run_now(self, thread_id: str, dry_run: bool) -> RunRecord | RunRefused:
         """Called on a server thread: ask the scheduler, wait for this run's answer."""
         entry = self._scheduler.state.thread(thread_id)
         if entry is not None and (entry.running or entry.queued):
-            return f"a run of thread {thread_id!r} is already in progress"
+            return RunRefused(Refusal.BUSY, f"a run of thread {thread_id!r} is already in progress")
         token = uuid.uuid4().hex
         event = threading.Event()
-        box: list[RunRecord | str] = []
+        box: list[RunRecord | RunRefused] = []
         with self._lock:
             self._pending[token] = (event, box)
         self._scheduler.run_heartbeat_now(thread_id, dry_run, token)
         if not event.wait(self._wait_s()):
             with self._lock:
                 self._pending.pop(token, None)
-            return "the run did not finish in time; see History"
-        run, error = box
-        return run if isinstance(run, RunRecord) else str(error)
+            return RunRefused(Refusal.TIMED_OUT, "the run did not finish in time; see History")
+        return box[0]
 
-    @Slot(str, object, str)
-    def _on_done(self, token: str, run: object, error: str) -> None:
+    @Slot(str, object, object)
+    def _on_done(self, token: str, run: RunRecord | None, refused: RunRefused | None) -> None:
         with self._lock:
             pending = self._pending.pop(token, None)
         if pending is not None:
             event, box = pending
-            box.extend([run if isinstance(run, RunRecord) else "", error])
+            box.append(run if run is not None else refused or RunRefused(Refusal.CRASHED, "the run gave no result"))
             event.set()
 
 

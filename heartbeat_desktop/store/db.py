@@ -29,9 +29,16 @@ RETRY_FIRST_DELAY_S = 0.02
 RETRY_MAX_DELAY_S = 1.0
 
 
+_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
+    """Another connection holds the lock: worth a retry. Decided by SQLite's result code, not its message
+    text (which a future SQLite may word differently). The code is the extended one (SQLITE_BUSY_SNAPSHOT,
+    SQLITE_LOCKED_SHAREDCACHE…): its low byte is the primary code. An error raised by the sqlite3 module
+    itself rather than by SQLite carries no code, and is not a lock."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in _BUSY_CODES
 
 
 class Database:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from ..core.models import FeedPost
+from ..core.models import FeedComment, FeedPost
 from ..core.ports import PostNotFound, StoreError
 from .db import Database
 
@@ -19,16 +18,6 @@ _POSTS_WITH_SCORE = """
            (SELECT COUNT(*) FROM comments c WHERE c.post_id = p.id) AS comment_count
     FROM posts p
 """
-
-
-@dataclass(frozen=True)
-class Comment:
-    id: int
-    post_id: int
-    thread_id: str | None
-    run_id: str | None
-    content: str
-    created_at: float
 
 
 def _post(r: sqlite3.Row) -> FeedPost:
@@ -70,12 +59,12 @@ class FeedRepo:
     def post_exists(self, post_id: int) -> bool:
         return self.db.read(lambda c: c.execute("SELECT 1 FROM posts WHERE id = ?", (post_id,)).fetchone()) is not None
 
-    def comments(self, post_id: int) -> list[Comment]:
+    def comments(self, post_id: int) -> list[FeedComment]:
         rows = self.db.read(
             lambda c: c.execute("SELECT * FROM comments WHERE post_id = ? ORDER BY id", (post_id,)).fetchall()
         )
         return [
-            Comment(r["id"], r["post_id"], r["thread_id"], r["run_id"], r["content"], r["created_at"]) for r in rows
+            FeedComment(r["id"], r["post_id"], r["thread_id"], r["run_id"], r["content"], r["created_at"]) for r in rows
         ]
 
     def counts(self) -> dict[str, int]:

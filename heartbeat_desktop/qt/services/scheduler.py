@@ -28,7 +28,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from ...core.config import HeartbeatConfig
-from ...core.models import RunRecord
+from ...core.models import Refusal, RunRecord, RunRefused
 from ...core.runner import HeartbeatRunner
 from ...core.schedule import missed, next_due, trigger_for
 from ...core.scheduler_state import SchedulerState, ThreadSchedule
@@ -75,7 +75,8 @@ class SchedulerWorker(QObject):
     run_started = Signal(str, str)  # thread_id, trigger
     run_finished = Signal(object)  # RunRecord
     state_changed = Signal(object)  # SchedulerState
-    request_done = Signal(str, object, str)  # token, RunRecord or None, error: the answer to one run-now
+    # The answer to one run-now: token, then the RunRecord or None, then None or the RunRefused saying why not.
+    request_done = Signal(str, object, object)
     _run_done = Signal(object, object)  # (_Job, RunRecord | BaseException), from run threads
 
     def __init__(
@@ -199,13 +200,14 @@ class SchedulerWorker(QObject):
         if entry is None:
             log.warning("Run now: no thread %r", thread_id)
             if token:
-                self.request_done.emit(token, None, f"no thread {thread_id!r}")
+                self.request_done.emit(token, None, RunRefused(Refusal.NO_THREAD, f"no thread {thread_id!r}"))
             return
         if entry.job is not None or self._in_flight() >= self._max_parallel:
             if entry.queued:
                 log.info("Run now for thread %s refused: one is already queued", thread_id)
                 if token:
-                    self.request_done.emit(token, None, f"a run of thread {thread_id!r} is already queued")
+                    refused = RunRefused(Refusal.BUSY, f"a run of thread {thread_id!r} is already queued")
+                    self.request_done.emit(token, None, refused)
                 return
             entry.queued.append((dry_run, token))
             log.info("Run now for thread %s queued behind the run in flight", thread_id)
@@ -351,9 +353,9 @@ class SchedulerWorker(QObject):
             self.run_finished.emit(result)
         if job.token:
             if isinstance(result, RunRecord):
-                self.request_done.emit(job.token, result, "")
+                self.request_done.emit(job.token, result, None)
             else:
-                self.request_done.emit(job.token, None, f"the run crashed: {result}")
+                self.request_done.emit(job.token, None, RunRefused(Refusal.CRASHED, f"the run crashed: {result}"))
 
     def _publish(self) -> None:
         states = self._store.runs.all_states() if self._store is not None else {}
@@ -398,7 +400,7 @@ class HeartbeatScheduler(QObject):
     _set_thread_paused = Signal(str, bool)
     _snooze_thread = Signal(str, float)
     _request_run = Signal(str, bool, str)
-    request_done = Signal(str, object, str)
+    request_done = Signal(str, object, object)  # token, RunRecord | None, RunRefused | None
 
     def __init__(
         self,
@@ -451,7 +453,7 @@ class HeartbeatScheduler(QObject):
         return bool(finished)
 
     def run_heartbeat_now(self, thread_id: str, dry_run: bool = False, token: str = "") -> None:
-        """Ask for a manual run. With a `token`, `request_done(token, run, error)` answers this request."""
+        """Ask for a manual run. With a `token`, `request_done(token, run, refused)` answers this request."""
         self._request_run.emit(thread_id, dry_run, token)
 
     def register_callback(self, fn: Callable[[RunRecord], None]) -> None:

@@ -3,7 +3,8 @@
 The server name derives from the data dir, so a second profile (`HEARTBEAT_DATA_DIR=…`) or a test runs
 beside the user's app. Messages are JSON lines: `{"cmd": "ping"}`, `{"cmd": "raise"}`,
 `{"cmd": "run-now", "thread": ID, "dry_run": bool}`. A run-now is carried out by the running app's
-scheduler (one writer, its notification shows) and answered when the run ends with the whole run record.
+scheduler (one writer, its notification shows) and answered when the run ends with the whole run record,
+or with `{"ok": false, "error": TEXT, "refused": WHY}` where WHY is a `core.models.Refusal` value.
 
 Whose socket: Qt puts a bare server name in the shared temp directory, where another user can create it
 first — the app then exits "already running", and the CLI's `run-now` and `quit` go to the squatter. On
@@ -32,7 +33,7 @@ import shiboken6
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-from ...core.models import RunRecord
+from ...core.models import RunRecord, RunRefused
 from ...window_names import WINDOWS
 from .scheduler import HeartbeatScheduler
 
@@ -235,13 +236,15 @@ class InstanceServer(QObject):
         else:
             self._reply(sock, {"ok": False, "error": f"unknown command {cmd!r}"})
 
-    @Slot(str, object, str)
-    def _on_request_done(self, token: str, run: RunRecord | None, error: str) -> None:
+    @Slot(str, object, object)
+    def _on_request_done(self, token: str, run: RunRecord | None, refused: RunRefused | None) -> None:
         sock = self._pending.pop(token, None)
         if sock is None:
             return
         if run is None:
-            self._reply(sock, {"ok": False, "error": error})
+            why = refused.why if refused else None
+            error = refused.message if refused else "the run gave no result"
+            self._reply(sock, {"ok": False, "error": error, "refused": why})
         else:
             self._reply(sock, {"ok": True, "run": run.to_dict()})
 

@@ -1,0 +1,76 @@
+"""The `heartbeat-desktop` command: the tray app with no arguments, scripting subcommands otherwise.
+
+Exit codes: 0 success (a run that ended ok or skipped), 1 failure (a failed run, an unreachable
+server, a database error), 2 usage (bad arguments, unknown thread, out-of-range value). Errors are one
+line on stderr; the traceback only with LOG_LEVEL=DEBUG.
+
+The package: `parser` is the grammar, one module per command group does the work (`run`, `config`,
+`check`, `threads`, `provider`, `api`, `app`), `common` holds what they share, and the text and JSON of
+runs, threads and posts come from `core.present` (shared with the local API). `main` here opens the
+store each command needs and turns exceptions into exit codes, so no command has to.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from .. import logging_setup, paths
+from ..core.ports import LLMError, StoreError
+from ..core.present import describe_run
+from ..core.runner import UnknownThread
+from ..store import SqliteStore
+from ..store.threads import NoSuchThread
+from .app import no_display, start_tray
+from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, error, tell_running_app
+from .parser import build_parser
+
+__all__ = [
+    "EXIT_FAIL",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "UsageError",
+    "build_parser",
+    "describe_run",
+    "main",
+    "no_display",
+    "start_tray",
+]
+
+log = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.umask(paths.PRIVATE_UMASK)  # everything the app writes is the user's alone (see paths.py)
+    args = build_parser().parse_args(argv)  # a usage error exits 2 here, before anything is opened
+    try:
+        log_directory = paths.log_dir()
+    except OSError as exc:
+        print(f"heartbeat-desktop: cannot create log directory: {exc}", file=sys.stderr)
+        log_directory = None
+    logging_setup.setup(log_directory)
+    if args.command is None:
+        return start_tray()
+    store: SqliteStore | None = None
+    try:
+        if args.needs_store:
+            from ..wiring import open_store
+
+            store = open_store(reading_only=args.read_only)
+        code = int(args.func(store, args))
+        if code == EXIT_OK and args.tells_app:  # DESIGN: "the tray picks changes up"
+            tell_running_app({"cmd": "reload"})
+        return code
+    except (UsageError, NoSuchThread, UnknownThread) as exc:
+        return error(str(exc), EXIT_USAGE)
+    except (StoreError, LLMError, OSError) as exc:
+        return error(str(exc), EXIT_FAIL)
+    except KeyboardInterrupt:
+        return error("interrupted", 130)
+    except Exception as exc:  # last resort: one line, never a bare traceback for the user
+        log.exception("Unexpected error")
+        return error(f"unexpected error: {type(exc).__name__}: {exc} (details in the log)", EXIT_FAIL)
+    finally:
+        if store is not None:
+            store.close()

@@ -1,0 +1,60 @@
+"""The commands that start or stop the tray app: no command at all, `open WINDOW`, `quit`.
+
+Qt is imported only here and only when needed, so every other command runs (and starts fast) on a
+machine without a display or without Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+
+from .. import paths
+from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, error
+
+
+def no_display(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> bool:
+    """On Linux and the BSDs a window needs an X or Wayland session; without one Qt aborts the process
+    (exit 134) with a misleading message about xcb-cursor0. QT_QPA_PLATFORM (offscreen, vnc…) is an
+    explicit choice and is respected."""
+    if platform in ("win32", "darwin") or environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
+
+
+def start_tray(open_window: str | None = None) -> int:
+    """Run the tray app until it quits. If one already runs for this data dir, it is shown (with the
+    window asked for) and this process exits."""
+    if no_display():
+        what = f"the {open_window} window" if open_window else "the tray app"
+        return error(
+            f"no graphical session found (neither DISPLAY nor WAYLAND_DISPLAY is set), so {what} cannot open; "
+            "the command line works without one: heartbeat-desktop --help",
+            EXIT_USAGE,
+        )
+    try:
+        from ..qt.app import run_tray
+    except ImportError as exc:
+        return error(f"cannot start the tray app: {exc} (the commands in --help still work)", EXIT_FAIL)
+    return int(run_tray(open_window=open_window))
+
+
+def cmd_open(_store: None, args: argparse.Namespace) -> int:
+    """In the running app if there is one (it shows the window and we exit), else start the app with it."""
+    return start_tray(open_window=args.window)
+
+
+def cmd_quit(_store: None, args: argparse.Namespace) -> int:
+    """Ask the running app (for this data dir) to quit cleanly; no app running is not an error."""
+    try:
+        from ..qt.services.single_instance import request, server_name
+    except ImportError:
+        return error("this build has no tray app to quit", EXIT_FAIL)
+    reply = request(server_name(paths.data_dir()), {"cmd": "quit"}, timeout_s=5)
+    if reply is None:
+        print("Heartbeat Desktop is not running")
+        return EXIT_OK
+    print(f"asked Heartbeat Desktop (pid {reply.get('pid')}) to quit")
+    return EXIT_OK

@@ -1,0 +1,111 @@
+"""`config get|set`: one thread's heartbeat config; `settings get|set`: the app-wide settings.
+
+Values arrive as shell words ("900", "yes", "22-6") and are checked by the same models the app and the
+API use, so a value refused here is refused everywhere, with the same allowed range in the message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..core.config import ActiveHoursUnpaired, ConfigError, HeartbeatConfig, parse_active_hours, parse_cli_value
+from ..store import SqliteStore
+from ..store.settings import KNOWN as KNOWN_SETTINGS
+from .common import EXIT_OK, UsageError, emit, warn
+
+
+def _config(store: SqliteStore, thread_id: str) -> HeartbeatConfig:
+    """The thread's config as the app would run it; what it had to ignore is said once, on stderr."""
+    config, warnings = HeartbeatConfig.load(store.threads.require(thread_id).config_json)
+    for warning in warnings:
+        warn(warning)
+    return config
+
+
+def cmd_config_get(store: SqliteStore, args: argparse.Namespace) -> int:
+    """One value bare (a string as is, anything else as JSON) for `$(…)` in scripts; all of them as JSON."""
+    data = _config(store, args.thread).to_dict()
+    if not args.key:
+        emit(data)
+        return EXIT_OK
+    if args.key not in data:
+        raise UsageError(f"unknown setting {args.key!r}; known: {', '.join(data)}")
+    value = data[args.key]
+    print(json.dumps(value) if not isinstance(value, str) else value)
+    return EXIT_OK
+
+
+def cmd_config_set(store: SqliteStore, args: argparse.Namespace) -> int:
+    """`active_hours` sets both halves at once ("22-6" overnight, "9-17", "off"): set one at a time, the
+    pair would be invalid in between."""
+    config = _config(store, args.thread)
+    try:
+        if args.key == "active_hours":
+            updates = parse_active_hours(args.value)
+        else:
+            updates = {args.key: parse_cli_value(args.key, args.value)}
+        updated = config.with_updates(**updates)
+    except ActiveHoursUnpaired as exc:
+        raise UsageError(f"{exc} (set both with: config set active_hours 22-6)") from None
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    store.threads.set_config(args.thread, updated)
+    if args.key == "active_hours":
+        hours = (
+            f"{updated.active_hours_start}–{updated.active_hours_end}"
+            if updated.active_hours_start is not None
+            else "off"
+        )
+        print(f"{args.thread}: active hours = {hours}")
+        return EXIT_OK
+    key = "every_seconds" if args.key == "every" else args.key
+    print(f"{args.thread}: {key} = {json.dumps(updated.to_dict()[key])}")
+    return EXIT_OK
+
+
+def _known_setting(key: str | None) -> None:
+    if key is not None and key not in KNOWN_SETTINGS:
+        raise UsageError(f"unknown setting {key!r}; known: {', '.join(KNOWN_SETTINGS)}")
+
+
+def _effective_settings(store: SqliteStore) -> dict[str, str]:
+    """What each app setting is in use as, stored or not (`settings get` prints these, not an empty line)."""
+    from ..core.app_settings import AppSettings
+    from ..wiring import make_llm
+
+    settings = store.settings.app()
+    values = {key: AppSettings.shown(key, getattr(settings, key)) for key in KNOWN_SETTINGS}
+    values["ollama_host"] = settings.ollama_host or make_llm(store).host  # as typed, or the one in use
+    return values
+
+
+def cmd_settings_get(store: SqliteStore, args: argparse.Namespace) -> int:
+    """The value in use, set or not; the listing marks the ones left at their default."""
+    _known_setting(args.key)
+    effective = _effective_settings(store)
+    if args.key:
+        print(effective[args.key])
+        return EXIT_OK
+    stored = store.settings.all()
+    for key, help_text in KNOWN_SETTINGS.items():
+        shown = effective[key] if stored.get(key) else f"{effective[key]} (default)"
+        print(f"{key:<16} {shown:<36} {help_text}")
+    return EXIT_OK
+
+
+def cmd_settings_set(store: SqliteStore, args: argparse.Namespace) -> int:
+    """An empty or missing value restores the default; the echo shows the value as the app reads it."""
+    from ..core.app_settings import AppSettings
+
+    _known_setting(args.key)
+    value = args.value
+    if value not in (None, ""):
+        try:
+            value = AppSettings.check(args.key, value)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    store.settings.set(args.key, value or None)
+    shown = AppSettings.shown(args.key, getattr(AppSettings.load({args.key: value})[0], args.key)) if value else ""
+    print(f"{args.key} = {shown or '(default)'}")
+    return EXIT_OK

@@ -1,0 +1,156 @@
+"""`provider list|add|remove|set-key|clear-key|test`: model providers and their API keys.
+
+Keys live in the OS keyring (or, only when asked, a 0600 plaintext file); the database only records
+whether a key is set, so listing providers never opens the keyring and never pops an unlock dialog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import Any
+
+from .. import paths
+from ..core.ports import StoreError
+from ..store import SqliteStore
+from .common import EXIT_FAIL, EXIT_OK, UsageError, emit, error
+
+
+def cmd_provider_list(store: SqliteStore, args: argparse.Namespace) -> int:
+    """Whether a key is set comes from the store. A provider from before the app kept track is looked up
+    once, briefly, and remembered."""
+    from ..llm.router import OLLAMA
+    from ..secrets import PLAINTEXT_FILE, PlaintextSecrets, SecretsUnavailable
+    from ..wiring import key_cache, make_router, stored_keys
+
+    data_dir = paths.data_dir()
+    keys = stored_keys(store, key_cache(data_dir))
+    rows = [(OLLAMA, "ollama", make_router(store, data_dir).host, False)] + [
+        (p.name, p.kind, p.base_url, p.builtin) for p in store.providers.list()
+    ]
+    listing: list[dict[str, Any]] = []
+    in_file = PlaintextSecrets(data_dir).names()
+    for pname, kind, url, builtin in rows:
+        has_key = keys.expects_key(pname)
+        if has_key is None:
+            try:
+                has_key = keys.key(pname, 5.0) is not None
+            except SecretsUnavailable:
+                has_key = None
+        where = "plaintext file" if has_key and pname in in_file else ("keyring" if has_key else None)
+        listing.append(
+            {"name": pname, "kind": kind, "base_url": url, "builtin": builtin, "key_set": has_key, "key_in": where}
+        )
+    if args.json:
+        emit(listing)
+        return EXIT_OK
+    for p in listing:
+        key = {True: "key set", False: "no key", None: "key unknown (keyring unreadable)"}[p["key_set"]]
+        if p["key_in"] == "plaintext file":
+            key += f" (in {PLAINTEXT_FILE})"
+        print(f"{p['name']:<12} {p['kind']:<10} {p['base_url']:<40} {key}" + (" (built-in)" if p["builtin"] else ""))
+    return EXIT_OK
+
+
+def cmd_provider_add(store: SqliteStore, args: argparse.Namespace) -> int:
+    """Also changes a provider's URL: then its stored key will be sent to the new address, which is said."""
+    if not args.kind or not args.url:
+        raise UsageError("provider add needs --kind and --url")
+    before = store.providers.get(args.name)
+    try:
+        provider = store.providers.save(args.name, args.kind, args.url)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"provider {provider.name} ({provider.kind}) at {provider.base_url}")
+    if before is not None and before.base_url != provider.base_url and store.providers.key_state(args.name)[0]:
+        print(f"note: the key stored for {args.name} will now be sent to {provider.base_url}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_provider_remove(store: SqliteStore, args: argparse.Namespace) -> int:
+    """The key goes with the provider: a key left in the keyring would be found by a later one of that name."""
+    from ..secrets import SecretsUnavailable, open_secrets
+
+    name = args.name
+    had_key = store.providers.key_state(name)[0] is not False
+    try:
+        store.providers.remove(name)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    what = "(it had no key)"
+    if had_key:
+        try:
+            open_secrets(paths.data_dir()).delete(name)
+            what = "and its key"
+        except SecretsUnavailable:  # no keyring here: there is no stored key to remove either
+            what = "(no keyring available, so no key was stored)"
+    print(f"removed provider {name} {what}")
+    return EXIT_OK
+
+
+def _require_provider(store: SqliteStore, name: str) -> None:
+    """Ollama is always there (it is not a row in the store); any other name must have been added."""
+    from ..llm.router import OLLAMA
+
+    if name != OLLAMA and store.providers.get(name) is None:
+        raise UsageError(f"no provider {name!r} (see: heartbeat-desktop provider list)")
+
+
+def _read_key(name: str) -> str:
+    """From stdin when piped (scripts, password managers), else a hidden prompt. Never echoed."""
+    if sys.stdin is not None and not sys.stdin.isatty():
+        key = sys.stdin.readline().strip()
+    else:
+        key = getpass.getpass(f"API key for {name} (input hidden): ").strip()
+    if not key:
+        raise UsageError("no key given")
+    return key
+
+
+def cmd_provider_set_key(store: SqliteStore, args: argparse.Namespace) -> int:
+    from ..secrets import SecretsUnavailable, open_secrets
+
+    _require_provider(store, args.name)
+    key = _read_key(args.name)  # first: an empty key is the problem to report, not the keyring
+    try:
+        secrets = open_secrets(paths.data_dir(), allow_plaintext=args.store_plaintext_key_file)
+    except SecretsUnavailable as exc:
+        return error(f"key not stored: {exc}", EXIT_FAIL)
+    secrets.set(args.name, key)
+    store.providers.set_key_state(args.name, True)
+    print(f"key for {args.name} stored in {secrets.description}")
+    return EXIT_OK
+
+
+def cmd_provider_clear_key(store: SqliteStore, args: argparse.Namespace) -> int:
+    """A provider known to have no key is answered from the store, without touching the keyring."""
+    from ..secrets import SecretsUnavailable, open_secrets
+
+    _require_provider(store, args.name)
+    if store.providers.key_state(args.name)[0] is False:
+        print(f"no key was stored for {args.name}")
+        return EXIT_OK
+    try:
+        open_secrets(paths.data_dir()).delete(args.name)
+    except SecretsUnavailable as exc:
+        return error(str(exc), EXIT_FAIL)
+    store.providers.set_key_state(args.name, False)
+    print(f"key for {args.name} removed")
+    return EXIT_OK
+
+
+def cmd_provider_test(store: SqliteStore, args: argparse.Namespace) -> int:
+    """Reach the server; also say which output format it was last found to accept (it refused better ones)."""
+    from ..llm.server_memory import RECHECK_AFTER_S
+    from ..wiring import make_router
+
+    _require_provider(store, args.name)
+    client = make_router(store, paths.data_dir()).client_for(args.name)
+    info = client.version() if hasattr(client, "version") else "reachable"
+    learned = store.providers.recall_format(args.name, getattr(client, "host", ""), RECHECK_AFTER_S)
+    if learned:
+        how = "the prompt alone" if learned == "prompt" else learned
+        info += f"; the decision is asked for with {how} (the server refused the better formats)"
+    print(f"{args.name}: {info}")
+    return EXIT_OK

@@ -1,0 +1,151 @@
+"""The commands about heartbeats and what they produced: `run-now`, `status`, `history`, `feed`.
+
+While the tray app runs for the same data dir it is the one writer and knows the live schedule, so
+`run-now` asks it to do the run and `status` shows its view; without it both work on the database alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .. import __version__, paths
+from ..core.config import HeartbeatConfig
+from ..core.models import Refusal, RunRecord
+from ..core.ports import StoreError
+from ..core.present import describe_run, iso, post_json, post_line, run_lines, run_record, run_summary
+from ..core.runner import UnknownThread
+from ..store import SqliteStore
+from .common import EXIT_FAIL, EXIT_OK, UsageError, ask_running_app, emit, warn
+
+
+def _run_in_running_app(store: SqliteStore, args: argparse.Namespace) -> RunRecord | None:
+    """If the tray app runs for this data dir, let it do the run (one writer; its notification shows)."""
+    try:
+        from ..qt.services.single_instance import request, run_from_dict, server_name
+    except ImportError:  # a build without Qt: run here
+        return None
+    from ..wiring import llm_timeout
+
+    reply = request(
+        server_name(paths.data_dir()),
+        {"cmd": "run-now", "thread": args.thread, "dry_run": bool(args.dry_run)},
+        timeout_s=llm_timeout(store) + 30,
+    )
+    if reply is None:
+        return None
+    if not reply.get("ok"):
+        error = str(reply.get("error", "the running app refused the request"))
+        # The thread was there a moment ago: the app's answer says whether it still is.
+        raise UsageError(error) if reply.get("refused") == Refusal.NO_THREAD else StoreError(error)
+    return run_from_dict(reply["run"])
+
+
+def cmd_run_now(store: SqliteStore, args: argparse.Namespace) -> int:
+    """Exit 1 only for a failed run: "skipped" and "nothing to do" are the heartbeat working as meant."""
+    from ..wiring import make_runner
+
+    store.threads.require(args.thread)
+    run = _run_in_running_app(store, args)
+    if run is None:
+        try:
+            run = make_runner(store).run(args.thread, trigger="manual", dry_run=True if args.dry_run else None)
+        except UnknownThread as exc:
+            raise UsageError(f"{exc} (see: heartbeat-desktop threads list)") from None
+    if args.json:
+        emit(run_summary(run))
+    else:
+        print(describe_run(run))
+        for warning in run.warnings:
+            warn(warning)
+    return EXIT_FAIL if run.status == "failed" else EXIT_OK
+
+
+def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
+    """While the app runs, its own view (its pause, its due times, the server it uses) wins over what the
+    database and this shell's environment would say."""
+    from ..store.settings import PAUSED_SETTING
+    from ..wiring import make_llm
+
+    live = ask_running_app({"cmd": "status"})
+    app = live.get("status") if live and live.get("ok") else None
+    live_threads = app["threads"] if app else {}
+    threads_out: list[dict[str, Any]] = []
+    for t in store.threads.list():
+        config, warnings = HeartbeatConfig.load(t.config_json)
+        state = store.runs.state(t.id)
+        seen = live_threads.get(t.id, {})
+        threads_out.append(
+            {
+                "id": t.id,
+                "title": t.title,
+                "enabled": config.enabled,
+                "paused": seen.get("paused", t.paused),
+                "running": seen.get("running", False),
+                "every_seconds": config.every_seconds,
+                "model": config.model,
+                "dry_run": config.dry_run,
+                "last_run_at": iso(state.last_run_at) if state else None,
+                "next_due_at": iso(seen["next_due"]) if app else (iso(state.next_due_at) if state else None),
+                "last_status": seen.get("last_status", state.last_status if state else None),
+                "last_reason": seen.get("last_reason", state.last_reason if state else None),
+                "consecutive_failures": seen.get("consecutive_failures", state.consecutive_failures if state else 0),
+                "config_warnings": warnings,
+            }
+        )
+    info = {
+        "version": __version__,
+        "data_dir": str(paths.data_dir()),
+        "app_running": app is not None,
+        "app_pid": app["pid"] if app else None,
+        "paused": app["paused"] if app else store.settings.get(PAUSED_SETTING) == "1",
+        "ollama_host": (app or {}).get("ollama_host") or make_llm(store).host,
+        "server_problem": (app or {}).get("server_problem"),
+        "default_model": store.settings.get("default_model") or "llama3.2",
+        "threads": threads_out,
+    }
+    if args.json:
+        emit(info)
+        return EXIT_OK
+    print(f"Heartbeat Desktop {info['version']} — data in {info['data_dir']}")
+    running = f"running (pid {info['app_pid']})" if app else "not running"
+    print(f"App: {running}{', paused' if info['paused'] else ''}")
+    problem = f" — {info['server_problem']}" if info["server_problem"] else ""
+    print(f"Ollama: {info['ollama_host']} (default model {info['default_model']}){problem}")
+    for row in threads_out:
+        how = "disabled" if not row["enabled"] else "paused" if row["paused"] else f"every {row['every_seconds']} s"
+        last = f"last {row['last_status']} at {row['last_run_at']}" if row["last_status"] else "never ran"
+        due = f", next {row['next_due_at']}" if row["next_due_at"] else ""
+        reason = f" — {row['last_reason']}" if row["last_reason"] else ""
+        print(f"  {row['id']:<20} {how:<16} {last}{due}{reason}")
+        for warning in row["config_warnings"]:
+            print(f"  {'':<20} config warning: {warning}")
+    return EXIT_OK
+
+
+def cmd_history(store: SqliteStore, args: argparse.Namespace) -> int:
+    """Newest first; a named thread must exist (a typo is a usage error, not an empty history)."""
+    if args.thread:
+        store.threads.require(args.thread)
+    runs = store.runs.history(args.thread, limit=args.limit, status=args.status)
+    if args.json:
+        emit([run_record(r) for r in runs])
+        return EXIT_OK
+    if not runs:
+        print("no runs yet")
+    for r in runs:
+        print("\n".join(run_lines(r)))
+    return EXIT_OK
+
+
+def cmd_feed(store: SqliteStore, args: argparse.Namespace) -> int:
+    """The JSON carries each post's comments, so a script needs one call for the whole feed."""
+    posts = store.feed.posts(limit=args.limit)
+    if args.json:
+        emit([post_json(p, store.feed.comments(p.id)) for p in posts])
+        return EXIT_OK
+    if not posts:
+        print("the feed is empty")
+    for p in posts:
+        print(post_line(p))
+    return EXIT_OK

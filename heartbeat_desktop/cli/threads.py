@@ -1,0 +1,85 @@
+"""`threads list|add|remove|pause|resume`, and what a thread is told: `message`, `note`.
+
+A missing thread propagates as NoSuchThread (exit 2, "see: threads list"); any other refusal of the
+store (a duplicate id, the default thread, text too long) is the user's to fix, so it is a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import paths
+from ..core.ports import StoreError
+from ..core.present import thread_json, thread_line
+from ..store import SqliteStore
+from ..store.threads import NoSuchThread
+from .common import EXIT_OK, UsageError, emit
+
+
+def cmd_threads_list(store: SqliteStore, args: argparse.Namespace) -> int:
+    threads = store.threads.list()
+    if args.json:
+        emit([thread_json(t, workspace=True) for t in threads])
+    else:
+        for t in threads:
+            print(thread_line(t))
+    return EXIT_OK
+
+
+def cmd_threads_add(store: SqliteStore, args: argparse.Namespace) -> int:
+    """The workspace must exist now (a typo would otherwise give a thread that never finds its file); it
+    gets a starter HEARTBEAT.md if it has none."""
+    workspace = Path(args.workspace).expanduser().resolve() if args.workspace else None
+    if workspace is not None and not workspace.is_dir():
+        raise UsageError(f"workspace {workspace} is not a directory")
+    try:
+        store.threads.create(args.id, args.title, workspace)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    if workspace is not None:
+        paths.ensure_heartbeat_md(workspace)
+    print(f"added thread {args.id}")
+    return EXIT_OK
+
+
+def cmd_threads_remove(store: SqliteStore, args: argparse.Namespace) -> int:
+    try:
+        store.threads.remove(args.id)
+    except NoSuchThread:
+        raise
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"removed thread {args.id} (its messages and notes; its posts stay in the feed)")
+    return EXIT_OK
+
+
+def cmd_threads_pause(store: SqliteStore, args: argparse.Namespace) -> int:
+    """`pause` and `resume` both land here; the parser sets `paused` for each."""
+    store.threads.set_paused(args.id, args.paused)
+    print(f"heartbeats of thread {args.id} {'paused' if args.paused else 'resumed'}")
+    return EXIT_OK
+
+
+def cmd_message(store: SqliteStore, args: argparse.Namespace) -> int:
+    text = " ".join(args.text)
+    try:
+        message_id = store.threads.add_message(args.thread, text, role=args.role)
+    except NoSuchThread:
+        raise
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"message #{message_id} added to {args.thread}")
+    return EXIT_OK
+
+
+def cmd_note(store: SqliteStore, args: argparse.Namespace) -> int:
+    text = " ".join(args.text)
+    try:
+        note_id = store.threads.add_note(args.thread, text, kind=args.kind)
+    except NoSuchThread:
+        raise
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{args.kind} note #{note_id} added to {args.thread}")
+    return EXIT_OK

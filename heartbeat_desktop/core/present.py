@@ -1,0 +1,175 @@
+"""How runs, threads and feed posts are shown outside the app: one line of text, or a JSON object.
+
+One module for both the command line and the local API, so a field added to a run shows up the same way
+in `history --json` and `GET …/history`, and a timestamp is written one way everywhere (local time with
+its offset in JSON, seconds-precise local time in text). It lives in the core, not in the CLI package:
+the API sits below the CLI in the layers (pyproject.toml) and may not import from it.
+
+The JSON shapes are public (scripts and API clients parse them): keys and their order stay as they are.
+Pure functions: no I/O, no Qt; the caller fetches the records (and a post's comments) first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .models import FeedComment, FeedPost, RunRecord, Thread
+
+# ---------------------------------------------------------------------------- time
+
+
+def iso(ts: float | None) -> str | None:
+    """A Unix time as local ISO 8601 with its UTC offset (what JSON readers parse); None for never."""
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds") if ts else None
+
+
+def local_time(ts: float | None) -> str:
+    """A Unix time for a person reading a table: local, to the second, "-" for never."""
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+# ---------------------------------------------------------------------------- runs
+
+
+def run_summary(run: RunRecord) -> dict[str, Any]:
+    """The public shape of a run result: `run-now --json` and the API's run-now answer with it."""
+    return {
+        "run_id": run.id,
+        "thread_id": run.thread_id,
+        "status": run.status,
+        "dry_run": run.dry_run,
+        "action": run.decision,
+        "reason": run.reason,
+        "llm_ms": run.llm_ms,
+        "total_ms": run.total_ms,
+    }
+
+
+def run_api_item(run: RunRecord) -> dict[str, Any]:
+    """One run in the API's history: the summary plus what a client pages and charts by (`started_ts` is
+    the `before` cursor for the next page; the token counts feed its usage view)."""
+    return {
+        **run_summary(run),
+        "trigger": run.trigger,
+        "model": run.model,
+        "raw_reply": run.raw_reply,
+        "started_at": iso(run.started_at),
+        "started_ts": run.started_at,
+        "prompt_tokens": run.prompt_tokens,
+        "completion_tokens": run.completion_tokens,
+    }
+
+
+def run_record(run: RunRecord) -> dict[str, Any]:
+    """One run in `history --json`: the whole stored record (prompt and warnings too), for debugging a
+    thread from a shell."""
+    return {
+        "id": run.id,
+        "thread_id": run.thread_id,
+        "trigger": run.trigger,
+        "status": run.status,
+        "reason": run.reason,
+        "dry_run": run.dry_run,
+        "model": run.model,
+        "prompt": run.prompt,
+        "raw_reply": run.raw_reply,
+        "decision": run.decision,
+        "action_result": run.action_result,
+        "warnings": run.warnings,
+        "llm_ms": run.llm_ms,
+        "total_ms": run.total_ms,
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+    }
+
+
+def describe_run(run: RunRecord) -> str:
+    """One sentence on what a run did, for `run-now` and the tray: the action, where it landed, and why."""
+    secs = f"{(run.total_ms or 0) / 1000:.1f} s"
+    if run.status != "ok":
+        return f"{run.status}: {run.reason} ({secs})"
+    decision = run.decision or {}
+    action = decision.get("action", "none")
+    result = run.action_result or {}
+    prefix = "dry run, would " if run.dry_run else ""
+    if action == "post":
+        where = f" as post #{result['post_id']}" if "post_id" in result and not run.dry_run else ""
+        text = f"{prefix}post “{decision.get('title')}”{where}"
+    elif action == "comment":
+        text = f"{prefix}comment on post #{decision.get('post_id')}"
+    elif action == "vote":
+        text = f"{prefix}vote {decision.get('direction')} on post #{decision.get('post_id')}"
+        if result.get("previous") == decision.get("direction"):
+            text += " (no change: this thread had already voted so)"
+        elif result.get("previous"):
+            text += f" (replacing its earlier {result['previous']} vote)"
+    else:
+        text = "nothing to do (HEARTBEAT_OK)"
+    if result.get("delivered_to"):
+        text += f", delivered to thread {result['delivered_to']!r}"
+    why = decision.get("reason") or run.reason
+    because = f" — {why}" if why and why != "HEARTBEAT_OK" else ""  # not "HEARTBEAT_OK — HEARTBEAT_OK"
+    return f"ok: {text}{because} ({secs})"
+
+
+def run_lines(run: RunRecord) -> list[str]:
+    """A run as a `history` table row, then one indented note per warning (a server that refused an
+    output format, a window that was too small): the warnings explain odd rows, so they sit under them."""
+    action = (run.decision or {}).get("action", "-")
+    status = f"{run.status} (dry)" if run.dry_run else run.status
+    dur = f"{(run.total_ms or 0) / 1000:.1f}s"
+    row = f"{local_time(run.started_at)}  {run.thread_id:<12} {run.trigger:<8} {status:<11} {action:<7} {dur:>6}  "
+    return [row + run.reason, *(f"{'':>20}note: {warning}" for warning in run.warnings)]
+
+
+# ---------------------------------------------------------------------------- threads
+
+
+def thread_json(thread: Thread, *, workspace: bool = False) -> dict[str, Any]:
+    """A thread for scripts. The API leaves the workspace path out (a client has no use for a local
+    directory); `threads list --json` shows it, in the same place it always had."""
+    data: dict[str, Any] = {"id": thread.id, "title": thread.title}
+    if workspace:
+        data["workspace"] = str(thread.workspace) if thread.workspace else None
+    data["paused"] = thread.paused
+    data["last_active_at"] = iso(thread.last_active_at)
+    return data
+
+
+def thread_line(thread: Thread) -> str:
+    """A thread as a `threads list` row: id, title, whether paused, and its workspace if it has one."""
+    paused = "  [paused]" if thread.paused else ""
+    return f"{thread.id:<20} {thread.title}{paused}" + (f"  ({thread.workspace})" if thread.workspace else "")
+
+
+# ---------------------------------------------------------------------------- feed
+
+
+def comment_json(comment: FeedComment) -> dict[str, Any]:
+    return {
+        "id": comment.id,
+        "content": comment.content,
+        "thread_id": comment.thread_id,
+        "run_id": comment.run_id,
+        "created_at": iso(comment.created_at),
+    }
+
+
+def post_json(post: FeedPost, comments: list[FeedComment] | None = None) -> dict[str, Any]:
+    """A feed post. Without `comments` (the API's list) it carries their count, where a client expects it,
+    and the client fetches what it opens; with them (`feed --json`, one call for a script) the comments
+    themselves, last."""
+    data: dict[str, Any] = {"id": post.id, "title": post.title, "content": post.content, "score": post.score}
+    if comments is None:
+        data["comments"] = post.comment_count
+    data |= {"thread_id": post.thread_id, "run_id": post.run_id, "created_at": iso(post.created_at)}
+    if comments is not None:
+        data["comments"] = [comment_json(c) for c in comments]
+    return data
+
+
+def post_line(post: FeedPost) -> str:
+    """A post as a `feed` row: id, score, title, then where it came from and how many comments it has."""
+    where = f"{post.thread_id or '-'}, {local_time(post.created_at)}, {post.comment_count} comments"
+    return f"#{post.id:<5} {post.score:+d}  {post.title}  [{where}]"

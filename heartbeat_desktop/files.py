@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -14,20 +15,44 @@ def atomic_write(path: Path, text: str, *, backup: bool = True) -> None:
     """Write `text` to a temp file beside `path`, fsync it, keep the old file as `.bak`, then rename.
 
     If anything fails (disk full, permissions) the original file is untouched and the error propagates.
+
+    Symlinks: a HEARTBEAT.md that is a link (kept in a dotfiles repository) is written *through*: the file it
+    names is replaced and the link stays. Nothing else is followed: the `.bak` is written to a temp file and
+    renamed over whatever is at `HEARTBEAT.md.bak`, so a link planted there cannot point the copy at another
+    file. Only regular files are replaced.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file():
+        raise OSError(errno.EINVAL, f"{path} is not a regular file")
+    tmp = _write_temp(path, text.encode("utf-8"))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
         if path.exists():
             shutil.copymode(path, tmp)
             if backup:
-                shutil.copy2(path, path.with_name(path.name + ".bak"))
+                old = _write_temp(path, path.read_bytes())
+                try:
+                    shutil.copymode(path, old)
+                    os.replace(old, path.with_name(path.name + ".bak"))
+                except BaseException:
+                    old.unlink(missing_ok=True)
+                    raise
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_temp(beside: Path, data: bytes) -> Path:
+    """`data` in a new private temp file in `beside`'s directory, fsynced (never an existing file)."""
+    fd, name = tempfile.mkstemp(prefix=f".{beside.name}.", suffix=".tmp", dir=beside.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)

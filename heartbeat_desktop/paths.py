@@ -46,7 +46,7 @@ def secure_files(directory: Path, patterns: tuple[str, ...] = ("heartbeat.db*", 
     """Make the app's files in `directory` 0600 (they were 0644 before 0.2)."""
     for pattern in patterns:
         for path in directory.glob(pattern):
-            if path.is_file():
+            if path.is_file() and not path.is_symlink():  # a link's target is not ours to change
                 _tighten(path, FILE_MODE)
 
 

@@ -73,3 +73,51 @@ def test_a_huge_heartbeat_md_is_read_up_to_its_cap_with_a_warning(tmp_path: Path
     (tmp_path / "HEARTBEAT.md").write_bytes(b"## Rules\n" + "é".encode() * 600_000)  # cut inside a character
     text, warnings = read_heartbeat_md(tmp_path)
     assert "undecodable" not in " ".join(warnings) and "\ufffd" not in text
+
+
+def test_a_fifo_at_heartbeat_md_is_refused_without_blocking(tmp_path: Path) -> None:
+    """A FIFO (nobody writing) used to hang every run and every API request that read it, for ever."""
+    import os
+    import time
+
+    from heartbeat_desktop.core.heartbeat_md import read_heartbeat_md
+
+    os.mkfifo(tmp_path / "HEARTBEAT.md")
+    t0 = time.monotonic()
+    text, warnings = read_heartbeat_md(tmp_path)
+    assert time.monotonic() - t0 < 1.0
+    assert text == "" and "not a regular file" in warnings[0]
+    with pytest.raises(OSError, match="not a regular file"):
+        atomic_write(tmp_path / "HEARTBEAT.md", "# Checklist\n- x\n")
+
+
+def test_saving_never_follows_a_link_planted_at_the_backup(tmp_path: Path) -> None:
+    victim = tmp_path / "elsewhere.txt"
+    victim.write_text("precious", encoding="utf-8")
+    victim.chmod(0o644)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "HEARTBEAT.md").write_text("old", encoding="utf-8")
+    (data / "HEARTBEAT.md.bak").symlink_to(victim)
+    atomic_write(data / "HEARTBEAT.md", "new")
+    assert victim.read_text(encoding="utf-8") == "precious" and (victim.stat().st_mode & 0o777) == 0o644
+    assert not (data / "HEARTBEAT.md.bak").is_symlink()
+    assert (data / "HEARTBEAT.md.bak").read_text(encoding="utf-8") == "old"
+    assert (data / "HEARTBEAT.md").read_text(encoding="utf-8") == "new"
+
+
+def test_a_linked_heartbeat_md_is_written_through_and_its_target_keeps_its_mode(tmp_path: Path) -> None:
+    from heartbeat_desktop import paths
+
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    target = dotfiles / "HEARTBEAT.md"
+    target.write_text("old", encoding="utf-8")
+    target.chmod(0o644)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "HEARTBEAT.md").symlink_to(target)
+    atomic_write(data / "HEARTBEAT.md", "new")
+    paths.secure_files(data)  # the app's start-up tightening must not reach through the link
+    assert (data / "HEARTBEAT.md").is_symlink() and target.read_text(encoding="utf-8") == "new"
+    assert (target.stat().st_mode & 0o777) == 0o644

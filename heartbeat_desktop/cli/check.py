@@ -18,6 +18,8 @@ def cmd_check(_store: None, args: argparse.Namespace) -> int:
     path = Path(args.path) if args.path else paths.data_dir()
     target = path / heartbeat_md.FILENAME if path.is_dir() else path
     if not target.is_file():
+        if target.exists() or target.is_symlink():
+            raise UsageError(f"not a regular file: {target}")
         raise UsageError(f"no such file: {target}")
     text, warnings = heartbeat_md.read_heartbeat_md(path)
     instructions = heartbeat_md.parse(text)

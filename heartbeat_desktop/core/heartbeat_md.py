@@ -9,9 +9,12 @@ do at all?" precheck.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,6 +103,25 @@ READ_MAX_BYTES = 1_000_000
 every heartbeat, sent to the model and stored with every run."""
 
 
+def _read_regular(target: Path, limit: int) -> bytes:
+    """Up to `limit` bytes of a regular file. Opened without blocking and checked before reading: a FIFO
+    (or a device) at HEARTBEAT.md would otherwise hang the run, or the API thread serving it, for ever.
+    A symlink to a regular file is fine (HEARTBEAT.md kept in a dotfiles repository)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(target, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        chunks: list[bytes] = []
+        left = limit
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_heartbeat_md(path: Path) -> tuple[str, list[str]]:
     """Read HEARTBEAT.md (or the file at `path` if it is one). Never raises.
 
@@ -110,8 +132,7 @@ def read_heartbeat_md(path: Path) -> tuple[str, list[str]]:
     target = path / FILENAME if path.is_dir() else path
     warnings: list[str] = []
     try:
-        with target.open("rb") as fh:
-            data = fh.read(READ_MAX_BYTES + 1)
+        data = _read_regular(target, READ_MAX_BYTES + 1)
     except FileNotFoundError:
         return "", [f"{target} does not exist"]
     except OSError as exc:

@@ -336,3 +336,27 @@ def test_threads_pause_and_resume(data_dir: Path) -> None:
     resumed = cli(data_dir, "threads", "resume", "default")
     assert resumed.returncode == 0 and "resumed" in resumed.stdout
     assert "[paused]" not in cli(data_dir, "threads", "list").stdout
+
+
+@pytest.mark.parametrize("bad", ["http://127.0.0.1:99999", "http://[::1"])
+def test_an_unusable_ollama_host_variable_is_reported_not_a_traceback(data_dir: Path, bad: str) -> None:
+    """The ollama library parsed $OLLAMA_HOST when imported and raised: every command failed with a
+    traceback, even `settings set ollama_host`, the way to fix it."""
+    env = {"OLLAMA_HOST": bad}
+    status = cli(data_dir, "status", env=env)
+    assert status.returncode == 0 and "Traceback" not in status.stderr
+    assert "address is not usable" in status.stdout
+    run = cli(data_dir, "run-now", env=env)
+    assert run.returncode == 1 and "settings set ollama_host" in run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    assert cli(data_dir, "settings", "set", "ollama_host", "http://127.0.0.1:11434", env=env).returncode == 0
+
+
+def test_a_host_without_a_port_is_ollamas_port() -> None:
+    from heartbeat_desktop.llm.ollama_client import resolve_host
+
+    assert resolve_host("0.0.0.0") == "http://0.0.0.0:11434"
+    assert resolve_host("http://gpu-box") == "http://gpu-box:11434"
+    assert resolve_host("https://ollama.example.com/") == "https://ollama.example.com:443"
+    assert resolve_host("gpu-box:8080") == "http://gpu-box:8080"
+    assert resolve_host("https://proxy.example.com/ollama") == "https://proxy.example.com:443/ollama"

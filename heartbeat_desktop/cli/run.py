@@ -100,7 +100,7 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
         "app_pid": app["pid"] if app else None,
         "paused": app["paused"] if app else store.settings.get(PAUSED_SETTING) == "1",
         "ollama_host": (app or {}).get("ollama_host") or make_llm(store).host,
-        "server_problem": (app or {}).get("server_problem"),
+        "server_problem": (app or {}).get("server_problem") or make_llm(store).address_problem,
         "default_model": store.settings.get("default_model") or "llama3.2",
         "threads": threads_out,
     }

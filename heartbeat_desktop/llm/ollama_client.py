@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Literal
 
 import httpx
-import ollama
 
-from ..core.app_settings import check_host  # noqa: F401 - re-exported: callers check hosts where clients live
+from ..core.app_settings import check_host
 from ..core.ports import LLMError, LLMReply, LLMRequest
 from .context_window import overflow_error
 from .output_format import OLLAMA_LADDER, walk
@@ -34,12 +34,47 @@ DEFAULT_HOST = "http://127.0.0.1:11434"
 CONNECT_TIMEOUT_S = 5.0
 
 
+def _import_ollama() -> Any:
+    """The ollama library builds a default client from $OLLAMA_HOST when it is imported, and a value it
+    cannot parse (a port past 65535, a cut IPv6 address) raised there — every command failed with a
+    traceback, even the one that would set a working host. The app always passes its host explicitly, so
+    the library is imported without the variable; the app checks it itself (`resolve_host`)."""
+    saved = os.environ.pop("OLLAMA_HOST", None)
+    try:
+        import ollama
+    finally:
+        if saved is not None:
+            os.environ["OLLAMA_HOST"] = saved
+    return ollama
+
+
+ollama = _import_ollama()
+
+
 def resolve_host(configured: str | None) -> str:
-    """Settings win, then $OLLAMA_HOST, then Ollama's default. Accepts "host:port" without a scheme."""
+    """Settings win, then $OLLAMA_HOST, then Ollama's default. As Ollama reads it: "host:port" without a
+    scheme is http, and a host without a port is port 11434 over http (443 over https) — so the common
+    `OLLAMA_HOST=0.0.0.0` means the local server, not port 80."""
     host = (configured or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).strip().rstrip("/")
     if "://" not in host:
         host = "http://" + host
+    match = _AUTHORITY.match(host)
+    if match and match.group(3) is None:
+        port = 443 if match.group(1).lower() == "https" else 11434
+        host = f"{match.group(1)}://{match.group(2)}:{port}{match.group(4) or ''}"
     return host
+
+
+def host_problem(host: str) -> str | None:
+    """Why `host` cannot be a server address (a port out of range, a cut IPv6 address), or None."""
+    try:
+        check_host(host)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+_AUTHORITY = re.compile(r"^(https?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d+))?(/\S*)?$", re.IGNORECASE)
 
 
 class OllamaClient:
@@ -52,11 +87,22 @@ class OllamaClient:
         memory: ServerMemory | None = None,
     ) -> None:
         self.host = resolve_host(host)
+        # Checked here, reported by every call: a bad address fails runs with a clear reason instead of
+        # stopping `status`, the tray or `settings set` (the way to fix it) with an exception.
+        problem = host_problem(self.host)
+        self._bad_host = None if problem is None else f"the model server address is not usable: {problem}" + (
+            "" if host else " (from $OLLAMA_HOST; set one with: heartbeat-desktop settings set ollama_host URL)"
+        )
         self.name = name
         self._api_key = api_key
         self._memory = memory
         self._cancel = threading.Event()
         self._guard: CallGuard | None = None
+
+    @property
+    def address_problem(self) -> str | None:
+        """Why the configured address cannot work, if it cannot (shown by `status`)."""
+        return self._bad_host
 
     def cancel(self) -> None:
         """Abort the call in flight (from another thread): its connection is cut at once."""
@@ -65,7 +111,9 @@ class OllamaClient:
         if guard is not None:
             guard.cancel()
 
-    def _client(self, timeout_s: float, guard: CallGuard | None = None) -> ollama.Client:
+    def _client(self, timeout_s: float, guard: CallGuard | None = None) -> Any:
+        if self._bad_host is not None:
+            raise LLMError("unreachable", self._bad_host)
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
         if guard is not None:
             return ollama.Client(host=self.host, timeout=guard.timeout(), headers=headers, transport=guard.transport)
@@ -200,7 +248,7 @@ class OllamaClient:
             "the model may still be loading; try again, use a smaller model, or raise the timeout",
         )
 
-    def _response_error(self, exc: ollama.ResponseError, model: str) -> LLMError:
+    def _response_error(self, exc: Any, model: str) -> LLMError:
         message = one_line(exc.error, secrets=[self._api_key]) or "no message"
         status = exc.status_code
         overflow = overflow_error(f"Ollama at {self.host}", message, status)
@@ -233,6 +281,8 @@ class OllamaClient:
 
     # ------------------------------------------------------------------ helpers for settings/CLI
     def version(self, timeout_s: float = 5.0) -> str:
+        if self._bad_host is not None:
+            raise LLMError("unreachable", self._bad_host)
         try:
             r = httpx.get(f"{self.host}/api/version", timeout=timeout_s, headers=self._headers())
             r.raise_for_status()

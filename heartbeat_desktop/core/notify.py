@@ -40,6 +40,8 @@ class Notice:
     # What Undo takes back: ("post" | "comment" | "vote", its id). Only for what the agent wrote.
     undo: tuple[str, int] | None = None
     run_id: str | None = None
+    # A failure that must be seen on its own (a thread paused): never folded into "N more failed".
+    alone: bool = False
 
     @property
     def default_action(self) -> str:
@@ -71,6 +73,8 @@ def what_to_do(run: RunRecord) -> str:
         return ""
     if run.error_kind in WHAT_TO_DO:
         return WHAT_TO_DO[run.error_kind]
+    if run.reason.startswith("refused: the same post"):
+        return "The model repeated a post it already made: change HEARTBEAT.md, or try another model."
     if run.reason.startswith("refused:"):
         return "The thread's own limits refused it (Settings → the thread)."
     if run.reason.startswith(("invalid", "the prompt does not fit")):
@@ -92,6 +96,7 @@ def notice_for(run: RunRecord, config: HeartbeatConfig, thread_title: str | None
             thread_id=run.thread_id,
             actions=(RESUME, HISTORY),
             run_id=run.id,
+            alone=True,
         )
     if run.status == "failed":
         if not config.notify_failures:

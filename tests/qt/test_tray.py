@@ -14,7 +14,8 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from heartbeat_desktop.core.config import HeartbeatConfig
-from heartbeat_desktop.core.notify import Notice
+from heartbeat_desktop.core.models import RunRecord
+from heartbeat_desktop.core.notify import RESUME, Notice, notice_for
 from heartbeat_desktop.qt.app import TrayApp
 from heartbeat_desktop.qt.icons import TrayState, state_icon
 from heartbeat_desktop.qt.services.notifications import Notifier
@@ -139,6 +140,42 @@ def test_a_failure_is_shown_at_once_and_a_burst_folds(qtbot) -> None:
     qtbot.waitUntil(lambda: len(shown) == 3, timeout=2000)
     qtbot.wait(400)
     assert [n.title for n in shown] == ["Heartbeat failed in a", "Daily summary", "3 more heartbeats failed"]
+
+
+def test_a_paused_thread_is_never_folded_into_a_burst(qtbot) -> None:
+    """Found by a new user: five quick runs repeating a refused post — the 'paused' notice (with Resume)
+    disappeared into '3 more heartbeats failed'."""
+    config = HeartbeatConfig()
+    notifier = Notifier(None, use_dbus=False, hold_ms=300)
+    shown: list[Notice] = []
+    notifier.shown.connect(shown.append)
+    failed = RunRecord(
+        id="r1",
+        thread_id="a",
+        trigger="manual",
+        dry_run=False,
+        started_at=0.0,
+        status="failed",
+        reason="refused: the same post as #1, made in the last 24 h",
+    )
+    paused = RunRecord(
+        id="r2",
+        thread_id="a",
+        trigger="manual",
+        dry_run=False,
+        started_at=1.0,
+        status="failed",
+        reason="refused: the same post as #1, made in the last 24 h",
+        paused_thread=True,
+    )
+    notifier.show(notice_for(failed, config, "A"))
+    notifier.show(notice_for(failed, config, "A"))
+    notifier.show(notice_for(paused, config, "A"))
+    qtbot.waitUntil(lambda: len(shown) == 2, timeout=2000)
+    assert shown[1].title == "Heartbeats paused for A" and RESUME in shown[1].actions
+    assert "repeated a post" in shown[0].body  # the advice fits the cause: not "the thread's limits"
+    qtbot.wait(400)
+    assert [n.title for n in shown][2:] == ["Heartbeat failed in A"]  # the one failure held, on its own
 
 
 @pytest.fixture

@@ -200,7 +200,7 @@ class Notifier(QObject):
         if self._closed:  # quitting: an error now goes to the log only
             log.info("Not shown (quitting): %s — %s", notice.title, notice.body)
             return
-        if notice.critical:
+        if notice.critical and not notice.alone:
             # The first failure is shown at once (holding it made a failure arrive late); the ones that
             # follow within the window are folded into one summary at its end, so a burst is two at most.
             if self._hold.isActive():

@@ -35,3 +35,13 @@ def test_macos_launch_agent(tmp_path: Path) -> None:
 
 def test_windows_run_value_is_one_quoted_command_line() -> None:
     assert windows_run_value(["C:\\Program Files\\HB\\heartbeat.exe"]) == '"C:\\Program Files\\HB\\heartbeat.exe"'
+
+
+def test_a_chosen_data_dir_is_carried_into_the_login_command(tmp_path: Path) -> None:
+    from heartbeat_desktop.autostart import launch_command
+
+    profile = tmp_path / "work profile"
+    command = launch_command({"HEARTBEAT_DATA_DIR": str(profile)}, platform="linux")
+    assert command[:2] == ["/usr/bin/env", f"HEARTBEAT_DATA_DIR={profile.resolve()}"]
+    assert f'"HEARTBEAT_DATA_DIR={profile.resolve()}"' in desktop_entry(command)  # quoted: it has a space
+    assert launch_command({}, platform="linux")[0] != "/usr/bin/env"

@@ -42,6 +42,8 @@ class Notice:
     run_id: str | None = None
     # A failure that must be seen on its own (a thread paused): never folded into "N more failed".
     alone: bool = False
+    # Names a condition (e.g. "health"): the app withdraws the notification when the condition is over.
+    key: str | None = None
 
     @property
     def default_action(self) -> str:

@@ -476,9 +476,12 @@ class TrayApp(QObject):
     def _on_health(self, reachable: bool, host: str, message: str) -> None:
         if reachable:
             self.tray.set_error(None)
+            self.notifier.withdraw("health")  # "cannot reach" must not stay up after it is back
             return
         self.tray.set_error(f"cannot reach the model server at {host}")
-        self.notifier.show(Notice("Heartbeat Desktop cannot reach Ollama", message, critical=True))
+        self.notifier.show(
+            Notice("Heartbeat Desktop cannot reach Ollama", message, critical=True, alone=True, key="health")
+        )
 
     def live_status(self) -> dict[str, object]:
         """What `heartbeat-desktop status` shows while the app runs: the app's own view, not the CLI's."""

@@ -57,7 +57,10 @@ class SqliteStore:
         if recover:
             count = self.runs.mark_interrupted()
             if count:
-                log.warning("Marked %d run(s) left unfinished by a previous crash as interrupted", count)
+                log.warning(
+                    "Marked %d run(s) left unfinished when the app last stopped (quit or crash mid-run) as interrupted",
+                    count,
+                )
 
     def close(self) -> None:
         self.db.close()

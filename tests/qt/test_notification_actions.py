@@ -189,3 +189,21 @@ def test_the_app_setting_turns_holding_off(qtbot, app: TrayApp, ollama: OllamaSe
     ollama.script(Reply(POST))
     _run(qtbot, app)
     qtbot.waitUntil(lambda: dunst.count("waiting") == 1, timeout=5000)  # sent; dunst holds it itself
+
+
+def test_the_cannot_reach_notice_is_taken_down_when_the_server_is_back(qtbot, app: TrayApp, dunst) -> None:
+    """Found by a new user: the critical 'cannot reach Ollama' stayed on screen for ten minutes after the
+    server was back, and after the app quit."""
+    qtbot.waitUntil(lambda: app.health.reachable is True, timeout=5000)  # the start-up check is done
+    app._on_health(False, "http://127.0.0.1:9", "cannot reach Ollama at http://127.0.0.1:9")
+    qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
+    app._on_health(True, "http://127.0.0.1:9", "Ollama 0.5 at http://127.0.0.1:9")
+    qtbot.waitUntil(lambda: dunst.count("displayed") == 0, timeout=5000)
+
+
+def test_a_post_notice_stays_long_enough_to_reach_undo(qtbot, app: TrayApp, ollama: OllamaServer, dunst) -> None:
+    ollama.script(Reply(POST))
+    _run(qtbot, app)
+    qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
+    qtbot.wait(9000)  # it used to expire after 8 s, taking Undo and Snooze with it
+    assert dunst.count("displayed") == 1

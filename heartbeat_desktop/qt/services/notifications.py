@@ -41,7 +41,8 @@ BUS_NAME = "org.freedesktop.Notifications"
 OBJECT_PATH = "/org/freedesktop/Notifications"
 FAILURE_HOLD_MS = 10_000  # failures after a shown one, within this window, are folded into one summary
 EXPIRE_MS = 8000
-DND_POLL_MS = 30_000
+EXPIRE_ACTIONS_MS = 30_000  # long enough to reach Undo or Snooze; the Feed window can undo later too
+DND_POLL_MS = 10_000
 
 
 class FreedesktopBackend(QObject):
@@ -54,13 +55,18 @@ class FreedesktopBackend(QObject):
         super().__init__(parent)
         self.available: bool | None = None  # unknown until the thread has asked the server
         self.capabilities: set[str] = set()
-        self._queue: queue.Queue[Notice | None] = queue.Queue()
+        self._queue: queue.Queue[Notice | str | None] = queue.Queue()  # a str: withdraw the notice with that key
         self._shown: dict[int, Notice] = {}  # notification id → what it said, for its actions
+        self._keyed: dict[str, int] = {}  # Notice.key → the id it was shown with, to withdraw it
         self._thread = threading.Thread(target=self._main, name="notifications", daemon=True)
         self._thread.start()
 
     def send(self, notice: Notice) -> None:
         self._queue.put(notice)
+
+    def withdraw(self, key: str) -> None:
+        """Close the notification shown for `key`, if it is still up (the problem it reported is over)."""
+        self._queue.put(key)
 
     def close(self) -> None:
         self._queue.put(None)
@@ -92,8 +98,11 @@ class FreedesktopBackend(QObject):
         actions_queue: queue.Queue[Any] = queue.Queue(maxsize=100)
         with router.filter(rule, queue=actions_queue):
             threading.Thread(target=self._watch_actions, args=(actions_queue,), daemon=True).start()
-            while (notice := self._queue.get()) is not None:
-                self._notify(router, address, new_method_call, unwrap_msg, notice)
+            while (item := self._queue.get()) is not None:
+                if isinstance(item, str):
+                    self._close_key(router, address, new_method_call, item)
+                else:
+                    self._notify(router, address, new_method_call, unwrap_msg, item)
         router.close()
         connection.close()
 
@@ -115,7 +124,8 @@ class FreedesktopBackend(QObject):
             "category": ("s", "im.error" if notice.critical else "im.received"),
         }
         icon = str(icon_path("tray-error" if notice.critical else "app"))
-        expire = -1 if notice.critical else EXPIRE_MS  # a failure stays until the user has seen it
+        # A failure stays until the user has seen it (or the app withdraws it when it is over).
+        expire = -1 if notice.critical else EXPIRE_ACTIONS_MS if notice.actions else EXPIRE_MS
         args = (APP_NAME, 0, icon, notice.title, body, actions, hints, expire)
         message = new_method_call(address, "Notify", "susssasa{sv}i", args)
         try:
@@ -124,9 +134,20 @@ class FreedesktopBackend(QObject):
             log.warning("Notification %r could not be shown: %s", notice.title, exc)
             return
         self._shown[notification_id] = notice
+        if notice.key:
+            self._keyed[notice.key] = notification_id
         if len(self._shown) > 200:  # servers forget old notifications; so do we
             del self._shown[next(iter(self._shown))]
         log.debug("Notification %d shown: %s", notification_id, notice.title)
+
+    def _close_key(self, router: Any, address: Any, new_method_call: Callable, key: str) -> None:
+        notification_id = self._keyed.pop(key, None)
+        if notification_id is None:
+            return
+        try:
+            router.send_and_get_reply(new_method_call(address, "CloseNotification", "u", (notification_id,)), timeout=5)
+        except Exception as exc:
+            log.debug("Could not close notification %d: %s", notification_id, exc)
 
     def _watch_actions(self, signals: queue.Queue[Any]) -> None:
         while True:
@@ -283,6 +304,13 @@ class Notifier(QObject):
         # A balloon has no buttons: a click does the default action, which opens the window it is about.
         if self._last_balloon is not None:
             self.action_requested.emit(self._last_balloon.default_action, self._last_balloon)
+
+    def withdraw(self, key: str) -> None:
+        """The condition a keyed notice reported is over: take the notification down (or never show it)."""
+        self._held = [n for n in self._held if n.key != key]
+        self._dnd_held = [n for n in self._dnd_held if n.key != key]
+        if self._backend is not None:
+            self._backend.withdraw(key)
 
     def close(self) -> None:
         self._closed = True

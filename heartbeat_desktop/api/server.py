@@ -8,7 +8,7 @@ thread-safe signals, so no request ever blocks the GUI thread — and the GUI ne
 
 Security: off by default; `Authorization: Bearer TOKEN` on every endpoint (constant-time compare); the
 `Host` header must name the loopback address and our port (DNS rebinding); no CORS headers at all;
-bodies over 64 KiB refused (a negative Content-Length too); text that is not valid Unicode refused;
+bodies over 2 MiB refused (a negative Content-Length too); text that is not valid Unicode refused;
 errors are JSON `{"error": …}` with the right status.
 
 Exhaustion: any local process can connect without a token, so connections themselves are bounded — at
@@ -46,7 +46,7 @@ from ..store.threads import NoSuchThread
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 64 * 1024
+MAX_BODY = 2 * 1024 * 1024  # a HEARTBEAT.md may be 1 MB; JSON escaping can nearly double it
 RUN_WAIT_MARGIN_S = 30.0
 MAX_CONNECTIONS = 32
 CONNECTION_DEADLINE_S = 10.0  # to send a whole request; a run-now then waits for its run
@@ -102,6 +102,14 @@ class _BoundedServer(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+
+
+def _limit(query: dict[str, list[str]], default: int) -> int:
+    """`?limit=`: 1–500, as the CLI checks its --limit (a wrong one is said, not silently clamped)."""
+    raw = query.get("limit", [str(default)])[0]
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 500):
+        raise ApiError(400, "limit must be a whole number in 1–500")
+    return int(raw)
 
 
 class ApiError(Exception):
@@ -302,7 +310,7 @@ class ControlAPI:
 
     def _ep_history(self, thread_id: str, *, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         try:
-            limit = min(max(int(query.get("limit", ["20"])[0]), 1), 500)
+            limit = _limit(query, 20)
             before_raw = query.get("before", [None])[0]
             before = float(before_raw) if before_raw is not None else None
         except ValueError:
@@ -333,7 +341,7 @@ class ControlAPI:
 
     def _ep_feed(self, *, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         try:
-            limit = min(max(int(query.get("limit", ["50"])[0]), 1), 500)
+            limit = _limit(query, 50)
         except ValueError:
             raise ApiError(400, "limit must be a whole number") from None
         posts = self._with_store(lambda s: s.feed.posts(limit=limit))
@@ -397,21 +405,25 @@ class ControlAPI:
                 self._answer(status, payload)
 
             def _process(self) -> tuple[int, Any]:
-                host = (self.headers.get("Host") or "").strip().lower()
+                hosts = self.headers.get_all("Host") or [""]
+                host = hosts[0].strip().lower() if len(hosts) == 1 else ""  # two Host headers: refused
                 if host not in (f"127.0.0.1:{api.port}", f"localhost:{api.port}"):
                     raise ApiError(403, "this API answers only requests addressed to 127.0.0.1")
                 auth = self.headers.get("Authorization") or ""
                 expected = f"Bearer {api._token()}"
                 if not hmac.compare_digest(auth.encode(), expected.encode()):
                     raise ApiError(401, "missing or wrong bearer token (see: heartbeat-desktop api info)")
-                length_raw = (self.headers.get("Content-Length") or "0").strip()
-                if not length_raw.isdigit():  # "-5" would make read() take everything until EOF
+                lengths = self.headers.get_all("Content-Length") or ["0"]
+                length_raw = lengths[0]
+                # "-5" would make read() take everything until EOF; two lengths, or " 12", are a request
+                # smuggled past whatever sits in front: refuse rather than guess.
+                if len(lengths) > 1 or not (length_raw.isascii() and length_raw.isdigit()):
                     self.close_connection = True
                     raise ApiError(400, "bad Content-Length")
                 length = int(length_raw)
                 if length > MAX_BODY:
                     self.close_connection = True
-                    raise ApiError(413, f"request body over {MAX_BODY // 1024} KiB")
+                    raise ApiError(413, f"request body over {MAX_BODY // (1024 * 1024)} MiB")
                 raw = self.rfile.read(length) if length else b""
                 self._deadline.cancel()  # the request is in: what follows (a run) is the app's time
                 body: Any = None
@@ -423,6 +435,8 @@ class ControlAPI:
                         raise ApiError(400, "the body is not valid JSON") from None
                     except UnicodeEncodeError:  # "\ud800": JSON allows it, no text store does
                         raise ApiError(400, "the body contains text that is not valid Unicode") from None
+                    except ValueError:  # an integer of thousands of digits (Python's int-parsing limit)
+                        raise ApiError(400, "the body has a number too long to read") from None
                 parts = urlsplit(self.path)
                 return api.dispatch(self.command, parts.path, parse_qs(parts.query), body)
 

@@ -204,3 +204,45 @@ def test_out_of_descriptors_backs_off_instead_of_spinning(tmp_path: Path) -> Non
         child.kill()
         child.wait(5)
 
+
+
+def _raw(control: ControlAPI, head: bytes) -> bytes:
+    sock = socket.create_connection(("127.0.0.1", control.port))
+    sock.sendall(head)
+    sock.settimeout(5)
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    sock.close()
+    return answer
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        b"Content-Length: 2\r\nContent-Length: 200\r\n",  # which one? a proxy and we could disagree
+        b"Content-Length:  2x\r\n",
+        b"Content-Length: \xd9\xa2\r\n",  # an Arabic-Indic digit two: isdigit() says yes
+    ],
+)
+def test_ambiguous_lengths_are_refused(control: ControlAPI, headers: bytes) -> None:
+    answer = _raw(
+        control,
+        b"POST /api/threads/default/messages HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer tok\r\n"
+        % control.port
+        + headers
+        + b"\r\n{}",
+    )
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:80]
+
+
+def test_two_host_headers_are_refused(control: ControlAPI) -> None:
+    answer = _raw(
+        control,
+        b"GET /api/heartbeat/status HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nHost: evil.example\r\n"
+        b"Authorization: Bearer tok\r\n\r\n" % control.port,
+    )
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:80]

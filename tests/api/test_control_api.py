@@ -182,8 +182,14 @@ def test_security_and_errors(api: Client) -> None:
     assert api("POST", "/api/threads/default/heartbeat/config", raw=b"{not json").status_code == 400
     assert api("GET", "/api/threads/nope/heartbeat/config").status_code == 404
     assert api("POST", "/api/threads/nope/heartbeat/run-now").status_code == 404
-    big = api("POST", "/api/threads/default/messages", raw=b'{"text": "' + b"x" * 70_000 + b'"}')
+    big = api("POST", "/api/threads/default/messages", raw=b'{"text": "' + b"x" * 2_200_000 + b'"}')
     assert big.status_code == 413
+    # found by the adversarial pass: a 4301-digit number was a 500; limits were clamped, not checked
+    huge = api("POST", "/api/threads/default/heartbeat/config", raw=b'{"every": ' + b"9" * 5000 + b"}")
+    assert huge.status_code == 400
+    for bad in ("-1", "0", "99999999999999999999", "x"):
+        assert api("GET", f"/api/threads/default/heartbeat/history?limit={bad}").status_code == 400, bad
+        assert api("GET", f"/api/feed?limit={bad}").status_code == 400, bad
     assert api("GET", "/api/nothing-here").status_code == 404
     assert api("DELETE", "/api/heartbeat/status").status_code == 405
     preflight = api("OPTIONS", "/api/heartbeat/status", auth=False, headers={"Origin": "http://evil.example"})

@@ -57,10 +57,17 @@ class _BoundedServer(ThreadingHTTPServer):
     """ThreadingHTTPServer with a cap on connections and a back-off when descriptors run out."""
 
     daemon_threads = True
+    request_queue_size = 64  # the listen backlog: a burst of real clients waits instead of being refused
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], on_fd_pressure) -> None:
         super().__init__(address, handler)
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        # Connections still sending their request, oldest first. When every slot is taken, the oldest of
+        # these is cut to make room: a client that has not managed to send a request yet is the likeliest
+        # to be holding a slot on purpose, and any user on the machine can open connections without the
+        # token. A real client sends its request at once, so it is never the oldest for long.
+        self._reading: dict[int, socket.socket] = {}
+        self._reading_lock = threading.Lock()
         self._on_fd_pressure = on_fd_pressure
         self._backoff = 0.0
 
@@ -82,11 +89,30 @@ class _BoundedServer(ThreadingHTTPServer):
             self._on_fd_pressure()
         return accepted
 
+    def reading(self, conn: socket.socket, still: bool) -> None:
+        with self._reading_lock:
+            if still:
+                self._reading[id(conn)] = conn
+            else:
+                self._reading.pop(id(conn), None)
+
+    def _evict_oldest_reader(self) -> bool:
+        with self._reading_lock:
+            if not self._reading:
+                return False
+            conn = self._reading.pop(next(iter(self._reading)))
+        try:
+            conn.shutdown(socket.SHUT_RDWR)  # its handler wakes, ends and frees the slot
+        except OSError:
+            pass
+        return True
+
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
-            log.warning("Local API: %d connections open; refusing another", MAX_CONNECTIONS)
-            self.shutdown_request(request)
-            return
+            if not (self._evict_oldest_reader() and self._slots.acquire(timeout=0.5)):
+                log.warning("Local API: %d connections open; refusing another", MAX_CONNECTIONS)
+                self.shutdown_request(request)
+                return
         try:
             super().process_request(request, client_address)
         except BaseException:
@@ -359,6 +385,7 @@ class ControlAPI:
 
             def setup(self) -> None:
                 super().setup()
+                self.server.reading(self.connection, True)  # type: ignore[attr-defined]
                 # A client trickling a byte every few seconds never trips the per-read timeout: cut the
                 # connection when its time to send a request is up (disarmed once the request is read).
                 self._deadline = threading.Timer(CONNECTION_DEADLINE_S, self._cut)
@@ -373,6 +400,7 @@ class ControlAPI:
 
             def finish(self) -> None:
                 self._deadline.cancel()
+                self.server.reading(self.connection, False)  # type: ignore[attr-defined]
                 super().finish()
 
             def handle_one_request(self) -> None:
@@ -426,6 +454,7 @@ class ControlAPI:
                     raise ApiError(413, f"request body over {MAX_BODY // (1024 * 1024)} MiB")
                 raw = self.rfile.read(length) if length else b""
                 self._deadline.cancel()  # the request is in: what follows (a run) is the app's time
+                self.server.reading(self.connection, False)  # type: ignore[attr-defined]
                 body: Any = None
                 if raw:
                     try:

@@ -246,3 +246,31 @@ def test_two_host_headers_are_refused(control: ControlAPI) -> None:
         b"Authorization: Bearer tok\r\n\r\n" % control.port,
     )
     assert answer.startswith(b"HTTP/1.1 403"), answer[:80]
+
+
+def test_a_real_client_is_served_while_the_slots_are_held_by_idle_connections(control: ControlAPI) -> None:
+    """Found by the adversarial pass: any local user, without the token, could fill the 32 slots with
+    half-sent requests and lock scripts out (0 successes while it lasted). The oldest connection still
+    sending its request is now cut to make room."""
+    attackers = []
+    for _ in range(100):
+        sock = socket.create_connection(("127.0.0.1", control.port))
+        sock.sendall(b"GET /api/heartbeat/status HTTP/1.1\r\nHost: 127.0.0.1")
+        attackers.append(sock)
+    time.sleep(0.5)
+    served = 0
+    t0 = time.monotonic()
+    for _ in range(10):
+        try:
+            served += _status(control).status_code == 200
+        except httpx.HTTPError:
+            pass
+        # the attacker keeps refilling: each real request races fresh idle connections
+        for _ in range(5):
+            sock = socket.create_connection(("127.0.0.1", control.port))
+            sock.sendall(b"GET /api/heartbeat/status HTTP/1.1\r\nHost: 127.0.0.1")
+            attackers.append(sock)
+    elapsed = time.monotonic() - t0
+    for sock in attackers:
+        sock.close()
+    assert served == 10 and elapsed < api_server.CONNECTION_DEADLINE_S, (served, elapsed)

@@ -559,8 +559,19 @@ def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> i
     app.setQuitOnLastWindowClosed(False)
     tune_gil_for_gui()
     message = {"cmd": "open", "window": open_window} if open_window else {"cmd": "raise"}
-    if request(server_name(data_dir), message, timeout_s=2.0) is not None:
-        print("Heartbeat Desktop is already running; showed it.", file=sys.stderr)
+    try:
+        answered = request(server_name(data_dir), message, timeout_s=2.0)
+    except (ConnectionError, TimeoutError) as exc:
+        # Something is listening but did not answer properly (a running app out of file descriptors, or a
+        # socket that is not ours): starting a second copy on the same data would be worse.
+        print(
+            f"heartbeat-desktop: another Heartbeat Desktop seems to be running but did not answer: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    if answered is not None:
+        what = f"opened {open_window}" if open_window else "showed it"
+        print(f"Heartbeat Desktop is already running; {what}.", file=sys.stderr)
         return 0
     problem = database_problem(data_dir)
     if problem is not None:

@@ -159,3 +159,40 @@ def test_the_server_listens_again_after_qt_gave_up(qtbot, tmp_path: Path, monkey
     assert answers[0]["ok"] is True
     server.close()
 
+
+
+def test_a_second_launch_facing_a_mute_instance_says_so_without_a_traceback(tmp_path: Path, monkeypatch) -> None:
+    """Found by the adversarial pass: with the running app out of descriptors, a second launch died on an
+    uncaught ConnectionError. Stand-in: a socket at the instance's name that accepts and hangs up."""
+    import socket as socketlib
+    import subprocess
+    import sys
+    import threading
+
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    data = tmp_path / "data"
+    data.mkdir()
+    listener = socketlib.socket(socketlib.AF_UNIX)
+    listener.bind(server_name(data))
+    listener.listen()
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    env = {**os.environ, "HEARTBEAT_DATA_DIR": str(data), "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)}
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "heartbeat_desktop"], env=env, capture_output=True, text=True, timeout=30
+        )
+    finally:
+        listener.close()
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "seems to be running but did not answer" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -360,3 +361,22 @@ def test_a_host_without_a_port_is_ollamas_port() -> None:
     assert resolve_host("https://ollama.example.com/") == "https://ollama.example.com:443"
     assert resolve_host("gpu-box:8080") == "http://gpu-box:8080"
     assert resolve_host("https://proxy.example.com/ollama") == "https://proxy.example.com:443/ollama"
+
+
+def test_api_info_where_no_token_can_be_made_says_why(data_dir: Path) -> None:
+    import os as _os
+
+    if _os.geteuid() == 0 and not shutil.which("capsh"):
+        pytest.skip("root without capsh ignores permissions")
+    assert cli(data_dir, "status").returncode == 0
+    data_dir.chmod(0o500)
+    try:
+        command = [sys.executable, "-m", "heartbeat_desktop", "api", "info"]
+        if _os.geteuid() == 0:  # root reads and writes anything unless it drops the capability
+            command = ["capsh", "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", " ".join(command)]
+        env = {**_os.environ, "HEARTBEAT_DATA_DIR": str(data_dir)}
+        result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+    finally:
+        data_dir.chmod(0o700)
+    assert result.returncode == 1 and "no API token yet, and none can be made" in result.stderr
+    assert "[Errno" not in result.stderr

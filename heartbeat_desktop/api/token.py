@@ -30,7 +30,10 @@ def token(data_dir: Path) -> str:
             return value
     except FileNotFoundError:
         pass
-    return regenerate(data_dir)
+    try:
+        return regenerate(data_dir)
+    except OSError as exc:
+        raise OSError(f"no API token yet, and none can be made in {data_dir}: {exc.strerror or exc}") from None
 
 
 def regenerate(data_dir: Path) -> str:

@@ -50,6 +50,12 @@ DUPLICATE_WINDOW_S = 24 * 3600
 PROMPT_STORE_MAX = 200_000  # a run stores its prompt; a window of a million tokens must not mean 3 MB a run
 
 
+def _db_reason(exc: Exception) -> str:
+    """The store's errors already say "database error: …" (or better); do not say it twice."""
+    text = str(exc)
+    return text if text.startswith(("database", "cannot open database")) else f"database error: {text}"
+
+
 class UnknownThread(LookupError):
     """run() was asked for a thread that does not exist: a usage error, not a failed run."""
 
@@ -155,7 +161,7 @@ class HeartbeatRunner:
                 skip is not None and skip.away and self.store.last_run_outcome(thread_id) == ("skipped", skip.reason)
             )
         except StoreError as exc:
-            return self._fail(run, t0, f"database error: {exc}", record=record, inserted=False)
+            return self._fail(run, t0, _db_reason(exc), record=record, inserted=False)
         if skip is not None:
             run.status, run.reason, run.defer_until = "skipped", skip.reason, skip.defer_until
             self._stamp(run, t0)
@@ -171,7 +177,7 @@ class HeartbeatRunner:
             try:
                 self.store.insert_run(run)
             except StoreError as exc:
-                return self._fail(run, t0, f"database error: {exc}", record=record, inserted=False)
+                return self._fail(run, t0, _db_reason(exc), record=record, inserted=False)
         try:
             return self._decide_and_act(run, t0, thread.title, config, instructions, md_hash, record)
         except LLMError as exc:
@@ -183,7 +189,7 @@ class HeartbeatRunner:
                 self._check_breaker(failed, config)
             return failed
         except StoreError as exc:
-            return self._fail(run, t0, f"database error: {exc}", record=record)
+            return self._fail(run, t0, _db_reason(exc), record=record)
         except Exception as exc:  # the run must end recorded, whatever went wrong
             log.exception("Heartbeat for thread %s crashed", thread_id)
             return self._fail(run, t0, f"internal error: {type(exc).__name__}: {exc}", record=record)

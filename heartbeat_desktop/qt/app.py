@@ -536,6 +536,12 @@ def database_problem(data_dir: Path) -> str | None:
         with contextlib.closing(wiring.open_store(data_dir)):
             return None
     except (StoreError, OSError) as exc:
+        if not os.access(data_dir, os.W_OK):
+            # Moving the file aside would not help: the app needs to write beside it (its journal, its plan).
+            return (
+                f"{exc}. The data folder {data_dir} cannot be written to (read-only, or owned by another user); "
+                "the tray app needs to write there. The command line still reads it: heartbeat-desktop status"
+            )
         return (
             f"{exc}. The file was left as it is. Move it aside to start with an empty database, or restore a "
             "backup; `heartbeat-desktop status` says the same from a terminal."

@@ -320,3 +320,10 @@ def test_preview_records_nothing(runner, store, ollama) -> None:
     run = runner.run("default", dry_run=True, heartbeat_md_text="Post something.", record=False)
     assert run.status == "ok" and "Post something." in run.prompt
     assert store.runs.history() == [] and _counts(store)["posts"] == 0
+
+
+def test_a_store_error_is_not_prefixed_twice() -> None:
+    from heartbeat_desktop.core.runner import _db_reason
+
+    assert _db_reason(Exception("database error: disk I/O error")) == "database error: disk I/O error"
+    assert _db_reason(Exception("disk I/O error")) == "database error: disk I/O error"

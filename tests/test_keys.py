@@ -216,3 +216,19 @@ def test_a_server_echoing_the_key_gets_it_scrubbed_everywhere(tmp_path: Path) ->
     hits = [str(p) for p in files if key.encode() in p.read_bytes()]
     hits += [f"output {i}" for i, text in enumerate(outputs) if key in text]
     assert hits == []
+
+
+@pytest.mark.parametrize(
+    "echo", [lambda k: k[:-3], lambda k: k.upper(), lambda k: f"your key {k[:20]}… was fine", lambda k: k]
+)
+def test_most_of_the_key_in_a_models_reply_is_scrubbed(echo) -> None:
+    """Found by the adversarial pass: a 200 reply echoing the key minus its last characters, or upper-cased,
+    reached the database, the log and the output."""
+    from heartbeat_desktop.llm.server_text import REDACTED, echoes, scrub
+
+    key = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+    text = f"decision: {echo(key)} end"
+    assert echoes(text, key)
+    cleaned = scrub(text, [key])
+    assert REDACTED in cleaned and key[:12].lower() not in cleaned.lower() and cleaned.endswith(" end")
+    assert scrub("an ordinary reply", [key]) == "an ordinary reply" and not echoes("an ordinary reply", key)

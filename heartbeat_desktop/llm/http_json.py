@@ -20,7 +20,7 @@ import httpx
 from ..core.ports import LLMError
 from .context_window import overflow_error
 from .server_memory import ServerMemory
-from .server_text import one_line, scrub, seconds
+from .server_text import echoes, one_line, scrub, seconds
 from .transport import CallGuard, describe_cut
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ class HostedClient:
 
     def _clean(self, text: str | None) -> str | None:
         """What the model (or a server posing as one) said, without our key in it."""
-        return scrub(text, [self._api_key]) if text and self._api_key and self._api_key in text else text
+        return scrub(text, [self._api_key]) if text and echoes(text, self._api_key) else text
 
     def _post(self, path: str, body: dict[str, Any], request: Any, deadline: float | None = None) -> dict[str, Any]:
         """The one chat request: the request's model and timeout (a run's attempts share one `deadline`),

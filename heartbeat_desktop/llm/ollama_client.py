@@ -23,7 +23,7 @@ from ..core.ports import LLMError, LLMReply, LLMRequest
 from .context_window import overflow_error
 from .output_format import OLLAMA_LADDER, walk
 from .server_memory import ServerMemory
-from .server_text import one_line, scrub, seconds
+from .server_text import echoes, one_line, scrub, seconds
 from .transport import CallGuard, describe_cut
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,7 @@ class OllamaClient:
         )
 
     def _clean(self, text: str) -> str:
-        return scrub(text, [self._api_key]) if text and self._api_key and self._api_key in text else text
+        return scrub(text, [self._api_key]) if text and echoes(text, self._api_key) else text
 
     def context_window(self, model: str) -> int | None:
         return self._memory.recall_window(self.name, self.host, model) if self._memory is not None else None

@@ -32,9 +32,20 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, REDACTED)
+            if len(secret) >= 16:
+                # Most of the key, in any case (a server that trims or upper-cases what it echoes): its first
+                # 12 characters and whatever key-like characters follow.
+                text = re.sub(re.escape(secret[:12]) + r"[A-Za-z0-9_\-]*", REDACTED, text, flags=re.IGNORECASE)
     text = _CREDENTIALS[0].sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     text = _CREDENTIALS[1].sub(lambda m: f"{m.group(1)}-{REDACTED}", text)
     return _CREDENTIALS[2].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+
+
+def echoes(text: str, secret: str | None) -> bool:
+    """Whether `text` may hold `secret` (or most of it), so `scrub` is worth running on a model's reply."""
+    if not secret or not text:
+        return False
+    return secret in text or (len(secret) >= 16 and secret[:12].lower() in text.lower())
 
 
 def one_line(text: object, limit: int = LIMIT, secrets: Iterable[str | None] = ()) -> str:

@@ -120,8 +120,16 @@ class ThreadRepo:
         self.db.transaction(lambda c: c.execute("UPDATE threads SET config = ? WHERE id = ?", (text, thread_id)))
 
     def set_paused(self, thread_id: str, paused: bool) -> None:
+        """Pause or resume. Resuming starts afresh: the failures that led to the pause (or piled up while
+        the user fixed things) no longer back the next heartbeat off by hours."""
         self.require(thread_id)
-        self.db.transaction(lambda c: c.execute("UPDATE threads SET paused = ? WHERE id = ?", (int(paused), thread_id)))
+
+        def work(c: sqlite3.Connection) -> None:
+            c.execute("UPDATE threads SET paused = ? WHERE id = ?", (int(paused), thread_id))
+            if not paused:
+                c.execute("UPDATE thread_state SET consecutive_failures = 0 WHERE thread_id = ?", (thread_id,))
+
+        self.db.transaction(work)
 
     # ------------------------------------------------------------------ messages
     def add_message(self, thread_id: str, text: str, role: str = "user") -> int:

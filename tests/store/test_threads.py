@@ -32,3 +32,21 @@ def test_fingerprint_changes_with_new_data(store: SqliteStore) -> None:
     after_msg = store.thread_fingerprint("default")
     store.threads.add_note("default", "n")
     assert len({before, after_msg, store.thread_fingerprint("default")}) == 3
+
+
+def test_resuming_a_thread_clears_its_backoff(store: SqliteStore) -> None:
+    """Found by a new user: four refused runs, then `threads resume`, and the next heartbeat was 6 h away."""
+    import time as _time
+
+    from heartbeat_desktop.core.models import RunRecord
+
+    for i in range(4):
+        run = RunRecord(id=f"f{i}", thread_id="default", trigger="manual", dry_run=False, started_at=_time.time())
+        store.insert_run(run)
+        run.status, run.reason = "failed", "refused: the same post as #1, made in the last 24 h"
+        store.finish_run(run)
+    assert store.runs.state("default").consecutive_failures == 4
+    store.threads.set_paused("default", True)
+    assert store.runs.state("default").consecutive_failures == 4
+    store.threads.set_paused("default", False)
+    assert store.runs.state("default").consecutive_failures == 0

@@ -11,7 +11,6 @@ import logging
 import os
 import sys
 import threading
-import uuid
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -20,11 +19,8 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon, QWidget
 
 from .. import __version__, paths, wiring
-from ..api.server import AppBridge, ControlAPI
-from ..api.token import api_settings
-from ..api.token import token as api_token
 from ..autostart import Autostart
-from ..core.models import Refusal, RunRecord, RunRefused
+from ..core.models import RunRecord
 from ..core.notify import HISTORY, OPEN, RESUME, RETRY, SNOOZE, SNOOZE_S, UNDO, Notice, notice_for
 from ..core.ports import StoreError
 from ..core.presence import UNKNOWN, PresenceSource, PresenceState
@@ -35,6 +31,7 @@ from ..store import SqliteStore
 from ..window_names import WINDOWS
 from .icons import app_icon
 from .services.health import HealthMonitor
+from .services.local_api import LocalApi
 from .services.notifications import Notifier
 from .services.process import SignalWatcher, install_excepthook, tune_gil_for_gui
 from .services.scheduler import HeartbeatScheduler, SchedulerState
@@ -52,46 +49,6 @@ from .windows.window_state import WindowMemory
 log = logging.getLogger(__name__)
 
 DEFAULT_TRAY_WAIT_S = 10.0
-
-
-class ApiBridgeQt(QObject):
-    """Carries the local API's requests from its server threads into the app, and results back."""
-
-    changed = Signal(str)
-
-    def __init__(self, scheduler: HeartbeatScheduler, wait_s: Callable[[], float], parent: QObject | None = None):
-        super().__init__(parent)
-        self._scheduler = scheduler
-        self._wait_s = wait_s
-        self._lock = threading.Lock()
-        self._pending: dict[str, tuple[threading.Event, list[RunRecord | RunRefused]]] = {}
-        scheduler.request_done.connect(self._on_done)
-
-    def run_now(self, thread_id: str, dry_run: bool) -> RunRecord | RunRefused:
-        """Called on a server thread: ask the scheduler, wait for this run's answer."""
-        entry = self._scheduler.state.thread(thread_id)
-        if entry is not None and (entry.running or entry.queued):
-            return RunRefused(Refusal.BUSY, f"a run of thread {thread_id!r} is already in progress")
-        token = uuid.uuid4().hex
-        event = threading.Event()
-        box: list[RunRecord | RunRefused] = []
-        with self._lock:
-            self._pending[token] = (event, box)
-        self._scheduler.run_heartbeat_now(thread_id, dry_run, token)
-        if not event.wait(self._wait_s()):
-            with self._lock:
-                self._pending.pop(token, None)
-            return RunRefused(Refusal.TIMED_OUT, "the run did not finish in time; see History")
-        return box[0]
-
-    @Slot(str, object, object)
-    def _on_done(self, token: str, run: RunRecord | None, refused: RunRefused | None) -> None:
-        with self._lock:
-            pending = self._pending.pop(token, None)
-        if pending is not None:
-            event, box = pending
-            box.append(run if run is not None else refused or RunRefused(Refusal.CRASHED, "the run gave no result"))
-            event.set()
 
 
 class TrayApp(QObject):
@@ -162,10 +119,13 @@ class TrayApp(QObject):
         self.instance.quit_requested.connect(self.quit, Qt.ConnectionType.QueuedConnection)
         self.fd_pressure.connect(self._recheck_listeners)
         self._relisten_delay_s = 0.0
-        self.api: ControlAPI | None = None
-        self.api_error: str | None = None
-        self.api_bridge = ApiBridgeQt(self.scheduler, self._api_wait_s, self)
-        self.api_bridge.changed.connect(self._on_api_change)
+        self.local_api = LocalApi(
+            self.scheduler, self.data_dir, self.db_path, lambda: self.gui_store.settings, self.fd_pressure.emit, self
+        )
+        self.local_api.changed.connect(self._on_api_change)
+        self.local_api.failed.connect(
+            lambda error: self.notifier.show(Notice("The local API could not start", error, critical=True))
+        )
         self.scheduler.state_changed.connect(self._on_state)
         self.scheduler.register_callback(self._on_run_finished)
         self._tray_wait_s = DEFAULT_TRAY_WAIT_S if tray_wait_s is None else tray_wait_s
@@ -227,7 +187,7 @@ class TrayApp(QObject):
             self._quitting = False
             return
         self.scheduler.stop()
-        self._stop_api()
+        self.local_api.stop()
         self.notifier.close()
         self.instance.close()
         self.tray.icon.hide()
@@ -388,41 +348,10 @@ class TrayApp(QObject):
             )
 
     # ------------------------------------------------------------------ local API
-    def _api_wait_s(self) -> float:
-        store = SqliteStore(self.db_path, recover=False)
-        try:
-            return wiring.llm_timeout(store) + 30
-        finally:
-            store.close()
-
     @Slot()
     def configure_api(self) -> None:
-        """Start, restart or stop the local API to match the settings (called at start and on change)."""
-        settings = api_settings(self.gui_store.settings.get)
-        if self.api is not None and settings.enabled and self.api.port == settings.port:
-            return
-        self._stop_api()
-        if not settings.enabled:
-            return
-        bridge = AppBridge(
-            state=lambda: self.scheduler.state,
-            pause=self.scheduler.pause,
-            resume=self.scheduler.resume,
-            reload=self.scheduler.reload,
-            run_now=self.api_bridge.run_now,
-            changed=self.api_bridge.changed.emit,
-            heartbeat_md_path=self.data_dir / "HEARTBEAT.md",
-            db_path=self.db_path,
-        )
-        try:
-            self.api = ControlAPI(
-                bridge, lambda: api_token(self.data_dir), settings.port, on_fd_pressure=self.fd_pressure.emit
-            ).start()
-            self.api_error = None
-        except OSError as exc:
-            self.api_error = f"cannot listen on 127.0.0.1:{settings.port}: {exc.strerror or exc}"
-            log.error("Local API: %s", self.api_error)
-            self.notifier.show(Notice("The local API could not start", self.api_error, critical=True))
+        """Start, restart or stop the local API to match the settings (at start and on every change)."""
+        self.local_api.configure()
 
     @Slot()
     def _recheck_listeners(self) -> None:
@@ -435,11 +364,6 @@ class TrayApp(QObject):
             return
         self._relisten_delay_s = min(60.0, self._relisten_delay_s * 2 or 1.0)
         QTimer.singleShot(int(self._relisten_delay_s * 1000), self._recheck_listeners)
-
-    def _stop_api(self) -> None:
-        if self.api is not None:
-            self.api.stop()
-            self.api = None
 
     @Slot(str)
     def _on_api_change(self, kind: str) -> None:

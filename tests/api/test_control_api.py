@@ -34,9 +34,9 @@ def app(qtbot, data_dir: Path, ollama: OllamaServer, monkeypatch: pytest.MonkeyP
     tray_app = TrayApp(QApplication.instance(), data_dir, tray_wait_s=0)
     assert tray_app.start()
     qtbot.waitUntil(lambda: tray_app.scheduler.state.started, timeout=5000)
-    assert tray_app.api is not None
+    assert tray_app.local_api.server is not None
     yield tray_app
-    tray_app._stop_api()
+    tray_app.local_api.stop()
     tray_app.scheduler.stop()
     tray_app.instance.close()
     tray_app.signals.close()
@@ -49,8 +49,8 @@ class Client:
 
     def __init__(self, qtbot, app: TrayApp) -> None:
         self.qtbot = qtbot
-        self.url = app.api.url
-        self.port = app.api.port
+        self.url = app.local_api.server.url
+        self.port = app.local_api.server.port
         self.token = token(app.data_dir)
 
     def __call__(
@@ -218,7 +218,7 @@ def test_cli_enable_disable_and_info(qtbot, app: TrayApp, data_dir: Path) -> Non
     proc = cli("api", "disable")
     qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
     assert proc.returncode == 0 and "running app applied it" in proc.stdout.read()
-    qtbot.waitUntil(lambda: app.api is None, timeout=3000)
+    qtbot.waitUntil(lambda: app.local_api.server is None, timeout=3000)
     proc = cli("api", "info", "--json")
     qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
     info = json.loads(proc.stdout.read())

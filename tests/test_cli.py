@@ -199,6 +199,7 @@ def test_options_may_sit_between_words(data_dir: Path) -> None:
     assert result.returncode == 2 and "config set active_hours 22-6" in result.stderr
     assert cli(data_dir, "config", "set", "active_hours", "22-6").returncode == 0
     assert cli(data_dir, "config", "get", "active_hours_end").stdout.strip() == "6"
+    assert cli(data_dir, "config", "get", "active_hours").stdout.strip() == "22-6"  # read back as it was set
     assert cli(data_dir, "config", "set", "active_hours", "25-6").returncode == 2
     assert cli(data_dir, "config", "set", "defer_on_battery", "yes").returncode == 0
     assert cli(data_dir, "config", "get", "defer_on_battery").stdout.strip() == "true"

@@ -29,6 +29,10 @@ def cmd_config_get(store: SqliteStore, args: argparse.Namespace) -> int:
     if not args.key:
         emit(data)
         return EXIT_OK
+    if args.key == "active_hours":  # the pair `config set active_hours` takes, read back the same way
+        start, end = data["active_hours_start"], data["active_hours_end"]
+        print("off" if start is None or start == end else f"{start}-{end}")
+        return EXIT_OK
     if args.key not in data:
         raise UsageError(f"unknown setting {args.key!r}; known: {', '.join(data)}")
     value = data[args.key]

@@ -41,7 +41,7 @@ def setup(log_dir: Path | None, *, console: bool = True) -> logging.Logger:
                 log_dir / LOG_FILE, maxBytes=2_000_000, backupCount=5, encoding="utf-8"
             )
         except OSError as exc:
-            print(f"[HEARTBEAT] WARNING: cannot write log file in {log_dir}: {exc}", file=sys.stderr)
+            print(f"[HEARTBEAT] WARNING: cannot write log file in {log_dir}: {exc.strerror or exc}", file=sys.stderr)
         else:
             file_handler.setFormatter(logging.Formatter(FORMAT))
             file_handler.setLevel(level)

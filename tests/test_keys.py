@@ -219,7 +219,16 @@ def test_a_server_echoing_the_key_gets_it_scrubbed_everywhere(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(
-    "echo", [lambda k: k[:-3], lambda k: k.upper(), lambda k: f"your key {k[:20]}… was fine", lambda k: k]
+    "echo",
+    [
+        lambda k: k[:-3],
+        lambda k: k.upper(),
+        lambda k: f"your key {k[:20]}… was fine",
+        lambda k: k,
+        lambda k: k[3:],  # without its prefix (found by the re-check)
+        lambda k: k[-20:],
+        lambda k: k[10:30],
+    ],
 )
 def test_most_of_the_key_in_a_models_reply_is_scrubbed(echo) -> None:
     """Found by the adversarial pass: a 200 reply echoing the key minus its last characters, or upper-cased,
@@ -230,5 +239,6 @@ def test_most_of_the_key_in_a_models_reply_is_scrubbed(echo) -> None:
     text = f"decision: {echo(key)} end"
     assert echoes(text, key)
     cleaned = scrub(text, [key])
-    assert REDACTED in cleaned and key[:12].lower() not in cleaned.lower() and cleaned.endswith(" end")
+    assert REDACTED in cleaned and cleaned.endswith(" end")
+    assert not any(key[i : i + 10].lower() in cleaned.lower() for i in range(len(key) - 9))
     assert scrub("an ordinary reply", [key]) == "an ordinary reply" and not echoes("an ordinary reply", key)

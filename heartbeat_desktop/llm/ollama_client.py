@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 OllamaFormat = dict[str, Any] | Literal["json"]  # what `format` takes: a JSON schema, or plain JSON mode
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
+PULL_MAX_BYTES = 256 * 1024 * 1024
 CONNECT_TIMEOUT_S = 5.0
 
 
@@ -283,27 +284,41 @@ class OllamaClient:
     def version(self, timeout_s: float = 5.0) -> str:
         if self._bad_host is not None:
             raise LLMError("unreachable", self._bad_host)
+        # Under the same guard as a chat: a server trickling its headers must not hang Test connection,
+        # `provider test` or the health check.
+        guard = CallGuard(time.monotonic() + timeout_s)
         try:
-            r = httpx.get(f"{self.host}/api/version", timeout=timeout_s, headers=self._headers())
-            r.raise_for_status()
-            return str(r.json().get("version", "unknown"))
+            with guard, httpx.Client(transport=guard.transport, timeout=guard.timeout()) as client:
+                r = client.get(f"{self.host}/api/version", headers=self._headers())
+                r.raise_for_status()
+                return str(r.json().get("version", "unknown"))
         except httpx.ConnectError as exc:
             raise self._unreachable() from exc
-        except httpx.TimeoutException as exc:
-            raise LLMError("timeout", f"Ollama at {self.host} did not answer within {timeout_s:g} s") from exc
         except (httpx.HTTPError, ValueError) as exc:
+            cut = describe_cut(guard, f"Ollama at {self.host}", timeout_s)
+            if cut is not None:
+                raise cut from None
+            if isinstance(exc, httpx.TimeoutException):
+                raise LLMError("timeout", f"Ollama at {self.host} did not answer within {timeout_s:g} s") from exc
             raise LLMError("http_error", f"Ollama at {self.host}: {exc}") from exc
 
     def list_models(self, timeout_s: float = 10.0) -> list[str]:
-        client = self._client(timeout_s)
+        guard = CallGuard(time.monotonic() + timeout_s)
+        client = self._client(timeout_s, guard)
         try:
-            return [m.model for m in client.list().models if m.model]
+            with guard:
+                return [m.model for m in client.list().models if m.model]
         except ollama.ResponseError as exc:
             raise self._response_error(exc, "") from None
-        except (ConnectionError, httpx.ConnectError) as exc:
-            raise self._unreachable() from exc
-        except httpx.TimeoutException as exc:
-            raise LLMError("timeout", f"Ollama at {self.host} did not answer within {timeout_s:g} s") from exc
+        except (ConnectionError, httpx.HTTPError) as exc:
+            cut = describe_cut(guard, f"Ollama at {self.host}", timeout_s)
+            if cut is not None:
+                raise cut from None
+            if isinstance(exc, (ConnectionError, httpx.ConnectError)):
+                raise self._unreachable() from exc
+            if isinstance(exc, httpx.TimeoutException):
+                raise LLMError("timeout", f"Ollama at {self.host} did not answer within {timeout_s:g} s") from exc
+            raise LLMError("http_error", f"HTTP error talking to Ollama at {self.host}: {exc}") from exc
         finally:
             client.close()
 
@@ -318,23 +333,46 @@ class OllamaClient:
 
         `timeout_s` bounds each wait for the next progress line, not the whole download.
         """
-        client = self._client(timeout_s)
+        # A pull streams a progress line per chunk for minutes: cap its bytes far above a chat reply's (a
+        # flood with no newline still ends), and bound the silence between lines, not the whole download.
+        guard = CallGuard(time.monotonic() + timeout_s, max_bytes=PULL_MAX_BYTES)
+        client = self._client(timeout_s, guard)
+        stop_watch = threading.Event()
+        if cancel is not None:  # Cancel cuts the connection at once, not at the next progress line
+
+            def watch() -> None:
+                while not stop_watch.is_set():
+                    if cancel.wait(0.2):
+                        guard.cancel()
+                        return
+
+            threading.Thread(target=watch, name="pull-cancel", daemon=True).start()
         try:
-            for part in client.pull(model, stream=True):
-                if cancel is not None and cancel.is_set():
-                    raise LLMError("cancelled", f"pulling {model} was cancelled")
-                on_progress(part.status or "", part.completed, part.total)
+            with guard:
+                for part in client.pull(model, stream=True):
+                    guard.extend(timeout_s)  # the limit is on silence, not on the whole download
+                    if cancel is not None and cancel.is_set():
+                        raise LLMError("cancelled", f"pulling {model} was cancelled")
+                    on_progress(part.status or "", part.completed, part.total)
         except LLMError:
             raise
         except ollama.ResponseError as exc:
             raise self._response_error(exc, model) from None
-        except (ConnectionError, httpx.ConnectError) as exc:
-            raise self._unreachable() from exc
-        except httpx.TimeoutException as exc:
-            raise LLMError("timeout", f"Ollama at {self.host} stopped reporting progress for {timeout_s:g} s") from exc
-        except httpx.HTTPError as exc:
+        except (ConnectionError, httpx.HTTPError) as exc:
+            if guard.reason == "cancelled":
+                raise LLMError("cancelled", f"pulling {model} was cancelled") from None
+            if guard.reason == "timeout":
+                raise LLMError(
+                    "timeout", f"Ollama at {self.host} stopped reporting progress for {timeout_s:g} s"
+                ) from None
+            cut = describe_cut(guard, f"Ollama at {self.host}", timeout_s)
+            if cut is not None:
+                raise cut from None
+            if isinstance(exc, (ConnectionError, httpx.ConnectError)):
+                raise self._unreachable() from exc
             raise LLMError("http_error", f"HTTP error talking to Ollama at {self.host}: {exc}") from exc
         finally:
+            stop_watch.set()
             client.close()
 
     def _headers(self) -> dict[str, str]:

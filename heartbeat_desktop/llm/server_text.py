@@ -33,19 +33,26 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, REDACTED)
             if len(secret) >= 16:
-                # Most of the key, in any case (a server that trims or upper-cases what it echoes): its first
-                # 12 characters and whatever key-like characters follow.
-                text = re.sub(re.escape(secret[:12]) + r"[A-Za-z0-9_\-]*", REDACTED, text, flags=re.IGNORECASE)
+                # Any long part of the key, in any case (a server that trims, slices or upper-cases what it
+                # echoes): every 12-character window of it (at steps of 4, so any 15 characters in a row
+                # hold one), with the key-like characters around it.
+                text = _key_parts(secret).sub(REDACTED, text)
     text = _CREDENTIALS[0].sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     text = _CREDENTIALS[1].sub(lambda m: f"{m.group(1)}-{REDACTED}", text)
     return _CREDENTIALS[2].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
 
 
+def _key_parts(secret: str) -> re.Pattern[str]:
+    starts = sorted({*range(0, len(secret) - 11, 4), len(secret) - 12})
+    windows = "|".join(re.escape(secret[i : i + 12]) for i in starts)
+    return re.compile(rf"[A-Za-z0-9_\-]*(?:{windows})[A-Za-z0-9_\-]*", re.IGNORECASE)
+
+
 def echoes(text: str, secret: str | None) -> bool:
-    """Whether `text` may hold `secret` (or most of it), so `scrub` is worth running on a model's reply."""
+    """Whether `text` may hold `secret` (or a long part of it), so `scrub` is worth running on a reply."""
     if not secret or not text:
         return False
-    return secret in text or (len(secret) >= 16 and secret[:12].lower() in text.lower())
+    return secret in text or (len(secret) >= 16 and _key_parts(secret).search(text) is not None)
 
 
 def one_line(text: object, limit: int = LIMIT, secrets: Iterable[str | None] = ()) -> str:

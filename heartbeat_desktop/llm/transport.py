@@ -62,8 +62,21 @@ class CallGuard:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self._timer.cancel()
         self.transport.close()
+
+    def extend(self, seconds: float) -> None:
+        """Move the deadline to `seconds` from now (a pull: the limit is on silence, not on the whole
+        download). Once cut, a guard stays cut."""
+        with self._lock:
+            if self.reason is not None:
+                return
+            self._timer.cancel()
+            self.deadline = time.monotonic() + seconds
+            self._timer = threading.Timer(seconds, self.cut, args=("timeout",))
+            self._timer.daemon = True
+            self._timer.start()
 
     def timeout(self) -> httpx.Timeout:
         """httpx's own timeouts: the time left, for connecting and for the response headers."""

@@ -110,6 +110,10 @@ class TrayApp(QObject):
         # Between heartbeats nothing polls the model server (no idle wake-ups); when the user looks at the
         # menu, check it, so what the menu and tooltip say is true now.
         self.menu.aboutToShow.connect(self.health.check_if_stale)
+        # Qt stops a QLocalServer for good when an accept fails (descriptors ran out) and says nothing. The
+        # app looks again whenever it is awake anyway — the menu opens, a heartbeat ends — so the CLI finds
+        # it again without a timer waking the process to poll.
+        self.menu.aboutToShow.connect(self._recheck_listeners)
         self.instance = InstanceServer(server_name(data_dir), self.scheduler, self)
         self.instance.raise_requested.connect(self.raise_ui)
         self.instance.status_provider = self.live_status
@@ -119,6 +123,9 @@ class TrayApp(QObject):
         self.instance.quit_requested.connect(self.quit, Qt.ConnectionType.QueuedConnection)
         self.fd_pressure.connect(self._recheck_listeners)
         self._relisten_delay_s = 0.0
+        self._relisten = QTimer(self)
+        self._relisten.setSingleShot(True)
+        self._relisten.timeout.connect(self._recheck_listeners)
         self.local_api = LocalApi(
             self.scheduler, self.data_dir, self.db_path, lambda: self.gui_store.settings, self.fd_pressure.emit, self
         )
@@ -362,8 +369,10 @@ class TrayApp(QObject):
         if self.instance.ensure_listening():
             self._relisten_delay_s = 0.0
             return
+        if self._relisten.isActive():  # a retry is already on its way
+            return
         self._relisten_delay_s = min(60.0, self._relisten_delay_s * 2 or 1.0)
-        QTimer.singleShot(int(self._relisten_delay_s * 1000), self._recheck_listeners)
+        self._relisten.start(int(self._relisten_delay_s * 1000))
 
     @Slot(str)
     def _on_api_change(self, kind: str) -> None:
@@ -382,6 +391,7 @@ class TrayApp(QObject):
             self.fallback.update_state(state, self.tray.error)
 
     def _on_run_finished(self, run: RunRecord) -> None:
+        self._recheck_listeners()  # cheap (one isListening()); see the menu's aboutToShow above
         if run.error_kind == "unreachable":
             first = self.health.reachable is not False
             self.health.report_unreachable(run.reason)

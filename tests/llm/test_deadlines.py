@@ -174,3 +174,36 @@ def test_a_compressed_reply_is_refused_unread(kind: str) -> None:
     assert info.value.kind == "invalid_reply" and "compressed" in str(info.value), str(info.value)
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
     assert grown_mb < 100, grown_mb  # inflating it would have taken 200 MB
+
+
+@pytest.mark.parametrize("call", ["version", "list_models", "pull"])
+def test_ollamas_other_calls_are_bounded_too(call: str) -> None:
+    """Found by the re-check: Test connection, the model list, `provider test` and Pull used plain per-read
+    timeouts, so a server trickling its headers hung them for ever."""
+    server = RawServer(_trickle_headers)
+    client = OllamaClient(server.url)
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(LLMError) as info:
+            if call == "pull":
+                client.pull("m", lambda *_: None, timeout_s=1.5)
+            else:
+                getattr(client, call)(timeout_s=1.5)
+    finally:
+        server.stop()
+    assert info.value.kind == "timeout", str(info.value)
+    assert time.monotonic() - t0 < 2.5
+
+
+def test_cancelling_a_pull_cuts_it_at_once() -> None:
+    server = RawServer(_trickle_headers)
+    client = OllamaClient(server.url)
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(LLMError) as info:
+            client.pull("m", lambda *_: None, cancel=cancel, timeout_s=60)
+    finally:
+        server.stop()
+    assert info.value.kind == "cancelled" and time.monotonic() - t0 < 1.5

@@ -20,7 +20,7 @@ from heartbeat_desktop.qt.app import TrayApp
 from heartbeat_desktop.qt.icons import TrayState, state_icon
 from heartbeat_desktop.qt.services.notifications import Notifier
 from heartbeat_desktop.qt.services.scheduler import SchedulerState, ThreadSchedule
-from heartbeat_desktop.qt.services.single_instance import server_name
+from heartbeat_desktop.qt.services.single_instance import request, server_name
 from heartbeat_desktop.qt.tray import tooltip, tray_state
 from heartbeat_desktop.qt.tray_menu import TrayActions, TrayMenu
 from heartbeat_desktop.secrets import PlaintextSecrets
@@ -482,3 +482,20 @@ def test_heartbeat_ok_is_said_once() -> None:
     run = RunRecord("r", "default", "manual", False, 0.0, status="ok", reason="HEARTBEAT_OK")
     run.decision = {"action": "none", "reason": "HEARTBEAT_OK"}
     assert describe_run(run).count("HEARTBEAT_OK") == 1
+
+
+def test_the_instance_socket_comes_back_after_qt_gave_up_on_it(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
+    """Found by the re-check: starved of descriptors through the instance socket itself, Qt closed it for
+    good (no signal), the CLI said 'not running' and `open` started a second app. A finished heartbeat
+    (or opening the menu) now makes the app listen again."""
+    tray_app.instance._server.close()  # what Qt does after a failed accept
+    assert request(server_name(tray_app.data_dir), {"cmd": "raise"}, timeout_s=1.0) is None
+    ollama.script(Reply("HEARTBEAT_OK"))
+    finished: list[object] = []
+    tray_app.scheduler.run_finished.connect(finished.append)
+    tray_app.scheduler.run_heartbeat_now("default")
+    qtbot.waitUntil(lambda: bool(finished), timeout=15000)
+    qtbot.waitUntil(lambda: tray_app.instance._server.isListening(), timeout=3000)
+    proc = _cli(tray_app.data_dir, "status", "--json", host=ollama.url)  # the CLI finds the app again
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+    assert json.loads(proc.communicate()[0])["app_running"] is True

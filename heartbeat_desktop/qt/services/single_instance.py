@@ -80,14 +80,16 @@ def peer_uid(fd: int) -> int | None:
     """The uid of the process at the other end of a Unix socket (Linux), or None where unknown."""
     if fd < 0 or not hasattr(socket, "SO_PEERCRED"):
         return None
-    sock = socket.socket(fileno=os.dup(fd))
+    # Borrow the descriptor rather than dup() it: a process out of descriptors (the moment a squatter or a
+    # flood is likeliest) could not dup, and the check must not fail open or raise there.
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fileno=fd)
     try:
         _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
         return uid
     except OSError:
         return None
     finally:
-        sock.close()  # the duplicate only
+        sock.detach()  # the descriptor stays Qt's
 
 
 def _foreign(fd: int) -> bool:

@@ -41,17 +41,22 @@ from .window_state import WindowMemory
 CHART_DAYS = 30
 
 
+def _ms(value: int | float | None) -> str:
+    return "—" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def run_details(run: RunRecord) -> str:
     def when(ts: float | None) -> str:
         return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "—"
 
     parts = [
         f"Run {run.id}",
-        f"Thread: {run.thread_id}   Trigger: {run.trigger}{' (dry run)' if run.dry_run else ''}   Model: {run.model}",
+        f"Thread: {run.thread_id}   Trigger: {run.trigger}{' (dry run)' if run.dry_run else ''}   "
+        f"Model: {run.model or '—'}",
         f"Status: {run.status}",
         f"Reason: {run.reason or '—'}",
         f"Started: {when(run.started_at)}   Finished: {when(run.finished_at)}",
-        f"LLM: {run.llm_ms if run.llm_ms is not None else '—'} ms   Total: {run.total_ms} ms   "
+        f"LLM: {_ms(run.llm_ms)} ms   Total: {_ms(run.total_ms)} ms   "
         f"Tokens: {run.prompt_tokens or '—'} in / {run.completion_tokens or '—'} out",
     ]
     if run.warnings:

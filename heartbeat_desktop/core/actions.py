@@ -31,6 +31,17 @@ HEARTBEAT_OK = "HEARTBEAT_OK"
 class InvalidDecision(ValueError):
     """The reply is not a usable decision. `str()` is the reason recorded on the failed run."""
 
+    kind = "invalid_reply"
+
+
+class Refused(InvalidDecision):
+    """A valid decision the thread's own rules refuse: an action it may not take, past its daily cap, or
+    the same post again. The kind (not the reason's wording) tells notifications what to advise."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # "not_allowed" | "daily_cap" | "duplicate"
+
 
 class _Decision(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)

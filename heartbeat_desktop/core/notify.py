@@ -67,6 +67,9 @@ WHAT_TO_DO = {
     "invalid_reply": "The model's answer was not a decision: Retry, or try another model in Settings.",
     "context_overflow": "Lower context_tokens in Settings, or use a model with a larger window.",
     "auth": "Set the provider's key: Settings → Providers.",
+    "duplicate": "The model repeated a post it already made: change HEARTBEAT.md, or try another model.",
+    "not_allowed": "The thread's own limits refused it (Settings → the thread).",
+    "daily_cap": "The thread's own limits refused it (Settings → the thread).",
 }
 
 
@@ -75,12 +78,6 @@ def what_to_do(run: RunRecord) -> str:
         return ""
     if run.error_kind in WHAT_TO_DO:
         return WHAT_TO_DO[run.error_kind]
-    if run.reason.startswith("refused: the same post"):
-        return "The model repeated a post it already made: change HEARTBEAT.md, or try another model."
-    if run.reason.startswith("refused:"):
-        return "The thread's own limits refused it (Settings → the thread)."
-    if run.reason.startswith(("invalid", "the prompt does not fit")):
-        return WHAT_TO_DO["invalid_reply" if run.reason.startswith("invalid") else "context_overflow"]
     return "Open History for the details."
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import heartbeat_md
-from .actions import InvalidDecision, PostAction, decision_to_dict, parse_decision
+from .actions import InvalidDecision, PostAction, Refused, decision_to_dict, parse_decision
 from .app_settings import DEFAULT_CONTEXT_TOKENS, DEFAULT_MODEL, DEFAULT_TIMEOUT_S
 from .config import HeartbeatConfig
 from .context import DEFAULT_BUDGET_CHARS, MESSAGE_LIMIT, NOTE_LIMIT, POST_LIMIT, Context, build_context
@@ -184,6 +184,7 @@ class HeartbeatRunner:
             run.error_kind = exc.kind
             return self._fail(run, t0, str(exc), record=record)
         except InvalidDecision as exc:
+            run.error_kind = exc.kind
             failed = self._fail(run, t0, str(exc), record=record)
             if record and not failed.dry_run:
                 self._check_breaker(failed, config)
@@ -281,12 +282,15 @@ class HeartbeatRunner:
         run.decision = decision_to_dict(decision)
         if decision.action != "none" and decision.action not in config.allowed_actions:
             allowed = ", ".join(config.allowed_actions) or "nothing but HEARTBEAT_OK"
-            raise InvalidDecision(f"refused: {decision.action} is not allowed for this thread (allowed: {allowed})")
+            raise Refused(
+                "not_allowed", f"refused: {decision.action} is not allowed for this thread (allowed: {allowed})"
+            )
         if decision.action != "none" and left[decision.action] <= 0:  # a server that ignored the schema
             verb = {"post": "posted", "comment": "commented", "vote": "voted"}[decision.action]
             limit = config.daily_limit(decision.action)
-            raise InvalidDecision(
-                f"refused: this thread already {verb} {done_today[decision.action]} time(s) today (limit {limit})"
+            raise Refused(
+                "daily_cap",
+                f"refused: this thread already {verb} {done_today[decision.action]} time(s) today (limit {limit})",
             )
         post_id = getattr(decision, "post_id", None)
         if post_id is not None and post_id not in schema.post_ids:
@@ -299,7 +303,7 @@ class HeartbeatRunner:
                 run.thread_id, decision.title, decision.content, run.started_at - DUPLICATE_WINDOW_S
             )
             if same is not None:  # a weak model repeats its last post every run
-                raise InvalidDecision(f"refused: the same post as #{same}, made in the last 24 h")
+                raise Refused("duplicate", f"refused: the same post as #{same}, made in the last 24 h")
 
         action: dict[str, Any] | None = None if decision.action == "none" else decision_to_dict(decision)
         run.status = "ok"
@@ -316,7 +320,7 @@ class HeartbeatRunner:
                 result = self.store.finish_run(run, action, target=config.target, md_hash=md_hash, cap=cap)
             except DailyCapReached as exc:
                 run.action_result = None
-                raise InvalidDecision(str(exc)) from None
+                raise Refused("daily_cap", str(exc)) from None
             if result is not None:
                 run.action_result = result
         log.info(

@@ -34,7 +34,11 @@ def test_a_failure_says_what_to_do_when_its_reason_does_not() -> None:
     assert notice.body.splitlines() == [bare.reason, "The model server reported an error: see its log, then Retry."]
     advised = _run(status="failed", reason="cannot reach Ollama at x — start Ollama", error_kind="unreachable")
     assert notice_for(advised, HeartbeatConfig()).body == advised.reason  # its own advice, not twice
-    refused = _run(status="failed", reason="refused: this thread already posted 10 time(s) today (limit 10)")
+    refused = _run(
+        status="failed",
+        reason="refused: this thread already posted 10 time(s) today (limit 10)",
+        error_kind="daily_cap",
+    )
     assert "The thread's own limits refused it" in notice_for(refused, HeartbeatConfig()).body
 
 

@@ -327,3 +327,18 @@ def test_a_store_error_is_not_prefixed_twice() -> None:
 
     assert _db_reason(Exception("database error: disk I/O error")) == "database error: disk I/O error"
     assert _db_reason(Exception("disk I/O error")) == "database error: disk I/O error"
+
+
+def test_refusals_carry_their_kind(runner: HeartbeatRunner, store: SqliteStore, ollama: OllamaServer) -> None:
+    """Notifications advise by the kind of refusal, not by matching the reason's wording."""
+    store.threads.set_config("default", HeartbeatConfig(allowed_actions=("vote",)))
+    ollama.script(Reply(POST))
+    assert runner.run("default").error_kind == "not_allowed"
+    store.threads.set_config("default", HeartbeatConfig())
+    ollama.script(Reply(POST), Reply(POST))
+    assert runner.run("default").status == "ok"
+    store.threads.add_message("default", "news")
+    assert runner.run("default").error_kind == "duplicate"
+    ollama.script(Reply("not json at all"))
+    store.threads.add_message("default", "more news")
+    assert runner.run("default").error_kind == "invalid_reply"

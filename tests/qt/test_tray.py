@@ -157,6 +157,7 @@ def test_a_paused_thread_is_never_folded_into_a_burst(qtbot) -> None:
         started_at=0.0,
         status="failed",
         reason="refused: the same post as #1, made in the last 24 h",
+        error_kind="duplicate",
     )
     paused = RunRecord(
         id="r2",
@@ -166,6 +167,7 @@ def test_a_paused_thread_is_never_folded_into_a_burst(qtbot) -> None:
         started_at=1.0,
         status="failed",
         reason="refused: the same post as #1, made in the last 24 h",
+        error_kind="duplicate",
         paused_thread=True,
     )
     notifier.show(notice_for(failed, config, "A"))

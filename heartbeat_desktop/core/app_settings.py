@@ -54,7 +54,7 @@ class AppSettings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     ollama_host: str | None = Field(
-        None, json_schema_extra=_cli("Ollama server URL (default: $OLLAMA_HOST or http://127.0.0.1:11434)")
+        None, json_schema_extra=_cli("Ollama server URL")
     )
     default_model: str = Field(
         DEFAULT_MODEL,

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -33,8 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...api.token import api_settings
-from ...core.app_settings import DEFAULT_MODEL, AppSettings, check_host
+from ...core.app_settings import DEFAULT_MODEL
 from ...core.config import ConfigError, HeartbeatConfig
 from ...core.ports import StoreError
 from ...llm import OllamaClient
@@ -44,6 +42,7 @@ from ...wiring import key_snapshot
 from ..icons import app_icon
 from ..plain_text import plain_label
 from ..services.tasks import Task, Tasks
+from .app_page import AppPage
 from .providers_page import ProvidersPage, all_models
 from .window_state import WindowMemory
 
@@ -140,7 +139,20 @@ class SettingsDialog(QDialog):
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self._thread_page(), "&Thread")
-        self.tabs.addTab(self._app_page(autostart_enabled()), "&App")
+        self.app_page = AppPage(store, autostart_enabled())
+        # The dialog's OK, Test connection and the model list read these of the page's fields.
+        page = self.app_page
+        self.host, self.default_model, self.autostart = page.host, page.default_model, page.autostart
+        self.timeout, self.context_tokens, self.hold_during_dnd = (
+            page.timeout,
+            page.context_tokens,
+            page.hold_during_dnd,
+        )
+        self.test_button, self.test_result = page.test_button, page.test_result
+        self.api_enabled, self.api_port = page.api_enabled, page.api_port
+        self.test_button.clicked.connect(self.test_connection)
+        self.host.editingFinished.connect(self.load_models)
+        self.tabs.addTab(self.app_page, "&App")
         self.providers_page = ProvidersPage(store, self._data_dir, lambda: self.host.text().strip() or None)
         self.providers_page.changed.connect(self.load_models)
         self.tabs.addTab(self.providers_page, "Pro&viders")
@@ -334,65 +346,6 @@ class SettingsDialog(QDialog):
         self.pull_cancel.clicked.connect(self.cancel_pull)
         return page
 
-    def _app_page(self, autostart: bool) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        self.host = QLineEdit(self._store.settings.get("ollama_host") or "")
-        self.host.setPlaceholderText(OllamaClient(None).host)
-        self.host.setAccessibleName("Ollama host")
-        self.default_model = QLineEdit(self._store.settings.get("default_model") or "")
-        self.default_model.setPlaceholderText(DEFAULT_MODEL)
-        self.default_model.setAccessibleName("Default model")
-        # Rows built from the settings' own declarations (core/app_settings.py): bounds, default, help.
-        current = self._store.settings.app()
-        self._app_fields: dict[str, QSpinBox | QCheckBox] = {}
-        self.timeout = self._app_spin(current, "llm_timeout", "Model timeout", suffix=" s")
-        self.context_tokens = self._app_spin(current, "context_tokens", "Model context window", suffix=" tokens")
-        self.context_tokens.setSingleStep(1024)
-        self.context_tokens.setToolTip(
-            "Prompts are built to fit this window with the reply. A server that reports a smaller one is "
-            "remembered and wins."
-        )
-        self.hold_during_dnd = self._app_check(
-            current,
-            "hold_during_dnd",
-            "Hold notifications during Do Not Disturb",
-            "Hold notifications while Do Not Disturb is on (one summary after)",
-        )
-        self.autostart = QCheckBox("Start Heartbeat Desktop when I log in")
-        self.autostart.setChecked(autostart)
-        self.autostart.setAccessibleName("Start at login")
-        self.test_button = QPushButton("Test &connection")
-        self.test_result = plain_label()
-        self.test_result.setWordWrap(True)
-        self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        form.addRow("Ollama &host:", self.host)
-        form.addRow("", self.test_button)
-        form.addRow("", self.test_result)
-        form.addRow("&Default model:", self.default_model)
-        form.addRow("Model t&imeout:", self.timeout)
-        form.addRow("Conte&xt window:", self.context_tokens)
-        form.addRow("", self.hold_during_dnd)
-        form.addRow("", self.autostart)
-        api = api_settings(self._store.settings.get)
-        self.api_enabled = QCheckBox("Let scripts on this computer control the app (local API)")
-        self.api_enabled.setAccessibleName("Local API")
-        self.api_enabled.setChecked(api.enabled)
-        self.api_port = QSpinBox()
-        self.api_port.setRange(1024, 65535)
-        self.api_port.setValue(api.port)
-        self.api_port.setAccessibleName("Local API port")
-        self.api_note = QLabel(
-            "Listens on 127.0.0.1 only; every request needs the token from `heartbeat-desktop api info`."
-        )
-        self.api_note.setWordWrap(True)
-        form.addRow("", self.api_enabled)
-        form.addRow(_label("API &port:", self.api_port), self.api_port)
-        form.addRow("", self.api_note)
-        self.test_button.clicked.connect(self.test_connection)
-        self.host.editingFinished.connect(self.load_models)
-        return page
-
     # ------------------------------------------------------------------ drafts
     def _switch_thread(self) -> None:
         if self._current is not None:
@@ -494,54 +447,12 @@ class SettingsDialog(QDialog):
         else:
             self.hours_note.setText("")
 
-    def _app_spin(self, current: AppSettings, key: str, name: str, suffix: str = "") -> QSpinBox:
-        """A spin box for one numeric app setting, within its declared bounds."""
-        widget = QSpinBox()
-        low, high = current.bounds(key)
-        widget.setRange(int(low), int(high))
-        widget.setSuffix(suffix)
-        widget.setValue(int(getattr(current, key)))
-        return self._app_field(widget, key, name)
-
-    def _app_check(self, current: AppSettings, key: str, name: str, text: str) -> QCheckBox:
-        widget = QCheckBox(text)
-        widget.setChecked(bool(getattr(current, key)))
-        return self._app_field(widget, key, name)
-
-    def _app_field(self, widget: _W, key: str, name: str) -> _W:
-        widget.setAccessibleName(name)
-        widget.setToolTip(AppSettings.help(key))
-        self._app_fields[key] = widget
-        return widget
-
-    def _app_values(self) -> dict[str, str | None]:
-        """What the declared rows say, as stored text; a default is stored as nothing (it may change)."""
-        out: dict[str, str | None] = {}
-        for key, widget in self._app_fields.items():
-            value = widget.isChecked() if isinstance(widget, QCheckBox) else widget.value()
-            default = AppSettings.model_fields[key].default
-            out[key] = None if value == default else AppSettings.stored(value)
-        return out
-
     # ------------------------------------------------------------------ OK / Cancel
     def accept(self) -> None:
         try:
             if self._current is not None:
                 self._drafts[self._current] = self.read_form()
-            host = self.host.text().strip()
-            if host:
-                try:
-                    host = check_host(host)
-                except ValueError as exc:
-                    raise ConfigError(f"Ollama host: {exc}") from None
-            app = {
-                "ollama_host": host or None,
-                "default_model": self.default_model.text().strip() or None,
-                **self._app_values(),
-                "api_enabled": "1" if self.api_enabled.isChecked() else "0",
-                "api_port": str(self.api_port.value()),
-            }
-            self._store.apply_settings(self._drafts, app)
+            self._store.apply_settings(self._drafts, self.app_page.values())
         except (ConfigError, StoreError) as exc:
             QMessageBox.critical(self, "Settings", f"Nothing was saved: {exc}")
             return

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from . import paths
+from .core.app_settings import keep_alive_value
 from .core.ports import LLMClient, StoreError
 from .core.presence import PresenceSource
 from .core.runner import HeartbeatRunner
@@ -104,6 +105,7 @@ def make_router(store: SqliteStore, data_dir: Path | None = None, keys: KeyCache
         store.settings.get("ollama_host"),
         stored_keys(store, cache),
         StoreServerMemory(store.providers),
+        keep_alive=keep_alive_value(store.settings.app().model_keep_alive),
     )
 
 

@@ -26,6 +26,13 @@ DEFAULT_API_PORT = 8787
 
 _HOST = re.compile(r"^(?:(https?)://)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?(/\S*)?$")
 _ON, _OFF = ("1", "on", "true", "yes"), ("0", "off", "false", "no")
+_DURATION = re.compile(r"^(-1|\d+(\.\d+)?(ms|s|m|h)?)$")
+
+
+def keep_alive_value(text: str) -> int | str:
+    """As Ollama reads `keep_alive`: a bare number is seconds (sent as a number: a string without a unit
+    is not a Go duration), anything else a duration string; -1 keeps the model loaded."""
+    return int(text) if text.lstrip("-").isdigit() else text
 
 
 def check_host(text: str) -> str:
@@ -53,9 +60,7 @@ def _cli(help_text: str) -> dict[str, Any]:
 class AppSettings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    ollama_host: str | None = Field(
-        None, json_schema_extra=_cli("Ollama server URL")
-    )
+    ollama_host: str | None = Field(None, json_schema_extra=_cli("Ollama server URL"))
     default_model: str = Field(
         DEFAULT_MODEL,
         min_length=1,
@@ -71,6 +76,12 @@ class AppSettings(BaseModel):
         le=1_048_576,
         json_schema_extra=_cli("the model's context window prompts are built to fit, in tokens"),
     )
+    model_keep_alive: str = Field(
+        "0",
+        json_schema_extra=_cli(
+            "how long Ollama keeps a model in memory after a heartbeat: 0 frees it at once, 5m, 1h, -1 keeps it"
+        ),
+    )
     hold_during_dnd: bool = Field(
         True, json_schema_extra=_cli("hold notifications while Do Not Disturb is on, then show one summary")
     )
@@ -82,6 +93,14 @@ class AppSettings(BaseModel):
     @classmethod
     def _host(cls, value: str | None) -> str | None:
         return check_host(value) if value else None
+
+    @field_validator("model_keep_alive")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        text = value.strip().lower()
+        if not _DURATION.match(text):
+            raise ValueError("a duration such as 0, 30s, 5m, 1h, or -1 to keep the model loaded")
+        return text
 
     @field_validator("hold_during_dnd", "api_enabled", "scheduler_paused", mode="before")
     @classmethod

@@ -86,15 +86,23 @@ class OllamaClient:
         api_key: str | None = None,
         name: str = "ollama",
         memory: ServerMemory | None = None,
+        keep_alive: int | str | None = None,
     ) -> None:
+        """`keep_alive`: how long the server keeps the model after a chat (0 frees it at once); None leaves
+        the server's default (5 minutes) — a heartbeat every 30 minutes would otherwise hold gigabytes of
+        memory for nothing most of the time."""
         self.host = resolve_host(host)
         # Checked here, reported by every call: a bad address fails runs with a clear reason instead of
         # stopping `status`, the tray or `settings set` (the way to fix it) with an exception.
         problem = host_problem(self.host)
-        self._bad_host = None if problem is None else f"the model server address is not usable: {problem}" + (
-            "" if host else " (from $OLLAMA_HOST; set one with: heartbeat-desktop settings set ollama_host URL)"
+        self._bad_host = (
+            None
+            if problem is None
+            else f"the model server address is not usable: {problem}"
+            + ("" if host else " (from $OLLAMA_HOST; set one with: heartbeat-desktop settings set ollama_host URL)")
         )
         self.name = name
+        self._keep_alive = keep_alive
         self._api_key = api_key
         self._memory = memory
         self._cancel = threading.Event()
@@ -164,6 +172,7 @@ class OllamaClient:
                     format=fmt,
                     options=self._options(request),
                     stream=True,
+                    keep_alive=self._keep_alive,
                 )
                 for part in stream:
                     if part.message.content:
@@ -301,6 +310,28 @@ class OllamaClient:
             if isinstance(exc, httpx.TimeoutException):
                 raise LLMError("timeout", f"Ollama at {self.host} did not answer within {timeout_s:g} s") from exc
             raise LLMError("http_error", f"Ollama at {self.host}: {exc}") from exc
+
+    def unload_all(self, timeout_s: float = 10.0) -> list[str]:
+        """Ask the server to free every model it holds now ("Unload models now"); returns their names."""
+        guard = CallGuard(time.monotonic() + timeout_s)
+        client = self._client(timeout_s, guard)
+        try:
+            with guard:
+                names = [m.model for m in client.ps().models if m.model]
+                for name in names:
+                    client.generate(model=name, keep_alive=0)
+                return names
+        except ollama.ResponseError as exc:
+            raise self._response_error(exc, "") from None
+        except (ConnectionError, httpx.HTTPError) as exc:
+            cut = describe_cut(guard, f"Ollama at {self.host}", timeout_s)
+            if cut is not None:
+                raise cut from None
+            if isinstance(exc, (ConnectionError, httpx.ConnectError)):
+                raise self._unreachable() from exc
+            raise LLMError("http_error", f"HTTP error talking to Ollama at {self.host}: {exc}") from exc
+        finally:
+            client.close()
 
     def list_models(self, timeout_s: float = 10.0) -> list[str]:
         guard = CallGuard(time.monotonic() + timeout_s)

@@ -52,8 +52,10 @@ class ModelRouter:
         ollama_host: str | None,
         keys: KeySource,
         memory: ServerMemory | None = None,
+        keep_alive: int | str | None = None,
     ) -> None:
         self._providers = {p.name: p for p in providers}
+        self._keep_alive = keep_alive
         self._ollama_host = ollama_host
         self._keys = keys
         self._memory = memory
@@ -63,14 +65,16 @@ class ModelRouter:
     def client_for(self, provider: str, key_wait_s: float = KEY_WAIT_S) -> ProviderClient:
         if provider == OLLAMA:
             key = self._key(OLLAMA, required=False, wait_s=key_wait_s)
-            return OllamaClient(self._ollama_host, api_key=key, memory=self._memory)
+            return OllamaClient(self._ollama_host, api_key=key, memory=self._memory, keep_alive=self._keep_alive)
         spec = self._providers.get(provider)
         if spec is None:
             raise LLMError("model_not_found", f"no provider {provider!r}", "add it: heartbeat-desktop provider add")
         # The hosted services cannot work without a key; a provider the user added may be a local server.
         key = self._key(provider, required=spec.builtin, wait_s=key_wait_s)
         if spec.kind == "ollama":
-            return OllamaClient(spec.base_url, api_key=key, name=provider, memory=self._memory)
+            return OllamaClient(
+                spec.base_url, api_key=key, name=provider, memory=self._memory, keep_alive=self._keep_alive
+            )
         if spec.kind == "anthropic":
             return AnthropicClient(provider, spec.base_url, key, self._memory)
         return OpenAICompatibleClient(provider, spec.base_url, key, self._memory)

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon, QWidget
@@ -36,6 +37,7 @@ from .services.notifications import Notifier
 from .services.process import SignalWatcher, install_excepthook, tune_gil_for_gui
 from .services.scheduler import HeartbeatScheduler, SchedulerState
 from .services.single_instance import InstanceServer, request, server_name
+from .services.tasks import Tasks
 from .tray import TrayController
 from .tray_menu import TrayActions, TrayMenu
 from .windows.editor_window import EditorWindow
@@ -94,6 +96,7 @@ class TrayApp(QObject):
             autostart_enabled=self.autostart.enabled,
             set_autostart=self.set_autostart,
             quit_app=self.quit,
+            unload_models=self.unload_models,
         )
         self.menu = TrayMenu(self.actions)
         self.tray = TrayController(self.menu, self)
@@ -123,6 +126,7 @@ class TrayApp(QObject):
         self.instance.quit_requested.connect(self.quit, Qt.ConnectionType.QueuedConnection)
         self.fd_pressure.connect(self._recheck_listeners)
         self._relisten_delay_s = 0.0
+        self._tasks = Tasks(self)
         self._relisten = QTimer(self)
         self._relisten.setSingleShot(True)
         self._relisten.timeout.connect(self._recheck_listeners)
@@ -206,6 +210,23 @@ class TrayApp(QObject):
     # ------------------------------------------------------------------ actions
     def run_now(self, thread_id: str) -> None:
         self.scheduler.run_heartbeat_now(thread_id)
+
+    def unload_models(self) -> None:
+        """The tray's "Unload models now": off the GUI thread; says what was freed (or why not)."""
+
+        def work(_task: object) -> tuple[str, list[str]]:
+            llm = self._llm()
+            return llm.host, llm.unload_all()
+
+        def done(result: object) -> None:
+            host, names = cast(tuple[str, list[str]], result)
+            freed = ", ".join(names) if names else "nothing was loaded"
+            self.notifier.show(Notice("Models unloaded", f"Ollama at {host}: {freed}"))
+
+        def failed(message: str) -> None:
+            self.notifier.show(Notice("Could not unload the models", message, critical=True))
+
+        self._tasks.start(work, done, failed)
 
     def toggle_pause(self) -> None:
         if self.scheduler.state.paused:

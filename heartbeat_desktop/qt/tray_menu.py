@@ -52,6 +52,8 @@ class TrayActions:
     autostart_enabled: Callable[[], bool]
     set_autostart: Callable[[bool], None]
     quit_app: Callable[[], None]
+    # Free the memory the model server holds for our models now (absent: the item is not shown).
+    unload_models: Callable[[], None] | None = None
 
 
 class TrayMenu(QMenu):
@@ -68,6 +70,9 @@ class TrayMenu(QMenu):
         self.pause_action.triggered.connect(lambda: self._actions.toggle_pause())
         self.autostart_action = QAction("Start at &login", self, checkable=True)
         self.autostart_action.toggled.connect(self._on_autostart)
+        self.unload_action = QAction("&Unload models now", self)
+        self.unload_action.setToolTip("Ask Ollama to free the memory its loaded models use")
+        self.unload_action.triggered.connect(lambda: self._actions.unload_models and self._actions.unload_models())
         self.quit_action = QAction("&Quit", self)
         self.quit_action.triggered.connect(lambda: self._actions.quit_app())
         self.window_actions: dict[str, QAction] = {}
@@ -80,6 +85,8 @@ class TrayMenu(QMenu):
         self.addSeparator()
         self.addMenu(self.run_menu)
         self.addAction(self.pause_action)
+        if actions.unload_models is not None:
+            self.addAction(self.unload_action)
         self.addSeparator()
         for action in self.window_actions.values():
             self.addAction(action)

@@ -24,6 +24,8 @@ def test_bad_stored_values_fall_back_to_their_defaults_and_say_so() -> None:
         ("hold_during_dnd", "No", "0"),
         ("ollama_host", "gpu-box:11434/", "gpu-box:11434"),
         ("context_tokens", "8192", "8192"),
+        ("model_keep_alive", "5M", "5m"),
+        ("model_keep_alive", "-1", "-1"),
     ],
 )
 def test_a_typed_value_is_checked_and_stored_as_text(key: str, text: str, stored: str) -> None:
@@ -38,6 +40,7 @@ def test_a_typed_value_is_checked_and_stored_as_text(key: str, text: str, stored
         ("hold_during_dnd", "maybe", "hold_during_dnd: must be on or off"),
         ("ollama_host", "notaurl", "did you mean http://notaurl:11434?"),
         ("nope", "1", "unknown setting 'nope'"),
+        ("model_keep_alive", "forever", "a duration such as 0, 30s, 5m, 1h"),
     ],
 )
 def test_a_bad_typed_value_says_why(key: str, text: str, message: str) -> None:
@@ -48,6 +51,13 @@ def test_a_bad_typed_value_says_why(key: str, text: str, message: str) -> None:
 
 def test_the_cli_lists_the_declared_settings_with_their_defaults() -> None:
     keys = AppSettings.cli_keys()
-    assert list(keys) == ["ollama_host", "default_model", "llm_timeout", "context_tokens", "hold_during_dnd"]
+    assert list(keys) == [
+        "ollama_host",
+        "default_model",
+        "llm_timeout",
+        "context_tokens",
+        "model_keep_alive",
+        "hold_during_dnd",
+    ]
     assert keys["llm_timeout"].endswith("(default: 120)") and keys["hold_during_dnd"].endswith("(default: on)")
     assert AppSettings().bounds("context_tokens") == (1024, 1_048_576)

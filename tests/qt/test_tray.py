@@ -501,3 +501,39 @@ def test_the_instance_socket_comes_back_after_qt_gave_up_on_it(qtbot, tray_app: 
     proc = _cli(tray_app.data_dir, "status", "--json", host=ollama.url)  # the CLI finds the app again
     qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
     assert json.loads(proc.communicate()[0])["app_running"] is True
+
+
+def test_models_are_released_after_a_heartbeat_and_on_demand(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
+    """A heartbeat every 30 minutes held the model in the server's memory for Ollama's default 5 minutes
+    after each run; now it is released at once unless the user says otherwise, and the tray can free
+    whatever is loaded."""
+    ollama.script(Reply("HEARTBEAT_OK"))
+    finished: list[object] = []
+    tray_app.scheduler.run_finished.connect(finished.append)
+    tray_app.scheduler.run_heartbeat_now("default")
+    qtbot.waitUntil(lambda: bool(finished), timeout=15000)
+    assert ollama.chat_requests()[-1].body["keep_alive"] == 0 and ollama.loaded == set()
+    ollama.loaded.add("qwen3:4b")  # loaded by something else (the user's own chat)
+    assert "&Unload models now" in [a.text() for a in tray_app.menu.actions()]
+    shown: list[Notice] = []
+    tray_app.notifier.shown.connect(shown.append)
+    tray_app.menu.unload_action.trigger()
+    qtbot.waitUntil(lambda: bool(shown), timeout=5000)
+    assert ollama.loaded == set() and shown[0].title == "Models unloaded" and "qwen3:4b" in shown[0].body
+
+
+def test_keep_alive_is_a_setting(qtbot, app_env: Path, ollama: OllamaServer) -> None:
+    from heartbeat_desktop import wiring
+
+    store = SqliteStore(app_env / "heartbeat.db")
+    try:
+        store.settings.set("model_keep_alive", "5m")
+        ollama.script(Reply("HEARTBEAT_OK"))
+        wiring.make_runner(store, app_env).run("default")
+        assert ollama.chat_requests()[-1].body["keep_alive"] == "5m" and ollama.loaded
+        store.settings.set("model_keep_alive", "300")
+        ollama.script(Reply("HEARTBEAT_OK"))
+        wiring.make_runner(store, app_env).run("default", trigger="manual")
+        assert ollama.chat_requests()[-1].body["keep_alive"] == 300  # seconds, as a number Ollama reads
+    finally:
+        store.close()

@@ -135,6 +135,9 @@ class OllamaServer:
         self.hostile_bytes_sent: list[int] = []  # per Trickle/Flood reply: how much got out before the cut
         # An Ollama before 0.5 knows `format: "json"` only: a schema object is answered with this error.
         self.refuse_schema_format: Error | None = None
+        # What Ollama would hold in memory: a model is loaded by a chat unless its keep_alive is 0, and
+        # unloaded by a generate with keep_alive 0 (what `/api/ps` lists).
+        self.loaded: set[str] = set()
         self.pull_steps = 5
         self.pull_step_s = 0.05
         self._lock = threading.Lock()
@@ -226,6 +229,10 @@ class OllamaServer:
                     return
                 if self.path == "/api/version":
                     self._json(200, {"version": server.version})
+                elif self.path == "/api/ps":
+                    self._json(
+                        200, {"models": [{"name": m, "model": m, "size": 1, "digest": "d"} for m in server.loaded]}
+                    )
                 elif self.path == "/api/tags":
                     self._json(
                         200,
@@ -298,6 +305,18 @@ class OllamaServer:
                 if model is None:
                     self._json(404, {"error": f'model "{name}" not found, try pulling it first'})
                     return
+                keep = body.get("keep_alive")
+                if self.path == "/api/generate" and not body.get("prompt") and keep in (0, "0", "0s"):
+                    server.loaded.discard(model)  # Ollama's way to unload a model now
+                    self._json(
+                        200,
+                        {"model": model, "created_at": _now(), "response": "", "done": True, "done_reason": "unload"},
+                    )
+                    return
+                if keep in (0, "0", "0s"):
+                    server.loaded.discard(model)
+                else:
+                    server.loaded.add(model)
                 if server.refuse_schema_format is not None and isinstance(body.get("format"), dict):
                     refusal = server.refuse_schema_format
                     self._json(refusal.status, {"error": refusal.message})

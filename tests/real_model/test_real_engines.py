@@ -186,6 +186,10 @@ def test_heartbeats_on_a_keyless_openai_compatible_server_with_no_keyring(
     added = cli(data, "provider", "add", "local", "--kind", "openai", "--url", real_openai.url, **no_keyring)
     assert added.returncode == 0, added.stderr
     assert cli(data, "config", "set", "model", f"local:{real_openai.model}", **no_keyring).returncode == 0
+    # With json_object (this server's fallback) nothing in the grammar bounds a post's length, and the 135M
+    # model now and then writes past 500 tokens (1 run in 40 in benchmarks/real_model.py): this test is about
+    # the format fallback and the keyless path, so give the reply room rather than fail on that.
+    assert cli(data, "config", "set", "max_tokens", "1000", **no_keyring).returncode == 0
     before = {"posts": 2, "comments": 0, "votes": 0}
     run_ids = []
     for _ in range(4):

@@ -301,15 +301,8 @@ class OllamaClient:
                 r = client.get(f"{self.host}/api/version", headers=self._headers())
                 r.raise_for_status()
                 return str(r.json().get("version", "unknown"))
-        except httpx.ConnectError as exc:
-            raise self._unreachable() from exc
         except (httpx.HTTPError, ValueError) as exc:
-            cut = describe_cut(guard, f"Ollama at {self.host}", timeout_s)
-            if cut is not None:
-                raise cut from None
-            if isinstance(exc, httpx.TimeoutException):
-                raise LLMError("timeout", f"Ollama at {self.host} did not answer within {timeout_s:g} s") from exc
-            raise LLMError("http_error", f"Ollama at {self.host}: {exc}") from exc
+            raise self._call_error(exc, guard, timeout_s, f"Ollama at {self.host}") from exc
 
     def unload_all(self, timeout_s: float = 10.0) -> list[str]:
         """Ask the server to free every model it holds now ("Unload models now"); returns their names."""
@@ -324,12 +317,7 @@ class OllamaClient:
         except ollama.ResponseError as exc:
             raise self._response_error(exc, "") from None
         except (ConnectionError, httpx.HTTPError) as exc:
-            cut = describe_cut(guard, f"Ollama at {self.host}", timeout_s)
-            if cut is not None:
-                raise cut from None
-            if isinstance(exc, (ConnectionError, httpx.ConnectError)):
-                raise self._unreachable() from exc
-            raise LLMError("http_error", f"HTTP error talking to Ollama at {self.host}: {exc}") from exc
+            raise self._call_error(exc, guard, timeout_s) from exc
         finally:
             client.close()
 
@@ -342,16 +330,22 @@ class OllamaClient:
         except ollama.ResponseError as exc:
             raise self._response_error(exc, "") from None
         except (ConnectionError, httpx.HTTPError) as exc:
-            cut = describe_cut(guard, f"Ollama at {self.host}", timeout_s)
-            if cut is not None:
-                raise cut from None
-            if isinstance(exc, (ConnectionError, httpx.ConnectError)):
-                raise self._unreachable() from exc
-            if isinstance(exc, httpx.TimeoutException):
-                raise LLMError("timeout", f"Ollama at {self.host} did not answer within {timeout_s:g} s") from exc
-            raise LLMError("http_error", f"HTTP error talking to Ollama at {self.host}: {exc}") from exc
+            raise self._call_error(exc, guard, timeout_s) from exc
         finally:
             client.close()
+
+    def _call_error(self, exc: Exception, guard: CallGuard, timeout_s: float, what: str = "") -> LLMError:
+        """The one reason for a failed call outside a chat (version, model list, unload, pull): what the
+        guard did (a deadline, Cancel, the cap) first, then the connection refused, then the transport's
+        own timeout, else the error itself (after `what`, or "HTTP error talking to Ollama at …")."""
+        cut = describe_cut(guard, f"Ollama at {self.host}", timeout_s)
+        if cut is not None:
+            return cut
+        if isinstance(exc, (ConnectionError, httpx.ConnectError)):
+            return self._unreachable()
+        if isinstance(exc, httpx.TimeoutException):
+            return LLMError("timeout", f"Ollama at {self.host} did not answer within {timeout_s:g} s")
+        return LLMError("http_error", f"{what or f'HTTP error talking to Ollama at {self.host}'}: {exc}")
 
     def pull(
         self,
@@ -396,12 +390,7 @@ class OllamaClient:
                 raise LLMError(
                     "timeout", f"Ollama at {self.host} stopped reporting progress for {timeout_s:g} s"
                 ) from None
-            cut = describe_cut(guard, f"Ollama at {self.host}", timeout_s)
-            if cut is not None:
-                raise cut from None
-            if isinstance(exc, (ConnectionError, httpx.ConnectError)):
-                raise self._unreachable() from exc
-            raise LLMError("http_error", f"HTTP error talking to Ollama at {self.host}: {exc}") from exc
+            raise self._call_error(exc, guard, timeout_s) from exc
         finally:
             stop_watch.set()
             client.close()

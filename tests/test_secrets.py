@@ -189,7 +189,7 @@ def fresh_desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    from tests.support.xserver import start_display
+    from tests.support.xserver import start_bus, start_display
 
     procs: list[subprocess.Popen] = []
     display = start_display(procs)
@@ -198,15 +198,7 @@ def fresh_desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     runtime.mkdir(mode=0o700)
     base = {**os.environ, "DISPLAY": display, "HOME": str(home), "XDG_DATA_HOME": str(home / "share")}
     base["XDG_RUNTIME_DIR"] = str(runtime)
-    bus = subprocess.Popen(  # the bus activates the prompter: it must know the display
-        ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=base,
-    )
-    procs.append(bus)
-    env = {**base, "DBUS_SESSION_BUS_ADDRESS": bus.stdout.readline().strip()}
+    env = {**base, "DBUS_SESSION_BUS_ADDRESS": start_bus(procs, base)}  # activates the prompter: needs the display
     procs.append(
         subprocess.Popen(
             ["gnome-keyring-daemon", "--foreground", "--components=secrets"],

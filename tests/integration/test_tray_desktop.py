@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import GOOD_MD, REPO
 from tests.support.ollama_server import Error, OllamaServer, Reply
-from tests.support.xserver import start_display, start_tray
+from tests.support.xserver import start_bus, start_display, start_tray
 
 TOOLS = ("Xvfb", "trayer", "dbus-daemon")
 
@@ -51,14 +51,7 @@ def desktop(tmp_path: Path) -> Iterator[dict[str, str]]:
     procs: list[subprocess.Popen] = []
     try:
         display = start_display(procs)
-        bus = subprocess.Popen(
-            ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        procs.append(bus)
-        address = bus.stdout.readline().strip()
+        address = start_bus(procs)
         env = {**os.environ, "DISPLAY": display, "DBUS_SESSION_BUS_ADDRESS": address, "QT_QPA_PLATFORM": "xcb"}
         start_tray(procs, env, settle_s=0)
         notes = tmp_path / "notifications.jsonl"

@@ -23,6 +23,7 @@ from heartbeat_desktop.presence import dbus as presence_dbus
 from heartbeat_desktop.presence import heartbeat_presence
 from tests.conftest import REPO
 from tests.support.dunst import Dunst, running_dunst
+from tests.support.xserver import start_bus
 
 
 def _need(*tools: str) -> None:
@@ -34,17 +35,6 @@ def _need(*tools: str) -> None:
         pytest.skip(message)
 
 
-def _bus(procs: list[subprocess.Popen]) -> str:
-    bus = subprocess.Popen(
-        ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    procs.append(bus)
-    return bus.stdout.readline().strip()
-
-
 @pytest.fixture
 def system_bus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A private bus used as the system bus, with the stand-in services on it; yields their state file."""
@@ -53,7 +43,7 @@ def system_bus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     state = tmp_path / "state.json"
     state.write_text("{}", encoding="utf-8")
     try:
-        address = _bus(procs)
+        address = start_bus(procs)
         services = subprocess.Popen(
             [sys.executable, "-m", "tests.support.system_services", str(state)],
             cwd=REPO,

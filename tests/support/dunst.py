@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.xserver import start_display
+from tests.support.xserver import start_bus, start_display
 
 TOOLS = ("dbus-daemon", "Xvfb", "dunst", "dunstctl")
 
@@ -59,14 +59,7 @@ def running_dunst(tmp_path: Path) -> Iterator[Dunst]:
     procs: list[subprocess.Popen] = []
     try:
         display = start_display(procs)
-        bus = subprocess.Popen(
-            ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        procs.append(bus)
-        env = {**os.environ, "DISPLAY": display, "DBUS_SESSION_BUS_ADDRESS": bus.stdout.readline().strip()}
+        env = {**os.environ, "DISPLAY": display, "DBUS_SESSION_BUS_ADDRESS": start_bus(procs)}
         pick = tmp_path / "pick"
         pick.write_text("", encoding="utf-8")
         menu = tmp_path / "pick.sh"

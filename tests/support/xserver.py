@@ -1,6 +1,8 @@
-"""A private X display (Xvfb, on a free display number it picks itself) with a system tray (trayer).
+"""A private X display (Xvfb, on a free display number it picks itself) with a system tray (trayer), and a
+private D-Bus bus.
 
-Shared by the desktop integration test, the frozen smoke test and the launch benchmark.
+Shared by the desktop integration test, the notification and presence tests, the keyring tests, the frozen
+smoke test and the launch benchmark.
 """
 
 from __future__ import annotations
@@ -34,3 +36,18 @@ def start_tray(procs: list[subprocess.Popen], env: dict[str, str], settle_s: flo
         )
     )
     time.sleep(settle_s)
+
+
+def start_bus(procs: list[subprocess.Popen], env: dict[str, str] | None = None) -> str:
+    """Start a private dbus-daemon (session configuration); return its address. `env` matters when the bus
+    activates services that need a display (the keyring's password prompt)."""
+    bus = subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    procs.append(bus)
+    assert bus.stdout is not None
+    return bus.stdout.readline().strip()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import __version__
+from ..core.decide import DECISION_MODES
 from ..core.models import NOTE_KINDS, ROLES, RUN_STATUSES
 from ..store import DEFAULT_THREAD
 from ..window_names import WINDOWS
@@ -27,6 +28,7 @@ from .app import cmd_open, cmd_quit
 from .check import cmd_check
 from .common import Command
 from .config import cmd_config_get, cmd_config_set, cmd_settings_get, cmd_settings_set
+from .decisions import cmd_eval, cmd_replay
 from .provider import (
     cmd_provider_add,
     cmd_provider_clear_key,
@@ -139,6 +141,32 @@ def build_parser() -> argparse.ArgumentParser:
     _provider_commands(sub)
     _command(sub, "quit", cmd_quit, needs_store=False, help="ask the running tray app to quit")
     _api_commands(sub)
+
+    p = _command(
+        sub,
+        "eval",
+        cmd_eval,
+        help="score models' decisions on a suite of situations (writes nothing)",
+        description="Ask each model, in each mode, about every situation of a suite and print how many "
+        "decisions were valid and right, how often it acted when nothing called for it, its speed and tokens.",
+    )
+    p.add_argument("--model", action="append", metavar="M", help="a model to test; repeat to compare (default: app's)")
+    p.add_argument("--mode", action="append", choices=DECISION_MODES, help="repeat for both (default: both)")
+    p.add_argument("--suite", metavar="FILE", help="a suite file, .toml or .json (default: the built-in suite)")
+    p.add_argument("--json", action="store_true")
+
+    p = _command(
+        sub,
+        "replay",
+        cmd_replay,
+        help="ask recorded runs again with another model or HEARTBEAT.md; show what changes (writes nothing)",
+    )
+    p.add_argument("--thread", help="only this thread's runs (default: every thread)")
+    p.add_argument("--last", type=_count(1, 500), default=10, help="how many recent runs, 1–500 (default 10)")
+    p.add_argument("--model", help="ask this model instead of each run's own")
+    p.add_argument("--mode", choices=DECISION_MODES, help="ask in this mode instead of each run's own")
+    p.add_argument("--heartbeat-md", metavar="FILE", help="an edited HEARTBEAT.md to decide by")
+    p.add_argument("--json", action="store_true")
 
     p = _command(sub, "feed", cmd_feed, read_only=True, help="posts in the local feed, newest first")
     p.add_argument("--limit", type=_count(1, 10_000), default=50, help="how many posts, 1–10000 (default 50)")

@@ -72,6 +72,9 @@ class HeartbeatConfig(BaseModel):
     defer_when_idle_minutes: int = Field(30, ge=0, le=1440)
     defer_on_battery: bool = False
     defer_on_metered: bool = False
+    # How the model is asked (core/decide.py): one constrained call, or a short free reasoning call first.
+    # `heartbeat-desktop eval --mode` and Settings → Compare models… measure which suits a model.
+    decision_mode: Literal["direct", "reason-first"] = "direct"
 
     def daily_limit(self, action: str) -> int:
         """How many of `action` this thread may take a day (the caps are checked where the action is
@@ -207,6 +210,8 @@ class HeartbeatConfig(BaseModel):
             return f"{lo}–{hi}"
         if key == "target":
             return "none|last"
+        if key == "decision_mode":
+            return "direct|reason-first"
         if key == "allowed_actions":
             return "a comma-separated list of post, comment, vote — or none"
         if key == "timezone":

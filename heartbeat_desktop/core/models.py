@@ -93,6 +93,14 @@ class RunRecord:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     warnings: list[str] = field(default_factory=list)
+    # How the model was asked (core/decide.py); in reason-first mode, the reasoning call's text and time
+    # (llm_ms and the token counts cover both calls).
+    decision_mode: str | None = None
+    reasoning: str | None = None
+    reasoning_ms: float | None = None
+    # What replaying this run needs beside its prompt: the actions and post ids it was offered, its caps,
+    # max_tokens and temperature (core/replay.py).
+    inputs: dict[str, Any] | None = None
     # Not stored: a busy deferral tells the scheduler when to try again; a failure's kind (LLMError.kind)
     # lets the app treat "Ollama is down" differently from a bad reply.
     defer_until: float | None = None

@@ -81,6 +81,9 @@ def run_record(run: RunRecord) -> dict[str, Any]:
         "total_ms": run.total_ms,
         "started_at": iso(run.started_at),
         "finished_at": iso(run.finished_at),
+        "decision_mode": run.decision_mode,
+        "reasoning": run.reasoning,
+        "reasoning_ms": run.reasoning_ms,
     }
 
 

@@ -17,6 +17,7 @@ ROLE = (
 )
 
 TEXT_MAX = min(CONTENT_MAX, SENT_TEXT_MAX)  # what the grammar lets a model write; say the same
+DECIDE = "Decide now. Reply with the JSON object only."  # the user message's last line (decide.py builds on it)
 
 
 def _action_lines(schema: DecisionSchema) -> list[str]:
@@ -79,5 +80,5 @@ def build_user(thread_id: str, thread_title: str, context: Context, now_local: d
         f"Current time: {now_local.isoformat(timespec='minutes')} ({now_local.strftime('%A')}).\n"
         f"Thread: {thread_id!r} ({thread_title}).\n"
         f"Context, newest first{note}:\n<context>\n{context.to_json()}\n</context>\n\n"
-        "Decide now. Reply with the JSON object only."
+        f"{DECIDE}"
     )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import heartbeat_md
+from . import decide, heartbeat_md
 from .actions import InvalidDecision, PostAction, Refused, decision_to_dict, parse_decision
 from .app_settings import DEFAULT_CONTEXT_TOKENS, DEFAULT_MODEL, DEFAULT_TIMEOUT_S
 from .config import HeartbeatConfig
@@ -77,6 +77,22 @@ def clip_reply(text: str, limit: int = RAW_REPLY_MAX) -> str:
     if len(text) <= limit:
         return text
     return text[:limit] + f"\n…[{len(text) - limit} more characters not stored]"
+
+
+def replay_inputs(
+    schema: DecisionSchema, posts_left: int, title: str, config: HeartbeatConfig, window: int
+) -> dict[str, Any]:
+    """What core/replay.py needs besides the stored prompt to ask this run's question again."""
+    return {
+        "actions": list(schema.actions),
+        "post_ids": list(schema.post_ids),
+        "withheld": [list(w) for w in schema.withheld],
+        "posts_left": posts_left,
+        "title": title,
+        "max_tokens": config.max_tokens,
+        "temperature": config.temperature,
+        "window": window,
+    }
 
 
 class HeartbeatRunner:
@@ -216,7 +232,9 @@ class HeartbeatRunner:
         assert run.model is not None
         window = min(self.context_tokens, self.llm.context_window(run.model) or self.context_tokens)
 
-        def ask(window: int) -> tuple[LLMReply, DecisionSchema]:
+        run.decision_mode = config.decision_mode
+
+        def ask(window: int) -> tuple[decide.Asked, DecisionSchema]:
             # Everything the prompt holds must fit the model's window with the reply: the context gets what
             # HEARTBEAT.md, the rules and max_tokens leave of it (estimated in characters, conservatively).
             ceiling = DecisionSchema.for_run(config.allowed_actions, [p.id for p in posts], posts_left, left)
@@ -237,6 +255,7 @@ class HeartbeatRunner:
             system = build_system(instructions, schema, posts_left)
             user = build_user(run.thread_id, title, context, now_local)
             run.prompt = clip_reply(f"[system]\n{system}\n\n[user]\n{user}", PROMPT_STORE_MAX)
+            run.inputs = replay_inputs(schema, posts_left, title, config, window)
             time_left = self.llm_timeout_s - (self.monotonic() - t_llm)
             if time_left <= 0:
                 raise LLMError("timeout", f"no time left within {self.llm_timeout_s:g} s to ask again")
@@ -250,12 +269,12 @@ class HeartbeatRunner:
                 timeout_s=time_left,
                 context_tokens=window,
             )
-            return self.llm.chat(request), schema
+            return decide.ask(self.llm, request, config.decision_mode, self.monotonic), schema
 
         t_llm = self.monotonic()
         try:
             try:
-                reply, schema = ask(window)
+                asked, schema = ask(window)
             except LLMError as exc:
                 if exc.kind != "context_overflow" or not exc.limit or exc.limit >= window:
                     raise
@@ -264,14 +283,16 @@ class HeartbeatRunner:
                     f"{run.model} has a {exc.limit}-token context window (not {window}): the prompt was shortened"
                 )
                 window = exc.limit
-                reply, schema = ask(window)
+                asked, schema = ask(window)
         finally:
             run.llm_ms = round((self.monotonic() - t_llm) * 1000, 2)
+        reply = asked.reply
+        run.reasoning, run.reasoning_ms = asked.reasoning, asked.reasoning_ms
         run.raw_reply = clip_reply(reply.content)
         log.debug(
             "Raw reply for thread %s (%s, %s ms): %.2000s", run.thread_id, reply.done_reason, run.llm_ms, reply.content
         )
-        run.prompt_tokens, run.completion_tokens = reply.prompt_tokens, reply.completion_tokens
+        run.prompt_tokens, run.completion_tokens = asked.prompt_tokens, asked.completion_tokens
         run.warnings.extend(reply.notices)
         try:
             decision = parse_decision(reply.content)

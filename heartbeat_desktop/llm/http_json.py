@@ -160,9 +160,7 @@ def _request_json(
 class HostedClient:
     """What every hosted provider client shares: a name for messages, a base URL, a key, a cancel flag."""
 
-    def __init__(
-        self, name: str, base_url: str, api_key: str | None, memory: ServerMemory | None = None
-    ) -> None:
+    def __init__(self, name: str, base_url: str, api_key: str | None, memory: ServerMemory | None = None) -> None:
         self.name = name
         self.host = base_url.rstrip("/")
         self._api_key = api_key

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
+
 def _unescape_agent_text(conn: sqlite3.Connection) -> None:
     """Model text used to be stored HTML-escaped (the seed's way); it is now stored as written and escaped
     where shown. Undo the escape once on every row an agent wrote (user text was never escaped)."""
@@ -185,6 +186,14 @@ MIGRATIONS: list[Migration] = [
     """,
     # 8: agent text stored as written (it was HTML-escaped at storage)
     _unescape_agent_text,
+    # 9: how a run asked (direct or reason-first), what its reasoning call said and took, and what replay
+    # needs besides the stored prompt (the actions and posts the run was offered): the audit trail of #16
+    """
+    ALTER TABLE runs ADD COLUMN decision_mode TEXT;
+    ALTER TABLE runs ADD COLUMN reasoning TEXT;
+    ALTER TABLE runs ADD COLUMN reasoning_ms REAL;
+    ALTER TABLE runs ADD COLUMN inputs TEXT;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -35,6 +35,10 @@ _COLUMNS = (
     "finished_at",
     "llm_ms",
     "total_ms",
+    "decision_mode",
+    "reasoning",
+    "reasoning_ms",
+    "inputs",
 )
 _INSERT = f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"  # noqa: S608
 _UPDATE = "UPDATE runs SET " + ", ".join(f"{c} = ?" for c in _COLUMNS[1:]) + " WHERE id = ?"  # noqa: S608
@@ -74,6 +78,10 @@ def _values(run: RunRecord) -> list[Any]:
         run.finished_at,
         run.llm_ms,
         run.total_ms,
+        run.decision_mode,
+        run.reasoning,
+        run.reasoning_ms,
+        _dump(run.inputs),
     ]
 
 
@@ -122,6 +130,10 @@ def row_to_run(r: sqlite3.Row) -> RunRecord:
         prompt_tokens=col("prompt_tokens"),
         completion_tokens=col("completion_tokens"),
         warnings=_load(col("warnings")) or [],
+        decision_mode=col("decision_mode"),
+        reasoning=col("reasoning"),
+        reasoning_ms=col("reasoning_ms"),
+        inputs=_load(col("inputs")),
     )
 
 
@@ -241,6 +253,19 @@ class RunRepo:
             params.append(before)
         sql = "SELECT * FROM runs" + _where(where)  # noqa: S608 - fixed fragments, bound values
         sql += " ORDER BY started_at DESC LIMIT ?"
+        params.append(limit)
+        rows = self.db.read(lambda c: c.execute(sql, params).fetchall())
+        return [row_to_run(r) for r in rows]
+
+    def asked(self, thread_id: str | None, limit: int) -> list[RunRecord]:
+        """The latest runs that asked a model (ok or failed, a prompt recorded; previews left out), newest
+        first: what replay can ask again."""
+        where = ["trigger != 'preview'", "status IN ('ok', 'failed')", "prompt IS NOT NULL"]
+        params: list[Any] = []
+        if thread_id is not None:
+            where.append("thread_id = ?")
+            params.append(thread_id)
+        sql = "SELECT * FROM runs" + _where(where) + " ORDER BY started_at DESC LIMIT ?"  # noqa: S608
         params.append(limit)
         rows = self.db.read(lambda c: c.execute(sql, params).fetchall())
         return [row_to_run(r) for r in rows]

@@ -124,8 +124,11 @@ def test_negative_content_length_is_refused_not_read_to_the_end(control: Control
     sock = socket.create_connection(("127.0.0.1", control.port))
     sock.sendall(
         b"POST /api/threads/default/messages HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer tok\r\n"
-        b"Content-Length: -5\r\nContent-Type: application/json\r\n\r\n" % control.port
-        + b'{"text": "' + b"x" * 200_000 + b'"}'
+        b"Content-Length: -5\r\nContent-Type: application/json\r\n\r\n"
+        % control.port
+        + b'{"text": "'
+        + b"x" * 200_000
+        + b'"}'
     )
     sock.settimeout(5)
     answer = b""
@@ -203,7 +206,6 @@ def test_out_of_descriptors_backs_off_instead_of_spinning(tmp_path: Path) -> Non
     finally:
         child.kill()
         child.wait(5)
-
 
 
 def _raw(control: ControlAPI, head: bytes) -> bytes:

@@ -342,3 +342,44 @@ def test_refusals_carry_their_kind(runner: HeartbeatRunner, store: SqliteStore, 
     ollama.script(Reply("not json at all"))
     store.threads.add_message("default", "more news")
     assert runner.run("default").error_kind == "invalid_reply"
+
+
+def test_reason_first_run_records_both_calls_and_acts_on_the_second(
+    runner: HeartbeatRunner, store: SqliteStore, ollama: OllamaServer
+) -> None:
+    store.threads.set_config("default", HeartbeatConfig(decision_mode="reason-first"))
+    ollama.script(Reply("The checklist asks for a summary; post it.", eval_count=11), Reply(POST, eval_count=20))
+    run = runner.run("default")
+    assert run.status == "ok", run.reason
+    assert [p.title for p in store.feed.posts()] == ["Daily summary"]
+    stored = store.runs.get(run.id)
+    assert stored.decision_mode == "reason-first"
+    assert stored.reasoning == "The checklist asks for a summary; post it."
+    assert stored.reasoning_ms is not None and stored.llm_ms >= stored.reasoning_ms > 0
+    assert stored.completion_tokens == 31 and stored.prompt_tokens == 642  # both calls counted
+    assert stored.raw_reply == POST  # the decision call's reply; the prompt is the shared question
+    assert stored.inputs["actions"] == ["none", "post"] and stored.inputs["max_tokens"] == 500
+    think, decide = (r.body for r in ollama.chat_requests())
+    assert "format" not in think and think["options"]["num_predict"] == 160
+    assert "post it." in decide["messages"][1]["content"]
+
+
+def test_direct_run_records_its_mode_and_no_reasoning(
+    runner: HeartbeatRunner, store: SqliteStore, ollama: OllamaServer
+) -> None:
+    ollama.script(Reply(POST))
+    stored = store.runs.get(runner.run("default").id)
+    assert stored.decision_mode == "direct" and stored.reasoning is None and stored.reasoning_ms is None
+    assert len(ollama.chat_requests()) == 1
+
+
+def test_reason_first_with_a_reasoning_call_that_hangs_fails_within_the_one_timeout(
+    store: SqliteStore, data_dir: Path, ollama: OllamaServer
+) -> None:
+    store.threads.set_config("default", HeartbeatConfig(decision_mode="reason-first"))
+    runner = HeartbeatRunner(store, OllamaClient(ollama.url), default_workspace=data_dir, llm_timeout_s=1)
+    ollama.script(Hang(10))
+    started = time.monotonic()
+    run = runner.run("default")
+    assert run.status == "failed" and "1 s" in run.reason and time.monotonic() - started < 3
+    assert _counts(store)["posts"] == 0 and len(ollama.chat_requests()) == 1

@@ -160,7 +160,6 @@ def test_the_server_listens_again_after_qt_gave_up(qtbot, tmp_path: Path, monkey
     server.close()
 
 
-
 def test_a_second_launch_facing_a_mute_instance_says_so_without_a_traceback(tmp_path: Path, monkeypatch) -> None:
     """Found by the adversarial pass: with the running app out of descriptors, a second launch died on an
     uncaught ConnectionError. Stand-in: a socket at the instance's name that accepts and hangs up."""

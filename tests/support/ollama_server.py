@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -95,7 +96,15 @@ class Engine:
     """Answer with the real engine (`OllamaServer(engine=…)`): the request's format, options and messages."""
 
 
-Behaviour = Reply | Error | Hang | Garbage | CutOff | StreamError | Trickle | Flood | Engine
+@dataclass
+class Respond:
+    """Answer with what `fn(request body)` returns (any other behaviour): a server whose answer depends on
+    the question, as a model's does — the evaluation and replay tests ask many different ones."""
+
+    fn: Callable[[dict[str, Any]], Behaviour]
+
+
+Behaviour = Reply | Error | Hang | Garbage | CutOff | StreamError | Trickle | Flood | Engine | Respond
 
 
 @dataclass
@@ -322,6 +331,8 @@ class OllamaServer:
                     self._json(refusal.status, {"error": refusal.message})
                     return
                 behaviour = server._next()
+                while isinstance(behaviour, Respond):
+                    behaviour = behaviour.fn(body)
                 self.num_predict = (body.get("options") or {}).get("num_predict")
                 chat = self.path == "/api/chat"
                 stream = body.get("stream", True) is not False

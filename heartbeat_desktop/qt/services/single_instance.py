@@ -97,8 +97,6 @@ def _foreign(fd: int) -> bool:
     return uid is not None and uid != os.getuid()
 
 
-
-
 class InstanceServer(QObject):
     raise_requested = Signal()
     open_requested = Signal(str)

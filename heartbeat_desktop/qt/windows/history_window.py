@@ -59,11 +59,16 @@ def run_details(run: RunRecord) -> str:
         f"LLM: {_ms(run.llm_ms)} ms   Total: {_ms(run.total_ms)} ms   "
         f"Tokens: {run.prompt_tokens or '—'} in / {run.completion_tokens or '—'} out",
     ]
+    if run.decision_mode:
+        spent = f" (reasoning call {_ms(run.reasoning_ms)} ms of the LLM time)" if run.reasoning_ms is not None else ""
+        parts.append(f"Mode: {run.decision_mode}{spent}")
     if run.warnings:
         parts.append("Warnings:\n  " + "\n  ".join(run.warnings))
     parts.append("\nDecision:\n" + (json.dumps(run.decision, indent=2, ensure_ascii=False) if run.decision else "—"))
     if run.action_result:
         parts.append("\nWritten:\n" + json.dumps(run.action_result, indent=2, ensure_ascii=False))
+    if run.reasoning is not None:
+        parts.append("\nReasoning (first call, free text):\n" + (run.reasoning or "(empty)"))
     parts.append("\nRaw reply:\n" + (run.raw_reply if run.raw_reply is not None else "—"))
     parts.append("\nPrompt:\n" + (run.prompt if run.prompt is not None else "—"))
     return "\n".join(parts)

@@ -1,0 +1,187 @@
+"""`eval` and `replay`: how good a model's decisions are, measured before trusting it.
+
+`eval` asks a suite of situations (the built-in one, or the user's `--suite FILE`) of each model in each
+mode and prints a table; `replay` asks a thread's recorded runs again with another model, mode or an
+edited HEARTBEAT.md and shows what changed. Both write nothing to the feed, the threads or the history
+(the model servers' learned output formats are still remembered, as for any call). Progress goes to
+stderr, one line per question, so a slow model is visibly working and `--json` stays parseable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .. import paths
+from ..core import heartbeat_md
+from ..core.config import HeartbeatConfig
+from ..core.decide import DECISION_MODES
+from ..core.evaluation import EvalSettings, EvalSummary, Suite, SuiteError, evaluate, parse_suite, suite_format
+from ..core.present import local_time
+from ..core.replay import ReplayResult, replay
+from ..store import SqliteStore
+from .common import EXIT_FAIL, EXIT_OK, UsageError, emit
+
+BUILTIN_SUITE = "resources/eval-suite.toml"
+FILE_MAX = 4 * 1024 * 1024  # a suite or HEARTBEAT.md bigger than this is not one
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """A user-named file's text, or a UsageError that says what is wrong with it."""
+    try:
+        if not path.is_file():
+            raise UsageError(f"{what} {path} is not a file" if path.exists() else f"{what} {path} does not exist")
+        if path.stat().st_size > FILE_MAX:
+            raise UsageError(f"{what} {path} is larger than {FILE_MAX // (1024 * 1024)} MiB")
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} {path} is not UTF-8 text") from None
+    except PermissionError:
+        raise UsageError(f"{what} {path} cannot be read (permission denied)") from None
+    except OSError as exc:
+        raise UsageError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
+
+
+def load_suite(path: Path | None) -> Suite:
+    """`path`, or the suite that ships with the app. Raises UsageError naming the problem."""
+    if path is None:
+        path = paths.bundled(BUILTIN_SUITE)
+    try:
+        return parse_suite(read_text_file(path, "suite"), suite_format(path))
+    except SuiteError as exc:
+        raise UsageError(f"suite {path}: {exc}") from None
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} %"
+
+
+def summary_table(summaries: list[EvalSummary]) -> list[str]:
+    header = ("model", "mode", "valid", "right action", "right target", "false action", "p50", "tokens")
+    rows = [
+        (
+            s.model,
+            s.mode + (" (cancelled)" if s.cancelled else ""),
+            _pct(s.valid_pct),
+            _pct(s.right_action_pct),
+            _pct(s.right_target_pct),
+            _pct(s.false_action_pct),
+            "—" if s.p50_ms is None else f"{s.p50_ms / 1000:.1f} s",
+            f"{s.tokens:,}",
+        )
+        for s in summaries
+    ]
+    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
+    return [
+        "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in (header, *rows)
+    ]
+
+
+def cmd_eval(store: SqliteStore, args: argparse.Namespace) -> int:
+    from ..wiring import make_router
+
+    suite = load_suite(Path(args.suite).expanduser() if args.suite else None)
+    settings = store.settings.app()
+    models = list(dict.fromkeys(args.model or [settings.default_model]))
+    modes = list(dict.fromkeys(args.mode or DECISION_MODES))
+    own_md: str | None = None
+    if suite.needs_heartbeat_md():
+        text, warnings = heartbeat_md.read_heartbeat_md(paths.data_dir())
+        own_md = text
+        for warning in warnings:
+            print(f"warning: your HEARTBEAT.md: {warning}", file=sys.stderr)
+    router = make_router(store)
+    total = len(models) * len(modes) * len(suite.situations)
+    print(
+        f"Evaluating {len(models)} model(s) × {len(modes)} mode(s) on suite {suite.name!r} "
+        f"({len(suite.situations)} situations, {total} questions)…",
+        file=sys.stderr,
+    )
+
+    def progress(done: int, total: int, what: str) -> None:
+        print(f"[{done}/{total}] {what}", file=sys.stderr, flush=True)
+
+    try:
+        summaries = evaluate(
+            suite,
+            models,
+            modes,
+            router,
+            EvalSettings(settings.llm_timeout, settings.context_tokens, own_md),
+            progress=progress,
+        )
+    except SuiteError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        emit([s.to_dict() for s in summaries])
+    else:
+        print(f"Suite {suite.name!r}: {len(suite.situations)} situations")
+        for line in summary_table(summaries):
+            print(line)
+        for s in summaries:
+            wrong = [r for r in s.results if not r.right]
+            if wrong:
+                print(f"\n{s.model} · {s.mode}: {len(wrong)} wrong")
+                for r in wrong:
+                    expected = " or ".join(e.label() for e in r.situation.expect)
+                    detail = f" ({r.verdict.detail[:100]})" if r.verdict.outcome in ("invalid", "error") else ""
+                    print(f"  {r.situation.id}: {r.verdict.label()}{detail}; expected {expected}")
+    dead = [s for s in summaries if s.situations and s.errors == s.situations]
+    for s in dead:
+        print(f"heartbeat-desktop: error: {s.model} ({s.mode}) answered nothing: {s.first_error()}", file=sys.stderr)
+    return EXIT_FAIL if dead else EXIT_OK
+
+
+def cmd_replay(store: SqliteStore, args: argparse.Namespace) -> int:
+    from ..wiring import make_router
+
+    if args.thread is not None:
+        store.threads.require(args.thread)
+    md_text = None
+    if args.heartbeat_md:
+        md_text = read_text_file(Path(args.heartbeat_md).expanduser(), "HEARTBEAT.md")
+    runs = store.runs.asked(args.thread, args.last)
+    if not runs:
+        where = f"thread {args.thread!r} has" if args.thread else "there is"
+        raise UsageError(f"{where} no recorded run that asked a model yet (see: heartbeat-desktop history)")
+    settings = store.settings.app()
+    configs = {t.id: HeartbeatConfig.load(t.config_json)[0] for t in store.threads.list()}
+    result = ReplayResult()
+    router = make_router(store)
+    # One call per thread's runs, so a run recorded before replay existed falls back to its own thread's
+    # allow-list; the runs keep their order (newest first).
+    for index, run in enumerate(runs):
+        part = replay(
+            [run],
+            router,
+            model=args.model,
+            heartbeat_md_text=md_text,
+            mode=args.mode,
+            timeout_s=settings.llm_timeout,
+            default_model=settings.default_model,
+            fallback=configs.get(run.thread_id),
+        )
+        result.items.extend(part.items)
+        result.not_replayable.extend(part.not_replayable)
+        if part.items:
+            item = part.items[0]
+            print(f"[{index + 1}/{len(runs)}] run {run.id[:8]}: {item.after.label()}", file=sys.stderr, flush=True)
+    if args.json:
+        emit(result.to_dict())
+        return EXIT_OK
+    what = [f"model {args.model}" if args.model else "each run's model"]
+    what.append(f"mode {args.mode}" if args.mode else "each run's mode")
+    what.append(f"HEARTBEAT.md from {args.heartbeat_md}" if args.heartbeat_md else "the HEARTBEAT.md each run saw")
+    print(f"Replayed {len(result.items)} run(s) with {', '.join(what)}:")
+    width = max((len(i.before.label()) for i in result.items), default=10)
+    for item in result.items:
+        mark = "  CHANGED" if item.changed else ""
+        print(
+            f"{local_time(item.run.started_at)}  {item.run.thread_id}  {item.run.id[:8]}  "
+            f"{item.before.label().ljust(width)}  →  {item.after.label()}{mark}"
+        )
+    for run, why in result.not_replayable:
+        print(f"{local_time(run.started_at)}  {run.thread_id}  {run.id[:8]}  not replayable: {why}")
+    print(f"{result.changed} of {len(result.items)} decision(s) changed.")
+    return EXIT_OK

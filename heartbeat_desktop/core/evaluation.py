@@ -1,0 +1,518 @@
+"""Decision quality: run a suite of situations through the real pipeline and score the decisions.
+
+A valid decision is not yet a good one. Each situation is a small world — a HEARTBEAT.md, a thread's
+messages and notes, feed posts, a time — and the decisions that are right in it. `evaluate` asks the
+model about each one exactly as a heartbeat would (`HeartbeatRunner`: precheck, context, prompt, the
+provider's client, validation, the thread's rules), against an in-memory store built from the
+situation, with `record=False`: nothing is written anywhere. Then it counts:
+
+- valid %: the decision passed validation and the thread's rules (a refused action is not valid);
+- right action %: the action is one the situation accepts (an invalid reply counts as wrong);
+- right target %: of the situations whose answer is a comment or vote on a given post, how many got that
+  action on that post (and direction, where it matters);
+- false action %: of the situations where the only right answer is to do nothing, how many the model
+  acted in — refused actions included: the app stopped them, the model still chose them;
+- p50 latency (the LLM part of each run; both calls in reason-first mode) and tokens (prompt + completion,
+  summed over the suite).
+
+Suites are plain data (TOML or JSON; the schema is `Suite` below and docs/decision-quality.md), so a user
+writes one for their own HEARTBEAT.md. The built-in one is `resources/eval-suite.toml`.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePath
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .config import ConfigError, HeartbeatConfig
+from .decide import DECISION_MODES
+from .models import FeedPost, Message, Note, RunRecord, Thread
+from .ports import DailyCap, LLMClient
+from .runner import HeartbeatRunner
+from .verdict import Verdict
+
+SUITE_FORMATS = ("toml", "json")
+GIVE_UP_KINDS = ("unreachable", "model_not_found", "auth")
+GIVE_UP_TIMEOUTS = 3
+EVAL_THREAD = "eval"
+
+
+class SuiteError(ValueError):
+    """A suite file that cannot be used; the message names the situation and field."""
+
+
+# --------------------------------------------------------------------------- the suite's schema
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SuiteMessage(_Strict):
+    role: Literal["user", "assistant", "system"] = "user"
+    text: str = Field(min_length=1)
+    minutes_ago: float = Field(30, ge=0)
+
+
+class SuiteNote(_Strict):
+    kind: Literal["memory", "contradiction"] = "memory"
+    text: str = Field(min_length=1)
+
+
+class SuitePost(_Strict):
+    id: int = Field(gt=0)
+    title: str = Field(min_length=1)
+    content: str = ""
+    score: int = 0
+    comments: int = Field(0, ge=0)
+    thread: str | None = "another-thread"  # the thread that posted it (None: a person); EVAL_THREAD: this one
+    minutes_ago: float = Field(60, ge=0)
+
+
+class Expected(_Strict):
+    """One acceptable decision. Unset fields accept anything: `{action = "vote", post_id = 3}` accepts an
+    up or a down vote on post 3."""
+
+    action: Literal["none", "post", "comment", "vote"]
+    post_id: int | None = Field(None, gt=0)
+    direction: Literal["up", "down"] | None = None
+
+    def accepts(self, verdict: Verdict) -> bool:
+        return (
+            verdict.outcome == "valid"
+            and verdict.action == self.action
+            and (self.post_id is None or verdict.post_id == self.post_id)
+            and (self.direction is None or verdict.direction == self.direction)
+        )
+
+    def label(self) -> str:
+        target = f" {self.direction}" if self.direction else ""
+        return f"{self.action}{target}" + (f" on #{self.post_id}" if self.post_id else "")
+
+
+class Situation(_Strict):
+    id: str = Field(min_length=1, max_length=80)
+    description: str = ""
+    heartbeat_md: str | None = None  # None: the suite's
+    now: datetime  # local time in `timezone` (an offset in the value wins)
+    timezone: str = "UTC"
+    title: str = "Personal assistant"
+    config: dict[str, Any] = Field(default_factory=dict)  # thread config fields: allowed_actions, caps…
+    done_today: dict[str, int] = Field(default_factory=dict)  # actions this thread already took today
+    messages: list[SuiteMessage] = Field(default_factory=list)
+    notes: list[SuiteNote] = Field(default_factory=list)
+    posts: list[SuitePost] = Field(default_factory=list)
+    expect: list[Expected] = Field(min_length=1)
+
+    @field_validator("expect", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        """`expect = "none"` or `["none", {action = "vote", post_id = 3}]`: a bare word is an action."""
+        items = value if isinstance(value, list) else [value]
+        return [{"action": item} if isinstance(item, str) else item for item in items]
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Situation:
+        for kind, count in self.done_today.items():
+            if kind not in ("post", "comment", "vote") or count < 0:
+                raise ValueError(f"done_today: {kind} = {count} (post, comment or vote, a count of 0 or more)")
+        ids = [p.id for p in self.posts]
+        if len(ids) != len(set(ids)):
+            raise ValueError("two posts have the same id")
+        for expected in self.expect:
+            if expected.post_id is not None and expected.post_id not in ids:
+                raise ValueError(f"expect names post {expected.post_id}, which is not among the posts")
+        try:
+            HeartbeatConfig().with_updates(**self.config)
+        except ConfigError as exc:
+            raise ValueError(f"config: {exc}") from None
+        return self
+
+    @property
+    def now_ts(self) -> float:
+        local = self.now if self.now.tzinfo else self.now.replace(tzinfo=ZoneInfo(self.timezone))
+        return local.timestamp()
+
+    @property
+    def calls_for_nothing(self) -> bool:
+        return all(e.action == "none" for e in self.expect)
+
+    @property
+    def has_target(self) -> bool:
+        return any(e.post_id is not None for e in self.expect)
+
+
+class Suite(_Strict):
+    name: str = "suite"
+    description: str = ""
+    heartbeat_md: str | None = None  # for situations without their own; None: the user's HEARTBEAT.md
+    situations: list[Situation] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Suite:
+        seen: set[str] = set()
+        for s in self.situations:
+            if s.id in seen:
+                raise ValueError(f"two situations are called {s.id!r}")
+            seen.add(s.id)
+        return self
+
+    def needs_heartbeat_md(self) -> bool:
+        return self.heartbeat_md is None and any(s.heartbeat_md is None for s in self.situations)
+
+
+def parse_suite(text: str, fmt: str) -> Suite:
+    """A suite from its text (`fmt`: toml or json). Raises SuiteError saying where it is wrong."""
+    try:
+        data = tomllib.loads(text) if fmt == "toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise SuiteError(f"not valid {fmt.upper()}: {exc}") from None
+    if not isinstance(data, dict):
+        raise SuiteError("a suite is an object with a list of `situations`")
+    try:
+        return Suite.model_validate(data)
+    except ValidationError as exc:
+        raise SuiteError(_where(exc, data)) from None
+
+
+def suite_format(name: str | PurePath) -> str:
+    suffix = PurePath(name).suffix.lower().lstrip(".")
+    if suffix not in SUITE_FORMATS:
+        raise SuiteError(f"a suite file ends in .toml or .json, not {PurePath(name).name!r}")
+    return suffix
+
+
+def _where(exc: ValidationError, data: dict[str, Any]) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = list(err.get("loc", ()))
+        if len(loc) >= 2 and loc[0] == "situations" and isinstance(loc[1], int):
+            situations = data.get("situations") or []
+            entry = situations[loc[1]] if loc[1] < len(situations) else None
+            name = entry.get("id") if isinstance(entry, dict) else None
+            loc[:2] = [f"situation {name!r}" if name else f"situation #{loc[1] + 1}"]
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        where = ".".join(str(p) for p in loc)
+        parts.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- a situation as a store
+class SituationStore:
+    """The runner's store, answering from one situation and writing nothing (`record=False` never calls
+    the write methods; they refuse, so a change that did would fail loudly here)."""
+
+    def __init__(self, situation: Situation, config: HeartbeatConfig) -> None:
+        self.situation = situation
+        now = situation.now_ts
+        self._thread = Thread(EVAL_THREAD, situation.title, None, config.to_json(), now - 86400, None)
+        n = len(situation.messages)
+        # Newest first, as the store answers; ids rise with time.
+        self._messages = sorted(
+            (
+                Message(n - i, EVAL_THREAD, m.role, m.text, now - m.minutes_ago * 60)
+                for i, m in enumerate(situation.messages)
+            ),
+            key=lambda m: m.created_at,
+            reverse=True,
+        )
+        self._notes = [
+            Note(i + 1, EVAL_THREAD, note.kind, note.text, False, now - 3600)
+            for i, note in enumerate(reversed(situation.notes))
+        ]
+        self._posts = sorted(
+            (
+                FeedPost(p.id, p.thread, p.title, p.content, p.score, p.comments, now - p.minutes_ago * 60)
+                for p in situation.posts
+            ),
+            key=lambda p: p.created_at,
+            reverse=True,
+        )
+
+    def get_thread(self, thread_id: str) -> Thread | None:
+        return self._thread if thread_id == EVAL_THREAD else None
+
+    def thread_fingerprint(self, thread_id: str) -> str:
+        return f"situation:{self.situation.id}"
+
+    def last_success_fingerprint(self, thread_id: str) -> str | None:
+        return None
+
+    def recent_messages(self, thread_id: str, limit: int) -> list[Message]:
+        return self._messages[:limit]
+
+    def open_notes(self, thread_id: str, limit: int) -> list[Note]:
+        return self._notes[:limit]
+
+    def recent_posts(self, limit: int) -> list[FeedPost]:
+        return self._posts[:limit]
+
+    def post_exists(self, post_id: int) -> bool:
+        return any(p.id == post_id for p in self._posts)
+
+    def actions_since(self, thread_id: str, since: float) -> dict[str, int]:
+        done = self.situation.done_today
+        return {kind: done.get(kind, 0) for kind in ("post", "comment", "vote")}
+
+    def same_post_since(self, thread_id: str, title: str, content: str, since: float) -> int | None:
+        def normal(text: str) -> str:
+            return " ".join(text.casefold().split())
+
+        for p in self._posts:
+            if p.thread_id == EVAL_THREAD and p.created_at >= since:
+                if (normal(p.title), normal(p.content)) == (normal(title), normal(content)):
+                    return p.id
+        return None
+
+    def recent_answers(self, thread_id: str, limit: int) -> list[tuple[str, str | None]]:
+        return []
+
+    def last_run_outcome(self, thread_id: str) -> tuple[str, str] | None:
+        return None
+
+    def pause_thread(self, thread_id: str) -> None:
+        raise RuntimeError("an evaluation writes nothing")
+
+    def insert_run(self, run: RunRecord) -> None:
+        raise RuntimeError("an evaluation writes nothing")
+
+    def finish_run(
+        self,
+        run: RunRecord,
+        action: dict[str, Any] | None = None,
+        target: str = "none",
+        md_hash: str = "",
+        cap: DailyCap | None = None,
+    ) -> dict[str, Any] | None:
+        raise RuntimeError("an evaluation writes nothing")
+
+
+# --------------------------------------------------------------------------- running and scoring
+@dataclass(frozen=True)
+class SituationResult:
+    situation: Situation
+    verdict: Verdict
+    llm_ms: float | None
+    tokens: int
+    run: RunRecord
+
+    @property
+    def right_action(self) -> bool:
+        return any(e.action == self.verdict.action for e in self.situation.expect) and self.verdict.outcome == "valid"
+
+    @property
+    def right(self) -> bool:
+        """The decision is one the situation accepts, target included."""
+        return any(e.accepts(self.verdict) for e in self.situation.expect)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.situation.id,
+            "expected": [e.label() for e in self.situation.expect],
+            "decision": self.verdict.label(),
+            "outcome": self.verdict.outcome,
+            "right": self.right,
+            "detail": self.verdict.detail,
+            "llm_ms": self.llm_ms,
+            "tokens": self.tokens,
+            "reasoning": self.run.reasoning,
+        }
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+@dataclass
+class EvalSummary:
+    model: str
+    mode: str
+    results: list[SituationResult] = field(default_factory=list)
+    cancelled: bool = False
+
+    @property
+    def situations(self) -> int:
+        return len(self.results)
+
+    @property
+    def errors(self) -> int:
+        return sum(r.verdict.outcome == "error" for r in self.results)
+
+    @property
+    def valid_pct(self) -> float | None:
+        return _pct(sum(r.verdict.outcome == "valid" for r in self.results), self.situations)
+
+    @property
+    def right_action_pct(self) -> float | None:
+        return _pct(sum(r.right_action for r in self.results), self.situations)
+
+    @property
+    def right_target_pct(self) -> float | None:
+        targeted = [r for r in self.results if r.situation.has_target]
+        return _pct(sum(r.right for r in targeted), len(targeted))
+
+    @property
+    def false_action_pct(self) -> float | None:
+        quiet = [r for r in self.results if r.situation.calls_for_nothing]
+        return _pct(sum(r.verdict.acted for r in quiet), len(quiet))
+
+    @property
+    def p50_ms(self) -> float | None:
+        answered = [r.llm_ms for r in self.results if r.llm_ms is not None and r.verdict.outcome != "error"]
+        return round(statistics.median(answered), 1) if answered else None
+
+    @property
+    def tokens(self) -> int:
+        return sum(r.tokens for r in self.results)
+
+    def first_error(self) -> str | None:
+        return next((r.verdict.detail for r in self.results if r.verdict.outcome == "error"), None)
+
+    def to_dict(self, details: bool = True) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "model": self.model,
+            "mode": self.mode,
+            "situations": self.situations,
+            "valid_pct": self.valid_pct,
+            "right_action_pct": self.right_action_pct,
+            "right_target_pct": self.right_target_pct,
+            "false_action_pct": self.false_action_pct,
+            "p50_ms": self.p50_ms,
+            "tokens": self.tokens,
+            "errors": self.errors,
+        }
+        if self.cancelled:
+            data["cancelled"] = True
+        if details:
+            data["results"] = [r.to_dict() for r in self.results]
+        return data
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """The app's settings an evaluation runs under (the same a heartbeat would)."""
+
+    llm_timeout_s: float
+    context_tokens: int
+    default_heartbeat_md: str | None = None  # the user's HEARTBEAT.md, for situations that bring none
+
+
+Progress = Callable[[int, int, str], None]
+
+
+def evaluate(
+    suite: Suite,
+    models: Sequence[str],
+    modes: Sequence[str],
+    llm: LLMClient,
+    settings: EvalSettings,
+    *,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> list[EvalSummary]:
+    """Every situation for every (model, mode), in that order; `progress(done, total, what)` after each.
+    When `cancelled()` turns true the summaries so far are returned, the last one marked cancelled."""
+    for mode in modes:
+        if mode not in DECISION_MODES:
+            raise SuiteError(f"unknown mode {mode!r} (known: {', '.join(DECISION_MODES)})")
+    if suite.needs_heartbeat_md() and settings.default_heartbeat_md is None:
+        raise SuiteError("some situations bring no HEARTBEAT.md and the suite sets none")
+    total = len(models) * len(modes) * len(suite.situations)
+    done = 0
+    summaries: list[EvalSummary] = []
+    for model in models:
+        for mode in modes:
+            summary = EvalSummary(model, mode)
+            summaries.append(summary)
+            given_up: str | None = None
+            timeouts = 0
+            for situation in suite.situations:
+                if cancelled():
+                    summary.cancelled = True
+                    return summaries
+                if given_up is not None:
+                    result = _not_asked(situation, model, given_up)
+                else:
+                    result = _one(situation, suite, model, mode, llm, settings, monotonic)
+                    kind = result.run.error_kind
+                    timeouts = timeouts + 1 if kind == "timeout" else 0
+                    # Asking again cannot help: no server, no such model, no key — or a model so slow it
+                    # timed out three times running. The rest count as errors without the wait.
+                    if kind in GIVE_UP_KINDS or timeouts >= GIVE_UP_TIMEOUTS:
+                        given_up = result.verdict.detail
+                summary.results.append(result)
+                done += 1
+                if progress is not None:
+                    verdict = "right" if result.right else "wrong"
+                    progress(done, total, f"{model} · {mode} · {situation.id}: {result.verdict.label()} ({verdict})")
+    return summaries
+
+
+def _not_asked(situation: Situation, model: str, why: str) -> SituationResult:
+    run = RunRecord(id="", thread_id=EVAL_THREAD, trigger="manual", dry_run=True, started_at=situation.now_ts)
+    run.status, run.reason, run.model = "failed", f"not asked: {why}", model
+    return SituationResult(situation, Verdict("error", detail=run.reason), None, 0, run)
+
+
+def _one(
+    situation: Situation,
+    suite: Suite,
+    model: str,
+    mode: str,
+    llm: LLMClient,
+    settings: EvalSettings,
+    monotonic: Callable[[], float],
+) -> SituationResult:
+    config = HeartbeatConfig().with_updates(
+        **{"timezone": situation.timezone, **situation.config, "model": model, "decision_mode": mode}
+    )
+    store = SituationStore(situation, config)
+    now = situation.now_ts
+    runner = HeartbeatRunner(
+        store,
+        llm,
+        default_workspace=Path(),  # never read: the HEARTBEAT.md text is passed in
+        default_model=model,
+        llm_timeout_s=settings.llm_timeout_s,
+        context_tokens=settings.context_tokens,
+        clock=lambda: now,
+        monotonic=monotonic,
+    )
+    text = situation.heartbeat_md or suite.heartbeat_md or settings.default_heartbeat_md or ""
+    run = runner.run(EVAL_THREAD, trigger="manual", dry_run=True, heartbeat_md_text=text, record=False)
+    tokens = (run.prompt_tokens or 0) + (run.completion_tokens or 0)
+    return SituationResult(situation, Verdict.of_run(run), run.llm_ms, tokens, run)
+
+
+__all__ = [
+    "EVAL_THREAD",
+    "EvalSettings",
+    "EvalSummary",
+    "Expected",
+    "Situation",
+    "SituationResult",
+    "SituationStore",
+    "Suite",
+    "SuiteError",
+    "evaluate",
+    "parse_suite",
+    "suite_format",
+]

@@ -1,0 +1,232 @@
+"""Replay: ask recorded runs' questions again — another model, an edited HEARTBEAT.md, another mode —
+and set each new decision beside the recorded one. Writes nothing.
+
+What a run's question is: its stored prompt (the system message with HEARTBEAT.md and the rules, and
+the user message with the context the run saw) and `inputs` (the actions and post ids it was offered,
+its caps, max_tokens and temperature). With a new HEARTBEAT.md only the system message is rebuilt —
+from the new text and the same offer — and the context stays the recorded one, so a change of decision
+comes from the change the user made, not from the thread having moved on. Without one, the recorded
+system message is sent unchanged: only the model (or mode) differs.
+
+Runs recorded before `inputs` existed are replayed with the post ids found in their context and the
+thread's allow-list, max_tokens and temperature as they are now (`fallback`). A run whose stored prompt was cut (a huge
+window) or that never reached the model (skipped, failed before asking) is not replayable and is
+listed as such.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import decide
+from .actions import InvalidDecision, decision_to_dict, parse_decision
+from .config import HeartbeatConfig
+from .decision_schema import DecisionSchema
+from .heartbeat_md import parse
+from .models import RunRecord
+from .ports import LLMClient, LLMError, LLMRequest
+from .prompt import build_system
+from .verdict import Verdict
+
+_SPLIT = "\n\n[user]\n"
+_CONTEXT = re.compile(r"<context>\n(.*)\n</context>", re.S)
+
+
+class NotReplayable(ValueError):
+    """This run cannot be asked again; the message says why."""
+
+
+@dataclass(frozen=True)
+class Question:
+    system: str
+    user: str
+    schema: DecisionSchema
+    posts_left: int
+    max_tokens: int
+    temperature: float
+    window: int | None
+
+
+def question_of(run: RunRecord, fallback: HeartbeatConfig | None = None) -> Question:
+    """The question `run` asked its model; `fallback` (the thread's config now) stands in for what a run
+    recorded before `inputs` existed did not store. Raises NotReplayable."""
+    if run.status == "skipped":
+        raise NotReplayable("skipped: the model was not asked")
+    prompt = run.prompt or ""
+    if not prompt.startswith("[system]\n") or _SPLIT not in prompt:
+        raise NotReplayable("the model was not asked (no prompt recorded)")
+    if "more characters not stored]" in prompt[-80:]:
+        raise NotReplayable("its prompt was too long to be stored whole")
+    system, user = prompt[len("[system]\n") :].split(_SPLIT, 1)
+    inputs = run.inputs if isinstance(run.inputs, dict) else None
+    if inputs is not None:
+        try:
+            schema = DecisionSchema(
+                tuple(str(a) for a in inputs["actions"]),
+                tuple(int(i) for i in inputs["post_ids"]),
+                tuple((str(a), str(why)) for a, why in inputs.get("withheld", [])),
+            )
+            return Question(
+                system,
+                user,
+                schema,
+                int(inputs.get("posts_left", 1)),
+                int(inputs["max_tokens"]),
+                float(inputs["temperature"]),
+                int(inputs["window"]) if inputs.get("window") else None,
+            )
+        except (KeyError, TypeError, ValueError):
+            pass  # a damaged record: fall back as for a run that predates `inputs`
+    config = fallback or HeartbeatConfig()
+    schema = DecisionSchema.for_run(config.allowed_actions, _post_ids(user), posts_left=1)
+    return Question(system, user, schema, 1, config.max_tokens, config.temperature, None)
+
+
+def _post_ids(user: str) -> list[int]:
+    match = _CONTEXT.search(user)
+    if not match:
+        return []
+    try:
+        posts = json.loads(match.group(1)).get("feed_posts", [])
+    except (json.JSONDecodeError, AttributeError):
+        return []
+    return [p["id"] for p in posts if isinstance(p, dict) and isinstance(p.get("id"), int)]
+
+
+@dataclass(frozen=True)
+class ReplayItem:
+    run: RunRecord
+    before: Verdict
+    after: Verdict
+    model: str
+    mode: str
+    llm_ms: float | None = None
+    raw_reply: str | None = None
+    reasoning: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.before.key() != self.after.key()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run.id,
+            "thread_id": self.run.thread_id,
+            "started_at": self.run.started_at,
+            "model": self.model,
+            "mode": self.mode,
+            "changed": self.changed,
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict(),
+            "llm_ms": self.llm_ms,
+        }
+
+
+@dataclass
+class ReplayResult:
+    items: list[ReplayItem] = field(default_factory=list)
+    not_replayable: list[tuple[RunRecord, str]] = field(default_factory=list)
+    cancelled: bool = False
+
+    @property
+    def changed(self) -> int:
+        return sum(item.changed for item in self.items)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "runs": len(self.items),
+            "changed": self.changed,
+            "items": [item.to_dict() for item in self.items],
+            "not_replayable": [{"run_id": run.id, "why": why} for run, why in self.not_replayable],
+        }
+        if self.cancelled:
+            data["cancelled"] = True
+        return data
+
+
+def replay(
+    runs: Sequence[RunRecord],
+    llm: LLMClient,
+    *,
+    model: str | None = None,
+    heartbeat_md_text: str | None = None,
+    mode: str | None = None,
+    timeout_s: float,
+    default_model: str,
+    fallback: HeartbeatConfig | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> ReplayResult:
+    """Re-decide each run (newest first, as given). `model`/`mode` None: each run's own."""
+    result = ReplayResult()
+    instructions = parse(heartbeat_md_text) if heartbeat_md_text is not None else None
+    for index, run in enumerate(runs):
+        if cancelled():
+            result.cancelled = True
+            break
+        try:
+            question = question_of(run, fallback)
+        except NotReplayable as exc:
+            result.not_replayable.append((run, str(exc)))
+            continue
+        system = question.system
+        if instructions is not None:
+            system = build_system(instructions, question.schema, question.posts_left)
+        use_model = model or run.model or default_model
+        use_mode = mode or run.decision_mode or "direct"
+        request = LLMRequest(
+            model=use_model,
+            system=system,
+            prompt=question.user,
+            schema=question.schema,
+            max_tokens=question.max_tokens,
+            temperature=question.temperature,
+            timeout_s=timeout_s,
+            context_tokens=question.window,
+        )
+        started = monotonic()
+        raw: str | None = None
+        reasoning: str | None = None
+        try:
+            asked = decide.ask(llm, request, use_mode, monotonic)
+            raw, reasoning = asked.reply.content, asked.reasoning
+            after = judge(raw, question.schema)
+        except LLMError as exc:
+            after = Verdict("error", detail=str(exc))
+        item = ReplayItem(
+            run,
+            Verdict.of_run(run),
+            after,
+            use_model,
+            use_mode,
+            round((monotonic() - started) * 1000, 2),
+            raw,
+            reasoning,
+        )
+        result.items.append(item)
+        if progress is not None:
+            progress(index + 1, len(runs), f"run {run.id[:8]}")
+    return result
+
+
+def judge(reply: str, schema: DecisionSchema) -> Verdict:
+    """A reply as the runner would take it, short of the store: parsed, validated, held to what the run
+    was offered (the actions left by its allow-list and caps, the posts it was shown)."""
+    try:
+        decision = parse_decision(reply)
+    except InvalidDecision as exc:
+        return Verdict("invalid", detail=str(exc))
+    data = decision_to_dict(decision)
+    if decision.action != "none" and not schema.offers(decision.action):
+        why = dict(schema.withheld).get(decision.action, "not offered to this run")
+        return Verdict.of_decision(data, "refused", f"refused: {decision.action} was not available ({why})")
+    post_id = data.get("post_id")
+    if post_id is not None and post_id not in schema.post_ids:
+        return Verdict("invalid", detail=f"invalid {decision.action} decision: post {post_id} was not shown")
+    return Verdict.of_decision(data, "valid")

@@ -233,3 +233,62 @@ def test_a_full_feed_on_a_2048_token_server_still_gets_decisions(real_openai_204
     assert all(not any("context window" in w for w in run.warnings) for run in later)  # remembered
     assert all((run.prompt_tokens or 0) + 500 <= 2048 for run in later), [run.prompt_tokens for run in later]
     store.close()
+
+
+EVAL_SUBSET = ("quiet-empty", "contradiction-meeting-day", "answer-train-time", "useful-packaging-guide")
+
+
+def eval_subset(tmp_path: Path) -> Path:
+    """Four situations of the built-in suite (one per kind of right answer), as a JSON suite file."""
+    import tomllib
+
+    suite = tomllib.loads((REPO / "resources" / "eval-suite.toml").read_text(encoding="utf-8"))
+    suite["situations"] = [s for s in suite["situations"] if s["id"] in EVAL_SUBSET]
+    path = tmp_path / "subset.json"
+    path.write_text(json.dumps(suite, default=str), encoding="utf-8")
+    return path
+
+
+def test_eval_and_replay_in_both_modes_on_the_ollama_protocol(real_ollama: RealServer, tmp_path: Path) -> None:
+    """Both decision modes through the real grammar engine: the free reasoning call (no format) and the
+    constrained call after it; then a recorded run replayed in the other mode."""
+    data = tmp_path / "data"
+    prepare(data)
+    assert cli(data, "settings", "set", "default_model", real_ollama.model).returncode == 0
+    result = cli(data, "eval", "--suite", str(eval_subset(tmp_path)), "--json", OLLAMA_HOST=real_ollama.url)
+    assert result.returncode == 0, result.stderr
+    direct, reason_first = json.loads(result.stdout)
+    assert (direct["mode"], reason_first["mode"]) == ("direct", "reason-first")
+    for row in (direct, reason_first):
+        assert row["situations"] == 4 and row["errors"] == 0, row
+        assert row["valid_pct"] >= 50 and row["tokens"] > 0 and row["p50_ms"] > 0, row
+    assert all(r["reasoning"] for r in reason_first["results"])  # the free call said something
+    assert reason_first["tokens"] > direct["tokens"]  # two calls per question
+    # A real run in direct mode, replayed in reason-first mode: asked again, nothing written.
+    valid(cli(data, "run-now", "--json", "--dry-run", OLLAMA_HOST=real_ollama.url))
+    def rows() -> list[int]:
+        with sqlite3.connect(data / "heartbeat.db") as db:
+            tables = ("runs", "posts", "comments", "votes", "messages")
+            return [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables]  # noqa: S608
+
+    before = rows()
+    replayed = cli(data, "replay", "--mode", "reason-first", "--json", OLLAMA_HOST=real_ollama.url)
+    assert replayed.returncode == 0, replayed.stderr
+    out = json.loads(replayed.stdout)
+    assert out["runs"] == 1 and out["items"][0]["after"]["outcome"] in ("valid", "refused", "invalid")
+    assert out["items"][0]["after"]["outcome"] != "error"
+    assert rows() == before
+
+
+def test_eval_on_a_keyless_openai_compatible_server(real_openai: RealServer, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    prepare(data)
+    env = {"DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/bus"}
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    assert cli(data, "provider", "add", "local", "--kind", "openai", "--url", real_openai.url, **env).returncode == 0
+    model = f"local:{real_openai.model}"
+    result = cli(data, "eval", "--suite", str(eval_subset(tmp_path)), "--model", model, "--mode", "reason-first",
+                 "--json", **env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [row] = json.loads(result.stdout)
+    assert row["model"] == model and row["errors"] == 0 and row["situations"] == 4, row

@@ -56,3 +56,26 @@ def _write_temp(beside: Path, data: bytes) -> Path:
         Path(name).unlink(missing_ok=True)
         raise
     return Path(name)
+
+
+USER_FILE_MAX = 4 * 1024 * 1024  # a suite or a HEARTBEAT.md to try bigger than this is not one
+
+
+class UnreadableFile(ValueError):
+    """A file the user named cannot be used; the message says which and why (never a traceback)."""
+
+
+def read_user_text(path: Path, what: str, limit: int = USER_FILE_MAX) -> str:
+    """The UTF-8 text of a regular file the user named (a suite, an edited HEARTBEAT.md to try)."""
+    try:
+        if not path.is_file():
+            raise UnreadableFile(f"{what} {path} is not a file" if path.exists() else f"{what} {path} does not exist")
+        if path.stat().st_size > limit:
+            raise UnreadableFile(f"{what} {path} is larger than {limit // (1024 * 1024)} MiB")
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UnreadableFile(f"{what} {path} is not UTF-8 text") from None
+    except PermissionError:
+        raise UnreadableFile(f"{what} {path} cannot be read (permission denied)") from None
+    except OSError as exc:
+        raise UnreadableFile(f"{what} {path} cannot be read: {exc.strerror or exc}") from None

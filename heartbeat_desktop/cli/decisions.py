@@ -17,30 +17,30 @@ from .. import paths
 from ..core import heartbeat_md
 from ..core.config import HeartbeatConfig
 from ..core.decide import DECISION_MODES
-from ..core.evaluation import EvalSettings, EvalSummary, Suite, SuiteError, evaluate, parse_suite, suite_format
+from ..core.evaluation import (
+    TABLE_COLUMNS,
+    EvalSettings,
+    EvalSummary,
+    Suite,
+    SuiteError,
+    evaluate,
+    parse_suite,
+    suite_format,
+)
 from ..core.present import local_time
 from ..core.replay import ReplayResult, replay
+from ..files import UnreadableFile, read_user_text
 from ..store import SqliteStore
 from .common import EXIT_FAIL, EXIT_OK, UsageError, emit
 
 BUILTIN_SUITE = "resources/eval-suite.toml"
-FILE_MAX = 4 * 1024 * 1024  # a suite or HEARTBEAT.md bigger than this is not one
 
 
 def read_text_file(path: Path, what: str) -> str:
-    """A user-named file's text, or a UsageError that says what is wrong with it."""
     try:
-        if not path.is_file():
-            raise UsageError(f"{what} {path} is not a file" if path.exists() else f"{what} {path} does not exist")
-        if path.stat().st_size > FILE_MAX:
-            raise UsageError(f"{what} {path} is larger than {FILE_MAX // (1024 * 1024)} MiB")
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{what} {path} is not UTF-8 text") from None
-    except PermissionError:
-        raise UsageError(f"{what} {path} cannot be read (permission denied)") from None
-    except OSError as exc:
-        raise UsageError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
+        return read_user_text(path, what)
+    except UnreadableFile as exc:
+        raise UsageError(str(exc)) from None
 
 
 def load_suite(path: Path | None) -> Suite:
@@ -53,25 +53,9 @@ def load_suite(path: Path | None) -> Suite:
         raise UsageError(f"suite {path}: {exc}") from None
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0f} %"
-
-
 def summary_table(summaries: list[EvalSummary]) -> list[str]:
-    header = ("model", "mode", "valid", "right action", "right target", "false action", "p50", "tokens")
-    rows = [
-        (
-            s.model,
-            s.mode + (" (cancelled)" if s.cancelled else ""),
-            _pct(s.valid_pct),
-            _pct(s.right_action_pct),
-            _pct(s.right_target_pct),
-            _pct(s.false_action_pct),
-            "—" if s.p50_ms is None else f"{s.p50_ms / 1000:.1f} s",
-            f"{s.tokens:,}",
-        )
-        for s in summaries
-    ]
+    header = TABLE_COLUMNS
+    rows = [s.cells() for s in summaries]
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
     return [
         "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in (header, *rows)

@@ -382,6 +382,24 @@ class EvalSummary:
     def tokens(self) -> int:
         return sum(r.tokens for r in self.results)
 
+    def cells(self) -> tuple[str, ...]:
+        """The row of the comparison table (the CLI and Settings → Compare models… print the same)."""
+
+        def pct(value: float | None) -> str:
+            return "—" if value is None else f"{value:.0f} %"
+
+        p50 = self.p50_ms
+        return (
+            self.model,
+            self.mode + (" (cancelled)" if self.cancelled else ""),
+            pct(self.valid_pct),
+            pct(self.right_action_pct),
+            pct(self.right_target_pct),
+            pct(self.false_action_pct),
+            "—" if p50 is None else f"{p50:.0f} ms" if p50 < 1000 else f"{p50 / 1000:.1f} s",
+            f"{self.tokens:,}",
+        )
+
     def first_error(self) -> str | None:
         return next((r.verdict.detail for r in self.results if r.verdict.outcome == "error"), None)
 
@@ -403,6 +421,9 @@ class EvalSummary:
         if details:
             data["results"] = [r.to_dict() for r in self.results]
         return data
+
+
+TABLE_COLUMNS = ("model", "mode", "valid", "right action", "right target", "false action", "p50", "tokens")
 
 
 @dataclass(frozen=True)

@@ -266,6 +266,7 @@ def test_eval_and_replay_in_both_modes_on_the_ollama_protocol(real_ollama: RealS
     assert reason_first["tokens"] > direct["tokens"]  # two calls per question
     # A real run in direct mode, replayed in reason-first mode: asked again, nothing written.
     valid(cli(data, "run-now", "--json", "--dry-run", OLLAMA_HOST=real_ollama.url))
+
     def rows() -> list[int]:
         with sqlite3.connect(data / "heartbeat.db") as db:
             tables = ("runs", "posts", "comments", "votes", "messages")

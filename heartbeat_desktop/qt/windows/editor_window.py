@@ -3,7 +3,9 @@
 Save is atomic and keeps the previous version as HEARTBEAT.md.bak. Changes made on disk by another
 editor are noticed. **Dry-run preview** runs the real pipeline (precheck, context, prompt, the model,
 validation) on the *unsaved* text for a chosen thread, on a background task, and writes nothing at all —
-not even a run record.
+not even a run record. **Replay last N runs** asks the thread's recent recorded runs again with the unsaved
+text (their own context, model and mode; core/replay.py) and lists the decisions the edit would change —
+the way to see what an edit does before saving it. It writes nothing either.
 """
 
 from __future__ import annotations
@@ -12,18 +14,24 @@ import html
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer
 from PySide6.QtGui import QFontDatabase, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
     QTabWidget,
     QTextBrowser,
     QVBoxLayout,
@@ -31,7 +39,10 @@ from PySide6.QtWidgets import (
 )
 
 from ...core import heartbeat_md
+from ...core.config import HeartbeatConfig
 from ...core.models import RunRecord
+from ...core.present import local_time
+from ...core.replay import ReplayResult, replay
 from ...core.runner import HeartbeatRunner
 from ...files import EDITABLE_MAX_BYTES, atomic_write
 from ...store import SqliteStore
@@ -41,6 +52,7 @@ from ..services.tasks import Task
 from .window_state import WindowMemory
 
 PARSE_DELAY_MS = 250
+REPLAY_TAB = 3
 
 
 def render_instructions(ins: heartbeat_md.Instructions) -> str:
@@ -125,6 +137,17 @@ class EditorWindow(QWidget):
         self.cancel_button = QPushButton("&Cancel")
         self.cancel_button.setAccessibleName("Cancel the preview")
         self.cancel_button.setEnabled(False)
+        self.replay_button = QPushButton("&Replay last")
+        self.replay_button.setAccessibleName("Replay the thread's last runs with the unsaved text")
+        self.replay_button.setToolTip(
+            "Ask the thread's recent runs again with this text (their own context and model) and list the "
+            "decisions it changes. Writes nothing."
+        )
+        self.replay_count = QSpinBox()
+        self.replay_count.setRange(1, 50)
+        self.replay_count.setValue(10)
+        self.replay_count.setSuffix(" runs")
+        self.replay_count.setAccessibleName("How many recent runs to replay")
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
         self.busy.setVisible(False)
@@ -139,6 +162,20 @@ class EditorWindow(QWidget):
         self.tabs.addTab(self.result, "Result")
         self.tabs.addTab(self.prompt, "Prompt sent")
         self.tabs.addTab(self.raw, "Raw reply")
+        self.replay_summary = plain_label("Replay the thread's recent runs to see which decisions this text changes.")
+        self.replay_summary.setWordWrap(True)
+        self.replay_table = QTableWidget(0, 3)
+        self.replay_table.setAccessibleName("Decisions the text changes")
+        self.replay_table.setHorizontalHeaderLabels(("Run", "Recorded decision", "With this text"))
+        self.replay_table.verticalHeader().setVisible(False)
+        self.replay_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.replay_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.replay_table.horizontalHeader().setStretchLastSection(True)
+        replay_page = QWidget()
+        replay_layout = QVBoxLayout(replay_page)
+        replay_layout.addWidget(self.replay_summary)
+        replay_layout.addWidget(self.replay_table, 1)
+        self.tabs.addTab(replay_page, "Replay")
 
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -150,7 +187,14 @@ class EditorWindow(QWidget):
         preview_row = QHBoxLayout()
         thread_label = QLabel("&Thread:")
         thread_label.setBuddy(self.thread_box)
-        for widget in (thread_label, self.thread_box, self.preview_button, self.cancel_button):
+        for widget in (
+            thread_label,
+            self.thread_box,
+            self.preview_button,
+            self.replay_button,
+            self.replay_count,
+            self.cancel_button,
+        ):
             preview_row.addWidget(widget)
         right_layout.addLayout(preview_row)
         right_layout.addWidget(self.busy)
@@ -185,6 +229,7 @@ class EditorWindow(QWidget):
         self.reload_button.clicked.connect(self.load)
         self.preview_button.clicked.connect(self.start_preview)
         self.cancel_button.clicked.connect(self.cancel_preview)
+        self.replay_button.clicked.connect(self.start_replay)
         QShortcut(QKeySequence.StandardKey.Save, self, self.save)
         self._watcher = QFileSystemWatcher(self)
         self._watcher.fileChanged.connect(self._on_disk_change)
@@ -319,9 +364,13 @@ class EditorWindow(QWidget):
         runner = self._runner
         if runner is not None:
             runner.llm.cancel()
+        replaying = self.tabs.currentIndex() == REPLAY_TAB
         self._preview = None
         self._set_busy(False)
-        self.result.setPlainText("Preview cancelled.")
+        if replaying:
+            self.replay_summary.setText("Replay cancelled.")
+        else:
+            self.result.setPlainText("Preview cancelled.")
 
     def _on_preview(self, run: RunRecord) -> None:
         self._preview = None
@@ -335,9 +384,86 @@ class EditorWindow(QWidget):
         self._set_busy(False)
         self.result.setPlainText(f"Preview failed: {message}")
 
+    # ------------------------------------------------------------------ replay
+    def start_replay(self) -> None:
+        thread_id = self.thread_box.currentData()
+        if thread_id is None or self._preview is not None:
+            return
+        text, count = self.text.toPlainText(), self.replay_count.value()
+        db_path, make_runner = self._db_path, self._make_runner
+
+        def work(task: Task) -> ReplayResult:
+            store = SqliteStore(db_path, recover=False)
+            try:
+                runner = make_runner(store)
+                self._runner = runner
+                thread = store.get_thread(thread_id)
+                fallback = HeartbeatConfig.load(thread.config_json)[0] if thread else None
+                runs = store.runs.asked(thread_id, count)
+                task.progress.emit((0, len(runs)))
+                return replay(
+                    runs,
+                    runner.llm,
+                    heartbeat_md_text=text,
+                    timeout_s=runner.llm_timeout_s,
+                    default_model=runner.default_model,
+                    fallback=fallback,
+                    progress=lambda done, total, _what: task.progress.emit((done, total)),
+                    cancelled=task.cancelled.is_set,
+                )
+            finally:
+                store.close()
+
+        self._set_busy(True)
+        self.tabs.setCurrentIndex(REPLAY_TAB)
+        self.replay_table.setRowCount(0)
+        self.replay_summary.setText(f"Asking the last {count} runs of thread {thread_id} again with this text…")
+        self._preview = Task(work, self)
+        self._preview.progress.connect(self._on_replay_progress)
+        self._preview.done.connect(self._on_replay)
+        self._preview.failed.connect(self._on_replay_error)
+        self._preview.start()
+
+    def _on_replay_progress(self, value: object) -> None:
+        done, total = cast(tuple[int, int], value)
+        self.busy.setRange(0, max(total, 1))
+        self.busy.setValue(done)
+
+    def _on_replay(self, result: ReplayResult) -> None:
+        self._preview = None
+        self._set_busy(False)
+        self.show_replay(result)
+
+    def show_replay(self, result: ReplayResult) -> None:
+        changed = [item for item in result.items if item.changed]
+        self.replay_table.setRowCount(len(changed))
+        for row, item in enumerate(changed):
+            cells = (
+                f"{local_time(item.run.started_at)}  {item.run.id[:8]}",
+                item.before.label(),
+                item.after.label() + (f" — {item.after.detail}" if item.after.outcome in ("invalid", "error") else ""),
+            )
+            for column, cell in enumerate(cells):
+                self.replay_table.setItem(row, column, QTableWidgetItem(cell))
+        if not result.items and not result.not_replayable:
+            text = "This thread has no recorded run that asked a model yet: nothing to replay."
+        else:
+            text = f"{len(changed)} of {len(result.items)} decisions change with this text"
+            text += ":" if changed else " — the edit keeps every recorded decision."
+            if result.not_replayable:
+                text += f" ({len(result.not_replayable)} run(s) could not be asked again.)"
+        self.replay_summary.setText(text)
+
+    def _on_replay_error(self, message: str) -> None:
+        self._preview = None
+        self._set_busy(False)
+        self.replay_summary.setText(f"Replay failed: {message}")
+
     def _set_busy(self, busy: bool) -> None:
+        self.busy.setRange(0, 0)
         self.busy.setVisible(busy)
         self.preview_button.setEnabled(not busy)
+        self.replay_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
 
     @property

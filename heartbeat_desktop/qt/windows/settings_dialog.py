@@ -205,10 +205,16 @@ class SettingsDialog(QDialog):
         self.pull_cancel.setVisible(False)
         self.pull_bar = QProgressBar()
         self.pull_bar.setVisible(False)
+        self.compare_button = QPushButton("Compare m&odels…")
+        self.compare_button.setToolTip("Measure which models make the right calls, in which mode (writes nothing)")
         model_row = QHBoxLayout()
         model_row.addWidget(self.model, 1)
         model_row.addWidget(self.pull_button)
         model_row.addWidget(self.pull_cancel)
+        model_row.addWidget(self.compare_button)
+        self.decision_mode = QComboBox()
+        self.decision_mode.addItem("Directly: one answer in the decision format", "direct")
+        self.decision_mode.addItem("Reason first: a few free sentences, then the decision (two calls)", "reason-first")
         self.max_tokens = QSpinBox()
         self.max_tokens.setRange(10, 4000)
         self.max_tokens.setSingleStep(50)
@@ -270,6 +276,7 @@ class SettingsDialog(QDialog):
             self.align: "Align to clock",
             self.target: "Target",
             self.model: "Model",
+            self.decision_mode: "Decision mode",
             self.max_tokens: "Max tokens",
             self.temperature: "Temperature",
             self.dry_run: "Dry run",
@@ -297,6 +304,7 @@ class SettingsDialog(QDialog):
         form.addRow(_label("&Model:", self.model), model_row)
         form.addRow("", self.model_state)
         form.addRow("", self.pull_bar)
+        form.addRow("De&cide:", self.decision_mode)
         form.addRow("Max &tokens:", self.max_tokens)
         form.addRow("Tem&perature:", self.temperature)
         form.addRow("", self.dry_run)
@@ -344,7 +352,26 @@ class SettingsDialog(QDialog):
         self.model.currentTextChanged.connect(self._model_ui)
         self.pull_button.clicked.connect(self.start_pull)
         self.pull_cancel.clicked.connect(self.cancel_pull)
+        self.compare_button.clicked.connect(self.open_compare)
         return page
+
+    def open_compare(self) -> None:
+        """The evaluation, on the models the picker knows; the thread's own (or the default) checked."""
+        from ...wiring import make_router
+        from .compare_dialog import CompareModelsDialog
+
+        known = [self.model.itemText(i) for i in range(self.model.count())]
+        current = self.model.currentText().strip() or self.default_model.text().strip() or DEFAULT_MODEL
+        data_dir = self._data_dir
+        self.compare = CompareModelsDialog(
+            Path(self._store.db.path),
+            data_dir,
+            lambda store: make_router(store, data_dir),
+            known,
+            [current],
+            self,
+        )
+        self.compare.show()
 
     # ------------------------------------------------------------------ drafts
     def _switch_thread(self) -> None:
@@ -366,6 +393,7 @@ class SettingsDialog(QDialog):
         self.align.setChecked(c.align_to_clock)
         self.target.setCurrentIndex(self.target.findData(c.target))
         self.model.setCurrentText(c.model or "")
+        self.decision_mode.setCurrentIndex(max(0, self.decision_mode.findData(c.decision_mode)))
         self.max_tokens.setValue(c.max_tokens)
         self.temperature.setValue(c.temperature)
         self.dry_run.setChecked(c.dry_run)
@@ -407,6 +435,7 @@ class SettingsDialog(QDialog):
             align_to_clock=self.align.isChecked(),
             target=self.target.currentData(),
             model=model,
+            decision_mode=self.decision_mode.currentData(),
             max_tokens=self.max_tokens.value(),
             temperature=round(self.temperature.value(), 2),
             dry_run=self.dry_run.isChecked(),

@@ -1,0 +1,285 @@
+"""Settings → Compare models…: the decision-quality suite run on chosen models and modes, in the app.
+
+The same `core.evaluation.evaluate` the `eval` command runs, on a background task with its own database
+connection and model client: a progress bar that counts questions, Cancel that stops the call in flight
+(the client's `cancel`) and keeps what was measured, and the table the CLI prints. Nothing is written.
+The suite is the built-in one unless the user picks a file; situations that bring no HEARTBEAT.md use the
+user's own, read on the task.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import cast
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
+
+from ...core import heartbeat_md
+from ...core.decide import DECISION_MODES
+from ...core.evaluation import (
+    TABLE_COLUMNS,
+    EvalSettings,
+    EvalSummary,
+    Suite,
+    SuiteError,
+    evaluate,
+    parse_suite,
+    suite_format,
+)
+from ...core.ports import LLMClient
+from ...files import read_user_text
+from ...paths import bundled
+from ...store import SqliteStore
+from ..icons import app_icon
+from ..plain_text import plain_label
+from ..services.tasks import Task, Tasks
+
+BUILTIN_SUITE = "resources/eval-suite.toml"
+COLUMNS = tuple(c[0].upper() + c[1:] for c in TABLE_COLUMNS)
+LEGEND = (
+    "Valid: the answer passed validation and the thread's rules. Right action: the action the situation calls "
+    "for. Right target: the right post, where one is called for. False action: acted where the right answer "
+    "was to do nothing."
+)
+MODE_LABELS = {"direct": "Direct (one call)", "reason-first": "Reason first (two calls)"}
+
+
+def load_suite_file(path: Path | None) -> Suite:
+    """The built-in suite, or a user's file. Raises SuiteError or UnreadableFile saying what is wrong."""
+    path = path or bundled(BUILTIN_SUITE)
+    return parse_suite(read_user_text(path, "suite"), suite_format(path))
+
+
+class CompareModelsDialog(QDialog):
+    def __init__(
+        self,
+        db_path: Path,
+        data_dir: Path,
+        make_llm: Callable[[SqliteStore], LLMClient],
+        models: Sequence[str],
+        checked: Sequence[str],
+        parent: QDialog | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Compare models — Heartbeat Desktop")
+        self.setWindowIcon(app_icon())
+        self._db_path, self._data_dir, self._make_llm = db_path, data_dir, make_llm
+        self._tasks = Tasks(self)
+        self._task: Task | None = None
+        self._llm: LLMClient | None = None
+        self._llm_lock = threading.Lock()
+        self._suite_path: Path | None = None
+
+        intro = plain_label(
+            "Asks each model, in each mode, what it would do in a suite of situations whose right answer is "
+            "known, and counts how often it is valid, right, and how often it acts when nothing calls for it. "
+            "Nothing is written to the feed or the history."
+        )
+        intro.setWordWrap(True)
+        self.models = QListWidget()
+        self.models.setAccessibleName("Models to compare")
+        self.models.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        for name in dict.fromkeys([*checked, *models]):
+            item = QListWidgetItem(name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if name in checked else Qt.CheckState.Unchecked)
+            self.models.addItem(item)
+        self.mode_boxes = {mode: QCheckBox(MODE_LABELS[mode]) for mode in DECISION_MODES}
+        for box in self.mode_boxes.values():
+            box.setChecked(True)
+        modes_row = QHBoxLayout()
+        modes_row.addWidget(QLabel("Modes:"))
+        for box in self.mode_boxes.values():
+            modes_row.addWidget(box)
+        modes_row.addStretch(1)
+        self.suite_label = plain_label("Suite: built-in")
+        self.suite_button = QPushButton("Choose suite &file…")
+        self.builtin_button = QPushButton("Use &built-in")
+        suite_row = QHBoxLayout()
+        suite_row.addWidget(self.suite_label, 1)
+        suite_row.addWidget(self.suite_button)
+        suite_row.addWidget(self.builtin_button)
+        self.start_button = QPushButton("&Start")
+        self.cancel_button = QPushButton("&Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("Questions asked")
+        self.progress.setVisible(False)
+        self.status = plain_label("")
+        self.status.setWordWrap(True)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setAccessibleName("Results")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.details = plain_label("")
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.start_button)
+        run_row.addWidget(self.cancel_button)
+        run_row.addWidget(self.progress, 1)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        models_label = QLabel("&Models:")
+        models_label.setBuddy(self.models)
+        layout.addWidget(models_label)
+        layout.addWidget(self.models, 1)
+        layout.addLayout(modes_row)
+        layout.addLayout(suite_row)
+        layout.addLayout(run_row)
+        layout.addWidget(self.status)
+        layout.addWidget(self.table, 2)
+        layout.addWidget(self.details)
+        layout.addWidget(close)
+        self.resize(760, 620)
+
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.suite_button.clicked.connect(self._choose_suite)
+        self.builtin_button.clicked.connect(lambda: self.set_suite(None))
+
+    # ------------------------------------------------------------------ choices
+    def chosen_models(self) -> list[str]:
+        items = (self.models.item(i) for i in range(self.models.count()))
+        return [item.text() for item in items if item is not None and item.checkState() == Qt.CheckState.Checked]
+
+    def chosen_modes(self) -> list[str]:
+        return [mode for mode, box in self.mode_boxes.items() if box.isChecked()]
+
+    def set_suite(self, path: Path | None) -> None:
+        self._suite_path = path
+        self.suite_label.setText(f"Suite: {path}" if path else "Suite: built-in")
+
+    def _choose_suite(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Choose a suite", str(Path.home()), "Suites (*.toml *.json)")
+        if name:
+            self.set_suite(Path(name))
+
+    # ------------------------------------------------------------------ running
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    def start(self) -> None:
+        models, modes = self.chosen_models(), self.chosen_modes()
+        if self._task is not None:
+            return
+        if not models or not modes:
+            self.status.setText("Choose at least one model and one mode.")
+            return
+        suite_path, db_path, data_dir, make_llm = self._suite_path, self._db_path, self._data_dir, self._make_llm
+
+        def work(task: Task) -> list[EvalSummary]:
+            suite = load_suite_file(suite_path)
+            own_md = heartbeat_md.read_heartbeat_md(data_dir)[0] if suite.needs_heartbeat_md() else None
+            store = SqliteStore(db_path, recover=False)
+            try:
+                app = store.settings.app()
+                llm = make_llm(store)
+                with self._llm_lock:
+                    self._llm = llm
+                total = len(models) * len(modes) * len(suite.situations)
+                task.progress.emit((0, total, f"{len(suite.situations)} situations"))
+                return evaluate(
+                    suite,
+                    models,
+                    modes,
+                    llm,
+                    EvalSettings(app.llm_timeout, app.context_tokens, own_md),
+                    progress=lambda done, total, what: task.progress.emit((done, total, what)),
+                    cancelled=task.cancelled.is_set,
+                )
+            finally:
+                with self._llm_lock:
+                    self._llm = None
+                store.close()
+
+        self.table.setRowCount(0)
+        self.details.clear()
+        self.status.setText("Starting…")
+        self.progress.setRange(0, 0)
+        self._set_running(True)
+        self._task = self._tasks.start(work, self._on_done, self._on_failed)
+        self._task.progress.connect(self._on_progress)
+
+    def cancel(self) -> None:
+        task = self._task
+        if task is None:
+            return
+        task.cancel()
+        with self._llm_lock:
+            llm = self._llm
+        if llm is not None:
+            llm.cancel()  # the call in flight ends now, not at its timeout
+        self._task = None
+        self._set_running(False)
+        self.status.setText("Cancelled.")
+
+    def _on_progress(self, value: object) -> None:
+        done, total, what = cast(tuple[int, int, str], value)
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.status.setText(f"{done} of {total}: {what}")
+
+    def _on_done(self, result: object) -> None:
+        self._task = None
+        self._set_running(False)
+        summaries = cast(list[EvalSummary], result)
+        self.show_results(summaries)
+
+    def _on_failed(self, message: str) -> None:
+        self._task = None
+        self._set_running(False)
+        self.status.setText(f"Could not compare: {message}")
+
+    def show_results(self, summaries: list[EvalSummary]) -> None:
+        self.table.setRowCount(len(summaries))
+        for row, summary in enumerate(summaries):
+            for column, text in enumerate(summary.cells()):
+                item = QTableWidgetItem(text)
+                if column >= 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, column, item)
+        questions = sum(s.situations for s in summaries)
+        errors = [f"{s.model} ({s.mode}): {s.first_error()}" for s in summaries if s.errors]
+        self.status.setText(f"Done: {questions} questions asked." if not errors else "Done, with errors:")
+        self.details.setText("\n".join([*errors, LEGEND]))
+
+    def _set_running(self, running: bool) -> None:
+        self.progress.setVisible(running)
+        self.start_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        for widget in (self.models, self.suite_button, self.builtin_button, *self.mode_boxes.values()):
+            widget.setEnabled(not running)
+
+    def done(self, code: int) -> None:
+        self.cancel()
+        super().done(code)
+
+
+__all__ = ["CompareModelsDialog", "SuiteError", "load_suite_file"]

@@ -5,8 +5,10 @@
 Starts the real scheduler (worker on its QThread, runs on their own threads, real SQLite store) and a
 loopback Ollama-protocol server that takes `--delay` seconds to answer, asks for `--runs` heartbeats at
 once (one per thread), and meanwhile measures the gaps between ticks of a 5 ms QTimer on the GUI thread.
-Any blocking call on the GUI thread shows up as a long gap. Prints the measured maximum against the
-16 ms (one frame at 60 Hz) goal; asserts nothing.
+Any blocking call on the GUI thread shows up as a long gap. The whole measurement is repeated `--repeats`
+times (a fresh store and scheduler each): the figure is the worst gap of all repeats, and every run of
+every repeat must have completed ok (`runs_ok` of `runs_expected`; `run_all.py` fails otherwise). Prints
+the measured maximum against the 16 ms (one frame at 60 Hz) goal; asserts nothing.
 """
 
 from __future__ import annotations
@@ -41,9 +43,26 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--delay", type=float, default=3.0)
     parser.add_argument("--parallel", type=int, default=2, help="runs in flight at once (the app's default: 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="measure this many times; report the worst")
     args = parser.parse_args()
     app = QApplication([])
     tune_gil_for_gui()  # as the app does at start
+    worst_of_all = 0.0
+    ok_runs = 0
+    for repeat in range(args.repeats):
+        stall, ok = measure(app, args)
+        print(f"repeat {repeat + 1}: max stall {stall:.2f} ms, {ok}/{args.runs} runs ok")
+        worst_of_all = max(worst_of_all, stall)
+        ok_runs += ok
+    expected = args.runs * args.repeats
+    verdict = "ok" if worst_of_all <= 16 and ok_runs == expected else "MISS"
+    print(f"runs_ok={ok_runs} runs_expected={expected} repeats={args.repeats}")
+    print(f"gui_max_stall_ms={worst_of_all:.2f} goal_ms=16 {verdict}")
+    return 0
+
+
+def measure(app: QApplication, args: argparse.Namespace) -> tuple[float, int]:
+    """One measurement: (the longest gap between GUI ticks in ms, how many runs completed ok)."""
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         (data / "HEARTBEAT.md").write_text((REPO / "HEARTBEAT.md").read_text(encoding="utf-8"), encoding="utf-8")
@@ -100,9 +119,8 @@ def main() -> int:
     ticks = sorted(gaps)
     print(f"runs={len(done)}/{args.runs} server_delay_s={args.delay} wall_s={wall:.2f} ticks={len(gaps)}")
     print(f"gap_ms p50={statistics.median(ticks):.2f} p99={ticks[int(0.99 * (len(ticks) - 1))]:.2f}")
-    verdict = "ok" if max(ticks) <= 16 else "MISS"
-    print(f"gui_max_stall_ms={max(ticks):.2f} goal_ms=16 {verdict}")
-    return 0
+    ok = sum(1 for run in done if getattr(run, "status", None) == "ok")
+    return max(ticks), ok
 
 
 if __name__ == "__main__":

@@ -1,10 +1,15 @@
-"""Launch to tray visible, and the tray app's memory when idle (from the source tree).
+"""Launch to tray visible, and the tray app's memory when idle: fresh, and after a tour of every window.
 
-    python benchmarks/launch.py [--idle 5]
+    python benchmarks/launch.py [--idle 5] [--repeats 3]
 
-Starts Xvfb with a tray (trayer), launches `python -m heartbeat_desktop` with a fresh data dir, times
-launch → the "Tray icon shown" log line, waits `--idle` seconds and reads the process's resident memory
-(VmRSS), then quits it with `heartbeat-desktop quit`. Linux only; prints figures, asserts nothing.
+Starts Xvfb with a tray (trayer), launches `python -m heartbeat_desktop` with a fresh data dir and the
+loopback Ollama-protocol server up (as a user's would be), times launch → the "Tray icon shown" log line,
+waits `--idle` seconds and reads the process's resident memory (VmRSS). Then opens and closes every
+window in turn (`heartbeat-desktop open|close NAME`, each shown for a second so it loads what it shows:
+Settings lists the server's models, History its chart), waits `--idle` seconds again and reads VmRSS
+once more, then quits the app with `heartbeat-desktop quit`. `--repeats` launches: the launch time is the
+median, the memory figures the largest. Beside them, `qt_floor.py` measures a bare PySide6 tray the same
+way (the floor under both figures). Linux only; prints figures, asserts nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,6 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from heartbeat_desktop.window_names import WINDOWS  # noqa: E402
+from tests.support.ollama_server import OllamaServer  # noqa: E402
 from tests.support.xserver import start_display, start_tray  # noqa: E402
 
 
@@ -31,26 +39,14 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--idle", type=float, default=5.0)
-    args = parser.parse_args()
-    if shutil.which("Xvfb") is None or shutil.which("trayer") is None:
-        print("needs Xvfb and trayer (packaging/install-system-deps.sh)", file=sys.stderr)
-        return 2
-    procs = []
+def cli(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "heartbeat_desktop", *args], cwd=REPO, env=env, capture_output=True)
+
+
+def one_launch(base_env: dict[str, str], idle: float) -> tuple[float | None, float, float]:
+    """(launch to tray in s or None, idle RSS fresh, idle RSS after the window tour) of one launch."""
     with tempfile.TemporaryDirectory() as tmp:
-        display = start_display(procs)
-        env = {
-            **os.environ,
-            "DISPLAY": display,
-            "QT_QPA_PLATFORM": "xcb",
-            "HEARTBEAT_DATA_DIR": tmp,
-            "OLLAMA_HOST": "http://127.0.0.1:9",
-            "LOG_LEVEL": "INFO",
-        }
-        env.pop("DBUS_SESSION_BUS_ADDRESS", None)
-        start_tray(procs, env)
+        env = {**base_env, "HEARTBEAT_DATA_DIR": tmp}
         log = Path(tmp) / "logs" / "heartbeat.log"
         t0 = time.monotonic()
         app = subprocess.Popen(
@@ -60,24 +56,69 @@ def main() -> int:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        procs.append(app)
         shown = None
-        while time.monotonic() - t0 < 30 and shown is None:
-            if log.exists() and "Tray icon shown" in log.read_text():
-                shown = time.monotonic() - t0
-            time.sleep(0.01)
-        time.sleep(args.idle)
-        rss = rss_mb(app.pid)
-        subprocess.run([sys.executable, "-m", "heartbeat_desktop", "quit"], cwd=REPO, env=env, capture_output=True)
-        app.wait(10)
+        try:
+            while time.monotonic() - t0 < 30 and shown is None:
+                if log.exists() and "Tray icon shown" in log.read_text():
+                    shown = time.monotonic() - t0
+                time.sleep(0.005)
+            time.sleep(idle)
+            fresh = rss_mb(app.pid)
+            for name in WINDOWS:
+                cli(env, "open", name)
+                time.sleep(1.0)
+                cli(env, "close", name)
+            time.sleep(idle)
+            toured = rss_mb(app.pid)
+            cli(env, "quit")
+            app.wait(10)
+        finally:
+            if app.poll() is None:
+                app.kill()
+    return shown, fresh, toured
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--idle", type=float, default=5.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    if shutil.which("Xvfb") is None or shutil.which("trayer") is None:
+        print("needs Xvfb and trayer (packaging/install-system-deps.sh)", file=sys.stderr)
+        return 2
+    procs: list[subprocess.Popen[bytes]] = []
+    server = OllamaServer().start()
+    try:
+        display = start_display(procs)
+        env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "OLLAMA_HOST": server.url}
+        env["LOG_LEVEL"] = "INFO"
+        env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+        start_tray(procs, env)
+        results = [one_launch(env, args.idle) for _ in range(args.repeats)]
+        floor = subprocess.run(
+            [sys.executable, str(REPO / "benchmarks" / "qt_floor.py"), "--idle", str(args.idle)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout.strip()
+    finally:
+        server.stop()
         for proc in procs:
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(5)
-    if shown is None:
-        print("the tray icon never appeared", file=sys.stderr)
+    times = [shown for shown, _, _ in results if shown is not None]
+    if len(times) < len(results):
+        print("the tray icon did not appear in every launch", file=sys.stderr)
         return 1
-    print(f"launch_to_tray_ms={shown * 1000:.0f} idle_rss_mb={rss:.1f}")
+    for i, (shown, fresh, toured) in enumerate(results, 1):
+        print(f"launch {i}: tray after {shown * 1000:.0f} ms, idle RSS {fresh:.1f} MB, after the tour {toured:.1f} MB")
+    print(
+        f"launch_to_tray_ms={statistics.median(times) * 1000:.0f} idle_rss_mb={max(r[1] for r in results):.1f} "
+        f"idle_rss_after_tour_mb={max(r[2] for r in results):.1f}"
+    )
+    print(f"bare PySide6 tray on this display (benchmarks/qt_floor.py): {floor}")
     return 0
 
 

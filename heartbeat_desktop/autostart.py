@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import plistlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,6 +56,8 @@ def _desktop_quote(arg: str) -> str:
 
 
 def launch_agent_plist(command: list[str]) -> bytes:
+    import plistlib  # macOS only; plistlib pulls in the XML parser, which Linux never needs at launch
+
     return plistlib.dumps(
         {"Label": LABEL, "ProgramArguments": command, "RunAtLoad": True, "ProcessType": "Interactive"}
     )

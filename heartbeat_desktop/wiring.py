@@ -1,6 +1,8 @@
 """Builds the concrete parts (store, LLM client, runner) from the environment and the stored settings.
 
-Kept apart from the CLI and the Qt layer so both assemble the app the same way.
+Kept apart from the CLI and the Qt layer so both assemble the app the same way. The model clients (httpx,
+the ollama library) and the runner are imported inside the functions that build them: the tray app
+imports this module at launch and needs none of them until the first heartbeat or window (issue #17).
 """
 
 from __future__ import annotations
@@ -8,18 +10,21 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import paths
 from .core.app_settings import keep_alive_value
 from .core.ports import LLMClient, StoreError
 from .core.presence import PresenceSource
-from .core.runner import HeartbeatRunner
-from .llm import OllamaClient
-from .llm.router import OLLAMA, ModelRouter
 from .llm.server_memory import RECHECK_AFTER_S
 from .secrets import KeyCache, StoredKeys, open_secrets
 from .store import SqliteStore
 from .store.providers import ProviderRepo
+
+if TYPE_CHECKING:
+    from .core.runner import HeartbeatRunner
+    from .llm import OllamaClient
+    from .llm.router import ModelRouter
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,8 @@ def context_tokens(store: SqliteStore) -> int:
 
 def make_llm(store: SqliteStore) -> OllamaClient:
     """The app's default Ollama (health checks, `status`)."""
+    from .llm import OllamaClient
+
     return OllamaClient(store.settings.get("ollama_host"))
 
 
@@ -93,12 +100,16 @@ def stored_keys(store: SqliteStore, cache: KeyCache) -> StoredKeys:
 
 def key_snapshot(store: SqliteStore, data_dir: Path) -> StoredKeys:
     """Key states read now, for a background task that must not touch this thread's store connection."""
+    from .llm.router import OLLAMA
+
     names = [OLLAMA, *(p.name for p in store.providers.list())]
     states = {name: store.providers.key_state(name) for name in names}
     return StoredKeys(lambda name: states.get(name, (False, None)), key_cache(data_dir))
 
 
 def make_router(store: SqliteStore, data_dir: Path | None = None, keys: KeyCache | None = None) -> ModelRouter:
+    from .llm.router import ModelRouter
+
     cache = keys or key_cache(data_dir or paths.data_dir())
     return ModelRouter(
         store.providers.list(),
@@ -116,6 +127,8 @@ def make_runner(
     keys: KeyCache | None = None,
     presence: PresenceSource | None = None,
 ) -> HeartbeatRunner:
+    from .core.runner import HeartbeatRunner
+
     settings = store.settings.app()
     return HeartbeatRunner(
         store,

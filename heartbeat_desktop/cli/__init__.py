@@ -8,6 +8,10 @@ The package: `parser` is the grammar, one module per command group does the work
 `check`, `threads`, `provider`, `api`, `app`), `common` holds what they share, and the text and JSON of
 runs, threads and posts come from `core.present` (shared with the local API). `main` here opens the
 store each command needs and turns exceptions into exit codes, so no command has to.
+
+No arguments means the tray app, and that path imports nothing of the command line: not the grammar, not
+the commands, not the store (issue #17: launch to tray within 400 ms). Everything else is imported when a
+command runs.
 """
 
 from __future__ import annotations
@@ -15,16 +19,16 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 from .. import logging_setup, paths
-from ..core.ports import LLMError, StoreError
-from ..core.present import describe_run
-from ..core.runner import UnknownThread
-from ..store import SqliteStore
-from ..store.threads import NoSuchThread
 from .app import no_display, start_tray
 from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, error, tell_running_app
-from .parser import build_parser
+
+if TYPE_CHECKING:
+    from ..core.present import describe_run
+    from ..store import SqliteStore
+    from .parser import build_parser
 
 __all__ = [
     "EXIT_FAIL",
@@ -41,15 +45,40 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def main(argv: list[str] | None = None) -> int:
-    os.umask(paths.PRIVATE_UMASK)  # everything the app writes is the user's alone (see paths.py)
-    args = build_parser().parse_args(argv)  # a usage error exits 2 here, before anything is opened
+def __getattr__(name: str) -> Any:
+    """`build_parser` and `describe_run` stay importable from here, loaded on first use."""
+    if name == "build_parser":
+        from .parser import build_parser
+
+        return build_parser
+    if name == "describe_run":
+        from ..core.present import describe_run
+
+        return describe_run
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _setup_logging() -> None:
     try:
         log_directory = paths.log_dir()
     except OSError as exc:
         print(f"heartbeat-desktop: cannot create log directory: {exc}", file=sys.stderr)
         log_directory = None
     logging_setup.setup(log_directory)
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.umask(paths.PRIVATE_UMASK)  # everything the app writes is the user's alone (see paths.py)
+    if not (sys.argv[1:] if argv is None else argv):  # the tray app: the fast path
+        _setup_logging()
+        return start_tray()
+    from ..core.ports import LLMError, StoreError
+    from ..core.runner import UnknownThread
+    from ..store.threads import NoSuchThread
+    from .parser import build_parser
+
+    args = build_parser().parse_args(argv)  # a usage error exits 2 here, before anything is opened
+    _setup_logging()
     if args.command is None:
         return start_tray()
     store: SqliteStore | None = None

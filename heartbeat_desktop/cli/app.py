@@ -1,4 +1,4 @@
-"""The commands that start or stop the tray app: no command at all, `open WINDOW`, `quit`.
+"""The commands that start or stop the tray app: no command at all, `open WINDOW`, `close WINDOW`, `quit`.
 
 Qt is imported only here and only when needed, so every other command runs (and starts fast) on a
 machine without a display or without Qt.
@@ -44,6 +44,18 @@ def start_tray(open_window: str | None = None) -> int:
 def cmd_open(_store: None, args: argparse.Namespace) -> int:
     """In the running app if there is one (it shows the window and we exit), else start the app with it."""
     return start_tray(open_window=args.window)
+
+
+def cmd_close(_store: None, args: argparse.Namespace) -> int:
+    """Close a window of the running app (scripts, and the memory benchmark's window tour)."""
+    try:
+        from ..qt.services.single_instance import request, server_name
+    except ImportError:
+        return error("this build has no windows to close", EXIT_FAIL)
+    reply = request(server_name(paths.data_dir()), {"cmd": "close", "window": args.window}, timeout_s=5)
+    if reply is None:
+        print("Heartbeat Desktop is not running")
+    return EXIT_OK
 
 
 def cmd_quit(_store: None, args: argparse.Namespace) -> int:

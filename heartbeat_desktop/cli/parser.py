@@ -24,7 +24,7 @@ from ..core.models import NOTE_KINDS, ROLES, RUN_STATUSES
 from ..store import DEFAULT_THREAD
 from ..window_names import WINDOWS
 from .api import cmd_api
-from .app import cmd_open, cmd_quit
+from .app import cmd_close, cmd_open, cmd_quit
 from .check import cmd_check
 from .common import Command
 from .config import cmd_config_get, cmd_config_set, cmd_settings_get, cmd_settings_set
@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         sub, "open", cmd_open, needs_store=False, help="open a window of the running app (starting it if needed)"
     )
+    p.add_argument("window", choices=tuple(WINDOWS))
+    p = _command(sub, "close", cmd_close, needs_store=False, help="close a window of the running app")
     p.add_argument("window", choices=tuple(WINDOWS))
 
     _provider_commands(sub)

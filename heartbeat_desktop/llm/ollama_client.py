@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -18,9 +17,9 @@ from typing import Any, Literal
 
 import httpx
 
-from ..core.app_settings import check_host
 from ..core.ports import LLMError, LLMReply, LLMRequest
 from .context_window import overflow_error
+from .hosts import host_problem, resolve_host
 from .output_format import OLLAMA_LADDER, walk
 from .server_memory import ServerMemory
 from .server_text import echoes, one_line, scrub, seconds
@@ -30,7 +29,6 @@ log = logging.getLogger(__name__)
 
 OllamaFormat = dict[str, Any] | Literal["json"]  # what `format` takes: a JSON schema, or plain JSON mode
 
-DEFAULT_HOST = "http://127.0.0.1:11434"
 PULL_MAX_BYTES = 256 * 1024 * 1024
 CONNECT_TIMEOUT_S = 5.0
 
@@ -50,32 +48,6 @@ def _import_ollama() -> Any:
 
 
 ollama = _import_ollama()
-
-
-def resolve_host(configured: str | None) -> str:
-    """Settings win, then $OLLAMA_HOST, then Ollama's default. As Ollama reads it: "host:port" without a
-    scheme is http, and a host without a port is port 11434 over http (443 over https) — so the common
-    `OLLAMA_HOST=0.0.0.0` means the local server, not port 80."""
-    host = (configured or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).strip().rstrip("/")
-    if "://" not in host:
-        host = "http://" + host
-    match = _AUTHORITY.match(host)
-    if match and match.group(3) is None:
-        port = 443 if match.group(1).lower() == "https" else 11434
-        host = f"{match.group(1)}://{match.group(2)}:{port}{match.group(4) or ''}"
-    return host
-
-
-def host_problem(host: str) -> str | None:
-    """Why `host` cannot be a server address (a port out of range, a cut IPv6 address), or None."""
-    try:
-        check_host(host)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-_AUTHORITY = re.compile(r"^(https?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d+))?(/\S*)?$", re.IGNORECASE)
 
 
 class OllamaClient:

@@ -17,9 +17,7 @@ from typing import Protocol
 
 from ..core.ports import LLMClient, LLMError, LLMReply, LLMRequest, ProviderClient, SecretsUnavailable
 from ..core.providers import Provider
-from .anthropic_client import AnthropicClient
-from .ollama_client import OllamaClient
-from .openai_client import OpenAICompatibleClient
+from .hosts import resolve_host
 from .server_memory import ServerMemory
 
 log = logging.getLogger(__name__)
@@ -60,9 +58,14 @@ class ModelRouter:
         self._keys = keys
         self._memory = memory
         self._current: LLMClient | None = None
-        self.host = OllamaClient(ollama_host).host
+        self.host = resolve_host(ollama_host)
 
     def client_for(self, provider: str, key_wait_s: float = KEY_WAIT_S) -> ProviderClient:
+        # The clients (httpx, the ollama library) are imported here, by the first call that needs one.
+        from .anthropic_client import AnthropicClient
+        from .ollama_client import OllamaClient
+        from .openai_client import OpenAICompatibleClient
+
         if provider == OLLAMA:
             key = self._key(OLLAMA, required=False, wait_s=key_wait_s)
             return OllamaClient(self._ollama_host, api_key=key, memory=self._memory, keep_alive=self._keep_alive)
@@ -130,4 +133,6 @@ class ModelRouter:
             client.cancel()
 
     def version(self) -> str:
+        from .ollama_client import OllamaClient
+
         return OllamaClient(self._ollama_host).version()

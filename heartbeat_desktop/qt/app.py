@@ -7,6 +7,7 @@ Nothing here reads the database on the GUI thread: the scheduler worker owns a c
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -14,7 +15,7 @@ import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon, QWidget
@@ -23,10 +24,10 @@ from .. import __version__, paths, wiring
 from ..autostart import Autostart
 from ..core.models import RunRecord
 from ..core.notify import HISTORY, OPEN, RESUME, RETRY, SNOOZE, SNOOZE_S, UNDO, Notice, notice_for
-from ..core.ports import StoreError
+from ..core.ports import LLMError, StoreError
 from ..core.presence import UNKNOWN, PresenceSource, PresenceState
-from ..core.runner import HeartbeatRunner
-from ..llm import OllamaClient
+from ..llm import probe
+from ..llm.hosts import host_problem, resolve_host
 from ..presence import heartbeat_presence, notification_presence
 from ..store import SqliteStore
 from ..window_names import WINDOWS
@@ -40,13 +41,12 @@ from .services.single_instance import InstanceServer, request, server_name
 from .services.tasks import Tasks
 from .tray import TrayController
 from .tray_menu import TrayActions, TrayMenu
-from .windows.editor_window import EditorWindow
-from .windows.fallback_window import FallbackWindow
-from .windows.feed_window import FeedWindow
-from .windows.history_window import HistoryWindow
-from .windows.settings_dialog import SettingsDialog
-from .windows.threads_window import ThreadsWindow
 from .windows.window_state import WindowMemory
+
+if TYPE_CHECKING:  # imported where first used: the tray needs none of them to appear (issue #17)
+    from ..core.runner import HeartbeatRunner
+    from ..llm import OllamaClient
+    from .windows.fallback_window import FallbackWindow
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,7 @@ class TrayApp(QObject):
         self.instance.raise_requested.connect(self.raise_ui)
         self.instance.status_provider = self.live_status
         self.instance.open_requested.connect(self.open_window)
+        self.instance.close_requested.connect(self.close_window)
         self.instance.api_reload_requested.connect(self.configure_api)
         self.instance.reload_requested.connect(self._on_outside_change)
         self.instance.quit_requested.connect(self.quit, Qt.ConnectionType.QueuedConnection)
@@ -181,6 +182,8 @@ class TrayApp(QObject):
             QTimer.singleShot(500, lambda: self._show_tray_or_fallback(waited + 0.5))
             return
         log.warning("No system tray after %.0f s; showing the fallback window", waited)
+        from .windows.fallback_window import FallbackWindow
+
         self.fallback = FallbackWindow(self.actions)
         self.fallback.update_state(self.scheduler.state, self.tray.error)
         self.fallback.show()
@@ -266,6 +269,10 @@ class TrayApp(QObject):
             window = self._create_window(name)
             if window is None:
                 return None
+            # Closed is gone: the widgets, their models and pages are freed (an app open all day does not
+            # keep every window it ever showed); the next open builds a new one (issue #17).
+            window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            window.destroyed.connect(partial(self._forget_window, name, id(window)))
             self._open[name] = window
         window.show()
         window.raise_()
@@ -274,37 +281,68 @@ class TrayApp(QObject):
 
     @property
     def window_factories(self) -> dict[str, Callable[[], QWidget]]:
-        """The window registry: one factory per name in `window_names.WINDOWS`."""
+        """The window registry: one factory per name in `window_names.WINDOWS`. Each window's module is
+        imported when it is first opened: the tray alone does not pay for charts, editors and dialogs."""
         return {
             "history": self._history_window,
-            "feed": lambda: FeedWindow(self.gui_store, self.memory, on_change=lambda: None),
-            "threads": lambda: ThreadsWindow(self.gui_store, self.memory, on_change=self.scheduler.reload),
-            "editor": lambda: EditorWindow(
-                paths.ensure_heartbeat_md(self.data_dir),
-                self.db_path,
-                self.memory,
-                self.thread_choices,
-                self.make_runner,
-            ),
-            "settings": lambda: SettingsDialog(
-                self.gui_store,
-                self.memory,
-                autostart_enabled=self.autostart.enabled,
-                set_autostart=self.set_autostart,
-                on_applied=self._settings_applied,
-                data_dir=self.data_dir,
-            ),
+            "feed": self._feed_window,
+            "threads": self._threads_window,
+            "editor": self._editor_window,
+            "settings": self._settings_window,
         }
 
-    def _history_window(self) -> HistoryWindow:
+    def _feed_window(self) -> QWidget:
+        from .windows.feed_window import FeedWindow
+
+        return FeedWindow(self.gui_store, self.memory, on_change=lambda: None)
+
+    def _threads_window(self) -> QWidget:
+        from .windows.threads_window import ThreadsWindow
+
+        return ThreadsWindow(self.gui_store, self.memory, on_change=self.scheduler.reload)
+
+    def _editor_window(self) -> QWidget:
+        from .windows.editor_window import EditorWindow
+
+        return EditorWindow(
+            paths.ensure_heartbeat_md(self.data_dir), self.db_path, self.memory, self.thread_choices, self.make_runner
+        )
+
+    def _settings_window(self) -> QWidget:
+        from .windows.settings_dialog import SettingsDialog
+
+        return SettingsDialog(
+            self.gui_store,
+            self.memory,
+            autostart_enabled=self.autostart.enabled,
+            set_autostart=self.set_autostart,
+            on_applied=self._settings_applied,
+            data_dir=self.data_dir,
+        )
+
+    def _history_window(self) -> QWidget:
+        from .windows.history_window import HistoryWindow
+
         window = HistoryWindow(self.gui_store, self.db_path, self.memory, self.thread_choices)
-
-        def refresh(_run: object) -> None:
-            if window.isVisible():
-                window.refresh()
-
-        self.scheduler.run_finished.connect(refresh)
+        # A bound slot of the window: Qt drops the connection when the closed window is deleted.
+        self.scheduler.run_finished.connect(window.on_run_finished)
         return window
+
+    def _forget_window(self, name: str, key: int, _obj: object = None) -> None:
+        window = self._open.get(name)
+        if window is not None and id(window) == key:
+            del self._open[name]
+        # The window's Python objects go now, and the C heap they and Qt freed goes back to the system:
+        # without this glibc keeps it, and a window opened once stays in the idle app's memory all day.
+        gc.collect()
+        release_free_memory()
+
+    def close_window(self, name: str) -> bool:
+        """Close a window if it is open (the CLI's `close`); False when it was not."""
+        window = self._open.get(name)
+        if window is None or not window.isVisible():
+            return False
+        return bool(window.close())
 
     def _create_window(self, name: str) -> QWidget | None:
         factory = self.window_factories.get(name)
@@ -339,8 +377,9 @@ class TrayApp(QObject):
             self.open_post(notice.post_id)
         elif key in (HISTORY, OPEN):
             window = self.open_window("history")
-            if isinstance(window, HistoryWindow):
-                window.show_run(notice.thread_id, notice.run_id)
+            show_run = getattr(window, "show_run", None)
+            if show_run is not None:
+                show_run(notice.thread_id, notice.run_id)
         elif key == RETRY and notice.thread_id:
             self.scheduler.run_heartbeat_now(notice.thread_id)
         elif key == RESUME and notice.thread_id:
@@ -358,8 +397,9 @@ class TrayApp(QObject):
 
     def open_post(self, post_id: int) -> None:
         window = self.open_window("feed")
-        if isinstance(window, FeedWindow):
-            window.show_post(post_id)
+        show_post = getattr(window, "show_post", None)
+        if show_post is not None:
+            show_post(post_id)
 
     def raise_ui(self) -> None:
         if self.fallback is not None:
@@ -460,10 +500,21 @@ class TrayApp(QObject):
         }
 
     def _host(self) -> str:
-        return self._llm().host
+        return resolve_host(self._configured_host())
 
     def _probe(self) -> str:
-        return self._llm().version()
+        """The health check: a stdlib GET of /api/version (llm/probe.py), not the Ollama client — the idle
+        tray app then never loads httpx and the ollama library (issue #17)."""
+        host = self._host()
+        problem = host_problem(host)
+        if problem is not None:
+            raise LLMError("unreachable", f"the model server address is not usable: {problem}")
+        return probe.version(host)
+
+    def _configured_host(self) -> str | None:
+        # Runs on the health-check thread: its own short-lived connection, never the GUI thread's.
+        with contextlib.closing(SqliteStore(paths.db_file(self.data_dir), recover=False)) as store:
+            return store.settings.get("ollama_host")
 
     def _llm(self) -> OllamaClient:
         # Runs on the health-check thread: its own short-lived connection, never the GUI thread's.
@@ -472,6 +523,18 @@ class TrayApp(QObject):
             return wiring.make_llm(store)
         finally:
             store.close()
+
+
+def release_free_memory() -> None:
+    """Hand freed heap pages back to the system (glibc's malloc_trim); elsewhere nothing to do."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # musl and other libcs have no malloc_trim
+        pass
 
 
 class _Switchable:

@@ -12,15 +12,18 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from ...api.server import AppBridge, ControlAPI
 from ...api.token import api_settings
 from ...api.token import token as api_token
 from ...core.models import Refusal, RunRecord, RunRefused
 from ...store import SqliteStore
 from ...store.settings import SettingsRepo
+
+if TYPE_CHECKING:
+    from ...api.server import ControlAPI
 from .scheduler import HeartbeatScheduler
 
 log = logging.getLogger(__name__)
@@ -85,7 +88,7 @@ class LocalApi(QObject):
         self._db_path = db_path
         self._settings = settings
         self._on_fd_pressure = on_fd_pressure
-        self.server: ControlAPI | None = None
+        self.server: ControlAPI | None = None  # created when the API is turned on
         self.error: str | None = None
         self._bridge = ApiBridgeQt(scheduler, self._wait_s, self)
         self._bridge.changed.connect(self.changed)
@@ -106,6 +109,8 @@ class LocalApi(QObject):
         self.stop()
         if not settings.enabled:
             return
+        from ...api.server import AppBridge, ControlAPI  # only when turned on: the server is not on the launch path
+
         scheduler = self._scheduler
         bridge = AppBridge(
             state=lambda: scheduler.state,

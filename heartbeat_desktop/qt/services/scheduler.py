@@ -24,17 +24,20 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from ...core.config import HeartbeatConfig
 from ...core.models import Refusal, RunRecord, RunRefused
-from ...core.runner import HeartbeatRunner
 from ...core.schedule import missed, next_due, trigger_for
 from ...core.scheduler_state import SchedulerState, ThreadSchedule
 from ...store import SqliteStore
 from ...store.settings import PAUSED_SETTING
 from .wake_timer import WakeTimer, make_wake_timer
+
+if TYPE_CHECKING:  # built by the caller's factory on a run's thread, not imported at launch
+    from ...core.runner import HeartbeatRunner
 
 log = logging.getLogger(__name__)
 

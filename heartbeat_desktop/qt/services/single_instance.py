@@ -2,7 +2,8 @@
 
 The server name derives from the data dir, so a second profile (`HEARTBEAT_DATA_DIR=…`) or a test runs
 beside the user's app. Messages are JSON lines: `{"cmd": "ping"}`, `{"cmd": "raise"}`,
-`{"cmd": "run-now", "thread": ID, "dry_run": bool}`. A run-now is carried out by the running app's
+`{"cmd": "open"|"close", "window": NAME}`, `{"cmd": "run-now", "thread": ID, "dry_run": bool}`.
+A run-now is carried out by the running app's
 scheduler (one writer, its notification shows) and answered when the run ends with the whole run record,
 or with `{"ok": false, "error": TEXT, "refused": WHY}` where WHY is a `core.models.Refusal` value.
 
@@ -100,6 +101,7 @@ def _foreign(fd: int) -> bool:
 class InstanceServer(QObject):
     raise_requested = Signal()
     open_requested = Signal(str)
+    close_requested = Signal(str)
     api_reload_requested = Signal()
     quit_requested = Signal()
     reload_requested = Signal()
@@ -224,6 +226,13 @@ class InstanceServer(QObject):
                 self._reply(sock, {"ok": False, "error": f"no window {window!r}; one of {', '.join(WINDOWS)}"})
                 return
             self.open_requested.emit(window)
+            self._reply(sock, {"ok": True})
+        elif cmd == "close":
+            window = message.get("window")
+            if window not in WINDOWS:
+                self._reply(sock, {"ok": False, "error": f"no window {window!r}; one of {', '.join(WINDOWS)}"})
+                return
+            self.close_requested.emit(window)
             self._reply(sock, {"ok": True})
         elif cmd == "run-now":
             thread_id = message.get("thread")

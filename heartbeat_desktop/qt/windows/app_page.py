@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QCheckBox, QFormLayout, QLabel, QLineEdit, QPushBu
 from ...api.token import api_settings
 from ...core.app_settings import DEFAULT_MODEL, AppSettings, check_host
 from ...core.config import ConfigError
-from ...llm import OllamaClient
+from ...llm.hosts import resolve_host
 from ...store import SqliteStore
 from ..plain_text import plain_label
 
@@ -32,7 +32,7 @@ class AppPage(QWidget):
         super().__init__(parent)
         form = QFormLayout(self)
         self.host = QLineEdit(store.settings.get("ollama_host") or "")
-        self.host.setPlaceholderText(OllamaClient(None).host)
+        self.host.setPlaceholderText(resolve_host(None))
         self.host.setAccessibleName("Ollama host")
         self.default_model = QLineEdit(store.settings.get("default_model") or "")
         self.default_model.setPlaceholderText(DEFAULT_MODEL)

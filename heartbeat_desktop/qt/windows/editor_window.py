@@ -14,7 +14,7 @@ import html
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer
 from PySide6.QtGui import QFontDatabase, QKeySequence, QShortcut
@@ -42,14 +42,16 @@ from ...core import heartbeat_md
 from ...core.config import HeartbeatConfig
 from ...core.models import RunRecord
 from ...core.present import local_time
-from ...core.replay import ReplayResult, replay
-from ...core.runner import HeartbeatRunner
 from ...files import EDITABLE_MAX_BYTES, atomic_write
 from ...store import SqliteStore
 from ..icons import app_icon
 from ..plain_text import plain_label
 from ..services.tasks import Task
 from .window_state import WindowMemory
+
+if TYPE_CHECKING:  # what a preview or a replay needs is imported when one starts
+    from ...core.replay import ReplayResult
+    from ...core.runner import HeartbeatRunner
 
 PARSE_DELAY_MS = 250
 REPLAY_TAB = 3
@@ -389,6 +391,8 @@ class EditorWindow(QWidget):
         thread_id = self.thread_box.currentData()
         if thread_id is None or self._preview is not None:
             return
+        from ...core.replay import replay
+
         text, count = self.text.toPlainText(), self.replay_count.value()
         db_path, make_runner = self._db_path, self._make_runner
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelection, Qt
+from PySide6.QtCore import QItemSelection, Qt, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -164,6 +164,11 @@ class HistoryWindow(QWidget):
     def refresh(self) -> None:
         self._fill_threads()
         self._apply_filters()
+
+    @Slot(object)
+    def on_run_finished(self, _run: object) -> None:
+        if self.isVisible():
+            self.refresh()
 
     def show_run(self, thread_id: str | None, run_id: str | None) -> None:
         """Show one thread's runs with `run_id` selected (a notification's "Open history")."""

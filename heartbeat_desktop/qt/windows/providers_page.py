@@ -25,9 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.ports import StoreError
+from ...core.ports import LLMError, StoreError
 from ...core.providers import KINDS, Provider
-from ...llm import resolve_host
+from ...llm import probe
+from ...llm.hosts import host_problem, resolve_host
 from ...llm.router import OLLAMA, KeySource, ModelRouter
 from ...secrets import open_secrets
 from ...store import SqliteStore
@@ -301,6 +302,16 @@ class ProvidersPage(QWidget):
         return self._tasks.start(fn, done, failed)
 
 
+def _local_ollama_models(configured: str | None) -> list[str]:
+    """The app's own Ollama, keyless: a plain GET (llm/probe.py), so opening Settings does not load the
+    model clients into the tray app for good (issue #17)."""
+    host = resolve_host(configured)
+    problem = host_problem(host)
+    if problem is not None:
+        raise LLMError("unreachable", f"the model server address is not usable: {problem}")
+    return probe.model_names(host)
+
+
 def all_models(providers: list[Provider], ollama_host: str | None, keys: KeySource) -> tuple[list[str], list[str]]:
     """Every provider's models, named as a thread config takes them; plus one line per provider that failed.
 
@@ -315,7 +326,10 @@ def all_models(providers: list[Provider], ollama_host: str | None, keys: KeySour
         try:
             if provider.builtin and provider.kind != "ollama" and not keys.key(provider.name, 5.0):
                 continue
-            models = router.client_for(provider.name, key_wait_s=5.0).list_models()
+            if provider.name == OLLAMA and not keys.key(OLLAMA, 5.0):
+                models = _local_ollama_models(ollama_host)
+            else:
+                models = router.client_for(provider.name, key_wait_s=5.0).list_models()
         except Exception as exc:
             problems.append(f"{provider.name}: {exc}")
             continue

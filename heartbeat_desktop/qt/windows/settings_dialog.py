@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 from zoneinfo import available_timezones
 
 from PySide6.QtCore import Qt
@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from ...core.app_settings import DEFAULT_MODEL
 from ...core.config import ConfigError, HeartbeatConfig
 from ...core.ports import StoreError
-from ...llm import OllamaClient
+from ...llm.hosts import resolve_host
 from ...llm.router import OLLAMA, split_model
 from ...store import SqliteStore
 from ...wiring import key_snapshot
@@ -45,6 +45,9 @@ from ..services.tasks import Task, Tasks
 from .app_page import AppPage
 from .providers_page import ProvidersPage, all_models
 from .window_state import WindowMemory
+
+if TYPE_CHECKING:
+    from ...llm import OllamaClient
 
 UNITS = (("seconds", 1), ("minutes", 60), ("hours", 3600))
 LOCAL_ZONE = "Local time"
@@ -501,6 +504,8 @@ class SettingsDialog(QDialog):
 
     # ------------------------------------------------------------------ server
     def _client(self) -> OllamaClient:
+        from ...llm import OllamaClient  # Test connection and Pull only: opening Settings does not load it
+
         return OllamaClient(self.host.text().strip() or None)
 
     def _run(self, fn: Callable[[Task], object], done: Callable[[object], None], failed: Callable[[str], None]) -> Task:
@@ -508,11 +513,10 @@ class SettingsDialog(QDialog):
 
     def load_models(self) -> None:
         """Every provider's models (Ollama's bare, others as provider:model), fetched on a task."""
-        client = self._client()
         host = self.host.text().strip() or None
         providers, keys = self._store.providers.list(), key_snapshot(self._store, self._data_dir)
         self._provider_names = {p.name for p in providers}
-        self.model_state.setText(f"Loading models from {client.host} and your providers…")
+        self.model_state.setText(f"Loading models from {resolve_host(host)} and your providers…")
         # Loads can overlap (a provider saved, then its key set): only the newest one's answer counts, or
         # a slow earlier list — made before the key existed — would replace the right one.
         self._models_load = generation = self._models_load + 1

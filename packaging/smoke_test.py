@@ -6,7 +6,10 @@
 2. `run-now --dry-run --json` against a loopback Ollama-protocol server (ok, dry run, nothing written);
 3. the tray app under Xvfb with a system tray (trayer): time from launch to the tray icon, then
    `heartbeat-desktop quit` must make it exit 0 within a few seconds.
-Prints the bundle size and the launch-to-tray time; exits 1 on any failure.
+   Every window is opened and closed in the running app (a Qt plugin or module the spec left out would
+   show here).
+Prints the bundle and download sizes (judged by benchmarks/run_all.py) and the launch-to-tray time;
+exits 1 on any failure.
 """
 
 from __future__ import annotations
@@ -42,12 +45,12 @@ def frozen_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 def check_install(work: Path) -> None:
     """The tarball's install.sh/uninstall.sh, per user, into a throwaway HOME."""
-    tarballs = sorted((ROOT / "dist").glob("heartbeat-desktop-*-linux-*.tar.gz"))
+    tarballs = sorted((ROOT / "dist").glob("heartbeat-desktop-*-linux-*.tar.xz"))
     if not tarballs:
         fail("no tarball in dist/")
     home = work / "home"
     home.mkdir()
-    subprocess.run(["tar", "xzf", str(tarballs[-1]), "-C", str(work)], check=True)
+    subprocess.run(["tar", "xf", str(tarballs[-1]), "-C", str(work)], check=True)
     unpacked = next(work.glob("heartbeat-desktop-*/install.sh")).parent
     env = {"HOME": str(home), "PATH": os.environ["PATH"]}
     subprocess.run(["sh", str(unpacked / "install.sh")], env=env, check=True, capture_output=True)
@@ -143,6 +146,17 @@ def main() -> int:
         if launch_to_tray is None:
             fail("the tray icon did not appear within 30 s")
         print(f"ok  tray icon shown {launch_to_tray * 1000:.0f} ms after launch")
+        # Every window, as the bundle ships it: a Qt plugin or a module left out shows up here.
+        for name in ("settings", "editor", "history", "feed", "threads"):
+            opened = run("open", name, **desktop)
+            time.sleep(1.0)
+            if opened.returncode != 0 or app.poll() is not None:
+                fail(f"open {name}: {opened.returncode} {opened.stderr[-500:]!r} (app {app.poll()})")
+            run("close", name, **desktop)
+        errors = [line for line in log_file.read_text()[len(before) :].splitlines() if " ERROR " in line]
+        if errors:
+            fail(f"the app logged errors: {errors[:3]}")
+        print("ok  every window opened and closed")
         t1 = time.monotonic()
         quit_cmd = run("quit", **desktop)
         if quit_cmd.returncode != 0:
@@ -165,7 +179,10 @@ def main() -> int:
                     proc.kill()
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"bundle_size_mb={size / 1e6:.1f} goal_mb=120 {'ok' if size / 1e6 < 120 else 'MISS'}")
+    downloads = sorted((ROOT / "dist").glob("heartbeat-desktop-*-linux-*.tar.xz"))
+    download = downloads[-1].stat().st_size / 1e6 if downloads else float("nan")
+    # Judged against the goals (130 / 55 MB) by benchmarks/run_all.py; this test is about the bundle working.
+    print(f"bundle_size_mb={size / 1e6:.1f} download_mb={download:.1f}")
     print(f"launch_to_tray_ms={launch_to_tray * 1000:.0f}")
     return 0
 

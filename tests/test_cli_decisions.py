@@ -210,7 +210,7 @@ def test_replay_skips_what_it_cannot_ask_and_fails_clearly_with_nothing_to_repla
     data_dir: Path, store: SqliteStore, ollama: OllamaServer
 ) -> None:
     empty = cli(data_dir, "replay", host=ollama.url)
-    assert empty.returncode == 2 and "no recorded run that asked a model" in empty.stderr
+    assert empty.returncode == 1 and "no recorded run that asked a model" in empty.stderr
     [run_id] = _record_runs(store, data_dir, ollama, 1)
     with sqlite3.connect(data_dir / "heartbeat.db") as conn:
         conn.execute(
@@ -227,13 +227,81 @@ def test_replay_skips_what_it_cannot_ask_and_fails_clearly_with_nothing_to_repla
     assert unknown.returncode == 2
 
 
-def test_replay_with_the_server_down_reports_errors_and_keeps_the_history(
+def test_replay_with_the_server_down_reports_errors_not_changes_and_keeps_the_history(
     data_dir: Path, store: SqliteStore, ollama: OllamaServer
 ) -> None:
     _record_runs(store, data_dir, ollama, 2)
     before = snapshot(data_dir)
     result = cli(data_dir, "replay", "--json", host="http://127.0.0.1:9")
-    assert result.returncode == 0
+    assert result.returncode == 1 and "no run was answered: cannot reach Ollama" in result.stderr
     out = json.loads(result.stdout)
-    assert out["runs"] == 2 and all(i["after"]["outcome"] == "error" for i in out["items"])
+    assert out["runs"] == 2 and out["errors"] == 2 and out["changed"] == 0
+    assert all(i["after"]["outcome"] == "error" and not i["changed"] for i in out["items"])
+    assert out["items"][1]["after"]["detail"].startswith("not asked: cannot reach Ollama")  # asked once only
+    text = cli(data_dir, "replay", host="http://127.0.0.1:9")
+    assert "not answered: cannot reach Ollama" in text.stdout and "CHANGED" not in text.stdout
+    assert "0 of 0 decision(s) changed. 2 run(s) not answered" in text.stdout
     assert snapshot(data_dir) == before
+
+
+def test_replay_stops_asking_a_server_that_keeps_timing_out(
+    data_dir: Path, store: SqliteStore, ollama: OllamaServer
+) -> None:
+    _record_runs(store, data_dir, ollama, 5)
+    store.settings.set("llm_timeout", "1")
+    asked_before = len(ollama.chat_requests())
+    ollama.default = Hang(30)
+    result = cli(data_dir, "replay", "--json", host=ollama.url)
+    assert result.returncode == 1
+    assert len(ollama.chat_requests()) - asked_before == 3
+    assert json.loads(result.stdout)["errors"] == 5
+
+
+def test_a_post_refused_as_a_duplicate_replays_as_the_same_post(
+    data_dir: Path, store: SqliteStore, ollama: OllamaServer
+) -> None:
+    """The duplicate guard is the store's: replay cannot apply it, so the recorded refusal compares as the
+    post the model chose, and asking the same model again changes nothing."""
+    store.threads.set_config("default", HeartbeatConfig(always_ask=True))
+    runner = HeartbeatRunner(store, OllamaClient(ollama.url), default_workspace=data_dir, llm_timeout_s=5)
+    ollama.default = Reply(POST)
+    first, second = runner.run("default"), runner.run("default")
+    assert first.status == "ok" and second.reason.startswith("refused: the same post as")
+    out = json.loads(cli(data_dir, "replay", "--json", host=ollama.url).stdout)
+    assert out["changed"] == 0 and [i["before"]["decision"] for i in out["items"]] == ["post", "post"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("eval", "--model", " "), "--model needs a model name"),
+        (("eval", "--suite", ""), "--suite needs a file"),
+        (("replay", "--model", ""), "--model needs a model name"),
+    ],
+)
+def test_empty_names_are_usage_errors(data_dir: Path, store: SqliteStore, args: tuple[str, ...], message: str) -> None:
+    result = cli(data_dir, *args)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_deeply_nested_json_suite_is_a_usage_error(data_dir: Path, tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    result = cli(data_dir, "eval", "--suite", str(deep))
+    assert result.returncode == 2 and "nested too deeply" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_eval_with_nothing_actionable_does_not_blame_the_model(
+    data_dir: Path, store: SqliteStore, ollama: OllamaServer, tmp_path: Path
+) -> None:
+    (data_dir / "HEARTBEAT.md").write_text("- [x] all done\n", encoding="utf-8")
+    suite = tmp_path / "s.toml"
+    suite.write_text('[[situations]]\nid = "a"\nnow = "2026-11-27T10:00:00"\nexpect = "none"\n', encoding="utf-8")
+    result = cli(data_dir, "eval", "--suite", str(suite), "--mode", "direct", "--json", host=ollama.url)
+    assert result.returncode == 1 and "HEARTBEAT.md has nothing actionable" in result.stderr
+    assert json.loads(result.stdout)[0]["errors"] == 1 and not ollama.chat_requests()
+    md = tmp_path / "empty.md"
+    md.write_text("# nothing\n", encoding="utf-8")
+    _record_runs(store, data_dir, ollama, 1)
+    replayed = cli(data_dir, "replay", "--heartbeat-md", str(md), host=ollama.url)
+    assert replayed.returncode == 2 and "nothing actionable" in replayed.stderr

@@ -10,6 +10,7 @@ stderr, one line per question, so a slow model is visibly working and `--json` s
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from ..core.evaluation import (
     suite_format,
 )
 from ..core.present import local_time
-from ..core.replay import ReplayResult, replay
+from ..core.replay import replay
 from ..files import UnreadableFile, read_user_text
 from ..store import SqliteStore
 from .common import EXIT_FAIL, EXIT_OK, UsageError, emit
@@ -65,9 +66,13 @@ def summary_table(summaries: list[EvalSummary]) -> list[str]:
 def cmd_eval(store: SqliteStore, args: argparse.Namespace) -> int:
     from ..wiring import make_router
 
+    if args.suite is not None and not args.suite.strip():
+        raise UsageError("--suite needs a file (leave it out for the built-in suite)")
+    if args.model is not None and not all(m.strip() for m in args.model):
+        raise UsageError("--model needs a model name")
     suite = load_suite(Path(args.suite).expanduser() if args.suite else None)
     settings = store.settings.app()
-    models = list(dict.fromkeys(args.model or [settings.default_model]))
+    models = list(dict.fromkeys(m.strip() for m in (args.model or [settings.default_model])))
     modes = list(dict.fromkeys(args.mode or DECISION_MODES))
     own_md: str | None = None
     if suite.needs_heartbeat_md():
@@ -86,6 +91,11 @@ def cmd_eval(store: SqliteStore, args: argparse.Namespace) -> int:
     def progress(done: int, total: int, what: str) -> None:
         print(f"[{done}/{total}] {what}", file=sys.stderr, flush=True)
 
+    # Each wrong answer is already in the progress lines and the table: the runner's own warning per failed
+    # question ("Heartbeat failed for thread eval") would only repeat it.
+    runner_log = logging.getLogger("heartbeat_desktop.core.runner")
+    level = runner_log.level
+    runner_log.setLevel(logging.ERROR)
     try:
         summaries = evaluate(
             suite,
@@ -97,6 +107,8 @@ def cmd_eval(store: SqliteStore, args: argparse.Namespace) -> int:
         )
     except SuiteError as exc:
         raise UsageError(str(exc)) from None
+    finally:
+        runner_log.setLevel(level)
     if args.json:
         emit([s.to_dict() for s in summaries])
     else:
@@ -109,7 +121,7 @@ def cmd_eval(store: SqliteStore, args: argparse.Namespace) -> int:
                 print(f"\n{s.model} · {s.mode}: {len(wrong)} wrong")
                 for r in wrong:
                     expected = " or ".join(e.label() for e in r.situation.expect)
-                    detail = f" ({r.verdict.detail[:100]})" if r.verdict.outcome in ("invalid", "error") else ""
+                    detail = f" ({_clip(r.verdict.detail, 100)})" if r.verdict.outcome in ("invalid", "error") else ""
                     print(f"  {r.situation.id}: {r.verdict.label()}{detail}; expected {expected}")
     dead = [s for s in summaries if s.situations and s.errors == s.situations]
     for s in dead:
@@ -120,52 +132,66 @@ def cmd_eval(store: SqliteStore, args: argparse.Namespace) -> int:
 def cmd_replay(store: SqliteStore, args: argparse.Namespace) -> int:
     from ..wiring import make_router
 
+    if args.model is not None and not args.model.strip():
+        raise UsageError("--model needs a model name")
     if args.thread is not None:
         store.threads.require(args.thread)
     md_text = None
-    if args.heartbeat_md:
+    if args.heartbeat_md is not None:
         md_text = read_text_file(Path(args.heartbeat_md).expanduser(), "HEARTBEAT.md")
+        if not heartbeat_md.parse(md_text).is_actionable:
+            raise UsageError(f"{args.heartbeat_md} has nothing actionable: a heartbeat would not ask the model")
     runs = store.runs.asked(args.thread, args.last)
     if not runs:
         where = f"thread {args.thread!r} has" if args.thread else "there is"
-        raise UsageError(f"{where} no recorded run that asked a model yet (see: heartbeat-desktop history)")
+        print(f"Nothing to replay: {where} no recorded run that asked a model yet.", file=sys.stderr)
+        return EXIT_FAIL
     settings = store.settings.app()
     configs = {t.id: HeartbeatConfig.load(t.config_json)[0] for t in store.threads.list()}
-    result = ReplayResult()
-    router = make_router(store)
-    # One call per thread's runs, so a run recorded before replay existed falls back to its own thread's
-    # allow-list; the runs keep their order (newest first).
-    for index, run in enumerate(runs):
-        part = replay(
-            [run],
-            router,
-            model=args.model,
-            heartbeat_md_text=md_text,
-            mode=args.mode,
-            timeout_s=settings.llm_timeout,
-            default_model=settings.default_model,
-            fallback=configs.get(run.thread_id),
-        )
-        result.items.extend(part.items)
-        result.not_replayable.extend(part.not_replayable)
-        if part.items:
-            item = part.items[0]
-            print(f"[{index + 1}/{len(runs)}] run {run.id[:8]}: {item.after.label()}", file=sys.stderr, flush=True)
+
+    def progress(done: int, total: int, what: str) -> None:
+        print(f"[{done}/{total}] {what}", file=sys.stderr, flush=True)
+
+    result = replay(
+        runs,
+        make_router(store),
+        model=args.model.strip() if args.model else None,
+        heartbeat_md_text=md_text,
+        mode=args.mode,
+        timeout_s=settings.llm_timeout,
+        default_model=settings.default_model,
+        fallback=configs,
+        progress=progress,
+    )
+    unanswered = result.errors and result.errors == len(result.items)
     if args.json:
         emit(result.to_dict())
-        return EXIT_OK
-    what = [f"model {args.model}" if args.model else "each run's model"]
-    what.append(f"mode {args.mode}" if args.mode else "each run's mode")
-    what.append(f"HEARTBEAT.md from {args.heartbeat_md}" if args.heartbeat_md else "the HEARTBEAT.md each run saw")
-    print(f"Replayed {len(result.items)} run(s) with {', '.join(what)}:")
-    width = max((len(i.before.label()) for i in result.items), default=10)
-    for item in result.items:
-        mark = "  CHANGED" if item.changed else ""
-        print(
-            f"{local_time(item.run.started_at)}  {item.run.thread_id}  {item.run.id[:8]}  "
-            f"{item.before.label().ljust(width)}  →  {item.after.label()}{mark}"
-        )
-    for run, why in result.not_replayable:
-        print(f"{local_time(run.started_at)}  {run.thread_id}  {run.id[:8]}  not replayable: {why}")
-    print(f"{result.changed} of {len(result.items)} decision(s) changed.")
-    return EXIT_OK
+    else:
+        what = [f"model {args.model}" if args.model else "each run's model"]
+        what.append(f"mode {args.mode}" if args.mode else "each run's mode")
+        what.append(f"HEARTBEAT.md from {args.heartbeat_md}" if args.heartbeat_md else "the HEARTBEAT.md each run saw")
+        print(f"Replayed {len(result.items)} run(s) with {', '.join(what)}:")
+        width = max((len(i.before.label()) for i in result.items), default=10)
+        for item in result.items:
+            if item.after.outcome == "error":
+                after, mark = f"not answered: {_clip(item.after.detail, 100)}", ""
+            else:
+                after, mark = item.after.label(), "  CHANGED" if item.changed else ""
+            print(
+                f"{local_time(item.run.started_at)}  {item.run.thread_id}  {item.run.id[:8]}  "
+                f"{item.before.label().ljust(width)}  →  {after}{mark}"
+            )
+        for run, why in result.not_replayable:
+            print(f"{local_time(run.started_at)}  {run.thread_id}  {run.id[:8]}  not replayable: {why}")
+        answered = len(result.items) - result.errors
+        line = f"{result.changed} of {answered} decision(s) changed."
+        if result.errors:
+            line += f" {result.errors} run(s) not answered by the model server."
+        print(line)
+    if unanswered:
+        print(f"heartbeat-desktop: error: no run was answered: {result.first_error()}", file=sys.stderr)
+    return EXIT_FAIL if unanswered else EXIT_OK
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

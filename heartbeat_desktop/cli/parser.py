@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "eval",
         cmd_eval,
-        help="score models' decisions on a suite of situations (writes nothing)",
+        help="score models' decisions on a suite of situations (nothing reaches the feed, threads or history)",
         description="Ask each model, in each mode, about every situation of a suite and print how many "
         "decisions were valid and right, how often it acted when nothing called for it, its speed and tokens.",
     )
@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "replay",
         cmd_replay,
-        help="ask recorded runs again with another model or HEARTBEAT.md; show what changes (writes nothing)",
+        help="ask recorded runs again with another model or HEARTBEAT.md; show what changes (writes no run)",
     )
     p.add_argument("--thread", help="only this thread's runs (default: every thread)")
     p.add_argument("--last", type=_count(1, 500), default=10, help="how many recent runs, 1–500 (default 10)")

@@ -36,6 +36,12 @@ THINK = (
     "does anything in the context call for one of the allowed actions under HEARTBEAT.md right now? "
     "If so, which action, and on which post id? If not, say that nothing needs doing."
 )
+# The system message (shared with the decision call) ends by asking for one JSON object; the reasoning
+# call must not obey that, so its system message says so last.
+THINK_SYSTEM = (
+    "For this first message only, do not answer with JSON or HEARTBEAT_OK: write at most three short plain "
+    "sentences of reasoning. The decision is asked for next."
+)
 _THINK_BLOCK = re.compile(r"<(think|thinking|reasoning)>(.*?)(?:</\1>|\Z)", re.S | re.I)
 
 
@@ -92,14 +98,25 @@ def ask(
         reply = llm.chat(request)
         return Asked(reply, prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens)
     started = monotonic()
-    first = llm.chat(
-        dataclasses.replace(
-            request,
-            schema=None,
-            prompt=reasoning_prompt(request.prompt),
-            max_tokens=min(REASONING_MAX_TOKENS, request.max_tokens),
+    try:
+        first = llm.chat(
+            dataclasses.replace(
+                request,
+                system=f"{request.system}\n\n{THINK_SYSTEM}",
+                schema=None,
+                prompt=reasoning_prompt(request.prompt),
+                max_tokens=min(REASONING_MAX_TOKENS, request.max_tokens),
+            )
         )
-    )
+    except LLMError as exc:  # say which of the two calls failed; keep what the runner acts on
+        raise LLMError(
+            exc.kind,
+            f"the reasoning call (reason-first mode) failed: {exc.message}",
+            exc.hint,
+            status=exc.status,
+            detail=exc.detail,
+            limit=exc.limit,
+        ) from None
     spent = monotonic() - started
     reasoning = clean_reasoning(first.content)
     left = request.timeout_s - spent

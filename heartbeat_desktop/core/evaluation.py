@@ -32,18 +32,18 @@ from pathlib import Path, PurePath
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from .config import ConfigError, HeartbeatConfig
 from .decide import DECISION_MODES
 from .models import FeedPost, Message, Note, RunRecord, Thread
 from .ports import DailyCap, LLMClient
+from .replay import GIVE_UP_KINDS, GIVE_UP_TIMEOUTS
 from .runner import HeartbeatRunner
 from .verdict import Verdict
 
 SUITE_FORMATS = ("toml", "json")
-GIVE_UP_KINDS = ("unreachable", "model_not_found", "auth")
-GIVE_UP_TIMEOUTS = 3
+
 EVAL_THREAD = "eval"
 
 
@@ -68,11 +68,11 @@ class SuiteNote(_Strict):
 
 
 class SuitePost(_Strict):
-    id: int = Field(gt=0)
+    id: StrictInt = Field(gt=0)
     title: str = Field(min_length=1)
     content: str = ""
-    score: int = 0
-    comments: int = Field(0, ge=0)
+    score: StrictInt = 0
+    comments: StrictInt = Field(0, ge=0)
     thread: str | None = "another-thread"  # the thread that posted it (None: a person); EVAL_THREAD: this one
     minutes_ago: float = Field(60, ge=0)
 
@@ -82,7 +82,7 @@ class Expected(_Strict):
     up or a down vote on post 3."""
 
     action: Literal["none", "post", "comment", "vote"]
-    post_id: int | None = Field(None, gt=0)
+    post_id: StrictInt | None = Field(None, gt=0)
     direction: Literal["up", "down"] | None = None
 
     def accepts(self, verdict: Verdict) -> bool:
@@ -106,7 +106,7 @@ class Situation(_Strict):
     timezone: str = "UTC"
     title: str = "Personal assistant"
     config: dict[str, Any] = Field(default_factory=dict)  # thread config fields: allowed_actions, caps…
-    done_today: dict[str, int] = Field(default_factory=dict)  # actions this thread already took today
+    done_today: dict[str, StrictInt] = Field(default_factory=dict)  # actions this thread already took today
     messages: list[SuiteMessage] = Field(default_factory=list)
     notes: list[SuiteNote] = Field(default_factory=list)
     posts: list[SuitePost] = Field(default_factory=list)
@@ -139,6 +139,10 @@ class Situation(_Strict):
         for expected in self.expect:
             if expected.post_id is not None and expected.post_id not in ids:
                 raise ValueError(f"expect names post {expected.post_id}, which is not among the posts")
+        own = sorted(set(self.config) & {"model", "decision_mode", "timezone"})
+        if own:
+            where = "the situation's own `timezone`" if own == ["timezone"] else "the command line (--model, --mode)"
+            raise ValueError(f"config: {', '.join(own)} cannot be set here; it comes from {where}")
         try:
             HeartbeatConfig().with_updates(**self.config)
         except ConfigError as exc:
@@ -184,12 +188,16 @@ def parse_suite(text: str, fmt: str) -> Suite:
         data = tomllib.loads(text) if fmt == "toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise SuiteError(f"not valid {fmt.upper()}: {exc}") from None
+    except RecursionError:
+        raise SuiteError(f"not valid {fmt.upper()}: nested too deeply") from None
     if not isinstance(data, dict):
         raise SuiteError("a suite is an object with a list of `situations`")
     try:
         return Suite.model_validate(data)
     except ValidationError as exc:
         raise SuiteError(_where(exc, data)) from None
+    except RecursionError:
+        raise SuiteError("nested too deeply") from None
 
 
 def suite_format(name: str | PurePath) -> str:
@@ -322,6 +330,12 @@ class SituationResult:
         """The decision is one the situation accepts, target included."""
         return any(e.accepts(self.verdict) for e in self.situation.expect)
 
+    @property
+    def right_target(self) -> bool:
+        """The decision is an accepted one that names a post: doing nothing where "none" was also fine
+        is right, but it did not hit a target."""
+        return any(e.post_id is not None and e.accepts(self.verdict) for e in self.situation.expect)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.situation.id,
@@ -366,7 +380,7 @@ class EvalSummary:
     @property
     def right_target_pct(self) -> float | None:
         targeted = [r for r in self.results if r.situation.has_target]
-        return _pct(sum(r.right for r in targeted), len(targeted))
+        return _pct(sum(r.right_target for r in targeted), len(targeted))
 
     @property
     def false_action_pct(self) -> float | None:
@@ -520,6 +534,8 @@ def _one(
     text = situation.heartbeat_md or suite.heartbeat_md or settings.default_heartbeat_md or ""
     run = runner.run(EVAL_THREAD, trigger="manual", dry_run=True, heartbeat_md_text=text, record=False)
     tokens = (run.prompt_tokens or 0) + (run.completion_tokens or 0)
+    if run.status == "skipped":  # the model was not asked (nothing actionable): not the model's fault
+        return SituationResult(situation, Verdict("error", detail=f"not asked: {run.reason}"), None, 0, run)
     return SituationResult(situation, Verdict.of_run(run), run.llm_ms, tokens, run)
 
 

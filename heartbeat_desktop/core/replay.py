@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +30,12 @@ from .decision_schema import DecisionSchema
 from .heartbeat_md import parse
 from .models import RunRecord
 from .ports import LLMClient, LLMError, LLMRequest
+from .present import iso
 from .prompt import build_system
 from .verdict import Verdict
 
+GIVE_UP_KINDS = ("unreachable", "model_not_found", "auth")  # no server, no such model, no key
+GIVE_UP_TIMEOUTS = 3  # timeouts in a row
 _SPLIT = "\n\n[user]\n"
 _CONTEXT = re.compile(r"<context>\n(.*)\n</context>", re.S)
 
@@ -58,10 +61,10 @@ def question_of(run: RunRecord, fallback: HeartbeatConfig | None = None) -> Ques
     if run.status == "skipped":
         raise NotReplayable("skipped: the model was not asked")
     prompt = run.prompt or ""
-    if not prompt.startswith("[system]\n") or _SPLIT not in prompt:
-        raise NotReplayable("the model was not asked (no prompt recorded)")
     if "more characters not stored]" in prompt[-80:]:
         raise NotReplayable("its prompt was too long to be stored whole")
+    if not prompt.startswith("[system]\n") or _SPLIT not in prompt:
+        raise NotReplayable("the model was not asked (no prompt recorded)")
     system, user = prompt[len("[system]\n") :].split(_SPLIT, 1)
     inputs = run.inputs if isinstance(run.inputs, dict) else None
     if inputs is not None:
@@ -111,13 +114,15 @@ class ReplayItem:
 
     @property
     def changed(self) -> bool:
-        return self.before.key() != self.after.key()
+        """A different decision. A question the server did not answer is not a changed decision: it is
+        counted apart (`ReplayResult.errors`)."""
+        return self.after.outcome != "error" and self.before.key() != self.after.key()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run.id,
             "thread_id": self.run.thread_id,
-            "started_at": self.run.started_at,
+            "started_at": iso(self.run.started_at),
             "model": self.model,
             "mode": self.mode,
             "changed": self.changed,
@@ -137,10 +142,18 @@ class ReplayResult:
     def changed(self) -> int:
         return sum(item.changed for item in self.items)
 
+    @property
+    def errors(self) -> int:
+        return sum(item.after.outcome == "error" for item in self.items)
+
+    def first_error(self) -> str | None:
+        return next((i.after.detail for i in self.items if i.after.outcome == "error"), None)
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "runs": len(self.items),
             "changed": self.changed,
+            "errors": self.errors,
             "items": [item.to_dict() for item in self.items],
             "not_replayable": [{"run_id": run.id, "why": why} for run, why in self.not_replayable],
         }
@@ -158,20 +171,28 @@ def replay(
     mode: str | None = None,
     timeout_s: float,
     default_model: str,
-    fallback: HeartbeatConfig | None = None,
+    fallback: Mapping[str, HeartbeatConfig] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> ReplayResult:
-    """Re-decide each run (newest first, as given). `model`/`mode` None: each run's own."""
+    """Re-decide each run (newest first, as given). `model`/`mode` None: each run's own; `fallback`: each
+    thread's config now, by thread id (for runs recorded before `inputs`)."""
     result = ReplayResult()
     instructions = parse(heartbeat_md_text) if heartbeat_md_text is not None else None
+    given_up: str | None = None
+    timeouts = 0
     for index, run in enumerate(runs):
         if cancelled():
             result.cancelled = True
             break
+        if given_up is not None:  # as eval does: asking again cannot help (see GIVE_UP_KINDS)
+            result.items.append(
+                ReplayItem(run, Verdict.of_run(run), Verdict("error", detail=f"not asked: {given_up}"), "", "")
+            )
+            continue
         try:
-            question = question_of(run, fallback)
+            question = question_of(run, (fallback or {}).get(run.thread_id))
         except NotReplayable as exc:
             result.not_replayable.append((run, str(exc)))
             continue
@@ -199,6 +220,9 @@ def replay(
             after = judge(raw, question.schema)
         except LLMError as exc:
             after = Verdict("error", detail=str(exc))
+            timeouts = timeouts + 1 if exc.kind == "timeout" else 0
+            if exc.kind in GIVE_UP_KINDS or timeouts >= GIVE_UP_TIMEOUTS:
+                given_up = str(exc)
         item = ReplayItem(
             run,
             Verdict.of_run(run),

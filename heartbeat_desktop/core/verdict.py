@@ -15,6 +15,9 @@ from .models import RunRecord
 
 Outcome = Literal["valid", "refused", "invalid", "error", "skipped"]
 REFUSAL_KINDS = ("not_allowed", "daily_cap", "duplicate", "not_offered")
+# Refusals only the store can make (the same post again in 24 h): replay judges "short of the store", so a
+# replayed post cannot be refused so, and the recorded one compares as the post the model chose.
+STORE_REFUSALS = ("refused: the same post as",)
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class Verdict:
         """The comparable part: equal keys are the same decision."""
         if self.outcome in ("invalid", "error", "skipped"):
             return self.outcome
+        if self.outcome == "refused" and self.detail.startswith(STORE_REFUSALS):
+            return str(self.action)
         target = {
             "comment": f" on #{self.post_id}",
             "vote": f" {self.direction} on #{self.post_id}",

@@ -62,6 +62,7 @@ class TrayController(QObject):
         self.state = SchedulerState(False, False)
         self.error: str | None = None
         self.current = TrayState.IDLE
+        self._shown: tuple[SchedulerState, str | None] | None = None
         self.refresh()
 
     def update(self, state: SchedulerState) -> None:
@@ -73,10 +74,20 @@ class TrayController(QObject):
         self.refresh()
 
     def refresh(self) -> None:
-        self.current = tray_state(self.state, self.error)
-        self.icon.setIcon(state_icon(self.current))
-        self.icon.setToolTip(tooltip(self.state, self.error))
-        self.menu.update_state(self.state, self.error)
+        """Touch Qt only for what changed: every icon, tooltip or menu text set makes Qt's pixmap and font
+        caches wake the process a few times over the next 40 s (a bare PySide6 tray does the same), and the
+        scheduler republishes its state more often than what the tray shows changes (issue #17)."""
+        current = tray_state(self.state, self.error)
+        if current != self.current or self._shown is None:
+            self.icon.setIcon(state_icon(current))
+        self.current = current
+        text = tooltip(self.state, self.error)
+        if text != self.icon.toolTip():
+            self.icon.setToolTip(text)
+        shown = (self.state, self.error)
+        if shown != self._shown:
+            self.menu.update_state(self.state, self.error)
+        self._shown = shown
 
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:

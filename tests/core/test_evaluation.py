@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from heartbeat_desktop import paths
-from heartbeat_desktop.core.decide import REASONING_MAX_TOKENS, THINK
+from heartbeat_desktop.core.decide import REASONING_MAX_TOKENS, THINK, THINK_SYSTEM
 from heartbeat_desktop.core.evaluation import EvalSettings, SuiteError, evaluate, parse_suite
 from heartbeat_desktop.llm import OllamaClient
 from tests.support.ollama_server import Error, Garbage, OllamaServer, Reply, Respond
@@ -119,6 +119,8 @@ def test_reason_first_asks_twice_and_feeds_the_reasoning_to_the_decision(ollama:
     assert len(requests) == 10  # two calls per situation
     for think, decide in zip(requests[::2], requests[1::2], strict=True):
         assert "format" not in think and think["options"]["num_predict"] == REASONING_MAX_TOKENS
+        assert think["messages"][0]["content"].endswith(THINK_SYSTEM)  # not "answer with ONE JSON object"
+        assert not decide["messages"][0]["content"].endswith(THINK_SYSTEM)
         assert _user(think).endswith(THINK)
         assert isinstance(decide["format"], dict)
         marker = _user(think).split("marker ")[1][:2]
@@ -146,6 +148,7 @@ def test_a_failed_reasoning_call_fails_the_question_not_silently_direct(ollama: 
     suite = suite.model_copy(update={"situations": suite.situations[:1]})
     [summary] = evaluate(suite, ["llama3.2"], ["reason-first"], OllamaClient(ollama.url), _settings())
     assert summary.errors == 1 and "runner crashed" in (summary.first_error() or "")
+    assert (summary.first_error() or "").startswith("the reasoning call (reason-first mode) failed")
     assert len(ollama.chat_requests()) == 1  # no decision call after the failed reasoning call
 
 
@@ -245,6 +248,15 @@ def test_a_json_suite_is_the_same_schema() -> None:
             '[[situations]]\nid = "a"\nnow = "2026-11-27T10:00:00"\nexpect = "none"',
             "two situations are called 'a'",
         ),
+        (
+            '[[situations]]\nid = "a"\nnow = "2026-11-27T10:00:00"\nexpect = "none"\nconfig = { model = "x" }',
+            "config: model cannot be set here; it comes from the command line",
+        ),
+        (
+            '[[situations]]\nid = "a"\nnow = "2026-11-27T10:00:00"\nexpect = "none"\n'
+            'posts = [{ id = "1", title = "t" }]',
+            "posts.0.id: Input should be a valid integer",
+        ),
     ],
 )
 def test_a_bad_suite_says_where(text: str, message: str) -> None:
@@ -260,3 +272,16 @@ def test_a_suite_without_heartbeat_md_uses_the_one_given(ollama: OllamaServer, t
     settings = EvalSettings(10, 8192, "## Rules\nIf the moon is full → post a haiku.\n")
     evaluate(suite, ["llama3.2"], ["direct"], OllamaClient(ollama.url), settings)
     assert "post a haiku" in ollama.chat_requests()[0].body["messages"][0]["content"]
+
+
+def test_right_target_counts_only_answers_that_hit_the_named_post(ollama: OllamaServer) -> None:
+    """Doing nothing where "none" was also acceptable is right, but it did not hit a target."""
+    suite = parse_suite(
+        '[[situations]]\nid = "a"\nnow = "2026-11-27T10:00:00"\nheartbeat_md = "## Rules\\nIf x -> vote"\n'
+        'posts = [{ id = 5, title = "t" }, { id = 6, title = "u" }]\n'
+        'expect = ["none", { action = "vote", post_id = 5, direction = "up" }]\n',
+        "toml",
+    )
+    ollama.default = Reply('{"action": "none", "reason": "quiet"}')
+    [summary] = evaluate(suite, ["llama3.2"], ["direct"], OllamaClient(ollama.url), _settings())
+    assert summary.right_action_pct == 100.0 and summary.right_target_pct == 0.0

@@ -1,5 +1,10 @@
 """Is the model server reachable? Checked at start, then only while it is not (with backoff).
 
+The retries start at one a minute and double up to one every ten minutes: an app that waits all day for
+a server the user has not started must not wake the machine every few seconds to ask (issue #17: at most
+one wake-up a minute with the server down). Opening the tray menu checks at once (`check_if_stale`), and a
+heartbeat that reaches the server clears the error, so a server that comes back is noticed sooner.
+
 While Ollama is down the tray shows the error state with the host in its tooltip, the user gets ONE
 notification, and failing heartbeats stay quiet (they are still recorded in History) instead of
 notifying every interval. Checks run on a worker thread; nothing polls while the server is up.
@@ -18,7 +23,7 @@ from .tasks import Tasks
 
 log = logging.getLogger(__name__)
 
-FIRST_RETRY_MS = 15_000
+FIRST_RETRY_MS = 60_000
 MAX_RETRY_MS = 600_000
 
 

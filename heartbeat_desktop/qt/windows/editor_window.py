@@ -402,7 +402,7 @@ class EditorWindow(QWidget):
                 runner = make_runner(store)
                 self._runner = runner
                 thread = store.get_thread(thread_id)
-                fallback = HeartbeatConfig.load(thread.config_json)[0] if thread else None
+                fallback = {thread_id: HeartbeatConfig.load(thread.config_json)[0]} if thread else None
                 runs = store.runs.asked(thread_id, count)
                 task.progress.emit((0, len(runs)))
                 return replay(

@@ -101,7 +101,7 @@ def measure(quick: bool, with_bundle: bool) -> tuple[list[Row], list[str]]:
         ("wake-ups between due times, poller", f"{idle['poller_wakeups']:.0f}", "(reference)", True),
     ]
 
-    app = run("app_idle.py", "--seconds", "150" if quick else "180")
+    app = run("app_idle.py", "--seconds", "240" if quick else "300")
     rows += [
         (
             "whole app, wake-ups between due times, server up",

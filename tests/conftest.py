@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,17 @@ GOOD_MD = """## Checklist
 ## Rules
 If a question is open → post a reminder.
 """
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_the_main_thread() -> Iterator[None]:
+    """Widgets and dialogs a test drops become garbage with reference cycles (slots that close over
+    `self`). Left to the automatic collector they are freed on whichever thread allocates next — a loopback
+    server's, a task's — and a Qt object destroyed off its thread crashes the process (a segfault seen once
+    in the whole suite). Collect them here, on the thread that owns them, after every test. The app does the
+    same when a window closes (qt/app.py `_forget_window`)."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

@@ -107,6 +107,11 @@ def measure(case: str, seconds: float, settle: float, env: dict[str, str]) -> di
                 time.sleep(0.5)
                 samples.append((time.time(), sample(app.pid)))
             wall_end = time.time()
+            rss = next(
+                int(line.split()[1]) / 1024
+                for line in Path(f"/proc/{app.pid}/status").read_text().splitlines()
+                if line.startswith("VmRSS:")
+            )
             subprocess.run(
                 [sys.executable, "-m", "heartbeat_desktop", "quit"], cwd=REPO, env=app_env, capture_output=True
             )
@@ -144,7 +149,8 @@ def measure(case: str, seconds: float, settle: float, env: dict[str, str]) -> di
     )
     if at:
         print(f"{case}: wake-ups at " + "; ".join(at))
-    return {"runs": len(runs), "between": wakes, "per_min": wakes / minutes}
+    print(f"{case}: resident memory at the end of the window (after its heartbeat): {rss:.1f} MB")
+    return {"runs": len(runs), "between": wakes, "per_min": wakes / minutes, "rss": rss}
 
 
 def main() -> int:
@@ -173,7 +179,7 @@ def main() -> int:
     ok = up["runs"] == 1 and down["runs"] == 1 and up["between"] == 0 and down["per_min"] <= 1
     print(
         f"app_runs_up={up['runs']} app_wakeups_up={up['between']} app_runs_down={down['runs']} "
-        f"app_wakeups_down_per_min={down['per_min']:.2f} seconds={args.seconds:g} "
+        f"app_wakeups_down_per_min={down['per_min']:.2f} app_rss_after_run_mb={up['rss']:.1f} seconds={args.seconds:g} "
         f"(goal: one run each, 0 wake-ups up, <= 1/min down) {'ok' if ok else 'MISS'}"
     )
     return 0

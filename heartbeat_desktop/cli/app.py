@@ -55,6 +55,10 @@ def cmd_close(_store: None, args: argparse.Namespace) -> int:
     reply = request(server_name(paths.data_dir()), {"cmd": "close", "window": args.window}, timeout_s=5)
     if reply is None:
         print("Heartbeat Desktop is not running")
+    elif reply.get("closed"):
+        print(f"closed {args.window}")
+    else:
+        print(f"{args.window} was not open")
     return EXIT_OK
 
 

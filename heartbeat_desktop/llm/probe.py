@@ -11,6 +11,7 @@ cannot grow past the cap), and clear `LLMError`s worded as the client words them
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from typing import Any
@@ -80,6 +81,10 @@ def get_json(host: str, path: str, timeout_s: float, max_bytes: int, headers: di
     except OSError as exc:
         if isinstance(exc, socket.gaierror) or exc.errno in (101, 111, 113):  # no such host/network/route
             raise _unreachable(host) from None
+        if "WRONG_VERSION_NUMBER" in str(exc):
+            raise LLMError(
+                "unreachable", f"{host} does not speak https (is the address http:// rather than https://?)"
+            ) from None
         raise LLMError("http_error", f"HTTP error talking to Ollama at {host}: {exc.strerror or exc}") from None
     return _parse(bytes(raw), host)
 
@@ -101,8 +106,14 @@ def _parse(raw: bytes, host: str) -> Any:
         raise LLMError("invalid_reply", f"Ollama at {host} sent a compressed reply, which is refused")
     if "chunked" in fields.get("transfer-encoding", "").lower():
         body = _unchunk(body)
+    if 300 <= status < 400:
+        where = fields.get("location", "somewhere else")
+        raise LLMError(
+            "http_error", f"{host} redirects to {where} (HTTP {status}); set that address instead", status=status
+        )
     if status >= 400:
-        text = body.decode("utf-8", "replace").strip()[:200]
+        text = " ".join(re.sub(r"<[^>]*>", " ", body.decode("utf-8", "replace")).split())
+        text = text if len(text) <= 120 else text[:119] + "…"
         raise LLMError("http_error", f"Ollama at {host} answered HTTP {status}: {text}", status=status)
     try:
         return json.loads(body)
@@ -128,15 +139,24 @@ def _unchunk(body: bytes) -> bytes:
 def version(host: str, timeout_s: float = 5.0) -> str:
     """The server's version (the health check and Test connection)."""
     data = get_json(host, "/api/version", timeout_s, VERSION_MAX_BYTES)
-    return str(data.get("version", "unknown")) if isinstance(data, dict) else "unknown"
+    version = data.get("version") if isinstance(data, dict) else None
+    if not isinstance(version, str) or not version.strip():
+        raise LLMError("invalid_reply", f"{host} answered, but not as Ollama does (no version at /api/version)")
+    return _printable(version)[:40]
 
 
 def model_names(host: str, timeout_s: float = 10.0, headers: dict[str, str] | None = None) -> list[str]:
-    """The models the server has (`/api/tags`), for the Settings model list."""
+    """The models the server has (`/api/tags`), for the Settings model list. A name is shown as a person
+    reads it, so one with control or direction-override characters (which can make it look like another
+    model) is left out."""
     data = get_json(host, "/api/tags", timeout_s, TAGS_MAX_BYTES, headers)
     models = data.get("models", []) if isinstance(data, dict) else []
-    return [
-        str(m.get("model") or m.get("name"))
-        for m in models
-        if isinstance(m, dict) and (m.get("model") or m.get("name"))
-    ]
+    names = (str(m.get("model") or m.get("name") or "") for m in models if isinstance(m, dict))
+    return [name for name in names if name and _printable(name) == name and len(name) <= 200]
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def _printable(text: str) -> str:
+    return _UNPRINTABLE.sub("", text)

@@ -121,7 +121,7 @@ class TrayApp(QObject):
         self.instance.raise_requested.connect(self.raise_ui)
         self.instance.status_provider = self.live_status
         self.instance.open_requested.connect(self.open_window)
-        self.instance.close_requested.connect(self.close_window)
+        self.instance.close_handler = self.close_window
         self.instance.api_reload_requested.connect(self.configure_api)
         self.instance.reload_requested.connect(self._on_outside_change)
         self.instance.quit_requested.connect(self.quit, Qt.ConnectionType.QueuedConnection)

@@ -74,6 +74,15 @@ def test_a_gzip_bomb_is_refused_and_a_flood_is_capped() -> None:
         (b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n<html>", "did not answer with JSON"),
         (b"SSH-2.0-OpenSSH_9.6\r\n", "closed the connection before its reply was complete"),
         (b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"ver\r\n', "did not answer with JSON"),
+        (
+            b"HTTP/1.1 301 Moved\r\nLocation: http://other:11434/\r\nContent-Length: 0\r\n\r\n",
+            "redirects to http://other",
+        ),
+        (b'HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{"models":5}', "not as Ollama does"),
+        (
+            b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 46\r\n\r\n<html><body><h1>Bad gateway</h1></body></html>",
+            "answered HTTP 502: Bad gateway$",
+        ),
     ],
 )
 def test_what_is_not_ollama_says_so(reply: bytes, message: str) -> None:
@@ -81,6 +90,16 @@ def test_what_is_not_ollama_says_so(reply: bytes, message: str) -> None:
     try:
         with pytest.raises(LLMError, match=message):
             probe.version(server.url)
+    finally:
+        server.stop()
+
+
+def test_model_names_that_could_pass_for_others_are_left_out() -> None:
+    body = b'{"models": [{"model": "llama3.2:latest"}, {"model": "\\u202elive\\nx"}, {"name": "qwen3:4b"}]}'
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    server = RawServer(lambda _s, conn: conn.sendall(reply))
+    try:
+        assert probe.model_names(server.url) == ["llama3.2:latest", "qwen3:4b"]
     finally:
         server.stop()
 

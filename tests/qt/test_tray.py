@@ -334,6 +334,32 @@ def test_open_subcommand_shows_the_window_in_the_running_app(qtbot, tray_app: Tr
         window.close()
 
 
+def test_close_subcommand_closes_and_frees_the_window(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
+    """Closed is gone: the window is deleted (its memory freed) and the next open builds a new one."""
+    import weakref
+
+    window = tray_app.open_window("threads")
+    assert window is not None and window.isVisible()
+    gone = weakref.ref(window)
+    destroyed: list[bool] = []
+    window.destroyed.connect(lambda: destroyed.append(True))
+    del window
+    proc = _cli(tray_app.data_dir, "close", "threads", host=ollama.url)
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+    assert proc.returncode == 0 and proc.stdout.read().strip() == "closed threads"
+    qtbot.waitUntil(lambda: destroyed == [True] and "threads" not in tray_app._open, timeout=3000)
+    import gc
+
+    gc.collect()
+    assert gone() is None
+    again = _cli(tray_app.data_dir, "close", "threads", host=ollama.url)
+    qtbot.waitUntil(lambda: again.poll() is not None, timeout=15000)
+    assert again.stdout.read().strip() == "threads was not open"
+    reopened = tray_app.open_window("threads")
+    assert reopened is not None and reopened.isVisible()
+    reopened.close()
+
+
 def test_quit_subcommand_quits_the_running_app(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
     proc = _cli(tray_app.data_dir, "quit", host=ollama.url)
     qtbot.waitUntil(lambda: proc.poll() is not None and tray_app._quitting, timeout=15000)

@@ -101,7 +101,6 @@ def _foreign(fd: int) -> bool:
 class InstanceServer(QObject):
     raise_requested = Signal()
     open_requested = Signal(str)
-    close_requested = Signal(str)
     api_reload_requested = Signal()
     quit_requested = Signal()
     reload_requested = Signal()
@@ -118,6 +117,8 @@ class InstanceServer(QObject):
         self._sockets: dict[int, QLocalSocket] = {}
         # The app's live view for `status` (its pause, due times, the server it uses), set by the app.
         self.status_provider: Callable[[], dict[str, Any]] | None = None
+        # Closes a window now (on this, the GUI thread) and says whether one was open: `heartbeat-desktop close`.
+        self.close_handler: Callable[[str], bool] | None = None
         scheduler.request_done.connect(self._on_request_done)
 
     def listen(self) -> bool:
@@ -232,8 +233,8 @@ class InstanceServer(QObject):
             if window not in WINDOWS:
                 self._reply(sock, {"ok": False, "error": f"no window {window!r}; one of {', '.join(WINDOWS)}"})
                 return
-            self.close_requested.emit(window)
-            self._reply(sock, {"ok": True})
+            closed = bool(self.close_handler(window)) if self.close_handler is not None else False
+            self._reply(sock, {"ok": True, "closed": closed})
         elif cmd == "run-now":
             thread_id = message.get("thread")
             if not isinstance(thread_id, str):

@@ -357,11 +357,13 @@ class TrayApp(QObject):
         self.scheduler.reload()
         self._read_app_flags()
         self._on_api_change("cli")
+        self.health.check()  # the Ollama host may be what changed: say now whether the new one answers
 
     def _settings_applied(self) -> None:
         self.scheduler.reload()
         self._read_app_flags()
         self.configure_api()
+        self.health.check()
 
     def _read_app_flags(self) -> None:
         try:

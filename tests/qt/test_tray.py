@@ -360,6 +360,17 @@ def test_close_subcommand_closes_and_frees_the_window(qtbot, tray_app: TrayApp, 
     reopened.close()
 
 
+def test_a_new_ollama_host_is_checked_at_once(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
+    """`settings set ollama_host` tells the app to re-read; the tray must not stay green for the old server
+    until someone opens its menu."""
+    qtbot.waitUntil(lambda: tray_app.health.reachable is True, timeout=5000)
+    proc = _cli(tray_app.data_dir, "settings", "set", "ollama_host", "http://127.0.0.1:9", host=ollama.url)
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+    assert proc.returncode == 0
+    qtbot.waitUntil(lambda: tray_app.health.reachable is False, timeout=5000)
+    assert tray_app.health.last_host == "http://127.0.0.1:9" and tray_app.tray.error
+
+
 def test_quit_subcommand_quits_the_running_app(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
     proc = _cli(tray_app.data_dir, "quit", host=ollama.url)
     qtbot.waitUntil(lambda: proc.poll() is not None and tray_app._quitting, timeout=15000)

@@ -34,6 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.launch import cli, rss_mb, start_app  # noqa: E402
 from heartbeat_desktop.core.config import HeartbeatConfig  # noqa: E402
 from heartbeat_desktop.store import SqliteStore  # noqa: E402
 from tests.support.ollama_server import OllamaServer  # noqa: E402
@@ -88,18 +89,8 @@ def measure(case: str, seconds: float, settle: float, env: dict[str, str]) -> di
         data = Path(tmp)
         prepare(data, due_in_s=settle + 3 + 60)
         app_env = {**env, "HEARTBEAT_DATA_DIR": tmp, "OLLAMA_HOST": host}
-        log = data / "logs" / "heartbeat.log"
-        app = subprocess.Popen(
-            [sys.executable, "-m", "heartbeat_desktop"],
-            cwd=REPO,
-            env=app_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        app, _shown = start_app(app_env)
         try:
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < 30 and not (log.exists() and "Tray icon shown" in log.read_text()):
-                time.sleep(0.05)
             time.sleep(settle)
             wall_start = time.time()
             samples: list[tuple[float, dict[str, int]]] = [(wall_start, sample(app.pid))]
@@ -107,14 +98,8 @@ def measure(case: str, seconds: float, settle: float, env: dict[str, str]) -> di
                 time.sleep(0.5)
                 samples.append((time.time(), sample(app.pid)))
             wall_end = time.time()
-            rss = next(
-                int(line.split()[1]) / 1024
-                for line in Path(f"/proc/{app.pid}/status").read_text().splitlines()
-                if line.startswith("VmRSS:")
-            )
-            subprocess.run(
-                [sys.executable, "-m", "heartbeat_desktop", "quit"], cwd=REPO, env=app_env, capture_output=True
-            )
+            rss = rss_mb(app.pid)
+            cli(app_env, "quit")
             app.wait(10)
         finally:
             if app.poll() is None:

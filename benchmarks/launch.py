@@ -43,25 +43,28 @@ def cli(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "-m", "heartbeat_desktop", *args], cwd=REPO, env=env, capture_output=True)
 
 
+def start_app(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], float | None]:
+    """Launch the tray app for `env`'s data dir; (the process, seconds until its tray icon showed or None
+    after 30 s). The caller quits it (`cli(env, "quit")`) and kills it if that fails."""
+    log = Path(env["HEARTBEAT_DATA_DIR"]) / "logs" / "heartbeat.log"
+    t0 = time.monotonic()
+    app = subprocess.Popen(
+        [sys.executable, "-m", "heartbeat_desktop"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    while time.monotonic() - t0 < 30:
+        if log.exists() and "Tray icon shown" in log.read_text():
+            return app, time.monotonic() - t0
+        time.sleep(0.005)
+    return app, None
+
+
 def one_launch(base_env: dict[str, str], idle: float) -> tuple[float | None, float, float]:
     """(launch to tray in s or None, idle RSS fresh, idle RSS after the window tour) of one launch."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {**base_env, "HEARTBEAT_DATA_DIR": tmp}
-        log = Path(tmp) / "logs" / "heartbeat.log"
-        t0 = time.monotonic()
-        app = subprocess.Popen(
-            [sys.executable, "-m", "heartbeat_desktop"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        shown = None
+        app, shown = start_app(env)
         try:
-            while time.monotonic() - t0 < 30 and shown is None:
-                if log.exists() and "Tray icon shown" in log.read_text():
-                    shown = time.monotonic() - t0
-                time.sleep(0.005)
             time.sleep(idle)
             fresh = rss_mb(app.pid)
             for name in WINDOWS:

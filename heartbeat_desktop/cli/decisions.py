@@ -25,16 +25,12 @@ from ..core.evaluation import (
     Suite,
     SuiteError,
     evaluate,
-    parse_suite,
-    suite_format,
 )
 from ..core.present import local_time
 from ..core.replay import replay
 from ..files import UnreadableFile, read_user_text
 from ..store import SqliteStore
 from .common import EXIT_FAIL, EXIT_OK, UsageError, emit
-
-BUILTIN_SUITE = "resources/eval-suite.toml"
 
 
 def read_text_file(path: Path, what: str) -> str:
@@ -46,12 +42,14 @@ def read_text_file(path: Path, what: str) -> str:
 
 def load_suite(path: Path | None) -> Suite:
     """`path`, or the suite that ships with the app. Raises UsageError naming the problem."""
-    if path is None:
-        path = paths.bundled(BUILTIN_SUITE)
+    from ..wiring import load_suite as load
+
     try:
-        return parse_suite(read_text_file(path, "suite"), suite_format(path))
+        return load(path)
+    except UnreadableFile as exc:
+        raise UsageError(str(exc)) from None
     except SuiteError as exc:
-        raise UsageError(f"suite {path}: {exc}") from None
+        raise UsageError(f"suite {path or 'built-in'}: {exc}") from None
 
 
 def summary_table(summaries: list[EvalSummary]) -> list[str]:

@@ -180,6 +180,12 @@ def _strip_controls(text: str, keep_newlines: bool = True) -> str:
     return text.strip()
 
 
+def post_key(title: str, content: str) -> tuple[str, str]:
+    """What "the same post" compares (the 24-hour duplicate rule): title and content, case and spacing
+    ignored. One definition for the store and the evaluation's in-memory store."""
+    return " ".join(title.casefold().split()), " ".join(content.casefold().split())
+
+
 def decision_to_dict(decision: PostAction | CommentAction | VoteAction | NoneAction) -> dict[str, Any]:
     return decision.model_dump(exclude_none=True)
 

@@ -45,6 +45,26 @@ THINK_SYSTEM = (
 _THINK_BLOCK = re.compile(r"<(think|thinking|reasoning)>(.*?)(?:</\1>|\Z)", re.S | re.I)
 
 
+GIVE_UP_KINDS = ("unreachable", "model_not_found", "auth")  # no server, no such model, no key
+GIVE_UP_TIMEOUTS = 3  # timeouts in a row
+
+
+class GiveUp:
+    """When asking a series of questions (eval, replay) stops making sense: no server, no such model, no
+    key — or a model so slow it timed out three times running. The rest then count as errors without the
+    wait; `reason` says why."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._timeouts = 0
+
+    def note(self, kind: str | None, detail: str) -> None:
+        """One answer: `kind` is the LLMError kind of a failed call, None for an answered one."""
+        self._timeouts = self._timeouts + 1 if kind == "timeout" else 0
+        if kind in GIVE_UP_KINDS or self._timeouts >= GIVE_UP_TIMEOUTS:
+            self.reason = detail
+
+
 @dataclass(frozen=True)
 class Asked:
     """The decision call's reply, and what the reasoning call (reason-first only) said and cost."""

@@ -34,11 +34,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
+from .actions import post_key
 from .config import ConfigError, HeartbeatConfig
-from .decide import DECISION_MODES
+from .decide import DECISION_MODES, GiveUp
 from .models import FeedPost, Message, Note, RunRecord, Thread
 from .ports import DailyCap, LLMClient
-from .replay import GIVE_UP_KINDS, GIVE_UP_TIMEOUTS
 from .runner import HeartbeatRunner
 from .verdict import Verdict
 
@@ -280,14 +280,9 @@ class SituationStore:
         return {kind: done.get(kind, 0) for kind in ("post", "comment", "vote")}
 
     def same_post_since(self, thread_id: str, title: str, content: str, since: float) -> int | None:
-        def normal(text: str) -> str:
-            return " ".join(text.casefold().split())
-
-        for p in self._posts:
-            if p.thread_id == EVAL_THREAD and p.created_at >= since:
-                if (normal(p.title), normal(p.content)) == (normal(title), normal(content)):
-                    return p.id
-        return None
+        wanted = post_key(title, content)
+        own = (p for p in self._posts if p.thread_id == EVAL_THREAD and p.created_at >= since)
+        return next((p.id for p in own if post_key(p.title, p.content) == wanted), None)
 
     def recent_answers(self, thread_id: str, limit: int) -> list[tuple[str, str | None]]:
         return []
@@ -477,22 +472,16 @@ def evaluate(
         for mode in modes:
             summary = EvalSummary(model, mode)
             summaries.append(summary)
-            given_up: str | None = None
-            timeouts = 0
+            give_up = GiveUp()
             for situation in suite.situations:
                 if cancelled():
                     summary.cancelled = True
                     return summaries
-                if given_up is not None:
-                    result = _not_asked(situation, model, given_up)
+                if give_up.reason is not None:
+                    result = _not_asked(situation, model, give_up.reason)
                 else:
                     result = _one(situation, suite, model, mode, llm, settings, monotonic)
-                    kind = result.run.error_kind
-                    timeouts = timeouts + 1 if kind == "timeout" else 0
-                    # Asking again cannot help: no server, no such model, no key — or a model so slow it
-                    # timed out three times running. The rest count as errors without the wait.
-                    if kind in GIVE_UP_KINDS or timeouts >= GIVE_UP_TIMEOUTS:
-                        given_up = result.verdict.detail
+                    give_up.note(result.run.error_kind, result.verdict.detail)
                 summary.results.append(result)
                 done += 1
                 if progress is not None:

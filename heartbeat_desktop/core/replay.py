@@ -34,8 +34,6 @@ from .present import iso
 from .prompt import build_system
 from .verdict import Verdict
 
-GIVE_UP_KINDS = ("unreachable", "model_not_found", "auth")  # no server, no such model, no key
-GIVE_UP_TIMEOUTS = 3  # timeouts in a row
 _SPLIT = "\n\n[user]\n"
 _CONTEXT = re.compile(r"<context>\n(.*)\n</context>", re.S)
 
@@ -180,15 +178,14 @@ def replay(
     thread's config now, by thread id (for runs recorded before `inputs`)."""
     result = ReplayResult()
     instructions = parse(heartbeat_md_text) if heartbeat_md_text is not None else None
-    given_up: str | None = None
-    timeouts = 0
+    give_up = decide.GiveUp()
     for index, run in enumerate(runs):
         if cancelled():
             result.cancelled = True
             break
-        if given_up is not None:  # as eval does: asking again cannot help (see GIVE_UP_KINDS)
+        if give_up.reason is not None:  # as eval does: asking again cannot help
             result.items.append(
-                ReplayItem(run, Verdict.of_run(run), Verdict("error", detail=f"not asked: {given_up}"), "", "")
+                ReplayItem(run, Verdict.of_run(run), Verdict("error", detail=f"not asked: {give_up.reason}"), "", "")
             )
             continue
         try:
@@ -218,11 +215,10 @@ def replay(
             asked = decide.ask(llm, request, use_mode, monotonic)
             raw, reasoning = asked.reply.content, asked.reasoning
             after = judge(raw, question.schema)
+            give_up.note(None, "")
         except LLMError as exc:
             after = Verdict("error", detail=str(exc))
-            timeouts = timeouts + 1 if exc.kind == "timeout" else 0
-            if exc.kind in GIVE_UP_KINDS or timeouts >= GIVE_UP_TIMEOUTS:
-                given_up = str(exc)
+            give_up.note(exc.kind, str(exc))
         item = ReplayItem(
             run,
             Verdict.of_run(run),

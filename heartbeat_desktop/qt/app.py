@@ -504,10 +504,9 @@ class TrayApp(QObject):
     def _host(self) -> str:
         return resolve_host(self._configured_host())
 
-    def _probe(self) -> str:
+    def _probe(self, host: str) -> str:
         """The health check: a stdlib GET of /api/version (llm/probe.py), not the Ollama client — the idle
         tray app then never loads httpx and the ollama library (issue #17)."""
-        host = self._host()
         problem = host_problem(host)
         if problem is not None:
             raise LLMError("unreachable", f"the model server address is not usable: {problem}")

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..core.actions import post_key
 from ..core.config import HeartbeatConfig
 from ..core.models import FeedPost, Message, Note, RunRecord, Thread
 from ..core.ports import DailyCap, DailyCapReached, PostNotFound, StoreError
@@ -100,14 +101,14 @@ class SqliteStore:
         return self.feed.post_exists(post_id)
 
     def same_post_since(self, thread_id: str, title: str, content: str, since: float) -> int | None:
-        wanted = (_normal(title), _normal(content))
+        wanted = post_key(title, content)
         rows = self.db.read(
             lambda c: c.execute(
                 "SELECT id, title, content FROM posts WHERE thread_id = ? AND created_at >= ? ORDER BY id DESC",
                 (thread_id, since),
             ).fetchall()
         )
-        return next((r["id"] for r in rows if (_normal(r["title"]), _normal(r["content"])) == wanted), None)
+        return next((r["id"] for r in rows if post_key(r["title"], r["content"]) == wanted), None)
 
     def recent_answers(self, thread_id: str, limit: int) -> list[tuple[str, str | None]]:
         rows = self.db.read(
@@ -244,7 +245,3 @@ def _actions_since(c: sqlite3.Connection, thread_id: str, since: float) -> dict[
         if row["action"] in counts:
             counts[row["action"]] = row["n"]
     return counts
-
-
-def _normal(text: str) -> str:
-    return " ".join(text.casefold().split())

@@ -32,12 +32,13 @@ class HealthMonitor(QObject):
 
     def __init__(
         self,
-        probe: Callable[[], str],
+        probe: Callable[[str], str],
         host: Callable[[], str],
         parent: QObject | None = None,
         first_retry_ms: int = FIRST_RETRY_MS,
     ) -> None:
-        """`probe()` returns the server version or raises LLMError; `host()` names the server for messages."""
+        """`host()` names the server (read once per check); `probe(host)` returns its version or raises
+        LLMError."""
         super().__init__(parent)
         self._probe = probe
         self._host = host
@@ -63,10 +64,10 @@ class HealthMonitor(QObject):
     def _run_probe(self) -> tuple[bool, str, str]:
         try:
             host = self._host()
-        except Exception as exc:
-            host = f"? ({exc})"
+        except Exception as exc:  # the setting could not be read: nothing to ask
+            return False, f"? ({exc})", f"{type(exc).__name__}: {exc}"
         try:
-            version = self._probe()
+            version = self._probe(host)
         except LLMError as exc:
             return False, host, str(exc)
         except Exception as exc:

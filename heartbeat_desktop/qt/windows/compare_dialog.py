@@ -39,21 +39,15 @@ from ...core.evaluation import (
     TABLE_COLUMNS,
     EvalSettings,
     EvalSummary,
-    Suite,
-    SuiteError,
     evaluate,
-    parse_suite,
-    suite_format,
 )
 from ...core.ports import LLMClient
-from ...files import read_user_text
-from ...paths import bundled
 from ...store import SqliteStore
+from ...wiring import load_suite
 from ..icons import app_icon
 from ..plain_text import plain_label
 from ..services.tasks import Task, Tasks
 
-BUILTIN_SUITE = "resources/eval-suite.toml"
 COLUMNS = tuple(c[0].upper() + c[1:] for c in TABLE_COLUMNS)
 LEGEND = (
     "Valid: the answer passed validation and the thread's rules. Right action: the action the situation calls "
@@ -61,12 +55,6 @@ LEGEND = (
     "was to do nothing."
 )
 MODE_LABELS = {"direct": "Direct (one call)", "reason-first": "Reason first (two calls)"}
-
-
-def load_suite_file(path: Path | None) -> Suite:
-    """The built-in suite, or a user's file. Raises SuiteError or UnreadableFile saying what is wrong."""
-    path = path or bundled(BUILTIN_SUITE)
-    return parse_suite(read_user_text(path, "suite"), suite_format(path))
 
 
 class CompareModelsDialog(QDialog):
@@ -195,7 +183,7 @@ class CompareModelsDialog(QDialog):
         suite_path, db_path, data_dir, make_llm = self._suite_path, self._db_path, self._data_dir, self._make_llm
 
         def work(task: Task) -> list[EvalSummary]:
-            suite = load_suite_file(suite_path)
+            suite = load_suite(suite_path)
             own_md = heartbeat_md.read_heartbeat_md(data_dir)[0] if suite.needs_heartbeat_md() else None
             store = SqliteStore(db_path, recover=False)
             try:
@@ -282,4 +270,4 @@ class CompareModelsDialog(QDialog):
         super().done(code)
 
 
-__all__ = ["CompareModelsDialog", "SuiteError", "load_suite_file"]
+__all__ = ["CompareModelsDialog"]

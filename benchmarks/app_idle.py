@@ -65,9 +65,9 @@ def prepare(data: Path, due_in_s: float) -> None:
     last = time.time() - 3600 + due_in_s
     store.db.transaction(
         lambda c: c.execute(
-            "INSERT INTO thread_state (thread_id, last_run_at, last_status, consecutive_failures) "
-            "VALUES ('default', ?, 'ok', 0)",
-            (last,),
+            "INSERT INTO thread_state (thread_id, last_run_at, last_slot_at, last_status, consecutive_failures) "
+            "VALUES ('default', ?, ?, 'ok', 0)",
+            (last, last),
         )
     )
     store.close()

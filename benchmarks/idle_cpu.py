@@ -44,9 +44,9 @@ def build_store(path: Path, threads: int) -> None:
                 (f"t{i}", f"T{i}", config, now),
             )
         c.execute(
-            "INSERT INTO thread_state (thread_id, last_run_at, last_status, consecutive_failures) "
-            "SELECT id, ?, 'ok', 0 FROM threads",
-            (now,),
+            "INSERT INTO thread_state (thread_id, last_run_at, last_slot_at, last_status, consecutive_failures) "
+            "SELECT id, ?, ?, 'ok', 0 FROM threads",
+            (now, now),
         )
 
     store.db.transaction(work)

@@ -85,6 +85,15 @@ class AppSettings(BaseModel):
     hold_during_dnd: bool = Field(
         True, json_schema_extra=_cli("hold notifications while Do Not Disturb is on, then show one summary")
     )
+    keep_run_details_days: int = Field(
+        30,
+        ge=0,
+        le=36500,
+        json_schema_extra=_cli(
+            "days each run keeps its prompt and the model's reply; older runs keep their decision and outcome"
+            " (0 keeps them forever)"
+        ),
+    )
     api_enabled: bool = False
     api_port: int = Field(DEFAULT_API_PORT, ge=0, le=65535)  # 0: any free port (tests, a second profile)
     scheduler_paused: bool = False

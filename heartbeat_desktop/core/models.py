@@ -101,6 +101,11 @@ class RunRecord:
     # What replaying this run needs beside its prompt: the actions and post ids it was offered, its caps,
     # max_tokens and temperature (core/replay.py).
     inputs: dict[str, Any] | None = None
+    # A scheduled run's slot: the time it was due. `started_at - slot_at` is how late it started (it waited
+    # for a free model, the machine slept); None for manual runs, which serve no slot.
+    slot_at: float | None = None
+    # When the retention (keep_run_details_days) dropped this old run's prompt, reply and reasoning.
+    pruned_at: float | None = None
     # Not stored: a busy deferral tells the scheduler when to try again; a failure's kind (LLMError.kind)
     # lets the app treat "Ollama is down" differently from a bad reply.
     defer_until: float | None = None

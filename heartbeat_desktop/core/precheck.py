@@ -8,9 +8,7 @@ from datetime import datetime
 from .config import HeartbeatConfig
 from .heartbeat_md import Instructions
 from .presence import RECHECK_S, PresenceState, away_reason
-from .schedule import busy_until, in_active_hours, zone_of
-
-SCHEDULED_TRIGGERS = ("schedule", "catch-up")
+from .schedule import SCHEDULED_TRIGGERS, busy_until, in_active_hours, zone_of
 
 
 def fingerprint(md_hash: str, thread_state: str) -> str:

@@ -84,7 +84,16 @@ def run_record(run: RunRecord) -> dict[str, Any]:
         "decision_mode": run.decision_mode,
         "reasoning": run.reasoning,
         "reasoning_ms": run.reasoning_ms,
+        "slot_at": iso(run.slot_at),
+        "late_s": late_by(run),
+        "pruned_at": iso(run.pruned_at),
     }
+
+
+def late_by(run: RunRecord) -> float | None:
+    """How many seconds after its slot a scheduled run started (it waited for a free model, the machine
+    slept); None for a run that served no slot."""
+    return None if run.slot_at is None else round(max(0.0, run.started_at - run.slot_at), 1)
 
 
 def describe_run(run: RunRecord) -> str:
@@ -123,7 +132,32 @@ def run_lines(run: RunRecord) -> list[str]:
     status = f"{run.status} (dry)" if run.dry_run else run.status
     dur = f"{(run.total_ms or 0) / 1000:.1f}s"
     row = f"{local_time(run.started_at)}  {run.thread_id:<12} {run.trigger:<8} {status:<11} {action:<7} {dur:>6}  "
-    return [row + run.reason, *(f"{'':>20}note: {warning}" for warning in run.warnings)]
+    return [row + run.reason, *(f"{'':>20}note: {note}" for note in [*run.warnings, *schedule_notes(run)])]
+
+
+LATE_NOTE_S = 60.0  # later than this, History says so: the run waited for a free model or the machine slept
+
+
+def schedule_notes(run: RunRecord) -> list[str]:
+    """What History says about a run besides its outcome: that it started late for its slot, and that the
+    retention dropped its prompt and reply (so an empty prompt is explained, not a mystery)."""
+    notes = []
+    late = late_by(run)
+    if late is not None and late > LATE_NOTE_S:
+        notes.append(f"started {_duration(late)} after its {local_time(run.slot_at)} slot")
+    if run.pruned_at is not None:
+        notes.append(
+            f"prompt and reply removed {local_time(run.pruned_at)} (keep_run_details_days); the outcome is kept"
+        )
+    return notes
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 # ---------------------------------------------------------------------------- threads

@@ -127,9 +127,11 @@ class HeartbeatRunner:
         dry_run: bool | None = None,
         heartbeat_md_text: str | None = None,
         record: bool = True,
+        slot_at: float | None = None,
     ) -> RunRecord:
         """Run one heartbeat. `dry_run=None` follows the thread's config; `heartbeat_md_text` replaces the
-        file (the editor previews unsaved text); `record=False` writes nothing at all, not even the run."""
+        file (the editor previews unsaved text); `record=False` writes nothing at all, not even the run;
+        `slot_at` is the slot a scheduled run serves (the scheduler's; the record keeps how late it was)."""
         t0 = self.monotonic()
         thread = self.store.get_thread(thread_id)
         if thread is None:
@@ -153,6 +155,7 @@ class HeartbeatRunner:
             trigger=trigger,
             dry_run=dry,
             started_at=self.clock(),
+            slot_at=slot_at,
             model=config.model or self.default_model,
             warnings=[f"config: {w}" for w in warnings] + [f"HEARTBEAT.md: {w}" for w in md_warnings],
         )

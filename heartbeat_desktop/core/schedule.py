@@ -4,9 +4,16 @@
 its consecutive failures and now. The scheduler sleeps until the earliest answer over all threads, so all
 the policy lives here, where property tests can hammer it:
 
-- **interval**: the next run is `every_seconds` after the last attempt (ok, skipped or failed);
-- **backoff**: after n consecutive failures the wait is `every_seconds * 2**n`, capped at
-  `max(every_seconds, BACKOFF_CAP_S)`; a success resets n (the store keeps the count);
+- **slots**: a thread's heartbeats fill a sequence of *slots*; the next one is `every_seconds` after the slot
+  the last scheduled run served — not after the moment that run started, so a run that waited its turn
+  behind others (one model call at a time) never pushes, or drops, the slot after it. A slot that passed
+  while the previous run still went on is run at once, late, and the run records how late;
+- **only the schedule moves the schedule**: manual runs, dry-run previews and refusals by the thread's own
+  rules never change the slots (`counts_toward_backoff` names what does);
+- **backoff**: after n consecutive failed model calls of scheduled runs the wait is `every_seconds * 2**n`,
+  capped at `max(every_seconds, BACKOFF_CAP_S)`; a success resets n (the store keeps the count);
+- **a clock that was ahead**: a stored last slot in the future (the clock was set back, a backup was restored)
+  counts as now, and the caller is told so it can warn — otherwise a thread would sleep until that future;
 - **catch-up**: a due time in the past (the machine slept, the app was closed) becomes *now*, once: there
   is only ever one due time per thread, so a long sleep gives one run, never a burst;
 - **clock alignment**: an interval that divides a day runs at fixed wall-clock times in the thread's time
@@ -27,6 +34,9 @@ from .config import HeartbeatConfig
 DAY_S = 86400
 BACKOFF_CAP_S = 6 * 3600
 CATCH_UP_GRACE_S = 120.0  # a run this late (or later) is a catch-up, not a punctual one
+SCHEDULED_TRIGGERS: tuple[str, ...] = ("schedule", "catch-up")  # the runs the schedule itself starts
+# A model's answer refused by the thread's own rules: the server worked (core/runner.py raises these).
+REFUSAL_KINDS: tuple[str, ...] = ("not_allowed", "daily_cap", "duplicate", "not_offered")
 _MAX_STEPS = 1000
 
 
@@ -129,27 +139,8 @@ def _next_window_start(config: HeartbeatConfig, ts: float, zone: tzinfo) -> floa
     return float(probe)
 
 
-def next_due(
-    config: HeartbeatConfig,
-    *,
-    now: float,
-    last_run_at: float | None,
-    consecutive_failures: int = 0,
-    defer_until: float | None = None,
-) -> float:
-    """When the thread's next scheduled heartbeat should run (never before `now`)."""
-    zone = zone_of(config)
-    if defer_until is not None:
-        candidate = max(defer_until, now)
-        aligned = False  # a deferral resumes as soon as the user is quiet, not at the next slot
-    else:
-        aligned = is_aligned(config)
-        base = now if last_run_at is None else last_run_at + backoff_delay(config, consecutive_failures)
-        if aligned and last_run_at is not None:
-            # A scheduled run starts a moment after its slot (timer latency, a busy machine); without this
-            # slack that moment would push the next run past its slot and drop one.
-            base -= slot_tolerance(config)
-        candidate = max(base, now)
+def _settle(config: HeartbeatConfig, candidate: float, zone: tzinfo, aligned: bool) -> float:
+    """The first moment at or after `candidate` that is a slot (if aligned) inside the active window."""
     for _ in range(_MAX_STEPS):
         if aligned:
             candidate = _next_aligned(config, candidate, zone)
@@ -159,21 +150,111 @@ def next_due(
     return candidate  # unreachable in practice: every step moves forward to a real window
 
 
+def planned_slot(config: HeartbeatConfig, *, last_slot_at: float | None, consecutive_failures: int = 0) -> float | None:
+    """The slot after `last_slot_at` (backoff applied), aligned and inside the window — possibly already past.
+
+    None before a thread's first scheduled run. `last_slot_at` may also be an old database's last *start*
+    (a moment after its slot): the slack below keeps such an anchor on its own slot.
+    """
+    if last_slot_at is None:
+        return None
+    aligned = is_aligned(config)
+    base = last_slot_at + backoff_delay(config, consecutive_failures)
+    if aligned:
+        base -= slot_tolerance(config)
+    return _settle(config, base, zone_of(config), aligned)
+
+
+def next_due(
+    config: HeartbeatConfig,
+    *,
+    now: float,
+    last_run_at: float | None,
+    consecutive_failures: int = 0,
+    defer_until: float | None = None,
+) -> float:
+    """When the thread's next scheduled heartbeat should run (never before `now`).
+
+    `last_run_at` is the schedule's anchor: the slot the last scheduled run served. A planned slot that
+    already passed is due now (run late rather than skipped) when the window is open.
+    """
+    zone = zone_of(config)
+    if defer_until is not None:
+        # a deferral resumes as soon as the user is quiet, not at the next slot
+        return _settle(config, max(defer_until, now), zone, aligned=False)
+    slot = planned_slot(config, last_slot_at=last_run_at, consecutive_failures=consecutive_failures)
+    if slot is None:
+        return _settle(config, now, zone, is_aligned(config))
+    if slot >= now:
+        return slot
+    if in_active_hours(config, now):
+        return now
+    return _settle(config, now, zone, is_aligned(config))
+
+
+def served_slot(config: HeartbeatConfig, *, planned: float | None, due: float, now: float) -> tuple[float, bool]:
+    """The slot a scheduled run starting at `now` serves, and whether whole slots were passed over.
+
+    Normally the planned slot (the run is late by `now - slot`). When more than an interval has gone by
+    since it (the machine slept, the app was closed, a long deferral), the run serves the latest slot
+    that has come — one catch-up run, never a burst — and the ones between are passed over.
+    """
+    if planned is None:  # a first run: its due time is its slot
+        planned = due
+    if planned >= now:
+        return planned, False
+    interval = config.every_seconds
+    if is_aligned(config):
+        latest = _next_aligned(config, now - interval + 0.001, zone_of(config))
+    else:
+        latest = planned + math.floor((now - planned) / interval) * interval
+    if latest > now or latest <= planned or not in_active_hours(config, latest):
+        return planned, False
+    return latest, True
+
+
+FUTURE_SKEW_S = 60.0  # a stored time this far ahead of the clock is a clock problem, not a race
+
+
+def anchor(last_slot_at: float | None, *, now: float) -> tuple[float | None, float | None]:
+    """The schedule's anchor, and how far in the future the stored one lay if it did.
+
+    A last slot after now (the clock was ahead when it ran, or a backup from a later date was restored)
+    counts as now: otherwise the next slot would be an interval after that future, and the thread would
+    silently run nothing until the clock caught up.
+    """
+    if last_slot_at is not None and last_slot_at > now + FUTURE_SKEW_S:
+        return now, last_slot_at - now
+    return last_slot_at, None
+
+
+def counts_toward_backoff(*, trigger: str, dry_run: bool, status: str, error_kind: str | None) -> bool:
+    """Whether a run's failure should make the schedule back off.
+
+    Backoff is there to leave a failing model server alone, so only a scheduled run whose model call
+    failed counts. A manual run is the user's own try; a dry run is a question; a refusal by the thread's
+    own rules (not allowed, daily cap, the same post again) says the server works; a cancelled call is
+    the app stopping; a database or HEARTBEAT.md problem is not the server's.
+    """
+    return (
+        status == "failed"
+        and not dry_run
+        and trigger in SCHEDULED_TRIGGERS
+        and error_kind is not None
+        and error_kind not in (*REFUSAL_KINDS, "cancelled")
+    )
+
+
 def slot_tolerance(config: HeartbeatConfig) -> float:
-    """How late a run may start and still count as its slot's run: 2 % of the interval, at most 60 s."""
+    """How late a start may be and still name its slot (old databases anchored on starts): 2 % of the
+    interval, at most 60 s."""
     return min(60.0, config.every_seconds * 0.02)
 
 
 def missed(config: HeartbeatConfig, *, now: float, last_run_at: float | None, consecutive_failures: int = 0) -> bool:
     """True when a due time passed while nobody was watching (app closed, machine asleep)."""
-    if last_run_at is None:
-        return False
-    return last_run_at + backoff_delay(config, consecutive_failures) < now - CATCH_UP_GRACE_S
-
-
-def trigger_for(due: float, now: float) -> str:
-    """`catch-up` when a run fires well after its due time (the machine slept), else `schedule`."""
-    return "catch-up" if now - due > CATCH_UP_GRACE_S else "schedule"
+    slot = planned_slot(config, last_slot_at=last_run_at, consecutive_failures=consecutive_failures)
+    return slot is not None and slot < now - CATCH_UP_GRACE_S
 
 
 def busy_until(config: HeartbeatConfig, last_active_at: float | None, now: float) -> float | None:

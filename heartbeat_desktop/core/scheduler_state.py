@@ -25,6 +25,10 @@ class ThreadSchedule:
     last_run_at: float | None
     consecutive_failures: int
     config: HeartbeatConfig = field(default_factory=HeartbeatConfig)
+    # `next_due` is set by backoff after failed scheduled runs, not by the thread's interval
+    backing_off: bool = False
+    # something about the plan the user should know (its last heartbeat was recorded in the future)
+    note: str | None = None
 
 
 @dataclass(frozen=True)

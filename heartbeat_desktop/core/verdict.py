@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from .models import RunRecord
+from .schedule import REFUSAL_KINDS
 
 Outcome = Literal["valid", "refused", "invalid", "error", "skipped"]
-REFUSAL_KINDS = ("not_allowed", "daily_cap", "duplicate", "not_offered")
 # Refusals only the store can make (the same post again in 24 h): replay judges "short of the store", so a
 # replayed post cannot be refused so, and the recorded one compares as the post the model chose.
 STORE_REFUSALS = ("refused: the same post as",)

@@ -36,6 +36,9 @@ def _tooltip(state: SchedulerState, error: str | None) -> str:
             what = "running now"
         elif t.next_due is not None:
             what = f"next {fmt_time(t.next_due)}"
+            if t.backing_off:
+                failed = t.consecutive_failures
+                what += f" (backing off after {failed} failed heartbeat{'s' if failed != 1 else ''})"
         else:
             what = "paused" if (t.paused or state.paused) else "off"
         last = f"last {t.last_status}" if t.last_status else "never ran"
@@ -45,6 +48,8 @@ def _tooltip(state: SchedulerState, error: str | None) -> str:
                 reason = reason[: TOOLTIP_REASON - 1] + "…"
             last += f": {reason}"
         lines.append(f"{t.title}: {what}, {last}")
+        if t.note:
+            lines.append(f"  {t.title}: {t.note}")
     if len(state.threads) > TOOLTIP_THREADS:
         lines.append(f"… and {len(state.threads) - TOOLTIP_THREADS} more")
     return "\n".join(lines)

@@ -38,7 +38,9 @@ def status_line(state: SchedulerState, error: str | None) -> str:
         names = ", ".join(failing[:3]) + (f" and {len(failing) - 3} more" if len(failing) > 3 else "")
         return f"Last heartbeat failed: {names}"
     if state.next_due is not None:
-        return f"Next heartbeat at {fmt_time(state.next_due)}"
+        first = min((t for t in state.threads if t.next_due is not None), key=lambda t: t.next_due or 0)
+        why = " (backing off after failures)" if first.backing_off else ""
+        return f"Next heartbeat at {fmt_time(state.next_due)}{why}"
     return "No heartbeat scheduled" if state.started else "Starting…"
 
 

@@ -194,6 +194,14 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE runs ADD COLUMN reasoning_ms REAL;
     ALTER TABLE runs ADD COLUMN inputs TEXT;
     """,
+    # the slot each scheduled run served (so the next slot follows the slot, not the start, and History can say
+    # how late a run started), and when the retention dropped an old run's prompt and reply (#22)
+    """
+    ALTER TABLE runs ADD COLUMN slot_at REAL;
+    ALTER TABLE runs ADD COLUMN pruned_at REAL;
+    ALTER TABLE thread_state ADD COLUMN last_slot_at REAL;
+    UPDATE thread_state SET last_slot_at = last_run_at;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.models import RunRecord
+from ..core.schedule import SCHEDULED_TRIGGERS, counts_toward_backoff
 from .db import Database
 
 STALE_RUN_S = 2 * 3600  # longer than any LLM timeout: a pid reused after a reboot cannot keep a run open
@@ -39,6 +40,7 @@ _COLUMNS = (
     "reasoning",
     "reasoning_ms",
     "inputs",
+    "slot_at",
 )
 _INSERT = f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"  # noqa: S608
 _UPDATE = "UPDATE runs SET " + ", ".join(f"{c} = ?" for c in _COLUMNS[1:]) + " WHERE id = ?"  # noqa: S608
@@ -82,6 +84,7 @@ def _values(run: RunRecord) -> list[Any]:
         run.reasoning,
         run.reasoning_ms,
         _dump(run.inputs),
+        run.slot_at,
     ]
 
 
@@ -134,6 +137,8 @@ def row_to_run(r: sqlite3.Row) -> RunRecord:
         reasoning=col("reasoning"),
         reasoning_ms=col("reasoning_ms"),
         inputs=_load(col("inputs")),
+        slot_at=col("slot_at"),
+        pruned_at=col("pruned_at"),
     )
 
 
@@ -148,6 +153,7 @@ class ThreadState:
     consecutive_failures: int
     next_due_at: float | None
     defer_until: float | None = None
+    last_slot_at: float | None = None
 
 
 class RunRepo:
@@ -169,13 +175,29 @@ class RunRepo:
     def _update_state(self, c: sqlite3.Connection, run: RunRecord) -> None:
         """Keep thread_state in step with the run, in the same transaction.
 
-        A dry run (and a preview) is a question, not a heartbeat: it is recorded as a run but changes
-        nothing of the schedule — not the last run time, the failure count (backoff), the last status the
-        icon shows, or the "nothing new" fingerprint."""
-        if run.trigger == "preview" or run.dry_run:
+        Only a scheduled run moves the schedule: it records the slot it served (`last_slot_at`, the anchor
+        of the next one) — unless it was deferred, when the same slot is tried again later. Backoff counts
+        only scheduled failures of the model call (`core.schedule.counts_toward_backoff`); any real success
+        ends it, a manual one too: backoff leaves a failing server alone, and a success shows it answers.
+        A dry run (and a preview) is a question, not a heartbeat: besides its slot it changes nothing — not
+        the last run time, the failure count, the last status the icon shows, or the "nothing new"
+        fingerprint."""
+        if run.trigger == "preview":
+            return
+        serves_slot = run.trigger in SCHEDULED_TRIGGERS and run.slot_at is not None and run.defer_until is None
+        if serves_slot and run.status != "started":
+            c.execute(
+                """INSERT INTO thread_state (thread_id, last_slot_at)
+                   SELECT ?, ? WHERE EXISTS (SELECT 1 FROM threads WHERE id = ?)
+                   ON CONFLICT (thread_id) DO UPDATE SET last_slot_at = excluded.last_slot_at""",
+                (run.thread_id, run.slot_at, run.thread_id),
+            )
+        if run.dry_run:
             return
         success = run.status == "ok"
-        counts_as_success = success and not run.dry_run
+        backoff = counts_toward_backoff(
+            trigger=run.trigger, dry_run=run.dry_run, status=run.status, error_kind=run.error_kind
+        )
         c.execute(
             """INSERT INTO thread_state (thread_id, last_run_at, last_status, last_reason, last_success_at,
                                          last_success_fingerprint, consecutive_failures)
@@ -187,20 +209,20 @@ class RunRepo:
                    last_success_at = COALESCE(excluded.last_success_at, last_success_at),
                    last_success_fingerprint = COALESCE(excluded.last_success_fingerprint, last_success_fingerprint),
                    consecutive_failures = CASE
-                       WHEN ? = 'failed' THEN consecutive_failures + 1
-                       WHEN ? = 'ok' THEN 0
+                       WHEN ? THEN consecutive_failures + 1
+                       WHEN ? THEN 0
                        ELSE consecutive_failures END""",
             (
                 run.thread_id,
                 run.started_at,
                 run.status,
                 run.reason,
-                run.finished_at if counts_as_success else None,
-                run.fingerprint if counts_as_success else None,
-                1 if run.status == "failed" else 0,
+                run.finished_at if success else None,
+                run.fingerprint if success else None,
+                1 if backoff else 0,
                 run.thread_id,
-                run.status,
-                run.status,
+                backoff,
+                success,
             ),
         )
 
@@ -291,6 +313,33 @@ class RunRepo:
     def all_states(self) -> dict[str, ThreadState]:
         rows = self.db.read(lambda c: c.execute("SELECT * FROM thread_state").fetchall())
         return {r["thread_id"]: ThreadState(**dict(r)) for r in rows}
+
+    def prune_details(self, before: float, *, batch: int = 500, max_batches: int = 20) -> int:
+        """Drop the prompt, raw reply, reasoning and replay inputs of finished runs started before `before`.
+
+        Those texts are most of a run's size (a prompt is kilobytes; the rest of the row is a few hundred
+        bytes), and old ones answer no question History is asked: the decision, outcome, reason, timings and
+        tokens stay, and `pruned_at` says when the rest went. Batched (short write transactions, so a
+        heartbeat never waits long for the lock) and bounded per call; the caller calls again later.
+        """
+        now = self.clock()
+        total = 0
+        for _ in range(max_batches):
+            count = self.db.transaction(
+                lambda c: (
+                    c.execute(
+                        """UPDATE runs SET prompt = NULL, raw_reply = NULL, reasoning = NULL, inputs = NULL,
+                                       pruned_at = ?
+                       WHERE rowid IN (SELECT rowid FROM runs WHERE started_at < ? AND pruned_at IS NULL
+                                       AND status != 'started' ORDER BY started_at LIMIT ?)""",
+                        (now, before, batch),
+                    ).rowcount
+                )
+            )
+            total += count
+            if count < batch:
+                break
+        return total
 
     def mark_interrupted(self, stale_after_s: float = STALE_RUN_S) -> int:
         """Runs still `started` whose process is gone (or that are hours old) died with it: say so.

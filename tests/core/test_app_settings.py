@@ -58,6 +58,7 @@ def test_the_cli_lists_the_declared_settings_with_their_defaults() -> None:
         "context_tokens",
         "model_keep_alive",
         "hold_during_dnd",
+        "keep_run_details_days",
     ]
     assert keys["llm_timeout"].endswith("(default: 120)") and keys["hold_during_dnd"].endswith("(default: on)")
     assert AppSettings().bounds("context_tokens") == (1024, 1_048_576)

@@ -9,14 +9,17 @@ from hypothesis import strategies as st
 from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.schedule import (
     BACKOFF_CAP_S,
+    anchor,
     backoff_delay,
     busy_until,
+    counts_toward_backoff,
     in_active_hours,
     is_aligned,
     missed,
     next_due,
+    planned_slot,
+    served_slot,
     slot_tolerance,
-    trigger_for,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -39,7 +42,7 @@ def test_interval_aligned_to_the_clock() -> None:
     assert wall(next_due(c, now=at(2026, 6, 1, 10, 7), last_run_at=None)) == "2026-06-01 10:30"
     # a punctual run a moment after its slot keeps the rhythm
     assert wall(next_due(c, now=at(2026, 6, 1, 10, 0, 1), last_run_at=at(2026, 6, 1, 10, 0, 1))) == "2026-06-01 10:30"
-    # a manual run at 10:07 never brings the next one closer than the interval
+    # an anchor off the grid (an old database's last start at 10:07) is never followed sooner than the interval
     assert wall(next_due(c, now=at(2026, 6, 1, 10, 7), last_run_at=at(2026, 6, 1, 10, 7))) == "2026-06-01 11:00"
 
 
@@ -96,11 +99,12 @@ def test_catch_up_and_busy() -> None:
     c = cfg(every_seconds=1800)
     assert missed(c, now=at(2026, 6, 1, 14, 0), last_run_at=at(2026, 6, 1, 10, 0))
     assert not missed(c, now=at(2026, 6, 1, 10, 30, 30), last_run_at=at(2026, 6, 1, 10, 0))
-    assert trigger_for(due=at(2026, 6, 1, 10, 30), now=at(2026, 6, 1, 14, 0)) == "catch-up"
-    assert trigger_for(due=at(2026, 6, 1, 10, 30), now=at(2026, 6, 1, 10, 30, 1)) == "schedule"
-    # after a long sleep there is one due time: now (one catch-up), then the rhythm resumes
+    # after a long sleep there is one due time: now (one catch-up), serving the latest slot, not a burst
     now = at(2026, 6, 1, 14, 0, 10)
-    assert next_due(c, now=now, last_run_at=at(2026, 6, 1, 10, 0)) == at(2026, 6, 1, 14, 30)
+    assert next_due(c, now=now, last_run_at=at(2026, 6, 1, 10, 0)) == now
+    planned = planned_slot(c, last_slot_at=at(2026, 6, 1, 10, 0))
+    assert planned == at(2026, 6, 1, 10, 30)
+    assert served_slot(c, planned=planned, due=now, now=now) == (at(2026, 6, 1, 14, 0), True)
     assert busy_until(c, at(2026, 6, 1, 10, 0), at(2026, 6, 1, 10, 2)) == at(2026, 6, 1, 10, 5)
     assert busy_until(c, at(2026, 6, 1, 10, 0), at(2026, 6, 1, 10, 6)) is None
     assert busy_until(cfg(busy_minutes=0), at(2026, 6, 1, 10, 0), at(2026, 6, 1, 10, 1)) is None
@@ -166,3 +170,51 @@ def test_aligned_slots_are_fixed_clock_times(interval: int, zone: str, hours, no
     local = datetime.fromtimestamp(due, ZoneInfo(zone))
     seconds = local.hour * 3600 + local.minute * 60 + local.second
     assert seconds % interval == 0 and local.microsecond == 0
+
+
+def test_the_next_slot_follows_the_slot_not_the_start() -> None:
+    """A run that waited its turn (one model call at a time) starts late; the slot after it stays."""
+    c = cfg(every_seconds=1800)
+    slot = at(2026, 6, 1, 10, 0)
+    late_start = slot + 300  # five minutes late: far past the old 2 % tolerance (36 s)
+    assert next_due(c, now=late_start + 20, last_run_at=slot) == at(2026, 6, 1, 10, 30)
+    # the same for an interval that does not divide a day: slot + interval, whenever it started
+    odd = cfg(every_seconds=7000)
+    assert next_due(odd, now=slot + 900, last_run_at=slot) == slot + 7000
+
+
+def test_a_slot_that_passed_during_the_previous_run_is_run_late_not_skipped() -> None:
+    c = cfg(every_seconds=60, align_to_clock=False)
+    slot = at(2026, 6, 1, 10, 0)
+    now = slot + 75  # the 10:01 slot passed while the 10:00 run still went on
+    planned = planned_slot(c, last_slot_at=slot)
+    assert planned == slot + 60
+    assert next_due(c, now=now, last_run_at=slot) == now  # due at once
+    assert served_slot(c, planned=planned, due=now, now=now) == (slot + 60, False)  # it serves 10:01, 15 s late
+    # two slots behind (the machine slept): one run, for the latest slot
+    assert served_slot(c, planned=planned, due=slot + 200, now=slot + 200) == (slot + 180, True)
+
+
+def test_a_last_slot_in_the_future_counts_as_now() -> None:
+    now = at(2026, 12, 2, 12, 0)
+    ahead = now + 30 * 86400  # one run under `faketime +30d`
+    assert anchor(ahead, now=now) == (now, 30 * 86400)
+    assert anchor(now + 5, now=now) == (now + 5, None)  # a few seconds is a race, not a clock problem
+    c = cfg(every_seconds=1800)
+    last, _ = anchor(ahead, now=now)
+    assert wall(next_due(c, now=now, last_run_at=last)) == "2026-12-02 12:30"
+
+
+def test_only_scheduled_model_failures_count_toward_backoff() -> None:
+    def counts(**kw: object) -> bool:
+        base: dict[str, object] = {"trigger": "schedule", "dry_run": False, "status": "failed", "error_kind": "timeout"}
+        return counts_toward_backoff(**(base | kw))  # type: ignore[arg-type]
+
+    assert counts()
+    assert counts(trigger="catch-up", error_kind="unreachable")
+    assert not counts(trigger="manual")
+    assert not counts(dry_run=True)
+    assert not counts(status="ok")
+    assert not counts(error_kind="duplicate") and not counts(error_kind="daily_cap")
+    assert not counts(error_kind="not_allowed") and not counts(error_kind="cancelled")
+    assert not counts(error_kind=None)  # a database or HEARTBEAT.md problem is not the server's

@@ -21,7 +21,7 @@ from heartbeat_desktop.llm import OllamaClient
 from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler, SchedulerState, enabled_from_env
 from heartbeat_desktop.store import SqliteStore
 from tests.conftest import GOOD_MD
-from tests.support.ollama_server import Error, Hang, OllamaServer, Reply
+from tests.support.ollama_server import Error, Hang, OllamaServer, Reply, Respond
 
 POST = json.dumps({"action": "post", "title": "Hello", "content": "World", "reason": "r"})
 
@@ -227,8 +227,8 @@ def test_sleep_gives_one_catch_up_per_thread(make, setup: SqliteStore, ollama: O
     h.settle(800)
     assert sorted(h.started) == [("a", "catch-up"), ("b", "catch-up"), ("default", "catch-up")]
     assert len(h.finished) == 6
-    # the rhythm resumes on its slots, a whole interval after the catch-up
-    assert h.due("a") == utc(2026, 6, 1, 15, 30) and h.due("default") == utc(2026, 6, 1, 16, 0)
+    # the catch-up served the latest slot (15:00); the rhythm resumes on the slots after it
+    assert h.due("a") == utc(2026, 6, 1, 15, 15) and h.due("default") == utc(2026, 6, 1, 15, 30)
 
 
 def test_paused_by_environment(make, setup: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -322,8 +322,9 @@ def test_the_real_wake_timer_starts_a_due_run(qtbot, data_dir: Path, ollama: Oll
     now = time.time()
     setup.db.transaction(
         lambda c: c.execute(
-            "INSERT INTO thread_state (thread_id, last_run_at, last_status) VALUES ('default', ?, 'ok')",
-            (now - 58,),
+            "INSERT INTO thread_state (thread_id, last_run_at, last_slot_at, last_status) "
+            "VALUES ('default', ?, ?, 'ok')",
+            (now - 58, now - 58),
         )
     )
 
@@ -384,3 +385,117 @@ def test_a_thread_paused_by_the_breaker_is_no_longer_scheduled(make, setup: Sqli
     assert h.finished[-1].paused_thread
     h.qtbot.waitUntil(lambda: h.scheduler.state.thread("default").paused, timeout=3000)
     assert h.due("default") is None or not h.scheduler.state.thread("default").next_due
+
+
+def test_runs_that_waited_their_turn_keep_their_slot_and_the_next(
+    make, setup: SqliteStore, ollama: OllamaServer
+) -> None:
+    """#22: with one model call at a time, a run that starts late used to push its next slot away (the next
+    due came from its start); 200 threads at 60 s ran 664 heartbeats in 5 minutes instead of ~1000."""
+    for name in ("a", "b"):
+        setup.threads.create(name)
+    for name in ("a", "b", "default"):
+        setup.threads.set_config(name, HeartbeatConfig(every_seconds=900, timezone="UTC", always_ask=True))
+    clock = FakeClock(utc(2026, 6, 1, 10, 0, 5))
+
+    def slow_answer(_body: object) -> Reply:
+        clock.set(clock() + 300)  # each answer takes five minutes
+        return Reply('{"action": "none", "reason": "nothing needs attention"}')
+
+    ollama.default = Respond(slow_answer)
+    h = make(clock, max_parallel=1)
+    h.start()
+    h.jump(utc(2026, 6, 1, 10, 15))
+    h.wait_finished(3)
+    runs = [setup.runs.get(r.id) for r in h.finished]
+    assert [r.slot_at for r in runs] == [utc(2026, 6, 1, 10, 15)] * 3
+    assert sorted(round(r.started_at - r.slot_at) for r in runs) == [0, 300, 600]  # recorded: how late
+    assert {t for _, t in h.started} == {"schedule"}
+    # the last of them started at 10:25, ten minutes late: its next slot is still 10:30, not 10:45
+    h.qtbot.waitUntil(lambda: all(h.due(t) == utc(2026, 6, 1, 10, 30) for t in ("a", "b", "default")) or h.started[3:])
+    assert len(h.finished) == 3 or h.finished[3].slot_at == utc(2026, 6, 1, 10, 30)
+    for name in ("a", "b", "default"):
+        assert setup.runs.state(name).last_slot_at == utc(2026, 6, 1, 10, 15)
+
+
+def test_a_slot_that_passed_during_the_previous_run_runs_at_once(
+    make, setup: SqliteStore, ollama: OllamaServer
+) -> None:
+    setup.threads.set_config("default", HeartbeatConfig(every_seconds=600, timezone="UTC", always_ask=True))
+    clock = FakeClock(utc(2026, 6, 1, 10, 0, 5))
+
+    def slow_answer(_body: object) -> Reply:
+        clock.set(max(clock(), utc(2026, 6, 1, 10, 20, 30)))  # the model takes ten and a half minutes
+        return Reply('{"action": "none", "reason": "nothing needs attention"}')
+
+    ollama.default = Respond(slow_answer)
+    h = make(clock)
+    h.start()
+    h.jump(utc(2026, 6, 1, 10, 10))
+    h.wait_finished(2)  # the 10:10 run ended at 10:20:30: the 10:20 slot runs at once, late, not skipped
+    slots = [setup.runs.get(r.id).slot_at for r in h.finished]
+    assert slots == [utc(2026, 6, 1, 10, 10), utc(2026, 6, 1, 10, 20)]
+    h.settle()
+    assert len(h.finished) == 2 and h.due("default") == utc(2026, 6, 1, 10, 30)
+
+
+def test_manual_and_refused_runs_never_move_the_schedule(make, setup: SqliteStore, ollama: OllamaServer) -> None:
+    """#22: two failed or refused manual runs put a 30-minute thread's next heartbeat 6 h away."""
+    setup.threads.set_config("default", HeartbeatConfig(every_seconds=1800, timezone="UTC", always_ask=True))
+    ollama.script(Error(500, "boom"), Error(500, "boom"))
+    h = make(FakeClock(utc(2026, 6, 1, 10, 7)))
+    h.start()
+    assert h.due("default") == utc(2026, 6, 1, 10, 30)
+    for n in (1, 2):
+        h.scheduler.run_heartbeat_now("default")
+        h.wait_finished(n)
+    assert [r.status for r in h.finished] == ["failed", "failed"]
+    assert setup.runs.state("default").consecutive_failures == 0
+    h.settle()
+    assert h.due("default") == utc(2026, 6, 1, 10, 30)
+    assert not h.scheduler.state.thread("default").backing_off
+    # a scheduled failure of the model call does back off, and the published state says that is why
+    ollama.script(Error(500, "boom"))
+    h.jump(utc(2026, 6, 1, 10, 30, 1))
+    h.wait_finished(3)
+    h.qtbot.waitUntil(lambda: h.due("default") == utc(2026, 6, 1, 11, 30), timeout=3000)
+    assert h.scheduler.state.thread("default").backing_off
+    from heartbeat_desktop.qt.tray import tooltip
+
+    assert "backing off after 1 failed heartbeat" in tooltip(h.scheduler.state, None)
+
+
+def test_a_last_run_in_the_future_counts_as_now(make, setup: SqliteStore, caplog) -> None:
+    """#22: after one run under `faketime +30d` the real clock's app showed `next 2027-01-01` and ran nothing."""
+    now = utc(2026, 12, 2, 10, 7)
+    ahead = now + 30 * 86400
+    setup.db.transaction(
+        lambda c: c.execute(
+            "INSERT INTO thread_state (thread_id, last_run_at, last_slot_at, last_status, consecutive_failures) "
+            "VALUES ('default', ?, ?, 'ok', 0)",
+            (ahead, ahead),
+        )
+    )
+    with caplog.at_level(logging.WARNING):
+        h = make(FakeClock(now))
+        h.start()
+    assert h.due("default") == utc(2026, 12, 2, 11, 0)  # an interval after now, on a slot
+    note = h.scheduler.state.thread("default").note
+    assert note and "in the future" in note and "30 days" in note
+    assert any("in the future" in r.getMessage() for r in caplog.records)
+
+
+def test_the_scheduler_applies_the_retention_after_a_run(make, setup: SqliteStore, ollama: OllamaServer) -> None:
+    now = utc(2026, 6, 1, 10, 0, 5)
+    setup.settings.set("keep_run_details_days", "7")
+    old = RunRecord(id="old", thread_id="default", trigger="schedule", dry_run=False, started_at=now - 8 * 86400)
+    setup.insert_run(old)
+    old.status, old.prompt, old.raw_reply, old.finished_at = "ok", "a prompt", "a reply", old.started_at + 1
+    setup.finish_run(old)
+    h = make(FakeClock(now))
+    h.start()
+    h.jump(utc(2026, 6, 1, 10, 30))
+    h.wait_finished(1)  # the first heartbeat, then the retention
+    h.qtbot.waitUntil(lambda: setup.runs.get("old").pruned_at is not None, timeout=3000)
+    assert setup.runs.get("old").prompt is None
+    assert setup.runs.get(h.finished[0].id).prompt  # this week's run keeps its prompt

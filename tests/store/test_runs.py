@@ -65,3 +65,47 @@ def test_action_rows_are_unique_per_run(store: SqliteStore) -> None:
             (run.id,),
         )
     assert store.feed.counts()["posts"] == 1
+
+
+def _finished(store: SqliteStore, run_id: str, started_at: float, **kw: object) -> None:
+    run = RunRecord(id=run_id, thread_id="default", trigger="schedule", dry_run=False, started_at=started_at)
+    store.insert_run(run)
+    run.status, run.prompt, run.raw_reply, run.reasoning = "ok", "P" * 4000, '{"action": "none"}', "because"
+    run.decision, run.finished_at, run.inputs = {"action": "none", "reason": "quiet"}, started_at + 1, {"posts": [1]}
+    for key, value in kw.items():
+        setattr(run, key, value)
+    store.finish_run(run)
+
+
+def test_the_retention_drops_old_prompts_and_replies_and_keeps_the_outcome(store: SqliteStore) -> None:
+    """#22: a prompt per heartbeat, kept forever, is what grows the database for as long as the app runs."""
+    now = time.time()
+    for i in range(7):
+        _finished(store, f"old{i}", now - 40 * 86400 + i)
+    _finished(store, "new", now - 3600)
+    store.insert_run(
+        RunRecord(id="open", thread_id="default", trigger="schedule", dry_run=False, started_at=now - 50 * 86400)
+    )
+
+    assert store.runs.prune_details(now - 30 * 86400, batch=3) == 7  # in batches of 3: 3 + 3 + 1
+    old = store.runs.get("old0")
+    assert (old.prompt, old.raw_reply, old.reasoning, old.inputs) == (None, None, None, None)
+    assert old.status == "ok" and old.decision == {"action": "none", "reason": "quiet"} and old.pruned_at
+    new = store.runs.get("new")
+    assert new.prompt == "P" * 4000 and new.pruned_at is None
+    assert store.runs.get("open").pruned_at is None  # a run in flight is never touched
+    assert store.runs.prune_details(now - 30 * 86400) == 0  # once is enough
+
+
+def test_history_says_how_late_a_run_started_and_what_was_pruned(store: SqliteStore) -> None:
+    from heartbeat_desktop.core.present import run_lines, run_record
+
+    now = time.time()
+    _finished(store, "late", now - 1000, slot_at=now - 1300)
+    lines = run_lines(store.runs.get("late"))
+    assert any("started 5 min after its" in line for line in lines)
+    assert run_record(store.runs.get("late"))["late_s"] == 300.0
+    store.runs.prune_details(now)
+    pruned = store.runs.get("late")
+    assert any("prompt and reply removed" in line for line in run_lines(pruned))
+    assert run_record(pruned)["pruned_at"] is not None

@@ -40,10 +40,17 @@ def test_resuming_a_thread_clears_its_backoff(store: SqliteStore) -> None:
 
     from heartbeat_desktop.core.models import RunRecord
 
-    for i in range(4):
-        run = RunRecord(id=f"f{i}", thread_id="default", trigger="manual", dry_run=False, started_at=_time.time())
+    for i in range(4):  # refused manual runs never count toward backoff (#22)...
+        run = RunRecord(id=f"m{i}", thread_id="default", trigger="manual", dry_run=False, started_at=_time.time())
         store.insert_run(run)
         run.status, run.reason = "failed", "refused: the same post as #1, made in the last 24 h"
+        run.error_kind = "duplicate"
+        store.finish_run(run)
+    assert store.runs.state("default").consecutive_failures == 0
+    for i in range(4):  # ...scheduled runs whose model call failed do
+        run = RunRecord(id=f"f{i}", thread_id="default", trigger="schedule", dry_run=False, started_at=_time.time())
+        store.insert_run(run)
+        run.status, run.reason, run.error_kind = "failed", "did not answer within 120 s", "timeout"
         store.finish_run(run)
     assert store.runs.state("default").consecutive_failures == 4
     store.threads.set_paused("default", True)

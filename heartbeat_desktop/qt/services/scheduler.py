@@ -30,9 +30,10 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from ...core.config import HeartbeatConfig
 from ...core.models import Refusal, RunRecord, RunRefused
-from ...core.schedule import missed, next_due, trigger_for
+from ...core.schedule import DAY_S, anchor, missed, next_due, planned_slot, served_slot
 from ...core.scheduler_state import SchedulerState, ThreadSchedule
 from ...store import SqliteStore
+from ...store.runs import ThreadState
 from ...store.settings import PAUSED_SETTING
 from .wake_timer import WakeTimer, make_wake_timer
 
@@ -40,6 +41,8 @@ if TYPE_CHECKING:  # built by the caller's factory on a run's thread, not import
     from ...core.runner import HeartbeatRunner
 
 log = logging.getLogger(__name__)
+
+PRUNE_EVERY_S = 3600.0
 
 
 def enabled_from_env(environ: Mapping[str, str] = os.environ) -> bool:
@@ -57,6 +60,7 @@ class _Job:
     trigger: str
     dry_run: bool
     token: str = ""
+    slot_at: float | None = None  # the slot a scheduled run serves
     runner: HeartbeatRunner | None = None
     abandoned: bool = False
 
@@ -68,6 +72,10 @@ class _Entry:
     config: HeartbeatConfig
     paused: bool
     due: float | None = None
+    slot: float | None = None  # the planned slot (may have passed: then `due` is now and the run is late)
+    last_slot: float | None = None  # the last slot dispatched here: a run the store failed to record
+    backing_off: bool = False  # the next time is set by backoff after failed scheduled runs
+    note: str | None = None  # what the status line should say about the plan (a clock that was ahead)
     catch_up: bool = False
     defer_until: float | None = None
     job: _Job | None = None
@@ -106,6 +114,7 @@ class SchedulerWorker(QObject):
         self._started = False
         self._jobs_lock = threading.Lock()
         self._jobs: set[int] = set()
+        self._pruned_at = float("-inf")
         self._run_done.connect(self._on_run_done)
 
     # ------------------------------------------------------------------ lifecycle (worker thread)
@@ -183,10 +192,8 @@ class SchedulerWorker(QObject):
         entry = self._entries.get(thread_id)
         if entry is None or self._store is None:
             return
-        state = self._store.runs.state(thread_id)
-        last = state.last_run_at if state else None
-        failures = state.consecutive_failures if state else 0
         now = self._clock()
+        last, failures = self._anchor(entry, self._store.runs.state(thread_id), now)
         normal = next_due(entry.config, now=now, last_run_at=last, consecutive_failures=failures)
         entry.defer_until = max(now + seconds, normal)
         if entry.job is None:
@@ -236,20 +243,49 @@ class SchedulerWorker(QObject):
                 state = states.get(thread.id)
                 if state is not None and state.defer_until and state.defer_until > (state.last_run_at or 0):
                     entry.defer_until = state.defer_until
+                    if entry.defer_until > now + DAY_S:  # no deferral is that long: a clock that was ahead
+                        log.warning("Thread %s: a deferral to a far future ignored (the clock was ahead?)", thread.id)
+                        entry.defer_until = None
             else:
                 entry.title, entry.config, entry.paused = thread.title, config, thread.paused
             if entry.job is None:
-                state = states.get(thread.id)
-                last = state.last_run_at if state else None
-                failures = state.consecutive_failures if state else 0
-                entry.due = next_due(
-                    config, now=now, last_run_at=last, consecutive_failures=failures, defer_until=entry.defer_until
-                )
+                last, failures = self._replan(entry, states.get(thread.id), now)
                 entry.catch_up = first and missed(config, now=now, last_run_at=last, consecutive_failures=failures)
         for gone in set(self._entries) - seen:
             entry = self._entries.pop(gone)
             if entry.job is not None:
                 entry.job.abandoned = True
+
+    def _anchor(self, entry: _Entry, state: ThreadState | None, now: float) -> tuple[float | None, int]:
+        """The slot the next one follows (and the failure count): the stored last slot (a database from
+        before slots were stored was given its last start), never behind a slot this worker already ran, and
+        never in the future (`core.schedule.anchor`: a clock that was ahead must not freeze the thread)."""
+        stored = state.last_slot_at if state is not None else None
+        if entry.last_slot is not None and (stored is None or entry.last_slot > stored):
+            stored = entry.last_slot
+        last, ahead = anchor(stored, now=now)
+        if ahead is not None:
+            note = f"its last heartbeat was recorded {_span(ahead)} in the future (the clock was ahead); counted as now"
+            if entry.note != note:
+                log.warning("Thread %s: %s", entry.thread_id, note)
+            entry.note = note
+        else:
+            entry.note = None
+        return last, state.consecutive_failures if state is not None else 0
+
+    def _replan(self, entry: _Entry, state: ThreadState | None, now: float) -> tuple[float | None, int]:
+        """Set the entry's planned slot and due time from the store's state; return (anchor, failures)."""
+        last, failures = self._anchor(entry, state, now)
+        config = entry.config
+        entry.slot = planned_slot(config, last_slot_at=last, consecutive_failures=failures)
+        entry.due = next_due(
+            config, now=now, last_run_at=last, consecutive_failures=failures, defer_until=entry.defer_until
+        )
+        unbacked = planned_slot(config, last_slot_at=last)
+        entry.backing_off = (
+            failures > 0 and entry.defer_until is None and unbacked is not None and entry.due > max(unbacked, now)
+        )
+        return last, failures
 
     def _schedulable(self, entry: _Entry) -> bool:
         return not self._paused and entry.config.enabled and not entry.paused and entry.due is not None
@@ -266,8 +302,10 @@ class SchedulerWorker(QObject):
             if self._in_flight() >= self._max_parallel:
                 break
             if entry.job is None and self._schedulable(entry) and entry.due is not None and entry.due <= now:
-                trigger = "catch-up" if entry.catch_up else trigger_for(entry.due, now)
-                self._dispatch(entry, trigger, False)
+                slot, passed_over = served_slot(entry.config, planned=entry.slot, due=entry.due, now=now)
+                # a deferral passes slots over on purpose (the user was away); the run is then just late
+                catch_up = entry.catch_up or (passed_over and entry.defer_until is None)
+                self._dispatch(entry, "catch-up" if catch_up else "schedule", False, slot_at=slot)
         waiting = [
             e.due
             for e in self._entries.values()
@@ -303,8 +341,10 @@ class SchedulerWorker(QObject):
         self._plan()
 
     # ------------------------------------------------------------------ runs
-    def _dispatch(self, entry: _Entry, trigger: str, dry_run: bool, token: str = "") -> None:
-        job = _Job(entry.thread_id, trigger, dry_run, token)
+    def _dispatch(
+        self, entry: _Entry, trigger: str, dry_run: bool, token: str = "", *, slot_at: float | None = None
+    ) -> None:
+        job = _Job(entry.thread_id, trigger, dry_run, token, slot_at)
         entry.job = job
         entry.catch_up = False
         self.run_started.emit(entry.thread_id, trigger)
@@ -317,7 +357,9 @@ class SchedulerWorker(QObject):
         try:
             store = SqliteStore(self._db_path, clock=self._clock, recover=False)
             job.runner = self._make_runner(store)
-            result = job.runner.run(job.thread_id, trigger=job.trigger, dry_run=True if job.dry_run else None)
+            result = job.runner.run(
+                job.thread_id, trigger=job.trigger, dry_run=True if job.dry_run else None, slot_at=job.slot_at
+            )
         except BaseException as exc:
             log.exception("Heartbeat run for %s crashed outside the runner", job.thread_id)
             result = exc
@@ -338,19 +380,18 @@ class SchedulerWorker(QObject):
         if isinstance(result, RunRecord) and result.paused_thread:
             self._load()  # the run paused its thread (the same refused answer again and again)
         now = self._clock()
-        state = self._store.runs.state(job.thread_id)
-        last = state.last_run_at if state else now
-        failures = state.consecutive_failures if state else 0
-        if not (isinstance(result, RunRecord) and result.dry_run):  # a dry run leaves the plan as it was
+        deferred = isinstance(result, RunRecord) and result.defer_until is not None
+        if job.slot_at is not None and not deferred and (entry.last_slot is None or job.slot_at > entry.last_slot):
+            entry.last_slot = job.slot_at  # served, even if the store could not record it: never run it twice
+        if job.trigger != "manual":  # a manual run (a dry one too) leaves the plan as it was
             entry.defer_until = result.defer_until if isinstance(result, RunRecord) else None
-        entry.due = next_due(
-            entry.config, now=now, last_run_at=last, consecutive_failures=failures, defer_until=entry.defer_until
-        )
+        self._replan(entry, self._store.runs.state(job.thread_id), now)
         # a freed slot lets a queued run-now go, this thread's first
         for other in sorted(self._entries.values(), key=lambda e: e is not entry):
             if other.job is None and other.queued and self._in_flight() < self._max_parallel:
                 self._dispatch(other, "manual", *other.queued.pop())
         self._plan()
+        self._prune(now)
         # Announce the run only after the new plan is published: listeners see a consistent state.
         if isinstance(result, RunRecord):
             self.run_finished.emit(result)
@@ -359,6 +400,21 @@ class SchedulerWorker(QObject):
                 self.request_done.emit(job.token, result, None)
             else:
                 self.request_done.emit(job.token, None, RunRefused(Refusal.CRASHED, f"the run crashed: {result}"))
+
+    def _prune(self, now: float) -> None:
+        """The retention of run details (`keep_run_details_days`), applied at most once an hour, after a
+        run: what keeps the database from growing by a prompt per heartbeat for as long as the app runs."""
+        if self._store is None or now - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        try:
+            days = self._store.settings.app().keep_run_details_days
+            if days > 0:
+                pruned = self._store.runs.prune_details(now - days * DAY_S)
+                if pruned:
+                    log.info("Removed the prompts and replies of %d runs older than %d days", pruned, days)
+        except Exception as exc:  # a nicety like persisting the plan: never stop scheduling over it
+            log.warning("Could not prune old run details: %s", exc)
 
     def _publish(self) -> None:
         states = self._store.runs.all_states() if self._store is not None else {}
@@ -379,6 +435,8 @@ class SchedulerWorker(QObject):
                     last_run_at=st.last_run_at if st else None,
                     consecutive_failures=st.consecutive_failures if st else 0,
                     config=entry.config,
+                    backing_off=entry.backing_off and self._schedulable(entry),
+                    note=entry.note,
                 )
             )
         self.state_changed.emit(SchedulerState(self._started, self._paused, tuple(threads)))
@@ -505,3 +563,12 @@ class HeartbeatScheduler(QObject):
             except Exception:
                 log.exception("Heartbeat callback %r failed", fn)
         self.run_finished.emit(run)
+
+
+def _span(seconds: float) -> str:
+    """A duration for a person: "3 days", "5 h", "12 min"."""
+    if seconds >= 2 * DAY_S:
+        return f"{seconds / DAY_S:.0f} days"
+    if seconds >= 7200:
+        return f"{seconds / 3600:.0f} h"
+    return f"{max(1, round(seconds / 60))} min"

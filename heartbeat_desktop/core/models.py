@@ -106,10 +106,11 @@ class RunRecord:
     slot_at: float | None = None
     # When the retention (keep_run_details_days) dropped this old run's prompt, reply and reasoning.
     pruned_at: float | None = None
-    # Not stored: a busy deferral tells the scheduler when to try again; a failure's kind (LLMError.kind)
-    # lets the app treat "Ollama is down" differently from a bad reply.
-    defer_until: float | None = None
+    # A failure's kind (LLMError.kind, a refusal's kind): the app treats "Ollama is down" differently from a
+    # bad reply, and only some kinds count toward backoff (core.schedule.counts_toward_backoff).
     error_kind: str | None = None
+    # Not stored: a busy deferral tells the scheduler when to try again.
+    defer_until: float | None = None
     # Set when this run tripped the same-answer breaker and paused its thread (the app reloads and says so).
     paused_thread: bool = False
 

@@ -194,11 +194,12 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE runs ADD COLUMN reasoning_ms REAL;
     ALTER TABLE runs ADD COLUMN inputs TEXT;
     """,
-    # the slot each scheduled run served (so the next slot follows the slot, not the start, and History can say
-    # how late a run started), and when the retention dropped an old run's prompt and reply (#22)
+    # 10: the slot each scheduled run served (the next slot follows it; History says how late a run was),
+    # when the retention dropped an old run's prompt and reply, and a failure's kind (what backoff counts) (#22)
     """
     ALTER TABLE runs ADD COLUMN slot_at REAL;
     ALTER TABLE runs ADD COLUMN pruned_at REAL;
+    ALTER TABLE runs ADD COLUMN error_kind TEXT;
     ALTER TABLE thread_state ADD COLUMN last_slot_at REAL;
     UPDATE thread_state SET last_slot_at = last_run_at;
     """,

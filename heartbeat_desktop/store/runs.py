@@ -41,6 +41,7 @@ _COLUMNS = (
     "reasoning_ms",
     "inputs",
     "slot_at",
+    "error_kind",
 )
 _INSERT = f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"  # noqa: S608
 _UPDATE = "UPDATE runs SET " + ", ".join(f"{c} = ?" for c in _COLUMNS[1:]) + " WHERE id = ?"  # noqa: S608
@@ -85,6 +86,7 @@ def _values(run: RunRecord) -> list[Any]:
         run.reasoning_ms,
         _dump(run.inputs),
         run.slot_at,
+        run.error_kind,
     ]
 
 
@@ -138,6 +140,7 @@ def row_to_run(r: sqlite3.Row) -> RunRecord:
         reasoning_ms=col("reasoning_ms"),
         inputs=_load(col("inputs")),
         slot_at=col("slot_at"),
+        error_kind=col("error_kind"),
         pruned_at=col("pruned_at"),
     )
 

@@ -177,6 +177,40 @@ def measure(quick: bool, with_bundle: bool) -> tuple[list[Row], list[str]]:
         )
     )
 
+    # a simulated month (#22): 30 threads × 30 days at 30 min on a clock 720 times fast (an hour; --quick: a day)
+    days = "1" if quick else "30"
+    month = run("endurance.py", "--threads", "30", "--days", days, "--rate", "720", timeout=7200)
+    figures = ("rss_slope_mb_per_1000", "none_refcount_change", "true_refcount_change", "fd_growth", "thread_growth")
+    for key in (*figures, "db_mb_per_1000"):
+        month.setdefault(key, float("nan"))  # printed as nan/None when a run was too short to have one
+    slope = month["rss_slope_mb_per_1000"]
+    rows += [
+        (
+            f"endurance: {month['heartbeats']:.0f} heartbeats ({days} days × 30 threads), alive, slots skipped/doubled",
+            f"{'alive' if month['endurance_alive'] else 'DEAD'}, {month['skipped']:.0f}/{month['doubled']:.0f} "
+            f"of {month['slots_due']:.0f} due",
+            "alive, 0/0",
+            bool(month["endurance_alive"]) and month["skipped"] == 0 and month["doubled"] == 0,
+        ),
+        (
+            "endurance: RSS growth per 1,000 heartbeats after the first 1,000",
+            f"{slope:.2f} MB",
+            "< 2 MB",
+            slope < 2 or slope != slope,
+        ),
+        (
+            "endurance: growth of file descriptors / threads / None's and True's refcounts",
+            f"{month['fd_growth']:.0f} / {month['thread_growth']:.0f} / {month['none_refcount_change']:.0f} / "
+            f"{month['true_refcount_change']:.0f}",
+            "flat (≤ 2 / ≤ 2 / > -1000 / > -1000)",
+            month["fd_growth"] <= 2
+            and month["thread_growth"] <= 2
+            and month["none_refcount_change"] > -1000
+            and month["true_refcount_change"] > -1000,
+        ),
+        ("endurance: database growth per 1,000 heartbeats", f"{month['db_mb_per_1000']:.2f} MB", "(reported)", True),
+    ]
+
     dq = run("decision_quality.py", "--repeats", "1" if quick else "2", *(["--no-write"] if quick else []))
     rows.append(
         (

@@ -128,6 +128,7 @@ def make_runner(
     keys: KeyCache | None = None,
     presence: PresenceSource | None = None,
 ) -> HeartbeatRunner:
+    """The runner reads the store's clock: the real one, or the app's simulated one (core/clock.py)."""
     from .core.runner import HeartbeatRunner
 
     settings = store.settings.app()
@@ -139,6 +140,7 @@ def make_runner(
         llm_timeout_s=settings.llm_timeout,
         context_tokens=settings.context_tokens,
         presence=presence,
+        clock=store.clock,
     )
 
 

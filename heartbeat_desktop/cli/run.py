@@ -98,6 +98,8 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
         "data_dir": str(paths.data_dir()),
         "app_running": app is not None,
         "app_pid": app["pid"] if app else None,
+        "app_none_refcount": app.get("none_refcount") if app else None,
+        "app_true_refcount": app.get("true_refcount") if app else None,
         "paused": app["paused"] if app else store.settings.get(PAUSED_SETTING) == "1",
         "ollama_host": (app or {}).get("ollama_host") or make_llm(store).host,
         "server_problem": (app or {}).get("server_problem") or make_llm(store).address_problem,

@@ -59,6 +59,11 @@ class FeedRepo:
     def post_exists(self, post_id: int) -> bool:
         return self.db.read(lambda c: c.execute("SELECT 1 FROM posts WHERE id = ?", (post_id,)).fetchone()) is not None
 
+    def post_of_run(self, post_id: int, run_id: str | None) -> bool:
+        """Post `post_id` exists and is the one run `run_id` wrote (a link from a run's notification)."""
+        row = self.db.read(lambda c: c.execute("SELECT run_id FROM posts WHERE id = ?", (post_id,)).fetchone())
+        return row is not None and (run_id is None or row["run_id"] == run_id)
+
     def comments(self, post_id: int) -> list[FeedComment]:
         rows = self.db.read(
             lambda c: c.execute("SELECT * FROM comments WHERE post_id = ? ORDER BY id", (post_id,)).fetchall()
@@ -133,9 +138,12 @@ class FeedRepo:
         )
         return [dict(r) for r in rows]
 
-    def undo(self, kind: str, target_id: int) -> dict[str, Any]:
+    def undo(self, kind: str, target_id: int, run_id: str | None = None) -> dict[str, Any]:
         """Take back an action the agent took. The row (and, for a post, its comments and votes) is removed
-        and a snapshot kept in `undo_log`, so the undo itself is on record and nothing is lost."""
+        and a snapshot kept in `undo_log`, so the undo itself is on record and nothing is lost.
+
+        With `run_id` (a notification's Undo knows the run it announced), the row must also be that run's:
+        ids are never reused (migration 11), and this keeps an old button from ever taking back another row."""
         table = {"post": "posts", "comment": "comments", "vote": "votes"}.get(kind)
         if table is None:
             raise StoreError(f"cannot undo a {kind!r}")
@@ -143,6 +151,8 @@ class FeedRepo:
 
         def work(c: sqlite3.Connection) -> dict[str, Any]:
             row = c.execute(f"SELECT * FROM {table} WHERE id = ?", (target_id,)).fetchone()  # noqa: S608 - fixed
+            if run_id is not None and (row is None or row["run_id"] != run_id):
+                raise StoreError(f"that {kind} was already taken back")
             if row is None:
                 raise StoreError(f"{kind} {target_id} does not exist (already undone?)")
             if row["run_id"] is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import sqlite3
 from collections.abc import Callable
 
@@ -21,6 +22,64 @@ def _unescape_agent_text(conn: sqlite3.Connection) -> None:
         rows = conn.execute(f"SELECT id, {column} FROM {table} WHERE run_id IS NOT NULL").fetchall()  # noqa: S608
         changed = [(html.unescape(text), rid) for rid, text in rows if html.unescape(text) != text]
         conn.executemany(f"UPDATE {table} SET {column} = ? WHERE id = ?", changed)  # noqa: S608
+
+
+# Tables whose ids people and links see (post #4, a notification's Undo, History's links): with a plain
+# INTEGER PRIMARY KEY, deleting the newest row frees its id for the next insert, so an old link would name
+# another row. AUTOINCREMENT never hands out an id twice. What each id may also be named by, though its row
+# is gone: the undo log's targets and the runs' recorded results.
+_NEVER_REUSED: dict[str, tuple[str, ...]] = {
+    "posts": (
+        "SELECT max(target_id) FROM undo_log WHERE kind = 'post'",
+        "SELECT max(CAST(json_extract(action_result, '$.post_id') AS INTEGER)) FROM runs "
+        "WHERE json_valid(action_result) AND json_extract(action_result, '$.action') = 'post'",
+    ),
+    "comments": (
+        "SELECT max(target_id) FROM undo_log WHERE kind = 'comment'",
+        "SELECT max(CAST(json_extract(action_result, '$.comment_id') AS INTEGER)) FROM runs "
+        "WHERE json_valid(action_result)",
+    ),
+    "votes": (
+        "SELECT max(target_id) FROM undo_log WHERE kind = 'vote'",
+        "SELECT max(CAST(json_extract(action_result, '$.vote_id') AS INTEGER)) FROM runs "
+        "WHERE json_valid(action_result)",
+    ),
+    "messages": (),
+    "notes": (),
+    "undo_log": (),
+}
+
+
+def _ids_never_reused(conn: sqlite3.Connection) -> None:
+    """Rebuild each table of `_NEVER_REUSED` with AUTOINCREMENT, keeping every row and id, and start its
+    sequence past every id it ever gave out (as far as the database remembers one). SQLite cannot add
+    AUTOINCREMENT in place; this is its documented table rebuild, run with foreign keys off (`migrate`), so
+    dropping the old `posts` does not cascade to its comments."""
+    for table, also_named in _NEVER_REUSED.items():
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()[0]
+        if "AUTOINCREMENT" in sql.upper():
+            continue
+        new_sql, count = re.subn(r"\bid(\s+)INTEGER PRIMARY KEY\b", r"id\1INTEGER PRIMARY KEY AUTOINCREMENT", sql, 1)
+        if count != 1:
+            raise sqlite3.DatabaseError(f"cannot find the id column of {table} to make it never reused")
+        new_sql = new_sql.replace(f"CREATE TABLE {table}", f"CREATE TABLE {table}__rebuilt", 1)
+        indexes = [
+            r[0]
+            for r in conn.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (table,)
+            )
+        ]
+        conn.execute(new_sql)
+        conn.execute(f"INSERT INTO {table}__rebuilt SELECT * FROM {table}")  # noqa: S608 - names are ours
+        conn.execute(f"DROP TABLE {table}")
+        conn.execute(f"ALTER TABLE {table}__rebuilt RENAME TO {table}")
+        for index in indexes:
+            conn.execute(index)
+        highest = [conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0]]  # noqa: S608
+        highest += [conn.execute(query).fetchone()[0] for query in also_named]
+        seq = max((int(h) for h in highest if h is not None), default=0)
+        conn.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, seq))
 
 
 Migration = str | Callable[[sqlite3.Connection], None]
@@ -203,6 +262,8 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE thread_state ADD COLUMN last_slot_at REAL;
     UPDATE thread_state SET last_slot_at = last_run_at;
     """,
+    # 11: post, comment, vote, message and note ids are never given out twice (#22)
+    _ids_never_reused,
 ]
 
 LATEST = len(MIGRATIONS)
@@ -215,6 +276,20 @@ def migrate(conn: sqlite3.Connection) -> int:
         raise sqlite3.DatabaseError(
             f"database schema version {version} is newer than this app understands ({LATEST}); upgrade the app"
         )
+    if version >= LATEST:
+        return version
+    # A table rebuild (11) must not cascade: foreign keys off for the upgrade (a no-op inside a transaction,
+    # so here), back on after. Each step copies rows as they are, so it cannot break a reference.
+    foreign_keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        _upgrade(conn, version)
+    finally:
+        conn.execute(f"PRAGMA foreign_keys = {int(bool(foreign_keys))}")
+    return version
+
+
+def _upgrade(conn: sqlite3.Connection, version: int) -> None:
     for number in range(version + 1, LATEST + 1):
         conn.execute("BEGIN IMMEDIATE")
         # Another process may have migrated while we waited for the write lock.
@@ -234,7 +309,6 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-    return version
 
 
 def _split(script: str) -> list[str]:

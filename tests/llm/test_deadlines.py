@@ -6,6 +6,7 @@ hundreds of megabytes. The watchdog must cut the connection at the deadline, the
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import socket
 import threading
@@ -89,7 +90,8 @@ class RawServer:
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
         self._reply = reply
         self.sent = 0
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
 
     def _serve(self) -> None:
         while True:
@@ -109,7 +111,11 @@ class RawServer:
             conn.close()
 
     def stop(self) -> None:
+        # close() alone does not wake a thread blocked in accept() on Linux; shutdown() does.
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
+        self._thread.join(timeout=5)
 
 
 def _client(kind: str, url: str):

@@ -207,3 +207,53 @@ def test_a_post_notice_stays_long_enough_to_reach_undo(qtbot, app: TrayApp, olla
     qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
     qtbot.wait(9000)  # it used to expire after 8 s, taking Undo and Snooze with it
     assert dunst.count("displayed") == 1
+
+
+def test_closing_the_notifier_stops_its_threads(qtbot, dunst: Dunst) -> None:
+    """The sender and the action watcher end with the notifier: an app that reconnects (or a suite that makes
+    hundreds of notifiers) must not collect threads blocked on a queue nobody fills."""
+    import threading
+
+    before = {t.ident for t in threading.enumerate()}
+    notifier = Notifier(None, use_dbus=True)
+    backend = notifier.backend
+    assert backend is not None
+    qtbot.waitUntil(lambda: backend.available is True, timeout=5000)
+    started = [t for t in threading.enumerate() if t.ident not in before]
+    assert {t.name for t in started} >= {"notifications", "notification-actions"}
+    notifier.close()
+    assert backend.join(timeout=10)
+    for thread in started:
+        thread.join(timeout=10)
+    assert [t.name for t in started if t.is_alive()] == []
+
+
+def test_an_old_notification_never_acts_on_another_post(qtbot, app: TrayApp, ollama: OllamaServer, dunst) -> None:
+    """#22: the newest post undone from the Feed freed its number; the next thread's post took it, and the first
+    post's notification's Undo then deleted the other thread's post. Ids are never reused now, and the Undo
+    and Open of a notification check the run too."""
+    shown: list[Notice] = []
+    app.notifier.shown.connect(shown.append)
+    store = SqliteStore(app.db_path)
+    try:
+        store.threads.create("other", "Other")
+        app.scheduler.reload()
+        ollama.script(Reply(POST))
+        _run(qtbot, app)
+        qtbot.waitUntil(lambda: any(n.undo for n in shown), timeout=5000)
+        [first_notice] = [n for n in shown if n.undo]
+        [first] = store.feed.posts()
+        store.feed.undo("post", first.id)  # from the Feed: the notification is still up
+        ollama.script(Reply(POST.replace("Standup notes", "Other thread's notes")))
+        _run(qtbot, app, "other")
+        [second] = store.feed.posts()
+        assert second.id > first.id and second.thread_id == "other"
+        app.on_notice_action(UNDO, first_notice)
+        app.on_notice_action(OPEN, first_notice)
+        said = lambda: sorted(f"{n.title}: {n.body}" for n in shown if "already taken back" in f"{n.title} {n.body}")  # noqa: E731
+        qtbot.waitUntil(lambda: len(said()) == 2, timeout=5000)
+        assert [p.id for p in store.feed.posts()] == [second.id]  # the other thread's post is untouched
+        assert said() == ["Could not undo the post: that post was already taken back",
+                        "That post was already taken back: " + first_notice.title], said  # fmt: skip
+    finally:
+        store.close()

@@ -118,7 +118,7 @@ def prepare(data: Path) -> None:
     store.close()
 
 
-def cli(data: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def cli(data: Path, *args: str, timeout_s: float = 110, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {**os.environ, "HEARTBEAT_DATA_DIR": str(data), **env}
     return subprocess.run(
         [sys.executable, "-m", "heartbeat_desktop", *args],
@@ -126,7 +126,7 @@ def cli(data: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         env=environ,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout_s,
     )
 
 
@@ -249,13 +249,23 @@ def eval_subset(tmp_path: Path) -> Path:
     return path
 
 
-def test_eval_and_replay_in_both_modes_on_the_ollama_protocol(real_ollama: RealServer, tmp_path: Path) -> None:
+# Measured on this 2-core machine, idle: `eval` over the subset takes 31 s in direct mode and 53 s in
+# reason-first mode (two calls per question); `run-now --dry-run` 13 s and `replay` 19 s. Together they came to
+# ~117 s, under the suite's 120 s default only on an idle machine, so CI (2 shared cores) timed the test out.
+# The eval and the replay are separate tests, and the eval's deadline is its measured time with headroom for a
+# machine running twice as slow and a model loading cold.
+EVAL_DEADLINE_S = 84 * 3
+
+
+@pytest.mark.timeout(EVAL_DEADLINE_S + 30)
+def test_eval_in_both_modes_on_the_ollama_protocol(real_ollama: RealServer, tmp_path: Path) -> None:
     """Both decision modes through the real grammar engine: the free reasoning call (no format) and the
-    constrained call after it; then a recorded run replayed in the other mode."""
+    constrained call after it."""
     data = tmp_path / "data"
     prepare(data)
     assert cli(data, "settings", "set", "default_model", real_ollama.model).returncode == 0
-    result = cli(data, "eval", "--suite", str(eval_subset(tmp_path)), "--json", OLLAMA_HOST=real_ollama.url)
+    result = cli(data, "eval", "--suite", str(eval_subset(tmp_path)), "--json", OLLAMA_HOST=real_ollama.url,
+                 timeout_s=EVAL_DEADLINE_S)  # fmt: skip
     assert result.returncode == 0, result.stderr
     direct, reason_first = json.loads(result.stdout)
     assert (direct["mode"], reason_first["mode"]) == ("direct", "reason-first")
@@ -264,7 +274,15 @@ def test_eval_and_replay_in_both_modes_on_the_ollama_protocol(real_ollama: RealS
         assert row["valid_pct"] >= 50 and row["tokens"] > 0 and row["p50_ms"] > 0, row
     assert all(r["reasoning"] for r in reason_first["results"])  # the free call said something
     assert reason_first["tokens"] > direct["tokens"]  # two calls per question
-    # A real run in direct mode, replayed in reason-first mode: asked again, nothing written.
+
+
+def test_a_recorded_run_replays_in_the_other_mode_on_the_ollama_protocol(
+    real_ollama: RealServer, tmp_path: Path
+) -> None:
+    """A real run in direct mode, replayed in reason-first mode: asked again, nothing written."""
+    data = tmp_path / "data"
+    prepare(data)
+    assert cli(data, "settings", "set", "default_model", real_ollama.model).returncode == 0
     valid(cli(data, "run-now", "--json", "--dry-run", OLLAMA_HOST=real_ollama.url))
 
     def rows() -> list[int]:

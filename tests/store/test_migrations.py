@@ -65,3 +65,82 @@ def test_upgrade_unescapes_what_agents_wrote_and_leaves_user_text_alone(tmp_path
     assert db.execute("SELECT content FROM comments").fetchone() == ("a < b",)
     assert db.execute("SELECT text FROM messages").fetchone() == ("I wrote &amp; literally",)
     db.close()
+
+
+def test_the_newest_post_undone_never_lends_its_id_to_the_next(tmp_path: Path) -> None:
+    """#22: with INTEGER PRIMARY KEY alone, deleting the newest post freed its id; the next post took it and an
+    old notification's Undo (or History's link) then named the other post."""
+    store = SqliteStore(tmp_path / "h.db")
+    write = store.feed.write_action
+    first = store.db.transaction(
+        lambda c: write(c, {"action": "post", "title": "A", "content": "a"}, "default", None, 1)
+    )
+    store.threads.create("other", "Other")
+    run = "r-newest"
+    store.db.conn.execute(
+        "INSERT INTO runs (id, thread_id, trigger, status, started_at) VALUES (?, 'default', 'schedule', 'ok', 2)",
+        (run,),
+    )
+    newest = store.db.transaction(
+        lambda c: write(c, {"action": "post", "title": "B", "content": "b"}, "default", run, 2)
+    )
+    store.feed.undo("post", newest["post_id"])
+    again = store.db.transaction(lambda c: write(c, {"action": "post", "title": "C", "content": "c"}, "other", None, 3))
+    assert again["post_id"] > newest["post_id"] > first["post_id"]
+    message_ids = [store.threads.add_message("default", f"m{i}") for i in range(2)]
+    store.db.conn.execute("DELETE FROM messages WHERE id = ?", (message_ids[-1],))
+    assert store.threads.add_message("default", "m2") > message_ids[-1]
+    store.close()
+
+
+def test_upgrading_to_ids_never_reused_keeps_every_row_and_starts_past_every_id_given_out(tmp_path: Path) -> None:
+    """Migration 11 rebuilds the tables (SQLite cannot add AUTOINCREMENT in place): rows, ids, indexes and the
+    comments and votes of a post all survive, and the sequence starts past ids that only the undo log and the
+    runs' results still remember."""
+    from heartbeat_desktop.store.migrations import MIGRATIONS, migrate
+
+    db = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    db.execute("PRAGMA foreign_keys = ON")
+    for number, step in enumerate(MIGRATIONS[:10], start=1):
+        if callable(step):
+            step(db)
+        else:
+            db.executescript(step)
+        db.execute(f"PRAGMA user_version = {number}")
+    db.execute("INSERT INTO threads (id, title, created_at) VALUES ('default', 'Default', 0)")
+    db.execute(
+        "INSERT INTO runs (id, thread_id, trigger, status, started_at, action_result) VALUES "
+        "('r7', 'default', 'schedule', 'ok', 0, '{\"action\": \"post\", \"post_id\": 7, \"title\": \"gone\"}')"
+    )
+    db.execute(
+        "INSERT INTO runs (id, thread_id, trigger, status, started_at, action_result) VALUES "
+        "('r9', 'default', 'schedule', 'ok', 0, 'not json')"
+    )
+    db.execute("INSERT INTO posts (id, thread_id, title, content, created_at) VALUES (1, 'default', 'T', 'c', 0)")
+    db.execute("INSERT INTO posts (id, thread_id, title, content, created_at) VALUES (2, 'default', 'U', 'd', 0)")
+    db.execute("INSERT INTO comments (id, post_id, thread_id, content, created_at) VALUES (5, 1, 'default', 'x', 0)")
+    db.execute("INSERT INTO votes (id, post_id, thread_id, direction, created_at) VALUES (3, 1, 'default', 'up', 0)")
+    db.execute(
+        "INSERT INTO undo_log (kind, target_id, run_id, snapshot, created_at) VALUES ('comment', 11, NULL, '{}', 0)"
+    )
+    db.execute("INSERT INTO messages (id, thread_id, role, text, created_at) VALUES (4, 'default', 'user', 'hi', 0)")
+    indexes_before = sorted(r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'"))
+    migrate(db)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == LATEST
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # back on after the rebuild
+    assert db.execute("SELECT id, title FROM posts ORDER BY id").fetchall() == [(1, "T"), (2, "U")]
+    assert db.execute("SELECT id, post_id FROM comments").fetchall() == [(5, 1)]  # no cascade from the rebuild
+    assert db.execute("SELECT id, post_id FROM votes").fetchall() == [(3, 1)]
+    assert db.execute("SELECT id FROM messages").fetchall() == [(4,)]
+    assert sorted(r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")) == indexes_before
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    for table in ("posts", "comments", "votes", "messages", "notes", "undo_log"):
+        sql = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+        assert "AUTOINCREMENT" in sql, table
+    db.execute("INSERT INTO posts (thread_id, title, content, created_at) VALUES ('default', 'V', 'e', 0)")
+    assert db.execute("SELECT max(id) FROM posts").fetchone()[0] == 8  # past post 7, which only a run remembers
+    db.execute("INSERT INTO comments (post_id, thread_id, content, created_at) VALUES (2, 'default', 'y', 0)")
+    assert db.execute("SELECT max(id) FROM comments").fetchone()[0] == 12  # past 11, only in the undo log
+    db.execute("DELETE FROM posts WHERE id = 1")  # foreign keys on again: the post's comments and votes go
+    assert db.execute("SELECT count(*) FROM comments WHERE post_id = 1").fetchone()[0] == 0
+    db.close()

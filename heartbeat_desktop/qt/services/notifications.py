@@ -69,7 +69,13 @@ class FreedesktopBackend(QObject):
         self._queue.put(key)
 
     def close(self) -> None:
+        """Stop the private threads (the sender and the action watcher) and the bus connection."""
         self._queue.put(None)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for `close()` to take effect; True when the threads are gone."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     # -------------------------------------------------------------- private thread
     def _main(self) -> None:
@@ -96,13 +102,20 @@ class FreedesktopBackend(QObject):
         self.available = True
         self.available_changed.emit(True)
         actions_queue: queue.Queue[Any] = queue.Queue(maxsize=100)
+        watcher = threading.Thread(
+            target=self._watch_actions, args=(actions_queue,), name="notification-actions", daemon=True
+        )
         with router.filter(rule, queue=actions_queue):
-            threading.Thread(target=self._watch_actions, args=(actions_queue,), daemon=True).start()
+            watcher.start()
             while (item := self._queue.get()) is not None:
                 if isinstance(item, str):
                     self._close_key(router, address, new_method_call, item)
                 else:
                     self._notify(router, address, new_method_call, unwrap_msg, item)
+        # The watcher blocks on its queue: tell it to stop, or every notifier ever made leaves a thread behind
+        # (the app makes one per start of the D-Bus connection; the tests make hundreds).
+        actions_queue.put(None)
+        watcher.join(timeout=5)
         router.close()
         connection.close()
 
@@ -150,8 +163,7 @@ class FreedesktopBackend(QObject):
             log.debug("Could not close notification %d: %s", notification_id, exc)
 
     def _watch_actions(self, signals: queue.Queue[Any]) -> None:
-        while True:
-            message = signals.get()
+        while (message := signals.get()) is not None:
             member = message.header.fields.get(3)  # HeaderFields.member
             if member == "NotificationClosed":
                 self._shown.pop(message.body[0], None)

@@ -25,6 +25,8 @@ from typing import Protocol
 
 from PySide6.QtCore import QObject, QSocketNotifier, Qt, QTimer, Signal, SignalInstance
 
+from ...core.clock import ScaledClock
+
 log = logging.getLogger(__name__)
 
 MAX_QTIMER_MS = 2**31 - 1
@@ -56,7 +58,10 @@ class QtWakeTimer(QObject):
         self._timer.timeout.connect(self.fired)
 
     def arm_at(self, wall_ts: float) -> None:
-        delay_ms = max(0, min(MAX_QTIMER_MS, int((wall_ts - self._clock()) * 1000) + 1))
+        wait = wall_ts - self._clock()
+        if isinstance(self._clock, ScaledClock):  # a simulated clock: its seconds pass faster
+            wait = self._clock.real_seconds(wait)
+        delay_ms = max(0, min(MAX_QTIMER_MS, int(wait * 1000) + 1))
         self._timer.start(delay_ms)
 
     def disarm(self) -> None:

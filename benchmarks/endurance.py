@@ -247,6 +247,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     samples: list[Sample] = []
     alive = False
     exit_code: int | None = None
+    log_path = Path(tempfile.mkdtemp(prefix="endurance-log-")) / "stderr.txt"
+    log_file = log_path.open("wb")
     try:
         display = start_display(procs)
         env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "LOG_LEVEL": "WARNING"}
@@ -263,7 +265,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cwd=REPO,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            # a file, not a pipe: nobody reads a pipe until the end, and once its 64 KiB fill with the
+            # app's warnings every thread that logs blocks (the first month run stopped on day 3 that way)
+            stderr=log_file,
         )
         day_real = 86400 / args.rate
         up_by = time.monotonic() + 60
@@ -307,15 +311,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 app.kill()
         exit_code = app.wait(5)
-        stderr = app.stderr.read().decode(errors="replace") if app.stderr else ""
+        log_file.flush()
+        stderr = log_path.read_text(errors="replace")
     finally:
         for proc in reversed(procs):
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(5)
         server.stop()
+        log_file.close()
     end = START + args.days * 86400
     verdict = check_slots(data, config, end)
+    shutil.rmtree(log_path.parent, ignore_errors=True)
     if args.keep_data is None:
         shutil.rmtree(tmp, ignore_errors=True)
     warm = [s for s in samples if s.heartbeats >= 1000]

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -27,6 +28,7 @@ from ..core.models import RunRecord
 from ..core.notify import HISTORY, OPEN, RESUME, RETRY, SNOOZE, SNOOZE_S, UNDO, Notice, notice_for
 from ..core.ports import LLMError, StoreError
 from ..core.presence import UNKNOWN, PresenceSource, PresenceState
+from ..instance_lock import InstanceLock
 from ..llm import probe
 from ..llm.hosts import host_problem, resolve_host
 from ..presence import heartbeat_presence, notification_presence
@@ -122,7 +124,9 @@ class TrayApp(QObject):
         # app looks again whenever it is awake anyway — the menu opens, a heartbeat ends — so the CLI finds
         # it again without a timer waking the process to poll.
         self.menu.aboutToShow.connect(self._recheck_listeners)
-        self.instance = InstanceServer(server_name(data_dir), self.scheduler, self)
+        self.instance = InstanceServer(
+            server_name(data_dir, recorded=False), self.scheduler, self, lock=InstanceLock(data_dir)
+        )
         self.instance.raise_requested.connect(self.raise_ui)
         self.instance.status_provider = self.live_status
         self.instance.open_requested.connect(self.open_window)
@@ -151,6 +155,7 @@ class TrayApp(QObject):
 
     # ------------------------------------------------------------------ start / stop
     def start(self) -> bool:
+        """False when another app runs on this data directory: its lock decides (instance_lock.py)."""
         if not self.instance.listen():
             log.info("Another instance is running for %s", self.data_dir)
             return False
@@ -641,6 +646,18 @@ def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> i
     wait = os.environ.get("HEARTBEAT_TRAY_WAIT")
     tray_app = TrayApp(app, data_dir, tray_wait_s=float(wait) if wait else None)
     if not tray_app.start():
+        # Two launches at once (login and a click): the other took the lock first and may still be starting.
+        tray_app.scheduler.stop()
+        for _ in range(40):
+            try:
+                if request(server_name(data_dir), message, timeout_s=2.0) is not None:
+                    what = f"opened {open_window}" if open_window else "showed it"
+                    print(f"Heartbeat Desktop is already running; {what}.", file=sys.stderr)
+                    return 0
+            except (ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.25)
+        print("Heartbeat Desktop is already running (it did not answer yet).", file=sys.stderr)
         return 0
     if open_window:
         tray_app.open_window(open_window)

@@ -59,7 +59,9 @@ def _ids_never_reused(conn: sqlite3.Connection) -> None:
         sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()[0]
         if "AUTOINCREMENT" in sql.upper():
             continue
-        new_sql, count = re.subn(r"\bid(\s+)INTEGER PRIMARY KEY\b", r"id\1INTEGER PRIMARY KEY AUTOINCREMENT", sql, 1)
+        new_sql, count = re.subn(
+            r"\bid(\s+)INTEGER PRIMARY KEY\b", r"id\1INTEGER PRIMARY KEY AUTOINCREMENT", sql, count=1
+        )
         if count != 1:
             raise sqlite3.DatabaseError(f"cannot find the id column of {table} to make it never reused")
         new_sql = new_sql.replace(f"CREATE TABLE {table}", f"CREATE TABLE {table}__rebuilt", 1)

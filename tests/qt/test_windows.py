@@ -461,3 +461,15 @@ def test_providers_page_adds_a_provider_sets_its_key_and_lists_its_models(
         assert "page-key" not in (data_dir / "heartbeat.db").read_bytes().decode("latin-1")
     finally:
         hosted.stop()
+
+
+def test_history_details_say_which_slot_a_run_served_and_what_the_retention_removed() -> None:
+    from heartbeat_desktop.qt.windows.history_window import run_details
+
+    run = RunRecord("r1", "default", "schedule", False, started_at=1_000_600.0, status="ok")
+    run.slot_at, run.pruned_at = 1_000_000.0, 2_000_000.0
+    text = run_details(run)
+    assert "(started 600 s after it)" in text
+    assert "started 10 min after its" in text and "prompt and reply removed" in text
+    manual = RunRecord("r2", "default", "manual", False, started_at=1_000_600.0, status="ok")
+    assert "Slot:" not in run_details(manual) and "Notes:" not in run_details(manual)

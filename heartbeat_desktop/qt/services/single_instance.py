@@ -16,6 +16,7 @@ and on Linux each side checks the other's uid (SO_PEERCRED) before trusting a wo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -31,20 +32,30 @@ from pathlib import Path
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from ...core.models import RunRecord, RunRefused
+from ...instance_lock import InstanceLock, holder
 from ...window_names import WINDOWS
 from .scheduler import HeartbeatScheduler
 
 log = logging.getLogger(__name__)
 
 
+SOCKET_CHECK_MS = 30_000
 SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
 
 
-def server_name(data_dir: Path) -> str:
+def server_name(data_dir: Path, *, recorded: bool = True) -> str:
+    """Where the app for `data_dir` listens. A client (`recorded`) asks the running app's lock first: the app
+    may have chosen another directory than this process would ($XDG_RUNTIME_DIR unset under cron, ssh or
+    sudo). The app itself chooses afresh (`recorded=False`)."""
+    if recorded:
+        found = holder(data_dir)
+        socket_path = found.get("socket") if found else None
+        if isinstance(socket_path, str) and _trusted_socket_path(socket_path):
+            return socket_path
     digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
     if sys.platform == "win32":  # a named pipe in the session's namespace, restricted to this user
         return f"heartbeat-desktop-{digest}"
@@ -53,6 +64,17 @@ def server_name(data_dir: Path) -> str:
         if len(str(path).encode()) <= SOCKET_PATH_MAX:
             return str(path)
     raise OSError("no private directory for the instance socket (set XDG_RUNTIME_DIR)")
+
+
+def _trusted_socket_path(path: str) -> bool:
+    """A recorded socket path is used only in a private directory of this user (or as a Windows pipe name)."""
+    if sys.platform == "win32":
+        return path.startswith("heartbeat-desktop-")
+    try:
+        info = os.lstat(Path(path).parent)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
 
 
 def _private_dirs(data_dir: Path) -> list[Path]:
@@ -105,9 +127,17 @@ class InstanceServer(QObject):
     quit_requested = Signal()
     reload_requested = Signal()
 
-    def __init__(self, name: str, scheduler: HeartbeatScheduler, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        scheduler: HeartbeatScheduler,
+        parent: QObject | None = None,
+        *,
+        lock: InstanceLock | None = None,
+    ) -> None:
         super().__init__(parent)
         self.name = name
+        self.lock = lock  # the authority on "one app per data directory"; the socket is how to reach it
         self._scheduler = scheduler
         self._server = QLocalServer(self)
         self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
@@ -120,26 +150,49 @@ class InstanceServer(QObject):
         # Closes a window now (on this, the GUI thread) and says whether one was open: `heartbeat-desktop close`.
         self.close_handler: Callable[[str], bool] | None = None
         scheduler.request_done.connect(self._on_request_done)
+        # A stat of the socket every so often: its folder can vanish under a running app (see ensure_listening)
+        self._check = QTimer(self)
+        self._check.setInterval(SOCKET_CHECK_MS)
+        self._check.timeout.connect(self.ensure_listening)
 
     def listen(self) -> bool:
-        """Start listening; a socket left by a crashed instance (nobody answers) is removed first."""
+        """Take the lock, then listen; False when another app holds the lock (or, without a lock, answers
+        on the socket). A socket left by a crashed instance (nobody answers) is removed first."""
+        if self.lock is not None:
+            try:
+                if not self.lock.acquire(self.name):
+                    return False
+            except OSError as exc:
+                log.error("Cannot take the lock %s: %s", self.lock.path, exc)
+                return False
+        self._check.start()
         if self._server.listen(self.name):
             return True
         try:
             alive = request(self.name, {"cmd": "ping"}, timeout_s=1.0) is not None
         except (ConnectionError, TimeoutError, ValueError):
             alive = False
-        if alive:
-            return False  # another instance is alive
+        if alive:  # an app that predates the lock
+            self._check.stop()
+            if self.lock is not None:
+                self.lock.release()
+            return False
         QLocalServer.removeServer(self.name)
         return self._server.listen(self.name)
 
     def ensure_listening(self) -> bool:
         """Listen again if the server stopped: Qt closes a QLocalServer for good when an accept fails (the
         process ran out of descriptors), and the CLI would then find no app and start a second one."""
-        if self._server.isListening():
+        if self._server.isListening() and (sys.platform == "win32" or os.path.exists(self.name)):
             return True
-        log.warning("The instance socket stopped listening (%s); listening again", self._server.errorString())
+        if self._server.isListening():
+            # Its folder or the socket itself was removed (a tmp cleaner, a logout's cleanup of the runtime
+            # directory): the CLI could not reach us and would think no app runs.
+            log.warning("The instance socket %s was removed; listening again", self.name)
+            with contextlib.suppress(OSError):
+                Path(self.name).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        else:
+            log.warning("The instance socket stopped listening (%s); listening again", self._server.errorString())
         self._server.close()
         QLocalServer.removeServer(self.name)  # our own private directory: nobody else's socket
         return self._server.listen(self.name)
@@ -156,7 +209,10 @@ class InstanceServer(QObject):
         self._sockets.clear()
         self._buffers.clear()
         self._pending.clear()
+        self._check.stop()
         self._server.close()
+        if self.lock is not None:
+            self.lock.release()
 
     @Slot()
     def _on_connection(self) -> None:

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.models import RUN_STATUSES, RunRecord
+from ...core.present import late_by, schedule_notes
 from ...store import SqliteStore
 from ...store.db import Database
 from ...store.runs import RunRepo
@@ -62,8 +63,12 @@ def run_details(run: RunRecord) -> str:
     if run.decision_mode:
         spent = f" (reasoning call {_ms(run.reasoning_ms)} ms of the LLM time)" if run.reasoning_ms is not None else ""
         parts.append(f"Mode: {run.decision_mode}{spent}")
+    if run.slot_at is not None:
+        parts.append(f"Slot: {when(run.slot_at)} (started {late_by(run):.0f} s after it)")
     if run.warnings:
         parts.append("Warnings:\n  " + "\n  ".join(run.warnings))
+    if notes := schedule_notes(run):
+        parts.append("Notes:\n  " + "\n  ".join(notes))
     parts.append("\nDecision:\n" + (json.dumps(run.decision, indent=2, ensure_ascii=False) if run.decision else "—"))
     if run.action_result:
         parts.append("\nWritten:\n" + json.dumps(run.action_result, indent=2, ensure_ascii=False))

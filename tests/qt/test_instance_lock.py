@@ -1,0 +1,156 @@
+"""One app per data directory however it is launched (#22 item 3): the lock in the data directory decides,
+and the socket is found through it. Real app processes, offscreen."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from heartbeat_desktop.instance_lock import InstanceLock, holder
+from tests.conftest import REPO
+
+
+def _env(data: Path, home: Path, runtime: Path | None) -> dict[str, str]:
+    env = {**os.environ, "HEARTBEAT_DATA_DIR": str(data), "QT_QPA_PLATFORM": "offscreen", "HOME": str(home)}
+    env |= {"HEARTBEAT_TRAY_WAIT": "0", "OLLAMA_HOST": "http://127.0.0.1:9", "HEARTBEAT_ENABLED": "0"}
+    env.pop("XDG_RUNTIME_DIR", None)
+    if runtime is not None:
+        env["XDG_RUNTIME_DIR"] = str(runtime)
+    return env
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "heartbeat_desktop", *args], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def places(tmp_path: Path) -> Iterator[tuple[Path, Path, Path]]:
+    runtime = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))  # short: a socket path holds ~100 bytes
+    os.chmod(runtime, 0o700)
+    data, home = tmp_path / "data", tmp_path / "home"
+    data.mkdir()
+    home.mkdir()
+    yield data, home, runtime
+    shutil.rmtree(runtime, ignore_errors=True)
+
+
+def _status(env: dict[str, str]) -> dict:
+    result = _cli(env, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _wait_running(env: dict[str, str], timeout_s: float = 30) -> dict:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        status = _status(env)
+        if status["app_running"]:
+            return status
+        time.sleep(0.3)
+    raise AssertionError("the app did not come up")
+
+
+def test_two_launches_at_once_leave_one_app_and_cli_without_runtime_dir_finds_it(places) -> None:
+    data, home, runtime = places
+    env = _env(data, home, runtime)
+    apps = [
+        subprocess.Popen([sys.executable, "-m", "heartbeat_desktop"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]  # fmt: skip
+    try:
+        status = _wait_running(env)
+        end = time.monotonic() + 40
+        while all(app.poll() is None for app in apps) and time.monotonic() < end:
+            time.sleep(0.2)
+        done = [app for app in apps if app.poll() is not None]
+        alive = [app for app in apps if app.poll() is None]
+        assert len(done) == 1 and len(alive) == 1, [app.poll() for app in apps]
+        assert done[0].returncode == 0
+        assert "already running" in done[0].communicate(timeout=10)[1]
+        assert status["app_pid"] == alive[0].pid
+        # cron, ssh, sudo: no XDG_RUNTIME_DIR, so this process would choose another directory for the socket
+        bare = _env(data, home, None)
+        assert _status(bare)["app_pid"] == alive[0].pid
+        third = _cli(bare)  # a launch from there too shows the running app instead of starting another
+        assert third.returncode == 0 and "already running; showed it" in third.stderr, third.stderr
+        assert _cli(bare, "quit").returncode == 0
+        alive[0].wait(timeout=30)
+    finally:
+        for app in apps:
+            if app.poll() is None:
+                app.kill()
+                app.wait()
+    assert holder(data) is None  # released: the next start takes it
+
+
+def test_the_lock_is_released_when_the_holder_dies_and_records_its_socket(tmp_path: Path) -> None:
+    script = (
+        "import sys, time; from pathlib import Path; from heartbeat_desktop.instance_lock import InstanceLock\n"
+        "lock = InstanceLock(Path(sys.argv[1])); assert lock.acquire('/x/y.sock'); print('held', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+        assert holder(tmp_path) == {"pid": child.pid, "socket": "/x/y.sock"}
+        assert not InstanceLock(tmp_path).acquire("/mine.sock")
+    finally:
+        child.kill()
+        child.wait()
+    assert holder(tmp_path) is None  # the kernel let go with the process: no stale lock after a crash
+    mine = InstanceLock(tmp_path)
+    assert mine.acquire("/mine.sock")
+    mine.release()
+
+
+def test_a_lock_file_others_can_write_is_not_believed(tmp_path: Path) -> None:
+    lock = InstanceLock(tmp_path)
+    assert lock.acquire("/planted.sock")
+    try:
+        os.chmod(lock.path, 0o666)
+        assert holder(tmp_path) is None
+        os.chmod(lock.path, 0o600)
+        assert holder(tmp_path) == {"pid": os.getpid(), "socket": "/planted.sock"}
+    finally:
+        lock.release()
+
+
+def test_the_socket_comes_back_when_its_folder_is_removed(qtbot, tmp_path: Path, monkeypatch) -> None:
+    from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler
+    from heartbeat_desktop.qt.services.single_instance import InstanceServer, request, server_name
+
+    runtime = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    data = tmp_path / "data"
+    data.mkdir()
+    scheduler = HeartbeatScheduler(tmp_path / "x.db", lambda store: None)
+    server = InstanceServer(server_name(data, recorded=False), scheduler, lock=InstanceLock(data))
+    try:
+        assert server.listen()
+        assert server_name(data) == server.name  # a client finds it through the lock
+        shutil.rmtree(runtime / "heartbeat-desktop")  # a tmp cleaner, a logout's cleanup
+        assert server.ensure_listening()  # what the periodic check does
+        assert os.path.exists(server.name)
+        answers: list = []
+        import threading
+
+        threading.Thread(target=lambda: answers.append(request(server.name, {"cmd": "ping"}, timeout_s=5))).start()
+        qtbot.waitUntil(lambda: bool(answers), timeout=5000)
+        assert answers[0]["ok"] is True
+    finally:
+        server.close()
+        shutil.rmtree(runtime, ignore_errors=True)
+    assert holder(data) is None

@@ -317,7 +317,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for proc in reversed(procs):
             if proc.poll() is None:
                 proc.terminate()
-                proc.wait(5)
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:  # a week of results must not be lost to a slow daemon
+                    proc.kill()
+                    proc.wait(5)
         server.stop()
         log_file.close()
     end = START + args.days * 86400

@@ -70,6 +70,14 @@ def cmd_quit(_store: None, args: argparse.Namespace) -> int:
         return error("this build has no tray app to quit", EXIT_FAIL)
     reply = request(server_name(paths.data_dir()), {"cmd": "quit"}, timeout_s=5)
     if reply is None:
+        from ..instance_lock import holder
+
+        running = holder(paths.data_dir())
+        if running is not None:  # the lock says it runs: its socket is being re-created (or it is stuck)
+            return error(
+                f"Heartbeat Desktop (pid {running.get('pid')}) is running but did not answer; try again in 30 s",
+                EXIT_FAIL,
+            )
         print("Heartbeat Desktop is not running")
         return EXIT_OK
     print(f"asked Heartbeat Desktop (pid {reply.get('pid')}) to quit")

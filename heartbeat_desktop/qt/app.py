@@ -646,6 +646,10 @@ def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> i
     wait = os.environ.get("HEARTBEAT_TRAY_WAIT")
     tray_app = TrayApp(app, data_dir, tray_wait_s=float(wait) if wait else None)
     if not tray_app.start():
+        if tray_app.instance.lock_error is not None:
+            print(f"heartbeat-desktop: {tray_app.instance.lock_error}", file=sys.stderr)
+            show_fatal("Heartbeat Desktop cannot start", tray_app.instance.lock_error)
+            return 1
         # Two launches at once (login and a click): the other took the lock first and may still be starting.
         tray_app.scheduler.stop()
         for _ in range(40):

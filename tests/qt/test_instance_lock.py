@@ -154,3 +154,31 @@ def test_the_socket_comes_back_when_its_folder_is_removed(qtbot, tmp_path: Path,
         server.close()
         shutil.rmtree(runtime, ignore_errors=True)
     assert holder(data) is None
+
+
+def test_a_lock_file_that_cannot_be_opened_is_an_error_not_another_app(qtbot, tmp_path: Path, monkeypatch) -> None:
+    """Found by a README-only attack: a directory (or a link) named app.lock made every launch say "already
+    running" and exit 0 with no app running."""
+    from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler
+    from heartbeat_desktop.qt.services.single_instance import InstanceServer, server_name
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
+    data = tmp_path / "data"
+    (data / "app.lock").mkdir(parents=True)
+    scheduler = HeartbeatScheduler(tmp_path / "x.db", lambda store: None)
+    server = InstanceServer(server_name(data, recorded=False), scheduler, lock=InstanceLock(data))
+    assert not server.listen()
+    assert server.lock_error is not None and "app.lock" in server.lock_error and "directory" in server.lock_error
+    server.close()
+
+
+def test_quit_says_when_the_app_holds_the_lock_but_does_not_answer(places) -> None:
+    data, home, runtime = places
+    lock = InstanceLock(data)
+    assert lock.acquire(str(runtime / "heartbeat-desktop" / "gone.sock"))  # its socket is being re-created
+    try:
+        result = _cli(_env(data, home, runtime), "quit")
+    finally:
+        lock.release()
+    assert result.returncode == 1 and "is running but did not answer" in result.stderr, result
+    assert "not running" not in result.stdout

@@ -138,6 +138,7 @@ class InstanceServer(QObject):
         super().__init__(parent)
         self.name = name
         self.lock = lock  # the authority on "one app per data directory"; the socket is how to reach it
+        self.lock_error: str | None = None
         self._scheduler = scheduler
         self._server = QLocalServer(self)
         self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
@@ -162,8 +163,9 @@ class InstanceServer(QObject):
             try:
                 if not self.lock.acquire(self.name):
                     return False
-            except OSError as exc:
-                log.error("Cannot take the lock %s: %s", self.lock.path, exc)
+            except OSError as exc:  # not another app: a lock file that cannot be opened (a directory, a link)
+                self.lock_error = f"cannot take the lock {self.lock.path}: {exc.strerror or exc}"
+                log.error("%s", self.lock_error)
                 return False
         self._check.start()
         if self._server.listen(self.name):

@@ -78,6 +78,15 @@ class FreedesktopBackend(QObject):
         return not self._thread.is_alive()
 
     # -------------------------------------------------------------- private thread
+    def _announce(self, available: bool) -> bool:
+        """Say whether the server is there; False when the app has already let this object go (a launch that
+        lost the race to another app exits while this thread still asks the bus)."""
+        try:
+            self.available_changed.emit(available)
+        except RuntimeError:  # "Signal source has been deleted"
+            return False
+        return True
+
     def _main(self) -> None:
         try:
             from jeepney import DBusAddress, MatchRule, new_method_call
@@ -96,11 +105,14 @@ class FreedesktopBackend(QObject):
         except Exception as exc:  # no bus, no server, no jeepney: the tray balloon takes over
             log.info("No freedesktop notification service (%s); using the tray balloon", exc)
             self.available = False
-            self.available_changed.emit(False)
+            self._announce(False)
             return
         log.info("Notifications via %s %s (capabilities: %s)", info[0], info[2], ", ".join(sorted(caps)))
         self.available = True
-        self.available_changed.emit(True)
+        if not self._announce(True):
+            router.close()
+            connection.close()
+            return
         actions_queue: queue.Queue[Any] = queue.Queue(maxsize=100)
         watcher = threading.Thread(
             target=self._watch_actions, args=(actions_queue,), name="notification-actions", daemon=True

@@ -38,7 +38,7 @@ from benchmarks.launch import cli, rss_mb, start_app  # noqa: E402
 from heartbeat_desktop.core.config import HeartbeatConfig  # noqa: E402
 from heartbeat_desktop.store import SqliteStore  # noqa: E402
 from tests.support.ollama_server import OllamaServer  # noqa: E402
-from tests.support.xserver import start_display, start_tray  # noqa: E402
+from tests.support.xserver import start_display, start_tray, stop  # noqa: E402
 
 RUN_TAIL_S = 120.0  # after a run ends: Qt's caches settle after the tray's update (see the docstring)
 
@@ -157,10 +157,7 @@ def main() -> int:
         up = measure("up", args.seconds, args.settle, env)
         down = measure("down", args.seconds, args.settle, env)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(5)
+        stop(procs)
     ok = up["runs"] == 1 and down["runs"] == 1 and up["between"] == 0 and down["per_min"] <= 1
     print(
         f"app_runs_up={up['runs']} app_wakeups_up={up['between']} app_runs_down={down['runs']} "

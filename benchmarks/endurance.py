@@ -46,7 +46,7 @@ from heartbeat_desktop.core.config import HeartbeatConfig  # noqa: E402
 from heartbeat_desktop.core.schedule import counts_toward_backoff, planned_slot  # noqa: E402
 from heartbeat_desktop.store import SqliteStore  # noqa: E402
 from tests.support.ollama_server import Behaviour, Error, Garbage, OllamaServer, Reply, Respond  # noqa: E402
-from tests.support.xserver import start_bus, start_display, start_tray  # noqa: E402
+from tests.support.xserver import start_bus, start_display, start_tray, stop  # noqa: E402
 
 START = 1796083200.0  # 2026-12-01 00:00 UTC: the simulated month starts on a slot for every interval
 RSS_GOAL_MB_PER_1000 = 2.0
@@ -314,14 +314,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log_file.flush()
         stderr = log_path.read_text(errors="replace")
     finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:  # a week of results must not be lost to a slow daemon
-                    proc.kill()
-                    proc.wait(5)
+        stop(procs)  # kills a daemon slow to stop: a week of results must not be lost to it
         server.stop()
         log_file.close()
     end = START + args.days * 86400

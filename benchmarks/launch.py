@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from heartbeat_desktop.window_names import WINDOWS  # noqa: E402
 from tests.support.ollama_server import OllamaServer  # noqa: E402
-from tests.support.xserver import start_display, start_tray  # noqa: E402
+from tests.support.xserver import start_display, start_tray, stop  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -107,10 +107,7 @@ def main() -> int:
         ).stdout.strip()
     finally:
         server.stop()
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(5)
+        stop(procs)
     times = [shown for shown, _, _ in results if shown is not None]
     if len(times) < len(results):
         print("the tray icon did not appear in every launch", file=sys.stderr)

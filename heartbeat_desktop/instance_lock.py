@@ -27,10 +27,6 @@ class InstanceLock:
         self.path = data_dir / LOCK_NAME
         self._fd: int | None = None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def acquire(self, socket_name: str) -> bool:
         """Take the lock and record `socket_name` in it; False when another process holds it."""
         if self._fd is not None:

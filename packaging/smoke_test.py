@@ -29,7 +29,7 @@ EXE = BUNDLE / "heartbeat-desktop"
 sys.path.insert(0, str(ROOT))  # for the test harness only (the loopback server); the bundle never sees it
 
 from tests.support.ollama_server import OllamaServer, Reply  # noqa: E402
-from tests.support.xserver import start_display, start_tray  # noqa: E402
+from tests.support.xserver import start_display, start_tray, stop  # noqa: E402
 
 
 def fail(message: str) -> None:
@@ -170,13 +170,7 @@ def main() -> int:
         print(f"ok  quit: exited 0 after {(time.monotonic() - t1) * 1000:.0f} ms")
         check_install(work)
     finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop(procs)
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
     downloads = sorted((ROOT / "dist").glob("heartbeat-desktop-*-linux-*.tar.xz"))

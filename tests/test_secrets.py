@@ -189,7 +189,7 @@ def fresh_desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    from tests.support.xserver import start_bus, start_display
+    from tests.support.xserver import start_bus, start_display, stop
 
     procs: list[subprocess.Popen] = []
     display = start_display(procs)
@@ -213,10 +213,7 @@ def fresh_desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
             pytest.fail("gnome-keyring did not come up on the private bus")
         time.sleep(0.1)
     yield env
-    for proc in reversed(procs):
-        proc.terminate()
-    for proc in procs:
-        proc.wait(5)
+    stop(procs)
 
 
 def _bus_has(env: dict[str, str], name: str) -> bool:

@@ -610,6 +610,19 @@ def show_fatal(title: str, text: str) -> None:
     box.exec()
 
 
+def _already_running(open_window: str | None) -> int:
+    what = f"opened {open_window}" if open_window else "showed it"
+    print(f"Heartbeat Desktop is already running; {what}.", file=sys.stderr)
+    return 0
+
+
+def _cannot_start(problem: str) -> int:
+    log.error("Cannot start: %s", problem)
+    print(f"heartbeat-desktop: {problem}", file=sys.stderr)
+    show_fatal("Heartbeat Desktop cannot start", problem)
+    return 1
+
+
 def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> int:
     data_dir = paths.data_dir()
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
@@ -632,32 +645,22 @@ def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> i
         )
         return 1
     if answered is not None:
-        what = f"opened {open_window}" if open_window else "showed it"
-        print(f"Heartbeat Desktop is already running; {what}.", file=sys.stderr)
-        return 0
+        return _already_running(open_window)
     problem = database_problem(data_dir)
     if problem is not None:
         # The scheduler's thread would otherwise die on it and take the process down (SIGABRT,
         # "QThread destroyed while running") with no word to the user.
-        log.error("Cannot start: %s", problem)
-        print(f"heartbeat-desktop: {problem}", file=sys.stderr)
-        show_fatal("Heartbeat Desktop cannot start", problem)
-        return 1
+        return _cannot_start(problem)
     wait = os.environ.get("HEARTBEAT_TRAY_WAIT")
     tray_app = TrayApp(app, data_dir, tray_wait_s=float(wait) if wait else None)
     if not tray_app.start():
         if tray_app.instance.lock_error is not None:
-            print(f"heartbeat-desktop: {tray_app.instance.lock_error}", file=sys.stderr)
-            show_fatal("Heartbeat Desktop cannot start", tray_app.instance.lock_error)
-            return 1
+            return _cannot_start(tray_app.instance.lock_error)
         # Two launches at once (login and a click): the other took the lock first and may still be starting.
-        tray_app.scheduler.stop()
         for _ in range(40):
             try:
                 if request(server_name(data_dir), message, timeout_s=2.0) is not None:
-                    what = f"opened {open_window}" if open_window else "showed it"
-                    print(f"Heartbeat Desktop is already running; {what}.", file=sys.stderr)
-                    return 0
+                    return _already_running(open_window)
             except (ConnectionError, TimeoutError):
                 pass
             time.sleep(0.25)

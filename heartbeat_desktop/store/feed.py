@@ -57,10 +57,10 @@ class FeedRepo:
         return _post(row) if row else None
 
     def post_exists(self, post_id: int) -> bool:
-        return self.db.read(lambda c: c.execute("SELECT 1 FROM posts WHERE id = ?", (post_id,)).fetchone()) is not None
+        return self.post_of_run(post_id, None)
 
     def post_of_run(self, post_id: int, run_id: str | None) -> bool:
-        """Post `post_id` exists and is the one run `run_id` wrote (a link from a run's notification)."""
+        """Post `post_id` exists (and, given `run_id`, is the one that run wrote: a run's notification)."""
         row = self.db.read(lambda c: c.execute("SELECT run_id FROM posts WHERE id = ?", (post_id,)).fetchone())
         return row is not None and (run_id is None or row["run_id"] == run_id)
 

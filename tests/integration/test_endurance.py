@@ -9,14 +9,13 @@ there it must run, never skip.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 from tests.conftest import REPO
+from tests.support.xserver import require_tools
 
 TOOLS = ("Xvfb", "trayer", "dbus-daemon", "dunst")
 
@@ -24,12 +23,7 @@ TOOLS = ("Xvfb", "trayer", "dbus-daemon", "dunst")
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_simulated_day_keeps_every_slot_and_leaks_nothing() -> None:
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing:
-        message = f"needs {', '.join(missing)} (packaging/install-system-deps.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_tools(TOOLS)
     out = subprocess.run(
         [sys.executable, "benchmarks/endurance.py", "--threads", "10", "--days", "1", "--rate", "1440", "--json"],
         cwd=REPO,

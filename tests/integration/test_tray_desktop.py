@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -21,18 +20,9 @@ import pytest
 
 from tests.conftest import GOOD_MD, REPO
 from tests.support.ollama_server import Error, OllamaServer, Reply
-from tests.support.xserver import start_bus, start_display, start_tray
+from tests.support.xserver import require_tools, start_bus, start_display, start_tray, stop
 
 TOOLS = ("Xvfb", "trayer", "dbus-daemon")
-
-
-def _require_tools() -> None:
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing:
-        message = f"desktop integration test needs {', '.join(missing)} (packaging/install-system-deps.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 def _wait(predicate, timeout: float, what: str) -> None:
@@ -47,7 +37,7 @@ def _wait(predicate, timeout: float, what: str) -> None:
 @pytest.fixture
 def desktop(tmp_path: Path) -> Iterator[dict[str, str]]:
     """An X display with a tray and a session bus with a recording notification server."""
-    _require_tools()
+    require_tools(TOOLS, "desktop integration test needs")
     procs: list[subprocess.Popen] = []
     try:
         display = start_display(procs)
@@ -66,13 +56,7 @@ def desktop(tmp_path: Path) -> Iterator[dict[str, str]]:
         assert listener.stdout.readline().strip() == "ready"
         yield {**env, "NOTES": str(notes)}
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
 
 
 def _notes(path: str) -> list[dict]:

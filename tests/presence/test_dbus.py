@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -23,22 +22,13 @@ from heartbeat_desktop.presence import dbus as presence_dbus
 from heartbeat_desktop.presence import heartbeat_presence
 from tests.conftest import REPO
 from tests.support.dunst import Dunst, running_dunst
-from tests.support.xserver import start_bus
-
-
-def _need(*tools: str) -> None:
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        message = f"needs {', '.join(missing)} (packaging/install-system-deps.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+from tests.support.xserver import require_tools, start_bus, stop
 
 
 @pytest.fixture
 def system_bus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A private bus used as the system bus, with the stand-in services on it; yields their state file."""
-    _need("dbus-daemon")
+    require_tools(["dbus-daemon"])
     procs: list[subprocess.Popen] = []
     state = tmp_path / "state.json"
     state.write_text("{}", encoding="utf-8")
@@ -56,9 +46,7 @@ def system_bus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
         monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", address)
         yield state
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            proc.wait(timeout=5)
+        stop(procs)
 
 
 def _set(state: Path, **values: object) -> None:

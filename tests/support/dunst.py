@@ -9,27 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-from tests.support.xserver import start_bus, start_display
+from tests.support.xserver import require_tools, start_bus, start_display, stop
 
 TOOLS = ("dbus-daemon", "Xvfb", "dunst", "dunstctl")
-
-
-def require() -> None:
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing:
-        message = f"needs {', '.join(missing)} (packaging/install-system-deps.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 class Dunst:
@@ -55,7 +43,7 @@ class Dunst:
 
 @contextmanager
 def running_dunst(tmp_path: Path) -> Iterator[Dunst]:
-    require()
+    require_tools(TOOLS)
     procs: list[subprocess.Popen] = []
     try:
         display = start_display(procs)
@@ -75,6 +63,4 @@ def running_dunst(tmp_path: Path) -> Iterator[Dunst]:
             time.sleep(0.1)
         yield dunst
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            proc.wait(timeout=5)
+        stop(procs)

@@ -8,8 +8,36 @@ smoke test and the launch benchmark.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
+
+
+def require_tools(tools: tuple[str, ...] | list[str], needs: str = "needs") -> None:
+    """Skip where a system tool is missing, but fail on CI: there `.ci/run` installs them, so a missing one is a
+    missing install step, never a reason to pass."""
+    import pytest  # here: the benchmarks and the frozen smoke test use this module without pytest
+
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        message = f"{needs} {', '.join(missing)} (packaging/install-system-deps.sh)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    """Stop what the starters below appended, last first; one that ignores SIGTERM for 5 s is killed, so a slow
+    daemon can neither hang the caller nor lose its results."""
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in reversed(procs):
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def start_display(procs: list[subprocess.Popen], screen: str = "1280x800x24") -> str:

@@ -71,9 +71,12 @@ def _trusted_socket_path(path: str) -> bool:
     if sys.platform == "win32":
         return path.startswith("heartbeat-desktop-")
     try:
-        info = os.lstat(Path(path).parent)
+        return _is_private_dir(os.lstat(Path(path).parent))
     except OSError:
         return False
+
+
+def _is_private_dir(info: os.stat_result) -> bool:
     return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
 
 
@@ -92,7 +95,7 @@ def _private_dirs(data_dir: Path) -> list[Path]:
             info = os.lstat(directory)
         except OSError:
             continue
-        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077:
+        if _is_private_dir(info):
             found.append(directory)
         else:
             log.warning("Not using %s for the instance socket: not a private directory of this user", directory)
@@ -164,23 +167,22 @@ class InstanceServer(QObject):
                 if not self.lock.acquire(self.name):
                     return False
             except OSError as exc:  # not another app: a lock file that cannot be opened (a directory, a link)
-                self.lock_error = f"cannot take the lock {self.lock.path}: {exc.strerror or exc}"
-                log.error("%s", self.lock_error)
+                self.lock_error = f"cannot take the lock {self.lock.path}: {exc.strerror or exc}"  # caller says it
+                return False
+        if not self._server.listen(self.name):
+            try:
+                alive = request(self.name, {"cmd": "ping"}, timeout_s=1.0) is not None
+            except (ConnectionError, TimeoutError, ValueError):
+                alive = False
+            if alive:  # an app that predates the lock
+                if self.lock is not None:
+                    self.lock.release()
+                return False
+            QLocalServer.removeServer(self.name)
+            if not self._server.listen(self.name):
                 return False
         self._check.start()
-        if self._server.listen(self.name):
-            return True
-        try:
-            alive = request(self.name, {"cmd": "ping"}, timeout_s=1.0) is not None
-        except (ConnectionError, TimeoutError, ValueError):
-            alive = False
-        if alive:  # an app that predates the lock
-            self._check.stop()
-            if self.lock is not None:
-                self.lock.release()
-            return False
-        QLocalServer.removeServer(self.name)
-        return self._server.listen(self.name)
+        return True
 
     def ensure_listening(self) -> bool:
         """Listen again if the server stopped: Qt closes a QLocalServer for good when an accept fails (the

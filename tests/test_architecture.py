@@ -19,7 +19,7 @@ def test_import_contracts_are_kept() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 kept, 0 broken" in result.stdout
+    assert "5 kept, 0 broken" in result.stdout
 
 
 def test_importing_the_cli_loads_no_qt() -> None:

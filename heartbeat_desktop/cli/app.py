@@ -1,7 +1,7 @@
 """The commands that start or stop the tray app: no command at all, `open WINDOW`, `close WINDOW`, `quit`.
 
-Qt is imported only here and only when needed, so every other command runs (and starts fast) on a
-machine without a display or without Qt.
+Qt is imported only here and only to start the app: asking a running app to show a window, close one or
+quit goes through the plain-socket client (`instance_socket`), so those run fast and without Qt too.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import sys
 from collections.abc import Mapping
 
 from .. import paths
-from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, error
+from ..instance_socket import show_running_app
+from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, ask_running_app, error
 
 
 def no_display(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> bool:
@@ -26,7 +27,14 @@ def no_display(environ: Mapping[str, str] = os.environ, platform: str = sys.plat
 
 def start_tray(open_window: str | None = None) -> int:
     """Run the tray app until it quits. If one already runs for this data dir, it is shown (with the
-    window asked for) and this process exits."""
+    window asked for) and this process exits, without loading Qt."""
+    try:
+        if show_running_app(paths.data_dir(), open_window):
+            return EXIT_OK
+    except OSError as exc:
+        # Something is listening but did not answer properly (a running app out of file descriptors, or a
+        # socket that is not ours): starting a second copy on the same data would be worse.
+        return error(f"another Heartbeat Desktop seems to be running but did not answer: {exc}", EXIT_FAIL)
     if no_display():
         what = f"the {open_window} window" if open_window else "the tray app"
         return error(
@@ -48,11 +56,7 @@ def cmd_open(_store: None, args: argparse.Namespace) -> int:
 
 def cmd_close(_store: None, args: argparse.Namespace) -> int:
     """Close a window of the running app (scripts, and the memory benchmark's window tour)."""
-    try:
-        from ..qt.services.single_instance import request, server_name
-    except ImportError:
-        return error("this build has no windows to close", EXIT_FAIL)
-    reply = request(server_name(paths.data_dir()), {"cmd": "close", "window": args.window}, timeout_s=5)
+    reply = ask_running_app({"cmd": "close", "window": args.window})
     if reply is None:
         print("Heartbeat Desktop is not running")
     elif reply.get("closed"):
@@ -64,11 +68,7 @@ def cmd_close(_store: None, args: argparse.Namespace) -> int:
 
 def cmd_quit(_store: None, args: argparse.Namespace) -> int:
     """Ask the running app (for this data dir) to quit cleanly; no app running is not an error."""
-    try:
-        from ..qt.services.single_instance import request, server_name
-    except ImportError:
-        return error("this build has no tray app to quit", EXIT_FAIL)
-    reply = request(server_name(paths.data_dir()), {"cmd": "quit"}, timeout_s=5)
+    reply = ask_running_app({"cmd": "quit"})
     if reply is None:
         from ..instance_lock import holder
 

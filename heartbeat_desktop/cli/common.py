@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import logging_setup, paths
+from ..instance_socket import request, server_name
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -41,13 +42,10 @@ def error(message: str, code: int) -> int:
     return code
 
 
-def ask_running_app(message: dict[str, Any]) -> dict[str, Any] | None:
-    """The running app's answer, or None when no app runs for this data dir (or this build has no Qt)."""
-    try:
-        from ..qt.services.single_instance import request, server_name
-    except ImportError:
-        return None
-    return request(server_name(paths.data_dir()), message, timeout_s=5)
+def ask_running_app(message: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any] | None:
+    """The running app's answer, or None when no app runs for this data dir. Plain sockets, no Qt: these
+    commands must stay quick, and work in a process that cannot load Qt's libraries."""
+    return request(server_name(paths.data_dir()), message, timeout_s=timeout_s)
 
 
 def tell_running_app(message: dict[str, Any]) -> bool:

@@ -15,20 +15,16 @@ from ..core.models import Refusal, RunRecord
 from ..core.ports import StoreError
 from ..core.present import describe_run, iso, post_json, post_line, run_lines, run_record, run_summary
 from ..core.runner import UnknownThread
+from ..instance_socket import run_from_dict
 from ..store import SqliteStore
 from .common import EXIT_FAIL, EXIT_OK, UsageError, ask_running_app, emit, warn
 
 
 def _run_in_running_app(store: SqliteStore, args: argparse.Namespace) -> RunRecord | None:
     """If the tray app runs for this data dir, let it do the run (one writer; its notification shows)."""
-    try:
-        from ..qt.services.single_instance import request, run_from_dict, server_name
-    except ImportError:  # a build without Qt: run here
-        return None
     from ..wiring import llm_timeout
 
-    reply = request(
-        server_name(paths.data_dir()),
+    reply = ask_running_app(
         {"cmd": "run-now", "thread": args.thread, "dry_run": bool(args.dry_run)},
         timeout_s=llm_timeout(store) + 30,
     )

@@ -29,6 +29,7 @@ from ..core.notify import HISTORY, OPEN, RESUME, RETRY, SNOOZE, SNOOZE_S, UNDO, 
 from ..core.ports import LLMError, StoreError
 from ..core.presence import UNKNOWN, PresenceSource, PresenceState
 from ..instance_lock import InstanceLock
+from ..instance_socket import server_name, show_running_app
 from ..llm import probe
 from ..llm.hosts import host_problem, resolve_host
 from ..presence import heartbeat_presence, notification_presence
@@ -40,7 +41,7 @@ from .services.local_api import LocalApi
 from .services.notifications import Notifier
 from .services.process import SignalWatcher, install_excepthook, tune_gil_for_gui
 from .services.scheduler import HeartbeatScheduler, SchedulerState
-from .services.single_instance import InstanceServer, request, server_name
+from .services.single_instance import InstanceServer
 from .services.tasks import Tasks
 from .tray import TrayController
 from .tray_menu import TrayActions, TrayMenu
@@ -610,12 +611,6 @@ def show_fatal(title: str, text: str) -> None:
     box.exec()
 
 
-def _already_running(open_window: str | None) -> int:
-    what = f"opened {open_window}" if open_window else "showed it"
-    print(f"Heartbeat Desktop is already running; {what}.", file=sys.stderr)
-    return 0
-
-
 def _cannot_start(problem: str) -> int:
     log.error("Cannot start: %s", problem)
     print(f"heartbeat-desktop: {problem}", file=sys.stderr)
@@ -633,19 +628,7 @@ def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> i
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)
     tune_gil_for_gui()
-    message = {"cmd": "open", "window": open_window} if open_window else {"cmd": "raise"}
-    try:
-        answered = request(server_name(data_dir), message, timeout_s=2.0)
-    except (ConnectionError, TimeoutError) as exc:
-        # Something is listening but did not answer properly (a running app out of file descriptors, or a
-        # socket that is not ours): starting a second copy on the same data would be worse.
-        print(
-            f"heartbeat-desktop: another Heartbeat Desktop seems to be running but did not answer: {exc}",
-            file=sys.stderr,
-        )
-        return 1
-    if answered is not None:
-        return _already_running(open_window)
+    # The command line asked a running app to show itself before loading Qt (cli.app.start_tray).
     problem = database_problem(data_dir)
     if problem is not None:
         # The scheduler's thread would otherwise die on it and take the process down (SIGABRT,
@@ -659,8 +642,8 @@ def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> i
         # Two launches at once (login and a click): the other took the lock first and may still be starting.
         for _ in range(40):
             try:
-                if request(server_name(data_dir), message, timeout_s=2.0) is not None:
-                    return _already_running(open_window)
+                if show_running_app(data_dir, open_window):
+                    return 0
             except (ConnectionError, TimeoutError):
                 pass
             time.sleep(0.25)

@@ -129,8 +129,9 @@ def test_a_lock_file_others_can_write_is_not_believed(tmp_path: Path) -> None:
 
 
 def test_the_socket_comes_back_when_its_folder_is_removed(qtbot, tmp_path: Path, monkeypatch) -> None:
+    from heartbeat_desktop.instance_socket import request, server_name
     from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler
-    from heartbeat_desktop.qt.services.single_instance import InstanceServer, request, server_name
+    from heartbeat_desktop.qt.services.single_instance import InstanceServer
 
     runtime = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
@@ -147,8 +148,10 @@ def test_the_socket_comes_back_when_its_folder_is_removed(qtbot, tmp_path: Path,
         answers: list = []
         import threading
 
-        threading.Thread(target=lambda: answers.append(request(server.name, {"cmd": "ping"}, timeout_s=5))).start()
-        qtbot.waitUntil(lambda: bool(answers), timeout=5000)
+        asker = threading.Thread(target=lambda: answers.append(request(server.name, {"cmd": "ping"}, timeout_s=20)))
+        asker.start()
+        qtbot.waitUntil(lambda: bool(answers), timeout=30_000)  # deadlines far above a busy machine's seconds
+        asker.join(timeout=5)
         assert answers[0]["ok"] is True
     finally:
         server.close()
@@ -159,8 +162,9 @@ def test_the_socket_comes_back_when_its_folder_is_removed(qtbot, tmp_path: Path,
 def test_a_lock_file_that_cannot_be_opened_is_an_error_not_another_app(qtbot, tmp_path: Path, monkeypatch) -> None:
     """Found by a README-only attack: a directory (or a link) named app.lock made every launch say "already
     running" and exit 0 with no app running."""
+    from heartbeat_desktop.instance_socket import server_name
     from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler
-    from heartbeat_desktop.qt.services.single_instance import InstanceServer, server_name
+    from heartbeat_desktop.qt.services.single_instance import InstanceServer
 
     monkeypatch.setenv("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
     data = tmp_path / "data"
@@ -182,3 +186,43 @@ def test_quit_says_when_the_app_holds_the_lock_but_does_not_answer(places) -> No
         lock.release()
     assert result.returncode == 1 and "is running but did not answer" in result.stderr, result
     assert "not running" not in result.stdout
+
+
+def test_the_command_line_talks_to_the_running_app_without_loading_qt(places) -> None:
+    """status, run-now, open, close and quit are a few JSON lines to the running app: the plain-socket client
+    answers them in a process that never loads PySide6 (#23: fast, and possible where Qt cannot load)."""
+    data, home, runtime = places
+    env = _env(data, home, runtime)
+    app = subprocess.Popen([sys.executable, "-m", "heartbeat_desktop"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    script = (
+        "import contextlib, io, json, sys\n"
+        "from heartbeat_desktop.cli import main\n"
+        "codes = {}\n"
+        "for args in (['status', '--json'], ['run-now', '--dry-run'], ['open', 'feed'], ['close', 'feed'],"
+        " ['quit']):\n"
+        "    out = io.StringIO()\n"
+        "    with contextlib.redirect_stdout(out):\n"
+        "        codes[args[0]] = [main(args), out.getvalue()]\n"
+        "qt = sorted(m for m in sys.modules if m.startswith(('PySide6', 'shiboken6', 'heartbeat_desktop.qt')))\n"
+        "print(json.dumps({'codes': codes, 'qt': qt}))\n"
+    )
+    try:
+        _wait_running(env)
+        result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                                timeout=120)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        found = json.loads(result.stdout.splitlines()[-1])
+        assert found["qt"] == []
+        codes = found["codes"]
+        assert json.loads(codes["status"][1])["app_running"] is True
+        # The running app did the dry run: no model server here, so it failed there and said so here.
+        assert codes["run-now"][0] == 1 and "cannot reach" in codes["run-now"][1].lower(), codes["run-now"]
+        assert codes["open"][0] == 0 and "already running; opened feed" in result.stderr
+        assert codes["close"] == [0, "closed feed\n"]
+        assert codes["quit"][0] == 0
+        assert app.wait(timeout=30) == 0
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()

@@ -16,11 +16,11 @@ from PySide6.QtWidgets import QApplication
 from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.models import RunRecord
 from heartbeat_desktop.core.notify import RESUME, Notice, notice_for
+from heartbeat_desktop.instance_socket import request, server_name
 from heartbeat_desktop.qt.app import TrayApp
 from heartbeat_desktop.qt.icons import TrayState, state_icon
 from heartbeat_desktop.qt.services.notifications import Notifier
 from heartbeat_desktop.qt.services.scheduler import SchedulerState, ThreadSchedule
-from heartbeat_desktop.qt.services.single_instance import request, server_name
 from heartbeat_desktop.qt.tray import tooltip, tray_state
 from heartbeat_desktop.qt.tray_menu import TrayActions, TrayMenu
 from heartbeat_desktop.secrets import PlaintextSecrets

@@ -1,31 +1,19 @@
-"""One running app per data dir, and the channel the CLI uses to talk to it.
+"""The running app's side of the instance socket: one app per data dir, and what the CLI asks it.
 
-The server name derives from the data dir, so a second profile (`HEARTBEAT_DATA_DIR=…`) or a test runs
-beside the user's app. Messages are JSON lines: `{"cmd": "ping"}`, `{"cmd": "raise"}`,
-`{"cmd": "open"|"close", "window": NAME}`, `{"cmd": "run-now", "thread": ID, "dry_run": bool}`.
-A run-now is carried out by the running app's
-scheduler (one writer, its notification shows) and answered when the run ends with the whole run record,
-or with `{"ok": false, "error": TEXT, "refused": WHY}` where WHY is a `core.models.Refusal` value.
-
-Whose socket: Qt puts a bare server name in the shared temp directory, where another user can create it
-first — the app then exits "already running", and the CLI's `run-now` and `quit` go to the squatter. On
-POSIX the socket is a full path in a directory only this user can enter (`$XDG_RUNTIME_DIR`, else a
-0700 directory of ours under the temp directory whose owner and mode are checked, else the data dir),
-and on Linux each side checks the other's uid (SO_PEERCRED) before trusting a word it says.
+Where it listens, the protocol's version and the CLI's client are Qt-free, in `instance_socket`. Messages are
+JSON lines: `{"v": 1, "cmd": "ping"}`, `{"cmd": "raise"}`, `{"cmd": "open"|"close", "window": NAME}`,
+`{"cmd": "run-now", "thread": ID, "dry_run": bool}`. A run-now is carried out by the running app's scheduler
+(one writer, its notification shows) and answered when the run ends with the whole run record, or with
+`{"ok": false, "error": TEXT, "refused": WHY}` where WHY is a `core.models.Refusal` value.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
-import socket
-import stat
-import struct
 import sys
-import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +24,8 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from ...core.models import RunRecord, RunRefused
-from ...instance_lock import InstanceLock, holder
+from ...instance_lock import InstanceLock
+from ...instance_socket import foreign, request, version_mismatch
 from ...window_names import WINDOWS
 from .scheduler import HeartbeatScheduler
 
@@ -44,83 +33,6 @@ log = logging.getLogger(__name__)
 
 
 SOCKET_CHECK_MS = 30_000
-SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
-
-
-def server_name(data_dir: Path, *, recorded: bool = True) -> str:
-    """Where the app for `data_dir` listens. A client (`recorded`) asks the running app's lock first: the app
-    may have chosen another directory than this process would ($XDG_RUNTIME_DIR unset under cron, ssh or
-    sudo). The app itself chooses afresh (`recorded=False`)."""
-    if recorded:
-        found = holder(data_dir)
-        socket_path = found.get("socket") if found else None
-        if isinstance(socket_path, str) and _trusted_socket_path(socket_path):
-            return socket_path
-    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
-    if sys.platform == "win32":  # a named pipe in the session's namespace, restricted to this user
-        return f"heartbeat-desktop-{digest}"
-    for directory in _private_dirs(data_dir):
-        path = directory / f"{digest}.sock"
-        if len(str(path).encode()) <= SOCKET_PATH_MAX:
-            return str(path)
-    raise OSError("no private directory for the instance socket (set XDG_RUNTIME_DIR)")
-
-
-def _trusted_socket_path(path: str) -> bool:
-    """A recorded socket path is used only in a private directory of this user (or as a Windows pipe name)."""
-    if sys.platform == "win32":
-        return path.startswith("heartbeat-desktop-")
-    try:
-        return _is_private_dir(os.lstat(Path(path).parent))
-    except OSError:
-        return False
-
-
-def _is_private_dir(info: os.stat_result) -> bool:
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
-
-
-def _private_dirs(data_dir: Path) -> list[Path]:
-    """Directories only this user can enter, best first; each is created 0700 and then verified."""
-    candidates = []
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isabs(runtime):
-        candidates.append(Path(runtime) / "heartbeat-desktop")
-    candidates.append(Path(tempfile.gettempdir()) / f"heartbeat-desktop-{os.getuid()}")
-    candidates.append(data_dir / "run")
-    found = []
-    for directory in candidates:
-        try:
-            directory.mkdir(mode=0o700, exist_ok=True)
-            info = os.lstat(directory)
-        except OSError:
-            continue
-        if _is_private_dir(info):
-            found.append(directory)
-        else:
-            log.warning("Not using %s for the instance socket: not a private directory of this user", directory)
-    return found
-
-
-def peer_uid(fd: int) -> int | None:
-    """The uid of the process at the other end of a Unix socket (Linux), or None where unknown."""
-    if fd < 0 or not hasattr(socket, "SO_PEERCRED"):
-        return None
-    # Borrow the descriptor rather than dup() it: a process out of descriptors (the moment a squatter or a
-    # flood is likeliest) could not dup, and the check must not fail open or raise there.
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fileno=fd)
-    try:
-        _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-        return uid
-    except OSError:
-        return None
-    finally:
-        sock.detach()  # the descriptor stays Qt's
-
-
-def _foreign(fd: int) -> bool:
-    uid = peer_uid(fd)
-    return uid is not None and uid != os.getuid()
 
 
 class InstanceServer(QObject):
@@ -222,7 +134,7 @@ class InstanceServer(QObject):
     def _on_connection(self) -> None:
         while self._server.hasPendingConnections():
             sock = self._server.nextPendingConnection()
-            if _foreign(int(sock.socketDescriptor())):
+            if foreign(int(sock.socketDescriptor())):
                 log.warning("Refused a connection to the instance socket from another user")
                 sock.abort()
                 sock.deleteLater()
@@ -260,6 +172,10 @@ class InstanceServer(QObject):
             self._handle(sock, message)
 
     def _handle(self, sock: QLocalSocket, message: dict[str, Any]) -> None:
+        mismatch = version_mismatch(message)
+        if mismatch is not None:
+            self._reply(sock, mismatch)
+            return
         cmd = message.get("cmd")
         if cmd == "ping":
             self._reply(sock, {"ok": True, "pid": os.getpid()})
@@ -322,38 +238,3 @@ class InstanceServer(QObject):
     def _reply(sock: QLocalSocket, payload: dict[str, Any]) -> None:
         sock.write(json.dumps(payload).encode() + b"\n")
         sock.flush()
-
-
-def request(name: str, payload: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any] | None:
-    """Send one request to a running instance and wait for its answer (blocking: for the CLI).
-
-    None means no instance is listening. A connection that breaks mid-answer raises ConnectionError.
-    """
-    sock = QLocalSocket()
-    sock.connectToServer(name)
-    if not sock.waitForConnected(500):
-        return None
-    if _foreign(int(sock.socketDescriptor())):
-        sock.abort()
-        raise ConnectionError(f"the instance socket {name} belongs to another user; not trusting it")
-    sock.write(json.dumps(payload).encode() + b"\n")
-    sock.waitForBytesWritten(1000)
-    data = b""
-    remaining_ms = int(timeout_s * 1000)
-    while b"\n" not in data:
-        step = min(remaining_ms, 1000)
-        if step <= 0:
-            sock.abort()
-            raise TimeoutError(f"the running app did not answer within {timeout_s:g} s")
-        if sock.waitForReadyRead(step):
-            data += bytes(sock.readAll().data())
-        elif sock.state() != QLocalSocket.LocalSocketState.ConnectedState:
-            raise ConnectionError("the running app closed the connection")
-        remaining_ms -= step
-    sock.disconnectFromServer()
-    return json.loads(data.split(b"\n", 1)[0])
-
-
-def run_from_dict(data: dict[str, Any]) -> RunRecord:
-    fields = {k: v for k, v in data.items() if k in RunRecord.__dataclass_fields__}
-    return RunRecord(**fields)

@@ -1,10 +1,10 @@
-"""Idle cost of the scheduler against a seed-style poller, side by side, each in its own child process.
+"""Idle cost of the scheduler against a web-heartbeat-style poller, side by side, each in its own child process.
 
     python benchmarks/idle_cpu.py --threads 100 --seconds 60
 
 Both children get the same store: `--threads` enabled threads at 30-minute intervals that all ran just now,
 so nothing is due during the window. The scheduler child runs the real `HeartbeatScheduler` (worker on its
-QThread, one wall-clock wake timer) under a QCoreApplication; the poller child does what the seed does:
+QThread, one wall-clock wake timer) under a QCoreApplication; the poller child does what the web heartbeat did:
 wake every 10 s and read every thread's config from the DB. Linux only: CPU time is read from each task's
 /proc/PID/task/TID/schedstat (nanoseconds), wake-ups are the voluntary context switches of all its threads
 (/proc/PID/task/TID/status), both taken after start-up settles and again at the end of the window.
@@ -81,7 +81,7 @@ def child_scheduler(db: Path) -> int:
 
 
 def child_poller(db: Path) -> int:
-    """What the seed does: every 10 s, read each thread's config from the DB and check whether it is due."""
+    """What the web heartbeat did: every 10 s, read each thread's config from the DB and check whether it is due."""
     conn = sqlite3.connect(db)
     ids = [r[0] for r in conn.execute("SELECT id FROM threads")]
     print(json.dumps({"ready": True, "threads": len(ids)}), flush=True)

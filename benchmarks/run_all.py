@@ -9,7 +9,7 @@ nothing: the committed results.md comes from a full run only. The exit code is 1
 its goal, any benchmark failed, or any timed heartbeat was refused or failed (a benchmark that times
 refusals measures the wrong thing).
 
-The goals (issues #11, #12, #16, #17): idle CPU of the scheduler at most a tenth of the seed-style poller
+The goals (issues #11, #12, #16, #17): idle CPU of the scheduler at most a tenth of the web-heartbeat-style poller
 measured beside it; 0 scheduler wake-ups between due times; the whole app 0 wake-ups between due times
 with the model server up and at most one a minute with it down, each window with exactly one run;
 non-LLM time per run p50 < 5 ms, p99 < 25 ms; launch to tray ≤ 400 ms; idle RSS ≤ 90 MB fresh and after a
@@ -91,7 +91,7 @@ def measure(quick: bool, with_bundle: bool) -> tuple[list[Row], list[str]]:
             f"≤ {ceiling:.4f} % (a tenth of the poller)",
             idle["scheduler_cpu_percent"] <= ceiling,
         ),
-        ("idle CPU, seed-style 10 s poller", f"{idle['poller_cpu_percent']:.4f} %", "(reference)", True),
+        ("idle CPU, web-heartbeat-style 10 s poller", f"{idle['poller_cpu_percent']:.4f} %", "(reference)", True),
         (
             "wake-ups between due times, scheduler",
             f"{idle['scheduler_wakeups']:.0f}",

@@ -183,10 +183,6 @@ class KeyCache:
         for name, version in versions.items():
             self._lookup(name, version)
 
-    def forget(self, name: str) -> None:
-        with self._lock:
-            self._lookups.pop(name, None)
-
     def _lookup(self, name: str, version: object) -> Future[str | None]:
         with self._lock:
             found = self._lookups.get(name)

@@ -54,8 +54,17 @@ def open_store(data_dir: Path | None = None, *, reading_only: bool = False) -> S
     return store
 
 
+RUN_WAIT_MARGIN_S = 30.0
+
+
 def llm_timeout(store: SqliteStore) -> float:
     return store.settings.app().llm_timeout
+
+
+def run_wait_s(store: SqliteStore) -> float:
+    """How long a caller waits for a run it asked the app for (CLI, API): the model's whole deadline plus
+    the context, the writes and a queue behind one run already in flight."""
+    return llm_timeout(store) + RUN_WAIT_MARGIN_S
 
 
 def context_tokens(store: SqliteStore) -> int:

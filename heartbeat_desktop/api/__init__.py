@@ -1,1 +1,1 @@
-"""The local control API (the seed's endpoints), served by the running tray app."""
+"""The local control API (the web heartbeat's endpoints, see docs/architecture.md), served by the running tray app."""

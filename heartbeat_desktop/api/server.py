@@ -1,4 +1,5 @@
-"""The local control API: the seed's endpoints, served by the running app on 127.0.0.1, behind a token.
+"""The local control API: the web heartbeat's endpoints (docs/architecture.md), served by the running app
+on 127.0.0.1, behind a token.
 
 Server: the standard library's `ThreadingHTTPServer` on its own thread. PySide6-Essentials has no Qt HTTP
 server (that is in the Addons), and an ASGI stack would add three dependencies to the bundle for a
@@ -47,7 +48,6 @@ from ..store.threads import NoSuchThread
 log = logging.getLogger(__name__)
 
 MAX_BODY = 2 * 1024 * 1024  # a HEARTBEAT.md may be 1 MB; JSON escaping can nearly double it
-RUN_WAIT_MARGIN_S = 30.0
 MAX_CONNECTIONS = 32
 CONNECTION_DEADLINE_S = 10.0  # to send a whole request; a run-now then waits for its run
 READ_TIMEOUT_S = 5.0

@@ -8,10 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.app_settings import DEFAULT_API_PORT, AppSettings
+from ..core.app_settings import AppSettings
 
 TOKEN_FILE = "api-token"
-DEFAULT_PORT = DEFAULT_API_PORT
 
 
 def _write_private(path: Path, text: str) -> None:

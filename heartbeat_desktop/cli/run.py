@@ -22,11 +22,11 @@ from .common import EXIT_FAIL, EXIT_OK, UsageError, ask_running_app, emit, warn
 
 def _run_in_running_app(store: SqliteStore, args: argparse.Namespace) -> RunRecord | None:
     """If the tray app runs for this data dir, let it do the run (one writer; its notification shows)."""
-    from ..wiring import llm_timeout
+    from ..wiring import run_wait_s
 
     reply = ask_running_app(
         {"cmd": "run-now", "thread": args.thread, "dry_run": bool(args.dry_run)},
-        timeout_s=llm_timeout(store) + 30,
+        timeout_s=run_wait_s(store),
     )
     if reply is None:
         return None

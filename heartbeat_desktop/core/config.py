@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 log = logging.getLogger(__name__)
 
-# Older clients (the seed's curl examples) send "every" instead of "every_seconds".
+# Older clients (the web heartbeat's curl examples) send "every" instead of "every_seconds".
 _ALIASES = {"every": "every_seconds"}
 _HOUR_PARTNER = {"active_hours_start": "active_hours_end", "active_hours_end": "active_hours_start"}
 

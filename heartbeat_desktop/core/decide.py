@@ -20,12 +20,10 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 from .ports import LLMClient, LLMError, LLMReply, LLMRequest
 from .prompt import DECIDE
 
-DecisionMode = Literal["direct", "reason-first"]
 DECISION_MODES: tuple[str, ...] = ("direct", "reason-first")
 
 REASONING_MAX_TOKENS = 160  # three short sentences; the decision call still gets the run's max_tokens

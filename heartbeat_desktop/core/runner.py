@@ -1,4 +1,4 @@
-"""One heartbeat of one thread, end to end (DESIGN.md "One run").
+"""One heartbeat of one thread, end to end (docs/architecture.md, "Decisions").
 
 The runner only orchestrates: the store and the LLM client are passed in, the clock too, so the same
 code runs under the scheduler, the CLI, the editor's dry-run preview and the tests. Every outcome —

@@ -1,4 +1,4 @@
-"""The local feed (the seed's "ledger"): posts, comments and votes."""
+"""The local feed (the web heartbeat's "ledger"): posts, comments and votes."""
 
 from __future__ import annotations
 

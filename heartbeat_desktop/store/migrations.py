@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def _unescape_agent_text(conn: sqlite3.Connection) -> None:
-    """Model text used to be stored HTML-escaped (the seed's way); it is now stored as written and escaped
+    """Model text used to be stored HTML-escaped (the web heartbeat's way); it is now stored as written and escaped
     where shown. Undo the escape once on every row an agent wrote (user text was never escaped)."""
     for table, column in (("posts", "title"), ("posts", "content"), ("comments", "content"), ("messages", "text")):
         rows = conn.execute(f"SELECT id, {column} FROM {table} WHERE run_id IS NOT NULL").fetchall()  # noqa: S608

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from heartbeat_desktop.core.config import ConfigError, HeartbeatConfig, parse_cli_value
 
 
-def test_defaults_match_the_seed() -> None:
+def test_defaults_match_the_web_heartbeat() -> None:
     c = HeartbeatConfig()
     assert (c.enabled, c.every_seconds, c.target, c.model, c.max_tokens, c.temperature, c.dry_run) == (
         True,
@@ -77,7 +77,7 @@ def test_half_an_active_hours_pair_is_dropped_with_a_warning() -> None:
     assert warnings
 
 
-def test_seed_alias_every() -> None:
+def test_the_web_heartbeats_alias_every() -> None:
     assert HeartbeatConfig.from_dict({"every": 120}).every_seconds == 120
     assert HeartbeatConfig().with_updates(every=300).every_seconds == 300
 

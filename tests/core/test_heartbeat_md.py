@@ -8,7 +8,7 @@ from heartbeat_desktop.core.heartbeat_md import parse, parse_rule, read_heartbea
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_seed_template() -> None:
+def test_the_shipped_template() -> None:
     md = """## Checklist
 - [ ] Item 1
 - [x] Item 2

@@ -21,6 +21,7 @@ from ...api.token import token as api_token
 from ...core.models import Refusal, RunRecord, RunRefused
 from ...store import SqliteStore
 from ...store.settings import SettingsRepo
+from ...wiring import run_wait_s
 
 if TYPE_CHECKING:
     from ...api.server import ControlAPI
@@ -96,7 +97,7 @@ class LocalApi(QObject):
     def _wait_s(self) -> float:
         store = SqliteStore(self._db_path, recover=False)
         try:
-            return store.settings.app().llm_timeout + 30
+            return run_wait_s(store)
         finally:
             store.close()
 

@@ -46,7 +46,7 @@ PRUNE_EVERY_S = 3600.0
 
 
 def enabled_from_env(environ: Mapping[str, str] = os.environ) -> bool:
-    """`HEARTBEAT_ENABLED=0` (or the seed's `CRT_HEARTBEAT_ENABLED=false`) starts the scheduler paused."""
+    """`HEARTBEAT_ENABLED=0` (or the web heartbeat's `CRT_HEARTBEAT_ENABLED=false`) starts the scheduler paused."""
     for name in ("HEARTBEAT_ENABLED", "CRT_HEARTBEAT_ENABLED"):
         value = environ.get(name)
         if value is not None and value.strip().lower() in ("0", "false", "no", "off"):
@@ -113,7 +113,6 @@ class SchedulerWorker(QObject):
         self._paused = False
         self._started = False
         self._jobs_lock = threading.Lock()
-        self._jobs: set[int] = set()
         self._pruned_at = float("-inf")
         self._run_done.connect(self._on_run_done)
 
@@ -443,7 +442,8 @@ class SchedulerWorker(QObject):
 
 
 class HeartbeatScheduler(QObject):
-    """The seed-compatible front: lives on the GUI thread, drives the worker on its QThread.
+    """The front the web heartbeat's API expects (start, stop, status, run-now). It lives on the GUI thread
+    and drives the worker on its QThread.
 
     Every method returns at once; results arrive through the signals (queued onto the caller's thread)
     and through plain-Python callbacks registered with `register_callback`.
@@ -497,7 +497,7 @@ class HeartbeatScheduler(QObject):
         self._worker.run_finished.connect(self._on_finished)
         self._worker.state_changed.connect(self._on_state)
 
-    # ------------------------------------------------------------------ seed surface
+    # ------------------------------------------------------------------ what the local API calls
     def start(self) -> None:
         if not self._thread.isRunning():
             self._thread.start()

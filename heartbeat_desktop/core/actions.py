@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from .refusals import RefusalKind
+
 TITLE_MAX = 200
 CONTENT_MAX = 5000
 REASON_MAX = 1000
@@ -38,9 +40,9 @@ class Refused(InvalidDecision):
     """A valid decision the thread's own rules refuse: an action it may not take, past its daily cap, or
     the same post again. The kind (not the reason's wording) tells notifications what to advise."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: RefusalKind, message: str) -> None:
         super().__init__(message)
-        self.kind = kind  # "not_allowed" | "daily_cap" | "duplicate"
+        self.kind = kind
 
 
 class _Decision(BaseModel):

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import decide
+from . import decide, refusals
 from .actions import InvalidDecision, decision_to_dict, parse_decision
 from .config import HeartbeatConfig
 from .decision_schema import DecisionSchema
@@ -32,6 +32,7 @@ from .models import RunRecord
 from .ports import LLMClient, LLMError, LLMRequest
 from .present import iso
 from .prompt import build_system
+from .refusals import RefusalKind
 from .verdict import Verdict
 
 _SPLIT = "\n\n[user]\n"
@@ -245,7 +246,8 @@ def judge(reply: str, schema: DecisionSchema) -> Verdict:
     data = decision_to_dict(decision)
     if decision.action != "none" and not schema.offers(decision.action):
         why = dict(schema.withheld).get(decision.action, "not offered to this run")
-        return Verdict.of_decision(data, "refused", f"refused: {decision.action} was not available ({why})")
+        text = refusals.not_offered(decision.action, why)
+        return Verdict.of_decision(data, "refused", text, refusal=RefusalKind.NOT_OFFERED)
     post_id = data.get("post_id")
     if post_id is not None and post_id not in schema.post_ids:
         return Verdict("invalid", detail=f"invalid {decision.action} decision: post {post_id} was not shown")

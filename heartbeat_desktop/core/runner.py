@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import decide, heartbeat_md
+from . import decide, heartbeat_md, refusals
 from .actions import InvalidDecision, PostAction, Refused, decision_to_dict, parse_decision
 from .app_settings import DEFAULT_CONTEXT_TOKENS, DEFAULT_MODEL, DEFAULT_TIMEOUT_S
 from .config import HeartbeatConfig
@@ -36,6 +36,7 @@ from .precheck import SCHEDULED_TRIGGERS, precheck
 from .precheck import fingerprint as run_fingerprint
 from .presence import PresenceSource
 from .prompt import build_system, build_user
+from .refusals import RefusalKind
 from .schedule import local_time, start_of_day
 
 log = logging.getLogger(__name__)
@@ -305,17 +306,11 @@ class HeartbeatRunner:
             raise
         run.decision = decision_to_dict(decision)
         if decision.action != "none" and decision.action not in config.allowed_actions:
-            allowed = ", ".join(config.allowed_actions) or "nothing but HEARTBEAT_OK"
-            raise Refused(
-                "not_allowed", f"refused: {decision.action} is not allowed for this thread (allowed: {allowed})"
-            )
+            raise Refused(RefusalKind.NOT_ALLOWED, refusals.not_allowed(decision.action, config.allowed_actions))
         if decision.action != "none" and left[decision.action] <= 0:  # a server that ignored the schema
-            verb = {"post": "posted", "comment": "commented", "vote": "voted"}[decision.action]
             limit = config.daily_limit(decision.action)
-            raise Refused(
-                "daily_cap",
-                f"refused: this thread already {verb} {done_today[decision.action]} time(s) today (limit {limit})",
-            )
+            text = refusals.daily_cap(decision.action, done_today[decision.action], limit)
+            raise Refused(RefusalKind.DAILY_CAP, text)
         post_id = getattr(decision, "post_id", None)
         if post_id is not None and post_id not in schema.post_ids:
             # Only a server that ignored the schema lets this through; the model can only know the posts shown.
@@ -327,7 +322,7 @@ class HeartbeatRunner:
                 run.thread_id, decision.title, decision.content, run.started_at - DUPLICATE_WINDOW_S
             )
             if same is not None:  # a weak model repeats its last post every run
-                raise Refused("duplicate", f"refused: the same post as #{same}, made in the last 24 h")
+                raise Refused(RefusalKind.DUPLICATE, refusals.duplicate(same))
 
         action: dict[str, Any] | None = None if decision.action == "none" else decision_to_dict(decision)
         run.status = "ok"
@@ -344,7 +339,7 @@ class HeartbeatRunner:
                 result = self.store.finish_run(run, action, target=config.target, md_hash=md_hash, cap=cap)
             except DailyCapReached as exc:
                 run.action_result = None
-                raise Refused("daily_cap", str(exc)) from None
+                raise Refused(RefusalKind.DAILY_CAP, str(exc)) from None
             if result is not None:
                 run.action_result = result
         log.info(

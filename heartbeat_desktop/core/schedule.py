@@ -30,13 +30,13 @@ from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from .config import HeartbeatConfig
+from .refusals import REFUSAL_KINDS
 
 DAY_S = 86400
 BACKOFF_CAP_S = 6 * 3600
 CATCH_UP_GRACE_S = 120.0  # a run this late (or later) is a catch-up, not a punctual one
 SCHEDULED_TRIGGERS: tuple[str, ...] = ("schedule", "catch-up")  # the runs the schedule itself starts
 # A model's answer refused by the thread's own rules: the server worked (core/runner.py raises these).
-REFUSAL_KINDS: tuple[str, ...] = ("not_allowed", "daily_cap", "duplicate", "not_offered")
 _MAX_STEPS = 1000
 
 

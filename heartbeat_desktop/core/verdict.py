@@ -12,12 +12,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from .models import RunRecord
-from .schedule import REFUSAL_KINDS
+from .refusals import REFUSAL_KINDS, STORE_REFUSALS
 
 Outcome = Literal["valid", "refused", "invalid", "error", "skipped"]
-# Refusals only the store can make (the same post again in 24 h): replay judges "short of the store", so a
-# replayed post cannot be refused so, and the recorded one compares as the post the model chose.
-STORE_REFUSALS = ("refused: the same post as",)
 
 
 @dataclass(frozen=True)
@@ -28,6 +25,7 @@ class Verdict:
     direction: str | None = None
     title: str | None = None
     detail: str = ""  # the decision's own reason, or why it failed
+    refusal: str | None = None  # a refused decision's RefusalKind (never read back from `detail`)
 
     @property
     def acted(self) -> bool:
@@ -38,7 +36,7 @@ class Verdict:
         """The comparable part: equal keys are the same decision."""
         if self.outcome in ("invalid", "error", "skipped"):
             return self.outcome
-        if self.outcome == "refused" and self.detail.startswith(STORE_REFUSALS):
+        if self.outcome == "refused" and self.refusal in STORE_REFUSALS:
             return str(self.action)
         target = {
             "comment": f" on #{self.post_id}",
@@ -57,7 +55,9 @@ class Verdict:
         return {"decision": self.key(), **asdict(self)}
 
     @classmethod
-    def of_decision(cls, decision: dict[str, Any] | None, outcome: Outcome, detail: str = "") -> Verdict:
+    def of_decision(
+        cls, decision: dict[str, Any] | None, outcome: Outcome, detail: str = "", refusal: str | None = None
+    ) -> Verdict:
         d = decision or {}
         post_id = d.get("post_id")
         return cls(
@@ -67,6 +67,7 @@ class Verdict:
             direction=d.get("direction"),
             title=d.get("title"),
             detail=detail or str(d.get("reason") or ""),
+            refusal=refusal,
         )
 
     @classmethod
@@ -76,9 +77,9 @@ class Verdict:
             return cls.of_decision(run.decision, "valid")
         if run.status == "skipped":
             return cls("skipped", detail=run.reason)
-        refused = run.error_kind in REFUSAL_KINDS or (run.reason or "").startswith("refused")
+        refused = run.error_kind in REFUSAL_KINDS
         if run.status == "failed" and run.decision and refused:
-            return cls.of_decision(run.decision, "refused", run.reason)
+            return cls.of_decision(run.decision, "refused", run.reason, refusal=run.error_kind)
         if run.status == "failed" and (run.decision or run.raw_reply is not None) and run.error_kind != "cancelled":
             return cls("invalid", detail=run.reason)
         return cls("error", detail=run.reason)

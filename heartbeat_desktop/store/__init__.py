@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..core import refusals
 from ..core.actions import post_key
 from ..core.config import HeartbeatConfig
 from ..core.models import FeedPost, Message, Note, RunRecord, Thread
@@ -165,10 +166,7 @@ class SqliteStore:
                     kind = action["action"]
                     done = _actions_since(c, run.thread_id, cap.since)[kind]
                     if done >= cap.limit:
-                        verb = {"post": "posted", "comment": "commented", "vote": "voted"}[kind]
-                        raise DailyCapReached(
-                            f"refused: this thread already {verb} {done} time(s) today (limit {cap.limit})"
-                        )
+                        raise DailyCapReached(refusals.daily_cap(kind, done, cap.limit))
                 try:
                     result = self.feed.write_action(c, action, run.thread_id, run.id, now)
                 except sqlite3.IntegrityError as exc:

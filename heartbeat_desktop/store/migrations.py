@@ -266,6 +266,15 @@ MIGRATIONS: list[Migration] = [
     """,
     # 11: post, comment, vote, message and note ids are never given out twice (#22)
     _ids_never_reused,
+    # 12: refused runs recorded before migration 10 get their kind, so nothing reads a refusal's wording (#23)
+    """
+    UPDATE runs SET error_kind = 'duplicate'
+        WHERE status = 'failed' AND error_kind IS NULL AND reason LIKE 'refused: the same post as%';
+    UPDATE runs SET error_kind = 'daily_cap'
+        WHERE status = 'failed' AND error_kind IS NULL AND reason LIKE 'refused: this thread already %';
+    UPDATE runs SET error_kind = 'not_allowed'
+        WHERE status = 'failed' AND error_kind IS NULL AND reason LIKE 'refused: % is not allowed%';
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -285,3 +285,21 @@ def test_right_target_counts_only_answers_that_hit_the_named_post(ollama: Ollama
     ollama.default = Reply('{"action": "none", "reason": "quiet"}')
     [summary] = evaluate(suite, ["llama3.2"], ["direct"], OllamaClient(ollama.url), _settings())
     assert summary.right_action_pct == 100.0 and summary.right_target_pct == 0.0
+
+
+def test_the_verdict_of_a_run_decides_by_its_refusal_kind_never_by_the_wording() -> None:
+    from heartbeat_desktop.core.models import RunRecord
+    from heartbeat_desktop.core.verdict import Verdict
+
+    decision = {"action": "post", "title": "T", "content": "c", "reason": "r"}
+
+    def run(reason: str, kind: str | None) -> RunRecord:
+        return RunRecord(id="r", thread_id="t", trigger="schedule", dry_run=False, status="failed", started_at=0.0,
+                         reason=reason,
+                         decision=decision, error_kind=kind)  # fmt: skip
+
+    # Reworded sentences: the kind alone says what happened.
+    assert Verdict.of_run(run("Declined: posted this already", "duplicate")).key() == "post"  # short of the store
+    assert Verdict.of_run(run("Declined: over the limit", "daily_cap")).key() == "refused post"
+    # The old wording without a kind is not a refusal any more: it is a reply that did not pass.
+    assert Verdict.of_run(run("refused: the same post as #3, made in the last 24 h", None)).outcome == "invalid"

@@ -144,3 +144,38 @@ def test_upgrading_to_ids_never_reused_keeps_every_row_and_starts_past_every_id_
     db.execute("DELETE FROM posts WHERE id = 1")  # foreign keys on again: the post's comments and votes go
     assert db.execute("SELECT count(*) FROM comments WHERE post_id = 1").fetchone()[0] == 0
     db.close()
+
+
+def test_refused_runs_from_before_the_kind_was_stored_get_their_kind(tmp_path: Path) -> None:
+    """Migration 12: the verdict and backoff decide by `error_kind`, never by a reason's wording, so runs
+    recorded before the kind was stored are given it once, here."""
+    from heartbeat_desktop.core import refusals
+    from heartbeat_desktop.store.migrations import MIGRATIONS, migrate
+
+    db = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    for number, step in enumerate(MIGRATIONS[:11], start=1):
+        if callable(step):
+            step(db)
+        else:
+            db.executescript(step)
+        db.execute(f"PRAGMA user_version = {number}")
+    db.execute("INSERT INTO threads (id, title, created_at) VALUES ('default', 'Default', 0)")
+    rows = {
+        "dup": ("failed", refusals.duplicate(3), None),
+        "cap": ("failed", refusals.daily_cap("post", 2, 2), None),
+        "no": ("failed", refusals.not_allowed("vote", ["post"]), None),
+        "down": ("failed", "cannot reach the model server", "unreachable"),
+        "old": ("failed", "HTTP error talking to Ollama", None),
+        "ok": ("ok", "HEARTBEAT_OK", None),
+    }
+    for run_id, (status, reason, kind) in rows.items():
+        db.execute(
+            "INSERT INTO runs (id, thread_id, trigger, status, started_at, reason, error_kind) "
+            "VALUES (?, 'default', 'schedule', ?, 0, ?, ?)",
+            (run_id, status, reason, kind),
+        )
+    migrate(db)
+    kinds = dict(db.execute("SELECT id, error_kind FROM runs").fetchall())
+    assert kinds == {
+        "dup": "duplicate", "cap": "daily_cap", "no": "not_allowed", "down": "unreachable", "old": None, "ok": None,
+    }  # fmt: skip

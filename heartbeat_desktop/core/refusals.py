@@ -1,0 +1,42 @@
+"""Why the app refused a decision the model made: each refusal's kind, which code decides by (backoff, the
+verdict of an eval or a replay, a notification's advice), and its one sentence, which people read.
+
+The sentence is written here once for each kind. Nothing may parse it back: a run's `error_kind` (stored
+with the run) carries the kind, so rewording a sentence cannot change what the app does.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RefusalKind(StrEnum):
+    NOT_ALLOWED = "not_allowed"  # an action the thread's allow-list does not have
+    DAILY_CAP = "daily_cap"  # past the thread's daily limit for that kind of action
+    DUPLICATE = "duplicate"  # the same post as one this thread made in the last 24 h
+    NOT_OFFERED = "not_offered"  # an action the run's schema did not offer (a server that ignored it)
+
+
+REFUSAL_KINDS: tuple[str, ...] = tuple(RefusalKind)
+# Refusals only the store can make (the same post again in 24 h): a replay stops short of the store, so it
+# cannot refuse so, and the recorded run compares as the post the model chose.
+STORE_REFUSALS: tuple[str, ...] = (RefusalKind.DUPLICATE,)
+
+_PAST = {"post": "posted", "comment": "commented", "vote": "voted"}
+
+
+def not_allowed(action: str, allowed: list[str] | tuple[str, ...]) -> str:
+    listed = ", ".join(allowed) or "nothing but HEARTBEAT_OK"
+    return f"refused: {action} is not allowed for this thread (allowed: {listed})"
+
+
+def daily_cap(action: str, done: int, limit: int) -> str:
+    return f"refused: this thread already {_PAST.get(action, action)} {done} time(s) today (limit {limit})"
+
+
+def not_offered(action: str, why: str) -> str:
+    return f"refused: {action} was not available ({why})"
+
+
+def duplicate(post_id: int) -> str:
+    return f"refused: the same post as #{post_id}, made in the last 24 h"

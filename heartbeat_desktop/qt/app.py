@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 DEFAULT_TRAY_WAIT_S = 10.0
 
 
+CRASH_PREFIX = "heartbeats cannot run: "
+
+
 class TrayApp(QObject):
     # From the API's thread when the process runs out of file descriptors: listeners must be checked.
     fd_pressure = Signal()
@@ -150,6 +153,8 @@ class TrayApp(QObject):
         )
         self.scheduler.state_changed.connect(self._on_state)
         self.scheduler.register_callback(self._on_run_finished)
+        self._crash_shown: str | None = None  # the cause of runs that left no record, once told
+        self.scheduler.run_crashed.connect(self._on_run_crashed)
         self._tray_wait_s = DEFAULT_TRAY_WAIT_S if tray_wait_s is None else tray_wait_s
         self.signals = SignalWatcher(lambda _sig: self.quit(), parent=self)
         install_excepthook(lambda title, body: self.notifier.show(Notice(title, body, critical=True)))
@@ -479,7 +484,24 @@ class TrayApp(QObject):
         if self.fallback is not None:
             self.fallback.update_state(state, self.tray.error)
 
+    @Slot(str, str)
+    def _on_run_crashed(self, thread_id: str, why: str) -> None:
+        """A run that could not even be recorded (the database would not open: another version upgraded it,
+        the disk is gone). Said once per cause, not once per thread and slot: thirty threads failing alike
+        are one problem, and a notification every few minutes would bury it."""
+        self.tray.set_error(CRASH_PREFIX + why)
+        if why == self._crash_shown:
+            return
+        self._crash_shown = why
+        self.notifier.show(Notice("Heartbeat Desktop cannot run heartbeats", why, critical=True, alone=True,
+                                  thread_id=thread_id, key="crash"))  # fmt: skip
+
     def _on_run_finished(self, run: RunRecord) -> None:
+        if self._crash_shown is not None:  # a run was recorded again: the cause is gone
+            self._crash_shown = None
+            if (self.tray.error or "").startswith(CRASH_PREFIX):  # not the health check's word
+                self.tray.set_error(None)
+            self.notifier.withdraw("crash")
         self._recheck_listeners()  # cheap (one isListening()); see the menu's aboutToShow above
         if run.error_kind == "unreachable":
             first = self.health.reachable is not False

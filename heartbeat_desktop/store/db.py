@@ -9,6 +9,7 @@ lock is met at the start, where a retry is safe, never halfway through.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import sqlite3
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..core.ports import StoreError
+from ..instance_lock import holder
 from .migrations import LATEST, migrate
 
 log = logging.getLogger(__name__)
@@ -97,7 +99,24 @@ class Database:
         if mode.lower() != "wal" and self.path != ":memory:":
             log.warning("Database is not in WAL mode (%s); concurrent readers may wait", mode)
         self.conn.execute("PRAGMA synchronous = NORMAL")
+        self._refuse_upgrade_under_a_running_app()
         migrate(self.conn)
+
+    def _refuse_upgrade_under_a_running_app(self) -> None:
+        """A newer install's command line must not upgrade the schema under an older app that runs on this
+        data directory: from then on every heartbeat of that app fails ("schema version N is newer than this
+        app understands"). Measured: a `status` from the new version did exactly that to a running app. The
+        app itself upgrades at its start (it holds the lock then, and the check passes)."""
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if not 0 < version < LATEST or not isinstance(self.path, Path):
+            return
+        running = holder(self.path.parent)
+        if running is not None and running.get("pid") != os.getpid():
+            raise sqlite3.DatabaseError(
+                f"Heartbeat Desktop (pid {running.get('pid')}) is running an older version on this data; this "
+                f"version would upgrade its database (schema {version} to {LATEST}) under it. Quit it "
+                "(heartbeat-desktop quit) and run this again, or start the new version"
+            )
 
     def close(self) -> None:
         self.conn.close()

@@ -257,3 +257,37 @@ def test_an_old_notification_never_acts_on_another_post(qtbot, app: TrayApp, oll
                         "That post was already taken back: " + first_notice.title], said  # fmt: skip
     finally:
         store.close()
+
+
+def test_runs_that_cannot_be_recorded_are_told_once_and_taken_down_when_they_can(
+    qtbot, app: TrayApp, ollama: OllamaServer, dunst, data_dir: Path
+) -> None:
+    """Found by the month-long endurance run: a newer install's command line upgraded the database under the
+    running app; every heartbeat of every thread then failed before it could be recorded, and the app said
+    nothing (a log line per run, a normal icon). Now: one critical notification per cause, the tray's error,
+    and both gone with the next run that is recorded."""
+    import sqlite3
+
+    from heartbeat_desktop.qt.app import CRASH_PREFIX
+    from heartbeat_desktop.store.migrations import LATEST
+
+    crashed: list[tuple[str, str]] = []
+    app.scheduler.run_crashed.connect(lambda thread, why: crashed.append((thread, why)))
+
+    def set_version(version: int) -> None:
+        with sqlite3.connect(data_dir / "heartbeat.db") as db:
+            db.execute(f"PRAGMA user_version = {version}")
+
+    set_version(LATEST + 1)  # what a newer version's upgrade leaves
+    for count in (1, 2, 3):
+        app.scheduler.run_heartbeat_now("default")
+        qtbot.waitUntil(lambda n=count: len(crashed) == n, timeout=15000)
+    assert all("newer than this app" in why for _, why in crashed)
+    qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
+    qtbot.wait(1000)
+    assert dunst.count("displayed") == 1  # three runs, one cause: one notification
+    assert (app.tray.error or "").startswith(CRASH_PREFIX) and "newer" in app.tray.error
+    set_version(LATEST)
+    _run(qtbot, app)  # the loopback server answers HEARTBEAT_OK: a run recorded again
+    qtbot.waitUntil(lambda: dunst.count("displayed") == 0, timeout=5000)
+    assert app.tray.error is None

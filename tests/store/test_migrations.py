@@ -179,3 +179,41 @@ def test_refused_runs_from_before_the_kind_was_stored_get_their_kind(tmp_path: P
     assert kinds == {
         "dup": "duplicate", "cap": "daily_cap", "no": "not_allowed", "down": "unreachable", "old": None, "ok": None,
     }  # fmt: skip
+
+
+def test_a_newer_install_does_not_upgrade_the_database_under_a_running_app(tmp_path: Path) -> None:
+    """Found by the endurance run: a `status` from a newer version upgraded the schema under the running
+    app, whose every heartbeat then failed. While another process holds the data directory's lock, an
+    upgrade is refused with what to do; the data is left as it was; once the app is gone it upgrades."""
+    import subprocess
+    import sys
+
+    from heartbeat_desktop.store.migrations import MIGRATIONS
+
+    db = sqlite3.connect(tmp_path / "heartbeat.db", isolation_level=None)
+    for number, step in enumerate(MIGRATIONS[:11], start=1):
+        if callable(step):
+            step(db)
+        else:
+            db.executescript(step)
+        db.execute(f"PRAGMA user_version = {number}")
+    db.close()
+    script = (
+        "import sys, time; from pathlib import Path; from heartbeat_desktop.instance_lock import InstanceLock\n"
+        "lock = InstanceLock(Path(sys.argv[1])); assert lock.acquire('/x/y.sock'); print('held', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    app = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert app.stdout is not None and app.stdout.readline().strip() == "held"
+        with pytest.raises(StoreError, match=rf"pid {app.pid}\) is running an older version.*heartbeat-desktop quit"):
+            SqliteStore(tmp_path / "heartbeat.db")
+        with sqlite3.connect(tmp_path / "heartbeat.db") as check:
+            assert check.execute("PRAGMA user_version").fetchone()[0] == 11
+    finally:
+        app.kill()
+        app.wait()
+    store = SqliteStore(tmp_path / "heartbeat.db")  # nobody runs on it now
+    store.close()
+    with sqlite3.connect(tmp_path / "heartbeat.db") as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == LATEST

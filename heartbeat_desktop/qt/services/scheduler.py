@@ -85,6 +85,8 @@ class _Entry:
 class SchedulerWorker(QObject):
     run_started = Signal(str, str)  # thread_id, trigger
     run_finished = Signal(object)  # RunRecord
+    # thread_id, why: a run that left no record (its database could not be opened): only a signal can say so
+    run_crashed = Signal(str, str)
     state_changed = Signal(object)  # SchedulerState
     # The answer to one run-now: token, then the RunRecord or None, then None or the RunRefused saying why not.
     request_done = Signal(str, object, object)
@@ -394,6 +396,8 @@ class SchedulerWorker(QObject):
         # Announce the run only after the new plan is published: listeners see a consistent state.
         if isinstance(result, RunRecord):
             self.run_finished.emit(result)
+        elif not job.token:  # a run-now's caller hears it in its answer
+            self.run_crashed.emit(job.thread_id, str(result))
         if job.token:
             if isinstance(result, RunRecord):
                 self.request_done.emit(job.token, result, None)
@@ -451,6 +455,7 @@ class HeartbeatScheduler(QObject):
 
     run_started = Signal(str, str)
     run_finished = Signal(object)
+    run_crashed = Signal(str, str)
     state_changed = Signal(object)
 
     _start_work = Signal()
@@ -495,6 +500,7 @@ class HeartbeatScheduler(QObject):
         self._worker.run_started.connect(self.run_started)
         self._worker.request_done.connect(self.request_done)
         self._worker.run_finished.connect(self._on_finished)
+        self._worker.run_crashed.connect(self.run_crashed)
         self._worker.state_changed.connect(self._on_state)
 
     # ------------------------------------------------------------------ what the local API calls

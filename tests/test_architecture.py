@@ -30,3 +30,18 @@ def test_importing_the_cli_loads_no_qt() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_only_the_store_parses_a_threads_config() -> None:
+    """#23: a thread's stored config was parsed, each with its own warning handling, at nine call sites.
+    The store parses it once (`Thread.config`, `Thread.config_warnings`); nothing else reads the raw text."""
+    package = REPO / "heartbeat_desktop"
+    allowed = {package / "core" / "config.py", package / "core" / "models.py"}
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        if path not in allowed and package / "store" not in path.parents
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if "config_json" in line or "HeartbeatConfig.load(" in line.split("#")[0]
+    ]
+    assert offenders == []

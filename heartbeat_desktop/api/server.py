@@ -300,8 +300,11 @@ class ControlAPI:
 
     def _ep_get_config(self, thread_id: str, *, query: Any, body: Any) -> tuple[int, Any]:
         thread = self._with_store(lambda s: s.threads.require(thread_id))
-        config, warnings = HeartbeatConfig.load(thread.config_json)
-        return 200, {"thread_id": thread_id, "config": config.to_dict(), "warnings": warnings}
+        return 200, {
+            "thread_id": thread_id,
+            "config": thread.config.to_dict(),
+            "warnings": list(thread.config_warnings),
+        }
 
     def _ep_post_config(self, thread_id: str, *, query: Any, body: Any) -> tuple[int, Any]:
         if not isinstance(body, dict) or not body:
@@ -309,9 +312,8 @@ class ControlAPI:
 
         def work(store: SqliteStore) -> HeartbeatConfig:
             thread = store.threads.require(thread_id)
-            config, _warnings = HeartbeatConfig.load(thread.config_json)
             try:
-                updated = config.with_updates(**body)
+                updated = thread.config.with_updates(**body)
             except ConfigError as exc:
                 raise ApiError(422, str(exc)) from None
             store.threads.set_config(thread_id, updated)

@@ -17,10 +17,10 @@ from .common import EXIT_OK, UsageError, emit, warn
 
 def _config(store: SqliteStore, thread_id: str) -> HeartbeatConfig:
     """The thread's config as the app would run it; what it had to ignore is said once, on stderr."""
-    config, warnings = HeartbeatConfig.load(store.threads.require(thread_id).config_json)
-    for warning in warnings:
+    thread = store.threads.require(thread_id)
+    for warning in thread.config_warnings:
         warn(warning)
-    return config
+    return thread.config
 
 
 def cmd_config_get(store: SqliteStore, args: argparse.Namespace) -> int:

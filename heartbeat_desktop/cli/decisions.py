@@ -16,7 +16,6 @@ from pathlib import Path
 
 from .. import paths
 from ..core import heartbeat_md
-from ..core.config import HeartbeatConfig
 from ..core.decide import DECISION_MODES
 from ..core.evaluation import (
     TABLE_COLUMNS,
@@ -145,7 +144,7 @@ def cmd_replay(store: SqliteStore, args: argparse.Namespace) -> int:
         print(f"Nothing to replay: {where} no recorded run that asked a model yet.", file=sys.stderr)
         return EXIT_FAIL
     settings = store.settings.app()
-    configs = {t.id: HeartbeatConfig.load(t.config_json)[0] for t in store.threads.list()}
+    configs = {t.id: t.config for t in store.threads.list()}
 
     def progress(done: int, total: int, what: str) -> None:
         print(f"[{done}/{total}] {what}", file=sys.stderr, flush=True)

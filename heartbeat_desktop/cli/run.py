@@ -10,7 +10,6 @@ import argparse
 from typing import Any
 
 from .. import __version__, paths
-from ..core.config import HeartbeatConfig
 from ..core.models import Refusal, RunRecord
 from ..core.ports import StoreError
 from ..core.present import describe_run, iso, post_json, post_line, run_lines, run_record, run_summary
@@ -68,7 +67,7 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
     live_threads = app["threads"] if app else {}
     threads_out: list[dict[str, Any]] = []
     for t in store.threads.list():
-        config, warnings = HeartbeatConfig.load(t.config_json)
+        config, warnings = t.config, list(t.config_warnings)
         state = store.runs.state(t.id)
         seen = live_threads.get(t.id, {})
         threads_out.append(

@@ -230,7 +230,7 @@ class SituationStore:
     def __init__(self, situation: Situation, config: HeartbeatConfig) -> None:
         self.situation = situation
         now = situation.now_ts
-        self._thread = Thread(EVAL_THREAD, situation.title, None, config.to_json(), now - 86400, None)
+        self._thread = Thread(EVAL_THREAD, situation.title, None, config.to_json(), now - 86400, None, config=config)
         n = len(situation.messages)
         # Newest first, as the store answers; ids rise with time.
         self._messages = sorted(

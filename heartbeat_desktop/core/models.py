@@ -7,6 +7,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
+from .config import HeartbeatConfig
+
 Role = Literal["user", "assistant", "system"]
 NoteKind = Literal["memory", "contradiction"]
 RunStatus = Literal["started", "ok", "skipped", "failed", "interrupted"]
@@ -20,6 +22,9 @@ TRIGGERS: tuple[str, ...] = ("schedule", "manual", "catch-up", "preview")
 
 @dataclass(frozen=True)
 class Thread:
+    """A thread as stored. `config` is parsed and validated once, by the store that read it (a bad field
+    replaced by its default, each replacement in `config_warnings`); `config_json` is the stored text."""
+
     id: str
     title: str
     workspace: Path | None
@@ -27,6 +32,8 @@ class Thread:
     created_at: float
     last_active_at: float | None
     paused: bool = False
+    config: HeartbeatConfig = field(default_factory=HeartbeatConfig, compare=False)
+    config_warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

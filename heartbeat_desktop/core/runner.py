@@ -137,8 +137,8 @@ class HeartbeatRunner:
         thread = self.store.get_thread(thread_id)
         if thread is None:
             raise UnknownThread(f"no thread {thread_id!r}")
-        config, warnings = HeartbeatConfig.load(thread.config_json)
-        for warning in warnings:
+        config = thread.config
+        for warning in thread.config_warnings:
             log.warning("Thread %s config: %s", thread_id, warning)
         dry = config.dry_run if dry_run is None else dry_run
         if heartbeat_md_text is None:
@@ -158,7 +158,7 @@ class HeartbeatRunner:
             started_at=self.clock(),
             slot_at=slot_at,
             model=config.model or self.default_model,
-            warnings=[f"config: {w}" for w in warnings] + [f"HEARTBEAT.md: {w}" for w in md_warnings],
+            warnings=[f"config: {w}" for w in thread.config_warnings] + [f"HEARTBEAT.md: {w}" for w in md_warnings],
         )
         log.info("Starting heartbeat for thread %s (%s%s)", thread_id, trigger, ", dry run" if dry else "")
         md_hash = instructions.sha256[:16]

@@ -35,6 +35,7 @@ def validate_slug(thread_id: str) -> str:
 
 
 def _thread(row: sqlite3.Row) -> Thread:
+    config, warnings = HeartbeatConfig.load(row["config"])  # the one place a thread's stored config is parsed
     return Thread(
         id=row["id"],
         title=row["title"],
@@ -43,6 +44,8 @@ def _thread(row: sqlite3.Row) -> Thread:
         created_at=row["created_at"],
         last_active_at=row["last_active_at"],
         paused=bool(row["paused"]),
+        config=config,
+        config_warnings=tuple(warnings),
     )
 
 

@@ -235,8 +235,8 @@ class SchedulerWorker(QObject):
         seen = set()
         for thread in self._store.threads.list():
             seen.add(thread.id)
-            config, warnings = HeartbeatConfig.load(thread.config_json)
-            for warning in warnings:
+            config = thread.config
+            for warning in thread.config_warnings:
                 log.warning("Thread %s config: %s", thread.id, warning)
             entry = self._entries.get(thread.id)
             if entry is None:

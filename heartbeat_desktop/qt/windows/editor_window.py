@@ -39,7 +39,6 @@ from PySide6.QtWidgets import (
 )
 
 from ...core import heartbeat_md
-from ...core.config import HeartbeatConfig
 from ...core.models import RunRecord
 from ...core.present import local_time
 from ...files import EDITABLE_MAX_BYTES, atomic_write
@@ -402,7 +401,7 @@ class EditorWindow(QWidget):
                 runner = make_runner(store)
                 self._runner = runner
                 thread = store.get_thread(thread_id)
-                fallback = {thread_id: HeartbeatConfig.load(thread.config_json)[0]} if thread else None
+                fallback = {thread_id: thread.config} if thread else None
                 runs = store.runs.asked(thread_id, count)
                 task.progress.emit((0, len(runs)))
                 return replay(

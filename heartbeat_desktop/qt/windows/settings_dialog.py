@@ -133,9 +133,8 @@ class SettingsDialog(QDialog):
         self.thread_box = QComboBox()
         self.thread_box.setAccessibleName("Thread")
         for thread in store.threads.list():
-            config, warnings = HeartbeatConfig.load(thread.config_json)
-            self._drafts[thread.id] = config
-            self._warnings[thread.id] = warnings
+            self._drafts[thread.id] = thread.config
+            self._warnings[thread.id] = list(thread.config_warnings)
             self.thread_box.addItem(
                 thread.title if thread.title.lower() == thread.id else f"{thread.title} ({thread.id})", thread.id
             )

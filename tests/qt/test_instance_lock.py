@@ -17,6 +17,7 @@ import pytest
 
 from heartbeat_desktop.instance_lock import InstanceLock, holder
 from tests.conftest import REPO
+from tests.support.lock_holder import lock_held_elsewhere
 
 
 def _env(data: Path, home: Path, runtime: Path | None) -> dict[str, str]:
@@ -97,19 +98,9 @@ def test_two_launches_at_once_leave_one_app_and_cli_without_runtime_dir_finds_it
 
 
 def test_the_lock_is_released_when_the_holder_dies_and_records_its_socket(tmp_path: Path) -> None:
-    script = (
-        "import sys, time; from pathlib import Path; from heartbeat_desktop.instance_lock import InstanceLock\n"
-        "lock = InstanceLock(Path(sys.argv[1])); assert lock.acquire('/x/y.sock'); print('held', flush=True)\n"
-        "time.sleep(60)\n"
-    )
-    child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(tmp_path, "/x/y.sock") as child:
         assert holder(tmp_path) == {"pid": child.pid, "socket": "/x/y.sock"}
         assert not InstanceLock(tmp_path).acquire("/mine.sock")
-    finally:
-        child.kill()
-        child.wait()
     assert holder(tmp_path) is None  # the kernel let go with the process: no stale lock after a crash
     mine = InstanceLock(tmp_path)
     assert mine.acquire("/mine.sock")

@@ -7,7 +7,21 @@ import pytest
 
 from heartbeat_desktop.core.ports import StoreError
 from heartbeat_desktop.store import SqliteStore
-from heartbeat_desktop.store.migrations import LATEST
+from heartbeat_desktop.store.migrations import LATEST, MIGRATIONS
+from tests.support.lock_holder import lock_held_elsewhere
+
+
+def _schema_at(path: Path, version: int) -> sqlite3.Connection:
+    """A database as an older app left it: the first `version` migrations applied, the rest not."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA foreign_keys = ON")
+    for number, step in enumerate(MIGRATIONS[:version], start=1):
+        if callable(step):
+            step(db)
+        else:
+            db.executescript(step)
+        db.execute(f"PRAGMA user_version = {number}")
+    return db
 
 
 def test_schema_wal_foreign_keys_and_default_thread(tmp_path: Path) -> None:
@@ -97,16 +111,9 @@ def test_upgrading_to_ids_never_reused_keeps_every_row_and_starts_past_every_id_
     """Migration 11 rebuilds the tables (SQLite cannot add AUTOINCREMENT in place): rows, ids, indexes and the
     comments and votes of a post all survive, and the sequence starts past ids that only the undo log and the
     runs' results still remember."""
-    from heartbeat_desktop.store.migrations import MIGRATIONS, migrate
+    from heartbeat_desktop.store.migrations import migrate
 
-    db = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
-    db.execute("PRAGMA foreign_keys = ON")
-    for number, step in enumerate(MIGRATIONS[:10], start=1):
-        if callable(step):
-            step(db)
-        else:
-            db.executescript(step)
-        db.execute(f"PRAGMA user_version = {number}")
+    db = _schema_at(tmp_path / "old.db", 10)
     db.execute("INSERT INTO threads (id, title, created_at) VALUES ('default', 'Default', 0)")
     db.execute(
         "INSERT INTO runs (id, thread_id, trigger, status, started_at, action_result) VALUES "
@@ -150,15 +157,9 @@ def test_refused_runs_from_before_the_kind_was_stored_get_their_kind(tmp_path: P
     """Migration 12: the verdict and backoff decide by `error_kind`, never by a reason's wording, so runs
     recorded before the kind was stored are given it once, here."""
     from heartbeat_desktop.core import refusals
-    from heartbeat_desktop.store.migrations import MIGRATIONS, migrate
+    from heartbeat_desktop.store.migrations import migrate
 
-    db = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
-    for number, step in enumerate(MIGRATIONS[:11], start=1):
-        if callable(step):
-            step(db)
-        else:
-            db.executescript(step)
-        db.execute(f"PRAGMA user_version = {number}")
+    db = _schema_at(tmp_path / "old.db", 11)
     db.execute("INSERT INTO threads (id, title, created_at) VALUES ('default', 'Default', 0)")
     rows = {
         "dup": ("failed", refusals.duplicate(3), None),
@@ -185,34 +186,12 @@ def test_a_newer_install_does_not_upgrade_the_database_under_a_running_app(tmp_p
     """Found by the endurance run: a `status` from a newer version upgraded the schema under the running
     app, whose every heartbeat then failed. While another process holds the data directory's lock, an
     upgrade is refused with what to do; the data is left as it was; once the app is gone it upgrades."""
-    import subprocess
-    import sys
-
-    from heartbeat_desktop.store.migrations import MIGRATIONS
-
-    db = sqlite3.connect(tmp_path / "heartbeat.db", isolation_level=None)
-    for number, step in enumerate(MIGRATIONS[:11], start=1):
-        if callable(step):
-            step(db)
-        else:
-            db.executescript(step)
-        db.execute(f"PRAGMA user_version = {number}")
-    db.close()
-    script = (
-        "import sys, time; from pathlib import Path; from heartbeat_desktop.instance_lock import InstanceLock\n"
-        "lock = InstanceLock(Path(sys.argv[1])); assert lock.acquire('/x/y.sock'); print('held', flush=True)\n"
-        "time.sleep(60)\n"
-    )
-    app = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert app.stdout is not None and app.stdout.readline().strip() == "held"
+    _schema_at(tmp_path / "heartbeat.db", 11).close()
+    with lock_held_elsewhere(tmp_path) as app:
         with pytest.raises(StoreError, match=rf"pid {app.pid}\) is running an older version.*heartbeat-desktop quit"):
             SqliteStore(tmp_path / "heartbeat.db")
         with sqlite3.connect(tmp_path / "heartbeat.db") as check:
             assert check.execute("PRAGMA user_version").fetchone()[0] == 11
-    finally:
-        app.kill()
-        app.wait()
     store = SqliteStore(tmp_path / "heartbeat.db")  # nobody runs on it now
     store.close()
     with sqlite3.connect(tmp_path / "heartbeat.db") as check:

@@ -84,7 +84,7 @@ class InstanceServer(QObject):
         if not self._server.listen(self.name):
             try:
                 alive = request(self.name, {"cmd": "ping"}, timeout_s=1.0) is not None
-            except (ConnectionError, TimeoutError, ValueError):
+            except (ConnectionError, TimeoutError):  # something is there, but it does not answer as an app does
                 alive = False
             if alive:  # an app that predates the lock
                 if self.lock is not None:

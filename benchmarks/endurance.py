@@ -15,7 +15,12 @@ threads) and, through `heartbeat-desktop status --json`, None's reference count 
 leaks references lowers it with every Qt call; the process aborts when it reaches zero), the heartbeats
 run so far and the database's size. At the end it checks every thread's scheduled runs against the
 schedule's own rules (`core.schedule.planned_slot` after each run, with the failures that count toward
-backoff): a slot that should have run and did not is *skipped*, a slot run twice is *doubled*.
+backoff): a slot that should have run and did not is *skipped*, a slot run twice is *doubled*. Each skip
+says why it happened where it can: a slot passed over by a catch-up run that started more than an interval
+after it means the app was a whole interval behind (`skipped_while_behind`); with every thread aligned to
+:00 and :30, a burst of N runs must finish within one interval of real time (1800 / rate seconds), so a
+rate the machine cannot keep up with shows up there, not as a scheduling fault. How late each scheduled
+run started (`lateness_s`, simulated seconds) says how close the run came to that.
 
 Goals (issue #22): alive at the end; 0 skipped and 0 doubled slots; resident memory growth < 2 MB per
 1,000 heartbeats after the first 1,000; file descriptors and threads flat. The retention is set to
@@ -132,6 +137,17 @@ class Verdict:
     doubled: int = 0
     paused: list[str] = field(default_factory=list)  # threads the app paused by its own rule
     examples: list[str] = field(default_factory=list)
+    # of the skipped: passed over by a run that started more than an interval after the first slot it
+    # passed over — the app was that far behind (one model call at a time), the rest have no such excuse
+    behind: int = 0
+    lateness_s: list[float] = field(default_factory=list)  # simulated seconds each scheduled run started late
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def proc_figures(pid: int) -> tuple[float, int, int]:
@@ -178,34 +194,42 @@ def check_slots(data: Path, config: HeartbeatConfig, end: float) -> Verdict:
     verdict = Verdict()
     with sqlite3.connect(f"file:{data / 'heartbeat.db'}?mode=ro", uri=True) as db:
         rows = db.execute(
-            "SELECT thread_id, slot_at, status, trigger, dry_run, error_kind FROM runs "
+            "SELECT thread_id, slot_at, status, trigger, dry_run, error_kind, started_at FROM runs "
             "WHERE trigger IN ('schedule', 'catch-up') AND slot_at IS NOT NULL ORDER BY thread_id, slot_at"
         ).fetchall()
         # The app pauses a thread whose model gave the same refused answer several times in a row (and says
         # so): the Mix's repeated "Daily summary" can do that to a thread; its slots stop on purpose.
         paused = {r[0] for r in db.execute("SELECT id FROM threads WHERE paused = 1")}
     verdict.paused = sorted(paused)
-    by_thread: dict[str, list[tuple[float, str, str, int, str | None]]] = {}
-    for thread, slot, st, trigger, dry, kind in rows:
-        by_thread.setdefault(thread, []).append((slot, st, trigger, dry, kind))
+    by_thread: dict[str, list[tuple[float, str, str, int, str | None, float]]] = {}
+    for thread, slot, st, trigger, dry, kind, started in rows:
+        by_thread.setdefault(thread, []).append((slot, st, trigger, dry, kind, started))
     for thread, runs in by_thread.items():
         failures = 0
         expected: float | None = None
         previous: float | None = None
-        for slot, st, trigger, dry, kind in runs:
+        for slot, st, trigger, dry, kind, started in runs:
             verdict.run += 1
+            verdict.lateness_s.append(started - slot)
             if expected is not None:
                 if slot == previous:
                     verdict.doubled += 1
                     verdict.examples.append(f"{thread}: slot {slot:.0f} ran twice")
                     continue
                 missed = 0
+                first_missed = expected
                 while expected is not None and expected < slot - 1:
                     missed += 1
                     expected = planned_slot(config, last_slot_at=expected)
                 if missed:
                     verdict.skipped += missed
-                    verdict.examples.append(f"{thread}: {missed} slot(s) before {slot:.0f} not run")
+                    late_by = started - first_missed
+                    if trigger == "catch-up" and late_by > config.every_seconds:
+                        verdict.behind += missed
+                    verdict.examples.append(
+                        f"{thread}: {missed} slot(s) before {slot:.0f} not run; the run that passed over them "
+                        f"({trigger}) started {late_by:.0f} s after the first"
+                    )
             verdict.due += 1
             previous = slot
             if counts_toward_backoff(trigger=trigger, dry_run=bool(dry), status=st, error_kind=kind):
@@ -339,6 +363,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "slots_run": verdict.run,
         "skipped": verdict.skipped,
         "doubled": verdict.doubled,
+        "skipped_while_behind": verdict.behind,
+        "lateness_s": {
+            "p50": percentile(verdict.lateness_s, 0.5),
+            "p95": percentile(verdict.lateness_s, 0.95),
+            "max": max(verdict.lateness_s, default=None),
+            "over_an_interval": sum(1 for x in verdict.lateness_s if x > args.every),
+        },
         "slot_examples": verdict.examples[:10],
         "paused_by_the_app": verdict.paused,
         "rss_mb": [round(s.rss_mb, 1) for s in samples],
@@ -398,6 +429,12 @@ def main() -> int:
             f"true_refcount_change={result['true_refcount_change']} threads={args.threads} days={args.days} "
             f"(goal: alive, 0 skipped, 0 doubled, < {RSS_GOAL_MB_PER_1000} MB per 1,000, fds and threads flat) "
             f"{'ok' if result['ok'] else 'MISS'}"
+        )
+        late = result["lateness_s"]
+        print(
+            f"  skipped_while_behind={result['skipped_while_behind']} (passed over by a run that started more "
+            f"than an interval late) lateness_s p50={late['p50']} p95={late['p95']} max={late['max']} "
+            f"runs_over_an_interval_late={late['over_an_interval']}"
         )
         for example in result["slot_examples"]:
             print(f"  {example}")

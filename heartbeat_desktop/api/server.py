@@ -59,7 +59,9 @@ class _BoundedServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64  # the listen backlog: a burst of real clients waits instead of being refused
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], on_fd_pressure) -> None:
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], on_fd_pressure: Callable[[], None]
+    ) -> None:
         super().__init__(address, handler)
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         # Connections still sending their request, oldest first. When every slot is taken, the oldest of

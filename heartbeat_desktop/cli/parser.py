@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 from .. import __version__
 from ..core.decide import DECISION_MODES
@@ -47,7 +47,9 @@ from .threads import (
     cmd_threads_remove,
 )
 
-Subparsers = argparse._SubParsersAction  # argparse exports no public name for what add_subparsers returns
+# argparse exports no public name for what add_subparsers returns, and the class is generic only in the
+# type stubs (subscripting it at run time fails), so the alias is a string the checker reads.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def _count(low: int, high: int) -> Callable[[str], int]:

@@ -8,6 +8,7 @@ balloon. Posts and failures notify by default, comments and votes only when the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .config import HeartbeatConfig
 from .models import RunRecord
@@ -117,7 +118,13 @@ def notice_for(run: RunRecord, config: HeartbeatConfig, thread_title: str | None
     post_id = result.get("post_id")
     undo = _undo_target(action, result)
     acts = (UNDO, SNOOZE) if undo else (SNOOZE,)
-    common: dict = {"thread_id": run.thread_id, "post_id": post_id, "actions": acts, "undo": undo, "run_id": run.id}
+    common: dict[str, Any] = {
+        "thread_id": run.thread_id,
+        "post_id": post_id,
+        "actions": acts,
+        "undo": undo,
+        "run_id": run.id,
+    }
     if action == "post" and config.notify_posts:
         return Notice(f"{where}: {decision.get('title', 'New post')}", _start(decision.get("content", "")), **common)
     target = result.get("post_title") or f"#{decision.get('post_id')}"
@@ -129,7 +136,7 @@ def notice_for(run: RunRecord, config: HeartbeatConfig, thread_title: str | None
     return None
 
 
-def _undo_target(action: object, result: dict) -> tuple[str, int] | None:
+def _undo_target(action: object, result: dict[str, Any]) -> tuple[str, int] | None:
     """What Undo would take back. A vote that replaced an earlier one is not offered Undo: removing it
     would not bring the earlier vote back, so "undo" would not mean what it says."""
     if action == "post" and isinstance(result.get("post_id"), int):

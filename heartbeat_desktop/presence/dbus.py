@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..core.presence import UNKNOWN, PresenceState
@@ -73,7 +74,9 @@ class LogindSession:
     NAME = "org.freedesktop.login1"
     INTERFACE = "org.freedesktop.login1.Session"
 
-    def __init__(self, path: str = "/org/freedesktop/login1/session/auto", clock=time.time) -> None:
+    def __init__(
+        self, path: str = "/org/freedesktop/login1/session/auto", clock: Callable[[], float] = time.time
+    ) -> None:
         self.path = path
         self.clock = clock
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ class SqliteStore:
         self,
         path: Path | str,
         *,
-        clock=time.time,
+        clock: Callable[[], float] = time.time,
         recover: bool = True,
         retry_budget_s: float | None = None,
         read_only: bool = False,

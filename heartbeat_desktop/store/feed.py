@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..core.models import FeedComment, FeedPost
@@ -34,7 +35,7 @@ def _post(r: sqlite3.Row) -> FeedPost:
 
 
 class FeedRepo:
-    def __init__(self, db: Database, clock=time.time) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.clock = clock
 

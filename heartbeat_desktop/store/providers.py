@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 
 from ..core.ports import StoreError
 from ..core.providers import BUILTIN, KINDS, Provider
@@ -14,7 +15,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
 class ProviderRepo:
-    def __init__(self, db: Database, clock=time.time) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.clock = clock
 

@@ -6,6 +6,7 @@ import builtins
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..core.config import HeartbeatConfig
@@ -50,7 +51,7 @@ def _thread(row: sqlite3.Row) -> Thread:
 
 
 class ThreadRepo:
-    def __init__(self, db: Database, clock=time.time) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.clock = clock
 

@@ -132,7 +132,12 @@ class FreedesktopBackend(QObject):
         connection.close()
 
     def _notify(
-        self, router: Any, address: Any, new_method_call: Callable, unwrap_msg: Callable, notice: Notice
+        self,
+        router: Any,
+        address: Any,
+        new_method_call: Callable[..., Any],
+        unwrap_msg: Callable[..., Any],
+        notice: Notice,
     ) -> None:
         body = notice.body
         if "body-markup" in self.capabilities:
@@ -165,7 +170,7 @@ class FreedesktopBackend(QObject):
             del self._shown[next(iter(self._shown))]
         log.debug("Notification %d shown: %s", notification_id, notice.title)
 
-    def _close_key(self, router: Any, address: Any, new_method_call: Callable, key: str) -> None:
+    def _close_key(self, router: Any, address: Any, new_method_call: Callable[..., Any], key: str) -> None:
         notification_id = self._keyed.pop(key, None)
         if notification_id is None:
             return

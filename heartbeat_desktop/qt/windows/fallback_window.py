@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ...core.scheduler_state import SchedulerState
@@ -70,6 +71,6 @@ class FallbackWindow(QWidget):
             if index >= 0:
                 self.threads.setCurrentIndex(index)
 
-    def closeEvent(self, event) -> None:
+    def closeEvent(self, event: QCloseEvent) -> None:
         event.accept()
         self._quit()

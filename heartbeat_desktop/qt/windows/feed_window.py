@@ -7,6 +7,7 @@ import html
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.models import FeedPost
 from ...core.ports import StoreError
 from ...store import SqliteStore
 from ..icons import app_icon
@@ -116,7 +118,7 @@ class FeedWindow(QWidget):
                 self.table.selectRow(row)
                 return
 
-    def _selected(self):
+    def _selected(self) -> FeedPost | None:
         rows = self.table.selectionModel().selectedRows()
         return self.model.post_at(rows[0].row()) if rows else None
 
@@ -194,11 +196,11 @@ class FeedWindow(QWidget):
         self.empty.setVisible(self.model.rowCount() == 0)
         self._on_change()
 
-    def showEvent(self, event) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.reload()
 
-    def closeEvent(self, event) -> None:
+    def closeEvent(self, event: QCloseEvent) -> None:
         self._memory.save(self, "feed")
         super().closeEvent(event)
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, Qt, Slot
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -215,12 +215,12 @@ class HistoryWindow(QWidget):
         full = self._store.runs.get(summary.id) or summary  # one row by primary key: cheap
         self.detail.setPlainText(run_details(full))
 
-    def showEvent(self, event) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self.model.rowCount() == 0:
             self.model.reload()
         self._load_chart()
 
-    def closeEvent(self, event) -> None:
+    def closeEvent(self, event: QCloseEvent) -> None:
         self._memory.save(self, "history")
         super().closeEvent(event)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -298,7 +299,7 @@ class ProvidersPage(QWidget):
     def _failed(self, message: str) -> None:
         self.status.setText(f"✘ {message}")
 
-    def _start(self, fn, done, failed) -> Task:
+    def _start(self, fn: Callable[[Task], Any], done: Callable[[Any], None], failed: Callable[[str], None]) -> Task:
         return self._tasks.start(fn, done, failed)
 
 

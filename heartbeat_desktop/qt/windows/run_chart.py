@@ -10,7 +10,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 STATUS_COLOURS = {
@@ -53,7 +53,7 @@ class RunChart(QWidget):
         today = date.today()
         return [(today - timedelta(days=self.days - 1 - i)).isoformat() for i in range(self.days)]
 
-    def paintEvent(self, event) -> None:
+    def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette = self.palette()

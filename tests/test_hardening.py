@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from heartbeat_desktop.core.config import HeartbeatConfig
-from heartbeat_desktop.core.runner import RAW_REPLY_MAX, HeartbeatRunner
+from heartbeat_desktop.core.prompt_plan import RAW_REPLY_MAX
+from heartbeat_desktop.core.runner import HeartbeatRunner
 from heartbeat_desktop.llm import OllamaClient
 from heartbeat_desktop.store import SqliteStore
 from tests.support.ollama_server import CutOff, Error, Hang, OllamaServer, Reply

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import decide, heartbeat_md, refusals
-from .actions import InvalidDecision, PostAction, Refused, decision_to_dict, parse_decision
+from . import decide, heartbeat_md
+from .actions import Decision, InvalidDecision, Refused, decision_to_dict, parse_decision
 from .app_settings import DEFAULT_CONTEXT_TOKENS, DEFAULT_MODEL, DEFAULT_TIMEOUT_S
 from .config import HeartbeatConfig
-from .context import DEFAULT_BUDGET_CHARS, MESSAGE_LIMIT, NOTE_LIMIT, POST_LIMIT, Context, build_context
+from .context import MESSAGE_LIMIT, NOTE_LIMIT, POST_LIMIT
 from .decision_schema import DecisionSchema
 from .models import RunRecord
 from .ports import (
@@ -35,20 +35,12 @@ from .ports import (
 from .precheck import SCHEDULED_TRIGGERS, precheck
 from .precheck import fingerprint as run_fingerprint
 from .presence import PresenceSource
-from .prompt import build_system, build_user
+from .prompt_plan import PromptPlan, Situation, clip_reply
 from .refusals import RefusalKind
+from .rule_check import rule_problem
 from .schedule import local_time, start_of_day
 
 log = logging.getLogger(__name__)
-
-CHARS_PER_TOKEN = 3.0  # conservative: English prompts measure 3.4-3.9 characters per token (SmolLM2, Llama 3)
-TEMPLATE_TOKENS = 100  # chat template, role markers
-MIN_CONTEXT_CHARS = 400  # below this a heartbeat sees too little of its thread to be worth asking
-
-
-RAW_REPLY_MAX = 200_000
-DUPLICATE_WINDOW_S = 24 * 3600
-PROMPT_STORE_MAX = 200_000  # a run stores its prompt; a window of a million tokens must not mean 3 MB a run
 
 
 def _db_reason(exc: Exception) -> str:
@@ -71,29 +63,6 @@ def _cut_off(reply: LLMReply, max_tokens: int, window: int) -> str:
             f"window; lower context_tokens to the model's window (now {window}) so the prompt is built to fit"
         )
     return f"the reply was cut off at max_tokens={max_tokens}; raise max_tokens"
-
-
-def clip_reply(text: str, limit: int = RAW_REPLY_MAX) -> str:
-    """Keep what the model said (or was told) for History, but not a runaway megabyte per run."""
-    if len(text) <= limit:
-        return text
-    return text[:limit] + f"\n…[{len(text) - limit} more characters not stored]"
-
-
-def replay_inputs(
-    schema: DecisionSchema, posts_left: int, title: str, config: HeartbeatConfig, window: int
-) -> dict[str, Any]:
-    """What core/replay.py needs besides the stored prompt to ask this run's question again."""
-    return {
-        "actions": list(schema.actions),
-        "post_ids": list(schema.post_ids),
-        "withheld": [list(w) for w in schema.withheld],
-        "posts_left": posts_left,
-        "title": title,
-        "max_tokens": config.max_tokens,
-        "temperature": config.temperature,
-        "window": window,
-    }
 
 
 class HeartbeatRunner:
@@ -141,14 +110,7 @@ class HeartbeatRunner:
         for warning in thread.config_warnings:
             log.warning("Thread %s config: %s", thread_id, warning)
         dry = config.dry_run if dry_run is None else dry_run
-        if heartbeat_md_text is None:
-            text, md_warnings = heartbeat_md.read_heartbeat_md(thread.workspace or self.default_workspace)
-        else:
-            text, md_warnings = heartbeat_md_text, []
-        instructions = heartbeat_md.parse(text)
-        instructions.warnings[:0] = md_warnings
-        for warning in md_warnings:
-            log.warning("Thread %s HEARTBEAT.md: %s", thread_id, warning)
+        instructions, md_warnings = self._instructions(thread_id, thread.workspace, heartbeat_md_text)
 
         run = RunRecord(
             id=str(uuid.uuid4()),
@@ -215,6 +177,24 @@ class HeartbeatRunner:
             log.exception("Heartbeat for thread %s crashed", thread_id)
             return self._fail(run, t0, f"internal error: {type(exc).__name__}: {exc}", record=record)
 
+    def _instructions(
+        self, thread_id: str, workspace: Path | None, text: str | None
+    ) -> tuple[heartbeat_md.Instructions, list[str]]:
+        """The thread's HEARTBEAT.md parsed (or the editor's unsaved `text`), and what was wrong reading it."""
+        if text is None:
+            text, md_warnings = heartbeat_md.read_heartbeat_md(workspace or self.default_workspace)
+        else:
+            md_warnings = []
+        instructions = heartbeat_md.parse(text)
+        instructions.warnings[:0] = md_warnings
+        for warning in md_warnings:
+            log.warning("Thread %s HEARTBEAT.md: %s", thread_id, warning)
+        return instructions, md_warnings
+
+    def cancel(self) -> None:
+        """Stop the model call in flight (the scheduler's pause and quit): the run then ends failed, recorded."""
+        self.llm.cancel()
+
     def _decide_and_act(
         self,
         run: RunRecord,
@@ -225,71 +205,11 @@ class HeartbeatRunner:
         md_hash: str,
         record: bool,
     ) -> RunRecord:
-        messages = self.store.recent_messages(run.thread_id, MESSAGE_LIMIT)
-        notes = self.store.open_notes(run.thread_id, NOTE_LIMIT)
-        posts = self.store.recent_posts(POST_LIMIT)
-        day_start = start_of_day(config, run.started_at)
-        done_today = self.store.actions_since(run.thread_id, day_start)
-        left = {kind: max(0, config.daily_limit(kind) - done_today[kind]) for kind in done_today}
-        posts_left = left["post"]
-        now_local = local_time(config, run.started_at)
-        assert run.model is not None
-        window = min(self.context_tokens, self.llm.context_window(run.model) or self.context_tokens)
-
+        """Gather, ask, check, write: each step a function, so each can be read (and fail) on its own."""
+        situation = self._gather(run, config)
         run.decision_mode = config.decision_mode
-
-        def ask(window: int) -> tuple[decide.Asked, DecisionSchema]:
-            # Everything the prompt holds must fit the model's window with the reply: the context gets what
-            # HEARTBEAT.md, the rules and max_tokens leave of it (estimated in characters, conservatively).
-            ceiling = DecisionSchema.for_run(config.allowed_actions, [p.id for p in posts], posts_left, left)
-            fixed = len(build_system(instructions, ceiling, posts_left)) + len(
-                build_user(run.thread_id, title, Context(), now_local)
-            )
-            room = int((window - config.max_tokens - TEMPLATE_TOKENS) * CHARS_PER_TOKEN) - fixed
-            if room < MIN_CONTEXT_CHARS:
-                raise InvalidDecision(
-                    f"the prompt does not fit the model's context window: HEARTBEAT.md and the rules take about "
-                    f"{fixed // int(CHARS_PER_TOKEN)} tokens, max_tokens {config.max_tokens}, window {window} — "
-                    "shorten HEARTBEAT.md, lower max_tokens, or raise context_tokens if the model allows"
-                )
-            context = build_context(messages, notes, posts, budget_chars=min(DEFAULT_BUDGET_CHARS, room))
-            # What this run may answer, and nothing else: the grammar a server builds from it cannot produce a
-            # disallowed action, a post past the cap, or a post_id the model was not shown.
-            schema = DecisionSchema.for_run(config.allowed_actions, context.post_ids, posts_left, left)
-            system = build_system(instructions, schema, posts_left)
-            user = build_user(run.thread_id, title, context, now_local)
-            run.prompt = clip_reply(f"[system]\n{system}\n\n[user]\n{user}", PROMPT_STORE_MAX)
-            run.inputs = replay_inputs(schema, posts_left, title, config, window)
-            time_left = self.llm_timeout_s - (self.monotonic() - t_llm)
-            if time_left <= 0:
-                raise LLMError("timeout", f"no time left within {self.llm_timeout_s:g} s to ask again")
-            request = LLMRequest(
-                model=run.model or "",
-                system=system,
-                prompt=user,
-                schema=schema,
-                max_tokens=config.max_tokens,
-                temperature=config.temperature,
-                timeout_s=time_left,
-                context_tokens=window,
-            )
-            return decide.ask(self.llm, request, config.decision_mode, self.monotonic), schema
-
-        t_llm = self.monotonic()
-        try:
-            try:
-                asked, schema = ask(window)
-            except LLMError as exc:
-                if exc.kind != "context_overflow" or not exc.limit or exc.limit >= window:
-                    raise
-                # The server named its window: build the prompt to fit it and ask once more.
-                run.warnings.append(
-                    f"{run.model} has a {exc.limit}-token context window (not {window}): the prompt was shortened"
-                )
-                window = exc.limit
-                asked, schema = ask(window)
-        finally:
-            run.llm_ms = round((self.monotonic() - t_llm) * 1000, 2)
+        plan = PromptPlan(run, title, config, instructions, situation)
+        asked, schema, window = self._ask(run, config, plan)
         reply = asked.reply
         run.reasoning, run.reasoning_ms = asked.reasoning, asked.reasoning_ms
         run.raw_reply = clip_reply(reply.content)
@@ -305,25 +225,75 @@ class HeartbeatRunner:
                 raise InvalidDecision(f"{exc} ({_cut_off(reply, config.max_tokens, window)})") from None
             raise
         run.decision = decision_to_dict(decision)
-        if decision.action != "none" and decision.action not in config.allowed_actions:
-            raise Refused(RefusalKind.NOT_ALLOWED, refusals.not_allowed(decision.action, config.allowed_actions))
-        if decision.action != "none" and left[decision.action] <= 0:  # a server that ignored the schema
-            limit = config.daily_limit(decision.action)
-            text = refusals.daily_cap(decision.action, done_today[decision.action], limit)
-            raise Refused(RefusalKind.DAILY_CAP, text)
-        post_id = getattr(decision, "post_id", None)
-        if post_id is not None and post_id not in schema.post_ids:
-            # Only a server that ignored the schema lets this through; the model can only know the posts shown.
-            raise InvalidDecision(f"invalid {decision.action} decision: post {post_id} was not among the posts shown")
-        if post_id is not None and not self.store.post_exists(post_id):
-            raise InvalidDecision(f"invalid {decision.action} decision: post {post_id} does not exist")
-        if isinstance(decision, PostAction):
-            same = self.store.same_post_since(
-                run.thread_id, decision.title, decision.content, run.started_at - DUPLICATE_WINDOW_S
-            )
-            if same is not None:  # a weak model repeats its last post every run
-                raise Refused(RefusalKind.DUPLICATE, refusals.duplicate(same))
+        problem = rule_problem(decision, config, situation, schema, self.store, run)
+        if problem is not None:
+            raise problem
+        return self._write(run, t0, decision, config, situation.day_start, md_hash, record)
 
+    def _gather(self, run: RunRecord, config: HeartbeatConfig) -> Situation:
+        day_start = start_of_day(config, run.started_at)
+        done_today = self.store.actions_since(run.thread_id, day_start)
+        return Situation(
+            messages=self.store.recent_messages(run.thread_id, MESSAGE_LIMIT),
+            notes=self.store.open_notes(run.thread_id, NOTE_LIMIT),
+            posts=self.store.recent_posts(POST_LIMIT),
+            day_start=day_start,
+            done_today=done_today,
+            left={kind: max(0, config.daily_limit(kind) - done_today[kind]) for kind in done_today},
+            now_local=local_time(config, run.started_at),
+        )
+
+    def _ask(
+        self, run: RunRecord, config: HeartbeatConfig, plan: PromptPlan
+    ) -> tuple[decide.Asked, DecisionSchema, int]:
+        """Ask with the prompt built for the window; a server that names a smaller window gets one more try
+        with the prompt rebuilt to fit it. The whole exchange shares one timeout."""
+        assert run.model is not None
+        window = min(self.context_tokens, self.llm.context_window(run.model) or self.context_tokens)
+        t_llm = self.monotonic()
+
+        def ask(window: int) -> tuple[decide.Asked, DecisionSchema]:
+            schema, system, user = plan.build(window)
+            time_left = self.llm_timeout_s - (self.monotonic() - t_llm)
+            if time_left <= 0:
+                raise LLMError("timeout", f"no time left within {self.llm_timeout_s:g} s to ask again")
+            request = LLMRequest(
+                model=run.model or "",
+                system=system,
+                prompt=user,
+                schema=schema,
+                max_tokens=config.max_tokens,
+                temperature=config.temperature,
+                timeout_s=time_left,
+                context_tokens=window,
+            )
+            return decide.ask(self.llm, request, config.decision_mode, self.monotonic), schema
+
+        try:
+            try:
+                asked, schema = ask(window)
+            except LLMError as exc:
+                if exc.kind != "context_overflow" or not exc.limit or exc.limit >= window:
+                    raise
+                run.warnings.append(
+                    f"{run.model} has a {exc.limit}-token context window (not {window}): the prompt was shortened"
+                )
+                window = exc.limit
+                asked, schema = ask(window)
+        finally:
+            run.llm_ms = round((self.monotonic() - t_llm) * 1000, 2)
+        return asked, schema, window
+
+    def _write(
+        self,
+        run: RunRecord,
+        t0: float,
+        decision: Decision,
+        config: HeartbeatConfig,
+        day_start: float,
+        md_hash: str,
+        record: bool,
+    ) -> RunRecord:
         action: dict[str, Any] | None = None if decision.action == "none" else decision_to_dict(decision)
         run.status = "ok"
         run.reason = decision.reason or ("HEARTBEAT_OK" if decision.action == "none" else decision.action)

@@ -15,7 +15,7 @@ import pytest
 
 from heartbeat_desktop import wiring
 from heartbeat_desktop.core.config import HeartbeatConfig
-from heartbeat_desktop.core.runner import CHARS_PER_TOKEN
+from heartbeat_desktop.core.prompt_plan import CHARS_PER_TOKEN
 from heartbeat_desktop.llm.server_memory import RECHECK_AFTER_S
 from heartbeat_desktop.secrets import KeyCache
 from heartbeat_desktop.store import SqliteStore
@@ -132,7 +132,7 @@ def test_a_huge_heartbeat_md_adds_a_bounded_amount_to_each_run(
     store: SqliteStore, data_dir: Path, ollama: OllamaServer
 ) -> None:
     """A 56 MB HEARTBEAT.md was sent whole and stored with every run (+56 MB a run)."""
-    from heartbeat_desktop.core.runner import PROMPT_STORE_MAX
+    from heartbeat_desktop.core.prompt_plan import PROMPT_STORE_MAX
 
     store.settings.set("ollama_host", ollama.url)
     store.settings.set("context_tokens", "1000000")  # a window big enough that only the caps can bound it

@@ -139,7 +139,7 @@ class SchedulerWorker(QObject):
                 if entry.job is not None:
                     entry.job.abandoned = True
                     if entry.job.runner is not None:
-                        entry.job.runner.llm.cancel()
+                        entry.job.runner.cancel()
         if self._timer is not None:
             self._timer.close()
             self._timer = None

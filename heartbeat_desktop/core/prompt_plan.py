@@ -1,0 +1,114 @@
+"""The prompt of one run, sized to the model's context window (docs/architecture.md, "Decisions").
+
+Everything the prompt holds must fit the window with the reply. HEARTBEAT.md and the rules are fixed; the
+thread's context gets what they and `max_tokens` leave, estimated in characters (conservatively, so a
+prompt never overflows a window it was built for). A server that names a smaller window than it was
+asked for gets the prompt rebuilt for it: `PromptPlan.build` is called once per window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from . import heartbeat_md
+from .actions import InvalidDecision
+from .config import HeartbeatConfig
+from .context import DEFAULT_BUDGET_CHARS, Context, build_context
+from .decision_schema import DecisionSchema
+from .models import FeedPost, Message, Note, RunRecord
+from .prompt import build_system, build_user
+
+CHARS_PER_TOKEN = 3.0  # conservative: English prompts measure 3.4-3.9 characters per token (SmolLM2, Llama 3)
+TEMPLATE_TOKENS = 100  # chat template, role markers
+MIN_CONTEXT_CHARS = 400  # below this a heartbeat sees too little of its thread to be worth asking
+RAW_REPLY_MAX = 200_000  # what a run stores of a reply
+PROMPT_STORE_MAX = 200_000  # a run stores its prompt; a window of a million tokens must not mean 3 MB a run
+
+
+def clip_reply(text: str, limit: int = RAW_REPLY_MAX) -> str:
+    """Keep what the model said (or was told) for History, but not a runaway megabyte per run."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n…[{len(text) - limit} more characters not stored]"
+
+
+def replay_inputs(
+    schema: DecisionSchema, posts_left: int, title: str, config: HeartbeatConfig, window: int
+) -> dict[str, Any]:
+    """What core/replay.py needs besides the stored prompt to ask this run's question again."""
+    return {
+        "actions": list(schema.actions),
+        "post_ids": list(schema.post_ids),
+        "withheld": [list(w) for w in schema.withheld],
+        "posts_left": posts_left,
+        "title": title,
+        "max_tokens": config.max_tokens,
+        "temperature": config.temperature,
+        "window": window,
+    }
+
+
+@dataclass
+class Situation:
+    """What a run knows of its thread before it asks: the context's sources and today's counts."""
+
+    messages: list[Message]
+    notes: list[Note]
+    posts: list[FeedPost]
+    day_start: float
+    done_today: dict[str, int]
+    left: dict[str, int]  # actions of each kind the caps still allow today
+    now_local: datetime
+
+    @property
+    def posts_left(self) -> int:
+        return self.left["post"]
+
+
+class PromptPlan:
+    """Builds the prompt for a context window: everything it holds must fit the window with the reply, so
+    the context gets what HEARTBEAT.md, the rules and max_tokens leave of it (estimated in characters,
+    conservatively). Building records the prompt and the replay inputs on the run."""
+
+    def __init__(
+        self,
+        run: RunRecord,
+        title: str,
+        config: HeartbeatConfig,
+        instructions: heartbeat_md.Instructions,
+        situation: Situation,
+    ) -> None:
+        self.run, self.title, self.config, self.instructions, self.situation = (
+            run,
+            title,
+            config,
+            instructions,
+            situation,
+        )
+
+    def build(self, window: int) -> tuple[DecisionSchema, str, str]:
+        """The schema, the system prompt and the user prompt for `window` tokens (InvalidDecision when even
+        an empty context does not fit)."""
+        run, config, sit = self.run, self.config, self.situation
+        ceiling = DecisionSchema.for_run(config.allowed_actions, [p.id for p in sit.posts], sit.posts_left, sit.left)
+        fixed = len(build_system(self.instructions, ceiling, sit.posts_left)) + len(
+            build_user(run.thread_id, self.title, Context(), sit.now_local)
+        )
+        room = int((window - config.max_tokens - TEMPLATE_TOKENS) * CHARS_PER_TOKEN) - fixed
+        if room < MIN_CONTEXT_CHARS:
+            raise InvalidDecision(
+                f"the prompt does not fit the model's context window: HEARTBEAT.md and the rules take about "
+                f"{fixed // int(CHARS_PER_TOKEN)} tokens, max_tokens {config.max_tokens}, window {window} — "
+                "shorten HEARTBEAT.md, lower max_tokens, or raise context_tokens if the model allows"
+            )
+        context = build_context(sit.messages, sit.notes, sit.posts, budget_chars=min(DEFAULT_BUDGET_CHARS, room))
+        # What this run may answer, and nothing else: the grammar a server builds from it cannot produce a
+        # disallowed action, a post past the cap, or a post_id the model was not shown.
+        schema = DecisionSchema.for_run(config.allowed_actions, context.post_ids, sit.posts_left, sit.left)
+        system = build_system(self.instructions, schema, sit.posts_left)
+        user = build_user(run.thread_id, self.title, context, sit.now_local)
+        run.prompt = clip_reply(f"[system]\n{system}\n\n[user]\n{user}", PROMPT_STORE_MAX)
+        run.inputs = replay_inputs(schema, sit.posts_left, self.title, config, window)
+        return schema, system, user

@@ -1,0 +1,53 @@
+"""The app's own rules for a parsed decision, checked after the model answered.
+
+The decision schema already keeps a constrained server from answering what these forbid; a server that
+ignores the schema (or a reply the app parses itself) is why each is checked again. One function, one
+answer: the first rule broken, as a typed refusal (`core/refusals.py`) or an invalid target.
+"""
+
+from __future__ import annotations
+
+from . import refusals
+from .actions import Decision, InvalidDecision, PostAction, Refused
+from .config import HeartbeatConfig
+from .decision_schema import DecisionSchema
+from .models import RunRecord
+from .ports import HeartbeatStore
+from .prompt_plan import Situation
+from .refusals import RefusalKind
+
+DUPLICATE_WINDOW_S = 24 * 3600  # the same post again within a day is refused
+
+
+def rule_problem(
+    decision: Decision,
+    config: HeartbeatConfig,
+    situation: Situation,
+    schema: DecisionSchema,
+    store: HeartbeatStore,
+    run: RunRecord,
+) -> InvalidDecision | None:
+    """The first of the app's own rules a parsed decision breaks (a typed refusal or an invalid target), or
+    None. The schema already forbids most of these; a server that ignored it is why they are checked."""
+    if decision.action == "none":
+        return None
+    if decision.action not in config.allowed_actions:
+        return Refused(RefusalKind.NOT_ALLOWED, refusals.not_allowed(decision.action, config.allowed_actions))
+    if situation.left[decision.action] <= 0:
+        limit = config.daily_limit(decision.action)
+        return Refused(
+            RefusalKind.DAILY_CAP, refusals.daily_cap(decision.action, situation.done_today[decision.action], limit)
+        )
+    post_id = getattr(decision, "post_id", None)
+    if post_id is not None and post_id not in schema.post_ids:
+        # the model can only know the posts it was shown
+        return InvalidDecision(f"invalid {decision.action} decision: post {post_id} was not among the posts shown")
+    if post_id is not None and not store.post_exists(post_id):
+        return InvalidDecision(f"invalid {decision.action} decision: post {post_id} does not exist")
+    if isinstance(decision, PostAction):
+        same = store.same_post_since(
+            run.thread_id, decision.title, decision.content, run.started_at - DUPLICATE_WINDOW_S
+        )
+        if same is not None:  # a weak model repeats its last post every run
+            return Refused(RefusalKind.DUPLICATE, refusals.duplicate(same))
+    return None

@@ -7,6 +7,7 @@ imports this module at launch and needs none of them until the first heartbeat o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from . import paths
 from .core.app_settings import keep_alive_value
-from .core.ports import LLMClient, StoreError
+from .core.ports import LLMClient, LLMError, StoreError
 from .core.presence import PresenceSource
 from .llm.server_memory import RECHECK_AFTER_S
 from .secrets import KeyCache, StoredKeys, open_secrets
@@ -77,6 +78,47 @@ def make_llm(store: SqliteStore) -> OllamaClient:
     from .llm import OllamaClient
 
     return OllamaClient(store.settings.get("ollama_host"))
+
+
+def llm_for(data_dir: Path) -> OllamaClient:
+    """The app's default Ollama on a connection of its own: for work on a background thread, which must
+    never share the GUI thread's."""
+    with contextlib.closing(SqliteStore(paths.db_file(data_dir), recover=False)) as store:
+        return make_llm(store)
+
+
+def ollama_host(data_dir: Path) -> str:
+    """The app's Ollama address as configured now (the health check's: read on its own thread, with its
+    own short-lived connection)."""
+    from .llm.hosts import resolve_host
+
+    with contextlib.closing(SqliteStore(paths.db_file(data_dir), recover=False)) as store:
+        return resolve_host(store.settings.get("ollama_host"))
+
+
+def probe_ollama(host: str) -> str:
+    """The health check: a standard-library GET of /api/version (llm/probe.py), not the Ollama client, so
+    the idle tray app never loads httpx and the ollama library (issue #17). Raises LLMError."""
+    from .llm import probe
+    from .llm.hosts import host_problem
+
+    problem = host_problem(host)
+    if problem is not None:
+        raise LLMError("unreachable", f"the model server address is not usable: {problem}")
+    return probe.version(host)
+
+
+def prefetch_keys(db_path: Path, cache: KeyCache) -> None:
+    """Read the stored keys into the cache, so a heartbeat finds them waiting (and a keyring that needs
+    unlocking asks at start, not in the middle of a run). Meant for a thread of its own."""
+    try:
+        with contextlib.closing(SqliteStore(db_path, recover=False)) as store:
+            names = [p.name for p in store.providers.list()] + ["ollama"]
+            states = {n: store.providers.key_state(n) for n in names}
+    except StoreError as exc:
+        log.warning("Could not read which providers have keys: %s", exc)
+        return
+    cache.prefetch({name: changed for name, (has_key, changed) in states.items() if has_key})
 
 
 def key_cache(data_dir: Path) -> KeyCache:

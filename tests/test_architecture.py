@@ -4,6 +4,7 @@ import, including the ones inside functions that a grep misses; and importing th
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,5 +44,19 @@ def test_only_the_store_parses_a_threads_config() -> None:
         if path not in allowed and package / "store" not in path.parents
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
         if "config_json" in line or "HeartbeatConfig.load(" in line.split("#")[0]
+    ]
+    assert offenders == []
+
+
+def test_the_app_talks_to_its_windows_through_protocols_not_method_names() -> None:
+    """#23: windows were driven by `getattr(window, "show_run", None)` and a {"threads": "reload", …} table,
+    so renaming a method silently broke notification clicks. qt/window_manager.py's protocols replace both;
+    no module of the Qt layer reaches a window's method through a name in a string."""
+    qt = REPO / "heartbeat_desktop" / "qt"
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in sorted(qt.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if re.search(r"getattr\(\s*(window|self\._open|widget\.window)", line.split("#")[0].split("`")[0])
     ]
     assert offenders == []

@@ -7,7 +7,6 @@ Nothing here reads the database on the GUI thread: the scheduler worker owns a c
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
 import sys
@@ -25,17 +24,16 @@ from .. import __version__, paths, wiring
 from ..autostart import Autostart
 from ..core import clock as sim_clock
 from ..core.models import RunRecord
-from ..core.notify import HISTORY, OPEN, RESUME, RETRY, SNOOZE, SNOOZE_S, UNDO, Notice, notice_for
-from ..core.ports import LLMError, StoreError
+from ..core.notify import Notice, notice_for
+from ..core.ports import StoreError
 from ..core.presence import UNKNOWN, PresenceSource, PresenceState
 from ..instance_lock import InstanceLock
 from ..instance_socket import server_name, show_running_app
-from ..llm import probe
-from ..llm.hosts import host_problem, resolve_host
 from ..presence import heartbeat_presence, notification_presence
 from ..store import SqliteStore
 from ..window_names import WINDOWS
 from .icons import app_icon
+from .notification_actions import NotificationActions
 from .services.health import HealthMonitor
 from .services.local_api import LocalApi
 from .services.notifications import Notifier
@@ -43,21 +41,18 @@ from .services.process import SignalWatcher, install_excepthook, tune_gil_for_gu
 from .services.scheduler import HeartbeatScheduler, SchedulerState
 from .services.single_instance import InstanceServer
 from .services.tasks import Tasks
-from .tray import TrayController
+from .tray import CRASH, HEALTH, TrayController
 from .tray_menu import TrayActions, TrayMenu
+from .window_manager import WindowManager
 from .windows.window_state import WindowMemory
 
 if TYPE_CHECKING:  # imported where first used: the tray needs none of them to appear (issue #17)
     from ..core.runner import HeartbeatRunner
-    from ..llm import OllamaClient
     from .windows.fallback_window import FallbackWindow
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TRAY_WAIT_S = 10.0
-
-
-CRASH_PREFIX = "heartbeats cannot run: "
 
 
 class TrayApp(QObject):
@@ -98,7 +93,7 @@ class TrayApp(QObject):
         self.scheduler = HeartbeatScheduler(db_path, self.make_runner, clock=self.clock, parent=self)
         self.memory = WindowMemory(data_dir)
         self._gui_store: SqliteStore | None = None
-        self._open: dict[str, QWidget] = {}
+        self.window_manager = WindowManager(self.window_factories, self)
         self.windows: dict[str, Callable[[], None]] = {name: partial(self._show_window, name) for name in WINDOWS}
         self.actions = TrayActions(
             run_now=self.run_now,
@@ -118,8 +113,15 @@ class TrayApp(QObject):
             dnd=_Switchable(dnd_source, lambda: self.hold_during_dnd) if dnd_source else None,
             parent=self,
         )
-        self.notifier.action_requested.connect(self.on_notice_action)
-        self.health = HealthMonitor(self._probe, self._host, self)
+        self.notification_actions = NotificationActions(
+            windows=self.window_manager,
+            schedule=self.scheduler,
+            store=lambda: self.gui_store,
+            notifier=self.notifier,
+            changed=self.window_manager.refresh_visible,
+        )
+        self.notifier.action_requested.connect(self.notification_actions.handle)
+        self.health = HealthMonitor(wiring.probe_ollama, partial(wiring.ollama_host, data_dir), self)
         self.health.changed.connect(self._on_health)
         # Between heartbeats nothing polls the model server (no idle wake-ups); when the user looks at the
         # menu, check it, so what the menu and tooltip say is true now.
@@ -167,24 +169,15 @@ class TrayApp(QObject):
             return False
         self._read_app_flags()
         self.scheduler.start()
-        threading.Thread(target=self._prefetch_keys, name="key-prefetch", daemon=True).start()
+        # the keys now, off the GUI thread and off any run: a keyring that needs unlocking asks at start
+        threading.Thread(
+            target=wiring.prefetch_keys, args=(self.db_path, self.key_cache), name="key-prefetch", daemon=True
+        ).start()
         self.health.check()
         self.configure_api()
         self._show_tray_or_fallback(waited=0.0)
         log.info("Heartbeat Desktop %s started (data in %s)", __version__, self.data_dir)
         return True
-
-    def _prefetch_keys(self) -> None:
-        """Read the stored keys now, off the GUI thread and off any run, so a heartbeat finds them waiting
-        (and a keyring that needs unlocking asks at start, not in the middle of a run)."""
-        try:
-            with contextlib.closing(SqliteStore(self.db_path, recover=False)) as store:
-                names = [p.name for p in store.providers.list()] + ["ollama"]
-                states = {n: store.providers.key_state(n) for n in names}
-        except StoreError as exc:
-            log.warning("Could not read which providers have keys: %s", exc)
-            return
-        self.key_cache.prefetch({name: changed for name, (has_key, changed) in states.items() if has_key})
 
     def _show_tray_or_fallback(self, waited: float) -> None:
         """The panel may start after us at login: wait a little for a tray before falling back."""
@@ -210,10 +203,7 @@ class TrayApp(QObject):
             return
         self._quitting = True
         log.info("Quitting")
-        for window in list(self._open.values()):
-            window.close()
-        editor = self._open.get("editor")
-        if editor is not None and editor.isVisible():  # the user chose Cancel on unsaved changes
+        if not self.window_manager.close_all():  # the user chose Cancel on unsaved changes in the editor
             self._quitting = False
             return
         self.scheduler.stop()
@@ -234,7 +224,7 @@ class TrayApp(QObject):
         """The tray's "Unload models now": off the GUI thread; says what was freed (or why not)."""
 
         def work(_task: object) -> tuple[str, list[str]]:
-            llm = self._llm()
+            llm = wiring.llm_for(self.data_dir)  # its own short-lived connection, off the GUI thread
             return llm.host, llm.unload_all()
 
         def done(result: object) -> None:
@@ -276,24 +266,11 @@ class TrayApp(QObject):
         return [(t.id, t.title) for t in self.gui_store.threads.list()]
 
     def _show_window(self, name: str) -> None:
-        self.open_window(name)
+        self.window_manager.open(name)
 
     def open_window(self, name: str) -> QWidget | None:
-        """Show a window (created on first use, then raised); the same one is reused."""
-        window = self._open.get(name)
-        if window is None or (name == "settings" and not window.isVisible()):
-            window = self._create_window(name)
-            if window is None:
-                return None
-            # Closed is gone: the widgets, their models and pages are freed (an app open all day does not
-            # keep every window it ever showed); the next open builds a new one (issue #17).
-            window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            window.destroyed.connect(partial(self._forget_window, name, id(window)))
-            self._open[name] = window
-        window.show()
-        window.raise_()
-        window.activateWindow()
-        return window
+        """Show a window (created on first use, then raised); the same one is reused while open."""
+        return self.window_manager.open(name)
 
     @property
     def window_factories(self) -> dict[str, Callable[[], QWidget]]:
@@ -344,35 +321,16 @@ class TrayApp(QObject):
         self.scheduler.run_finished.connect(window.on_run_finished)
         return window
 
-    def _forget_window(self, name: str, key: int, _obj: object = None) -> None:
-        window = self._open.get(name)
-        if window is not None and id(window) == key:
-            del self._open[name]
-        # The window's Python objects go now, and the C heap they and Qt freed goes back to the system:
-        # without this glibc keeps it, and a window opened once stays in the idle app's memory all day.
-        gc.collect()
-        release_free_memory()
-
     def close_window(self, name: str) -> bool:
         """Close a window if it is open (the CLI's `close`); False when it was not."""
-        window = self._open.get(name)
-        if window is None or not window.isVisible():
-            return False
-        return bool(window.close())
-
-    def _create_window(self, name: str) -> QWidget | None:
-        factory = self.window_factories.get(name)
-        if factory is None:
-            log.warning("No window called %r", name)
-            return None
-        return factory()
+        return self.window_manager.close(name)
 
     @Slot()
     def _on_outside_change(self) -> None:
         """The CLI changed threads, configs, messages or settings: re-plan and refresh what is open."""
         self.scheduler.reload()
         self._read_app_flags()
-        self._on_api_change("cli")
+        self.window_manager.refresh_visible()
         self.health.check()  # the Ollama host may be what changed: say now whether the new one answers
 
     def _settings_applied(self) -> None:
@@ -386,53 +344,6 @@ class TrayApp(QObject):
             self.hold_during_dnd = self.gui_store.settings.app().hold_during_dnd
         except StoreError as exc:
             log.warning("Could not read settings: %s", exc)
-
-    @Slot(str, object)
-    def on_notice_action(self, key: str, notice: Notice) -> None:
-        """A button (or a click) on one of our notifications: do what it said."""
-        log.info("Notification action %s on %r", key, notice.title)
-        if key == OPEN and notice.post_id is not None:
-            if self._post_taken_back(notice):
-                self.notifier.show(Notice("That post was already taken back", notice.title, thread_id=notice.thread_id))
-                return
-            self.open_post(notice.post_id)
-        elif key in (HISTORY, OPEN):
-            window = self.open_window("history")
-            show_run = getattr(window, "show_run", None)
-            if show_run is not None:
-                show_run(notice.thread_id, notice.run_id)
-        elif key == RETRY and notice.thread_id:
-            self.scheduler.run_heartbeat_now(notice.thread_id)
-        elif key == RESUME and notice.thread_id:
-            self.scheduler.resume_thread(notice.thread_id)
-        elif key == SNOOZE and notice.thread_id:
-            self.scheduler.snooze_thread(notice.thread_id, SNOOZE_S)
-        elif key == UNDO and notice.undo is not None:
-            kind, target_id = notice.undo
-            try:
-                # one row and its snapshot: a small transaction; the run too, so the button means that row only
-                self.gui_store.feed.undo(kind, target_id, run_id=notice.run_id)
-            except StoreError as exc:
-                self.notifier.show(Notice(f"Could not undo the {kind}", str(exc), critical=True))
-                return
-            self._on_api_change("undo")  # refresh the open Feed and History windows
-
-    def _post_taken_back(self, notice: Notice) -> bool:
-        """The post a post notification announced is gone (undone since). A comment or vote notice names the
-        post it was about, which is not that run's: only a post notice is checked against its run."""
-        if notice.post_id is None or notice.undo is None or notice.undo[0] != "post":
-            return False
-        try:
-            return not self.gui_store.feed.post_of_run(notice.post_id, notice.run_id)
-        except StoreError as exc:
-            log.warning("Could not look up post %s: %s", notice.post_id, exc)
-            return False
-
-    def open_post(self, post_id: int) -> None:
-        window = self.open_window("feed")
-        show_post = getattr(window, "show_post", None)
-        if show_post is not None:
-            show_post(post_id)
 
     def raise_ui(self) -> None:
         if self.fallback is not None:
@@ -469,13 +380,9 @@ class TrayApp(QObject):
         self._relisten.start(int(self._relisten_delay_s * 1000))
 
     @Slot(str)
-    def _on_api_change(self, kind: str) -> None:
+    def _on_api_change(self, _kind: str) -> None:
         """What a script changed through the API shows in the open windows at once."""
-        refreshers = {"threads": "reload", "feed": "reload", "history": "refresh"}
-        for name, method in refreshers.items():
-            window = self._open.get(name)
-            if window is not None and window.isVisible():
-                getattr(window, method)()
+        self.window_manager.refresh_visible()
 
     # ------------------------------------------------------------------ state
     @Slot(object)
@@ -489,7 +396,7 @@ class TrayApp(QObject):
         """A run that could not even be recorded (the database would not open: another version upgraded it,
         the disk is gone). Said once per cause, not once per thread and slot: thirty threads failing alike
         are one problem, and a notification every few minutes would bury it."""
-        self.tray.set_error(CRASH_PREFIX + why)
+        self.tray.set_error(CRASH, f"heartbeats cannot run: {why}")
         if why == self._crash_shown:
             return
         self._crash_shown = why
@@ -499,8 +406,7 @@ class TrayApp(QObject):
     def _on_run_finished(self, run: RunRecord) -> None:
         if self._crash_shown is not None:  # a run was recorded again: the cause is gone
             self._crash_shown = None
-            if (self.tray.error or "").startswith(CRASH_PREFIX):  # not the health check's word
-                self.tray.set_error(None)
+            self.tray.set_error(CRASH, None)
             self.notifier.withdraw("crash")
         self._recheck_listeners()  # cheap (one isListening()); see the menu's aboutToShow above
         if run.error_kind == "unreachable":
@@ -520,10 +426,10 @@ class TrayApp(QObject):
     @Slot(bool, str, str)
     def _on_health(self, reachable: bool, host: str, message: str) -> None:
         if reachable:
-            self.tray.set_error(None)
+            self.tray.set_error(HEALTH, None)
             self.notifier.withdraw("health")  # "cannot reach" must not stay up after it is back
             return
-        self.tray.set_error(f"cannot reach the model server at {host}")
+        self.tray.set_error(HEALTH, f"cannot reach the model server at {host}")
         self.notifier.show(
             Notice("Heartbeat Desktop cannot reach Ollama", message, critical=True, alone=True, key="health")
         )
@@ -552,42 +458,6 @@ class TrayApp(QObject):
                 for t in state.threads
             },
         }
-
-    def _host(self) -> str:
-        return resolve_host(self._configured_host())
-
-    def _probe(self, host: str) -> str:
-        """The health check: a stdlib GET of /api/version (llm/probe.py), not the Ollama client — the idle
-        tray app then never loads httpx and the ollama library (issue #17)."""
-        problem = host_problem(host)
-        if problem is not None:
-            raise LLMError("unreachable", f"the model server address is not usable: {problem}")
-        return probe.version(host)
-
-    def _configured_host(self) -> str | None:
-        # Runs on the health-check thread: its own short-lived connection, never the GUI thread's.
-        with contextlib.closing(SqliteStore(paths.db_file(self.data_dir), recover=False)) as store:
-            return store.settings.get("ollama_host")
-
-    def _llm(self) -> OllamaClient:
-        # Runs on the health-check thread: its own short-lived connection, never the GUI thread's.
-        store = SqliteStore(paths.db_file(self.data_dir), recover=False)
-        try:
-            return wiring.make_llm(store)
-        finally:
-            store.close()
-
-
-def release_free_memory() -> None:
-    """Hand freed heap pages back to the system (glibc's malloc_trim); elsewhere nothing to do."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # musl and other libcs have no malloc_trim
-        pass
 
 
 class _Switchable:

@@ -14,6 +14,12 @@ TOOLTIP_THREADS = 8
 TOOLTIP_REASON = 160  # long enough for a reason and what to do about it
 
 
+# What can be wrong with the app as a whole, gravest first (TrayController.error).
+CRASH = "crash"  # heartbeats run but cannot be recorded (qt/app.py `_on_run_crashed`)
+HEALTH = "health"  # the model server does not answer (qt/services/health.py)
+ERROR_CAUSES: tuple[str, ...] = (CRASH, HEALTH)
+
+
 def tray_state(state: SchedulerState, error: str | None) -> TrayState:
     if state.in_flight:
         return TrayState.RUNNING
@@ -65,7 +71,7 @@ class TrayController(QObject):
         self.icon.setContextMenu(menu)
         self.icon.activated.connect(self._on_activated)
         self.state = SchedulerState(False, False)
-        self.error: str | None = None
+        self._errors: dict[str, str] = {}
         self.current = TrayState.IDLE
         self._shown: tuple[SchedulerState, str | None] | None = None
         self.refresh()
@@ -74,8 +80,21 @@ class TrayController(QObject):
         self.state = state
         self.refresh()
 
-    def set_error(self, error: str | None) -> None:
-        self.error = error
+    @property
+    def error(self) -> str | None:
+        """What is wrong now, the gravest cause first: runs that cannot be recorded outrank a model
+        server that does not answer (both may hold at once, and either may clear first)."""
+        for cause in ERROR_CAUSES:
+            if cause in self._errors:
+                return self._errors[cause]
+        return None
+
+    def set_error(self, cause: str, error: str | None) -> None:
+        """Set (or clear, with None) what `cause` says is wrong; each cause clears only its own word."""
+        if error is None:
+            self._errors.pop(cause, None)
+        else:
+            self._errors[cause] = error
         self.refresh()
 
     def refresh(self) -> None:

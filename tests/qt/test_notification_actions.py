@@ -159,8 +159,8 @@ def test_retry_and_open_history_from_a_failure(qtbot, app: TrayApp, ollama: Olla
     assert finished[0].status == "ok" and finished[0].trigger == "manual"
     failed_id = next(r.id for _i, r in app.gui_store.runs.page(None, "failed", None, 5))
     dunst.choose("Open history")
-    qtbot.waitUntil(lambda: isinstance(app._open.get("history"), HistoryWindow), timeout=5000)
-    window = app._open["history"]
+    qtbot.waitUntil(lambda: isinstance(app.window_manager.get("history"), HistoryWindow), timeout=5000)
+    window = app.window_manager.get("history")
     qtbot.waitUntil(lambda: bool(window.table.selectionModel().selectedRows()), timeout=5000)
     assert window.model.run_at(window.table.selectionModel().selectedRows()[0].row()).id == failed_id
 
@@ -248,8 +248,8 @@ def test_an_old_notification_never_acts_on_another_post(qtbot, app: TrayApp, oll
         _run(qtbot, app, "other")
         [second] = store.feed.posts()
         assert second.id > first.id and second.thread_id == "other"
-        app.on_notice_action(UNDO, first_notice)
-        app.on_notice_action(OPEN, first_notice)
+        app.notification_actions.handle(UNDO, first_notice)
+        app.notification_actions.handle(OPEN, first_notice)
         said = lambda: sorted(f"{n.title}: {n.body}" for n in shown if "already taken back" in f"{n.title} {n.body}")  # noqa: E731
         qtbot.waitUntil(lambda: len(said()) == 2, timeout=5000)
         assert [p.id for p in store.feed.posts()] == [second.id]  # the other thread's post is untouched
@@ -268,7 +268,6 @@ def test_runs_that_cannot_be_recorded_are_told_once_and_taken_down_when_they_can
     and both gone with the next run that is recorded."""
     import sqlite3
 
-    from heartbeat_desktop.qt.app import CRASH_PREFIX
     from heartbeat_desktop.store.migrations import LATEST
 
     crashed: list[tuple[str, str]] = []
@@ -286,7 +285,7 @@ def test_runs_that_cannot_be_recorded_are_told_once_and_taken_down_when_they_can
     qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
     qtbot.wait(1000)
     assert dunst.count("displayed") == 1  # three runs, one cause: one notification
-    assert (app.tray.error or "").startswith(CRASH_PREFIX) and "newer" in app.tray.error
+    assert (app.tray.error or "").startswith("heartbeats cannot run: ") and "newer" in app.tray.error
     set_version(LATEST)
     _run(qtbot, app)  # the loopback server answers HEARTBEAT_OK: a run recorded again
     qtbot.waitUntil(lambda: dunst.count("displayed") == 0, timeout=5000)

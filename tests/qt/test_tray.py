@@ -21,8 +21,9 @@ from heartbeat_desktop.qt.app import TrayApp
 from heartbeat_desktop.qt.icons import TrayState, state_icon
 from heartbeat_desktop.qt.services.notifications import Notifier
 from heartbeat_desktop.qt.services.scheduler import SchedulerState, ThreadSchedule
-from heartbeat_desktop.qt.tray import tooltip, tray_state
+from heartbeat_desktop.qt.tray import CRASH, HEALTH, TrayController, tooltip, tray_state
 from heartbeat_desktop.qt.tray_menu import TrayActions, TrayMenu
+from heartbeat_desktop.qt.window_manager import Refreshable, ShowsPost, ShowsRun
 from heartbeat_desktop.secrets import PlaintextSecrets
 from heartbeat_desktop.store import SqliteStore
 from heartbeat_desktop.window_names import WINDOWS
@@ -229,8 +230,31 @@ def test_every_window_name_has_a_factory_and_opens(qtbot, tray_app: TrayApp) -> 
         window = tray_app.open_window(name)
         assert window is not None and window.isVisible(), name
         assert tray_app.open_window(name) is window  # the same one is reused
+        # what the app tells a window goes through these protocols: a renamed method fails here, where a
+        # method name in a string would only have stopped notification clicks from landing
+        assert isinstance(window, Refreshable) == (name in ("feed", "threads", "history")), name
+        assert isinstance(window, ShowsRun) == (name == "history"), name
+        assert isinstance(window, ShowsPost) == (name == "feed"), name
         window.close()
     assert tray_app.open_window("nope") is None
+
+
+def test_each_cause_clears_only_its_own_error_and_the_gravest_shows(qtbot) -> None:
+    """Runs that cannot be recorded and a model server that does not answer can hold at once; the server
+    coming back must not hide that heartbeats still cannot be recorded (the tray once kept one text)."""
+    controller = TrayController(_menu([]))
+    controller.set_error(HEALTH, "cannot reach the model server at http://127.0.0.1:9")
+    controller.set_error(CRASH, "heartbeats cannot run: the database is newer")
+    assert controller.error == "heartbeats cannot run: the database is newer"
+    assert "database is newer" in controller.icon.toolTip()
+    controller.set_error(HEALTH, None)  # the server answers again
+    assert controller.error == "heartbeats cannot run: the database is newer"
+    controller.set_error(HEALTH, "cannot reach the model server at http://127.0.0.1:9")
+    controller.set_error(CRASH, None)  # a run was recorded again
+    assert controller.error == "cannot reach the model server at http://127.0.0.1:9"
+    assert controller.current is TrayState.ERROR
+    controller.set_error(HEALTH, None)
+    assert controller.error is None
 
 
 def test_cli_run_now_is_carried_out_by_the_running_app(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
@@ -326,11 +350,11 @@ def test_open_subcommand_shows_the_window_in_the_running_app(qtbot, tray_app: Tr
     proc = _cli(tray_app.data_dir, "open", "history", host=ollama.url)
     qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
     assert proc.returncode == 0
-    qtbot.waitUntil(lambda: "history" in tray_app._open and tray_app._open["history"].isVisible(), timeout=3000)
+    qtbot.waitUntil(lambda: (w := tray_app.window_manager.get("history")) is not None and w.isVisible(), timeout=3000)
     assert set(tray_app.menu.window_actions) == {"threads", "feed", "history", "editor", "settings"}
-    tray_app.open_post(1)  # a notification's "Open" shows the feed
-    assert tray_app._open["feed"].isVisible()
-    for window in tray_app._open.values():
+    tray_app.window_manager.focus_post(1)  # a notification's "Open" shows the feed
+    assert tray_app.window_manager.get("feed").isVisible()
+    for window in [tray_app.window_manager.get(n) for n in tray_app.window_manager.names()]:
         window.close()
 
 
@@ -347,7 +371,7 @@ def test_close_subcommand_closes_and_frees_the_window(qtbot, tray_app: TrayApp, 
     proc = _cli(tray_app.data_dir, "close", "threads", host=ollama.url)
     qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
     assert proc.returncode == 0 and proc.stdout.read().strip() == "closed threads"
-    qtbot.waitUntil(lambda: destroyed == [True] and "threads" not in tray_app._open, timeout=3000)
+    qtbot.waitUntil(lambda: destroyed == [True] and "threads" not in tray_app.window_manager.names(), timeout=3000)
     import gc
 
     gc.collect()
@@ -504,7 +528,7 @@ def test_the_tray_tells_the_truth_promptly(qtbot, tray_app: TrayApp, ollama: Oll
     assert [a.text() for a in tray_app.menu.run_menu.actions()] == ["Notes (a)", "Notes (b)", "Home"]
 
     tray_app.tray.activated_primary.emit()
-    qtbot.waitUntil(lambda: "history" in tray_app._open and tray_app._open["history"].isVisible(), timeout=3000)
+    qtbot.waitUntil(lambda: (w := tray_app.window_manager.get("history")) is not None and w.isVisible(), timeout=3000)
 
     qtbot.waitUntil(lambda: tray_app.health.reachable is True, timeout=5000)
     ollama.stop()  # the server goes away between heartbeats

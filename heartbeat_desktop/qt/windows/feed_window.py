@@ -104,6 +104,10 @@ class FeedWindow(QWidget):
             self.resize(820, 660)
         self._update_buttons()
 
+    def refresh(self) -> None:
+        """The feed changed outside this window (window_manager.Refreshable): read it again."""
+        self.reload()
+
     def reload(self) -> None:
         self.model.reload()
         self.empty.setVisible(self.model.rowCount() == 0)

@@ -116,6 +116,11 @@ class ThreadsWindow(QWidget):
             self.resize(820, 600)
 
     # ------------------------------------------------------------------ data
+    def refresh(self) -> None:
+        """Threads changed outside this window (window_manager.Refreshable): read them again, keeping the
+        selection."""
+        self.reload()
+
     def reload(self, select: str | None = None) -> None:
         current = select or self.selected_id()
         self.model.reload()

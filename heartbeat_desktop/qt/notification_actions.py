@@ -1,0 +1,92 @@
+"""What a button (or a click) on one of the app's notifications does.
+
+Each action names its target by id *and* by the run that made it (core/notify.py): a post that was taken
+back since, and whose id another post may not share (ids are never reused, but the check does not rely on
+it), is refused with a word instead of opening or undoing something else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from ..core.notify import HISTORY, OPEN, RESUME, RETRY, SNOOZE, SNOOZE_S, UNDO, Notice
+from ..core.ports import StoreError
+from ..store import SqliteStore
+from .window_manager import WindowManager
+
+log = logging.getLogger(__name__)
+
+
+class Schedule(Protocol):
+    """What the actions ask of the scheduler (qt/services/scheduler.py)."""
+
+    def run_heartbeat_now(self, thread_id: str) -> None: ...
+    def resume_thread(self, thread_id: str) -> None: ...
+    def snooze_thread(self, thread_id: str, seconds: float) -> None: ...
+
+
+class Shows(Protocol):
+    def show(self, notice: Notice) -> None: ...
+
+
+class NotificationActions:
+    def __init__(
+        self,
+        *,
+        windows: WindowManager,
+        schedule: Schedule,
+        store: Callable[[], SqliteStore],
+        notifier: Shows,
+        changed: Callable[[], None],
+    ) -> None:
+        """`store`: the GUI thread's connection (one small transaction per action); `changed`: the data
+        changed (an Undo), refresh what shows it."""
+        self.windows, self.schedule, self.store, self.notifier, self.changed = (
+            windows,
+            schedule,
+            store,
+            notifier,
+            changed,
+        )
+
+    def handle(self, key: str, notice: Notice) -> None:
+        log.info("Notification action %s on %r", key, notice.title)
+        if key == OPEN and notice.post_id is not None:
+            if self._post_taken_back(notice):
+                self.notifier.show(Notice("That post was already taken back", notice.title, thread_id=notice.thread_id))
+                return
+            self.windows.focus_post(notice.post_id)
+        elif key in (HISTORY, OPEN):
+            self.windows.focus_run(notice.thread_id, notice.run_id)
+        elif key == RETRY and notice.thread_id:
+            self.schedule.run_heartbeat_now(notice.thread_id)
+        elif key == RESUME and notice.thread_id:
+            self.schedule.resume_thread(notice.thread_id)
+        elif key == SNOOZE and notice.thread_id:
+            self.schedule.snooze_thread(notice.thread_id, SNOOZE_S)
+        elif key == UNDO and notice.undo is not None:
+            self._undo(notice)
+
+    def _undo(self, notice: Notice) -> None:
+        assert notice.undo is not None
+        kind, target_id = notice.undo
+        try:
+            # one row and its snapshot: a small transaction; the run too, so the button means that row only
+            self.store().feed.undo(kind, target_id, run_id=notice.run_id)
+        except StoreError as exc:
+            self.notifier.show(Notice(f"Could not undo the {kind}", str(exc), critical=True))
+            return
+        self.changed()
+
+    def _post_taken_back(self, notice: Notice) -> bool:
+        """The post a post notification announced is gone (undone since). A comment or vote notice names the
+        post it was about, which is not that run's: only a post notice is checked against its run."""
+        if notice.post_id is None or notice.undo is None or notice.undo[0] != "post":
+            return False
+        try:
+            return not self.store().feed.post_of_run(notice.post_id, notice.run_id)
+        except StoreError as exc:
+            log.warning("Could not look up post %s: %s", notice.post_id, exc)
+            return False

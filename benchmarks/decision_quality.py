@@ -33,7 +33,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from heartbeat_desktop import wiring  # noqa: E402
-from heartbeat_desktop.core.evaluation import EvalSettings, EvalSummary, evaluate, parse_suite  # noqa: E402
+from heartbeat_desktop.core.eval_suite import parse_suite  # noqa: E402
+from heartbeat_desktop.core.evaluation import EvalSettings, EvalSummary, evaluate  # noqa: E402
 from heartbeat_desktop.store import SqliteStore  # noqa: E402
 from tests.support.real_servers import start  # noqa: E402
 

@@ -23,7 +23,7 @@ from .store import SqliteStore
 from .store.providers import ProviderRepo
 
 if TYPE_CHECKING:
-    from .core.evaluation import Suite
+    from .core.eval_suite import Suite
     from .core.runner import HeartbeatRunner
     from .llm import OllamaClient
     from .llm.router import ModelRouter
@@ -201,7 +201,7 @@ BUILTIN_SUITE = "resources/eval-suite.toml"
 def load_suite(path: Path | None) -> Suite:
     """A decision-quality suite from the user's file, or the one that ships with the app (`eval` and
     Settings → Compare models… both load it here). Raises SuiteError or files.UnreadableFile."""
-    from .core.evaluation import parse_suite, suite_format
+    from .core.eval_suite import parse_suite, suite_format
     from .files import read_user_text
 
     path = path or paths.bundled(BUILTIN_SUITE)

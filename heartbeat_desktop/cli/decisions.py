@@ -17,12 +17,11 @@ from pathlib import Path
 from .. import paths
 from ..core import heartbeat_md
 from ..core.decide import DECISION_MODES
+from ..core.eval_suite import Suite, SuiteError
 from ..core.evaluation import (
     TABLE_COLUMNS,
     EvalSettings,
     EvalSummary,
-    Suite,
-    SuiteError,
     evaluate,
 )
 from ..core.present import local_time

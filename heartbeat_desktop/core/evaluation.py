@@ -15,214 +15,37 @@ situation, with `record=False`: nothing is written anywhere. Then it counts:
 - p50 latency (the LLM part of each run; both calls in reason-first mode) and tokens (prompt + completion,
   summed over the suite).
 
-Suites are plain data (TOML or JSON; the schema is `Suite` below and docs/decision-quality.md), so a user
+Suites are plain data (TOML or JSON; the schema is `core.eval_suite.Suite` and docs/decision-quality.md), so a user
 writes one for their own HEARTBEAT.md. The built-in one is `resources/eval-suite.toml`.
 """
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path, PurePath
-from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
+from pathlib import Path
+from typing import Any
 
 from .actions import post_key
-from .config import ConfigError, HeartbeatConfig
+from .config import HeartbeatConfig
 from .decide import DECISION_MODES, GiveUp
+from .eval_suite import (
+    EVAL_THREAD,
+    Expected,
+    Situation,
+    Suite,
+    SuiteError,
+    parse_suite,
+    suite_format,
+)
 from .models import FeedPost, Message, Note, RunRecord, Thread
 from .ports import DailyCap, LLMClient
 from .runner import HeartbeatRunner
 from .verdict import Verdict
 
-SUITE_FORMATS = ("toml", "json")
 
-EVAL_THREAD = "eval"
-
-
-class SuiteError(ValueError):
-    """A suite file that cannot be used; the message names the situation and field."""
-
-
-# --------------------------------------------------------------------------- the suite's schema
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SuiteMessage(_Strict):
-    role: Literal["user", "assistant", "system"] = "user"
-    text: str = Field(min_length=1)
-    minutes_ago: float = Field(30, ge=0)
-
-
-class SuiteNote(_Strict):
-    kind: Literal["memory", "contradiction"] = "memory"
-    text: str = Field(min_length=1)
-
-
-class SuitePost(_Strict):
-    id: StrictInt = Field(gt=0)
-    title: str = Field(min_length=1)
-    content: str = ""
-    score: StrictInt = 0
-    comments: StrictInt = Field(0, ge=0)
-    thread: str | None = "another-thread"  # the thread that posted it (None: a person); EVAL_THREAD: this one
-    minutes_ago: float = Field(60, ge=0)
-
-
-class Expected(_Strict):
-    """One acceptable decision. Unset fields accept anything: `{action = "vote", post_id = 3}` accepts an
-    up or a down vote on post 3."""
-
-    action: Literal["none", "post", "comment", "vote"]
-    post_id: StrictInt | None = Field(None, gt=0)
-    direction: Literal["up", "down"] | None = None
-
-    def accepts(self, verdict: Verdict) -> bool:
-        return (
-            verdict.outcome == "valid"
-            and verdict.action == self.action
-            and (self.post_id is None or verdict.post_id == self.post_id)
-            and (self.direction is None or verdict.direction == self.direction)
-        )
-
-    def label(self) -> str:
-        target = f" {self.direction}" if self.direction else ""
-        return f"{self.action}{target}" + (f" on #{self.post_id}" if self.post_id else "")
-
-
-class Situation(_Strict):
-    id: str = Field(min_length=1, max_length=80)
-    description: str = ""
-    heartbeat_md: str | None = None  # None: the suite's
-    now: datetime  # local time in `timezone` (an offset in the value wins)
-    timezone: str = "UTC"
-    title: str = "Personal assistant"
-    config: dict[str, Any] = Field(default_factory=dict)  # thread config fields: allowed_actions, caps…
-    done_today: dict[str, StrictInt] = Field(default_factory=dict)  # actions this thread already took today
-    messages: list[SuiteMessage] = Field(default_factory=list)
-    notes: list[SuiteNote] = Field(default_factory=list)
-    posts: list[SuitePost] = Field(default_factory=list)
-    expect: list[Expected] = Field(min_length=1)
-
-    @field_validator("expect", mode="before")
-    @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        """`expect = "none"` or `["none", {action = "vote", post_id = 3}]`: a bare word is an action."""
-        items = value if isinstance(value, list) else [value]
-        return [{"action": item} if isinstance(item, str) else item for item in items]
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r}") from None
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Situation:
-        for kind, count in self.done_today.items():
-            if kind not in ("post", "comment", "vote") or count < 0:
-                raise ValueError(f"done_today: {kind} = {count} (post, comment or vote, a count of 0 or more)")
-        ids = [p.id for p in self.posts]
-        if len(ids) != len(set(ids)):
-            raise ValueError("two posts have the same id")
-        for expected in self.expect:
-            if expected.post_id is not None and expected.post_id not in ids:
-                raise ValueError(f"expect names post {expected.post_id}, which is not among the posts")
-        own = sorted(set(self.config) & {"model", "decision_mode", "timezone"})
-        if own:
-            where = "the situation's own `timezone`" if own == ["timezone"] else "the command line (--model, --mode)"
-            raise ValueError(f"config: {', '.join(own)} cannot be set here; it comes from {where}")
-        try:
-            HeartbeatConfig().with_updates(**self.config)
-        except ConfigError as exc:
-            raise ValueError(f"config: {exc}") from None
-        return self
-
-    @property
-    def now_ts(self) -> float:
-        local = self.now if self.now.tzinfo else self.now.replace(tzinfo=ZoneInfo(self.timezone))
-        return local.timestamp()
-
-    @property
-    def calls_for_nothing(self) -> bool:
-        return all(e.action == "none" for e in self.expect)
-
-    @property
-    def has_target(self) -> bool:
-        return any(e.post_id is not None for e in self.expect)
-
-
-class Suite(_Strict):
-    name: str = "suite"
-    description: str = ""
-    heartbeat_md: str | None = None  # for situations without their own; None: the user's HEARTBEAT.md
-    situations: list[Situation] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique(self) -> Suite:
-        seen: set[str] = set()
-        for s in self.situations:
-            if s.id in seen:
-                raise ValueError(f"two situations are called {s.id!r}")
-            seen.add(s.id)
-        return self
-
-    def needs_heartbeat_md(self) -> bool:
-        return self.heartbeat_md is None and any(s.heartbeat_md is None for s in self.situations)
-
-
-def parse_suite(text: str, fmt: str) -> Suite:
-    """A suite from its text (`fmt`: toml or json). Raises SuiteError saying where it is wrong."""
-    try:
-        data = tomllib.loads(text) if fmt == "toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise SuiteError(f"not valid {fmt.upper()}: {exc}") from None
-    except RecursionError:
-        raise SuiteError(f"not valid {fmt.upper()}: nested too deeply") from None
-    if not isinstance(data, dict):
-        raise SuiteError("a suite is an object with a list of `situations`")
-    try:
-        return Suite.model_validate(data)
-    except ValidationError as exc:
-        raise SuiteError(_where(exc, data)) from None
-    except RecursionError:
-        raise SuiteError("nested too deeply") from None
-
-
-def suite_format(name: str | PurePath) -> str:
-    suffix = PurePath(name).suffix.lower().lstrip(".")
-    if suffix not in SUITE_FORMATS:
-        raise SuiteError(f"a suite file ends in .toml or .json, not {PurePath(name).name!r}")
-    return suffix
-
-
-def _where(exc: ValidationError, data: dict[str, Any]) -> str:
-    parts = []
-    for err in exc.errors()[:3]:
-        loc = list(err.get("loc", ()))
-        if len(loc) >= 2 and loc[0] == "situations" and isinstance(loc[1], int):
-            situations = data.get("situations") or []
-            entry = situations[loc[1]] if loc[1] < len(situations) else None
-            name = entry.get("id") if isinstance(entry, dict) else None
-            loc[:2] = [f"situation {name!r}" if name else f"situation #{loc[1] + 1}"]
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        where = ".".join(str(p) for p in loc)
-        parts.append(f"{where}: {msg}" if where else msg)
-    return "; ".join(parts)
-
-
-# --------------------------------------------------------------------------- a situation as a store
 class SituationStore:
     """The runner's store, answering from one situation and writing nothing (`record=False` never calls
     the write methods; they refuse, so a change that did would fail loudly here)."""

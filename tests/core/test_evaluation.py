@@ -15,7 +15,8 @@ import pytest
 
 from heartbeat_desktop import paths
 from heartbeat_desktop.core.decide import REASONING_MAX_TOKENS, THINK, THINK_SYSTEM
-from heartbeat_desktop.core.evaluation import EvalSettings, SuiteError, evaluate, parse_suite
+from heartbeat_desktop.core.eval_suite import SuiteError, parse_suite
+from heartbeat_desktop.core.evaluation import EvalSettings, evaluate
 from heartbeat_desktop.llm import OllamaClient
 from tests.support.ollama_server import Error, Garbage, OllamaServer, Reply, Respond
 

@@ -41,7 +41,7 @@ from .instance_lock import holder
 
 log = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: the status's threads are core.present.thread_status (a list, ISO times)
 SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
 CONNECT_TIMEOUT_S = 0.5  # a listening app accepts at once; longer means its backlog is full (it is stuck)
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a run record is a few kB; a peer that streams forever is cut off

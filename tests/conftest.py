@@ -32,7 +32,7 @@ def _collect_on_the_main_thread() -> Iterator[None]:
     `self`). Left to the automatic collector they are freed on whichever thread allocates next — a loopback
     server's, a task's — and a Qt object destroyed off its thread crashes the process (a segfault seen once
     in the whole suite). Collect them here, on the thread that owns them, after every test. The app does the
-    same when a window closes (qt/app.py `_forget_window`)."""
+    same when a window closes (qt/window_manager.py `WindowManager._forget`)."""
     yield
     gc.collect()
 

@@ -39,7 +39,7 @@ from ..core import heartbeat_md
 from ..core.config import ConfigError, HeartbeatConfig
 from ..core.models import NOTE_KINDS, Refusal, RunRecord, RunRefused
 from ..core.ports import StoreError
-from ..core.present import iso, post_json, run_api_item, run_summary, thread_json
+from ..core.present import post_json, run_api_item, run_summary, scheduler_status, thread_json
 from ..core.scheduler_state import SchedulerState
 from ..files import EDITABLE_MAX_BYTES, atomic_write
 from ..store import SqliteStore
@@ -248,27 +248,7 @@ class ControlAPI:
 
     # ------------------------------------------------------------------ endpoints
     def _ep_status(self, *, query: Any, body: Any) -> tuple[int, Any]:
-        state = self._bridge.state()
-        return 200, {
-            "running": bool(state.started),
-            "paused": bool(state.paused),
-            "next_due": iso(state.next_due),
-            "threads": [
-                {
-                    "id": t.thread_id,
-                    "title": t.title,
-                    "enabled": t.enabled,
-                    "paused": t.paused,
-                    "next_due": iso(t.next_due),
-                    "running": t.running,
-                    "last_status": t.last_status,
-                    "last_reason": t.last_reason,
-                    "last_run_at": iso(t.last_run_at),
-                    "consecutive_failures": t.consecutive_failures,
-                }
-                for t in state.threads
-            ],
-        }
+        return 200, scheduler_status(self._bridge.state())
 
     def _ep_start(self, *, query: Any, body: Any) -> tuple[int, Any]:
         self._bridge.resume()

@@ -43,7 +43,7 @@ def start_tray(open_window: str | None = None) -> int:
             EXIT_USAGE,
         )
     try:
-        from ..qt.app import run_tray
+        from ..qt.launch import run_tray
     except ImportError as exc:
         return error(f"cannot start the tray app: {exc} (the commands in --help still work)", EXIT_FAIL)
     return int(run_tray(open_window=open_window))

@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from .. import __version__, paths
+from ..core.app_settings import DEFAULT_MODEL
 from ..core.models import Refusal, RunRecord
 from ..core.ports import StoreError
 from ..core.present import describe_run, iso, post_json, post_line, run_lines, run_record, run_summary
@@ -64,7 +65,7 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
 
     live = ask_running_app({"cmd": "status"})
     app = live.get("status") if live and live.get("ok") else None
-    live_threads = app["threads"] if app else {}
+    live_threads = {t["id"]: t for t in app["threads"]} if app else {}
     threads_out: list[dict[str, Any]] = []
     for t in store.threads.list():
         config, warnings = t.config, list(t.config_warnings)
@@ -81,7 +82,7 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
                 "model": config.model,
                 "dry_run": config.dry_run,
                 "last_run_at": iso(state.last_run_at) if state else None,
-                "next_due_at": iso(seen["next_due"]) if app else (iso(state.next_due_at) if state else None),
+                "next_due_at": seen.get("next_due") if app else (iso(state.next_due_at) if state else None),
                 "last_status": seen.get("last_status", state.last_status if state else None),
                 "last_reason": seen.get("last_reason", state.last_reason if state else None),
                 "consecutive_failures": seen.get("consecutive_failures", state.consecutive_failures if state else 0),
@@ -98,7 +99,7 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
         "paused": app["paused"] if app else store.settings.get(PAUSED_SETTING) == "1",
         "ollama_host": (app or {}).get("ollama_host") or make_llm(store).host,
         "server_problem": (app or {}).get("server_problem") or make_llm(store).address_problem,
-        "default_model": store.settings.get("default_model") or "llama3.2",
+        "default_model": store.settings.get("default_model") or DEFAULT_MODEL,
         "threads": threads_out,
     }
     if args.json:

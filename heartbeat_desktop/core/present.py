@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from .models import FeedComment, FeedPost, RunRecord, Thread
+from .scheduler_state import SchedulerState, ThreadSchedule
 
 # ---------------------------------------------------------------------------- time
 
@@ -161,6 +162,36 @@ def _duration(seconds: float) -> str:
 
 
 # ---------------------------------------------------------------------------- threads
+
+
+def thread_status(t: ThreadSchedule) -> dict[str, Any]:
+    """One thread as the scheduler sees it: the shape of `status` (the running app's part), the instance
+    socket and the API's /api/heartbeat/status alike. Times are ISO text, never raw floats."""
+    return {
+        "id": t.thread_id,
+        "title": t.title,
+        "enabled": t.enabled,
+        "paused": t.paused,
+        "running": t.running,
+        "queued": t.queued,
+        "next_due": iso(t.next_due),
+        "backing_off": t.backing_off,  # the next time is set by backoff after failures, not by the interval
+        "last_status": t.last_status,
+        "last_reason": t.last_reason,
+        "last_run_at": iso(t.last_run_at),
+        "consecutive_failures": t.consecutive_failures,
+        "note": t.note,
+    }
+
+
+def scheduler_status(state: SchedulerState) -> dict[str, Any]:
+    """What the scheduler publishes, in the one shape every surface answers with (see `thread_status`)."""
+    return {
+        "running": bool(state.started),
+        "paused": bool(state.paused),
+        "next_due": iso(state.next_due),
+        "threads": [thread_status(t) for t in state.threads],
+    }
 
 
 def thread_json(thread: Thread, *, workspace: bool = False) -> dict[str, Any]:

@@ -6,19 +6,17 @@ Nothing here reads the database on the GUI thread: the scheduler worker owns a c
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
 import threading
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon, QWidget
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
 from .. import __version__, paths, wiring
 from ..autostart import Autostart
@@ -27,17 +25,17 @@ from ..core.models import RunRecord
 from ..core.notify import Notice, notice_for
 from ..core.ports import StoreError
 from ..core.presence import UNKNOWN, PresenceSource, PresenceState
+from ..core.present import scheduler_status
 from ..instance_lock import InstanceLock
-from ..instance_socket import server_name, show_running_app
+from ..instance_socket import server_name
 from ..presence import heartbeat_presence, notification_presence
 from ..store import SqliteStore
 from ..window_names import WINDOWS
-from .icons import app_icon
 from .notification_actions import NotificationActions
 from .services.health import HealthMonitor
 from .services.local_api import LocalApi
 from .services.notifications import Notifier
-from .services.process import SignalWatcher, install_excepthook, tune_gil_for_gui
+from .services.process import SignalWatcher, install_excepthook
 from .services.scheduler import HeartbeatScheduler, SchedulerState
 from .services.single_instance import InstanceServer
 from .services.tasks import Tasks
@@ -435,28 +433,17 @@ class TrayApp(QObject):
         )
 
     def live_status(self) -> dict[str, object]:
-        """What `heartbeat-desktop status` shows while the app runs: the app's own view, not the CLI's."""
-        state = self.scheduler.state
+        """What `heartbeat-desktop status` shows while the app runs: the app's own view, not the CLI's. The
+        scheduler's part is `core.present.scheduler_status`, the shape the API answers with too."""
         return {
             "pid": os.getpid(),
             # for a long-running app's health (the endurance benchmark reads it): None's reference count
             # falls with every call of a binding that leaks it, and the process dies when it reaches zero
             "none_refcount": sys.getrefcount(None),
             "true_refcount": sys.getrefcount(True),  # 6.12.0 also dropped one on every emit and disconnect
-            "paused": state.paused,
             "ollama_host": self.health.last_host,
             "server_problem": self.tray.error,
-            "threads": {
-                t.thread_id: {
-                    "paused": t.paused,
-                    "running": t.running,
-                    "next_due": t.next_due,
-                    "last_status": t.last_status,
-                    "last_reason": t.last_reason,
-                    "consecutive_failures": t.consecutive_failures,
-                }
-                for t in state.threads
-            },
+            **scheduler_status(self.scheduler.state),
         }
 
 
@@ -470,77 +457,9 @@ class _Switchable:
         return self.source.read() if self.on() else UNKNOWN
 
 
-def database_problem(data_dir: Path) -> str | None:
-    """Open the database once before anything else does: None if it is usable, else what to tell the user.
-    Nothing is written to a file that cannot be opened: it is left as it is for the user to inspect."""
-    try:
-        with contextlib.closing(wiring.open_store(data_dir)):
-            return None
-    except (StoreError, OSError) as exc:
-        if not os.access(data_dir, os.W_OK):
-            # Moving the file aside would not help: the app needs to write beside it (its journal, its plan).
-            return (
-                f"{exc}. The data folder {data_dir} cannot be written to (read-only, or owned by another user); "
-                "the tray app needs to write there. The command line still reads it: heartbeat-desktop status"
-            )
-        return (
-            f"{exc}. The file was left as it is. Move it aside to start with an empty database, or restore a "
-            "backup; `heartbeat-desktop status` says the same from a terminal."
-        )
-
-
 def _simulated_clock() -> sim_clock.ScaledClock | None:
     try:
         return sim_clock.from_env()
     except ValueError as exc:  # a typo in a development switch must not stop the app: the real clock then
         log.error("%s; using the real clock", exc)
         return None
-
-
-def show_fatal(title: str, text: str) -> None:
-    box = QMessageBox(QMessageBox.Icon.Critical, title, text)
-    box.setTextFormat(Qt.TextFormat.PlainText)
-    box.exec()
-
-
-def _cannot_start(problem: str) -> int:
-    log.error("Cannot start: %s", problem)
-    print(f"heartbeat-desktop: {problem}", file=sys.stderr)
-    show_fatal("Heartbeat Desktop cannot start", problem)
-    return 1
-
-
-def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> int:
-    data_dir = paths.data_dir()
-    app = QApplication.instance() or QApplication(argv or sys.argv[:1])
-    assert isinstance(app, QApplication)
-    app.setApplicationName("Heartbeat Desktop")
-    app.setApplicationVersion(__version__)
-    app.setDesktopFileName("heartbeat-desktop")
-    app.setWindowIcon(app_icon())
-    app.setQuitOnLastWindowClosed(False)
-    tune_gil_for_gui()
-    # The command line asked a running app to show itself before loading Qt (cli.app.start_tray).
-    problem = database_problem(data_dir)
-    if problem is not None:
-        # The scheduler's thread would otherwise die on it and take the process down (SIGABRT,
-        # "QThread destroyed while running") with no word to the user.
-        return _cannot_start(problem)
-    wait = os.environ.get("HEARTBEAT_TRAY_WAIT")
-    tray_app = TrayApp(app, data_dir, tray_wait_s=float(wait) if wait else None)
-    if not tray_app.start():
-        if tray_app.instance.lock_error is not None:
-            return _cannot_start(tray_app.instance.lock_error)
-        # Two launches at once (login and a click): the other took the lock first and may still be starting.
-        for _ in range(40):
-            try:
-                if show_running_app(data_dir, open_window):
-                    return 0
-            except (ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.25)
-        print("Heartbeat Desktop is already running (it did not answer yet).", file=sys.stderr)
-        return 0
-    if open_window:
-        tray_app.open_window(open_window)
-    return app.exec()

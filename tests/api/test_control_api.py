@@ -224,3 +224,42 @@ def test_cli_enable_disable_and_info(qtbot, app: TrayApp, data_dir: Path) -> Non
     info = json.loads(proc.stdout.read())
     assert info == {"enabled": False, "url": "http://127.0.0.1:0", "token": token(data_dir)}
     assert (data_dir / "api-token").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_api_the_socket_and_status_answer_in_one_shape(qtbot, api: Client, app: TrayApp, data_dir: Path) -> None:
+    """#23: the status was serialised three times in three shapes (raw floats on the socket, ISO text in
+    the API, the CLI's own merge). Now the scheduler's part is `core.present.scheduler_status` everywhere:
+    the same keys and values from the API, the instance socket and `status --json`."""
+    import os
+    import subprocess
+    import sys
+
+    from heartbeat_desktop.instance_socket import request, server_name
+    from tests.conftest import REPO
+
+    from_api = api("GET", "/api/heartbeat/status").json()
+    box: list[Any] = []
+    threading.Thread(
+        target=lambda: box.append(request(server_name(data_dir), {"cmd": "status"}, 20)), daemon=True
+    ).start()
+    qtbot.waitUntil(lambda: bool(box), timeout=25000)
+    from_socket = box[0]["status"]
+    assert from_socket["threads"] == from_api["threads"]
+    assert {k: from_socket[k] for k in ("running", "paused", "next_due")} == {
+        k: from_api[k] for k in ("running", "paused", "next_due")
+    }
+    thread = from_api["threads"][0]
+    assert thread["id"] == "default" and isinstance(thread["next_due"], str) and "T" in thread["next_due"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "heartbeat_desktop", "status", "--json"],
+        cwd=REPO,
+        env={**os.environ, "HEARTBEAT_DATA_DIR": str(data_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=20000)
+    cli = json.loads(proc.stdout.read())
+    assert cli["app_running"] is True
+    (row,) = cli["threads"]
+    assert row["next_due_at"] == thread["next_due"] and row["running"] == thread["running"]

@@ -122,7 +122,7 @@ def test_the_idle_tray_app_never_imports_the_model_clients() -> None:
     code = (
         "import os, sys\n"
         "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
-        "import heartbeat_desktop.cli, heartbeat_desktop.qt.app\n"
+        "import heartbeat_desktop.cli, heartbeat_desktop.qt.launch\n"
         "heavy = ('httpx', 'ollama', 'heartbeat_desktop.qt.windows.settings_dialog', 'heartbeat_desktop.api.server',\n"
         "         'heartbeat_desktop.core.runner', 'heartbeat_desktop.cli.parser', 'importlib.metadata')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"

@@ -420,7 +420,7 @@ def test_an_unusable_database_stops_the_app_with_a_message_and_is_left_alone(
     """It used to abort (SIGABRT, 'QThread destroyed while running') with no word to the user."""
     from PySide6.QtCore import QTimer
 
-    from heartbeat_desktop.qt.app import run_tray
+    from heartbeat_desktop.qt.launch import run_tray
 
     db = app_env / "heartbeat.db"
     if damage == "corrupt":

@@ -63,9 +63,10 @@ def llm_timeout(store: SqliteStore) -> float:
 
 
 def run_wait_s(store: SqliteStore) -> float:
-    """How long a caller waits for a run it asked the app for (CLI, API): the model's whole deadline plus
-    the context, the writes and a queue behind one run already in flight."""
-    return llm_timeout(store) + RUN_WAIT_MARGIN_S
+    """How long a caller waits for a run it asked the app for (CLI, API): a run-now on a busy thread waits
+    behind the run in flight (the scheduler queues it once), so two model deadlines, plus the context and
+    the writes."""
+    return 2 * llm_timeout(store) + RUN_WAIT_MARGIN_S
 
 
 def context_tokens(store: SqliteStore) -> int:

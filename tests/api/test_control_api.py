@@ -133,24 +133,36 @@ def test_run_now_writes_a_post_and_notifies(api: Client, app: TrayApp, ollama: O
     assert dry["dry_run"] is True and len(api("GET", "/api/feed").json()) == 1
 
 
-def test_a_second_run_now_while_one_runs_is_409(api: Client, ollama: OllamaServer, qtbot) -> None:
-    ollama.script(Reply('{"action": "none", "reason": "slow"}', delay_s=1.5))
-    first: list[httpx.Response] = []
-    threading.Thread(
-        target=lambda: first.append(
+def test_a_run_now_on_a_busy_thread_is_queued_once_then_409(
+    api: Client, app: TrayApp, ollama: OllamaServer, qtbot
+) -> None:
+    """One rule for a busy thread, the scheduler's, whoever asks (#23): a run-now while one runs is queued
+    behind it and answered when it ran; a third while that one waits is refused (409)."""
+    ollama.script(
+        Reply('{"action": "none", "reason": "slow"}', delay_s=1.5),
+        Reply('{"action": "none", "reason": "second"}', delay_s=1.5),
+    )
+    answers: list[httpx.Response] = []
+
+    def ask() -> None:
+        answers.append(
             httpx.post(
                 api.url + "/api/threads/default/heartbeat/run-now",
                 headers={"Authorization": f"Bearer {api.token}"},
-                timeout=30,
+                timeout=60,
             )
-        ),
-        daemon=True,
-    ).start()
-    qtbot.waitUntil(lambda: len(ollama.chat_requests()) == 1, timeout=5000)
-    second = api("POST", "/api/threads/default/heartbeat/run-now")
-    assert second.status_code == 409 and "already in progress" in second.json()["error"]
-    qtbot.waitUntil(lambda: bool(first), timeout=10000)
-    assert first[0].status_code == 200
+        )
+
+    threading.Thread(target=ask, daemon=True).start()
+    qtbot.waitUntil(lambda: len(ollama.chat_requests()) == 1, timeout=10000)
+    threading.Thread(target=ask, daemon=True).start()
+    qtbot.waitUntil(lambda: app.scheduler.state.thread("default").queued, timeout=10000)
+    third = api("POST", "/api/threads/default/heartbeat/run-now")
+    assert third.status_code == 409 and "already queued" in third.json()["error"]
+    qtbot.waitUntil(lambda: len(answers) == 2, timeout=30000)
+    assert [a.status_code for a in answers] == [200, 200]
+    assert sorted(a.json()["reason"] for a in answers) == ["second", "slow"]
+    assert len(ollama.chat_requests()) == 2
 
 
 def test_heartbeat_md_get_and_post(api: Client, data_dir: Path) -> None:

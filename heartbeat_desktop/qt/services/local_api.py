@@ -44,10 +44,9 @@ class ApiBridgeQt(QObject):
         scheduler.request_done.connect(self._on_done)
 
     def run_now(self, thread_id: str, dry_run: bool) -> RunRecord | RunRefused:
-        """Called on a server thread: ask the scheduler, wait for this run's answer."""
-        entry = self._scheduler.state.thread(thread_id)
-        if entry is not None and (entry.running or entry.queued):
-            return RunRefused(Refusal.BUSY, f"a run of thread {thread_id!r} is already in progress")
+        """Called on a server thread: ask the scheduler, wait for this run's answer. Whether a busy thread
+        takes it is the scheduler's rule alone (queued once behind the run in flight, refused while one is
+        queued), the same for the API, the command line and the tray: the API used to refuse at once."""
         token = uuid.uuid4().hex
         event = threading.Event()
         box: list[RunRecord | RunRefused] = []

@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .fields import field_bounds
+
 DEFAULT_MODEL = "llama3.2"
 DEFAULT_TIMEOUT_S = 120.0
 # The context window prompts are built to fit unless the server reported a smaller one: Ollama's default
@@ -183,7 +185,4 @@ class AppSettings(BaseModel):
 
     def bounds(self, key: str) -> tuple[float, float]:
         """(ge, le) of a numeric field, for a spin box."""
-        meta = type(self).model_fields[key].metadata
-        low = next(m.ge for m in meta if getattr(m, "ge", None) is not None)
-        high = next(m.le for m in meta if getattr(m, "le", None) is not None)
-        return low, high
+        return field_bounds(type(self), key)

@@ -473,3 +473,33 @@ def test_history_details_say_which_slot_a_run_served_and_what_the_retention_remo
     assert "started 10 min after its" in text and "prompt and reply removed" in text
     manual = RunRecord("r2", "default", "manual", False, started_at=1_000_600.0, status="ok")
     assert "Slot:" not in run_details(manual) and "Notes:" not in run_details(manual)
+
+
+def test_every_bounded_setting_takes_its_range_from_its_declaration(qtbot, settings: SettingsDialog) -> None:
+    """#23: the thread page repeated HeartbeatConfig's bounds as literals, and the App page allowed API
+    ports from 1024 while the setting accepts 0 (any free port). Both now read the declarations."""
+    from heartbeat_desktop.core.app_settings import AppSettings
+    from heartbeat_desktop.core.fields import field_bounds
+
+    thread_boxes = {
+        "max_tokens": settings.max_tokens,
+        "temperature": settings.temperature,
+        "active_hours_start": settings.hours_start,
+        "active_hours_end": settings.hours_end,
+        "busy_minutes": settings.busy,
+        "defer_when_idle_minutes": settings.away_idle,
+        "max_posts_per_day": settings.max_posts,
+        "max_comments_per_day": settings.max_comments,
+        "max_votes_per_day": settings.max_votes,
+    }
+    for key, box in thread_boxes.items():
+        assert (box.minimum(), box.maximum()) == field_bounds(HeartbeatConfig, key), key
+    port = settings.app_page.api_port
+    assert (port.minimum(), port.maximum()) == field_bounds(AppSettings, "api_port") == (0, 65535)
+    port.setValue(0)
+    assert port.text() == "any free port"
+    low, high = field_bounds(HeartbeatConfig, "every_seconds")
+    settings.interval.set_seconds(int(low))
+    assert settings.interval.seconds() == low
+    settings.interval.set_seconds(int(high))
+    assert settings.interval.seconds() == high

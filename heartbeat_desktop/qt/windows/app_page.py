@@ -72,7 +72,9 @@ class AppPage(QWidget):
         self.api_enabled.setAccessibleName("Local API")
         self.api_enabled.setChecked(api.enabled)
         self.api_port = QSpinBox()
-        self.api_port.setRange(1024, 65535)
+        low, high = current.bounds("api_port")
+        self.api_port.setRange(int(low), int(high))
+        self.api_port.setSpecialValueText("any free port")  # 0, as declared: a new port at every start
         self.api_port.setValue(api.port)
         self.api_port.setAccessibleName("Local API port")
         self.api_note = QLabel(

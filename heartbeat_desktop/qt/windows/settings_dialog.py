@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from ...core.app_settings import DEFAULT_MODEL
 from ...core.config import ConfigError, HeartbeatConfig
+from ...core.fields import field_bounds
 from ...core.ports import StoreError
 from ...llm.hosts import resolve_host
 from ...llm.router import OLLAMA, split_model
@@ -62,6 +63,14 @@ def split_interval(seconds: int) -> tuple[int, int]:
     return seconds, 1
 
 
+def _spin(key: str) -> QSpinBox:
+    """A spin box for one of the thread config's integer fields, within its declared bounds."""
+    box = QSpinBox()
+    low, high = field_bounds(HeartbeatConfig, key)
+    box.setRange(int(low), int(high))
+    return box
+
+
 def _label(text: str, buddy: QWidget) -> QLabel:
     """A form label whose mnemonic focuses `buddy` (rows holding a layout get no buddy on their own)."""
     label = QLabel(text)
@@ -70,7 +79,7 @@ def _label(text: str, buddy: QWidget) -> QLabel:
 
 
 class IntervalEdit(QWidget):
-    """A number and a unit; the bounds (60 s – 24 h) hold in every unit."""
+    """A number and a unit; the declared bounds of `every_seconds` (60 s – 24 h) hold in every unit."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -89,7 +98,8 @@ class IntervalEdit(QWidget):
 
     def _bounds(self) -> None:
         factor = self.unit.currentData()
-        self.value.setRange(max(1, -(-60 // factor)), 86400 // factor)
+        low, high = (int(b) for b in field_bounds(HeartbeatConfig, "every_seconds"))
+        self.value.setRange(max(1, -(-low // factor)), high // factor)
 
     def seconds(self) -> int:
         return self.value.value() * self.unit.currentData()
@@ -217,20 +227,17 @@ class SettingsDialog(QDialog):
         self.decision_mode = QComboBox()
         self.decision_mode.addItem("Directly: one answer in the decision format", "direct")
         self.decision_mode.addItem("Reason first: a few free sentences, then the decision (two calls)", "reason-first")
-        self.max_tokens = QSpinBox()
-        self.max_tokens.setRange(10, 4000)
+        self.max_tokens = _spin("max_tokens")
         self.max_tokens.setSingleStep(50)
         self.temperature = QDoubleSpinBox()
-        self.temperature.setRange(0.0, 1.0)
+        self.temperature.setRange(*field_bounds(HeartbeatConfig, "temperature"))
         self.temperature.setSingleStep(0.05)
         self.temperature.setDecimals(2)
         self.dry_run = QCheckBox("Decide, but write nothing (dry run)")
         self.hours_on = QCheckBox("Only between")
-        self.hours_start = QSpinBox()
-        self.hours_start.setRange(0, 23)
+        self.hours_start = _spin("active_hours_start")
         self.hours_start.setSuffix(":00")
-        self.hours_end = QSpinBox()
-        self.hours_end.setRange(0, 23)
+        self.hours_end = _spin("active_hours_end")
         self.hours_end.setSuffix(":00")
         self.hours_note = QLabel()
         hours_row = QHBoxLayout()
@@ -248,14 +255,12 @@ class SettingsDialog(QDialog):
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.timezone.setCompleter(completer)
         self.always_ask = QCheckBox("Ask the model even when nothing changed")
-        self.busy = QSpinBox()
-        self.busy.setRange(0, 240)
+        self.busy = _spin("busy_minutes")
         self.busy.setSuffix(" min")
         self.busy.setSpecialValueText("never wait")
         # Presence: only Linux desktops say whether the user is there; elsewhere these change nothing.
         self.away_locked = QCheckBox("screen locked")
-        self.away_idle = QSpinBox()
-        self.away_idle.setRange(0, 1440)
+        self.away_idle = _spin("defer_when_idle_minutes")
         self.away_idle.setSuffix(" min idle")
         self.away_idle.setSpecialValueText("idle: never")
         self.away_battery = QCheckBox("on battery")
@@ -335,11 +340,8 @@ class SettingsDialog(QDialog):
             (self.max_comments, "max_comments_per_day", "comments"),
             (self.max_votes, "max_votes_per_day", "votes"),
         ):
-            bounds = HeartbeatConfig.model_fields[key].metadata
-            box.setRange(
-                next(m.ge for m in bounds if getattr(m, "ge", None) is not None),
-                next(m.le for m in bounds if getattr(m, "le", None) is not None),
-            )
+            low, high = field_bounds(HeartbeatConfig, key)
+            box.setRange(int(low), int(high))
             box.setSuffix(f" {noun}")
             box.setAccessibleName(f"{noun.capitalize()} per day at most")
             caps_row.addWidget(box)

@@ -381,3 +381,54 @@ def test_api_info_where_no_token_can_be_made_says_why(data_dir: Path) -> None:
         data_dir.chmod(0o700)
     assert result.returncode == 1 and "no API token yet, and none can be made" in result.stderr
     assert "[Errno" not in result.stderr
+
+
+def test_an_app_that_holds_the_lock_but_does_not_answer_is_running_not_absent(
+    data_dir: Path, ollama: OllamaServer
+) -> None:
+    """Found by a new user: with the app's socket removed (it re-creates it within 30 s), `status` said "not
+    running" and `run-now` ran the heartbeat in the CLI, a second writer beside the app. The lock is the
+    authority: the CLI says the app runs and does not answer, and does nothing in its place."""
+    from tests.support.lock_holder import lock_held_elsewhere
+
+    ollama.script(Reply(POST))
+    assert cli(data_dir, "threads", "list").returncode == 0  # the database exists before the "app" holds it
+    with lock_held_elsewhere(data_dir, str(data_dir / "gone.sock")) as app:
+        status = cli(data_dir, "status")
+        assert status.returncode == 0, status.stderr
+        assert f"running (pid {app.pid}) but not answering" in status.stdout
+        info = json.loads(cli(data_dir, "status", "--json").stdout)
+        assert (info["app_running"], info["app_answering"], info["app_pid"]) == (True, False, app.pid)
+        run = cli(data_dir, "run-now", host=ollama.url)
+        assert run.returncode == 1 and "did not answer" in run.stderr and "try again" in run.stderr
+        quit_ = cli(data_dir, "quit")
+        assert quit_.returncode == 1 and f"pid {app.pid}" in quit_.stderr
+    assert ollama.chat_requests() == []  # nothing ran in the app's place
+    with _db(data_dir) as db:
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+
+
+def test_a_reader_that_goes_away_is_not_an_error(data_dir: Path) -> None:
+    """`history --json | head`: the CLI stops quietly, as cat and grep do, instead of printing
+    "error: [Errno 32] Broken pipe" (found by a new user)."""
+    from heartbeat_desktop.store import SqliteStore
+
+    env = {k: v for k, v in os.environ.items() if k != "LOG_LEVEL"} | {"HEARTBEAT_DATA_DIR": str(data_dir)}
+    store = SqliteStore(data_dir / "heartbeat.db")
+    for n in range(400):  # more JSON than a pipe holds (64 KiB), so a write meets the closed pipe
+        store.threads.create(f"thread-{n:03}", f"Thread number {n}")
+    store.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "heartbeat_desktop", "status", "--json"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(1)
+    proc.stdout.close()  # the reader has what it wanted
+    err = proc.stderr.read().decode()
+    code = proc.wait(60)
+    assert "Broken pipe" not in err and "Traceback" not in err, err
+    assert code in (0, 141)

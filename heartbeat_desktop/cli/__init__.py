@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import logging_setup, paths
 from .app import no_display, start_tray
-from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, error, tell_running_app
+from .common import EXIT_FAIL, EXIT_OK, EXIT_SIGPIPE, EXIT_USAGE, UsageError, error, tell_running_app
 
 if TYPE_CHECKING:
     from ..core.present import describe_run
@@ -93,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except (UsageError, NoSuchThread, UnknownThread) as exc:
         return error(str(exc), EXIT_USAGE)
+    except BrokenPipeError:
+        # `status | head -1`: the reader has what it wanted. Say nothing (as cat and grep do), and keep
+        # Python from reporting the same closed pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_SIGPIPE
     except (StoreError, LLMError, OSError) as exc:
         return error(str(exc), EXIT_FAIL)
     except KeyboardInterrupt:

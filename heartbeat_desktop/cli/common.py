@@ -14,6 +14,7 @@ from .. import logging_setup, paths
 from ..instance_socket import request, server_name
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_SIGPIPE = 141  # what a shell reports for a command whose reader went away (128 + SIGPIPE)
 
 # A command: the open store (None for the ones set up with needs_store=False) and the parsed arguments in,
 # the exit code out.
@@ -42,12 +43,39 @@ def error(message: str, code: int) -> int:
     return code
 
 
+class AppNotAnswering(ConnectionError):
+    """The lock says an app runs for this data dir, but nothing answers on its control socket (its folder
+    was removed and the app re-creates the socket within 30 s, or the app is stuck). Never "not running":
+    the command would then do, beside the app, what only the app may do (a run-now as a second writer)."""
+
+    def __init__(self, pid: object) -> None:
+        self.pid = pid
+        super().__init__(
+            f"Heartbeat Desktop (pid {pid}) is running but its control socket did not answer; it re-creates "
+            "the socket within 30 s: try again then"
+        )
+
+
 def ask_running_app(message: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any] | None:
-    """The running app's answer, or None when no app runs for this data dir. Plain sockets, no Qt: these
-    commands must stay quick, and work in a process that cannot load Qt's libraries."""
-    return request(server_name(paths.data_dir()), message, timeout_s=timeout_s)
+    """The running app's answer, or None when no app runs for this data dir (raises AppNotAnswering when
+    one runs but cannot be reached). Plain sockets, no Qt: these commands must stay quick, and work in a
+    process that cannot load Qt's libraries."""
+    data_dir = paths.data_dir()
+    reply = request(server_name(data_dir), message, timeout_s=timeout_s)
+    if reply is None:
+        from ..instance_lock import holder
+
+        running = holder(data_dir)
+        if running is not None:
+            raise AppNotAnswering(running.get("pid", "?"))
+    return reply
 
 
 def tell_running_app(message: dict[str, Any]) -> bool:
     """Whether an app was there to hear it: the caller says "applied now" or "applied at next start"."""
-    return ask_running_app(message) is not None
+    try:
+        return ask_running_app(message) is not None
+    except AppNotAnswering as exc:
+        warn(f"the change is saved, but the running app (pid {exc.pid}) did not answer: it applies the change "
+             "when it next starts or reloads")  # fmt: skip
+        return False

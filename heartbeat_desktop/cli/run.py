@@ -17,7 +17,7 @@ from ..core.present import describe_run, iso, post_json, post_line, run_lines, r
 from ..core.runner import UnknownThread
 from ..instance_socket import run_from_dict
 from ..store import SqliteStore
-from .common import EXIT_FAIL, EXIT_OK, UsageError, ask_running_app, emit, warn
+from .common import EXIT_FAIL, EXIT_OK, AppNotAnswering, UsageError, ask_running_app, emit, warn
 
 
 def _run_in_running_app(store: SqliteStore, args: argparse.Namespace) -> RunRecord | None:
@@ -63,7 +63,11 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
     from ..store.settings import PAUSED_SETTING
     from ..wiring import make_llm
 
-    live = ask_running_app({"cmd": "status"})
+    try:
+        live = ask_running_app({"cmd": "status"})
+        silent_pid = None
+    except AppNotAnswering as exc:  # it runs: say so, with what the database knows
+        live, silent_pid = None, exc.pid
     app = live.get("status") if live and live.get("ok") else None
     live_threads = {t["id"]: t for t in app["threads"]} if app else {}
     threads_out: list[dict[str, Any]] = []
@@ -92,8 +96,9 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
     info = {
         "version": __version__,
         "data_dir": str(paths.data_dir()),
-        "app_running": app is not None,
-        "app_pid": app["pid"] if app else None,
+        "app_running": app is not None or silent_pid is not None,
+        "app_answering": app is not None,
+        "app_pid": app["pid"] if app else silent_pid,
         "app_none_refcount": app.get("none_refcount") if app else None,
         "app_true_refcount": app.get("true_refcount") if app else None,
         "paused": app["paused"] if app else store.settings.get(PAUSED_SETTING) == "1",
@@ -107,6 +112,8 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"Heartbeat Desktop {info['version']} — data in {info['data_dir']}")
     running = f"running (pid {info['app_pid']})" if app else "not running"
+    if silent_pid is not None:
+        running = f"running (pid {silent_pid}) but not answering on its control socket (it re-creates it within 30 s)"
     print(f"App: {running}{', paused' if info['paused'] else ''}")
     problem = f" — {info['server_problem']}" if info["server_problem"] else ""
     print(f"Ollama: {info['ollama_host']} (default model {info['default_model']}){problem}")

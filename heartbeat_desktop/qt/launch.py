@@ -87,8 +87,13 @@ def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> i
             except (ConnectionError, TimeoutError):
                 pass
             time.sleep(0.25)
-        print("Heartbeat Desktop is already running (it did not answer yet).", file=sys.stderr)
-        return 0
+        # Its lock is held, so it runs, but its socket did not answer in 10 s (its folder was removed and it
+        # re-creates the socket within 30 s, or it is stuck): the window asked for was not shown.
+        print(
+            "Heartbeat Desktop is already running but did not answer; nothing was shown. Try again in 30 s.",
+            file=sys.stderr,
+        )
+        return 1
     if open_window:
         tray_app.open_window(open_window)
     return app.exec()

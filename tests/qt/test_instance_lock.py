@@ -175,7 +175,7 @@ def test_quit_says_when_the_app_holds_the_lock_but_does_not_answer(places) -> No
         result = _cli(_env(data, home, runtime), "quit")
     finally:
         lock.release()
-    assert result.returncode == 1 and "is running but did not answer" in result.stderr, result
+    assert result.returncode == 1 and "is running but its control socket did not answer" in result.stderr, result
     assert "not running" not in result.stdout
 
 

@@ -179,7 +179,7 @@ def measure(quick: bool, with_bundle: bool) -> tuple[list[Row], list[str]]:
 
     # a simulated month (#22): 30 threads × 30 days at 30 min on a clock 720 times fast (an hour; --quick: a day)
     days = "1" if quick else "30"
-    month = run("endurance.py", "--threads", "30", "--days", days, "--rate", "720", timeout=7200)
+    month = run("endurance.py", "--threads", "30", "--days", days, "--rate", "480", timeout=7200)
     figures = ("rss_slope_mb_per_1000", "none_refcount_change", "true_refcount_change", "fd_growth", "thread_growth")
     for key in (*figures, "db_mb_per_1000"):
         month.setdefault(key, float("nan"))  # printed as nan/None when a run was too short to have one

@@ -114,8 +114,7 @@ def prefetch_keys(db_path: Path, cache: KeyCache) -> None:
     unlocking asks at start, not in the middle of a run). Meant for a thread of its own."""
     try:
         with contextlib.closing(SqliteStore(db_path, recover=False)) as store:
-            names = [p.name for p in store.providers.list()] + ["ollama"]
-            states = {n: store.providers.key_state(n) for n in names}
+            states = _key_states(store)
     except StoreError as exc:
         log.warning("Could not read which providers have keys: %s", exc)
         return
@@ -153,11 +152,15 @@ def stored_keys(store: SqliteStore, cache: KeyCache) -> StoredKeys:
 
 def key_snapshot(store: SqliteStore, data_dir: Path) -> StoredKeys:
     """Key states read now, for a background task that must not touch this thread's store connection."""
+    states = _key_states(store)
+    return StoredKeys(lambda name: states.get(name, (False, None)), key_cache(data_dir))
+
+
+def _key_states(store: SqliteStore) -> dict[str, tuple[bool | None, float | None]]:
+    """Whether each provider (the built-in Ollama included) has a stored key, and when it last changed."""
     from .llm.router import OLLAMA
 
-    names = [OLLAMA, *(p.name for p in store.providers.list())]
-    states = {name: store.providers.key_state(name) for name in names}
-    return StoredKeys(lambda name: states.get(name, (False, None)), key_cache(data_dir))
+    return {name: store.providers.key_state(name) for name in (OLLAMA, *(p.name for p in store.providers.list()))}
 
 
 def make_router(store: SqliteStore, data_dir: Path | None = None, keys: KeyCache | None = None) -> ModelRouter:

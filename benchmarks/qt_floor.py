@@ -4,7 +4,8 @@ window (a table, a text editor, tabs, a form) was shown for a second and closed 
     python benchmarks/qt_floor.py [--idle 3]
 
 Run by `launch.py` as a child under the same X server, tray and Python, so `idle_rss_mb` and
-`idle_rss_after_tour_mb` can be read against what Qt itself costs here. Prints `floor_rss_mb` and
+`idle_rss_after_tour_mb` can be read against what Qt itself costs here, and the app's launch time against
+a bare tray's (it prints "tray shown" the moment its icon is shown). Prints `floor_rss_mb` and
 `floor_rss_after_window_mb`; asserts nothing.
 """
 
@@ -51,6 +52,7 @@ def main() -> int:
         menu.addAction(label)
     tray.setContextMenu(menu)
     tray.show()
+    print("tray shown", flush=True)  # launch.py times process start → this line, as it times the app's
     figures: dict[str, float] = {}
     idle_ms = int(args.idle * 1000)
 

@@ -5,7 +5,8 @@ a fresh process for a fraction of a second: loading QtNetwork for one JSON line 
 answer, and a build or a box without Qt's libraries could not ask the running app anything. So this module
 is plain Python (`socket`), and the Qt side (`qt/services/single_instance.py`) serves the same protocol.
 
-Messages are JSON lines, one request and one answer per line: `{"v": 1, "cmd": "ping"}`. `v` is
+Messages are JSON lines, one request and one answer per line: `{"v": 2, "cmd": "ping"}`, the verbs and their
+fields and answers being `core.control`'s. `v` is
 `PROTOCOL_VERSION`; an app that speaks another version answers `{"ok": false, "error": …, "version": N}` so
 a CLI from a newer or older install says "restart the app" instead of misreading an answer. A request
 without `v` is taken as version 1 (the clients that predate the field).
@@ -36,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .core.control import Request, Verb
 from .core.models import RunRecord
 from .instance_lock import holder
 
@@ -225,8 +227,8 @@ def show_running_app(data_dir: Path, open_window: str | None, timeout_s: float =
     """Ask the app running for `data_dir` to show itself (or open `open_window`) and say so on stderr; False
     when none answers. Every launch asks this first, before Qt is loaded: a second click on the menu entry
     then costs a few milliseconds and never a second app."""
-    message = {"cmd": "open", "window": open_window} if open_window else {"cmd": "raise"}
-    if request(server_name(data_dir), message, timeout_s=timeout_s) is None:
+    message = Request(Verb.OPEN, window=open_window) if open_window else Request(Verb.RAISE)
+    if request(server_name(data_dir), message.to_message(), timeout_s=timeout_s) is None:
         return False
     what = f"opened {open_window}" if open_window else "showed it"
     print(f"Heartbeat Desktop is already running; {what}.", file=sys.stderr)

@@ -1,8 +1,8 @@
 """The app's windows by name: the one list the tray menu, the fallback window, `heartbeat-desktop open`,
 the single-instance protocol and the app's window registry all read (Qt-free, so the CLI can too).
 
-Adding a window is one line here plus its factory in `qt/app.py` (`TrayApp.window_factories`); a test
-checks that the two agree.
+Adding a window is one line here plus its factory in `qt/windows/registry.py`; a test checks that the two
+agree.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ imports this module at launch and needs none of them until the first heartbeat o
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from pathlib import Path
@@ -84,7 +83,7 @@ def make_llm(store: SqliteStore) -> OllamaClient:
 def llm_for(data_dir: Path) -> OllamaClient:
     """The app's default Ollama on a connection of its own: for work on a background thread, which must
     never share the GUI thread's."""
-    with contextlib.closing(SqliteStore(paths.db_file(data_dir), recover=False)) as store:
+    with SqliteStore.worker(paths.db_file(data_dir)) as store:
         return make_llm(store)
 
 
@@ -93,7 +92,7 @@ def ollama_host(data_dir: Path) -> str:
     own short-lived connection)."""
     from .llm.hosts import resolve_host
 
-    with contextlib.closing(SqliteStore(paths.db_file(data_dir), recover=False)) as store:
+    with SqliteStore.worker(paths.db_file(data_dir)) as store:
         return resolve_host(store.settings.get("ollama_host"))
 
 
@@ -113,7 +112,7 @@ def prefetch_keys(db_path: Path, cache: KeyCache) -> None:
     """Read the stored keys into the cache, so a heartbeat finds them waiting (and a keyring that needs
     unlocking asks at start, not in the middle of a run). Meant for a thread of its own."""
     try:
-        with contextlib.closing(SqliteStore(db_path, recover=False)) as store:
+        with SqliteStore.worker(db_path) as store:
             states = _key_states(store)
     except StoreError as exc:
         log.warning("Could not read which providers have keys: %s", exc)

@@ -432,3 +432,19 @@ def test_a_reader_that_goes_away_is_not_an_error(data_dir: Path) -> None:
     code = proc.wait(60)
     assert "Broken pipe" not in err and "Traceback" not in err, err
     assert code in (0, 141)
+
+
+def test_pause_resume_and_unload_without_a_running_app(data_dir: Path, ollama: OllamaServer) -> None:
+    """No app: the pause is stored (the app starts paused, `status` says so), and unloading asks the model
+    server from the command line itself."""
+    result = cli(data_dir, "pause")
+    assert result.returncode == 0 and "holds when it starts" in result.stdout, result.stderr
+    assert json.loads(cli(data_dir, "status", "--json").stdout)["paused"] is True
+    assert cli(data_dir, "resume").returncode == 0
+    assert json.loads(cli(data_dir, "status", "--json").stdout)["paused"] is False
+    ollama.loaded.add("qwen3:4b")
+    result = cli(data_dir, "unload-models", host=ollama.url)
+    assert result.returncode == 0 and "qwen3:4b" in result.stdout, result.stderr
+    assert ollama.loaded == set()
+    result = cli(data_dir, "unload-models")  # nothing listens on port 9
+    assert result.returncode == 1 and result.stderr.startswith("heartbeat-desktop: error:")

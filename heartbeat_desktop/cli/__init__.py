@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (sys.argv[1:] if argv is None else argv):  # the tray app: the fast path
         _setup_logging()
         return start_tray()
+    from ..core.control import Request, Verb
     from ..core.ports import LLMError, StoreError
     from ..core.runner import UnknownThread
     from ..store.threads import NoSuchThread
@@ -88,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
 
             store = open_store(reading_only=args.read_only)
         code = int(args.func(store, args))
-        if code == EXIT_OK and args.tells_app:  # DESIGN: "the tray picks changes up"
-            tell_running_app({"cmd": "reload"})
+        if code == EXIT_OK and args.tells_app:  # the running app re-reads what changed, at once
+            tell_running_app(Request(Verb.RELOAD))
         return code
     except (UsageError, NoSuchThread, UnknownThread) as exc:
         return error(str(exc), EXIT_USAGE)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from .. import paths
+from ..core.control import Request, Verb
 from ..store import SqliteStore
 from .common import EXIT_OK, UsageError, emit, tell_running_app
 
@@ -30,7 +31,7 @@ def cmd_api(store: SqliteStore, args: argparse.Namespace) -> int:
         regenerate(data_dir)
         print("a new token was generated; the old one no longer works")
     settings = api_settings(store.settings.get)
-    running = tell_running_app({"cmd": "api-reload"}) if args.action != "info" else None
+    running = tell_running_app(Request(Verb.API_RELOAD)) if args.action != "info" else None
     if args.action == "info" or args.json:
         info = {"enabled": settings.enabled, "url": settings.url, "token": token(data_dir)}
         if args.json:

@@ -1,4 +1,5 @@
-"""The commands that start or stop the tray app: no command at all, `open WINDOW`, `close WINDOW`, `quit`.
+"""The commands that start, steer or stop the tray app: no command at all, `open WINDOW`, `close WINDOW`, `pause`,
+`resume`, `unload-models`, `quit` (each one of `core.control`'s verbs).
 
 Qt is imported only here and only to start the app: asking a running app to show a window, close one or
 quit goes through the plain-socket client (`instance_socket`), so those run fast and without Qt too.
@@ -10,10 +11,15 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from .. import paths
+from ..core.control import Request, Verb
 from ..instance_socket import show_running_app
 from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, ask_running_app, error
+
+if TYPE_CHECKING:
+    from ..store import SqliteStore
 
 
 def no_display(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> bool:
@@ -56,7 +62,7 @@ def cmd_open(_store: None, args: argparse.Namespace) -> int:
 
 def cmd_close(_store: None, args: argparse.Namespace) -> int:
     """Close a window of the running app (scripts, and the memory benchmark's window tour)."""
-    reply = ask_running_app({"cmd": "close", "window": args.window})
+    reply = ask_running_app(Request(Verb.CLOSE, window=args.window))
     if reply is None:
         print("Heartbeat Desktop is not running")
     elif reply.get("closed"):
@@ -68,9 +74,43 @@ def cmd_close(_store: None, args: argparse.Namespace) -> int:
 
 def cmd_quit(_store: None, args: argparse.Namespace) -> int:
     """Ask the running app (for this data dir) to quit cleanly; no app running is not an error."""
-    reply = ask_running_app({"cmd": "quit"})  # AppNotAnswering: the lock says it runs, its socket is being re-made
+    reply = ask_running_app(Request(Verb.QUIT))  # AppNotAnswering: the lock says it runs, its socket is being re-made
     if reply is None:
         print("Heartbeat Desktop is not running")
         return EXIT_OK
     print(f"asked Heartbeat Desktop (pid {reply.get('pid')}) to quit")
+    return EXIT_OK
+
+
+def cmd_pause(store: SqliteStore, args: argparse.Namespace) -> int:
+    """Every scheduled heartbeat, app-wide (`threads pause` is one thread). Without a running app the flag is
+    stored, and the app starts paused; run-now still works either way."""
+    from ..store.settings import PAUSED_SETTING
+
+    word = "paused" if args.paused else "resumed"
+    reply = ask_running_app(Request(Verb.PAUSE if args.paused else Verb.RESUME))
+    if reply is None:
+        store.settings.set(PAUSED_SETTING, "1" if args.paused else "0")
+        print(f"heartbeats {word} (Heartbeat Desktop is not running: this holds when it starts)")
+    elif not reply.get("ok"):
+        return error(str(reply.get("error", "the running app refused")), EXIT_FAIL)
+    else:
+        print(f"heartbeats {word}")
+    return EXIT_OK
+
+
+def cmd_unload_models(_store: None, args: argparse.Namespace) -> int:
+    """Free the model server's memory now. The running app does it when there is one (its notification says
+    what was freed); otherwise this process asks Ollama itself and says so."""
+    reply = ask_running_app(Request(Verb.UNLOAD_MODELS))
+    if reply is not None:
+        if not reply.get("ok"):
+            return error(str(reply.get("error", "the running app refused")), EXIT_FAIL)
+        print("asked Heartbeat Desktop to unload the models; its notification says what was freed")
+        return EXIT_OK
+    from ..wiring import llm_for
+
+    llm = llm_for(paths.data_dir())
+    names = llm.unload_all()  # an LLMError is the command's failure: one line, exit 1
+    print(f"Ollama at {llm.host}: {', '.join(names) if names else 'nothing was loaded'}")
     return EXIT_OK

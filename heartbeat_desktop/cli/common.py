@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import logging_setup, paths
+from ..core.control import Request
 from ..instance_socket import request, server_name
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -56,12 +57,12 @@ class AppNotAnswering(ConnectionError):
         )
 
 
-def ask_running_app(message: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any] | None:
+def ask_running_app(message: Request, timeout_s: float = 5.0) -> dict[str, Any] | None:
     """The running app's answer, or None when no app runs for this data dir (raises AppNotAnswering when
     one runs but cannot be reached). Plain sockets, no Qt: these commands must stay quick, and work in a
     process that cannot load Qt's libraries."""
     data_dir = paths.data_dir()
-    reply = request(server_name(data_dir), message, timeout_s=timeout_s)
+    reply = request(server_name(data_dir), message.to_message(), timeout_s=timeout_s)
     if reply is None:
         from ..instance_lock import holder
 
@@ -71,7 +72,7 @@ def ask_running_app(message: dict[str, Any], timeout_s: float = 5.0) -> dict[str
     return reply
 
 
-def tell_running_app(message: dict[str, Any]) -> bool:
+def tell_running_app(message: Request) -> bool:
     """Whether an app was there to hear it: the caller says "applied now" or "applied at next start"."""
     try:
         return ask_running_app(message) is not None

@@ -24,7 +24,7 @@ from ..core.models import NOTE_KINDS, ROLES, RUN_STATUSES
 from ..store import DEFAULT_THREAD
 from ..window_names import WINDOWS
 from .api import cmd_api
-from .app import cmd_close, cmd_open, cmd_quit
+from .app import cmd_close, cmd_open, cmd_pause, cmd_quit, cmd_unload_models
 from .check import cmd_check
 from .common import Command
 from .config import cmd_config_get, cmd_config_set, cmd_settings_get, cmd_settings_set
@@ -135,6 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=NOTE_KINDS, default="memory")
     p.add_argument("text", nargs="+")
 
+    _app_commands(sub)
+    _provider_commands(sub)
+    _api_commands(sub)
+    _decision_commands(sub)
+
+    p = _command(sub, "feed", cmd_feed, read_only=True, help="posts in the local feed, newest first")
+    p.add_argument("--limit", type=_count(1, 10_000), default=50, help="how many posts, 1–10000 (default 50)")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def _app_commands(sub: Subparsers) -> None:
+    """The running app's verbs (core.control) that a shell asks for by name."""
     p = _command(
         sub, "open", cmd_open, needs_store=False, help="open a window of the running app (starting it if needed)"
     )
@@ -142,10 +155,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "close", cmd_close, needs_store=False, help="close a window of the running app")
     p.add_argument("window", choices=tuple(WINDOWS))
 
-    _provider_commands(sub)
+    for word, paused, what in (
+        ("pause", True, "pause every thread's scheduled heartbeats"),
+        ("resume", False, "put every thread back on its schedule"),
+    ):
+        p = _command(sub, word, cmd_pause, help=f"{what} (kept across restarts)")
+        p.set_defaults(paused=paused)
+    _command(
+        sub, "unload-models", cmd_unload_models, needs_store=False, help="free the model server's memory now (Ollama)"
+    )
     _command(sub, "quit", cmd_quit, needs_store=False, help="ask the running tray app to quit")
-    _api_commands(sub)
 
+
+def _decision_commands(sub: Subparsers) -> None:
+    """Measuring decisions: a suite of situations, or the thread's own recorded runs."""
     p = _command(
         sub,
         "eval",
@@ -171,11 +194,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=DECISION_MODES, help="ask in this mode instead of each run's own")
     p.add_argument("--heartbeat-md", metavar="FILE", help="an edited HEARTBEAT.md to decide by")
     p.add_argument("--json", action="store_true")
-
-    p = _command(sub, "feed", cmd_feed, read_only=True, help="posts in the local feed, newest first")
-    p.add_argument("--limit", type=_count(1, 10_000), default=50, help="how many posts, 1–10000 (default 50)")
-    p.add_argument("--json", action="store_true")
-    return parser
 
 
 def _config_commands(sub: Subparsers) -> None:

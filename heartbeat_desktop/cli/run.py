@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import __version__, paths
 from ..core.app_settings import DEFAULT_MODEL
+from ..core.control import Request, Verb
 from ..core.models import Refusal, RunRecord
 from ..core.ports import StoreError
 from ..core.present import describe_run, iso, post_json, post_line, run_lines, run_record, run_summary
@@ -25,7 +26,7 @@ def _run_in_running_app(store: SqliteStore, args: argparse.Namespace) -> RunReco
     from ..wiring import run_wait_s
 
     reply = ask_running_app(
-        {"cmd": "run-now", "thread": args.thread, "dry_run": bool(args.dry_run)},
+        Request(Verb.RUN_NOW, thread=args.thread, dry_run=bool(args.dry_run)),
         timeout_s=run_wait_s(store),
     )
     if reply is None:
@@ -64,7 +65,7 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
     from ..wiring import make_llm
 
     try:
-        live = ask_running_app({"cmd": "status"})
+        live = ask_running_app(Request(Verb.STATUS))
         silent_pid = None
     except AppNotAnswering as exc:  # it runs: say so, with what the database knows
         live, silent_pid = None, exc.pid

@@ -23,6 +23,10 @@ _ALIASES = {"every": "every_seconds"}
 _HOUR_PARTNER = {"active_hours_start": "active_hours_end", "active_hours_end": "active_hours_start"}
 
 
+def _help(text: str) -> dict[str, Any]:
+    return {"help": text}
+
+
 class ConfigError(ValueError):
     """A config value a user tried to set is not allowed; the message names the allowed range."""
 
@@ -35,46 +39,79 @@ class ActiveHoursUnpaired(ConfigError):
 class HeartbeatConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
 
-    enabled: bool = True
-    every_seconds: int = Field(1800, ge=60, le=86400)
-    target: Literal["none", "last"] = "none"
-    model: str | None = Field(None, min_length=1, max_length=200)
-    max_tokens: int = Field(500, ge=10, le=4000)
-    temperature: float = Field(0.7, ge=0.0, le=1.0)
-    dry_run: bool = False
-    active_hours_start: int | None = Field(None, ge=0, le=23)
-    active_hours_end: int | None = Field(None, ge=0, le=23)
-    timezone: str | None = Field(None, description="IANA zone name; None means the machine's local zone")
-    # Precheck: ask the model even when nothing changed since the last successful run.
-    always_ask: bool = False
-    # Intervals that divide a day run at fixed clock times (30 min → :00 and :30), so restarts keep the rhythm.
-    align_to_clock: bool = True
-    # Defer a scheduled heartbeat while the user wrote in the thread within this many minutes (0: never).
-    busy_minutes: int = Field(5, ge=0, le=240)
+    # Each field's help (`json_schema_extra={"help": …}`, read by `help()`) is what Settings shows as the
+    # tooltip of its widget, so the words live beside the bounds and the default they describe.
+    enabled: bool = Field(True, json_schema_extra=_help("run scheduled heartbeats for this thread"))
+    every_seconds: int = Field(1800, ge=60, le=86400, json_schema_extra=_help("how often a heartbeat runs"))
+    target: Literal["none", "last"] = Field(
+        "none", json_schema_extra=_help("none: the feed only; last: also a message in the most recently active thread")
+    )
+    model: str | None = Field(
+        None, min_length=1, max_length=200, json_schema_extra=_help("this thread's model; empty: the app's default")
+    )
+    max_tokens: int = Field(500, ge=10, le=4000, json_schema_extra=_help("the longest reply the model may write"))
+    temperature: float = Field(0.7, ge=0.0, le=1.0, json_schema_extra=_help("0: the same answer each time; 1: varied"))
+    dry_run: bool = Field(False, json_schema_extra=_help("decide and record the decision, but write nothing"))
+    active_hours_start: int | None = Field(None, ge=0, le=23, json_schema_extra=_help("first hour heartbeats run"))
+    active_hours_end: int | None = Field(
+        None, ge=0, le=23, json_schema_extra=_help("the hour they stop (before start: overnight)")
+    )
+    timezone: str | None = Field(
+        None,
+        description="IANA zone name; None means the machine's local zone",
+        json_schema_extra=_help("the zone of the active hours and the daily caps (empty: this computer's)"),
+    )
+    always_ask: bool = Field(
+        False, json_schema_extra=_help("ask the model even when nothing changed since the last successful run")
+    )
+    align_to_clock: bool = Field(
+        True,
+        json_schema_extra=_help(
+            "intervals that divide a day run at fixed clock times (30 min → :00 and :30), so restarts keep the rhythm"
+        ),
+    )
+    busy_minutes: int = Field(
+        5, ge=0, le=240, json_schema_extra=_help("wait while you wrote in the thread this recently (0: never wait)")
+    )
     # Desktop notifications, independent of `target`: posts and failures on, comments and votes off.
-    notify_posts: bool = True
-    notify_failures: bool = True
-    notify_comments: bool = False
-    notify_votes: bool = False
+    notify_posts: bool = Field(True, json_schema_extra=_help("a notification for each post"))
+    notify_failures: bool = Field(True, json_schema_extra=_help("a notification when a heartbeat fails"))
+    notify_comments: bool = Field(False, json_schema_extra=_help("a notification for each comment"))
+    notify_votes: bool = Field(False, json_schema_extra=_help("a notification for each vote"))
     # Guard rails no prompt can talk its way past: which actions this thread may take at all, and how many
-    # posts a day (in the thread's time zone). "none" is always allowed.
-    allowed_actions: tuple[Literal["post", "comment", "vote"], ...] = ("post", "comment", "vote")
-    max_posts_per_day: int = Field(10, ge=0, le=200)
-    max_comments_per_day: int = Field(20, ge=0, le=500)
-    max_votes_per_day: int = Field(20, ge=0, le=500)
-    # A model stuck on one answer the app keeps refusing (the same post again, a disallowed action) pauses
-    # its thread after this many runs in a row, and says so (0: never).
-    pause_after_same_answer: int = Field(3, ge=0, le=50)
-    # Presence (Linux desktops that say; elsewhere nothing is deferred): a scheduled heartbeat waits while
-    # the screen is locked or the user has been idle this long (0: never), and, if asked, while on battery
-    # or on a metered connection. "Run now" is never deferred.
-    defer_when_locked: bool = True
-    defer_when_idle_minutes: int = Field(30, ge=0, le=1440)
-    defer_on_battery: bool = False
-    defer_on_metered: bool = False
-    # How the model is asked (core/decide.py): one constrained call, or a short free reasoning call first.
-    # `heartbeat-desktop eval --mode` and Settings → Compare models… measure which suits a model.
-    decision_mode: Literal["direct", "reason-first"] = "direct"
+    # a day (in the thread's time zone). "none" is always allowed.
+    allowed_actions: tuple[Literal["post", "comment", "vote"], ...] = Field(
+        ("post", "comment", "vote"), json_schema_extra=_help("what the agent may do besides nothing")
+    )
+    max_posts_per_day: int = Field(10, ge=0, le=200, json_schema_extra=_help("posts a day at most"))
+    max_comments_per_day: int = Field(20, ge=0, le=500, json_schema_extra=_help("comments a day at most"))
+    max_votes_per_day: int = Field(20, ge=0, le=500, json_schema_extra=_help("votes a day at most"))
+    pause_after_same_answer: int = Field(
+        3,
+        ge=0,
+        le=50,
+        json_schema_extra=_help(
+            "pause the thread after this many refused answers in a row that are the same (0: never)"
+        ),
+    )
+    # Presence (Linux desktops that say; elsewhere nothing is deferred). "Run now" is never deferred.
+    defer_when_locked: bool = Field(True, json_schema_extra=_help("wait while the screen is locked"))
+    defer_when_idle_minutes: int = Field(
+        30, ge=0, le=1440, json_schema_extra=_help("wait while you have been idle this long (0: never)")
+    )
+    defer_on_battery: bool = Field(False, json_schema_extra=_help("wait while on battery"))
+    defer_on_metered: bool = Field(False, json_schema_extra=_help("wait while on a metered network"))
+    # How the model is asked (core/decide.py). `heartbeat-desktop eval --mode` and Settings → Compare
+    # models… measure which suits a model.
+    decision_mode: Literal["direct", "reason-first"] = Field(
+        "direct",
+        json_schema_extra=_help("direct: one answer in the decision format; reason-first: a few sentences first"),
+    )
+
+    @classmethod
+    def help(cls, key: str) -> str:
+        extra = cls.model_fields[key].json_schema_extra
+        return str(extra.get("help", "")) if isinstance(extra, dict) else ""
 
     def daily_limit(self, action: str) -> int:
         """How many of `action` this thread may take a day (the caps are checked where the action is

@@ -5,19 +5,23 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from .config import HeartbeatConfig
 
+# The closed vocabularies of a record. Literal types, not enums: the values are what the database, the JSON
+# and the command line carry, and mypy (strict_equality) rejects a comparison with a word outside the set —
+# `run.status == "succeeded"` is a type error, not a branch that never runs. The tuples are for argparse
+# choices and the API's checks, derived from the types so the two cannot drift.
 Role = Literal["user", "assistant", "system"]
 NoteKind = Literal["memory", "contradiction"]
 RunStatus = Literal["started", "ok", "skipped", "failed", "interrupted"]
 Trigger = Literal["schedule", "manual", "catch-up", "preview"]
 
-ROLES: tuple[str, ...] = ("user", "assistant", "system")
-NOTE_KINDS: tuple[str, ...] = ("memory", "contradiction")
-RUN_STATUSES: tuple[str, ...] = ("started", "ok", "skipped", "failed", "interrupted")
-TRIGGERS: tuple[str, ...] = ("schedule", "manual", "catch-up", "preview")
+ROLES: tuple[str, ...] = get_args(Role)
+NOTE_KINDS: tuple[str, ...] = get_args(NoteKind)
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+TRIGGERS: tuple[str, ...] = get_args(Trigger)
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class Thread:
 class Message:
     id: int
     thread_id: str
-    role: str
+    role: Role
     text: str
     created_at: float
 
@@ -49,7 +53,7 @@ class Message:
 class Note:
     id: int
     thread_id: str
-    kind: str
+    kind: NoteKind
     text: str
     resolved: bool
     created_at: float
@@ -83,10 +87,10 @@ class RunRecord:
 
     id: str
     thread_id: str
-    trigger: str
+    trigger: Trigger
     dry_run: bool
     started_at: float
-    status: str = "started"
+    status: RunStatus = "started"
     reason: str = ""
     model: str | None = None
     prompt: str | None = None

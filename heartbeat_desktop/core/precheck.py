@@ -7,6 +7,7 @@ from datetime import datetime
 
 from .config import HeartbeatConfig
 from .heartbeat_md import Instructions
+from .models import Trigger
 from .presence import RECHECK_S, PresenceState, away_reason
 from .schedule import SCHEDULED_TRIGGERS, busy_until, in_active_hours, zone_of
 
@@ -30,7 +31,7 @@ def precheck(
     config: HeartbeatConfig,
     instructions: Instructions,
     *,
-    trigger: str,
+    trigger: Trigger,
     now_ts: float,
     paused: bool,
     fingerprint: str,

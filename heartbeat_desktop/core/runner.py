@@ -21,7 +21,7 @@ from .app_settings import DEFAULT_CONTEXT_TOKENS, DEFAULT_MODEL, DEFAULT_TIMEOUT
 from .config import HeartbeatConfig
 from .context import MESSAGE_LIMIT, NOTE_LIMIT, POST_LIMIT
 from .decision_schema import DecisionSchema
-from .models import RunRecord
+from .models import RunRecord, Thread, Trigger
 from .ports import (
     DailyCap,
     DailyCapReached,
@@ -32,7 +32,7 @@ from .ports import (
     LLMRequest,
     StoreError,
 )
-from .precheck import SCHEDULED_TRIGGERS, precheck
+from .precheck import SCHEDULED_TRIGGERS, Skip, precheck
 from .precheck import fingerprint as run_fingerprint
 from .presence import PresenceSource
 from .prompt_plan import PromptPlan, Situation, clip_reply
@@ -93,7 +93,7 @@ class HeartbeatRunner:
         self,
         thread_id: str,
         *,
-        trigger: str = "manual",
+        trigger: Trigger = "manual",
         dry_run: bool | None = None,
         heartbeat_md_text: str | None = None,
         record: bool = True,
@@ -124,42 +124,64 @@ class HeartbeatRunner:
         )
         log.info("Starting heartbeat for thread %s (%s%s)", thread_id, trigger, ", dry run" if dry else "")
         md_hash = instructions.sha256[:16]
-        # Only a scheduled run asks the desktop whether the user is there: a person pressing "Run now" is.
-        presence = self.presence.read() if self.presence is not None and trigger in SCHEDULED_TRIGGERS else None
         try:
-            fingerprint = run_fingerprint(md_hash, self.store.thread_fingerprint(thread_id))
-            skip = precheck(
-                config,
-                instructions,
-                trigger=trigger,
-                now_ts=run.started_at,
-                paused=thread.paused,
-                fingerprint=fingerprint,
-                last_success_fingerprint=self.store.last_success_fingerprint(thread_id),
-                last_active_at=thread.last_active_at,
-                presence=presence,
-            )
-            repeated = (
-                skip is not None and skip.away and self.store.last_run_outcome(thread_id) == ("skipped", skip.reason)
-            )
+            skip, repeated = self._precheck(run, thread, instructions, md_hash)
         except StoreError as exc:
             return self._fail(run, t0, _db_reason(exc), record=record, inserted=False)
         if skip is not None:
-            run.status, run.reason, run.defer_until = "skipped", skip.reason, skip.defer_until
-            self._stamp(run, t0)
-            log.info("Heartbeat skipped for thread %s: %s", thread_id, skip.reason)
-            if record and not repeated:  # the user is still away: History already says so
-                try:
-                    self.store.insert_run(run)
-                except StoreError as exc:
-                    log.error("Could not record skipped run: %s", exc)
-            return run
-
+            return self._skipped(run, t0, skip, record=record and not repeated)
         if record:
             try:
                 self.store.insert_run(run)
             except StoreError as exc:
                 return self._fail(run, t0, _db_reason(exc), record=record, inserted=False)
+        return self._asked(run, t0, thread, instructions, md_hash, record)
+
+    def _precheck(
+        self, run: RunRecord, thread: Thread, instructions: heartbeat_md.Instructions, md_hash: str
+    ) -> tuple[Skip | None, bool]:
+        """Whether to ask the model at all, and whether a skip only repeats the last one (the user is still
+        away: History already says so). Raises StoreError."""
+        # Only a scheduled run asks the desktop whether the user is there: a person pressing "Run now" is.
+        scheduled = run.trigger in SCHEDULED_TRIGGERS
+        presence = self.presence.read() if self.presence is not None and scheduled else None
+        fingerprint = run_fingerprint(md_hash, self.store.thread_fingerprint(thread.id))
+        skip = precheck(
+            thread.config,
+            instructions,
+            trigger=run.trigger,
+            now_ts=run.started_at,
+            paused=thread.paused,
+            fingerprint=fingerprint,
+            last_success_fingerprint=self.store.last_success_fingerprint(thread.id),
+            last_active_at=thread.last_active_at,
+            presence=presence,
+        )
+        repeated = skip is not None and skip.away and self.store.last_run_outcome(thread.id) == ("skipped", skip.reason)
+        return skip, repeated
+
+    def _skipped(self, run: RunRecord, t0: float, skip: Skip, *, record: bool) -> RunRecord:
+        run.status, run.reason, run.defer_until = "skipped", skip.reason, skip.defer_until
+        self._stamp(run, t0)
+        log.info("Heartbeat skipped for thread %s: %s", run.thread_id, skip.reason)
+        if record:
+            try:
+                self.store.insert_run(run)
+            except StoreError as exc:
+                log.error("Could not record skipped run: %s", exc)
+        return run
+
+    def _asked(
+        self,
+        run: RunRecord,
+        t0: float,
+        thread: Thread,
+        instructions: heartbeat_md.Instructions,
+        md_hash: str,
+        record: bool,
+    ) -> RunRecord:
+        """The model's part and what follows; whatever goes wrong, the run ends recorded with its cause."""
+        config = thread.config
         try:
             return self._decide_and_act(run, t0, thread.title, config, instructions, md_hash, record)
         except LLMError as exc:
@@ -174,7 +196,7 @@ class HeartbeatRunner:
         except StoreError as exc:
             return self._fail(run, t0, _db_reason(exc), record=record)
         except Exception as exc:  # the run must end recorded, whatever went wrong
-            log.exception("Heartbeat for thread %s crashed", thread_id)
+            log.exception("Heartbeat for thread %s crashed", run.thread_id)
             return self._fail(run, t0, f"internal error: {type(exc).__name__}: {exc}", record=record)
 
     def _instructions(

@@ -30,12 +30,13 @@ from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from .config import HeartbeatConfig
+from .models import RunStatus, Trigger
 from .refusals import REFUSAL_KINDS
 
 DAY_S = 86400
 BACKOFF_CAP_S = 6 * 3600
 CATCH_UP_GRACE_S = 120.0  # a run this late (or later) is a catch-up, not a punctual one
-SCHEDULED_TRIGGERS: tuple[str, ...] = ("schedule", "catch-up")  # the runs the schedule itself starts
+SCHEDULED_TRIGGERS: tuple[Trigger, ...] = ("schedule", "catch-up")  # the runs the schedule itself starts
 # A model's answer refused by the thread's own rules: the server worked (core/runner.py raises these).
 _MAX_STEPS = 1000
 
@@ -228,7 +229,7 @@ def anchor(last_slot_at: float | None, *, now: float) -> tuple[float | None, flo
     return last_slot_at, None
 
 
-def counts_toward_backoff(*, trigger: str, dry_run: bool, status: str, error_kind: str | None) -> bool:
+def counts_toward_backoff(*, trigger: Trigger, dry_run: bool, status: RunStatus, error_kind: str | None) -> bool:
     """Whether a run's failure should make the schedule back off.
 
     Backoff is there to leave a failing model server alone, so only a scheduled run whose model call

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .config import HeartbeatConfig
+from .models import RunStatus
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class ThreadSchedule:
     next_due: float | None
     running: bool
     queued: bool
-    last_status: str | None
+    last_status: RunStatus | None
     last_reason: str | None
     last_run_at: float | None
     consecutive_failures: int

@@ -92,26 +92,10 @@ def _request_json(
         try:
             response = client.request(method, url, headers=headers, json=body, timeout=guard.timeout())
         except httpx.HTTPError as exc:
-            cut = describe_cut(guard, provider, timeout_s)
-            if cut is not None:
-                raise cut from None
-            if isinstance(exc, httpx.ConnectError):
-                raise LLMError(
-                    "unreachable",
-                    f"cannot reach {provider} at {httpx.URL(url).host}",
-                    "check the provider's base URL and your network",
-                ) from exc
-            if isinstance(exc, httpx.TimeoutException):
-                raise LLMError(
-                    "timeout",
-                    f"{provider} did not answer within {seconds(timeout_s)} s",
-                    "try again, or raise the timeout in Settings",
-                ) from exc
-            raise LLMError("http_error", f"HTTP error talking to {provider}: {type(exc).__name__}") from exc
+            raise _transport_error(exc, guard, provider, url, timeout_s) from exc
         if cancelled():
             raise LLMError("cancelled", "the request was cancelled")
-        status = response.status_code
-        if status == 429:
+        if response.status_code == 429:
             wait = _retry_after(response)
             if wait is not None and time.monotonic() + wait < guard.deadline and attempt < 4:
                 log.info("%s rate-limited the request; retrying in %.1f s", provider, wait)
@@ -124,37 +108,75 @@ def _request_json(
                 f"{provider} is rate-limiting requests (HTTP 429){after}: {_server_message(response, secrets)}",
                 "wait a little, or lower the heartbeat frequency",
             )
-        said = _server_message(response, secrets) if status >= 400 else ""
-        if status in (401, 403):
-            sent_key = any(h.lower() in ("authorization", "x-api-key") for h in headers)
-            what = "the API key" if sent_key else "the request (no API key was sent)"
-            raise LLMError(
-                "auth",
-                f"{provider} refused {what} (HTTP {status}): {said}",
-                key_hint or f"set {'a new' if sent_key else 'a'} key: heartbeat-desktop provider set-key {provider}",
-                status=status,
-                detail=said,
-            )
-        if status == 404 and model:
-            raise LLMError(
-                "model_not_found",
-                f"{provider} has no model {model!r} (HTTP 404): {said}",
-                "pick a model from the list in Settings",
-                status=status,
-                detail=said,
-            )
-        if status >= 400:
-            overflow = overflow_error(provider, said, status)
-            if overflow is not None:
-                raise overflow
-            raise LLMError("http_error", f"{provider} returned HTTP {status}: {said}", status=status, detail=said)
-        try:
-            data = response.json()
-        except (json.JSONDecodeError, ValueError) as exc:
-            raise LLMError("invalid_reply", f"invalid reply: {provider} sent something that is not JSON") from exc
-        if not isinstance(data, dict):
-            raise LLMError("invalid_reply", f"invalid reply: {provider} sent JSON that is not an object")
-        return data
+        if response.status_code >= 400:
+            raise _status_error(response, provider, headers, secrets, model, key_hint)
+        return _json_object(response, provider)
+
+
+def _transport_error(exc: httpx.HTTPError, guard: CallGuard, provider: str, url: str, timeout_s: float) -> LLMError:
+    """What a request that got no answer means: cut by the guard (cancelled, out of time, a reply that
+    trickled or would not end), nobody listening, or no answer in time."""
+    cut = describe_cut(guard, provider, timeout_s)
+    if cut is not None:
+        return cut
+    if isinstance(exc, httpx.ConnectError):
+        return LLMError(
+            "unreachable",
+            f"cannot reach {provider} at {httpx.URL(url).host}",
+            "check the provider's base URL and your network",
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return LLMError(
+            "timeout",
+            f"{provider} did not answer within {seconds(timeout_s)} s",
+            "try again, or raise the timeout in Settings",
+        )
+    return LLMError("http_error", f"HTTP error talking to {provider}: {type(exc).__name__}")
+
+
+def _status_error(
+    response: httpx.Response,
+    provider: str,
+    headers: dict[str, str],
+    secrets: list[str],
+    model: str,
+    key_hint: str,
+) -> LLMError:
+    """An HTTP error status in words: a refused key, a missing model, a prompt too long, or the server's own."""
+    status = response.status_code
+    said = _server_message(response, secrets)
+    if status in (401, 403):
+        sent_key = any(h.lower() in ("authorization", "x-api-key") for h in headers)
+        what = "the API key" if sent_key else "the request (no API key was sent)"
+        return LLMError(
+            "auth",
+            f"{provider} refused {what} (HTTP {status}): {said}",
+            key_hint or f"set {'a new' if sent_key else 'a'} key: heartbeat-desktop provider set-key {provider}",
+            status=status,
+            detail=said,
+        )
+    if status == 404 and model:
+        return LLMError(
+            "model_not_found",
+            f"{provider} has no model {model!r} (HTTP 404): {said}",
+            "pick a model from the list in Settings",
+            status=status,
+            detail=said,
+        )
+    overflow = overflow_error(provider, said, status)
+    if overflow is not None:
+        return overflow
+    return LLMError("http_error", f"{provider} returned HTTP {status}: {said}", status=status, detail=said)
+
+
+def _json_object(response: httpx.Response, provider: str) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise LLMError("invalid_reply", f"invalid reply: {provider} sent something that is not JSON") from exc
+    if not isinstance(data, dict):
+        raise LLMError("invalid_reply", f"invalid reply: {provider} sent JSON that is not an object")
+    return data
 
 
 class HostedClient:

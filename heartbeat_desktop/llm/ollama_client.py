@@ -280,6 +280,7 @@ class OllamaClient:
         """Ask the server to free every model it holds now ("Unload models now"); returns their names."""
         guard = CallGuard(time.monotonic() + timeout_s)
         client = self._client(timeout_s, guard)
+        name = ""  # the model being unloaded, for the error: none while listing them
         try:
             with guard:
                 names = [m.model for m in client.ps().models if m.model]
@@ -287,7 +288,7 @@ class OllamaClient:
                     client.generate(model=name, keep_alive=0)
                 return names
         except ollama.ResponseError as exc:
-            raise self._response_error(exc, "") from None
+            raise self._response_error(exc, name) from None
         except (ConnectionError, httpx.HTTPError) as exc:
             raise self._call_error(exc, guard, timeout_s) from exc
         finally:

@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
 from .. import __version__, paths, wiring
@@ -32,6 +32,7 @@ from ..presence import heartbeat_presence, notification_presence
 from ..store import SqliteStore
 from ..window_names import WINDOWS
 from .notification_actions import NotificationActions
+from .services.app_control import AppControlQt, AppHooks
 from .services.health import HealthMonitor
 from .services.local_api import LocalApi
 from .services.notifications import Notifier
@@ -42,6 +43,7 @@ from .services.tasks import Tasks
 from .tray import CRASH, HEALTH, TrayController
 from .tray_menu import TrayActions, TrayMenu
 from .window_manager import WindowManager
+from .windows.registry import WindowParts, window_factories
 from .windows.window_state import WindowMemory
 
 if TYPE_CHECKING:  # imported where first used: the tray needs none of them to appear (issue #17)
@@ -91,8 +93,19 @@ class TrayApp(QObject):
         self.scheduler = HeartbeatScheduler(db_path, self.make_runner, clock=self.clock, parent=self)
         self.memory = WindowMemory(data_dir)
         self._gui_store: SqliteStore | None = None
+        self._tasks = Tasks(self)  # background work of the app's own (unloading models)
         self.window_manager = WindowManager(self.window_factories, self)
-        self.windows: dict[str, Callable[[], None]] = {name: partial(self._show_window, name) for name in WINDOWS}
+        self._build_tray(dnd_source)
+        self._build_control()
+        self.health = HealthMonitor(wiring.probe_ollama, partial(wiring.ollama_host, data_dir), self)
+        self._connect()
+        self._tray_wait_s = DEFAULT_TRAY_WAIT_S if tray_wait_s is None else tray_wait_s
+        self.signals = SignalWatcher(lambda _sig: self.quit(), parent=self)
+        install_excepthook(lambda title, body: self.notifier.show(Notice(title, body, critical=True)))
+
+    def _build_tray(self, dnd_source: PresenceSource | None) -> None:
+        """The icon, its menu and the notifications, and what a notification's buttons do."""
+        self.windows: dict[str, Callable[[], object]] = {name: partial(self.open_window, name) for name in WINDOWS}
         self.actions = TrayActions(
             run_now=self.run_now,
             toggle_pause=self.toggle_pause,
@@ -119,7 +132,41 @@ class TrayApp(QObject):
             changed=self.window_manager.refresh_visible,
         )
         self.notifier.action_requested.connect(self.notification_actions.handle)
-        self.health = HealthMonitor(wiring.probe_ollama, partial(wiring.ollama_host, data_dir), self)
+
+    def _build_control(self) -> None:
+        """How the app is reached from outside: the verbs of core.control, implemented once, and the two
+        transports that carry them (the instance socket, the local API)."""
+        self.control = AppControlQt(
+            self.scheduler,
+            AppHooks(
+                status=self.live_status,
+                reload=self._on_outside_change,
+                api_reload=self.configure_api,
+                open_window=self.open_window,
+                close_window=self.close_window,
+                raise_ui=self.raise_ui,
+                unload_models=self.unload_models,
+                quit=self.quit,
+            ),
+            self,
+        )
+        self.instance = InstanceServer(
+            server_name(self.data_dir, recorded=False), self.control, self, lock=InstanceLock(self.data_dir)
+        )
+        self.fd_pressure.connect(self._recheck_listeners)
+        self._relisten_delay_s = 0.0
+        self._relisten = QTimer(self)
+        self._relisten.setSingleShot(True)
+        self._relisten.timeout.connect(self._recheck_listeners)
+        self.local_api = LocalApi(
+            self.control, self.data_dir, self.db_path, lambda: self.gui_store.settings, self.fd_pressure.emit, self
+        )
+        self.local_api.failed.connect(
+            lambda error: self.notifier.show(Notice("The local API could not start", error, critical=True))
+        )
+
+    def _connect(self) -> None:
+        """What the app does when the scheduler, the health check and the menu say something."""
         self.health.changed.connect(self._on_health)
         # Between heartbeats nothing polls the model server (no idle wake-ups); when the user looks at the
         # menu, check it, so what the menu and tooltip say is true now.
@@ -128,36 +175,10 @@ class TrayApp(QObject):
         # app looks again whenever it is awake anyway — the menu opens, a heartbeat ends — so the CLI finds
         # it again without a timer waking the process to poll.
         self.menu.aboutToShow.connect(self._recheck_listeners)
-        self.instance = InstanceServer(
-            server_name(data_dir, recorded=False), self.scheduler, self, lock=InstanceLock(data_dir)
-        )
-        self.instance.raise_requested.connect(self.raise_ui)
-        self.instance.status_provider = self.live_status
-        self.instance.open_requested.connect(self.open_window)
-        self.instance.close_handler = self.close_window
-        self.instance.api_reload_requested.connect(self.configure_api)
-        self.instance.reload_requested.connect(self._on_outside_change)
-        self.instance.quit_requested.connect(self.quit, Qt.ConnectionType.QueuedConnection)
-        self.fd_pressure.connect(self._recheck_listeners)
-        self._relisten_delay_s = 0.0
-        self._tasks = Tasks(self)
-        self._relisten = QTimer(self)
-        self._relisten.setSingleShot(True)
-        self._relisten.timeout.connect(self._recheck_listeners)
-        self.local_api = LocalApi(
-            self.scheduler, self.data_dir, self.db_path, lambda: self.gui_store.settings, self.fd_pressure.emit, self
-        )
-        self.local_api.changed.connect(self._on_api_change)
-        self.local_api.failed.connect(
-            lambda error: self.notifier.show(Notice("The local API could not start", error, critical=True))
-        )
         self.scheduler.state_changed.connect(self._on_state)
         self.scheduler.register_callback(self._on_run_finished)
         self._crash_shown: str | None = None  # the cause of runs that left no record, once told
         self.scheduler.run_crashed.connect(self._on_run_crashed)
-        self._tray_wait_s = DEFAULT_TRAY_WAIT_S if tray_wait_s is None else tray_wait_s
-        self.signals = SignalWatcher(lambda _sig: self.quit(), parent=self)
-        install_excepthook(lambda title, body: self.notifier.show(Notice(title, body, critical=True)))
 
     # ------------------------------------------------------------------ start / stop
     def start(self) -> bool:
@@ -263,61 +284,26 @@ class TrayApp(QObject):
             return [(t.thread_id, t.title) for t in state.threads]
         return [(t.id, t.title) for t in self.gui_store.threads.list()]
 
-    def _show_window(self, name: str) -> None:
-        self.window_manager.open(name)
-
     def open_window(self, name: str) -> QWidget | None:
         """Show a window (created on first use, then raised); the same one is reused while open."""
         return self.window_manager.open(name)
 
     @property
     def window_factories(self) -> dict[str, Callable[[], QWidget]]:
-        """The window registry: one factory per name in `window_names.WINDOWS`. Each window's module is
-        imported when it is first opened: the tray alone does not pay for charts, editors and dialogs."""
-        return {
-            "history": self._history_window,
-            "feed": self._feed_window,
-            "threads": self._threads_window,
-            "editor": self._editor_window,
-            "settings": self._settings_window,
-        }
-
-    def _feed_window(self) -> QWidget:
-        from .windows.feed_window import FeedWindow
-
-        return FeedWindow(self.gui_store, self.memory, on_change=lambda: None)
-
-    def _threads_window(self) -> QWidget:
-        from .windows.threads_window import ThreadsWindow
-
-        return ThreadsWindow(self.gui_store, self.memory, on_change=self.scheduler.reload)
-
-    def _editor_window(self) -> QWidget:
-        from .windows.editor_window import EditorWindow
-
-        return EditorWindow(
-            paths.ensure_heartbeat_md(self.data_dir), self.db_path, self.memory, self.thread_choices, self.make_runner
+        """The window registry (`windows.registry`): one factory per name in `window_names.WINDOWS`."""
+        return window_factories(
+            WindowParts(
+                store=lambda: self.gui_store,
+                memory=self.memory,
+                data_dir=self.data_dir,
+                scheduler=self.scheduler,
+                thread_choices=self.thread_choices,
+                make_runner=self.make_runner,
+                autostart_enabled=self.autostart.enabled,
+                set_autostart=self.set_autostart,
+                settings_applied=self._settings_applied,
+            )
         )
-
-    def _settings_window(self) -> QWidget:
-        from .windows.settings_dialog import SettingsDialog
-
-        return SettingsDialog(
-            self.gui_store,
-            self.memory,
-            autostart_enabled=self.autostart.enabled,
-            set_autostart=self.set_autostart,
-            on_applied=self._settings_applied,
-            data_dir=self.data_dir,
-        )
-
-    def _history_window(self) -> QWidget:
-        from .windows.history_window import HistoryWindow
-
-        window = HistoryWindow(self.gui_store, self.db_path, self.memory, self.thread_choices)
-        # A bound slot of the window: Qt drops the connection when the closed window is deleted.
-        self.scheduler.run_finished.connect(window.on_run_finished)
-        return window
 
     def close_window(self, name: str) -> bool:
         """Close a window if it is open (the CLI's `close`); False when it was not."""
@@ -325,7 +311,8 @@ class TrayApp(QObject):
 
     @Slot()
     def _on_outside_change(self) -> None:
-        """The CLI changed threads, configs, messages or settings: re-plan and refresh what is open."""
+        """The CLI or a script (the API) changed threads, configs, messages or settings: re-plan and refresh
+        what is open."""
         self.scheduler.reload()
         self._read_app_flags()
         self.window_manager.refresh_visible()
@@ -376,11 +363,6 @@ class TrayApp(QObject):
             return
         self._relisten_delay_s = min(60.0, self._relisten_delay_s * 2 or 1.0)
         self._relisten.start(int(self._relisten_delay_s * 1000))
-
-    @Slot(str)
-    def _on_api_change(self, _kind: str) -> None:
-        """What a script changed through the API shows in the open windows at once."""
-        self.window_manager.refresh_visible()
 
     # ------------------------------------------------------------------ state
     @Slot(object)
@@ -433,8 +415,9 @@ class TrayApp(QObject):
         )
 
     def live_status(self) -> dict[str, object]:
-        """What `heartbeat-desktop status` shows while the app runs: the app's own view, not the CLI's. The
-        scheduler's part is `core.present.scheduler_status`, the shape the API answers with too."""
+        """The STATUS verb's answer (`heartbeat-desktop status`, the API's status): the app's own view, not
+        the CLI's. The scheduler's part is `core.present.scheduler_status`. Reads only published Python state
+        (no Qt call), so the API may ask from its server threads."""
         return {
             "pid": os.getpid(),
             # for a long-running app's health (the endurance benchmark reads it): None's reference count

@@ -50,7 +50,7 @@ class TrayActions:
 
     run_now: Callable[[str], None]
     toggle_pause: Callable[[], None]
-    windows: dict[str, Callable[[], None]]
+    windows: dict[str, Callable[[], object]]
     autostart_enabled: Callable[[], bool]
     set_autostart: Callable[[bool], None]
     quit_app: Callable[[], None]

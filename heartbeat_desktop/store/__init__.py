@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,18 @@ class SqliteStore:
 
     def close(self) -> None:
         self.db.close()
+
+    @classmethod
+    @contextmanager
+    def worker(cls, path: Path | str, **options: Any) -> Iterator[SqliteStore]:
+        """A connection of its own for work off the GUI thread (a task, an API request, a health probe),
+        closed when the work ends. It never recovers interrupted runs: only the app's start does that, and
+        a worker's open must not mark a run that is in flight elsewhere as interrupted."""
+        store = cls(path, recover=False, **options)
+        try:
+            yield store
+        finally:
+            store.close()
 
     # ------------------------------------------------------------------ HeartbeatStore protocol
     def get_thread(self, thread_id: str) -> Thread | None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.models import RunRecord
+from ..core.models import RunRecord, RunStatus
 from ..core.schedule import SCHEDULED_TRIGGERS, counts_toward_backoff
 from .db import Database
 
@@ -150,7 +150,7 @@ def row_to_run(r: sqlite3.Row) -> RunRecord:
 class ThreadState:
     thread_id: str
     last_run_at: float | None
-    last_status: str | None
+    last_status: RunStatus | None
     last_reason: str | None
     last_success_at: float | None
     last_success_fingerprint: str | None

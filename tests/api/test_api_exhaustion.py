@@ -17,32 +17,18 @@ import httpx
 import pytest
 
 from heartbeat_desktop.api import server as api_server
-from heartbeat_desktop.api.server import AppBridge, ControlAPI
+from heartbeat_desktop.api.server import ApiFiles, ControlAPI
 from heartbeat_desktop.store import SqliteStore
 from tests.conftest import REPO
-
-
-class _State:
-    started = True
-    paused = False
-    next_due = None
-    threads = ()
+from tests.qt.app_parts import RecordingApp
 
 
 @pytest.fixture
-def control(data_dir: Path):
+def control(data_dir: Path, qtbot):
     SqliteStore(data_dir / "heartbeat.db").close()
-    bridge = AppBridge(
-        state=_State,
-        pause=lambda: None,
-        resume=lambda: None,
-        reload=lambda: None,
-        run_now=lambda thread, dry: "not in this test",
-        changed=lambda what: None,
-        heartbeat_md_path=data_dir / "HEARTBEAT.md",
-        db_path=data_dir / "heartbeat.db",
-    )
-    api = ControlAPI(bridge, lambda: "tok", 0).start()
+    app = RecordingApp(data_dir / "heartbeat.db")
+    files = ApiFiles(heartbeat_md=data_dir / "HEARTBEAT.md", db=data_dir / "heartbeat.db")
+    api = ControlAPI(app.control, files, lambda: "tok", 0).start()
     yield api
     api.stop()
 
@@ -164,10 +150,10 @@ def test_out_of_descriptors_backs_off_instead_of_spinning(tmp_path: Path) -> Non
         f"""
         import os, resource, socket, sys, time
         sys.path.insert(0, {str(REPO)!r})
-        from heartbeat_desktop.api.server import _BoundedServer
+        from heartbeat_desktop.api.http import BoundedServer
         from http.server import BaseHTTPRequestHandler
         pressure = []
-        server = _BoundedServer(("127.0.0.1", 0), BaseHTTPRequestHandler, lambda: pressure.append(time.monotonic()))
+        server = BoundedServer(("127.0.0.1", 0), BaseHTTPRequestHandler, lambda: pressure.append(time.monotonic()))
         import threading
         threading.Thread(target=server.serve_forever, daemon=True).start()
         port = server.server_address[1]

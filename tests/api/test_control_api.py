@@ -256,6 +256,8 @@ def test_the_api_the_socket_and_status_answer_in_one_shape(qtbot, api: Client, a
     ).start()
     qtbot.waitUntil(lambda: bool(box), timeout=25000)
     from_socket = box[0]["status"]
+    assert set(from_socket) == set(from_api)  # one answer to one verb, whichever transport carried it
+    assert from_socket["pid"] == from_api["pid"] == os.getpid()
     assert from_socket["threads"] == from_api["threads"]
     assert {k: from_socket[k] for k in ("running", "paused", "next_due")} == {
         k: from_api[k] for k in ("running", "paused", "next_due")

@@ -215,8 +215,8 @@ def test_settings_sets_the_decision_mode_and_opens_compare_with_the_threads_mode
     )  # fmt: skip
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: dialog._server_models is not None, timeout=5000)
-    assert dialog.decision_mode.currentData() == "direct"
-    dialog.decision_mode.setCurrentIndex(dialog.decision_mode.findData("reason-first"))
+    assert dialog.thread_page.decision_mode.currentData() == "direct"
+    dialog.thread_page.decision_mode.setCurrentIndex(dialog.thread_page.decision_mode.findData("reason-first"))
     dialog.compare_button.click()
     compare = dialog.compare
     assert compare.isVisible() and compare.chosen_models() == ["qwen3:4b"]

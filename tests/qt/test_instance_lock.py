@@ -121,15 +121,15 @@ def test_a_lock_file_others_can_write_is_not_believed(tmp_path: Path) -> None:
 
 def test_the_socket_comes_back_when_its_folder_is_removed(qtbot, tmp_path: Path, monkeypatch) -> None:
     from heartbeat_desktop.instance_socket import request, server_name
-    from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler
     from heartbeat_desktop.qt.services.single_instance import InstanceServer
+    from tests.qt.app_parts import RecordingApp
 
     runtime = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     data = tmp_path / "data"
     data.mkdir()
-    scheduler = HeartbeatScheduler(tmp_path / "x.db", lambda store: None)
-    server = InstanceServer(server_name(data, recorded=False), scheduler, lock=InstanceLock(data))
+    app = RecordingApp(tmp_path / "x.db")
+    server = InstanceServer(server_name(data, recorded=False), app.control, lock=InstanceLock(data))
     try:
         assert server.listen()
         assert server_name(data) == server.name  # a client finds it through the lock
@@ -154,14 +154,14 @@ def test_a_lock_file_that_cannot_be_opened_is_an_error_not_another_app(qtbot, tm
     """Found by a README-only attack: a directory (or a link) named app.lock made every launch say "already
     running" and exit 0 with no app running."""
     from heartbeat_desktop.instance_socket import server_name
-    from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler
     from heartbeat_desktop.qt.services.single_instance import InstanceServer
+    from tests.qt.app_parts import RecordingApp
 
     monkeypatch.setenv("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
     data = tmp_path / "data"
     (data / "app.lock").mkdir(parents=True)
-    scheduler = HeartbeatScheduler(tmp_path / "x.db", lambda store: None)
-    server = InstanceServer(server_name(data, recorded=False), scheduler, lock=InstanceLock(data))
+    app = RecordingApp(tmp_path / "x.db")
+    server = InstanceServer(server_name(data, recorded=False), app.control, lock=InstanceLock(data))
     assert not server.listen()
     assert server.lock_error is not None and "app.lock" in server.lock_error and "directory" in server.lock_error
     server.close()

@@ -22,6 +22,7 @@ import pytest
 
 from heartbeat_desktop.instance_socket import request, server_name
 from heartbeat_desktop.qt.services.single_instance import InstanceServer
+from tests.qt.app_parts import RecordingApp
 
 NOBODY = 65534
 # The other user's process runs the system Python: the test's own interpreter may live in root's home.
@@ -87,11 +88,9 @@ def shared() -> Iterator[Path]:
 
 @needs_root
 def test_another_users_process_is_refused_by_the_app(qtbot, shared: Path) -> None:
-    from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler
-
     name = str(shared / "app.sock")
-    scheduler = HeartbeatScheduler(shared / "unused.db", lambda store: None)  # not started: only its signals
-    server = InstanceServer(name, scheduler)
+    app = RecordingApp(shared / "unused.db")
+    server = InstanceServer(name, app.control)
     assert server.listen()
     os.chmod(name, 0o777)  # even a socket anyone may open is not enough
     child = _as_nobody(
@@ -110,12 +109,11 @@ def test_another_users_process_is_refused_by_the_app(qtbot, shared: Path) -> Non
         """,
         shared,
     )
-    quits: list[bool] = []
-    server.quit_requested.connect(lambda: quits.append(True))
     qtbot.waitUntil(lambda: child.poll() is not None, timeout=40000)
     out = child.stdout.read()
     assert out.strip() == "cut", out + child.stderr.read()  # cut without an answer
-    assert quits == []
+    qtbot.wait(100)  # a quit would be carried out on the next turn of the loop
+    assert app.calls == []
     server.close()
 
 
@@ -145,11 +143,8 @@ def test_a_server_of_another_user_is_not_trusted_by_the_cli(qtbot, shared: Path)
 
 
 def test_the_server_listens_again_after_qt_gave_up(qtbot, tmp_path: Path, monkeypatch) -> None:
-    from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler
-
     monkeypatch.setenv("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
-    scheduler = HeartbeatScheduler(tmp_path / "x.db", lambda store: None)
-    server = InstanceServer(server_name(tmp_path / "data"), scheduler)
+    server = InstanceServer(server_name(tmp_path / "data"), RecordingApp(tmp_path / "x.db").control)
     assert server.listen()
     server._server.close()  # what Qt does when an accept fails for want of descriptors
     assert request(server.name, {"cmd": "ping"}, timeout_s=1) is None
@@ -168,13 +163,10 @@ def test_a_client_of_another_protocol_version_gets_a_clear_answer(qtbot, tmp_pat
     import threading
 
     from heartbeat_desktop.instance_socket import PROTOCOL_VERSION
-    from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler
 
     monkeypatch.setenv("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
-    scheduler = HeartbeatScheduler(tmp_path / "x.db", lambda store: None)
-    server = InstanceServer(server_name(tmp_path / "data"), scheduler)
-    quits: list[bool] = []
-    server.quit_requested.connect(lambda: quits.append(True))
+    app = RecordingApp(tmp_path / "x.db")
+    server = InstanceServer(server_name(tmp_path / "data"), app.control)
     assert server.listen()
     answers: list = []
     for count, message in enumerate(({"cmd": "quit", "v": PROTOCOL_VERSION + 1}, {"cmd": "ping"}), start=1):
@@ -184,7 +176,8 @@ def test_a_client_of_another_protocol_version_gets_a_clear_answer(qtbot, tmp_pat
     newer, current = answers
     assert newer["ok"] is False and newer["version"] == PROTOCOL_VERSION
     assert "protocol" in newer["error"] and "start it again" in newer["error"]
-    assert quits == []  # not carried out
+    qtbot.wait(100)
+    assert app.asked("quit") == []  # not carried out
     assert current["ok"] is True  # the client's own version is understood
 
 
@@ -277,3 +270,41 @@ def test_a_second_launch_facing_a_mute_instance_says_so_without_a_traceback(tmp_
         listener.close()
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert "seems to be running but did not answer" in result.stderr
+
+
+def test_every_verb_reaches_the_app_through_the_socket(qtbot, tmp_path: Path, monkeypatch) -> None:
+    """The socket is a transport over core.control: each verb a client sends ends up in the app's one
+    implementation (the recording hooks), answered as core.control says, whatever the verb."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
+    app = RecordingApp(tmp_path / "x.db", open_windows=("feed",))
+    server = InstanceServer(server_name(tmp_path / "data"), app.control)
+    assert server.listen()
+    messages = [
+        {"cmd": "reload"},
+        {"cmd": "api-reload"},
+        {"cmd": "open", "window": "threads"},
+        {"cmd": "close", "window": "feed"},
+        {"cmd": "close", "window": "feed"},
+        {"cmd": "raise"},
+        {"cmd": "unload-models"},
+        {"cmd": "pause"},
+        {"cmd": "status"},
+        {"cmd": "open", "window": "nope"},
+        {"cmd": "quit"},
+    ]
+    answers: list = []
+    threading.Thread(
+        target=lambda: answers.extend(request(server.name, m, timeout_s=20) for m in messages), daemon=True
+    ).start()
+    qtbot.waitUntil(lambda: len(answers) == len(messages), timeout=30_000)
+    qtbot.waitUntil(lambda: bool(app.asked("quit")), timeout=5000)  # carried out after its answer
+    server.close()
+    assert [name for name, _ in app.calls] == [
+        "reload", "api-reload", "open", "close", "close", "raise", "unload-models", "quit"
+    ]  # fmt: skip
+    assert app.asked("open") == ["threads"]
+    assert answers[3] == {"ok": True, "closed": True} and answers[4] == {"ok": True, "closed": False}
+    assert answers[7] == {"ok": True, "paused": True}
+    assert answers[8] == {"ok": True, "status": {"paused": False, "threads": []}}
+    assert answers[9]["ok"] is False and "no window 'nope'" in answers[9]["error"]
+    assert answers[10]["ok"] is True and answers[10]["pid"] == os.getpid()

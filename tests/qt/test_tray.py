@@ -16,11 +16,11 @@ from PySide6.QtWidgets import QApplication
 from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.models import RunRecord
 from heartbeat_desktop.core.notify import RESUME, Notice, notice_for
+from heartbeat_desktop.core.scheduler_state import SchedulerState, ThreadSchedule
 from heartbeat_desktop.instance_socket import request, server_name
 from heartbeat_desktop.qt.app import TrayApp
 from heartbeat_desktop.qt.icons import TrayState, state_icon
 from heartbeat_desktop.qt.services.notifications import Notifier
-from heartbeat_desktop.qt.services.scheduler import SchedulerState, ThreadSchedule
 from heartbeat_desktop.qt.tray import CRASH, HEALTH, TrayController, tooltip, tray_state
 from heartbeat_desktop.qt.tray_menu import TrayActions, TrayMenu
 from heartbeat_desktop.qt.window_manager import Refreshable, ShowsPost, ShowsRun
@@ -307,12 +307,13 @@ def test_cli_unknown_thread_via_the_app_is_a_usage_error(qtbot, tray_app: TrayAp
 
 
 def test_second_launch_raises_the_first_and_exits(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
-    raised: list[bool] = []
-    tray_app.instance.raise_requested.connect(lambda: raised.append(True))
+    # offscreen has no tray: the first app shows its fallback window, which a second launch raises again
+    assert tray_app.fallback is not None
+    tray_app.fallback.hide()
     proc = _cli(tray_app.data_dir, host=ollama.url)
     qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
     assert proc.returncode == 0 and "already running" in proc.stderr.read()
-    assert raised == [True]
+    qtbot.waitUntil(tray_app.fallback.isVisible, timeout=5000)
 
 
 def test_instance_names_differ_per_data_dir(tmp_path: Path) -> None:
@@ -598,3 +599,27 @@ def test_keep_alive_is_a_setting(qtbot, app_env: Path, ollama: OllamaServer) -> 
         assert ollama.chat_requests()[-1].body["keep_alive"] == 300  # seconds, as a number Ollama reads
     finally:
         store.close()
+
+
+def test_the_cli_pauses_resumes_and_unloads_through_the_running_app(
+    qtbot, tray_app: TrayApp, ollama: OllamaServer
+) -> None:
+    """#23: the app's verbs are the same whoever asks; `pause`, `resume` and `unload-models` from a shell go
+    to the running app (its scheduler, its notification), not around it."""
+
+    def run(*args: str) -> str:
+        proc = _cli(tray_app.data_dir, *args, host=ollama.url)
+        qtbot.waitUntil(lambda: proc.poll() is not None, timeout=20000)
+        assert proc.returncode == 0, proc.stderr.read()
+        return proc.stdout.read()
+
+    assert run("pause").strip() == "heartbeats paused"
+    qtbot.waitUntil(lambda: tray_app.scheduler.state.paused, timeout=5000)
+    assert run("resume").strip() == "heartbeats resumed"
+    qtbot.waitUntil(lambda: not tray_app.scheduler.state.paused, timeout=5000)
+    ollama.loaded.add("qwen3:4b")
+    shown: list[Notice] = []
+    tray_app.notifier.shown.connect(shown.append)
+    assert "asked Heartbeat Desktop to unload" in run("unload-models")
+    qtbot.waitUntil(lambda: bool(shown), timeout=10000)
+    assert ollama.loaded == set() and shown[0].title == "Models unloaded"

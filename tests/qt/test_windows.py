@@ -17,7 +17,8 @@ from heartbeat_desktop.llm import OllamaClient
 from heartbeat_desktop.qt.windows.editor_window import EditorWindow
 from heartbeat_desktop.qt.windows.feed_window import FeedWindow
 from heartbeat_desktop.qt.windows.history_window import HistoryWindow
-from heartbeat_desktop.qt.windows.settings_dialog import SettingsDialog, split_interval
+from heartbeat_desktop.qt.windows.settings_dialog import SettingsDialog
+from heartbeat_desktop.qt.windows.thread_page import split_interval
 from heartbeat_desktop.qt.windows.threads_window import ThreadsWindow
 from heartbeat_desktop.qt.windows.window_state import WindowMemory
 from heartbeat_desktop.store import SqliteStore
@@ -59,24 +60,53 @@ def settings(qtbot, store: SqliteStore, memory: WindowMemory, ollama: OllamaServ
 
 
 def test_bounds_cannot_be_exceeded(settings: SettingsDialog) -> None:
-    settings.max_tokens.setValue(99999)
-    settings.temperature.setValue(3.0)
-    settings.busy.setValue(-4)
-    settings.interval.unit.setCurrentIndex(settings.interval.unit.findData(1))
-    settings.interval.value.setValue(5)
+    settings.thread_page.max_tokens.setValue(99999)
+    settings.thread_page.temperature.setValue(3.0)
+    settings.thread_page.busy.setValue(-4)
+    settings.thread_page.interval.unit.setCurrentIndex(settings.thread_page.interval.unit.findData(1))
+    settings.thread_page.interval.value.setValue(5)
     config = settings.read_form()
     assert (config.max_tokens, config.temperature, config.busy_minutes, config.every_seconds) == (4000, 1.0, 0, 60)
-    settings.interval.unit.setCurrentIndex(settings.interval.unit.findData(3600))
-    settings.interval.value.setValue(99)
+    settings.thread_page.interval.unit.setCurrentIndex(settings.thread_page.interval.unit.findData(3600))
+    settings.thread_page.interval.value.setValue(99)
     assert settings.read_form().every_seconds == 86400
     assert split_interval(1800) == (30, 60) and split_interval(90) == (90, 1) and split_interval(7200) == (2, 3600)
 
 
+def test_the_thread_page_carries_every_field_it_shows_both_ways(qtbot) -> None:
+    """#23: the page's rows are bound where they are made (thread_page.py), not copied by hand twice. A
+    config with every field off its default goes onto the page and comes back whole; a field the page does
+    not show (pause_after_same_answer) is kept from the base. Each widget's tooltip is its field's help."""
+    from heartbeat_desktop.core.config import HeartbeatConfig
+    from heartbeat_desktop.qt.windows.thread_page import ThreadPage
+
+    page = ThreadPage()
+    qtbot.addWidget(page)
+    odd = HeartbeatConfig().with_updates(
+        enabled=False, every_seconds=5400, target="last", model="llama:smollm2", max_tokens=750,
+        temperature=0.15, dry_run=True, active_hours_start=22, active_hours_end=6, timezone="Europe/Berlin",
+        always_ask=True, align_to_clock=False, busy_minutes=12, notify_posts=False, notify_failures=False,
+        notify_comments=True, notify_votes=True, allowed_actions=("vote",), max_posts_per_day=3,
+        max_comments_per_day=4, max_votes_per_day=5, defer_when_locked=False, defer_when_idle_minutes=45,
+        defer_on_battery=True, defer_on_metered=True, decision_mode="reason-first",
+    )  # fmt: skip
+    shown = set(HeartbeatConfig.model_fields) - {"pause_after_same_answer"}
+    assert all(getattr(odd, k) != HeartbeatConfig.model_fields[k].default for k in shown)  # the test's own premise
+    page.write(odd)
+    base = HeartbeatConfig().with_updates(pause_after_same_answer=7)
+    assert page.read(base) == odd.with_updates(pause_after_same_answer=7)
+    assert "overnight" in page.hours_note.text()
+    for widget, key in ((page.max_tokens, "max_tokens"), (page.away_locked, "defer_when_locked"),
+                        (page.target, "target"), (page.timezone, "timezone")):  # fmt: skip
+        assert widget.toolTip() == HeartbeatConfig.help(key) != ""
+    assert all(HeartbeatConfig.help(k) for k in HeartbeatConfig.model_fields)
+
+
 def test_overnight_hours_are_explained(settings: SettingsDialog) -> None:
-    settings.hours_on.setChecked(True)
-    settings.hours_start.setValue(22)
-    settings.hours_end.setValue(6)
-    assert "overnight" in settings.hours_note.text()
+    settings.thread_page.hours_on.setChecked(True)
+    settings.thread_page.hours_start.setValue(22)
+    settings.thread_page.hours_end.setValue(6)
+    assert "overnight" in settings.thread_page.hours_note.text()
     config = settings.read_form()
     assert (config.active_hours_start, config.active_hours_end) == (22, 6)
 
@@ -84,10 +114,10 @@ def test_overnight_hours_are_explained(settings: SettingsDialog) -> None:
 def test_ok_applies_every_thread_atomically_and_cancel_changes_nothing(
     qtbot, settings: SettingsDialog, store: SqliteStore
 ) -> None:
-    settings.max_tokens.setValue(321)  # default thread
+    settings.thread_page.max_tokens.setValue(321)  # default thread
     settings.thread_box.setCurrentIndex(settings.thread_box.findData("work"))
-    settings.interval.set_seconds(900)
-    settings.timezone.setCurrentText("Asia/Tokyo")
+    settings.thread_page.interval.set_seconds(900)
+    settings.thread_page.timezone.setCurrentText("Asia/Tokyo")
     settings.host.setText("http://gpu-box:11434")
     before = (store.threads.get("default").config_json, store.threads.get("work").config_json)
     settings.accept()
@@ -108,9 +138,9 @@ def cli_tuned(store: SqliteStore) -> None:
 def test_presence_settings_and_keys_the_form_does_not_show_survive_apply(
     cli_tuned: None, settings: SettingsDialog, store: SqliteStore
 ) -> None:
-    assert not settings.away_locked.isChecked() and settings.away_idle.value() == 30
-    settings.away_idle.setValue(0)
-    settings.away_battery.setChecked(True)
+    assert not settings.thread_page.away_locked.isChecked() and settings.thread_page.away_idle.value() == 30
+    settings.thread_page.away_idle.setValue(0)
+    settings.thread_page.away_battery.setChecked(True)
     settings.accept()
     config, _ = HeartbeatConfig.load(store.threads.get("default").config_json)
     assert (config.defer_when_locked, config.defer_when_idle_minutes, config.defer_on_battery) == (False, 0, True)
@@ -132,7 +162,7 @@ def test_app_rows_come_from_the_settings_declarations(settings: SettingsDialog, 
 
 def test_cancel_changes_nothing(settings: SettingsDialog, store: SqliteStore) -> None:
     before = (store.threads.get("default").config_json, store.settings.all())
-    settings.max_tokens.setValue(42)
+    settings.thread_page.max_tokens.setValue(42)
     settings.host.setText("http://elsewhere:1")
     settings.reject()
     assert (store.threads.get("default").config_json, store.settings.all()) == before
@@ -482,15 +512,15 @@ def test_every_bounded_setting_takes_its_range_from_its_declaration(qtbot, setti
     from heartbeat_desktop.core.fields import field_bounds
 
     thread_boxes = {
-        "max_tokens": settings.max_tokens,
-        "temperature": settings.temperature,
-        "active_hours_start": settings.hours_start,
-        "active_hours_end": settings.hours_end,
-        "busy_minutes": settings.busy,
-        "defer_when_idle_minutes": settings.away_idle,
-        "max_posts_per_day": settings.max_posts,
-        "max_comments_per_day": settings.max_comments,
-        "max_votes_per_day": settings.max_votes,
+        "max_tokens": settings.thread_page.max_tokens,
+        "temperature": settings.thread_page.temperature,
+        "active_hours_start": settings.thread_page.hours_start,
+        "active_hours_end": settings.thread_page.hours_end,
+        "busy_minutes": settings.thread_page.busy,
+        "defer_when_idle_minutes": settings.thread_page.away_idle,
+        "max_posts_per_day": settings.thread_page.max_posts,
+        "max_comments_per_day": settings.thread_page.max_comments,
+        "max_votes_per_day": settings.thread_page.max_votes,
     }
     for key, box in thread_boxes.items():
         assert (box.minimum(), box.maximum()) == field_bounds(HeartbeatConfig, key), key
@@ -499,7 +529,7 @@ def test_every_bounded_setting_takes_its_range_from_its_declaration(qtbot, setti
     port.setValue(0)
     assert port.text() == "any free port"
     low, high = field_bounds(HeartbeatConfig, "every_seconds")
-    settings.interval.set_seconds(int(low))
-    assert settings.interval.seconds() == low
-    settings.interval.set_seconds(int(high))
-    assert settings.interval.seconds() == high
+    settings.thread_page.interval.set_seconds(int(low))
+    assert settings.thread_page.interval.seconds() == low
+    settings.thread_page.interval.set_seconds(int(high))
+    assert settings.thread_page.interval.seconds() == high

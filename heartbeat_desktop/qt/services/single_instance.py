@@ -1,10 +1,9 @@
-"""The running app's side of the instance socket: one app per data dir, and what the CLI asks it.
+"""The running app's side of the instance socket: one app per data dir, and a transport for what the CLI asks.
 
 Where it listens, the protocol's version and the CLI's client are Qt-free, in `instance_socket`. Messages are
-JSON lines: `{"v": 1, "cmd": "ping"}`, `{"cmd": "raise"}`, `{"cmd": "open"|"close", "window": NAME}`,
-`{"cmd": "run-now", "thread": ID, "dry_run": bool}`. A run-now is carried out by the running app's scheduler
-(one writer, its notification shows) and answered when the run ends with the whole run record, or with
-`{"ok": false, "error": TEXT, "refused": WHY}` where WHY is a `core.models.Refusal` value.
+JSON lines, one request (`core.control.Request.to_message`, plus `"v"`) and one answer each; what a verb does
+and answers is `core.control`'s, carried out by the app's `AppControl`. This module only frames, checks the
+peer and the version, and writes each answer to the connection that asked (if it is still there).
 """
 
 from __future__ import annotations
@@ -14,20 +13,16 @@ import json
 import logging
 import os
 import sys
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-from ...core.models import RunRecord, RunRefused
+from ...core.control import AppControl, BadRequest, Request, Verb, parse_request, perform
 from ...instance_lock import InstanceLock
 from ...instance_socket import foreign, request, version_mismatch
-from ...window_names import WINDOWS
-from .scheduler import HeartbeatScheduler
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +31,10 @@ SOCKET_CHECK_MS = 30_000
 
 
 class InstanceServer(QObject):
-    raise_requested = Signal()
-    open_requested = Signal(str)
-    api_reload_requested = Signal()
-    quit_requested = Signal()
-    reload_requested = Signal()
-
     def __init__(
         self,
         name: str,
-        scheduler: HeartbeatScheduler,
+        control: AppControl,
         parent: QObject | None = None,
         *,
         lock: InstanceLock | None = None,
@@ -54,18 +43,12 @@ class InstanceServer(QObject):
         self.name = name
         self.lock = lock  # the authority on "one app per data directory"; the socket is how to reach it
         self.lock_error: str | None = None
-        self._scheduler = scheduler
+        self._control = control
         self._server = QLocalServer(self)
         self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self._server.newConnection.connect(self._on_connection)
-        self._pending: dict[str, QLocalSocket] = {}
         self._buffers: dict[int, bytes] = {}
         self._sockets: dict[int, QLocalSocket] = {}
-        # The app's live view for `status` (its pause, due times, the server it uses), set by the app.
-        self.status_provider: Callable[[], dict[str, Any]] | None = None
-        # Closes a window now (on this, the GUI thread) and says whether one was open: `heartbeat-desktop close`.
-        self.close_handler: Callable[[str], bool] | None = None
-        scheduler.request_done.connect(self._on_request_done)
         # A stat of the socket every so often: its folder can vanish under a running app (see ensure_listening)
         self._check = QTimer(self)
         self._check.setInterval(SOCKET_CHECK_MS)
@@ -83,7 +66,7 @@ class InstanceServer(QObject):
                 return False
         if not self._server.listen(self.name):
             try:
-                alive = request(self.name, {"cmd": "ping"}, timeout_s=1.0) is not None
+                alive = request(self.name, Request(Verb.PING).to_message(), timeout_s=1.0) is not None
             except (ConnectionError, TimeoutError):  # something is there, but it does not answer as an app does
                 alive = False
             if alive:  # an app that predates the lock
@@ -124,7 +107,6 @@ class InstanceServer(QObject):
                 sock.deleteLater()
         self._sockets.clear()
         self._buffers.clear()
-        self._pending.clear()
         self._check.stop()
         self._server.close()
         if self.lock is not None:
@@ -146,10 +128,7 @@ class InstanceServer(QObject):
 
     def _forget(self, sock: QLocalSocket) -> None:
         self._buffers.pop(id(sock), None)
-        self._sockets.pop(id(sock), None)
-        for token, pending in list(self._pending.items()):
-            if pending is sock:
-                del self._pending[token]
+        self._sockets.pop(id(sock), None)  # an answer that comes later (a run-now) then goes nowhere
         if shiboken6.isValid(sock):
             sock.deleteLater()
 
@@ -176,63 +155,17 @@ class InstanceServer(QObject):
         if mismatch is not None:
             self._reply(sock, mismatch)
             return
-        cmd = message.get("cmd")
-        if cmd == "ping":
-            self._reply(sock, {"ok": True, "pid": os.getpid()})
-        elif cmd == "raise":
-            self.raise_requested.emit()
-            self._reply(sock, {"ok": True})
-        elif cmd == "quit":
-            self._reply(sock, {"ok": True, "pid": os.getpid()})
-            sock.flush()
-            self.quit_requested.emit()
-        elif cmd == "status":
-            if self.status_provider is None:
-                self._reply(sock, {"ok": False, "error": "status is not available"})
-            else:
-                self._reply(sock, {"ok": True, "status": self.status_provider()})
-        elif cmd == "reload":
-            self.reload_requested.emit()
-            self._reply(sock, {"ok": True})
-        elif cmd == "api-reload":
-            self.api_reload_requested.emit()
-            self._reply(sock, {"ok": True})
-        elif cmd == "open":
-            window = message.get("window")
-            if window not in WINDOWS:
-                self._reply(sock, {"ok": False, "error": f"no window {window!r}; one of {', '.join(WINDOWS)}"})
-                return
-            self.open_requested.emit(window)
-            self._reply(sock, {"ok": True})
-        elif cmd == "close":
-            window = message.get("window")
-            if window not in WINDOWS:
-                self._reply(sock, {"ok": False, "error": f"no window {window!r}; one of {', '.join(WINDOWS)}"})
-                return
-            closed = bool(self.close_handler(window)) if self.close_handler is not None else False
-            self._reply(sock, {"ok": True, "closed": closed})
-        elif cmd == "run-now":
-            thread_id = message.get("thread")
-            if not isinstance(thread_id, str):
-                self._reply(sock, {"ok": False, "error": "run-now needs a thread id"})
-                return
-            token = uuid.uuid4().hex
-            self._pending[token] = sock
-            self._scheduler.run_heartbeat_now(thread_id, bool(message.get("dry_run")), token)
-        else:
-            self._reply(sock, {"ok": False, "error": f"unknown command {cmd!r}"})
-
-    @Slot(str, object, object)
-    def _on_request_done(self, token: str, run: RunRecord | None, refused: RunRefused | None) -> None:
-        sock = self._pending.pop(token, None)
-        if sock is None:
+        try:
+            parsed = parse_request(message)
+        except BadRequest as exc:
+            self._reply(sock, {"ok": False, "error": str(exc)})
             return
-        if run is None:
-            why = refused.why if refused else None
-            error = refused.message if refused else "the run gave no result"
-            self._reply(sock, {"ok": False, "error": error, "refused": why})
-        else:
-            self._reply(sock, {"ok": True, "run": run.to_dict()})
+        perform(self._control, parsed, lambda answer: self._answer(sock, answer))
+
+    def _answer(self, sock: QLocalSocket, answer: dict[str, Any]) -> None:
+        """An answer for a connection that may have gone while the app worked on it (a run-now)."""
+        if self._sockets.get(id(sock)) is sock and shiboken6.isValid(sock):
+            self._reply(sock, answer)
 
     @staticmethod
     def _reply(sock: QLocalSocket, payload: dict[str, Any]) -> None:

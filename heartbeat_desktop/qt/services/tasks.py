@@ -85,7 +85,11 @@ class Tasks(QObject):
         fn: Callable[[Task], Any],
         done: Callable[[Any], None] | None = None,
         failed: Callable[[str], None] | None = None,
+        *,
+        progress: Callable[[Any], None] | None = None,
     ) -> Task:
+        """Start `fn(task)` on a worker. Every slot is connected before it starts: a signal emitted with
+        nothing connected yet is lost, not queued."""
         # No parent: a window closing while its task runs must not delete the object the worker is about to
         # emit from (Qt would crash); the group and the worker's own frame keep it alive until both are done.
         task = Task(fn)
@@ -93,6 +97,8 @@ class Tasks(QObject):
             task.done.connect(done)
         if failed is not None:
             task.failed.connect(failed)
+        if progress is not None:
+            task.progress.connect(progress)
         task.finished.connect(lambda t=task: self._forget(t))
         self._live.add(task)
         return task.start()

@@ -83,22 +83,7 @@ class CompareModelsDialog(QDialog):
             "Nothing is written to the feed or the history."
         )
         intro.setWordWrap(True)
-        self.models = QListWidget()
-        self.models.setAccessibleName("Models to compare")
-        self.models.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        for name in dict.fromkeys([*checked, *models]):
-            item = QListWidgetItem(name)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if name in checked else Qt.CheckState.Unchecked)
-            self.models.addItem(item)
-        self.mode_boxes = {mode: QCheckBox(MODE_LABELS[mode]) for mode in DECISION_MODES}
-        for box in self.mode_boxes.values():
-            box.setChecked(True)
-        modes_row = QHBoxLayout()
-        modes_row.addWidget(QLabel("Modes:"))
-        for box in self.mode_boxes.values():
-            modes_row.addWidget(box)
-        modes_row.addStretch(1)
+        modes_row = self._choices(models, checked)
         self.suite_label = plain_label("Suite: built-in")
         self.suite_button = QPushButton("Choose suite &file…")
         self.builtin_button = QPushButton("Use &built-in")
@@ -114,13 +99,7 @@ class CompareModelsDialog(QDialog):
         self.progress.setVisible(False)
         self.status = plain_label("")
         self.status.setWordWrap(True)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setAccessibleName("Results")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = self._results_table()
         self.details = plain_label("")
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -150,6 +129,36 @@ class CompareModelsDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel)
         self.suite_button.clicked.connect(self._choose_suite)
         self.builtin_button.clicked.connect(lambda: self.set_suite(None))
+
+    def _choices(self, models: Sequence[str], checked: Sequence[str]) -> QHBoxLayout:
+        """The models to compare (the checked ones first) and the modes; returns the modes' row."""
+        self.models = QListWidget()
+        self.models.setAccessibleName("Models to compare")
+        self.models.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        for name in dict.fromkeys([*checked, *models]):
+            item = QListWidgetItem(name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if name in checked else Qt.CheckState.Unchecked)
+            self.models.addItem(item)
+        self.mode_boxes = {mode: QCheckBox(MODE_LABELS[mode]) for mode in DECISION_MODES}
+        for box in self.mode_boxes.values():
+            box.setChecked(True)
+        modes_row = QHBoxLayout()
+        modes_row.addWidget(QLabel("Modes:"))
+        for box in self.mode_boxes.values():
+            modes_row.addWidget(box)
+        modes_row.addStretch(1)
+        return modes_row
+
+    def _results_table(self) -> QTableWidget:
+        table = QTableWidget(0, len(COLUMNS))
+        table.setAccessibleName("Results")
+        table.setHorizontalHeaderLabels(COLUMNS)
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        table.horizontalHeader().setStretchLastSection(True)
+        return table
 
     # ------------------------------------------------------------------ choices
     def chosen_models(self) -> list[str]:
@@ -185,27 +194,26 @@ class CompareModelsDialog(QDialog):
         def work(task: Task) -> list[EvalSummary]:
             suite = load_suite(suite_path)
             own_md = heartbeat_md.read_heartbeat_md(data_dir)[0] if suite.needs_heartbeat_md() else None
-            store = SqliteStore(db_path, recover=False)
-            try:
-                app = store.settings.app()
-                llm = make_llm(store)
-                with self._llm_lock:
-                    self._llm = llm
-                total = len(models) * len(modes) * len(suite.situations)
-                task.progress.emit((0, total, f"{len(suite.situations)} situations"))
-                return evaluate(
-                    suite,
-                    models,
-                    modes,
-                    llm,
-                    EvalSettings(app.llm_timeout, app.context_tokens, own_md),
-                    progress=lambda done, total, what: task.progress.emit((done, total, what)),
-                    cancelled=task.cancelled.is_set,
-                )
-            finally:
-                with self._llm_lock:
-                    self._llm = None
-                store.close()
+            with SqliteStore.worker(db_path) as store:
+                try:
+                    app = store.settings.app()
+                    llm = make_llm(store)
+                    with self._llm_lock:
+                        self._llm = llm
+                    total = len(models) * len(modes) * len(suite.situations)
+                    task.progress.emit((0, total, f"{len(suite.situations)} situations"))
+                    return evaluate(
+                        suite,
+                        models,
+                        modes,
+                        llm,
+                        EvalSettings(app.llm_timeout, app.context_tokens, own_md),
+                        progress=lambda done, total, what: task.progress.emit((done, total, what)),
+                        cancelled=task.cancelled.is_set,
+                    )
+                finally:
+                    with self._llm_lock:
+                        self._llm = None
 
         self.table.setRowCount(0)
         self.details.clear()

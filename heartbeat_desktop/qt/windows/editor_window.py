@@ -10,8 +10,6 @@ the way to see what an edit does before saving it. It writes nothing either.
 
 from __future__ import annotations
 
-import html
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -40,12 +38,12 @@ from PySide6.QtWidgets import (
 
 from ...core import heartbeat_md
 from ...core.models import RunRecord
-from ...core.present import local_time
 from ...files import EDITABLE_MAX_BYTES, atomic_write
 from ...store import SqliteStore
 from ..icons import app_icon
 from ..plain_text import plain_label
-from ..services.tasks import Task
+from ..services.tasks import Task, Tasks
+from .editor_views import preview_summary, render_instructions, replay_cells, replay_summary
 from .window_state import WindowMemory
 
 if TYPE_CHECKING:  # what a preview or a replay needs is imported when one starts
@@ -54,47 +52,6 @@ if TYPE_CHECKING:  # what a preview or a replay needs is imported when one start
 
 PARSE_DELAY_MS = 250
 REPLAY_TAB = 3
-
-
-def render_instructions(ins: heartbeat_md.Instructions) -> str:
-    """The parsed file as HTML; every piece of user text is escaped."""
-    e = html.escape
-    parts = [f"<h4>Checklist ({len(ins.checklist)})</h4><ul>"]
-    parts += [f"<li>{'☑' if i.checked else '☐'} {e(i.text)}</li>" for i in ins.checklist]
-    parts.append(f"</ul><h4>Rules ({len(ins.rules)})</h4><ul>")
-    parts += [
-        f"<li>if <b>{e(r.condition)}</b> → {e(r.action or '')}</li>" if r.condition else f"<li>{e(r.text)}</li>"
-        for r in ins.rules
-    ]
-    parts.append(f"</ul><h4>Proactive behaviours ({len(ins.proactive_behaviors)})</h4><ul>")
-    parts += [f"<li>{e(b)}</li>" for b in ins.proactive_behaviors]
-    parts.append("</ul>")
-    if ins.other:
-        parts.append(f"<h4>Other instructions ({len(ins.other)})</h4><ul>")
-        parts += [f"<li>{e(o)}</li>" for o in ins.other]
-        parts.append("</ul>")
-    for warning in ins.warnings:
-        parts.append(f"<p><b>⚠ {e(warning)}</b></p>")
-    verdict = "yes" if ins.is_actionable else "no — heartbeats will be skipped without asking the model"
-    parts.append(f"<p>Actionable: <b>{verdict}</b></p>")
-    return "".join(parts)
-
-
-def preview_summary(run: RunRecord) -> str:
-    lines = [f"Status: {run.status}" + (" (dry run: nothing was written)" if run.status == "ok" else "")]
-    lines.append(f"Reason: {run.reason or '—'}")
-    if run.llm_ms is not None:
-        lines.append(f"Model: {run.model}, answered in {run.llm_ms / 1000:.1f} s")
-    validation = "passed" if run.status == "ok" else ("not reached" if run.status == "skipped" else "failed")
-    lines.append(f"Validation: {validation}")
-    lines.append("\nDecision:\n" + (json.dumps(run.decision, indent=2, ensure_ascii=False) if run.decision else "—"))
-    would = (run.action_result or {}).get("would_write")
-    if would:
-        target = (run.action_result or {}).get("target", "none")
-        lines.append(f"\nWould write (target: {target}):\n" + json.dumps(would, indent=2, ensure_ascii=False))
-    elif run.status == "ok":
-        lines.append("\nWould write: nothing (HEARTBEAT_OK)")
-    return "\n".join(lines)
 
 
 class EditorWindow(QWidget):
@@ -114,9 +71,37 @@ class EditorWindow(QWidget):
         self._make_runner = make_runner
         self._saved_text = ""
         self._preview: Task | None = None
+        self._tasks = Tasks(self)
         self._runner: HeartbeatRunner | None = None
         self.setWindowIcon(app_icon())
 
+        splitter = QSplitter()
+        splitter.addWidget(self._text_side(path))
+        splitter.addWidget(self._preview_side())
+        splitter.setSizes([520, 480])
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(PARSE_DELAY_MS)
+        self._debounce.timeout.connect(self._reparse)
+        self.text.textChanged.connect(self._on_edit)
+        self.save_button.clicked.connect(self.save)
+        self.reload_button.clicked.connect(self.load)
+        self.preview_button.clicked.connect(self.start_preview)
+        self.cancel_button.clicked.connect(self.cancel_preview)
+        self.replay_button.clicked.connect(self.start_replay)
+        QShortcut(QKeySequence.StandardKey.Save, self, self.save)
+        self._watcher = QFileSystemWatcher(self)
+        self._watcher.fileChanged.connect(self._on_disk_change)
+        self._watcher.directoryChanged.connect(self._on_disk_change)
+        if not memory.restore(self, "editor"):
+            self.resize(1100, 700)
+        self.load()
+
+    def _text_side(self, path: Path) -> QWidget:
+        """The file: its text, a banner for changes on disk, Reload and Save."""
         self.text = QPlainTextEdit()
         self.text.setAccessibleName("HEARTBEAT.md text")
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
@@ -131,6 +116,23 @@ class EditorWindow(QWidget):
         self.save_button = QPushButton("&Save")
         self.save_button.setAccessibleName("Save HEARTBEAT.md")
 
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.banner)
+        left_layout.addWidget(self.text, 1)
+        buttons = QHBoxLayout()
+        self.path_label = QLabel(str(path))
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        buttons.addWidget(self.path_label, 1)
+        buttons.addWidget(self.reload_button)
+        buttons.addWidget(self.save_button)
+        left_layout.addLayout(buttons)
+
+        return left
+
+    def _preview_side(self) -> QWidget:
+        """What the app understands of the text, and the dry-run preview and replay of it."""
         self.thread_box = QComboBox()
         self.thread_box.setAccessibleName("Thread to preview")
         self.preview_button = QPushButton("&Dry-run preview")
@@ -201,43 +203,7 @@ class EditorWindow(QWidget):
         right_layout.addWidget(self.busy)
         right_layout.addWidget(self.tabs, 4)
 
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.banner)
-        left_layout.addWidget(self.text, 1)
-        buttons = QHBoxLayout()
-        self.path_label = QLabel(str(path))
-        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        buttons.addWidget(self.path_label, 1)
-        buttons.addWidget(self.reload_button)
-        buttons.addWidget(self.save_button)
-        left_layout.addLayout(buttons)
-
-        splitter = QSplitter()
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setSizes([520, 480])
-        layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
-
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(PARSE_DELAY_MS)
-        self._debounce.timeout.connect(self._reparse)
-        self.text.textChanged.connect(self._on_edit)
-        self.save_button.clicked.connect(self.save)
-        self.reload_button.clicked.connect(self.load)
-        self.preview_button.clicked.connect(self.start_preview)
-        self.cancel_button.clicked.connect(self.cancel_preview)
-        self.replay_button.clicked.connect(self.start_replay)
-        QShortcut(QKeySequence.StandardKey.Save, self, self.save)
-        self._watcher = QFileSystemWatcher(self)
-        self._watcher.fileChanged.connect(self._on_disk_change)
-        self._watcher.directoryChanged.connect(self._on_disk_change)
-        if not memory.restore(self, "editor"):
-            self.resize(1100, 700)
-        self.load()
+        return right
 
     # ------------------------------------------------------------------ file
     @property
@@ -339,24 +305,18 @@ class EditorWindow(QWidget):
         db_path, make_runner = self._db_path, self._make_runner
 
         def work(task: Task) -> RunRecord:
-            store = SqliteStore(db_path, recover=False)
-            try:
+            with SqliteStore.worker(db_path) as store:
                 runner = make_runner(store)
                 self._runner = runner
                 if task.cancelled.is_set():
                     raise RuntimeError("cancelled")
                 return runner.run(thread_id, trigger="preview", dry_run=True, heartbeat_md_text=text, record=False)
-            finally:
-                store.close()
 
         self._set_busy(True)
         self.result.setPlainText(f"Asking the model for thread {thread_id}…")
         self.prompt.clear()
         self.raw.clear()
-        self._preview = Task(work, self)
-        self._preview.done.connect(self._on_preview)
-        self._preview.failed.connect(self._on_preview_error)
-        self._preview.start()
+        self._preview = self._tasks.start(work, self._on_preview, self._on_preview_error)
 
     def cancel_preview(self) -> None:
         if self._preview is None:
@@ -364,7 +324,7 @@ class EditorWindow(QWidget):
         self._preview.cancel()
         runner = self._runner
         if runner is not None:
-            runner.llm.cancel()
+            runner.cancel()
         replaying = self.tabs.currentIndex() == REPLAY_TAB
         self._preview = None
         self._set_busy(False)
@@ -396,8 +356,7 @@ class EditorWindow(QWidget):
         db_path, make_runner = self._db_path, self._make_runner
 
         def work(task: Task) -> ReplayResult:
-            store = SqliteStore(db_path, recover=False)
-            try:
+            with SqliteStore.worker(db_path) as store:
                 runner = make_runner(store)
                 self._runner = runner
                 thread = store.get_thread(thread_id)
@@ -414,18 +373,14 @@ class EditorWindow(QWidget):
                     progress=lambda done, total, _what: task.progress.emit((done, total)),
                     cancelled=task.cancelled.is_set,
                 )
-            finally:
-                store.close()
 
         self._set_busy(True)
         self.tabs.setCurrentIndex(REPLAY_TAB)
         self.replay_table.setRowCount(0)
         self.replay_summary.setText(f"Asking the last {count} runs of thread {thread_id} again with this text…")
-        self._preview = Task(work, self)
-        self._preview.progress.connect(self._on_replay_progress)
-        self._preview.done.connect(self._on_replay)
-        self._preview.failed.connect(self._on_replay_error)
-        self._preview.start()
+        self._preview = self._tasks.start(
+            work, self._on_replay, self._on_replay_error, progress=self._on_replay_progress
+        )
 
     def _on_replay_progress(self, value: object) -> None:
         done, total = cast(tuple[int, int], value)
@@ -441,21 +396,9 @@ class EditorWindow(QWidget):
         changed = [item for item in result.items if item.changed]
         self.replay_table.setRowCount(len(changed))
         for row, item in enumerate(changed):
-            cells = (
-                f"{local_time(item.run.started_at)}  {item.run.id[:8]}",
-                item.before.label(),
-                item.after.label() + (f" — {item.after.detail}" if item.after.outcome in ("invalid", "error") else ""),
-            )
-            for column, cell in enumerate(cells):
+            for column, cell in enumerate(replay_cells(item)):
                 self.replay_table.setItem(row, column, QTableWidgetItem(cell))
-        if not result.items and not result.not_replayable:
-            text = "This thread has no recorded run that asked a model yet: nothing to replay."
-        else:
-            text = f"{len(changed)} of {len(result.items)} decisions change with this text"
-            text += ":" if changed else " — the edit keeps every recorded decision."
-            if result.not_replayable:
-                text += f" ({len(result.not_replayable)} run(s) could not be asked again.)"
-        self.replay_summary.setText(text)
+        self.replay_summary.setText(replay_summary(result))
 
     def _on_replay_error(self, message: str) -> None:
         self._preview = None
@@ -497,5 +440,6 @@ class EditorWindow(QWidget):
             if answer == QMessageBox.StandardButton.Discard:
                 self.text.setPlainText(self._saved_text)
         self.cancel_preview()
+        self._tasks.cancel_all()
         self._memory.save(self, "editor")
         super().closeEvent(event)

@@ -34,7 +34,7 @@ from ...store import SqliteStore
 from ...store.db import Database
 from ...store.runs import RunRepo
 from ..icons import app_icon
-from ..services.tasks import Task
+from ..services.tasks import Task, Tasks
 from .models.history_model import HistoryModel
 from .run_chart import RunChart
 from .window_state import WindowMemory
@@ -91,6 +91,7 @@ class HistoryWindow(QWidget):
         self._memory = memory
         self._threads = threads
         self._chart_task: Task | None = None
+        self._tasks = Tasks(self)
 
         self.chart = RunChart(CHART_DAYS)
         self.thread_box = QComboBox()
@@ -203,9 +204,7 @@ class HistoryWindow(QWidget):
 
         self.chart.loading = True
         self.chart.update()
-        self._chart_task = Task(work, self)
-        self._chart_task.done.connect(self.chart.set_stats)
-        self._chart_task.start()
+        self._chart_task = self._tasks.start(work, self.chart.set_stats)
 
     def _on_select(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.table.selectionModel().selectedRows()
@@ -222,5 +221,6 @@ class HistoryWindow(QWidget):
         self._load_chart()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._tasks.cancel_all()  # a chart query still running delivers to nobody
         self._memory.save(self, "history")
         super().closeEvent(event)

@@ -9,24 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar, cast
-from zoneinfo import available_timezones
+from typing import TYPE_CHECKING, cast
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
-    QCompleter,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
-    QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -34,80 +25,20 @@ from PySide6.QtWidgets import (
 
 from ...core.app_settings import DEFAULT_MODEL
 from ...core.config import ConfigError, HeartbeatConfig
-from ...core.fields import field_bounds
 from ...core.ports import StoreError
 from ...llm.hosts import resolve_host
 from ...llm.router import OLLAMA, split_model
 from ...store import SqliteStore
 from ...wiring import key_snapshot
 from ..icons import app_icon
-from ..plain_text import plain_label
 from ..services.tasks import Task, Tasks
 from .app_page import AppPage
 from .providers_page import ProvidersPage, all_models
+from .thread_page import ThreadPage
 from .window_state import WindowMemory
 
 if TYPE_CHECKING:
     from ...llm import OllamaClient
-
-UNITS = (("seconds", 1), ("minutes", 60), ("hours", 3600))
-LOCAL_ZONE = "Local time"
-_W = TypeVar("_W", QSpinBox, QCheckBox)
-
-
-def split_interval(seconds: int) -> tuple[int, int]:
-    """(value, unit factor) in the friendliest unit that represents `seconds` exactly."""
-    for _name, factor in reversed(UNITS):
-        if seconds % factor == 0 and seconds // factor >= 1:
-            return seconds // factor, factor
-    return seconds, 1
-
-
-def _spin(key: str) -> QSpinBox:
-    """A spin box for one of the thread config's integer fields, within its declared bounds."""
-    box = QSpinBox()
-    low, high = field_bounds(HeartbeatConfig, key)
-    box.setRange(int(low), int(high))
-    return box
-
-
-def _label(text: str, buddy: QWidget) -> QLabel:
-    """A form label whose mnemonic focuses `buddy` (rows holding a layout get no buddy on their own)."""
-    label = QLabel(text)
-    label.setBuddy(buddy)
-    return label
-
-
-class IntervalEdit(QWidget):
-    """A number and a unit; the declared bounds of `every_seconds` (60 s – 24 h) hold in every unit."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.value = QSpinBox()
-        self.value.setAccessibleName("Interval")
-        self.unit = QComboBox()
-        self.unit.setAccessibleName("Interval unit")
-        for name, factor in UNITS:
-            self.unit.addItem(name, factor)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.value)
-        layout.addWidget(self.unit)
-        self.unit.currentIndexChanged.connect(self._bounds)
-        self._bounds()
-
-    def _bounds(self) -> None:
-        factor = self.unit.currentData()
-        low, high = (int(b) for b in field_bounds(HeartbeatConfig, "every_seconds"))
-        self.value.setRange(max(1, -(-low // factor)), high // factor)
-
-    def seconds(self) -> int:
-        return self.value.value() * self.unit.currentData()
-
-    def set_seconds(self, seconds: int) -> None:
-        value, factor = split_interval(seconds)
-        self.unit.setCurrentIndex(self.unit.findData(factor))
-        self.value.setValue(value)
 
 
 class SettingsDialog(QDialog):
@@ -191,168 +122,11 @@ class SettingsDialog(QDialog):
 
     # ------------------------------------------------------------------ pages
     def _thread_page(self) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        self.warning = plain_label()
-        self.warning.setWordWrap(True)
-        self.warning.setVisible(False)
-        form.addRow(self.warning)
-        self.enabled = QCheckBox("Run heartbeats for this thread")
-        self.interval = IntervalEdit()
-        self.align = QCheckBox("At fixed clock times (30 min → :00 and :30)")
-        self.target = QComboBox()
-        self.target.addItem("Feed only (silent)", "none")
-        self.target.addItem("Feed and the most recently active thread", "last")
-        self.model = QComboBox()
-        self.model.setEditable(True)
-        self.model.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        line = self.model.lineEdit()
-        assert line is not None  # editable combo boxes have one
-        line.setPlaceholderText("app default")
-        self.model_state = plain_label()
-        self.model_state.setWordWrap(True)
-        self.pull_button = QPushButton("&Pull")
-        self.pull_button.setVisible(False)
-        self.pull_cancel = QPushButton("Cancel pull")
-        self.pull_cancel.setVisible(False)
-        self.pull_bar = QProgressBar()
-        self.pull_bar.setVisible(False)
-        self.compare_button = QPushButton("Compare m&odels…")
-        self.compare_button.setToolTip("Measure which models make the right calls, in which mode (writes nothing)")
-        model_row = QHBoxLayout()
-        model_row.addWidget(self.model, 1)
-        model_row.addWidget(self.pull_button)
-        model_row.addWidget(self.pull_cancel)
-        model_row.addWidget(self.compare_button)
-        self.decision_mode = QComboBox()
-        self.decision_mode.addItem("Directly: one answer in the decision format", "direct")
-        self.decision_mode.addItem("Reason first: a few free sentences, then the decision (two calls)", "reason-first")
-        self.max_tokens = _spin("max_tokens")
-        self.max_tokens.setSingleStep(50)
-        self.temperature = QDoubleSpinBox()
-        self.temperature.setRange(*field_bounds(HeartbeatConfig, "temperature"))
-        self.temperature.setSingleStep(0.05)
-        self.temperature.setDecimals(2)
-        self.dry_run = QCheckBox("Decide, but write nothing (dry run)")
-        self.hours_on = QCheckBox("Only between")
-        self.hours_start = _spin("active_hours_start")
-        self.hours_start.setSuffix(":00")
-        self.hours_end = _spin("active_hours_end")
-        self.hours_end.setSuffix(":00")
-        self.hours_note = QLabel()
-        hours_row = QHBoxLayout()
-        for widget in (self.hours_on, self.hours_start, QLabel("and"), self.hours_end, self.hours_note):
-            hours_row.addWidget(widget)
-        hours_row.addStretch(1)
-        self.timezone = QComboBox()
-        self.timezone.setEditable(True)
-        self.timezone.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.timezone.addItem(LOCAL_ZONE, None)
-        for zone in sorted(available_timezones()):
-            self.timezone.addItem(zone, zone)
-        completer = QCompleter(self.timezone.model(), self.timezone)
-        completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.timezone.setCompleter(completer)
-        self.always_ask = QCheckBox("Ask the model even when nothing changed")
-        self.busy = _spin("busy_minutes")
-        self.busy.setSuffix(" min")
-        self.busy.setSpecialValueText("never wait")
-        # Presence: only Linux desktops say whether the user is there; elsewhere these change nothing.
-        self.away_locked = QCheckBox("screen locked")
-        self.away_idle = _spin("defer_when_idle_minutes")
-        self.away_idle.setSuffix(" min idle")
-        self.away_idle.setSpecialValueText("idle: never")
-        self.away_battery = QCheckBox("on battery")
-        self.away_metered = QCheckBox("metered network")
-        away_row = QHBoxLayout()
-        for widget in (self.away_locked, self.away_idle, self.away_battery, self.away_metered):
-            away_row.addWidget(widget)
-        away_row.addStretch(1)
-        self.notify_posts = QCheckBox("posts")
-        self.notify_failures = QCheckBox("failures")
-        self.notify_comments = QCheckBox("comments")
-        self.notify_votes = QCheckBox("votes")
-        notify_row = QHBoxLayout()
-        for notify_box in (self.notify_posts, self.notify_failures, self.notify_comments, self.notify_votes):
-            notify_row.addWidget(notify_box)
-        notify_row.addStretch(1)
-
-        names: dict[QWidget, str] = {
-            self.enabled: "Enabled",
-            self.align: "Align to clock",
-            self.target: "Target",
-            self.model: "Model",
-            self.decision_mode: "Decision mode",
-            self.max_tokens: "Max tokens",
-            self.temperature: "Temperature",
-            self.dry_run: "Dry run",
-            self.hours_on: "Active hours",
-            self.hours_start: "Active from hour",
-            self.hours_end: "Active until hour",
-            self.timezone: "Time zone",
-            self.always_ask: "Always ask",
-            self.busy: "Wait after your last message",
-            self.away_locked: "Wait while the screen is locked",
-            self.away_idle: "Wait while idle for",
-            self.away_battery: "Wait while on battery",
-            self.away_metered: "Wait while on a metered network",
-            self.notify_posts: "Notify posts",
-            self.notify_failures: "Notify failures",
-            self.notify_comments: "Notify comments",
-            self.notify_votes: "Notify votes",
-        }
-        for named, name in names.items():
-            named.setAccessibleName(name)
-        form.addRow(self.enabled)
-        form.addRow("&Every:", self.interval)
-        form.addRow("", self.align)
-        form.addRow("&Deliver to:", self.target)
-        form.addRow(_label("&Model:", self.model), model_row)
-        form.addRow("", self.model_state)
-        form.addRow("", self.pull_bar)
-        form.addRow("De&cide:", self.decision_mode)
-        form.addRow("Max &tokens:", self.max_tokens)
-        form.addRow("Tem&perature:", self.temperature)
-        form.addRow("", self.dry_run)
-        form.addRow(_label("Active &hours:", self.hours_on), hours_row)
-        form.addRow("Time &zone:", self.timezone)
-        form.addRow("", self.always_ask)
-        form.addRow("&Wait after your last message:", self.busy)
-        form.addRow(_label("Wait while &away:", self.away_locked), away_row)
-        form.addRow(_label("&Notify on:", self.notify_posts), notify_row)
-        self.allow_post = QCheckBox("post")
-        self.allow_comment = QCheckBox("comment")
-        self.allow_vote = QCheckBox("vote")
-        allow_row = QHBoxLayout()
-        for allow, name in (
-            (self.allow_post, "Allow posts"),
-            (self.allow_comment, "Allow comments"),
-            (self.allow_vote, "Allow votes"),
-        ):
-            allow.setAccessibleName(name)
-            allow_row.addWidget(allow)
-        allow_row.addStretch(1)
-        caps_row = QHBoxLayout()
-        self.max_posts, self.max_comments, self.max_votes = QSpinBox(), QSpinBox(), QSpinBox()
-        for box, key, noun in (
-            (self.max_posts, "max_posts_per_day", "posts"),
-            (self.max_comments, "max_comments_per_day", "comments"),
-            (self.max_votes, "max_votes_per_day", "votes"),
-        ):
-            low, high = field_bounds(HeartbeatConfig, key)
-            box.setRange(int(low), int(high))
-            box.setSuffix(f" {noun}")
-            box.setAccessibleName(f"{noun.capitalize()} per day at most")
-            caps_row.addWidget(box)
-        caps_row.addWidget(QLabel("a day"))
-        caps_row.addStretch(1)
-        form.addRow(_label("A&llowed actions:", self.allow_post), allow_row)
-        form.addRow(_label("At &most:", self.max_posts), caps_row)
-
-        self.hours_on.toggled.connect(self._hours_ui)
-        self.hours_start.valueChanged.connect(self._hours_ui)
-        self.hours_end.valueChanged.connect(self._hours_ui)
+        """The Thread tab (thread_page.py); the dialog keeps the model row's server work."""
+        self.thread_page = page = ThreadPage()
+        self.warning, self.model, self.model_state = page.warning, page.model, page.model_state
+        self.pull_button, self.pull_cancel, self.pull_bar = page.pull_button, page.pull_cancel, page.pull_bar
+        self.compare_button = page.compare_button
         self.model.currentTextChanged.connect(self._model_ui)
         self.pull_button.clicked.connect(self.start_pull)
         self.pull_cancel.clicked.connect(self.cancel_pull)
@@ -392,93 +166,14 @@ class SettingsDialog(QDialog):
             self.warning.setVisible(bool(warnings))
 
     def write_form(self, c: HeartbeatConfig) -> None:
-        self.enabled.setChecked(c.enabled)
-        self.interval.set_seconds(c.every_seconds)
-        self.align.setChecked(c.align_to_clock)
-        self.target.setCurrentIndex(self.target.findData(c.target))
-        self.model.setCurrentText(c.model or "")
-        self.decision_mode.setCurrentIndex(max(0, self.decision_mode.findData(c.decision_mode)))
-        self.max_tokens.setValue(c.max_tokens)
-        self.temperature.setValue(c.temperature)
-        self.dry_run.setChecked(c.dry_run)
-        self.hours_on.setChecked(c.active_hours_start is not None)
-        self.hours_start.setValue(c.active_hours_start if c.active_hours_start is not None else 9)
-        self.hours_end.setValue(c.active_hours_end if c.active_hours_end is not None else 17)
-        index = self.timezone.findData(c.timezone)
-        self.timezone.setCurrentIndex(index if index >= 0 else 0)
-        self.always_ask.setChecked(c.always_ask)
-        self.busy.setValue(c.busy_minutes)
-        self.away_locked.setChecked(c.defer_when_locked)
-        self.away_idle.setValue(c.defer_when_idle_minutes)
-        self.away_battery.setChecked(c.defer_on_battery)
-        self.away_metered.setChecked(c.defer_on_metered)
-        self.notify_posts.setChecked(c.notify_posts)
-        self.notify_failures.setChecked(c.notify_failures)
-        self.notify_comments.setChecked(c.notify_comments)
-        self.notify_votes.setChecked(c.notify_votes)
-        self.allow_post.setChecked("post" in c.allowed_actions)
-        self.allow_comment.setChecked("comment" in c.allowed_actions)
-        self.allow_vote.setChecked("vote" in c.allowed_actions)
-        self.max_posts.setValue(c.max_posts_per_day)
-        self.max_comments.setValue(c.max_comments_per_day)
-        self.max_votes.setValue(c.max_votes_per_day)
-        self._hours_ui()
+        self.thread_page.write(c)
         self._model_ui()
 
     def read_form(self) -> HeartbeatConfig:
-        zone_text = self.timezone.currentText().strip()
-        zone = None if zone_text in ("", LOCAL_ZONE) else zone_text
-        model = self.model.currentText().strip() or None
-        hours = self.hours_on.isChecked()
-        # Start from the thread's own config, so what the form does not show (set through the CLI or the
-        # API) survives an Apply here.
+        # Over the thread's own config, so what the form does not show (set through the CLI or the API)
+        # survives an OK here.
         base = self._drafts.get(self._current) if self._current is not None else None
-        return (base or HeartbeatConfig()).with_updates(
-            enabled=self.enabled.isChecked(),
-            every_seconds=self.interval.seconds(),
-            align_to_clock=self.align.isChecked(),
-            target=self.target.currentData(),
-            model=model,
-            decision_mode=self.decision_mode.currentData(),
-            max_tokens=self.max_tokens.value(),
-            temperature=round(self.temperature.value(), 2),
-            dry_run=self.dry_run.isChecked(),
-            active_hours_start=self.hours_start.value() if hours else None,
-            active_hours_end=self.hours_end.value() if hours else None,
-            timezone=zone,
-            always_ask=self.always_ask.isChecked(),
-            busy_minutes=self.busy.value(),
-            defer_when_locked=self.away_locked.isChecked(),
-            defer_when_idle_minutes=self.away_idle.value(),
-            defer_on_battery=self.away_battery.isChecked(),
-            defer_on_metered=self.away_metered.isChecked(),
-            notify_posts=self.notify_posts.isChecked(),
-            notify_failures=self.notify_failures.isChecked(),
-            notify_comments=self.notify_comments.isChecked(),
-            notify_votes=self.notify_votes.isChecked(),
-            allowed_actions=tuple(
-                kind
-                for kind, box in (("post", self.allow_post), ("comment", self.allow_comment), ("vote", self.allow_vote))
-                if box.isChecked()
-            ),
-            max_posts_per_day=self.max_posts.value(),
-            max_comments_per_day=self.max_comments.value(),
-            max_votes_per_day=self.max_votes.value(),
-        )
-
-    def _hours_ui(self) -> None:
-        on = self.hours_on.isChecked()
-        self.hours_start.setEnabled(on)
-        self.hours_end.setEnabled(on)
-        start, end = self.hours_start.value(), self.hours_end.value()
-        if not on:
-            self.hours_note.setText("(all day)")
-        elif start > end:
-            self.hours_note.setText(f"overnight: {start:02d}:00 until {end:02d}:00 next day")
-        elif start == end:
-            self.hours_note.setText("(all day)")
-        else:
-            self.hours_note.setText("")
+        return self.thread_page.read(base or HeartbeatConfig())
 
     # ------------------------------------------------------------------ OK / Cancel
     def accept(self) -> None:
@@ -584,11 +279,7 @@ class SettingsDialog(QDialog):
         self.pull_bar.setFormat(f"Pulling {name}…")
         self.pull_button.setVisible(False)
         self.pull_cancel.setVisible(True)
-        self._pull = Task(work, self)
-        self._pull.progress.connect(self._on_pull_progress)
-        self._pull.done.connect(self._on_pulled)
-        self._pull.failed.connect(self._on_pull_failed)
-        self._pull.start()
+        self._pull = self._tasks.start(work, self._on_pulled, self._on_pull_failed, progress=self._on_pull_progress)
 
     def _on_pull_progress(self, progress: object) -> None:
         status, done, total = cast(tuple[str, int | None, int | None], progress)

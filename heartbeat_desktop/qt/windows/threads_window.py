@@ -42,6 +42,25 @@ class ThreadsWindow(QWidget):
         self._on_change = on_change
 
         self.model = ThreadsModel(store.threads, self)
+        splitter = QSplitter()
+        splitter.addWidget(self._threads_side())
+        splitter.addWidget(self._entries_side())
+        splitter.setSizes([220, 560])
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        self.list.selectionModel().currentChanged.connect(lambda *_: self._show_selected())
+        self.add_button.clicked.connect(self.add_thread)
+        self.rename_button.clicked.connect(self.rename_thread)
+        self.remove_button.clicked.connect(self.remove_thread)
+        self.pause_button.clicked.connect(self.toggle_paused)
+        self.send_button.clicked.connect(self.add_entry)
+        QShortcut(QKeySequence("Ctrl+Return"), self.input, self.add_entry)
+        if not memory.restore(self, "threads"):
+            self.resize(820, 600)
+
+    def _threads_side(self) -> QWidget:
+        """The threads, and what can be done to the chosen one."""
         self.list = QListView()
         self.list.setAccessibleName("Threads")
         self.list.setModel(self.model)
@@ -65,6 +84,10 @@ class ThreadsWindow(QWidget):
             row.addWidget(button)
         left_layout.addLayout(row)
 
+        return left
+
+    def _entries_side(self) -> QWidget:
+        """The chosen thread's messages and open notes, and a box to add one."""
         self.conversation = QTextBrowser()
         self.conversation.setAccessibleName("Messages")
         self.notes = QTextBrowser()
@@ -98,22 +121,7 @@ class ThreadsWindow(QWidget):
         send_row.addWidget(self.send_button)
         right_layout.addLayout(send_row)
 
-        splitter = QSplitter()
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setSizes([220, 560])
-        layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
-
-        self.list.selectionModel().currentChanged.connect(lambda *_: self._show_selected())
-        self.add_button.clicked.connect(self.add_thread)
-        self.rename_button.clicked.connect(self.rename_thread)
-        self.remove_button.clicked.connect(self.remove_thread)
-        self.pause_button.clicked.connect(self.toggle_paused)
-        self.send_button.clicked.connect(self.add_entry)
-        QShortcut(QKeySequence("Ctrl+Return"), self.input, self.add_entry)
-        if not memory.restore(self, "threads"):
-            self.resize(820, 600)
+        return right
 
     # ------------------------------------------------------------------ data
     def refresh(self) -> None:

@@ -16,6 +16,8 @@ from . import paths
 from .core.app_settings import keep_alive_value
 from .core.ports import LLMClient, LLMError, StoreError
 from .core.presence import PresenceSource
+from .core.providers import HealthTarget
+from .core.providers import health_targets as health_targets_of
 from .llm.server_memory import RECHECK_AFTER_S
 from .secrets import KeyCache, StoredKeys, open_secrets
 from .store import SqliteStore
@@ -87,25 +89,29 @@ def llm_for(data_dir: Path) -> OllamaClient:
         return make_llm(store)
 
 
-def ollama_host(data_dir: Path) -> str:
-    """The app's Ollama address as configured now (the health check's: read on its own thread, with its
-    own short-lived connection)."""
+def health_targets(data_dir: Path) -> list[HealthTarget]:
+    """The model servers the enabled threads use now (the health check's: read on its own thread)."""
     from .llm.hosts import resolve_host
 
     with SqliteStore.worker(paths.db_file(data_dir)) as store:
-        return resolve_host(store.settings.get("ollama_host"))
+        default = store.settings.app().default_model
+        models = [t.config.model or default for t in store.threads.list() if t.config.enabled]
+        return health_targets_of(models, store.providers.list(), resolve_host(store.settings.get("ollama_host")))
 
 
-def probe_ollama(host: str) -> str:
-    """The health check: a standard-library GET of /api/version (llm/probe.py), not the Ollama client, so
-    the idle tray app never loads httpx and the ollama library (issue #17). Raises LLMError."""
+def probe_target(target: HealthTarget) -> str:
+    """The health check of one server: a standard-library GET (llm/probe.py), not a model client, so the idle
+    tray app never loads httpx and the ollama library (issue #17). Ollama's version; for the other
+    protocols, whether the server answers at its base URL. Raises LLMError."""
     from .llm import probe
     from .llm.hosts import host_problem
 
-    problem = host_problem(host)
+    problem = host_problem(target.url)
     if problem is not None:
-        raise LLMError("unreachable", f"the model server address is not usable: {problem}")
-    return probe.version(host)
+        raise LLMError("unreachable", f"the address of {target.label} is not usable: {problem}")
+    if target.kind == "ollama":
+        return f"{target.label} {probe.version(target.url, who=target.label)} at {target.url}"
+    return probe.answers(target.url, target.kind, target.label)
 
 
 def prefetch_keys(db_path: Path, cache: KeyCache) -> None:

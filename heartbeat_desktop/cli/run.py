@@ -94,6 +94,7 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
                 "config_warnings": warnings,
             }
         )
+    servers: list[dict[str, Any]] = app.get("model_servers", []) if app else _servers_in_use(store)
     info = {
         "version": __version__,
         "data_dir": str(paths.data_dir()),
@@ -106,6 +107,8 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
         "ollama_host": (app or {}).get("ollama_host") or make_llm(store).host,
         "server_problem": (app or {}).get("server_problem") or make_llm(store).address_problem,
         "default_model": store.settings.get("default_model") or DEFAULT_MODEL,
+        # The servers the enabled threads use; `reachable` is the running app's last check (None: not checked)
+        "model_servers": servers,
         "threads": threads_out,
     }
     if args.json:
@@ -117,7 +120,11 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
         running = f"running (pid {silent_pid}) but not answering on its control socket (it re-creates it within 30 s)"
     print(f"App: {running}{', paused' if info['paused'] else ''}")
     problem = f" — {info['server_problem']}" if info["server_problem"] else ""
-    print(f"Ollama: {info['ollama_host']} (default model {info['default_model']}){problem}")
+    print(f"Default model: {info['default_model']}{problem}")
+    for server in servers:
+        said = {True: "answers", False: f"NOT reachable: {server['message']}", None: "not checked (app not running)"}
+        label = "Ollama" if server["provider"] == "ollama" else server["provider"]
+        print(f"Model server: {label} at {server['url']} — {said[server['reachable']]}")
     for row in threads_out:
         how = "disabled" if not row["enabled"] else "paused" if row["paused"] else f"every {row['every_seconds']} s"
         last = f"last {row['last_status']} at {row['last_run_at']}" if row["last_status"] else "never ran"
@@ -155,3 +162,14 @@ def cmd_feed(store: SqliteStore, args: argparse.Namespace) -> int:
     for p in posts:
         print(post_line(p))
     return EXIT_OK
+
+
+def _servers_in_use(store: SqliteStore) -> list[dict[str, Any]]:
+    """What `status` says about the model servers without the app: which ones the threads use, unchecked."""
+    from ..core.providers import health_targets
+    from ..llm.hosts import resolve_host
+
+    default = store.settings.app().default_model
+    models = [t.config.model or default for t in store.threads.list() if t.config.enabled]
+    targets = health_targets(models, store.providers.list(), resolve_host(store.settings.get("ollama_host")))
+    return [{"provider": t.provider, "kind": t.kind, "url": t.url, "reachable": None, "message": ""} for t in targets]

@@ -6,9 +6,11 @@ other. Keys are never here: see `secrets.py`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 KINDS = ("ollama", "openai", "anthropic")
+OLLAMA = "ollama"  # the app's own Ollama (Settings → App → Ollama host), a provider without being added
 
 # Usable by name without adding them first ("openai:gpt-4o-mini" once a key is set).
 BUILTIN = {
@@ -23,3 +25,43 @@ class Provider:
     kind: str
     base_url: str
     builtin: bool = False
+
+
+def split_model(model: str, providers: Iterable[str]) -> tuple[str, str]:
+    """(provider, model) for a configured model string: "llama:smollm2" is provider llama's smollm2 when a
+    provider called llama exists; anything else is a model of the app's Ollama ("qwen3:4b" is a tag)."""
+    prefix, sep, rest = model.partition(":")
+    if sep and rest and (prefix == OLLAMA or prefix in set(providers)):
+        return prefix, rest
+    return OLLAMA, model
+
+
+@dataclass(frozen=True)
+class HealthTarget:
+    """A model server some enabled thread uses: what the health check asks, and names to the user."""
+
+    provider: str
+    kind: str
+    url: str
+
+    @property
+    def label(self) -> str:
+        """How the user knows it: "Ollama" for the app's own, else the provider's name."""
+        return "Ollama" if self.provider == OLLAMA else self.provider
+
+
+def health_targets(models: Iterable[str], providers: Sequence[Provider], ollama_url: str) -> list[HealthTarget]:
+    """The servers behind `models` (each enabled thread's model, or the default it falls back to), once
+    each, in the order first used. A provider nobody uses is not asked: with every thread on an
+    OpenAI-compatible server, a built-in Ollama that is not running is nobody's problem."""
+    by_name = {p.name: p for p in providers}
+    out: dict[str, HealthTarget] = {}
+    for model in models:
+        name, _ = split_model(model, by_name)
+        if name in out:
+            continue
+        if name == OLLAMA and name not in by_name:
+            out[name] = HealthTarget(OLLAMA, "ollama", ollama_url)
+        elif name in by_name:
+            out[name] = HealthTarget(name, by_name[name].kind, by_name[name].base_url)
+    return list(out.values())

@@ -1,4 +1,5 @@
-"""Is Ollama there, and which models does it have? A small HTTP GET on the standard library.
+"""Does a model server answer, and which models does it have? A small HTTP GET on the standard library:
+Ollama's version and tags, an OpenAI-compatible or Anthropic server's model list (`answers`).
 
 Why not the Ollama client: the health check runs at launch and whenever the server is down, and the
 Settings model list opens with the dialog. The client's httpx and the ollama library cost the idle tray
@@ -23,14 +24,31 @@ VERSION_MAX_BYTES = 64 * 1024
 TAGS_MAX_BYTES = 4 * 1024 * 1024  # a server with hundreds of models
 
 
-def _unreachable(host: str) -> LLMError:
+def _unreachable(host: str, who: str) -> LLMError:
+    if who == "Ollama":
+        return LLMError(
+            "unreachable",
+            f"cannot reach Ollama at {host}",
+            "start Ollama (`ollama serve`) or check the host in Settings",
+        )
     return LLMError(
-        "unreachable", f"cannot reach Ollama at {host}", "start Ollama (`ollama serve`) or check the host in Settings"
+        "unreachable",
+        f"cannot reach {who} at {host}",
+        "start the server, or check its URL: heartbeat-desktop provider list",
     )
 
 
-def get_json(host: str, path: str, timeout_s: float, max_bytes: int, headers: dict[str, str] | None = None) -> Any:
-    """GET `host + path` and return its JSON, within `timeout_s` for everything. Raises LLMError."""
+def get_json(
+    host: str,
+    path: str,
+    timeout_s: float,
+    max_bytes: int,
+    headers: dict[str, str] | None = None,
+    *,
+    who: str = "Ollama",
+) -> Any:
+    """GET `host + path` and return its JSON, within `timeout_s` for everything. Raises LLMError naming the
+    server as `who` (the app's Ollama, or a provider by its name)."""
     parts = urlsplit(host)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise LLMError("unreachable", f"not an http(s) address: {host!r}")
@@ -71,28 +89,28 @@ def get_json(host: str, path: str, timeout_s: float, max_bytes: int, headers: di
                     break
                 raw += chunk
                 if len(raw) > max_bytes + 16384:
-                    raise LLMError("invalid_reply", f"Ollama at {host} sent more than {max_bytes // 1024} KiB")
+                    raise LLMError("invalid_reply", f"{who} at {host} sent more than {max_bytes // 1024} KiB")
         finally:
             sock.close()
     except TimeoutError:
-        raise LLMError("timeout", f"Ollama at {host} did not answer within {timeout_s:g} s") from None
+        raise LLMError("timeout", f"{who} at {host} did not answer within {timeout_s:g} s") from None
     except ConnectionRefusedError:
-        raise _unreachable(host) from None
+        raise _unreachable(host, who) from None
     except OSError as exc:
         if isinstance(exc, socket.gaierror) or exc.errno in (101, 111, 113):  # no such host/network/route
-            raise _unreachable(host) from None
+            raise _unreachable(host, who) from None
         if "WRONG_VERSION_NUMBER" in str(exc):
             raise LLMError(
                 "unreachable", f"{host} does not speak https (is the address http:// rather than https://?)"
             ) from None
-        raise LLMError("http_error", f"HTTP error talking to Ollama at {host}: {exc.strerror or exc}") from None
-    return _parse(bytes(raw), host)
+        raise LLMError("http_error", f"HTTP error talking to {who} at {host}: {exc.strerror or exc}") from None
+    return _parse(bytes(raw), host, who)
 
 
-def _parse(raw: bytes, host: str) -> Any:
+def _parse(raw: bytes, host: str, who: str = "Ollama") -> Any:
     head, sep, body = raw.partition(b"\r\n\r\n")
     if not sep:
-        raise LLMError("http_error", f"Ollama at {host} closed the connection before its reply was complete")
+        raise LLMError("http_error", f"{who} at {host} closed the connection before its reply was complete")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     try:
         status = int(status_line.split()[1])
@@ -103,7 +121,7 @@ def _parse(raw: bytes, host: str) -> Any:
         name, _, value = line.partition(":")
         fields[name.strip().lower()] = value.strip()
     if fields.get("content-encoding", "identity").lower() != "identity":
-        raise LLMError("invalid_reply", f"Ollama at {host} sent a compressed reply, which is refused")
+        raise LLMError("invalid_reply", f"{who} at {host} sent a compressed reply, which is refused")
     if "chunked" in fields.get("transfer-encoding", "").lower():
         body = _unchunk(body)
     if 300 <= status < 400:
@@ -114,11 +132,11 @@ def _parse(raw: bytes, host: str) -> Any:
     if status >= 400:
         text = " ".join(re.sub(r"<[^>]*>", " ", body.decode("utf-8", "replace")).split())
         text = text if len(text) <= 120 else text[:119] + "…"
-        raise LLMError("http_error", f"Ollama at {host} answered HTTP {status}: {text}", status=status)
+        raise LLMError("http_error", f"{who} at {host} answered HTTP {status}: {text}", status=status)
     try:
         return json.loads(body)
     except (UnicodeDecodeError, ValueError):
-        raise LLMError("invalid_reply", f"{host} did not answer with JSON (is it Ollama?)") from None
+        raise LLMError("invalid_reply", f"{host} did not answer with JSON (is it {who}?)") from None
 
 
 def _unchunk(body: bytes) -> bytes:
@@ -136,13 +154,29 @@ def _unchunk(body: bytes) -> bytes:
     return bytes(out)
 
 
-def version(host: str, timeout_s: float = 5.0) -> str:
+def version(host: str, timeout_s: float = 5.0, *, who: str = "Ollama") -> str:
     """The server's version (the health check and Test connection)."""
-    data = get_json(host, "/api/version", timeout_s, VERSION_MAX_BYTES)
+    data = get_json(host, "/api/version", timeout_s, VERSION_MAX_BYTES, who=who)
     version = data.get("version") if isinstance(data, dict) else None
     if not isinstance(version, str) or not version.strip():
         raise LLMError("invalid_reply", f"{host} answered, but not as Ollama does (no version at /api/version)")
     return _printable(version)[:40]
+
+
+def answers(url: str, kind: str, who: str, timeout_s: float = 5.0) -> str:
+    """Whether the OpenAI-compatible or Anthropic server of provider `who` answers at `url`, from its model
+    list. No key is sent: the idle tray never reads the keyring for a health check, and a 401 or 404 is an
+    answer too (a refused key is the heartbeat's to report, in words). Raises LLMError when nothing answers."""
+    path = "/models" if kind == "openai" else "/v1/models"
+    try:
+        data = get_json(url, path, timeout_s, TAGS_MAX_BYTES, who=who)
+    except LLMError as exc:
+        if exc.status is not None and 400 <= exc.status < 500:
+            return f"{who} answers at {url}"
+        raise
+    listed = data.get("data") if isinstance(data, dict) else None
+    count = f": {len(listed)} model(s)" if isinstance(listed, list) else ""
+    return f"{who} at {url}{count}"
 
 
 def model_names(host: str, timeout_s: float = 10.0, headers: dict[str, str] | None = None) -> list[str]:

@@ -16,13 +16,12 @@ import time
 from typing import Protocol
 
 from ..core.ports import LLMClient, LLMError, LLMReply, LLMRequest, ProviderClient, SecretsUnavailable
-from ..core.providers import Provider
+from ..core.providers import OLLAMA, Provider, split_model
 from .hosts import resolve_host
 from .server_memory import ServerMemory
 
 log = logging.getLogger(__name__)
 
-OLLAMA = "ollama"
 KEY_WAIT_S = 10.0  # the longest a run waits for the keyring (less when its own timeout is shorter)
 
 
@@ -31,14 +30,6 @@ class KeySource(Protocol):
         """The provider's key, None if it has none. Raises (SecretsUnavailable) if one exists but cannot be
         read within `timeout_s`."""
         ...
-
-
-def split_model(model: str, providers: set[str]) -> tuple[str, str]:
-    """(provider, model) for a configured model string."""
-    prefix, sep, rest = model.partition(":")
-    if sep and rest and (prefix == OLLAMA or prefix in providers):
-        return prefix, rest
-    return OLLAMA, model
 
 
 class ModelRouter:

@@ -97,7 +97,7 @@ class TrayApp(QObject):
         self.window_manager = WindowManager(self.window_factories, self)
         self._build_tray(dnd_source)
         self._build_control()
-        self.health = HealthMonitor(wiring.probe_ollama, partial(wiring.ollama_host, data_dir), self)
+        self.health = HealthMonitor(wiring.probe_target, partial(wiring.health_targets, data_dir), self)
         self._connect()
         self._tray_wait_s = DEFAULT_TRAY_WAIT_S if tray_wait_s is None else tray_wait_s
         self.signals = SignalWatcher(lambda _sig: self.quit(), parent=self)
@@ -389,11 +389,8 @@ class TrayApp(QObject):
             self.tray.set_error(CRASH, None)
             self.notifier.withdraw("crash")
         self._recheck_listeners()  # cheap (one isListening()); see the menu's aboutToShow above
-        if run.error_kind == "unreachable":
-            first = self.health.reachable is not False
-            self.health.report_unreachable(run.reason)
-            if not first:
-                return  # already told: stay quiet while the health check retries
+        if run.error_kind == "unreachable":  # the health check's one notification says it, not each run
+            self.health.report_unreachable(run.model, run.reason)
         elif run.status == "ok" and self.health.reachable is False:
             self.health.check()
         entry = self.scheduler.state.thread(run.thread_id)
@@ -403,16 +400,19 @@ class TrayApp(QObject):
         if notice is not None and run.error_kind != "unreachable":
             self.notifier.show(notice)
 
-    @Slot(bool, str, str)
-    def _on_health(self, reachable: bool, host: str, message: str) -> None:
-        if reachable:
+    @Slot()
+    def _on_health(self) -> None:
+        """The servers in use that are down, by name and URL, in the tray and in one notification."""
+        down = self.health.down()
+        if not down and self.health.error is None:
             self.tray.set_error(HEALTH, None)
             self.notifier.withdraw("health")  # "cannot reach" must not stay up after it is back
             return
-        self.tray.set_error(HEALTH, f"cannot reach the model server at {host}")
-        self.notifier.show(
-            Notice("Heartbeat Desktop cannot reach Ollama", message, critical=True, alone=True, key="health")
-        )
+        names = [f"{s.target.label} at {s.target.url}" for s in down]
+        self.tray.set_error(HEALTH, self.health.error or "cannot reach " + " and ".join(names))
+        title = f"cannot reach {down[0].target.label}" if len(down) == 1 else "cannot reach its model servers"
+        body = "\n".join(s.message for s in down) or str(self.health.error)
+        self.notifier.show(Notice(f"Heartbeat Desktop {title}", body, critical=True, alone=True, key="health"))
 
     def live_status(self) -> dict[str, object]:
         """The STATUS verb's answer (`heartbeat-desktop status`, the API's status): the app's own view, not
@@ -424,8 +424,9 @@ class TrayApp(QObject):
             # falls with every call of a binding that leaks it, and the process dies when it reaches zero
             "none_refcount": sys.getrefcount(None),
             "true_refcount": sys.getrefcount(True),  # 6.12.0 also dropped one on every emit and disconnect
-            "ollama_host": self.health.last_host,
+            "ollama_host": self.health.ollama_url,  # None when no thread uses the app's Ollama
             "server_problem": self.tray.error,
+            "model_servers": [server.to_dict() for server in self.health.servers.values()],
             **scheduler_status(self.scheduler.state),
         }
 

@@ -130,3 +130,24 @@ def test_the_idle_tray_app_never_imports_the_model_clients() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_an_openai_compatible_server_answers_by_its_model_list_without_a_key() -> None:
+    """#24: the health check of a non-Ollama provider asks its model list and names the provider; a server
+    that wants a key still answers (401 is an answer), and none is ever sent."""
+    from tests.support.provider_servers import ProviderServer
+
+    keyless = ProviderServer("openai", key=None, models=("smollm2",))
+    keyed = ProviderServer("anthropic", key="sk-ant-test")
+    try:
+        assert probe.answers(keyless.base_url, "openai", "llama") == f"llama at {keyless.base_url}: 1 model(s)"
+        assert probe.answers(keyed.base_url, "anthropic", "claude") == f"claude answers at {keyed.base_url}"
+        assert all("authorization" not in {k.lower() for k in r["headers"]} for r in keyed.requests)
+        assert [r["path"] for r in keyless.requests] == ["/v1/models"]
+    finally:
+        keyless.stop()
+        keyed.stop()
+    with pytest.raises(LLMError) as caught:
+        probe.answers("http://127.0.0.1:9/v1", "openai", "llama")
+    assert caught.value.kind == "unreachable" and "cannot reach llama at http://127.0.0.1:9/v1" in str(caught.value)
+    assert "ollama" not in str(caught.value).lower()

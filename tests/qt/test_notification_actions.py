@@ -195,9 +195,9 @@ def test_the_cannot_reach_notice_is_taken_down_when_the_server_is_back(qtbot, ap
     """Found by a new user: the critical 'cannot reach Ollama' stayed on screen for ten minutes after the
     server was back, and after the app quit."""
     qtbot.waitUntil(lambda: app.health.reachable is True, timeout=5000)  # the start-up check is done
-    app._on_health(False, "http://127.0.0.1:9", "cannot reach Ollama at http://127.0.0.1:9")
+    app.health.report_unreachable(None, "cannot reach Ollama at http://127.0.0.1:9")  # what a failed run does
     qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
-    app._on_health(True, "http://127.0.0.1:9", "Ollama 0.5 at http://127.0.0.1:9")
+    app.health.check()  # the real check finds the server answering again
     qtbot.waitUntil(lambda: dunst.count("displayed") == 0, timeout=5000)
 
 

@@ -393,7 +393,7 @@ def test_a_new_ollama_host_is_checked_at_once(qtbot, tray_app: TrayApp, ollama: 
     qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
     assert proc.returncode == 0
     qtbot.waitUntil(lambda: tray_app.health.reachable is False, timeout=5000)
-    assert tray_app.health.last_host == "http://127.0.0.1:9" and tray_app.tray.error
+    assert tray_app.health.ollama_url == "http://127.0.0.1:9" and "127.0.0.1:9" in str(tray_app.tray.error)
 
 
 def test_quit_subcommand_quits_the_running_app(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
@@ -490,7 +490,7 @@ def test_quitting_is_clean(data_dir: Path, how: str) -> None:
 
 def test_status_is_the_running_apps_view(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
     """After pausing from the tray, `status` said "paused": false and showed this shell's OLLAMA_HOST."""
-    qtbot.waitUntil(lambda: tray_app.health.last_host is not None, timeout=5000)
+    qtbot.waitUntil(lambda: tray_app.health.reachable is not None, timeout=5000)
     tray_app.toggle_pause()
     qtbot.waitUntil(lambda: tray_app.scheduler.state.paused, timeout=3000)
     proc = _cli(tray_app.data_dir, "status", "--json", host="http://127.0.0.1:9")  # another host in this shell
@@ -623,3 +623,84 @@ def test_the_cli_pauses_resumes_and_unloads_through_the_running_app(
     assert "asked Heartbeat Desktop to unload" in run("unload-models")
     qtbot.waitUntil(lambda: bool(shown), timeout=10000)
     assert ollama.loaded == set() and shown[0].title == "Models unloaded"
+
+
+def _only_provider(data_dir: Path, url: str) -> None:
+    """Every thread on provider `llama` (an OpenAI-compatible server), none on the app's Ollama."""
+    store = SqliteStore(data_dir / "heartbeat.db")
+    try:
+        store.providers.save("llama", "openai", url)
+        for thread in store.threads.list():
+            store.threads.set_config(thread.id, thread.config.with_updates(model="llama:smollm2"))
+    finally:
+        store.close()
+
+
+def test_with_only_an_openai_compatible_server_the_app_is_green(
+    qtbot, data_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """#24: with every thread on an OpenAI-compatible server and no Ollama, the icon was red and every start
+    said "cannot reach Ollama". Only the servers in use are asked; when that one goes down, it is the one
+    named (tray, notification, status), with its URL."""
+    from tests.support.provider_servers import ProviderServer
+
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # nothing there, and nobody uses it
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    (data_dir / "HEARTBEAT.md").write_text(GOOD_MD, encoding="utf-8")
+    server = ProviderServer("openai", key=None, models=("smollm2",))
+    _only_provider(data_dir, server.base_url)
+    app = TrayApp(QApplication.instance(), data_dir, tray_wait_s=0)
+    shown: list[Notice] = []
+    app.notifier.shown.connect(shown.append)
+    try:
+        assert app.start()
+        qtbot.waitUntil(lambda: app.health.reachable is True, timeout=10000)
+        assert list(app.health.servers) == ["llama"] and app.tray.current is not TrayState.ERROR
+        status = app.live_status()
+        assert status["ollama_host"] is None and status["server_problem"] is None
+        servers = status["model_servers"]
+        assert isinstance(servers, list) and [(s["provider"], s["url"], s["reachable"]) for s in servers] == [
+            ("llama", server.base_url, True)
+        ]
+        server.stop()
+        app.health.check()
+        qtbot.waitUntil(lambda: app.health.reachable is False, timeout=10000)
+        assert app.tray.current is TrayState.ERROR
+        assert f"cannot reach llama at {server.base_url}" in app.tray.icon.toolTip()
+        qtbot.waitUntil(lambda: bool(shown), timeout=5000)
+        assert [n.title for n in shown] == ["Heartbeat Desktop cannot reach llama"] and server.base_url in shown[0].body
+    finally:
+        app.scheduler.stop()
+        app.instance.close()
+        app.signals.close()
+        if app.fallback is not None:
+            app.fallback.close()
+
+
+def test_with_two_servers_in_use_the_one_down_is_the_one_named(qtbot, app_env: Path, ollama: OllamaServer) -> None:
+    store = SqliteStore(app_env / "heartbeat.db")
+    try:
+        store.providers.save("llama", "openai", "http://127.0.0.1:9/v1")  # down
+        store.threads.create("work", "Work")
+        work = store.threads.require("work")
+        store.threads.set_config("work", work.config.with_updates(model="llama:smollm2"))
+    finally:
+        store.close()
+    app = TrayApp(QApplication.instance(), app_env, tray_wait_s=0)
+    try:
+        assert app.start()
+        qtbot.waitUntil(lambda: app.health.reachable is False, timeout=10000)
+        assert {name: s.reachable for name, s in app.health.servers.items()} == {"ollama": True, "llama": False}
+        assert app.tray.error == "cannot reach llama at http://127.0.0.1:9/v1"
+        proc = _cli(app_env, "status", host=ollama.url)
+        qtbot.waitUntil(lambda: proc.poll() is not None, timeout=20000)
+        out = proc.stdout.read()
+        assert f"Model server: Ollama at {ollama.url} — answers" in out
+        assert "Model server: llama at http://127.0.0.1:9/v1 — NOT reachable: cannot reach llama" in out
+    finally:
+        app.scheduler.stop()
+        app.instance.close()
+        app.signals.close()
+        if app.fallback is not None:
+            app.fallback.close()

@@ -1,13 +1,17 @@
-"""Is the model server reachable? Checked at start, then only while it is not (with backoff).
+"""Do the model servers the threads use answer? Checked at start, then only while one does not (with backoff).
+
+Only the servers some enabled thread's model uses are asked (`core.providers.health_targets`), each with its
+own state: with every thread on an OpenAI-compatible server, a built-in Ollama that is not running is not a
+problem and is never probed; with two servers in use, the one that is down is the one named.
 
 The retries start at one a minute and double up to one every ten minutes: an app that waits all day for
 a server the user has not started must not wake the machine every few seconds to ask (issue #17: at most
 one wake-up a minute with the server down). Opening the tray menu checks at once (`check_if_stale`), and a
-heartbeat that reaches the server clears the error, so a server that comes back is noticed sooner.
+heartbeat that reaches its server clears that server's error, so a server that comes back is noticed sooner.
 
-While Ollama is down the tray shows the error state with the host in its tooltip, the user gets ONE
+While a server is down the tray shows the error state naming it and its URL, the user gets ONE
 notification, and failing heartbeats stay quiet (they are still recorded in History) instead of
-notifying every interval. Checks run on a worker thread; nothing polls while the server is up.
+notifying every interval. Checks run on a worker thread; nothing polls while every server is up.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from ...core.ports import LLMError
+from ...core.providers import OLLAMA, HealthTarget, split_model
 from .tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -27,25 +33,40 @@ FIRST_RETRY_MS = 60_000
 MAX_RETRY_MS = 600_000
 
 
+@dataclass(frozen=True)
+class ServerHealth:
+    target: HealthTarget
+    reachable: bool
+    message: str  # the server's version and address, or what went wrong
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "provider": self.target.provider,
+            "kind": self.target.kind,
+            "url": self.target.url,
+            "reachable": self.reachable,
+            "message": self.message,
+        }
+
+
 class HealthMonitor(QObject):
-    changed = Signal(bool, str, str)  # reachable, host, message
+    changed = Signal()  # which servers are down changed: read `down()`
 
     def __init__(
         self,
-        probe: Callable[[str], str],
-        host: Callable[[], str],
+        probe: Callable[[HealthTarget], str],
+        targets: Callable[[], list[HealthTarget]],
         parent: QObject | None = None,
         first_retry_ms: int = FIRST_RETRY_MS,
     ) -> None:
-        """`host()` names the server (read once per check); `probe(host)` returns its version or raises
-        LLMError."""
+        """`targets()` names the servers in use (read once per check); `probe(target)` describes the one that
+        answered or raises LLMError."""
         super().__init__(parent)
         self._probe = probe
-        self._host = host
-        self.reachable: bool | None = None
-        self.last_host: str | None = None  # the server last checked: what the app uses, for `status`
+        self._targets = targets
+        self.servers: dict[str, ServerHealth] = {}  # by provider name: the servers in use at the last check
+        self.error: str | None = None  # the servers in use could not even be read (the database)
         self._checked_at = float("-inf")
-        self.message = ""
         self._first_retry_ms = first_retry_ms
         self._retry_ms = first_retry_ms
         self._timer = QTimer(self)
@@ -54,54 +75,81 @@ class HealthMonitor(QObject):
         self._busy = False
         self._tasks = Tasks(self)
 
+    # ------------------------------------------------------------------ what the app reads
+    @property
+    def reachable(self) -> bool | None:
+        """None before the first check; False while a server in use is down."""
+        if not self.servers and self.error is None and self._checked_at == float("-inf"):
+            return None
+        return not self.down() and self.error is None
+
+    def down(self) -> list[ServerHealth]:
+        return [s for s in self.servers.values() if not s.reachable]
+
+    @property
+    def ollama_url(self) -> str | None:
+        """The app's own Ollama when a thread uses it (for `status`)."""
+        server = self.servers.get(OLLAMA)
+        return server.target.url if server else None
+
+    # ------------------------------------------------------------------ checks
     @Slot()
     def check(self) -> None:
         if self._busy:
             return
         self._busy = True
-        self._tasks.start(lambda _task: self._run_probe(), done=lambda result: self._on_result(*result))
+        self._tasks.start(lambda _task: self._run_probes(), done=self._on_result)
 
-    def _run_probe(self) -> tuple[bool, str, str]:
+    def _run_probes(self) -> tuple[list[ServerHealth], str | None]:
         try:
-            host = self._host()
-        except Exception as exc:  # the setting could not be read: nothing to ask
-            return False, f"? ({exc})", f"{type(exc).__name__}: {exc}"
-        try:
-            version = self._probe(host)
-        except LLMError as exc:
-            return False, host, str(exc)
-        except Exception as exc:
-            return False, host, f"{type(exc).__name__}: {exc}"
-        return True, host, f"Ollama {version} at {host}"
+            targets = self._targets()
+        except Exception as exc:  # the settings could not be read: nothing to ask
+            return [], f"cannot read which model servers the threads use: {exc}"
+        results = []
+        for target in targets:
+            try:
+                results.append(ServerHealth(target, True, self._probe(target)))
+            except LLMError as exc:
+                results.append(ServerHealth(target, False, str(exc)))
+            except Exception as exc:
+                results.append(ServerHealth(target, False, f"{type(exc).__name__}: {exc}"))
+        return results, None
 
-    @Slot(bool, str, str)
-    def _on_result(self, ok: bool, host: str, message: str) -> None:
+    @Slot(object)
+    def _on_result(self, result: object) -> None:
+        servers, error = result if isinstance(result, tuple) else ([], None)
         self._busy = False
         self._checked_at = time.monotonic()
-        was = self.reachable
-        self.reachable, self.message, self.last_host = ok, message, host
-        if ok:
-            self._retry_ms = self._first_retry_ms
-            self._timer.stop()
-        else:
+        self._apply({s.target.provider: s for s in servers}, error)
+
+    def _apply(self, servers: dict[str, ServerHealth], error: str | None) -> None:
+        before = self._summary()
+        self.servers, self.error = servers, error
+        if self.down() or error is not None:
             self._timer.start(self._retry_ms)
             self._retry_ms = min(self._retry_ms * 2, MAX_RETRY_MS)
-        if was != ok:
-            log.info("Model server %s: %s", "reachable" if ok else "NOT reachable", message)
-            self.changed.emit(ok, host, message)
+        else:
+            self._retry_ms = self._first_retry_ms
+            self._timer.stop()
+        if self._summary() != before:
+            for server in self.servers.values():
+                log.info("Model server %s: %s", "reachable" if server.reachable else "NOT reachable", server.message)
+            self.changed.emit()
+
+    def _summary(self) -> tuple[object, ...]:
+        return (self.error, tuple(sorted((name, s.target.url, s.reachable) for name, s in self.servers.items())))
 
     def check_if_stale(self, max_age_s: float = 10.0) -> None:
         """Check now unless a check ended in the last `max_age_s` (the user opened the menu)."""
         if time.monotonic() - self._checked_at >= max_age_s:
             self.check()
 
-    def report_unreachable(self, message: str) -> None:
-        """A run found the server down: enter the error state and start the quiet retries."""
-        if self.reachable is not False:
-            self._on_result(False, self._safe_host(), message)
-
-    def _safe_host(self) -> str:
-        try:
-            return self._host()
-        except Exception:
-            return "?"
+    def report_unreachable(self, model: str | None, message: str) -> None:
+        """A run found its model's server down: enter that server's error state (its notification) and start
+        the quiet retries. A server not checked yet is checked now."""
+        name, _ = split_model(model or "", self.servers)
+        known = self.servers.get(name)
+        if known is None:
+            self.check()
+        elif known.reachable:
+            self._apply({**self.servers, name: ServerHealth(known.target, False, message)}, self.error)

@@ -448,3 +448,31 @@ def test_pause_resume_and_unload_without_a_running_app(data_dir: Path, ollama: O
     assert ollama.loaded == set()
     result = cli(data_dir, "unload-models")  # nothing listens on port 9
     assert result.returncode == 1 and result.stderr.startswith("heartbeat-desktop: error:")
+
+
+def test_a_providers_models_are_named_and_a_typo_in_its_name_is_caught(data_dir: Path) -> None:
+    """#24: `provider test` said "1 models" without naming them, and `config set model lama:smollm2` (a
+    typo of provider llama) was accepted and routed to Ollama."""
+    from tests.support.provider_servers import ProviderServer
+
+    server = ProviderServer("openai", key=None, models=("smollm2", "qwen2.5-coder"))
+    try:
+        assert cli(data_dir, "provider", "add", "llama", "--kind", "openai", "--url", server.base_url).returncode == 0
+        tested = cli(data_dir, "provider", "test", "llama")
+        assert tested.returncode == 0 and "models: qwen2.5-coder, smollm2 (use one as llama:MODEL" in tested.stdout
+        listed = cli(data_dir, "provider", "models", "llama")
+        assert listed.stdout.split() == ["llama:qwen2.5-coder", "llama:smollm2"]
+        assert json.loads(cli(data_dir, "provider", "models", "llama", "--json").stdout) == listed.stdout.split()
+        typo = cli(data_dir, "config", "set", "model", "lama:smollm2")
+        assert typo.returncode == 2 and "did you mean llama:smollm2?" in typo.stderr
+        missing = cli(data_dir, "config", "set", "model", "llama:nope")
+        assert missing.returncode == 0 and "llama does not list a model 'nope'" in missing.stderr
+        assert "smollm2" in missing.stderr
+        good = cli(data_dir, "config", "set", "model", "llama:smollm2")
+        assert good.returncode == 0 and good.stderr == ""
+        tag = cli(data_dir, "config", "set", "model", "qwen3:4b")  # an Ollama tag, nothing like a provider
+        assert tag.returncode == 0 and tag.stderr == ""
+    finally:
+        server.stop()
+    down = cli(data_dir, "config", "set", "model", "llama:smollm2")  # the server is gone: saved, and said
+    assert down.returncode == 0 and "could not check that llama has 'smollm2'" in down.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from .. import paths
 from ..core.config import ActiveHoursUnpaired, ConfigError, HeartbeatConfig, parse_active_hours, parse_cli_value
 from ..store import SqliteStore
 from ..store.settings import KNOWN as KNOWN_SETTINGS
@@ -54,6 +55,8 @@ def cmd_config_set(store: SqliteStore, args: argparse.Namespace) -> int:
         raise UsageError(f"{exc} (set both with: config set active_hours 22-6)") from None
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    if args.key == "model" and updated.model:
+        _check_model(store, updated.model)
     store.threads.set_config(args.thread, updated)
     if args.key == "active_hours":
         hours = (
@@ -113,3 +116,40 @@ def cmd_settings_set(store: SqliteStore, args: argparse.Namespace) -> int:
     shown = AppSettings.shown(args.key, getattr(AppSettings.load({args.key: value})[0], args.key)) if value else ""
     print(f"{args.key} = {shown or '(default)'}")
     return EXIT_OK
+
+
+MODEL_CHECK_S = 5.0  # `config set model` asks the server whether it has the model; a slow one is not waited for
+
+
+def _check_model(store: SqliteStore, model: str) -> None:
+    """A provider name with a typo ("lama:smollm2" with a provider llama) would silently become an Ollama
+    tag: refused, with the name meant. A model the provider's server does not list is a warning (the
+    server may load it on demand, or be down now), never a refusal. An Ollama model is not looked up: its
+    list is Settings' and `provider models ollama`'s, and a config edited offline stays quiet."""
+    import difflib
+
+    from ..core.ports import LLMError
+    from ..core.providers import OLLAMA, split_model
+    from ..wiring import make_router
+
+    names = [p.name for p in store.providers.list()]
+    provider, name = split_model(model, names)
+    prefix, sep, _rest = model.partition(":")
+    if provider == OLLAMA and sep and prefix != OLLAMA:
+        close = difflib.get_close_matches(prefix, names, n=1, cutoff=0.75)
+        if close:
+            raise UsageError(
+                f"no provider {prefix!r}: did you mean {close[0]}:{model.partition(':')[2]}? (an Ollama model "
+                f"whose name starts so is written ollama:{model}; providers: heartbeat-desktop provider list)"
+            )
+    if provider == OLLAMA:
+        return
+    try:
+        client = make_router(store, paths.data_dir()).client_for(provider, key_wait_s=MODEL_CHECK_S)
+        listed = client.list_models(MODEL_CHECK_S) if hasattr(client, "list_models") else None
+    except LLMError as exc:
+        warn(f"could not check that {provider} has {name!r}: {exc}")
+        return
+    if listed is not None and name not in listed and f"{name}:latest" not in listed:
+        shown = ", ".join(listed[:8]) + ("…" if len(listed) > 8 else "") if listed else "none"
+        warn(f"{provider} does not list a model {name!r} (it lists: {shown}); saved anyway")

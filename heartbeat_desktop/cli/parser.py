@@ -33,6 +33,7 @@ from .provider import (
     cmd_provider_add,
     cmd_provider_clear_key,
     cmd_provider_list,
+    cmd_provider_models,
     cmd_provider_remove,
     cmd_provider_set_key,
     cmd_provider_test,
@@ -270,8 +271,11 @@ def _provider_commands(sub: Subparsers) -> None:
     p = _command(actions, "clear-key", cmd_provider_clear_key, tells_app=True, help="forget its API key")
     p.add_argument("name", metavar="NAME")
 
-    p = _command(actions, "test", cmd_provider_test, read_only=True, help="check that its server answers")
+    p = _command(actions, "test", cmd_provider_test, read_only=True, help="check that its server answers; its models")
     p.add_argument("name", metavar="NAME")
+    p = _command(actions, "models", cmd_provider_models, read_only=True, help="the models its server lists")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--json", action="store_true")
     _name_actions(actions)
 
 

@@ -1,4 +1,4 @@
-"""`provider list|add|remove|set-key|clear-key|test`: model providers and their API keys.
+"""`provider list|add|remove|set-key|clear-key|test|models`: model providers, their API keys and models.
 
 Keys live in the OS keyring (or, only when asked, a 0600 plaintext file); the database only records
 whether a key is set, so listing providers never opens the keyring and never pops an unlock dialog.
@@ -15,6 +15,8 @@ from .. import paths
 from ..core.ports import StoreError
 from ..store import SqliteStore
 from .common import EXIT_FAIL, EXIT_OK, UsageError, emit, error
+
+MODELS_SHOWN = 12  # `provider test` names this many; `provider models` lists them all
 
 
 def cmd_provider_list(store: SqliteStore, args: argparse.Namespace) -> int:
@@ -141,7 +143,8 @@ def cmd_provider_clear_key(store: SqliteStore, args: argparse.Namespace) -> int:
 
 
 def cmd_provider_test(store: SqliteStore, args: argparse.Namespace) -> int:
-    """Reach the server; also say which output format it was last found to accept (it refused better ones)."""
+    """Reach the server and name the models it serves; also say which output format it was last found to
+    accept (it refused better ones)."""
     from ..llm.server_memory import RECHECK_AFTER_S
     from ..wiring import make_router
 
@@ -153,4 +156,28 @@ def cmd_provider_test(store: SqliteStore, args: argparse.Namespace) -> int:
         how = "the prompt alone" if learned == "prompt" else learned
         info += f"; the decision is asked for with {how} (the server refused the better formats)"
     print(f"{args.name}: {info}")
+    models = client.list_models() if hasattr(client, "list_models") else []
+    if models:
+        shown = ", ".join(models[:MODELS_SHOWN]) + (
+            f" and {len(models) - MODELS_SHOWN} more" if len(models) > MODELS_SHOWN else ""
+        )
+        print(f"models: {shown} (use one as {args.name}:MODEL; all: heartbeat-desktop provider models {args.name})")
+    return EXIT_OK
+
+
+def cmd_provider_models(store: SqliteStore, args: argparse.Namespace) -> int:
+    """The model ids the provider's server lists, one per line, as `config set model` takes them."""
+    from ..llm.router import OLLAMA
+    from ..wiring import make_router
+
+    _require_provider(store, args.name)
+    client = make_router(store, paths.data_dir()).client_for(args.name)
+    models = client.list_models() if hasattr(client, "list_models") else []
+    names = [m if args.name == OLLAMA else f"{args.name}:{m}" for m in models]
+    if args.json:
+        emit(names)
+    elif not names:
+        print(f"{args.name} lists no models")
+    else:
+        print("\n".join(names))
     return EXIT_OK

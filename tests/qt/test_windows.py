@@ -176,9 +176,37 @@ def test_model_list_missing_model_and_pull(qtbot, settings: SettingsDialog, olla
     assert settings.pull_button.isVisibleTo(settings) and "not on the server" in settings.model_state.text()
     settings.pull_button.click()
     qtbot.waitUntil(lambda: settings.pull_bar.maximum() == 1000 and settings.pull_bar.value() > 0, timeout=5000)
-    qtbot.waitUntil(lambda: "installed on the server" in settings.model_state.text(), timeout=5000)
+    qtbot.waitUntil(
+        lambda: "on the server" in settings.model_state.text() and "⚠" not in settings.model_state.text(), timeout=5000
+    )
     assert not settings.pull_button.isVisibleTo(settings)
     assert "phi3:latest" in ollama.models
+
+
+def test_a_providers_model_is_checked_against_its_own_list_without_pull(qtbot, store, memory, monkeypatch) -> None:
+    """#24: "⚠ llama:smollm2 is not on the server: Pull it?" for a model an OpenAI-compatible server serves,
+    with a Pull that protocol does not have."""
+    from tests.support.provider_servers import ProviderServer
+
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
+    server = ProviderServer("openai", key=None, models=("smollm2",))
+    store.providers.save("llama", "openai", server.base_url)
+    dialog = SettingsDialog(
+        store, memory, autostart_enabled=lambda: False, set_autostart=lambda on: None, on_applied=lambda: None,
+        data_dir=store.db.path.parent,
+    )  # fmt: skip
+    qtbot.addWidget(dialog)
+    try:
+        qtbot.waitUntil(lambda: dialog._server_models is not None, timeout=10000)
+        assert dialog.model.findText("llama:smollm2") >= 0
+        dialog.model.setCurrentText("llama:smollm2")
+        assert dialog.model_state.text() == "llama:smollm2: on the server"
+        dialog.model.setCurrentText("llama:nope")
+        assert "llama does not list 'nope'" in dialog.model_state.text() and "Pull" not in dialog.model_state.text()
+        assert not dialog.pull_button.isVisibleTo(dialog)
+    finally:
+        dialog.reject()
+        server.stop()
 
 
 def test_an_unreachable_ollama_is_not_a_missing_model(qtbot, store, memory, monkeypatch) -> None:

@@ -65,7 +65,7 @@ class SettingsDialog(QDialog):
         self._warnings: dict[str, list[str]] = {}
         self._current: str | None = None
         self._server_models: list[str] | None = None
-        self._ollama_problem: str | None = None
+        self._list_problems: dict[str, str] = {}  # provider → why its models could not be listed
         self._models_load = 0  # which model-list load is the newest (see load_models)
         self._provider_names: set[str] = set()
         self._tasks = Tasks(self)
@@ -233,8 +233,8 @@ class SettingsDialog(QDialog):
     def _on_models(self, result: object) -> None:
         models, problems = cast(tuple[list[str], list[str]], result)
         self._server_models = models
-        # Ollama not answering is not "the model is missing": offering Pull then only fails again.
-        self._ollama_problem = next((p.split(": ", 1)[1] for p in problems if p.startswith(f"{OLLAMA}: ")), None)
+        # A server not answering is not "the model is missing": offering Pull then only fails again.
+        self._list_problems = {name: why for name, _, why in (p.partition(": ") for p in problems)}
         self.model.setToolTip("\n".join(problems))
         text = self.model.currentText()
         self.model.blockSignals(True)
@@ -249,22 +249,27 @@ class SettingsDialog(QDialog):
         self.model_state.setText(f"Could not list models: {message}")
 
     def _model_ui(self) -> None:
+        """What the server of the chosen model says of it: listed, not listed (Pull where the protocol has
+        it: the app's Ollama), or that its list could not be read (then nothing is claimed missing)."""
         name = self.model.currentText().strip()
         if self._server_models is None:
             self.pull_button.setVisible(False)
             return
         effective = name or self.default_model.text().strip() or DEFAULT_MODEL
         present = any(m == effective or m == f"{effective}:latest" for m in self._server_models)
-        pulling = self._pull is not None
-        provider, _model = split_model(effective, self._provider_names)
-        if provider == OLLAMA and not present and self._ollama_problem:
-            self.pull_button.setVisible(False)
-            self.model_state.setText(f"⚠ Could not list Ollama's models: {self._ollama_problem}")
-            return
-        self.pull_button.setVisible(not present and not pulling and provider == OLLAMA)
-        self.model_state.setText(
-            f"{effective}: installed on the server" if present else f"⚠ {effective} is not on the server: Pull it?"
-        )
+        provider, model = split_model(effective, self._provider_names)
+        problem = self._list_problems.get(provider)
+        can_pull = provider == OLLAMA
+        self.pull_button.setVisible(not present and problem is None and can_pull and self._pull is None)
+        if present:
+            self.model_state.setText(f"{effective}: on the server")
+        elif problem is not None:
+            who = "Ollama" if provider == OLLAMA else provider
+            self.model_state.setText(f"⚠ Could not list {who}'s models: {problem}")
+        elif can_pull:
+            self.model_state.setText(f"⚠ {effective} is not on the server: Pull it?")
+        else:
+            self.model_state.setText(f"⚠ {provider} does not list {model!r}: pick one of its models from the list")
 
     def start_pull(self) -> None:
         name = self.model.currentText().strip() or self.default_model.text().strip() or DEFAULT_MODEL

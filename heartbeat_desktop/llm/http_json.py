@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -119,11 +120,12 @@ def _transport_error(exc: httpx.HTTPError, guard: CallGuard, provider: str, url:
     cut = describe_cut(guard, provider, timeout_s)
     if cut is not None:
         return cut
+    where = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"  # the port too: a wrong port is a common mistake
     if isinstance(exc, httpx.ConnectError):
         return LLMError(
             "unreachable",
-            f"cannot reach {provider} at {httpx.URL(url).host}",
-            "check the provider's base URL and your network",
+            f"cannot reach {provider} at {where}",
+            "check that the server runs there, and the provider's URL (heartbeat-desktop provider list)",
         )
     if isinstance(exc, httpx.TimeoutException):
         return LLMError(
@@ -131,7 +133,13 @@ def _transport_error(exc: httpx.HTTPError, guard: CallGuard, provider: str, url:
             f"{provider} did not answer within {seconds(timeout_s)} s",
             "try again, or raise the timeout in Settings",
         )
-    return LLMError("http_error", f"HTTP error talking to {provider}: {type(exc).__name__}")
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        return LLMError(
+            "http_error",
+            f"{provider} at {where} closed the connection before its reply was complete",
+            "the server stopped or crashed during the request: check that it runs, then try again",
+        )
+    return LLMError("http_error", f"HTTP error talking to {provider} at {where} ({type(exc).__name__})")
 
 
 def _status_error(
@@ -230,13 +238,28 @@ class HostedClient:
         except LLMError as exc:
             if exc.kind == "context_overflow" and exc.limit and self._memory is not None:
                 self._memory.learn_window(self.name, self.host, request.model, exc.limit)
+            better = self._diagnose(exc) if exc.status == 404 else None
+            if better is not None:
+                raise better from None
             raise
+
+    def _diagnose(self, error: LLMError) -> LLMError | None:
+        """What a 404 really means for this kind of server (llm/diagnose.py), or None."""
+        return None
 
     def context_window(self, model: str) -> int | None:
         return self._memory.recall_window(self.name, self.host, model) if self._memory is not None else None
 
     def _models(self, path: str, timeout_s: float) -> list[str]:
-        return list_model_ids(f"{self.host}{path}", provider=self.name, headers=self._headers(), timeout_s=timeout_s)
+        try:
+            return list_model_ids(
+                f"{self.host}{path}", provider=self.name, headers=self._headers(), timeout_s=timeout_s
+            )
+        except LLMError as exc:
+            better = self._diagnose(exc) if exc.status == 404 else None
+            if better is not None:
+                raise better from None
+            raise
 
 
 def list_model_ids(url: str, *, provider: str, headers: dict[str, str], timeout_s: float) -> list[str]:

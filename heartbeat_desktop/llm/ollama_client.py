@@ -19,6 +19,7 @@ import httpx
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
 from .context_window import overflow_error
+from .diagnose import openai_not_ollama
 from .hosts import host_problem, resolve_host
 from .output_format import OLLAMA_LADDER, walk
 from .server_memory import ServerMemory
@@ -237,6 +238,9 @@ class OllamaClient:
         if overflow is not None:
             return overflow
         if status == 404 and "not found" in message.lower():
+            wrong_kind = openai_not_ollama(self.host, self.name)
+            if wrong_kind is not None:
+                return wrong_kind
             return LLMError(
                 "model_not_found",
                 f"model {model!r} is not installed on {self.host}",
@@ -271,6 +275,10 @@ class OllamaClient:
         try:
             with guard, httpx.Client(transport=guard.transport, timeout=guard.timeout()) as client:
                 r = client.get(f"{self.host}/api/version", headers=self._headers())
+                if r.status_code == 404:
+                    raise openai_not_ollama(self.host, self.name) or LLMError(
+                        "http_error", f"{self.host} has no /api/version (HTTP 404): is it an Ollama server?", status=404
+                    )
                 r.raise_for_status()
                 return str(r.json().get("version", "unknown"))
         except (httpx.HTTPError, ValueError) as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
+from .diagnose import missing_v1
 from .http_json import HostedClient
 from .output_format import OPENAI_LADDER, unwrap_text, walk
 
@@ -18,6 +19,9 @@ SCHEMA_NAME = "heartbeat_decision"
 
 
 class OpenAICompatibleClient(HostedClient):
+    def _diagnose(self, error: LLMError) -> LLMError | None:
+        return missing_v1(self.host, self.name)
+
     def _headers(self) -> dict[str, str]:
         headers = super()._headers()
         if self._api_key:

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from heartbeat_desktop.core.decision_schema import DecisionSchema, max_length_sent
+from heartbeat_desktop.core.ports import LLMError
 from heartbeat_desktop.store import SqliteStore
 from tests.conftest import REPO
 from tests.support.real_servers import RealServer
@@ -311,3 +312,32 @@ def test_eval_on_a_keyless_openai_compatible_server(real_openai: RealServer, tmp
     assert result.returncode == 0, result.stderr
     [row] = json.loads(result.stdout)
     assert row["model"] == model and row["errors"] == 0 and row["situations"] == 4, row
+
+
+def _ask(client: object) -> LLMError:
+    from heartbeat_desktop.core.ports import LLMRequest
+
+    request = LLMRequest("smollm2", "Answer briefly.", "Say hi.", None, 16, 0.0, 60.0)
+    with pytest.raises(LLMError) as caught:
+        client.chat(request)  # type: ignore[attr-defined]
+    return caught.value
+
+
+def test_the_common_mistakes_with_a_real_openai_server_get_the_fix_named(real_openai: RealServer) -> None:
+    """#24: a URL without /v1 said "has no model 'smollm2' … pick a model from the list"; the same server added
+    as --kind ollama said "run `ollama pull smollm2`" (and `provider test` printed raw library text); a wrong
+    port dropped the port. Each now names the fix, against llama-cpp-python's own server."""
+    from heartbeat_desktop.llm.ollama_client import OllamaClient
+    from heartbeat_desktop.llm.openai_client import OpenAICompatibleClient
+
+    base = real_openai.url.removesuffix("/v1")
+    no_v1 = _ask(OpenAICompatibleClient("llama", base, None))
+    assert f"it answers at {base}/v1" in str(no_v1) and f"--url {base}/v1" in str(no_v1), no_v1
+    wrong_kind = _ask(OllamaClient(base, name="llama"))
+    assert "speaks the OpenAI protocol, not Ollama's" in str(wrong_kind) and "--kind openai" in str(wrong_kind)
+    assert "ollama pull" not in str(wrong_kind)
+    with pytest.raises(LLMError) as version:
+        OllamaClient(base, name="llama").version()
+    assert "speaks the OpenAI protocol" in str(version.value) and "httpx" not in str(version.value).lower()
+    port = _ask(OpenAICompatibleClient("badport", "http://localhost:9/v1", None))
+    assert port.kind == "unreachable" and "cannot reach badport at http://localhost:9" in str(port)

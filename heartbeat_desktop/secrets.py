@@ -16,22 +16,27 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from .core.ports import SecretsUnavailable
 
 __all__ = [
+    "KEY_WRITE_S",
     "PLAINTEXT_FILE",
+    "PLAINTEXT_HINT",
     "KeyCache",
     "KeyringTimeout",
     "PlaintextSecrets",
     "Secrets",
     "SecretsUnavailable",
     "StoredKeys",
+    "bounded",
     "open_secrets",
 ]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 SERVICE = "heartbeat-desktop"
 PLAINTEXT_FILE = "api-keys.PLAINTEXT.json"
@@ -40,6 +45,34 @@ PLAINTEXT_FILE = "api-keys.PLAINTEXT.json"
 class KeyringTimeout(SecretsUnavailable):
     """The keyring did not answer in time: locked, or showing the user a dialog (a new Secret Service
     asks for a password for its first keyring). The lookup goes on in the background."""
+
+
+KEY_WRITE_S = 30.0  # `set-key`/`clear-key`: time for a person to answer an unlock dialog, not forever
+PLAINTEXT_HINT = (
+    "if no keyring can be unlocked here, store it in a plaintext file instead (readable by anyone who can "
+    "read your files): heartbeat-desktop provider set-key NAME --store-plaintext-key-file"
+)
+
+
+def bounded(fn: Callable[[], _T], timeout_s: float, what: str) -> _T:
+    """`fn()` on a daemon thread, waited for at most `timeout_s`: a Secret Service that shows an unlock
+    dialog (or hangs after its Cancel) must not hang a command. Raises KeyringTimeout past the deadline; the
+    call itself may still finish in the background (the process exits without waiting for it)."""
+    future: Future[_T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="keyring-call", daemon=True).start()
+    try:
+        return future.result(timeout=timeout_s)
+    except FutureTimeout:
+        raise KeyringTimeout(
+            f"the OS keyring did not {what} within {timeout_s:g} s (it may be locked, or waiting for a password)"
+        ) from None
 
 
 class Secrets(Protocol):
@@ -91,8 +124,10 @@ class KeyringSecrets:
     def set(self, name: str, value: str) -> None:
         try:
             self._keyring.set_password(SERVICE, _account(name), value)
-        except Exception as exc:
-            raise SecretsUnavailable(f"the OS keyring refused the key ({type(exc).__name__})") from None
+        except Exception as exc:  # a dismissed unlock prompt lands here too
+            raise SecretsUnavailable(
+                f"the OS keyring did not take the key ({type(exc).__name__}: locked, or its unlock was cancelled)"
+            ) from None
 
     def delete(self, name: str) -> None:
         try:

@@ -285,3 +285,26 @@ def test_a_keyless_local_server_works_with_no_keyring_at_all(tmp_path: Path) -> 
         assert next(p for p in listing if p["name"] == "local")["key_set"] is False
     finally:
         server.stop()
+
+
+def test_set_key_behind_an_unanswered_dialog_ends_and_says_the_way_out(
+    fresh_desktop: dict[str, str], tmp_path: Path
+) -> None:
+    """#24: `provider set-key` waited past 60 s while the keyring's "new keyring" dialog stayed open (and
+    after its Cancel). Now it ends at its bound with one line naming the plaintext option, and the store
+    still says no key is set. Last in the module: it leaves the real dialog up."""
+    from heartbeat_desktop.store import SqliteStore
+
+    t0 = time.monotonic()
+    result = cli(fresh_desktop, tmp_path, "provider", "set-key", "openai", stdin=KEY + "\n",
+                 HEARTBEAT_KEYRING_WAIT_S="3")  # fmt: skip
+    elapsed = time.monotonic() - t0
+    assert result.returncode == 1 and elapsed < 15, (elapsed, result.stderr)
+    line = result.stderr.strip()
+    assert line.count("\n") == 0 and "did not" in line and "within 3 s" in line, line
+    assert "--store-plaintext-key-file" in line and KEY not in result.stdout + result.stderr
+    store = SqliteStore(tmp_path / "heartbeat.db")
+    try:
+        assert store.providers.key_state("openai")[0] is not True
+    finally:
+        store.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from typing import Any
 
@@ -110,33 +111,54 @@ def _read_key(name: str) -> str:
     return key
 
 
+def _keyring_wait_s() -> float:
+    """KEY_WRITE_S, or HEARTBEAT_KEYRING_WAIT_S (seconds) for a script or a test that cannot wait that long."""
+    from ..secrets import KEY_WRITE_S
+
+    try:
+        return max(0.1, float(os.environ.get("HEARTBEAT_KEYRING_WAIT_S") or KEY_WRITE_S))
+    except ValueError:
+        return KEY_WRITE_S
+
+
 def cmd_provider_set_key(store: SqliteStore, args: argparse.Namespace) -> int:
-    from ..secrets import SecretsUnavailable, open_secrets
+    """Bounded like a run's keyring lookup: an unlock dialog left open, or one that hangs after Cancel,
+    ends the command after KEY_WRITE_S with what happened and the way out, instead of hanging it."""
+    from ..secrets import PLAINTEXT_HINT, SecretsUnavailable, bounded, open_secrets
 
     _require_provider(store, args.name)
     key = _read_key(args.name)  # first: an empty key is the problem to report, not the keyring
+    allow, wait = args.store_plaintext_key_file, _keyring_wait_s()
     try:
-        secrets = open_secrets(paths.data_dir(), allow_plaintext=args.store_plaintext_key_file)
+        secrets = bounded(lambda: open_secrets(paths.data_dir(), allow_plaintext=allow), wait, "open")
+        bounded(lambda: secrets.set(args.name, key), wait, "store the key")
     except SecretsUnavailable as exc:
-        return error(f"key not stored: {exc}", EXIT_FAIL)
-    secrets.set(args.name, key)
+        hint = (
+            ""
+            if allow or "--store-plaintext-key-file" in str(exc)
+            else f"; {PLAINTEXT_HINT.replace('NAME', args.name)}"
+        )
+        return error(f"key not stored: {exc}{hint}", EXIT_FAIL)
     store.providers.set_key_state(args.name, True)
     print(f"key for {args.name} stored in {secrets.description}")
     return EXIT_OK
 
 
 def cmd_provider_clear_key(store: SqliteStore, args: argparse.Namespace) -> int:
-    """A provider known to have no key is answered from the store, without touching the keyring."""
-    from ..secrets import SecretsUnavailable, open_secrets
+    """A provider known to have no key is answered from the store, without touching the keyring; the
+    keyring is waited for at most KEY_WRITE_S, as `set-key` is."""
+    from ..secrets import SecretsUnavailable, bounded, open_secrets
 
     _require_provider(store, args.name)
     if store.providers.key_state(args.name)[0] is False:
         print(f"no key was stored for {args.name}")
         return EXIT_OK
+    wait = _keyring_wait_s()
     try:
-        open_secrets(paths.data_dir()).delete(args.name)
+        secrets = bounded(lambda: open_secrets(paths.data_dir()), wait, "open")
+        bounded(lambda: secrets.delete(args.name), wait, "remove the key")
     except SecretsUnavailable as exc:
-        return error(str(exc), EXIT_FAIL)
+        return error(f"key not removed: {exc}", EXIT_FAIL)
     store.providers.set_key_state(args.name, False)
     print(f"key for {args.name} removed")
     return EXIT_OK

@@ -86,6 +86,30 @@ _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.S)
 _OK_ONLY = re.compile(r"^[\s`'\"*_.]*HEARTBEAT_OK[\s`'\"*_.!]*$", re.I)
 
 
+_THINK_INNER = re.compile(r"<(think|thinking|reasoning)>(.*?)(?:</\1>|\Z)", re.S | re.I)
+
+
+def decision_source(content: str, thinking: str | None) -> tuple[str, str | None]:
+    """The text to read the decision from, and a notice when it was not the reply itself.
+
+    Thinking models on some servers answer with an empty reply and the JSON in the reasoning field
+    (LM Studio's `reasoning_content`, Ollama's `thinking`), or put it inside their `<think>` block. The
+    decision is read from there, and the run says so; an empty reply with only prose in the reasoning is
+    refused with that reason, not "the model returned nothing"."""
+    if _THINK.sub("", content or "").strip():
+        return content, None
+    inside = "\n".join(m.group(2) for m in _THINK_INNER.finditer(content or ""))
+    for where, text in (("its reasoning field", thinking or ""), ("its <think> block", inside)):
+        if _json_objects(text)[0]:
+            return text, f"the model left its reply empty and put the decision in {where}; it was read from there"
+    if thinking and thinking.strip():
+        raise InvalidDecision(
+            f"invalid reply: the reply was empty; the model wrote only in its reasoning field ({len(thinking)} "
+            "characters, no decision): a thinking model may need a larger max_tokens, or use a non-thinking model"
+        )
+    return content, None
+
+
 def extract_decision_object(reply: str) -> dict[str, Any]:
     """Find the one decision object in a raw model reply.
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import decide, refusals
-from .actions import InvalidDecision, decision_to_dict, parse_decision
+from .actions import InvalidDecision, decision_source, decision_to_dict, parse_decision
 from .config import HeartbeatConfig
 from .decision_schema import DecisionSchema
 from .heartbeat_md import parse
@@ -215,7 +215,7 @@ def replay(
         try:
             asked = decide.ask(llm, request, use_mode, monotonic)
             raw, reasoning = asked.reply.content, asked.reasoning
-            after = judge(raw, question.schema)
+            after = judge(raw, question.schema, thinking=asked.reply.thinking)
             give_up.note(None, "")
         except LLMError as exc:
             after = Verdict("error", detail=str(exc))
@@ -236,11 +236,12 @@ def replay(
     return result
 
 
-def judge(reply: str, schema: DecisionSchema) -> Verdict:
-    """A reply as the runner would take it, short of the store: parsed, validated, held to what the run
-    was offered (the actions left by its allow-list and caps, the posts it was shown)."""
+def judge(reply: str, schema: DecisionSchema, *, thinking: str | None = None) -> Verdict:
+    """A reply as the runner would take it, short of the store: read from where the model put it,
+    parsed, validated, held to what the run was offered (the actions left by its allow-list and caps,
+    the posts it was shown)."""
     try:
-        decision = parse_decision(reply)
+        decision = parse_decision(decision_source(reply, thinking)[0])
     except InvalidDecision as exc:
         return Verdict("invalid", detail=str(exc))
     data = decision_to_dict(decision)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import decide, heartbeat_md
-from .actions import Decision, InvalidDecision, Refused, decision_to_dict, parse_decision
+from .actions import Decision, InvalidDecision, Refused, decision_source, decision_to_dict, parse_decision
 from .app_settings import DEFAULT_CONTEXT_TOKENS, DEFAULT_MODEL, DEFAULT_TIMEOUT_S
 from .config import HeartbeatConfig
 from .context import MESSAGE_LIMIT, NOTE_LIMIT, POST_LIMIT
@@ -241,7 +241,10 @@ class HeartbeatRunner:
         run.prompt_tokens, run.completion_tokens = asked.prompt_tokens, asked.completion_tokens
         run.warnings.extend(reply.notices)
         try:
-            decision = parse_decision(reply.content)
+            text, notice = decision_source(reply.content, reply.thinking)
+            if notice is not None:
+                run.warnings.append(notice)
+            decision = parse_decision(text)
         except InvalidDecision as exc:
             if reply.done_reason == "length":
                 raise InvalidDecision(f"{exc} ({_cut_off(reply, config.max_tokens, window)})") from None

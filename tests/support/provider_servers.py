@@ -21,6 +21,7 @@ class Answer:
     text: str = ""
     tool_input: dict[str, Any] | None = None
     finish: str = ""
+    reasoning: str | None = None  # OpenAI-compatible: `reasoning_content`, as LM Studio and vLLM send it
 
 
 @dataclass
@@ -225,7 +226,11 @@ class ProviderServer:
                             "choices": [
                                 {
                                     "index": 0,
-                                    "message": {"role": "assistant", "content": self._echo(item.text)},
+                                    "message": {
+                                        "role": "assistant",
+                                        "content": self._echo(item.text),
+                                        **({"reasoning_content": item.reasoning} if item.reasoning else {}),
+                                    },
                                     "finish_reason": item.finish or "stop",
                                 }
                             ],

@@ -2,7 +2,7 @@
 
 import configparser
 
-from heartbeat_desktop.qt.services.single_instance import WINDOWS
+from heartbeat_desktop.window_names import WINDOWS
 from tests.conftest import REPO
 
 

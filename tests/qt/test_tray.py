@@ -536,7 +536,7 @@ def test_the_tray_tells_the_truth_promptly(qtbot, tray_app: TrayApp, ollama: Oll
     tray_app.health._checked_at = float("-inf")
     tray_app.menu.aboutToShow.emit()
     qtbot.waitUntil(lambda: tray_app.health.reachable is False, timeout=5000)
-    assert tray_app.tray.error and "cannot reach the model server" in tray_app.tray.icon.toolTip()
+    assert tray_app.tray.error and f"cannot reach Ollama at {ollama.url}" in tray_app.tray.icon.toolTip()
 
 
 def test_heartbeat_ok_is_said_once() -> None:

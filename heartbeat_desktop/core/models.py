@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from .config import HeartbeatConfig
+if TYPE_CHECKING:  # imported when a thread is made: the tray's launch path needs no pydantic (issue #23)
+    from .config import HeartbeatConfig
 
 # The closed vocabularies of a record. Literal types, not enums: the values are what the database, the JSON
 # and the command line carry, and mypy (strict_equality) rejects a comparison with a word outside the set —
@@ -36,7 +37,7 @@ class Thread:
     created_at: float
     last_active_at: float | None
     paused: bool = False
-    config: HeartbeatConfig = field(default_factory=HeartbeatConfig, compare=False)
+    config: HeartbeatConfig = field(default_factory=lambda: _default_config(), compare=False)
     config_warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -145,3 +146,9 @@ class RunRefused:
 
     why: Refusal
     message: str
+
+
+def _default_config() -> HeartbeatConfig:
+    from .config import HeartbeatConfig
+
+    return HeartbeatConfig()

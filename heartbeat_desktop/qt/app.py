@@ -67,9 +67,12 @@ class TrayApp(QObject):
         tray_wait_s: float | None = None,
         presence: PresenceSource | bool | None = True,
         dnd: PresenceSource | bool | None = True,
+        lock: InstanceLock | None = None,
+        icon: QSystemTrayIcon | None = None,
     ) -> None:
         """`presence` and `dnd`: where "is the user here / is Do Not Disturb on" come from — True for the
-        desktop's own services (presence/), None for nowhere (never deferred, never held), or a source."""
+        desktop's own services (presence/), None for nowhere (never deferred, never held), or a source.
+        `lock` and `icon`: what the launch already took and showed before importing the app (qt/launch.py)."""
         super().__init__()
         self.app = app
         self.data_dir = data_dir
@@ -95,15 +98,15 @@ class TrayApp(QObject):
         self._gui_store: SqliteStore | None = None
         self._tasks = Tasks(self)  # background work of the app's own (unloading models)
         self.window_manager = WindowManager(self.window_factories, self)
-        self._build_tray(dnd_source)
-        self._build_control()
+        self._build_tray(dnd_source, icon)
+        self._build_control(lock or InstanceLock(data_dir))
         self.health = HealthMonitor(wiring.probe_target, partial(wiring.health_targets, data_dir), self)
         self._connect()
         self._tray_wait_s = DEFAULT_TRAY_WAIT_S if tray_wait_s is None else tray_wait_s
         self.signals = SignalWatcher(lambda _sig: self.quit(), parent=self)
         install_excepthook(lambda title, body: self.notifier.show(Notice(title, body, critical=True)))
 
-    def _build_tray(self, dnd_source: PresenceSource | None) -> None:
+    def _build_tray(self, dnd_source: PresenceSource | None, icon: QSystemTrayIcon | None) -> None:
         """The icon, its menu and the notifications, and what a notification's buttons do."""
         self.windows: dict[str, Callable[[], object]] = {name: partial(self.open_window, name) for name in WINDOWS}
         self.actions = TrayActions(
@@ -116,7 +119,7 @@ class TrayApp(QObject):
             unload_models=self.unload_models,
         )
         self.menu = TrayMenu(self.actions)
-        self.tray = TrayController(self.menu, self)
+        self.tray = TrayController(self.menu, self, icon)
         # A left click opens what people look for first: what the heartbeats did.
         self.tray.activated_primary.connect(lambda: self.open_window("history"))
         self.notifier = Notifier(
@@ -133,7 +136,7 @@ class TrayApp(QObject):
         )
         self.notifier.action_requested.connect(self.notification_actions.handle)
 
-    def _build_control(self) -> None:
+    def _build_control(self, lock: InstanceLock) -> None:
         """How the app is reached from outside: the verbs of core.control, implemented once, and the two
         transports that carry them (the instance socket, the local API)."""
         self.control = AppControlQt(
@@ -150,9 +153,7 @@ class TrayApp(QObject):
             ),
             self,
         )
-        self.instance = InstanceServer(
-            server_name(self.data_dir, recorded=False), self.control, self, lock=InstanceLock(self.data_dir)
-        )
+        self.instance = InstanceServer(server_name(self.data_dir, recorded=False), self.control, self, lock=lock)
         self.fd_pressure.connect(self._recheck_listeners)
         self._relisten_delay_s = 0.0
         self._relisten = QTimer(self)
@@ -201,8 +202,11 @@ class TrayApp(QObject):
     def _show_tray_or_fallback(self, waited: float) -> None:
         """The panel may start after us at login: wait a little for a tray before falling back."""
         if QSystemTrayIcon.isSystemTrayAvailable():
-            self.tray.icon.show()
-            log.info("Tray icon shown")
+            if self.tray.icon.isVisible():  # shown by the launch while the rest was imported
+                log.info("Tray ready")
+            else:
+                self.tray.icon.show()
+                log.info("Tray icon shown")
             if self.fallback is not None:
                 self.fallback.hide()
             return

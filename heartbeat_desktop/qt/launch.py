@@ -2,6 +2,11 @@
 
 Apart from `TrayApp` so that what can stop a start — a database that will not open, another app already
 on this data directory — is read in one place, and what the app does once it runs in another.
+
+The order is what the user sees first (issue #23: the tray within 400 ms of launch): the instance lock (a
+file lock, no imports), then the tray icon itself, and only then the rest of the app — pydantic, the store,
+the scheduler, the windows' parts — which `TrayApp` imports and builds while the icon already shows
+"starting…". `TrayApp` adopts that icon; nothing is drawn twice.
 """
 
 from __future__ import annotations
@@ -14,12 +19,11 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
-from .. import __version__, paths, wiring
-from ..core.ports import StoreError
-from ..instance_socket import show_running_app
-from .app import TrayApp
+from .. import __version__, paths
+from ..instance_lock import InstanceLock
+from ..instance_socket import server_name, show_running_app
 from .icons import app_icon
 from .services.process import tune_gil_for_gui
 
@@ -29,6 +33,9 @@ log = logging.getLogger(__name__)
 def database_problem(data_dir: Path) -> str | None:
     """Open the database once before anything else does: None if it is usable, else what to tell the user.
     Nothing is written to a file that cannot be opened: it is left as it is for the user to inspect."""
+    from .. import wiring
+    from ..core.ports import StoreError
+
     try:
         with contextlib.closing(wiring.open_store(data_dir)):
             return None
@@ -58,6 +65,19 @@ def _cannot_start(problem: str) -> int:
     return 1
 
 
+def early_tray_icon() -> QSystemTrayIcon | None:
+    """The icon the user waits for, shown before the rest of the app is even imported; None without a tray
+    (TrayApp then waits for one, and falls back to its window). Its tooltip says the app is starting; it
+    has no menu until `TrayApp` adopts it, a fraction of a second later."""
+    if not QSystemTrayIcon.isSystemTrayAvailable():
+        return None
+    icon = QSystemTrayIcon(app_icon())
+    icon.setToolTip("Heartbeat Desktop — starting…")
+    icon.show()
+    log.info("Tray icon shown (starting)")
+    return icon
+
+
 def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> int:
     data_dir = paths.data_dir()
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
@@ -68,32 +88,50 @@ def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> i
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)
     tune_gil_for_gui()
-    # The command line asked a running app to show itself before loading Qt (cli.app.start_tray).
+    # The command line asked a running app to show itself before loading Qt (cli.app.start_tray); the lock
+    # decides the race of two launches at once (instance_lock.py), before anything is shown.
+    lock = InstanceLock(data_dir)
+    try:
+        mine = lock.acquire(server_name(data_dir, recorded=False))
+    except OSError as exc:  # not another app: a lock file that cannot be opened (a directory, a link)
+        return _cannot_start(f"cannot take the lock {lock.path}: {exc.strerror or exc}")
+    if not mine:
+        return _show_the_other(data_dir, open_window)
+    icon = early_tray_icon()
     problem = database_problem(data_dir)
     if problem is not None:
         # The scheduler's thread would otherwise die on it and take the process down (SIGABRT,
         # "QThread destroyed while running") with no word to the user.
+        if icon is not None:
+            icon.hide()
+        lock.release()
         return _cannot_start(problem)
+    from .app import TrayApp
+
     wait = os.environ.get("HEARTBEAT_TRAY_WAIT")
-    tray_app = TrayApp(app, data_dir, tray_wait_s=float(wait) if wait else None)
+    tray_app = TrayApp(app, data_dir, tray_wait_s=float(wait) if wait else None, lock=lock, icon=icon)
     if not tray_app.start():
         if tray_app.instance.lock_error is not None:
             return _cannot_start(tray_app.instance.lock_error)
-        # Two launches at once (login and a click): the other took the lock first and may still be starting.
-        for _ in range(40):
-            try:
-                if show_running_app(data_dir, open_window):
-                    return 0
-            except (ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.25)
-        # Its lock is held, so it runs, but its socket did not answer in 10 s (its folder was removed and it
-        # re-creates the socket within 30 s, or it is stuck): the window asked for was not shown.
-        print(
-            "Heartbeat Desktop is already running but did not answer; nothing was shown. Try again in 30 s.",
-            file=sys.stderr,
-        )
-        return 1
+        return _show_the_other(data_dir, open_window)
     if open_window:
         tray_app.open_window(open_window)
     return app.exec()
+
+
+def _show_the_other(data_dir: Path, open_window: str | None) -> int:
+    """Two launches at once (login and a click): the other took the lock first and may still be starting."""
+    for _ in range(40):
+        try:
+            if show_running_app(data_dir, open_window):
+                return 0
+        except (ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.25)
+    # Its lock is held, so it runs, but its socket did not answer in 10 s (its folder was removed and it
+    # re-creates the socket within 30 s, or it is stuck): the window asked for was not shown.
+    print(
+        "Heartbeat Desktop is already running but did not answer; nothing was shown. Try again in 30 s.",
+        file=sys.stderr,
+    )
+    return 1

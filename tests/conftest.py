@@ -72,3 +72,10 @@ def store(data_dir: Path) -> Iterator[SqliteStore]:
 @pytest.fixture
 def runner(store: SqliteStore, data_dir: Path, ollama: OllamaServer) -> HeartbeatRunner:
     return HeartbeatRunner(store, OllamaClient(ollama.url), default_workspace=data_dir, llm_timeout_s=5)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on llama.cpp's llama-server run last: packaging/dev-env.sh builds it in the background at low
+    priority while the rest of the suite runs (minutes of compiling on a machine that mostly waits on tests),
+    and they wait for that build (tests/support/llama_server_bin.py)."""
+    items.sort(key=lambda item: "real_llama_server" in getattr(item, "fixturenames", ()))

@@ -20,6 +20,11 @@ The shapes (see `DecisionSchema`):
   property required, `additionalProperties: false` everywhere, no length keywords, and the objects of
   an `anyOf` must not all start with the same key. The choice is wrapped as `{"decision": …}` and each
   action's object leads with a key only it has.
+- `for_openai_bounded()`: the strict shape with the length keywords put back, asked first of every
+  OpenAI-compatible server but OpenAI's own (llm/openai_client.py). llama.cpp's server, LM Studio and vLLM
+  build a grammar from it and enforce the lengths; without them a small model on llama-server wrote a
+  reason past 1000 tokens and the reply was cut off. A server that refuses the keywords gets the strict
+  shape next (the output-format ladder).
 - `for_anthropic()`: a tool's `input_schema` must be an object: the same `{"decision": …}` wrapper.
 `unwrap()` turns a wrapped answer back into the decision object; the clients call it.
 """
@@ -140,6 +145,10 @@ class DecisionSchema:
         """OpenAI `response_format: json_schema` with `strict: true` (see the module docstring)."""
         return _wrap(self._choice(lengths=False, const=False, strict=True))
 
+    def for_openai_bounded(self) -> dict[str, Any]:
+        """The strict shape with `maxLength` (see the module docstring): for servers that build a grammar."""
+        return _wrap(self._choice(const=False, strict=True))
+
     def for_anthropic(self) -> dict[str, Any]:
         """Anthropic tool `input_schema`: an object at the root."""
         return _wrap(self._choice())
@@ -149,6 +158,7 @@ class DecisionSchema:
         return {
             "ollama": self.for_ollama(),
             "openai_strict": self.for_openai_strict(),
+            "openai_bounded": self.for_openai_bounded(),
             "anthropic": self.for_anthropic(),
         }
 

@@ -1,21 +1,30 @@
 """Any OpenAI-compatible chat-completions endpoint: OpenAI, LM Studio, llama.cpp's server, vLLM, Groq…
 
 The reply is constrained in the best way the server accepts (see `output_format.py`): `response_format:
-json_schema` in strict mode (OpenAI; the schema wrapped in an object, as strict mode requires), else
-`json_object` carrying the schema (llama-cpp-python's server and others that build a grammar from it),
-else the prompt's instructions alone. The runner validates the answer whichever way it came.
+json_schema` with the lengths bounded (llama.cpp's server, LM Studio, vLLM: they enforce them), else in
+OpenAI's strict subset (OpenAI, where the ladder starts; the schema wrapped in an object, as strict mode
+requires), else `json_object` carrying the schema (llama-cpp-python's server and others that build a
+grammar from it), else the prompt's instructions alone. The runner validates the answer whichever way it
+came.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
 from .diagnose import missing_v1
 from .http_json import HostedClient
-from .output_format import OPENAI_LADDER, unwrap_text, walk
+from .output_format import OPENAI_HOSTED_LADDER, OPENAI_LADDER, unwrap_text, walk
 
 SCHEMA_NAME = "heartbeat_decision"
+OPENAI_HOST = "api.openai.com"
+
+
+def ladder_for(base_url: str) -> tuple[str, ...]:
+    """OpenAI's own API starts at its strict subset; every other server at the bounded shape."""
+    return OPENAI_HOSTED_LADDER if (urlsplit(base_url).hostname or "").lower() == OPENAI_HOST else OPENAI_LADDER
 
 
 class OpenAICompatibleClient(HostedClient):
@@ -34,7 +43,7 @@ class OpenAICompatibleClient(HostedClient):
             return self._ask(request, "prompt", self._deadline(request))
         deadline = self._deadline(request)
         return walk(
-            OPENAI_LADDER,
+            ladder_for(self.host),
             provider=self.name,
             base_url=self.host,
             memory=self._memory,
@@ -49,10 +58,15 @@ class OpenAICompatibleClient(HostedClient):
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
         }
-        if request.schema is not None and fmt == "json_schema":
+        if request.schema is not None and fmt in ("json_schema", "json_schema_bounded"):
+            schema = (
+                request.schema.for_openai_bounded()
+                if fmt == "json_schema_bounded"
+                else request.schema.for_openai_strict()
+            )
             body["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": request.schema.for_openai_strict()},
+                "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": schema},
             }
         elif request.schema is not None and fmt == "json_object":
             body["response_format"] = {"type": "json_object", "schema": request.schema.for_ollama()}
@@ -66,7 +80,7 @@ class OpenAICompatibleClient(HostedClient):
         finish = choice.get("finish_reason")
         content = self._clean(content) or ""
         return LLMReply(
-            content=unwrap_text(content) if fmt == "json_schema" else content,
+            content=unwrap_text(content) if fmt.startswith("json_schema") else content,
             thinking=self._clean(choice["message"].get("reasoning_content")),
             done_reason="length" if finish == "length" else finish,
             model=data.get("model"),

@@ -25,7 +25,10 @@ from .server_memory import ServerMemory
 log = logging.getLogger(__name__)
 
 OLLAMA_LADDER = ("schema", "json", "prompt")
-OPENAI_LADDER = ("json_schema", "json_object", "prompt")
+OPENAI_LADDER = ("json_schema_bounded", "json_schema", "json_object", "prompt")
+# OpenAI's own API refuses length keywords in strict mode: asking with them first would cost every user of it
+# a refused request and a notice on their first run.
+OPENAI_HOSTED_LADDER = OPENAI_LADDER[1:]
 
 # A server error counts as "I do not accept this output format" only when it says so. Errors about the
 # prompt's size or a model still loading mention neither, and must not downgrade a server for good.
@@ -89,7 +92,8 @@ def walk(
 
 
 def _names(refused: list[tuple[str, LLMError]]) -> str:
-    return " and ".join(fmt for fmt, _ in refused)
+    names = [fmt for fmt, _ in refused]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _short(exc: LLMError) -> str:

@@ -83,9 +83,7 @@ class TrayApp(QObject):
         self.fallback: FallbackWindow | None = None
         self._quitting = False
         paths.ensure_heartbeat_md(data_dir)
-        db_path = paths.db_file(data_dir)
-
-        self.db_path = db_path
+        self.db_path = db_path = paths.db_file(data_dir)
         # One per app: keyring lookups are shared by every run, bounded, and asked for only where a key
         # was stored (see secrets.KeyCache).
         self.key_cache = wiring.key_cache(data_dir)
@@ -202,11 +200,9 @@ class TrayApp(QObject):
     def _show_tray_or_fallback(self, waited: float) -> None:
         """The panel may start after us at login: wait a little for a tray before falling back."""
         if QSystemTrayIcon.isSystemTrayAvailable():
-            if self.tray.icon.isVisible():  # shown by the launch while the rest was imported
-                log.info("Tray ready")
-            else:
-                self.tray.icon.show()
-                log.info("Tray icon shown")
+            shown_early = self.tray.icon.isVisible()  # by the launch, while the rest was imported
+            self.tray.icon.show()
+            log.info("Tray ready" if shown_early else "Tray icon shown")
             if self.fallback is not None:
                 self.fallback.hide()
             return

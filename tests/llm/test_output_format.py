@@ -14,13 +14,13 @@ import pytest
 
 from heartbeat_desktop import wiring
 from heartbeat_desktop.core.config import HeartbeatConfig
-from heartbeat_desktop.core.decision_schema import DecisionSchema
+from heartbeat_desktop.core.decision_schema import DecisionSchema, max_length_sent
 from heartbeat_desktop.llm.server_memory import RECHECK_AFTER_S, InMemoryServerMemory
 from heartbeat_desktop.secrets import KeyCache
 from heartbeat_desktop.store import SqliteStore
 from tests.support.keys import sends_key
 from tests.support.ollama_server import Error, OllamaServer, Reply, StreamError
-from tests.support.provider_servers import Answer, ProviderServer, Status
+from tests.support.provider_servers import Answer, ProviderServer, Status, response_format_sent
 
 POST = {"action": "post", "title": "From a local server", "content": "Hello.", "reason": "r"}
 LLAMA_CPP_REFUSAL = Status(
@@ -59,7 +59,7 @@ def use_local(store: SqliteStore, server: ProviderServer) -> None:
 
 
 def formats(server: ProviderServer) -> list[str | None]:
-    return [(r["body"].get("response_format") or {}).get("type") for r in server.requests if r["body"]]
+    return [response_format_sent(r["body"]) for r in server.requests if r["body"]]
 
 
 def test_refused_json_schema_falls_back_to_json_object_with_the_schema_and_is_remembered(
@@ -71,21 +71,54 @@ def test_refused_json_schema_falls_back_to_json_object_with_the_schema_and_is_re
 
     run = runner_for(store, data_dir, keyring_calls).run("default")
     assert run.status == "ok", run.reason
-    assert formats(local) == ["json_schema", "json_object"]
+    assert formats(local) == ["json_schema_bounded", "json_schema", "json_object"]
     sent = local.requests[-1]["body"]["response_format"]
     assert sent["schema"] == DecisionSchema.for_run(("post", "comment", "vote"), [], 10).for_ollama()
-    notice = "local refused the output format json_schema (HTTP 500: 1 validation error"
+    notice = "local refused the output format json_schema_bounded and json_schema (HTTP 500: 1 validation error"
     assert any(notice in w for w in run.warnings)
     assert any(notice in w for w in store.runs.get(run.id).warnings)  # and History shows it
     assert store.providers.recall_format("local", local.base_url, RECHECK_AFTER_S) == "json_object"
 
     # The next run (a new runner, as the scheduler makes one per run) starts with what works: one request.
     again = runner_for(store, data_dir, keyring_calls).run("default")
-    assert again.status == "ok" and formats(local) == ["json_schema", "json_object", "json_object"]
+    assert again.status == "ok" and formats(local)[3:] == ["json_object"]
     assert not any("refused" in w for w in again.warnings)
     # A keyless local server: no Authorization header, and the keyring was never opened.
     assert not any(sends_key(r["headers"]) for r in local.requests)
     assert keyring_calls == []
+
+
+def test_the_lengths_are_sent_first_and_a_server_that_refuses_them_gets_the_strict_shape(
+    store: SqliteStore, data_dir: Path, local: ProviderServer, keyring_calls: list[str]
+) -> None:
+    """llama.cpp's server, LM Studio and vLLM enforce `maxLength`, so it is asked for first (a small model on
+    llama-server otherwise rambled in a reason until max_tokens cut it off); a server that refuses length
+    keywords in strict mode, as OpenAI's does, gets the strict subset next, and keeps getting it."""
+    local.refuse_formats["json_schema_bounded"] = Status(
+        400, "Invalid schema for response_format: 'maxLength' is not permitted."
+    )
+    local.script(
+        Answer(json.dumps({"decision": POST})), Answer(json.dumps({"decision": {"action": "none", "reason": "q"}}))
+    )
+    use_local(store, local)
+    run = runner_for(store, data_dir, keyring_calls).run("default")
+    assert run.status == "ok", run.reason
+    assert formats(local) == ["json_schema_bounded", "json_schema"]
+    bounded, strict = (r["body"]["response_format"]["json_schema"]["schema"] for r in local.requests if r["body"])
+    schema = DecisionSchema.for_run(("post", "comment", "vote"), [], 10)
+    assert bounded == schema.for_openai_bounded() and strict == schema.for_openai_strict()
+    assert max_length_sent(bounded) > 0 and max_length_sent(strict) == 0
+    assert any("refused the output format json_schema_bounded (HTTP 400" in w for w in run.warnings)
+    assert runner_for(store, data_dir, keyring_calls).run("default").status == "ok"
+    assert formats(local)[2:] == ["json_schema"]
+
+
+def test_openais_own_api_is_asked_in_its_strict_subset_first() -> None:
+    from heartbeat_desktop.llm.openai_client import ladder_for
+
+    assert ladder_for("https://api.openai.com/v1")[0] == "json_schema"
+    assert ladder_for("http://127.0.0.1:8080/v1")[0] == "json_schema_bounded"
+    assert ladder_for("https://api.openai.com.example.net/v1")[0] == "json_schema_bounded"
 
 
 def test_a_server_refusing_both_structured_formats_is_asked_with_the_prompt_alone(
@@ -97,8 +130,8 @@ def test_a_server_refusing_both_structured_formats_is_asked_with_the_prompt_alon
     use_local(store, local)
     run = runner_for(store, data_dir, keyring_calls).run("default")
     assert run.status == "ok", run.reason
-    assert formats(local) == ["json_schema", "json_object", None]
-    assert any("refused the output format json_schema and json_object" in w for w in run.warnings)
+    assert formats(local) == ["json_schema_bounded", "json_schema", "json_object", None]
+    assert any("refused the output format json_schema_bounded, json_schema and json_object" in w for w in run.warnings)
     assert store.providers.recall_format("local", local.base_url, RECHECK_AFTER_S) == "prompt"
 
 
@@ -109,7 +142,7 @@ def test_a_server_error_that_is_not_about_the_format_is_not_retried(
     use_local(store, local)
     run = runner_for(store, data_dir, keyring_calls).run("default")
     assert run.status == "failed" and "HTTP 500: model failed to load: out of memory" in run.reason
-    assert formats(local) == ["json_schema"]
+    assert formats(local) == ["json_schema_bounded"]
     assert store.providers.recall_format("local", local.base_url, RECHECK_AFTER_S) is None
 
 
@@ -123,7 +156,7 @@ def test_when_every_format_is_refused_the_reason_says_what_was_tried(
     run = runner_for(store, data_dir, keyring_calls).run("default")
     assert run.status == "failed"
     assert "HTTP 422: messages: unsupported role" in run.reason
-    assert "after it refused the output format json_schema and json_object" in run.reason
+    assert "after it refused the output format json_schema_bounded, json_schema and json_object" in run.reason
     assert store.providers.recall_format("local", local.base_url, RECHECK_AFTER_S) is None
 
 

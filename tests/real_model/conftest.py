@@ -48,3 +48,21 @@ def real_openai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer
     server = start("openai", tmp_path_factory.mktemp("real-openai"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def real_llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    """llama.cpp's own C++ server, unchanged, as a keyless OpenAI-compatible provider. Its build may still
+    be running in the background (packaging/dev-env.sh): these tests run last and wait for it."""
+    _require_engine()
+    from tests.support import llama_server_bin
+    from tests.support.real_servers import EngineUnavailable
+
+    try:
+        server = start("llama-server", tmp_path_factory.mktemp("real-llama-server"))
+    except EngineUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"llama-server must run in CI: {exc}")
+        pytest.skip(f"{exc} (or set HEARTBEAT_LLAMA_SERVER to a llama-server binary; {llama_server_bin.VERSION})")
+    yield server
+    server.stop()

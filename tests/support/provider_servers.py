@@ -54,6 +54,16 @@ class Flood:
 Item = Answer | Status | Hang | Trickle | Flood
 
 
+def response_format_sent(body: dict[str, Any]) -> str | None:
+    """The output-format rung a chat request used (llm/output_format.py): `response_format`'s type, with
+    `json_schema` told apart as `json_schema_bounded` when its schema carries length keywords."""
+    sent = body.get("response_format") or {}
+    fmt = sent.get("type")
+    if fmt == "json_schema" and '"maxLength"' in json.dumps(sent):
+        return "json_schema_bounded"
+    return fmt
+
+
 class ProviderServer:
     """`key=None` is a local server that asks for no key. `refuse_formats` maps an OpenAI
     `response_format.type` to the error a server that does not support it answers with (llama-cpp-python's
@@ -200,8 +210,10 @@ class ProviderServer:
                 if model not in server.models:
                     self._send(404, server._error_body(404, f"model: {model} does not exist"))
                     return
-                fmt = (body.get("response_format") or {}).get("type") if server.protocol == "openai" else None
+                fmt = response_format_sent(body) if server.protocol == "openai" else None
                 refusal = server.refuse_formats.get(fmt) if fmt else None
+                if refusal is None and fmt == "json_schema_bounded":  # a server without json_schema refuses both
+                    refusal = server.refuse_formats.get("json_schema")
                 if refusal is not None:
                     self._send(refusal.code, server._error_body(refusal.code, refusal.message))
                     return

@@ -1,8 +1,10 @@
-"""The two real model servers the tests and `benchmarks/real_model.py` run, each in its own process.
+"""The three real model servers the tests and `benchmarks/real_model.py` run, each in its own process.
 
 - `ollama`: the tests' Ollama-protocol server (`tests/support/ollama_server.py`) backed by the real engine
   (`llama_engine.py`): what Ollama and LM Studio run under the hood, `format` included.
 - `openai`: llama-cpp-python's own OpenAI-compatible server (`python -m llama_cpp.server`), unchanged.
+- `llama-server`: llama.cpp's own C++ server (`tests/support/llama_server_bin.py` says where it comes from),
+  unchanged: what users of llama.cpp run, and what LM Studio's engine is built from.
 
 Each runs in a child process so a native crash cannot take the test session with it, and both load the
 same SmolLM2-135M file. `python -m tests.support.real_servers ollama` serves the first from the command line.
@@ -34,7 +36,7 @@ class EngineUnavailable(RuntimeError):
 
 @dataclass
 class RealServer:
-    kind: str  # "ollama" | "openai"
+    kind: str  # "ollama" | "openai" | "llama-server"
     url: str  # Ollama: the host; OpenAI-compatible: the base URL ending in /v1
     model: str
     process: subprocess.Popen[bytes]
@@ -97,6 +99,19 @@ def start(kind: str, log_dir: Path, threads: int | None = None, n_ctx: int = 409
         if threads:
             cmd += ["--n_threads", str(threads)]
         url, probe, model = f"http://127.0.0.1:{port}/v1", f"http://127.0.0.1:{port}/v1/models", OPENAI_MODEL
+    elif kind == "llama-server":
+        from tests.support import llama_server_bin
+
+        # One thread, as llama-cpp-python's server picks on 2 cores: two threads spin on each other whenever a
+        # busy machine takes a core away (measured: 3 tokens/s instead of 150 beside another process).
+        binary, why = llama_server_bin.find()
+        if binary is None:
+            raise EngineUnavailable(why)
+        cmd = [
+            str(binary), "--model", str(gguf), "--alias", OPENAI_MODEL, "--host", "127.0.0.1", "--port", str(port),
+            "--ctx-size", str(n_ctx), "--seed", "1", "--threads", str(threads or 1), "--parallel", "1",
+        ]  # fmt: skip
+        url, probe, model = f"http://127.0.0.1:{port}/v1", f"http://127.0.0.1:{port}/health", OPENAI_MODEL
     else:
         raise ValueError(kind)
     with log_path.open("wb") as log:

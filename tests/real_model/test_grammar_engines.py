@@ -2,26 +2,29 @@
 
 llama.cpp's engine (Ollama, LM Studio, llama-server) is proven in test_real_engines.py and
 test_llama_server.py. vLLM and SGLang constrain with xgrammar, llguidance or outlines-core; these tests run
-the last two on the same matrix (allow-lists × posts shown × caps × every provider shape):
+all three on the same matrix (allow-lists × posts shown × caps × every provider shape):
 
+- xgrammar (`GrammarMatcher`), token by token over a byte vocabulary (each byte a token, so any text can be
+  fed; what a model's vocabulary adds is only which bytes travel together);
 - llguidance (`LLMatcher`), at the token level, with SmolLM2-135M's own vocabulary;
 - outlines-core: the regular expression `build_regex_from_schema` makes of each shape — what its token
   index is compiled from — matched with Python's `re`. The index itself is not built here: for the shapes
   with 1000-character lengths it takes minutes per shape on this machine.
 
-Compiling is not enough: an engine that turns a schema into "any object" (xgrammar is known to do that to
-an object with `required` but no `properties`) compiles everything. So each engine must accept a valid
-decision of every kind the schema offers and refuse an action it does not offer and a post it did not show;
-a deliberately loose schema shows that the check fails when an engine is too lenient.
+Compiling is not enough: an engine that turns a schema into "any object" (reported of xgrammar for an
+object with `required` but no `properties`; not seen in the pinned 0.2.9) compiles everything. So each
+engine must accept a valid decision of every kind the schema offers and refuse an action it does not offer
+and a post it did not show; an engine made deliberately lenient, or strict, shows that the check fails.
 
-xgrammar is not run: its wheel imports torch and transformers at import time (about 5 GB from the
-registry here), for a test extra. What the app relies on from it is documented in docs/reliability.md.
+The engines are registry packages used only here: llguidance and outlines-core in the test extras,
+xgrammar (which imports torch and transformers) installed by packaging/dev-env.sh with torch's CPU build.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import warnings
 from collections.abc import Callable, Iterator
@@ -108,6 +111,33 @@ def check_engine(accepts: Accepts) -> list[str]:
 
 # --------------------------------------------------------------------------- the engines
 @pytest.fixture(scope="module")
+def xgrammar_accepts() -> Accepts:
+    try:
+        import xgrammar
+    except ImportError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"xgrammar must run in CI (packaging/dev-env.sh installs it): {exc}")
+        pytest.skip(f"xgrammar is not installed (packaging/dev-env.sh installs it): {exc}")
+    eos = 0
+    vocab = [b"<eos>"] + [bytes([i]) for i in range(256)]
+    info = xgrammar.TokenizerInfo(vocab, vocab_type=xgrammar.VocabType.RAW, stop_token_ids=[eos])
+    compiler = xgrammar.GrammarCompiler(info)
+    grammars: dict[str, Any] = {}
+
+    def accepts(shape: dict[str, Any], candidate: str) -> bool:
+        key = json.dumps(shape)
+        if key not in grammars:
+            grammars[key] = compiler.compile_json_schema(key)
+        matcher = xgrammar.GrammarMatcher(grammars[key])
+        for byte in candidate.encode():
+            if not matcher.accept_token(byte + 1):
+                return False
+        return bool(matcher.accept_token(eos))  # the grammar may end here
+
+    return accepts
+
+
+@pytest.fixture(scope="module")
 def llguidance_accepts() -> Accepts:
     _require_engine()
     llama_cpp = pytest.importorskip("llama_cpp")
@@ -154,6 +184,10 @@ def test_the_matrix_covers_every_shape_the_app_sends() -> None:
     shapes = list(every_shape())
     assert {name for name, *_ in shapes} == {"ollama", "openai_strict", "openai_bounded", "anthropic"}
     assert len(shapes) >= 50  # 56 today: 8 allow-lists x 3 post sets x 2 caps x 4 shapes, minus those that coincide
+
+
+def test_xgrammar_enforces_every_schema_the_app_can_send(xgrammar_accepts: Accepts) -> None:
+    assert check_engine(xgrammar_accepts) == []
 
 
 def test_llguidance_enforces_every_schema_the_app_can_send(llguidance_accepts: Accepts) -> None:

@@ -11,8 +11,23 @@ import logging.handlers
 import os
 import sys
 from pathlib import Path
+from typing import Any
+
+from .core import terminal
 
 FORMAT = "[HEARTBEAT] %(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class InertFormatter(logging.Formatter):
+    """Every record on one line of inert text (core/terminal.py): a model's words in a message can neither
+    drive the terminal that tails the log nor forge the next record. A traceback keeps its lines, escaped."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return terminal.one_line(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return terminal.block(super().formatException(ei))
+
 CONSOLE_FORMAT = "[HEARTBEAT] %(levelname)s: %(message)s"
 LOG_FILE = "heartbeat.log"
 
@@ -43,12 +58,12 @@ def setup(log_dir: Path | None, *, console: bool = True) -> logging.Logger:
         except OSError as exc:
             print(f"[HEARTBEAT] WARNING: cannot write log file in {log_dir}: {exc.strerror or exc}", file=sys.stderr)
         else:
-            file_handler.setFormatter(logging.Formatter(FORMAT))
+            file_handler.setFormatter(InertFormatter(FORMAT))
             file_handler.setLevel(level)
             root.addHandler(file_handler)
     if console:
         stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(logging.Formatter(CONSOLE_FORMAT))
+        stream.setFormatter(InertFormatter(CONSOLE_FORMAT))
         explicit = "LOG_LEVEL" in os.environ
         stream.setLevel(level if explicit else logging.WARNING)
         root.addHandler(stream)

@@ -23,7 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from .. import logging_setup, paths
 from .app import no_display, start_tray
-from .common import EXIT_FAIL, EXIT_OK, EXIT_SIGPIPE, EXIT_USAGE, UsageError, error, tell_running_app
+from .common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    EXIT_SIGPIPE,
+    EXIT_USAGE,
+    UsageError,
+    error,
+    inert_output,
+    tell_running_app,
+)
 
 if TYPE_CHECKING:
     from ..core.present import describe_run
@@ -69,6 +78,11 @@ def _setup_logging() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.umask(paths.PRIVATE_UMASK)  # everything the app writes is the user's alone (see paths.py)
+    with inert_output():  # a model's or a server's text never drives the terminal (core/terminal.py)
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     if not (sys.argv[1:] if argv is None else argv):  # the tray app: the fast path
         _setup_logging()
         return start_tray()

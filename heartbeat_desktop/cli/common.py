@@ -7,10 +7,12 @@ import argparse
 import json
 import sys
 import traceback
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
 
 from .. import logging_setup, paths
+from ..core import terminal
 from ..core.control import Request
 from ..instance_socket import request, server_name
 
@@ -20,6 +22,31 @@ EXIT_SIGPIPE = 141  # what a shell reports for a command whose reader went away 
 # A command: the open store (None for the ones set up with needs_store=False) and the parsed arguments in,
 # the exit code out.
 Command = Callable[[Any, argparse.Namespace], int]
+
+
+class InertStream:
+    """A terminal stream that escapes the controls of whatever is written (core/terminal.py): the one place
+    every printer of the command line goes through, whatever text it prints."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(terminal.block(text))
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, buffer, isatty…: the stream's own
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def inert_output() -> Iterator[None]:
+    """stdout and stderr made inert for the duration of a command, then put back as they were."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = InertStream(sys.stdout), InertStream(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 class UsageError(Exception):

@@ -28,6 +28,7 @@ class InertFormatter(logging.Formatter):
     def formatException(self, ei: Any) -> str:
         return terminal.block(super().formatException(ei))
 
+
 CONSOLE_FORMAT = "[HEARTBEAT] %(levelname)s: %(message)s"
 LOG_FILE = "heartbeat.log"
 

@@ -26,9 +26,28 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 
+class UnsafeDirectory(OSError):
+    """A data or log folder another local user controls: using it would let them plant the API token, the
+    HEARTBEAT.md the agent follows, or read what it writes. The message says which and what to do."""
+
+
 def private_dir(path: Path) -> Path:
-    """Create `path` (0700), or tighten it to 0700 if it is ours and others can read it."""
+    """Create `path` (0700), or tighten it to 0700 if it is ours and others can read it. Refused: a folder
+    owned by another user, and one of ours that others could write holding entries of another user."""
     path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_uid != os.getuid():
+        raise UnsafeDirectory(
+            f"the folder {path} belongs to another user (uid {info.st_uid}); Heartbeat Desktop will not use it. "
+            "Move it aside, or point HEARTBEAT_DATA_DIR (or HEARTBEAT_LOG_DIR) at a folder of yours"
+        )
+    if info.st_mode & 0o022:  # others could write here: what they left is not the user's
+        planted = sorted(entry.name for entry in path.iterdir() if entry.lstat().st_uid != os.getuid())
+        if planted:
+            raise UnsafeDirectory(
+                f"the folder {path} could be written by other users and holds files that are not yours "
+                f"({', '.join(planted[:5])}); Heartbeat Desktop will not use them. Remove them, then start again"
+            )
     _tighten(path, DIR_MODE)
     return path
 

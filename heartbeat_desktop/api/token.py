@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,21 +15,32 @@ TOKEN_FILE = "api-token"
 
 
 def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Written beside, then renamed over: whatever was at `path` (another user's file, a link) is replaced,
+    never written through."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
-    os.chmod(path, 0o600)
+    os.replace(temporary, path)
+
+
+def _trusted(path: Path) -> bool:
+    """Only a token the user's own app wrote: a regular file of this user that nobody else can read or write.
+    Another one (planted by another local user in a shared folder, or loosened) is replaced."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
 
 
 def token(data_dir: Path) -> str:
-    """The token, created (random, 0600) on first use."""
+    """The token, created (random, 0600) on first use, and made again if the file is not one to trust."""
     path = data_dir / TOKEN_FILE
-    try:
+    if _trusted(path):
         value = path.read_text(encoding="utf-8").strip()
         if value:
             return value
-    except FileNotFoundError:
-        pass
     try:
         return regenerate(data_dir)
     except OSError as exc:

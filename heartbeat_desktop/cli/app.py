@@ -35,7 +35,11 @@ def start_tray(open_window: str | None = None) -> int:
     """Run the tray app until it quits. If one already runs for this data dir, it is shown (with the
     window asked for) and this process exits, without loading Qt."""
     try:
-        if show_running_app(paths.data_dir(), open_window):
+        data = paths.data_dir()
+    except OSError as exc:  # another user's folder (paths.UnsafeDirectory), or one that cannot be made
+        return error(str(exc), EXIT_FAIL)
+    try:
+        if show_running_app(data, open_window):
             return EXIT_OK
     except OSError as exc:
         # Something is listening but did not answer properly (a running app out of file descriptors, or a

@@ -85,7 +85,9 @@ def _request_json(
     guard: CallGuard,
 ) -> dict[str, Any]:
     # One client for every attempt: it shares the guard's transport, which the guard closes at the end.
-    client = httpx.Client(transport=guard.transport, follow_redirects=True)
+    client = httpx.Client(
+        transport=guard.transport, follow_redirects=True, event_hooks={"request": [_same_origin(url, provider)]}
+    )
     secrets = sent_secrets(headers)
     attempt = 0
     while True:
@@ -112,6 +114,30 @@ def _request_json(
         if response.status_code >= 400:
             raise _status_error(response, provider, headers, secrets, model, key_hint)
         return _json_object(response, provider)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = httpx.URL(url)
+    return parts.scheme, parts.host, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
+def _same_origin(url: str, provider: str) -> Callable[[httpx.Request], None]:
+    """A redirect is followed only to the same scheme, host and port. httpx drops `Authorization` on a
+    cross-origin redirect but keeps every other header, and Anthropic's key travels in `x-api-key`: a 307 to
+    another port received it. Raised before anything is sent there."""
+    origin = _origin(url)
+
+    def check(request: httpx.Request) -> None:
+        if _origin(str(request.url)) != origin:
+            where = f"{request.url.scheme}://{request.url.netloc.decode('ascii', 'replace')}"
+            raise LLMError(
+                "http_error",
+                f"{provider} redirected the request to {where}, another address; nothing was sent there (nor the key)",
+                f"if that is where the server now is, set the provider's URL to it (heartbeat-desktop provider add "
+                f"{provider} --url …)",
+            )
+
+    return check
 
 
 def _transport_error(exc: httpx.HTTPError, guard: CallGuard, provider: str, url: str, timeout_s: float) -> LLMError:

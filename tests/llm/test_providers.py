@@ -19,7 +19,7 @@ from heartbeat_desktop.llm.anthropic_client import AnthropicClient
 from heartbeat_desktop.llm.openai_client import OpenAICompatibleClient
 from heartbeat_desktop.llm.router import ModelRouter, split_model
 from heartbeat_desktop.store import SqliteStore
-from tests.support.keys import StaticKeys
+from tests.support.keys import StaticKeys, sends_key
 from tests.support.ollama_server import OllamaServer, Reply
 from tests.support.provider_servers import Answer, Hang, ProviderServer, Status
 
@@ -126,6 +126,39 @@ def test_timeout(server: ProviderServer) -> None:
 
 def test_list_models(server: ProviderServer) -> None:
     assert client_for(server).list_models() == sorted(server.models)
+
+
+def test_a_redirect_to_another_origin_is_refused_and_never_gets_the_key(server: ProviderServer) -> None:
+    """#25 item 3: httpx drops Authorization on a cross-origin redirect but keeps x-api-key (Anthropic's
+    key). A 307 to another port is refused before anything is sent there, on the chat and on the model list,
+    and the error says where it pointed."""
+    elsewhere = ProviderServer(server.protocol)
+    server.redirect_to = elsewhere.base_url.removesuffix("/v1")
+    client = client_for(server, key="sk-ant-secret-key-1234")
+    try:
+        with pytest.raises(LLMError) as chat:
+            client.chat(request(model_of(server)))
+        with pytest.raises(LLMError) as listing:
+            client.list_models()
+        assert elsewhere.requests == []
+    finally:
+        elsewhere.stop()
+    origin = server.redirect_to
+    for caught in (chat, listing):
+        assert f"redirected the request to {origin}, another address" in str(caught.value)
+        assert "sk-ant" not in str(caught.value)
+
+
+def test_a_redirect_on_the_same_server_is_followed_with_the_key(server: ProviderServer) -> None:
+    prefix = server.base_url.removesuffix("/v1")
+    server.redirect_from, server.redirect_to = "/old", prefix  # /old/v1/… answers 307 to /v1/… on the same port
+    server.script(Answer(text=json.dumps({"decision": DECISION}), tool_input={"decision": DECISION}))
+    cls = OpenAICompatibleClient if server.protocol == "openai" else AnthropicClient
+    client = cls(server.protocol, f"{prefix}/old" + ("/v1" if server.protocol == "openai" else ""), "test-key")
+    reply = client.chat(request(model_of(server)))
+    assert json.loads(reply.content) == DECISION
+    assert [r["path"].startswith("/old") for r in server.requests] == [True, False]
+    assert sends_key(server.requests[-1]["headers"])  # the key went with the request to the same server
 
 
 def test_ollama_with_a_required_bearer_key() -> None:

@@ -76,6 +76,10 @@ class ProviderServer:
         self.refuse_formats: dict[str, Status] = {}
         # A careless (or hostile) server that repeats the credentials it got in its errors and answers.
         self.echo_credentials = False
+        # Answer a request whose path starts with `redirect_from` with `307 Location: redirect_to + the rest of
+        # the path` (another server, or another path on this one).
+        self.redirect_to: str | None = None
+        self.redirect_from = ""
         self.models = list(
             models or (("gpt-4o-mini", "gpt-4o") if protocol == "openai" else ("claude-3-haiku-20240307",))
         )
@@ -186,10 +190,19 @@ class ProviderServer:
                 raw = self.rfile.read(length) if length else b""
                 return json.loads(raw) if raw else None
 
+            def _redirected(self) -> bool:
+                if server.redirect_to is None or not self.path.startswith(server.redirect_from):
+                    return False
+                self.send_response(307)
+                self.send_header("Location", server.redirect_to + self.path[len(server.redirect_from) :])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return True
+
             def do_GET(self) -> None:
                 with server._lock:
                     server.requests.append({"path": self.path, "headers": dict(self.headers), "body": None})
-                if not self._authorised():
+                if self._redirected() or not self._authorised():
                     return
                 if self.path.endswith("/models"):
                     self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in server.models]})
@@ -200,7 +213,7 @@ class ProviderServer:
                 body = self._read()
                 with server._lock:
                     server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                if not self._authorised():
+                if self._redirected() or not self._authorised():
                     return
                 wanted = "/v1/chat/completions" if server.protocol == "openai" else "/v1/messages"
                 if self.path != wanted:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Collection
 from typing import Annotated, Any, Literal
 
@@ -185,7 +186,8 @@ def validate_decision(obj: Any) -> PostAction | CommentAction | VoteAction | Non
     try:
         decision = _ADAPTER.validate_python(cleaned)
     except ValidationError as exc:
-        emptied = {k for k, v in obj.items() if v == "" or (isinstance(v, str) and not v.strip())}
+        # Empty as written, blanks only, or only invisible characters (removed above).
+        emptied = {k for k, v in obj.items() if isinstance(v, str) and cleaned.get(k, "") == ""}
         raise InvalidDecision(f"invalid {cleaned['action']} decision: {_describe(exc, emptied)}") from None
     return decision
 
@@ -195,12 +197,31 @@ def parse_decision(reply: str) -> PostAction | CommentAction | VoteAction | None
 
 
 # --------------------------------------------------------------------------- sanitising
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_JOINERS = "\u200c\u200d"  # ZWNJ and ZWJ: Persian and Indic words, emoji sequences (👩‍💻) need them
+
+
+def _strip_invisible(text: str) -> str:
+    """Format characters (Unicode category Cf) removed: zero-width spaces, word joiners, invisible operators
+    (U+2060–2064), bidi controls, BOMs and the tag characters (U+E0000–E007F) that spell hidden ASCII the
+    next model would read. A joiner stays only inside a word or an emoji sequence (a visible character on
+    each side); at an edge or beside a space it joins nothing and only hides."""
+    kept: list[str] = []
+    for i, char in enumerate(text):
+        if unicodedata.category(char) != "Cf":
+            kept.append(char)
+        elif char in _JOINERS and 0 < i < len(text) - 1:
+            before, after = text[i - 1], text[i + 1]
+            if not (before.isspace() or after.isspace()) and unicodedata.category(
+                before
+            ) != "Cf" != unicodedata.category(after):
+                kept.append(char)
+    return "".join(kept)
 
 
 def _strip_controls(text: str, keep_newlines: bool = True) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL.sub("", text)
+    text = _strip_invisible(_CONTROL.sub("", text))
     if not keep_newlines:
         text = re.sub(r"\s+", " ", text)
     return text.strip()

@@ -256,4 +256,6 @@ def _decode(raw: bytes) -> Any:
         raise ApiError(400, "the body contains text that is not valid Unicode") from None
     except ValueError:  # an integer of thousands of digits (Python's int-parsing limit)
         raise ApiError(400, "the body has a number too long to read") from None
+    except RecursionError:
+        raise ApiError(400, "the body is nested too deeply") from None
     return body

@@ -159,6 +159,10 @@ def _json_objects(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, int]
         except json.JSONDecodeError:
             pos = text.find("{", pos + 1)
             continue
+        except RecursionError:  # a reply is an invalid reply, not an internal error
+            raise InvalidDecision("invalid reply: JSON nested too deeply to read") from None
+        except ValueError:  # Python's limit on an integer's digits (4300)
+            raise InvalidDecision("invalid reply: a number with thousands of digits") from None
         if isinstance(value, dict):
             objects.append(value)
             spans.append((pos, end))

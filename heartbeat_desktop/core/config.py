@@ -218,7 +218,7 @@ class HeartbeatConfig(BaseModel):
             good.pop("active_hours_end", None)
             return cls(**good), warnings
 
-    def with_updates(self, **updates: Any) -> HeartbeatConfig:
+    def with_updates(self, /, **updates: Any) -> HeartbeatConfig:
         """Strict update used by every writer: raises ConfigError naming the allowed range."""
         values = self.to_dict()
         for raw_key, value in updates.items():

@@ -33,7 +33,7 @@ def _server_message(response: httpx.Response, secrets: list[str]) -> str:
     """The server's own words about an error, as one bounded line without our key in it."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return one_line(response.text, secrets=secrets) or response.reason_phrase
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
@@ -206,7 +206,7 @@ def _status_error(
 def _json_object(response: httpx.Response, provider: str) -> dict[str, Any]:
     try:
         data = response.json()
-    except (json.JSONDecodeError, ValueError) as exc:
+    except (ValueError, RecursionError) as exc:  # not JSON, a number of thousands of digits, nested too deep
         raise LLMError("invalid_reply", f"invalid reply: {provider} sent something that is not JSON") from exc
     if not isinstance(data, dict):
         raise LLMError("invalid_reply", f"invalid reply: {provider} sent JSON that is not an object")

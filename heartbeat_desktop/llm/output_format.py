@@ -106,7 +106,7 @@ def unwrap_text(content: str) -> str:
     """A reply to a wrapped schema (`{"decision": {…}}`) as the bare decision; other text unchanged."""
     try:
         value = json.loads(content)
-    except (json.JSONDecodeError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # the decision's own parser says what is wrong with it
         return content
     inner = unwrap(value)
     return content if inner is value else json.dumps(inner, ensure_ascii=False)

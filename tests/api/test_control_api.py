@@ -206,6 +206,11 @@ def test_security_and_errors(api: Client) -> None:
     assert api("DELETE", "/api/heartbeat/status").status_code == 405
     preflight = api("OPTIONS", "/api/heartbeat/status", auth=False, headers={"Origin": "http://evil.example"})
     assert preflight.status_code == 401  # no CORS grant, ever (checked on every response)
+    # #25 item 6: both were 500s (a RecursionError; "got multiple values for argument 'self'")
+    deep = api("POST", "/api/threads/default/heartbeat/config", raw=b"[" * 200_000 + b"]" * 200_000)
+    assert deep.status_code == 400 and "nested too deeply" in deep.json()["error"]
+    named_self = api("POST", "/api/threads/default/heartbeat/config", body={"self": 1})
+    assert named_self.status_code == 422 and "unknown setting 'self'" in named_self.json()["error"]
 
 
 def test_cli_enable_disable_and_info(qtbot, app: TrayApp, data_dir: Path) -> None:

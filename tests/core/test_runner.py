@@ -383,3 +383,20 @@ def test_reason_first_with_a_reasoning_call_that_hangs_fails_within_the_one_time
     run = runner.run("default")
     assert run.status == "failed" and "1 s" in run.reason and time.monotonic() - started < 3
     assert _counts(store)["posts"] == 0 and len(ollama.chat_requests()) == 1
+
+
+def test_a_reply_python_cannot_read_is_an_invalid_reply_not_an_internal_error(
+    runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore
+) -> None:
+    """#25 item 6: a 5000-digit post_id was "internal error: ValueError: Exceeds the limit (4300 digits)" and
+    JSON nested thousands deep "internal error: RecursionError". They are the model's fault: invalid replies,
+    with the error kind that lets the repeated-answer pause trip and the notification advise rightly."""
+    huge = '{"action": "vote", "post_id": ' + "7" * 5000 + ', "direction": "up", "reason": "r"}'
+    deep = '{"action": "none", "reason": ' + "[" * 3000 + "]" * 3000 + "}"  # past the decoder's recursion limit
+    ollama.script(Reply(huge), Reply(deep))
+    first, second = runner.run("default"), runner.run("default")
+    assert (first.status, first.error_kind) == ("failed", "invalid_reply")
+    assert "a number with thousands of digits" in first.reason and "internal" not in first.reason
+    assert (second.status, second.error_kind) == ("failed", "invalid_reply")
+    assert "nested too deeply" in second.reason
+    assert store.runs.get(first.id).error_kind == "invalid_reply"

@@ -8,7 +8,6 @@ placed in a header; no message built here contains a header.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time

@@ -184,7 +184,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # HEAD: the same status and headers, and no body (RFC 9110)
+            self.wfile.write(body)
 
     def _handle(self) -> None:
         try:
@@ -209,7 +210,10 @@ class ApiHandler(BaseHTTPRequestHandler):
         port = self.api.port()
         if host not in (f"127.0.0.1:{port}", f"localhost:{port}"):
             raise ApiError(403, "this API answers only requests addressed to 127.0.0.1")
-        auth = self.headers.get("Authorization") or ""
+        auths = self.headers.get_all("Authorization") or [""]
+        if len(auths) > 1:  # which one counts would be a guess; two Host headers are refused the same way
+            raise ApiError(400, "two Authorization headers")
+        auth = auths[0]
         if not hmac.compare_digest(auth.encode(), f"Bearer {self.api.token()}".encode()):
             raise ApiError(401, "missing or wrong bearer token (see: heartbeat-desktop api info)")
 
@@ -243,6 +247,9 @@ class ApiHandler(BaseHTTPRequestHandler):
         self._handle()
 
     def do_OPTIONS(self) -> None:  # no CORS: a browser preflight gets no permission
+        self._handle()
+
+    def do_HEAD(self) -> None:  # answered in JSON's terms like every method: checked, then 405 (no body)
         self._handle()
 
 

@@ -20,7 +20,7 @@ from typing import Any, TypeAlias
 
 from .. import __version__
 from ..core.decide import DECISION_MODES
-from ..core.models import NOTE_KINDS, ROLES, RUN_STATUSES
+from ..core.models import ADDED_ROLES, NOTE_KINDS, RUN_STATUSES
 from ..store import DEFAULT_THREAD
 from ..window_names import WINDOWS
 from .api import cmd_api
@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "message", cmd_message, tells_app=True, help="add a message to a thread")
     p.add_argument("--thread", default=DEFAULT_THREAD)
-    p.add_argument("--role", choices=ROLES, default="user")
+    p.add_argument("--role", choices=ADDED_ROLES, default="user")
     p.add_argument("text", nargs="+")
 
     p = _command(sub, "note", cmd_note, tells_app=True, help="add a memory or contradiction note to a thread")

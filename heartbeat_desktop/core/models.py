@@ -20,6 +20,11 @@ RunStatus = Literal["started", "ok", "skipped", "failed", "interrupted"]
 Trigger = Literal["schedule", "manual", "catch-up", "preview"]
 
 ROLES: tuple[str, ...] = get_args(Role)
+# What anyone may add to a thread, from the CLI or the API: "system" is the app's own voice, and a script's
+# message in it would read to the model as an instruction from the app.
+ADDED_ROLES: tuple[str, ...] = ("user", "assistant")
+TEXT_MAX = 100_000
+"""The longest message or note, in characters (a prompt carries far less; 2 MB were once stored)."""
 NOTE_KINDS: tuple[str, ...] = get_args(NoteKind)
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 TRIGGERS: tuple[str, ...] = get_args(Trigger)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..core.config import HeartbeatConfig
-from ..core.models import NOTE_KINDS, ROLES, Message, Note, Thread
+from ..core.models import ADDED_ROLES, NOTE_KINDS, TEXT_MAX, Message, Note, Thread
 from ..core.ports import StoreError
 from .db import Database
 
@@ -137,10 +137,11 @@ class ThreadRepo:
 
     # ------------------------------------------------------------------ messages
     def add_message(self, thread_id: str, text: str, role: str = "user") -> int:
-        if role not in ROLES:
-            raise StoreError(f"role must be one of {', '.join(ROLES)}")
+        if role not in ADDED_ROLES:
+            raise StoreError(f"role must be one of {', '.join(ADDED_ROLES)}")
         if not text.strip():
             raise StoreError("message text is empty")
+        _bounded("message", text)
         self.require(thread_id)
         now = self.clock()
 
@@ -170,6 +171,7 @@ class ThreadRepo:
             raise StoreError(f"note kind must be one of {', '.join(NOTE_KINDS)}")
         if not text.strip():
             raise StoreError("note text is empty")
+        _bounded("note", text)
         self.require(thread_id)
         now = self.clock()
         return self.db.transaction(
@@ -198,3 +200,8 @@ class ThreadRepo:
         sql += " ORDER BY id DESC LIMIT ?"
         rows = self.db.read(lambda c: c.execute(sql, (thread_id, limit)).fetchall())
         return [Note(r["id"], r["thread_id"], r["kind"], r["text"], bool(r["resolved"]), r["created_at"]) for r in rows]
+
+
+def _bounded(what: str, text: str) -> None:
+    if len(text) > TEXT_MAX:
+        raise StoreError(f"the {what} is {len(text):,} characters; the most is {TEXT_MAX:,}")

@@ -290,3 +290,32 @@ def test_runs_that_cannot_be_recorded_are_told_once_and_taken_down_when_they_can
     _run(qtbot, app)  # the loopback server answers HEARTBEAT_OK: a run recorded again
     qtbot.waitUntil(lambda: dunst.count("displayed") == 0, timeout=5000)
     assert app.tray.error is None
+
+
+def test_only_the_notification_server_can_press_a_notifications_buttons(
+    qtbot, app: TrayApp, ollama: OllamaServer, dunst: Dunst
+) -> None:
+    """#25 item 5: any session-bus client could emit ActionInvoked with ids 1–20 and "undo" and took back
+    posts. Now only the unique name that showed the notification counts; malformed signals change nothing."""
+    from jeepney import DBusAddress, new_signal
+    from jeepney.io.blocking import open_dbus_connection
+
+    ollama.script(Reply(POST))
+    _run(qtbot, app)
+    qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
+    store = SqliteStore(app.db_path)
+    intruder = open_dbus_connection(bus="SESSION")
+    try:
+        [post] = store.feed.posts()
+        emitter = DBusAddress("/org/freedesktop/Notifications", interface="org.freedesktop.Notifications")
+        for notification_id in range(1, 21):
+            intruder.send(new_signal(emitter, "ActionInvoked", "us", (notification_id, "undo")))
+        intruder.send(new_signal(emitter, "ActionInvoked", "u", (1,)))  # malformed: no action key
+        intruder.send(new_signal(emitter, "NotificationClosed", "uu", (1, 2)))
+        qtbot.wait(1500)
+        assert [p.id for p in store.feed.posts()] == [post.id]  # nothing was taken back
+        dunst.choose("Undo")  # the real server's button still works, after all that
+        qtbot.waitUntil(lambda: store.feed.posts() == [], timeout=5000)
+    finally:
+        intruder.close()
+        store.close()

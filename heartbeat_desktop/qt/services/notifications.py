@@ -43,6 +43,7 @@ FAILURE_HOLD_MS = 10_000  # failures after a shown one, within this window, are 
 EXPIRE_MS = 8000
 EXPIRE_ACTIONS_MS = 30_000  # long enough to reach Undo or Snooze; the Feed window can undo later too
 DND_POLL_MS = 10_000
+MEMBER, SENDER = 3, 7  # D-Bus header fields (jeepney's HeaderFields.member and .sender)
 
 
 class FreedesktopBackend(QObject):
@@ -57,6 +58,9 @@ class FreedesktopBackend(QObject):
         self.capabilities: set[str] = set()
         self._queue: queue.Queue[Notice | str | None] = queue.Queue()  # a str: withdraw the notice with that key
         self._shown: dict[int, Notice] = {}  # notification id → what it said, for its actions
+        # notification id → the unique bus name of the server that showed it: the only one whose ActionInvoked
+        # counts (any client on the session bus can emit that signal, with any id)
+        self._shown_by: dict[int, str] = {}
         self._keyed: dict[str, int] = {}  # Notice.key → the id it was shown with, to withdraw it
         self._thread = threading.Thread(target=self._main, name="notifications", daemon=True)
         self._thread.start()
@@ -159,15 +163,19 @@ class FreedesktopBackend(QObject):
         args = (APP_NAME, 0, icon, notice.title, body, actions, hints, expire)
         message = new_method_call(address, "Notify", "susssasa{sv}i", args)
         try:
-            (notification_id,) = unwrap_msg(router.send_and_get_reply(message, timeout=5))
+            reply = router.send_and_get_reply(message, timeout=5)
+            (notification_id,) = unwrap_msg(reply)
         except Exception as exc:
             log.warning("Notification %r could not be shown: %s", notice.title, exc)
             return
         self._shown[notification_id] = notice
+        self._shown_by[notification_id] = reply.header.fields.get(SENDER, "")
         if notice.key:
             self._keyed[notice.key] = notification_id
         if len(self._shown) > 200:  # servers forget old notifications; so do we
-            del self._shown[next(iter(self._shown))]
+            oldest = next(iter(self._shown))
+            del self._shown[oldest]
+            self._shown_by.pop(oldest, None)
         log.debug("Notification %d shown: %s", notification_id, notice.title)
 
     def _close_key(self, router: Any, address: Any, new_method_call: Callable[..., Any], key: str) -> None:
@@ -181,16 +189,30 @@ class FreedesktopBackend(QObject):
 
     def _watch_actions(self, signals: queue.Queue[Any]) -> None:
         while (message := signals.get()) is not None:
-            member = message.header.fields.get(3)  # HeaderFields.member
-            if member == "NotificationClosed":
-                self._shown.pop(message.body[0], None)
+            member = message.header.fields.get(MEMBER)
+            if member not in ("NotificationClosed", "ActionInvoked"):
                 continue
-            if member != "ActionInvoked":
-                continue
-            notification_id, key = message.body
-            notice = self._shown.get(notification_id)
-            if notice is None:
+            body = message.body
+            if not (body and isinstance(body[0], int)) or (member == "ActionInvoked" and len(body) < 2):
+                continue  # a malformed signal (anyone may send one) must not end this thread
+            notification_id = body[0]
+            sender = message.header.fields.get(SENDER)
+            if notification_id not in self._shown:
                 continue  # not ours (another app's notification) or long gone
+            if sender != self._shown_by.get(notification_id):
+                log.warning(
+                    "Ignored %s for notification %d from %s, not the server that showed it",
+                    member,
+                    notification_id,
+                    sender,
+                )
+                continue
+            if member == "NotificationClosed":
+                self._shown.pop(notification_id, None)
+                self._shown_by.pop(notification_id, None)
+                continue
+            key = str(body[1])
+            notice = self._shown[notification_id]
             if key == "default":
                 key = notice.default_action
             if key in ACTION_LABELS:

@@ -65,6 +65,8 @@ def setup(log_dir: Path | None, *, console: bool = True) -> logging.Logger:
     if console:
         stream = logging.StreamHandler(sys.stderr)
         stream.setFormatter(InertFormatter(CONSOLE_FORMAT))
+        # A record the command's own answer already says (a failed run) would be printed twice.
+        stream.addFilter(lambda record: not getattr(record, "answered", False))
         explicit = "LOG_LEVEL" in os.environ
         stream.setLevel(level if explicit else logging.WARNING)
         root.addHandler(stream)

@@ -476,3 +476,12 @@ def test_a_providers_models_are_named_and_a_typo_in_its_name_is_caught(data_dir:
         server.stop()
     down = cli(data_dir, "config", "set", "model", "llama:smollm2")  # the server is gone: saved, and said
     assert down.returncode == 0 and "could not check that llama has 'smollm2'" in down.stderr
+
+
+def test_a_failed_run_is_said_once(data_dir: Path) -> None:
+    """#27 item 8: the run's line on stdout, and not the same again as a log warning on stderr; the log
+    file still has it."""
+    result = cli(data_dir, "run-now")
+    assert result.returncode != 0 and "failed: cannot reach Ollama" in result.stdout
+    assert "Heartbeat failed" not in result.stderr, result.stderr
+    assert "Heartbeat failed for thread default" in (data_dir / "logs" / "heartbeat.log").read_text(encoding="utf-8")

@@ -348,7 +348,8 @@ class HeartbeatRunner:
     def _fail(self, run: RunRecord, t0: float, reason: str, *, record: bool, inserted: bool = True) -> RunRecord:
         run.status, run.reason = "failed", reason
         self._stamp(run, t0)
-        log.warning("Heartbeat failed for thread %s: %s", run.thread_id, reason)
+        # `answered`: the run's record says it to whoever asked (the CLI prints it): the console need not again.
+        log.warning("Heartbeat failed for thread %s: %s", run.thread_id, reason, extra={"answered": True})
         if record:
             try:
                 if inserted:

@@ -485,3 +485,23 @@ def test_a_failed_run_is_said_once(data_dir: Path) -> None:
     assert result.returncode != 0 and "failed: cannot reach Ollama" in result.stdout
     assert "Heartbeat failed" not in result.stderr, result.stderr
     assert "Heartbeat failed for thread default" in (data_dir / "logs" / "heartbeat.log").read_text(encoding="utf-8")
+
+
+def test_small_edges_of_the_command_line(data_dir: Path, tmp_path: Path) -> None:
+    """#27 item 8: a HEARTBEAT.md of only whitespace is as empty as an empty one; `run-now --help` explains
+    every option; one model is "1 model"."""
+    from tests.support.provider_servers import ProviderServer
+
+    for text in ("", "  \n\t\n"):
+        md = tmp_path / "HEARTBEAT.md"
+        md.write_text(text, encoding="utf-8")
+        assert cli(data_dir, "check", str(md)).returncode == 1, repr(text)
+        assert cli(data_dir, "check", str(md), "--json").returncode == 1, repr(text)
+    helped = cli(data_dir, "run-now", "--help").stdout
+    assert "the thread's id" in helped and "one JSON object" in helped
+    server = ProviderServer("openai", key=None, models=("smollm2",))
+    try:
+        assert cli(data_dir, "provider", "add", "one", "--kind", "openai", "--url", server.base_url).returncode == 0
+        assert "one: OpenAI-compatible, 1 model\n" in cli(data_dir, "provider", "test", "one").stdout
+    finally:
+        server.stop()

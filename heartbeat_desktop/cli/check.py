@@ -26,7 +26,7 @@ def cmd_check(_store: None, args: argparse.Namespace) -> int:
     instructions.warnings[:0] = warnings
     if args.json:
         emit(instructions.to_dict())
-        return EXIT_OK if text else EXIT_FAIL
+        return EXIT_OK if text.strip() else EXIT_FAIL
     print(f"Checklist ({len(instructions.checklist)}):")
     for item in instructions.checklist:
         print(f"  [{'x' if item.checked else ' '}] {item.text}")
@@ -43,4 +43,4 @@ def cmd_check(_store: None, args: argparse.Namespace) -> int:
     for warning in instructions.warnings:
         warn(warning)
     print("actionable: " + ("yes" if instructions.is_actionable else "no — heartbeats will be skipped"))
-    return EXIT_OK if text else EXIT_FAIL
+    return EXIT_OK if text.strip() else EXIT_FAIL

@@ -104,9 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = _command(sub, "run-now", cmd_run_now, help="run one heartbeat now and print the result")
-    p.add_argument("--thread", default=DEFAULT_THREAD)
+    p.add_argument("--thread", default=DEFAULT_THREAD, help=f"the thread's id (default {DEFAULT_THREAD})")
     p.add_argument("--dry-run", action="store_true", help="decide, but write nothing")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the run as one JSON object, for scripts")
 
     p = _command(sub, "status", cmd_status, read_only=True, help="threads, their last result, the Ollama host")
     p.add_argument("--json", action="store_true")

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..core.decision_schema import unwrap
 from ..core.ports import LLMError, LLMReply, LLMRequest
-from .http_json import HostedClient
+from .http_json import HostedClient, count_of
 
 API_VERSION = "2023-06-01"
 TOOL = "record_decision"
@@ -67,4 +67,4 @@ class AnthropicClient(HostedClient):
         return self._models("/v1/models", timeout_s)
 
     def version(self, timeout_s: float = 5.0) -> str:
-        return f"Anthropic API, {len(self.list_models(timeout_s))} models"
+        return f"Anthropic API, {count_of(len(self.list_models(timeout_s)), 'model')}"

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
 from .diagnose import missing_v1
-from .http_json import HostedClient
+from .http_json import HostedClient, count_of
 from .output_format import OPENAI_HOSTED_LADDER, OPENAI_LADDER, unwrap_text, walk
 
 SCHEMA_NAME = "heartbeat_decision"
@@ -92,4 +92,4 @@ class OpenAICompatibleClient(HostedClient):
         return self._models("/models", timeout_s)
 
     def version(self, timeout_s: float = 5.0) -> str:
-        return f"OpenAI-compatible, {len(self.list_models(timeout_s))} models"
+        return f"OpenAI-compatible, {count_of(len(self.list_models(timeout_s)), 'model')}"

@@ -505,3 +505,19 @@ def test_small_edges_of_the_command_line(data_dir: Path, tmp_path: Path) -> None
         assert "one: OpenAI-compatible, 1 model\n" in cli(data_dir, "provider", "test", "one").stdout
     finally:
         server.stop()
+
+
+def test_times_read_alike_and_the_built_in_ollama_is_marked(data_dir: Path) -> None:
+    """#27 item 8: `status` printed ISO times with an offset beside `history`'s local ones; `provider list`
+    marked the built-in OpenAI and Anthropic but not Ollama."""
+    import re
+
+    cli(data_dir, "run-now")  # fails: nothing listens on port 9
+    stamp = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+    status = cli(data_dir, "status").stdout
+    history = cli(data_dir, "history").stdout
+    assert stamp.search(status) and stamp.search(history) and "T" not in stamp.search(status).group()
+    assert "+00:00" not in status
+    rows = cli(data_dir, "provider", "list").stdout.splitlines()
+    ollama_row = next(line for line in rows if line.startswith("ollama"))
+    assert ollama_row.endswith("(built-in)")

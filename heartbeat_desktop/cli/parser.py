@@ -226,7 +226,7 @@ def _settings_commands(sub: Subparsers) -> None:
 
 
 def _threads_commands(sub: Subparsers) -> None:
-    _group, actions = _actions(sub, "threads", "list, add or remove threads")
+    _group, actions = _actions(sub, "threads", "list, add, remove, pause or resume threads")
     p = _command(actions, "list", cmd_threads_list, read_only=True, help="the threads, paused ones marked")
     p.add_argument("--json", action="store_true")
 

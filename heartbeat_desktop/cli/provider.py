@@ -29,7 +29,7 @@ def cmd_provider_list(store: SqliteStore, args: argparse.Namespace) -> int:
 
     data_dir = paths.data_dir()
     keys = stored_keys(store, key_cache(data_dir))
-    rows = [(OLLAMA, "ollama", make_router(store, data_dir).host, False)] + [
+    rows = [(OLLAMA, "ollama", make_router(store, data_dir).host, True)] + [
         (p.name, p.kind, p.base_url, p.builtin) for p in store.providers.list()
     ]
     listing: list[dict[str, Any]] = []

@@ -7,6 +7,7 @@ While the tray app runs for the same data dir it is the one writer and knows the
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from typing import Any
 
 from .. import __version__, paths
@@ -14,7 +15,7 @@ from ..core.app_settings import DEFAULT_MODEL
 from ..core.control import Request, Verb
 from ..core.models import Refusal, RunRecord
 from ..core.ports import StoreError
-from ..core.present import describe_run, iso, post_json, post_line, run_lines, run_record, run_summary
+from ..core.present import describe_run, iso, local_time, post_json, post_line, run_lines, run_record, run_summary
 from ..core.runner import UnknownThread
 from ..instance_socket import run_from_dict
 from ..store import SqliteStore
@@ -127,8 +128,9 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
         print(f"Model server: {label} at {server['url']} — {said[server['reachable']]}")
     for row in threads_out:
         how = "disabled" if not row["enabled"] else "paused" if row["paused"] else f"every {row['every_seconds']} s"
-        last = f"last {row['last_status']} at {row['last_run_at']}" if row["last_status"] else "never ran"
-        due = f", next {row['next_due_at']}" if row["next_due_at"] else ""
+        # The same local format as `history` (the JSON keeps ISO 8601 with its offset, for programs).
+        last = f"last {row['last_status']} at {_readable(row['last_run_at'])}" if row["last_status"] else "never ran"
+        due = f", next {_readable(row['next_due_at'])}" if row["next_due_at"] else ""
         reason = f" — {row['last_reason']}" if row["last_reason"] else ""
         print(f"  {row['id']:<20} {how:<16} {last}{due}{reason}")
         for warning in row["config_warnings"]:
@@ -173,3 +175,8 @@ def _servers_in_use(store: SqliteStore) -> list[dict[str, Any]]:
     models = [t.config.model or default for t in store.threads.list() if t.config.enabled]
     targets = health_targets(models, store.providers.list(), resolve_host(store.settings.get("ollama_host")))
     return [{"provider": t.provider, "kind": t.kind, "url": t.url, "reachable": None, "message": ""} for t in targets]
+
+
+def _readable(when: str | None) -> str:
+    """An ISO 8601 time from a status row, for a person: the local format `history` uses."""
+    return local_time(datetime.fromisoformat(when).timestamp()) if when else "-"

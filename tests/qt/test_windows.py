@@ -290,7 +290,18 @@ def test_unsaved_changes_prompt_on_close(qtbot, editor: EditorWindow, monkeypatc
     assert editor.isVisible()  # Cancel keeps the window and the text
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Save)
     editor.close()
-    assert not editor.isVisible() and (data_dir / "HEARTBEAT.md").read_text() == "changed"
+    assert not editor.isVisible() and (data_dir / "HEARTBEAT.md").read_text() == "changed\n"
+
+
+def test_a_save_ends_the_file_with_a_newline_and_is_not_taken_for_an_outside_change(
+    qtbot, editor: EditorWindow, data_dir: Path
+) -> None:
+    """#27 item 8: the editor wrote no final newline."""
+    editor.text.setPlainText("## Rules\nIf x -> y")
+    assert editor.save()
+    assert (data_dir / "HEARTBEAT.md").read_text() == "## Rules\nIf x -> y\n"
+    qtbot.wait(600)  # the file watcher has seen the save by now
+    assert not editor.modified and not editor.reload_button.isVisibleTo(editor)
 
 
 def test_external_changes_are_noticed(qtbot, editor: EditorWindow, data_dir: Path) -> None:

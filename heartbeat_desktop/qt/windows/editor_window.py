@@ -234,7 +234,7 @@ class EditorWindow(QWidget):
         text = self.text.toPlainText()
         try:
             self._watcher.blockSignals(True)
-            atomic_write(self.path, text, backup=True)
+            atomic_write(self.path, with_final_newline(text), backup=True)
         except OSError as exc:
             QMessageBox.critical(
                 self, "Save HEARTBEAT.md", f"Could not save {self.path}:\n{exc}\n\nYour text is still here."
@@ -258,7 +258,7 @@ class EditorWindow(QWidget):
 
     def _on_disk_change(self, _path: str) -> None:
         text, _warnings = heartbeat_md.read_heartbeat_md(self.path)
-        if text == self._saved_text:
+        if text in (self._saved_text, with_final_newline(self._saved_text)):
             self._watch()
             return
         if not self.modified:
@@ -443,3 +443,8 @@ class EditorWindow(QWidget):
         self._tasks.cancel_all()
         self._memory.save(self, "editor")
         super().closeEvent(event)
+
+
+def with_final_newline(text: str) -> str:
+    """What a saved text file ends with (POSIX, and every editor a user may also open it in): a newline."""
+    return text if not text or text.endswith("\n") else text + "\n"

@@ -157,6 +157,7 @@ def test_retry_and_open_history_from_a_failure(qtbot, app: TrayApp, ollama: Olla
     dunst.choose("Retry")
     qtbot.waitUntil(lambda: bool(finished), timeout=15000)
     assert finished[0].status == "ok" and finished[0].trigger == "manual"
+    assert sum("Open history" in line for line in dunst.menu_shown()) == 1, dunst.menu_shown()  # #27: was twice
     failed_id = next(r.id for _i, r in app.gui_store.runs.page(None, "failed", None, 5))
     dunst.choose("Open history")
     qtbot.waitUntil(lambda: isinstance(app.window_manager.get("history"), HistoryWindow), timeout=5000)

@@ -36,6 +36,11 @@ class Dunst:
         self._pick.write_text(label, encoding="utf-8")
         self.ctl("context")
 
+    def menu_shown(self) -> list[str]:
+        """The lines of the context menu dunst offered the last time `choose` opened it."""
+        shown = self._pick.with_name("menu-shown")
+        return shown.read_text(encoding="utf-8").splitlines() if shown.exists() else []
+
     def history_summaries(self) -> list[str]:
         data = json.loads(self.ctl("history"))
         return [item["summary"]["data"] for group in data["data"] for item in group]
@@ -51,7 +56,8 @@ def running_dunst(tmp_path: Path) -> Iterator[Dunst]:
         pick = tmp_path / "pick"
         pick.write_text("", encoding="utf-8")
         menu = tmp_path / "pick.sh"
-        menu.write_text(f'#!/bin/sh\ngrep -m1 -F "$(cat {pick})"\n', encoding="utf-8")
+        shown = tmp_path / "menu-shown"
+        menu.write_text(f'#!/bin/sh\ntee {shown} | grep -m1 -F "$(cat {pick})"\n', encoding="utf-8")
         menu.chmod(0o700)
         config = tmp_path / "dunstrc"
         config.write_text(f"[global]\ndmenu = {menu}\n", encoding="utf-8")

@@ -150,8 +150,10 @@ class FreedesktopBackend(QObject):
         if "actions" in self.capabilities:
             # "default" is what a click on the notification does; its label is not shown by most servers.
             actions = ["default", ACTION_LABELS[notice.default_action]]
+            # A button that does what a click does already would be listed twice ("Open history").
             for key in notice.actions:
-                actions += [key, ACTION_LABELS[key]]
+                if key != notice.default_action:
+                    actions += [key, ACTION_LABELS[key]]
         hints = {
             "urgency": ("y", 2 if notice.critical else 1),
             "desktop-entry": ("s", "heartbeat-desktop"),

@@ -128,6 +128,7 @@ def test_undo_from_the_notification_takes_the_post_back(qtbot, app: TrayApp, oll
         dunst.choose("Undo")
         qtbot.waitUntil(lambda: store.feed.posts() == [], timeout=5000)
         assert [row["kind"] for row in store.feed.undo_log(post.run_id)] == ["post"]  # on record, not lost
+        qtbot.waitUntil(lambda: dunst.count("displayed") == 0, timeout=5000)  # #27: it stayed up after Undo
     finally:
         store.close()
 
@@ -148,7 +149,7 @@ def test_snooze_from_the_notification_puts_the_thread_off_an_hour(
         store.close()
 
 
-def test_retry_and_open_history_from_a_failure(qtbot, app: TrayApp, ollama: OllamaServer, dunst) -> None:
+def test_retry_from_a_failure(qtbot, app: TrayApp, ollama: OllamaServer, dunst) -> None:
     ollama.script(Error(500, "model crashed"), Reply(POST))
     _run(qtbot, app)
     qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
@@ -158,12 +159,21 @@ def test_retry_and_open_history_from_a_failure(qtbot, app: TrayApp, ollama: Olla
     qtbot.waitUntil(lambda: bool(finished), timeout=15000)
     assert finished[0].status == "ok" and finished[0].trigger == "manual"
     assert sum("Open history" in line for line in dunst.menu_shown()) == 1, dunst.menu_shown()  # #27: was twice
+
+
+def test_open_history_from_a_failure_shows_the_run_and_takes_the_notification_down(
+    qtbot, app: TrayApp, ollama: OllamaServer, dunst
+) -> None:
+    ollama.script(Error(500, "model crashed"))
+    _run(qtbot, app)
+    qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
     failed_id = next(r.id for _i, r in app.gui_store.runs.page(None, "failed", None, 5))
     dunst.choose("Open history")
     qtbot.waitUntil(lambda: isinstance(app.window_manager.get("history"), HistoryWindow), timeout=5000)
     window = app.window_manager.get("history")
     qtbot.waitUntil(lambda: bool(window.table.selectionModel().selectedRows()), timeout=5000)
     assert window.model.run_at(window.table.selectionModel().selectedRows()[0].row()).id == failed_id
+    qtbot.waitUntil(lambda: dunst.count("displayed") == 0, timeout=5000)  # #27: it stayed up after its button
 
 
 def test_do_not_disturb_in_dunst_holds_notifications_until_it_is_off(

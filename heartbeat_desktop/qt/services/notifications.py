@@ -56,7 +56,8 @@ class FreedesktopBackend(QObject):
         super().__init__(parent)
         self.available: bool | None = None  # unknown until the thread has asked the server
         self.capabilities: set[str] = set()
-        self._queue: queue.Queue[Notice | str | None] = queue.Queue()  # a str: withdraw the notice with that key
+        # a str: withdraw the notice with that key; an int: close that notification (its button was used)
+        self._queue: queue.Queue[Notice | str | int | None] = queue.Queue()
         self._shown: dict[int, Notice] = {}  # notification id → what it said, for its actions
         # notification id → the unique bus name of the server that showed it: the only one whose ActionInvoked
         # counts (any client on the session bus can emit that signal, with any id)
@@ -124,7 +125,9 @@ class FreedesktopBackend(QObject):
         with router.filter(rule, queue=actions_queue):
             watcher.start()
             while (item := self._queue.get()) is not None:
-                if isinstance(item, str):
+                if isinstance(item, int):
+                    self._close_id(router, address, new_method_call, item)
+                elif isinstance(item, str):
                     self._close_key(router, address, new_method_call, item)
                 else:
                     self._notify(router, address, new_method_call, unwrap_msg, item)
@@ -182,8 +185,10 @@ class FreedesktopBackend(QObject):
 
     def _close_key(self, router: Any, address: Any, new_method_call: Callable[..., Any], key: str) -> None:
         notification_id = self._keyed.pop(key, None)
-        if notification_id is None:
-            return
+        if notification_id is not None:
+            self._close_id(router, address, new_method_call, notification_id)
+
+    def _close_id(self, router: Any, address: Any, new_method_call: Callable[..., Any], notification_id: int) -> None:
         try:
             router.send_and_get_reply(new_method_call(address, "CloseNotification", "u", (notification_id,)), timeout=5)
         except Exception as exc:
@@ -219,6 +224,8 @@ class FreedesktopBackend(QObject):
                 key = notice.default_action
             if key in ACTION_LABELS:
                 self.action_invoked.emit(key, notice)
+                # Done with: some servers (dunst among them) leave a notification up after its button.
+                self._queue.put(notification_id)
 
 
 class Notifier(QObject):

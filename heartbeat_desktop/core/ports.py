@@ -144,9 +144,10 @@ class HeartbeatStore(Protocol):
         """How many posts, comments and votes the thread made since `since` (the daily caps)."""
         ...
 
-    def same_post_since(self, thread_id: str, title: str, content: str, since: float) -> int | None:
-        """The id of a post of this thread since `since` with the same title and content (ignoring case
-        and spacing), if any."""
+    def same_post_since(self, title: str, content: str, since: float) -> int | None:
+        """The id of a post in the feed since `since` with the same title and content (ignoring case and
+        spacing), whichever thread made it: the feed is one, and one summary posted by three threads is
+        the same noise three times."""
         ...
 
     def recent_answers(self, thread_id: str, limit: int) -> list[tuple[str, str | None]]:

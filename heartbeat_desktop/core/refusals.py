@@ -13,7 +13,7 @@ from enum import StrEnum
 class RefusalKind(StrEnum):
     NOT_ALLOWED = "not_allowed"  # an action the thread's allow-list does not have
     DAILY_CAP = "daily_cap"  # past the thread's daily limit for that kind of action
-    DUPLICATE = "duplicate"  # the same post as one this thread made in the last 24 h
+    DUPLICATE = "duplicate"  # the same post as one in the feed from the last 24 h, by any thread
     NOT_OFFERED = "not_offered"  # an action the run's schema did not offer (a server that ignored it)
 
 

@@ -45,9 +45,7 @@ def rule_problem(
     if post_id is not None and not store.post_exists(post_id):
         return InvalidDecision(f"invalid {decision.action} decision: post {post_id} does not exist")
     if isinstance(decision, PostAction):
-        same = store.same_post_since(
-            run.thread_id, decision.title, decision.content, run.started_at - DUPLICATE_WINDOW_S
-        )
+        same = store.same_post_since(decision.title, decision.content, run.started_at - DUPLICATE_WINDOW_S)
         if same is not None:  # a weak model repeats its last post every run
             return Refused(RefusalKind.DUPLICATE, refusals.duplicate(same))
     return None

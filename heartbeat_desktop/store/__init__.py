@@ -115,12 +115,11 @@ class SqliteStore:
     def post_exists(self, post_id: int) -> bool:
         return self.feed.post_exists(post_id)
 
-    def same_post_since(self, thread_id: str, title: str, content: str, since: float) -> int | None:
+    def same_post_since(self, title: str, content: str, since: float) -> int | None:
         wanted = post_key(title, content)
         rows = self.db.read(
             lambda c: c.execute(
-                "SELECT id, title, content FROM posts WHERE thread_id = ? AND created_at >= ? ORDER BY id DESC",
-                (thread_id, since),
+                "SELECT id, title, content FROM posts WHERE created_at >= ? ORDER BY id DESC", (since,)
             ).fetchall()
         )
         return next((r["id"] for r in rows if post_key(r["title"], r["content"]) == wanted), None)

@@ -400,3 +400,17 @@ def test_a_reply_python_cannot_read_is_an_invalid_reply_not_an_internal_error(
     assert (second.status, second.error_kind) == ("failed", "invalid_reply")
     assert "nested too deeply" in second.reason
     assert store.runs.get(first.id).error_kind == "invalid_reply"
+
+
+def test_the_same_post_from_another_thread_is_a_repeat_too(
+    runner: HeartbeatRunner, store: SqliteStore, ollama: OllamaServer
+) -> None:
+    """#27 item 8: one summary was posted by three threads; the feed is one, so the duplicate rule is too."""
+    store.threads.create("work", "Work")
+    store.threads.add_message("work", "Daily summary please.")
+    ollama.script(Reply(POST), Reply(POST))
+    first = runner.run("default")
+    again = runner.run("work")
+    assert first.status == "ok"
+    assert again.status == "failed" and again.error_kind == "duplicate", again.reason
+    assert len(store.feed.posts()) == 1

@@ -444,8 +444,10 @@ def test_pause_resume_and_unload_without_a_running_app(data_dir: Path, ollama: O
     assert json.loads(cli(data_dir, "status", "--json").stdout)["paused"] is False
     ollama.loaded.add("qwen3:4b")
     result = cli(data_dir, "unload-models", host=ollama.url)
-    assert result.returncode == 0 and "qwen3:4b" in result.stdout, result.stderr
+    assert result.returncode == 0 and "unloaded qwen3:4b" in result.stdout, result.stderr
     assert ollama.loaded == set()
+    again = cli(data_dir, "unload-models", host=ollama.url)
+    assert again.returncode == 0 and again.stdout.strip().endswith(": no model was loaded")
     result = cli(data_dir, "unload-models")  # nothing listens on port 9
     assert result.returncode == 1 and result.stderr.startswith("heartbeat-desktop: error:")
 

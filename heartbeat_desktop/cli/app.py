@@ -116,5 +116,5 @@ def cmd_unload_models(_store: None, args: argparse.Namespace) -> int:
 
     llm = llm_for(paths.data_dir())
     names = llm.unload_all()  # an LLMError is the command's failure: one line, exit 1
-    print(f"Ollama at {llm.host}: {', '.join(names) if names else 'nothing was loaded'}")
+    print(f"Ollama at {llm.host}: " + (f"unloaded {', '.join(names)}" if names else "no model was loaded"))
     return EXIT_OK

@@ -248,8 +248,8 @@ class TrayApp(QObject):
 
         def done(result: object) -> None:
             host, names = cast(tuple[str, list[str]], result)
-            freed = ", ".join(names) if names else "nothing was loaded"
-            self.notifier.show(Notice("Models unloaded", f"Ollama at {host}: {freed}"))
+            title, body = ("Models unloaded", ", ".join(names)) if names else ("No model was loaded", "nothing to free")
+            self.notifier.show(Notice(title, f"Ollama at {host}: {body}"))
 
         def failed(message: str) -> None:
             self.notifier.show(Notice("Could not unload the models", message, critical=True))

@@ -582,6 +582,9 @@ def test_models_are_released_after_a_heartbeat_and_on_demand(qtbot, tray_app: Tr
     tray_app.menu.unload_action.trigger()
     qtbot.waitUntil(lambda: bool(shown), timeout=5000)
     assert ollama.loaded == set() and shown[0].title == "Models unloaded" and "qwen3:4b" in shown[0].body
+    tray_app.menu.unload_action.trigger()  # again, with nothing loaded: the title says so (#27 item 8)
+    qtbot.waitUntil(lambda: len(shown) == 2, timeout=5000)
+    assert shown[1].title == "No model was loaded" and "nothing to free" in shown[1].body
 
 
 def test_keep_alive_is_a_setting(qtbot, app_env: Path, ollama: OllamaServer) -> None:

@@ -20,7 +20,15 @@ import pytest
 
 from heartbeat_desktop.core.decision_schema import DecisionSchema
 from heartbeat_desktop.store import SqliteStore
-from tests.real_model.test_real_engines import ALLOWED_SETS, POST_IDS, check_written, cli, prepare, valid
+from tests.real_model.test_real_engines import (
+    ALLOWED_SETS,
+    POST_IDS,
+    ROOM_FOR_THE_LONGEST,
+    check_written,
+    cli,
+    prepare,
+    valid,
+)
 from tests.support.llama_server_bin import BUILD_WAIT_S
 from tests.support.provider_servers import Answer, ProviderServer
 from tests.support.real_servers import RealServer
@@ -96,6 +104,7 @@ def test_heartbeats_on_llama_server_through_the_cli(real_llama_server: RealServe
     url = real_llama_server.url
     assert cli(data, "provider", "add", "lcpp", "--kind", "openai", "--url", url, **NO_KEYRING).returncode == 0
     assert cli(data, "config", "set", "model", f"lcpp:{real_llama_server.model}", **NO_KEYRING).returncode == 0
+    assert cli(data, "config", "set", "max_tokens", str(ROOM_FOR_THE_LONGEST), **NO_KEYRING).returncode == 0
     before = {"posts": 2, "comments": 0, "votes": 0}
     run_ids = []
     for _ in range(4):

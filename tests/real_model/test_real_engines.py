@@ -30,6 +30,10 @@ pytestmark = pytest.mark.real_model
 
 ALLOWED_SETS = [combo for n in range(4) for combo in itertools.combinations(("post", "comment", "vote"), n)]
 POST_IDS = [(), (1,), tuple(range(1, 16))]  # none, one, the most a context shows (POST_LIMIT)
+# The longest decision the grammar allows is about 1,600 characters (title 200, content 1000, reason 300, the
+# JSON around them), and a token is at least one character: with this many the reply can never be cut off, so
+# a run's verdict does not depend on how long the 135M model chose to write (it once filled 500 tokens).
+ROOM_FOR_THE_LONGEST = 1800
 
 
 def every_schema_sent() -> dict[str, dict]:
@@ -165,6 +169,7 @@ def test_heartbeats_on_the_ollama_protocol_with_a_real_engine(real_ollama: RealS
     data = tmp_path / "data"
     prepare(data)
     assert cli(data, "settings", "set", "default_model", real_ollama.model).returncode == 0
+    assert cli(data, "config", "set", "max_tokens", str(ROOM_FOR_THE_LONGEST)).returncode == 0
     before = {"posts": 2, "comments": 0, "votes": 0}
     for _ in range(4):
         summary = valid(cli(data, "run-now", "--json", OLLAMA_HOST=real_ollama.url))

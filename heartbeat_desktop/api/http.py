@@ -192,7 +192,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             self._check_caller()
             body = self._read_body()
             parts = urlsplit(self.path)
-            status, payload = self.api.dispatch(self.command, parts.path, parse_qs(parts.query), body)
+            method = "GET" if self.command == "HEAD" else self.command  # HEAD: GET's status and headers, no body
+            status, payload = self.api.dispatch(method, parts.path, parse_qs(parts.query), body)
         except (TimeoutError, ConnectionError):  # the client went silent or away: nobody to answer
             self.close_connection = True
             return
@@ -249,7 +250,7 @@ class ApiHandler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:  # no CORS: a browser preflight gets no permission
         self._handle()
 
-    def do_HEAD(self) -> None:  # answered in JSON's terms like every method: checked, then 405 (no body)
+    def do_HEAD(self) -> None:  # what GET would answer, headers only
         self._handle()
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import __version__, paths
+from ..core import terminal
 from ..core.app_settings import DEFAULT_MODEL
 from ..core.control import Request, Verb
 from ..core.models import Refusal, RunRecord
@@ -131,7 +132,7 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
         # The same local format as `history` (the JSON keeps ISO 8601 with its offset, for programs).
         last = f"last {row['last_status']} at {_readable(row['last_run_at'])}" if row["last_status"] else "never ran"
         due = f", next {_readable(row['next_due_at'])}" if row["next_due_at"] else ""
-        reason = f" — {row['last_reason']}" if row["last_reason"] else ""
+        reason = f" — {terminal.one_line(row['last_reason'])}" if row["last_reason"] else ""
         print(f"  {row['id']:<20} {how:<16} {last}{due}{reason}")
         for warning in row["config_warnings"]:
             print(f"  {'':<20} config warning: {warning}")

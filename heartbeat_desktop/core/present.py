@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from . import terminal
 from .models import FeedComment, FeedPost, RunRecord, Thread
 from .scheduler_state import SchedulerState, ThreadSchedule
 
@@ -98,7 +99,12 @@ def late_by(run: RunRecord) -> float | None:
 
 
 def describe_run(run: RunRecord) -> str:
-    """One sentence on what a run did, for `run-now` and the tray: the action, where it landed, and why."""
+    """One sentence on what a run did, for `run-now` and the tray: the action, where it landed, and why.
+    One line, always: a model's newline in its reason must not print a line of its own (a forged row)."""
+    return terminal.one_line(_describe_run(run))
+
+
+def _describe_run(run: RunRecord) -> str:
     secs = f"{(run.total_ms or 0) / 1000:.1f} s"
     if run.status != "ok":
         return f"{run.status}: {run.reason} ({secs})"
@@ -133,7 +139,8 @@ def run_lines(run: RunRecord) -> list[str]:
     status = f"{run.status} (dry)" if run.dry_run else run.status
     dur = f"{(run.total_ms or 0) / 1000:.1f}s"
     row = f"{local_time(run.started_at)}  {run.thread_id:<12} {run.trigger:<8} {status:<11} {action:<7} {dur:>6}  "
-    return [row + run.reason, *(f"{'':>20}note: {note}" for note in [*run.warnings, *schedule_notes(run)])]
+    notes = (f"{'':>20}note: {terminal.one_line(note)}" for note in [*run.warnings, *schedule_notes(run)])
+    return [row + terminal.one_line(run.reason), *notes]
 
 
 LATE_NOTE_S = 60.0  # later than this, History says so: the run waited for a free model or the machine slept

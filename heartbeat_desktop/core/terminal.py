@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 
-_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# and the line and paragraph separators, which some terminals and every text widget break lines at
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029"
 _BLOCK = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
 _LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
 

@@ -293,9 +293,12 @@ class HostedClient:
 
 
 def list_model_ids(url: str, *, provider: str, headers: dict[str, str], timeout_s: float) -> list[str]:
-    """GET a `{"data": [{"id": …}, …]}` model list (the OpenAI and Anthropic shape), sorted."""
+    """GET a `{"data": [{"id": …}, …]}` model list (the OpenAI and Anthropic shape), sorted. Each id is made
+    one inert line without our key in it: a server names its models, and the names are printed and logged."""
     data = request_json("GET", url, provider=provider, headers=headers, timeout_s=timeout_s)
-    return sorted(str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict) and m.get("id"))
+    secrets = sent_secrets(headers)
+    ids = (one_line(m.get("id"), secrets=secrets) for m in data.get("data", []) if isinstance(m, dict) and m.get("id"))
+    return sorted(ids)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

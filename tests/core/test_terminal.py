@@ -50,3 +50,32 @@ def test_a_models_control_sequences_reach_neither_the_terminal_nor_the_log(
     assert not any(c in log for c in RAW)
     assert all(line.startswith("[HEARTBEAT] ") for line in log.splitlines() if line)
     assert "ERROR forged" not in "\n".join(line[:40] for line in log.splitlines())
+
+
+def test_a_newline_in_a_reason_never_makes_a_row_of_its_own(data_dir: Path, ollama: OllamaServer) -> None:
+    """Found by the README-only attack: a reason's newlines printed `[HEARTBEAT] forged` as a line of
+    `run-now` and split `history` and `status` rows; U+2028 came out raw."""
+    reason = "line1\nline2\r\n[HEARTBEAT] forged\u2028more"
+    ollama.script(Reply(json.dumps({"action": "none", "reason": reason})))
+    ran = cli(data_dir, "run-now", host=ollama.url)
+    assert len(ran.stdout.strip().splitlines()) == 1 and "\u2028" not in ran.stdout, ran.stdout
+    assert "line1\\u000aline2" in ran.stdout
+    rows = [line for line in cli(data_dir, "history").stdout.splitlines() if "line1" in line]
+    assert len(rows) == 1 and "forged" in rows[0]
+
+
+def test_a_long_key_like_reply_is_scrubbed_in_linear_time() -> None:
+    """Found by the attack: the key scrubber backtracked over a long run of letters (20,000 took 13 s; a
+    1.5 MB reply ran past the run's deadline). It must stay linear and still catch parts of the key."""
+    import time
+
+    from heartbeat_desktop.llm.server_text import scrub
+
+    key = "sk-SECRETKEY-abcdef0123456789XYZ"
+    started = time.process_time()
+    scrubbed = scrub('{"reason": "' + "A" * 1_500_000 + '"}', [key])
+    assert len(scrubbed) == 1_500_000 + 14
+    assert time.process_time() - started < 5  # linear: ~0.1 s here; the backtracking took minutes
+    assert scrub("x sk-secretkey-ABCDEF0123456789xyz-more and SECRETKEY-abcdef01 z", [key]) == (
+        "x [redacted] and [redacted] z"
+    )

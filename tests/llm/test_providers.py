@@ -217,3 +217,16 @@ def test_a_heartbeat_through_the_router_records_token_usage(store: SqliteStore, 
         assert len(hosted.requests) == sent
     finally:
         hosted.stop()
+
+
+def test_a_model_list_that_echoes_the_key_or_a_newline_is_made_inert() -> None:
+    """Found by the README-only attack: `provider models` printed a model id holding the key, and an id
+    with a newline added a fake model to the list."""
+    key = "sk-SECRETKEY-abcdef0123456789XYZ"
+    server = ProviderServer("openai", key=key, models=(f"echo-{key}", "bad\x1b]0;X\x07\nline", "smollm2"))
+    try:
+        ids = OpenAICompatibleClient("hos", server.base_url, key).list_models()
+    finally:
+        server.stop()
+    assert not any(key in i or "SECRETKEY" in i for i in ids), ids
+    assert not any("\n" in i or "\x1b" in i for i in ids) and "smollm2" in ids and len(ids) == 3

@@ -46,7 +46,9 @@ def openai_not_ollama(host: str, provider: str) -> LLMError | None:
         return None  # an Ollama: the 404 meant what it said
     except LLMError:
         pass
-    if not _lists_models(f"{base}/v1", provider):
+    # The URL may already end in /v1 (an OpenAI base URL pasted as it is): the server's list is then right here.
+    api = base if base.endswith("/v1") else f"{base}/v1"
+    if not _lists_models(api, provider):
         return None
     own = provider.lower() == "ollama"  # the app's own Ollama host, not a provider the user added
     name = "NAME" if own else provider
@@ -54,6 +56,6 @@ def openai_not_ollama(host: str, provider: str) -> LLMError | None:
     return LLMError(
         "http_error",
         f"the server at {base} speaks the OpenAI protocol, not Ollama's",
-        f"{where}: heartbeat-desktop provider add {name} --kind openai --url {base}/v1",
+        f"{where}: heartbeat-desktop provider add {name} --kind openai --url {api}",
         status=404,
     )

@@ -347,5 +347,12 @@ def test_the_common_mistakes_with_a_real_openai_server_get_the_fix_named(real_op
     with pytest.raises(LLMError) as version:
         OllamaClient(base, name="llama").version()
     assert "speaks the OpenAI protocol" in str(version.value) and "httpx" not in str(version.value).lower()
+    # The same mistake with the OpenAI URL pasted as it is, /v1 included (found by the README-only attack)
+    pasted = _ask(OllamaClient(real_openai.url, name="llama"))
+    assert "speaks the OpenAI protocol" in str(pasted) and f"--url {real_openai.url}" in str(pasted), pasted
+    assert "ollama pull" not in str(pasted)
+    with pytest.raises(LLMError) as listing:
+        OllamaClient(real_openai.url, name="llama").list_models()
+    assert "speaks the OpenAI protocol" in str(listing.value) and "model ''" not in str(listing.value)
     port = _ask(OpenAICompatibleClient("badport", "http://localhost:9/v1", None))
     assert port.kind == "unreachable" and "cannot reach badport at http://localhost:9" in str(port)

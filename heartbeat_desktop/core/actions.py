@@ -144,12 +144,22 @@ def extract_decision_object(reply: str) -> dict[str, Any]:
     raise InvalidDecision(f"invalid reply: no JSON object in {_preview(text)}")
 
 
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`{"action": "none", "action": "post"}` is ambiguous: Python would keep the last silently."""
+    seen: set[str] = set()
+    for key, _value in pairs:
+        if key in seen:
+            raise InvalidDecision(f"invalid reply: the key {key!r} appears twice in one object: ambiguous")
+        seen.add(key)
+    return dict(pairs)
+
+
 def _json_objects(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
     """Top-level JSON objects embedded in text (objects nested inside another one are not counted), and
     where each one is."""
     # strict=False: raw control characters inside strings (a newline in a post) are not JSON, but
     # llama-cpp-python's server emits them (its grammar admits them); they are sanitised afterwards.
-    decoder = json.JSONDecoder(strict=False)
+    decoder = json.JSONDecoder(strict=False, object_pairs_hook=_no_repeated_keys)
     objects: list[dict[str, Any]] = []
     spans: list[tuple[int, int]] = []
     pos = text.find("{")
@@ -159,6 +169,8 @@ def _json_objects(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, int]
         except json.JSONDecodeError:
             pos = text.find("{", pos + 1)
             continue
+        except InvalidDecision:  # a key given twice (_no_repeated_keys): its own reason
+            raise
         except RecursionError:  # a reply is an invalid reply, not an internal error
             raise InvalidDecision("invalid reply: JSON nested too deeply to read") from None
         except ValueError:  # Python's limit on an integer's digits (4300)
@@ -203,6 +215,8 @@ def parse_decision(reply: str) -> PostAction | CommentAction | VoteAction | None
 # --------------------------------------------------------------------------- sanitising
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _JOINERS = "\u200c\u200d"  # ZWNJ and ZWJ: Persian and Indic words, emoji sequences (👩‍💻) need them
+# Letters and marks that draw nothing, though not Cf: Hangul fillers, the Braille blank, the grapheme joiner.
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
 
 
 def _strip_invisible(text: str) -> str:
@@ -212,6 +226,8 @@ def _strip_invisible(text: str) -> str:
     each side); at an edge or beside a space it joins nothing and only hides."""
     kept: list[str] = []
     for i, char in enumerate(text):
+        if char in _BLANK:
+            continue
         if unicodedata.category(char) != "Cf":
             kept.append(char)
         elif char in _JOINERS and 0 < i < len(text) - 1:

@@ -35,3 +35,18 @@ def test_joiners_that_text_needs_are_kept() -> None:
     decision = validate_decision(post(f"{coder} {persian}", f"{hindi} \u200d edge\u200d"))
     assert decision.title == f"{coder} {persian}"
     assert decision.content == f"{hindi}  edge"
+
+
+def test_letters_that_draw_nothing_are_removed_too() -> None:
+    """Found by the README-only attack: Hangul fillers, the Braille blank and U+034F are not Cf, and a post
+    titled with only them was accepted ("post “ㅤᅟ⠀͏” as post #3")."""
+    with pytest.raises(InvalidDecision, match="title: is empty"):
+        validate_decision(post("\u3164\u115f\u2800\u00ad\u034f", "\u3164"))
+    assert validate_decision(post("한글 ⠁⠃ text")).title == "한글 ⠁⠃ text"  # real Hangul and Braille stay
+
+
+def test_a_key_given_twice_is_ambiguous() -> None:
+    from heartbeat_desktop.core.actions import parse_decision
+
+    with pytest.raises(InvalidDecision, match="'action' appears twice"):
+        parse_decision('{"action": "none", "action": "post", "title": "dup", "content": "x", "reason": "r"}')

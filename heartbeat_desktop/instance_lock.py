@@ -20,6 +20,10 @@ from pathlib import Path
 LOCK_NAME = "app.lock"
 
 
+class LockUnusable(OSError):
+    """The lock file cannot be opened or locked (a directory or a link in its place): not another app."""
+
+
 class InstanceLock:
     """Held for the life of the app; `acquire` never blocks."""
 
@@ -28,18 +32,26 @@ class InstanceLock:
         self._fd: int | None = None
 
     def acquire(self, socket_name: str) -> bool:
-        """Take the lock and record `socket_name` in it; False when another process holds it."""
+        """Take the lock and record `socket_name` in it; False when another process holds it. Raises
+        LockUnusable, saying so, when the lock file itself is unusable."""
         if self._fd is not None:
             return True
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(self.path, flags, 0o600)  # O_CLOEXEC: a model server we start must not inherit it
+        try:
+            fd = os.open(self.path, flags, 0o600)  # O_CLOEXEC: a model server we start must not inherit it
+        except OSError as exc:
+            raise LockUnusable(f"cannot take the lock {self.path}: {exc.strerror or exc}") from exc
         if not _try_lock(fd):
             os.close(fd)
             return False
         self._fd = fd
         record = json.dumps({"pid": os.getpid(), "socket": socket_name}).encode()
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, record, 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, record, 0)
+        except OSError as exc:
+            self.release()
+            raise LockUnusable(f"cannot take the lock {self.path}: {exc.strerror or exc}") from exc
         return True
 
     def release(self) -> None:

@@ -22,7 +22,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from .. import __version__, paths
-from ..instance_lock import InstanceLock
+from ..instance_lock import InstanceLock, LockUnusable
 from ..instance_socket import server_name, show_running_app
 from .icons import app_icon
 from .services.process import tune_gil_for_gui
@@ -93,8 +93,8 @@ def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> i
     lock = InstanceLock(data_dir)
     try:
         mine = lock.acquire(server_name(data_dir, recorded=False))
-    except OSError as exc:  # not another app: a lock file that cannot be opened (a directory, a link)
-        return _cannot_start(f"cannot take the lock {lock.path}: {exc.strerror or exc}")
+    except LockUnusable as exc:  # not another app: a lock file that cannot be opened (a directory, a link)
+        return _cannot_start(str(exc))
     if not mine:
         return _show_the_other(data_dir, open_window)
     icon = early_tray_icon()

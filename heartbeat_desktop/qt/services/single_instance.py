@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from ...core.control import AppControl, BadRequest, Request, Verb, parse_request, perform
-from ...instance_lock import InstanceLock
+from ...instance_lock import InstanceLock, LockUnusable
 from ...instance_socket import foreign, request, version_mismatch
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,8 @@ class InstanceServer(QObject):
             try:
                 if not self.lock.acquire(self.name):
                     return False
-            except OSError as exc:  # not another app: a lock file that cannot be opened (a directory, a link)
-                self.lock_error = f"cannot take the lock {self.lock.path}: {exc.strerror or exc}"  # caller says it
+            except LockUnusable as exc:  # not another app: a lock file that cannot be opened (a directory, a link)
+                self.lock_error = str(exc)  # the caller says it
                 return False
         if not self._server.listen(self.name):
             try:

@@ -4,16 +4,14 @@ against raw hostile TCP servers: it must keep the client's guarantees without th
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
 from heartbeat_desktop.core.ports import LLMError
 from heartbeat_desktop.llm import probe
-from tests.conftest import REPO
 from tests.llm.test_deadlines import BOMB, RawServer, _gzip_bomb, _trickle_headers
+from tests.support.imports import loaded_by
 from tests.support.ollama_server import OllamaServer
 
 
@@ -119,17 +117,11 @@ def test_a_chunked_reply_is_read() -> None:
 def test_the_idle_tray_app_never_imports_the_model_clients() -> None:
     """The launch path (no arguments → the tray) and everything the tray builds at start: no httpx, no
     ollama library, no windows, no API server, no runner (issue #17)."""
-    code = (
-        "import os, sys\n"
-        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
-        "import heartbeat_desktop.cli, heartbeat_desktop.qt.launch\n"
-        "heavy = ('httpx', 'ollama', 'heartbeat_desktop.qt.windows.settings_dialog', 'heartbeat_desktop.api.server',\n"
-        "         'heartbeat_desktop.core.runner', 'heartbeat_desktop.cli.parser', 'importlib.metadata')\n"
-        "print(sorted(m for m in heavy if m in sys.modules))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    heavy = (
+        "httpx", "ollama", "heartbeat_desktop.qt.windows.settings_dialog", "heartbeat_desktop.api.server",
+        "heartbeat_desktop.core.runner", "heartbeat_desktop.cli.parser", "importlib.metadata",
+    )  # fmt: skip
+    assert loaded_by("heartbeat_desktop.cli, heartbeat_desktop.qt.launch", heavy) == []
 
 
 def test_an_openai_compatible_server_answers_by_its_model_list_without_a_key() -> None:

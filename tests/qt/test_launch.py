@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from heartbeat_desktop.qt.icons import app_icon
 from heartbeat_desktop.qt.tray import TrayController
-from tests.conftest import REPO
 from tests.qt.test_tray import _menu
+from tests.support.imports import loaded_by
 
 
 def test_what_the_launch_loads_before_the_icon_shows_is_qt_and_the_lock_only() -> None:
     """Everything `run_tray` imports before it shows the icon: no pydantic, no store, no wiring, no TrayApp.
     Each of them once sat on this path and put the icon hundreds of milliseconds later."""
-    code = (
-        "import os, sys\n"
-        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
-        "import heartbeat_desktop.cli, heartbeat_desktop.qt.launch\n"
-        "late = ('pydantic', 'heartbeat_desktop.store', 'heartbeat_desktop.wiring', 'heartbeat_desktop.qt.app',\n"
-        "        'heartbeat_desktop.core.config', 'heartbeat_desktop.qt.services.scheduler', 'sqlite3')\n"
-        "print(sorted(m for m in late if m in sys.modules))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    late = (
+        "pydantic", "heartbeat_desktop.store", "heartbeat_desktop.wiring", "heartbeat_desktop.qt.app",
+        "heartbeat_desktop.core.config", "heartbeat_desktop.qt.services.scheduler", "sqlite3",
+    )  # fmt: skip
+    assert loaded_by("heartbeat_desktop.cli, heartbeat_desktop.qt.launch", late) == []
 
 
 def test_the_tray_adopts_the_icon_the_launch_showed(qtbot) -> None:

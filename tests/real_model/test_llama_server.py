@@ -19,15 +19,13 @@ import httpx
 import pytest
 
 from heartbeat_desktop.core.decision_schema import DecisionSchema
-from heartbeat_desktop.store import SqliteStore
 from tests.real_model.test_real_engines import (
     ALLOWED_SETS,
     POST_IDS,
     ROOM_FOR_THE_LONGEST,
-    check_written,
     cli,
     prepare,
-    valid,
+    warnings_of_valid_heartbeats,
 )
 from tests.support.llama_server_bin import BUILD_WAIT_S
 from tests.support.provider_servers import Answer, ProviderServer
@@ -105,15 +103,7 @@ def test_heartbeats_on_llama_server_through_the_cli(real_llama_server: RealServe
     assert cli(data, "provider", "add", "lcpp", "--kind", "openai", "--url", url, **NO_KEYRING).returncode == 0
     assert cli(data, "config", "set", "model", f"lcpp:{real_llama_server.model}", **NO_KEYRING).returncode == 0
     assert cli(data, "config", "set", "max_tokens", str(ROOM_FOR_THE_LONGEST), **NO_KEYRING).returncode == 0
-    before = {"posts": 2, "comments": 0, "votes": 0}
-    run_ids = []
-    for _ in range(4):
-        summary = valid(cli(data, "run-now", "--json", **NO_KEYRING))
-        before = check_written(data, summary, before)
-        run_ids.append(summary["run_id"])
-    store = SqliteStore(data / "heartbeat.db")
-    warnings = [w for run_id in run_ids for w in store.runs.get(run_id).warnings]
-    store.close()
+    warnings = [w for run in warnings_of_valid_heartbeats(data, 4, **NO_KEYRING) for w in run]
     assert not any("refused the output format" in w for w in warnings), warnings
     tested = cli(data, "provider", "test", "lcpp", **NO_KEYRING)
     assert tested.returncode == 0 and "smollm2" in tested.stdout, tested.stdout + tested.stderr

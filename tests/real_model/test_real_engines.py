@@ -144,6 +144,22 @@ def valid(result: subprocess.CompletedProcess[str]) -> dict:
     return summary
 
 
+def warnings_of_valid_heartbeats(data: Path, runs: int, **env: str) -> list[tuple[str, ...]]:
+    """`runs` heartbeats through the CLI, each a valid decision whose writes match it (`prepare`'s feed);
+    each run's warnings, as History keeps them."""
+    before = {"posts": 2, "comments": 0, "votes": 0}
+    run_ids = []
+    for _ in range(runs):
+        summary = valid(cli(data, "run-now", "--json", **env))
+        before = check_written(data, summary, before)
+        run_ids.append(summary["run_id"])
+    store = SqliteStore(data / "heartbeat.db")
+    try:
+        return [tuple(store.runs.get(run_id).warnings) for run_id in run_ids]
+    finally:
+        store.close()
+
+
 def check_written(data: Path, summary: dict, before: dict[str, int]) -> dict[str, int]:
     """The decision is valid and the store holds exactly what it says: one row for an action, none for none."""
     with sqlite3.connect(data / "heartbeat.db") as db:
@@ -170,10 +186,7 @@ def test_heartbeats_on_the_ollama_protocol_with_a_real_engine(real_ollama: RealS
     prepare(data)
     assert cli(data, "settings", "set", "default_model", real_ollama.model).returncode == 0
     assert cli(data, "config", "set", "max_tokens", str(ROOM_FOR_THE_LONGEST)).returncode == 0
-    before = {"posts": 2, "comments": 0, "votes": 0}
-    for _ in range(4):
-        summary = valid(cli(data, "run-now", "--json", OLLAMA_HOST=real_ollama.url))
-        before = check_written(data, summary, before)
+    warnings_of_valid_heartbeats(data, 4, OLLAMA_HOST=real_ollama.url)
     # An allow-list the grammar enforces: votes only.
     assert cli(data, "config", "set", "allowed_actions", "vote").returncode == 0
     for _ in range(3):
@@ -197,15 +210,7 @@ def test_heartbeats_on_a_keyless_openai_compatible_server_with_no_keyring(
     # model now and then writes past 500 tokens (1 run in 40 in benchmarks/real_model.py): this test is about
     # the format fallback and the keyless path, so give the reply room rather than fail on that.
     assert cli(data, "config", "set", "max_tokens", "1000", **no_keyring).returncode == 0
-    before = {"posts": 2, "comments": 0, "votes": 0}
-    run_ids = []
-    for _ in range(4):
-        summary = valid(cli(data, "run-now", "--json", **no_keyring))
-        before = check_written(data, summary, before)
-        run_ids.append(summary["run_id"])
-    store = SqliteStore(data / "heartbeat.db")
-    warnings = [store.runs.get(run_id).warnings for run_id in run_ids]
-    store.close()
+    warnings = warnings_of_valid_heartbeats(data, 4, **no_keyring)
     assert any(
         "local refused the output format json_schema_bounded and json_schema (HTTP 500" in w for w in warnings[0]
     )

@@ -217,6 +217,11 @@ def test_provider_commands_guard_built_ins_urls_and_keys(data_dir: Path) -> None
     assert hijack.returncode == 2 and "'openai' is built in" in hijack.stderr  # its key must not go elsewhere
     creds = cli(data_dir, "provider", "add", "box", "--kind", "openai", "--url", "http://me:secret@box:8000/v1")
     assert creds.returncode == 2 and "no user name or password in the URL" in creds.stderr
+    for hidden, code in (("\x1b[2J", "U+001B"), ("\u202e", "U+202E"), ("\u2028", "U+2028")):
+        url = f"http://box:8000/v1{hidden}"
+        refused = cli(data_dir, "provider", "add", "box", "--kind", "openai", "--url", url)
+        assert refused.returncode == 2 and f"an invisible or control character ({code})" in refused.stderr
+    assert "box" not in cli(data_dir, "provider", "list", env=NO_KEYRING).stdout
     removed = cli(data_dir, "provider", "remove", "ollama")
     assert removed.returncode == 2 and "'ollama' is built in and cannot be removed" in removed.stderr
     cleared = cli(data_dir, "provider", "clear-key", "openai", env=NO_KEYRING)

@@ -81,3 +81,14 @@ def test_a_link_at_the_token_is_replaced_not_written_through(tmp_path: Path) -> 
     value = api_token.token(tmp_path)
     assert target.read_text() == "keep me\n"
     assert not (tmp_path / "api-token").is_symlink() and (tmp_path / "api-token").read_text().strip() == value
+
+
+def test_a_token_with_a_second_name_is_replaced(tmp_path: Path) -> None:
+    """Found by the README-only attack (#25): a hard link to the token (made while it was readable, or from
+    a folder the attacker can read) is a second way to it that the data folder's mode does not cover."""
+    first = api_token.token(tmp_path)
+    second_name = tmp_path / "copy"
+    os.link(tmp_path / "api-token", second_name)
+    fresh = api_token.token(tmp_path)
+    assert fresh != first and second_name.read_text().strip() == first  # the other name holds a dead token
+    assert (tmp_path / "api-token").stat().st_nlink == 1 and api_token.token(tmp_path) == fresh

@@ -5,10 +5,12 @@ Server: the standard library's `ThreadingHTTPServer` on its own thread. PySide6-
 server (that is in the Addons), and an ASGI stack would add three dependencies to the bundle for a
 handful of loopback-only JSON endpoints.
 
-Security: `Authorization: Bearer TOKEN` on every endpoint (constant-time compare); the `Host` header must name
-the loopback address and our port (DNS rebinding); no CORS headers at all; bodies over 2 MiB refused (a
-negative Content-Length too); text that is not valid Unicode refused; errors are JSON `{"error": …}` with the
-right status.
+Security: `Authorization: Bearer TOKEN` on every endpoint (constant-time compare; the scheme in any case); one
+`Host` header naming the loopback address and our port (DNS rebinding); only origin-form targets (a path); no
+CORS headers at all; bodies over 2 MiB refused (a negative Content-Length too), and any Transfer-Encoding (no
+chunked bodies, no smuggling between two framings); a query parameter given twice refused; NaN and Infinity
+refused (not JSON); text that is not valid Unicode refused; errors are JSON `{"error": …}` with the right
+status.
 
 Exhaustion: any local process can connect without a token, so connections themselves are bounded — at
 most `MAX_CONNECTIONS` at once (more are closed at once), each with `CONNECTION_DEADLINE_S` to finish
@@ -191,9 +193,9 @@ class ApiHandler(BaseHTTPRequestHandler):
         try:
             self._check_caller()
             body = self._read_body()
-            parts = urlsplit(self.path)
+            path, query = _target(self.path)
             method = "GET" if self.command == "HEAD" else self.command  # HEAD: GET's status and headers, no body
-            status, payload = self.api.dispatch(method, parts.path, parse_qs(parts.query), body)
+            status, payload = self.api.dispatch(method, path, query, body)
         except (TimeoutError, ConnectionError):  # the client went silent or away: nobody to answer
             self.close_connection = True
             return
@@ -207,18 +209,28 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _check_caller(self) -> None:
         """Addressed to us (not a rebound DNS name), with the token."""
         hosts = self.headers.get_all("Host") or [""]
-        host = hosts[0].strip().lower() if len(hosts) == 1 else ""  # two Host headers: refused
+        if len(hosts) > 1:  # which one counts would be a guess
+            raise ApiError(400, "two Host headers")
+        host = hosts[0].strip().lower()
         port = self.api.port()
         if host not in (f"127.0.0.1:{port}", f"localhost:{port}"):
-            raise ApiError(403, "this API answers only requests addressed to 127.0.0.1")
+            # A Host without the port means port 80 (RFC 9110), which is not us: say what is expected.
+            raise ApiError(403, f"this API answers only requests addressed to 127.0.0.1:{port} (Host: {host[:100]!r})")
         auths = self.headers.get_all("Authorization") or [""]
         if len(auths) > 1:  # which one counts would be a guess; two Host headers are refused the same way
             raise ApiError(400, "two Authorization headers")
-        auth = auths[0]
-        if not hmac.compare_digest(auth.encode(), f"Bearer {self.api.token()}".encode()):
+        scheme, _, credentials = auths[0].strip().partition(" ")
+        # The scheme is case-insensitive (RFC 9110 §11.1): "bearer TOKEN" is the same as "Bearer TOKEN".
+        given = credentials.strip() if scheme.lower() == "bearer" else ""
+        if not hmac.compare_digest(given.encode(), self.api.token().encode()) or not given:
             raise ApiError(401, "missing or wrong bearer token (see: heartbeat-desktop api info)")
 
     def _read_body(self) -> Any:
+        if self.headers.get_all("Transfer-Encoding"):
+            # Chunked bodies are not read here; beside a Content-Length the two disagree on where the request
+            # ends (request smuggling): refused either way, and the connection closed.
+            self.close_connection = True
+            raise ApiError(400, "Transfer-Encoding is not accepted: send the body with a Content-Length")
         lengths = self.headers.get_all("Content-Length") or ["0"]
         length_raw = lengths[0]
         # "-5" would make read() take everything until EOF; two lengths, or " 12", are a request
@@ -254,14 +266,40 @@ class ApiHandler(BaseHTTPRequestHandler):
         self._handle()
 
 
+def _target(raw: str) -> tuple[str, dict[str, list[str]]]:
+    """The path and query of an origin-form target ("/api/feed?limit=5"). An absolute-form target
+    ("http://other/api/feed") names an authority the Host check did not see, so it is refused; a query
+    parameter given twice would leave which one counts to a guess, so it is refused too."""
+    if not raw.startswith("/") or raw.startswith("//"):
+        raise ApiError(400, "the request target must be a path such as /api/threads")
+    parts = urlsplit(raw)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    repeated = sorted(name for name, values in query.items() if len(values) > 1)
+    if repeated:
+        raise ApiError(400, f"{repeated[0]} given more than once")
+    return parts.path, query
+
+
+class _NotAJsonNumber(ValueError):
+    """NaN, Infinity or -Infinity in a body: Python's parser reads them, JSON has no such numbers."""
+
+
+def _not_json_number(text: str) -> Any:
+    raise _NotAJsonNumber(text)
+
+
 def _decode(raw: bytes) -> Any:
     try:
-        body = json.loads(raw)
+        # NaN and Infinity are not JSON (RFC 8259): Python's parser takes them, and a temperature of NaN
+        # would then fail a range check with a message that makes no sense.
+        body = json.loads(raw, parse_constant=_not_json_number)
         json.dumps(body, ensure_ascii=False).encode("utf-8")
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ApiError(400, "the body is not valid JSON") from None
     except UnicodeEncodeError:  # "\ud800": JSON allows it, no text store does
         raise ApiError(400, "the body contains text that is not valid Unicode") from None
+    except _NotAJsonNumber as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc} is not a JSON number") from None
     except ValueError:  # an integer of thousands of digits (Python's int-parsing limit)
         raise ApiError(400, "the body has a number too long to read") from None
     except RecursionError:

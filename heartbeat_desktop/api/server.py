@@ -196,7 +196,9 @@ class ControlAPI:
         if body is not None:
             if not isinstance(body, dict):
                 raise ApiError(400, 'send a JSON object, e.g. {"dry_run": true}')
-            dry_run = bool(body.get("dry_run", False))
+            dry_run = body.get("dry_run", False)
+            if not isinstance(dry_run, bool):  # "false" is a non-empty string: bool() would make it a dry run
+                raise ApiError(400, "dry_run must be true or false")
         wait_s = self._with_store(lambda s: (s.threads.require(thread_id), run_wait_s(s))[1])
         result = run_and_wait(self._control, thread_id, dry_run, wait_s)
         if isinstance(result, RunRefused):

@@ -25,13 +25,16 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _trusted(path: Path) -> bool:
-    """Only a token the user's own app wrote: a regular file of this user that nobody else can read or write.
+    """Only a token the user's own app wrote: a regular file of this user, with one name, that nobody else can
+    read or write.
     Another one (planted by another local user in a shared folder, or loosened) is replaced."""
     try:
         info = path.lstat()
     except FileNotFoundError:
         return False
-    return stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
+    # One link only: a second name for the file (a hard link made while it was readable, or elsewhere) is a
+    # way to read or swap the token that the folder's permissions do not cover.
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077 and info.st_nlink == 1
 
 
 def token(data_dir: Path) -> str:

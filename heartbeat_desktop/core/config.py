@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -37,7 +38,8 @@ class ActiveHoursUnpaired(ConfigError):
 
 
 class HeartbeatConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+    # allow_inf_nan=False: a temperature of NaN is "not a finite number", not a failed "≤ 1" comparison.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True, allow_inf_nan=False)
 
     # Each field's help (`json_schema_extra={"help": …}`, read by `help()`) is what Settings shows as the
     # tooltip of its widget, so the words live beside the bounds and the default they describe.
@@ -225,6 +227,7 @@ class HeartbeatConfig(BaseModel):
             key = _ALIASES.get(raw_key, raw_key)
             if key not in type(self).model_fields:
                 raise ConfigError(f"unknown setting {raw_key!r}; known: {', '.join(type(self).model_fields)}")
+            _check_kind(key, value)
             values[key] = value
         try:
             return type(self)(**values)
@@ -298,6 +301,31 @@ def parse_cli_value(key: str, text: str) -> Any:
         except ValueError:
             raise ConfigError(f"temperature must be a number in {HeartbeatConfig.describe_bounds(key)}") from None
     return text.strip()
+
+
+def _check_kind(key: str, value: Any) -> None:
+    """An update's value has its field's own kind: pydantic's lax mode would turn "false", "yes" or 1 into a
+    boolean and "30" into a number. Every writer (the CLI's `parse_value`, Settings' widgets, the API's JSON)
+    has typed values by here, so a string where a boolean belongs is a mistake to report, not to guess at
+    (the API's `{"enabled": "false"}` would have turned the thread on)."""
+    annotation = HeartbeatConfig.model_fields[key].annotation
+    members = set(get_args(annotation)) if get_origin(annotation) in (Union, UnionType) else {annotation}
+    if value is None and type(None) in members:
+        return
+    kinds = members - {type(None)}
+    bounds = HeartbeatConfig.describe_bounds(key)
+    wanted: str | None = None
+    if kinds == {bool} and not isinstance(value, bool):
+        wanted = "true or false"
+    elif kinds == {int} and (isinstance(value, bool) or not isinstance(value, int)):
+        wanted = f"a whole number in {bounds}"
+    elif kinds == {float} and (isinstance(value, bool) or not isinstance(value, int | float)):
+        wanted = f"a number in {bounds}"
+    elif kinds == {str} and not isinstance(value, str):
+        wanted = f"text ({bounds})"
+    if wanted is not None:
+        given = f"the text {_clip(value)!r}" if isinstance(value, str) else _clip(value)
+        raise ConfigError(f"{key} must be {wanted}, not {given}")
 
 
 def parse_active_hours(text: str) -> dict[str, int | None]:

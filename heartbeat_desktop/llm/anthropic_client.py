@@ -11,13 +11,15 @@ from typing import Any
 
 from ..core.decision_schema import unwrap
 from ..core.ports import LLMError, LLMReply, LLMRequest
-from .http_json import HostedClient, count_of
+from .http_json import HostedClient, count_of, token_count
 
 API_VERSION = "2023-06-01"
 TOOL = "record_decision"
 
 
 class AnthropicClient(HostedClient):
+    kind = "anthropic"
+
     def _headers(self) -> dict[str, str]:
         headers = {**super()._headers(), "anthropic-version": API_VERSION}
         if self._api_key:
@@ -49,7 +51,8 @@ class AnthropicClient(HostedClient):
         tool_input = next((b.get("input") for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"), None)
         text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
         thinking = "".join(b.get("thinking", "") for b in blocks if isinstance(b, dict) and b.get("type") == "thinking")
-        usage = data.get("usage") or {}
+        sent_usage = data.get("usage")
+        usage: dict[str, Any] = sent_usage if isinstance(sent_usage, dict) else {}
         stop = data.get("stop_reason")
         return LLMReply(
             content=self._clean(
@@ -59,8 +62,8 @@ class AnthropicClient(HostedClient):
             thinking=self._clean(thinking) or None,
             done_reason="length" if stop == "max_tokens" else stop,
             model=data.get("model"),
-            prompt_tokens=usage.get("input_tokens"),
-            completion_tokens=usage.get("output_tokens"),
+            prompt_tokens=token_count(usage.get("input_tokens")),
+            completion_tokens=token_count(usage.get("output_tokens")),
         )
 
     def list_models(self, timeout_s: float = 10.0) -> list[str]:

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -133,15 +133,24 @@ def _same_origin(url: str, provider: str) -> Callable[[httpx.Request], None]:
 
     def check(request: httpx.Request) -> None:
         if _origin(str(request.url)) != origin:
-            where = f"{request.url.scheme}://{request.url.netloc.decode('ascii', 'replace')}"
-            raise LLMError(
-                "http_error",
-                f"{provider} redirected the request to {where}, another address; nothing was sent there (nor the key)",
-                f"if that is where the server now is, set the provider's URL to it (heartbeat-desktop provider add "
-                f"{provider} --url …)",
+            raise CrossOriginRedirect(
+                provider, f"{request.url.scheme}://{request.url.netloc.decode('ascii', 'replace')}"
             )
 
     return check
+
+
+class CrossOriginRedirect(LLMError):
+    """A redirect to another scheme, host or port, refused before anything was sent there. The client that
+    knows its provider's kind and base path turns it into a command the user can run as it is."""
+
+    def __init__(self, provider: str, origin: str, fix: str = "") -> None:
+        super().__init__(
+            "http_error",
+            f"{provider} redirected the request to {origin}, another address; nothing was sent there (nor the key)",
+            fix or "if that is where the server now is, set the provider's URL to it (heartbeat-desktop provider add)",
+        )
+        self.origin = origin
 
 
 def _transport_error(exc: httpx.HTTPError, guard: CallGuard, provider: str, url: str, timeout_s: float) -> LLMError:
@@ -207,10 +216,24 @@ def _status_error(
     return LLMError("http_error", f"{provider} returned HTTP {status}: {said}", status=status, detail=said)
 
 
+def _lenient_int(text: str) -> int | None:
+    """A whole number in a server's envelope. One of thousands of digits (Python refuses to read past 4300)
+    is no count a server means: read as None, so a valid decision is not lost to a garbled `usage` field."""
+    return int(text) if len(text) <= 30 else None
+
+
+def token_count(value: Any) -> int | None:
+    """A token count from a server's `usage`: a whole number a model could use, else None (unknown) — a
+    string, a negative, a boolean or an absurd figure would otherwise reach the run's record and its sums."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9:
+        return value
+    return None
+
+
 def _json_object(response: httpx.Response, provider: str) -> dict[str, Any]:
     try:
-        data = response.json()
-    except (ValueError, RecursionError) as exc:  # not JSON, a number of thousands of digits, nested too deep
+        data = response.json(parse_int=_lenient_int)
+    except (ValueError, RecursionError) as exc:  # not JSON, nested too deep
         raise LLMError("invalid_reply", f"invalid reply: {provider} sent something that is not JSON") from exc
     if not isinstance(data, dict):
         raise LLMError("invalid_reply", f"invalid reply: {provider} sent JSON that is not an object")
@@ -219,6 +242,8 @@ def _json_object(response: httpx.Response, provider: str) -> dict[str, Any]:
 
 class HostedClient:
     """What every hosted provider client shares: a name for messages, a base URL, a key, a cancel flag."""
+
+    kind: ClassVar[str]  # the provider kind this client speaks (`provider add --kind`)
 
     def __init__(self, name: str, base_url: str, api_key: str | None, memory: ServerMemory | None = None) -> None:
         self.name = name
@@ -265,6 +290,8 @@ class HostedClient:
                 cancelled=self._cancel.is_set,
                 guard=guard,
             )
+        except CrossOriginRedirect as exc:
+            raise self._redirected(exc) from None
         except LLMError as exc:
             if exc.kind == "context_overflow" and exc.limit and self._memory is not None:
                 self._memory.learn_window(self.name, self.host, request.model, exc.limit)
@@ -277,6 +304,17 @@ class HostedClient:
         """What a 404 really means for this kind of server (llm/diagnose.py), or None."""
         return None
 
+    def _redirected(self, exc: CrossOriginRedirect) -> CrossOriginRedirect:
+        """The refused redirect, with the whole command that would point this provider there (its kind and
+        the base path kept: a server moved to another port still answers under /v1)."""
+        moved = exc.origin + urlsplit(self.host).path
+        return CrossOriginRedirect(
+            self.name,
+            exc.origin,
+            f"if that is where the server now is, point {self.name} at it: heartbeat-desktop provider add "
+            f"{self.name} --kind {self.kind} --url {moved}",
+        )
+
     def context_window(self, model: str) -> int | None:
         return self._memory.recall_window(self.name, self.host, model) if self._memory is not None else None
 
@@ -285,6 +323,8 @@ class HostedClient:
             return list_model_ids(
                 f"{self.host}{path}", provider=self.name, headers=self._headers(), timeout_s=timeout_s
             )
+        except CrossOriginRedirect as exc:
+            raise self._redirected(exc) from None
         except LLMError as exc:
             better = self._diagnose(exc) if exc.status == 404 else None
             if better is not None:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
 from .diagnose import missing_v1
-from .http_json import HostedClient, count_of
+from .http_json import HostedClient, count_of, token_count
 from .output_format import OPENAI_HOSTED_LADDER, OPENAI_LADDER, unwrap_text, walk
 
 SCHEMA_NAME = "heartbeat_decision"
@@ -28,6 +28,8 @@ def ladder_for(base_url: str) -> tuple[str, ...]:
 
 
 class OpenAICompatibleClient(HostedClient):
+    kind = "openai"
+
     def _diagnose(self, error: LLMError) -> LLMError | None:
         return missing_v1(self.host, self.name)
 
@@ -76,7 +78,8 @@ class OpenAICompatibleClient(HostedClient):
             content = choice["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError):
             raise LLMError("invalid_reply", f"invalid reply: {self.name} sent no choices") from None
-        usage = data.get("usage") or {}
+        sent_usage = data.get("usage")
+        usage: dict[str, Any] = sent_usage if isinstance(sent_usage, dict) else {}
         finish = choice.get("finish_reason")
         content = self._clean(content) or ""
         return LLMReply(
@@ -84,8 +87,8 @@ class OpenAICompatibleClient(HostedClient):
             thinking=self._clean(choice["message"].get("reasoning_content")),
             done_reason="length" if finish == "length" else finish,
             model=data.get("model"),
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
+            prompt_tokens=token_count(usage.get("prompt_tokens")),
+            completion_tokens=token_count(usage.get("completion_tokens")),
         )
 
     def list_models(self, timeout_s: float = 10.0) -> list[str]:

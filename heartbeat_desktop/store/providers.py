@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+import unicodedata
 from collections.abc import Callable
 
 from ..core.ports import StoreError
@@ -12,6 +13,7 @@ from ..core.providers import BUILTIN, KINDS, Provider
 from .db import Database
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_UNPRINTABLE = ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")  # controls, format, line/paragraph separators, …
 
 
 class ProviderRepo:
@@ -37,6 +39,10 @@ class ProviderRepo:
             raise StoreError(f"invalid provider name {name!r}: 1–40 lowercase letters, digits, - or _")
         if kind not in KINDS:
             raise StoreError(f"provider kind must be one of {', '.join(KINDS)}")
+        unprintable = next((ch for ch in base_url if unicodedata.category(ch) in _UNPRINTABLE), None)
+        if unprintable is not None:
+            # An ESC or a bidi override would be stored and then shown (escaped, but never what was meant).
+            raise StoreError(f"the URL contains an invisible or control character (U+{ord(unprintable):04X})")
         if not re.match(r"^https?://[^\s/$.?#].\S*$", base_url):
             raise StoreError(f"base URL must start with http:// or https://, not {base_url!r}")
         if "@" in base_url.split("://", 1)[1].split("/", 1)[0]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -303,3 +304,74 @@ def test_api_edges_found_by_the_third_pass(api: Client) -> None:
     head = api("HEAD", "/api/threads")  # the GET's status and JSON headers, without the body
     assert head.status_code == 200 and head.headers["content-type"].startswith("application/json")
     assert head.content == b"" and int(head.headers["content-length"]) > 2
+
+
+def _raw(api: Client, request: bytes) -> tuple[int, dict[str, Any]]:
+    """One request written byte for byte (httpx would not send these), its status and JSON answer."""
+    box: list[bytes] = []
+
+    def go() -> None:
+        with socket.create_connection(("127.0.0.1", api.port), timeout=30) as sock:
+            sock.sendall(request)
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+            box.append(b"".join(chunks))
+
+    threading.Thread(target=go, daemon=True).start()
+    api.qtbot.waitUntil(lambda: bool(box), timeout=30000)
+    head, _, body = box[0].partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_api_edges_found_by_the_readme_only_attack(api: Client, app: TrayApp) -> None:
+    """What the README-only attack of #25 found after items 1-7: each was served or said wrongly."""
+    auth = f"Authorization: Bearer {api.token}\r\n".encode()
+    host = f"Host: 127.0.0.1:{api.port}\r\n".encode()
+    # Transfer-Encoding beside Content-Length: two framings that disagree on where the request ends.
+    status, said = _raw(
+        api,
+        b"POST /api/threads/default/messages HTTP/1.1\r\n"
+        + host
+        + auth
+        + b"Content-Length: 15\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b'{"text": "hi"}\n',
+    )
+    assert status == 400 and "Transfer-Encoding" in said["error"]
+    # An absolute-form target names an authority the Host check never saw.
+    status, said = _raw(
+        api, f"GET http://evil.example:{api.port}/api/threads HTTP/1.1\r\n".encode() + host + auth + b"\r\n"
+    )
+    assert status == 400 and "must be a path" in said["error"]
+    # The scheme is case-insensitive; the token is not.
+    assert api("GET", "/api/threads", auth=False, headers={"Authorization": f"bearer {api.token}"}).status_code == 200
+    wrong_case = api("GET", "/api/threads", auth=False, headers={"Authorization": f"Bearer {api.token.upper()}x"})
+    assert wrong_case.status_code == 401
+    assert api("GET", "/api/threads", auth=False, headers={"Authorization": "Bearer"}).status_code == 401
+    # A Host without the port says what is expected.
+    portless = api("GET", "/api/threads", headers={"Host": "127.0.0.1"})
+    assert portless.status_code == 403 and f"127.0.0.1:{api.port}" in portless.json()["error"]
+    # A parameter given twice is not left to a guess.
+    twice = api("GET", "/api/feed?limit=1&limit=500")
+    assert twice.status_code == 400 and twice.json()["error"] == "limit given more than once"
+    # Strings are not booleans or numbers: "false" would have turned the thread on and run a dry run.
+    before = api("GET", "/api/threads/default/heartbeat/config").json()["config"]
+    for body, words in (
+        ({"enabled": "false"}, "enabled must be true or false, not the text 'false'"),
+        ({"dry_run": "yes"}, "dry_run must be true or false"),
+        ({"every": "600"}, "every_seconds must be a whole number in 60–86400, not the text '600'"),
+        ({"max_tokens": 1.5}, "max_tokens must be a whole number"),
+    ):
+        refused = api("POST", "/api/threads/default/heartbeat/config", body=body)
+        assert refused.status_code == 422 and words in refused.json()["error"], (body, refused.json())
+    assert api("GET", "/api/threads/default/heartbeat/config").json()["config"] == before
+    quoted = api("POST", "/api/threads/default/heartbeat/run-now", body={"dry_run": "false"})
+    assert quoted.status_code == 400 and quoted.json()["error"] == "dry_run must be true or false"
+    # NaN is not JSON: it was refused as "should be ≤ 1".
+    nan = api("POST", "/api/threads/default/heartbeat/config", raw=b'{"temperature": NaN}')
+    assert nan.status_code == 400 and nan.json()["error"] == "the body is not valid JSON: NaN is not a JSON number"
+    store = SqliteStore(app.data_dir / "heartbeat.db")
+    try:
+        assert store.runs.history("default", limit=5) == []  # the quoted dry run never ran
+    finally:
+        store.close()

@@ -149,6 +149,33 @@ def test_a_redirect_to_another_origin_is_refused_and_never_gets_the_key(server: 
         assert "sk-ant" not in str(caught.value)
 
 
+def test_the_refused_redirect_names_the_whole_command_to_follow_it(server: ProviderServer) -> None:
+    """The fix a user copies must run as it is: `provider add` needs --kind, and the base path (/v1) stays."""
+    elsewhere = ProviderServer(server.protocol)
+    server.redirect_to = elsewhere.base_url.removesuffix("/v1")
+    try:
+        with pytest.raises(LLMError) as caught:
+            client_for(server).chat(request(model_of(server)))
+    finally:
+        elsewhere.stop()
+    assert caught.value.hint == (
+        f"if that is where the server now is, point {server.protocol} at it: heartbeat-desktop provider add "
+        f"{server.protocol} --kind {server.protocol} --url {elsewhere.base_url}"
+    )
+
+
+def test_garbled_usage_figures_do_not_lose_a_valid_decision(server: ProviderServer) -> None:
+    """Found by the README-only attack (#25): a 5000-digit token count made the whole reply "not JSON", and
+    a decision the model got right was lost. The counts are unknown then; a string or a negative too."""
+    names = ("prompt_tokens", "completion_tokens") if server.protocol == "openai" else ("input_tokens", "output_tokens")
+    for usage in ({names[0]: "@digits:5000", names[1]: 7}, {names[0]: "many", names[1]: -3}, {names[0]: True}):
+        server.script(Answer(text=json.dumps({"decision": DECISION}), tool_input={"decision": DECISION}, usage=usage))
+        reply = client_for(server).chat(request(model_of(server)))
+        assert json.loads(reply.content) == DECISION
+        assert reply.prompt_tokens is None
+        assert reply.completion_tokens == (7 if usage.get(names[1]) == 7 else None)
+
+
 def test_a_redirect_on_the_same_server_is_followed_with_the_key(server: ProviderServer) -> None:
     prefix = server.base_url.removesuffix("/v1")
     server.redirect_from, server.redirect_to = "/old", prefix  # /old/v1/… answers 307 to /v1/… on the same port

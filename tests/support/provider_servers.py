@@ -7,6 +7,7 @@ They check the key the way the real services do (401 with an error body), answer
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ class Answer:
     tool_input: dict[str, Any] | None = None
     finish: str = ""
     reasoning: str | None = None  # OpenAI-compatible: `reasoning_content`, as LM Studio and vLLM send it
+    # Instead of the usual usage figures. A value "@digits:N" is sent as a bare number of N nines (Python's own
+    # JSON writer refuses to write one over 4300 digits).
+    usage: dict[str, Any] | None = None
 
 
 @dataclass
@@ -130,7 +134,7 @@ class ProviderServer:
                 pass
 
             def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-                body = json.dumps(payload).encode()
+                body = re.sub(r'"@digits:(\d+)"', lambda m: "9" * int(m.group(1)), json.dumps(payload)).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -259,7 +263,7 @@ class ProviderServer:
                                     "finish_reason": item.finish or "stop",
                                 }
                             ],
-                            "usage": {"prompt_tokens": 111, "completion_tokens": 22, "total_tokens": 133},
+                            "usage": item.usage or {"prompt_tokens": 111, "completion_tokens": 22, "total_tokens": 133},
                         },
                     )
                 else:
@@ -277,7 +281,7 @@ class ProviderServer:
                             "model": model,
                             "content": content,
                             "stop_reason": item.finish or ("tool_use" if item.tool_input is not None else "end_turn"),
-                            "usage": {"input_tokens": 99, "output_tokens": 17},
+                            "usage": item.usage or {"input_tokens": 99, "output_tokens": 17},
                         },
                     )
 

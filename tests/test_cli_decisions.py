@@ -254,13 +254,14 @@ def test_replay_stops_asking_a_server_that_keeps_timing_out(
     ollama.default = Hang(30)
     result = cli(data_dir, "replay", "--json", host=ollama.url)
     assert result.returncode == 1
-    # The server records a request once it has read it: on a busy machine the last one (cut by the client's
-    # 1 s deadline) can be recorded after the CLI has exited. Wait for it, then count exactly.
-    deadline = time.monotonic() + 10
-    while len(ollama.chat_requests()) - asked_before < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(ollama.chat_requests()) - asked_before == 3
-    assert json.loads(result.stdout)["errors"] == 5
+    # Counted on the CLI's side: three runs asked and timed out, the other two not asked. The server's own count
+    # is only an upper bound: on a busy machine a request cut by the client's 1 s deadline may be cut before
+    # the server has read it, and the verdict must not depend on the machine being idle.
+    out = json.loads(result.stdout)
+    details = [item["after"]["detail"] for item in out["items"]]
+    assert out["errors"] == 5 and sum(d.startswith("not asked:") for d in details) == 2, details
+    time.sleep(0.5)
+    assert len(ollama.chat_requests()) - asked_before <= 3
 
 
 def test_a_post_refused_as_a_duplicate_replays_as_the_same_post(

@@ -152,6 +152,7 @@ class ControlAPI:
 
     def _ep_post_md(self, *, query: Any, body: Any) -> tuple[int, Any]:
         content = _field(body, "content", str)
+        _only(body, "content")
         if len(content.encode()) > EDITABLE_MAX_BYTES:
             raise ApiError(413, "HEARTBEAT.md larger than 1 MB")
         parsed = heartbeat_md.parse(content)  # parse first: the answer says what was found
@@ -196,6 +197,7 @@ class ControlAPI:
         if body is not None:
             if not isinstance(body, dict):
                 raise ApiError(400, 'send a JSON object, e.g. {"dry_run": true}')
+            _only(body, "dry_run")
             dry_run = body.get("dry_run", False)
             if not isinstance(dry_run, bool):  # "false" is a non-empty string: bool() would make it a dry run
                 raise ApiError(400, "dry_run must be true or false")
@@ -222,6 +224,7 @@ class ControlAPI:
 
     def _ep_add_message(self, thread_id: str, *, query: Any, body: Any) -> tuple[int, Any]:
         text = _field(body, "text", str)
+        _only(body, "text", "role")
         role = body.get("role", "user") if isinstance(body, dict) else "user"
         message_id = self._with_store(lambda s: s.threads.add_message(thread_id, text, role=role))
         self._control.reload()
@@ -229,6 +232,7 @@ class ControlAPI:
 
     def _ep_add_note(self, thread_id: str, *, query: Any, body: Any) -> tuple[int, Any]:
         text = _field(body, "text", str)
+        _only(body, "text", "kind")
         kind = body.get("kind", "memory") if isinstance(body, dict) else "memory"
         if kind not in NOTE_KINDS:
             raise ApiError(422, f"kind must be one of {', '.join(NOTE_KINDS)}")
@@ -249,3 +253,12 @@ def _field(body: Any, name: str, kind: type) -> Any:
     if not isinstance(body, dict) or not isinstance(body.get(name), kind):
         raise ApiError(400, f"send a JSON object with {name!r} ({kind.__name__})")
     return body[name]
+
+
+def _only(body: Any, *names: str) -> None:
+    """An endpoint's body holds only the fields it reads: a misspelt one (`dryRun`) would otherwise be dropped
+    without a word and the request carried out as if it were not there (a real run instead of a dry one)."""
+    if isinstance(body, dict):
+        unknown = sorted(set(body) - set(names))
+        if unknown:
+            raise ApiError(400, f"unknown field {unknown[0]!r}; this endpoint takes {', '.join(names)}")

@@ -219,14 +219,47 @@ _JOINERS = "\u200c\u200d"  # ZWNJ and ZWJ: Persian and Indic words, emoji sequen
 _BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
 
 
+def whole_text(text: str) -> str:
+    """A model's text as Unicode that can be stored and printed. JSON escapes may carry UTF-16 surrogates:
+    an emoji split across two stream chunks arrives as two halves, which Python keeps as two code points
+    that no UTF-8 writer (SQLite, the terminal, the log) accepts. Halves that pair up are joined; a lone one
+    becomes U+FFFD."""
+    if not any("\ud800" <= ch <= "\udfff" for ch in text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _is_variation_selector(char: str) -> bool:
+    return "\ufe00" <= char <= "\ufe0f" or "\U000e0100" <= char <= "\U000e01ef"
+
+
+def _selects_nothing(kept: list[str]) -> bool:
+    """A variation selector picks one glyph of the character before it: emoji or text style (❤️), a CJK
+    ideograph's variant, a math symbol's. After an ASCII letter, a space, nothing, or another selector it
+    selects nothing and only carries bits: 256 of them spell any byte, and a run of them after a word hid
+    "ignore previous instructions" in a post's title (found by the README-only attack)."""
+    if not kept:
+        return True
+    base = kept[-1]
+    return base.isspace() or (base.isascii() and base.isalpha()) or _is_variation_selector(base)
+
+
 def _strip_invisible(text: str) -> str:
     """Format characters (Unicode category Cf) removed: zero-width spaces, word joiners, invisible operators
     (U+2060–2064), bidi controls, BOMs and the tag characters (U+E0000–E007F) that spell hidden ASCII the
     next model would read. A joiner stays only inside a word or an emoji sequence (a visible character on
-    each side); at an edge or beside a space it joins nothing and only hides."""
+    each side); at an edge or beside a space it joins nothing and only hides. Variation selectors stay only
+    where they select (one, after a character that has variants); a combining mark with nothing to combine
+    with (at the start) goes too, so a title of bare accents is empty."""
     kept: list[str] = []
     for i, char in enumerate(text):
         if char in _BLANK:
+            continue
+        if _is_variation_selector(char):
+            if not _selects_nothing(kept):
+                kept.append(char)
+            continue
+        if unicodedata.category(char) in ("Mn", "Me") and (not kept or kept[-1].isspace()):
             continue
         if unicodedata.category(char) != "Cf":
             kept.append(char)
@@ -240,7 +273,8 @@ def _strip_invisible(text: str) -> str:
 
 
 def _strip_controls(text: str, keep_newlines: bool = True) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # NFC first: "Café" typed as e + U+0301 and as é is one text, stored and compared once (the duplicate rule).
+    text = unicodedata.normalize("NFC", whole_text(text).replace("\r\n", "\n").replace("\r", "\n"))
     text = _strip_invisible(_CONTROL.sub("", text))
     if not keep_newlines:
         text = re.sub(r"\s+", " ", text)
@@ -248,9 +282,15 @@ def _strip_controls(text: str, keep_newlines: bool = True) -> str:
 
 
 def post_key(title: str, content: str) -> tuple[str, str]:
-    """What "the same post" compares (the 24-hour duplicate rule): title and content, case and spacing
-    ignored. One definition for the store and the evaluation's in-memory store."""
-    return " ".join(title.casefold().split()), " ".join(content.casefold().split())
+    """What "the same post" compares (the 24-hour duplicate rule): title and content, case, spacing and
+    Unicode normalisation ignored. One definition for the store and the evaluation's in-memory store."""
+
+    def key(text: str) -> str:
+        # NFKC as well as case and spacing: canonically equal text is the same post (a model's "Cafe\u0301" is
+        # "Café"), and so is text that differs only in compatibility forms (full-width letters, ligatures).
+        return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+    return key(title), key(content)
 
 
 def decision_to_dict(decision: PostAction | CommentAction | VoteAction | NoneAction) -> dict[str, Any]:

@@ -223,10 +223,14 @@ class HeartbeatConfig(BaseModel):
     def with_updates(self, /, **updates: Any) -> HeartbeatConfig:
         """Strict update used by every writer: raises ConfigError naming the allowed range."""
         values = self.to_dict()
+        named: dict[str, str] = {}  # setting → the name it was given by (an alias and its setting both: refused)
         for raw_key, value in updates.items():
             key = _ALIASES.get(raw_key, raw_key)
             if key not in type(self).model_fields:
                 raise ConfigError(f"unknown setting {raw_key!r}; known: {', '.join(type(self).model_fields)}")
+            if key in named:
+                raise ConfigError(f"{named[key]!r} and {raw_key!r} name the same setting: give one")
+            named[key] = raw_key
             _check_kind(key, value)
             values[key] = value
         try:

@@ -11,7 +11,8 @@ from typing import Any
 
 from ..core.decision_schema import unwrap
 from ..core.ports import LLMError, LLMReply, LLMRequest
-from .http_json import HostedClient, count_of, token_count
+from .http_json import HostedClient, count_of
+from .server_text import token_count
 
 API_VERSION = "2023-06-01"
 TOOL = "record_decision"
@@ -48,12 +49,20 @@ class AnthropicClient(HostedClient):
         blocks = data.get("content")
         if not isinstance(blocks, list):
             raise LLMError("invalid_reply", f"invalid reply: {self.name} sent no content")
-        tool_input = next((b.get("input") for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"), None)
-        text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
-        thinking = "".join(b.get("thinking", "") for b in blocks if isinstance(b, dict) and b.get("type") == "thinking")
+        blocks = [b for b in blocks if isinstance(b, dict)]
+        inputs = [b.get("input") for b in blocks if b.get("type") == "tool_use"]
+        if len({json.dumps(i, sort_keys=True, default=str) for i in inputs}) > 1:
+            # The tool is forced once; two different decisions leave which one counts to a guess.
+            raise LLMError("invalid_reply", f"invalid reply: {self.name} sent {len(inputs)} different decisions")
+        tool_input = inputs[0] if inputs else None
+        texts = [b.get("text") for b in blocks if b.get("type") == "text"]
+        if not all(isinstance(t, str) for t in texts):
+            raise LLMError("invalid_reply", f"invalid reply: {self.name} sent a text block that is not text")
+        text = "".join(t for t in texts if isinstance(t, str))
+        thinking = "".join(t for b in blocks if b.get("type") == "thinking" and isinstance(t := b.get("thinking"), str))
         sent_usage = data.get("usage")
         usage: dict[str, Any] = sent_usage if isinstance(sent_usage, dict) else {}
-        stop = data.get("stop_reason")
+        stop = data.get("stop_reason") if isinstance(data.get("stop_reason"), str) else None
         return LLMReply(
             content=self._clean(
                 json.dumps(unwrap(tool_input), ensure_ascii=False) if isinstance(tool_input, dict) else text
@@ -61,7 +70,7 @@ class AnthropicClient(HostedClient):
             or "",
             thinking=self._clean(thinking) or None,
             done_reason="length" if stop == "max_tokens" else stop,
-            model=data.get("model"),
+            model=data.get("model") if isinstance(data.get("model"), str) else None,
             prompt_tokens=token_count(usage.get("input_tokens")),
             completion_tokens=token_count(usage.get("output_tokens")),
         )

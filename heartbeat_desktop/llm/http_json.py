@@ -20,7 +20,7 @@ import httpx
 from ..core.ports import LLMError
 from .context_window import overflow_error
 from .server_memory import ServerMemory
-from .server_text import echoes, one_line, scrub, seconds
+from .server_text import echoes, one_line, scrub, seconds, whole_text
 from .transport import CallGuard, describe_cut
 
 log = logging.getLogger(__name__)
@@ -222,14 +222,6 @@ def _lenient_int(text: str) -> int | None:
     return int(text) if len(text) <= 30 else None
 
 
-def token_count(value: Any) -> int | None:
-    """A token count from a server's `usage`: a whole number a model could use, else None (unknown) — a
-    string, a negative, a boolean or an absurd figure would otherwise reach the run's record and its sums."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9:
-        return value
-    return None
-
-
 def _json_object(response: httpx.Response, provider: str) -> dict[str, Any]:
     try:
         data = response.json(parse_int=_lenient_int)
@@ -268,8 +260,11 @@ class HostedClient:
         return {"Content-Type": "application/json"}
 
     def _clean(self, text: str | None) -> str | None:
-        """What the model (or a server posing as one) said, without our key in it."""
-        return scrub(text, [self._api_key]) if text and echoes(text, self._api_key) else text
+        """What the model (or a server posing as one) said, whole Unicode, without our key in it."""
+        if not text:
+            return text
+        text = whole_text(text)
+        return scrub(text, [self._api_key]) if echoes(text, self._api_key) else text
 
     def _post(self, path: str, body: dict[str, Any], request: Any, deadline: float | None = None) -> dict[str, Any]:
         """The one chat request: the request's model and timeout (a run's attempts share one `deadline`),

@@ -23,7 +23,7 @@ from .diagnose import openai_not_ollama
 from .hosts import host_problem, resolve_host
 from .output_format import OLLAMA_LADDER, walk
 from .server_memory import ServerMemory
-from .server_text import echoes, one_line, scrub, seconds
+from .server_text import echoes, one_line, scrub, seconds, token_count, whole_text
 from .transport import CallGuard, describe_cut
 
 log = logging.getLogger(__name__)
@@ -178,11 +178,13 @@ class OllamaClient:
             thinking=self._clean("".join(thinking)) or None,
             done_reason=final.done_reason,
             model=final.model,
-            prompt_tokens=final.prompt_eval_count,
-            completion_tokens=final.eval_count,
+            prompt_tokens=token_count(final.prompt_eval_count),
+            completion_tokens=token_count(final.eval_count),
         )
 
     def _clean(self, text: str) -> str:
+        """Whole Unicode (an emoji split across two chunks arrives as two surrogate halves), without our key."""
+        text = whole_text(text)
         return scrub(text, [self._api_key]) if text and echoes(text, self._api_key) else text
 
     def context_window(self, model: str) -> int | None:

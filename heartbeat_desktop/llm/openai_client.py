@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
 from .diagnose import missing_v1
-from .http_json import HostedClient, count_of, token_count
+from .http_json import HostedClient, count_of
 from .output_format import OPENAI_HOSTED_LADDER, OPENAI_LADDER, unwrap_text, walk
+from .server_text import text_of, token_count
 
 SCHEMA_NAME = "heartbeat_decision"
 OPENAI_HOST = "api.openai.com"
@@ -73,20 +74,26 @@ class OpenAICompatibleClient(HostedClient):
         elif request.schema is not None and fmt == "json_object":
             body["response_format"] = {"type": "json_object", "schema": request.schema.for_ollama()}
         data = self._post("/chat/completions", body, request, deadline)
-        try:
-            choice = data["choices"][0]
-            content = choice["message"].get("content") or ""
-        except (KeyError, IndexError, TypeError, AttributeError):
-            raise LLMError("invalid_reply", f"invalid reply: {self.name} sent no choices") from None
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not all(isinstance(c, dict) for c in choices):
+            raise LLMError("invalid_reply", f"invalid reply: {self.name} sent no choices")
+        messages = [c.get("message") if isinstance(c.get("message"), dict) else {} for c in choices]
+        texts = [text_of(m.get("content")) if m.get("content") is not None else "" for m in messages]
+        if texts[0] is None:
+            raise LLMError("invalid_reply", f"invalid reply: {self.name} sent content that is not text")
+        if len({t for t in texts if t is not None}) > 1:
+            # One was asked for (n is never sent): which of several different answers counts would be a guess.
+            raise LLMError("invalid_reply", f"invalid reply: {self.name} sent {len(texts)} different answers")
+        choice, message = choices[0], messages[0]
         sent_usage = data.get("usage")
         usage: dict[str, Any] = sent_usage if isinstance(sent_usage, dict) else {}
-        finish = choice.get("finish_reason")
-        content = self._clean(content) or ""
+        finish = choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else None
+        content = self._clean(texts[0]) or ""
         return LLMReply(
             content=unwrap_text(content) if fmt.startswith("json_schema") else content,
-            thinking=self._clean(choice["message"].get("reasoning_content")),
+            thinking=self._clean(text_of(message.get("reasoning_content"))),
             done_reason="length" if finish == "length" else finish,
-            model=data.get("model"),
+            model=data.get("model") if isinstance(data.get("model"), str) else None,
             prompt_tokens=token_count(usage.get("prompt_tokens")),
             completion_tokens=token_count(usage.get("completion_tokens")),
         )

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
+
+from ..core.actions import whole_text
+
+__all__ = ["whole_text"]  # re-exported: the clients clean what they read with it
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -90,3 +95,24 @@ def seconds(value: float) -> str:
     """A timeout as people write it: 5, 2.5, 120 — not 9.99991."""
     rounded = round(value, 1)
     return f"{rounded:g}"
+
+
+def text_of(value: Any) -> str | None:
+    """A reply's text field as servers send it: a string, or (some OpenAI-compatible servers) a list of parts
+    each with a `text`. None for anything else (a number, an object), which the caller refuses or ignores."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(part, dict) for part in value):
+        texts = [part.get("text") for part in value if part.get("type", "text") in ("text", "output_text")]
+        if all(isinstance(t, str) for t in texts):
+            return "".join(t for t in texts if isinstance(t, str))
+    return None
+
+
+def token_count(value: Any) -> int | None:
+    """A token count a server reported: a whole number a model could use, else None (unknown) — a string,
+    a negative, a boolean or an absurd figure (one past SQLite's 64 bits stopped the run) would otherwise
+    reach the run's record and its sums."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9:
+        return value
+    return None

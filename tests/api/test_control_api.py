@@ -375,3 +375,27 @@ def test_api_edges_found_by_the_readme_only_attack(api: Client, app: TrayApp) ->
         assert store.runs.history("default", limit=5) == []  # the quoted dry run never ran
     finally:
         store.close()
+
+
+def test_a_misspelt_or_repeated_field_is_refused_not_dropped(api: Client, app: TrayApp) -> None:
+    """Found by the second README-only attack (#25): `{"dryRun": true}` ran a real heartbeat, a key given twice
+    counted once, an alias beside its setting picked one silently, `null` ran like no body."""
+    for raw, words in (
+        (b'{"dryRun": true}', "unknown field 'dryRun'; this endpoint takes dry_run"),
+        (b'{"dry_run": true, "dry_run": false}', "the body gives 'dry_run' more than once"),
+        (b"null", "the body is null"),
+    ):
+        refused = api("POST", "/api/threads/default/heartbeat/run-now", raw=raw)
+        assert refused.status_code == 400 and words in refused.json()["error"], (raw, refused.json())
+    for path, raw, words in (
+        ("/api/threads/default/messages", b'{"text": "a", "text": "b"}', "'text' more than once"),
+        ("/api/threads/default/notes", b'{"text": "a", "status": "closed"}', "unknown field 'status'"),
+        ("/api/threads/default/heartbeat/config", b'{"every": 60, "every_seconds": 1800}', "name the same setting"),
+    ):
+        refused = api("POST", path, raw=raw)
+        assert refused.status_code in (400, 422) and words in refused.json()["error"], (path, refused.json())
+    store = SqliteStore(app.data_dir / "heartbeat.db")
+    try:
+        assert store.runs.history("default", limit=5) == [] and store.threads.messages("default") == []
+    finally:
+        store.close()

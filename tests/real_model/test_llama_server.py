@@ -46,7 +46,7 @@ def ask(server: RealServer, response_format: dict | None, max_tokens: int = 6) -
     }
     if response_format is not None:
         body["response_format"] = response_format
-    return httpx.post(f"{server.url}/chat/completions", json=body, timeout=60)
+    return httpx.post(f"{server.url}/chat/completions", json=body, timeout=240)
 
 
 def constrained(response: httpx.Response) -> bool:

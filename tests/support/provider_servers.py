@@ -55,7 +55,14 @@ class Flood:
     total: int = 300 * 1024 * 1024
 
 
-Item = Answer | Status | Hang | Trickle | Flood
+@dataclass
+class Raw:
+    """A 200 whose JSON body is given whole (shapes no well-behaved server sends; "@digits:N" as in Answer)."""
+
+    body: dict[str, Any]
+
+
+Item = Answer | Status | Hang | Trickle | Flood | Raw
 
 
 def response_format_sent(body: dict[str, Any]) -> str | None:
@@ -244,6 +251,9 @@ class ProviderServer:
                     return
                 if isinstance(item, Status):
                     self._send(item.code, server._error_body(item.code, self._echo(item.message)), item.headers)
+                    return
+                if isinstance(item, Raw):
+                    self._send(200, item.body)
                     return
                 if server.protocol == "openai":
                     self._send(

@@ -148,18 +148,37 @@ class PlaintextSecrets:
         return set(self._load()) if self.path.exists() else set()
 
     def _load(self) -> dict[str, str]:
+        """The file's keys. One that is not JSON, or not an object of texts, is reported with the way out (it
+        is the user's own file: the app never guesses at it nor throws it away)."""
         try:
-            return json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            raise SecretsUnavailable(f"cannot read {self.path}: {type(exc).__name__}") from None
+            raise self._unusable(f"{type(exc).__name__}") from None
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise self._unusable("it must be a JSON object of provider names and key texts")
+        return data
+
+    def _unusable(self, why: str) -> SecretsUnavailable:
+        return SecretsUnavailable(
+            f"the key file {self.path} cannot be used ({why})",
+            "fix or remove that file, then store the key again: "
+            "heartbeat-desktop provider set-key NAME --store-plaintext-key-file",
+        )
 
     def _save(self, data: dict[str, str]) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-        os.chmod(self.path, 0o600)
+        """Written beside and renamed over: a link planted at the file's name is replaced, never written
+        through (the key would land wherever it points)."""
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh)
+            os.replace(temporary, self.path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
 
     def get(self, name: str) -> str | None:
         return self._load().get(name)

@@ -252,6 +252,52 @@ def test_provider_commands_guard_built_ins_urls_and_keys(data_dir: Path) -> None
     )
 
 
+def _set_key(data_dir: Path, name: str, key: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "heartbeat_desktop", "provider", "set-key", name, "--store-plaintext-key-file"],
+        input=key + "\n",
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HEARTBEAT_DATA_DIR": str(data_dir), **NO_KEYRING},
+        cwd=REPO,
+        timeout=60,
+    )
+
+
+def test_the_plaintext_key_file_is_never_written_through_a_link_and_a_broken_one_says_the_way_out(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Found by the README-only attack (#25): set-key wrote the key through a link planted at the file's name;
+    a file of the wrong shape gave tracebacks and "unlock your keyring" where there is no keyring; a key with a
+    letter no header carries failed every run with an encoding error."""
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text("{}", encoding="utf-8")
+    key_file = data_dir / "api-keys.PLAINTEXT.json"
+    key_file.symlink_to(elsewhere)
+    assert cli(data_dir, "provider", "add", "lm", "--kind", "openai", "--url", "http://127.0.0.1:9/v1").returncode == 0
+    assert _set_key(data_dir, "lm", "sk-plain-key-1234").returncode == 0
+    assert elsewhere.read_text(encoding="utf-8") == "{}" and not key_file.is_symlink()
+    assert json.loads(key_file.read_text(encoding="utf-8")) == {"lm": "sk-plain-key-1234"}
+    assert key_file.stat().st_mode & 0o777 == 0o600
+
+    pasted = _set_key(data_dir, "lm", "sk-\u00fcnicode-key")
+    assert pasted.returncode == 2 and "character 4 of the key ('ü') is not visible ASCII" in pasted.stderr
+    assert "nicode" not in pasted.stderr  # the key is never echoed
+
+    assert cli(data_dir, "config", "set", "model", "lm:m1", env=NO_KEYRING).returncode == 0
+    for broken in ('{"lm": 5}', "not json", "[1, 2]"):
+        key_file.write_text(broken, encoding="utf-8")
+        listed = cli(data_dir, "provider", "list", env=NO_KEYRING)
+        assert listed.returncode == 0 and "cannot be used" in listed.stderr and "Traceback" not in listed.stderr
+        run = cli(data_dir, "run-now", env=NO_KEYRING)
+        said = run.stdout + run.stderr
+        assert run.returncode == 1 and "fix or remove that file" in said, said
+        assert "unlock your keyring" not in said and "internal error" not in said and "Traceback" not in said
+        stored = _set_key(data_dir, "lm", "sk-new-key-5678")
+        assert stored.returncode == 1 and "fix or remove that file" in stored.stderr
+        assert key_file.read_text(encoding="utf-8") == broken  # the user's file is never guessed at
+
+
 def test_history_shows_dry_runs_and_notes(data_dir: Path, ollama: OllamaServer) -> None:
     (data_dir / "HEARTBEAT.md").write_text(GOOD_MD)
     ollama.refuse_schema_format = Error(400, 'invalid format: expected "json" or a JSON schema')

@@ -215,3 +215,18 @@ def test_a_model_stuck_on_a_refused_answer_pauses_its_thread(runner, store: Sqli
     store.threads.set_paused("default", False)
     ollama.default = Reply(json.dumps({"action": "vote", "post_id": 999, "direction": "up", "reason": "r"}))
     assert runner.run("default").paused_thread is False
+
+
+def test_comments_in_heartbeat_md_never_reach_the_model(
+    runner, store: SqliteStore, ollama: OllamaServer, data_dir
+) -> None:
+    """Found by the README-only attack (#25): the template says lines inside comment markers are ignored, and
+    `check` ignored them, but the whole file went to the model — a hosted one too."""
+    (data_dir / "HEARTBEAT.md").write_text(
+        "<!-- private: my bank PIN is 1234 -->\n## Checklist\n- [ ] say hi\n<!-- unclosed: the door code is 9876",
+        encoding="utf-8",
+    )
+    ollama.script(Reply('{"action": "none", "reason": "quiet"}'))
+    assert runner.run("default").status == "ok"
+    sent = json.dumps(ollama.chat_requests()[-1].body)
+    assert "say hi" in sent and "1234" not in sent and "9876" not in sent and "<!--" not in sent

@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import paths
 from ..core.ports import StoreError
+from ..core.providers import key_problem
 from ..store import SqliteStore
 from .common import EXIT_FAIL, EXIT_OK, UsageError, emit, error
 
@@ -33,7 +34,11 @@ def cmd_provider_list(store: SqliteStore, args: argparse.Namespace) -> int:
         (p.name, p.kind, p.base_url, p.builtin) for p in store.providers.list()
     ]
     listing: list[dict[str, Any]] = []
-    in_file = PlaintextSecrets(data_dir).names()
+    try:
+        in_file = PlaintextSecrets(data_dir).names()
+    except SecretsUnavailable as exc:  # the user's own file, unreadable: say so and list the rest
+        print(f"warning: {exc} — {exc.hint}", file=sys.stderr)
+        in_file = set()
     for pname, kind, url, builtin in rows:
         has_key = keys.expects_key(pname)
         if has_key is None:
@@ -108,7 +113,15 @@ def _read_key(name: str) -> str:
         key = getpass.getpass(f"API key for {name} (input hidden): ").strip()
     if not key:
         raise UsageError("no key given")
+    problem = key_problem(key)
+    if problem is not None:  # never echo the key itself
+        raise UsageError(f"not stored: {problem} — was something else pasted with it?")
     return key
+
+
+def _way_out(exc: Exception, name: str) -> str:
+    hint = getattr(exc, "hint", "")
+    return f" — {hint.replace('NAME', name)}" if hint else ""
 
 
 def _keyring_wait_s() -> float:
@@ -138,7 +151,7 @@ def cmd_provider_set_key(store: SqliteStore, args: argparse.Namespace) -> int:
             if allow or "--store-plaintext-key-file" in str(exc)
             else f"; {PLAINTEXT_HINT.replace('NAME', args.name)}"
         )
-        return error(f"key not stored: {exc}{hint}", EXIT_FAIL)
+        return error(f"key not stored: {exc}{hint}{_way_out(exc, args.name)}", EXIT_FAIL)
     store.providers.set_key_state(args.name, True)
     print(f"key for {args.name} stored in {secrets.description}")
     return EXIT_OK
@@ -158,7 +171,7 @@ def cmd_provider_clear_key(store: SqliteStore, args: argparse.Namespace) -> int:
         secrets = bounded(lambda: open_secrets(paths.data_dir()), wait, "open")
         bounded(lambda: secrets.delete(args.name), wait, "remove the key")
     except SecretsUnavailable as exc:
-        return error(f"key not removed: {exc}", EXIT_FAIL)
+        return error(f"key not removed: {exc}{_way_out(exc, args.name)}", EXIT_FAIL)
     store.providers.set_key_state(args.name, False)
     print(f"key for {args.name} removed")
     return EXIT_OK

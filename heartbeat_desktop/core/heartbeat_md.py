@@ -83,6 +83,12 @@ class Instructions:
     def sha256(self) -> str:
         return content_hash(self.raw)
 
+    @property
+    def for_model(self) -> str:
+        """The file as the model reads it: without its HTML comments. The template promises that lines inside
+        them are ignored, and people keep private notes there; a hosted model must never be sent them."""
+        return re.sub(r"\n{3,}", "\n\n", _COMMENT.sub("", self.raw)).strip()
+
     def to_dict(self) -> dict[str, object]:
         return {
             "checklist": [{"text": i.text, "checked": i.checked} for i in self.checklist],

@@ -99,7 +99,12 @@ class ProviderClient(LLMClient, Protocol):
 
 class SecretsUnavailable(RuntimeError):
     """A stored secret (an API key) cannot be read: no usable keyring, or it did not answer in time. The
-    message says what to do and never holds the secret."""
+    message says what to do and never holds the secret; `hint` is the way out where it is not the keyring's
+    usual one (unlock it, or answer its dialog)."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class StoreError(Exception):

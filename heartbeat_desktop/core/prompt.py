@@ -65,7 +65,7 @@ DATA_NOTICE = (
 def build_system(instructions: Instructions, schema: DecisionSchema | None = None, posts_left: int = 10) -> str:
     """The system message. `schema` is what this run may answer (default: every action, no posts shown)."""
     schema = schema or DecisionSchema.everything()
-    md = instructions.raw.strip() or "(HEARTBEAT.md is empty)"
+    md = instructions.for_model or "(HEARTBEAT.md is empty)"
     limits = f"This thread may post {posts_left} more time(s) today." if schema.offers("post") else ""
     return (
         f"{ROLE}\n\n"

@@ -65,3 +65,18 @@ def health_targets(models: Iterable[str], providers: Sequence[Provider], ollama_
         elif name in by_name:
             out[name] = HealthTarget(name, by_name[name].kind, by_name[name].base_url)
     return list(out.values())
+
+
+def key_problem(key: str) -> str | None:
+    """Why `key` cannot be an API key, or None. A key travels in an HTTP header, which carries visible ASCII
+    only: a letter like "ü" or a line break (a key pasted with its neighbour) failed every run with an encoding
+    error or blamed the server ("LocalProtocolError")."""
+    for position, char in enumerate(key, 1):
+        if not "\x21" <= char <= "\x7e":
+            shown = repr(char) if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
+            return f"character {position} of the key ({shown}) is not visible ASCII, which a key always is"
+    return None
+
+
+def key_can_be_sent(key: str) -> bool:
+    return key_problem(key) is None

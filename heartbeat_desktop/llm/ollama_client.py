@@ -282,7 +282,9 @@ class OllamaClient:
                         "http_error", f"{self.host} has no /api/version (HTTP 404): is it an Ollama server?", status=404
                     )
                 r.raise_for_status()
-                return str(r.json().get("version", "unknown"))
+                said = r.json()
+                version = said.get("version", "unknown") if isinstance(said, dict) else "unknown"
+                return one_line(version, limit=60, secrets=[self._api_key])
         except (httpx.HTTPError, ValueError) as exc:
             raise self._call_error(exc, guard, timeout_s, f"Ollama at {self.host}") from exc
 
@@ -296,7 +298,8 @@ class OllamaClient:
                 names = [m.model for m in client.ps().models if m.model]
                 for name in names:
                     client.generate(model=name, keep_alive=0)
-                return names
+                # Names as a server gave them are printed and logged: one inert line each (see list_models).
+                return [one_line(n, secrets=[self._api_key]) for n in names]
         except ollama.ResponseError as exc:
             raise self._response_error(exc, name) from None
         except (ConnectionError, httpx.HTTPError) as exc:
@@ -309,7 +312,9 @@ class OllamaClient:
         client = self._client(timeout_s, guard)
         try:
             with guard:
-                return [m.model for m in client.list().models if m.model]
+                # A server names its models; a newline in a name would print a line of its own (a forged model,
+                # a forged status line): each is one inert line, as the hosted clients' ids are.
+                return [one_line(m.model, secrets=[self._api_key]) for m in client.list().models if m.model]
         except ollama.ResponseError as exc:
             raise self._response_error(exc, "") from None
         except (ConnectionError, httpx.HTTPError) as exc:

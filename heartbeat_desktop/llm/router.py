@@ -16,7 +16,7 @@ import time
 from typing import Protocol
 
 from ..core.ports import LLMClient, LLMError, LLMReply, LLMRequest, ProviderClient, SecretsUnavailable
-from ..core.providers import OLLAMA, Provider, split_model
+from ..core.providers import OLLAMA, Provider, key_can_be_sent, split_model
 from .hosts import resolve_host
 from .server_memory import ServerMemory
 
@@ -80,11 +80,17 @@ class ModelRouter:
             raise LLMError(
                 "auth",
                 f"the API key for {provider} could not be read: {exc}",
-                "unlock your keyring (or answer its dialog), then run again",
+                exc.hint.replace("NAME", provider) or "unlock your keyring (or answer its dialog), then run again",
             ) from None
         if required and not key:
             raise LLMError(
                 "auth", f"no API key set for {provider}", f"set one: heartbeat-desktop provider set-key {provider}"
+            )
+        if key is not None and not key_can_be_sent(key):
+            raise LLMError(
+                "auth",
+                f"the API key stored for {provider} has characters no HTTP header can carry",
+                f"store it again: heartbeat-desktop provider set-key {provider}",
             )
         return key
 

@@ -257,3 +257,19 @@ def test_a_model_list_that_echoes_the_key_or_a_newline_is_made_inert() -> None:
         server.stop()
     assert not any(key in i or "SECRETKEY" in i for i in ids), ids
     assert not any("\n" in i or "\x1b" in i for i in ids) and "smollm2" in ids and len(ids) == 3
+
+
+def test_what_an_ollama_server_names_is_one_inert_line_too() -> None:
+    """The second README-only attack (#25): the hosted clients' ids were inert, Ollama's model list, version and
+    unloaded models were not — a newline in a name printed a line of its own."""
+    forged = "ok\x1b[31mred\nline2"
+    server = OllamaServer(models=(forged, "llama3.2:latest"), version="0.5\nFAKE LINE").start()
+    server.loaded.add(forged)
+    try:
+        client = OllamaClient(server.url)
+        names, version, unloaded = client.list_models(), client.version(), client.unload_all()
+    finally:
+        server.stop()
+    for text in [*names, version, *unloaded]:
+        assert "\n" not in text and "\x1b" not in text, text
+    assert len(names) == 2 and "llama3.2:latest" in names and version == "0.5 FAKE LINE" and len(unloaded) == 1

@@ -5,8 +5,9 @@ a fresh process for a fraction of a second: loading QtNetwork for one JSON line 
 answer, and a build or a box without Qt's libraries could not ask the running app anything. So this module
 is plain Python (`socket`), and the Qt side (`qt/services/single_instance.py`) serves the same protocol.
 
-Messages are JSON lines, one request and one answer per line: `{"v": 2, "cmd": "ping"}`, the verbs and their
-fields and answers being `core.control`'s. `v` is
+Messages are JSON lines, one request and one answer per line: `{"v": 2, "cmd": "ping", "expires": T}`, the
+verbs and their fields and answers being `core.control`'s; `expires` (Unix time, optional) is when the sender
+stops waiting, after which the app does not carry the request out. `v` is
 `PROTOCOL_VERSION`; an app that speaks another version answers `{"ok": false, "error": …, "version": N}` so
 a CLI from a newer or older install says "restart the app" instead of misreading an answer. A request
 without `v` is taken as version 1 (the clients that predate the field).
@@ -147,7 +148,10 @@ def request(name: str, payload: dict[str, Any], timeout_s: float = 5.0) -> dict[
         that does not answer within `timeout_s` TimeoutError, and an answer that is not one JSON object
     ConnectionError too (both are OSErrors: the CLI reports them in one line).
     """
-    message = {"v": PROTOCOL_VERSION, **payload}
+    # Until when the answer is waited for (wall-clock: another process reads it). An app that was stopped
+    # (SIGSTOP, a debugger, a frozen desktop) reads the request only when it runs again, after this command
+    # said it failed: it must not carry it out then (a script that retries would run the heartbeat twice).
+    message = {"v": PROTOCOL_VERSION, "expires": time.time() + timeout_s, **payload}
     if sys.platform == "win32":
         return _request_qt(name, message, timeout_s)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -308,3 +309,22 @@ def test_every_verb_reaches_the_app_through_the_socket(qtbot, tmp_path: Path, mo
     assert answers[8] == {"ok": True, "status": {"paused": False, "threads": []}}
     assert answers[9]["ok"] is False and "no window 'nope'" in answers[9]["error"]
     assert answers[10]["ok"] is True and answers[10]["pid"] == os.getpid()
+
+
+def test_a_request_read_after_its_sender_gave_up_is_not_carried_out(qtbot, tmp_path: Path, monkeypatch) -> None:
+    """Found by the README-only attack (#25): with the app stopped (SIGSTOP), `run-now` and `quit` failed with
+    "did not answer", then were carried out when the app ran again — a script that retried ran twice. Every
+    request says until when its sender waits; one read later is answered, not done."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
+    app = RecordingApp(tmp_path / "x.db")
+    server = InstanceServer(server_name(tmp_path / "data"), app.control)
+    assert server.listen()
+    answers: list = []
+    late = {"cmd": "quit", "expires": time.time() - 1}  # as the app reads it once it runs again
+    threading.Thread(target=lambda: answers.append(request(server.name, late, timeout_s=20)), daemon=True).start()
+    qtbot.waitUntil(lambda: len(answers) == 1, timeout=30_000)
+    threading.Thread(target=lambda: answers.append(request(server.name, {"cmd": "reload"}, 20)), daemon=True).start()
+    qtbot.waitUntil(lambda: len(answers) == 2, timeout=30_000)
+    server.close()
+    assert answers[0] == {"ok": False, "error": "the request expired before the app could read it"}
+    assert app.asked("quit") == [] and app.asked("reload") == [None]  # a timely one still is

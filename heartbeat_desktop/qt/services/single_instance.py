@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,13 @@ class InstanceServer(QObject):
             parsed = parse_request(message)
         except BadRequest as exc:
             self._reply(sock, {"ok": False, "error": str(exc)})
+            return
+        expires = message.get("expires")
+        if isinstance(expires, int | float) and not isinstance(expires, bool) and time.time() > expires:
+            # The sender gave up (and said so) while this app was not running: stopped, or frozen. Carrying it
+            # out now would do what its sender reported as not done.
+            log.warning("A %s request arrived after its sender stopped waiting: not carried out", parsed.verb.value)
+            self._reply(sock, {"ok": False, "error": "the request expired before the app could read it"})
             return
         perform(self._control, parsed, lambda answer: self._answer(sock, answer))
 

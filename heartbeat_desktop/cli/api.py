@@ -4,11 +4,12 @@ Settings. The running app is told to re-read the settings, so a change applies w
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from .. import paths
 from ..core.control import Request, Verb
 from ..store import SqliteStore
-from .common import EXIT_OK, UsageError, emit, tell_running_app
+from .common import EXIT_FAIL, EXIT_OK, AppNotAnswering, UsageError, ask_running_app, emit, error, tell_running_app
 
 
 def cmd_api(store: SqliteStore, args: argparse.Namespace) -> int:
@@ -32,17 +33,49 @@ def cmd_api(store: SqliteStore, args: argparse.Namespace) -> int:
         print("a new token was generated; the old one no longer works")
     settings = api_settings(store.settings.get)
     running = tell_running_app(Request(Verb.API_RELOAD)) if args.action != "info" else None
+    live = _live(settings.enabled)
+    problem = live.get("error") if live else None
     if args.action == "info" or args.json:
-        info = {"enabled": settings.enabled, "url": settings.url, "token": token(data_dir)}
+        info = {
+            "enabled": settings.enabled,
+            "url": settings.url,
+            "token": token(data_dir),
+            # None: no app runs (nothing listens); else whether the app's server holds the port.
+            "listening": bool(live.get("listening")) if live else None,
+            "error": problem,
+        }
         if args.json:
             emit(info)
         else:
             print(f"enabled: {'yes' if info['enabled'] else 'no'}\nurl: {info['url']}\ntoken: {info['token']}")
-        return EXIT_OK
+            if problem:
+                print(
+                    f"NOT LISTENING: {problem} — whatever answers at {settings.url} is not this app: "
+                    "do not send it the token"
+                )
+        return EXIT_OK if not problem else EXIT_FAIL
     state = "on" if settings.enabled else "off"
     if args.action == "regenerate-token":
         print(f"local API {state}")
         return EXIT_OK
+    if problem:
+        return error(
+            f"local API on, but the running app {problem}: choose another port (api enable --port N)", EXIT_FAIL
+        )
     where = " (the running app applied it)" if running else " (takes effect when the app starts)"
     print(f"local API {state} at {settings.url}{where}")
     return EXIT_OK
+
+
+def _live(enabled: bool) -> dict[str, Any] | None:
+    """The running app's own word on its API (its status), or None when no app answers: only the app knows
+    whether it holds the port; the settings only say which port it should."""
+    if not enabled:
+        return None
+    try:
+        answer = ask_running_app(Request(Verb.STATUS))
+    except AppNotAnswering:
+        return None
+    status = answer.get("status") if answer else None
+    api = status.get("local_api") if isinstance(status, dict) else None
+    return api if isinstance(api, dict) else None

@@ -111,6 +111,8 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
         "default_model": store.settings.get("default_model") or DEFAULT_MODEL,
         # The servers the enabled threads use; `reachable` is the running app's last check (None: not checked)
         "model_servers": servers,
+        # The running app's local API: whether it holds its port (None: no app, or the API is off)
+        "local_api": (app or {}).get("local_api"),
         "threads": threads_out,
     }
     if args.json:
@@ -127,6 +129,10 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
         said = {True: "answers", False: f"NOT reachable: {server['message']}", None: "not checked (app not running)"}
         label = "Ollama" if server["provider"] == "ollama" else server["provider"]
         print(f"Model server: {label} at {server['url']} — {said[server['reachable']]}")
+    api = info["local_api"]
+    if isinstance(api, dict) and api.get("enabled"):
+        listening = f"listening at {api['url']}" if api.get("listening") else f"NOT listening: {api.get('error')}"
+        print(f"Local API: {listening}")
     for row in threads_out:
         how = "disabled" if not row["enabled"] else "paused" if row["paused"] else f"every {row['every_seconds']} s"
         # The same local format as `history` (the JSON keeps ISO 8601 with its offset, for programs).

@@ -427,6 +427,7 @@ class TrayApp(QObject):
             "ollama_host": self.health.ollama_url,  # None when no thread uses the app's Ollama
             "server_problem": self.tray.error,
             "model_servers": [server.to_dict() for server in self.health.servers.values()],
+            "local_api": self.local_api.describe(),
             **scheduler_status(self.scheduler.state),
         }
 

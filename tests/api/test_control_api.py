@@ -240,8 +240,36 @@ def test_cli_enable_disable_and_info(qtbot, app: TrayApp, data_dir: Path) -> Non
     proc = cli("api", "info", "--json")
     qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
     info = json.loads(proc.stdout.read())
-    assert info == {"enabled": False, "url": "http://127.0.0.1:0", "token": token(data_dir)}
+    assert info == {
+        "enabled": False,
+        "url": "http://127.0.0.1:0",
+        "token": token(data_dir),
+        "listening": None,
+        "error": None,
+    }
     assert (data_dir / "api-token").stat().st_mode & 0o777 == 0o600
+
+    # Found by the README-only attack (#25): with the port held by another process, `api info` still gave the URL
+    # and the token, the README's curl line sent the token to the squatter, and `api enable` said "applied".
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    try:
+        port = str(squatter.getsockname()[1])
+        proc = cli("api", "enable", "--port", port)
+        qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+        said = proc.stderr.read()
+        assert proc.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in said and "another port" in said
+        proc = cli("api", "info")
+        qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+        out = proc.stdout.read()
+        assert proc.returncode == 1 and "NOT LISTENING" in out and "do not send it the token" in out
+        proc = cli("status", "--json")
+        qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+        live = json.loads(proc.stdout.read())["local_api"]
+        assert live["enabled"] and not live["listening"] and "Address already in use" in live["error"]
+    finally:
+        squatter.close()
 
 
 def test_the_api_the_socket_and_status_answer_in_one_shape(qtbot, api: Client, app: TrayApp, data_dir: Path) -> None:

@@ -45,11 +45,13 @@ class LocalApi(QObject):
         self._on_fd_pressure = on_fd_pressure
         self.server: ControlAPI | None = None  # created when the API is turned on
         self.error: str | None = None
+        self.enabled = False  # as the settings said at the last `configure`
 
     @Slot()
     def configure(self) -> None:
         """Start, restart or stop the server to match the settings."""
         settings = api_settings(self._settings().get)
+        self.enabled = settings.enabled
         if self.server is not None and settings.enabled and self.server.port == settings.port:
             return
         self.stop()
@@ -68,6 +70,18 @@ class LocalApi(QObject):
             self.error = f"cannot listen on 127.0.0.1:{settings.port}: {exc.strerror or exc}"
             log.error("Local API: %s", self.error)
             self.failed.emit(self.error)
+
+    def describe(self) -> dict[str, object]:
+        """Whether the API listens, where, or why not — in the app's status, so `api info`, `status` and Settings
+        never call a URL the app's own when something else holds the port (a squatter would get the token)."""
+        # Published state only (set by `configure`): the API's own status request asks from a server thread.
+        server = self.server
+        return {
+            "enabled": self.enabled,
+            "listening": server is not None,
+            "url": server.url if server is not None else None,
+            "error": self.error if self.enabled else None,
+        }
 
     def stop(self) -> None:
         if self.server is not None:

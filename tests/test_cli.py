@@ -366,10 +366,27 @@ def test_without_a_display_the_tray_says_so_and_exits_2(data_dir: Path, args: tu
 
 
 def test_input_is_checked_where_it_is_typed(data_dir: Path) -> None:
-    for bad, says in (("notaurl", "did you mean http://notaurl:11434?"), ("ftp://x", "http:// or https://")):
+    for bad, says in (
+        ("notaurl", "did you mean http://notaurl:11434?"),
+        ("ftp://x", "http:// or https://"),
+        # the README-only attack (#25): with /api in the address, runs failed as "model not installed"
+        ("http://127.0.0.1:18801/api", "an endpoint of the server, not its address: use http://127.0.0.1:18801"),
+        ("http://box:11434/proxy/api/chat", "use http://box:11434/proxy"),
+    ):
         result = cli(data_dir, "settings", "set", "ollama_host", bad)
         assert result.returncode == 2 and says in result.stderr, result.stderr
-    for good in ("http://gpu-box.local:11434", "gpu-box:11434", "https://ollama.example.com"):
+    for url, base in (
+        ("http://box:8000/v1/chat/completions", "http://box:8000/v1"),
+        ("http://b:1/v1/messages/", "http://b:1/v1"),
+    ):
+        added = cli(data_dir, "provider", "add", "box", "--kind", "openai", "--url", url)
+        assert added.returncode == 2 and f"not its base URL: use {base}" in added.stderr, added.stderr
+    for good in (
+        "http://gpu-box.local:11434",
+        "gpu-box:11434",
+        "https://ollama.example.com",
+        "http://b:1/proxy/ollama",
+    ):
         assert cli(data_dir, "settings", "set", "ollama_host", good).returncode == 0
         assert cli(data_dir, "settings", "get", "ollama_host").stdout.strip() == good
     assert cli(data_dir, "settings", "set", "ollama_host", "").returncode == 0  # back to the default…
@@ -518,6 +535,16 @@ def test_a_providers_models_are_named_and_a_typo_in_its_name_is_caught(data_dir:
         assert json.loads(cli(data_dir, "provider", "models", "llama", "--json").stdout) == listed.stdout.split()
         typo = cli(data_dir, "config", "set", "model", "lama:smollm2")
         assert typo.returncode == 2 and "did you mean llama:smollm2?" in typo.stderr
+        # the README-only attack (#25): these were accepted (":" went to Ollama as a model name) or mis-said
+        for odd, says in (
+            ("llama:", "'llama:' names no model after the ':' (e.g. llama:llama3.2)"),
+            ("ollama:", "names no model after the ':'"),
+            (":", "names no model after the ':'"),
+            (":m1", "names no provider before the ':'"),
+            ("LLAMA:smollm2", "did you mean llama:smollm2?"),
+        ):
+            refused = cli(data_dir, "config", "set", "model", odd)
+            assert refused.returncode == 2 and says in refused.stderr, (odd, refused.stderr)
         missing = cli(data_dir, "config", "set", "model", "llama:nope")
         assert missing.returncode == 0 and "llama does not list a model 'nope'" in missing.stderr
         assert "smollm2" in missing.stderr

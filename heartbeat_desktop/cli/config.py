@@ -134,9 +134,16 @@ def _check_model(store: SqliteStore, model: str) -> None:
 
     names = [p.name for p in store.providers.list()]
     provider, name = split_model(model, names)
-    prefix, sep, _rest = model.partition(":")
+    prefix, sep, rest = model.partition(":")
+    # "llama:" and "ollama:" name a provider and no model; ":" names neither (it was sent to Ollama as a model).
+    if sep and (prefix in (*names, OLLAMA) or not prefix) and not rest.strip():
+        raise UsageError(f"{model!r} names no model after the ':' (e.g. {prefix or OLLAMA}:llama3.2)")
+    if sep and not prefix:
+        raise UsageError(f"{model!r} names no provider before the ':' (e.g. ollama{model})")
     if provider == OLLAMA and sep and prefix != OLLAMA:
-        close = difflib.get_close_matches(prefix, names, n=1, cutoff=0.75)
+        # Provider names are lowercase: "LLAMA:m1" meant provider llama, not an Ollama model of that name.
+        close = [prefix.lower()] if prefix.lower() in names else []
+        close = close or difflib.get_close_matches(prefix.lower(), names, n=1, cutoff=0.75)
         if close:
             raise UsageError(
                 f"no provider {prefix!r}: did you mean {close[0]}:{model.partition(':')[2]}? (an Ollama model "

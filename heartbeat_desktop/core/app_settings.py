@@ -52,6 +52,13 @@ def check_host(text: str) -> str:
         raise ValueError(f"{value!r}: the port must be 1–65535")
     if scheme is None and port is None:
         raise ValueError(f"{value!r} is not a server address; did you mean http://{value}:11434?")
+    path = match.group(4) or ""
+    endpoint = re.search(r"/api(/[a-z]+)?/?$", path)
+    if endpoint is not None:
+        # The app adds /api/chat itself: with /api in the address every request went to /api/api/chat, and the
+        # 404 read as "model not installed". A path before /api (a reverse proxy's prefix) is kept.
+        base = value[: len(value) - len(path) + endpoint.start()]
+        raise ValueError(f"{value!r} is an endpoint of the server, not its address: use {base}")
     return value
 
 

@@ -30,6 +30,12 @@ class SuiteError(ValueError):
 
 
 # --------------------------------------------------------------------------- the suite's schema
+# How long ago a message or post may be, and which years a situation's `now` may name: enough for any situation,
+# and far from the ends of the platform's time (an earlier suite file's "year 10000" crashed the run).
+_TEN_YEARS_MIN = 10 * 366 * 24 * 60
+_YEARS = (1980, 2999)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -37,7 +43,7 @@ class _Strict(BaseModel):
 class SuiteMessage(_Strict):
     role: Literal["user", "assistant", "system"] = "user"
     text: str = Field(min_length=1)
-    minutes_ago: float = Field(30, ge=0)
+    minutes_ago: float = Field(30, ge=0, le=_TEN_YEARS_MIN, allow_inf_nan=False)
 
 
 class SuiteNote(_Strict):
@@ -52,7 +58,7 @@ class SuitePost(_Strict):
     score: StrictInt = 0
     comments: StrictInt = Field(0, ge=0)
     thread: str | None = "another-thread"  # the thread that posted it (None: a person); EVAL_THREAD: this one
-    minutes_ago: float = Field(60, ge=0)
+    minutes_ago: float = Field(60, ge=0, le=_TEN_YEARS_MIN, allow_inf_nan=False)
 
 
 class Expected(_Strict):
@@ -96,6 +102,13 @@ class Situation(_Strict):
         """`expect = "none"` or `["none", {action = "vote", post_id = 3}]`: a bare word is an action."""
         items = value if isinstance(value, list) else [value]
         return [{"action": item} if isinstance(item, str) else item for item in items]
+
+    @field_validator("now")
+    @classmethod
+    def _year(cls, value: datetime) -> datetime:
+        if not _YEARS[0] <= value.year <= _YEARS[1]:
+            raise ValueError(f"now must be in the years {_YEARS[0]}–{_YEARS[1]}, not {value.year}")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -45,6 +45,13 @@ class ProviderRepo:
             raise StoreError(f"the URL contains an invisible or control character (U+{ord(unprintable):04X})")
         if not re.match(r"^https?://[^\s/$.?#].\S*$", base_url):
             raise StoreError(f"base URL must start with http:// or https://, not {base_url!r}")
+        endpoint = re.search(r"/(chat/completions|completions|messages|models|embeddings)/?$", base_url)
+        if endpoint is not None:
+            # The app adds the endpoint itself: /v1/chat/completions/chat/completions answered 404, read as
+            # "no such model".
+            raise StoreError(
+                f"{base_url!r} is an endpoint of the server, not its base URL: use {base_url[: endpoint.start()]}"
+            )
         if "@" in base_url.split("://", 1)[1].split("/", 1)[0]:
             # Credentials in a URL end up in the database and in listings: keys belong in the keyring.
             raise StoreError("put no user name or password in the URL; set a key: heartbeat-desktop provider set-key")

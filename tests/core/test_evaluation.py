@@ -258,6 +258,21 @@ def test_a_json_suite_is_the_same_schema() -> None:
             'posts = [{ id = "1", title = "t" }]',
             "posts.0.id: Input should be a valid integer",
         ),
+        # Found by the README-only attack (#25): each was an internal error (OverflowError, "year is out of range")
+        (
+            '[[situations]]\nid = "a"\nnow = "2026-11-27T10:00:00"\nexpect = "none"\n'
+            'messages = [{ text = "hi", minutes_ago = 99999999999999999999 }]',
+            "messages.0.minutes_ago: Input should be less than or equal to",
+        ),
+        (
+            '[[situations]]\nid = "a"\nnow = "2026-11-27T10:00:00"\nexpect = "none"\n'
+            'posts = [{ id = 1, title = "t", minutes_ago = inf }]',
+            "posts.0.minutes_ago: Input should be a finite number",
+        ),
+        (
+            '[[situations]]\nid = "a"\nnow = "9999-12-31T23:59:00"\nexpect = "none"\ntimezone = "Etc/GMT+12"',
+            "now must be in the years 1980–2999, not 9999",
+        ),
     ],
 )
 def test_a_bad_suite_says_where(text: str, message: str) -> None:

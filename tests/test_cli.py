@@ -601,3 +601,22 @@ def test_times_read_alike_and_the_built_in_ollama_is_marked(data_dir: Path) -> N
     rows = cli(data_dir, "provider", "list").stdout.splitlines()
     ollama_row = next(line for line in rows if line.startswith("ollama"))
     assert ollama_row.endswith("(built-in)")
+
+
+def test_the_small_inputs_the_readme_only_attack_found_taken_wrongly(data_dir: Path) -> None:
+    """#25: each was accepted (or said) wrongly; each is now refused where it is typed, with what is meant."""
+    for args, says in (
+        (("config", "set", "every_seconds", "600_0"), "every_seconds must be a whole number"),  # int() read 6000
+        (("config", "set", "active_hours", "9-9"), "starts and ends at the same hour; for all day use off"),
+        (("settings", "set", "llm_timeout", "nan"), "finite number"),
+        (("threads", "add", "long", "--title", "x" * 300), "the title is 300 characters; the most is 200"),
+        (("message", "\u200b\u200b"), "message text is empty (or only invisible characters)"),
+        (("note", "\u200b"), "note text is empty (or only invisible characters)"),
+        (("provider", "add", "p0", "--kind", "openai", "--url", "http://box:0/v1"), "the port must be 1–65535"),
+        (("provider", "add", "pq", "--kind", "openai", "--url", "http://box:8000/v1?x=1"), "no query or fragment"),
+    ):
+        result = cli(data_dir, *args)
+        assert result.returncode == 2 and says in result.stderr, (args, result.stderr)
+    upper = cli(data_dir, "provider", "add", "box", "--kind", "openai", "--url", "HTTP://box:8000/v1")
+    assert upper.returncode == 0 and "at http://box:8000/v1" in upper.stdout
+    assert cli(data_dir, "config", "get", "every_seconds").stdout.strip() == "1800"

@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -177,7 +178,18 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.close_connection = True  # one request per connection: no idle keep-alive slots
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("API %s %s", self.command, self.path.split("?")[0])
+        # Before a request line is parsed (an error the standard library answers) there is no command or path.
+        log.debug("API %s %s", getattr(self, "command", None), str(getattr(self, "path", "")).split("?")[0])
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What the standard library refuses itself (an unknown method such as `get`, headers too long, a bad
+        request line) is answered in JSON like every other error, not with its HTML page."""
+        self.close_connection = True
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "error"
+        self._answer(code, {"error": message or phrase})
 
     def _answer(self, status: int, payload: Any) -> None:
         body = json.dumps(payload, ensure_ascii=False).encode()
@@ -186,7 +198,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        if self.command != "HEAD":  # HEAD: the same status and headers, and no body (RFC 9110)
+        if getattr(self, "command", None) != "HEAD":  # HEAD: the same status and headers, and no body (RFC 9110)
             self.wfile.write(body)
 
     def _handle(self) -> None:

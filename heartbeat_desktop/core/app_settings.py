@@ -67,7 +67,8 @@ def _cli(help_text: str) -> dict[str, Any]:
 
 
 class AppSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # allow_inf_nan=False: `settings set llm_timeout nan` is "not a finite number", not a failed "≤ 3600".
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     ollama_host: str | None = Field(None, json_schema_extra=_cli("Ollama server URL"))
     default_model: str = Field(

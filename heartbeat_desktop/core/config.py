@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -296,6 +297,8 @@ def parse_cli_value(key: str, text: str) -> Any:
         "pause_after_same_answer",
     ):
         try:
+            if not re.fullmatch(r"[+-]?\d+", lowered):  # int() also takes "600_0" (as 6000) and "٣٠"
+                raise ValueError(lowered)
             return int(lowered)
         except ValueError:
             raise ConfigError(f"{key} must be a whole number in {HeartbeatConfig.describe_bounds(key)}") from None
@@ -341,6 +344,8 @@ def parse_active_hours(text: str) -> dict[str, int | None]:
         start, end = (int(part) for part in lowered.replace("–", "-").split("-"))
     except ValueError:
         raise ConfigError(f"active_hours must look like 9-17 or 22-6 (hours 0–23), or off; not {text!r}") from None
+    if start == end:  # it would mean "all day", which is written "off": say so rather than guess
+        raise ConfigError(f"active_hours {text!r} starts and ends at the same hour; for all day use off")
     return {"active_hours_start": start, "active_hours_end": end}
 
 

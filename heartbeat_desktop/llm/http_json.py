@@ -9,6 +9,7 @@ placed in a header; no message built here contains a header.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -341,6 +342,8 @@ def _retry_after(response: httpx.Response) -> float | None:
     if value is None:
         return None
     try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER_S)
+        seconds_ = float(value)
     except ValueError:
         return None
+    # "nan" and "inf" parse as floats; neither is a wait (min/max would keep a NaN: "retry after nan s").
+    return min(max(seconds_, 0.0), MAX_RETRY_AFTER_S) if math.isfinite(seconds_) else None

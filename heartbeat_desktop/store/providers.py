@@ -43,6 +43,14 @@ class ProviderRepo:
         if unprintable is not None:
             # An ESC or a bidi override would be stored and then shown (escaped, but never what was meant).
             raise StoreError(f"the URL contains an invisible or control character (U+{ord(unprintable):04X})")
+        scheme, sep, rest = base_url.partition("://")
+        if sep and scheme.lower() in ("http", "https"):
+            base_url = scheme.lower() + sep + rest  # "HTTP://box" is the same address
+        if re.search(r"[?#]", base_url):
+            raise StoreError(f"the base URL takes no query or fragment (the app adds the paths): {base_url!r}")
+        port = re.match(r"^https?://[^/]*:(\d+)(?:/|$)", base_url)
+        if port is not None and not 1 <= int(port.group(1)) <= 65535:
+            raise StoreError(f"the port must be 1–65535, not {port.group(1)}")
         if not re.match(r"^https?://[^\s/$.?#].\S*$", base_url):
             raise StoreError(f"base URL must start with http:// or https://, not {base_url!r}")
         endpoint = re.search(r"/(chat/completions|completions|messages|models|embeddings)/?$", base_url)

@@ -6,6 +6,7 @@ import builtins
 import re
 import sqlite3
 import time
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,7 +76,7 @@ class ThreadRepo:
                     "INSERT INTO threads (id, title, workspace, config, created_at) VALUES (?, ?, ?, ?, ?)",
                     (
                         thread_id,
-                        title or thread_id,
+                        _title(title) if title else thread_id,
                         str(workspace) if workspace else None,
                         HeartbeatConfig().to_json(),
                         now,
@@ -110,6 +111,7 @@ class ThreadRepo:
         self.db.transaction(lambda c: c.execute("DELETE FROM threads WHERE id = ?", (thread_id,)))
 
     def rename(self, thread_id: str, title: str) -> None:
+        title = _title(title)
         self.require(thread_id)
         self.db.transaction(lambda c: c.execute("UPDATE threads SET title = ? WHERE id = ?", (title, thread_id)))
 
@@ -139,8 +141,8 @@ class ThreadRepo:
     def add_message(self, thread_id: str, text: str, role: str = "user") -> int:
         if role not in ADDED_ROLES:
             raise StoreError(f"role must be one of {', '.join(ADDED_ROLES)}")
-        if not text.strip():
-            raise StoreError("message text is empty")
+        if not _visible(text):
+            raise StoreError("message text is empty (or only invisible characters)")
         _bounded("message", text)
         self.require(thread_id)
         now = self.clock()
@@ -169,8 +171,8 @@ class ThreadRepo:
     def add_note(self, thread_id: str, text: str, kind: str = "memory") -> int:
         if kind not in NOTE_KINDS:
             raise StoreError(f"note kind must be one of {', '.join(NOTE_KINDS)}")
-        if not text.strip():
-            raise StoreError("note text is empty")
+        if not _visible(text):
+            raise StoreError("note text is empty (or only invisible characters)")
         _bounded("note", text)
         self.require(thread_id)
         now = self.clock()
@@ -200,6 +202,25 @@ class ThreadRepo:
         sql += " ORDER BY id DESC LIMIT ?"
         rows = self.db.read(lambda c: c.execute(sql, (thread_id, limit)).fetchall())
         return [Note(r["id"], r["thread_id"], r["kind"], r["text"], bool(r["resolved"]), r["created_at"]) for r in rows]
+
+
+TITLE_MAX = 200
+
+
+def _visible(text: str) -> bool:
+    """Whether the text shows anything: spaces and format characters (U+200B…) alone do not."""
+    return any(not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc") for ch in text)
+
+
+def _title(title: str) -> str:
+    """A thread's title is one short line: it is shown in menus and sent to the model with every heartbeat (a
+    100,000-character title once filled the prompt, and the failure blamed HEARTBEAT.md)."""
+    flat = " ".join(title.split())
+    if not _visible(flat):
+        raise StoreError("the title is empty")
+    if len(flat) > TITLE_MAX:
+        raise StoreError(f"the title is {len(flat):,} characters; the most is {TITLE_MAX}")
+    return flat
 
 
 def _bounded(what: str, text: str) -> None:

@@ -5,6 +5,7 @@ themselves must be bounded.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -263,3 +264,27 @@ def test_a_real_client_is_served_while_the_slots_are_held_by_idle_connections(co
     for sock in attackers:
         sock.close()
     assert served == 10 and elapsed < api_server.CONNECTION_DEADLINE_S, (served, elapsed)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"get /api/heartbeat/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", b"501"),  # methods are case-sensitive
+        (b"GET /api/heartbeat/status HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", b"431"),
+        (b"GET /a b HTTP/1.1\r\n\r\n", b"400"),  # a request line of four words
+    ],
+)
+def test_what_the_standard_library_refuses_is_answered_in_json(
+    control: ControlAPI, request_bytes: bytes, status: bytes
+) -> None:
+    """The README-only attack (#25): these got the standard library's HTML error page, every other error JSON."""
+    sock = socket.create_connection(("127.0.0.1", control.port))
+    sock.settimeout(10)
+    sock.sendall(request_bytes)
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    sock.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split()[1] == status, head
+    assert b"application/json" in head and "error" in json.loads(body), answer[:300]

@@ -107,6 +107,14 @@ def test_429_past_the_deadline_fails_with_the_reason(server: ProviderServer) -> 
         client_for(server).chat(request(model_of(server), timeout_s=2))
 
 
+def test_a_retry_after_that_is_no_number_of_seconds_is_not_said_as_one(server: ProviderServer) -> None:
+    for value in ("nan", "inf"):
+        server.script(Status(429, "slow down", {"Retry-After": value}))
+        with pytest.raises(LLMError) as info:
+            client_for(server).chat(request(model_of(server), timeout_s=2))
+        assert "rate-limiting requests (HTTP 429): slow down" in str(info.value) and value not in str(info.value)
+
+
 def test_500_and_unknown_model(server: ProviderServer) -> None:
     server.script(Status(500, "overloaded"))
     with pytest.raises(LLMError, match="returned HTTP 500: overloaded"):

@@ -79,7 +79,7 @@ def make_llm(store: SqliteStore) -> OllamaClient:
     """The app's default Ollama (health checks, `status`)."""
     from .llm import OllamaClient
 
-    return OllamaClient(store.settings.get("ollama_host"))
+    return OllamaClient(store.settings.app().ollama_host)
 
 
 def llm_for(data_dir: Path) -> OllamaClient:
@@ -96,7 +96,7 @@ def health_targets(data_dir: Path) -> list[HealthTarget]:
     with SqliteStore.worker(paths.db_file(data_dir)) as store:
         default = store.settings.app().default_model
         models = [t.config.model or default for t in store.threads.list() if t.config.enabled]
-        return health_targets_of(models, store.providers.list(), resolve_host(store.settings.get("ollama_host")))
+        return health_targets_of(models, store.providers.list(), resolve_host(store.settings.app().ollama_host))
 
 
 def probe_target(target: HealthTarget) -> str:
@@ -174,7 +174,7 @@ def make_router(store: SqliteStore, data_dir: Path | None = None, keys: KeyCache
     cache = keys or key_cache(data_dir or paths.data_dir())
     return ModelRouter(
         store.providers.list(),
-        store.settings.get("ollama_host"),
+        store.settings.app().ollama_host,
         stored_keys(store, cache),
         StoreServerMemory(store.providers),
         keep_alive=keep_alive_value(store.settings.app().model_keep_alive),

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from heartbeat_desktop import __version__
+from heartbeat_desktop.store import SqliteStore
 from tests.conftest import GOOD_MD, REPO
 from tests.support.ollama_server import Error, Garbage, OllamaServer, Reply
 
@@ -620,3 +621,17 @@ def test_the_small_inputs_the_readme_only_attack_found_taken_wrongly(data_dir: P
     upper = cli(data_dir, "provider", "add", "box", "--kind", "openai", "--url", "HTTP://box:8000/v1")
     assert upper.returncode == 0 and "at http://box:8000/v1" in upper.stdout
     assert cli(data_dir, "config", "get", "every_seconds").stdout.strip() == "1800"
+
+
+def test_a_stored_ollama_host_that_is_ignored_is_ignored_everywhere(
+    data_dir: Path, store: SqliteStore, ollama: OllamaServer
+) -> None:
+    """The README-only attack (#25): a bad stored ollama_host was reported as "ignored … using the default", and
+    then every run went to it anyway."""
+    store.settings.set("ollama_host", "notaurl")  # as an older version, or a hand edit, left it
+    result = cli(data_dir, "run-now", "--json", host=ollama.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["status"] == "ok" and len(ollama.chat_requests()) == 1
+    assert "notaurl" in result.stderr  # the warning still says what was ignored
+    status = json.loads(cli(data_dir, "status", "--json", host=ollama.url).stdout)
+    assert status["ollama_host"] == ollama.url

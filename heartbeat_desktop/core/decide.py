@@ -140,7 +140,23 @@ def ask(
     left = request.timeout_s - spent
     if left <= 0:
         raise LLMError("timeout", f"the reasoning call used all of the {request.timeout_s:g} s timeout")
-    reply = llm.chat(dataclasses.replace(request, prompt=decision_prompt(request.prompt, reasoning), timeout_s=left))
+    try:
+        reply = llm.chat(
+            dataclasses.replace(request, prompt=decision_prompt(request.prompt, reasoning), timeout_s=left)
+        )
+    except LLMError as exc:
+        if exc.kind != "timeout":
+            raise
+        # The client says the time it was given, which is what the first call left ("within 0.6 s" for a run
+        # whose timeout is 5 s): say the run's timeout and how it was spent.
+        raise LLMError(
+            "timeout",
+            f"the two calls of reason-first mode did not finish within the {round(request.timeout_s, 1):g} s timeout "
+            f"(the reasoning call took {spent:.1f} s; the decision call had the {left:.1f} s left)",
+            exc.hint,
+            status=exc.status,
+            detail=exc.detail,
+        ) from None
     return Asked(
         reply,
         reasoning=reasoning,

@@ -385,6 +385,19 @@ def test_reason_first_with_a_reasoning_call_that_hangs_fails_within_the_one_time
     assert _counts(store)["posts"] == 0 and len(ollama.chat_requests()) == 1
 
 
+def test_a_decision_call_out_of_time_names_the_runs_timeout_not_what_was_left(
+    store: SqliteStore, data_dir: Path, ollama: OllamaServer
+) -> None:
+    """The README-only attack (#25): with a 2 s timeout and a slow reasoning call, the failure said "did not
+    answer within 0.6 s" — the time the first call left, which nobody set."""
+    store.threads.set_config("default", HeartbeatConfig(decision_mode="reason-first"))
+    runner = HeartbeatRunner(store, OllamaClient(ollama.url), default_workspace=data_dir, llm_timeout_s=2)
+    ollama.script(Reply("Some thoughts.", delay_s=1.2), Hang(10))
+    run = runner.run("default")
+    assert run.status == "failed" and run.error_kind == "timeout"
+    assert "the two calls of reason-first mode did not finish within the 2 s timeout" in run.reason, run.reason
+
+
 def test_a_reply_python_cannot_read_is_an_invalid_reply_not_an_internal_error(
     runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore
 ) -> None:

@@ -138,12 +138,14 @@ def test_the_key_appears_nowhere_the_app_writes(secret_service: dict[str, str], 
         holder.execute("SELECT COUNT(*) FROM runs").fetchone()
         assert run("provider", "set-key", "hosted", stdin=KEY + "\n").returncode == 0
         assert run("config", "set", "model", "hosted:gpt-4o-mini").returncode == 0
-        assert run("settings", "set", "llm_timeout", "2").returncode == 0
+        # 8 s: the timeout is for the Hang below; a shorter one failed the first run too on a busy machine
+        # (the keyring's answer and the request together took over 2 s beside the parallel suite).
+        assert run("settings", "set", "llm_timeout", "8").returncode == 0
         server.script(
             Answer(json.dumps({"action": "post", "title": "Hosted post", "content": "c", "reason": "r"})),
             Status(500, "internal error"),
             Status(429, "rate limited", {"Retry-After": "30"}),
-            Hang(10),
+            Hang(60),
             Answer("this is prose, not a decision"),
         )
         statuses = [json.loads(run("run-now", "--json").stdout)["status"] for _ in range(5)]

@@ -118,8 +118,15 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
     if args.json:
         emit(info)
         return EXIT_OK
+    _print_status(info, answering=app is not None, silent_pid=silent_pid)
+    return EXIT_OK
+
+
+def _print_status(info: dict[str, Any], *, answering: bool, silent_pid: object) -> None:
+    """`status` for people: the JSON's facts, one line each."""
+    servers, threads_out = info["model_servers"], info["threads"]
     print(f"Heartbeat Desktop {info['version']} — data in {info['data_dir']}")
-    running = f"running (pid {info['app_pid']})" if app else "not running"
+    running = f"running (pid {info['app_pid']})" if answering else "not running"
     if silent_pid is not None:
         running = f"running (pid {silent_pid}) but not answering on its control socket (it re-creates it within 30 s)"
     print(f"App: {running}{', paused' if info['paused'] else ''}")
@@ -142,7 +149,6 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
         print(f"  {row['id']:<20} {how:<16} {last}{due}{reason}")
         for warning in row["config_warnings"]:
             print(f"  {'':<20} config warning: {warning}")
-    return EXIT_OK
 
 
 def cmd_history(store: SqliteStore, args: argparse.Namespace) -> int:

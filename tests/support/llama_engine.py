@@ -98,9 +98,10 @@ class LlamaEngine:
 
         self._callback = llama_cpp.llama_log_callback(capture)  # keep a reference: C holds the pointer
         llama_cpp.llama_log_set(self._callback, ctypes.c_void_p(0))
-        self.llm = Llama(
-            model_path=str(path), n_ctx=n_ctx, n_threads=threads or os.cpu_count() or 2, verbose=False, seed=1
-        )
+        # One thread unless asked: ggml's threads spin-wait on each other, so two threads on a machine whose other
+        # core is busy (the parallel suite) ran a heartbeat test 6.5x slower (566 s against 86 s idle); one thread
+        # only shares the core it gets. llama-server's tests run it with one thread for the same reason.
+        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads or 1, verbose=False, seed=1)
         self.lock = threading.Lock()
 
     # ------------------------------------------------------------------ grammars

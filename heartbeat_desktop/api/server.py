@@ -20,9 +20,10 @@ from typing import Any, ClassVar
 from ..core import heartbeat_md
 from ..core.config import ConfigError, HeartbeatConfig
 from ..core.control import Answer, AppControl, Request, Verb, perform, run_and_wait
-from ..core.models import NOTE_KINDS, Refusal, RunRecord, RunRefused
+from ..core.feedback import reason_from_text
+from ..core.models import NOTE_KINDS, Refusal, RunRefused
 from ..core.ports import StoreError
-from ..core.present import post_json, run_api_item, run_summary, thread_json
+from ..core.present import post_json, run_api_item, run_summary, thread_json, user_feedback
 from ..files import EDITABLE_MAX_BYTES, atomic_write
 from ..store import SqliteStore
 from ..store.threads import NoSuchThread
@@ -104,6 +105,8 @@ class ControlAPI:
         ("POST", re.compile(r"^/api/threads/([^/]+)/messages$"), "add_message"),
         ("POST", re.compile(r"^/api/threads/([^/]+)/notes$"), "add_note"),
         ("GET", re.compile(r"^/api/feed$"), "feed"),
+        ("GET", re.compile(r"^/api/threads/([^/]+)/feedback$"), "feedback"),
+        ("POST", re.compile(r"^/api/runs/([^/]+)/feedback$"), "add_feedback"),
     ]
 
     def dispatch(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
@@ -215,12 +218,13 @@ class ControlAPI:
         except ValueError:
             raise ApiError(400, "limit must be a whole number and before a Unix timestamp") from None
 
-        def work(store: SqliteStore) -> list[RunRecord]:
+        def work(store: SqliteStore) -> list[dict[str, Any]]:
             store.threads.require(thread_id)
-            return store.runs.history(thread_id, limit=limit, before=before)
+            runs = store.runs.history(thread_id, limit=limit, before=before)
+            events, now = store.feedback.for_runs([r.id for r in runs]), store.clock()
+            return [run_api_item(r, user_feedback(r, events[r.id], now)) for r in runs]
 
-        runs = self._with_store(work)
-        return 200, [run_api_item(r) for r in runs]
+        return 200, self._with_store(work)
 
     def _ep_add_message(self, thread_id: str, *, query: Any, body: Any) -> tuple[int, Any]:
         text = _field(body, "text", str)
@@ -240,6 +244,27 @@ class ControlAPI:
         self._control.reload()
         return 201, {"id": note_id, "thread_id": thread_id, "kind": kind}
 
+    def _ep_feedback(self, thread_id: str, *, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        limit = _limit(query, 50)
+        return 200, self._with_store(lambda s: _feedback_of(s, thread_id, limit))
+
+    def _ep_add_feedback(self, run_id: str, *, query: Any, body: Any) -> tuple[int, Any]:
+        """A script's "Not useful" (the only kind a client says: Undo and votes are recorded where they happen)."""
+        _only(body, "kind", "reason")
+        kind = body.get("kind", "not_useful") if isinstance(body, dict) else "not_useful"
+        if kind != "not_useful":
+            raise ApiError(422, "kind must be not_useful (Undo and votes are recorded where they happen)")
+        raw_reason = body.get("reason") if isinstance(body, dict) else None
+        if raw_reason is not None and not isinstance(raw_reason, str):
+            raise ApiError(422, "reason must be text")
+        try:
+            reason = reason_from_text(raw_reason) if raw_reason else None
+        except ValueError as exc:
+            raise ApiError(422, str(exc)) from None
+        event = self._with_store(lambda s: s.feedback.record(run_id, "not_useful", "api", reason))
+        self._control.reload()
+        return 201, event.to_dict()
+
     def _ep_feed(self, *, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         try:
             limit = _limit(query, 50)
@@ -247,6 +272,13 @@ class ControlAPI:
             raise ApiError(400, "limit must be a whole number") from None
         posts = self._with_store(lambda s: s.feed.posts(limit=limit))
         return 200, [post_json(p) for p in posts]
+
+
+def _feedback_of(store: SqliteStore, thread_id: str, limit: int) -> dict[str, Any]:
+    store.threads.require(thread_id)
+    events = store.feedback.list(thread_id, limit=limit)
+    rate = store.feedback.act_on(thread_id)
+    return {"events": [e.to_dict() for e in events], "act_on": rate.to_dict()}
 
 
 def _field(body: Any, name: str, kind: type) -> Any:

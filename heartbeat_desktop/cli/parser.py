@@ -29,6 +29,7 @@ from .check import cmd_check
 from .common import Command
 from .config import cmd_config_get, cmd_config_set, cmd_settings_get, cmd_settings_set
 from .decisions import cmd_eval, cmd_replay
+from .feedback import cmd_feedback_add, cmd_feedback_list
 from .provider import (
     cmd_provider_add,
     cmd_provider_clear_key,
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=NOTE_KINDS, default="memory")
     p.add_argument("text", nargs="+")
 
+    _feedback_commands(sub)
     _app_commands(sub)
     _provider_commands(sub)
     _api_commands(sub)
@@ -242,6 +244,19 @@ def _threads_commands(sub: Subparsers) -> None:
         p = _command(actions, word, cmd_threads_pause, tells_app=True, help=what)
         p.add_argument("id", metavar="ID")
         p.set_defaults(paused=paused)
+    _name_actions(actions)
+
+
+def _feedback_commands(sub: Subparsers) -> None:
+    _group, actions = _actions(sub, "feedback", "what you said about the agent's actions, and how many you kept")
+    p = _command(actions, "list", cmd_feedback_list, read_only=True, help="feedback, newest first, and the act-on rate")
+    p.add_argument("--thread")
+    p.add_argument("--limit", type=_count(1, 10_000), default=20, help="how many events, 1–10000 (default 20)")
+    p.add_argument("--json", action="store_true")
+    p = _command(actions, "add", cmd_feedback_add, tells_app=True, help="mark a run's action as not useful")
+    p.add_argument("run", metavar="RUN", help="the run's id, or its first characters (history --json)")
+    p.add_argument("--reason", help="not now, already knew, wrong thread or wrong")
+    p.add_argument("--json", action="store_true")
     _name_actions(actions)
 
 

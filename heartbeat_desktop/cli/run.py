@@ -16,7 +16,17 @@ from ..core.app_settings import DEFAULT_MODEL
 from ..core.control import Request, Verb
 from ..core.models import Refusal, RunRecord
 from ..core.ports import StoreError
-from ..core.present import describe_run, iso, local_time, post_json, post_line, run_lines, run_record, run_summary
+from ..core.present import (
+    describe_run,
+    iso,
+    local_time,
+    post_json,
+    post_line,
+    run_lines,
+    run_record,
+    run_summary,
+    user_feedback,
+)
 from ..core.runner import UnknownThread
 from ..instance_socket import run_from_dict
 from ..store import SqliteStore
@@ -157,7 +167,8 @@ def cmd_history(store: SqliteStore, args: argparse.Namespace) -> int:
         store.threads.require(args.thread)
     runs = store.runs.history(args.thread, limit=args.limit, status=args.status)
     if args.json:
-        emit([run_record(r) for r in runs])
+        events, now = store.feedback.for_runs([r.id for r in runs]), store.clock()
+        emit([run_record(r, user_feedback(r, events[r.id], now)) for r in runs])
         return EXIT_OK
     if not runs:
         print("no runs yet")

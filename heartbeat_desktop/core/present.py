@@ -11,10 +11,12 @@ Pure functions: no I/O, no Qt; the caller fetches the records (and a post's comm
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from . import terminal
+from .feedback import Feedback, outcome
 from .models import FeedComment, FeedPost, RunRecord, Thread
 from .scheduler_state import SchedulerState, ThreadSchedule
 
@@ -48,11 +50,28 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
     }
 
 
-def run_api_item(run: RunRecord) -> dict[str, Any]:
+def acted(run: RunRecord) -> bool:
+    """Whether the run wrote something the user can judge (a post, comment or vote; not a dry run)."""
+    return run.status == "ok" and not run.dry_run and (run.decision or {}).get("action") in ("post", "comment", "vote")
+
+
+def user_feedback(run: RunRecord, events: Sequence[Feedback], now: float) -> dict[str, Any] | None:
+    """What the user said about the run's action and what it comes to (core/feedback.py); None for a run
+    that took no action."""
+    if not acted(run) and not events:
+        return None
+    return {
+        "outcome": outcome(events, run.finished_at or run.started_at, now),
+        "events": [{"kind": e.kind, "reason": e.reason, "source": e.source, "at": iso(e.created_at)} for e in events],
+    }
+
+
+def run_api_item(run: RunRecord, feedback: dict[str, Any] | None = None) -> dict[str, Any]:
     """One run in the API's history: the summary plus what a client pages and charts by (`started_ts` is
-    the `before` cursor for the next page; the token counts feed its usage view)."""
+    the `before` cursor for the next page; the token counts feed its usage view) and the user's feedback."""
     return {
         **run_summary(run),
+        "feedback": feedback,
         "trigger": run.trigger,
         "model": run.model,
         "raw_reply": run.raw_reply,
@@ -63,7 +82,7 @@ def run_api_item(run: RunRecord) -> dict[str, Any]:
     }
 
 
-def run_record(run: RunRecord) -> dict[str, Any]:
+def run_record(run: RunRecord, feedback: dict[str, Any] | None = None) -> dict[str, Any]:
     """One run in `history --json`: the whole stored record (prompt and warnings too), for debugging a
     thread from a shell."""
     return {
@@ -89,6 +108,7 @@ def run_record(run: RunRecord) -> dict[str, Any]:
         "slot_at": iso(run.slot_at),
         "late_s": late_by(run),
         "pruned_at": iso(run.pruned_at),
+        "feedback": feedback,
     }
 
 

@@ -74,7 +74,7 @@ class NotificationActions:
         kind, target_id = notice.undo
         try:
             # one row and its snapshot: a small transaction; the run too, so the button means that row only
-            self.store().feed.undo(kind, target_id, run_id=notice.run_id)
+            self.store().feed.undo(kind, target_id, run_id=notice.run_id, source="notification")
         except StoreError as exc:
             self.notifier.show(Notice(f"Could not undo the {kind}", str(exc), critical=True))
             return

@@ -22,6 +22,7 @@ from ..core.ports import DailyCap, DailyCapReached, PostNotFound, StoreError
 from ..core.precheck import fingerprint
 from .db import Database
 from .feed import FeedRepo
+from .feedback import FeedbackRepo
 from .providers import ProviderRepo
 from .runs import RunRepo
 from .settings import SettingsRepo
@@ -52,6 +53,7 @@ class SqliteStore:
         self.clock = clock
         self.threads = ThreadRepo(self.db, clock)
         self.feed = FeedRepo(self.db, clock)
+        self.feedback = FeedbackRepo(self.db, clock)
         self.runs = RunRepo(self.db, clock)
         self.settings = SettingsRepo(self.db)
         self.providers = ProviderRepo(self.db, clock)

@@ -8,9 +8,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..core.feedback import FeedbackSource
 from ..core.models import FeedComment, FeedPost
 from ..core.ports import PostNotFound, StoreError
 from .db import Database
+from .feedback import record_in
 
 _POSTS_WITH_SCORE = """
     SELECT p.id, p.thread_id, p.run_id, p.title, p.content, p.created_at,
@@ -139,7 +141,9 @@ class FeedRepo:
         )
         return [dict(r) for r in rows]
 
-    def undo(self, kind: str, target_id: int, run_id: str | None = None) -> dict[str, Any]:
+    def undo(
+        self, kind: str, target_id: int, run_id: str | None = None, source: FeedbackSource = "feed"
+    ) -> dict[str, Any]:
         """Take back an action the agent took. The row (and, for a post, its comments and votes) is removed
         and a snapshot kept in `undo_log`, so the undo itself is on record and nothing is lost.
 
@@ -169,6 +173,7 @@ class FeedRepo:
                 "INSERT INTO undo_log (kind, target_id, run_id, snapshot, created_at) VALUES (?, ?, ?, ?, ?)",
                 (kind, target_id, row["run_id"], json.dumps(snapshot), now),
             )
+            record_in(c, row["run_id"], "undo", source, None, now)  # the user disagreed: on record (#26)
             return {"undo_id": cur.lastrowid, "kind": kind, "target_id": target_id, "run_id": row["run_id"]}
 
         return self.db.transaction(work)
@@ -178,12 +183,19 @@ class FeedRepo:
         return [dict(r) for r in rows]
 
     def vote(self, post_id: int, thread_id: str, direction: str) -> dict[str, Any]:
-        """A vote cast by the user (not the agent), attributed to `thread_id`."""
+        """A vote cast by the user (not the agent), attributed to `thread_id`. On a post the agent wrote it is
+        also the user's word on that action (#26): a down-vote rejects it, an up-vote keeps it."""
         if direction not in ("up", "down"):
             raise StoreError("direction must be up or down")
         now = self.clock()
-        return self.db.transaction(
-            lambda c: self.write_action(
+
+        def work(c: sqlite3.Connection) -> dict[str, Any]:
+            result = self.write_action(
                 c, {"action": "vote", "post_id": post_id, "direction": direction}, thread_id, None, now
             )
-        )
+            post = c.execute("SELECT run_id FROM posts WHERE id = ?", (post_id,)).fetchone()
+            if post is not None and post["run_id"] is not None and result.get("previous") != direction:
+                record_in(c, post["run_id"], "down_vote" if direction == "down" else "up_vote", "feed", None, now)
+            return result
+
+        return self.db.transaction(work)

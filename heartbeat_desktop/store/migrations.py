@@ -275,6 +275,21 @@ MIGRATIONS: list[Migration] = [
     UPDATE runs SET error_kind = 'not_allowed'
         WHERE status = 'failed' AND error_kind IS NULL AND reason LIKE 'refused: % is not allowed%';
     """,
+    # 13: what the user said about the agent's actions: Undo, a down- or up-vote of its own post, "Not useful"
+    # with a reason (#26). "Kept" is computed, never stored (core/feedback.py).
+    """
+    CREATE TABLE feedback (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id     TEXT NOT NULL,
+        thread_id  TEXT,
+        kind       TEXT NOT NULL CHECK (kind IN ('undo', 'down_vote', 'not_useful', 'up_vote')),
+        reason     TEXT CHECK (reason IS NULL OR reason IN ('not_now', 'already_knew', 'wrong_thread', 'wrong')),
+        source     TEXT NOT NULL CHECK (source IN ('notification', 'feed', 'history', 'cli', 'api')),
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX feedback_run ON feedback(run_id);
+    CREATE INDEX feedback_thread_created ON feedback(thread_id, created_at);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -427,3 +427,24 @@ def test_a_misspelt_or_repeated_field_is_refused_not_dropped(api: Client, app: T
         assert store.runs.history("default", limit=5) == [] and store.threads.messages("default") == []
     finally:
         store.close()
+
+
+def test_feedback_through_the_api(api: Client, app: TrayApp, ollama: OllamaServer, qtbot) -> None:
+    """#26 item 1: a script's "Not useful", a thread's feedback with its act-on rate, and the history items."""
+    ollama.script(Reply(POST))
+    run = api("POST", "/api/threads/default/heartbeat/run-now").json()
+    assert run["status"] == "ok", run
+    added = api("POST", f"/api/runs/{run['run_id']}/feedback", body={"kind": "not_useful", "reason": "not now"})
+    assert added.status_code == 201 and added.json()["reason"] == "not_now" and added.json()["source"] == "api"
+    for body, status, words in (
+        ({"kind": "up_vote"}, 422, "kind must be not_useful"),
+        ({"reason": "bored"}, 422, "reason must be one of"),
+        ({"why": "x"}, 400, "unknown field 'why'"),
+    ):
+        refused = api("POST", f"/api/runs/{run['run_id']}/feedback", body=body)
+        assert refused.status_code == status and words in refused.json()["error"], refused.json()
+    assert api("POST", "/api/runs/nope/feedback", body={}).status_code == 400
+    thread = api("GET", "/api/threads/default/feedback").json()
+    assert thread["act_on"]["rejected"] == 1 and thread["events"][0]["kind"] == "not_useful"
+    history = api("GET", "/api/threads/default/heartbeat/history").json()
+    assert history[0]["feedback"]["outcome"] == "rejected"

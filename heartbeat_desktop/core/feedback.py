@@ -1,0 +1,113 @@
+"""What the user said about an action the agent took, and what it comes to.
+
+The app already knows when the user disagrees — Undo, a down-vote of the agent's own post, a dismissed
+suggestion — and the user can say so outright ("Not useful", with a reason). Each such event is recorded
+against the run that acted (one table, `store/feedback.py`). Whether an action was *kept* is not an event
+anyone records: it is what remains when nobody took it back or voted it down within a day, or when the
+user up-voted it. `outcome` computes that, so the act-on rate (kept / judged) never depends on a job that
+has to run at the right moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+FeedbackKind = Literal["undo", "down_vote", "not_useful", "up_vote"]
+FeedbackReason = Literal["not_now", "already_knew", "wrong_thread", "wrong"]
+FeedbackSource = Literal["notification", "feed", "history", "cli", "api"]
+Outcome = Literal["rejected", "kept", "pending"]
+
+FEEDBACK_KINDS: tuple[str, ...] = get_args(FeedbackKind)
+FEEDBACK_REASONS: tuple[str, ...] = get_args(FeedbackReason)
+FEEDBACK_SOURCES: tuple[str, ...] = get_args(FeedbackSource)
+REJECTIONS = frozenset({"undo", "down_vote", "not_useful"})
+KEPT_AFTER_S = 86_400.0  # an action nobody took back or voted down within a day was kept
+
+# How each reason reads to a person (the chips in the app, the CLI's list): the stored value is the key.
+REASON_LABELS = {
+    "not_now": "not now",
+    "already_knew": "already knew",
+    "wrong_thread": "wrong thread",
+    "wrong": "wrong",
+}
+
+
+@dataclass(frozen=True)
+class Feedback:
+    id: int
+    run_id: str
+    thread_id: str | None
+    kind: FeedbackKind
+    reason: FeedbackReason | None
+    source: FeedbackSource
+    created_at: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "run_id": self.run_id,
+            "thread_id": self.thread_id,
+            "kind": self.kind,
+            "reason": self.reason,
+            "source": self.source,
+            "created_at": self.created_at,
+        }
+
+
+def reason_from_text(text: str) -> FeedbackReason:
+    """A reason as typed ("not now", "not-now", "NOT_NOW"); raises ValueError naming the choices."""
+    key = text.strip().lower().replace("-", "_").replace(" ", "_")
+    if key not in FEEDBACK_REASONS:
+        raise ValueError(f"reason must be one of: {', '.join(REASON_LABELS.values())}")
+    return key  # type: ignore[return-value]
+
+
+def outcome(events: Iterable[Feedback], acted_at: float, now: float) -> Outcome:
+    """What the user made of one action: rejected (taken back, voted down or marked not useful, at any time),
+    kept (up-voted, or a day passed without a rejection), or pending (younger than a day, no word yet)."""
+    kinds = {e.kind for e in events}
+    return outcome_of(bool(kinds & REJECTIONS), "up_vote" in kinds, acted_at, now)
+
+
+def outcome_of(rejected: bool, up_voted: bool, acted_at: float, now: float) -> Outcome:
+    """`outcome` from what a query already summed up (the act-on rate over thousands of runs)."""
+    if rejected:
+        return "rejected"
+    if up_voted or now - acted_at >= KEPT_AFTER_S:
+        return "kept"
+    return "pending"
+
+
+@dataclass(frozen=True)
+class ActOnRate:
+    """The share of the agent's actions the user kept, over those judged (kept or rejected)."""
+
+    kept: int
+    rejected: int
+    pending: int
+
+    @property
+    def judged(self) -> int:
+        return self.kept + self.rejected
+
+    @property
+    def rate(self) -> float | None:
+        return self.kept / self.judged if self.judged else None
+
+    def to_dict(self) -> dict[str, object]:
+        rate = self.rate
+        return {
+            "kept": self.kept,
+            "rejected": self.rejected,
+            "pending": self.pending,
+            "rate": None if rate is None else round(rate, 3),
+        }
+
+
+def act_on_rate(outcomes: Iterable[Outcome]) -> ActOnRate:
+    counts = {"kept": 0, "rejected": 0, "pending": 0}
+    for item in outcomes:
+        counts[item] += 1
+    return ActOnRate(counts["kept"], counts["rejected"], counts["pending"])

@@ -1,0 +1,132 @@
+"""What the user said about the agent's actions (core/feedback.py), one row per event, against the run."""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+
+from ..core.feedback import (
+    FEEDBACK_KINDS,
+    FEEDBACK_REASONS,
+    FEEDBACK_SOURCES,
+    ActOnRate,
+    Feedback,
+    FeedbackKind,
+    FeedbackReason,
+    FeedbackSource,
+    act_on_rate,
+    outcome_of,
+)
+from ..core.ports import StoreError
+from .db import Database
+
+
+class FeedbackRepo:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.clock = clock
+
+    def record(
+        self,
+        run_id: str,
+        kind: FeedbackKind,
+        source: FeedbackSource,
+        reason: FeedbackReason | None = None,
+    ) -> Feedback:
+        """One event for a run that acted (wrote a post, comment or vote, or would have in a dry run).
+        Raises StoreError for a run that does not exist or took no action: there is nothing to judge."""
+        return self.db.transaction(lambda c: record_in(c, run_id, kind, source, reason, self.clock()))
+
+    def for_run(self, run_id: str) -> builtins.list[Feedback]:
+        rows = self.db.read(
+            lambda c: c.execute("SELECT * FROM feedback WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
+        )
+        return [_feedback(r) for r in rows]
+
+    def for_runs(self, run_ids: builtins.list[str]) -> dict[str, builtins.list[Feedback]]:
+        """Each run's events, for a page of history (one query per 500 ids, not one per run)."""
+        found: dict[str, builtins.list[Feedback]] = {run_id: [] for run_id in run_ids}
+        for start in range(0, len(run_ids), 500):
+            chunk = run_ids[start : start + 500]
+            for row in self.db.read(functools.partial(_rows_of_runs, run_ids=chunk)):
+                found[row["run_id"]].append(_feedback(row))
+        return found
+
+    def list(self, thread_id: str | None = None, limit: int = 50) -> builtins.list[Feedback]:
+        rows = self.db.read(
+            lambda c: c.execute(
+                "SELECT * FROM feedback WHERE (? IS NULL OR thread_id = ?) ORDER BY id DESC LIMIT ?",
+                (thread_id, thread_id, limit),
+            ).fetchall()
+        )
+        return [_feedback(r) for r in rows]
+
+    def act_on(self, thread_id: str | None = None, since: float = 0.0) -> ActOnRate:
+        """The share of the agent's actions since `since` (of one thread, or all) that the user kept: one
+        query, however many runs (core/feedback.py says what kept and rejected mean)."""
+        rows = self.db.read(
+            lambda c: c.execute(
+                "SELECT COALESCE(r.finished_at, r.started_at) AS acted_at, "
+                "MAX(f.kind IN ('undo', 'down_vote', 'not_useful')) AS rejected, MAX(f.kind = 'up_vote') AS up "
+                "FROM runs r LEFT JOIN feedback f ON f.run_id = r.id "
+                "WHERE r.status = 'ok' AND r.dry_run = 0 AND r.started_at >= ? AND (? IS NULL OR r.thread_id = ?) "
+                "AND json_extract(r.decision, '$.action') IN ('post', 'comment', 'vote') "
+                "GROUP BY r.id",
+                (since, thread_id, thread_id),
+            ).fetchall()
+        )
+        now = self.clock()
+        return act_on_rate(outcome_of(bool(r["rejected"]), bool(r["up"]), r["acted_at"], now) for r in rows)
+
+
+def record_in(
+    c: sqlite3.Connection,
+    run_id: str,
+    kind: str,
+    source: str,
+    reason: str | None,
+    now: float,
+) -> Feedback:
+    """`record` inside a transaction that is already open (Undo and a user's vote record theirs in the same
+    transaction as the change they make, so the two can never disagree)."""
+    if kind not in FEEDBACK_KINDS:
+        raise StoreError(f"feedback kind must be one of {', '.join(FEEDBACK_KINDS)}")
+    if source not in FEEDBACK_SOURCES:
+        raise StoreError(f"feedback source must be one of {', '.join(FEEDBACK_SOURCES)}")
+    if reason is not None and reason not in FEEDBACK_REASONS:
+        raise StoreError(f"reason must be one of {', '.join(FEEDBACK_REASONS)}")
+    run = c.execute("SELECT thread_id, decision FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if run is None:
+        raise StoreError(f"no run {run_id!r} (see: heartbeat-desktop history)")
+    try:
+        decision = json.loads(run["decision"]) if run["decision"] else None
+    except ValueError:
+        decision = None
+    if not isinstance(decision, dict) or decision.get("action") not in ("post", "comment", "vote"):
+        raise StoreError(f"run {run_id[:8]} took no action: there is nothing to give feedback on")
+    cur = c.execute(
+        "INSERT INTO feedback (run_id, thread_id, kind, reason, source, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (run_id, run["thread_id"], kind, reason, source, now),
+    )
+    return Feedback(int(cur.lastrowid or 0), run_id, run["thread_id"], kind, reason, source, now)  # type: ignore[arg-type]
+
+
+def _rows_of_runs(c: sqlite3.Connection, run_ids: builtins.list[str]) -> builtins.list[sqlite3.Row]:
+    marks = ",".join("?" * len(run_ids))  # only placeholders go into the text; the ids are parameters
+    return c.execute(f"SELECT * FROM feedback WHERE run_id IN ({marks}) ORDER BY id", run_ids).fetchall()  # noqa: S608
+
+
+def _feedback(row: sqlite3.Row) -> Feedback:
+    return Feedback(
+        id=row["id"],
+        run_id=row["run_id"],
+        thread_id=row["thread_id"],
+        kind=row["kind"],
+        reason=row["reason"],
+        source=row["source"],
+        created_at=row["created_at"],
+    )

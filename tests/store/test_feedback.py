@@ -1,0 +1,91 @@
+"""Feedback on the agent's actions (#26 item 1): recorded where the user acts (Undo, a vote on the agent's own
+post, "Not useful"), in the same transaction as the change, and what it comes to (kept, rejected, pending)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from heartbeat_desktop.core.feedback import KEPT_AFTER_S
+from heartbeat_desktop.core.ports import StoreError
+from heartbeat_desktop.core.present import user_feedback
+from heartbeat_desktop.core.runner import HeartbeatRunner
+from heartbeat_desktop.store import SqliteStore
+from tests.support.ollama_server import OllamaServer, Reply
+
+
+def _post(runner: HeartbeatRunner, ollama: OllamaServer, title: str) -> tuple[str, int]:
+    ollama.script(Reply(json.dumps({"action": "post", "title": title, "content": f"{title}.", "reason": "r"})))
+    run = runner.run("default")
+    assert run.status == "ok", run.reason
+    return run.id, int(run.action_result["post_id"])
+
+
+def test_undo_and_votes_on_the_agents_posts_are_recorded_with_them(
+    runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore
+) -> None:
+    undone_run, undone_post = _post(runner, ollama, "Taken back")
+    down_run, down_post = _post(runner, ollama, "Voted down")
+    up_run, up_post = _post(runner, ollama, "Voted up")
+    quiet_run, _ = _post(runner, ollama, "Left alone")
+    store.feed.undo("post", undone_post, run_id=undone_run, source="notification")
+    store.feed.vote(down_post, "user", "down")
+    store.feed.vote(up_post, "user", "up")
+    store.feed.vote(up_post, "user", "up")  # the same vote again is no new word
+    assert [(e.kind, e.source) for e in store.feedback.for_run(undone_run)] == [("undo", "notification")]
+    assert [e.kind for e in store.feedback.for_run(down_run)] == ["down_vote"]
+    assert [e.kind for e in store.feedback.for_run(up_run)] == ["up_vote"]
+    assert store.feedback.for_run(quiet_run) == []
+    now = store.clock()
+    verdicts = {
+        run_id: user_feedback(store.runs.get(run_id), store.feedback.for_run(run_id), now)["outcome"]
+        for run_id in (undone_run, down_run, up_run, quiet_run)
+    }
+    assert verdicts == {undone_run: "rejected", down_run: "rejected", up_run: "kept", quiet_run: "pending"}
+    rate = store.feedback.act_on("default")
+    assert (rate.kept, rate.rejected, rate.pending, rate.rate) == (1, 2, 1, 1 / 3)
+
+
+def test_a_day_without_a_word_is_kept(
+    runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore, data_dir: Path
+) -> None:
+    _post(runner, ollama, "Quietly kept")
+    later = SqliteStore(data_dir / "heartbeat.db", clock=lambda: store.clock() + KEPT_AFTER_S + 60)
+    try:
+        rate = later.feedback.act_on()
+    finally:
+        later.close()
+    assert (rate.kept, rate.rejected, rate.pending) == (1, 0, 0)
+
+
+def test_not_useful_needs_a_run_that_acted_and_a_known_reason(
+    runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore
+) -> None:
+    acted, _ = _post(runner, ollama, "Something")
+    ollama.script(Reply('{"action": "none", "reason": "quiet"}'))
+    quiet = runner.run("default")
+    event = store.feedback.record(acted, "not_useful", "history", "already_knew")
+    assert (event.kind, event.reason, event.thread_id) == ("not_useful", "already_knew", "default")
+    with pytest.raises(StoreError, match="took no action"):
+        store.feedback.record(quiet.id, "not_useful", "history")
+    with pytest.raises(StoreError, match="no run"):
+        store.feedback.record("nope", "not_useful", "history")
+    with pytest.raises(StoreError, match="reason must be one of"):
+        store.feedback.record(acted, "not_useful", "history", "bored")  # type: ignore[arg-type]
+    # the schema holds the line for any other writer too
+    with pytest.raises(Exception, match="CHECK constraint failed"):
+        store.db.transaction(
+            lambda c: c.execute(
+                "INSERT INTO feedback (run_id, kind, source, created_at) VALUES (?, 'shrug', 'cli', 0)", (acted,)
+            )
+        )
+
+
+def test_a_user_vote_on_a_users_own_post_is_no_feedback(store: SqliteStore) -> None:
+    post = store.db.transaction(
+        lambda c: store.feed.write_action(c, {"action": "post", "title": "Mine", "content": "c"}, "default", None, 1.0)
+    )
+    store.feed.vote(post["post_id"], "user", "down")
+    assert store.feedback.list() == []

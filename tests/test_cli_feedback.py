@@ -1,0 +1,42 @@
+"""`feedback add|list` and feedback in `history --json` (#26 item 1), through the real command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from heartbeat_desktop.core.runner import HeartbeatRunner
+from heartbeat_desktop.store import SqliteStore
+from tests.support.ollama_server import OllamaServer, Reply
+from tests.test_cli import cli
+
+
+def test_not_useful_from_the_command_line_and_what_history_shows(
+    data_dir: Path, store: SqliteStore, runner: HeartbeatRunner, ollama: OllamaServer
+) -> None:
+    ollama.script(Reply(json.dumps({"action": "post", "title": "Reminder", "content": "Call Ana.", "reason": "r"})))
+    acted = runner.run("default")
+    ollama.script(Reply('{"action": "none", "reason": "quiet"}'))
+    quiet = runner.run("default")
+
+    added = cli(data_dir, "feedback", "add", acted.id[:8], "--reason", "Already knew")
+    assert added.returncode == 0 and f"run {acted.id[:8]} marked not useful (already knew)" in added.stdout
+    for args, says in (
+        (("feedback", "add", quiet.id), "took no action"),
+        (("feedback", "add", acted.id, "--reason", "bored"), "reason must be one of: not now, already knew"),
+        (("feedback", "add", "abc"), "at least its first 6 characters"),
+        (("feedback", "add", "zzzzzzzz"), "no run 'zzzzzzzz'"),
+    ):
+        refused = cli(data_dir, *args)
+        assert refused.returncode == 2 and says in refused.stderr, (args, refused.stderr)
+
+    listed = json.loads(cli(data_dir, "feedback", "list", "--json").stdout)
+    assert [(e["kind"], e["reason"], e["source"]) for e in listed["events"]] == [("not_useful", "already_knew", "cli")]
+    assert listed["act_on"] == {"kept": 0, "rejected": 1, "pending": 0, "rate": 0.0}
+    text = cli(data_dir, "feedback", "list").stdout
+    assert "not useful (already knew)" in text and "kept 0 of 1 judged actions (0%)" in text
+
+    history = {r["id"]: r for r in json.loads(cli(data_dir, "history", "--json").stdout)}
+    assert history[acted.id]["feedback"]["outcome"] == "rejected"
+    assert history[acted.id]["feedback"]["events"][0]["reason"] == "already_knew"
+    assert history[quiet.id]["feedback"] is None  # nothing to judge

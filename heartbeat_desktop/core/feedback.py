@@ -111,3 +111,16 @@ def act_on_rate(outcomes: Iterable[Outcome]) -> ActOnRate:
     for item in outcomes:
         counts[item] += 1
     return ActOnRate(counts["kept"], counts["rejected"], counts["pending"])
+
+
+def act_on_text(week: ActOnRate, month: ActOnRate) -> str:
+    """ "Kept 3 of 4 actions this week (75 %), 10 of 14 this month (71 %)" — the line History and `status` show."""
+
+    def one(rate: ActOnRate, when: str) -> str:
+        if not rate.judged:
+            return f"none judged yet {when}"
+        return f"{rate.kept} of {rate.judged} {when} ({rate.rate:.0%})"
+
+    if not week.judged and not month.judged and not (week.pending or month.pending):
+        return "Kept: no actions yet this month"
+    return f"Kept {one(week, 'this week')}, {one(month, 'this month')}"

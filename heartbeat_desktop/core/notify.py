@@ -19,8 +19,10 @@ BODY_CHARS = 160
 # What a notification lets the user do from the notification itself (freedesktop actions; the tray balloon
 # has no buttons, so clicking it does `default_action`). Keys are sent on the wire; labels are shown.
 UNDO, SNOOZE, RETRY, HISTORY, RESUME, OPEN = "undo", "snooze", "retry", "history", "resume", "open"
+NOT_USEFUL = "not_useful"
 ACTION_LABELS = {
     UNDO: "Undo",
+    NOT_USEFUL: "Not useful",
     SNOOZE: "Snooze this thread 1 h",
     RETRY: "Retry",
     HISTORY: "Open history",
@@ -117,7 +119,9 @@ def notice_for(run: RunRecord, config: HeartbeatConfig, thread_title: str | None
     action = decision.get("action")
     post_id = result.get("post_id")
     undo = _undo_target(action, result)
-    acts = (UNDO, SNOOZE) if undo else (SNOOZE,)
+    # "Not useful" (#26): the user's word on the action, kept with the run; the reason is said in the Feed or
+    # History, where there is room for it (a notification's buttons take no second choice).
+    acts = (UNDO, NOT_USEFUL, SNOOZE) if undo else (NOT_USEFUL, SNOOZE)
     common: dict[str, Any] = {
         "thread_id": run.thread_id,
         "post_id": post_id,

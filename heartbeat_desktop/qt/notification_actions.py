@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from ..core.notify import HISTORY, OPEN, RESUME, RETRY, SNOOZE, SNOOZE_S, UNDO, Notice
+from ..core.notify import HISTORY, NOT_USEFUL, OPEN, RESUME, RETRY, SNOOZE, SNOOZE_S, UNDO, Notice
 from ..core.ports import StoreError
 from ..store import SqliteStore
 from .window_manager import WindowManager
@@ -68,6 +68,8 @@ class NotificationActions:
             self.schedule.snooze_thread(notice.thread_id, SNOOZE_S)
         elif key == UNDO and notice.undo is not None:
             self._undo(notice)
+        elif key == NOT_USEFUL and notice.run_id is not None:
+            self._not_useful(notice)
 
     def _undo(self, notice: Notice) -> None:
         assert notice.undo is not None
@@ -77,6 +79,15 @@ class NotificationActions:
             self.store().feed.undo(kind, target_id, run_id=notice.run_id, source="notification")
         except StoreError as exc:
             self.notifier.show(Notice(f"Could not undo the {kind}", str(exc), critical=True))
+            return
+        self.changed()
+
+    def _not_useful(self, notice: Notice) -> None:
+        assert notice.run_id is not None
+        try:
+            self.store().feedback.record(notice.run_id, "not_useful", "notification")
+        except StoreError as exc:
+            self.notifier.show(Notice("Could not record that", str(exc), critical=True))
             return
         self.changed()
 

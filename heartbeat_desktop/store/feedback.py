@@ -102,17 +102,29 @@ def record_in(
     run = c.execute("SELECT thread_id, decision FROM runs WHERE id = ?", (run_id,)).fetchone()
     if run is None:
         raise StoreError(f"no run {run_id!r} (see: heartbeat-desktop history)")
-    try:
-        decision = json.loads(run["decision"]) if run["decision"] else None
-    except ValueError:
-        decision = None
-    if not isinstance(decision, dict) or decision.get("action") not in ("post", "comment", "vote"):
+    if not _acted(c, run_id, run["decision"]):
         raise StoreError(f"run {run_id[:8]} took no action: there is nothing to give feedback on")
     cur = c.execute(
         "INSERT INTO feedback (run_id, thread_id, kind, reason, source, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         (run_id, run["thread_id"], kind, reason, source, now),
     )
     return Feedback(int(cur.lastrowid or 0), run_id, run["thread_id"], kind, reason, source, now)  # type: ignore[arg-type]
+
+
+def _acted(c: sqlite3.Connection, run_id: str, decision_json: str | None) -> bool:
+    """The run wrote a post, comment or vote (still there, or taken back since), or decided one."""
+    wrote = c.execute(
+        "SELECT EXISTS (SELECT 1 FROM posts WHERE run_id = ?) OR EXISTS (SELECT 1 FROM comments WHERE run_id = ?) "
+        "OR EXISTS (SELECT 1 FROM votes WHERE run_id = ?) OR EXISTS (SELECT 1 FROM undo_log WHERE run_id = ?)",
+        (run_id, run_id, run_id, run_id),
+    ).fetchone()[0]
+    if wrote:
+        return True
+    try:
+        decision = json.loads(decision_json) if decision_json else None
+    except ValueError:
+        return False
+    return isinstance(decision, dict) and decision.get("action") in ("post", "comment", "vote")
 
 
 def _rows_of_runs(c: sqlite3.Connection, run_ids: builtins.list[str]) -> builtins.list[sqlite3.Row]:

@@ -133,6 +133,26 @@ def test_undo_from_the_notification_takes_the_post_back(qtbot, app: TrayApp, oll
         store.close()
 
 
+def test_not_useful_from_the_notification_is_kept_with_the_run(
+    qtbot, app: TrayApp, ollama: OllamaServer, dunst
+) -> None:
+    """#26 item 1: the user's word on a post, from the real notification server's menu; the post stays."""
+    ollama.script(Reply(POST))
+    _run(qtbot, app)
+    qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
+    store = SqliteStore(app.db_path)
+    try:
+        [post] = store.feed.posts()
+        dunst.choose("Not useful")
+        qtbot.waitUntil(lambda: bool(store.feedback.for_run(post.run_id)), timeout=5000)
+        [event] = store.feedback.for_run(post.run_id)
+        assert (event.kind, event.source, event.reason) == ("not_useful", "notification", None)
+        assert [p.id for p in store.feed.posts()] == [post.id]  # not taken back: only judged
+        assert store.feedback.act_on().rejected == 1
+    finally:
+        store.close()
+
+
 def test_snooze_from_the_notification_puts_the_thread_off_an_hour(
     qtbot, app: TrayApp, ollama: OllamaServer, dunst
 ) -> None:

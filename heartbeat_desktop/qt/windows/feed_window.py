@@ -24,11 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.feedback import REASON_LABELS, FeedbackReason
 from ...core.models import FeedPost
 from ...core.ports import StoreError
 from ...store import SqliteStore
 from ..icons import app_icon
 from .models.feed_model import FeedModel
+from .not_useful import NotUsefulButton
 from .window_state import WindowMemory
 
 USER_VOTER = "user"  # the person's own votes, one per post like a thread's
@@ -64,6 +66,7 @@ class FeedWindow(QWidget):
         self.down = QPushButton("Vote &down")
         self.undo_post = QPushButton("Undo this &post")
         self.undo_item = QPushButton("Undo selected &comment or vote")
+        self.not_useful = NotUsefulButton(self._not_useful)
         for button, name in (
             (self.up, "Vote up"),
             (self.down, "Vote down"),
@@ -72,8 +75,8 @@ class FeedWindow(QWidget):
         ):
             button.setAccessibleName(name)
         buttons = QHBoxLayout()
-        for button in (self.up, self.down, self.undo_post, self.undo_item):
-            buttons.addWidget(button)
+        for widget in (self.up, self.down, self.undo_post, self.undo_item, self.not_useful):
+            buttons.addWidget(widget)
         buttons.addStretch(1)
         detail = QWidget()
         detail_layout = QVBoxLayout(detail)
@@ -84,6 +87,9 @@ class FeedWindow(QWidget):
         detail_layout.addWidget(label)
         detail_layout.addWidget(self.comments, 1)
         detail_layout.addLayout(buttons)
+        self.feedback_note = QLabel("")
+        self.feedback_note.setAccessibleName("What was noted")
+        detail_layout.addWidget(self.feedback_note)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(detail)
@@ -156,6 +162,7 @@ class FeedWindow(QWidget):
         self.up.setEnabled(post is not None)
         self.down.setEnabled(post is not None)
         self.undo_post.setEnabled(post is not None and post.run_id is not None)
+        self.not_useful.setEnabled(post is not None and post.run_id is not None)
         item = self.comments.currentItem()
         data = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
         self.undo_item.setEnabled(bool(data and data[2]))
@@ -169,6 +176,20 @@ class FeedWindow(QWidget):
         except StoreError as exc:
             QMessageBox.warning(self, "Vote", str(exc))
         self._after_change(post.id)
+
+    def _not_useful(self, reason: FeedbackReason | None) -> None:
+        post = self._selected()
+        if post is None or post.run_id is None:
+            return
+        try:
+            self._store.feedback.record(post.run_id, "not_useful", "feed", reason)
+        except StoreError as exc:
+            QMessageBox.warning(self, "Not useful", str(exc))
+            return
+        self.feedback_note.setText(
+            f"Noted: #{post.id} was not useful{f' ({REASON_LABELS[reason]})' if reason else ''}."
+        )
+        self._on_change()
 
     def _undo_post(self) -> None:
         post = self._selected()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -28,14 +29,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.feedback import REASON_LABELS, ActOnRate, Feedback, FeedbackReason, act_on_text, outcome
 from ...core.models import RUN_STATUSES, RunRecord
-from ...core.present import late_by, schedule_notes
+from ...core.ports import StoreError
+from ...core.present import acted, late_by, schedule_notes
 from ...store import SqliteStore
 from ...store.db import Database
+from ...store.feedback import FeedbackRepo
 from ...store.runs import RunRepo
 from ..icons import app_icon
 from ..services.tasks import Task, Tasks
 from .models.history_model import HistoryModel
+from .not_useful import NotUsefulButton
 from .run_chart import RunChart
 from .window_state import WindowMemory
 
@@ -46,7 +51,19 @@ def _ms(value: int | float | None) -> str:
     return "—" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def run_details(run: RunRecord) -> str:
+def feedback_line(run: RunRecord, events: Sequence[Feedback], now: float) -> str | None:
+    """What the user said about the run's action, for its details (None: a run that took no action)."""
+    if not acted(run) and not events:
+        return None
+    words = []
+    for event in events:
+        why = f" ({REASON_LABELS[event.reason]})" if event.reason else ""
+        words.append(f"{event.kind.replace('_', ' ')}{why} from the {event.source}")
+    said = f" — {'; '.join(words)}" if words else ""
+    return f"Your word: {outcome(events, run.finished_at or run.started_at, now)}{said}"
+
+
+def run_details(run: RunRecord, events: Sequence[Feedback] = (), now: float | None = None) -> str:
     def when(ts: float | None) -> str:
         return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "—"
 
@@ -56,6 +73,7 @@ def run_details(run: RunRecord) -> str:
         f"Model: {run.model or '—'}",
         f"Status: {run.status}",
         f"Reason: {run.reason or '—'}",
+        *filter(None, [feedback_line(run, events, time.time() if now is None else now)]),
         f"Started: {when(run.started_at)}   Finished: {when(run.finished_at)}",
         f"LLM: {_ms(run.llm_ms)} ms   Total: {_ms(run.total_ms)} ms   "
         f"Tokens: {run.prompt_tokens or '—'} in / {run.completion_tokens or '—'} out",
@@ -132,9 +150,21 @@ class HistoryWindow(QWidget):
         self.detail.setReadOnly(True)
         self.detail.setAccessibleName("Run details")
         self.detail.setPlaceholderText("Select a run to see its prompt, raw reply, decision and timings.")
+        self.not_useful = NotUsefulButton(self._not_useful)
+        self.not_useful.setEnabled(False)
+        self.act_on = QLabel("")
+        self.act_on.setAccessibleName("Share of the agent's actions you kept")
+        detail_box = QWidget()
+        detail_layout = QVBoxLayout(detail_box)
+        detail_layout.setContentsMargins(0, 0, 0, 0)
+        detail_layout.addWidget(self.detail, 1)
+        detail_buttons = QHBoxLayout()
+        detail_buttons.addWidget(self.act_on, 1)
+        detail_buttons.addWidget(self.not_useful)
+        detail_layout.addLayout(detail_buttons)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
-        splitter.addWidget(self.detail)
+        splitter.addWidget(detail_box)
         splitter.setSizes([380, 220])
 
         layout = QVBoxLayout(self)
@@ -165,7 +195,9 @@ class HistoryWindow(QWidget):
     def _apply_filters(self) -> None:
         self.model.set_filters(self.thread_box.currentData(), self.status_box.currentData())
         self.detail.clear()
+        self.not_useful.setEnabled(False)
         self._load_chart()
+        self._load_act_on()
 
     def refresh(self) -> None:
         self._fill_threads()
@@ -207,18 +239,58 @@ class HistoryWindow(QWidget):
         self._chart_task = self._tasks.start(work, self.chart.set_stats)
 
     def _on_select(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
+        self._show_selected()
+
+    def _selected_run(self) -> RunRecord | None:
         rows = self.table.selectionModel().selectedRows()
         if not rows:
-            return
+            return None
         summary = self.model.run_at(rows[0].row())
-        full = self._store.runs.get(summary.id) or summary  # one row by primary key: cheap
-        self.detail.setPlainText(run_details(full))
+        return self._store.runs.get(summary.id) or summary  # one row by primary key: cheap
+
+    def _show_selected(self) -> None:
+        full = self._selected_run()
+        self.not_useful.setEnabled(full is not None and acted(full))
+        if full is None:
+            return
+        self.detail.setPlainText(run_details(full, self._store.feedback.for_run(full.id)))  # by index: cheap
+
+    def _not_useful(self, reason: FeedbackReason | None) -> None:
+        run = self._selected_run()
+        if run is None:
+            return
+        try:
+            self._store.feedback.record(run.id, "not_useful", "history", reason)
+        except StoreError as exc:
+            QMessageBox.warning(self, "Not useful", str(exc))
+            return
+        self._show_selected()
+        self._load_act_on()
+
+    def _load_act_on(self) -> None:
+        """The share of the agent's actions the user kept this week and this month (the thread filter's), off
+        the GUI thread: a month of runs is read for it."""
+        thread_id, db_path, now = self.thread_box.currentData(), self._db_path, time.time()
+
+        def work(_task: Task) -> tuple[ActOnRate, ActOnRate]:
+            db = Database(db_path)
+            try:
+                repo = FeedbackRepo(db)
+                return repo.act_on(thread_id, now - 7 * 86400), repo.act_on(thread_id, now - 30 * 86400)
+            finally:
+                db.close()
+
+        self._tasks.start(work, self._show_act_on)
+
+    def _show_act_on(self, rates: tuple[ActOnRate, ActOnRate]) -> None:
+        self.act_on.setText(act_on_text(*rates))
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self.model.rowCount() == 0:
             self.model.reload()
         self._load_chart()
+        self._load_act_on()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._tasks.cancel_all()  # a chart query still running delivers to nobody

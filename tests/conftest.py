@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,10 @@ def _collect_on_the_main_thread() -> Iterator[None]:
     in the whole suite). Collect them here, on the thread that owns them, after every test. The app does the
     same when a window closes (qt/window_manager.py `WindowManager._forget`)."""
     yield
+    parts = sys.modules.get("tests.qt.app_parts")  # only where a test used it: no Qt import for the rest
+    if parts is not None:
+        while parts.LIVE:
+            parts.LIVE.pop().scheduler.discard()  # a never-started scheduler's queued events, taken first
     gc.collect()
 
 

@@ -8,9 +8,13 @@ from pathlib import Path
 from heartbeat_desktop.qt.services.app_control import AppControlQt, AppHooks
 from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler
 
+# Every RecordingApp made by the test now running: tests/conftest.py discards their schedulers after the test.
+LIVE: list[RecordingApp] = []
+
 
 class RecordingApp:
     def __init__(self, db: Path, *, open_windows: tuple[str, ...] = ()) -> None:
+        LIVE.append(self)
         self.scheduler = HeartbeatScheduler(db, lambda store: None)  # not started: only its signals
         self.calls: list[tuple[str, object]] = []
         self.open = set(open_windows)

@@ -98,6 +98,17 @@ class HeartbeatScheduler(QObject):
             self._thread.start()
             self._start_work.emit()
 
+    def discard(self) -> None:
+        """End a scheduler that was never started. Requests made of it (a pause) were queued to the worker,
+        whose thread never ran; deleting the worker with events still queued for that thread is undefined in
+        Qt, and once crashed a process. The thread runs once to take them (on the worker's own thread), then
+        ends, and the worker can go."""
+        if self._thread.isRunning() or self._thread.isFinished():
+            return
+        self._thread.start()
+        self._thread.quit()
+        self._thread.wait(5000)
+
     def stop(self, timeout_s: float = 1.5) -> bool:
         """Stop scheduling; returns within `timeout_s` (+ a little), even while an LLM call hangs."""
         if not self._thread.isRunning():

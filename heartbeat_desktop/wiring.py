@@ -39,6 +39,7 @@ def open_store(data_dir: Path | None = None, *, reading_only: bool = False) -> S
     (a read-only mount, a copy from a backup) the database is then opened read-only instead of failing."""
     directory = data_dir or paths.data_dir()
     paths.secure_files(directory)
+    first_start = not paths.db_file(directory).exists()
     try:
         store = SqliteStore(paths.db_file(directory))
     except StoreError as exc:
@@ -52,7 +53,8 @@ def open_store(data_dir: Path | None = None, *, reading_only: bool = False) -> S
             raise exc from None  # not a write problem: the first error says what is wrong
         log.info("Opened the database read-only (%s)", exc)
         return store
-    paths.ensure_heartbeat_md(directory)
+    if first_start:  # the template once, on the very first start: a file deleted later is reported, not replaced
+        paths.ensure_heartbeat_md(directory)
     return store
 
 

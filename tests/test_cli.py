@@ -635,3 +635,34 @@ def test_a_stored_ollama_host_that_is_ignored_is_ignored_everywhere(
     assert "notaurl" in result.stderr  # the warning still says what was ignored
     status = json.loads(cli(data_dir, "status", "--json", host=ollama.url).stdout)
     assert status["ollama_host"] == ollama.url
+
+
+def test_a_heartbeat_md_deleted_or_unreadable_is_reported_and_never_replaced(data_dir: Path) -> None:
+    """#27 item 5 and the README-only attack (#25): a deleted HEARTBEAT.md came back as the default template on
+    the next command and the agent acted on it; an unreadable one was a quiet skip (exit 0) a cron job never sees."""
+    assert cli(data_dir, "threads", "list").returncode == 0  # the very first start writes the template
+    md = data_dir / "HEARTBEAT.md"
+    assert md.exists()
+    md.unlink()
+    result = cli(data_dir, "run-now", "--json")
+    run = json.loads(result.stdout)
+    assert result.returncode == 1 and run["status"] == "failed" and "does not exist" in run["reason"], run
+    assert not md.exists()  # reported, not replaced
+    md.symlink_to(md)  # a link to itself: cannot be read
+    looped = json.loads(cli(data_dir, "run-now", "--json").stdout)
+    assert looped["status"] == "failed" and "cannot read" in looped["reason"], looped
+    assert "HEARTBEAT.md" in cli(data_dir, "status").stdout
+
+
+def test_a_password_in_ollama_host_is_never_kept_shown_or_sent(data_dir: Path) -> None:
+    """The README-only attack (#25): `OLLAMA_HOST=http://u:secret@host` put the password in the run's reason,
+    `status`, the log and the database."""
+    host = "http://u:pw1234secret@127.0.0.1:9"
+    run = cli(data_dir, "run-now", "--json", host=host)
+    status = cli(data_dir, "status", "--json", host=host)
+    said = json.loads(run.stdout)["reason"]
+    assert run.returncode == 1 and "holds a user name or password, which the app never stores or sends" in said
+    everything = run.stdout + run.stderr + status.stdout + status.stderr
+    everything += (data_dir / "logs" / "heartbeat.log").read_text(encoding="utf-8")
+    everything += (data_dir / "heartbeat.db").read_bytes().decode("utf-8", "replace")
+    assert "pw1234secret" not in everything

@@ -229,6 +229,21 @@ def whole_text(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
+def _reserved_invisible(char: str) -> bool:
+    """Code points Unicode reserves as default-ignorable (drawn as nothing) though no character is assigned
+    there yet: U+2065, U+FFF0–FFF8 and the rest of the tag plane's block U+E0000–E0FFF. Not Cf in Python's
+    database, so they slipped past; hidden ASCII was spelled in U+E0080+ and a title of U+2065 was "not empty"
+    (found by the README-only attack). Variation selectors in that block are handled before this."""
+    code = ord(char)
+    return code == 0x2065 or 0xFFF0 <= code <= 0xFFF8 or 0xE0000 <= code <= 0xE0FFF
+
+
+def invisible(char: str) -> bool:
+    """Whether `char` draws nothing and is no space: format characters, reserved default-ignorables, the
+    blank letters. One definition for a model's text and for what a person adds (a message, a note)."""
+    return char in _BLANK or unicodedata.category(char) in ("Cf", "Cc") or _reserved_invisible(char)
+
+
 def _is_variation_selector(char: str) -> bool:
     return "\ufe00" <= char <= "\ufe0f" or "\U000e0100" <= char <= "\U000e01ef"
 
@@ -258,6 +273,8 @@ def _strip_invisible(text: str) -> str:
         if _is_variation_selector(char):
             if not _selects_nothing(kept):
                 kept.append(char)
+            continue
+        if _reserved_invisible(char):
             continue
         if unicodedata.category(char) in ("Mn", "Me") and (not kept or kept[-1].isspace()):
             continue

@@ -128,20 +128,29 @@ def _read_regular(target: Path, limit: int) -> bytes:
         os.close(fd)
 
 
-def read_heartbeat_md(path: Path) -> tuple[str, list[str]]:
-    """Read HEARTBEAT.md (or the file at `path` if it is one). Never raises.
+class Unreadable(Exception):
+    """The file is not there or cannot be read: a heartbeat has no instructions, which is a failure to say,
+    not "nothing to do" (a cron job would never notice a skip)."""
 
-    A missing or unreadable file yields "" and a warning: the heartbeat keeps running (the precheck then
-    skips it as "nothing actionable") and the user is told why. Past `READ_MAX_BYTES` the rest is not read,
-    and the warning says so.
+
+def read_heartbeat_md(path: Path, *, strict: bool = False) -> tuple[str, list[str]]:
+    """Read HEARTBEAT.md (or the file at `path` if it is one). Never raises unless `strict`.
+
+    A missing or unreadable file yields "" and a warning (`check`, the editor: they say so), or with
+    `strict` (a heartbeat) raises Unreadable. Past `READ_MAX_BYTES` the rest is not read, and the warning
+    says so.
     """
     target = path / FILENAME if path.is_dir() else path
     warnings: list[str] = []
     try:
         data = _read_regular(target, READ_MAX_BYTES + 1)
     except FileNotFoundError:
+        if strict:
+            raise Unreadable(f"{target} does not exist") from None
         return "", [f"{target} does not exist"]
     except OSError as exc:
+        if strict:
+            raise Unreadable(f"cannot read {target}: {exc.strerror or exc}") from None
         return "", [f"cannot read {target}: {exc.strerror or exc}"]
     if len(data) > READ_MAX_BYTES:
         data = data[:READ_MAX_BYTES]

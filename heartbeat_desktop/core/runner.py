@@ -110,7 +110,11 @@ class HeartbeatRunner:
         for warning in thread.config_warnings:
             log.warning("Thread %s config: %s", thread_id, warning)
         dry = config.dry_run if dry_run is None else dry_run
-        instructions, md_warnings = self._instructions(thread_id, thread.workspace, heartbeat_md_text)
+        try:
+            instructions, md_warnings = self._instructions(thread_id, thread.workspace, heartbeat_md_text)
+            unreadable = None
+        except heartbeat_md.Unreadable as exc:
+            instructions, md_warnings, unreadable = heartbeat_md.parse(""), [], str(exc)
 
         run = RunRecord(
             id=str(uuid.uuid4()),
@@ -122,6 +126,11 @@ class HeartbeatRunner:
             model=config.model or self.default_model,
             warnings=[f"config: {w}" for w in thread.config_warnings] + [f"HEARTBEAT.md: {w}" for w in md_warnings],
         )
+        if unreadable is not None:
+            # Reported, never replaced: the template is written on the very first start only (a deleted file
+            # once came back as the default template, and the agent acted on it).
+            run.error_kind = "heartbeat_md"
+            return self._fail(run, t0, f"HEARTBEAT.md: {unreadable}", record=record, inserted=False)
         log.info("Starting heartbeat for thread %s (%s%s)", thread_id, trigger, ", dry run" if dry else "")
         md_hash = instructions.sha256[:16]
         try:
@@ -204,7 +213,7 @@ class HeartbeatRunner:
     ) -> tuple[heartbeat_md.Instructions, list[str]]:
         """The thread's HEARTBEAT.md parsed (or the editor's unsaved `text`), and what was wrong reading it."""
         if text is None:
-            text, md_warnings = heartbeat_md.read_heartbeat_md(workspace or self.default_workspace)
+            text, md_warnings = heartbeat_md.read_heartbeat_md(workspace or self.default_workspace, strict=True)
         else:
             md_warnings = []
         instructions = heartbeat_md.parse(text)

@@ -50,7 +50,10 @@ class AnthropicClient(HostedClient):
         if not isinstance(blocks, list):
             raise LLMError("invalid_reply", f"invalid reply: {self.name} sent no content")
         blocks = [b for b in blocks if isinstance(b, dict)]
-        inputs = [b.get("input") for b in blocks if b.get("type") == "tool_use"]
+        tools = [b for b in blocks if b.get("type") == "tool_use"]
+        if any(b.get("name") != TOOL for b in tools):  # only the tool it was given may answer
+            raise LLMError("invalid_reply", f"invalid reply: {self.name} answered with a tool it was not given")
+        inputs = [b.get("input") for b in tools]
         if len({json.dumps(i, sort_keys=True, default=str) for i in inputs}) > 1:
             # The tool is forced once; two different decisions leave which one counts to a guess.
             raise LLMError("invalid_reply", f"invalid reply: {self.name} sent {len(inputs)} different decisions")

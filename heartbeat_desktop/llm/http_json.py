@@ -217,6 +217,21 @@ def _status_error(
     return LLMError("http_error", f"{provider} returned HTTP {status}: {said}", status=status, detail=said)
 
 
+class _KeyTwice(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key[:80]
+
+
+def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _KeyTwice(key)
+        found[key] = value
+    return found
+
+
 def _lenient_int(text: str) -> int | None:
     """A whole number in a server's envelope. One of thousands of digits (Python refuses to read past 4300)
     is no count a server means: read as None, so a valid decision is not lost to a garbled `usage` field."""
@@ -225,7 +240,11 @@ def _lenient_int(text: str) -> int | None:
 
 def _json_object(response: httpx.Response, provider: str) -> dict[str, Any]:
     try:
-        data = response.json(parse_int=_lenient_int)
+        data = response.json(parse_int=_lenient_int, object_pairs_hook=_one_value_per_key)
+    except _KeyTwice as exc:  # Python would keep the last: which one the server meant is a guess
+        raise LLMError(
+            "invalid_reply", f"invalid reply: {provider} sent JSON with the key {exc.key!r} twice: ambiguous"
+        ) from None
     except (ValueError, RecursionError) as exc:  # not JSON, nested too deep
         raise LLMError("invalid_reply", f"invalid reply: {provider} sent something that is not JSON") from exc
     if not isinstance(data, dict):

@@ -304,8 +304,15 @@ class OllamaClient:
             raise self._response_error(exc, name) from None
         except (ConnectionError, httpx.HTTPError) as exc:
             raise self._call_error(exc, guard, timeout_s) from exc
+        except (ValueError, TypeError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError
+            raise self._not_ollamas(guard, timeout_s, "list of loaded models") from exc
         finally:
             client.close()
+
+    def _not_ollamas(self, guard: CallGuard, timeout_s: float, what: str) -> LLMError:
+        """A list in a shape Ollama never sends (the library's own parsing failed): said in one line."""
+        cut = describe_cut(guard, f"Ollama at {self.host}", timeout_s)
+        return cut or LLMError("invalid_reply", f"Ollama at {self.host} sent a {what} that is not Ollama's")
 
     def list_models(self, timeout_s: float = 10.0) -> list[str]:
         guard = CallGuard(time.monotonic() + timeout_s)
@@ -319,6 +326,8 @@ class OllamaClient:
             raise self._response_error(exc, "") from None
         except (ConnectionError, httpx.HTTPError) as exc:
             raise self._call_error(exc, guard, timeout_s) from exc
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise self._not_ollamas(guard, timeout_s, "model list") from exc
         finally:
             client.close()
 

@@ -82,7 +82,8 @@ class TrayApp(QObject):
         self.autostart = Autostart()
         self.fallback: FallbackWindow | None = None
         self._quitting = False
-        paths.ensure_heartbeat_md(data_dir)
+        if not paths.db_file(data_dir).exists():  # the very first start (the launch's open_store does it too)
+            paths.ensure_heartbeat_md(data_dir)
         self.db_path = db_path = paths.db_file(data_dir)
         # One per app: keyring lookups are shared by every run, bounded, and asked for only where a key
         # was stored (see secrets.KeyCache).

@@ -6,10 +6,10 @@ import builtins
 import re
 import sqlite3
 import time
-import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
+from ..core.actions import invisible
 from ..core.config import HeartbeatConfig
 from ..core.models import ADDED_ROLES, NOTE_KINDS, TEXT_MAX, Message, Note, Thread
 from ..core.ports import StoreError
@@ -209,7 +209,7 @@ TITLE_MAX = 200
 
 def _visible(text: str) -> bool:
     """Whether the text shows anything: spaces and format characters (U+200B…) alone do not."""
-    return any(not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc") for ch in text)
+    return any(not ch.isspace() and not invisible(ch) for ch in text)
 
 
 def _title(title: str) -> str:

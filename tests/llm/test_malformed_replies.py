@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from heartbeat_desktop.core.runner import HeartbeatRunner
+from heartbeat_desktop.llm import OllamaClient
 from heartbeat_desktop.llm.anthropic_client import AnthropicClient
 from heartbeat_desktop.llm.openai_client import OpenAICompatibleClient
 from heartbeat_desktop.store import SqliteStore
-from tests.support.ollama_server import Garbage
-from tests.support.provider_servers import ProviderServer, Raw
+from tests.support.ollama_server import Garbage, OllamaServer
+from tests.support.provider_servers import ProviderServer, Raw, RawText
 
 NONE_WITH_EMOJI = '{"action": "none", "reason": "all good \\ud83d\\ude00"}'
 
@@ -100,6 +101,7 @@ def test_shapes_of_hosted_replies_that_crashed_a_run(hosted, store: SqliteStore)
     else:
         tool = {"type": "tool_use", "id": "t", "name": "record_decision"}
         cases = [
+            (_anthropic(tool | {"input": NONE, "name": "other_tool"}), "failed", "a tool it was not given"),
             (_anthropic(tool | {"input": NONE}, tool | {"input": POST}), "failed", "sent 2 different decisions"),
             (_anthropic({"type": "text", "text": 5}), "failed", "a text block that is not text"),
             (_anthropic(tool | {"input": NONE}, tool | {"input": NONE}), "ok", ""),
@@ -112,3 +114,48 @@ def test_shapes_of_hosted_replies_that_crashed_a_run(hosted, store: SqliteStore)
         assert run.status == status  # recorded, never left "started"
         if status == "failed":
             assert run.error_kind == "invalid_reply", run.error_kind
+
+
+def test_a_key_given_twice_anywhere_in_a_hosted_reply_is_ambiguous(hosted, store: SqliteStore) -> None:
+    """The second README-only attack (#25): Ollama's replies refused a repeated key, but the OpenAI wrapper
+    (`{"decision": …, "decision": …}`) and Anthropic's tool input let the last one win — a post was written."""
+    server, runner = hosted
+    server.models = ["m"]
+    two = '{"decision": {"action": "none", "reason": "r"}, "decision": ' + json.dumps(POST) + "}"
+    if server.protocol == "openai":
+        server.script(_openai({"role": "assistant", "content": two}))
+        words = "'decision' appears twice"
+    else:
+        envelope = json.dumps(
+            {
+                "type": "message",
+                "role": "assistant",
+                "stop_reason": "tool_use",
+                "content": [{"type": "tool_use", "id": "t", "name": "record_decision", "input": {"X": 1}}],
+            }
+        ).replace('{"X": 1}', '{"decision": {"action": "none"}, "decision": ' + json.dumps(POST) + "}")
+        server.script(RawText(envelope))
+        words = "sent JSON with the key 'decision' twice: ambiguous"
+    result = runner.run("default")
+    assert result.status == "failed" and words in result.reason, result.reason
+    assert store.feed.posts() == []
+
+
+def test_model_lists_in_a_shape_ollama_never_sends_are_one_line_not_a_traceback() -> None:
+    from heartbeat_desktop.core.ports import LLMError
+
+    for tags, ps in (
+        ([1], [1]),
+        ({"models": "x"}, {"models": "x"}),
+        ({"models": [{"model": "a", "size": "big"}]}, {"models": [{"name": 5}]}),
+    ):
+        server = OllamaServer().start()
+        server.raw_tags, server.raw_ps = tags, ps
+        try:
+            client = OllamaClient(server.url)
+            for call in (client.list_models, client.unload_all):
+                with pytest.raises(LLMError, match="that is not Ollama's") as info:
+                    call()
+                assert info.value.kind == "invalid_reply"
+        finally:
+            server.stop()

@@ -147,6 +147,9 @@ class OllamaServer:
         # What Ollama would hold in memory: a model is loaded by a chat unless its keep_alive is 0, and
         # unloaded by a generate with keep_alive 0 (what `/api/ps` lists).
         self.loaded: set[str] = set()
+        # Answer /api/tags and /api/ps with these as they are (shapes Ollama never sends), when set.
+        self.raw_tags: Any = None
+        self.raw_ps: Any = None
         self.pull_steps = 5
         self.pull_step_s = 0.05
         self._lock = threading.Lock()
@@ -238,6 +241,10 @@ class OllamaServer:
                     return
                 if self.path == "/api/version":
                     self._json(200, {"version": server.version})
+                elif self.path == "/api/ps" and server.raw_ps is not None:
+                    self._json(200, server.raw_ps)
+                elif self.path == "/api/tags" and server.raw_tags is not None:
+                    self._json(200, server.raw_tags)
                 elif self.path == "/api/ps":
                     self._json(
                         200, {"models": [{"name": m, "model": m, "size": 1, "digest": "d"} for m in server.loaded]}

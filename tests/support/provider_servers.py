@@ -62,7 +62,14 @@ class Raw:
     body: dict[str, Any]
 
 
-Item = Answer | Status | Hang | Trickle | Flood | Raw
+@dataclass
+class RawText:
+    """A 200 whose body is this text as it is (JSON no writer of ours would produce: a key given twice)."""
+
+    text: str
+
+
+Item = Answer | Status | Hang | Trickle | Flood | Raw | RawText
 
 
 def response_format_sent(body: dict[str, Any]) -> str | None:
@@ -254,6 +261,14 @@ class ProviderServer:
                     return
                 if isinstance(item, Raw):
                     self._send(200, item.body)
+                    return
+                if isinstance(item, RawText):
+                    body = item.text.encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
                     return
                 if server.protocol == "openai":
                     self._send(

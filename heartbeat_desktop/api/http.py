@@ -46,6 +46,15 @@ READ_TIMEOUT_S = 5.0
 Dispatch = Callable[[str, str, dict[str, list[str]], Any], tuple[int, Any]]
 
 
+_current = threading.local()
+
+
+def current_connection() -> socket.socket | None:
+    """The client connection of the request this thread is handling (each request has a thread of its own):
+    an endpoint that waits long checks with it whether its caller is still there."""
+    return getattr(_current, "connection", None)
+
+
 class ApiError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -202,6 +211,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _handle(self) -> None:
+        _current.connection = self.connection
         try:
             self._check_caller()
             body = self._read_body()

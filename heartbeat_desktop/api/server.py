@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
+import select
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from ..files import EDITABLE_MAX_BYTES, atomic_write
 from ..store import SqliteStore
 from ..store.threads import NoSuchThread
 from ..wiring import run_wait_s
-from .http import CONNECTION_DEADLINE_S, MAX_CONNECTIONS, ApiError, BoundedServer, handler_class
+from .http import CONNECTION_DEADLINE_S, MAX_CONNECTIONS, ApiError, BoundedServer, current_connection, handler_class
 
 __all__ = ["CONNECTION_DEADLINE_S", "MAX_CONNECTIONS", "ApiError", "ApiFiles", "ControlAPI"]
 
@@ -205,7 +207,7 @@ class ControlAPI:
             if not isinstance(dry_run, bool):  # "false" is a non-empty string: bool() would make it a dry run
                 raise ApiError(400, "dry_run must be true or false")
         wait_s = self._with_store(lambda s: (s.threads.require(thread_id), run_wait_s(s))[1])
-        result = run_and_wait(self._control, thread_id, dry_run, wait_s)
+        result = run_and_wait(self._control, thread_id, dry_run, wait_s, gone=_caller_gone())
         if isinstance(result, RunRefused):
             raise ApiError(409 if result.why is Refusal.BUSY else 503, result.message)
         return 200, run_summary(result)
@@ -272,6 +274,23 @@ class ControlAPI:
             raise ApiError(400, "limit must be a whole number") from None
         posts = self._with_store(lambda s: s.feed.posts(limit=limit))
         return 200, [post_json(p) for p in posts]
+
+
+def _caller_gone() -> Callable[[], bool]:
+    """Whether this request's client closed its connection (a curl -m that gave up): then its run-now is
+    withdrawn. The connection is the request thread's own (http.py keeps it per thread)."""
+    conn = current_connection()
+    if conn is None:
+        return lambda: False
+
+    def gone() -> bool:
+        try:
+            readable, _, _ = select.select([conn], [], [], 0)
+            return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    return gone
 
 
 def _feedback_of(store: SqliteStore, thread_id: str, limit: int) -> dict[str, Any]:

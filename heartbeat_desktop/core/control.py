@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -97,7 +98,13 @@ class AppControl(Protocol):
 
     def status(self) -> dict[str, object]: ...
 
-    def run_now(self, thread_id: str, dry_run: bool, done: RunDone) -> None: ...
+    def run_now(self, thread_id: str, dry_run: bool, done: RunDone) -> str:
+        """Ask for a run; returns the request's token (for `withdraw`)."""
+        ...
+
+    def withdraw(self, token: str) -> None:
+        """Its caller is gone: a run still queued for it is dropped, one in flight is cancelled."""
+        ...
 
     def set_paused(self, paused: bool) -> None: ...
 
@@ -122,13 +129,13 @@ def run_answer(result: RunRecord | RunRefused) -> Answer:
     return {"ok": True, "run": result.to_dict()}
 
 
-def perform(control: AppControl, request: Request, reply: Reply) -> None:
+def perform(control: AppControl, request: Request, reply: Reply) -> str | None:
     """Carry out one request and answer it through `reply` exactly once (a run-now and a close answer later,
-    when the app has done it)."""
+    when the app has done it). Returns a run-now's token: a transport whose caller leaves withdraws it."""
     verb = request.verb
     if verb is Verb.RUN_NOW:
-        control.run_now(str(request.thread), request.dry_run, lambda result: reply(run_answer(result)))
-    elif verb is Verb.CLOSE:
+        return control.run_now(str(request.thread), request.dry_run, lambda result: reply(run_answer(result)))
+    if verb is Verb.CLOSE:
         control.close_window(str(request.window), lambda closed: reply({"ok": True, "closed": closed}))
     elif verb is Verb.STATUS:
         reply({"ok": True, "status": control.status()})
@@ -142,6 +149,7 @@ def perform(control: AppControl, request: Request, reply: Reply) -> None:
         if verb in (Verb.PAUSE, Verb.RESUME):
             answer["paused"] = verb is Verb.PAUSE
         reply(answer)
+    return None
 
 
 # The verbs that answer at once with nothing to say but "done".
@@ -156,10 +164,17 @@ _SIMPLE: dict[Verb, Callable[[AppControl, Request], None]] = {
 }
 
 
-def run_and_wait(control: AppControl, thread_id: str, dry_run: bool, timeout_s: float) -> RunRecord | RunRefused:
+def run_and_wait(
+    control: AppControl,
+    thread_id: str,
+    dry_run: bool,
+    timeout_s: float,
+    gone: Callable[[], bool] = lambda: False,
+) -> RunRecord | RunRefused:
     """A run-now for a caller that blocks (an API request on its server thread): the same request as every
-    other caller's, and `timed_out` when the run has not ended in `timeout_s` (it may still finish; History
-    shows it)."""
+    other caller's, and `timed_out` when the run has not ended in `timeout_s`. `gone()` says the caller
+    left (its connection closed): the request is then withdrawn, so a client that gave up and retries never
+    gets two runs."""
     finished = threading.Event()
     box: list[RunRecord | RunRefused] = []
 
@@ -167,7 +182,12 @@ def run_and_wait(control: AppControl, thread_id: str, dry_run: bool, timeout_s: 
         box.append(result)
         finished.set()
 
-    control.run_now(thread_id, dry_run, done)
-    if not finished.wait(timeout_s):
-        return RunRefused(Refusal.TIMED_OUT, "the run did not finish in time; see History")
+    token = control.run_now(thread_id, dry_run, done)
+    deadline = time.monotonic() + timeout_s
+    while not finished.wait(min(0.5, max(0.0, deadline - time.monotonic()))):
+        if gone() or time.monotonic() >= deadline:
+            control.withdraw(token)
+            if gone():
+                return RunRefused(Refusal.TIMED_OUT, "the caller left; the run was withdrawn")
+            return RunRefused(Refusal.TIMED_OUT, "the run did not finish in time; see History")
     return box[0]

@@ -203,6 +203,11 @@ class HeartbeatRunner:
                 self._check_breaker(failed, config)
             return failed
         except StoreError as exc:
+            if self._thread_gone(run.thread_id):
+                # Removed while its heartbeat ran (the database then refused the write): say that, not the
+                # constraint's words. Its runs go with it; the caller still gets this answer.
+                return self._fail(run, t0, "the thread was removed while its heartbeat ran; nothing was written",
+                                  record=False)  # fmt: skip
             return self._fail(run, t0, _db_reason(exc), record=record)
         except Exception as exc:  # the run must end recorded, whatever went wrong
             log.exception("Heartbeat for thread %s crashed", run.thread_id)
@@ -353,6 +358,12 @@ class HeartbeatRunner:
             " (dry run, nothing written)" if run.dry_run else "",
         )
         return run
+
+    def _thread_gone(self, thread_id: str) -> bool:
+        try:
+            return self.store.get_thread(thread_id) is None
+        except StoreError:
+            return False
 
     def _fail(self, run: RunRecord, t0: float, reason: str, *, record: bool, inserted: bool = True) -> RunRecord:
         run.status, run.reason = "failed", reason

@@ -448,3 +448,76 @@ def test_feedback_through_the_api(api: Client, app: TrayApp, ollama: OllamaServe
     assert thread["act_on"]["rejected"] == 1 and thread["events"][0]["kind"] == "not_useful"
     history = api("GET", "/api/threads/default/heartbeat/history").json()
     assert history[0]["feedback"]["outcome"] == "rejected"
+
+
+def test_a_thread_removed_while_its_run_now_waits_still_answers_the_caller(
+    api: Client, app: TrayApp, ollama: OllamaServer, qtbot
+) -> None:
+    """The second README-only attack (#25): the caller of a run-now whose thread was removed meanwhile waited
+    forever (curl for its whole -m 90), and History blamed a FOREIGN KEY constraint."""
+    store = SqliteStore(app.data_dir / "heartbeat.db")
+    try:
+        store.threads.create("t3", "Doomed")
+    finally:
+        store.close()
+    app.scheduler.reload()
+    ollama.script(Reply(POST, delay_s=2.0))
+    box: list[httpx.Response] = []
+    headers = {"Authorization": f"Bearer {api.token}"}
+    threading.Thread(
+        target=lambda: box.append(
+            httpx.post(f"{api.url}/api/threads/t3/heartbeat/run-now", headers=headers, timeout=60)
+        ),
+        daemon=True,
+    ).start()
+    qtbot.waitUntil(lambda: bool(ollama.chat_requests()), timeout=20000)  # the run is asking the model
+    store = SqliteStore(app.data_dir / "heartbeat.db")
+    try:
+        store.threads.remove("t3")
+    finally:
+        store.close()
+    app.scheduler.reload()
+    qtbot.waitUntil(lambda: bool(box), timeout=30000)
+    answer = box[0].json()
+    assert answer["status"] == "failed" and answer["reason"] == (
+        "the thread was removed while its heartbeat ran; nothing was written"
+    ), answer
+
+
+def test_a_queued_run_now_whose_caller_left_is_not_carried_out(
+    api: Client, app: TrayApp, ollama: OllamaServer, qtbot, data_dir: Path
+) -> None:
+    """The second README-only attack (#25): `timeout 2 heartbeat-desktop run-now` gave up while queued behind a
+    run in flight, then its run was carried out anyway — and the retry made a second comment."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    ollama.script(Reply(POST, delay_s=4.0))
+    box: list[httpx.Response] = []
+    headers = {"Authorization": f"Bearer {api.token}"}
+    url = f"{api.url}/api/threads/default/heartbeat/run-now"
+    threading.Thread(
+        target=lambda: box.append(httpx.post(url, json={"dry_run": True}, headers=headers, timeout=60)), daemon=True
+    ).start()
+    qtbot.waitUntil(lambda: bool(ollama.chat_requests()), timeout=20000)  # the first run is asking the model
+    env = {**os.environ, "HEARTBEAT_DATA_DIR": str(data_dir)}
+    cli = subprocess.Popen([sys.executable, "-m", "heartbeat_desktop", "run-now"], cwd=REPO, env=env)
+    qtbot.waitUntil(lambda: app.scheduler.state.thread("default").queued, timeout=20000)
+    cli.send_signal(signal.SIGTERM)  # it gives up while its run waits
+    cli.wait(20)
+    qtbot.waitUntil(lambda: not app.scheduler.state.thread("default").queued, timeout=10000)
+    qtbot.waitUntil(lambda: bool(box), timeout=30000)
+    qtbot.wait(1500)  # time for a wrongly kept run to start
+    store = SqliteStore(data_dir / "heartbeat.db")
+    try:
+        runs = store.runs.history("default", limit=10)
+    finally:
+        store.close()
+    assert [(r.trigger, r.dry_run) for r in runs] == [("manual", True)], [
+        (r.trigger, r.dry_run, r.reason) for r in runs
+    ]
+    assert len(ollama.chat_requests()) == 1

@@ -36,12 +36,16 @@ class Control:
         self.calls.append(("status", None))
         return {"paused": True}
 
-    def run_now(self, thread_id: str, dry_run: bool, done: Callable[[RunRecord | RunRefused], None]) -> None:
+    def run_now(self, thread_id: str, dry_run: bool, done: Callable[[RunRecord | RunRefused], None]) -> str:
         self.calls.append(("run_now", (thread_id, dry_run)))
         if self.answer_later:
             self.waiting.append(done)
         elif self.run_result is not None:
             done(self.run_result)
+        return f"token-{len(self.calls)}"
+
+    def withdraw(self, token: str) -> None:
+        self.calls.append(("withdraw", token))
 
     def set_paused(self, paused: bool) -> None:
         self.calls.append(("set_paused", paused))
@@ -164,3 +168,16 @@ def test_a_waiting_caller_gets_the_answer_from_another_thread_or_a_timeout() -> 
     timer.start()
     assert run_and_wait(control, "t2", True, timeout_s=30) is refusal
     timer.join()
+
+
+def test_a_waiting_caller_that_leaves_withdraws_its_run() -> None:
+    """The second README-only attack (#25): a run-now whose caller gave up still ran, and its retry ran again."""
+    from heartbeat_desktop.core.control import run_and_wait
+
+    control = Control(answer_later=True)
+    left = [False]
+    timer = threading.Timer(0.3, lambda: left.__setitem__(0, True))
+    timer.start()
+    result = run_and_wait(control, "default", False, 30, gone=lambda: left[0])
+    assert isinstance(result, RunRefused) and "the caller left" in result.message
+    assert control.calls == [("run_now", ("default", False)), ("withdraw", "token-1")]

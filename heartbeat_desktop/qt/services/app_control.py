@@ -60,11 +60,17 @@ class AppControlQt(QObject):
     def status(self) -> dict[str, object]:
         return self._hooks.status()
 
-    def run_now(self, thread_id: str, dry_run: bool, done: RunDone) -> None:
+    def run_now(self, thread_id: str, dry_run: bool, done: RunDone) -> str:
         token = uuid.uuid4().hex
         with self._lock:
             self._runs[token] = done
         self._scheduler.run_heartbeat_now(thread_id, dry_run, token)
+        return token
+
+    def withdraw(self, token: str) -> None:
+        with self._lock:
+            self._runs.pop(token, None)  # nobody to answer any more
+        self._scheduler.withdraw(token)
 
     def set_paused(self, paused: bool) -> None:
         if paused:

@@ -55,6 +55,7 @@ class HeartbeatScheduler(QObject):
     _set_thread_paused = Signal(str, bool)
     _snooze_thread = Signal(str, float)
     _request_run = Signal(str, bool, str)
+    _withdraw = Signal(str)
     request_done = Signal(str, object, object)  # token, RunRecord | None, RunRefused | None
 
     def __init__(
@@ -86,6 +87,7 @@ class HeartbeatScheduler(QObject):
         self._set_thread_paused.connect(self._worker.set_thread_paused)
         self._snooze_thread.connect(self._worker.snooze_thread)
         self._request_run.connect(self._worker.request_run)
+        self._withdraw.connect(self._worker.withdraw)
         self._worker.run_started.connect(self.run_started)
         self._worker.request_done.connect(self.request_done)
         self._worker.run_finished.connect(self._on_finished)
@@ -122,6 +124,10 @@ class HeartbeatScheduler(QObject):
     def run_heartbeat_now(self, thread_id: str, dry_run: bool = False, token: str = "") -> None:
         """Ask for a manual run. With a `token`, `request_done(token, run, refused)` answers this request."""
         self._request_run.emit(thread_id, dry_run, token)
+
+    def withdraw(self, token: str) -> None:
+        """The caller of run-now `token` left: a queued run is dropped, one in flight cancelled."""
+        self._withdraw.emit(token)
 
     def register_callback(self, fn: Callable[[RunRecord], None]) -> None:
         """Call `fn(run)` after every finished run (on the GUI thread)."""

@@ -217,6 +217,21 @@ class SchedulerWorker(QObject):
         self._dispatch(entry, "manual", dry_run, token)
         self._plan()
 
+    @Slot(str)
+    def withdraw(self, token: str) -> None:
+        """The caller of run-now `token` left (its connection closed): a run still queued for it is dropped,
+        one in flight is cancelled (recorded as cancelled). What a caller gave up on is not carried out."""
+        for entry in self._entries.values():
+            before = len(entry.queued)
+            entry.queued[:] = [(dry, tok) for dry, tok in entry.queued if tok != token]
+            if len(entry.queued) != before:
+                log.info("Run now for thread %s withdrawn: its caller left", entry.thread_id)
+                self._publish()
+            job = entry.job
+            if job is not None and job.token == token and job.runner is not None:
+                log.info("Run now for thread %s cancelled: its caller left", entry.thread_id)
+                job.runner.cancel()
+
     # ------------------------------------------------------------------ planning
     def _load(self, first: bool = False) -> None:
         assert self._store is not None
@@ -244,8 +259,12 @@ class SchedulerWorker(QObject):
                 entry.catch_up = first and missed(config, now=now, last_run_at=last, consecutive_failures=failures)
         for gone in set(self._entries) - seen:
             entry = self._entries.pop(gone)
-            if entry.job is not None:
-                entry.job.abandoned = True
+            # A removed thread's waiting callers are answered (they waited forever): a queued run-now is
+            # refused now; one in flight is answered when it ends (`_on_run_done`).
+            for _dry_run, token in entry.queued:
+                if token:
+                    self.request_done.emit(token, None, RunRefused(Refusal.NO_THREAD, f"thread {gone!r} was removed"))
+            entry.queued.clear()
 
     def _anchor(self, entry: _Entry, state: ThreadState | None, now: float) -> tuple[float | None, int]:
         """The slot the next one follows (and the failure count): the stored last slot (a database from
@@ -366,6 +385,8 @@ class SchedulerWorker(QObject):
     def _on_run_done(self, job: _Job, result: RunRecord | BaseException) -> None:
         entry = self._entries.get(job.thread_id)
         if entry is None or entry.job is not job or self._store is None:
+            if entry is None and job.token:  # its thread was removed meanwhile: the caller still hears the end
+                self._answer(job, result)
             return
         entry.job = None
         if isinstance(result, RunRecord) and result.paused_thread:
@@ -389,10 +410,13 @@ class SchedulerWorker(QObject):
         elif not job.token:  # a run-now's caller hears it in its answer
             self.run_crashed.emit(job.thread_id, str(result))
         if job.token:
-            if isinstance(result, RunRecord):
-                self.request_done.emit(job.token, result, None)
-            else:
-                self.request_done.emit(job.token, None, RunRefused(Refusal.CRASHED, f"the run crashed: {result}"))
+            self._answer(job, result)
+
+    def _answer(self, job: _Job, result: RunRecord | BaseException) -> None:
+        if isinstance(result, RunRecord):
+            self.request_done.emit(job.token, result, None)
+        else:
+            self.request_done.emit(job.token, None, RunRefused(Refusal.CRASHED, f"the run crashed: {result}"))
 
     def _prune(self, now: float) -> None:
         """The retention of run details (`keep_run_details_days`), applied at most once an hour, after a

@@ -50,6 +50,7 @@ class InstanceServer(QObject):
         self._server.newConnection.connect(self._on_connection)
         self._buffers: dict[int, bytes] = {}
         self._sockets: dict[int, QLocalSocket] = {}
+        self._waiting: dict[int, set[str]] = {}  # per connection: the run-now tokens it still waits for
         # A stat of the socket every so often: its folder can vanish under a running app (see ensure_listening)
         self._check = QTimer(self)
         self._check.setInterval(SOCKET_CHECK_MS)
@@ -128,6 +129,10 @@ class InstanceServer(QObject):
             sock.disconnected.connect(lambda s=sock: self._forget(s))
 
     def _forget(self, sock: QLocalSocket) -> None:
+        # A caller that left (killed, timed out, Ctrl-C) is not answered later: what it waited for is withdrawn,
+        # so a retry never makes two runs (the README-only attack: a retried run-now commented twice).
+        for token in self._waiting.pop(id(sock), set()):
+            self._control.withdraw(token)
         self._buffers.pop(id(sock), None)
         self._sockets.pop(id(sock), None)  # an answer that comes later (a run-now) then goes nowhere
         if shiboken6.isValid(sock):
@@ -168,10 +173,14 @@ class InstanceServer(QObject):
             log.warning("A %s request arrived after its sender stopped waiting: not carried out", parsed.verb.value)
             self._reply(sock, {"ok": False, "error": "the request expired before the app could read it"})
             return
-        perform(self._control, parsed, lambda answer: self._answer(sock, answer))
+        token = perform(self._control, parsed, lambda answer: self._answer(sock, answer, token))
+        if token is not None:
+            self._waiting.setdefault(id(sock), set()).add(token)
 
-    def _answer(self, sock: QLocalSocket, answer: dict[str, Any]) -> None:
+    def _answer(self, sock: QLocalSocket, answer: dict[str, Any], token: str | None = None) -> None:
         """An answer for a connection that may have gone while the app worked on it (a run-now)."""
+        if token is not None:
+            self._waiting.get(id(sock), set()).discard(token)
         if self._sockets.get(id(sock)) is sock and shiboken6.isValid(sock):
             self._reply(sock, answer)
 

@@ -666,3 +666,29 @@ def test_a_password_in_ollama_host_is_never_kept_shown_or_sent(data_dir: Path) -
     everything += (data_dir / "logs" / "heartbeat.log").read_text(encoding="utf-8")
     everything += (data_dir / "heartbeat.db").read_bytes().decode("utf-8", "replace")
     assert "pw1234secret" not in everything
+
+
+def test_a_run_here_stopped_by_a_signal_ends_recorded_as_cancelled(data_dir: Path, ollama: OllamaServer) -> None:
+    """The second README-only attack (#25): `timeout 2 heartbeat-desktop run-now` (SIGTERM) or a closed terminal
+    (SIGHUP) left the run "started", shown later as "the app stopped"; each now cancels the run, recorded."""
+    import signal
+    import time
+
+    ollama.default = Reply('{"action": "none", "reason": "slow"}', delay_s=30)
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        environ = {k: v for k, v in os.environ.items() if k != "LOG_LEVEL"}
+        environ.update({"HEARTBEAT_DATA_DIR": str(data_dir), "OLLAMA_HOST": ollama.url})
+        asked = len(ollama.chat_requests())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "heartbeat_desktop", "run-now", "--json"],
+            env=environ, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while len(ollama.chat_requests()) == asked and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        out, _err = proc.communicate(timeout=30)
+        run = json.loads(out)
+        assert proc.returncode == 1 and run["status"] == "failed" and "cancelled" in run["reason"], (sig, run)
+    history = json.loads(cli(data_dir, "history", "--json", host=ollama.url).stdout)
+    assert [r["status"] for r in history] == ["failed"] * 3  # none left "started" or "interrupted"

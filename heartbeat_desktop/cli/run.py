@@ -7,6 +7,9 @@ While the tray app runs for the same data dir it is the one writer and knows the
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +53,33 @@ def _run_in_running_app(store: SqliteStore, args: argparse.Namespace) -> RunReco
     return run_from_dict(reply["run"])
 
 
+@contextlib.contextmanager
+def _cancelled_by_signals(cancel: Callable[[], None]) -> Iterator[None]:
+    """Ctrl-C, a `timeout`'s SIGTERM or a closed terminal's SIGHUP during a run here cancels the run, which then
+    ends recorded as cancelled; the default handlers ended the process mid-run and left it "started" (later shown
+    as "interrupted"). The handler runs on the main thread between the blocking socket's retries, so the call
+    is cut at once."""
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
+    wanted = [getattr(signal, name) for name in names if hasattr(signal, name)]
+    asked: list[int] = []
+
+    def handler(sig: int, _frame: object) -> None:
+        if asked:  # a second signal: the person insists, stop now as before
+            raise KeyboardInterrupt
+        asked.append(sig)
+        cancel()
+
+    try:
+        previous = {sig: signal.signal(sig, handler) for sig in wanted}
+    except ValueError:  # not the main thread (a test calling the command): nothing to install
+        previous = {}
+    try:
+        yield
+    finally:
+        for sig, before in previous.items():
+            signal.signal(sig, before)
+
+
 def cmd_run_now(store: SqliteStore, args: argparse.Namespace) -> int:
     """Exit 1 only for a failed run: "skipped" and "nothing to do" are the heartbeat working as meant."""
     from ..wiring import make_runner
@@ -57,8 +87,10 @@ def cmd_run_now(store: SqliteStore, args: argparse.Namespace) -> int:
     store.threads.require(args.thread)
     run = _run_in_running_app(store, args)
     if run is None:
+        runner = make_runner(store)
         try:
-            run = make_runner(store).run(args.thread, trigger="manual", dry_run=True if args.dry_run else None)
+            with _cancelled_by_signals(runner.cancel):
+                run = runner.run(args.thread, trigger="manual", dry_run=True if args.dry_run else None)
         except UnknownThread as exc:
             raise UsageError(f"{exc} (see: heartbeat-desktop threads list)") from None
     if args.json:

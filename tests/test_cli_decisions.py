@@ -312,3 +312,18 @@ def test_eval_with_nothing_actionable_does_not_blame_the_model(
     _record_runs(store, data_dir, ollama, 1)
     replayed = cli(data_dir, "replay", "--heartbeat-md", str(md), host=ollama.url)
     assert replayed.returncode == 2 and "nothing actionable" in replayed.stderr
+
+
+def test_a_recorded_run_the_server_never_answered_is_not_a_changed_decision(
+    data_dir: Path, store: SqliteStore, ollama: OllamaServer
+) -> None:
+    """The second README-only attack (#25): a run that had failed with "model not installed" replayed as
+    `error → none  CHANGED`; there was no decision then to compare with."""
+    store.threads.add_message("default", "Remind me today to call Ana.")
+    store.threads.set_config("default", HeartbeatConfig(always_ask=True, model="not-installed"))
+    runner = HeartbeatRunner(store, OllamaClient(ollama.url), default_workspace=data_dir, llm_timeout_s=5)
+    failed = runner.run("default", trigger="manual")
+    assert failed.status == "failed" and failed.error_kind == "model_not_found"
+    out = json.loads(cli(data_dir, "replay", "--model", "llama3.2", "--json", host=ollama.url).stdout)
+    assert len(out["items"]) == 1 and out["items"][0]["before"]["outcome"] == "error", out
+    assert out["changed"] == 0 and not out["items"][0]["changed"], out

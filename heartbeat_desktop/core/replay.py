@@ -113,9 +113,9 @@ class ReplayItem:
 
     @property
     def changed(self) -> bool:
-        """A different decision. A question the server did not answer is not a changed decision: it is
-        counted apart (`ReplayResult.errors`)."""
-        return self.after.outcome != "error" and self.before.key() != self.after.key()
+        """A different decision. A question the server did not answer, then or now, is not a changed
+        decision: there is no decision on that side to compare (now: counted apart, `ReplayResult.errors`)."""
+        return "error" not in (self.before.outcome, self.after.outcome) and self.before.key() != self.after.key()
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -692,3 +692,22 @@ def test_a_run_here_stopped_by_a_signal_ends_recorded_as_cancelled(data_dir: Pat
         assert proc.returncode == 1 and run["status"] == "failed" and "cancelled" in run["reason"], (sig, run)
     history = json.loads(cli(data_dir, "history", "--json", host=ollama.url).stdout)
     assert [r["status"] for r in history] == ["failed"] * 3  # none left "started" or "interrupted"
+
+
+def test_an_api_port_another_program_holds_is_said_without_the_app_too(data_dir: Path) -> None:
+    """The second README-only attack (#25): with the app not running, `api enable --port N` on a port another
+    program holds said "local API on" and `api info` gave the URL and the token without a word."""
+    import socket
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    try:
+        port = str(squatter.getsockname()[1])
+        enabled = cli(data_dir, "api", "enable", "--port", port)
+        assert enabled.returncode == 1 and f"127.0.0.1:{port} is taken" in enabled.stderr, enabled.stderr
+        info = cli(data_dir, "api", "info")
+        assert info.returncode == 1 and "NOT LISTENING" in info.stdout and "do not send it the token" in info.stdout
+    finally:
+        squatter.close()
+    assert cli(data_dir, "api", "info").returncode == 0  # free again: nothing to say

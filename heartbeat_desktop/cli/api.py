@@ -4,6 +4,7 @@ Settings. The running app is told to re-read the settings, so a change applies w
 from __future__ import annotations
 
 import argparse
+import socket
 from typing import Any
 
 from .. import paths
@@ -35,6 +36,8 @@ def cmd_api(store: SqliteStore, args: argparse.Namespace) -> int:
     running = tell_running_app(Request(Verb.API_RELOAD)) if args.action != "info" else None
     live = _live(settings.enabled)
     problem = live.get("error") if live else None
+    if problem is None and live is None and settings.enabled and args.action == "info":
+        problem = _port_held(settings.port)  # no app to ask: is something else there, that would get the token?
     if args.action == "info" or args.json:
         info = {
             "enabled": settings.enabled,
@@ -62,6 +65,13 @@ def cmd_api(store: SqliteStore, args: argparse.Namespace) -> int:
         return error(
             f"local API on, but the running app {problem}: choose another port (api enable --port N)", EXIT_FAIL
         )
+    if settings.enabled and not running and (held := _port_held(settings.port)):
+        # No app to ask: try the port as the app will. Another program there would get the token.
+        return error(
+            f"local API on at {settings.url}, but {held}: the app will not be able to listen there; choose another "
+            "port (api enable --port N)",
+            EXIT_FAIL,
+        )
     where = " (the running app applied it)" if running else " (takes effect when the app starts)"
     print(f"local API {state} at {settings.url}{where}")
     return EXIT_OK
@@ -79,3 +89,16 @@ def _live(enabled: bool) -> dict[str, Any] | None:
     status = answer.get("status") if answer else None
     api = status.get("local_api") if isinstance(status, dict) else None
     return api if isinstance(api, dict) else None
+
+
+def _port_held(port: int) -> str | None:
+    """Why the app could not listen on `port` now (another program holds it), or None. Port 0 is any free one."""
+    if port == 0:
+        return None
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the app's server binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return f"127.0.0.1:{port} is taken ({exc.strerror or exc})"
+    return None

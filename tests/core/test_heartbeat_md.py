@@ -91,3 +91,20 @@ def test_shipped_default_is_useful() -> None:
 def test_parse_never_raises(text: str) -> None:
     ins = parse(text)
     assert ins.raw == text
+
+
+def test_comments_end_where_commonmark_ends_them() -> None:
+    """The second README-only attack (#25): `<!--->` (a whole, empty comment) hid everything after it, and
+    `--!>` did not close one; `check` and the model must read the same file."""
+    from heartbeat_desktop.core.heartbeat_md import parse
+
+    for text, item in (
+        ("<!--->\n- [ ] do it\n<!-- -->\n", "do it"),
+        ("<!-->\n- [ ] empty comment first\n", "empty comment first"),
+        ("<!-- a --!>\n- [ ] after bang\n", "after bang"),
+        ("<!--- three dashes -->\n- [ ] d\n", "d"),
+    ):
+        parsed = parse(text)
+        assert [i.text for i in parsed.checklist] == [item], text
+        assert item in parsed.for_model and "<!--" not in parsed.for_model
+    assert parse("<!-- unclosed\n- [ ] hidden").checklist == []

@@ -136,6 +136,21 @@ class KeyringSecrets:
             log.debug("No key to delete for provider %s", name)
 
 
+class _TwoKeys(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name[:40]
+
+
+def _pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for name, value in pairs:
+        if name in found:
+            raise _TwoKeys(name)
+        found[name] = value
+    return found
+
+
 class PlaintextSecrets:
     """Opt-in only. The file name says PLAINTEXT so nobody mistakes it for something safe."""
 
@@ -151,14 +166,29 @@ class PlaintextSecrets:
         """The file's keys. One that is not JSON, or not an object of texts, is reported with the way out (it
         is the user's own file: the app never guesses at it nor throws it away)."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(self.path.read_text(encoding="utf-8"), object_pairs_hook=_pairs)
         except FileNotFoundError:
             return {}
+        except _TwoKeys as exc:
+            raise self._unusable(
+                f"the provider {exc.name!r} is given twice: which key counts would be a guess"
+            ) from None
         except (OSError, ValueError) as exc:
             raise self._unusable(f"{type(exc).__name__}") from None
-        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-            raise self._unusable("it must be a JSON object of provider names and key texts")
+        if not isinstance(data, dict) or not all(isinstance(v, str) and v.strip() for v in data.values()):
+            raise self._unusable("it must be a JSON object of provider names and non-empty key texts")
+        self._tighten()
         return data
+
+    def _tighten(self) -> None:
+        """Others must not read the file: loosened (an editor, a copy), it is made private again, and said."""
+        try:
+            mode = self.path.stat().st_mode
+            if mode & 0o077:
+                os.chmod(self.path, 0o600)
+                log.warning("%s could be read by others (mode %o); made private (0600)", self.path, mode & 0o777)
+        except OSError as exc:
+            log.warning("Could not check %s's permissions: %s", self.path, exc)
 
     def _unusable(self, why: str) -> SecretsUnavailable:
         return SecretsUnavailable(

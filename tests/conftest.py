@@ -82,25 +82,33 @@ def runner(store: SqliteStore, data_dir: Path, ollama: OllamaServer) -> Heartbea
 # Tests that share one worker of the parallel run (pytest-xdist, `--dist loadgroup`, set in pyproject.toml).
 # Every other test is a unit of its own: its files, servers, display and bus are its own (temp folders, port 0,
 # Xvfb -displayfd, private dbus-daemons), so any worker may run it beside any other.
-#   real-engine: the real model servers are session fixtures (a model loaded per server) and the engine is
-#     CPU-bound: on one worker they load once and never compete with each other for the two cores; the
-#     group is the largest, so xdist hands it out first and the other workers drain the rest meanwhile.
 #   keyring, refcounts: module fixtures (a GNOME Keyring with its bus; ten million references added to None
 #     for the rest of the process), set up once instead of once per worker.
+# The real-engine tests are not grouped: they are the longest (a minute or more each) and CPU-bound, and on one
+# worker they were the suite's whole tail (8 minutes while three workers idled). Each worker that runs one
+# starts the session's server it needs (a model load takes a second); the engines run one thread each
+# (tests/support/llama_engine.py), so four of them share two cores without spinning on each other.
 XDIST_GROUPS = {
-    "tests/real_model/": "real-engine",
     "tests/test_secrets.py": "keyring",
     "tests/qt/test_refcounts.py": "refcounts",
 }
+_ENGINES = ("real_ollama", "real_openai", "real_openai_2048")
+
+
+def _order(item: pytest.Item) -> int:
+    """The real-engine tests first, so the workers start the long ones at once and the short ones fill in
+    around them; the llama-server tests last (packaging/dev-env.sh builds it in the background at low priority
+    while the suite runs, and they wait for that build: tests/support/llama_server_bin.py)."""
+    fixtures = getattr(item, "fixturenames", ())
+    if "real_llama_server" in fixtures:
+        return 2
+    return 0 if any(name in fixtures for name in _ENGINES) else 1
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Groups for the parallel run (above); and the tests on llama.cpp's llama-server run last: packaging/dev-env.sh
-    builds it in the background at low priority while the rest of the suite runs, and they wait for that build
-    (tests/support/llama_server_bin.py)."""
     for item in items:
         where = item.nodeid.split("::")[0]
         group = next((name for prefix, name in XDIST_GROUPS.items() if where.startswith(prefix)), None)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: "real_llama_server" in getattr(item, "fixturenames", ()))
+    items.sort(key=_order)

@@ -286,7 +286,7 @@ def test_the_plaintext_key_file_is_never_written_through_a_link_and_a_broken_one
     assert "nicode" not in pasted.stderr  # the key is never echoed
 
     assert cli(data_dir, "config", "set", "model", "lm:m1", env=NO_KEYRING).returncode == 0
-    for broken in ('{"lm": 5}', "not json", "[1, 2]"):
+    for broken in ('{"lm": 5}', "not json", "[1, 2]", '{"lm": "k1-aaaaaaaa", "lm": "k2-bbbbbbbb"}', '{"lm": ""}'):
         key_file.write_text(broken, encoding="utf-8")
         listed = cli(data_dir, "provider", "list", env=NO_KEYRING)
         assert listed.returncode == 0 and "cannot be used" in listed.stderr and "Traceback" not in listed.stderr

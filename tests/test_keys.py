@@ -242,3 +242,15 @@ def test_most_of_the_key_in_a_models_reply_is_scrubbed(echo) -> None:
     assert REDACTED in cleaned and cleaned.endswith(" end")
     assert not any(key[i : i + 10].lower() in cleaned.lower() for i in range(len(key) - 9))
     assert scrub("an ordinary reply", [key]) == "an ordinary reply" and not echoes("an ordinary reply", key)
+
+
+def test_the_key_in_full_width_letters_is_scrubbed_too() -> None:
+    """The second README-only attack (#25): the key written in full-width letters (ｓｋ-ｔｅｓｔ-…) reached the
+    feed; under NFKC, which the app uses to compare posts, it reads as the key."""
+    from heartbeat_desktop.llm.server_text import REDACTED, without_key
+
+    key = "sk-test-ABCDEFGHIJKLMNOPQRSTUVWX1234"
+    wide = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in key)
+    cleaned = without_key(f"post: {wide} and more", key)
+    assert REDACTED in cleaned and "ＡＢＣＤ" not in cleaned and "ABCD" not in cleaned
+    assert without_key("ｆｕｌｌ-width text, no key", key) == "ｆｕｌｌ-width text, no key"  # left as it came

@@ -21,7 +21,7 @@ import httpx
 from ..core.ports import LLMError
 from .context_window import overflow_error
 from .server_memory import ServerMemory
-from .server_text import echoes, one_line, scrub, seconds, whole_text
+from .server_text import one_line, seconds, whole_text, without_key
 from .transport import CallGuard, describe_cut
 
 log = logging.getLogger(__name__)
@@ -283,8 +283,7 @@ class HostedClient:
         """What the model (or a server posing as one) said, whole Unicode, without our key in it."""
         if not text:
             return text
-        text = whole_text(text)
-        return scrub(text, [self._api_key]) if echoes(text, self._api_key) else text
+        return without_key(whole_text(text), self._api_key)
 
     def _post(self, path: str, body: dict[str, Any], request: Any, deadline: float | None = None) -> dict[str, Any]:
         """The one chat request: the request's model and timeout (a run's attempts share one `deadline`),

@@ -23,7 +23,7 @@ from .diagnose import openai_not_ollama
 from .hosts import host_problem, resolve_host
 from .output_format import OLLAMA_LADDER, walk
 from .server_memory import ServerMemory
-from .server_text import echoes, one_line, scrub, seconds, token_count, whole_text
+from .server_text import one_line, seconds, token_count, whole_text, without_key
 from .transport import CallGuard, describe_cut
 
 log = logging.getLogger(__name__)
@@ -184,8 +184,7 @@ class OllamaClient:
 
     def _clean(self, text: str) -> str:
         """Whole Unicode (an emoji split across two chunks arrives as two surrogate halves), without our key."""
-        text = whole_text(text)
-        return scrub(text, [self._api_key]) if text and echoes(text, self._api_key) else text
+        return without_key(whole_text(text), self._api_key)
 
     def context_window(self, model: str) -> int | None:
         return self._memory.recall_window(self.name, self.host, model) if self._memory is not None else None

@@ -8,6 +8,7 @@ must be one readable line that cannot recolour a terminal or push the rest off s
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -116,3 +117,15 @@ def token_count(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9:
         return value
     return None
+
+
+def without_key(text: str, secret: str | None) -> str:
+    """A model's text without the key in it, in any form that reads as the key: as sent, or in full-width or
+    other compatibility letters (ｓｋ-… reads as sk-… under NFKC, as the app itself compares posts). Text that
+    holds no form of it is returned as it came."""
+    if not secret or not text:
+        return text
+    if echoes(text, secret):
+        return scrub(text, [secret])
+    folded = unicodedata.normalize("NFKC", text)
+    return scrub(folded, [secret]) if folded != text and echoes(folded, secret) else text

@@ -82,11 +82,10 @@ class TrayApp(QObject):
         self.autostart = Autostart()
         self.fallback: FallbackWindow | None = None
         self._quitting = False
-        if not paths.db_file(data_dir).exists():  # the very first start (the launch's open_store does it too)
-            paths.ensure_heartbeat_md(data_dir)
         self.db_path = db_path = paths.db_file(data_dir)
-        # One per app: keyring lookups are shared by every run, bounded, and asked for only where a key
-        # was stored (see secrets.KeyCache).
+        if not db_path.exists():  # the very first start only (as the launch's open_store)
+            paths.ensure_heartbeat_md(data_dir)
+        # One per app: keyring lookups shared by every run, bounded, asked only where a key was stored.
         self.key_cache = wiring.key_cache(data_dir)
         # A simulated clock only when HEARTBEAT_SIMULATED_CLOCK asks for one (the endurance benchmark).
         self.clock = _simulated_clock()

@@ -196,10 +196,13 @@ def test_heartbeats_on_the_ollama_protocol_with_a_real_engine(real_ollama: RealS
     prepare(data)
     assert cli(data, "settings", "set", "default_model", real_ollama.model).returncode == 0
     assert cli(data, "config", "set", "max_tokens", str(ROOM_FOR_THE_LONGEST)).returncode == 0
-    warnings_of_valid_heartbeats(data, 4, OLLAMA_HOST=real_ollama.url)
+    # How often a model gets it right is benchmarks/real_model.py's (20 runs per path); the suite proves each
+    # path works end to end, so a few runs each: a first one, and one after it (what a first run leaves, e.g.
+    # a remembered output format, is used by the next).
+    warnings_of_valid_heartbeats(data, 3, OLLAMA_HOST=real_ollama.url)
     # An allow-list the grammar enforces: votes only.
     assert cli(data, "config", "set", "allowed_actions", "vote").returncode == 0
-    for _ in range(3):
+    for _ in range(2):
         summary = json.loads(cli(data, "run-now", "--json", "--dry-run", OLLAMA_HOST=real_ollama.url).stdout)
         assert summary["status"] == "ok" and summary["action"]["action"] in ("none", "vote"), summary
 
@@ -220,7 +223,7 @@ def test_heartbeats_on_a_keyless_openai_compatible_server_with_no_keyring(
     # model now and then writes past 500 tokens (1 run in 40 in benchmarks/real_model.py): this test is about
     # the format fallback and the keyless path, so give the reply room rather than fail on that.
     assert cli(data, "config", "set", "max_tokens", "1000", **no_keyring).returncode == 0
-    warnings = warnings_of_valid_heartbeats(data, 4, **no_keyring)
+    warnings = warnings_of_valid_heartbeats(data, 2, **no_keyring)
     assert any(
         "local refused the output format json_schema_bounded and json_schema (HTTP 500" in w for w in warnings[0]
     )
@@ -248,8 +251,8 @@ def test_a_full_feed_on_a_2048_token_server_still_gets_decisions(real_openai_204
         cli(data, "provider", "add", "small", "--kind", "openai", "--url", real_openai_2048.url, **env).returncode == 0
     )
     assert cli(data, "config", "set", "model", f"small:{real_openai_2048.model}", **env).returncode == 0
-    results = [json.loads(cli(data, "run-now", "--json", "--dry-run", **env).stdout) for _ in range(3)]
-    assert [r["status"] for r in results] == ["ok"] * 3, [r["reason"] for r in results]
+    results = [json.loads(cli(data, "run-now", "--json", "--dry-run", **env).stdout) for _ in range(2)]
+    assert [r["status"] for r in results] == ["ok"] * 2, [r["reason"] for r in results]
     store = SqliteStore(data / "heartbeat.db")
     first = store.runs.get(results[0]["run_id"])
     later = [store.runs.get(r["run_id"]) for r in results[1:]]

@@ -21,19 +21,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
-from ...core.config import HeartbeatConfig
 from ...core.models import Refusal, RunRecord, RunRefused, Trigger
 from ...core.schedule import DAY_S, anchor, missed, next_due, planned_slot, served_slot
 from ...core.scheduler_state import SchedulerState, ThreadSchedule
 from ...store import SqliteStore
 from ...store.runs import ThreadState
 from ...store.settings import PAUSED_SETTING
+from .scheduler_jobs import Entry, Job
 from .wake_timer import WakeTimer, make_wake_timer
 
 if TYPE_CHECKING:  # built by the caller's factory on a run's thread, not imported at launch
@@ -44,34 +43,6 @@ log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 3600.0
 
 
-@dataclass
-class _Job:
-    thread_id: str
-    trigger: Trigger
-    dry_run: bool
-    token: str = ""
-    slot_at: float | None = None  # the slot a scheduled run serves
-    runner: HeartbeatRunner | None = None
-    abandoned: bool = False
-
-
-@dataclass
-class _Entry:
-    thread_id: str
-    title: str
-    config: HeartbeatConfig
-    paused: bool
-    due: float | None = None
-    slot: float | None = None  # the planned slot (may have passed: then `due` is now and the run is late)
-    last_slot: float | None = None  # the last slot dispatched here: a run the store failed to record
-    backing_off: bool = False  # the next time is set by backoff after failed scheduled runs
-    note: str | None = None  # what the status line should say about the plan (a clock that was ahead)
-    catch_up: bool = False
-    defer_until: float | None = None
-    job: _Job | None = None
-    queued: list[tuple[bool, str]] = field(default_factory=list)  # at most one queued run-now: (dry_run, token)
-
-
 class SchedulerWorker(QObject):
     run_started = Signal(str, str)  # thread_id, trigger
     run_finished = Signal(object)  # RunRecord
@@ -80,7 +51,7 @@ class SchedulerWorker(QObject):
     state_changed = Signal(object)  # SchedulerState
     # The answer to one run-now: token, then the RunRecord or None, then None or the RunRefused saying why not.
     request_done = Signal(str, object, object)
-    _run_done = Signal(object, object)  # (_Job, RunRecord | BaseException), from run threads
+    _run_done = Signal(object, object)  # (Job, RunRecord | BaseException), from run threads
 
     def __init__(
         self,
@@ -100,7 +71,7 @@ class SchedulerWorker(QObject):
         self._start_paused = start_paused
         self._store: SqliteStore | None = None
         self._timer: WakeTimer | None = None
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, Entry] = {}
         self._persisted: dict[str, tuple[float | None, float | None]] = {}
         self._paused = False
         self._started = False
@@ -245,7 +216,7 @@ class SchedulerWorker(QObject):
                 log.warning("Thread %s config: %s", thread.id, warning)
             entry = self._entries.get(thread.id)
             if entry is None:
-                entry = self._entries[thread.id] = _Entry(thread.id, thread.title, config, thread.paused)
+                entry = self._entries[thread.id] = Entry(thread.id, thread.title, config, thread.paused)
                 state = states.get(thread.id)
                 if state is not None and state.defer_until and state.defer_until > (state.last_run_at or 0):
                     entry.defer_until = state.defer_until
@@ -266,7 +237,7 @@ class SchedulerWorker(QObject):
                     self.request_done.emit(token, None, RunRefused(Refusal.NO_THREAD, f"thread {gone!r} was removed"))
             entry.queued.clear()
 
-    def _anchor(self, entry: _Entry, state: ThreadState | None, now: float) -> tuple[float | None, int]:
+    def _anchor(self, entry: Entry, state: ThreadState | None, now: float) -> tuple[float | None, int]:
         """The slot the next one follows (and the failure count): the stored last slot (a database from
         before slots were stored was given its last start), never behind a slot this worker already ran, and
         never in the future (`core.schedule.anchor`: a clock that was ahead must not freeze the thread)."""
@@ -283,7 +254,7 @@ class SchedulerWorker(QObject):
             entry.note = None
         return last, state.consecutive_failures if state is not None else 0
 
-    def _replan(self, entry: _Entry, state: ThreadState | None, now: float) -> tuple[float | None, int]:
+    def _replan(self, entry: Entry, state: ThreadState | None, now: float) -> tuple[float | None, int]:
         """Set the entry's planned slot and due time from the store's state; return (anchor, failures)."""
         last, failures = self._anchor(entry, state, now)
         config = entry.config
@@ -297,7 +268,7 @@ class SchedulerWorker(QObject):
         )
         return last, failures
 
-    def _schedulable(self, entry: _Entry) -> bool:
+    def _schedulable(self, entry: Entry) -> bool:
         return not self._paused and entry.config.enabled and not entry.paused and entry.due is not None
 
     def _in_flight(self) -> int:
@@ -352,15 +323,15 @@ class SchedulerWorker(QObject):
 
     # ------------------------------------------------------------------ runs
     def _dispatch(
-        self, entry: _Entry, trigger: Trigger, dry_run: bool, token: str = "", *, slot_at: float | None = None
+        self, entry: Entry, trigger: Trigger, dry_run: bool, token: str = "", *, slot_at: float | None = None
     ) -> None:
-        job = _Job(entry.thread_id, trigger, dry_run, token, slot_at)
+        job = Job(entry.thread_id, trigger, dry_run, token, slot_at)
         entry.job = job
         entry.catch_up = False
         self.run_started.emit(entry.thread_id, trigger)
         threading.Thread(target=self._execute, args=(job,), name=f"heartbeat-{entry.thread_id}", daemon=True).start()
 
-    def _execute(self, job: _Job) -> None:
+    def _execute(self, job: Job) -> None:
         """Runs on a daemon thread: own connection, own LLM client; the result goes back by signal."""
         store: SqliteStore | None = None
         result: RunRecord | BaseException
@@ -382,7 +353,7 @@ class SchedulerWorker(QObject):
             self._run_done.emit(job, result)
 
     @Slot(object, object)
-    def _on_run_done(self, job: _Job, result: RunRecord | BaseException) -> None:
+    def _on_run_done(self, job: Job, result: RunRecord | BaseException) -> None:
         entry = self._entries.get(job.thread_id)
         if entry is None or entry.job is not job or self._store is None:
             if entry is None and job.token:  # its thread was removed meanwhile: the caller still hears the end
@@ -412,7 +383,7 @@ class SchedulerWorker(QObject):
         if job.token:
             self._answer(job, result)
 
-    def _answer(self, job: _Job, result: RunRecord | BaseException) -> None:
+    def _answer(self, job: Job, result: RunRecord | BaseException) -> None:
         if isinstance(result, RunRecord):
             self.request_done.emit(job.token, result, None)
         else:

@@ -150,21 +150,9 @@ class HistoryWindow(QWidget):
         self.detail.setReadOnly(True)
         self.detail.setAccessibleName("Run details")
         self.detail.setPlaceholderText("Select a run to see its prompt, raw reply, decision and timings.")
-        self.not_useful = NotUsefulButton(self._not_useful)
-        self.not_useful.setEnabled(False)
-        self.act_on = QLabel("")
-        self.act_on.setAccessibleName("Share of the agent's actions you kept")
-        detail_box = QWidget()
-        detail_layout = QVBoxLayout(detail_box)
-        detail_layout.setContentsMargins(0, 0, 0, 0)
-        detail_layout.addWidget(self.detail, 1)
-        detail_buttons = QHBoxLayout()
-        detail_buttons.addWidget(self.act_on, 1)
-        detail_buttons.addWidget(self.not_useful)
-        detail_layout.addLayout(detail_buttons)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
-        splitter.addWidget(detail_box)
+        splitter.addWidget(self._detail_box())
         splitter.setSizes([380, 220])
 
         layout = QVBoxLayout(self)
@@ -180,6 +168,22 @@ class HistoryWindow(QWidget):
         self._fill_threads()
         if not memory.restore(self, "history"):
             self.resize(900, 680)
+
+    def _detail_box(self) -> QWidget:
+        """The run's details, and under them the act-on line and "Not useful" (#26)."""
+        self.not_useful = NotUsefulButton(self._not_useful)
+        self.not_useful.setEnabled(False)
+        self.act_on = QLabel("")
+        self.act_on.setAccessibleName("Share of the agent's actions you kept")
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.detail, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.act_on, 1)
+        row.addWidget(self.not_useful)
+        layout.addLayout(row)
+        return box
 
     def _fill_threads(self) -> None:
         current = self.thread_box.currentData()

@@ -711,3 +711,20 @@ def test_an_api_port_another_program_holds_is_said_without_the_app_too(data_dir:
     finally:
         squatter.close()
     assert cli(data_dir, "api", "info").returncode == 0  # free again: nothing to say
+
+
+def test_every_command_that_takes_a_model_name_checks_it(data_dir: Path) -> None:
+    """The second README-only attack (#25): only `config set model` caught a provider typo or a name with no
+    model; `settings set default_model`, `eval --model` and `replay --model` took them (and sent 'oa3:' to
+    Ollama as a model)."""
+    assert cli(data_dir, "provider", "add", "oa3", "--kind", "openai", "--url", "http://127.0.0.1:9/v1").returncode == 0
+    for args in (
+        ("settings", "set", "default_model", "oa:m"),
+        ("eval", "--model", "oa:m"),
+        ("replay", "--model", "oa3:"),
+        ("settings", "set", "default_model", ":m"),
+    ):
+        refused = cli(data_dir, *args)
+        assert refused.returncode == 2, (args, refused.stderr)
+        assert "did you mean oa3:m?" in refused.stderr or "names no" in refused.stderr, (args, refused.stderr)
+    assert cli(data_dir, "settings", "set", "default_model", "oa3:m").returncode == 0

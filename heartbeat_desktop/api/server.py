@@ -26,6 +26,7 @@ from ..core.feedback import reason_from_text
 from ..core.models import NOTE_KINDS, Refusal, RunRefused
 from ..core.ports import StoreError
 from ..core.present import post_json, run_api_item, run_summary, thread_json, user_feedback
+from ..core.providers import model_name_problem
 from ..files import EDITABLE_MAX_BYTES, atomic_write
 from ..store import SqliteStore
 from ..store.threads import NoSuchThread
@@ -190,6 +191,10 @@ class ControlAPI:
                 updated = thread.config.with_updates(**body)
             except ConfigError as exc:
                 raise ApiError(422, str(exc)) from None
+            named = body.get("model")
+            problem = model_name_problem(named, [p.name for p in store.providers.list()]) if named else None
+            if problem is not None:
+                raise ApiError(422, f"model: {problem}")
             store.threads.set_config(thread_id, updated)
             return updated
 

@@ -112,6 +112,8 @@ def cmd_settings_set(store: SqliteStore, args: argparse.Namespace) -> int:
             value = AppSettings.check(args.key, value)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        if args.key == "default_model":
+            check_model_name(store, str(value))
     store.settings.set(args.key, value or None)
     shown = AppSettings.shown(args.key, getattr(AppSettings.load({args.key: value})[0], args.key)) if value else ""
     print(f"{args.key} = {shown or '(default)'}")
@@ -121,34 +123,26 @@ def cmd_settings_set(store: SqliteStore, args: argparse.Namespace) -> int:
 MODEL_CHECK_S = 5.0  # `config set model` asks the server whether it has the model; a slow one is not waited for
 
 
-def _check_model(store: SqliteStore, model: str) -> None:
-    """A provider name with a typo ("lama:smollm2" with a provider llama) would silently become an Ollama
-    tag: refused, with the name meant. A model the provider's server does not list is a warning (the
-    server may load it on demand, or be down now), never a refusal. An Ollama model is not looked up: its
-    list is Settings' and `provider models ollama`'s, and a config edited offline stays quiet."""
-    import difflib
+def check_model_name(store: SqliteStore, model: str) -> None:
+    """`core.providers.model_name_problem` for every command that takes a model name (`config set model`,
+    `settings set default_model`, `eval --model`, `replay --model`); raises UsageError."""
+    from ..core.providers import model_name_problem
 
+    problem = model_name_problem(model, [p.name for p in store.providers.list()])
+    if problem is not None:
+        raise UsageError(problem)
+
+
+def _check_model(store: SqliteStore, model: str) -> None:
+    """`check_model_name`, then: a model the provider's server does not list is a warning (the server may load
+    it on demand, or be down now), never a refusal. An Ollama model is not looked up: its list is Settings' and
+    `provider models ollama`'s, and a config edited offline stays quiet."""
     from ..core.ports import LLMError
     from ..core.providers import OLLAMA, split_model
     from ..wiring import make_router
 
-    names = [p.name for p in store.providers.list()]
-    provider, name = split_model(model, names)
-    prefix, sep, rest = model.partition(":")
-    # "llama:" and "ollama:" name a provider and no model; ":" names neither (it was sent to Ollama as a model).
-    if sep and (prefix in (*names, OLLAMA) or not prefix) and not rest.strip():
-        raise UsageError(f"{model!r} names no model after the ':' (e.g. {prefix or OLLAMA}:llama3.2)")
-    if sep and not prefix:
-        raise UsageError(f"{model!r} names no provider before the ':' (e.g. ollama{model})")
-    if provider == OLLAMA and sep and prefix != OLLAMA:
-        # Provider names are lowercase: "LLAMA:m1" meant provider llama, not an Ollama model of that name.
-        close = [prefix.lower()] if prefix.lower() in names else []
-        close = close or difflib.get_close_matches(prefix.lower(), names, n=1, cutoff=0.75)
-        if close:
-            raise UsageError(
-                f"no provider {prefix!r}: did you mean {close[0]}:{model.partition(':')[2]}? (an Ollama model "
-                f"whose name starts so is written ollama:{model}; providers: heartbeat-desktop provider list)"
-            )
+    check_model_name(store, model)
+    provider, name = split_model(model, [p.name for p in store.providers.list()])
     if provider == OLLAMA:
         return
     try:

@@ -29,6 +29,7 @@ from ..core.replay import replay
 from ..files import UnreadableFile, read_user_text
 from ..store import SqliteStore
 from .common import EXIT_FAIL, EXIT_OK, UsageError, emit
+from .config import check_model_name
 
 
 def read_text_file(path: Path, what: str) -> str:
@@ -66,6 +67,8 @@ def cmd_eval(store: SqliteStore, args: argparse.Namespace) -> int:
         raise UsageError("--suite needs a file (leave it out for the built-in suite)")
     if args.model is not None and not all(m.strip() for m in args.model):
         raise UsageError("--model needs a model name")
+    for model in args.model or []:
+        check_model_name(store, model.strip())
     suite = load_suite(Path(args.suite).expanduser() if args.suite else None)
     settings = store.settings.app()
     models = list(dict.fromkeys(m.strip() for m in (args.model or [settings.default_model])))
@@ -130,6 +133,8 @@ def cmd_replay(store: SqliteStore, args: argparse.Namespace) -> int:
 
     if args.model is not None and not args.model.strip():
         raise UsageError("--model needs a model name")
+    if args.model is not None:
+        check_model_name(store, args.model.strip())
     if args.thread is not None:
         store.threads.require(args.thread)
     md_text = None

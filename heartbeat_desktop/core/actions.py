@@ -197,7 +197,8 @@ def validate_decision(obj: Any) -> PostAction | CommentAction | VoteAction | Non
     for key in ("title", "content", "reason"):
         if isinstance(cleaned.get(key), str):
             cleaned[key] = _strip_controls(cleaned[key], keep_newlines=key != "title")
-    if isinstance(cleaned.get("post_id"), bool):
+    if "post_id" in cleaned and (isinstance(cleaned["post_id"], bool) or not isinstance(cleaned["post_id"], int)):
+        # JSON's own kind only: "1" (a string) is what the schema forbids; pydantic's lax mode would take it.
         raise InvalidDecision("invalid decision: post_id must be an integer")
     try:
         decision = _ADAPTER.validate_python(cleaned)

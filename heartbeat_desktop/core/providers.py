@@ -80,3 +80,28 @@ def key_problem(key: str) -> str | None:
 
 def key_can_be_sent(key: str) -> bool:
     return key_problem(key) is None
+
+
+def model_name_problem(model: str, providers: Iterable[str]) -> str | None:
+    """Why `model` is not a model name to store, or None. A provider name with a typo ("lama:smollm2" with a
+    provider llama) would silently become an Ollama tag; "llama:" or ":" name no model at all (":" was sent to
+    Ollama as a model). Every writer asks this: the command line, Settings' picker, the API."""
+    import difflib
+
+    names = list(providers)
+    provider, _name = split_model(model, names)
+    prefix, sep, rest = model.partition(":")
+    if sep and (prefix in (*names, OLLAMA) or not prefix) and not rest.strip():
+        return f"{model!r} names no model after the ':' (e.g. {prefix or OLLAMA}:llama3.2)"
+    if sep and not prefix:
+        return f"{model!r} names no provider before the ':' (e.g. ollama{model})"
+    if provider == OLLAMA and sep and prefix != OLLAMA:
+        # Provider names are lowercase: "LLAMA:m1" meant provider llama, not an Ollama model of that name.
+        close = [prefix.lower()] if prefix.lower() in names else []
+        close = close or difflib.get_close_matches(prefix.lower(), names, n=1, cutoff=0.75)
+        if close:
+            return (
+                f"no provider {prefix!r}: did you mean {close[0]}:{rest}? (an Ollama model whose name starts so "
+                f"is written ollama:{model}; providers: heartbeat-desktop provider list)"
+            )
+    return None

@@ -62,6 +62,8 @@ def test_empty_reply() -> None:
         ({"action": "post", "title": "t", "content": "c" * 5001}, "content"),
         ({"action": "comment", "post_id": 0, "content": "c"}, "post_id"),
         ({"action": "comment", "post_id": True, "content": "c"}, "post_id"),
+        ({"action": "vote", "post_id": "1", "direction": "up"}, "post_id"),  # a string: the README-only attack
+        ({"action": "comment", "post_id": 2.0, "content": "c"}, "post_id"),
         ({"action": "vote", "post_id": 1, "direction": "sideways"}, "direction"),
         ({"action": "vote", "post_id": 1, "direction": "up", "title": "extra"}, "not allowed"),
         ({"action": "delete_everything"}, "action must be one of"),

@@ -244,10 +244,14 @@ def test_empty_heartbeat_md_skips_without_any_request(runner, store, ollama, dat
     assert store.runs.get(run.id).status == "skipped"
 
 
-def test_missing_heartbeat_md_skips_with_the_reason(runner, ollama, data_dir: Path) -> None:
+def test_a_missing_heartbeat_md_fails_the_run_with_the_reason(runner, ollama, data_dir: Path, store) -> None:
+    """#27 item 5: a failure to see (a notification, status, History, exit 1), no longer a quiet skip; the file
+    is not put back."""
     (data_dir / "HEARTBEAT.md").unlink()
     run = runner.run("default")
-    assert run.status == "skipped" and "does not exist" in run.reason and ollama.requests == []
+    assert run.status == "failed" and run.error_kind == "heartbeat_md" and "does not exist" in run.reason
+    assert ollama.requests == [] and not (data_dir / "HEARTBEAT.md").exists()
+    assert store.runs.get(run.id).status == "failed"  # recorded
 
 
 def test_nothing_new_skips_scheduled_runs_only(runner, store, ollama) -> None:

@@ -173,8 +173,16 @@ class InstanceServer(QObject):
             log.warning("A %s request arrived after its sender stopped waiting: not carried out", parsed.verb.value)
             self._reply(sock, {"ok": False, "error": "the request expired before the app could read it"})
             return
-        token = perform(self._control, parsed, lambda answer: self._answer(sock, answer, token))
-        if token is not None:
+        answered: list[bool] = []  # most verbs answer at once, inside perform: before its token is known
+
+        def reply(answer: dict[str, Any]) -> None:
+            answered.append(True)
+            self._answer(sock, answer, token_box[0] if token_box else None)
+
+        token_box: list[str] = []
+        token = perform(self._control, parsed, reply)
+        if token is not None and not answered:
+            token_box.append(token)
             self._waiting.setdefault(id(sock), set()).add(token)
 
     def _answer(self, sock: QLocalSocket, answer: dict[str, Any], token: str | None = None) -> None:

@@ -15,7 +15,7 @@ class NotUsefulButton(QToolButton):
 
     def __init__(self, chosen: Callable[[FeedbackReason | None], None], parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setText("Not &useful")
+        self.setText("&Not useful")
         self.setAccessibleName("Mark the agent's action as not useful")
         self.setToolTip("Tell the app this action was not useful; the menu says why. The action itself stays.")
         self.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)

@@ -40,3 +40,7 @@ def test_not_useful_from_the_command_line_and_what_history_shows(
     assert history[acted.id]["feedback"]["outcome"] == "rejected"
     assert history[acted.id]["feedback"]["events"][0]["reason"] == "already_knew"
     assert history[quiet.id]["feedback"] is None  # nothing to judge
+
+    status = cli(data_dir, "status")
+    assert "Kept 0 of 1 this week (0%), 0 of 1 this month (0%) (your word)" in status.stdout, status.stdout
+    assert json.loads(cli(data_dir, "status", "--json").stdout)["act_on"]["week"]["rejected"] == 1

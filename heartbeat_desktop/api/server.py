@@ -29,6 +29,7 @@ from ..core.present import post_json, run_api_item, run_summary, thread_json, us
 from ..core.providers import model_name_problem
 from ..files import EDITABLE_MAX_BYTES, atomic_write
 from ..store import SqliteStore
+from ..store.feedback import act_on_summary
 from ..store.threads import NoSuchThread
 from ..wiring import run_wait_s
 from .http import CONNECTION_DEADLINE_S, MAX_CONNECTIONS, ApiError, BoundedServer, current_connection, handler_class
@@ -302,7 +303,11 @@ def _feedback_of(store: SqliteStore, thread_id: str, limit: int) -> dict[str, An
     store.threads.require(thread_id)
     events = store.feedback.list(thread_id, limit=limit)
     rate = store.feedback.act_on(thread_id)
-    return {"events": [e.to_dict() for e in events], "act_on": rate.to_dict()}
+    return {
+        "events": [e.to_dict() for e in events],
+        "act_on": rate.to_dict(),  # every action of the thread so far
+        **{f"act_on_{span}": value for span, value in act_on_summary(store.feedback, thread_id).items()},
+    }
 
 
 def _field(body: Any, name: str, kind: type) -> Any:

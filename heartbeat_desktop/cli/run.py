@@ -17,6 +17,7 @@ from .. import __version__, paths
 from ..core import terminal
 from ..core.app_settings import DEFAULT_MODEL
 from ..core.control import Request, Verb
+from ..core.feedback import ActOnRate, act_on_text
 from ..core.models import Refusal, RunRecord
 from ..core.ports import StoreError
 from ..core.present import (
@@ -33,6 +34,7 @@ from ..core.present import (
 from ..core.runner import UnknownThread
 from ..instance_socket import run_from_dict
 from ..store import SqliteStore
+from ..store.feedback import act_on_summary
 from .common import EXIT_FAIL, EXIT_OK, AppNotAnswering, UsageError, ask_running_app, emit, warn
 
 
@@ -155,6 +157,8 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
         "model_servers": servers,
         # The running app's local API: whether it holds its port (None: no app, or the API is off)
         "local_api": (app or {}).get("local_api"),
+        # The share of the agent's actions the user kept (#26): this week and this month, all threads
+        "act_on": act_on_summary(store.feedback),
         "threads": threads_out,
     }
     if args.json:
@@ -178,6 +182,8 @@ def _print_status(info: dict[str, Any], *, answering: bool, silent_pid: object) 
         said = {True: "answers", False: f"NOT reachable: {server['message']}", None: "not checked (app not running)"}
         label = "Ollama" if server["provider"] == "ollama" else server["provider"]
         print(f"Model server: {label} at {server['url']} — {said[server['reachable']]}")
+    kept = info["act_on"]
+    print(f"{act_on_text(ActOnRate(**_counts(kept['week'])), ActOnRate(**_counts(kept['month'])))} (your word)")
     api = info["local_api"]
     if isinstance(api, dict) and api.get("enabled"):
         listening = f"listening at {api['url']}" if api.get("listening") else f"NOT listening: {api.get('error')}"
@@ -191,6 +197,10 @@ def _print_status(info: dict[str, Any], *, answering: bool, silent_pid: object) 
         print(f"  {row['id']:<20} {how:<16} {last}{due}{reason}")
         for warning in row["config_warnings"]:
             print(f"  {'':<20} config warning: {warning}")
+
+
+def _counts(rate: dict[str, Any]) -> dict[str, int]:
+    return {key: int(rate[key]) for key in ("kept", "rejected", "pending")}
 
 
 def cmd_history(store: SqliteStore, args: argparse.Namespace) -> int:

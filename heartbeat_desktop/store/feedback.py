@@ -83,6 +83,15 @@ class FeedbackRepo:
         return act_on_rate(outcome_of(bool(r["rejected"]), bool(r["up"]), r["acted_at"], now) for r in rows)
 
 
+def act_on_summary(repo: FeedbackRepo, thread_id: str | None = None) -> dict[str, object]:
+    """This week's and this month's act-on rates, as `status` and the API show them."""
+    now = repo.clock()
+    return {
+        "week": repo.act_on(thread_id, now - 7 * 86400).to_dict(),
+        "month": repo.act_on(thread_id, now - 30 * 86400).to_dict(),
+    }
+
+
 def record_in(
     c: sqlite3.Connection,
     run_id: str,

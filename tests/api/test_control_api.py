@@ -446,6 +446,7 @@ def test_feedback_through_the_api(api: Client, app: TrayApp, ollama: OllamaServe
     assert api("POST", "/api/runs/nope/feedback", body={}).status_code == 400
     thread = api("GET", "/api/threads/default/feedback").json()
     assert thread["act_on"]["rejected"] == 1 and thread["events"][0]["kind"] == "not_useful"
+    assert thread["act_on_week"]["rejected"] == thread["act_on_month"]["rejected"] == 1
     history = api("GET", "/api/threads/default/heartbeat/history").json()
     assert history[0]["feedback"]["outcome"] == "rejected"
 

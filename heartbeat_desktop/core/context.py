@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .feedback import RejectedAction
 from .models import FeedPost, Message, Note
 
 DEFAULT_BUDGET_CHARS = 8000
@@ -23,6 +24,7 @@ DEFAULT_ITEM_CHARS = 600
 MESSAGE_LIMIT = 20
 NOTE_LIMIT = 20
 POST_LIMIT = 15
+REJECTED_LIMIT = 5
 
 
 @dataclass
@@ -30,10 +32,14 @@ class Context:
     messages: list[dict[str, Any]] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)
     posts: list[dict[str, Any]] = field(default_factory=list)
+    # The thread's own actions the user rejected (core/feedback.py): the newest few, as data.
+    rejected: list[dict[str, Any]] = field(default_factory=list)
     truncated: bool = False
 
     def to_json(self) -> str:
-        kinds = (("recent_messages", self.messages), ("open_notes", self.notes), ("feed_posts", self.posts))
+        kinds = [("recent_messages", self.messages), ("open_notes", self.notes), ("feed_posts", self.posts)]
+        if self.rejected:
+            kinds.append(("rejected_by_user", self.rejected))
         blocks = [
             f'"{name}": [' + ("\n" + ",\n".join(render_item(i) for i in items) + "\n" if items else "") + "]"
             for name, items in kinds
@@ -66,6 +72,7 @@ def build_context(
     posts: list[FeedPost],
     budget_chars: int = DEFAULT_BUDGET_CHARS,
     item_chars: int = DEFAULT_ITEM_CHARS,
+    rejected: list[RejectedAction] | None = None,
 ) -> Context:
     """Bound the inputs (each already newest first) to `budget_chars` of item text."""
     ctx = Context()
@@ -96,7 +103,16 @@ def build_context(
                 "at": _iso(p.created_at),
             }
         )
-    queues = [(msg_items, ctx.messages), (note_items, ctx.notes), (post_items, ctx.posts)]
+    rejected_items = [
+        {"action": r.action, "title": _clip(r.title, 200)[0], "user": r.how, "reason": r.reason, "at": _iso(r.at)}
+        for r in (rejected or [])
+    ]
+    queues = [
+        (msg_items, ctx.messages),
+        (note_items, ctx.notes),
+        (post_items, ctx.posts),
+        (rejected_items, ctx.rejected),
+    ]
 
     spent = 0
     progressed = True

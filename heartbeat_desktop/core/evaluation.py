@@ -40,6 +40,7 @@ from .eval_suite import (
     parse_suite,
     suite_format,
 )
+from .feedback import RejectedAction
 from .models import FeedPost, Message, Note, RunRecord, Thread
 from .ports import DailyCap, LLMClient
 from .runner import HeartbeatRunner
@@ -94,6 +95,9 @@ class SituationStore:
 
     def recent_posts(self, limit: int) -> list[FeedPost]:
         return self._posts[:limit]
+
+    def rejected_actions(self, thread_id: str, limit: int) -> list[RejectedAction]:
+        return []  # a situation brings no feedback yet (#26 item 6)
 
     def post_exists(self, post_id: int) -> bool:
         return any(p.id == post_id for p in self._posts)

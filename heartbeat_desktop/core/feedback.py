@@ -124,3 +124,19 @@ def act_on_text(week: ActOnRate, month: ActOnRate) -> str:
     if not week.judged and not month.judged and not (week.pending or month.pending):
         return "Kept: no actions yet this month"
     return f"Kept {one(week, 'this week')}, {one(month, 'this month')}"
+
+
+@dataclass(frozen=True)
+class RejectedAction:
+    """One of the thread's own actions the user rejected, as the next heartbeats are told of it (#26): what it
+    was, and how and why the user said no. Data in the prompt, like the feed; the instruction beside it asks
+    the model not to take that kind of action again for the same reason."""
+
+    action: str
+    title: str
+    how: str  # "undone", "voted down", "marked not useful"
+    reason: str | None  # the user's reason, as shown (REASON_LABELS)
+    at: float
+
+
+REJECTION_WORDS = {"undo": "undone", "down_vote": "voted down", "not_useful": "marked not useful"}

@@ -14,6 +14,7 @@ from .models import FeedPost, Message, Note, RunRecord, Thread
 
 if TYPE_CHECKING:
     from .decision_schema import DecisionSchema
+    from .feedback import RejectedAction
 
 LLMErrorKind = Literal[
     "unreachable", "model_not_found", "http_error", "timeout", "invalid_reply", "cancelled", "auth", "context_overflow"
@@ -142,6 +143,10 @@ class HeartbeatStore(Protocol):
     def open_notes(self, thread_id: str, limit: int) -> list[Note]: ...
 
     def recent_posts(self, limit: int) -> list[FeedPost]: ...
+
+    def rejected_actions(self, thread_id: str, limit: int) -> list[RejectedAction]:
+        """The thread's own actions the user rejected, newest first (core/feedback.py)."""
+        ...
 
     def post_exists(self, post_id: int) -> bool: ...
 

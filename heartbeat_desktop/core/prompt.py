@@ -74,11 +74,18 @@ def build_system(instructions: Instructions, schema: DecisionSchema | None = Non
     )
 
 
+REJECTED_NOTICE = (
+    "rejected_by_user lists actions of yours the user rejected (undone, voted down or marked not useful, with "
+    "their reason). Do not take the same kind of action again for the same reason."
+)
+
+
 def build_user(thread_id: str, thread_title: str, context: Context, now_local: datetime) -> str:
     note = " (older or longer items were left out)" if context.truncated else ""
+    rejected = f"{REJECTED_NOTICE}\n\n" if context.rejected else ""
     return (
         f"Current time: {now_local.isoformat(timespec='minutes')} ({now_local.strftime('%A')}).\n"
         f"Thread: {thread_id!r} ({thread_title}).\n"
         f"Context, newest first{note}:\n<context>\n{context.to_json()}\n</context>\n\n"
-        f"{DECIDE}"
+        f"{rejected}{DECIDE}"
     )

@@ -8,7 +8,7 @@ asked for gets the prompt rebuilt for it: `PromptPlan.build` is called once per 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from .actions import InvalidDecision
 from .config import HeartbeatConfig
 from .context import DEFAULT_BUDGET_CHARS, Context, build_context
 from .decision_schema import DecisionSchema
+from .feedback import RejectedAction
 from .models import FeedPost, Message, Note, RunRecord
 from .prompt import build_system, build_user
 
@@ -61,6 +62,7 @@ class Situation:
     done_today: dict[str, int]
     left: dict[str, int]  # actions of each kind the caps still allow today
     now_local: datetime
+    rejected: list[RejectedAction] = field(default_factory=list)  # the user's no to earlier actions (#26)
 
     @property
     def posts_left(self) -> int:
@@ -103,7 +105,9 @@ class PromptPlan:
                 f"{fixed // int(CHARS_PER_TOKEN)} tokens, max_tokens {config.max_tokens}, window {window} — "
                 "shorten HEARTBEAT.md, lower max_tokens, or raise context_tokens if the model allows"
             )
-        context = build_context(sit.messages, sit.notes, sit.posts, budget_chars=min(DEFAULT_BUDGET_CHARS, room))
+        context = build_context(
+            sit.messages, sit.notes, sit.posts, budget_chars=min(DEFAULT_BUDGET_CHARS, room), rejected=sit.rejected
+        )
         # What this run may answer, and nothing else: the grammar a server builds from it cannot produce a
         # disallowed action, a post past the cap, or a post_id the model was not shown.
         schema = DecisionSchema.for_run(config.allowed_actions, context.post_ids, sit.posts_left, sit.left)

@@ -19,7 +19,7 @@ from . import decide, heartbeat_md
 from .actions import Decision, InvalidDecision, Refused, decision_source, decision_to_dict, parse_decision
 from .app_settings import DEFAULT_CONTEXT_TOKENS, DEFAULT_MODEL, DEFAULT_TIMEOUT_S
 from .config import HeartbeatConfig
-from .context import MESSAGE_LIMIT, NOTE_LIMIT, POST_LIMIT
+from .context import MESSAGE_LIMIT, NOTE_LIMIT, POST_LIMIT, REJECTED_LIMIT
 from .decision_schema import DecisionSchema
 from .models import RunRecord, Thread, Trigger
 from .ports import (
@@ -280,6 +280,7 @@ class HeartbeatRunner:
             done_today=done_today,
             left={kind: max(0, config.daily_limit(kind) - done_today[kind]) for kind in done_today},
             now_local=local_time(config, run.started_at),
+            rejected=self.store.rejected_actions(run.thread_id, REJECTED_LIMIT),
         )
 
     def _ask(

@@ -17,6 +17,7 @@ from typing import Any
 from ..core import refusals
 from ..core.actions import post_key
 from ..core.config import HeartbeatConfig
+from ..core.feedback import RejectedAction
 from ..core.models import FeedPost, Message, Note, RunRecord, Thread
 from ..core.ports import DailyCap, DailyCapReached, PostNotFound, StoreError
 from ..core.precheck import fingerprint
@@ -113,6 +114,9 @@ class SqliteStore:
 
     def recent_posts(self, limit: int) -> list[FeedPost]:
         return self.feed.posts(limit)
+
+    def rejected_actions(self, thread_id: str, limit: int) -> list[RejectedAction]:
+        return self.feedback.rejected(thread_id, limit)
 
     def post_exists(self, post_id: int) -> bool:
         return self.feed.post_exists(post_id)

@@ -13,11 +13,14 @@ from ..core.feedback import (
     FEEDBACK_KINDS,
     FEEDBACK_REASONS,
     FEEDBACK_SOURCES,
+    REASON_LABELS,
+    REJECTION_WORDS,
     ActOnRate,
     Feedback,
     FeedbackKind,
     FeedbackReason,
     FeedbackSource,
+    RejectedAction,
     act_on_rate,
     outcome_of,
 )
@@ -64,6 +67,39 @@ class FeedbackRepo:
             ).fetchall()
         )
         return [_feedback(r) for r in rows]
+
+    def rejected(self, thread_id: str, limit: int) -> builtins.list[RejectedAction]:
+        """The thread's own actions the user rejected, newest first, each once (its latest word), from the
+        decision the run recorded: what the next heartbeats are told (#26)."""
+        rows = self.db.read(
+            lambda c: c.execute(
+                "SELECT f.kind, f.reason, f.created_at, r.decision FROM feedback f JOIN runs r ON r.id = f.run_id "
+                "WHERE f.thread_id = ? AND f.kind IN ('undo', 'down_vote', 'not_useful') "
+                "AND f.id = (SELECT MAX(g.id) FROM feedback g WHERE g.run_id = f.run_id "
+                "AND g.kind IN ('undo', 'down_vote', 'not_useful')) "
+                "ORDER BY f.id DESC LIMIT ?",
+                (thread_id, limit),
+            ).fetchall()
+        )
+        found = []
+        for row in rows:
+            try:
+                decision = json.loads(row["decision"]) if row["decision"] else {}
+            except ValueError:
+                decision = {}
+            if not isinstance(decision, dict):
+                continue
+            title = decision.get("title") or decision.get("content") or f"post #{decision.get('post_id')}"
+            found.append(
+                RejectedAction(
+                    action=str(decision.get("action", "?")),
+                    title=str(title),
+                    how=REJECTION_WORDS[row["kind"]],
+                    reason=REASON_LABELS.get(row["reason"]) if row["reason"] else None,
+                    at=row["created_at"],
+                )
+            )
+        return found
 
     def act_on(self, thread_id: str | None = None, since: float = 0.0) -> ActOnRate:
         """The share of the agent's actions since `since` (of one thread, or all) that the user kept: one

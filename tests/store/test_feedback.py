@@ -89,3 +89,23 @@ def test_a_user_vote_on_a_users_own_post_is_no_feedback(store: SqliteStore) -> N
     )
     store.feed.vote(post["post_id"], "user", "down")
     assert store.feedback.list() == []
+
+
+def test_the_next_heartbeat_is_told_what_the_user_rejected(
+    runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore
+) -> None:
+    """#26 item 2 (first part): the thread's recent rejected actions travel in the prompt as data, with the
+    instruction not to take that kind of action again for the same reason; without feedback, nothing is added."""
+    first, _first_post = _post(runner, ollama, "Reminder: water the plants")
+    plain = ollama.chat_requests()[-1].body["messages"][1]["content"]
+    assert "rejected_by_user" not in plain
+    store.feedback.record(first, "not_useful", "feed", "already_knew")
+    second, second_post = _post(runner, ollama, "Something else")
+    store.feed.undo("post", second_post, run_id=second)
+    ollama.script(Reply('{"action": "none", "reason": "quiet"}'))
+    runner.run("default")
+    user = ollama.chat_requests()[-1].body["messages"][1]["content"]
+    assert "Do not take the same kind of action again for the same reason" in user
+    block = user.split('"rejected_by_user": [', 1)[1].split("]", 1)[0]
+    assert block.index("Something else") < block.index("Reminder: water the plants")  # newest first
+    assert '"user": "undone"' in block and '"user": "marked not useful", "reason": "already knew"' in block

@@ -10,6 +10,7 @@ has to run at the right moment.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -137,6 +138,20 @@ class RejectedAction:
     how: str  # "undone", "voted down", "marked not useful"
     reason: str | None  # the user's reason, as shown (REASON_LABELS)
     at: float
+    post_id: int | None = None  # what a comment or vote was on
+
+    def same_as(self, action: str, title: str | None, post_id: int | None) -> bool:
+        """The same rejected answer again: the same kind of action on the same post (a comment, a vote), or a
+        post with the same title (case, spacing and Unicode form aside) — what the user already said no to."""
+        if action != self.action:
+            return False
+        if action == "post":
+            return title is not None and _folded(title) == _folded(self.title)
+        return post_id is not None and post_id == self.post_id
+
+
+def _folded(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 REJECTION_WORDS = {"undo": "undone", "down_vote": "voted down", "not_useful": "marked not useful"}

@@ -73,6 +73,7 @@ WHAT_TO_DO = {
     "duplicate": "The model repeated a post it already made: change HEARTBEAT.md, or try another model.",
     "not_allowed": "The thread's own limits refused it (Settings → the thread).",
     "daily_cap": "The thread's own limits refused it (Settings → the thread).",
+    "rejected_before": "The model repeated an answer you had rejected: nothing was written. Try another model.",
     "heartbeat_md": "Put HEARTBEAT.md back (the tray's Open HEARTBEAT.md offers the template), or fix its permissions.",
 }
 

@@ -15,6 +15,7 @@ class RefusalKind(StrEnum):
     DAILY_CAP = "daily_cap"  # past the thread's daily limit for that kind of action
     DUPLICATE = "duplicate"  # the same post as one in the feed from the last 24 h, by any thread
     NOT_OFFERED = "not_offered"  # an action the run's schema did not offer (a server that ignored it)
+    REJECTED_BEFORE = "rejected_before"  # the same answer the user rejected (undid, voted down, not useful)
 
 
 REFUSAL_KINDS: tuple[str, ...] = tuple(RefusalKind)
@@ -40,3 +41,8 @@ def not_offered(action: str, why: str) -> str:
 
 def duplicate(post_id: int) -> str:
     return f"refused: the same post as #{post_id}, made in the last 24 h"
+
+
+def rejected_before(action: str, how: str, reason: str | None) -> str:
+    why = f": {reason}" if reason else ""
+    return f"refused: the same {action} as one you rejected ({how}{why})"

@@ -44,6 +44,12 @@ def rule_problem(
         return InvalidDecision(f"invalid {decision.action} decision: post {post_id} was not among the posts shown")
     if post_id is not None and not store.post_exists(post_id):
         return InvalidDecision(f"invalid {decision.action} decision: post {post_id} does not exist")
+    title = decision.title if isinstance(decision, PostAction) else None
+    rejected = next((r for r in situation.rejected if r.same_as(decision.action, title, post_id)), None)
+    if rejected is not None:  # the user already said no to this answer: asking them again is the app's fault
+        return Refused(
+            RefusalKind.REJECTED_BEFORE, refusals.rejected_before(decision.action, rejected.how, rejected.reason)
+        )
     if isinstance(decision, PostAction):
         same = store.same_post_since(decision.title, decision.content, run.started_at - DUPLICATE_WINDOW_S)
         if same is not None:  # a weak model repeats its last post every run

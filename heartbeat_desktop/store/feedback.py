@@ -97,6 +97,7 @@ class FeedbackRepo:
                     how=REJECTION_WORDS[row["kind"]],
                     reason=REASON_LABELS.get(row["reason"]) if row["reason"] else None,
                     at=row["created_at"],
+                    post_id=decision.get("post_id") if isinstance(decision.get("post_id"), int) else None,
                 )
             )
         return found

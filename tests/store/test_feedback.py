@@ -109,3 +109,26 @@ def test_the_next_heartbeat_is_told_what_the_user_rejected(
     block = user.split('"rejected_by_user": [', 1)[1].split("]", 1)[0]
     assert block.index("Something else") < block.index("Reminder: water the plants")  # newest first
     assert '"user": "undone"' in block and '"user": "marked not useful", "reason": "already knew"' in block
+
+
+def test_the_same_answer_the_user_rejected_is_refused_by_the_app(
+    runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore
+) -> None:
+    """#26 item 2 (second part): a post titled as one the user rejected, or a comment on the same post as a
+    rejected comment, is refused like a duplicate — written nowhere, with its own kind."""
+    first, post_id = _post(runner, ollama, "Reminder: water the plants")
+    store.feedback.record(first, "not_useful", "history", "not_now")
+    again = {"action": "post", "title": "REMINDER:  water the plants", "content": "Other words.", "reason": "r"}
+    ollama.script(Reply(json.dumps(again)))
+    refused = runner.run("default")
+    assert (refused.status, refused.error_kind) == ("failed", "rejected_before")
+    assert refused.reason == "refused: the same post as one you rejected (marked not useful: not now)"
+    comment = {"action": "comment", "post_id": post_id, "content": "Did you water them?", "reason": "r"}
+    ollama.script(Reply(json.dumps(comment)))
+    commented = runner.run("default")
+    assert commented.status == "ok"
+    store.feedback.record(commented.id, "not_useful", "feed", "wrong")
+    ollama.script(Reply(json.dumps(comment | {"content": "Plants?"})))
+    assert runner.run("default").error_kind == "rejected_before"
+    assert [p.title for p in store.feed.posts()] == ["Reminder: water the plants"]  # nothing more written
+    assert len(store.feed.comments(post_id)) == 1

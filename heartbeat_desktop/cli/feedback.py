@@ -43,6 +43,8 @@ def cmd_feedback_add(store: SqliteStore, args: argparse.Namespace) -> int:
         emit(event.to_dict())
     else:
         print(f"run {run_id[:8]} marked not useful{why}")
+        if event.note:
+            print(event.note)
     return EXIT_OK
 
 

@@ -35,6 +35,10 @@ REASON_LABELS = {
 }
 
 
+STEP_DOWN_AFTER = 3  # rejections of one kind of action …
+STEP_DOWN_WITHIN_S = 7 * 86400  # … within a week step the thread's daily cap for it down by one (never below 1)
+
+
 @dataclass(frozen=True)
 class Feedback:
     id: int
@@ -44,6 +48,8 @@ class Feedback:
     reason: FeedbackReason | None
     source: FeedbackSource
     created_at: float
+    # What the app changed because of it, in words (a daily cap stepped down), for the one who gave it.
+    note: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -54,6 +60,7 @@ class Feedback:
             "reason": self.reason,
             "source": self.source,
             "created_at": self.created_at,
+            "note": self.note,
         }
 
 

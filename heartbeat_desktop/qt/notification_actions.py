@@ -76,19 +76,26 @@ class NotificationActions:
         kind, target_id = notice.undo
         try:
             # one row and its snapshot: a small transaction; the run too, so the button means that row only
-            self.store().feed.undo(kind, target_id, run_id=notice.run_id, source="notification")
+            done = self.store().feed.undo(kind, target_id, run_id=notice.run_id, source="notification")
         except StoreError as exc:
             self.notifier.show(Notice(f"Could not undo the {kind}", str(exc), critical=True))
             return
+        self._said(done.get("note"), notice)
         self.changed()
+
+    def _said(self, note: object, notice: Notice) -> None:
+        """What the app changed because of the user's word (a daily cap stepped down, #26), said once."""
+        if note:
+            self.notifier.show(Notice("Heartbeat Desktop: fewer actions a day", str(note), thread_id=notice.thread_id))
 
     def _not_useful(self, notice: Notice) -> None:
         assert notice.run_id is not None
         try:
-            self.store().feedback.record(notice.run_id, "not_useful", "notification")
+            event = self.store().feedback.record(notice.run_id, "not_useful", "notification")
         except StoreError as exc:
             self.notifier.show(Notice("Could not record that", str(exc), critical=True))
             return
+        self._said(event.note, notice)
         self.changed()
 
     def _post_taken_back(self, notice: Notice) -> bool:

@@ -173,8 +173,14 @@ class FeedRepo:
                 "INSERT INTO undo_log (kind, target_id, run_id, snapshot, created_at) VALUES (?, ?, ?, ?, ?)",
                 (kind, target_id, row["run_id"], json.dumps(snapshot), now),
             )
-            record_in(c, row["run_id"], "undo", source, None, now)  # the user disagreed: on record (#26)
-            return {"undo_id": cur.lastrowid, "kind": kind, "target_id": target_id, "run_id": row["run_id"]}
+            said = record_in(c, row["run_id"], "undo", source, None, now)  # the user disagreed: on record (#26)
+            return {
+                "undo_id": cur.lastrowid,
+                "kind": kind,
+                "target_id": target_id,
+                "run_id": row["run_id"],
+                "note": said.note,
+            }
 
         return self.db.transaction(work)
 
@@ -195,7 +201,8 @@ class FeedRepo:
             )
             post = c.execute("SELECT run_id FROM posts WHERE id = ?", (post_id,)).fetchone()
             if post is not None and post["run_id"] is not None and result.get("previous") != direction:
-                record_in(c, post["run_id"], "down_vote" if direction == "down" else "up_vote", "feed", None, now)
+                kind = "down_vote" if direction == "down" else "up_vote"
+                result["note"] = record_in(c, post["run_id"], kind, "feed", None, now).note
             return result
 
         return self.db.transaction(work)

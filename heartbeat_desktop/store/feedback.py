@@ -9,12 +9,16 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from ..core.config import HeartbeatConfig
 from ..core.feedback import (
     FEEDBACK_KINDS,
     FEEDBACK_REASONS,
     FEEDBACK_SOURCES,
     REASON_LABELS,
     REJECTION_WORDS,
+    REJECTIONS,
+    STEP_DOWN_AFTER,
+    STEP_DOWN_WITHIN_S,
     ActOnRate,
     Feedback,
     FeedbackKind,
@@ -154,7 +158,43 @@ def record_in(
         "INSERT INTO feedback (run_id, thread_id, kind, reason, source, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         (run_id, run["thread_id"], kind, reason, source, now),
     )
-    return Feedback(int(cur.lastrowid or 0), run_id, run["thread_id"], kind, reason, source, now)  # type: ignore[arg-type]
+    note = _step_down(c, run["thread_id"], run["decision"], now) if kind in REJECTIONS and run["thread_id"] else None
+    return Feedback(int(cur.lastrowid or 0), run_id, run["thread_id"], kind, reason, source, now, note)  # type: ignore[arg-type]
+
+
+def _step_down(c: sqlite3.Connection, thread_id: str, decision_json: str | None, now: float) -> str | None:
+    """Every STEP_DOWN_AFTER-th rejection of one kind of action within STEP_DOWN_WITHIN_S steps the thread's
+    daily cap for that kind down by one, never below 1 (#26): the user keeps saying no, so the agent does it
+    less. Said in words (the caller shows it), with how to undo it; the config is the user's to raise again."""
+    try:
+        action = (json.loads(decision_json) if decision_json else {}).get("action")
+    except (ValueError, AttributeError):
+        return None
+    if action not in ("post", "comment", "vote"):
+        return None
+    count = c.execute(
+        "SELECT COUNT(DISTINCT f.run_id) FROM feedback f JOIN runs r ON r.id = f.run_id "
+        "WHERE f.thread_id = ? AND f.created_at >= ? AND f.kind IN ('undo', 'down_vote', 'not_useful') "
+        "AND json_extract(r.decision, '$.action') = ?",
+        (thread_id, now - STEP_DOWN_WITHIN_S, action),
+    ).fetchone()[0]
+    if count == 0 or count % STEP_DOWN_AFTER:
+        return None
+    row = c.execute("SELECT config FROM threads WHERE id = ?", (thread_id,)).fetchone()
+    if row is None:
+        return None
+    config, _warnings = HeartbeatConfig.load(row["config"])
+    key = f"max_{action}s_per_day"
+    cap = int(getattr(config, key))
+    if cap <= 1:
+        return None
+    c.execute(
+        "UPDATE threads SET config = ? WHERE id = ?", (config.with_updates(**{key: cap - 1}).to_json(), thread_id)
+    )
+    return (
+        f"You rejected {count} of thread {thread_id}'s {action}s this week, so it may now make {cap - 1} a day "
+        f"(was {cap}). To restore: heartbeat-desktop config set --thread {thread_id} {key} {cap}"
+    )
 
 
 def _acted(c: sqlite3.Connection, run_id: str, decision_json: str | None) -> bool:

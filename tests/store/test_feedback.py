@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.feedback import KEPT_AFTER_S
 from heartbeat_desktop.core.ports import StoreError
 from heartbeat_desktop.core.present import user_feedback
@@ -132,3 +133,28 @@ def test_the_same_answer_the_user_rejected_is_refused_by_the_app(
     assert runner.run("default").error_kind == "rejected_before"
     assert [p.title for p in store.feed.posts()] == ["Reminder: water the plants"]  # nothing more written
     assert len(store.feed.comments(post_id)) == 1
+
+
+def test_three_rejections_in_a_week_step_the_daily_cap_down_and_say_how_to_restore_it(
+    runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore
+) -> None:
+    """#26 item 2 (third part): every third rejection of one kind within a week lowers that kind's daily cap by
+    one, never below 1, and the one who gave it is told how to restore it."""
+    store.threads.set_config("default", HeartbeatConfig(max_posts_per_day=10))
+    made = [_post(runner, ollama, f"Post {i}") for i in range(9)]
+    notes = []
+    for i, (run_id, post_id) in enumerate(made[:6]):
+        if i % 2:
+            notes.append(store.feed.undo("post", post_id, run_id=run_id)["note"])
+        else:
+            notes.append(store.feedback.record(run_id, "not_useful", "history").note)
+    assert notes[2] == (
+        "You rejected 3 of thread default's posts this week, so it may now make 9 a day (was 10). "
+        "To restore: heartbeat-desktop config set --thread default max_posts_per_day 10"
+    )
+    assert notes[5] is not None and "now make 8 a day (was 9)" in notes[5]
+    assert [n is None for n in notes] == [True, True, False, True, True, False]
+    store.threads.set_config("default", HeartbeatConfig(max_posts_per_day=1))
+    last = [store.feedback.record(run_id, "not_useful", "cli").note for run_id, _ in made[6:]]
+    assert last == [None, None, None]  # the ninth rejection: already at 1, never 0
+    assert store.threads.get("default").config.max_posts_per_day == 1

@@ -182,13 +182,12 @@ class FeedWindow(QWidget):
         if post is None or post.run_id is None:
             return
         try:
-            self._store.feedback.record(post.run_id, "not_useful", "feed", reason)
+            event = self._store.feedback.record(post.run_id, "not_useful", "feed", reason)
         except StoreError as exc:
             QMessageBox.warning(self, "Not useful", str(exc))
             return
-        self.feedback_note.setText(
-            f"Noted: #{post.id} was not useful{f' ({REASON_LABELS[reason]})' if reason else ''}."
-        )
+        why = f" ({REASON_LABELS[reason]})" if reason else ""
+        self.feedback_note.setText(f"Noted: #{post.id} was not useful{why}. {event.note or ''}".strip())
         self._on_change()
 
     def _undo_post(self) -> None:

@@ -264,12 +264,14 @@ class HistoryWindow(QWidget):
         if run is None:
             return
         try:
-            self._store.feedback.record(run.id, "not_useful", "history", reason)
+            event = self._store.feedback.record(run.id, "not_useful", "history", reason)
         except StoreError as exc:
             QMessageBox.warning(self, "Not useful", str(exc))
             return
         self._show_selected()
         self._load_act_on()
+        if event.note:  # a daily cap stepped down: said where the user acted
+            QMessageBox.information(self, "Fewer actions a day", event.note)
 
     def _load_act_on(self) -> None:
         """The share of the agent's actions the user kept this week and this month (the thread filter's), off

@@ -226,3 +226,37 @@ def load(path: Path) -> Instructions:
     instructions = parse(text)
     instructions.warnings[:0] = warnings
     return instructions
+
+
+def with_rule(text: str, rule: str) -> str:
+    """`text` with `rule` as the last line of its Rules section (one made at the end if there is none): what
+    "Don't suggest this again" adds, after the user has read and edited it (#26). Everything else is kept
+    as it was, to the byte."""
+    line = " ".join(rule.split())
+    lines = text.splitlines()
+    start = next(
+        (i for i, raw in enumerate(lines) if _HEADING.match(raw) and _section_of(raw) == "rules"),
+        None,
+    )
+    if start is None:
+        body = text.rstrip("\n")
+        return f"{body}\n\n## Rules\n{line}\n" if body else f"## Rules\n{line}\n"
+    end = next((i for i in range(start + 1, len(lines)) if _HEADING.match(lines[i])), len(lines))
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1
+    lines.insert(end, line)
+    return "\n".join(lines) + "\n"
+
+
+def _section_of(heading_line: str) -> str | None:
+    heading = _HEADING.match(heading_line)
+    if heading is None:
+        return None
+    return _SECTION_NAMES.get(re.sub(r"[^a-z ]", "", heading.group(2).lower()).strip())
+
+
+def dont_suggest_rule(action: str, title: str) -> str:
+    """The rule "Don't suggest this again" proposes for a rejected action (the user edits it before it is
+    added): its subject, and nothing new calling for it, lead to doing nothing."""
+    subject = " ".join(title.split())[:120] or "the same thing"
+    return f"If the only reason is “{subject}” again (a {action} you said was not useful) → HEARTBEAT_OK."

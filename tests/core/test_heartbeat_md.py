@@ -108,3 +108,14 @@ def test_comments_end_where_commonmark_ends_them() -> None:
         assert [i.text for i in parsed.checklist] == [item], text
         assert item in parsed.for_model and "<!--" not in parsed.for_model
     assert parse("<!-- unclosed\n- [ ] hidden").checklist == []
+
+
+def test_a_rule_goes_at_the_end_of_the_rules_and_everything_else_stays() -> None:
+    from heartbeat_desktop.core.heartbeat_md import parse, with_rule
+
+    text = "# Mine\n\n## Checklist\n- [ ] a\n\n## Rules\nIf x → y.\n\n\n## Proactive behaviours\n- b\n"
+    added = with_rule(text, "  If z   → HEARTBEAT_OK. ")
+    assert added == text.replace("If x → y.\n", "If x → y.\nIf z → HEARTBEAT_OK.\n")
+    assert [r.text for r in parse(added).rules] == ["If x → y.", "If z → HEARTBEAT_OK."]
+    assert with_rule("## Checklist\n- [ ] a", "If z → w.") == "## Checklist\n- [ ] a\n\n## Rules\nIf z → w.\n"
+    assert with_rule("", "If z → w.") == "## Rules\nIf z → w.\n"

@@ -92,3 +92,35 @@ def test_not_useful_in_history_and_the_act_on_line(
     assert "Your word: rejected — not useful (already knew) from the history" in window.detail.toPlainText()
     qtbot.waitUntil(lambda: "0 of 1 this week (0%)" in window.act_on.text(), timeout=5000)
     assert window.act_on.text() == "Kept 0 of 1 this week (0%), 0 of 1 this month (0%)"
+
+
+def test_dont_suggest_this_again_adds_the_rule_the_user_edited(
+    qtbot, store: SqliteStore, data_dir: Path, memory: WindowMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#26 item 2 (last part): the rule is shown and editable, added only on OK, to the file the thread reads,
+    and the action is marked not useful; Cancel writes nothing."""
+    from PySide6.QtWidgets import QInputDialog
+
+    md = data_dir / "HEARTBEAT.md"
+    before = md.read_text(encoding="utf-8")
+    _post_id, run = _agent_post(store, "Water the plants")
+    shown: list[str] = []
+    answers = iter([("ignored", False), ("If plants are mentioned again → HEARTBEAT_OK.", True)])
+
+    def dialog(_parent, _title, label, proposal):
+        shown.append(f"{label} | {proposal}")
+        return next(answers)
+
+    monkeypatch.setattr(QInputDialog, "getMultiLineText", dialog)
+    window = HistoryWindow(store, data_dir / "heartbeat.db", memory, lambda: [("default", "Default")])
+    qtbot.addWidget(window)
+    window.show()
+    window.table.selectRow(0)
+    _reason_action(window.not_useful, "Don't suggest this again…").trigger()  # Cancel
+    assert md.read_text(encoding="utf-8") == before and store.feedback.for_run(run.id) == []
+    _reason_action(window.not_useful, "Don't suggest this again…").trigger()  # OK, as edited
+    qtbot.waitUntil(lambda: "Rule added to" in window.act_on.text(), timeout=5000)
+    assert "“Water the plants”" in shown[0] and str(md) in shown[0]
+    after = md.read_text(encoding="utf-8")
+    assert after.startswith(before.rstrip("\n")[:40]) and "If plants are mentioned again → HEARTBEAT_OK." in after
+    assert [e.kind for e in store.feedback.for_run(run.id)] == ["not_useful"]

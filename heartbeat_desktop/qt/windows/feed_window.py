@@ -29,8 +29,9 @@ from ...core.models import FeedPost
 from ...core.ports import StoreError
 from ...store import SqliteStore
 from ..icons import app_icon
+from ..services.tasks import Tasks
 from .models.feed_model import FeedModel
-from .not_useful import NotUsefulButton
+from .not_useful import NotUsefulButton, offer_rule
 from .window_state import WindowMemory
 
 USER_VOTER = "user"  # the person's own votes, one per post like a thread's
@@ -66,7 +67,8 @@ class FeedWindow(QWidget):
         self.down = QPushButton("Vote &down")
         self.undo_post = QPushButton("Undo this &post")
         self.undo_item = QPushButton("Undo selected &comment or vote")
-        self.not_useful = NotUsefulButton(self._not_useful)
+        self.not_useful = NotUsefulButton(self._not_useful, self._dont_suggest)
+        self._tasks = Tasks(self)
         for button, name in (
             (self.up, "Vote up"),
             (self.down, "Vote down"),
@@ -190,6 +192,11 @@ class FeedWindow(QWidget):
         self.feedback_note.setText(f"Noted: #{post.id} was not useful{why}. {event.note or ''}".strip())
         self._on_change()
 
+    def _dont_suggest(self) -> None:
+        post = self._selected()
+        if post is not None and post.run_id is not None:
+            offer_rule(self, self._store, post.run_id, self._tasks, self.feedback_note.setText)
+
     def _undo_post(self) -> None:
         post = self._selected()
         if post is None:
@@ -225,6 +232,7 @@ class FeedWindow(QWidget):
         self.reload()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._tasks.cancel_all()  # a rule still being written reports to nobody
         self._memory.save(self, "feed")
         super().closeEvent(event)
 

@@ -40,7 +40,7 @@ from ...store.runs import RunRepo
 from ..icons import app_icon
 from ..services.tasks import Task, Tasks
 from .models.history_model import HistoryModel
-from .not_useful import NotUsefulButton
+from .not_useful import NotUsefulButton, offer_rule
 from .run_chart import RunChart
 from .window_state import WindowMemory
 
@@ -171,7 +171,7 @@ class HistoryWindow(QWidget):
 
     def _detail_box(self) -> QWidget:
         """The run's details, and under them the act-on line and "Not useful" (#26)."""
-        self.not_useful = NotUsefulButton(self._not_useful)
+        self.not_useful = NotUsefulButton(self._not_useful, self._dont_suggest)
         self.not_useful.setEnabled(False)
         self.act_on = QLabel("")
         self.act_on.setAccessibleName("Share of the agent's actions you kept")
@@ -272,6 +272,15 @@ class HistoryWindow(QWidget):
         self._load_act_on()
         if event.note:  # a daily cap stepped down: said where the user acted
             QMessageBox.information(self, "Fewer actions a day", event.note)
+
+    def _dont_suggest(self) -> None:
+        run = self._selected_run()
+        if run is not None:
+            offer_rule(self, self._store, run.id, self._tasks, self._rule_said)
+
+    def _rule_said(self, text: str) -> None:
+        self._show_selected()
+        self.act_on.setText(text)  # until the next refresh puts the act-on line back
 
     def _load_act_on(self) -> None:
         """The share of the agent's actions the user kept this week and this month (the thread filter's), off

@@ -3,17 +3,31 @@ an optional reason picked from its menu. What it records is `core/feedback.py`'s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from pathlib import Path
 
-from PySide6.QtWidgets import QMenu, QToolButton, QWidget
+from PySide6.QtWidgets import QInputDialog, QMenu, QToolButton, QWidget
 
 from ...core.feedback import REASON_LABELS, FeedbackReason
+from ...core.heartbeat_md import dont_suggest_rule, read_heartbeat_md, with_rule
+from ...core.ports import StoreError
+from ...files import atomic_write
+from ...store import SqliteStore
+from ..services.tasks import Task, Tasks
+
+log = logging.getLogger(__name__)
 
 
 class NotUsefulButton(QToolButton):
     """Click: not useful, no reason; its menu: one of the reasons. `chosen(reason)` is called with either."""
 
-    def __init__(self, chosen: Callable[[FeedbackReason | None], None], parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        chosen: Callable[[FeedbackReason | None], None],
+        dont_suggest: Callable[[], None] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setText("&Not useful")
         self.setAccessibleName("Mark the agent's action as not useful")
@@ -24,5 +38,46 @@ class NotUsefulButton(QToolButton):
         for key, label in REASON_LABELS.items():
             action = menu.addAction(label.capitalize())
             action.triggered.connect(lambda _checked=False, key=key: chosen(key))
+        if dont_suggest is not None:
+            menu.addSeparator()
+            menu.addAction("Don't suggest this again…").triggered.connect(lambda _checked=False: dont_suggest())
         self.setMenu(menu)
         self.clicked.connect(lambda: chosen(None))
+
+
+def heartbeat_md_of(store: SqliteStore, thread_id: str | None) -> Path:
+    """The HEARTBEAT.md a thread reads: its workspace's, else the data folder's (beside the database)."""
+    thread = store.threads.get(thread_id) if thread_id else None
+    folder = thread.workspace if thread is not None and thread.workspace else Path(str(store.db.path)).parent
+    return folder / "HEARTBEAT.md"
+
+
+def offer_rule(parent: QWidget, store: SqliteStore, run_id: str, tasks: Tasks, said: Callable[[str], None]) -> None:
+    """ "Don't suggest this again" (#26): a rule line for the thread's HEARTBEAT.md, shown and editable, added
+    only on OK (never written silently); the action is marked not useful too. The file is read and written off
+    the GUI thread, kept whole (`.bak`), and never created here: a missing file is said, not replaced."""
+    run = store.runs.get(run_id)
+    if run is None:
+        return
+    decision = run.decision or {}
+    target = heartbeat_md_of(store, run.thread_id)
+    proposal = dont_suggest_rule(
+        str(decision.get("action", "post")), str(decision.get("title") or decision.get("content") or "")
+    )
+    text, ok = QInputDialog.getMultiLineText(
+        parent, "Don't suggest this again", f"Add this rule to {target}? Edit it as you like:", proposal
+    )
+    rule = " ".join(text.split())
+    if not ok or not rule:
+        return
+    try:
+        store.feedback.record(run_id, "not_useful", "history")
+    except StoreError as exc:
+        log.info("Not recorded as not useful: %s", exc)  # already judged, or nothing to judge: the rule still helps
+
+    def work(_task: Task) -> str:
+        current, _warnings = read_heartbeat_md(target, strict=True)
+        atomic_write(target, with_rule(current, rule), backup=True)
+        return str(target)
+
+    tasks.start(work, lambda path: said(f"Rule added to {path}."), lambda why: said(f"The rule was not added: {why}"))

@@ -44,3 +44,20 @@ def test_not_useful_from_the_command_line_and_what_history_shows(
     status = cli(data_dir, "status")
     assert "Kept 0 of 1 this week (0%), 0 of 1 this month (0%) (your word)" in status.stdout, status.stdout
     assert json.loads(cli(data_dir, "status", "--json").stdout)["act_on"]["week"]["rejected"] == 1
+
+
+def test_a_contradiction_note_can_be_resolved_and_reopened(data_dir: Path, store: SqliteStore) -> None:
+    """#27 item 3: nothing called set_note_resolved, so the agent saw an "open contradiction" forever."""
+    note_id = store.threads.add_note("default", "Meeting: Tuesday vs Wednesday", "contradiction")
+    resolved = cli(data_dir, "note", "--resolve", str(note_id))
+    assert resolved.returncode == 0 and f"contradiction note #{note_id} of default resolved" in resolved.stdout
+    assert store.threads.notes("default") == []  # no longer open: not in the agent's context
+    assert cli(data_dir, "note", "--reopen", str(note_id)).returncode == 0
+    assert [n.id for n in store.threads.notes("default")] == [note_id]
+    for args, says in (
+        (("note", "--resolve", "999"), "has no note #999"),
+        (("note", "--resolve", str(note_id), "--reopen", str(note_id)), "one of them"),
+        (("note",), "give the note's text"),
+    ):
+        refused = cli(data_dir, *args)
+        assert refused.returncode == 2 and says in refused.stderr, (args, refused.stderr)

@@ -108,6 +108,7 @@ class ControlAPI:
         ("GET", re.compile(r"^/api/threads/([^/]+)/heartbeat/history$"), "history"),
         ("POST", re.compile(r"^/api/threads/([^/]+)/messages$"), "add_message"),
         ("POST", re.compile(r"^/api/threads/([^/]+)/notes$"), "add_note"),
+        ("POST", re.compile(r"^/api/threads/([^/]+)/notes/(\d{1,18})$"), "set_note"),
         ("GET", re.compile(r"^/api/feed$"), "feed"),
         ("GET", re.compile(r"^/api/threads/([^/]+)/feedback$"), "feedback"),
         ("POST", re.compile(r"^/api/runs/([^/]+)/feedback$"), "add_feedback"),
@@ -272,6 +273,14 @@ class ControlAPI:
         event = self._with_store(lambda s: s.feedback.record(run_id, "not_useful", "api", reason))
         self._control.reload()
         return 201, event.to_dict()
+
+    def _ep_set_note(self, thread_id: str, note_id: str, *, query: Any, body: Any) -> tuple[int, Any]:
+        """`{"resolved": true}` closes a note (an open contradiction stops reaching the agent), false reopens."""
+        _only(body, "resolved")
+        resolved = _field(body, "resolved", bool)
+        note = self._with_store(lambda s: s.threads.set_note_resolved(thread_id, int(note_id), resolved))
+        self._control.reload()
+        return 200, {"id": note.id, "thread_id": thread_id, "kind": note.kind, "resolved": resolved}
 
     def _ep_feed(self, *, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         try:

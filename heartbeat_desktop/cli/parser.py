@@ -132,10 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", choices=ADDED_ROLES, default="user")
     p.add_argument("text", nargs="+")
 
-    p = _command(sub, "note", cmd_note, tells_app=True, help="add a memory or contradiction note to a thread")
+    p = _command(
+        sub, "note", cmd_note, tells_app=True, help="add a memory or contradiction note to a thread, or resolve one"
+    )
     p.add_argument("--thread", default=DEFAULT_THREAD)
     p.add_argument("--kind", choices=NOTE_KINDS, default="memory")
-    p.add_argument("text", nargs="+")
+    p.add_argument("--resolve", type=_count(1, 2**62), metavar="ID", help="close note ID (the agent no longer sees it)")
+    p.add_argument("--reopen", type=_count(1, 2**62), metavar="ID", help="open a resolved note again")
+    p.add_argument("text", nargs="*")
 
     _feedback_commands(sub)
     _app_commands(sub)

@@ -74,6 +74,23 @@ def cmd_message(store: SqliteStore, args: argparse.Namespace) -> int:
 
 
 def cmd_note(store: SqliteStore, args: argparse.Namespace) -> int:
+    """Add a note, or resolve / reopen one (`--resolve ID`, `--reopen ID`): an open contradiction stays in
+    every heartbeat's context until it is resolved."""
+    if args.resolve is not None or args.reopen is not None:
+        if args.text or (args.resolve is not None and args.reopen is not None):
+            raise UsageError("give a note's text to add it, or --resolve ID or --reopen ID, one of them")
+        resolved = args.resolve is not None
+        note_id = args.resolve if resolved else args.reopen
+        try:
+            note = store.threads.set_note_resolved(args.thread, note_id, resolved)
+        except NoSuchThread:
+            raise
+        except StoreError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"{note.kind} note #{note.id} of {args.thread} {'resolved' if resolved else 'reopened'}")
+        return EXIT_OK
+    if not args.text:
+        raise UsageError("give the note's text (or --resolve ID / --reopen ID)")
     text = " ".join(args.text)
     try:
         note_id = store.threads.add_note(args.thread, text, kind=args.kind)

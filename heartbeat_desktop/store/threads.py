@@ -186,13 +186,23 @@ class ThreadRepo:
             )
         )
 
-    def set_note_resolved(self, note_id: int, resolved: bool = True) -> None:
+    def set_note_resolved(self, thread_id: str, note_id: int, resolved: bool = True) -> Note:
+        """Close (or reopen) one of the thread's notes: a resolved contradiction is no longer shown to the
+        agent as open (#27 item 3; nothing could close one before). Raises StoreError for another thread's
+        note or one that does not exist."""
+        self.require(thread_id)
         now = self.clock()
-        self.db.transaction(
-            lambda c: c.execute(
-                "UPDATE notes SET resolved = ?, updated_at = ? WHERE id = ?", (int(resolved), now, note_id)
+
+        def work(c: sqlite3.Connection) -> None:
+            cur = c.execute(
+                "UPDATE notes SET resolved = ?, updated_at = ? WHERE id = ? AND thread_id = ?",
+                (int(resolved), now, note_id, thread_id),
             )
-        )
+            if cur.rowcount == 0:
+                raise StoreError(f"thread {thread_id!r} has no note #{note_id}")
+
+        self.db.transaction(work)
+        return next(n for n in self.notes(thread_id, limit=10_000, include_resolved=True) if n.id == note_id)
 
     def notes(self, thread_id: str, limit: int = 50, include_resolved: bool = False) -> builtins.list[Note]:
         """Newest first."""

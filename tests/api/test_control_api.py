@@ -522,3 +522,18 @@ def test_a_queued_run_now_whose_caller_left_is_not_carried_out(
         (r.trigger, r.dry_run, r.reason) for r in runs
     ]
     assert len(ollama.chat_requests()) == 1
+
+
+def test_a_note_is_resolved_and_reopened_through_the_api(api: Client, app: TrayApp) -> None:
+    """#27 item 3."""
+    added = api("POST", "/api/threads/default/notes", body={"text": "Tuesday vs Wednesday", "kind": "contradiction"})
+    note_id = added.json()["id"]
+    done = api("POST", f"/api/threads/default/notes/{note_id}", body={"resolved": True})
+    assert done.status_code == 200 and done.json()["resolved"] is True
+    store = SqliteStore(app.data_dir / "heartbeat.db")
+    try:
+        assert store.threads.notes("default") == []
+    finally:
+        store.close()
+    assert api("POST", f"/api/threads/default/notes/{note_id}", body={"resolved": "yes"}).status_code == 400
+    assert api("POST", "/api/threads/default/notes/999", body={"resolved": True}).status_code == 400

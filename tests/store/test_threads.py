@@ -15,7 +15,9 @@ def test_threads_messages_notes(store: SqliteStore) -> None:
     store.threads.add_message("work", "hello")
     store.threads.add_note("work", "likes tea", "memory")
     nid = store.threads.add_note("work", "said coffee", "contradiction")
-    store.threads.set_note_resolved(nid)
+    store.threads.set_note_resolved("work", nid)
+    with pytest.raises(StoreError, match="has no note"):
+        store.threads.set_note_resolved("default", nid)  # another thread's note
     assert [m.text for m in store.threads.messages("work")] == ["hello"]
     assert [n.text for n in store.threads.notes("work")] == ["likes tea"]
     assert store.threads.get("work").last_active_at is not None

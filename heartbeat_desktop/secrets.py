@@ -18,6 +18,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from .core.json_keys import RepeatedKey, one_value_per_key
 from .core.ports import SecretsUnavailable
 
 __all__ = [
@@ -136,21 +137,6 @@ class KeyringSecrets:
             log.debug("No key to delete for provider %s", name)
 
 
-class _TwoKeys(ValueError):
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name[:40]
-
-
-def _pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    found: dict[str, object] = {}
-    for name, value in pairs:
-        if name in found:
-            raise _TwoKeys(name)
-        found[name] = value
-    return found
-
-
 class PlaintextSecrets:
     """Opt-in only. The file name says PLAINTEXT so nobody mistakes it for something safe."""
 
@@ -166,12 +152,12 @@ class PlaintextSecrets:
         """The file's keys. One that is not JSON, or not an object of texts, is reported with the way out (it
         is the user's own file: the app never guesses at it nor throws it away)."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"), object_pairs_hook=_pairs)
+            data = json.loads(self.path.read_text(encoding="utf-8"), object_pairs_hook=one_value_per_key)
         except FileNotFoundError:
             return {}
-        except _TwoKeys as exc:
+        except RepeatedKey as exc:
             raise self._unusable(
-                f"the provider {exc.name!r} is given twice: which key counts would be a guess"
+                f"the provider {exc.key[:40]!r} is given twice: which key counts would be a guess"
             ) from None
         except (OSError, ValueError) as exc:
             raise self._unusable(f"{type(exc).__name__}") from None

@@ -35,6 +35,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
+from ..core.json_keys import RepeatedKey, one_value_per_key
+
 log = logging.getLogger(__name__)
 
 MAX_BODY = 2 * 1024 * 1024  # a HEARTBEAT.md may be 1 MB; JSON escaping can nearly double it
@@ -302,17 +304,6 @@ def _target(raw: str) -> tuple[str, dict[str, list[str]]]:
     return parts.path, query
 
 
-def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """{"dry_run": true, "dry_run": false}: which one counts would be a guess (Python keeps the last, another
-    parser the first), so it is refused like a parameter given twice."""
-    body: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in body:
-            raise ApiError(400, f"the body gives {key!r} more than once")
-        body[key] = value
-    return body
-
-
 class _NotAJsonNumber(ValueError):
     """NaN, Infinity or -Infinity in a body: Python's parser reads them, JSON has no such numbers."""
 
@@ -325,7 +316,7 @@ def _decode(raw: bytes) -> Any:
     try:
         # NaN and Infinity are not JSON (RFC 8259): Python's parser takes them, and a temperature of NaN
         # would then fail a range check with a message that makes no sense.
-        body = json.loads(raw, parse_constant=_not_json_number, object_pairs_hook=_one_value_per_key)
+        body = json.loads(raw, parse_constant=_not_json_number, object_pairs_hook=one_value_per_key)
         if body is None:  # `null`: not "no body", and not an object either
             raise ApiError(400, "the body is null: send a JSON object, or no body")
         json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -333,6 +324,8 @@ def _decode(raw: bytes) -> Any:
         raise ApiError(400, "the body is not valid JSON") from None
     except UnicodeEncodeError:  # "\ud800": JSON allows it, no text store does
         raise ApiError(400, "the body contains text that is not valid Unicode") from None
+    except RepeatedKey as exc:  # {"dry_run": true, "dry_run": false}: which one counts would be a guess
+        raise ApiError(400, f"the body gives {exc.key!r} more than once") from None
     except _NotAJsonNumber as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc} is not a JSON number") from None
     except ValueError:  # an integer of thousands of digits (Python's int-parsing limit)

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from .json_keys import RepeatedKey, one_value_per_key
 from .refusals import RefusalKind
 
 TITLE_MAX = 200
@@ -144,22 +145,12 @@ def extract_decision_object(reply: str) -> dict[str, Any]:
     raise InvalidDecision(f"invalid reply: no JSON object in {_preview(text)}")
 
 
-def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """`{"action": "none", "action": "post"}` is ambiguous: Python would keep the last silently."""
-    seen: set[str] = set()
-    for key, _value in pairs:
-        if key in seen:
-            raise InvalidDecision(f"invalid reply: the key {key!r} appears twice in one object: ambiguous")
-        seen.add(key)
-    return dict(pairs)
-
-
 def _json_objects(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
     """Top-level JSON objects embedded in text (objects nested inside another one are not counted), and
     where each one is."""
     # strict=False: raw control characters inside strings (a newline in a post) are not JSON, but
     # llama-cpp-python's server emits them (its grammar admits them); they are sanitised afterwards.
-    decoder = json.JSONDecoder(strict=False, object_pairs_hook=_no_repeated_keys)
+    decoder = json.JSONDecoder(strict=False, object_pairs_hook=one_value_per_key)
     objects: list[dict[str, Any]] = []
     spans: list[tuple[int, int]] = []
     pos = text.find("{")
@@ -169,8 +160,10 @@ def _json_objects(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, int]
         except json.JSONDecodeError:
             pos = text.find("{", pos + 1)
             continue
-        except InvalidDecision:  # a key given twice (_no_repeated_keys): its own reason
-            raise
+        except RepeatedKey as exc:  # `{"action": "none", "action": "post"}`: Python would keep the last
+            raise InvalidDecision(
+                f"invalid reply: the key {exc.key!r} appears twice in one object: ambiguous"
+            ) from None
         except RecursionError:  # a reply is an invalid reply, not an internal error
             raise InvalidDecision("invalid reply: JSON nested too deeply to read") from None
         except ValueError:  # Python's limit on an integer's digits (4300)

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..core.json_keys import RepeatedKey, one_value_per_key
 from ..core.ports import LLMError
 from .context_window import overflow_error
 from .server_memory import ServerMemory
@@ -217,21 +218,6 @@ def _status_error(
     return LLMError("http_error", f"{provider} returned HTTP {status}: {said}", status=status, detail=said)
 
 
-class _KeyTwice(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key[:80]
-
-
-def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise _KeyTwice(key)
-        found[key] = value
-    return found
-
-
 def _lenient_int(text: str) -> int | None:
     """A whole number in a server's envelope. One of thousands of digits (Python refuses to read past 4300)
     is no count a server means: read as None, so a valid decision is not lost to a garbled `usage` field."""
@@ -240,10 +226,10 @@ def _lenient_int(text: str) -> int | None:
 
 def _json_object(response: httpx.Response, provider: str) -> dict[str, Any]:
     try:
-        data = response.json(parse_int=_lenient_int, object_pairs_hook=_one_value_per_key)
-    except _KeyTwice as exc:  # Python would keep the last: which one the server meant is a guess
+        data = response.json(parse_int=_lenient_int, object_pairs_hook=one_value_per_key)
+    except RepeatedKey as exc:  # Python would keep the last: which one the server meant is a guess
         raise LLMError(
-            "invalid_reply", f"invalid reply: {provider} sent JSON with the key {exc.key!r} twice: ambiguous"
+            "invalid_reply", f"invalid reply: {provider} sent JSON with the key {exc.key[:80]!r} twice: ambiguous"
         ) from None
     except (ValueError, RecursionError) as exc:  # not JSON, nested too deep
         raise LLMError("invalid_reply", f"invalid reply: {provider} sent something that is not JSON") from exc

@@ -17,9 +17,9 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import Any
 
 from ..core.decision_schema import unwrap
+from ..core.json_keys import one_value_per_key
 from ..core.ports import LLMError, LLMReply
 from .server_memory import ServerMemory
 
@@ -103,19 +103,12 @@ def _short(exc: LLMError) -> str:
     return status + (text if len(text) <= 160 else text[:159] + "…")
 
 
-def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError("a key given twice")
-    return dict(pairs)
-
-
 def unwrap_text(content: str) -> str:
     """A reply to a wrapped schema (`{"decision": {…}}`) as the bare decision; other text unchanged."""
     try:
         # A key given twice (`{"decision": {…}, "decision": {…}}`) would be settled here by Python keeping the
         # last: left as it came instead, so the decision's own parser refuses it as ambiguous.
-        value = json.loads(content, object_pairs_hook=_one_value_per_key)
+        value = json.loads(content, object_pairs_hook=one_value_per_key)
     except (ValueError, TypeError, RecursionError):  # the decision's own parser says what is wrong with it
         return content
     inner = unwrap(value)

@@ -1,11 +1,12 @@
 """The decision contract between the model and the app, and everything that guards it.
 
 The model answers with one JSON object:
-``{"action": "post"|"comment"|"vote"|"none", "title", "content", "post_id", "direction", "reason"}``
-carrying only the fields its action needs. Nothing the model says is trusted: the reply is parsed
-(tolerating code fences, chatter around one object, ``<think>`` blocks and a bare ``HEARTBEAT_OK``),
-validated against a strict per-action schema, sanitised (control characters stripped, trimmed) and
-checked against the store (a comment or vote needs a post that exists) before anything is written.
+``{"action": "post"|"comment"|"vote"|"none", "rule", "because", "title", "content", "post_id", "direction",
+"reason"}`` carrying only the fields its action needs (`rule` and `because`: core/citations.py). Nothing the
+model says is trusted: the reply is parsed (tolerating code fences, chatter around one object, ``<think>``
+blocks and a bare ``HEARTBEAT_OK``), validated against a strict per-action schema, sanitised (control
+characters stripped, trimmed) and checked against the store (a comment or vote needs a post that exists)
+before anything is written.
 
 Text is stored as the model wrote it and escaped where it is *shown* as markup (the feed pane, a
 notification body), never at storage: escaped text in the store is fed back to the model in the next
@@ -21,8 +22,9 @@ import unicodedata
 from collections.abc import Collection
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, ValidationError
 
+from .citations import BECAUSE_MAX
 from .json_keys import RepeatedKey, one_value_per_key
 from .refusals import RefusalKind
 
@@ -50,6 +52,11 @@ class Refused(InvalidDecision):
 class _Decision(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
     reason: str = Field("", max_length=REASON_MAX)
+    # What the action follows and why (core/citations.py): a HEARTBEAT.md item's number, the refs of the
+    # context items that call for it. Optional here (a server without a schema may leave them out);
+    # rule_check decides what an action that cites nothing may do.
+    rule: StrictInt | None = Field(None, gt=0)
+    because: tuple[StrictStr, ...] = Field((), max_length=BECAUSE_MAX)
 
 
 class PostAction(_Decision):
@@ -305,7 +312,14 @@ def post_key(title: str, content: str) -> tuple[str, str]:
 
 
 def decision_to_dict(decision: PostAction | CommentAction | VoteAction | NoneAction) -> dict[str, Any]:
-    return decision.model_dump(exclude_none=True)
+    """The decision as stored and shown: unset fields left out (a decision that cited nothing has no
+    `because`), the citations as JSON lists."""
+    data = decision.model_dump(exclude_none=True)
+    if data.get("because"):
+        data["because"] = list(data["because"])
+    else:
+        data.pop("because", None)
+    return data
 
 
 def _describe(exc: ValidationError, emptied: Collection[str] = ()) -> str:

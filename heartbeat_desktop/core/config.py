@@ -97,6 +97,11 @@ class HeartbeatConfig(BaseModel):
             "pause the thread after this many refused answers in a row that are the same (0: never)"
         ),
     )
+    # An action must cite something the thread's last heartbeat had not seen (core/citations.py, #26).
+    require_new_evidence: bool = Field(
+        True,
+        json_schema_extra=_help("refuse an action when nothing new since the last heartbeat calls for it"),
+    )
     # Presence (Linux desktops that say; elsewhere nothing is deferred). "Run now" is never deferred.
     defer_when_locked: bool = Field(True, json_schema_extra=_help("wait while the screen is locked"))
     defer_when_idle_minutes: int = Field(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .citations import message_ref, note_ref, post_ref
 from .feedback import RejectedAction
 from .models import FeedPost, Message, Note
 
@@ -50,6 +51,11 @@ class Context:
     def post_ids(self) -> set[int]:
         return {p["id"] for p in self.posts}
 
+    @property
+    def refs(self) -> list[str]:
+        """The refs of every item shown (core/citations.py): what a decision's `because` may cite."""
+        return [i["ref"] for i in (*self.messages, *self.notes, *self.posts)]
+
 
 def render_item(item: dict[str, Any]) -> str:
     """One item as a JSON line that cannot contain `<` or `>` (escaped: still the same JSON string)."""
@@ -82,18 +88,19 @@ def build_context(
     for m in messages:
         text, cut = _clip(m.text, item_chars)
         ctx.truncated |= cut
-        msg_items.append({"role": m.role, "at": _iso(m.created_at), "text": text})
+        msg_items.append({"ref": message_ref(m.id), "role": m.role, "at": _iso(m.created_at), "text": text})
     note_items = []
     for n in notes:
         text, cut = _clip(n.text, item_chars)
         ctx.truncated |= cut
-        note_items.append({"kind": n.kind, "text": text})
+        note_items.append({"ref": note_ref(n.id), "kind": n.kind, "text": text})
     post_items = []
     for p in posts:
         content, cut = _clip(p.content, item_chars)
         ctx.truncated |= cut
         post_items.append(
             {
+                "ref": post_ref(p.id),
                 "id": p.id,
                 "title": p.title,
                 "content": content,

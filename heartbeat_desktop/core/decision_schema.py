@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .actions import CONTENT_MAX, REASON_MAX, TITLE_MAX
+from .citations import BECAUSE_MAX
 
 SENT_TEXT_MAX = 1000
 """No `maxLength` sent to a server exceeds this (llama.cpp's grammar parser refuses ~2000 and up)."""
@@ -48,12 +49,13 @@ WRAPPER_KEY = "decision"
 ACTION_ORDER = ("none", "post", "comment", "vote")
 
 # Field order inside each action's object. llama.cpp keeps the declared order, so the model writes the
-# action first and its fields after it: the choice comes before the text it commits to.
+# action first, then what it follows and why (`rule`, `because`: core/citations.py), then its fields: the
+# choice and its grounds come before the text they commit to.
 _FIELDS: dict[str, tuple[str, ...]] = {
     "none": ("action", "reason"),
-    "post": ("action", "title", "content", "reason"),
-    "comment": ("action", "post_id", "content", "reason"),
-    "vote": ("action", "post_id", "direction", "reason"),
+    "post": ("action", "rule", "because", "title", "content", "reason"),
+    "comment": ("action", "rule", "because", "post_id", "content", "reason"),
+    "vote": ("action", "rule", "because", "post_id", "direction", "reason"),
 }
 # For OpenAI's strict mode the objects of an anyOf must not share their first key: each leads with one
 # that only it has. (Which branch is taken is then decided by that first key.)
@@ -77,13 +79,24 @@ class DecisionSchema:
     post_ids: tuple[int, ...] = ()
     # Actions left out, each with why (the prompt tells the model, so it does not try them in prose).
     withheld: tuple[tuple[str, str], ...] = ()
+    # What an action may cite (core/citations.py): HEARTBEAT.md's item numbers, the refs of the items shown.
+    # Empty: the field is not asked for (a run replayed from before #26, a file with no items).
+    rules: tuple[int, ...] = ()
+    refs: tuple[str, ...] = ()
 
     @classmethod
     def for_run(
-        cls, allowed: Iterable[str], post_ids: Iterable[int], posts_left: int, left: Mapping[str, int] | None = None
+        cls,
+        allowed: Iterable[str],
+        post_ids: Iterable[int],
+        posts_left: int,
+        left: Mapping[str, int] | None = None,
+        *,
+        rules: Iterable[int] = (),
+        refs: Iterable[str] = (),
     ) -> DecisionSchema:
         """Offer only what this thread may do now: its allow-list, its daily caps (`posts_left`, and `left`
-        for every action when given), the posts it can see."""
+        for every action when given), the posts it can see; an action cites one of `rules` and some `refs`."""
         allowed = set(allowed)
         remaining = {"post": posts_left, **(left or {})}
         ids = tuple(sorted(dict.fromkeys(int(i) for i in post_ids)))
@@ -98,7 +111,7 @@ class DecisionSchema:
                 withheld.append((action, "there are no feed posts to refer to"))
             else:
                 offered.append(action)
-        return cls(tuple(offered), ids, tuple(withheld))
+        return cls(tuple(offered), ids, tuple(withheld), tuple(rules), tuple(dict.fromkeys(refs)))
 
     @classmethod
     def everything(cls, post_ids: Iterable[int] = ()) -> DecisionSchema:
@@ -117,8 +130,21 @@ class DecisionSchema:
             "post_id": {"type": "integer", "enum": list(self.post_ids)},
             "direction": {"type": "string", "enum": ["up", "down"]},
             "reason": _text(min(REASON_MAX, SENT_REASON_MAX), lengths=lengths),
+            "rule": {"type": "integer", "enum": list(self.rules)},
+            "because": self._because(lengths=lengths),
         }
-        return {name: field[name] for name in _FIELDS[action]}
+        return {name: field[name] for name in _FIELDS[action] if self._asks(name)}
+
+    def _asks(self, name: str) -> bool:
+        return (name != "rule" or bool(self.rules)) and (name != "because" or bool(self.refs))
+
+    def _because(self, *, lengths: bool) -> dict[str, Any]:
+        """At least one ref, at most BECAUSE_MAX, where the server takes lengths (a grammar then makes a
+        model cite something); OpenAI's strict mode takes neither keyword, and rule_check counts instead."""
+        schema: dict[str, Any] = {"type": "array", "items": {"type": "string", "enum": list(self.refs)}}
+        if lengths:
+            schema["minItems"], schema["maxItems"] = 1, BECAUSE_MAX
+        return schema
 
     def _branch(self, action: str, *, lengths: bool = True, const: bool = True, strict: bool = False) -> dict[str, Any]:
         properties = self._properties(action, lengths=lengths, const=const)

@@ -44,11 +44,13 @@ class SuiteMessage(_Strict):
     role: Literal["user", "assistant", "system"] = "user"
     text: str = Field(min_length=1)
     minutes_ago: float = Field(30, ge=0, le=_TEN_YEARS_MIN, allow_inf_nan=False)
+    seen: bool = False  # the thread's last heartbeat was already shown it (and answered)
 
 
 class SuiteNote(_Strict):
     kind: Literal["memory", "contradiction"] = "memory"
     text: str = Field(min_length=1)
+    seen: bool = False
 
 
 class SuitePost(_Strict):
@@ -59,15 +61,30 @@ class SuitePost(_Strict):
     comments: StrictInt = Field(0, ge=0)
     thread: str | None = "another-thread"  # the thread that posted it (None: a person); EVAL_THREAD: this one
     minutes_ago: float = Field(60, ge=0, le=_TEN_YEARS_MIN, allow_inf_nan=False)
+    seen: bool = False
+
+
+class SuiteRejected(_Strict):
+    """An earlier action of this thread the user rejected (#26): the next heartbeat is told, and the app
+    refuses the same answer again."""
+
+    action: Literal["post", "comment", "vote"]
+    title: str = ""  # a post's title; for a comment or vote, the post's
+    post_id: StrictInt | None = Field(None, gt=0)  # what a comment or vote was on
+    how: Literal["undone", "voted down", "marked not useful"] = "marked not useful"
+    reason: Literal["not now", "already knew", "wrong thread", "wrong"] | None = None
+    minutes_ago: float = Field(600, ge=0, le=_TEN_YEARS_MIN, allow_inf_nan=False)
 
 
 class Expected(_Strict):
     """One acceptable decision. Unset fields accept anything: `{action = "vote", post_id = 3}` accepts an
-    up or a down vote on post 3."""
+    up or a down vote on post 3. `rule` is the HEARTBEAT.md item (by number, core/citations.py) an action
+    should cite: it does not change what is right, it is scored as "right rule"."""
 
     action: Literal["none", "post", "comment", "vote"]
     post_id: StrictInt | None = Field(None, gt=0)
     direction: Literal["up", "down"] | None = None
+    rule: StrictInt | None = Field(None, gt=0)
 
     def accepts(self, verdict: Verdict) -> bool:
         return (
@@ -94,6 +111,7 @@ class Situation(_Strict):
     messages: list[SuiteMessage] = Field(default_factory=list)
     notes: list[SuiteNote] = Field(default_factory=list)
     posts: list[SuitePost] = Field(default_factory=list)
+    rejected: list[SuiteRejected] = Field(default_factory=list)  # the user's earlier no (#26)
     expect: list[Expected] = Field(min_length=1)
 
     @field_validator("expect", mode="before")
@@ -152,6 +170,17 @@ class Situation(_Strict):
     @property
     def has_target(self) -> bool:
         return any(e.post_id is not None for e in self.expect)
+
+    @property
+    def names_rule(self) -> bool:
+        return any(e.rule is not None for e in self.expect)
+
+    @property
+    def has_feedback(self) -> bool:
+        """Earlier feedback should shape the decision: the user rejected something, or the last heartbeat
+        already saw what is here."""
+        seen = [m.seen for m in self.messages] + [n.seen for n in self.notes] + [p.seen for p in self.posts]
+        return bool(self.rejected) or any(seen)
 
 
 class Suite(_Strict):

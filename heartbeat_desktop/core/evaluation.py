@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .actions import post_key
+from .citations import message_ref, note_ref, post_ref
 from .config import HeartbeatConfig
 from .decide import DECISION_MODES, GiveUp
 from .eval_suite import (
@@ -77,6 +78,14 @@ class SituationStore:
             key=lambda p: p.created_at,
             reverse=True,
         )
+        # What the situation says its last heartbeat already saw (the "nothing new" rule); none marked: there
+        # was no such heartbeat.
+        notes = len(situation.notes)
+        self._seen = (
+            {message_ref(n - i) for i, m in enumerate(situation.messages) if m.seen}
+            | {note_ref(notes - j) for j, note in enumerate(situation.notes) if note.seen}
+            | {post_ref(p.id) for p in situation.posts if p.seen}
+        )
 
     def get_thread(self, thread_id: str) -> Thread | None:
         return self._thread if thread_id == EVAL_THREAD else None
@@ -97,10 +106,18 @@ class SituationStore:
         return self._posts[:limit]
 
     def rejected_actions(self, thread_id: str, limit: int) -> list[RejectedAction]:
-        return []  # a situation brings no feedback yet (#26 item 6)
+        now = self.situation.now_ts
+        found = [
+            RejectedAction(r.action, r.title, r.how, r.reason, now - r.minutes_ago * 60, r.post_id)
+            for r in self.situation.rejected
+        ]
+        return sorted(found, key=lambda r: r.at, reverse=True)[:limit]
 
     def post_exists(self, post_id: int) -> bool:
         return any(p.id == post_id for p in self._posts)
+
+    def refs_seen_last(self, thread_id: str) -> set[str] | None:
+        return set(self._seen) or None
 
     def actions_since(self, thread_id: str, since: float) -> dict[str, int]:
         done = self.situation.done_today
@@ -158,6 +175,17 @@ class SituationResult:
         is right, but it did not hit a target."""
         return any(e.post_id is not None and e.accepts(self.verdict) for e in self.situation.expect)
 
+    @property
+    def right_rule(self) -> bool:
+        """An accepted action that cites the HEARTBEAT.md item the situation names."""
+        return any(e.rule is not None and e.accepts(self.verdict) and self.verdict.rule == e.rule
+                   for e in self.situation.expect)  # fmt: skip
+
+    @property
+    def wrong_but_valid(self) -> bool:
+        """A valid decision the situation does not accept: the grammar held, the judgement did not."""
+        return self.verdict.outcome == "valid" and not self.right
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.situation.id,
@@ -165,6 +193,7 @@ class SituationResult:
             "decision": self.verdict.label(),
             "outcome": self.verdict.outcome,
             "right": self.right,
+            "rule": self.verdict.rule,
             "detail": self.verdict.detail,
             "llm_ms": self.llm_ms,
             "tokens": self.tokens,
@@ -205,9 +234,31 @@ class EvalSummary:
         return _pct(sum(r.right_target for r in targeted), len(targeted))
 
     @property
+    def right_rule_pct(self) -> float | None:
+        named = [r for r in self.results if r.situation.names_rule]
+        return _pct(sum(r.right_rule for r in named), len(named))
+
+    @property
+    def wrong_but_valid_pct(self) -> float | None:
+        return _pct(sum(r.wrong_but_valid for r in self.results), self.situations)
+
+    @property
+    def feedback_right_pct(self) -> float | None:
+        """Right among the situations where earlier feedback should change the decision."""
+        shaped = [r for r in self.results if r.situation.has_feedback]
+        return _pct(sum(r.right for r in shaped), len(shaped))
+
+    @property
     def false_action_pct(self) -> float | None:
         quiet = [r for r in self.results if r.situation.calls_for_nothing]
         return _pct(sum(r.verdict.acted for r in quiet), len(quiet))
+
+    @property
+    def false_write_pct(self) -> float | None:
+        """Of the situations that call for nothing, the share where something would have been written: the
+        model's false actions less those the app refused (the nothing-new rule, the caps, a duplicate)."""
+        quiet = [r for r in self.results if r.situation.calls_for_nothing]
+        return _pct(sum(r.verdict.acted and r.verdict.outcome == "valid" for r in quiet), len(quiet))
 
     @property
     def p50_ms(self) -> float | None:
@@ -231,7 +282,11 @@ class EvalSummary:
             pct(self.valid_pct),
             pct(self.right_action_pct),
             pct(self.right_target_pct),
+            pct(self.right_rule_pct),
+            pct(self.wrong_but_valid_pct),
             pct(self.false_action_pct),
+            pct(self.false_write_pct),
+            pct(self.feedback_right_pct),
             "—" if p50 is None else f"{p50:.0f} ms" if p50 < 1000 else f"{p50 / 1000:.1f} s",
             f"{self.tokens:,}",
         )
@@ -247,7 +302,11 @@ class EvalSummary:
             "valid_pct": self.valid_pct,
             "right_action_pct": self.right_action_pct,
             "right_target_pct": self.right_target_pct,
+            "right_rule_pct": self.right_rule_pct,
+            "wrong_but_valid_pct": self.wrong_but_valid_pct,
             "false_action_pct": self.false_action_pct,
+            "false_write_pct": self.false_write_pct,
+            "feedback_right_pct": self.feedback_right_pct,
             "p50_ms": self.p50_ms,
             "tokens": self.tokens,
             "errors": self.errors,
@@ -259,7 +318,20 @@ class EvalSummary:
         return data
 
 
-TABLE_COLUMNS = ("model", "mode", "valid", "right action", "right target", "false action", "p50", "tokens")
+TABLE_COLUMNS = (
+    "model",
+    "mode",
+    "valid",
+    "right action",
+    "right target",
+    "right rule",
+    "wrong but valid",
+    "false action",
+    "false writes",
+    "feedback right",
+    "p50",
+    "tokens",
+)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .citations import because_of_run
 from .config import HeartbeatConfig
 from .models import RunRecord
+from .refusals import QUIET_REFUSALS
 
 BODY_CHARS = 160
 
@@ -103,7 +105,7 @@ def notice_for(run: RunRecord, config: HeartbeatConfig, thread_title: str | None
             alone=True,
         )
     if run.status == "failed":
-        if not config.notify_failures:
+        if not config.notify_failures or run.error_kind in QUIET_REFUSALS:
             return None
         advice = what_to_do(run)
         body = f"{run.reason}\n{advice}" if advice else run.reason
@@ -131,14 +133,18 @@ def notice_for(run: RunRecord, config: HeartbeatConfig, thread_title: str | None
         "undo": undo,
         "run_id": run.id,
     }
+    # Why (#26): "Because rule 2 (“…”) and post #22." under the text, so the user can judge the action.
+    why = because_of_run(decision, run.inputs)
+    tail = f"\n{_start(why[0].upper() + why[1:], 160)}." if why else ""
     if action == "post" and config.notify_posts:
-        return Notice(f"{where}: {decision.get('title', 'New post')}", _start(decision.get("content", "")), **common)
+        body = _start(decision.get("content", ""))
+        return Notice(f"{where}: {decision.get('title', 'New post')}", body + tail, **common)
     target = result.get("post_title") or f"#{decision.get('post_id')}"
     if action == "comment" and config.notify_comments:
-        return Notice(f"{where} commented on “{target}”", _start(decision.get("content", "")), **common)
+        return Notice(f"{where} commented on “{target}”", _start(decision.get("content", "")) + tail, **common)
     if action == "vote" and config.notify_votes:
         title = f"{where} voted {decision.get('direction')} on “{target}”"
-        return Notice(title, _start(decision.get("reason", "")), **common)
+        return Notice(title, _start(decision.get("reason", "")) + tail, **common)
     return None
 
 

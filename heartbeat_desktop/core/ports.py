@@ -150,6 +150,11 @@ class HeartbeatStore(Protocol):
 
     def post_exists(self, post_id: int) -> bool: ...
 
+    def refs_seen_last(self, thread_id: str) -> set[str] | None:
+        """The refs of the items the thread's last answered heartbeat was shown (core/citations.py), or None
+        when there is none to compare with (the first, one from before #26, or its details pruned)."""
+        ...
+
     def actions_since(self, thread_id: str, since: float) -> dict[str, int]:
         """How many posts, comments and votes the thread made since `since` (the daily caps)."""
         ...

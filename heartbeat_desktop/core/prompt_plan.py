@@ -14,12 +14,13 @@ from typing import Any
 
 from . import heartbeat_md
 from .actions import InvalidDecision
+from .citations import Item, numbered_items
 from .config import HeartbeatConfig
 from .context import DEFAULT_BUDGET_CHARS, Context, build_context
 from .decision_schema import DecisionSchema
 from .feedback import RejectedAction
 from .models import FeedPost, Message, Note, RunRecord
-from .prompt import build_system, build_user
+from .prompt import CITE_NOTICE, REJECTED_NOTICE, build_system, build_user
 
 CHARS_PER_TOKEN = 3.0  # conservative: English prompts measure 3.4-3.9 characters per token (SmolLM2, Llama 3)
 TEMPLATE_TOKENS = 100  # chat template, role markers
@@ -36,13 +37,22 @@ def clip_reply(text: str, limit: int = RAW_REPLY_MAX) -> str:
 
 
 def replay_inputs(
-    schema: DecisionSchema, posts_left: int, title: str, config: HeartbeatConfig, window: int
+    schema: DecisionSchema,
+    posts_left: int,
+    title: str,
+    config: HeartbeatConfig,
+    window: int,
+    items: list[Item] | None = None,
 ) -> dict[str, Any]:
-    """What core/replay.py needs besides the stored prompt to ask this run's question again."""
+    """What core/replay.py needs besides the stored prompt to ask this run's question again; `items` (the
+    numbered HEARTBEAT.md items, core/citations.py) also let History show a cited rule's words."""
     return {
         "actions": list(schema.actions),
         "post_ids": list(schema.post_ids),
         "withheld": [list(w) for w in schema.withheld],
+        "rules": list(schema.rules),
+        "refs": list(schema.refs),
+        "items": [[i.number, i.kind, i.text] for i in items or ()],
         "posts_left": posts_left,
         "title": title,
         "max_tokens": config.max_tokens,
@@ -94,9 +104,17 @@ class PromptPlan:
         """The schema, the system prompt and the user prompt for `window` tokens (InvalidDecision when even
         an empty context does not fit)."""
         run, config, sit = self.run, self.config, self.situation
-        ceiling = DecisionSchema.for_run(config.allowed_actions, [p.id for p in sit.posts], sit.posts_left, sit.left)
-        fixed = len(build_system(self.instructions, ceiling, sit.posts_left)) + len(
-            build_user(run.thread_id, self.title, Context(), sit.now_local)
+        items = numbered_items(self.instructions)
+        rules = [i.number for i in items]
+        ceiling = DecisionSchema.for_run(
+            config.allowed_actions, [p.id for p in sit.posts], sit.posts_left, sit.left, rules=rules, refs=["p1"]
+        )
+        # The notices a non-empty context brings are counted as fixed: the context gets what is left after them.
+        notices = len(CITE_NOTICE) + len(REJECTED_NOTICE) + 4
+        fixed = (
+            len(build_system(self.instructions, ceiling, sit.posts_left))
+            + len(build_user(run.thread_id, self.title, Context(), sit.now_local))
+            + notices
         )
         room = int((window - config.max_tokens - TEMPLATE_TOKENS) * CHARS_PER_TOKEN) - fixed
         if room < MIN_CONTEXT_CHARS:
@@ -110,9 +128,11 @@ class PromptPlan:
         )
         # What this run may answer, and nothing else: the grammar a server builds from it cannot produce a
         # disallowed action, a post past the cap, or a post_id the model was not shown.
-        schema = DecisionSchema.for_run(config.allowed_actions, context.post_ids, sit.posts_left, sit.left)
+        schema = DecisionSchema.for_run(
+            config.allowed_actions, context.post_ids, sit.posts_left, sit.left, rules=rules, refs=context.refs
+        )
         system = build_system(self.instructions, schema, sit.posts_left)
         user = build_user(run.thread_id, self.title, context, sit.now_local)
         run.prompt = clip_reply(f"[system]\n{system}\n\n[user]\n{user}", PROMPT_STORE_MAX)
-        run.inputs = replay_inputs(schema, sit.posts_left, self.title, config, window)
+        run.inputs = replay_inputs(schema, sit.posts_left, self.title, config, window, items)
         return schema, system, user

@@ -16,12 +16,16 @@ class RefusalKind(StrEnum):
     DUPLICATE = "duplicate"  # the same post as one in the feed from the last 24 h, by any thread
     NOT_OFFERED = "not_offered"  # an action the run's schema did not offer (a server that ignored it)
     REJECTED_BEFORE = "rejected_before"  # the same answer the user rejected (undid, voted down, not useful)
+    NOTHING_NEW = "nothing_new"  # it cites only what the last heartbeat already saw (core/citations.py)
 
 
 REFUSAL_KINDS: tuple[str, ...] = tuple(RefusalKind)
 # Refusals only the store can make (the same post again in 24 h): a replay stops short of the store, so it
 # cannot refuse so, and the recorded run compares as the post the model chose.
 STORE_REFUSALS: tuple[str, ...] = (RefusalKind.DUPLICATE,)
+
+# Refusals that are the app working as meant, not something to fix: recorded in History, no notification.
+QUIET_REFUSALS: tuple[str, ...] = (RefusalKind.NOTHING_NEW,)
 
 _PAST = {"post": "posted", "comment": "commented", "vote": "voted"}
 
@@ -46,3 +50,11 @@ def duplicate(post_id: int) -> str:
 def rejected_before(action: str, how: str, reason: str | None) -> str:
     why = f": {reason}" if reason else ""
     return f"refused: the same {action} as one you rejected ({how}{why})"
+
+
+def nothing_new(action: str, because: tuple[str, ...] | list[str]) -> str:
+    from .citations import ref_label
+
+    cited = ", ".join(ref_label(r) for r in because)
+    what = f"it cites only {cited}, which the last heartbeat already saw" if cited else "it cites nothing"
+    return f"refused: nothing new calls for this {action} ({what})"

@@ -33,6 +33,7 @@ from .ports import LLMClient, LLMError, LLMRequest
 from .present import iso
 from .prompt import build_system
 from .refusals import RefusalKind
+from .rule_check import citation_problem
 from .verdict import Verdict
 
 _SPLIT = "\n\n[user]\n"
@@ -72,6 +73,8 @@ def question_of(run: RunRecord, fallback: HeartbeatConfig | None = None) -> Ques
                 tuple(str(a) for a in inputs["actions"]),
                 tuple(int(i) for i in inputs["post_ids"]),
                 tuple((str(a), str(why)) for a, why in inputs.get("withheld", [])),
+                tuple(int(n) for n in inputs.get("rules", [])),
+                tuple(str(r) for r in inputs.get("refs", [])),
             )
             return Question(
                 system,
@@ -252,4 +255,8 @@ def judge(reply: str, schema: DecisionSchema, *, thinking: str | None = None) ->
     post_id = data.get("post_id")
     if post_id is not None and post_id not in schema.post_ids:
         return Verdict("invalid", detail=f"invalid {decision.action} decision: post {post_id} was not shown")
+    # A run from before citations (#26) stored none to check against: its replies are judged without them.
+    cited = citation_problem(decision, schema) if schema.rules or schema.refs else None
+    if cited is not None:
+        return Verdict("invalid", detail=str(cited))
     return Verdict.of_decision(data, "valid")

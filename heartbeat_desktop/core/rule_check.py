@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import refusals
 from .actions import Decision, InvalidDecision, PostAction, Refused
+from .citations import nothing_new
 from .config import HeartbeatConfig
 from .decision_schema import DecisionSchema
 from .models import RunRecord
@@ -44,6 +45,9 @@ def rule_problem(
         return InvalidDecision(f"invalid {decision.action} decision: post {post_id} was not among the posts shown")
     if post_id is not None and not store.post_exists(post_id):
         return InvalidDecision(f"invalid {decision.action} decision: post {post_id} does not exist")
+    cited = citation_problem(decision, schema)
+    if cited is not None:
+        return cited
     title = decision.title if isinstance(decision, PostAction) else None
     rejected = next((r for r in situation.rejected if r.same_as(decision.action, title, post_id)), None)
     if rejected is not None:  # the user already said no to this answer: asking them again is the app's fault
@@ -54,4 +58,24 @@ def rule_problem(
         same = store.same_post_since(decision.title, decision.content, run.started_at - DUPLICATE_WINDOW_S)
         if same is not None:  # a weak model repeats its last post every run
             return Refused(RefusalKind.DUPLICATE, refusals.duplicate(same))
+    if config.require_new_evidence and nothing_new(decision.because, store.refs_seen_last(run.thread_id)):
+        # The last heartbeat saw every item this cites and did not act on them: a weak model's commonest
+        # false action is to act on the same quiet context a run later.
+        return Refused(RefusalKind.NOTHING_NEW, refusals.nothing_new(decision.action, decision.because))
+    return None
+
+
+def citation_problem(decision: Decision, schema: DecisionSchema) -> InvalidDecision | None:
+    """A cited rule or ref the run did not show (core/citations.py): the model can only know what it was
+    shown. Shared with replay's verdict, so a replayed answer is judged as a live one."""
+    if decision.rule is not None and decision.rule not in schema.rules:
+        shown = f"1–{max(schema.rules)}" if schema.rules else "none"
+        return InvalidDecision(
+            f"invalid {decision.action} decision: rule {decision.rule} is not an item of HEARTBEAT.md (items: {shown})"
+        )
+    unknown = [ref for ref in decision.because if ref not in schema.refs]
+    if unknown:
+        return InvalidDecision(
+            f"invalid {decision.action} decision: because cites {', '.join(unknown[:3])}, not among the items shown"
+        )
     return None

@@ -26,6 +26,7 @@ class Verdict:
     title: str | None = None
     detail: str = ""  # the decision's own reason, or why it failed
     refusal: str | None = None  # a refused decision's RefusalKind (never read back from `detail`)
+    rule: int | None = None  # the HEARTBEAT.md item the decision cited (core/citations.py)
 
     @property
     def acted(self) -> bool:
@@ -60,6 +61,7 @@ class Verdict:
     ) -> Verdict:
         d = decision or {}
         post_id = d.get("post_id")
+        rule = d.get("rule")
         return cls(
             outcome,
             action=d.get("action"),
@@ -68,6 +70,7 @@ class Verdict:
             title=d.get("title"),
             detail=detail or str(d.get("reason") or ""),
             refusal=refusal,
+            rule=rule if isinstance(rule, int) and not isinstance(rule, bool) else None,
         )
 
     @classmethod

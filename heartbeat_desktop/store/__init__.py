@@ -16,6 +16,7 @@ from typing import Any
 
 from ..core import refusals
 from ..core.actions import post_key
+from ..core.citations import refs_in_inputs
 from ..core.config import HeartbeatConfig
 from ..core.feedback import RejectedAction
 from ..core.models import FeedPost, Message, Note, RunRecord, Thread
@@ -120,6 +121,16 @@ class SqliteStore:
 
     def post_exists(self, post_id: int) -> bool:
         return self.feed.post_exists(post_id)
+
+    def refs_seen_last(self, thread_id: str) -> set[str] | None:
+        row = self.db.read(
+            lambda c: c.execute(
+                "SELECT inputs FROM runs WHERE thread_id = ? AND dry_run = 0 AND status = 'ok' "
+                "AND trigger != 'preview' ORDER BY started_at DESC, rowid DESC LIMIT 1",
+                (thread_id,),
+            ).fetchone()
+        )
+        return refs_in_inputs(row["inputs"] if row else None)
 
     def same_post_since(self, title: str, content: str, since: float) -> int | None:
         wanted = post_key(title, content)

@@ -319,3 +319,78 @@ def test_the_verdict_of_a_run_decides_by_its_refusal_kind_never_by_the_wording()
     assert Verdict.of_run(run("Declined: over the limit", "daily_cap")).key() == "refused post"
     # The old wording without a kind is not a refusal any more: it is a reply that did not pass.
     assert Verdict.of_run(run("refused: the same post as #3, made in the last 24 h", None)).outcome == "invalid"
+
+
+FEEDBACK_SUITE = """
+name = "feedback"
+heartbeat_md = '''## Rules
+If a feed post answers an open question → comment on it.
+If a post is useful → vote it up.
+'''
+
+[[situations]]
+id = "f1-right-rule"
+now = "2026-11-27T10:00:00"
+messages = [{ text = "marker f1: when does the train leave?" }]
+posts = [{ id = 7, title = "Train times", content = "14:05" }]
+expect = { action = "comment", post_id = 7, rule = 1 }
+
+[[situations]]
+id = "f2-wrong-rule"
+now = "2026-11-27T10:00:00"
+messages = [{ text = "marker f2: when does the bus leave?" }]
+posts = [{ id = 8, title = "Bus times", content = "09:10" }]
+expect = { action = "comment", post_id = 8, rule = 1 }
+
+[[situations]]
+id = "f3-seen-before"
+now = "2026-11-27T10:00:00"
+messages = [{ text = "marker f3: thanks" }, { text = "the hiking post?", minutes_ago = 300, seen = true }]
+posts = [{ id = 9, title = "Hiking checklist", seen = true }]
+expect = "none"
+
+[[situations]]
+id = "f4-rejected-before"
+now = "2026-11-27T10:00:00"
+messages = [{ text = "marker f4" }]
+posts = [{ id = 5, title = "Packaging guide" }]
+rejected = [{ action = "vote", title = "Packaging guide", post_id = 5, how = "undone", reason = "wrong thread" }]
+expect = "none"
+"""
+
+
+def _feedback_oracle(body: dict[str, Any]) -> Reply:
+    user = _user(body)
+    marker = next(k for k in ("f1", "f2", "f3", "f4") if f"marker {k}" in user)
+    refs = json.loads(user.split("<context>\n", 1)[1].split("\n</context>", 1)[0])
+    newest = refs["recent_messages"][0]["ref"]
+    answers = {
+        "f1": {"action": "comment", "rule": 1, "because": [newest, "p7"], "post_id": 7, "content": "14:05."},
+        "f2": {"action": "comment", "rule": 2, "because": [newest, "p8"], "post_id": 8, "content": "09:10."},
+        "f3": {"action": "vote", "rule": 2, "because": ["p9"], "post_id": 9, "direction": "up"},
+        "f4": {"action": "vote", "rule": 2, "because": [newest, "p5"], "post_id": 5, "direction": "up"},
+    }
+    return Reply(json.dumps(answers[marker] | {"reason": "r"}))
+
+
+def test_feedback_situations_and_the_cited_rule_are_scored(ollama: OllamaServer) -> None:
+    """#26 item 6: a situation carries what the user rejected and what the last heartbeat saw; the figures add
+    right rule, wrong but valid, false writes and feedback right."""
+    ollama.default = Respond(_feedback_oracle)
+    suite = parse_suite(FEEDBACK_SUITE, "toml")
+    [summary] = evaluate(suite, ["llama3.2"], ["direct"], OllamaClient(ollama.url), _settings())
+    outcomes = {r.situation.id: (r.verdict.outcome, r.verdict.refusal) for r in summary.results}
+    assert outcomes == {
+        "f1-right-rule": ("valid", None),
+        "f2-wrong-rule": ("valid", None),
+        "f3-seen-before": ("refused", "nothing_new"),  # it cites only what the last heartbeat saw
+        "f4-rejected-before": ("refused", "rejected_before"),  # the vote the user took back
+    }
+    assert summary.right_rule_pct == 50.0  # f2 comments rightly but cites rule 2
+    assert summary.right_action_pct == 50.0 and summary.wrong_but_valid_pct == 0.0
+    assert summary.false_action_pct == 100.0  # the model chose to act in both quiet situations
+    assert summary.false_write_pct == 0.0  # and the app wrote neither
+    assert summary.feedback_right_pct == 0.0  # refused is not "none": the model's answer was still wrong
+    # The rejection reached the model as data
+    f4 = next(_user(r.body) for r in ollama.chat_requests() if "marker f4" in _user(r.body))
+    assert '"rejected_by_user": [' in f4 and '"reason": "wrong thread"' in f4

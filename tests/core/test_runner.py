@@ -37,7 +37,10 @@ def test_post_is_written_with_its_run(runner: HeartbeatRunner, store: SqliteStor
     # what reached the server: this run's schema as `format` (no posts in the context: none or post only),
     # max_tokens as num_predict, temperature
     body = ollama.chat_requests()[0].body
-    assert body["format"] == DecisionSchema.for_run(("post", "comment", "vote"), [], 10).for_ollama()
+    cites = {"rules": stored.inputs["rules"], "refs": stored.inputs["refs"]}  # HEARTBEAT.md's items (#26)
+    assert cites["rules"] and body["format"] == (
+        DecisionSchema.for_run(("post", "comment", "vote"), [], 10, **cites).for_ollama()
+    )
     assert [b["properties"]["action"]["const"] for b in body["format"]["anyOf"]] == ["none", "post"]
     assert body["options"] == {"num_predict": 500, "temperature": 0.7, "num_ctx": 4096}
     assert body["model"] == "llama3.2"
@@ -53,6 +56,9 @@ def test_none_writes_nothing_but_the_run(runner, store, ollama, reply: str) -> N
 
 
 def test_comment_and_vote_on_an_existing_post(runner, store, ollama) -> None:
+    # About the writes, not the nothing-new rule (tests/core/test_citations.py): the vote cites what the
+    # comment's run already saw.
+    store.threads.set_config("default", HeartbeatConfig(require_new_evidence=False))
     ollama.script(Reply(POST))
     post_id = runner.run("default").action_result["post_id"]
     ollama.script(
@@ -69,6 +75,7 @@ def test_comment_and_vote_on_an_existing_post(runner, store, ollama) -> None:
 def test_a_repeated_vote_says_it_changed_nothing(runner, store, ollama) -> None:
     from heartbeat_desktop.cli import describe_run
 
+    store.threads.set_config("default", HeartbeatConfig(require_new_evidence=False))  # the same vote, on purpose
     ollama.script(Reply(POST))
     post_id = runner.run("default").action_result["post_id"]
     vote = json.dumps({"action": "vote", "post_id": post_id, "direction": "up", "reason": "r"})

@@ -73,7 +73,9 @@ def test_refused_json_schema_falls_back_to_json_object_with_the_schema_and_is_re
     assert run.status == "ok", run.reason
     assert formats(local) == ["json_schema_bounded", "json_schema", "json_object"]
     sent = local.requests[-1]["body"]["response_format"]
-    assert sent["schema"] == DecisionSchema.for_run(("post", "comment", "vote"), [], 10).for_ollama()
+    inputs = store.runs.get(run.id).inputs  # the run's citable items (#26)
+    cites = {"rules": inputs["rules"], "refs": inputs["refs"]}
+    assert sent["schema"] == DecisionSchema.for_run(("post", "comment", "vote"), [], 10, **cites).for_ollama()
     notice = "local refused the output format json_schema_bounded and json_schema (HTTP 500: 1 validation error"
     assert any(notice in w for w in run.warnings)
     assert any(notice in w for w in store.runs.get(run.id).warnings)  # and History shows it
@@ -105,7 +107,8 @@ def test_the_lengths_are_sent_first_and_a_server_that_refuses_them_gets_the_stri
     assert run.status == "ok", run.reason
     assert formats(local) == ["json_schema_bounded", "json_schema"]
     bounded, strict = (r["body"]["response_format"]["json_schema"]["schema"] for r in local.requests if r["body"])
-    schema = DecisionSchema.for_run(("post", "comment", "vote"), [], 10)
+    inputs = store.runs.get(run.id).inputs  # the run's citable items (#26)
+    schema = DecisionSchema.for_run(("post", "comment", "vote"), [], 10, rules=inputs["rules"], refs=inputs["refs"])
     assert bounded == schema.for_openai_bounded() and strict == schema.for_openai_strict()
     assert max_length_sent(bounded) > 0 and max_length_sent(strict) == 0
     assert any("refused the output format json_schema_bounded (HTTP 400" in w for w in run.warnings)

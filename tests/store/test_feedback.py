@@ -17,8 +17,14 @@ from heartbeat_desktop.store import SqliteStore
 from tests.support.ollama_server import OllamaServer, Reply
 
 
+def _new(runner: HeartbeatRunner, text: str) -> list[str]:
+    """A new message in the thread, cited by the answer that follows (an action must cite something new: #26)."""
+    return [f"m{runner.store.threads.add_message('default', text)}"]
+
+
 def _post(runner: HeartbeatRunner, ollama: OllamaServer, title: str) -> tuple[str, int]:
-    ollama.script(Reply(json.dumps({"action": "post", "title": title, "content": f"{title}.", "reason": "r"})))
+    post = {"action": "post", "because": _new(runner, title), "title": title, "content": f"{title}.", "reason": "r"}
+    ollama.script(Reply(json.dumps(post)))
     run = runner.run("default")
     assert run.status == "ok", run.reason
     return run.id, int(run.action_result["post_id"])
@@ -119,17 +125,18 @@ def test_the_same_answer_the_user_rejected_is_refused_by_the_app(
     rejected comment, is refused like a duplicate — written nowhere, with its own kind."""
     first, post_id = _post(runner, ollama, "Reminder: water the plants")
     store.feedback.record(first, "not_useful", "history", "not_now")
-    again = {"action": "post", "title": "REMINDER:  water the plants", "content": "Other words.", "reason": "r"}
+    again = {"action": "post", "because": _new(runner, "again"), "title": "REMINDER:  water the plants",
+             "content": "Other words.", "reason": "r"}  # fmt: skip
     ollama.script(Reply(json.dumps(again)))
     refused = runner.run("default")
     assert (refused.status, refused.error_kind) == ("failed", "rejected_before")
     assert refused.reason == "refused: the same post as one you rejected (marked not useful: not now)"
     comment = {"action": "comment", "post_id": post_id, "content": "Did you water them?", "reason": "r"}
-    ollama.script(Reply(json.dumps(comment)))
+    ollama.script(Reply(json.dumps(comment | {"because": _new(runner, "water?")})))
     commented = runner.run("default")
     assert commented.status == "ok"
     store.feedback.record(commented.id, "not_useful", "feed", "wrong")
-    ollama.script(Reply(json.dumps(comment | {"content": "Plants?"})))
+    ollama.script(Reply(json.dumps(comment | {"content": "Plants?", "because": _new(runner, "plants?")})))
     assert runner.run("default").error_kind == "rejected_before"
     assert [p.title for p in store.feed.posts()] == ["Reminder: water the plants"]  # nothing more written
     assert len(store.feed.comments(post_id)) == 1

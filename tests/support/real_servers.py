@@ -90,6 +90,8 @@ def start(kind: str, log_dir: Path, threads: int | None = None, n_ctx: int = 409
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     if kind == "ollama":
         cmd = [sys.executable, "-m", "tests.support.real_servers", "ollama", "--port", str(port)]
+        if threads:
+            cmd += ["--threads", str(threads)]
         url, probe, model = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api/version", MODEL_NAME
     elif kind == "openai":
         cmd = [
@@ -120,14 +122,14 @@ def start(kind: str, log_dir: Path, threads: int | None = None, n_ctx: int = 409
     return RealServer(kind, url, model, proc, log_path)
 
 
-def _serve_ollama(port: int) -> None:
+def _serve_ollama(port: int, threads: int | None = None) -> None:
     from tests.support.llama_engine import LlamaEngine
     from tests.support.ollama_server import OllamaServer
 
     gguf = model_path()
     if gguf is None:
         raise SystemExit(engine_available())
-    server = OllamaServer(engine=LlamaEngine(gguf), port=port).start()
+    server = OllamaServer(engine=LlamaEngine(gguf, threads=threads), port=port).start()
     print(f"serving {MODEL_NAME} on {server.url}", flush=True)
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
     server.stop()
@@ -137,6 +139,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("kind", choices=["ollama"])
     parser.add_argument("--port", type=int, default=11434)
+    parser.add_argument("--threads", type=int, default=None, help="the engine's threads (default one)")
     args = parser.parse_args()
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
-    _serve_ollama(args.port)
+    _serve_ollama(args.port, args.threads)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.citations import because_of_run
 from ...core.feedback import REASON_LABELS, ActOnRate, Feedback, FeedbackReason, act_on_text, outcome
 from ...core.models import RUN_STATUSES, RunRecord
 from ...core.ports import StoreError
@@ -63,6 +64,12 @@ def feedback_line(run: RunRecord, events: Sequence[Feedback], now: float) -> str
     return f"Your word: {outcome(events, run.finished_at or run.started_at, now)}{said}"
 
 
+def _why(run: RunRecord) -> str:
+    """What the action followed and what called for it (#26): "Why: because rule 2 (“…”) and post #22"."""
+    cited = because_of_run(run.decision, run.inputs)
+    return f"Why: {cited}" if cited else ""
+
+
 def run_details(run: RunRecord, events: Sequence[Feedback] = (), now: float | None = None) -> str:
     def when(ts: float | None) -> str:
         return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "—"
@@ -73,6 +80,7 @@ def run_details(run: RunRecord, events: Sequence[Feedback] = (), now: float | No
         f"Model: {run.model or '—'}",
         f"Status: {run.status}",
         f"Reason: {run.reason or '—'}",
+        *filter(None, [_why(run)]),
         *filter(None, [feedback_line(run, events, time.time() if now is None else now)]),
         f"Started: {when(run.started_at)}   Finished: {when(run.finished_at)}",
         f"LLM: {_ms(run.llm_ms)} ms   Total: {_ms(run.total_ms)} ms   "

@@ -81,8 +81,7 @@ def test_the_prompt_numbers_the_items_and_every_context_item_carries_its_ref(
 
 
 def test_an_action_that_cites_the_new_message_is_written_and_says_why(
-    qapp: object,
-    runner: HeartbeatRunner, store: SqliteStore, ollama: OllamaServer
+    qapp: object, runner: HeartbeatRunner, store: SqliteStore, ollama: OllamaServer
 ) -> None:
     message = store.threads.add_message("default", "Is the report ready?")
     ollama.script(Reply(_post("Reminder: the report", because=[f"m{message}"])))

@@ -41,7 +41,17 @@ pytestmark = pytest.mark.real_model
 ACTIONS = ("post", "comment", "vote")
 ALLOWED_SETS = [combo for n in range(4) for combo in itertools.combinations(ACTIONS, n)]
 POST_IDS = [(), (1,), tuple(range(1, 16))]
-VALUES = {"reason": "It was asked.", "title": "Call Ana", "content": "About the garden.", "direction": "up"}
+VALUES = {
+    "reason": "It was asked.",
+    "title": "Call Ana",
+    "content": "About the garden.",
+    "direction": "up",
+    "rule": 2,
+    "because": ["m4", "p1"],
+}
+# What an action may cite (core/citations.py): nothing (a file without items, an empty context), or items and refs.
+CITES: list[tuple[tuple[int, ...], tuple[str, ...]]] = [((), ()), ((1, 2, 3), ("m4", "n2", "p1"))]
+UNSHOWN = {"rule": 7, "because": ["m5"]}  # a citation the run did not show
 
 Accepts = Callable[[dict[str, Any], str], bool]
 
@@ -49,8 +59,8 @@ Accepts = Callable[[dict[str, Any], str], bool]
 def every_shape() -> Iterator[tuple[str, tuple[str, ...], tuple[int, ...], dict[str, Any]]]:
     """(shape name, actions offered, post ids shown, shape) for each distinct schema the app can send."""
     seen: set[str] = set()
-    for allowed, ids, posts_left in itertools.product(ALLOWED_SETS, POST_IDS, (0, 3)):
-        schema = DecisionSchema.for_run(allowed, ids, posts_left)
+    for allowed, ids, posts_left, (rules, refs) in itertools.product(ALLOWED_SETS, POST_IDS, (0, 3), CITES):
+        schema = DecisionSchema.for_run(allowed, ids, posts_left, rules=rules, refs=refs)
         for name, shape in schema.shapes().items():
             key = json.dumps(shape, sort_keys=True)
             if key not in seen:
@@ -70,9 +80,9 @@ def _action(branch: dict[str, Any]) -> str:
     return spec["const"] if "const" in spec else spec["enum"][0]
 
 
-def decision(branch: dict[str, Any], post_id: int, action: str | None = None) -> dict[str, Any]:
+def decision(branch: dict[str, Any], post_id: int, action: str | None = None, **changed: Any) -> dict[str, Any]:
     """A decision with the keys in the branch's order (the engines emit properties in declared order)."""
-    values = {**VALUES, "action": action or _action(branch), "post_id": post_id}
+    values = {**VALUES, "action": action or _action(branch), "post_id": post_id, **changed}
     return {key: values[key] for key in branch["properties"]}
 
 
@@ -102,6 +112,16 @@ def check_engine(accepts: Accepts) -> list[str]:
                     bad = text(decision(branch, max(ids) + 1), wrapped)
                     if accepts(shape, bad):
                         wrong.append(f"{name} {offered} {ids}: accepted {bad}")
+        for branch in branches:  # a citation it did not show, or none where the grammar can ask for one
+            for key, value in UNSHOWN.items():
+                if key in branch["properties"]:
+                    bad = text(decision(branch, shown, **{key: value}), wrapped)
+                    if accepts(shape, bad):
+                        wrong.append(f"{name} {offered} {ids}: accepted {bad}")
+            if "minItems" in branch["properties"].get("because", {}):
+                bad = text(decision(branch, shown, because=[]), wrapped)
+                if accepts(shape, bad):
+                    wrong.append(f"{name} {offered} {ids}: accepted {bad}")
         for action in set(ACTIONS) - set(offered):  # an action it did not offer
             bad = text(decision(full_branches(name)[action], shown), wrapped)
             if accepts(shape, bad):
@@ -183,7 +203,8 @@ def outlines_accepts() -> Accepts:
 def test_the_matrix_covers_every_shape_the_app_sends() -> None:
     shapes = list(every_shape())
     assert {name for name, *_ in shapes} == {"ollama", "openai_strict", "openai_bounded", "anthropic"}
-    assert len(shapes) >= 50  # 56 today: 8 allow-lists x 3 post sets x 2 caps x 4 shapes, minus those that coincide
+    # 112 today: 8 allow-lists x 3 post sets x 2 caps x 2 citation sets x 4 shapes, minus those that coincide
+    assert len(shapes) >= 100
 
 
 def test_xgrammar_enforces_every_schema_the_app_can_send(xgrammar_accepts: Accepts) -> None:

@@ -297,6 +297,10 @@ class ThreadPage(QWidget):
         form.addRow(_label("A&llowed actions:", self.allow_post), _row(*self.allowed.values()))
         caps: list[QWidget] = [self.max_posts, self.max_comments, self.max_votes, QLabel("a day")]
         form.addRow(_label("At &most:", self.max_posts), _row(*caps))
+        self.require_new = self._check(
+            "require_new_evidence", "Act only on something new since the last heartbeat", "Act only on something new"
+        )
+        form.addRow("", self.require_new)
 
     # ------------------------------------------------------------------ the fields that are not one box
     def _write_hours(self, c: HeartbeatConfig) -> None:

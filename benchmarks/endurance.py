@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ sys.path.insert(0, str(REPO))
 from heartbeat_desktop.core.config import HeartbeatConfig  # noqa: E402
 from heartbeat_desktop.core.schedule import counts_toward_backoff, planned_slot  # noqa: E402
 from heartbeat_desktop.store import SqliteStore  # noqa: E402
+from tests.support.citing import cite_from  # noqa: E402
 from tests.support.ollama_server import Behaviour, Error, Garbage, OllamaServer, Reply, Respond  # noqa: E402
 from tests.support.xserver import start_bus, start_display, start_tray, stop  # noqa: E402
 
@@ -67,21 +69,22 @@ class Mix:
         self.count += 1
         i = self.count
         posts = _offered_posts(body.get("format"))
+        cite = partial(cite_from, body)  # as a cooperative model under the grammar would (#26)
         if i % 25 == 0:
             return Error(500, "the model server had a bad moment")
         if i % 25 == 12:
             return Garbage()
         if i % 10 == 3:
-            return _json({"action": "post", "title": f"Note {i}", "content": f"Something worth saying ({i})."})
+            return _json(cite({"action": "post", "title": f"Note {i}", "content": f"Something worth saying ({i})."}))
         if i % 10 == 5:  # the same post again: refused by the thread's own rules (no backoff). The reason
             # differs, so the answer is not the same answer again: three of those in a row would pause the thread
             # (its breaker, pause_after_same_answer), and a paused thread tells a month nothing.
             summary = {"action": "post", "title": "Daily summary", "content": "The same summary as before."}
-            return _json({**summary, "reason": f"repeat {i}"})
+            return _json(cite({**summary, "reason": f"repeat {i}"}))
         if i % 10 == 6 and posts:
-            return _json({"action": "comment", "post_id": posts[i % len(posts)], "content": f"A comment ({i})."})
+            return _json(cite({"action": "comment", "post_id": posts[i % len(posts)], "content": f"A comment ({i})."}))
         if i % 10 == 8 and posts:
-            return _json({"action": "vote", "post_id": posts[i % len(posts)], "direction": "up"})
+            return _json(cite({"action": "vote", "post_id": posts[i % len(posts)], "direction": "up"}))
         return _json({"action": "none"})
 
 

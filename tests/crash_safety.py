@@ -31,7 +31,7 @@ def crash_rounds(data_dir: Path, rounds: int, seed: int) -> CrashReport:
     rng = random.Random(seed)
     (data_dir / "HEARTBEAT.md").write_text(GOOD_MD, encoding="utf-8")
     server = OllamaServer().start()
-    post = json.dumps({"action": "post", "title": "Crash test", "content": "c", "reason": "r"})
+    post = json.dumps({"action": "post", "rule": 1, "title": "Crash test", "content": "c", "reason": "r"})
     server.default = Reply(post, delay_s=0.03)  # think time, so kills land inside runs as well as between
     report = CrashReport()
     committed: set[str] = set()

@@ -15,9 +15,12 @@ import pytest
 from heartbeat_desktop import __version__
 from heartbeat_desktop.store import SqliteStore
 from tests.conftest import GOOD_MD, REPO
+from tests.support.citing import Act
 from tests.support.ollama_server import Error, Garbage, OllamaServer, Reply
 
-POST = json.dumps({"action": "post", "title": "Standup notes", "content": "Three things happened.", "reason": "daily"})
+POST = json.dumps(
+    {"action": "post", "rule": 1, "title": "Standup notes", "content": "Three things happened.", "reason": "daily"}
+)
 
 
 def cli(
@@ -53,11 +56,22 @@ def test_first_start_creates_db_default_thread_and_heartbeat_md(data_dir: Path) 
 
 
 def test_run_now_json_writes_exactly_one_post_and_one_ok_run(data_dir: Path, ollama: OllamaServer) -> None:
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     result = cli(data_dir, "run-now", "--json", host=ollama.url)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    assert set(out) == {"run_id", "thread_id", "status", "dry_run", "action", "reason", "llm_ms", "total_ms"}
+    assert set(out) == {
+        "run_id",
+        "thread_id",
+        "status",
+        "dry_run",
+        "action",
+        "reason",
+        "why",
+        "error_kind",
+        "llm_ms",
+        "total_ms",
+    }
     assert out["status"] == "ok" and out["action"]["title"] == "Standup notes" and out["dry_run"] is False
     with _db(data_dir) as db:
         assert db.execute("SELECT COUNT(*), MIN(run_id) FROM posts").fetchone() == (1, out["run_id"])
@@ -79,7 +93,7 @@ def test_run_now_json_writes_exactly_one_post_and_one_ok_run(data_dir: Path, oll
         "total_ms",
         "started_at",
     } <= set(history[0])
-    assert history[0]["raw_reply"] == POST
+    assert json.loads(history[0]["raw_reply"]).items() >= json.loads(POST).items()
 
 
 @pytest.mark.parametrize(
@@ -120,7 +134,7 @@ def test_run_now_server_not_running(data_dir: Path) -> None:
 
 
 def test_dry_run_and_skip_exit_0(data_dir: Path, ollama: OllamaServer) -> None:
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     result = cli(data_dir, "run-now", "--dry-run", host=ollama.url)
     assert result.returncode == 0 and "dry run, would post" in result.stdout
     (data_dir / "HEARTBEAT.md").write_text("## Checklist\n- [x] done\n")
@@ -179,7 +193,7 @@ def test_traceback_only_with_debug(data_dir: Path) -> None:
 
 def test_settings(data_dir: Path, ollama: OllamaServer) -> None:
     assert cli(data_dir, "settings", "set", "ollama_host", ollama.url).returncode == 0
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     # the stored host wins over $OLLAMA_HOST (which points nowhere here)
     assert cli(data_dir, "run-now").returncode == 0
     assert cli(data_dir, "settings", "set", "llm_timeout", "abc").returncode == 2
@@ -302,7 +316,7 @@ def test_the_plaintext_key_file_is_never_written_through_a_link_and_a_broken_one
 def test_history_shows_dry_runs_and_notes(data_dir: Path, ollama: OllamaServer) -> None:
     (data_dir / "HEARTBEAT.md").write_text(GOOD_MD)
     ollama.refuse_schema_format = Error(400, 'invalid format: expected "json" or a JSON schema')
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     assert cli(data_dir, "run-now", "--dry-run", host=ollama.url).returncode == 0
     text = cli(data_dir, "history", host=ollama.url).stdout
     assert "ok (dry)" in text and "note: ollama refused the output format schema" in text
@@ -334,7 +348,7 @@ def read_only_data(tmp_path: Path):
 def test_read_only_commands_work_in_a_read_only_data_dir(read_only_data: Path, ollama: OllamaServer) -> None:
     (read_only_data).mkdir()
     (read_only_data / "HEARTBEAT.md").write_text(GOOD_MD)
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     assert cli(read_only_data, "run-now", host=ollama.url).returncode == 0
     assert subprocess.run(["mount", "-o", "remount,ro", str(read_only_data.parent)]).returncode == 0
     history = cli(read_only_data, "history", "--json", host=ollama.url)
@@ -460,7 +474,7 @@ def test_an_app_that_holds_the_lock_but_does_not_answer_is_running_not_absent(
     authority: the CLI says the app runs and does not answer, and does nothing in its place."""
     from tests.support.lock_holder import lock_held_elsewhere
 
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     assert cli(data_dir, "threads", "list").returncode == 0  # the database exists before the "app" holds it
     with lock_held_elsewhere(data_dir, str(data_dir / "gone.sock")) as app:
         status = cli(data_dir, "status")

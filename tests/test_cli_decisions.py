@@ -18,6 +18,7 @@ from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.runner import HeartbeatRunner
 from heartbeat_desktop.llm import OllamaClient
 from heartbeat_desktop.store import SqliteStore
+from tests.support.citing import Act
 from tests.support.ollama_server import Hang, OllamaServer, Reply, Respond
 from tests.test_cli import cli
 
@@ -54,7 +55,7 @@ def _by_model(body: dict[str, Any]) -> Reply:
     """llama3.2 stays quiet; qwen3 posts whenever a reminder is in the context."""
     user = next(m["content"] for m in body["messages"] if m["role"] == "user")
     if body["model"].startswith("qwen3") and "Remind me" in user:
-        return Reply(POST)
+        return Act(POST)
     return Reply(NONE)
 
 
@@ -271,7 +272,7 @@ def test_a_post_refused_as_a_duplicate_replays_as_the_same_post(
     post the model chose, and asking the same model again changes nothing."""
     store.threads.set_config("default", HeartbeatConfig(always_ask=True))
     runner = HeartbeatRunner(store, OllamaClient(ollama.url), default_workspace=data_dir, llm_timeout_s=5)
-    ollama.default = Reply(POST)
+    ollama.default = Act(POST)
     first, second = runner.run("default"), runner.run("default")
     assert first.status == "ok" and second.reason.startswith("refused: the same post as")
     out = json.loads(cli(data_dir, "replay", "--json", host=ollama.url).stdout)

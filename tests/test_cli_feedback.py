@@ -14,7 +14,8 @@ from tests.test_cli import cli
 def test_not_useful_from_the_command_line_and_what_history_shows(
     data_dir: Path, store: SqliteStore, runner: HeartbeatRunner, ollama: OllamaServer
 ) -> None:
-    ollama.script(Reply(json.dumps({"action": "post", "title": "Reminder", "content": "Call Ana.", "reason": "r"})))
+    post = {"action": "post", "rule": 1, "title": "Reminder", "content": "Call Ana.", "reason": "r"}
+    ollama.script(Reply(json.dumps(post)))
     acted = runner.run("default")
     ollama.script(Reply('{"action": "none", "reason": "quiet"}'))
     quiet = runner.run("default")

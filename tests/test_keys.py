@@ -17,10 +17,11 @@ from heartbeat_desktop import wiring
 from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.secrets import KeyCache, KeyringTimeout, SecretsUnavailable, StoredKeys
 from heartbeat_desktop.store import SqliteStore
+from tests.support.citing import Act
 from tests.support.keys import sends_key
-from tests.support.ollama_server import OllamaServer, Reply
+from tests.support.ollama_server import OllamaServer
 
-POST = json.dumps({"action": "post", "title": "t", "content": "c", "reason": "r"})
+POST = json.dumps({"action": "post", "rule": 1, "title": "t", "content": "c", "reason": "r"})
 
 
 class SlowKeyring:
@@ -128,7 +129,7 @@ def test_a_hanging_keyring_fails_the_run_within_its_timeout_and_nothing_is_writt
     store.settings.set("llm_timeout", "2")
     store.providers.set_key_state("ollama", True)  # an Ollama behind a proxy that wants a key
     keyring = SlowKeyring({"ollama": "k"})
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     t0 = time.monotonic()
     run = wiring.make_runner(store, data_dir, keys=KeyCache(keyring)).run("default")
     elapsed = time.monotonic() - t0
@@ -144,7 +145,7 @@ def test_a_hanging_keyring_fails_the_run_within_its_timeout_and_nothing_is_writt
 def test_plain_ollama_never_touches_the_keyring(store: SqliteStore, data_dir: Path, ollama: OllamaServer) -> None:
     store.settings.set("ollama_host", ollama.url)
     keyring = SlowKeyring({})
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     run = wiring.make_runner(store, data_dir, keys=KeyCache(keyring)).run("default")
     assert run.status == "ok", run.reason
     assert keyring.opened == 0 and not sends_key(ollama.chat_requests()[0].headers)
@@ -198,7 +199,7 @@ def test_a_server_echoing_the_key_gets_it_scrubbed_everywhere(tmp_path: Path) ->
         assert cli("config", "set", "model", "echo:gpt-4o-mini").returncode == 0
         server.script(
             Status(500, "internal error"),
-            Answer(json.dumps({"action": "post", "title": "t", "content": "c", "reason": "r"})),
+            Answer(json.dumps({"action": "post", "rule": 1, "title": "t", "content": "c", "reason": "r"})),
         )
         failed = json.loads(cli("run-now", "--json").stdout)
         assert failed["status"] == "failed" and "[redacted]" in failed["reason"]

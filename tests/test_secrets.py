@@ -142,7 +142,7 @@ def test_the_key_appears_nowhere_the_app_writes(secret_service: dict[str, str], 
         # (the keyring's answer and the request together took over 2 s beside the parallel suite).
         assert run("settings", "set", "llm_timeout", "8").returncode == 0
         server.script(
-            Answer(json.dumps({"action": "post", "title": "Hosted post", "content": "c", "reason": "r"})),
+            Answer(json.dumps({"action": "post", "rule": 1, "title": "Hosted post", "content": "c", "reason": "r"})),
             Status(500, "internal error"),
             Status(429, "rate limited", {"Retry-After": "30"}),
             Hang(60),
@@ -231,7 +231,7 @@ def test_a_heartbeat_on_plain_ollama_never_opens_the_keyring_dialog(
     fresh_desktop: dict[str, str], tmp_path: Path, ollama: OllamaServer
 ) -> None:
     (tmp_path / "HEARTBEAT.md").write_text(GOOD_MD)
-    ollama.script(Reply(json.dumps({"action": "post", "title": "t", "content": "c", "reason": "r"})))
+    ollama.script(Reply(json.dumps({"action": "post", "rule": 1, "title": "t", "content": "c", "reason": "r"})))
     t0 = time.monotonic()
     result = cli(fresh_desktop, tmp_path, "run-now", "--json", OLLAMA_HOST=ollama.url)
     assert json.loads(result.stdout)["status"] == "ok", result.stdout + result.stderr
@@ -251,7 +251,7 @@ def test_a_stored_key_behind_an_unanswered_dialog_fails_the_run_at_its_timeout(
     store = SqliteStore(tmp_path / "heartbeat.db")
     store.providers.set_key_state("ollama", True)
     store.settings.set("llm_timeout", "3")
-    ollama.script(Reply(json.dumps({"action": "post", "title": "t", "content": "c", "reason": "r"})))
+    ollama.script(Reply(json.dumps({"action": "post", "rule": 1, "title": "t", "content": "c", "reason": "r"})))
     t0 = time.monotonic()
     result = cli(fresh_desktop, tmp_path, "run-now", "--json", OLLAMA_HOST=ollama.url)
     elapsed = time.monotonic() - t0
@@ -275,7 +275,8 @@ def test_a_keyless_local_server_works_with_no_keyring_at_all(tmp_path: Path) -> 
     (tmp_path / "HEARTBEAT.md").write_text(GOOD_MD)
     server = ProviderServer("openai", key=None, models=("smollm2",))
     try:
-        server.script(Answer(json.dumps({"action": "post", "title": "Local", "content": "c", "reason": "r"})))
+        post = {"action": "post", "rule": 1, "title": "Local", "content": "c", "reason": "r"}
+        server.script(Answer(json.dumps(post)))
         assert (
             cli(env, tmp_path, "provider", "add", "local", "--kind", "openai", "--url", server.base_url).returncode == 0
         )

@@ -197,6 +197,11 @@ def validate_decision(obj: Any) -> PostAction | CommentAction | VoteAction | Non
     for key in ("title", "content", "reason"):
         if isinstance(cleaned.get(key), str):
             cleaned[key] = _strip_controls(cleaned[key], keep_newlines=key != "title")
+    if cleaned["action"] == "none":  # doing nothing follows nothing: citations on it are noise, not kept
+        cleaned.pop("rule", None)
+        cleaned.pop("because", None)
+    elif isinstance(cleaned.get("because"), list):  # the same ref twice is one citation
+        cleaned["because"] = list(dict.fromkeys(r for r in cleaned["because"] if not isinstance(r, list | dict)))
     if "post_id" in cleaned and (isinstance(cleaned["post_id"], bool) or not isinstance(cleaned["post_id"], int)):
         # JSON's own kind only: "1" (a string) is what the schema forbids; pydantic's lax mode would take it.
         raise InvalidDecision("invalid decision: post_id must be an integer")

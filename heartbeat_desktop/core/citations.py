@@ -18,12 +18,10 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .heartbeat_md import Instructions
+from .heartbeat_md import ITEMS_MAX, Instructions
+from .models import RunRecord
 
 ITEM_TEXT_MAX = 160  # what a prompt and History show of one item
-ITEMS_MAX = 40
-"""Items numbered at most: the prompt lists them again beside HEARTBEAT.md and the schema enumerates their
-numbers, so a file of thousands of lines must not multiply into either (a 35,000-line checklist once did)."""
 BECAUSE_MAX = 5  # refs one decision may cite
 _KINDS = {"m": "message", "n": "note", "p": "post"}
 
@@ -40,11 +38,40 @@ class Item:
 def numbered_items(instructions: Instructions) -> list[Item]:
     """The items a decision may cite, numbered from 1: open checklist items, rules, behaviours, other
     lines, the first `ITEMS_MAX` of them. Ticked checklist items are done and are not offered."""
+    return [Item(n, kind, _clip(text)) for n, kind, text in _citable(instructions)]
+
+
+def _citable(instructions: Instructions) -> list[tuple[int, str, str]]:
     texts: list[tuple[str, str]] = [("checklist", i.text) for i in instructions.checklist if not i.checked]
     texts += [("rule", r.text) for r in instructions.rules]
     texts += [("behaviour", b) for b in instructions.proactive_behaviors]
     texts += [("other", o) for o in instructions.other]
-    return [Item(n, kind, _clip(text)) for n, (kind, text) in enumerate(texts[:ITEMS_MAX], start=1)]
+    return [(n, kind, text) for n, (kind, text) in enumerate(texts[:ITEMS_MAX], start=1)]
+
+
+def numbered_text(text: str, instructions: Instructions, numbers: Iterable[int]) -> tuple[str, list[Item]]:
+    """`text` (the file as the model reads it) with each citable item's number in brackets at the start of its
+    line, and the items no line could be found for (listed apart). The numbers sit where the items are rather
+    than in a second copy of the file: on a 2048-token server that copy left no room for the context."""
+    wanted = set(numbers)
+    lines = text.split("\n")
+    used: set[int] = set()
+    unplaced: list[Item] = []
+    for number, kind, item_text in _citable(instructions):
+        if number not in wanted:
+            continue
+        needle = " ".join(item_text.split())
+        at = next(
+            (i for i, line in enumerate(lines) if i not in used and needle and needle in " ".join(line.split())),
+            None,
+        )
+        if at is None:
+            unplaced.append(Item(number, kind, _clip(item_text)))
+            continue
+        used.add(at)
+        indent = len(lines[at]) - len(lines[at].lstrip())
+        lines[at] = f"{lines[at][:indent]}[{number}] {lines[at][indent:]}"
+    return "\n".join(lines), unplaced
 
 
 def _clip(text: str) -> str:
@@ -85,11 +112,17 @@ def because_text(rule: int | None, because: Iterable[str], items: Sequence[Item]
     if rule is not None:
         text = next((i.text for i in items or () if i.number == rule), None)
         parts.append(f"rule {rule} (“{text}”)" if text else f"rule {rule}")
-    parts += [ref_label(r) for r in because]
+    parts += [ref_label(r) for r in dict.fromkeys(because)]
     if not parts:
         return ""
     joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return f"because {joined}"
+
+
+def run_because(run: RunRecord) -> str:
+    """`because_of_run` for a run whose citations stand: not for a reply that was not a valid decision
+    (its citations may be what was wrong with it)."""
+    return "" if run.error_kind == "invalid_reply" else because_of_run(run.decision, run.inputs)
 
 
 def because_of_run(decision: object, inputs: object) -> str:
@@ -132,10 +165,9 @@ def refs_in_inputs(stored: object) -> set[str] | None:
     return {r for r in stored["refs"] if isinstance(r, str)}
 
 
-def nothing_new(because: Sequence[str], seen_before: set[str] | None) -> bool:
-    """True when every item the action cites was already shown to the thread's last heartbeat (which
-    answered, and did not act on them), or when it cites none. `seen_before` None: there was no such
-    heartbeat (the first, or its record was pruned), so everything is new."""
-    if seen_before is None:
-        return False
-    return all(ref in seen_before for ref in because)
+def nothing_new(because: Sequence[str], seen_before: set[str] | None, own: Iterable[str] = ()) -> bool:
+    """True when the action cites nothing new: no ref at all, or only items the thread's last answered
+    heartbeat was already shown (`seen_before`; None when there was none — the first, or its record pruned)
+    or the thread's own posts (`own`: what it wrote is never news to it, or each post would justify the next)."""
+    old = (seen_before or set()) | set(own)
+    return all(ref in old for ref in because)

@@ -79,22 +79,24 @@ def build_context(
     budget_chars: int = DEFAULT_BUDGET_CHARS,
     item_chars: int = DEFAULT_ITEM_CHARS,
     rejected: list[RejectedAction] | None = None,
+    seen: set[str] | None = None,
 ) -> Context:
-    """Bound the inputs (each already newest first) to `budget_chars` of item text."""
+    """Bound the inputs (each already newest first) to `budget_chars` of item text. Items in `seen` (shown to
+    the thread's last answered heartbeat) say so: an action must cite one that is not (core/citations.py)."""
     ctx = Context()
     queues: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = []
 
-    msg_items = []
+    msg_items: list[dict[str, Any]] = []
     for m in messages:
         text, cut = _clip(m.text, item_chars)
         ctx.truncated |= cut
         msg_items.append({"ref": message_ref(m.id), "role": m.role, "at": _iso(m.created_at), "text": text})
-    note_items = []
+    note_items: list[dict[str, Any]] = []
     for n in notes:
         text, cut = _clip(n.text, item_chars)
         ctx.truncated |= cut
         note_items.append({"ref": note_ref(n.id), "kind": n.kind, "text": text})
-    post_items = []
+    post_items: list[dict[str, Any]] = []
     for p in posts:
         content, cut = _clip(p.content, item_chars)
         ctx.truncated |= cut
@@ -110,6 +112,9 @@ def build_context(
                 "at": _iso(p.created_at),
             }
         )
+    for item in (*msg_items, *note_items, *post_items):
+        if seen and item["ref"] in seen:
+            item["seen"] = True
     rejected_items = [
         {"action": r.action, "title": _clip(r.title, 200)[0], "user": r.how, "reason": r.reason, "at": _iso(r.at)}
         for r in (rejected or [])

@@ -15,7 +15,16 @@ from pathlib import PurePath
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .config import ConfigError, HeartbeatConfig
 from .verdict import Verdict
@@ -44,13 +53,13 @@ class SuiteMessage(_Strict):
     role: Literal["user", "assistant", "system"] = "user"
     text: str = Field(min_length=1)
     minutes_ago: float = Field(30, ge=0, le=_TEN_YEARS_MIN, allow_inf_nan=False)
-    seen: bool = False  # the thread's last heartbeat was already shown it (and answered)
+    seen: StrictBool = False  # the thread's last heartbeat was already shown it (and answered)
 
 
 class SuiteNote(_Strict):
     kind: Literal["memory", "contradiction"] = "memory"
     text: str = Field(min_length=1)
-    seen: bool = False
+    seen: StrictBool = False
 
 
 class SuitePost(_Strict):
@@ -61,7 +70,7 @@ class SuitePost(_Strict):
     comments: StrictInt = Field(0, ge=0)
     thread: str | None = "another-thread"  # the thread that posted it (None: a person); EVAL_THREAD: this one
     minutes_ago: float = Field(60, ge=0, le=_TEN_YEARS_MIN, allow_inf_nan=False)
-    seen: bool = False
+    seen: StrictBool = False
 
 
 class SuiteRejected(_Strict):
@@ -75,6 +84,12 @@ class SuiteRejected(_Strict):
     reason: Literal["not now", "already knew", "wrong thread", "wrong"] | None = None
     minutes_ago: float = Field(600, ge=0, le=_TEN_YEARS_MIN, allow_inf_nan=False)
 
+    @model_validator(mode="after")
+    def _target(self) -> SuiteRejected:
+        if self.action != "post" and self.post_id is None:
+            raise ValueError(f"a rejected {self.action} needs the post_id it was on")
+        return self
+
 
 class Expected(_Strict):
     """One acceptable decision. Unset fields accept anything: `{action = "vote", post_id = 3}` accepts an
@@ -84,7 +99,13 @@ class Expected(_Strict):
     action: Literal["none", "post", "comment", "vote"]
     post_id: StrictInt | None = Field(None, gt=0)
     direction: Literal["up", "down"] | None = None
-    rule: StrictInt | None = Field(None, gt=0)
+    rule: StrictInt | None = Field(None, gt=0, le=40)
+
+    @model_validator(mode="after")
+    def _rule_for_an_action(self) -> Expected:
+        if self.rule is not None and self.action == "none":
+            raise ValueError("rule names the item an action follows; doing nothing cites none")
+        return self
 
     def accepts(self, verdict: Verdict) -> bool:
         return (
@@ -96,7 +117,8 @@ class Expected(_Strict):
 
     def label(self) -> str:
         target = f" {self.direction}" if self.direction else ""
-        return f"{self.action}{target}" + (f" on #{self.post_id}" if self.post_id else "")
+        rule = f" (rule {self.rule})" if self.rule is not None else ""
+        return f"{self.action}{target}" + (f" on #{self.post_id}" if self.post_id else "") + rule
 
 
 class Situation(_Strict):

@@ -18,6 +18,13 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .tasks import Task, parse_tasks
+
+ITEMS_MAX = 40
+"""Items numbered at most (core/citations.py): the prompt lists them again beside HEARTBEAT.md and the schema
+enumerates their numbers, so a file of thousands of lines must not multiply into either (a 35,000-line
+checklist once did)."""
+
 log = logging.getLogger(__name__)
 
 FILENAME = "HEARTBEAT.md"
@@ -46,6 +53,9 @@ _SECTION_NAMES = {
     "behaviors": "behaviors",
     "behaviours": "behaviors",
     "proactive": "behaviors",
+    "tasks": "tasks",
+    "task": "tasks",
+    "scheduled tasks": "tasks",
 }
 
 
@@ -68,6 +78,8 @@ class Instructions:
     rules: list[Rule] = field(default_factory=list)
     proactive_behaviors: list[str] = field(default_factory=list)
     other: list[str] = field(default_factory=list)
+    # Tasks on a clock (core/tasks.py): the scheduler runs them; the heartbeat's model never reads them.
+    tasks: list[Task] = field(default_factory=list)
     raw: str = ""
     warnings: list[str] = field(default_factory=list)
 
@@ -88,9 +100,11 @@ class Instructions:
 
     @property
     def for_model(self) -> str:
-        """The file as the model reads it: without its HTML comments. The template promises that lines inside
-        them are ignored, and people keep private notes there; a hosted model must never be sent them."""
-        return re.sub(r"\n{3,}", "\n\n", _COMMENT.sub("", self.raw)).strip()
+        """The file as the model reads it: without its HTML comments (the template promises that lines inside
+        them are ignored, and people keep private notes there; a hosted model must never be sent them), and
+        without its Tasks section: a task's time is the clock's to decide, and a model that read "daily
+        08:00: post a summary" in every heartbeat would post it whenever it liked (core/tasks.py)."""
+        return re.sub(r"\n{3,}", "\n\n", _without_tasks(_COMMENT.sub("", self.raw))).strip()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -98,9 +112,22 @@ class Instructions:
             "rules": [{"text": r.text, "condition": r.condition, "action": r.action} for r in self.rules],
             "proactive_behaviors": list(self.proactive_behaviors),
             "other": list(self.other),
+            "tasks": [t.to_dict() for t in self.tasks],
             "warnings": list(self.warnings),
             "actionable": self.is_actionable,
         }
+
+
+def _without_tasks(text: str) -> str:
+    """`text` without the lines of its Tasks section (the heading down to the next heading)."""
+    kept: list[str] = []
+    in_tasks = False
+    for line in text.splitlines():
+        if _HEADING.match(line):
+            in_tasks = _section_of(line) == "tasks"
+        if not in_tasks:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def content_hash(text: str) -> str:
@@ -174,6 +201,7 @@ def parse(text: str) -> Instructions:
     instructions = Instructions(raw=text)
     section: str | None = None
     unknown_heading: str | None = None
+    task_lines: list[str] = []
     for line in _COMMENT.sub("", text).splitlines():
         if not line.strip():
             continue
@@ -182,6 +210,10 @@ def parse(text: str) -> Instructions:
             name = re.sub(r"[^a-z ]", "", heading.group(2).lower()).strip()
             section = _SECTION_NAMES.get(name)
             unknown_heading = None if section else heading.group(2)
+            continue
+        if section == "tasks":
+            bullet = _BULLET.match(line)
+            task_lines.append((bullet.group(1) if bullet else line).strip())
             continue
         checkbox = _CHECKBOX.match(line)
         if checkbox:
@@ -205,7 +237,15 @@ def parse(text: str) -> Instructions:
                 instructions.rules.append(rule)
             else:
                 instructions.other.append(item if unknown_heading is None else f"{unknown_heading}: {item}")
-    if text.strip() and not instructions.is_actionable:
+    instructions.tasks, task_warnings = parse_tasks(task_lines)
+    instructions.warnings.extend(task_warnings)
+    citable = sum(not i.checked for i in instructions.checklist) + len(instructions.rules)
+    citable += len(instructions.proactive_behaviors) + len(instructions.other)
+    if citable > ITEMS_MAX:
+        instructions.warnings.append(
+            f"{citable} items: the prompt numbers the first {ITEMS_MAX} for actions to cite; the rest are still read"
+        )
+    if text.strip() and not instructions.is_actionable and not instructions.tasks:
         instructions.warnings.append("nothing actionable: only headings, comments or ticked items")
     return instructions
 
@@ -226,6 +266,11 @@ def load(path: Path) -> Instructions:
     instructions = parse(text)
     instructions.warnings[:0] = warnings
     return instructions
+
+
+def tasks_of(path: Path) -> list[Task]:
+    """The tasks of the HEARTBEAT.md at `path` (none when it cannot be read: the heartbeat says why)."""
+    return parse(read_heartbeat_md(path)[0]).tasks
 
 
 def with_rule(text: str, rule: str) -> str:

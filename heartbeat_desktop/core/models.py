@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # imported when a thread is made: the tray's launch path need
 Role = Literal["user", "assistant", "system"]
 NoteKind = Literal["memory", "contradiction"]
 RunStatus = Literal["started", "ok", "skipped", "failed", "interrupted"]
-Trigger = Literal["schedule", "manual", "catch-up", "preview"]
+Trigger = Literal["schedule", "manual", "catch-up", "preview", "task"]
 
 ROLES: tuple[str, ...] = get_args(Role)
 # What anyone may add to a thread, from the CLI or the API: "system" is the app's own voice, and a script's

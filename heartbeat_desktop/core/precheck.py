@@ -45,6 +45,10 @@ def precheck(
     "nothing new" rule apply only to scheduled runs. An empty HEARTBEAT.md always skips: there is
     nothing to ask the model, whoever triggered it.
     """
+    if trigger == "task":  # its time is the clock's (core/tasks.py): only a thread switched off stops it
+        if not config.enabled:
+            return Skip("heartbeat disabled for this thread")
+        return Skip("thread paused") if paused else None
     scheduled = trigger in SCHEDULED_TRIGGERS
     if scheduled:
         if not config.enabled:
@@ -57,7 +61,8 @@ def precheck(
                 f"{config.active_hours_end:02d}:00 {config.timezone or 'local time'})"
             )
     if not instructions.is_actionable:
-        detail = f" ({instructions.warnings[0]})" if instructions.warnings else ""
+        first = instructions.warnings[0] if instructions.warnings else ""
+        detail = f" ({first})" if first and not first.startswith("nothing actionable") else ""
         return Skip(f"HEARTBEAT.md has nothing actionable{detail}")
     if scheduled and presence is not None:
         reason = away_reason(config, presence)

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from . import terminal
-from .citations import because_of_run
+from .citations import run_because
 from .feedback import Feedback, outcome
 from .models import FeedComment, FeedPost, RunRecord, Thread
 from .scheduler_state import SchedulerState, ThreadSchedule
@@ -46,7 +46,8 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
         "dry_run": run.dry_run,
         "action": run.decision,
         "reason": run.reason,
-        "because": because_of_run(run.decision, run.inputs) or None,
+        "why": run_because(run) or None,
+        "error_kind": run.error_kind,
         "llm_ms": run.llm_ms,
         "total_ms": run.total_ms,
     }
@@ -98,7 +99,8 @@ def run_record(run: RunRecord, feedback: dict[str, Any] | None = None) -> dict[s
         "prompt": run.prompt,
         "raw_reply": run.raw_reply,
         "decision": run.decision,
-        "because": because_of_run(run.decision, run.inputs) or None,
+        "why": run_because(run) or None,
+        "error_kind": run.error_kind,
         "action_result": run.action_result,
         "warnings": run.warnings,
         "llm_ms": run.llm_ms,
@@ -150,7 +152,7 @@ def _describe_run(run: RunRecord) -> str:
         text = "nothing to do (HEARTBEAT_OK)"
     if result.get("delivered_to"):
         text += f", delivered to thread {result['delivered_to']!r}"
-    if cited := because_of_run(decision, run.inputs):
+    if cited := run_because(run):
         text += f", {cited}"
     why = decision.get("reason") or run.reason
     because = f" — {why}" if why and why != "HEARTBEAT_OK" else ""  # not "HEARTBEAT_OK — HEARTBEAT_OK"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from .actions import CONTENT_MAX, HEARTBEAT_OK, TITLE_MAX
-from .citations import describe_items, numbered_items
+from .citations import describe_items, numbered_text
 from .context import Context
 from .decision_schema import ACTION_ORDER, SENT_TEXT_MAX, DecisionSchema
 from .heartbeat_md import Instructions
+from .tasks import Task
 
 ROLE = (
     "You are the heartbeat of a personal AI agent. Every so often you wake up, look at one conversation "
@@ -22,12 +23,10 @@ DECIDE = "Decide now. Reply with the JSON object only."  # the user message's la
 
 
 def _cites(schema: DecisionSchema) -> str:
-    """The citation fields an acting answer carries, as the action lines name them (core/citations.py)."""
-    fields = []
-    if schema.rules:
-        fields.append("rule (the number of the HEARTBEAT.md item it follows)")
-    if schema.refs:
-        fields.append('because (the refs of the context items that call for it, e.g. ["m3"])')
+    """The citation fields an acting answer carries, as the action lines name them (core/citations.py);
+    what they mean is said once, not in every line: rule beside the numbered file (build_system), because
+    beside the context (CITE_NOTICE)."""
+    fields = (["rule"] if schema.rules else []) + (["because"] if schema.refs else [])
     return "".join(f", {f}" for f in fields)
 
 
@@ -53,12 +52,10 @@ def _action_lines(schema: DecisionSchema) -> list[str]:
 
 
 def _example_post(schema: DecisionSchema) -> str:
+    """The shape of a post, nothing more: its numbers and words must not read as a hint of which item fits."""
     rule = f', "rule": {schema.rules[0]}' if schema.rules else ""
     because = f', "because": ["{schema.refs[0]}"]' if schema.refs else ""
-    return (
-        f'{{"action": "post"{rule}{because}, "title": "Daily summary", "content": "...", '
-        '"reason": "the checklist asks for a daily summary"}'
-    )
+    return f'{{"action": "post"{rule}{because}, "title": "...", "content": "...", "reason": "..."}}'
 
 
 def describe_actions(schema: DecisionSchema) -> str:
@@ -83,24 +80,23 @@ DATA_NOTICE = (
 def build_system(instructions: Instructions, schema: DecisionSchema | None = None, posts_left: int = 10) -> str:
     """The system message. `schema` is what this run may answer (default: every action, no posts shown)."""
     schema = schema or DecisionSchema.everything()
-    md = instructions.for_model or "(HEARTBEAT.md is empty)"
     limits = f"This thread may post {posts_left} more time(s) today." if schema.offers("post") else ""
-    items = [i for i in numbered_items(instructions) if i.number in schema.rules]
-    numbered = (
-        f"Its items, by number (an action names the one it follows as rule):\n{describe_items(items)}\n\n"
-        if items
-        else ""
-    )
+    md, unplaced = numbered_text(instructions.for_model, instructions, schema.rules)
+    numbered = "An action names the number in brackets of the item it follows as its rule.\n" if schema.rules else ""
+    if unplaced:
+        numbered += f"More items, by number:\n{describe_items(unplaced)}\n"
     return (
         f"{ROLE}\n\n"
-        f"The user's HEARTBEAT.md (checklist, rules, proactive behaviours):\n<heartbeat_md>\n{md}\n</heartbeat_md>\n\n"
-        f"{numbered}{describe_actions(schema)}\n{limits}\n\n{DATA_NOTICE}"
+        f"The user's HEARTBEAT.md (checklist, rules, proactive behaviours):\n"
+        f"<heartbeat_md>\n{md or '(HEARTBEAT.md is empty)'}\n</heartbeat_md>\n"
+        f"{numbered}\n{describe_actions(schema)}\n{limits}\n\n{DATA_NOTICE}"
     )
 
 
 CITE_NOTICE = (
-    "Each context item has a ref (m: message, n: note, p: feed post). An action cites in because the items that "
-    "call for it now; if nothing new calls for an action, do nothing."
+    'Each context item has a ref (m: message, n: note, p: feed post); an action lists in "because" the refs of '
+    'the items that call for it. Items marked "seen": true were shown to your last heartbeat, and this '
+    "thread's own posts are not news to it: cite at least one other item, or do nothing."
 )
 
 REJECTED_NOTICE = (
@@ -109,10 +105,24 @@ REJECTED_NOTICE = (
 )
 
 
-def build_user(thread_id: str, thread_title: str, context: Context, now_local: datetime) -> str:
+def task_notice(task: Task) -> str:
+    """What a task's run asks (core/tasks.py): this task, now — the clock decided it is due, not the model."""
+    what = task.what.replace("<", "\\u003c").replace(">", "\\u003e")
+    return (
+        f"A scheduled task from HEARTBEAT.md is due now ({task.when}): <task>{what}</task>\n"
+        "Write it now as one post, using the context. If there is nothing to write for it (nothing to report), "
+        'answer "none" with the reason. Do nothing else.'
+    )
+
+
+def build_user(
+    thread_id: str, thread_title: str, context: Context, now_local: datetime, task: Task | None = None
+) -> str:
     note = " (older or longer items were left out)" if context.truncated else ""
     rejected = f"{REJECTED_NOTICE}\n\n" if context.rejected else ""
-    cite = f"{CITE_NOTICE}\n\n" if context.refs else ""
+    cite = f"{CITE_NOTICE}\n\n" if context.refs and task is None else ""
+    if task is not None:
+        cite = f"{task_notice(task)}\n\n"
     return (
         f"Current time: {now_local.isoformat(timespec='minutes')} ({now_local.strftime('%A')}).\n"
         f"Thread: {thread_id!r} ({thread_title}).\n"

@@ -21,6 +21,7 @@ from .decision_schema import DecisionSchema
 from .feedback import RejectedAction
 from .models import FeedPost, Message, Note, RunRecord
 from .prompt import CITE_NOTICE, REJECTED_NOTICE, build_system, build_user
+from .tasks import Task
 
 CHARS_PER_TOKEN = 3.0  # conservative: English prompts measure 3.4-3.9 characters per token (SmolLM2, Llama 3)
 TEMPLATE_TOKENS = 100  # chat template, role markers
@@ -73,6 +74,7 @@ class Situation:
     left: dict[str, int]  # actions of each kind the caps still allow today
     now_local: datetime
     rejected: list[RejectedAction] = field(default_factory=list)  # the user's no to earlier actions (#26)
+    seen: set[str] | None = None  # refs the thread's last answered heartbeat was shown (core/citations.py)
 
     @property
     def posts_left(self) -> int:
@@ -91,6 +93,7 @@ class PromptPlan:
         config: HeartbeatConfig,
         instructions: heartbeat_md.Instructions,
         situation: Situation,
+        task: Task | None = None,
     ) -> None:
         self.run, self.title, self.config, self.instructions, self.situation = (
             run,
@@ -99,21 +102,25 @@ class PromptPlan:
             instructions,
             situation,
         )
+        # A task's run (core/tasks.py) is asked to write that task: a post or nothing, citing nothing (the
+        # task, not the context, calls for it).
+        self.task = task
 
     def build(self, window: int) -> tuple[DecisionSchema, str, str]:
         """The schema, the system prompt and the user prompt for `window` tokens (InvalidDecision when even
         an empty context does not fit)."""
-        run, config, sit = self.run, self.config, self.situation
-        items = numbered_items(self.instructions)
+        run, config, sit, task = self.run, self.config, self.situation, self.task
+        items = numbered_items(self.instructions) if task is None else []
         rules = [i.number for i in items]
+        allowed = config.allowed_actions if task is None else tuple(a for a in config.allowed_actions if a == "post")
         ceiling = DecisionSchema.for_run(
-            config.allowed_actions, [p.id for p in sit.posts], sit.posts_left, sit.left, rules=rules, refs=["p1"]
+            allowed, [p.id for p in sit.posts], sit.posts_left, sit.left, rules=rules, refs=["p1"] if rules else []
         )
         # The notices a non-empty context brings are counted as fixed: the context gets what is left after them.
         notices = len(CITE_NOTICE) + len(REJECTED_NOTICE) + 4
         fixed = (
             len(build_system(self.instructions, ceiling, sit.posts_left))
-            + len(build_user(run.thread_id, self.title, Context(), sit.now_local))
+            + len(build_user(run.thread_id, self.title, Context(), sit.now_local, task))
             + notices
         )
         room = int((window - config.max_tokens - TEMPLATE_TOKENS) * CHARS_PER_TOKEN) - fixed
@@ -124,15 +131,22 @@ class PromptPlan:
                 "shorten HEARTBEAT.md, lower max_tokens, or raise context_tokens if the model allows"
             )
         context = build_context(
-            sit.messages, sit.notes, sit.posts, budget_chars=min(DEFAULT_BUDGET_CHARS, room), rejected=sit.rejected
+            sit.messages,
+            sit.notes,
+            sit.posts,
+            budget_chars=min(DEFAULT_BUDGET_CHARS, room),
+            rejected=sit.rejected,
+            seen=sit.seen if task is None else None,
         )
         # What this run may answer, and nothing else: the grammar a server builds from it cannot produce a
         # disallowed action, a post past the cap, or a post_id the model was not shown.
         schema = DecisionSchema.for_run(
-            config.allowed_actions, context.post_ids, sit.posts_left, sit.left, rules=rules, refs=context.refs
+            allowed, context.post_ids, sit.posts_left, sit.left, rules=rules, refs=context.refs if rules else []
         )
         system = build_system(self.instructions, schema, sit.posts_left)
-        user = build_user(run.thread_id, self.title, context, sit.now_local)
+        user = build_user(run.thread_id, self.title, context, sit.now_local, task)
         run.prompt = clip_reply(f"[system]\n{system}\n\n[user]\n{user}", PROMPT_STORE_MAX)
         run.inputs = replay_inputs(schema, sit.posts_left, self.title, config, window, items)
+        if task is not None:
+            run.inputs["task"] = task.to_dict()
         return schema, system, user

@@ -55,6 +55,11 @@ def rejected_before(action: str, how: str, reason: str | None) -> str:
 def nothing_new(action: str, because: tuple[str, ...] | list[str]) -> str:
     from .citations import ref_label
 
-    cited = ", ".join(ref_label(r) for r in because)
-    what = f"it cites only {cited}, which the last heartbeat already saw" if cited else "it cites nothing"
+    labels = [ref_label(r) for r in dict.fromkeys(because)]
+    cited = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1] if labels else ""
+    what = (
+        f"it cites only {cited}, which the last heartbeat already saw or this thread wrote"
+        if cited
+        else "it cites nothing"
+    )
     return f"refused: nothing new calls for this {action} ({what})"

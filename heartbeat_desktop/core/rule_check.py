@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import refusals
 from .actions import Decision, InvalidDecision, PostAction, Refused
-from .citations import nothing_new
+from .citations import nothing_new, post_ref
 from .config import HeartbeatConfig
 from .decision_schema import DecisionSchema
 from .models import RunRecord
@@ -58,7 +58,12 @@ def rule_problem(
         same = store.same_post_since(decision.title, decision.content, run.started_at - DUPLICATE_WINDOW_S)
         if same is not None:  # a weak model repeats its last post every run
             return Refused(RefusalKind.DUPLICATE, refusals.duplicate(same))
-    if config.require_new_evidence and nothing_new(decision.because, store.refs_seen_last(run.thread_id)):
+    # A task's own time calls for it; a run shown no items at all has nothing to cite (the precheck's "nothing
+    # new since the last successful run" covers an unchanged empty thread).
+    fresh = run.trigger == "task" or not config.require_new_evidence or not schema.refs
+    # The thread's own posts are never new to it: citing its last post must not justify the next one.
+    own = {post_ref(p.id) for p in situation.posts if p.thread_id == run.thread_id}
+    if not fresh and nothing_new(decision.because, situation.seen, own):
         # The last heartbeat saw every item this cites and did not act on them: a weak model's commonest
         # false action is to act on the same quiet context a run later.
         return Refused(RefusalKind.NOTHING_NEW, refusals.nothing_new(decision.action, decision.because))
@@ -68,10 +73,19 @@ def rule_problem(
 def citation_problem(decision: Decision, schema: DecisionSchema) -> InvalidDecision | None:
     """A cited rule or ref the run did not show (core/citations.py): the model can only know what it was
     shown. Shared with replay's verdict, so a replayed answer is judged as a live one."""
+    if decision.action == "none":
+        return None
+    if schema.rules and decision.rule is None:  # asked for by the schema: a server that ignored it
+        return InvalidDecision(
+            f"invalid {decision.action} decision: it does not say which HEARTBEAT.md item it follows (rule)"
+        )
+    if schema.refs and not decision.because:
+        return InvalidDecision(f"invalid {decision.action} decision: it cites no item of the context (because)")
     if decision.rule is not None and decision.rule not in schema.rules:
         shown = f"1–{max(schema.rules)}" if schema.rules else "none"
         return InvalidDecision(
-            f"invalid {decision.action} decision: rule {decision.rule} is not an item of HEARTBEAT.md (items: {shown})"
+            f"invalid {decision.action} decision: rule {decision.rule} is not among the items the prompt numbered "
+            f"({shown})"
         )
     unknown = [ref for ref in decision.because if ref not in schema.refs]
     if unknown:

@@ -36,9 +36,10 @@ from .precheck import SCHEDULED_TRIGGERS, Skip, precheck
 from .precheck import fingerprint as run_fingerprint
 from .presence import PresenceSource
 from .prompt_plan import PromptPlan, Situation, clip_reply
-from .refusals import RefusalKind
+from .refusals import QUIET_REFUSALS, RefusalKind
 from .rule_check import rule_problem
 from .schedule import local_time, start_of_day
+from .tasks import Task
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +99,12 @@ class HeartbeatRunner:
         heartbeat_md_text: str | None = None,
         record: bool = True,
         slot_at: float | None = None,
+        task: Task | None = None,
     ) -> RunRecord:
         """Run one heartbeat. `dry_run=None` follows the thread's config; `heartbeat_md_text` replaces the
         file (the editor previews unsaved text); `record=False` writes nothing at all, not even the run;
-        `slot_at` is the slot a scheduled run serves (the scheduler's; the record keeps how late it was)."""
+        `slot_at` is the slot a scheduled run serves (the scheduler's; the record keeps how late it was);
+        `task` makes it a task's run (trigger "task", core/tasks.py): the model is asked to write that task."""
         t0 = self.monotonic()
         thread = self.store.get_thread(thread_id)
         if thread is None:
@@ -144,7 +147,7 @@ class HeartbeatRunner:
                 self.store.insert_run(run)
             except StoreError as exc:
                 return self._fail(run, t0, _db_reason(exc), record=record, inserted=False)
-        return self._asked(run, t0, thread, instructions, md_hash, record)
+        return self._asked(run, t0, thread, instructions, md_hash, record, task)
 
     def _precheck(
         self, run: RunRecord, thread: Thread, instructions: heartbeat_md.Instructions, md_hash: str
@@ -188,11 +191,12 @@ class HeartbeatRunner:
         instructions: heartbeat_md.Instructions,
         md_hash: str,
         record: bool,
+        task: Task | None = None,
     ) -> RunRecord:
         """The model's part and what follows; whatever goes wrong, the run ends recorded with its cause."""
         config = thread.config
         try:
-            return self._decide_and_act(run, t0, thread.title, config, instructions, md_hash, record)
+            return self._decide_and_act(run, t0, thread.title, config, instructions, md_hash, record, task)
         except LLMError as exc:
             run.error_kind = exc.kind
             return self._fail(run, t0, str(exc), record=record)
@@ -240,11 +244,12 @@ class HeartbeatRunner:
         instructions: heartbeat_md.Instructions,
         md_hash: str,
         record: bool,
+        task: Task | None = None,
     ) -> RunRecord:
         """Gather, ask, check, write: each step a function, so each can be read (and fail) on its own."""
         situation = self._gather(run, config)
         run.decision_mode = config.decision_mode
-        plan = PromptPlan(run, title, config, instructions, situation)
+        plan = PromptPlan(run, title, config, instructions, situation, task)
         asked, schema, window = self._ask(run, config, plan)
         reply = asked.reply
         run.reasoning, run.reasoning_ms = asked.reasoning, asked.reasoning_ms
@@ -281,6 +286,7 @@ class HeartbeatRunner:
             left={kind: max(0, config.daily_limit(kind) - done_today[kind]) for kind in done_today},
             now_local=local_time(config, run.started_at),
             rejected=self.store.rejected_actions(run.thread_id, REJECTED_LIMIT),
+            seen=self.store.refs_seen_last(run.thread_id) if config.require_new_evidence else None,
         )
 
     def _ask(
@@ -388,7 +394,7 @@ class HeartbeatRunner:
         only repeats it. Pause the thread (the app says so; resuming it is the user's call)."""
         repeats = config.pause_after_same_answer
         answer = (run.raw_reply or "").strip()
-        if repeats <= 0 or not answer:
+        if repeats <= 0 or not answer or run.error_kind in QUIET_REFUSALS:  # the app working as meant
             return
         try:
             recent = self.store.recent_answers(run.thread_id, repeats)

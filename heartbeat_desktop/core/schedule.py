@@ -151,6 +151,11 @@ def _settle(config: HeartbeatConfig, candidate: float, zone: tzinfo, aligned: bo
     return candidate  # unreachable in practice: every step moves forward to a real window
 
 
+def into_active_hours(config: HeartbeatConfig, ts: float) -> float:
+    """`ts` if it is inside the thread's active hours, else the next start of them (a task's time, core/tasks)."""
+    return _settle(config, ts, zone_of(config), aligned=False)
+
+
 def planned_slot(config: HeartbeatConfig, *, last_slot_at: float | None, consecutive_failures: int = 0) -> float | None:
     """The slot after `last_slot_at` (backoff applied), aligned and inside the window — possibly already past.
 

@@ -28,6 +28,7 @@ from .feedback import FeedbackRepo
 from .providers import ProviderRepo
 from .runs import RunRepo
 from .settings import SettingsRepo
+from .tasks import TaskSlotRepo
 from .threads import DEFAULT_THREAD, ThreadRepo
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class SqliteStore:
         self.threads = ThreadRepo(self.db, clock)
         self.feed = FeedRepo(self.db, clock)
         self.feedback = FeedbackRepo(self.db, clock)
+        self.tasks = TaskSlotRepo(self.db, clock)
         self.runs = RunRepo(self.db, clock)
         self.settings = SettingsRepo(self.db)
         self.providers = ProviderRepo(self.db, clock)

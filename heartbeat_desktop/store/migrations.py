@@ -290,6 +290,16 @@ MIGRATIONS: list[Migration] = [
     CREATE INDEX feedback_run ON feedback(run_id);
     CREATE INDEX feedback_thread_created ON feedback(thread_id, created_at);
     """,
+    # 14: each task's slot (core/tasks.py, #26): the slot it last served, or the moment it was first seen, so a
+    # restart neither repeats a task nor skips one
+    """
+    CREATE TABLE task_slots (
+        thread_id    TEXT NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+        task_key     TEXT NOT NULL,
+        last_slot_at REAL NOT NULL,
+        PRIMARY KEY (thread_id, task_key)
+    );
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

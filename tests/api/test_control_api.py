@@ -17,9 +17,10 @@ from heartbeat_desktop.core.notify import Notice
 from heartbeat_desktop.qt.app import TrayApp
 from heartbeat_desktop.store import SqliteStore
 from tests.conftest import GOOD_MD
+from tests.support.citing import Act
 from tests.support.ollama_server import OllamaServer, Reply
 
-POST = json.dumps({"action": "post", "title": "Posted via the API", "content": "c", "reason": "r"})
+POST = json.dumps({"action": "post", "rule": 1, "title": "Posted via the API", "content": "c", "reason": "r"})
 
 
 @pytest.fixture
@@ -119,17 +120,31 @@ def test_config_get_post_partial_and_bounds(api: Client, app: TrayApp, qtbot) ->
 def test_run_now_writes_a_post_and_notifies(api: Client, app: TrayApp, ollama: OllamaServer, qtbot) -> None:
     shown: list[Notice] = []
     app.notifier.shown.connect(shown.append)
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     answer = api("POST", "/api/threads/default/heartbeat/run-now")
     assert answer.status_code == 200
     run = answer.json()
-    assert set(run) == {"run_id", "thread_id", "status", "dry_run", "action", "reason", "llm_ms", "total_ms"}
+    assert set(run) == {
+        "run_id",
+        "thread_id",
+        "status",
+        "dry_run",
+        "action",
+        "reason",
+        "why",
+        "error_kind",
+        "llm_ms",
+        "total_ms",
+    }
     assert run["status"] == "ok" and run["action"]["title"] == "Posted via the API"
     qtbot.waitUntil(lambda: any(n.title == "Default: Posted via the API" for n in shown), timeout=3000)
     feed = api("GET", "/api/feed").json()
     assert feed[0]["title"] == "Posted via the API"
     history = api("GET", "/api/threads/default/heartbeat/history?limit=5").json()
-    assert history[0]["run_id"] == run["run_id"] and history[0]["raw_reply"] == POST
+    assert (
+        history[0]["run_id"] == run["run_id"]
+        and json.loads(history[0]["raw_reply"]).items() >= json.loads(POST).items()
+    )
     dry = api("POST", "/api/threads/default/heartbeat/run-now", body={"dry_run": True}).json()
     assert dry["dry_run"] is True and len(api("GET", "/api/feed").json()) == 1
 
@@ -431,7 +446,7 @@ def test_a_misspelt_or_repeated_field_is_refused_not_dropped(api: Client, app: T
 
 def test_feedback_through_the_api(api: Client, app: TrayApp, ollama: OllamaServer, qtbot) -> None:
     """#26 item 1: a script's "Not useful", a thread's feedback with its act-on rate, and the history items."""
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     run = api("POST", "/api/threads/default/heartbeat/run-now").json()
     assert run["status"] == "ok", run
     added = api("POST", f"/api/runs/{run['run_id']}/feedback", body={"kind": "not_useful", "reason": "not now"})

@@ -7,14 +7,15 @@ import json
 
 from heartbeat_desktop.core import heartbeat_md
 from heartbeat_desktop.core.citations import (
-    ITEMS_MAX,
     because_of_run,
     nothing_new,
     numbered_items,
+    numbered_text,
     ref_label,
 )
 from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.decision_schema import DecisionSchema
+from heartbeat_desktop.core.heartbeat_md import ITEMS_MAX
 from heartbeat_desktop.core.notify import notice_for
 from heartbeat_desktop.core.present import describe_run, run_record, run_summary
 from heartbeat_desktop.core.runner import HeartbeatRunner
@@ -75,7 +76,9 @@ def test_the_prompt_numbers_the_items_and_every_context_item_carries_its_ref(
     run = runner.run("default")
     body = ollama.chat_requests()[-1].body
     system, user = body["messages"][0]["content"], body["messages"][1]["content"]
-    assert "1. (checklist) Summarise open questions\n2. (rule) If a question is open → post a reminder." in system
+    # the numbers sit on the items' own lines: the file is not sent twice (a 2048-token server has no room)
+    assert "[1] - [ ] Summarise open questions" in system and "[2] If a question is open → post a reminder." in system
+    assert system.count("Summarise open questions") == 1
     assert f'"ref": "m{message}"' in user and f'"ref": "n{note}"' in user
     assert run.inputs["refs"] == [f"m{message}", f"n{note}"] and run.inputs["rules"] == [1, 2]
 
@@ -99,7 +102,7 @@ def test_an_action_that_cites_the_new_message_is_written_and_says_why(
     assert f", because rule 2 (“If a question is open → post a reminder.”) and message {message} — r" in (
         describe_run(stored)
     )
-    assert run_record(stored)["because"] == why and run_summary(stored)["because"] == why
+    assert run_record(stored)["why"] == why and run_summary(stored)["why"] == why
     from heartbeat_desktop.qt.windows.history_window import run_details
 
     assert f"Why: {why}" in run_details(stored)
@@ -119,9 +122,11 @@ def test_an_action_on_what_the_last_heartbeat_already_saw_is_refused_quietly(
     assert f"nothing new calls for this post (it cites only message {old}" in refused.reason
     assert store.feed.posts() == []
     assert notice_for(refused, HeartbeatConfig()) is None  # the guard working is not a failure to notify
-    # Citing nothing at all is nothing new either.
-    ollama.script(Reply(_post("Reminder: the report", rule=None)))
-    assert runner.run("default").error_kind == "nothing_new"
+    # Citing nothing at all, where there is something to cite, is not a decision the app accepts.
+    ollama.script(Reply(_post("Reminder: the report", because=[])), Reply(_post("Reminder: the report", rule=None)))
+    bare, ruleless = runner.run("default"), runner.run("default")
+    assert bare.error_kind == "invalid_reply" and "it cites no item of the context (because)" in bare.reason
+    assert ruleless.error_kind == "invalid_reply" and "which HEARTBEAT.md item it follows (rule)" in ruleless.reason
     # Citing the new message is.
     ollama.script(Reply(_post("Thanks noted", because=[f"m{new}", f"m{old}"])))
     assert runner.run("default").status == "ok"
@@ -145,15 +150,26 @@ def test_a_citation_the_run_did_not_show_is_an_invalid_decision(
     message = store.threads.add_message("default", "Is the report ready?")
     ollama.script(Reply(_post("A", rule=9, because=[f"m{message}"])), Reply(_post("B", because=["p404"])))
     first, second = runner.run("default"), runner.run("default")
-    assert first.status == "failed" and "rule 9 is not an item of HEARTBEAT.md (items: 1–2)" in first.reason
+    assert first.status == "failed" and "rule 9 is not among the items the prompt numbered (1–2)" in first.reason
     assert second.status == "failed" and "because cites p404, not among the items shown" in second.reason
     assert store.feed.posts() == []
+
+
+def test_an_item_no_line_can_be_found_for_is_listed_apart() -> None:
+    md = heartbeat_md.parse("## Rules\nIf it rains → post a reminder.\n")
+    text, unplaced = numbered_text("## Rules\n  If it rains → post a reminder.\n", md, [1])
+    assert text == "## Rules\n  [1] If it rains → post a reminder.\n" and unplaced == []
+    text, unplaced = numbered_text("something else entirely", md, [1])
+    assert text == "something else entirely" and [(i.number, i.text) for i in unplaced] == [(1, md.rules[0].text)]
+    assert numbered_text("## Rules\nIf it rains → post a reminder.", md, [])[0].count("[") == 0  # none wanted
 
 
 def test_nothing_new_and_the_labels() -> None:
     assert nothing_new(["m1"], None) is False  # no earlier heartbeat to compare with: everything is new
     assert nothing_new(["m1"], {"m1", "p2"}) is True
     assert nothing_new([], {"m1"}) is True
+    assert nothing_new([], None) is True  # citing nothing is nothing new, even on a first heartbeat
+    assert nothing_new(["p7"], None, own={"p7"}) is True  # the thread's own post is not news to it
     assert nothing_new(["m1", "m3"], {"m1"}) is False
     assert [ref_label(r) for r in ("p22", "m5", "n3", "x1")] == ["post #22", "message 5", "note 3", "x1"]
     assert because_of_run({"rule": True, "because": "p1"}, None) == ""  # a damaged record says nothing

@@ -18,6 +18,7 @@ from heartbeat_desktop.core.decide import REASONING_MAX_TOKENS, THINK, THINK_SYS
 from heartbeat_desktop.core.eval_suite import SuiteError, parse_suite
 from heartbeat_desktop.core.evaluation import EvalSettings, evaluate
 from heartbeat_desktop.llm import OllamaClient
+from tests.support.citing import cite_from
 from tests.support.ollama_server import Error, Garbage, OllamaServer, Reply, Respond
 
 MD = "## Rules\nIf a feed post answers an open question → comment on it.\nOtherwise → HEARTBEAT_OK.\n"
@@ -78,7 +79,7 @@ def _oracle(body: dict[str, Any]) -> Reply | Garbage:
         return Reply(f"Thinking about {marker}: the context decides.")
     if marker == "s5":
         return Reply("I would rather write a poem about the feed.")
-    return Reply(json.dumps(ANSWERS[marker]))
+    return Reply(json.dumps(cite_from(body, ANSWERS[marker])))
 
 
 def _settings() -> EvalSettings:

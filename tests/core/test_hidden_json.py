@@ -15,7 +15,7 @@ from tests.conftest import GOOD_MD
 from tests.support.ollama_server import OllamaServer, Reply
 from tests.support.provider_servers import Answer, ProviderServer
 
-POST = json.dumps({"action": "post", "title": "From the reasoning", "content": "c", "reason": "r"})
+POST = json.dumps({"action": "post", "rule": 1, "title": "From the reasoning", "content": "c", "reason": "r"})
 
 
 def test_where_the_decision_is_read_from() -> None:

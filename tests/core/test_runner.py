@@ -13,9 +13,10 @@ from heartbeat_desktop.core.decision_schema import DecisionSchema
 from heartbeat_desktop.core.runner import HeartbeatRunner, UnknownThread
 from heartbeat_desktop.llm import OllamaClient
 from heartbeat_desktop.store import SqliteStore
+from tests.support.citing import Act
 from tests.support.ollama_server import CutOff, Error, Garbage, Hang, OllamaServer, Reply
 
-POST = json.dumps({"action": "post", "title": "Daily summary", "content": "All quiet.", "reason": "daily"})
+POST = json.dumps({"action": "post", "rule": 1, "title": "Daily summary", "content": "All quiet.", "reason": "daily"})
 
 
 def _counts(store: SqliteStore) -> dict[str, int]:
@@ -23,7 +24,7 @@ def _counts(store: SqliteStore) -> dict[str, int]:
 
 
 def test_post_is_written_with_its_run(runner: HeartbeatRunner, store: SqliteStore, ollama: OllamaServer) -> None:
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     run = runner.run("default")
     assert run.status == "ok", run.reason
     posts = store.feed.posts()
@@ -59,11 +60,11 @@ def test_comment_and_vote_on_an_existing_post(runner, store, ollama) -> None:
     # About the writes, not the nothing-new rule (tests/core/test_citations.py): the vote cites what the
     # comment's run already saw.
     store.threads.set_config("default", HeartbeatConfig(require_new_evidence=False))
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     post_id = runner.run("default").action_result["post_id"]
     ollama.script(
-        Reply(json.dumps({"action": "comment", "post_id": post_id, "content": "Agreed.", "reason": "r"})),
-        Reply(json.dumps({"action": "vote", "post_id": post_id, "direction": "up", "reason": "r"})),
+        Act({"action": "comment", "rule": 1, "post_id": post_id, "content": "Agreed.", "reason": "r"}),
+        Act({"action": "vote", "rule": 1, "post_id": post_id, "direction": "up", "reason": "r"}),
     )
     assert runner.run("default").status == "ok"
     assert runner.run("default").status == "ok"
@@ -76,11 +77,11 @@ def test_a_repeated_vote_says_it_changed_nothing(runner, store, ollama) -> None:
     from heartbeat_desktop.cli import describe_run
 
     store.threads.set_config("default", HeartbeatConfig(require_new_evidence=False))  # the same vote, on purpose
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     post_id = runner.run("default").action_result["post_id"]
-    vote = json.dumps({"action": "vote", "post_id": post_id, "direction": "up", "reason": "r"})
-    down = json.dumps({"action": "vote", "post_id": post_id, "direction": "down", "reason": "r"})
-    ollama.script(Reply(vote), Reply(vote), Reply(down))
+    vote = json.dumps({"action": "vote", "rule": 1, "post_id": post_id, "direction": "up", "reason": "r"})
+    down = json.dumps({"action": "vote", "rule": 1, "post_id": post_id, "direction": "down", "reason": "r"})
+    ollama.script(Act(vote), Act(vote), Act(down))
     first, again, changed = (runner.run("default") for _ in range(3))
     assert first.action_result["previous"] is None and "no change" not in describe_run(first)
     assert again.action_result["previous"] == "up" and "no change" in describe_run(again)
@@ -104,7 +105,7 @@ def test_comment_or_vote_on_a_post_not_shown_is_rejected(runner, store, ollama, 
 def test_comment_or_vote_on_a_post_deleted_during_the_run_is_rejected(
     runner, store, ollama, data_dir: Path, kind: str
 ) -> None:
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     post_id = runner.run("default").action_result["post_id"]
     decision = {"action": kind, "post_id": post_id, "reason": "r"}
     decision.update({"content": "x"} if kind == "comment" else {"direction": "up"})
@@ -129,7 +130,7 @@ def test_comment_or_vote_on_a_post_deleted_during_the_run_is_rejected(
 
 
 def test_201_character_title_is_rejected(runner, store, ollama) -> None:
-    ollama.script(Reply(json.dumps({"action": "post", "title": "x" * 201, "content": "c", "reason": "r"})))
+    ollama.script(Reply(json.dumps({"action": "post", "rule": 1, "title": "x" * 201, "content": "c", "reason": "r"})))
     run = runner.run("default")
     assert run.status == "failed" and "title" in run.reason
     assert _counts(store)["posts"] == 0
@@ -143,6 +144,7 @@ def test_model_text_is_stored_as_written_and_fed_back_unchanged(runner, store, o
             json.dumps(
                 {
                     "action": "post",
+                    "rule": 1,
                     "title": "<img src=x onerror=alert(1)>",
                     "content": "<script>steal()</script> & more",
                     "reason": "r",
@@ -175,14 +177,14 @@ def test_fenced_json_with_thinking_is_accepted(runner, store, ollama) -> None:
 
 
 def test_reply_cut_at_max_tokens_says_so(runner, ollama) -> None:
-    ollama.script(Reply('{"action": "post", "title": "Long', done_reason="length"))
+    ollama.script(Reply('{"action": "post", "rule": 1, "title": "Long', done_reason="length"))
     run = runner.run("default")
     assert run.status == "failed" and "cut off at max_tokens=500; raise max_tokens" in run.reason
 
 
 def test_reply_cut_by_a_full_context_window_does_not_advise_raising_max_tokens(runner, ollama) -> None:
     """A server whose window filled up stops the reply early: more max_tokens would make it worse."""
-    ollama.script(Reply('{"action": "post", "title": "Long', done_reason="length", eval_count=111))
+    ollama.script(Reply('{"action": "post", "rule": 1, "title": "Long', done_reason="length", eval_count=111))
     run = runner.run("default")
     assert run.status == "failed" and "cut off after 111 tokens" in run.reason
     assert "filled the model's context window" in run.reason and "raise max_tokens" not in run.reason
@@ -202,7 +204,7 @@ def test_server_errors_fail_the_run_cleanly(runner, store, ollama, behaviour, ex
     assert run.status == "failed" and expected in run.reason
     assert _counts(store)["posts"] == 0
     assert store.runs.get(run.id).reason == run.reason
-    ollama.script(Reply(POST))  # and the next run is normal
+    ollama.script(Act(POST))  # and the next run is normal
     assert runner.run("default").status == "ok"
 
 
@@ -230,7 +232,7 @@ def test_timeout(store, data_dir, ollama) -> None:
 
 
 def test_dry_run_writes_nothing(runner, store, ollama) -> None:
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     run = runner.run("default", dry_run=True)
     assert run.status == "ok" and run.dry_run and run.action_result["would_write"]["title"] == "Daily summary"
     assert _counts(store) == {"posts": 0, "comments": 0, "votes": 0, "messages": 0}
@@ -238,7 +240,7 @@ def test_dry_run_writes_nothing(runner, store, ollama) -> None:
 
 def test_thread_config_dry_run_is_honoured(runner, store, ollama) -> None:
     store.threads.set_config("default", HeartbeatConfig(dry_run=True))
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     assert runner.run("default").dry_run
     assert _counts(store)["posts"] == 0
 
@@ -297,7 +299,7 @@ def test_target_last_delivers_to_the_most_recently_active_thread(runner, store, 
     store.threads.create("work")
     store.threads.add_message("work", "busy day")
     store.threads.set_config("default", HeartbeatConfig(target="last"))
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     run = runner.run("default")
     assert run.action_result["delivered_to"] == "work"
     msgs = store.threads.messages("work")
@@ -306,7 +308,7 @@ def test_target_last_delivers_to_the_most_recently_active_thread(runner, store, 
 
 def test_database_locked_for_a_second_is_retried(runner, store, ollama, data_dir: Path) -> None:
     """Another program holds the write lock for about a second while the run wants to write: it waits."""
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     blocker = sqlite3.connect(data_dir / "heartbeat.db", isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN EXCLUSIVE")
     timer = threading.Timer(1.0, lambda: blocker.execute("COMMIT"))
@@ -327,7 +329,7 @@ def test_unknown_thread_is_a_usage_error(runner) -> None:
 
 
 def test_preview_records_nothing(runner, store, ollama) -> None:
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     run = runner.run("default", dry_run=True, heartbeat_md_text="Post something.", record=False)
     assert run.status == "ok" and "Post something." in run.prompt
     assert store.runs.history() == [] and _counts(store)["posts"] == 0
@@ -343,10 +345,10 @@ def test_a_store_error_is_not_prefixed_twice() -> None:
 def test_refusals_carry_their_kind(runner: HeartbeatRunner, store: SqliteStore, ollama: OllamaServer) -> None:
     """Notifications advise by the kind of refusal, not by matching the reason's wording."""
     store.threads.set_config("default", HeartbeatConfig(allowed_actions=("vote",)))
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     assert runner.run("default").error_kind == "not_allowed"
     store.threads.set_config("default", HeartbeatConfig())
-    ollama.script(Reply(POST), Reply(POST))
+    ollama.script(Act(POST), Act(POST))
     assert runner.run("default").status == "ok"
     store.threads.add_message("default", "news")
     assert runner.run("default").error_kind == "duplicate"
@@ -378,7 +380,7 @@ def test_reason_first_run_records_both_calls_and_acts_on_the_second(
 def test_direct_run_records_its_mode_and_no_reasoning(
     runner: HeartbeatRunner, store: SqliteStore, ollama: OllamaServer
 ) -> None:
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     stored = store.runs.get(runner.run("default").id)
     assert stored.decision_mode == "direct" and stored.reasoning is None and stored.reasoning_ms is None
     assert len(ollama.chat_requests()) == 1
@@ -415,7 +417,7 @@ def test_a_reply_python_cannot_read_is_an_invalid_reply_not_an_internal_error(
     """#25 item 6: a 5000-digit post_id was "internal error: ValueError: Exceeds the limit (4300 digits)" and
     JSON nested thousands deep "internal error: RecursionError". They are the model's fault: invalid replies,
     with the error kind that lets the repeated-answer pause trip and the notification advise rightly."""
-    huge = '{"action": "vote", "post_id": ' + "7" * 5000 + ', "direction": "up", "reason": "r"}'
+    huge = '{"action": "vote", "rule": 1, "post_id": ' + "7" * 5000 + ', "direction": "up", "reason": "r"}'
     deep = '{"action": "none", "reason": ' + "[" * 3000 + "]" * 3000 + "}"  # past the decoder's recursion limit
     ollama.script(Reply(huge), Reply(deep))
     first, second = runner.run("default"), runner.run("default")
@@ -432,7 +434,7 @@ def test_the_same_post_from_another_thread_is_a_repeat_too(
     """#27 item 8: one summary was posted by three threads; the feed is one, so the duplicate rule is too."""
     store.threads.create("work", "Work")
     store.threads.add_message("work", "Daily summary please.")
-    ollama.script(Reply(POST), Reply(POST))
+    ollama.script(Act(POST), Act(POST))
     first = runner.run("default")
     again = runner.run("work")
     assert first.status == "ok"

@@ -92,6 +92,7 @@ def test_tray_app_notifies_a_post_and_a_failure_and_quits_on_sigterm(desktop: di
                 json.dumps(
                     {
                         "action": "post",
+                        "rule": 1,
                         "title": title,
                         "content": "CI is red; the venue is unconfirmed.",
                         "reason": "checklist",

@@ -83,7 +83,7 @@ def _anthropic(*blocks: dict) -> Raw:
     return Raw({"type": "message", "role": "assistant", "content": list(blocks), "stop_reason": "end_turn"})
 
 
-POST = {"action": "post", "title": "Parts", "content": "Sent as parts.", "reason": "r"}
+POST = {"action": "post", "rule": 1, "title": "Parts", "content": "Sent as parts.", "reason": "r"}
 NONE = {"action": "none", "reason": "quiet"}
 
 

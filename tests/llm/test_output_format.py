@@ -22,7 +22,7 @@ from tests.support.keys import sends_key
 from tests.support.ollama_server import Error, OllamaServer, Reply, StreamError
 from tests.support.provider_servers import Answer, ProviderServer, Status, response_format_sent
 
-POST = {"action": "post", "title": "From a local server", "content": "Hello.", "reason": "r"}
+POST = {"action": "post", "rule": 1, "title": "From a local server", "content": "Hello.", "reason": "r"}
 LLAMA_CPP_REFUSAL = Status(
     500,
     "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "

@@ -23,7 +23,7 @@ from tests.support.keys import StaticKeys, sends_key
 from tests.support.ollama_server import OllamaServer, Reply
 from tests.support.provider_servers import Answer, Hang, ProviderServer, Status
 
-DECISION = {"action": "post", "title": "Hosted", "content": "From a hosted model.", "reason": "r"}
+DECISION = {"action": "post", "rule": 1, "title": "Hosted", "content": "From a hosted model.", "reason": "r"}
 
 
 def request(model: str, timeout_s: float = 5.0) -> LLMRequest:

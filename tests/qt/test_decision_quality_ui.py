@@ -22,11 +22,12 @@ from heartbeat_desktop.qt.windows.editor_window import REPLAY_TAB, EditorWindow
 from heartbeat_desktop.qt.windows.settings_dialog import SettingsDialog
 from heartbeat_desktop.qt.windows.window_state import WindowMemory
 from heartbeat_desktop.store import SqliteStore
+from tests.support.citing import cite_from
 from tests.support.ollama_server import Hang, OllamaServer, Reply, Respond
 from tests.test_cli_decisions import SUITE, snapshot
 
 NONE = json.dumps({"action": "none", "reason": "quiet"})
-POST = json.dumps({"action": "post", "title": "Reminder", "content": "Call Ana.", "reason": "due"})
+POST = json.dumps({"action": "post", "rule": 1, "title": "Reminder", "content": "Call Ana.", "reason": "due"})
 
 
 def _system(body: dict[str, Any]) -> str:
@@ -66,7 +67,11 @@ def test_replay_lists_the_decisions_the_unsaved_text_changes(
     qtbot, editor: EditorWindow, recorded: list[str], ollama: OllamaServer, data_dir: Path
 ) -> None:
     # The model posts only when the rules it is given say "post the reminder".
-    ollama.default = Respond(lambda body: Reply(POST if "post the reminder" in _system(body) else NONE))
+    ollama.default = Respond(
+        lambda body: Reply(
+            json.dumps(cite_from(body, json.loads(POST))) if "post the reminder" in _system(body) else NONE
+        )
+    )
     before = snapshot(data_dir)
     editor.replay_count.setValue(2)
     editor.text.setPlainText("## Rules\nIf a reminder is due today → post the reminder.\n")
@@ -145,7 +150,8 @@ def test_compare_models_runs_the_suite_off_the_gui_thread_and_shows_the_table(
         if "format" not in body:
             return Reply("Thinking.", delay_s=0.05)
         user = body["messages"][1]["content"]
-        return Reply(POST if body["model"].startswith("qwen3") and "Remind me" in user else NONE, delay_s=0.05)
+        post = json.dumps(cite_from(body, json.loads(POST)))
+        return Reply(post if body["model"].startswith("qwen3") and "Remind me" in user else NONE, delay_s=0.05)
 
     ollama.default = Respond(answer)
     before = snapshot(data_dir)

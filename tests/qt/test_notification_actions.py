@@ -19,11 +19,12 @@ from heartbeat_desktop.qt.services.notifications import Notifier
 from heartbeat_desktop.qt.windows.history_window import HistoryWindow
 from heartbeat_desktop.store import SqliteStore
 from tests.conftest import GOOD_MD
+from tests.support.citing import Act
 from tests.support.dunst import Dunst, running_dunst
 from tests.support.ollama_server import Error, OllamaServer, Reply
 from tests.support.presence import FakePresence
 
-POST = json.dumps({"action": "post", "title": "Standup notes", "content": "Three items.", "reason": "r"})
+POST = json.dumps({"action": "post", "rule": 1, "title": "Standup notes", "content": "Three items.", "reason": "r"})
 
 
 def test_notices_are_held_during_do_not_disturb_and_summed_up_after(qtbot) -> None:
@@ -119,7 +120,7 @@ def _run(qtbot, app: TrayApp, thread: str = "default") -> None:
 
 
 def test_undo_from_the_notification_takes_the_post_back(qtbot, app: TrayApp, ollama: OllamaServer, dunst) -> None:
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     _run(qtbot, app)
     qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
     store = SqliteStore(app.db_path)
@@ -137,7 +138,7 @@ def test_not_useful_from_the_notification_is_kept_with_the_run(
     qtbot, app: TrayApp, ollama: OllamaServer, dunst
 ) -> None:
     """#26 item 1: the user's word on a post, from the real notification server's menu; the post stays."""
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     _run(qtbot, app)
     qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
     store = SqliteStore(app.db_path)
@@ -156,7 +157,7 @@ def test_not_useful_from_the_notification_is_kept_with_the_run(
 def test_snooze_from_the_notification_puts_the_thread_off_an_hour(
     qtbot, app: TrayApp, ollama: OllamaServer, dunst
 ) -> None:
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     _run(qtbot, app)
     qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
     before = time.time()
@@ -170,7 +171,7 @@ def test_snooze_from_the_notification_puts_the_thread_off_an_hour(
 
 
 def test_retry_from_a_failure(qtbot, app: TrayApp, ollama: OllamaServer, dunst) -> None:
-    ollama.script(Error(500, "model crashed"), Reply(POST))
+    ollama.script(Error(500, "model crashed"), Act(POST))
     _run(qtbot, app)
     qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
     finished: list[object] = []
@@ -201,7 +202,7 @@ def test_do_not_disturb_in_dunst_holds_notifications_until_it_is_off(
 ) -> None:
     app.notifier._dnd_poll.setInterval(200)
     dunst.ctl("set-paused", "true")
-    ollama.script(Reply(POST), Error(500, "boom"))
+    ollama.script(Act(POST), Error(500, "boom"))
     _run(qtbot, app)
     app.gui_store.threads.add_message("default", "new")
     _run(qtbot, app)
@@ -217,7 +218,7 @@ def test_the_app_setting_turns_holding_off(qtbot, app: TrayApp, ollama: OllamaSe
     app.gui_store.settings.set("hold_during_dnd", "off")
     app._settings_applied()
     dunst.ctl("set-paused", "true")
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     _run(qtbot, app)
     qtbot.waitUntil(lambda: dunst.count("waiting") == 1, timeout=5000)  # sent; dunst holds it itself
 
@@ -233,7 +234,7 @@ def test_the_cannot_reach_notice_is_taken_down_when_the_server_is_back(qtbot, ap
 
 
 def test_a_post_notice_stays_long_enough_to_reach_undo(qtbot, app: TrayApp, ollama: OllamaServer, dunst) -> None:
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     _run(qtbot, app)
     qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
     qtbot.wait(9000)  # it used to expire after 8 s, taking Undo and Snooze with it
@@ -269,7 +270,7 @@ def test_an_old_notification_never_acts_on_another_post(qtbot, app: TrayApp, oll
     try:
         store.threads.create("other", "Other")
         app.scheduler.reload()
-        ollama.script(Reply(POST))
+        ollama.script(Act(POST))
         _run(qtbot, app)
         qtbot.waitUntil(lambda: any(n.undo for n in shown), timeout=5000)
         [first_notice] = [n for n in shown if n.undo]
@@ -331,7 +332,7 @@ def test_only_the_notification_server_can_press_a_notifications_buttons(
     from jeepney import DBusAddress, new_signal
     from jeepney.io.blocking import open_dbus_connection
 
-    ollama.script(Reply(POST))
+    ollama.script(Act(POST))
     _run(qtbot, app)
     qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
     store = SqliteStore(app.db_path)

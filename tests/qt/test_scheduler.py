@@ -10,10 +10,12 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QTimer
 
+from heartbeat_desktop.core import heartbeat_md
 from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.models import RunRecord
 from heartbeat_desktop.core.runner import HeartbeatRunner
@@ -21,6 +23,7 @@ from heartbeat_desktop.llm import OllamaClient
 from heartbeat_desktop.qt.services.scheduler import HeartbeatScheduler, SchedulerState, enabled_from_env
 from heartbeat_desktop.store import SqliteStore
 from tests.conftest import GOOD_MD
+from tests.support.citing import Act
 from tests.support.ollama_server import Error, Hang, OllamaServer, Reply, Respond
 
 POST = json.dumps({"action": "post", "title": "Hello", "content": "World", "reason": "r"})
@@ -375,7 +378,7 @@ def test_a_thread_paused_by_the_breaker_is_no_longer_scheduled(make, setup: Sqli
     setup.threads.set_config(
         "default", HeartbeatConfig(every_seconds=3600, timezone="UTC", always_ask=True, pause_after_same_answer=2)
     )
-    ollama.default = Reply(POST)
+    ollama.default = Act(POST)
     h = make(FakeClock(utc(2026, 5, 4, 10, 0)))
     h.start()
     h.wait_finished(1)  # the scheduled one posts
@@ -499,3 +502,100 @@ def test_the_scheduler_applies_the_retention_after_a_run(make, setup: SqliteStor
     h.qtbot.waitUntil(lambda: setup.runs.get("old").pruned_at is not None, timeout=3000)
     assert setup.runs.get("old").prompt is None
     assert setup.runs.get(h.finished[0].id).prompt  # this week's run keeps its prompt
+
+
+# --------------------------------------------------------------------------- tasks on a clock (#26 item 4)
+# A task runs at its time in the thread's zone, once, beside the heartbeats and without moving them; a restart
+# neither repeats nor skips it; time the app was away from gives one catch-up run.
+TASKS = GOOD_MD + '\n## Tasks\n- daily 10:15: post a "Daily note" of the open questions\n'
+
+
+def _reply(body: dict[str, Any]) -> Reply:
+    user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    if "A scheduled task from HEARTBEAT.md is due now" in user:
+        return Reply(
+            json.dumps({"action": "post", "title": "Daily note", "content": "Nothing open.", "reason": "task"})
+        )
+    return Reply('{"action": "none", "reason": "quiet"}')
+
+
+def test_a_task_runs_at_its_time_once_and_leaves_the_heartbeats_alone(
+    make,
+    setup: SqliteStore,
+    ollama: OllamaServer,
+    data_dir: Path,
+) -> None:
+    (data_dir / "HEARTBEAT.md").write_text(TASKS, encoding="utf-8")
+    ollama.default = Respond(_reply)
+    clock = FakeClock(utc(2026, 6, 1, 10, 0, 5))
+    h = make(clock, max_parallel=1)
+    h.start()
+    assert h.due("default") == utc(2026, 6, 1, 10, 30)
+    h.jump(utc(2026, 6, 1, 10, 15, 1))
+    h.wait_finished(1)
+    [task_run] = h.finished
+    assert h.started == [("default", "task")] and task_run.status == "ok", task_run.reason
+    assert task_run.slot_at == utc(2026, 6, 1, 10, 15) and task_run.inputs["task"]["when"] == "daily 10:15"
+    body = ollama.chat_requests()[-1].body
+    assert [b["properties"]["action"]["const"] for b in body["format"]["anyOf"]] == ["none", "post"]
+    assert "rule" not in body["format"]["anyOf"][1]["properties"]  # the task calls for it, not an item
+    system = body["messages"][0]["content"]
+    assert "## Tasks" not in system and "Daily note" not in system  # a heartbeat never reads the tasks
+    assert [p.title for p in setup.feed.posts()] == ["Daily note"]
+    assert h.due("default") == utc(2026, 6, 1, 10, 30)  # the heartbeat's slot did not move
+    h.jump(utc(2026, 6, 1, 10, 30, 1))
+    h.wait_finished(2)
+    assert h.started[1] == ("default", "schedule")
+    heartbeat = ollama.chat_requests()[-1].body["messages"][1]["content"]
+    assert "scheduled task" not in heartbeat
+    h.scheduler.stop()
+
+    clock.set(utc(2026, 6, 1, 10, 40))  # restarted: the task already ran today
+    h2 = make(clock, max_parallel=1)
+    h2.start()
+    h2.settle(500)
+    assert h2.started == []
+    h2.jump(utc(2026, 6, 3, 9, 0))  # away for two days: one catch-up for the task, serving the latest slot
+    h2.wait_finished(2)
+    h2.settle(800)
+    assert sorted(h2.started) == [("default", "catch-up"), ("default", "task")]
+    caught = next(r for r in h2.finished if r.trigger == "task")
+    assert caught.slot_at == utc(2026, 6, 2, 10, 15)
+    [task] = heartbeat_md.parse(TASKS).tasks
+    assert setup.tasks.slots("default", [task.key]) == {task.key: utc(2026, 6, 2, 10, 15)}  # kept for the restart
+
+
+def test_a_new_task_first_runs_at_its_next_time_not_at_once(
+    make,
+    setup: SqliteStore,
+    ollama: OllamaServer,
+    data_dir: Path,
+) -> None:
+    """Adding "daily 10:15" at 11:00 must not post at once for a 10:15 the user never asked about."""
+    ollama.default = Respond(_reply)
+    clock = FakeClock(utc(2026, 6, 1, 11, 0, 5))
+    h = make(clock, max_parallel=1)
+    h.start()
+    (data_dir / "HEARTBEAT.md").write_text(TASKS, encoding="utf-8")
+    h.scheduler.reload()  # what a saved editor, a config change or the next heartbeat does
+    h.settle(500)
+    assert h.started == []
+    h.jump(utc(2026, 6, 2, 10, 15, 1))
+    h.wait_finished(1)
+    assert ("default", "task") in h.started
+
+
+def test_a_paused_thread_runs_no_task(
+    make,
+    setup: SqliteStore,
+    ollama: OllamaServer,
+    data_dir: Path,
+) -> None:
+    (data_dir / "HEARTBEAT.md").write_text(TASKS, encoding="utf-8")
+    ollama.default = Respond(_reply)
+    setup.threads.set_paused("default", True)
+    h = make(FakeClock(utc(2026, 6, 1, 10, 0, 5)), max_parallel=1)
+    h.start()
+    h.jump(utc(2026, 6, 1, 10, 15, 1))
+    h.settle(500)
+    assert h.started == []

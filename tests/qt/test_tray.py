@@ -258,7 +258,8 @@ def test_each_cause_clears_only_its_own_error_and_the_gravest_shows(qtbot) -> No
 
 
 def test_cli_run_now_is_carried_out_by_the_running_app(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
-    ollama.script(Reply(json.dumps({"action": "post", "title": "From the tray", "content": "c", "reason": "r"})))
+    post = {"action": "post", "rule": 1, "title": "From the tray", "content": "c", "reason": "r"}
+    ollama.script(Reply(json.dumps(post)))
     shown: list[Notice] = []
     tray_app.notifier.shown.connect(shown.append)
     proc = _cli(tray_app.data_dir, "run-now", "--json", host=ollama.url)
@@ -281,7 +282,7 @@ def test_the_app_reads_stored_keys_at_start_and_its_runs_use_them(qtbot, app_env
     store.providers.set_key_state("ollama", True)
     store.close()
     ollama.required_key = "proxy-key"
-    ollama.script(Reply(json.dumps({"action": "post", "title": "Keyed", "content": "c", "reason": "r"})))
+    ollama.script(Reply(json.dumps({"action": "post", "rule": 1, "title": "Keyed", "content": "c", "reason": "r"})))
     tray_app = TrayApp(QApplication.instance(), app_env, tray_wait_s=0)
     try:
         assert tray_app.start()

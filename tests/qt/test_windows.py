@@ -23,6 +23,7 @@ from heartbeat_desktop.qt.windows.threads_window import ThreadsWindow
 from heartbeat_desktop.qt.windows.window_state import WindowMemory
 from heartbeat_desktop.store import SqliteStore
 from tests.conftest import GOOD_MD
+from tests.support.citing import Act
 from tests.support.ollama_server import OllamaServer, Reply
 
 POST = json.dumps({"action": "post", "title": "Preview post", "content": "c", "reason": "r"})
@@ -88,7 +89,7 @@ def test_the_thread_page_carries_every_field_it_shows_both_ways(qtbot) -> None:
         always_ask=True, align_to_clock=False, busy_minutes=12, notify_posts=False, notify_failures=False,
         notify_comments=True, notify_votes=True, allowed_actions=("vote",), max_posts_per_day=3,
         max_comments_per_day=4, max_votes_per_day=5, defer_when_locked=False, defer_when_idle_minutes=45,
-        defer_on_battery=True, defer_on_metered=True, decision_mode="reason-first",
+        defer_on_battery=True, defer_on_metered=True, decision_mode="reason-first", require_new_evidence=False,
     )  # fmt: skip
     shown = set(HeartbeatConfig.model_fields) - {"pause_after_same_answer"}
     assert all(getattr(odd, k) != HeartbeatConfig.model_fields[k].default for k in shown)  # the test's own premise
@@ -315,7 +316,7 @@ def test_external_changes_are_noticed(qtbot, editor: EditorWindow, data_dir: Pat
 
 @pytest.mark.parametrize(
     ("script", "expected"),
-    [(Reply(POST), "Status: ok"), (Reply("I would rather not."), "Validation: failed")],
+    [(Act(POST), "Status: ok"), (Reply("I would rather not."), "Validation: failed")],
 )
 def test_dry_run_preview_writes_nothing(qtbot, editor: EditorWindow, store: SqliteStore, ollama, script, expected):
     ollama.script(script)

@@ -23,7 +23,14 @@ def _new(runner: HeartbeatRunner, text: str) -> list[str]:
 
 
 def _post(runner: HeartbeatRunner, ollama: OllamaServer, title: str) -> tuple[str, int]:
-    post = {"action": "post", "because": _new(runner, title), "title": title, "content": f"{title}.", "reason": "r"}
+    post = {
+        "action": "post",
+        "rule": 1,
+        "because": _new(runner, title),
+        "title": title,
+        "content": f"{title}.",
+        "reason": "r",
+    }
     ollama.script(Reply(json.dumps(post)))
     run = runner.run("default")
     assert run.status == "ok", run.reason
@@ -125,13 +132,13 @@ def test_the_same_answer_the_user_rejected_is_refused_by_the_app(
     rejected comment, is refused like a duplicate — written nowhere, with its own kind."""
     first, post_id = _post(runner, ollama, "Reminder: water the plants")
     store.feedback.record(first, "not_useful", "history", "not_now")
-    again = {"action": "post", "because": _new(runner, "again"), "title": "REMINDER:  water the plants",
+    again = {"action": "post", "rule": 1, "because": _new(runner, "again"), "title": "REMINDER:  water the plants",
              "content": "Other words.", "reason": "r"}  # fmt: skip
     ollama.script(Reply(json.dumps(again)))
     refused = runner.run("default")
     assert (refused.status, refused.error_kind) == ("failed", "rejected_before")
     assert refused.reason == "refused: the same post as one you rejected (marked not useful: not now)"
-    comment = {"action": "comment", "post_id": post_id, "content": "Did you water them?", "reason": "r"}
+    comment = {"action": "comment", "rule": 1, "post_id": post_id, "content": "Did you water them?", "reason": "r"}
     ollama.script(Reply(json.dumps(comment | {"because": _new(runner, "water?")})))
     commented = runner.run("default")
     assert commented.status == "ok"

@@ -139,7 +139,8 @@ def test_upgrading_to_ids_never_reused_keeps_every_row_and_starts_past_every_id_
     assert db.execute("SELECT id, post_id FROM comments").fetchall() == [(5, 1)]  # no cascade from the rebuild
     assert db.execute("SELECT id, post_id FROM votes").fetchall() == [(3, 1)]
     assert db.execute("SELECT id FROM messages").fetchall() == [(4,)]
-    later = {"feedback_run", "feedback_thread_created"}  # migration 13's own (#26), not the rebuild's
+    # migration 13's own (#26) and 14's primary key (task slots), not the rebuild's
+    later = {"feedback_run", "feedback_thread_created", "sqlite_autoindex_task_slots_1"}
     indexes_after = sorted(r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'"))
     assert [name for name in indexes_after if name not in later] == indexes_before
     assert db.execute("PRAGMA foreign_key_check").fetchall() == []

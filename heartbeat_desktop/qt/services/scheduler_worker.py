@@ -28,11 +28,12 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
 from ...core.models import Refusal, RunRecord, RunRefused, Trigger
 from ...core.schedule import DAY_S, anchor, missed, next_due, planned_slot, served_slot
-from ...core.scheduler_state import SchedulerState, ThreadSchedule
+from ...core.scheduler_state import SchedulerState
+from ...core.tasks import Task
 from ...store import SqliteStore
 from ...store.runs import ThreadState
 from ...store.settings import PAUSED_SETTING
-from .scheduler_jobs import Entry, Job
+from .scheduler_jobs import Entry, Job, plan_tasks, prune_details, schedules, span
 from .wake_timer import WakeTimer, make_wake_timer
 
 if TYPE_CHECKING:  # built by the caller's factory on a run's thread, not imported at launch
@@ -61,9 +62,11 @@ class SchedulerWorker(QObject):
         clock: Callable[[], float] | None = None,
         max_parallel: int = 2,
         start_paused: bool = False,
+        default_workspace: Path | None = None,
     ) -> None:
         super().__init__()
         self._db_path = db_path
+        self._default_workspace = default_workspace or db_path.parent
         self._make_runner = make_runner
         self._injected_clock = clock
         self._clock = clock or time.time
@@ -225,7 +228,9 @@ class SchedulerWorker(QObject):
                         entry.defer_until = None
             else:
                 entry.title, entry.config, entry.paused = thread.title, config, thread.paused
+            entry.workspace = thread.workspace
             if entry.job is None:
+                plan_tasks(self._store, entry, self._default_workspace, now)
                 last, failures = self._replan(entry, states.get(thread.id), now)
                 entry.catch_up = first and missed(config, now=now, last_run_at=last, consecutive_failures=failures)
         for gone in set(self._entries) - seen:
@@ -246,7 +251,7 @@ class SchedulerWorker(QObject):
             stored = entry.last_slot
         last, ahead = anchor(stored, now=now)
         if ahead is not None:
-            note = f"its last heartbeat was recorded {_span(ahead)} in the future (the clock was ahead); counted as now"
+            note = f"its last heartbeat was recorded {span(ahead)} in the future (the clock was ahead); counted as now"
             if entry.note != note:
                 log.warning("Thread %s: %s", entry.thread_id, note)
             entry.note = note
@@ -268,8 +273,23 @@ class SchedulerWorker(QObject):
         )
         return last, failures
 
+    def _dispatch_task(self, entry: Entry) -> None:
+        """Run the due task, its slot marked served first: a run the app does not live to finish is not run
+        again (History shows it interrupted); never twice."""
+        assert self._store is not None and entry.task_due is not None
+        due = entry.task_due
+        try:
+            self._store.tasks.served(entry.thread_id, due.task.key, due.slot)
+        except Exception as exc:
+            log.warning("Could not record the slot of a task of %s: %s", entry.thread_id, exc)
+        entry.task_due = None
+        self._dispatch(entry, "task", False, slot_at=due.slot, task=due.task)
+
     def _schedulable(self, entry: Entry) -> bool:
         return not self._paused and entry.config.enabled and not entry.paused and entry.due is not None
+
+    def _runs_tasks(self, entry: Entry) -> bool:
+        return not self._paused and entry.config.enabled and not entry.paused
 
     def _in_flight(self) -> int:
         return sum(1 for e in self._entries.values() if e.job is not None)
@@ -282,6 +302,10 @@ class SchedulerWorker(QObject):
         for entry in sorted(self._entries.values(), key=lambda e: e.due or 0):
             if self._in_flight() >= self._max_parallel:
                 break
+            task = entry.task_due
+            if entry.job is None and self._runs_tasks(entry) and task is not None and task.at <= now:
+                self._dispatch_task(entry)  # its time is the clock's; the heartbeat waits behind it
+                continue
             if entry.job is None and self._schedulable(entry) and entry.due is not None and entry.due <= now:
                 slot, passed_over = served_slot(entry.config, planned=entry.slot, due=entry.due, now=now)
                 # a deferral passes slots over on purpose (the user was away); the run is then just late
@@ -295,6 +319,14 @@ class SchedulerWorker(QObject):
             and e.due is not None
             # while every slot is busy, overdue threads wait for a run to end, not for the timer
             and (e.due > now or self._in_flight() < self._max_parallel)
+        ]
+        waiting += [
+            e.task_due.at
+            for e in self._entries.values()
+            if e.job is None
+            and e.task_due is not None
+            and self._runs_tasks(e)
+            and (e.task_due.at > now or self._in_flight() < self._max_parallel)
         ]
         if waiting:
             self._timer.arm_at(min(waiting))
@@ -323,9 +355,16 @@ class SchedulerWorker(QObject):
 
     # ------------------------------------------------------------------ runs
     def _dispatch(
-        self, entry: Entry, trigger: Trigger, dry_run: bool, token: str = "", *, slot_at: float | None = None
+        self,
+        entry: Entry,
+        trigger: Trigger,
+        dry_run: bool,
+        token: str = "",
+        *,
+        slot_at: float | None = None,
+        task: Task | None = None,
     ) -> None:
-        job = Job(entry.thread_id, trigger, dry_run, token, slot_at)
+        job = Job(entry.thread_id, trigger, dry_run, token, slot_at, task)
         entry.job = job
         entry.catch_up = False
         self.run_started.emit(entry.thread_id, trigger)
@@ -339,7 +378,11 @@ class SchedulerWorker(QObject):
             store = SqliteStore(self._db_path, clock=self._clock, recover=False)
             job.runner = self._make_runner(store)
             result = job.runner.run(
-                job.thread_id, trigger=job.trigger, dry_run=True if job.dry_run else None, slot_at=job.slot_at
+                job.thread_id,
+                trigger=job.trigger,
+                dry_run=True if job.dry_run else None,
+                slot_at=job.slot_at,
+                task=job.task,
             )
         except BaseException as exc:
             log.exception("Heartbeat run for %s crashed outside the runner", job.thread_id)
@@ -364,10 +407,12 @@ class SchedulerWorker(QObject):
             self._load()  # the run paused its thread (the same refused answer again and again)
         now = self._clock()
         deferred = isinstance(result, RunRecord) and result.defer_until is not None
-        if job.slot_at is not None and not deferred and (entry.last_slot is None or job.slot_at > entry.last_slot):
+        heartbeat = job.trigger in ("schedule", "catch-up")  # a task's slot is its own (store/tasks.py)
+        if heartbeat and job.slot_at is not None and not deferred and (entry.last_slot or 0) < job.slot_at:
             entry.last_slot = job.slot_at  # served, even if the store could not record it: never run it twice
-        if job.trigger != "manual":  # a manual run (a dry one too) leaves the plan as it was
+        if heartbeat:  # a manual run (a dry one too) and a task's leave the plan as it was
             entry.defer_until = result.defer_until if isinstance(result, RunRecord) else None
+        plan_tasks(self._store, entry, self._default_workspace, now)
         self._replan(entry, self._store.runs.state(job.thread_id), now)
         # a freed slot lets a queued run-now go, this thread's first
         for other in sorted(self._entries.values(), key=lambda e: e is not entry):
@@ -395,45 +440,9 @@ class SchedulerWorker(QObject):
         if self._store is None or now - self._pruned_at < PRUNE_EVERY_S:
             return
         self._pruned_at = now
-        try:
-            days = self._store.settings.app().keep_run_details_days
-            if days > 0:
-                pruned = self._store.runs.prune_details(now - days * DAY_S)
-                if pruned:
-                    log.info("Removed the prompts and replies of %d runs older than %d days", pruned, days)
-        except Exception as exc:  # a nicety like persisting the plan: never stop scheduling over it
-            log.warning("Could not prune old run details: %s", exc)
+        prune_details(self._store, now)
 
     def _publish(self) -> None:
         states = self._store.runs.all_states() if self._store is not None else {}
-        threads = []
-        for entry in sorted(self._entries.values(), key=lambda e: e.thread_id):
-            st = states.get(entry.thread_id)
-            threads.append(
-                ThreadSchedule(
-                    thread_id=entry.thread_id,
-                    title=entry.title,
-                    enabled=entry.config.enabled,
-                    paused=entry.paused,
-                    next_due=entry.due if self._schedulable(entry) else None,
-                    running=entry.job is not None,
-                    queued=bool(entry.queued),
-                    last_status=st.last_status if st else None,
-                    last_reason=st.last_reason if st else None,
-                    last_run_at=st.last_run_at if st else None,
-                    consecutive_failures=st.consecutive_failures if st else 0,
-                    config=entry.config,
-                    backing_off=entry.backing_off and self._schedulable(entry),
-                    note=entry.note,
-                )
-            )
-        self.state_changed.emit(SchedulerState(self._started, self._paused, tuple(threads)))
-
-
-def _span(seconds: float) -> str:
-    """A duration for a person: "3 days", "5 h", "12 min"."""
-    if seconds >= 2 * DAY_S:
-        return f"{seconds / DAY_S:.0f} days"
-    if seconds >= 7200:
-        return f"{seconds / 3600:.0f} h"
-    return f"{max(1, round(seconds / 60))} min"
+        threads = schedules(self._entries.values(), states, self._schedulable)
+        self.state_changed.emit(SchedulerState(self._started, self._paused, threads))

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from typing import TYPE_CHECKING
 
 from ...core import heartbeat_md
+from ...core.config import HeartbeatConfig
 from ...core.models import RunRecord
 from ...core.present import local_time
+from ...core.tasks import next_label
 
 if TYPE_CHECKING:
     from ...core.replay import ReplayItem, ReplayResult
 
 
-def render_instructions(ins: heartbeat_md.Instructions) -> str:
-    """The parsed file as HTML; every piece of user text is escaped."""
+def render_instructions(ins: heartbeat_md.Instructions, config: HeartbeatConfig | None = None) -> str:
+    """The parsed file as HTML; every piece of user text is escaped. Task times are in `config`'s zone and
+    active hours (the thread's), the local zone without it."""
     e = html.escape
     parts = [f"<h4>Checklist ({len(ins.checklist)})</h4><ul>"]
     parts += [f"<li>{'☑' if i.checked else '☐'} {e(i.text)}</li>" for i in ins.checklist]
@@ -31,6 +35,14 @@ def render_instructions(ins: heartbeat_md.Instructions) -> str:
     if ins.other:
         parts.append(f"<h4>Other instructions ({len(ins.other)})</h4><ul>")
         parts += [f"<li>{e(o)}</li>" for o in ins.other]
+        parts.append("</ul>")
+    if ins.tasks:
+        now = time.time()
+        parts.append(f"<h4>Tasks ({len(ins.tasks)}): on the clock, not the model's choice</h4><ul>")
+        parts += [
+            f"<li><b>{e(t.when)}</b>: {e(t.what)} — next {e(next_label(t, config or HeartbeatConfig(), now))}</li>"
+            for t in ins.tasks
+        ]
         parts.append("</ul>")
     for warning in ins.warnings:
         parts.append(f"<p><b>⚠ {e(warning)}</b></p>")

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.citations import because_of_run
+from ...core.citations import run_because
 from ...core.feedback import REASON_LABELS, ActOnRate, Feedback, FeedbackReason, act_on_text, outcome
 from ...core.models import RUN_STATUSES, RunRecord
 from ...core.ports import StoreError
@@ -66,7 +66,7 @@ def feedback_line(run: RunRecord, events: Sequence[Feedback], now: float) -> str
 
 def _why(run: RunRecord) -> str:
     """What the action followed and what called for it (#26): "Why: because rule 2 (“…”) and post #22"."""
-    cited = because_of_run(run.decision, run.inputs)
+    cited = run_because(run)
     return f"Why: {cited}" if cited else ""
 
 

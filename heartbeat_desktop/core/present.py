@@ -129,6 +129,15 @@ def describe_run(run: RunRecord) -> str:
     return terminal.one_line(_describe_run(run))
 
 
+def task_of(run: RunRecord) -> str:
+    """The task a task's run was for ("daily 08:00: post a summary"), as its inputs keep it; "" for any other
+    run or a record without it (details pruned, or damaged)."""
+    task = (run.inputs or {}).get("task") if run.trigger == "task" else None
+    if not isinstance(task, dict) or not isinstance(task.get("when"), str) or not isinstance(task.get("what"), str):
+        return ""
+    return f"{task['when']}: {task['what']}"
+
+
 def _describe_run(run: RunRecord) -> str:
     secs = f"{(run.total_ms or 0) / 1000:.1f} s"
     if run.status != "ok":
@@ -149,7 +158,9 @@ def _describe_run(run: RunRecord) -> str:
         elif result.get("previous"):
             text += f" (replacing its earlier {result['previous']} vote)"
     else:
-        text = "nothing to do (HEARTBEAT_OK)"
+        text = "nothing to write for the task" if run.trigger == "task" else "nothing to do (HEARTBEAT_OK)"
+    if task := task_of(run):
+        text += f" (task “{task}”)"
     if result.get("delivered_to"):
         text += f", delivered to thread {result['delivered_to']!r}"
     if cited := run_because(run):

@@ -33,7 +33,7 @@ from ...core.citations import run_because
 from ...core.feedback import REASON_LABELS, ActOnRate, Feedback, FeedbackReason, act_on_text, outcome
 from ...core.models import RUN_STATUSES, RunRecord
 from ...core.ports import StoreError
-from ...core.present import acted, late_by, schedule_notes
+from ...core.present import acted, late_by, schedule_notes, task_of
 from ...store import SqliteStore
 from ...store.db import Database
 from ...store.feedback import FeedbackRepo
@@ -80,6 +80,7 @@ def run_details(run: RunRecord, events: Sequence[Feedback] = (), now: float | No
         f"Model: {run.model or '—'}",
         f"Status: {run.status}",
         f"Reason: {run.reason or '—'}",
+        *filter(None, [f"Task: {task}" if (task := task_of(run)) else ""]),
         *filter(None, [_why(run)]),
         *filter(None, [feedback_line(run, events, time.time() if now is None else now)]),
         f"Started: {when(run.started_at)}   Finished: {when(run.finished_at)}",

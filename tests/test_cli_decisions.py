@@ -94,7 +94,7 @@ def test_eval_table_runs_both_modes_by_default_on_the_built_in_suite(
     result = cli(data_dir, "eval", "--model", "llama3.2", host=ollama.url)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("Suite 'built-in': 37 situations")
+    assert lines[0].startswith("Suite 'built-in': 40 situations")
     header, direct, reason_first = lines[1:4]
     assert header.split()[:3] == ["model", "mode", "valid"]
     assert direct.split()[:2] == ["llama3.2", "direct"] and reason_first.split()[:2] == ["llama3.2", "reason-first"]
@@ -119,7 +119,7 @@ def test_eval_gives_up_on_a_model_that_keeps_timing_out(
     result = cli(data_dir, "eval", "--model", "llama3.2", "--mode", "direct", "--json", host=ollama.url)
     assert result.returncode == 1
     [row] = json.loads(result.stdout)
-    assert row["situations"] == 37 and row["errors"] == 37
+    assert row["situations"] == 40 and row["errors"] == 40
     assert len(ollama.chat_requests()) == 3  # three timeouts in a row, then the rest is not asked
 
 

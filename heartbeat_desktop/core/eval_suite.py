@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from .config import ConfigError, HeartbeatConfig
+from .tasks import Task, TaskError, parse_task
 from .verdict import Verdict
 
 SUITE_FORMATS = ("toml", "json")
@@ -134,6 +135,9 @@ class Situation(_Strict):
     notes: list[SuiteNote] = Field(default_factory=list)
     posts: list[SuitePost] = Field(default_factory=list)
     rejected: list[SuiteRejected] = Field(default_factory=list)  # the user's earlier no (#26)
+    # A task's run instead of a heartbeat (core/tasks.py): its line, as in a `## Tasks` section. The model is
+    # asked to write that task (a post) or to say there is nothing to write (none).
+    task: str | None = None
     expect: list[Expected] = Field(min_length=1)
 
     @field_validator("expect", mode="before")
@@ -142,6 +146,20 @@ class Situation(_Strict):
         """`expect = "none"` or `["none", {action = "vote", post_id = 3}]`: a bare word is an action."""
         items = value if isinstance(value, list) else [value]
         return [{"action": item} if isinstance(item, str) else item for item in items]
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_task(value)
+            except TaskError as exc:
+                raise ValueError(f"task: {exc}") from None
+        return value
+
+    @property
+    def parsed_task(self) -> Task | None:
+        return parse_task(self.task) if self.task is not None else None
 
     @field_validator("now")
     @classmethod
@@ -168,6 +186,8 @@ class Situation(_Strict):
         if len(ids) != len(set(ids)):
             raise ValueError("two posts have the same id")
         for expected in self.expect:
+            if self.task is not None and (expected.action not in ("post", "none") or expected.rule is not None):
+                raise ValueError("a task's run writes a post or nothing, and cites no rule (the task calls for it)")
             if expected.post_id is not None and expected.post_id not in ids:
                 raise ValueError(f"expect names post {expected.post_id}, which is not among the posts")
         own = sorted(set(self.config) & {"model", "decision_mode", "timezone"})

@@ -42,7 +42,7 @@ from .eval_suite import (
     suite_format,
 )
 from .feedback import RejectedAction
-from .models import FeedPost, Message, Note, RunRecord, Thread
+from .models import FeedPost, Message, Note, RunRecord, Thread, Trigger
 from .ports import DailyCap, LLMClient
 from .runner import HeartbeatRunner
 from .verdict import Verdict
@@ -420,7 +420,9 @@ def _one(
         monotonic=monotonic,
     )
     text = situation.heartbeat_md or suite.heartbeat_md or settings.default_heartbeat_md or ""
-    run = runner.run(EVAL_THREAD, trigger="manual", dry_run=True, heartbeat_md_text=text, record=False)
+    task = situation.parsed_task
+    trigger: Trigger = "task" if task is not None else "manual"
+    run = runner.run(EVAL_THREAD, trigger=trigger, dry_run=True, heartbeat_md_text=text, record=False, task=task)
     tokens = (run.prompt_tokens or 0) + (run.completion_tokens or 0)
     if run.status == "skipped":  # the model was not asked (nothing actionable): not the model's fault
         return SituationResult(situation, Verdict("error", detail=f"not asked: {run.reason}"), None, 0, run)

@@ -211,6 +211,51 @@ def test_the_built_in_suite_covers_what_the_issue_asks_for() -> None:
     assert votes and all(e.post_id and e.direction == "up" for e in votes)
     # every situation that names a post offers at least one other: the target is a real choice
     assert all(len(s.posts) >= 2 for s in situations if s.has_target)
+    # a few tasks' runs: one with something to write, one with nothing (#26 item 6)
+    tasks = [s for s in situations if s.task is not None]
+    assert len(tasks) >= 3 and {s.calls_for_nothing for s in tasks} == {True, False}
+
+
+def test_a_tasks_situation_asks_for_that_task_only(ollama: OllamaServer) -> None:
+    suite = parse_suite(
+        """
+name = "tasks"
+heartbeat_md = "## Rules\\nIf unsure → do nothing.\\n"
+[[situations]]
+id = "task"
+now = "2026-11-27T08:00:00"
+task = "daily 08:00: post a summary of yesterday"
+messages = [{ text = "Decided: launch on the 9th.", minutes_ago = 900 }]
+expect = "post"
+""",
+        "toml",
+    )
+    ollama.default = Reply('{"action": "post", "title": "Summary", "content": "Launch on the 9th.", "reason": "task"}')
+    [summary] = evaluate(suite, ["llama3.2"], ["direct"], OllamaClient(ollama.url), _settings())
+    assert summary.right_action_pct == 100.0 and summary.results[0].run.trigger == "task"
+    body = ollama.chat_requests()[-1].body
+    assert [b["properties"]["action"]["const"] for b in body["format"]["anyOf"]] == ["none", "post"]
+    assert "post a summary of yesterday" in _user(body) and "rule" not in body["format"]["anyOf"][1]["properties"]
+    cases = (
+        ("daily 08:00: post it", '{ action = "comment", post_id = 1 }', "a post or nothing"),
+        ("daily 08:00: post it", '{ action = "post", rule = 1 }', "cites no rule"),
+        ("every 5 min: post it", '"post"', "15 minutes to 7 days"),
+    )
+    for task, expect, says in cases:
+        with pytest.raises(SuiteError, match=says):
+            parse_suite(SUITE_TASK_BAD.format(task=task, expect=expect), "toml")
+
+
+SUITE_TASK_BAD = """
+name = "bad"
+heartbeat_md = "## Rules\\nx\\n"
+[[situations]]
+id = "t"
+now = "2026-11-27T08:00:00"
+task = "{task}"
+posts = [{{ id = 1, title = "a" }}, {{ id = 2, title = "b" }}]
+expect = {expect}
+"""
 
 
 def test_a_json_suite_is_the_same_schema() -> None:

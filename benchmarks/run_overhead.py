@@ -31,6 +31,7 @@ from heartbeat_desktop.core.config import HeartbeatConfig  # noqa: E402
 from heartbeat_desktop.core.runner import HeartbeatRunner  # noqa: E402
 from heartbeat_desktop.llm import OllamaClient  # noqa: E402
 from heartbeat_desktop.store import SqliteStore  # noqa: E402
+from tests.support.citing import cite_from  # noqa: E402
 from tests.support.ollama_server import OllamaServer, Reply, Respond  # noqa: E402
 
 
@@ -101,7 +102,7 @@ def answerer() -> Respond:
             decision = {"action": "vote", "post_id": ids[turn[0] % len(ids)], "direction": "up", "reason": "r"}
         else:
             decision = {"action": "none", "reason": "quiet"}
-        return Reply(json.dumps(decision))
+        return Reply(json.dumps(cite_from(body, decision)))  # as a model under the grammar would
 
     return Respond(answer)
 
@@ -127,7 +128,11 @@ def main() -> int:
         populate(store, args.runs, args.messages, args.posts)
         setup_s = time.perf_counter() - t0
         store.threads.set_config(
-            "default", HeartbeatConfig(max_posts_per_day=200, max_comments_per_day=500, max_votes_per_day=500)
+            "default",
+            # The write path is what is timed, not the nothing-new rule (#26): every turn acts on the same feed.
+            HeartbeatConfig(
+                max_posts_per_day=200, max_comments_per_day=500, max_votes_per_day=500, require_new_evidence=False
+            ),
         )
         server = OllamaServer().start()
         server.default = answerer()

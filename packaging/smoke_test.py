@@ -28,7 +28,8 @@ BUNDLE = ROOT / "dist" / "heartbeat-desktop"
 EXE = BUNDLE / "heartbeat-desktop"
 sys.path.insert(0, str(ROOT))  # for the test harness only (the loopback server); the bundle never sees it
 
-from tests.support.ollama_server import OllamaServer, Reply  # noqa: E402
+from tests.support.citing import Act  # noqa: E402
+from tests.support.ollama_server import OllamaServer  # noqa: E402
 from tests.support.xserver import start_display, start_tray, stop  # noqa: E402
 
 
@@ -103,7 +104,7 @@ def main() -> int:
             fail(f"--version: {version.returncode} {version.stdout!r} {version.stderr[-500:]!r}")
         print(f"ok  --version: {version.stdout.strip()}")
 
-        server.script(Reply(json.dumps({"action": "post", "title": "Frozen", "content": "c", "reason": "r"})))
+        server.script(Act({"action": "post", "title": "Frozen", "content": "c", "reason": "r"}))
         dry = run("run-now", "--dry-run", "--json", OLLAMA_HOST=server.url)
         if dry.returncode != 0:
             fail(f"run-now: {dry.returncode} {dry.stdout!r} {dry.stderr[-800:]!r}")

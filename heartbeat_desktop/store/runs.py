@@ -253,7 +253,9 @@ class RunRepo:
             params.extend(after)
         sql = (
             "SELECT rowid AS rid, id, thread_id, trigger, dry_run, status, reason, model, decision, started_at, "  # noqa: S608
-            "finished_at, llm_ms, total_ms FROM runs" + _where(where) + " ORDER BY started_at DESC, rowid DESC LIMIT ?"
+            "finished_at, llm_ms, total_ms, error_kind FROM runs"
+            + _where(where)
+            + " ORDER BY started_at DESC, rowid DESC LIMIT ?"
         )
         params.append(limit)
         rows = self.db.read(lambda c: c.execute(sql, params).fetchall())

@@ -276,6 +276,17 @@ def test_live_parse_is_debounced(qtbot, editor: EditorWindow) -> None:
     qtbot.waitUntil(lambda: "Actionable: no" in editor.parsed.toPlainText(), timeout=2000)
 
 
+def test_the_live_view_numbers_what_an_action_can_cite_and_lists_the_tasks(qtbot, editor: EditorWindow) -> None:
+    editor.text.setPlainText(
+        "## Checklist\n- [x] done\n- [ ] open one\n## Rules\nIf it rains -> take an umbrella\n"
+        "## Tasks\n- daily 08:00: post a summary\n"
+    )
+    qtbot.waitUntil(lambda: "Tasks (1)" in editor.parsed.toPlainText(), timeout=2000)
+    shown = editor.parsed.toPlainText()
+    assert "[1] ☐ open one" in shown and "[2] if it rains" in shown and "☑ done" in shown and "[3]" not in shown
+    assert "daily 08:00: post a summary — next" in shown
+
+
 def test_save_is_atomic_and_keeps_a_backup(editor: EditorWindow, data_dir: Path) -> None:
     editor.text.setPlainText("## Checklist\n- [ ] new item\n")
     assert editor.save()
@@ -440,6 +451,11 @@ def test_history_pages_lazily_filters_and_shows_details(qtbot, store: SqliteStor
     assert "Status: failed" in window.detail.toPlainText() and "Raw reply:" in window.detail.toPlainText()
     qtbot.waitUntil(lambda: not window.chart.loading, timeout=5000)
     assert window.chart.toolTip() == "5000 runs in the last 30 days"  # the chart shows every outcome
+    # a refusal is the app's rule at work, and the Status column says which rule (the filter keeps "failed")
+    store.db.transaction(lambda c: c.execute("UPDATE runs SET error_kind = 'nothing_new' WHERE id = 'r4900'"))
+    window.model.reload()
+    statuses = {window.model.run_at(i).id: window.model.data(window.model.index(i, 3)) for i in range(50)}
+    assert statuses["r4900"] == "refused (nothing new)" and statuses["r4800"] == "failed"
 
 
 # ---------------------------------------------------------------------------- feed

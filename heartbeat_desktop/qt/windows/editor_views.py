@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ...core import heartbeat_md
+from ...core.citations import numbered_items
 from ...core.config import HeartbeatConfig
 from ...core.models import RunRecord
 from ...core.present import local_time
@@ -22,19 +23,29 @@ def render_instructions(ins: heartbeat_md.Instructions, config: HeartbeatConfig 
     """The parsed file as HTML; every piece of user text is escaped. Task times are in `config`'s zone and
     active hours (the thread's), the local zone without it."""
     e = html.escape
+    # Each item an action can cite carries its number, as the prompt and `check` give it (core/citations.py):
+    # numbered_items walks the items in this same order, ticked checklist items left out.
+    numbers = iter([i.number for i in numbered_items(ins)])
+
+    def num() -> str:
+        n = next(numbers, None)
+        return f"[{n}] " if n is not None else ""
+
     parts = [f"<h4>Checklist ({len(ins.checklist)})</h4><ul>"]
-    parts += [f"<li>{'☑' if i.checked else '☐'} {e(i.text)}</li>" for i in ins.checklist]
+    parts += [f"<li>{'☑ ' if i.checked else num() + '☐ '}{e(i.text)}</li>" for i in ins.checklist]
     parts.append(f"</ul><h4>Rules ({len(ins.rules)})</h4><ul>")
     parts += [
-        f"<li>if <b>{e(r.condition)}</b> → {e(r.action or '')}</li>" if r.condition else f"<li>{e(r.text)}</li>"
+        f"<li>{num()}if <b>{e(r.condition)}</b> → {e(r.action or '')}</li>"
+        if r.condition
+        else f"<li>{num()}{e(r.text)}</li>"
         for r in ins.rules
     ]
     parts.append(f"</ul><h4>Proactive behaviours ({len(ins.proactive_behaviors)})</h4><ul>")
-    parts += [f"<li>{e(b)}</li>" for b in ins.proactive_behaviors]
+    parts += [f"<li>{num()}{e(b)}</li>" for b in ins.proactive_behaviors]
     parts.append("</ul>")
     if ins.other:
         parts.append(f"<h4>Other instructions ({len(ins.other)})</h4><ul>")
-        parts += [f"<li>{e(o)}</li>" for o in ins.other]
+        parts += [f"<li>{num()}{e(o)}</li>" for o in ins.other]
         parts.append("</ul>")
     if ins.tasks:
         now = time.time()

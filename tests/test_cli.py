@@ -742,3 +742,28 @@ def test_every_command_that_takes_a_model_name_checks_it(data_dir: Path) -> None
         assert refused.returncode == 2, (args, refused.stderr)
         assert "did you mean oa3:m?" in refused.stderr or "names no" in refused.stderr, (args, refused.stderr)
     assert cli(data_dir, "settings", "set", "default_model", "oa3:m").returncode == 0
+
+
+def test_check_shows_tasks_on_the_threads_clock(data_dir: Path, tmp_path: Path) -> None:
+    """Found by the README-only attack: `check` showed a task's next time in the machine's zone whatever the
+    thread's, and read the data folder's file for a thread with its own workspace."""
+    (data_dir / "HEARTBEAT.md").write_text("## Tasks\n- daily 08:00: post a summary\n", encoding="utf-8")
+    assert cli(data_dir, "config", "set", "timezone", "America/New_York").returncode == 0
+    assert cli(data_dir, "config", "set", "active_hours", "9-17").returncode == 0
+    shown = cli(data_dir, "check")
+    assert "Tasks (1), next times on the clock of thread 'default' (America/New_York, active 9–17)" in shown.stdout
+    assert "daily 08:00: post a summary — next" in shown.stdout and "09:00" in shown.stdout
+    assert "no — heartbeats will be skipped (its tasks still run on their clock)" in shown.stdout
+    [task] = json.loads(cli(data_dir, "check", "--json").stdout)["tasks"]
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    assert datetime.fromisoformat(task["next"]).astimezone(ZoneInfo("America/New_York")).strftime("%H:%M") == "09:00"
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "HEARTBEAT.md").write_text("## Rules\nIf x -> y\n## Tasks\n- fridays 16:00: review\n", "utf-8")
+    assert cli(data_dir, "threads", "add", "ws", "--workspace", str(workspace)).returncode == 0
+    mine = json.loads(cli(data_dir, "check", "--thread", "ws", "--json").stdout)
+    assert [t["when"] for t in mine["tasks"]] == ["fridays 16:00"] and mine["numbered"][0]["number"] == 1
+    unknown = cli(data_dir, "check", "--thread", "nope")
+    assert unknown.returncode == 2 and "no such thread: 'nope'" in unknown.stderr

@@ -17,11 +17,39 @@ from ..core.config import HeartbeatConfig
 from ..core.heartbeat_md import ITEMS_MAX
 from ..core.present import iso
 from ..core.tasks import next_label, next_time
+from ..store import DEFAULT_THREAD
 from .common import EXIT_FAIL, EXIT_OK, UsageError, emit, warn
 
 
+def _thread_config(thread_id: str | None) -> tuple[HeartbeatConfig, Path | None, str]:
+    """The config and workspace of the thread whose clock the tasks' times follow, and how to say which: the
+    one named, else the default thread once a database exists, else the local time zone (`check` works before
+    the app ever ran)."""
+    if thread_id is None and not paths.db_file(paths.data_dir()).exists():
+        return HeartbeatConfig(), None, "the local time zone (no thread yet)"
+    from ..wiring import open_store
+
+    store = open_store(reading_only=True)
+    try:
+        thread = store.threads.get(thread_id or DEFAULT_THREAD)
+    finally:
+        store.close()
+    if thread is None:
+        if thread_id is None:
+            return HeartbeatConfig(), None, "the local time zone (no thread yet)"
+        raise UsageError(f"no such thread: {thread_id!r} (heartbeat-desktop threads list)")
+    config = thread.config
+    hours = (
+        f", active {config.active_hours_start}–{config.active_hours_end}"
+        if config.active_hours_start is not None and config.active_hours_end is not None
+        else ""
+    )
+    return config, thread.workspace, f"the clock of thread {thread.id!r} ({config.timezone or 'local time'}{hours})"
+
+
 def cmd_check(_store: None, args: argparse.Namespace) -> int:
-    path = Path(args.path) if args.path else paths.data_dir()
+    config, workspace, clock = _thread_config(args.thread)
+    path = Path(args.path) if args.path else (workspace or paths.data_dir())
     target = path / heartbeat_md.FILENAME if path.is_dir() else path
     if not target.is_file():
         if target.exists() or target.is_symlink():
@@ -33,7 +61,8 @@ def cmd_check(_store: None, args: argparse.Namespace) -> int:
     now = time.time()
     if args.json:
         data = instructions.to_dict()
-        data["tasks"] = [{**t.to_dict(), "next": iso(next_time(t, HeartbeatConfig(), now))} for t in instructions.tasks]
+        data["tasks"] = [{**t.to_dict(), "next": iso(next_time(t, config, now))} for t in instructions.tasks]
+        data["numbered"] = [{"number": i.number, "kind": i.kind, "text": i.text} for i in numbered_items(instructions)]
         emit(data)
         return EXIT_OK if text.strip() else EXIT_FAIL
     print(f"Checklist ({len(instructions.checklist)}):")
@@ -55,11 +84,11 @@ def cmd_check(_store: None, args: argparse.Namespace) -> int:
         for numbered in items:
             print(f"  {numbered.number}. ({numbered.kind}) {numbered.text}")
     if instructions.tasks:
-        # A thread's own time zone and active hours can move these; History shows when each ran.
-        print(f"Tasks ({len(instructions.tasks)}), next times in the local time zone:")
+        print(f"Tasks ({len(instructions.tasks)}), next times on {clock}:")
         for task in instructions.tasks:
-            print(f"  {task.when}: {task.what} — next {next_label(task, HeartbeatConfig(), now)}")
+            print(f"  {task.when}: {task.what} — next {next_label(task, config, now)}")
     for warning in instructions.warnings:
         warn(warning)
-    print("actionable: " + ("yes" if instructions.is_actionable else "no — heartbeats will be skipped"))
+    tasks_run = " (its tasks still run on their clock)" if instructions.tasks else ""
+    print("actionable: " + ("yes" if instructions.is_actionable else f"no — heartbeats will be skipped{tasks_run}"))
     return EXIT_OK if text.strip() else EXIT_FAIL

@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     _settings_commands(sub)
 
     p = _command(sub, "check", cmd_check, needs_store=False, help="parse a HEARTBEAT.md and show what it found")
-    p.add_argument("path", nargs="?", help="file or directory (default: the data dir)")
+    p.add_argument("path", nargs="?", help="file or directory (default: the thread's workspace, else the data dir)")
+    p.add_argument("--thread", help="whose time zone and active hours the tasks' next times follow (default: default)")
     p.add_argument("--json", action="store_true")
 
     _threads_commands(sub)

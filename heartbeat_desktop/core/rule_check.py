@@ -48,6 +48,17 @@ def rule_problem(
     cited = citation_problem(decision, schema)
     if cited is not None:
         return cited
+    # Before the repeat checks: a stuck model repeats itself, and its answer is first of all nothing new (a
+    # quiet refusal, which never pauses the thread). A task's own time calls for it; a run shown no items at
+    # all has nothing to cite (the precheck's "nothing new since the last successful run" covers an unchanged
+    # empty thread).
+    fresh = run.trigger == "task" or not config.require_new_evidence or not schema.refs
+    # The thread's own posts are never new to it: citing its last post must not justify the next one.
+    own = {post_ref(p.id) for p in situation.posts if p.thread_id == run.thread_id}
+    if not fresh and nothing_new(decision.because, situation.seen, own):
+        # The last heartbeat saw every item this cites and did not act on them: a weak model's commonest
+        # false action is to act on the same quiet context a run later.
+        return Refused(RefusalKind.NOTHING_NEW, refusals.nothing_new(decision.action, decision.because))
     title = decision.title if isinstance(decision, PostAction) else None
     rejected = next((r for r in situation.rejected if r.same_as(decision.action, title, post_id)), None)
     if rejected is not None:  # the user already said no to this answer: asking them again is the app's fault
@@ -58,15 +69,6 @@ def rule_problem(
         same = store.same_post_since(decision.title, decision.content, run.started_at - DUPLICATE_WINDOW_S)
         if same is not None:  # a weak model repeats its last post every run
             return Refused(RefusalKind.DUPLICATE, refusals.duplicate(same))
-    # A task's own time calls for it; a run shown no items at all has nothing to cite (the precheck's "nothing
-    # new since the last successful run" covers an unchanged empty thread).
-    fresh = run.trigger == "task" or not config.require_new_evidence or not schema.refs
-    # The thread's own posts are never new to it: citing its last post must not justify the next one.
-    own = {post_ref(p.id) for p in situation.posts if p.thread_id == run.thread_id}
-    if not fresh and nothing_new(decision.because, situation.seen, own):
-        # The last heartbeat saw every item this cites and did not act on them: a weak model's commonest
-        # false action is to act on the same quiet context a run later.
-        return Refused(RefusalKind.NOTHING_NEW, refusals.nothing_new(decision.action, decision.because))
     return None
 
 

@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # HEARTBEAT.md's parser reads tasks without pydantic (the tra
 DAY_S = 86400
 MIN_EVERY_S = 15 * 60
 MAX_EVERY_S = 7 * DAY_S
+TASKS_MAX = 40  # a thread's tasks: each is a run of the model at its time; more is a mistake, not a plan
+WHAT_MAX = 1000  # what a task asks for, as a post's content is bounded: it goes into the task's prompt
 _CATCH_UP_STEPS = 10_000  # slots walked to find the latest passed one (every 15 min for 100 days)
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -80,6 +82,8 @@ def parse_task(line: str) -> Task:
     what = what.strip()
     if not what:
         raise TaskError(f"“{line}”: nothing after the colon says what to do")
+    if len(what) > WHAT_MAX:
+        raise TaskError(f"“{_quoted(line)}”: what to do is {len(what):,} characters; a task says it in {WHAT_MAX}")
     every = _EVERY.match(when_flat)
     if every is not None:
         n = int(every.group("n"))
@@ -90,14 +94,19 @@ def parse_task(line: str) -> Task:
     timed = _ON_DAYS.match(when_flat)
     if timed is None:
         raise TaskError(
-            f"“{when.strip()}”: not a time this app reads — use daily HH:MM, fridays HH:MM, weekdays HH:MM, "
-            "weekends HH:MM or every 4h"
+            f"“{_quoted(line)}”: not a time this app reads — write <when>: <what>, with daily HH:MM, fridays "
+            "HH:MM, weekdays HH:MM, weekends HH:MM, every 4h or every 30 min as <when>"
         )
     days = _days(timed.group("days"), when)
     hour, minute = int(timed.group("h")), int(timed.group("m"))
     if hour > 23 or minute > 59:
         raise TaskError(f"“{when.strip()}”: {hour:02d}:{minute:02d} is not a time of day")
     return Task(line.strip(), when_flat, what, days=days, at_minute=hour * 60 + minute)
+
+
+def _quoted(line: str) -> str:
+    flat = " ".join(line.split())
+    return flat if len(flat) <= 80 else flat[:79] + "…"
 
 
 def _days(word: str, when: str) -> tuple[int, ...]:
@@ -120,6 +129,9 @@ def parse_tasks(lines: list[str]) -> tuple[list[Task], list[str]]:
         except TaskError as exc:
             warnings.append(f"task {exc}")
             continue
+        if task.key not in tasks and len(tasks) == TASKS_MAX:
+            warnings.append(f"task “{_quoted(line)}” and any after it left out: a thread runs at most {TASKS_MAX}")
+            break
         tasks.setdefault(task.key, task)
     return list(tasks.values()), warnings
 
@@ -170,7 +182,11 @@ def due(task: Task, config: HeartbeatConfig, *, last_slot: float, now: float) ->
         if following > now:
             break
         slot = following
-    return Due(task, now, slot)
+    from .schedule import into_active_hours
+
+    # Once now, unless now is outside the thread's active hours: a daily summary missed overnight is not
+    # posted (and notified) at 3 a.m. when the laptop wakes, but when the thread's day starts.
+    return Due(task, into_active_hours(config, now), slot)
 
 
 def earliest(tasks: list[Task], config: HeartbeatConfig, anchors: dict[str, float], now: float) -> Due | None:

@@ -133,6 +133,19 @@ def test_an_action_on_what_the_last_heartbeat_already_saw_is_refused_quietly(
     assert [p.title for p in store.feed.posts()] == ["Thanks noted"]
 
 
+def test_a_model_stuck_on_one_post_is_refused_as_nothing_new_and_never_paused(
+    runner: HeartbeatRunner, store: SqliteStore, ollama: OllamaServer
+) -> None:
+    """Found by the README-only attack: the duplicate check came first, so the same cited post again and again
+    counted toward the repeated-answer pause; it is first of all nothing new, which never pauses a thread."""
+    store.threads.set_config("default", HeartbeatConfig(pause_after_same_answer=3))
+    message = store.threads.add_message("default", "Is the report ready?")
+    ollama.default = Reply(_post("Reminder: the report", because=[f"m{message}"]))
+    first, *again = (runner.run("default") for _ in range(4))
+    assert first.status == "ok"
+    assert [r.error_kind for r in again] == ["nothing_new"] * 3 and not store.threads.get("default").paused
+
+
 def test_the_nothing_new_rule_is_a_setting(runner: HeartbeatRunner, store: SqliteStore, ollama: OllamaServer) -> None:
     old = store.threads.add_message("default", "Is the report ready?")
     ollama.script(Reply('{"action": "none", "reason": "nothing yet"}'))

@@ -70,6 +70,17 @@ def test_a_line_that_is_not_a_task_says_why(line: str, says: str) -> None:
     assert tasks == [] and len(warnings) == 1 and says in warnings[0]
 
 
+def test_a_warning_quotes_the_whole_line_and_the_tasks_are_bounded() -> None:
+    _, warnings = parse_tasks(
+        ["daily 7:5: post it", "fridays 16:00 post without a colon", "daily 08:00: " + "x" * 1001]
+    )
+    assert "“daily 7:5: post it”: not a time" in warnings[0] and "every 30 min" in warnings[0]
+    assert "“fridays 16:00 post without a colon”" in warnings[1] and "<when>: <what>" in warnings[1]
+    assert "1,001 characters" in warnings[2]
+    tasks, warnings = parse_tasks([f"every {15 + i} min: task {i}" for i in range(45)])
+    assert len(tasks) == 40 and len(warnings) == 1 and "“every 55 min: task 40” and any after it" in warnings[0]
+
+
 def test_the_tasks_section_is_read_apart_and_never_shown_to_a_heartbeat() -> None:
     text = (
         "## Checklist\n- [ ] Summarise open questions\n"
@@ -127,6 +138,10 @@ def test_slots_missed_while_away_give_one_run_for_the_latest() -> None:
     assert missed.at == now and local(missed.slot) == "Fri 2026-11-27 08:00"
     after = due(daily, config, last_slot=missed.slot, now=now + 1)
     assert local(after.at) == "Sat 2026-11-28 08:00" and after.at == after.slot  # not twice
+    # Missed overnight, caught up when the thread's day starts, not at 3 a.m. (the README-only attack)
+    office = HeartbeatConfig(timezone="America/New_York", active_hours_start=9, active_hours_end=17)
+    woke = due(daily, office, last_slot=at(2026, 11, 23, 14, 0), now=at(2026, 11, 25, 8, 0))  # 03:00 in NY
+    assert datetime.fromtimestamp(woke.at, ZoneInfo("America/New_York")).strftime("%a %H:%M") == "Wed 09:00"
     weekly = parse_task("mondays 09:00: plan")
     first = earliest([daily, weekly], config, {daily.key: missed.slot}, now + 1)
     assert first is not None and first.task == daily  # Saturday 08:00 comes before Monday 09:00
@@ -149,7 +164,8 @@ def test_the_next_time_is_later_soon_and_inside_the_active_hours(
     assert after < nxt <= after + timedelta(days=9).total_seconds()
     assert in_active_hours(config, nxt)
     caught = due(task, config, last_slot=after - 10 * 86400, now=after)
-    assert caught.slot <= after == caught.at  # a passed slot: run now, serving the latest one
+    assert caught.slot <= after <= caught.at and in_active_hours(config, caught.at)  # a passed slot: run now
+    assert caught.at == after or not in_active_hours(config, after)  # (or when the active hours begin)
     assert next_time(task, config, caught.slot) > after  # and the next one is still to come
 
 

@@ -270,7 +270,8 @@ def test_a_post_refused_as_a_duplicate_replays_as_the_same_post(
 ) -> None:
     """The duplicate guard is the store's: replay cannot apply it, so the recorded refusal compares as the
     post the model chose, and asking the same model again changes nothing."""
-    store.threads.set_config("default", HeartbeatConfig(always_ask=True))
+    # without the nothing-new rule, which would refuse the repeat before the duplicate guard sees it
+    store.threads.set_config("default", HeartbeatConfig(always_ask=True, require_new_evidence=False))
     runner = HeartbeatRunner(store, OllamaClient(ollama.url), default_workspace=data_dir, llm_timeout_s=5)
     ollama.default = Act(POST)
     first, second = runner.run("default"), runner.run("default")

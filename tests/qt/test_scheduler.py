@@ -376,7 +376,11 @@ def test_dry_runs_leave_the_schedule_alone(make, setup: SqliteStore, ollama: Oll
 
 def test_a_thread_paused_by_the_breaker_is_no_longer_scheduled(make, setup: SqliteStore, ollama: OllamaServer) -> None:
     setup.threads.set_config(
-        "default", HeartbeatConfig(every_seconds=3600, timezone="UTC", always_ask=True, pause_after_same_answer=2)
+        "default",
+        # without the nothing-new rule, so the repeat is refused as a duplicate (which counts toward the pause)
+        HeartbeatConfig(
+            every_seconds=3600, timezone="UTC", always_ask=True, pause_after_same_answer=2, require_new_evidence=False
+        ),
     )
     ollama.default = Act(POST)
     h = make(FakeClock(utc(2026, 5, 4, 10, 0)))

@@ -586,6 +586,12 @@ def test_models_are_released_after_a_heartbeat_and_on_demand(qtbot, tray_app: Tr
     tray_app.menu.unload_action.trigger()  # again, with nothing loaded: the title says so (#27 item 8)
     qtbot.waitUntil(lambda: len(shown) == 2, timeout=5000)
     assert shown[1].title == "No model was loaded" and "nothing to free" in shown[1].body
+    # the no-tray window offers it too (#27 item 8: it was missing there)
+    ollama.loaded.add("llama3.2:latest")
+    assert tray_app.fallback is not None and tray_app.fallback.unload_button is not None
+    tray_app.fallback.unload_button.click()
+    qtbot.waitUntil(lambda: len(shown) == 3, timeout=5000)
+    assert ollama.loaded == set() and shown[2].title == "Models unloaded" and "llama3.2:latest" in shown[2].body
 
 
 def test_keep_alive_is_a_setting(qtbot, app_env: Path, ollama: OllamaServer) -> None:

@@ -102,18 +102,8 @@ class SettingsDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
-        top = QHBoxLayout()
-        self.thread_label = QLabel("T&hread:")
-        self.thread_label.setBuddy(self.thread_box)
-        self.thread_note = QLabel("App and Providers are the same for every thread")
-        self.thread_note.setVisible(False)
-        top.addWidget(self.thread_label)
-        top.addWidget(self.thread_box, 1)
-        top.addWidget(self.thread_note)
-        # The picker chooses whose Thread tab is shown; on the app-wide tabs it chooses nothing (#27 item 8).
-        self.tabs.currentChanged.connect(self._thread_picker_ui)
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
+        layout.addLayout(self._thread_picker_row())
         layout.addWidget(self.tabs)
         layout.addWidget(self.buttons)
 
@@ -126,6 +116,19 @@ class SettingsDialog(QDialog):
         self.load_models()
 
     # ------------------------------------------------------------------ pages
+    def _thread_picker_row(self) -> QHBoxLayout:
+        top = QHBoxLayout()
+        self.thread_label = QLabel("T&hread:")
+        self.thread_label.setBuddy(self.thread_box)
+        self.thread_note = QLabel("App and Providers are the same for every thread")
+        self.thread_note.setVisible(False)
+        top.addWidget(self.thread_label)
+        top.addWidget(self.thread_box, 1)
+        top.addWidget(self.thread_note)
+        # The picker chooses whose Thread tab is shown; on the app-wide tabs it chooses nothing (#27 item 8).
+        self.tabs.currentChanged.connect(self._thread_picker_ui)
+        return top
+
     def _thread_picker_ui(self) -> None:
         per_thread = self.tabs.currentIndex() == 0
         self.thread_box.setEnabled(per_thread)

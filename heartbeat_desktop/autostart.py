@@ -19,6 +19,9 @@ from typing import Any
 APP_ID = "heartbeat-desktop"
 LABEL = "io.github.heartbeat-desktop"
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
+# At login the panel (and its tray) may come up after the app: how long the app waits for it before showing
+# its fallback window (#27 item 6; qt/tray_wait.py). Said in the Linux entry, where trays come late.
+AT_LOGIN_TRAY_WAIT_S = 60
 
 
 def launch_command(environ: dict[str, str] | None = None, platform: str = sys.platform) -> list[str]:
@@ -29,6 +32,14 @@ def launch_command(environ: dict[str, str] | None = None, platform: str = sys.pl
     if data_dir and platform != "win32":
         command = ["/usr/bin/env", f"HEARTBEAT_DATA_DIR={Path(data_dir).expanduser().resolve()}", *command]
     return command
+
+
+def at_login(command: list[str]) -> list[str]:
+    """The command as Start at login runs it on an XDG desktop: told to wait for a late tray."""
+    wait = f"HEARTBEAT_TRAY_WAIT={AT_LOGIN_TRAY_WAIT_S}"
+    if command[:1] == ["/usr/bin/env"]:
+        return [command[0], wait, *command[1:]]
+    return ["/usr/bin/env", wait, *command]
 
 
 def desktop_entry(command: list[str]) -> str:
@@ -102,7 +113,10 @@ class Autostart:
             self.path.unlink(missing_ok=True)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = launch_agent_plist(self.command) if self.platform == "darwin" else desktop_entry(self.command).encode()
+        if self.platform == "darwin":
+            data = launch_agent_plist(self.command)
+        else:
+            data = desktop_entry(at_login(self.command)).encode()
         tmp = self.path.with_suffix(".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, self.path)

@@ -14,7 +14,8 @@ def test_linux_desktop_file_is_written_and_removed(tmp_path: Path) -> None:
     assert auto.enabled() and path.exists()
     text = path.read_text()
     assert text.startswith("[Desktop Entry]\n") and "Type=Application" in text
-    assert 'Exec="/opt/My Apps/python3" -m heartbeat_desktop' in text
+    # told to wait for a tray that comes up after it (#27 item 6)
+    assert 'Exec=/usr/bin/env HEARTBEAT_TRAY_WAIT=60 "/opt/My Apps/python3" -m heartbeat_desktop' in text
     auto.set_enabled(False)
     assert not path.exists() and not auto.enabled()
     auto.set_enabled(False)  # idempotent
@@ -45,3 +46,7 @@ def test_a_chosen_data_dir_is_carried_into_the_login_command(tmp_path: Path) -> 
     assert command[:2] == ["/usr/bin/env", f"HEARTBEAT_DATA_DIR={profile.resolve()}"]
     assert f'"HEARTBEAT_DATA_DIR={profile.resolve()}"' in desktop_entry(command)  # quoted: it has a space
     assert launch_command({}, platform="linux")[0] != "/usr/bin/env"
+    auto = Autostart(platform="linux", home=tmp_path, command=command)
+    auto.set_enabled(True)
+    exec_line = f'Exec=/usr/bin/env HEARTBEAT_TRAY_WAIT=60 "HEARTBEAT_DATA_DIR={profile.resolve()}" '
+    assert exec_line in auto.path.read_text()

@@ -7,7 +7,7 @@ balloon. Posts and failures notify by default, comments and votes only when the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .citations import because_of_run
@@ -49,6 +49,8 @@ class Notice:
     alone: bool = False
     # Names a condition (e.g. "health"): the app withdraws the notification when the condition is over.
     key: str | None = None
+    # A failure whose condition ended while it was held (Do Not Disturb): still said, but as over (#27 item 4).
+    over: bool = False
 
     @property
     def default_action(self) -> str:
@@ -176,10 +178,19 @@ def fold_failures(notices: list[Notice], more: bool = False) -> Notice:
     return Notice(f"{len(notices)} {'more ' if more else ''}heartbeats failed", body, critical=True, actions=(HISTORY,))
 
 
+def ended(notice: Notice) -> Notice:
+    """A held failure whose condition is over (the server is back): the user still learns it happened, but
+    nothing is withdrawn later and it does not stay on screen as a problem of now."""
+    if notice.over:
+        return notice
+    return replace(notice, title=f"{notice.title} (over now)", key=None, over=True)
+
+
 def held_summary(notices: list[Notice]) -> Notice:
-    """What was held back while Do Not Disturb was on, as one notification once it is off."""
+    """What was held back while Do Not Disturb was on, as one notification once it is off. A failure that
+    is over by then still counts (#27 item 4: it used to vanish with its withdrawal)."""
     if len(notices) == 1:
-        return notices[0]
+        return replace(notices[0], critical=False) if notices[0].over else notices[0]
     failures = [n for n in notices if n.critical]
     others = [n for n in notices if not n.critical]
     parts = []
@@ -193,6 +204,6 @@ def held_summary(notices: list[Notice]) -> Notice:
     return Notice(
         f"While Do Not Disturb was on: {' and '.join(parts)}",
         "\n".join(lines),
-        critical=bool(failures),
+        critical=any(not n.over for n in failures),
         actions=(HISTORY,),
     )

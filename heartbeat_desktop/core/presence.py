@@ -12,6 +12,7 @@ before, and a source that fails to answer within its short timeout counts as unk
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -69,6 +70,16 @@ class CombinedPresence:
             except Exception:  # a broken source must never stop a heartbeat
                 continue
         return state
+
+
+class Switchable:
+    """A source an app setting can turn off (then it knows nothing: for Do Not Disturb, nothing is held)."""
+
+    def __init__(self, source: PresenceSource, on: Callable[[], bool]) -> None:
+        self.source, self.on = source, on
+
+    def read(self) -> PresenceState:
+        return self.source.read() if self.on() else UNKNOWN
 
 
 def away_reason(config: HeartbeatConfig, state: PresenceState) -> str | None:

@@ -269,3 +269,22 @@ def busy_until(config: HeartbeatConfig, last_active_at: float | None, now: float
         return None
     until = last_active_at + config.busy_minutes * 60
     return until if until > now else None
+
+
+def clock_times(every_seconds: int) -> str | None:
+    """The fixed clock times an aligned interval runs at, for Settings to show beside "At fixed clock times"
+    (#27 item 8: it said "30 min → :00 and :30" whatever the interval): ":00 and :30", ":00, :15, :30 …",
+    "00:00, 04:00, 08:00 …". None when the interval does not divide a day (it cannot be aligned then)."""
+    if every_seconds <= 0 or DAY_S % every_seconds:
+        return None
+    slots = range(0, DAY_S, every_seconds)
+    if every_seconds % 60:
+        times = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in slots[:3]]
+    elif 3600 % every_seconds == 0:  # within each hour: the minutes are the whole story
+        times = [f":{s // 60:02d}" for s in range(0, 3600, every_seconds)][:4]
+    else:
+        times = [f"{s // 3600:02d}:{s // 60 % 60:02d}" for s in slots[:4]]
+    count = 3600 // every_seconds if 3600 % every_seconds == 0 else len(slots)
+    if count <= len(times):
+        return times[0] if count == 1 else ", ".join(times[:-1]) + " and " + times[-1]
+    return ", ".join(times[:3]) + " …"

@@ -24,7 +24,7 @@ from ..core import clock as sim_clock
 from ..core.models import RunRecord
 from ..core.notify import Notice, notice_for
 from ..core.ports import StoreError
-from ..core.presence import UNKNOWN, PresenceSource, PresenceState
+from ..core.presence import PresenceSource, Switchable
 from ..core.present import scheduler_status
 from ..instance_lock import InstanceLock
 from ..instance_socket import server_name
@@ -42,6 +42,7 @@ from .services.single_instance import InstanceServer
 from .services.tasks import Tasks
 from .tray import CRASH, HEALTH, TrayController
 from .tray_menu import TrayActions, TrayMenu
+from .tray_wait import BY_HAND_WAIT_S, TrayWait
 from .window_manager import WindowManager
 from .windows.registry import WindowParts, window_factories
 from .windows.window_state import WindowMemory
@@ -51,8 +52,6 @@ if TYPE_CHECKING:  # imported where first used: the tray needs none of them to a
     from .windows.fallback_window import FallbackWindow
 
 log = logging.getLogger(__name__)
-
-DEFAULT_TRAY_WAIT_S = 10.0
 
 
 class TrayApp(QObject):
@@ -100,7 +99,9 @@ class TrayApp(QObject):
         self._build_control(lock or InstanceLock(data_dir))
         self.health = HealthMonitor(wiring.probe_target, partial(wiring.health_targets, data_dir), self)
         self._connect()
-        self._tray_wait_s = DEFAULT_TRAY_WAIT_S if tray_wait_s is None else tray_wait_s
+        self.tray_wait = TrayWait(BY_HAND_WAIT_S if tray_wait_s is None else tray_wait_s, parent=self)
+        self.tray_wait.found.connect(self._tray_found)
+        self.tray_wait.missing.connect(self._tray_missing)
         self.signals = SignalWatcher(lambda _sig: self.quit(), parent=self)
         install_excepthook(lambda title, body: self.notifier.show(Notice(title, body, critical=True)))
 
@@ -122,7 +123,7 @@ class TrayApp(QObject):
         self.tray.activated_primary.connect(lambda: self.open_window("history"))
         self.notifier = Notifier(
             self.tray.icon,
-            dnd=_Switchable(dnd_source, lambda: self.hold_during_dnd) if dnd_source else None,
+            dnd=Switchable(dnd_source, lambda: self.hold_during_dnd) if dnd_source else None,
             parent=self,
         )
         self.notification_actions = NotificationActions(
@@ -193,23 +194,24 @@ class TrayApp(QObject):
         ).start()
         self.health.check()
         self.configure_api()
-        self._show_tray_or_fallback(waited=0.0)
+        self.tray_wait.start()
         log.info("Heartbeat Desktop %s started (data in %s)", __version__, self.data_dir)
         return True
 
-    def _show_tray_or_fallback(self, waited: float) -> None:
-        """The panel may start after us at login: wait a little for a tray before falling back."""
-        if QSystemTrayIcon.isSystemTrayAvailable():
-            shown_early = self.tray.icon.isVisible()  # by the launch, while the rest was imported
-            self.tray.icon.show()
-            log.info("Tray ready" if shown_early else "Tray icon shown")
-            if self.fallback is not None:
-                self.fallback.hide()
-            return
-        if waited < self._tray_wait_s:
-            QTimer.singleShot(500, lambda: self._show_tray_or_fallback(waited + 0.5))
-            return
-        log.warning("No system tray after %.0f s; showing the fallback window", waited)
+    @Slot()
+    def _tray_found(self) -> None:
+        """A tray is there (at once, or late: the panel came after us at login): the icon, and no fallback."""
+        shown_early = self.tray.icon.isVisible()  # by the launch, while the rest was imported
+        self.tray.icon.show()
+        log.info("Tray ready" if shown_early else "Tray icon shown")
+        if self.fallback is not None:  # put away without a word: the icon is where the user looks now
+            self.fallback.hide()
+            self.fallback.deleteLater()
+            self.fallback = None
+            log.info("Fallback window put away: the tray is there now")
+
+    @Slot()
+    def _tray_missing(self) -> None:
         from .windows.fallback_window import FallbackWindow
 
         self.fallback = FallbackWindow(self.actions)
@@ -225,6 +227,7 @@ class TrayApp(QObject):
         if not self.window_manager.close_all():  # the user chose Cancel on unsaved changes in the editor
             self._quitting = False
             return
+        self.tray_wait.stop()
         self.scheduler.stop()
         self.local_api.stop()
         self.notifier.close()
@@ -430,16 +433,6 @@ class TrayApp(QObject):
             "local_api": self.local_api.describe(),
             **scheduler_status(self.scheduler.state),
         }
-
-
-class _Switchable:
-    """A presence source an app setting can turn off (then it knows nothing, so nothing is held)."""
-
-    def __init__(self, source: PresenceSource, on: Callable[[], bool]) -> None:
-        self.source, self.on = source, on
-
-    def read(self) -> PresenceState:
-        return self.source.read() if self.on() else UNKNOWN
 
 
 def _simulated_clock() -> sim_clock.ScaledClock | None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
@@ -14,6 +15,10 @@ from ..window_names import WINDOWS
 
 # Window items, in menu order. Each appears only when the app provides an opener for it.
 WINDOW_ITEMS = tuple(WINDOWS.items())
+# The menu's first line changes as heartbeats run; the menu is made as wide as this line once, and the line is
+# cut to its width, so the menu keeps its width and place (#27 item 8: it shifted sideways with each change).
+# The tooltip has the whole text.
+WIDEST_STATUS = "Next heartbeat at Wed 17:30 (backing off after failures)"
 
 
 def fmt_time(ts: float | None) -> str:
@@ -97,10 +102,15 @@ class TrayMenu(QMenu):
         self.addAction(self.autostart_action)
         self.addAction(self.quit_action)
         self.aboutToShow.connect(self._sync_autostart)
+        self.status_action.setText(WIDEST_STATUS)
+        self.setMinimumWidth(self.sizeHint().width())  # measured once, in the menu's own font and style
+        self._metrics = self.fontMetrics()
+        self._status_px = self._metrics.horizontalAdvance(WIDEST_STATUS)
         self.update_state(SchedulerState(False, False), None)
 
     def update_state(self, state: SchedulerState, error: str | None) -> None:
-        self.status_action.setText(status_line(state, error))
+        line = status_line(state, error)
+        self.status_action.setText(self._metrics.elidedText(line, Qt.TextElideMode.ElideRight, self._status_px))
         self.pause_action.setText("&Resume" if state.paused else "&Pause")
         self.run_menu.clear()
         titles = [t.title.lower() for t in state.threads]

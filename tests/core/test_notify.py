@@ -1,6 +1,6 @@
 from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.models import RunRecord
-from heartbeat_desktop.core.notify import fold_failures, notice_for
+from heartbeat_desktop.core.notify import Notice, fold_failures, notice_for
 
 
 def _run(**kw) -> RunRecord:
@@ -77,3 +77,21 @@ def test_burst_folds_into_one() -> None:
     folded = fold_failures(notices)
     assert folded.title == "3 heartbeats failed" and folded.critical and "a: cannot reach Ollama" in folded.body
     assert fold_failures(notices[:1]) == notices[0]
+
+
+def test_a_held_failure_that_is_over_is_still_summed_up_as_over() -> None:
+    """#27 item 4: a held failure withdrawn while Do Not Disturb was on is said once it is off, marked over."""
+    from heartbeat_desktop.core.notify import ended, held_summary
+
+    failure = Notice("Heartbeat Desktop cannot reach Ollama", "down", critical=True, alone=True, key="health")
+    post = Notice("Work: Standup notes", "Three items.", thread_id="work", post_id=1)
+    gone = ended(failure)
+    assert gone.title == "Heartbeat Desktop cannot reach Ollama (over now)" and gone.key is None and gone.over
+    assert ended(gone) == gone
+    summary = held_summary([gone, post])
+    assert summary.title == "While Do Not Disturb was on: 1 update and 1 failure"
+    assert summary.body.splitlines() == [gone.title, post.title]
+    assert not summary.critical  # nothing in it is a problem now: it need not stay on screen
+    assert held_summary([failure, post]).critical
+    alone = held_summary([gone])
+    assert alone.title == gone.title and not alone.critical

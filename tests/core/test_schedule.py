@@ -218,3 +218,19 @@ def test_only_scheduled_model_failures_count_toward_backoff() -> None:
     assert not counts(error_kind="duplicate") and not counts(error_kind="daily_cap")
     assert not counts(error_kind="not_allowed") and not counts(error_kind="cancelled")
     assert not counts(error_kind=None)  # a database or HEARTBEAT.md problem is not the server's
+
+
+def test_the_clock_times_of_an_aligned_interval_are_said_as_they_are() -> None:
+    """#27 item 8: Settings said "30 min → :00 and :30" whatever the interval."""
+    from heartbeat_desktop.core.schedule import clock_times
+
+    assert clock_times(1800) == ":00 and :30"
+    assert clock_times(900) == ":00, :15, :30 and :45"
+    assert clock_times(300) == ":00, :05, :10 …"
+    assert clock_times(3600) == ":00"
+    assert clock_times(2400) == "00:00, 00:40, 01:20 …"  # divides a day, not an hour
+    assert clock_times(6 * 3600) == "00:00, 06:00, 12:00 and 18:00"
+    assert clock_times(43200) == "00:00 and 12:00"
+    assert clock_times(86400) == "00:00"
+    assert clock_times(90) == "00:00:00, 00:01:30, 00:03:00 …"
+    assert clock_times(7 * 60) is None  # does not divide a day: never aligned

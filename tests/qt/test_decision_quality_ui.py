@@ -85,17 +85,18 @@ def test_replay_lists_the_decisions_the_unsaved_text_changes(
     assert rows[0][0].endswith(recorded[2][:8])  # newest first
     assert snapshot(data_dir) == before  # nothing written, not even a run
     assert editor.modified  # the text stays unsaved
+    assert editor.replay_table.isVisibleTo(editor)
+    editor.reload_button.click()  # "Reload from disk": the result was about a text that is gone (#27 item 8)
+    assert editor.replay_table.rowCount() == 0 and not editor.replay_table.isVisibleTo(editor)
+    assert editor.replay_summary.text().startswith("Replay the thread's recent runs")
 
 
 def test_replay_with_an_unchanged_outcome_says_so(qtbot, editor: EditorWindow, recorded, ollama) -> None:
     ollama.default = Reply(NONE)
     editor.replay_button.click()
     qtbot.waitUntil(lambda: not editor.preview_running, timeout=10000)
-    assert (
-        editor.replay_summary.text()
-        == "0 of 3 decisions change with this text — the edit keeps every recorded decision."
-    )
-    assert editor.replay_table.rowCount() == 0
+    assert editor.replay_summary.text() == "Nothing changed: 3 runs, the same decisions."
+    assert editor.replay_table.rowCount() == 0 and not editor.replay_table.isVisibleTo(editor)  # #27: no empty table
 
 
 def test_replay_of_a_thread_without_runs_and_with_the_server_down(qtbot, store, data_dir, monkeypatch) -> None:

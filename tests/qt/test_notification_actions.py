@@ -351,3 +351,36 @@ def test_only_the_notification_server_can_press_a_notifications_buttons(
     finally:
         intruder.close()
         store.close()
+
+
+def test_a_failure_held_during_do_not_disturb_is_summed_up_even_when_it_is_over(
+    qtbot, app: TrayApp, ollama: OllamaServer, dunst
+) -> None:
+    """#27 item 4: with dunst paused, the model server went down (a failure: "cannot reach") and came back (a
+    post). The server being back withdrew the held failure, so after unpausing only the post's own
+    notification came: no summary, and the failure was never shown. It is summed up now, marked as over."""
+    app.notifier._dnd_poll.setInterval(200)
+    qtbot.waitUntil(lambda: app.health.reachable is True, timeout=5000)  # the start-up check is done
+    dunst.ctl("set-paused", "true")
+    port = int(ollama.url.rsplit(":", 1)[1])
+    ollama.stop()
+    _run(qtbot, app)  # cannot reach the server: the health check's "cannot reach" notice, held
+    qtbot.waitUntil(lambda: app.health.reachable is False, timeout=5000)
+    back = OllamaServer(port=port).start()
+    try:
+        back.script(Act(POST))
+        app.gui_store.threads.add_message("default", "new")
+        _run(qtbot, app)  # a post; the server answering again takes the "cannot reach" notice back
+        qtbot.waitUntil(lambda: app.health.reachable is True, timeout=5000)
+        qtbot.wait(500)
+        assert dunst.count("waiting") == 0 and dunst.count("displayed") == 0  # nothing even sent
+        dunst.ctl("set-paused", "false")
+        qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
+        qtbot.wait(500)
+        assert dunst.count("displayed") == 1
+        dunst.ctl("close-all")
+        assert dunst.history_summaries() == ["While Do Not Disturb was on: 1 update and 1 failure"]
+        body = json.loads(dunst.ctl("history"))["data"][0][0]["body"]["data"]
+        assert "cannot reach" in body and "(over now)" in body and "Standup notes" in body, body
+    finally:
+        back.stop()

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 
 import pytest
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtNetwork import QLocalServer
 from PySide6.QtWidgets import QApplication, QComboBox, QMenu, QPushButton, QSystemTrayIcon
@@ -257,6 +257,9 @@ SINGLE_CALLS: dict[str, Callable[[], Callable[[], object]]] = {
     "tray QSystemTrayIcon.setToolTip": lambda: partial(QSystemTrayIcon().setToolTip, "Heartbeat Desktop — idle"),
     # qt/tray_menu.py TrayMenu.update_state (and _sync_autostart when the menu opens)
     "menu QAction.setText": lambda: partial(QAction().setText, "Next heartbeat at 17:30"),
+    "menu QFontMetrics.elidedText": lambda: partial(
+        QMenu().fontMetrics().elidedText, "Last heartbeat failed: Work", Qt.TextElideMode.ElideRight, 200
+    ),
     "menu QMenu.clear": lambda: QMenu().clear,
     "menu QMenu.addAction": lambda: partial(QMenu().addAction, "Thread 0 — running…"),
     "menu QAction.setEnabled": lambda: partial(QAction().setEnabled, False),

@@ -127,6 +127,30 @@ def test_menu_items_and_actions(qtbot) -> None:
     assert autostart == [True]
 
 
+def test_the_menu_keeps_its_width_whatever_its_first_line_says(qtbot) -> None:
+    """#27 item 8: the menu shifted sideways as its first line changed length ("Paused", "Running 1
+    heartbeat…", "Last heartbeat failed: …"); it is as wide as its widest usual line now, and longer ones are
+    cut to it (the tooltip says them whole)."""
+    menu = _menu([])
+    qtbot.addWidget(menu)
+    failing = tuple(ts(f"t{i}", last_status="failed") for i in range(6))
+    states = [
+        (SchedulerState(True, True, ()), None),
+        (SchedulerState(True, False, (ts("default", running=True),)), None),
+        (SchedulerState(True, False, failing), None),
+        (SchedulerState(True, False, ()), "cannot reach Ollama at http://127.0.0.1:11434 and llama at http://x:8080"),
+        (SchedulerState(False, False, ()), None),
+    ]
+    widths = set()
+    for state, error in states:
+        menu.update_state(state, error)
+        widths.add(menu.sizeHint().width())
+    assert len(widths) == 1, widths
+    assert menu.status_action.text().startswith("Starting")
+    menu.update_state(*states[3])
+    assert menu.status_action.text().startswith("Error: cannot reach Ollama") and menu.status_action.text()[-1] == "…"
+
+
 def test_a_failure_is_shown_at_once_and_a_burst_folds(qtbot) -> None:
     """The first failure used to be held (it arrived late); now it shows at once and the rest of a burst
     folds into one summary: a burst is two notifications at most."""
@@ -586,6 +610,12 @@ def test_models_are_released_after_a_heartbeat_and_on_demand(qtbot, tray_app: Tr
     tray_app.menu.unload_action.trigger()  # again, with nothing loaded: the title says so (#27 item 8)
     qtbot.waitUntil(lambda: len(shown) == 2, timeout=5000)
     assert shown[1].title == "No model was loaded" and "nothing to free" in shown[1].body
+    # the no-tray window offers it too (#27 item 8: it was missing there)
+    ollama.loaded.add("llama3.2:latest")
+    assert tray_app.fallback is not None and tray_app.fallback.unload_button is not None
+    tray_app.fallback.unload_button.click()
+    qtbot.waitUntil(lambda: len(shown) == 3, timeout=5000)
+    assert ollama.loaded == set() and shown[2].title == "Models unloaded" and "llama3.2:latest" in shown[2].body
 
 
 def test_keep_alive_is_a_setting(qtbot, app_env: Path, ollama: OllamaServer) -> None:

@@ -250,6 +250,54 @@ def test_test_connection_shows_version_or_the_exact_error(qtbot, settings: Setti
     )
 
 
+def test_the_settings_edges_of_issue_27(qtbot, settings: SettingsDialog) -> None:
+    """#27 item 8: the clock-time words stayed those of 30 min; 30 typed into hours became 3, silently; the
+    thread picker stayed live on the app-wide tabs; Test connection advised going to Settings, in Settings;
+    "Feed only (silent)" sat beside a ticked "Notify on: posts"."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    page = settings.thread_page
+    page.interval.set_seconds(1800)
+    assert page.align.text() == "At fixed clock times (:00 and :30 each hour)"
+    page.interval.set_seconds(900)
+    assert page.align.text() == "At fixed clock times (:00, :15, :30 and :45 each hour)"
+    page.interval.set_seconds(4 * 3600)
+    assert page.align.text() == "At fixed clock times (00:00, 04:00, 08:00 …)"
+    page.interval.set_seconds(7 * 60)
+    assert page.align.text() == "At fixed clock times (not for 7 minutes: it does not divide a day)"
+
+    page.interval.set_seconds(3600)  # 1 hours
+    settings.show()
+    settings.activateWindow()
+    page.interval.value.setFocus()
+    qtbot.waitUntil(page.interval.value.hasFocus, timeout=2000)
+    page.interval.value.selectAll()
+    QTest.keyClicks(page.interval.value, "30")
+    assert page.interval.value.value() == 30 and page.interval.note.text() == "⚠ at most 24 hours"
+    QTest.keyClick(page.interval.value, Qt.Key.Key_Tab)  # leaving the box brings it within the bounds, saying so
+    assert page.interval.value.value() == 24 and page.interval.unit.currentData() == 3600
+    assert page.interval.note.text() == "30 hours is more than allowed: set to 24 hours"
+    assert settings.read_form().every_seconds == 86400
+
+    assert settings.thread_box.isEnabled() and not settings.thread_note.isVisibleTo(settings)
+    settings.tabs.setCurrentIndex(1)  # App
+    assert not settings.thread_box.isEnabled() and settings.thread_note.isVisibleTo(settings)
+    assert "every thread" in settings.thread_note.text()
+    settings.tabs.setCurrentIndex(2)  # Providers
+    assert not settings.thread_box.isEnabled()
+    settings.tabs.setCurrentIndex(0)
+    assert settings.thread_box.isEnabled() and not settings.thread_note.isVisibleTo(settings)
+
+    settings.host.setText("http://127.0.0.1:9")
+    settings.test_button.click()
+    qtbot.waitUntil(lambda: settings.test_result.text().startswith("✘ cannot reach"), timeout=5000)
+    assert "in Settings" not in settings.test_result.text() and "the Ollama host above" in settings.test_result.text()
+
+    targets = [page.target.itemText(i) for i in range(page.target.count())]
+    assert not any("silent" in t for t in targets) and targets[0] == "The feed only"
+
+
 # ---------------------------------------------------------------------------- editor
 @pytest.fixture
 def editor(qtbot, store: SqliteStore, data_dir: Path, memory: WindowMemory, ollama: OllamaServer, monkeypatch):

@@ -29,7 +29,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from ...core.notify import ACTION_LABELS, Notice, fold_failures, held_summary
+from ...core.notify import ACTION_LABELS, Notice, ended, fold_failures, held_summary
 from ...core.presence import PresenceSource
 from ..icons import icon_path
 from ..plain_text import inert
@@ -267,6 +267,8 @@ class Notifier(QObject):
         self._dnd = dnd
         self._dnd_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dnd") if dnd else None
         self._dnd_held: list[Notice] = []
+        # Keys withdrawn while their notice was on its way to the Do Not Disturb check: held as over, not live.
+        self._over: set[str] = set()
         self._dnd_poll = QTimer(self)
         self._dnd_poll.setSingleShot(True)
         self._dnd_poll.setInterval(dnd_poll_ms)
@@ -281,6 +283,8 @@ class Notifier(QObject):
         if self._closed:  # quitting: an error now goes to the log only
             log.info("Not shown (quitting): %s — %s", notice.title, notice.body)
             return
+        if notice.key:
+            self._over.discard(notice.key)  # the condition is back (or still there): this notice is live
         if notice.critical and not notice.alone:
             # The first failure is shown at once (holding it made a failure arrive late); the ones that
             # follow within the window are folded into one summary at its end, so a burst is two at most.
@@ -323,6 +327,8 @@ class Notifier(QObject):
     def _on_dnd_answer(self, notice: Notice | None, on: bool) -> None:
         if self._closed:
             return
+        if notice is not None and notice.key in self._over:
+            notice = ended(notice) if on else None  # over before it could be shown: said later, or not at all
         if on:
             if notice is not None:
                 self._dnd_held.append(notice)
@@ -368,7 +374,9 @@ class Notifier(QObject):
     def withdraw(self, key: str) -> None:
         """The condition a keyed notice reported is over: take the notification down (or never show it)."""
         self._held = [n for n in self._held if n.key != key]
-        self._dnd_held = [n for n in self._dnd_held if n.key != key]
+        # Held during Do Not Disturb: kept, as over, so the summary still says it happened (#27 item 4).
+        self._dnd_held = [ended(n) if n.key == key else n for n in self._dnd_held]
+        self._over.add(key)
         if self._backend is not None:
             self._backend.withdraw(key)
 

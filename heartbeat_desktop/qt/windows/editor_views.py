@@ -89,8 +89,11 @@ def replay_summary(result: ReplayResult) -> str:
     changed = sum(1 for item in result.items if item.changed)
     if not result.items and not result.not_replayable:
         return "This thread has no recorded run that asked a model yet: nothing to replay."
-    text = f"{changed} of {len(result.items)} decisions change with this text"
-    text += ":" if changed else " — the edit keeps every recorded decision."
+    if changed:
+        text = f"{changed} of {len(result.items)} decisions change with this text:"
+    else:  # said in words: an empty table looked like a replay that had not run (#27 item 8)
+        runs = len(result.items)
+        text = f"Nothing changed: {runs} run{'s' if runs != 1 else ''}, the same decisions."
     if result.not_replayable:
         text += f" ({len(result.not_replayable)} run(s) could not be asked again.)"
     return text

@@ -17,10 +17,8 @@ from typing import TYPE_CHECKING, cast
 from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QFontDatabase, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
     QPlainTextEdit,
@@ -28,8 +26,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QTextBrowser,
     QVBoxLayout,
@@ -43,7 +39,8 @@ from ...store import SqliteStore
 from ..icons import app_icon
 from ..plain_text import plain_label
 from ..services.tasks import Task, Tasks
-from .editor_views import preview_summary, render_instructions, replay_cells, replay_summary
+from .editor_views import preview_summary, render_instructions
+from .replay_view import ReplayView
 from .window_state import WindowMemory
 
 if TYPE_CHECKING:  # what a preview or a replay needs is imported when one starts
@@ -165,20 +162,9 @@ class EditorWindow(QWidget):
         self.tabs.addTab(self.result, "Result")
         self.tabs.addTab(self.prompt, "Prompt sent")
         self.tabs.addTab(self.raw, "Raw reply")
-        self.replay_summary = plain_label("Replay the thread's recent runs to see which decisions this text changes.")
-        self.replay_summary.setWordWrap(True)
-        self.replay_table = QTableWidget(0, 3)
-        self.replay_table.setAccessibleName("Decisions the text changes")
-        self.replay_table.setHorizontalHeaderLabels(("Run", "Recorded decision", "With this text"))
-        self.replay_table.verticalHeader().setVisible(False)
-        self.replay_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.replay_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.replay_table.horizontalHeader().setStretchLastSection(True)
-        replay_page = QWidget()
-        replay_layout = QVBoxLayout(replay_page)
-        replay_layout.addWidget(self.replay_summary)
-        replay_layout.addWidget(self.replay_table, 1)
-        self.tabs.addTab(replay_page, "Replay")
+        self.replay_view = ReplayView()
+        self.replay_summary, self.replay_table = self.replay_view.summary, self.replay_view.table
+        self.tabs.addTab(self.replay_view, "Replay")
 
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -222,6 +208,7 @@ class EditorWindow(QWidget):
         text, warnings = heartbeat_md.read_heartbeat_md(self.path)
         self._saved_text = text
         self.text.setPlainText(text)
+        self.replay_view.reset()  # a replay of the text before the reload is about another text
         self.banner.setVisible(False)
         self.reload_button.setVisible(False)
         if warnings and self.path.exists():
@@ -329,7 +316,7 @@ class EditorWindow(QWidget):
         self._preview = None
         self._set_busy(False)
         if replaying:
-            self.replay_summary.setText("Replay cancelled.")
+            self.replay_view.say("Replay cancelled.")
         else:
             self.result.setPlainText("Preview cancelled.")
 
@@ -376,8 +363,7 @@ class EditorWindow(QWidget):
 
         self._set_busy(True)
         self.tabs.setCurrentIndex(REPLAY_TAB)
-        self.replay_table.setRowCount(0)
-        self.replay_summary.setText(f"Asking the last {count} runs of thread {thread_id} again with this text…")
+        self.replay_view.say(f"Asking the last {count} runs of thread {thread_id} again with this text…")
         self._preview = self._tasks.start(
             work, self._on_replay, self._on_replay_error, progress=self._on_replay_progress
         )
@@ -393,17 +379,12 @@ class EditorWindow(QWidget):
         self.show_replay(result)
 
     def show_replay(self, result: ReplayResult) -> None:
-        changed = [item for item in result.items if item.changed]
-        self.replay_table.setRowCount(len(changed))
-        for row, item in enumerate(changed):
-            for column, cell in enumerate(replay_cells(item)):
-                self.replay_table.setItem(row, column, QTableWidgetItem(cell))
-        self.replay_summary.setText(replay_summary(result))
+        self.replay_view.show_result(result)
 
     def _on_replay_error(self, message: str) -> None:
         self._preview = None
         self._set_busy(False)
-        self.replay_summary.setText(f"Replay failed: {message}")
+        self.replay_view.say(f"Replay failed: {message}")
 
     def _set_busy(self, busy: bool) -> None:
         self.busy.setRange(0, 0)

@@ -46,6 +46,13 @@ class FallbackWindow(QWidget):
         self.pause_button = QPushButton("&Pause")
         self.pause_button.clicked.connect(lambda: actions.toggle_pause())
         layout.addWidget(self.pause_button)
+        self.unload_button: QPushButton | None = None
+        if actions.unload_models is not None:  # as in the tray menu (#27 item 8: it was missing here)
+            unload = actions.unload_models
+            self.unload_button = QPushButton("&Unload models now")
+            self.unload_button.setToolTip("Ask Ollama to free the memory its loaded models use")
+            self.unload_button.clicked.connect(lambda: unload())
+            layout.addWidget(self.unload_button)
         for key, label in WINDOW_ITEMS:
             if key in actions.windows:
                 button = QPushButton(label)

@@ -102,13 +102,8 @@ class SettingsDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
-        top = QHBoxLayout()
-        label = QLabel("T&hread:")
-        label.setBuddy(self.thread_box)
-        top.addWidget(label)
-        top.addWidget(self.thread_box, 1)
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
+        layout.addLayout(self._thread_picker_row())
         layout.addWidget(self.tabs)
         layout.addWidget(self.buttons)
 
@@ -121,6 +116,25 @@ class SettingsDialog(QDialog):
         self.load_models()
 
     # ------------------------------------------------------------------ pages
+    def _thread_picker_row(self) -> QHBoxLayout:
+        top = QHBoxLayout()
+        self.thread_label = QLabel("T&hread:")
+        self.thread_label.setBuddy(self.thread_box)
+        self.thread_note = QLabel("App and Providers are the same for every thread")
+        self.thread_note.setVisible(False)
+        top.addWidget(self.thread_label)
+        top.addWidget(self.thread_box, 1)
+        top.addWidget(self.thread_note)
+        # The picker chooses whose Thread tab is shown; on the app-wide tabs it chooses nothing (#27 item 8).
+        self.tabs.currentChanged.connect(self._thread_picker_ui)
+        return top
+
+    def _thread_picker_ui(self) -> None:
+        per_thread = self.tabs.currentIndex() == 0
+        self.thread_box.setEnabled(per_thread)
+        self.thread_label.setEnabled(per_thread)
+        self.thread_note.setVisible(not per_thread)
+
     def _thread_page(self) -> QWidget:
         """The Thread tab (thread_page.py); the dialog keeps the model row's server work."""
         self.thread_page = page = ThreadPage()
@@ -332,6 +346,7 @@ class SettingsDialog(QDialog):
 
         def failed(message: str) -> None:
             self.test_button.setEnabled(True)
-            self.test_result.setText(f"✘ {message}")
+            # The user is in Settings, looking at the host: advice to go there would send them nowhere.
+            self.test_result.setText(f"✘ {message.replace('the host in Settings', 'the Ollama host above')}")
 
         self._run(lambda _t: client.version(), done, failed)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import available_timezones
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from ...core.config import HeartbeatConfig
 from ...core.fields import field_bounds
+from ...core.schedule import clock_times
 from ..plain_text import plain_label
 
 UNITS = (("seconds", 1), ("minutes", 60), ("hours", 3600))
@@ -66,35 +67,79 @@ def _row(*widgets: QWidget, stretch: bool = True) -> QHBoxLayout:
 
 
 class IntervalEdit(QWidget):
-    """A number and a unit; the declared bounds of `every_seconds` (60 s – 24 h) hold in every unit."""
+    """A number and a unit; the declared bounds of `every_seconds` (60 s – 24 h) hold in every unit.
+
+    The number box itself takes any number (#27 item 8: with a range of 1–24 in hours, typing 30 was refused
+    at its second key and became 3, silently): a number past the bounds is said beside it, and brought within
+    them, saying so, when the user leaves the box."""
+
+    changed = Signal()
 
     def __init__(self) -> None:
         super().__init__()
         self.value = QSpinBox()
         self.value.setAccessibleName("Interval")
+        self.value.setRange(1, 99_999)
         self.unit = QComboBox()
         self.unit.setAccessibleName("Interval unit")
         for name, factor in UNITS:
             self.unit.addItem(name, factor)
+        self.note = plain_label()
+        self.note.setAccessibleName("Interval note")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.value)
         layout.addWidget(self.unit)
-        self.unit.currentIndexChanged.connect(self._bounds)
-        self._bounds()
+        layout.addWidget(self.note, 1)
+        self.low, self.high = (int(b) for b in field_bounds(HeartbeatConfig, "every_seconds"))
+        self.value.valueChanged.connect(self._changed)
+        self.unit.currentIndexChanged.connect(self._changed)
+        self.value.editingFinished.connect(self._bring_within_bounds)
 
-    def _bounds(self) -> None:
-        factor = self.unit.currentData()
-        low, high = (int(b) for b in field_bounds(HeartbeatConfig, "every_seconds"))
-        self.value.setRange(max(1, -(-low // factor)), high // factor)
+    def _typed(self) -> int:
+        return int(self.value.value() * self.unit.currentData())
+
+    def _changed(self) -> None:
+        typed = self._typed()
+        if typed > self.high:
+            self.note.setText(f"⚠ at most {_span(self.high)}")
+        elif typed < self.low:
+            self.note.setText(f"⚠ at least {_span(self.low)}")
+        else:
+            self.note.setText("")
+        self.changed.emit()
+
+    def _bring_within_bounds(self) -> None:
+        typed = self._typed()
+        if self.low <= typed <= self.high:
+            return
+        self.set_seconds(self.seconds())
+        self.note.setText(
+            f"{_span(typed)} is {'more' if typed > self.high else 'less'} than allowed: set to {_span(self.seconds())}"
+        )
 
     def seconds(self) -> int:
-        return int(self.value.value() * self.unit.currentData())
+        """What is saved: the number and unit, within the bounds."""
+        return min(self.high, max(self.low, self._typed()))
 
     def set_seconds(self, seconds: int) -> None:
         value, factor = split_interval(seconds)
         self.unit.setCurrentIndex(self.unit.findData(factor))
         self.value.setValue(value)
+
+
+def _span(seconds: int) -> str:
+    value, factor = split_interval(seconds)
+    name = next(n for n, f in UNITS if f == factor)
+    return f"{value} {name[:-1] if value == 1 else name}"
+
+
+def align_text(every_seconds: int) -> str:
+    """The clock-alignment box's words for this interval (#27 item 8: they were those of 30 min always)."""
+    times = clock_times(every_seconds)
+    if times is None:
+        return f"At fixed clock times (not for {_span(every_seconds)}: it does not divide a day)"
+    return f"At fixed clock times ({times}{' each hour' if times.startswith(':') else ''})"
 
 
 @dataclass(frozen=True)
@@ -169,11 +214,14 @@ class ThreadPage(QWidget):
         self._bind(
             lambda c: self.interval.set_seconds(c.every_seconds), lambda: {"every_seconds": self.interval.seconds()}
         )
-        self.align = self._check("align_to_clock", "At fixed clock times (30 min → :00 and :30)", "Align to clock")
+        self.align = self._check("align_to_clock", align_text(1800), "Align to clock")
+        self.interval.changed.connect(lambda: self.align.setText(align_text(self.interval.seconds())))
+        # Where an action goes; desktop notifications are "Notify on" below, whatever this says (#27 item 8:
+        # "Feed only (silent)" beside a ticked "Notify on: posts" said two things at once).
         self.target = self._choice(
             "target",
             "Target",
-            (("Feed only (silent)", "none"), ("Feed and the most recently active thread", "last")),
+            (("The feed only", "none"), ("The feed, and as a message in the most recently active thread", "last")),
         )
         form.addRow(self.enabled)
         form.addRow("&Every:", self.interval)

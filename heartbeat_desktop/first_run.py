@@ -1,0 +1,142 @@
+"""First run: what the first-run window and `heartbeat-desktop setup` share (Qt-free, so the CLI has it too).
+
+Whether a first start needs it (no working model configured, never completed or dismissed), storing the
+server and model a person picked the way Settings and the `provider` command do, the dry-run heartbeat, and
+the words: how to install Ollama when nothing answers, and the two lines on what a heartbeat will do.
+
+Every function here does I/O (the store, the network): callers run them off the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import paths
+from .core.models import RunRecord
+from .core.ports import LLMError, StoreError
+from .core.providers import OLLAMA, model_name_problem, split_model
+from .llm.discover import FoundServer
+from .store import SqliteStore
+
+log = logging.getLogger(__name__)
+
+SETUP_DONE = "setup_done"  # app setting: "1" once setup was completed or dismissed
+DEFAULT_THREAD = "default"
+CHECK_S = 3.0  # the start's look at the configured servers: short, it only decides whether to offer setup
+
+INSTALL_OLLAMA = (
+    "No model server answered. The simplest is Ollama: install it from ollama.com (Linux: "
+    "curl -fsSL https://ollama.com/install.sh | sh), then pull a small model: ollama pull llama3.2 — "
+    "and look again. LM Studio, llama.cpp's server (llama-server), llama-cpp-python and vLLM work too."
+)
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """What picking a server and model stored."""
+
+    model: str  # the default model as stored: "llama3.2", or "lmstudio:qwen2.5-7b-instruct"
+    provider: str  # "ollama" (the app's own) or the provider entry written
+    changed: tuple[str, ...]  # each thing written, in words
+    own_models: tuple[str, ...] = ()  # threads that keep a model of their own, in words
+
+
+def done(store: SqliteStore) -> bool:
+    return store.settings.app().setup_done
+
+
+def mark_done(store: SqliteStore) -> None:
+    """Completed or dismissed: the window is not offered at a start again (the menu and `open setup` still
+    show it)."""
+    store.settings.set(SETUP_DONE, "1")
+
+
+def choose(store: SqliteStore, server: FoundServer, model: str) -> Chosen:
+    """Store `server` and `model` as the model every thread without its own uses: the app's Ollama host for
+    an Ollama server (a provider of its own for another Ollama would do too, but the app's Ollama is what
+    Settings' App page shows), a provider entry for any other, as `provider add` writes it. Raises
+    StoreError when the name or address cannot be stored."""
+    from .llm.hosts import resolve_host
+
+    changed: list[str] = []
+    if server.kind == "ollama":
+        provider = OLLAMA
+        if resolve_host(store.settings.app().ollama_host) != server.base_url:
+            store.settings.set("ollama_host", server.base_url)
+            changed.append(f"Ollama host = {server.base_url}")
+        stored = model
+    else:
+        provider = _provider_name(store, server)
+        store.providers.save(provider, server.kind, server.base_url)
+        changed.append(f"provider {provider} ({server.kind}) at {server.base_url}")
+        stored = f"{provider}:{model}"
+    problem = model_name_problem(stored, [p.name for p in store.providers.list()])
+    if problem is not None:
+        raise StoreError(problem)
+    store.settings.set("default_model", stored)
+    changed.append(f"default model = {stored}")
+    mark_done(store)
+    own = tuple(f"{t.title} keeps its own model {t.config.model}" for t in store.threads.list() if t.config.model)
+    return Chosen(stored, provider, tuple(changed), own)
+
+
+def _provider_name(store: SqliteStore, server: FoundServer) -> str:
+    """The server's usual name ("lmstudio"), or that name with a number when one of that name already points
+    elsewhere (a second LM Studio on another box is not silently redirected)."""
+    base = server.name if server.name != OLLAMA else "local"
+    for n in range(1, 100):
+        name = base if n == 1 else f"{base}{n}"
+        existing = store.providers.get(name)
+        if existing is None or existing.base_url == server.base_url.rstrip("/"):
+            return name
+    raise StoreError(f"too many providers named {base}…; remove some: heartbeat-desktop provider list")
+
+
+def dry_run(store: SqliteStore, data_dir: Path | None = None, thread: str = DEFAULT_THREAD) -> RunRecord:
+    """One heartbeat of `thread` that decides and writes nothing but its History entry (as `run-now
+    --dry-run`). The runner reads the model just stored."""
+    from .wiring import make_runner
+
+    return make_runner(store, data_dir).run(thread, trigger="manual", dry_run=True)
+
+
+def explanation(store: SqliteStore, thread: str = DEFAULT_THREAD) -> tuple[str, str]:
+    """The two lines: what a heartbeat will do, and how to pause it."""
+    found = store.threads.get(thread)
+    minutes = max(1, round(found.config.every_seconds / 60)) if found is not None else 30
+    every = "hour" if minutes == 60 else f"{minutes} minutes"
+    return (
+        f"Every {every}, each thread reads your HEARTBEAT.md and its recent messages, and asks the model whether "
+        "to act: usually it does nothing; at most it posts, comments or votes in the local feed, and you get a "
+        "notification with Undo.",
+        "Pause every heartbeat from the tray menu (Pause) or with `heartbeat-desktop pause`; the menu's "
+        "Set up… and `heartbeat-desktop setup` bring this back.",
+    )
+
+
+def needs_setup(data_dir: Path, timeout_s: float = CHECK_S) -> bool:
+    """At a start: offer setup when it was never completed or dismissed and the model a thread would use
+    is not there — its server does not answer, or (Ollama) does not have the model. Meant for a background
+    thread (its own database connection, network)."""
+    from .llm import probe
+    from .llm.hosts import resolve_host
+    from .wiring import health_targets, probe_target
+
+    with SqliteStore.worker(paths.db_file(data_dir)) as store:
+        if done(store):
+            return False
+        settings = store.settings.app()
+        names = [p.name for p in store.providers.list()]
+        models = [t.config.model or settings.default_model for t in store.threads.list() if t.config.enabled]
+        host = resolve_host(settings.ollama_host)
+    ollama_models = [bare for name, bare in (split_model(m, names) for m in models) if name == OLLAMA]
+    try:
+        for target in health_targets(data_dir):
+            probe_target(target)
+        have = set(probe.model_names(host, timeout_s)) if ollama_models else set()
+    except LLMError as exc:
+        log.info("First run: the configured model server is not usable (%s); offering setup", exc)
+        return True
+    return any(m not in have and f"{m}:latest" not in have for m in ollama_models)

@@ -24,7 +24,7 @@ from ..core import clock as sim_clock
 from ..core.models import RunRecord
 from ..core.notify import Notice, notice_for
 from ..core.ports import StoreError
-from ..core.presence import UNKNOWN, PresenceSource, PresenceState
+from ..core.presence import PresenceSource
 from ..core.present import scheduler_status
 from ..instance_lock import InstanceLock
 from ..instance_socket import server_name
@@ -32,10 +32,11 @@ from ..presence import heartbeat_presence, notification_presence
 from ..store import SqliteStore
 from ..window_names import WINDOWS
 from .notification_actions import NotificationActions
+from .first_run import FirstRunOffer
 from .services.app_control import AppControlQt, AppHooks
 from .services.health import HealthMonitor
 from .services.local_api import LocalApi
-from .services.notifications import Notifier
+from .services.notifications import Notifier, Switchable
 from .services.process import SignalWatcher, install_excepthook
 from .services.scheduler import HeartbeatScheduler, SchedulerState
 from .services.single_instance import InstanceServer
@@ -99,6 +100,8 @@ class TrayApp(QObject):
         self._build_tray(dnd_source, icon)
         self._build_control(lock or InstanceLock(data_dir))
         self.health = HealthMonitor(wiring.probe_target, partial(wiring.health_targets, data_dir), self)
+        open_setup, withdraw = partial(self.open_window, "setup"), partial(self.notifier.withdraw, "health")
+        self.first_run = FirstRunOffer(data_dir, open_setup, withdraw, self)  # the first-run window, once
         self._connect()
         self._tray_wait_s = DEFAULT_TRAY_WAIT_S if tray_wait_s is None else tray_wait_s
         self.signals = SignalWatcher(lambda _sig: self.quit(), parent=self)
@@ -122,7 +125,7 @@ class TrayApp(QObject):
         self.tray.activated_primary.connect(lambda: self.open_window("history"))
         self.notifier = Notifier(
             self.tray.icon,
-            dnd=_Switchable(dnd_source, lambda: self.hold_during_dnd) if dnd_source else None,
+            dnd=Switchable(dnd_source, lambda: self.hold_during_dnd) if dnd_source else None,
             parent=self,
         )
         self.notification_actions = NotificationActions(
@@ -192,6 +195,7 @@ class TrayApp(QObject):
             target=wiring.prefetch_keys, args=(self.db_path, self.key_cache), name="key-prefetch", daemon=True
         ).start()
         self.health.check()
+        self.first_run.check()
         self.configure_api()
         self._show_tray_or_fallback(waited=0.0)
         log.info("Heartbeat Desktop %s started (data in %s)", __version__, self.data_dir)
@@ -410,6 +414,8 @@ class TrayApp(QObject):
             return
         names = [f"{s.target.label} at {s.target.url}" for s in down]
         self.tray.set_error(HEALTH, self.health.error or "cannot reach " + " and ".join(names))
+        if self.first_run.offered and self.window_manager.get("setup") is not None:
+            return  # the first-run window, open, says it and what to do
         title = f"cannot reach {down[0].target.label}" if len(down) == 1 else "cannot reach its model servers"
         body = "\n".join(s.message for s in down) or str(self.health.error)
         self.notifier.show(Notice(f"Heartbeat Desktop {title}", body, critical=True, alone=True, key="health"))
@@ -430,16 +436,6 @@ class TrayApp(QObject):
             "local_api": self.local_api.describe(),
             **scheduler_status(self.scheduler.state),
         }
-
-
-class _Switchable:
-    """A presence source an app setting can turn off (then it knows nothing, so nothing is held)."""
-
-    def __init__(self, source: PresenceSource, on: Callable[[], bool]) -> None:
-        self.source, self.on = source, on
-
-    def read(self) -> PresenceState:
-        return self.source.read() if self.on() else UNKNOWN
 
 
 def _simulated_clock() -> sim_clock.ScaledClock | None:

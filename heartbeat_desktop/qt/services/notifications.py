@@ -30,7 +30,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from ...core.notify import ACTION_LABELS, Notice, fold_failures, held_summary
-from ...core.presence import PresenceSource
+from ...core.presence import UNKNOWN, PresenceSource, PresenceState
 from ..icons import icon_path
 from ..plain_text import inert
 
@@ -380,3 +380,14 @@ class Notifier(QObject):
             self._dnd_pool.shutdown(wait=False, cancel_futures=True)
         if self._backend is not None:
             self._backend.close()
+
+
+class Switchable:
+    """A presence source an app setting can turn off (then it knows nothing, so nothing is held): the tray
+    app's Do Not Disturb source, behind `hold_during_dnd`."""
+
+    def __init__(self, source: PresenceSource, on: Callable[[], bool]) -> None:
+        self.source, self.on = source, on
+
+    def read(self) -> PresenceState:
+        return self.source.read() if self.on() else UNKNOWN

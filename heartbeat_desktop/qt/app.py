@@ -170,6 +170,7 @@ class TrayApp(QObject):
     def _connect(self) -> None:
         """What the app does when the scheduler, the health check and the menu say something."""
         self.health.changed.connect(self._on_health)
+        self.first_run.decided.connect(self._on_health)  # told now if the first-run window is not shown
         # Between heartbeats nothing polls the model server (no idle wake-ups); when the user looks at the
         # menu, check it, so what the menu and tooltip say is true now.
         self.menu.aboutToShow.connect(self.health.check_if_stale)
@@ -414,8 +415,8 @@ class TrayApp(QObject):
             return
         names = [f"{s.target.label} at {s.target.url}" for s in down]
         self.tray.set_error(HEALTH, self.health.error or "cannot reach " + " and ".join(names))
-        if self.first_run.offered and self.window_manager.get("setup") is not None:
-            return  # the first-run window, open, says it and what to do
+        if not self.first_run.checked or (self.first_run.offered and self.window_manager.get("setup") is not None):
+            return  # the first-run window, open or maybe about to be, says it and what to do
         title = f"cannot reach {down[0].target.label}" if len(down) == 1 else "cannot reach its model servers"
         body = "\n".join(s.message for s in down) or str(self.health.error)
         self.notifier.show(Notice(f"Heartbeat Desktop {title}", body, critical=True, alone=True, key="health"))

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 
 from .services.tasks import Tasks
 
@@ -32,7 +32,10 @@ def offered_at_start(environ: dict[str, str] | None = None) -> bool:
 
 class FirstRunOffer(QObject):
     """`open_setup` shows the window; `withdraw_notice` takes back the "cannot reach" notification it stands
-    in for."""
+    in for. The app holds that notification until `decided` (`checked` is then true), so it is not shown
+    first and taken back a moment later."""
+
+    decided = Signal()
 
     def __init__(
         self,
@@ -53,6 +56,7 @@ class FirstRunOffer(QObject):
         """Decide off the GUI thread; open the window when it is needed."""
         if not offered_at_start():
             self.checked = True
+            self.decided.emit()
             return
         data_dir = self._data_dir
 
@@ -65,13 +69,14 @@ class FirstRunOffer(QObject):
 
     def _decided(self, needed: object) -> None:
         self.checked = True
-        if not needed:
-            return
-        log.info("No working model is configured and setup was never done: showing the first-run window")
-        self.offered = True
-        self._withdraw_notice()
-        self._open_setup()
+        if needed:
+            log.info("No working model is configured and setup was never done: showing the first-run window")
+            self.offered = True
+            self._withdraw_notice()
+            self._open_setup()
+        self.decided.emit()
 
     def _failed(self, message: str) -> None:
         self.checked = True
         log.warning("Could not tell whether to offer setup: %s", message)
+        self.decided.emit()

@@ -27,9 +27,11 @@ DEFAULT_THREAD = "default"
 CHECK_S = 3.0  # the start's look at the configured servers: short, it only decides whether to offer setup
 
 INSTALL_OLLAMA = (
-    "No model server answered. The simplest is Ollama: install it from ollama.com (Linux: "
-    "curl -fsSL https://ollama.com/install.sh | sh), then pull a small model: ollama pull llama3.2 — "
-    "and look again. LM Studio, llama.cpp's server (llama-server), llama-cpp-python and vLLM work too."
+    "No model server answered on this computer. The simplest to start with is Ollama:\n"
+    "  1. install it from ollama.com (on Linux: curl -fsSL https://ollama.com/install.sh | sh)\n"
+    "  2. pull a small model: ollama pull llama3.2\n"
+    "  3. look again (heartbeat-desktop setup, or Look again in the Set up window).\n"
+    "LM Studio, llama.cpp's server (llama-server), llama-cpp-python and vLLM work too: start one and look again."
 )
 
 

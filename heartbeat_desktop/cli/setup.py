@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+
 from .. import paths
 from ..core.control import Request, Verb
 from ..core.models import RunRecord

@@ -189,9 +189,8 @@ def _openai(address: str, left: Any) -> FoundServer:
         data = _get(base, "/models", left)
     except LLMError as exc:
         if exc.status in (401, 403):
-            return FoundServer(
-                address, "openai", None, base, "local", (), "asks for an API key to list its models (set one in Settings)"
-            )
+            note = "asks for an API key to list its models (set one in Settings)"
+            return FoundServer(address, "openai", None, base, "local", (), note)
         if exc.kind in ("unreachable", "timeout"):
             raise
         raise LLMError("invalid_reply", "answers, but not as a model server does") from None

@@ -31,8 +31,8 @@ from ..instance_socket import server_name
 from ..presence import heartbeat_presence, notification_presence
 from ..store import SqliteStore
 from ..window_names import WINDOWS
-from .notification_actions import NotificationActions
 from .first_run import FirstRunOffer
+from .notification_actions import NotificationActions
 from .services.app_control import AppControlQt, AppHooks
 from .services.health import HealthMonitor
 from .services.local_api import LocalApi

@@ -152,7 +152,9 @@ def test_a_server_on_its_usual_port_is_found_without_being_named(
     if port == 11434:
         server: Any = _bind_or_skip(lambda p: OllamaServer(port=p).start(), port)
     else:
-        server = _bind_or_skip(lambda p: ProviderServer("openai", key=None, models=("m1",), owned_by=owner[p], port=p), port)
+        server = _bind_or_skip(
+            lambda p: ProviderServer("openai", key=None, models=("m1",), owned_by=owner[p], port=p), port
+        )
     try:
         found = discover.look()  # the usual addresses: nothing told it where to look
     finally:

@@ -107,7 +107,9 @@ def test_a_port_that_never_answers_does_not_stop_the_window(
         assert time.monotonic() - started < 0.5  # the look runs on its own thread
         assert window.status.text() == "Looking for model servers…" and not window.look_button.isEnabled()
         ticks: list[float] = []
-        qtbot.waitUntil(lambda: ticks.append(time.monotonic()) or "did not answer" in window.status.text(), timeout=5000)
+        qtbot.waitUntil(
+            lambda: ticks.append(time.monotonic()) or "did not answer" in window.status.text(), timeout=5000
+        )
         assert len(ticks) > 10  # the event loop kept turning all the while
     finally:
         silent.close()

@@ -109,6 +109,7 @@ class SetupWindow(QWidget):
         for widget in (title, intro, self.status):
             layout.addWidget(widget)
         layout.addWidget(self.servers, 1)
+        layout.addStretch(0)
         layout.addLayout(buttons)
         layout.addWidget(self.result)
         for line in self.explain:
@@ -141,6 +142,7 @@ class SetupWindow(QWidget):
         self._looked = True
         self.status.setText("Looking for model servers…")
         self.servers.clear()
+        self.servers.show()
         look = self._look
         self._looking = self._tasks.start(lambda _t: look(), self._on_look, self._on_look_failed)
         self._update_buttons()
@@ -164,6 +166,7 @@ class SetupWindow(QWidget):
                 top.addChild(empty)
             top.setExpanded(True)
         self.status.setText(_found_text(found))
+        self.servers.setVisible(bool(found.servers))  # the way to install Ollama gets the room instead
         if first_model is not None:
             self.servers.setCurrentItem(first_model)
         self._update_buttons()

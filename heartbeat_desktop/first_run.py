@@ -1,10 +1,12 @@
 """First run: what the first-run window and `heartbeat-desktop setup` share (Qt-free, so the CLI has it too).
 
 Whether a first start needs it (no working model configured, never completed or dismissed), storing the
-server and model a person picked the way Settings and the `provider` command do, the dry-run heartbeat, and
-the words: how to install Ollama when nothing answers, and the two lines on what a heartbeat will do.
+server and model a person picked the way Settings and the `provider` command do, and the words: how to
+install Ollama when nothing answers, and the two lines on what a heartbeat will do. The dry-run heartbeat is
+the runner's, started by each caller where runs belong (the running app's, or the command's own).
 
-Every function here does I/O (the store, the network): callers run them off the GUI thread.
+`choose` and `needs_setup` do I/O (writes, the network): callers run them off the GUI thread. `done` and
+`mark_done` are one small read or write, fit for the GUI thread's own connection.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
-from .core.models import RunRecord
 from .core.ports import LLMError, StoreError
 from .core.providers import OLLAMA, model_name_problem, split_model
 from .llm.discover import FoundServer
@@ -68,7 +69,10 @@ def choose(store: SqliteStore, server: FoundServer, model: str) -> Chosen:
         if resolve_host(store.settings.app().ollama_host) != server.base_url:
             store.settings.set("ollama_host", server.base_url)
             changed.append(f"Ollama host = {server.base_url}")
-        stored = model
+        # "ollama:" in front when the name would read as another provider's model (an Ollama tag "gpu:7b" beside a
+        # provider gpu), as `config set model` asks
+        names = [p.name for p in store.providers.list()]
+        stored = model if split_model(model, names)[0] == OLLAMA else f"{OLLAMA}:{model}"
     else:
         provider = _provider_name(store, server)
         store.providers.save(provider, server.kind, server.base_url)
@@ -94,14 +98,6 @@ def _provider_name(store: SqliteStore, server: FoundServer) -> str:
         if existing is None or existing.base_url == server.base_url.rstrip("/"):
             return name
     raise StoreError(f"too many providers named {base}…; remove some: heartbeat-desktop provider list")
-
-
-def dry_run(store: SqliteStore, data_dir: Path | None = None, thread: str = DEFAULT_THREAD) -> RunRecord:
-    """One heartbeat of `thread` that decides and writes nothing but its History entry (as `run-now
-    --dry-run`). The runner reads the model just stored."""
-    from .wiring import make_runner
-
-    return make_runner(store, data_dir).run(thread, trigger="manual", dry_run=True)
 
 
 def explanation(store: SqliteStore, thread: str = DEFAULT_THREAD) -> tuple[str, str]:

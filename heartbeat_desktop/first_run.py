@@ -101,16 +101,16 @@ def _provider_name(store: SqliteStore, server: FoundServer) -> str:
 
 
 def explanation(store: SqliteStore, thread: str = DEFAULT_THREAD) -> tuple[str, str]:
-    """The two lines: what a heartbeat will do, and how to pause it."""
+    """The two lines: what a heartbeat will do (with the thread's own interval and model), and how to pause it."""
     found = store.threads.get(thread)
     minutes = max(1, round(found.config.every_seconds / 60)) if found is not None else 30
+    model = (found.config.model if found is not None else None) or store.settings.app().default_model
     every = "hour" if minutes == 60 else f"{minutes} minutes"
     return (
-        f"Every {every}, each thread reads your HEARTBEAT.md and its recent messages, and asks the model whether "
-        "to act: usually it does nothing; at most it posts, comments or votes in the local feed, and you get a "
-        "notification with Undo.",
-        "Pause every heartbeat from the tray menu (Pause) or with `heartbeat-desktop pause`; the menu's "
-        "Set up… and `heartbeat-desktop setup` bring this back.",
+        f"Every {every}, each thread asks {model} whether your HEARTBEAT.md calls for a post, comment or vote in "
+        "the local feed; mostly it does nothing, and you are notified when it acts.",
+        "Pause all heartbeats from the tray menu (Pause) or with `heartbeat-desktop pause`; Set up… in the menu "
+        "or `heartbeat-desktop setup` brings this back.",
     )
 
 

@@ -186,3 +186,34 @@ def test_an_ollama_without_the_model_is_not_a_working_model(
         assert not first_run.needs_setup(first_start)
     finally:
         empty.stop()
+
+
+def test_setup_in_a_terminal_while_the_app_runs_is_dry_run_by_the_app_with_the_new_model(
+    qtbot, data_dir: Path, lmstudio: ProviderServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    (data_dir / "HEARTBEAT.md").write_text(GOOD_MD, encoding="utf-8")
+    app = _app(data_dir)  # its default model is Ollama's llama3.2, and no Ollama runs
+    runs: list[object] = []
+    app.scheduler.run_finished.connect(runs.append)
+    root = lmstudio.base_url.removesuffix("/v1")
+    env = {**os.environ, discover.ADDRESSES_ENV: root}
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "heartbeat_desktop", "setup", "--model", "qwen2.5-7b-instruct"],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        qtbot.waitUntil(lambda: proc.poll() is not None, timeout=30000)
+        out, err = proc.communicate()
+        assert proc.returncode == 0, err
+        assert "Dry-run heartbeat with lmstudio:qwen2.5-7b-instruct: ok" in out
+        assert [(r.dry_run, r.model) for r in runs] == [(True, "lmstudio:qwen2.5-7b-instruct")]  # the app's run
+    finally:
+        _stop(app)

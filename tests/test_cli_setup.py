@@ -126,6 +126,8 @@ def test_no_answer_or_an_unknown_model_changes_nothing(data_dir: Path, two_serve
     nowhere = _free_address()
     dead = setup_cli(data_dir, [ollama.url], "--server", nowhere, "--model", "x")
     assert dead.returncode == 2 and f"no model server at {nowhere}: nothing listens there" in dead.stderr
+    no_thread = setup_cli(data_dir, [ollama.url], "--model", "llama3.2", "--thread", "nope")
+    assert no_thread.returncode == 2 and "no thread 'nope'" in no_thread.stderr
     assert "default_model" not in _settings(data_dir) and not ollama.chat_requests()
 
 

@@ -157,9 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_command(sub: Subparsers) -> None:
+    what = "find the model servers on this computer, pick a model, try one dry-run heartbeat"
     p = _command(
-        sub, "setup", cmd_setup, help="find the model servers on this computer, pick a model, try one dry-run heartbeat"
-    )
+        sub, "setup", cmd_setup, help=what,
+        description=f"{what.capitalize()}. Exit 0 when a model was stored and its dry run did not fail (or --json "
+        "listed), 1 when no server or model was found or the dry run failed, 2 for a choice that cannot be taken.",
+    )  # fmt: skip
     p.add_argument("--server", metavar="URL", help="ask only this address (e.g. http://127.0.0.1:1234)")
     p.add_argument("--model", metavar="NAME", help="use this model of a server found, without asking")
     p.add_argument("--thread", default=DEFAULT_THREAD, help=f"the thread to dry-run (default {DEFAULT_THREAD})")

@@ -27,6 +27,7 @@ Pick = tuple[discover.FoundServer, str]
 def cmd_setup(store: SqliteStore, args: argparse.Namespace) -> int:
     from .. import first_run
 
+    store.threads.require(args.thread)  # before anything is stored
     found = _look(args.server)
     if args.json and not args.model:
         emit(found.to_dict() | {"install_help": None if found.servers else first_run.INSTALL_OLLAMA})

@@ -88,7 +88,7 @@ def measure(case: str, seconds: float, settle: float, env: dict[str, str]) -> di
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         prepare(data, due_in_s=settle + 3 + 60)
-        app_env = {**env, "HEARTBEAT_DATA_DIR": tmp, "OLLAMA_HOST": host}
+        app_env = {**env, "HEARTBEAT_DATA_DIR": tmp, "OLLAMA_HOST": host, "HEARTBEAT_FIRST_RUN": "off"}
         app, _shown = start_app(app_env)
         try:
             time.sleep(settle)

@@ -129,7 +129,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "heartbeat.db"
         build_store(db, args.threads)
-        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HEARTBEAT_DATA_DIR": tmp, "LOG_LEVEL": "WARNING"}
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HEARTBEAT_DATA_DIR": tmp, "LOG_LEVEL": "WARNING",
+               "HEARTBEAT_FIRST_RUN": "off"}  # fmt: skip
         env.pop("HEARTBEAT_ENABLED", None)
         children = {}
         for kind in ("scheduler", "poller"):

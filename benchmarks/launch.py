@@ -80,7 +80,7 @@ def bare_tray(env: dict[str, str], idle: float) -> tuple[float, str]:
 def one_launch(base_env: dict[str, str], idle: float) -> tuple[float | None, float, float]:
     """(launch to tray in s or None, idle RSS fresh, idle RSS after the window tour) of one launch."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**base_env, "HEARTBEAT_DATA_DIR": tmp}
+        env = {**base_env, "HEARTBEAT_DATA_DIR": tmp, "HEARTBEAT_FIRST_RUN": "off"}  # the idle tray, not Set up
         app, shown = start_app(env)
         try:
             time.sleep(idle)

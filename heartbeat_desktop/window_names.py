@@ -14,4 +14,5 @@ WINDOWS: dict[str, str] = {
     "history": "&History…",
     "editor": "Edit &HEARTBEAT.md…",
     "settings": "&Settings…",
+    "setup": "S&et up…",  # the first-run window: find a model server, pick a model, try a heartbeat
 }

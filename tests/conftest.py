@@ -49,6 +49,10 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # discard port: nothing listens
     monkeypatch.delenv("OLLAMA_API_KEY", raising=False)
     monkeypatch.delenv("LOG_LEVEL", raising=False)
+    # The first-run window is offered at a start only in the tests about it (tests/qt/test_setup_window.py):
+    # elsewhere a tray app started without a model would open it beside what the test looks at.
+    monkeypatch.setenv("HEARTBEAT_FIRST_RUN", "off")
+    monkeypatch.delenv("HEARTBEAT_SETUP_ADDRESSES", raising=False)
 
 
 @pytest.fixture

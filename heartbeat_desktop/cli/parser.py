@@ -40,6 +40,7 @@ from .provider import (
     cmd_provider_test,
 )
 from .run import cmd_feed, cmd_history, cmd_run_now, cmd_status
+from .setup import cmd_setup
 from .threads import (
     cmd_message,
     cmd_note,
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="*")
 
     _feedback_commands(sub)
+    _setup_command(sub)
     _app_commands(sub)
     _provider_commands(sub)
     _api_commands(sub)
@@ -152,6 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_count(1, 10_000), default=50, help="how many posts, 1–10000 (default 50)")
     p.add_argument("--json", action="store_true")
     return parser
+
+
+def _setup_command(sub: Subparsers) -> None:
+    what = "find the model servers on this computer, pick a model, try one dry-run heartbeat"
+    p = _command(
+        sub, "setup", cmd_setup, help=what,
+        description=f"{what.capitalize()}. Exit 0 when a model was stored and its dry run did not fail (or --json "
+        "listed), 1 when no server or model was found or the dry run failed, 2 for a choice that cannot be taken.",
+    )  # fmt: skip
+    p.add_argument("--server", metavar="URL", help="ask only this address (e.g. http://127.0.0.1:1234)")
+    p.add_argument("--model", metavar="NAME", help="use this model of a server found, without asking")
+    p.add_argument("--thread", default=DEFAULT_THREAD, help=f"the thread to dry-run (default {DEFAULT_THREAD})")
+    p.add_argument("--json", action="store_true", help="alone: list what was found; with --model: what was done")
 
 
 def _app_commands(sub: Subparsers) -> None:

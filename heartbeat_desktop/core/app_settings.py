@@ -107,6 +107,7 @@ class AppSettings(BaseModel):
     api_enabled: bool = False
     api_port: int = Field(DEFAULT_API_PORT, ge=0, le=65535)  # 0: any free port (tests, a second profile)
     scheduler_paused: bool = False
+    setup_done: bool = False  # the first-run window was completed or dismissed: not offered at a start again
 
     @field_validator("ollama_host")
     @classmethod
@@ -121,7 +122,7 @@ class AppSettings(BaseModel):
             raise ValueError("a duration such as 0, 30s, 5m, 1h, or -1 to keep the model loaded")
         return text
 
-    @field_validator("hold_during_dnd", "api_enabled", "scheduler_paused", mode="before")
+    @field_validator("hold_during_dnd", "api_enabled", "scheduler_paused", "setup_done", mode="before")
     @classmethod
     def _flag(cls, value: Any) -> Any:
         if isinstance(value, str):

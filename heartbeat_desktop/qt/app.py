@@ -31,6 +31,7 @@ from ..instance_socket import server_name
 from ..presence import heartbeat_presence, notification_presence
 from ..store import SqliteStore
 from ..window_names import WINDOWS
+from .first_run import FirstRunOffer
 from .notification_actions import NotificationActions
 from .services.app_control import AppControlQt, AppHooks
 from .services.health import HealthMonitor
@@ -98,6 +99,8 @@ class TrayApp(QObject):
         self._build_tray(dnd_source, icon)
         self._build_control(lock or InstanceLock(data_dir))
         self.health = HealthMonitor(wiring.probe_target, partial(wiring.health_targets, data_dir), self)
+        open_setup, withdraw = partial(self.open_window, "setup"), partial(self.notifier.withdraw, "health")
+        self.first_run = FirstRunOffer(data_dir, open_setup, withdraw, self)  # the first-run window, once
         self._connect()
         self.tray_wait = TrayWait(BY_HAND_WAIT_S if tray_wait_s is None else tray_wait_s, parent=self)
         self.tray_wait.found.connect(self._tray_found)
@@ -168,6 +171,7 @@ class TrayApp(QObject):
     def _connect(self) -> None:
         """What the app does when the scheduler, the health check and the menu say something."""
         self.health.changed.connect(self._on_health)
+        self.first_run.decided.connect(self._on_health)  # told now if the first-run window is not shown
         # Between heartbeats nothing polls the model server (no idle wake-ups); when the user looks at the
         # menu, check it, so what the menu and tooltip say is true now.
         self.menu.aboutToShow.connect(self.health.check_if_stale)
@@ -193,6 +197,7 @@ class TrayApp(QObject):
             target=wiring.prefetch_keys, args=(self.db_path, self.key_cache), name="key-prefetch", daemon=True
         ).start()
         self.health.check()
+        self.first_run.check()
         self.configure_api()
         self.tray_wait.start()
         log.info("Heartbeat Desktop %s started (data in %s)", __version__, self.data_dir)
@@ -413,6 +418,8 @@ class TrayApp(QObject):
             return
         names = [f"{s.target.label} at {s.target.url}" for s in down]
         self.tray.set_error(HEALTH, self.health.error or "cannot reach " + " and ".join(names))
+        if not self.first_run.checked or (self.first_run.offered and self.window_manager.get("setup") is not None):
+            return  # the first-run window, open or maybe about to be, says it and what to do
         title = f"cannot reach {down[0].target.label}" if len(down) == 1 else "cannot reach its model servers"
         body = "\n".join(s.message for s in down) or str(self.health.error)
         self.notifier.show(Notice(f"Heartbeat Desktop {title}", body, critical=True, alone=True, key="health"))

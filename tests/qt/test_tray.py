@@ -377,7 +377,11 @@ def test_open_subcommand_shows_the_window_in_the_running_app(qtbot, tray_app: Tr
     qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
     assert proc.returncode == 0
     qtbot.waitUntil(lambda: (w := tray_app.window_manager.get("history")) is not None and w.isVisible(), timeout=3000)
-    assert set(tray_app.menu.window_actions) == {"threads", "feed", "history", "editor", "settings"}
+    assert set(tray_app.menu.window_actions) == {"threads", "feed", "history", "editor", "settings", "setup"}
+    proc = _cli(tray_app.data_dir, "open", "setup", host=ollama.url)  # the first-run window, any time
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=15000)
+    assert proc.returncode == 0
+    qtbot.waitUntil(lambda: (w := tray_app.window_manager.get("setup")) is not None and w.isVisible(), timeout=3000)
     tray_app.window_manager.focus_post(1)  # a notification's "Open" shows the feed
     assert tray_app.window_manager.get("feed").isVisible()
     for window in [tray_app.window_manager.get(n) for n in tray_app.window_manager.names()]:

@@ -87,8 +87,21 @@ class ProviderServer:
     `response_format.type` to the error a server that does not support it answers with (llama-cpp-python's
     server, for one, refuses `json_schema` with an HTTP 500)."""
 
-    def __init__(self, protocol: str, key: str | None = "test-key", models: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        protocol: str,
+        key: str | None = "test-key",
+        models: tuple[str, ...] = (),
+        *,
+        owned_by: str | None = None,
+        port: int = 0,
+    ) -> None:
         assert protocol in ("openai", "anthropic")
+        # What /models says owns each model, as each server names itself there ("llamacpp", "vllm", "me" for
+        # llama-cpp-python, "organization_owner" for LM Studio); None sends no owned_by at all.
+        self.owned_by = owned_by
+        # Other GET paths answered with this JSON as it is (llama.cpp's /props, /health), without a key.
+        self.routes: dict[str, Any] = {}
         self.protocol = protocol
         self.key = key
         self.refuse_formats: dict[str, Status] = {}
@@ -107,7 +120,7 @@ class ProviderServer:
         self.default: Item = Answer(json.dumps({"action": "none", "reason": "quiet"}))
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler(), bind_and_activate=False)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler(), bind_and_activate=False)
         self._httpd.request_queue_size = 128  # many requests at once must not see resets
         self._httpd.server_bind()
         self._httpd.server_activate()
@@ -220,10 +233,15 @@ class ProviderServer:
             def do_GET(self) -> None:
                 with server._lock:
                     server.requests.append({"path": self.path, "headers": dict(self.headers), "body": None})
+                if self.path in server.routes:
+                    self._send(200, server.routes[self.path])
+                    return
                 if self._redirected() or not self._authorised():
                     return
                 if self.path.endswith("/models"):
-                    self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in server.models]})
+                    owner = {"owned_by": server.owned_by} if server.owned_by is not None else {}
+                    data = [{"id": m, "object": "model", **owner} for m in server.models]
+                    self._send(200, {"object": "list", "data": data})
                 else:
                     self._send(404, server._error_body(404, "not found"))
 

@@ -44,6 +44,7 @@ def window_factories(parts: WindowParts) -> dict[str, Callable[[], QWidget]]:
         "threads": lambda: _threads(parts),
         "editor": lambda: _editor(parts),
         "settings": lambda: _settings(parts),
+        "setup": lambda: _setup(parts),
     }
 
 
@@ -78,6 +79,14 @@ def _settings(parts: WindowParts) -> QWidget:
         set_autostart=parts.set_autostart,
         on_applied=parts.settings_applied,
         data_dir=parts.data_dir,
+    )
+
+
+def _setup(parts: WindowParts) -> QWidget:
+    from .setup_window import SetupWindow
+
+    return SetupWindow(
+        parts.store, paths.db_file(parts.data_dir), parts.memory, parts.make_runner, parts.settings_applied
     )
 
 

@@ -264,6 +264,7 @@ def editor(qtbot, store: SqliteStore, data_dir: Path, memory: WindowMemory, olla
     )
     qtbot.addWidget(window)
     window.show()
+    qtbot.waitUntil(lambda: not window.loading, timeout=5000)
     return window
 
 
@@ -334,14 +335,14 @@ def test_dry_run_preview_writes_nothing(qtbot, editor: EditorWindow, store: Sqli
     editor.text.setPlainText("Post something about the unsaved text.")
     before = _counts(store)
     runs_before = len(store.runs.history(limit=100))
-    editor.preview_button.click()
-    assert editor.busy.isVisibleTo(editor) and editor.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: not editor.preview_running, timeout=10000)
-    assert expected in editor.result.toPlainText()
-    assert "Post something about the unsaved text." in editor.prompt.toPlainText()
+    editor.preview.preview_button.click()
+    assert editor.preview.busy.isVisibleTo(editor) and editor.preview.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: not editor.preview.preview_running, timeout=10000)
+    assert expected in editor.preview.result.toPlainText()
+    assert "Post something about the unsaved text." in editor.preview.prompt.toPlainText()
     assert _counts(store) == before and len(store.runs.history(limit=100)) == runs_before
     if expected == "Status: ok":
-        assert "Would write (target: none)" in editor.result.toPlainText()
+        assert "Would write (target: none)" in editor.preview.result.toPlainText()
 
 
 def test_dry_run_preview_with_the_server_down(qtbot, store, data_dir, memory, monkeypatch) -> None:
@@ -355,20 +356,21 @@ def test_dry_run_preview_with_the_server_down(qtbot, store, data_dir, memory, mo
     )
     qtbot.addWidget(window)
     window.show()
-    window.preview_button.click()
-    qtbot.waitUntil(lambda: not window.preview_running, timeout=10000)
-    assert "cannot reach Ollama at http://127.0.0.1:9" in window.result.toPlainText()
+    qtbot.waitUntil(lambda: not window.loading, timeout=5000)
+    window.preview.preview_button.click()
+    qtbot.waitUntil(lambda: not window.preview.preview_running, timeout=10000)
+    assert "cannot reach Ollama at http://127.0.0.1:9" in window.preview.result.toPlainText()
 
 
 def test_preview_can_be_cancelled(qtbot, editor: EditorWindow, ollama: OllamaServer) -> None:
     ollama.script(Reply(POST, delay_s=3))
-    editor.preview_button.click()
+    editor.preview.preview_button.click()
     qtbot.wait(200)
     t0 = time.monotonic()
-    editor.cancel_button.click()
+    editor.preview.cancel_button.click()
     assert time.monotonic() - t0 < 0.2
-    assert not editor.preview_running and editor.preview_button.isEnabled()
-    assert editor.result.toPlainText() == "Preview cancelled."
+    assert not editor.preview.preview_running and editor.preview.preview_button.isEnabled()
+    assert editor.preview.result.toPlainText() == "Preview cancelled."
 
 
 # ---------------------------------------------------------------------------- threads

@@ -77,3 +77,13 @@ def test_burst_folds_into_one() -> None:
     folded = fold_failures(notices)
     assert folded.title == "3 heartbeats failed" and folded.critical and "a: cannot reach Ollama" in folded.body
     assert fold_failures(notices[:1]) == notices[0]
+
+
+def test_a_missing_heartbeat_md_offers_the_editor_not_a_retry() -> None:
+    """#27 item 5: a Retry would fail the same way; Open HEARTBEAT.md is where the template is offered."""
+    from heartbeat_desktop.core.notify import ACTION_LABELS, EDIT, HISTORY
+
+    run = _run(status="failed", reason="HEARTBEAT.md: /w/HEARTBEAT.md does not exist — …", error_kind="heartbeat_md")
+    notice = notice_for(run, HeartbeatConfig(), "Project")
+    assert notice.actions == (EDIT, HISTORY) and ACTION_LABELS[EDIT] == "Open HEARTBEAT.md"
+    assert notice.critical and notice.thread_id == "default"

@@ -82,7 +82,8 @@ def test_replay_lists_the_decisions_the_unsaved_text_changes(
     assert editor.preview.tabs.currentIndex() == REPLAY_TAB
     qtbot.waitUntil(lambda: not editor.preview.preview_running, timeout=10000)
     assert editor.preview.replay_summary.text() == "2 of 2 decisions change with this text:"
-    rows = [[editor.preview.replay_table.item(r, c).text() for c in range(3)] for r in range(editor.preview.replay_table.rowCount())]
+    table = editor.preview.replay_table
+    rows = [[table.item(r, c).text() for c in range(3)] for r in range(table.rowCount())]
     assert [row[1:] for row in rows] == [["none", 'post "Reminder"']] * 2
     assert rows[0][0].endswith(recorded[2][:8])  # newest first
     assert snapshot(data_dir) == before  # nothing written, not even a run

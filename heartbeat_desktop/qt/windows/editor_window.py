@@ -177,12 +177,13 @@ class EditorWindow(QWidget):
             self._loading.cancel()
         db_path, default = self._db_path, self._default_path
         self.text.setReadOnly(True)  # until the thread's text is in
-        self.preview.set_loading(self._loading is not None)
-        self._loading = self._tasks.start(
+        task = self._loading = self._tasks.start(
             lambda _task: read_thread_file(db_path, default, thread_id, title),
-            lambda file: self._on_loaded(file, note),
-            self._on_load_error,
+            # An earlier load's answer may already be queued when another thread is chosen: only the last counts.
+            lambda file: self._on_loaded(file, note) if self._loading is task else None,
+            lambda message: self._on_load_error(message) if self._loading is task else None,
         )
+        self.preview.set_loading(True)
 
     def _on_loaded(self, file: ThreadFile, note: str | None) -> None:
         self._loading = None
@@ -190,7 +191,7 @@ class EditorWindow(QWidget):
         self.path_label.setText(file.describe())
         self.reload_button.setVisible(False)
         self.create_button.setVisible(not file.exists and file.problem is None)
-        self.preview.set_loading(self._loading is not None)
+        self.preview.set_loading(False)
         if file.problem is not None:
             self._show_banner(f"Cannot open {file.path}: {file.problem}")
             self._watch()
@@ -207,7 +208,7 @@ class EditorWindow(QWidget):
 
     def _on_load_error(self, message: str) -> None:
         self._loading = None
-        self.preview.set_loading(self._loading is not None)
+        self.preview.set_loading(False)
         self._show_banner(f"Cannot open the thread's HEARTBEAT.md: {message}")
 
     def create_from_template(self) -> None:
@@ -247,7 +248,10 @@ class EditorWindow(QWidget):
     def _on_thread_chosen(self, _index: int) -> None:
         """Another thread: its own file. Unsaved text of the one shown is saved, dropped or kept (Cancel)."""
         chosen = self.thread_box.currentData()
-        if self._file is None or chosen == self._file.thread_id:
+        if self._file is None:  # the first file is still loading: load the chosen one instead
+            self.load()
+            return
+        if chosen == self._file.thread_id:
             return
         if self.modified and not self._settle_unsaved():
             self.thread_box.blockSignals(True)

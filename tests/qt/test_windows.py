@@ -390,7 +390,8 @@ def test_threads_add_rename_remove_and_entries(qtbot, store: SqliteStore, memory
     window.add_entry()
     assert [m.text for m in store.threads.messages("work")] == ["ship it <b>today</b>"]
     assert "ship it <b>today</b>" in window.conversation.toPlainText()  # shown as text, not markup
-    assert "said Monday, then Tuesday" in window.notes.toPlainText()
+    notes = [window.notes.list.item(i).text() for i in range(window.notes.list.count())]
+    assert any("said Monday, then Tuesday" in line and "(open)" in line for line in notes), notes
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Renamed", True))
     window.rename_thread()
     assert store.threads.get("work").title == "Renamed"

@@ -12,7 +12,7 @@ writes one (`create_from_template`); a heartbeat never does after the very first
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox, QWidget
@@ -63,17 +63,17 @@ def read_file(
     default: Path, thread_id: str, title: str, workspace: Path | None, config: HeartbeatConfig | None
 ) -> ThreadFile:
     path = thread_file_path(default, workspace)
-    common = {"thread_id": thread_id, "title": title, "path": path, "workspace": workspace is not None}
+    base = ThreadFile(thread_id, title, path, workspace is not None, False, "", (), config)
     try:
         exists = path.exists()
         size = path.stat().st_size if exists else 0
     except OSError as exc:
-        return ThreadFile(**common, exists=False, text="", warnings=(), config=config, problem=str(exc))
+        return replace(base, problem=str(exc))
     if size > EDITABLE_MAX_BYTES:
-        problem = f"{path.name} is {size // 1024} KB; the editor opens files up to 1 MB"
-        return ThreadFile(**common, exists=True, text="", warnings=(), config=config, problem=problem)
+        too_big = f"{path.name} is {size // 1024} KB; the editor opens files up to 1 MB"
+        return replace(base, exists=True, problem=too_big)
     text, warnings = heartbeat_md.read_heartbeat_md(path)
-    return ThreadFile(**common, exists=exists, text=text, warnings=tuple(warnings if exists else ()), config=config)
+    return replace(base, exists=exists, text=text, warnings=tuple(warnings if exists else ()))
 
 
 def create_from_template(path: Path) -> None:

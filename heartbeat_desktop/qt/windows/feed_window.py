@@ -71,19 +71,12 @@ class FeedWindow(QWidget):
         self.undo_post = QPushButton("Undo this &post")
         self.undo_item = QPushButton("Undo selected &comment or vote")
         self.not_useful = NotUsefulButton(self._not_useful, self._dont_suggest)
-        self.comment_box = QPlainTextEdit()
-        self.comment_box.setAccessibleName("Your comment on the post")
-        self.comment_box.setPlaceholderText("Your comment or answer to this post…")
-        self.comment_box.setTabChangesFocus(True)
-        self.comment_box.setMaximumHeight(60)
-        self.comment_button = QPushButton("Add co&mment")
         self._tasks = Tasks(self)
         for button, name in (
             (self.up, "Vote up"),
             (self.down, "Vote down"),
             (self.undo_post, "Undo the agent's post"),
             (self.undo_item, "Undo the agent's comment or vote"),
-            (self.comment_button, "Add your comment to the post"),
         ):
             button.setAccessibleName(name)
         buttons = QHBoxLayout()
@@ -99,10 +92,7 @@ class FeedWindow(QWidget):
         detail_layout.addWidget(label)
         detail_layout.addWidget(self.comments, 1)
         detail_layout.addLayout(buttons)
-        comment_row = QHBoxLayout()
-        comment_row.addWidget(self.comment_box, 1)
-        comment_row.addWidget(self.comment_button)
-        detail_layout.addLayout(comment_row)
+        detail_layout.addLayout(self._comment_row())
         self.feedback_note = QLabel("")
         self.feedback_note.setAccessibleName("What was noted")
         detail_layout.addWidget(self.feedback_note)
@@ -126,6 +116,20 @@ class FeedWindow(QWidget):
         if not memory.restore(self, "feed"):
             self.resize(820, 660)
         self._update_buttons()
+
+    def _comment_row(self) -> QHBoxLayout:
+        """Where the user answers a post (an answer to the agent's question may resolve its note)."""
+        self.comment_box = QPlainTextEdit()
+        self.comment_box.setAccessibleName("Your comment on the post")
+        self.comment_box.setPlaceholderText("Your comment or answer to this post…")
+        self.comment_box.setTabChangesFocus(True)
+        self.comment_box.setMaximumHeight(60)
+        self.comment_button = QPushButton("Add co&mment")
+        self.comment_button.setAccessibleName("Add your comment to the post")
+        row = QHBoxLayout()
+        row.addWidget(self.comment_box, 1)
+        row.addWidget(self.comment_button)
+        return row
 
     def refresh(self) -> None:
         """The feed changed outside this window (window_manager.Refreshable): read it again."""

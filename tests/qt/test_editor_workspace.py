@@ -96,6 +96,7 @@ def test_a_missing_file_is_offered_from_the_template_never_created_silently(
     assert editor.create_button.isVisibleTo(editor) and "does not exist" in editor.banner.text()
     assert "Heartbeats of Project fail until it does" in editor.banner.text()
     assert "does not exist yet" in editor.path_label.text()
+    assert "fail until it does" in editor.parsed.toPlainText()  # not "heartbeats will be skipped"
     editor.create_button.click()
     qtbot.waitUntil(lambda: not editor.loading, timeout=5000)
     template = paths.bundled("HEARTBEAT.md").read_text(encoding="utf-8")

@@ -82,7 +82,7 @@ class EditorWindow(QWidget):
         top.addWidget(self.thread_box)
         top.addWidget(self.path_label, 1)
         layout.addLayout(top)
-        layout.addWidget(splitter)
+        layout.addWidget(splitter, 1)
 
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -303,8 +303,11 @@ class EditorWindow(QWidget):
         self._debounce.start()
 
     def _reparse(self) -> None:
-        config = self._file.config if self._file is not None else None
-        self.parsed.setHtml(render_instructions(heartbeat_md.parse(self.text.toPlainText()), config))
+        file, text = self._file, self.text.toPlainText()
+        if file is not None and not file.exists and not text:  # not "skipped": a missing file fails the heartbeat
+            self.parsed.setPlainText(f"{file.path.name} does not exist: heartbeats of {file.title} fail until it does.")
+            return
+        self.parsed.setHtml(render_instructions(heartbeat_md.parse(text), file.config if file is not None else None))
 
     def _update_title(self) -> None:
         mark = "*" if self.modified else ""

@@ -40,7 +40,7 @@ class NotesPane(QWidget):
         self.list.setWordWrap(True)
         self.resolve_button = QPushButton("Re&solve note")
         self.resolve_button.setAccessibleName("Resolve the selected note: the agent no longer sees it")
-        self.reopen_button = QPushButton("Reo&pen note")
+        self.reopen_button = QPushButton("Reop&en note")
         self.reopen_button.setAccessibleName("Reopen the selected note: the agent sees it again")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -666,6 +666,26 @@ def test_a_heartbeat_md_deleted_or_unreadable_is_reported_and_never_replaced(dat
     looped = json.loads(cli(data_dir, "run-now", "--json").stdout)
     assert looped["status"] == "failed" and "cannot read" in looped["reason"], looped
     assert "HEARTBEAT.md" in cli(data_dir, "status").stdout
+    md.unlink()
+    checked = cli(data_dir, "check")  # says the same as the run: where it was, that nothing replaced it, what to do
+    assert checked.returncode == 2 and f"no such file: {md}" in checked.stderr
+    assert "offers to create it from the template" in checked.stderr and not md.exists()
+    failed = json.loads(cli(data_dir, "run-now", "--json").stdout)
+    assert "offers to create it from the template" in failed["reason"]
+    assert "offers to create it from the template" in cli(data_dir, "status").stdout
+
+
+def test_a_workspace_threads_missing_heartbeat_md_fails_that_thread_only(data_dir: Path, tmp_path: Path) -> None:
+    """#27 item 5: a workspace thread reads its own file; missing, it is reported, never filled in."""
+    workspace = tmp_path / "proj"
+    workspace.mkdir()
+    assert cli(data_dir, "threads", "add", "proj", "--workspace", str(workspace)).returncode == 0
+    (workspace / "HEARTBEAT.md").unlink()  # `threads add` gave it a starter file; the user deleted it
+    run = json.loads(cli(data_dir, "run-now", "--thread", "proj", "--json").stdout)
+    assert run["status"] == "failed" and f"{workspace / 'HEARTBEAT.md'} does not exist" in run["reason"], run
+    assert not (workspace / "HEARTBEAT.md").exists()
+    checked = cli(data_dir, "check", "--thread", "proj")
+    assert checked.returncode == 2 and "offers to create it from the template" in checked.stderr
 
 
 def test_a_password_in_ollama_host_is_never_kept_shown_or_sent(data_dir: Path) -> None:

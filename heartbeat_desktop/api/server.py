@@ -24,8 +24,8 @@ from ..core.config import ConfigError, HeartbeatConfig
 from ..core.control import Answer, AppControl, Request, Verb, perform, run_and_wait
 from ..core.feedback import reason_from_text
 from ..core.models import NOTE_KINDS, Refusal, RunRefused
-from ..core.ports import StoreError
-from ..core.present import post_json, run_api_item, run_summary, thread_json, user_feedback
+from ..core.ports import PostNotFound, StoreError
+from ..core.present import note_json, post_json, run_api_item, run_summary, thread_json, user_feedback
 from ..core.providers import model_name_problem
 from ..files import EDITABLE_MAX_BYTES, atomic_write
 from ..store import SqliteStore
@@ -107,9 +107,11 @@ class ControlAPI:
         ("POST", re.compile(r"^/api/threads/([^/]+)/heartbeat/run-now$"), "run_now"),
         ("GET", re.compile(r"^/api/threads/([^/]+)/heartbeat/history$"), "history"),
         ("POST", re.compile(r"^/api/threads/([^/]+)/messages$"), "add_message"),
+        ("GET", re.compile(r"^/api/threads/([^/]+)/notes$"), "notes"),
         ("POST", re.compile(r"^/api/threads/([^/]+)/notes$"), "add_note"),
         ("POST", re.compile(r"^/api/threads/([^/]+)/notes/(\d{1,18})$"), "set_note"),
         ("GET", re.compile(r"^/api/feed$"), "feed"),
+        ("POST", re.compile(r"^/api/feed/(\d{1,18})/comments$"), "add_comment"),
         ("GET", re.compile(r"^/api/threads/([^/]+)/feedback$"), "feedback"),
         ("POST", re.compile(r"^/api/runs/([^/]+)/feedback$"), "add_feedback"),
     ]
@@ -131,7 +133,7 @@ class ControlAPI:
         try:
             with SqliteStore.worker(self._files.db) as store:
                 return fn(store)
-        except NoSuchThread as exc:
+        except (NoSuchThread, PostNotFound) as exc:
             raise ApiError(404, str(exc)) from None
         except StoreError as exc:
             raise ApiError(400, str(exc)) from None
@@ -281,6 +283,30 @@ class ControlAPI:
         note = self._with_store(lambda s: s.threads.set_note_resolved(thread_id, int(note_id), resolved))
         self._control.reload()
         return 200, {"id": note.id, "thread_id": thread_id, "kind": note.kind, "resolved": resolved}
+
+    def _ep_notes(self, thread_id: str, *, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        """The thread's notes, newest first: open ones, or with `?all=1` the resolved ones too."""
+        limit = _limit(query, 100)
+        every = query.get("all", ["0"])[0] in ("1", "true")
+
+        def work(s: SqliteStore) -> list[dict[str, Any]]:
+            s.threads.require(thread_id)
+            return [note_json(n) for n in s.threads.notes(thread_id, limit, include_resolved=every)]
+
+        return 200, self._with_store(work)
+
+    def _ep_add_comment(self, post_id: str, *, query: Any, body: Any) -> tuple[int, Any]:
+        """The user's comment on a post. `open_notes`: the open contradiction notes the post was raised from
+        (its run cited them), for the client to offer resolving (POST …/notes/ID `{"resolved": true}`)."""
+        _only(body, "content")
+        content = _field(body, "content", str)
+        answer = self._with_store(lambda s: s.answers.comment(int(post_id), content))
+        self._control.reload()
+        return 201, {
+            "id": answer.comment_id,
+            "post_id": answer.post_id,
+            "open_notes": [note_json(n) for n in answer.open_notes],
+        }
 
     def _ep_feed(self, *, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         try:

@@ -54,7 +54,10 @@ def cmd_check(_store: None, args: argparse.Namespace) -> int:
     if not target.is_file():
         if target.exists() or target.is_symlink():
             raise UsageError(f"not a regular file: {target}")
-        raise UsageError(f"no such file: {target}")
+        if args.path:
+            raise UsageError(f"no such file: {target}")
+        # The thread's own file is gone: its heartbeats fail (never a quiet template) until it is back.
+        raise UsageError(f"no such file: {target} — {heartbeat_md.MISSING_ADVICE}")
     text, warnings = heartbeat_md.read_heartbeat_md(path)
     instructions = heartbeat_md.parse(text)
     instructions.warnings[:0] = warnings

@@ -42,8 +42,10 @@ from .provider import (
 from .run import cmd_feed, cmd_history, cmd_run_now, cmd_status
 from .setup import cmd_setup
 from .threads import (
+    cmd_comment,
     cmd_message,
     cmd_note,
+    cmd_notes,
     cmd_threads_add,
     cmd_threads_list,
     cmd_threads_pause,
@@ -142,6 +144,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolve", type=_count(1, 2**62), metavar="ID", help="close note ID (the agent no longer sees it)")
     p.add_argument("--reopen", type=_count(1, 2**62), metavar="ID", help="open a resolved note again")
     p.add_argument("text", nargs="*")
+
+    p = _command(sub, "notes", cmd_notes, read_only=True, help="a thread's notes with their numbers, newest first")
+    p.add_argument("--thread", default=DEFAULT_THREAD)
+    p.add_argument("--all", action="store_true", help="resolved notes too")
+    p.add_argument("--limit", type=_count(1, 10_000), default=100, help="how many, 1–10000 (default 100)")
+    p.add_argument("--json", action="store_true")
+
+    p = _command(sub, "comment", cmd_comment, tells_app=True, help="comment on a post in the feed (your answer)")
+    p.add_argument("post", type=_count(1, 2**62), metavar="POST", help="the post's number (heartbeat-desktop feed)")
+    p.add_argument("text", nargs="+")
+    p.add_argument("--resolve", action="store_true", help="also resolve the open note the post was raised from")
+    p.add_argument("--json", action="store_true")
 
     _feedback_commands(sub)
     _setup_command(sub)

@@ -1,4 +1,5 @@
-"""`threads list|add|remove|pause|resume`, and what a thread is told: `message`, `note`.
+"""`threads list|add|remove|pause|resume`, and what a thread is told: `message`, `note`, and `comment` (the
+user's answer to a post, which offers to resolve the note the post was raised from).
 
 A missing thread propagates as NoSuchThread (exit 2, "see: threads list"); any other refusal of the
 store (a duplicate id, the default thread, text too long) is the user's to fix, so it is a usage error.
@@ -10,8 +11,9 @@ import argparse
 from pathlib import Path
 
 from .. import paths
-from ..core.ports import StoreError
-from ..core.present import thread_json, thread_line
+from ..core.ports import PostNotFound, StoreError
+from ..core.present import note_json, thread_json, thread_line
+from ..core.terminal import one_line
 from ..store import SqliteStore
 from ..store.threads import NoSuchThread
 from .common import EXIT_OK, UsageError, emit
@@ -99,4 +101,53 @@ def cmd_note(store: SqliteStore, args: argparse.Namespace) -> int:
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     print(f"{args.kind} note #{note_id} added to {args.thread}")
+    return EXIT_OK
+
+
+def cmd_comment(store: SqliteStore, args: argparse.Namespace) -> int:
+    """The user's comment on a post. A post the agent raised from an open contradiction note (its run cited
+    it) is answered by this comment, so the output says which note and how to close it; `--resolve` closes it
+    at once. Nothing is resolved without being asked (#27 item 3)."""
+    try:
+        answer = store.answers.comment(args.post, " ".join(args.text))
+    except PostNotFound as exc:
+        raise UsageError(f"{exc} (heartbeat-desktop feed)") from None
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    resolved = [store.threads.set_note_resolved(n.thread_id, n.id) for n in answer.open_notes] if args.resolve else []
+    if args.json:
+        emit(
+            {
+                "comment_id": answer.comment_id,
+                "post_id": answer.post_id,
+                "open_notes": [note_json(n) for n in answer.open_notes if not resolved],
+                "resolved_notes": [note_json(n) for n in resolved],
+            }
+        )
+        return EXIT_OK
+    print(f"comment #{answer.comment_id} added to post #{answer.post_id}")
+    for note in resolved:
+        print(f"resolved {note.kind} note #{note.id} of {note.thread_id}: {one_line(note.text)}")
+    for note in answer.open_notes if not resolved else ():
+        print(
+            f"post #{answer.post_id} was raised from open {note.kind} note #{note.id} of {note.thread_id}: "
+            f"{one_line(note.text)}\n  if this answers it: heartbeat-desktop note --thread {note.thread_id} "
+            f"--resolve {note.id}"
+        )
+    return EXIT_OK
+
+
+def cmd_notes(store: SqliteStore, args: argparse.Namespace) -> int:
+    """A thread's notes with their numbers (what `note --resolve ID` takes): open ones, or with `--all` the
+    resolved ones too."""
+    store.threads.require(args.thread)
+    notes = store.threads.notes(args.thread, args.limit, include_resolved=args.all)
+    if args.json:
+        emit([note_json(n) for n in notes])
+        return EXIT_OK
+    for note in notes:
+        state = "resolved" if note.resolved else "open"
+        print(f"#{note.id:<6} {note.kind:<13} {state:<8} {one_line(note.text)}")
+    if not notes:
+        print(f"thread {args.thread} has no {'' if args.all else 'open '}notes")
     return EXIT_OK

@@ -163,6 +163,18 @@ class Unreadable(Exception):
     not "nothing to do" (a cron job would never notice a skip)."""
 
 
+MISSING_ADVICE = (
+    "nothing was put in its place; open it in the editor (heartbeat-desktop open editor, or the notification's "
+    "Open HEARTBEAT.md), which offers to create it from the template"
+)
+
+
+def what_to_do(unreadable: str) -> str:
+    """What to do about a thread's HEARTBEAT.md that a heartbeat could not read (the run's reason says it,
+    so History, `status`, `run-now` and the notification all give the same advice)."""
+    return MISSING_ADVICE if unreadable.endswith("does not exist") else "put it back or fix its permissions"
+
+
 def read_heartbeat_md(path: Path, *, strict: bool = False) -> tuple[str, list[str]]:
     """Read HEARTBEAT.md (or the file at `path` if it is one). Never raises unless `strict`.
 

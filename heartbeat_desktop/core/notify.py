@@ -22,6 +22,7 @@ BODY_CHARS = 160
 # has no buttons, so clicking it does `default_action`). Keys are sent on the wire; labels are shown.
 UNDO, SNOOZE, RETRY, HISTORY, RESUME, OPEN = "undo", "snooze", "retry", "history", "resume", "open"
 NOT_USEFUL = "not_useful"
+EDIT = "edit"  # the thread's HEARTBEAT.md in the editor (a missing one: "Create it from the template" there)
 ACTION_LABELS = {
     UNDO: "Undo",
     NOT_USEFUL: "Not useful",
@@ -30,6 +31,7 @@ ACTION_LABELS = {
     HISTORY: "Open history",
     RESUME: "Resume",
     OPEN: "Open",
+    EDIT: "Open HEARTBEAT.md",
 }
 SNOOZE_S = 3600
 
@@ -78,7 +80,7 @@ WHAT_TO_DO = {
     "not_allowed": "The thread's own limits refused it (Settings → the thread).",
     "daily_cap": "The thread's own limits refused it (Settings → the thread).",
     "rejected_before": "The model repeated an answer you had rejected: nothing was written. Try another model.",
-    "heartbeat_md": "Put HEARTBEAT.md back (the tray's Open HEARTBEAT.md offers the template), or fix its permissions.",
+    "heartbeat_md": "Put HEARTBEAT.md back (Open HEARTBEAT.md offers the template), or fix its permissions.",
 }
 
 
@@ -116,7 +118,8 @@ def notice_for(run: RunRecord, config: HeartbeatConfig, thread_title: str | None
             body,
             critical=True,
             thread_id=run.thread_id,
-            actions=(RETRY, HISTORY),
+            # A missing or unreadable HEARTBEAT.md: a Retry fails the same way; the editor is where to fix it.
+            actions=(EDIT, HISTORY) if run.error_kind == "heartbeat_md" else (RETRY, HISTORY),
             run_id=run.id,
         )
     if run.status != "ok" or not run.decision:

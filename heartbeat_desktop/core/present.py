@@ -18,7 +18,7 @@ from typing import Any
 from . import terminal
 from .citations import run_because
 from .feedback import Feedback, outcome
-from .models import FeedComment, FeedPost, RunRecord, Thread
+from .models import FeedComment, FeedPost, Note, RunRecord, Thread
 from .scheduler_state import SchedulerState, ThreadSchedule
 
 # ---------------------------------------------------------------------------- time
@@ -286,3 +286,15 @@ def post_line(post: FeedPost) -> str:
     """A post as a `feed` row: id, score, title, then where it came from and how many comments it has."""
     where = f"{post.thread_id or '-'}, {local_time(post.created_at)}, {post.comment_count} comments"
     return f"#{post.id:<5} {post.score:+d}  {post.title}  [{where}]"
+
+
+def note_json(note: Note) -> dict[str, Any]:
+    """A thread's note, as `notes --json`, `comment --json` and the API give it (the id `--resolve` takes)."""
+    return {
+        "id": note.id,
+        "thread_id": note.thread_id,
+        "kind": note.kind,
+        "text": note.text,
+        "resolved": note.resolved,
+        "created_at": iso(note.created_at),
+    }

@@ -133,7 +133,8 @@ class HeartbeatRunner:
             # Reported, never replaced: the template is written on the very first start only (a deleted file
             # once came back as the default template, and the agent acted on it).
             run.error_kind = "heartbeat_md"
-            return self._fail(run, t0, f"HEARTBEAT.md: {unreadable}", record=record, inserted=False)
+            reason = f"HEARTBEAT.md: {unreadable} — {heartbeat_md.what_to_do(unreadable)}"
+            return self._fail(run, t0, reason, record=record, inserted=False)
         log.info("Starting heartbeat for thread %s (%s%s)", thread_id, trigger, ", dry run" if dry else "")
         md_hash = instructions.sha256[:16]
         try:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from ..core.notify import HISTORY, NOT_USEFUL, OPEN, RESUME, RETRY, SNOOZE, SNOOZE_S, UNDO, Notice
+from ..core.notify import EDIT, HISTORY, NOT_USEFUL, OPEN, RESUME, RETRY, SNOOZE, SNOOZE_S, UNDO, Notice
 from ..core.ports import StoreError
 from ..store import SqliteStore
 from .window_manager import WindowManager
@@ -60,6 +60,8 @@ class NotificationActions:
             self.windows.focus_post(notice.post_id)
         elif key in (HISTORY, OPEN):
             self.windows.focus_run(notice.thread_id, notice.run_id)
+        elif key == EDIT:
+            self.windows.focus_heartbeat_md(notice.thread_id)
         elif key == RETRY and notice.thread_id:
             self.schedule.run_heartbeat_now(notice.thread_id)
         elif key == RESUME and notice.thread_id:

@@ -42,6 +42,13 @@ class ShowsPost(Protocol):
     def show_post(self, post_id: int) -> None: ...
 
 
+@runtime_checkable
+class ShowsThreadFile(Protocol):
+    """A window that can show one thread's HEARTBEAT.md (the editor, from a failure notification)."""
+
+    def open_thread(self, thread_id: str) -> None: ...
+
+
 class WindowManager(QObject):
     """One window per name (window_names.WINDOWS), built by its factory when first opened.
 
@@ -106,6 +113,11 @@ class WindowManager(QObject):
         window: object = self.open("feed")
         if isinstance(window, ShowsPost):
             window.show_post(post_id)
+
+    def focus_heartbeat_md(self, thread_id: str | None) -> None:
+        window: object = self.open("editor")
+        if thread_id is not None and isinstance(window, ShowsThreadFile):
+            window.open_thread(thread_id)
 
     def _forget(self, name: str, key: int, _obj: object = None) -> None:
         window = self._open.get(name)

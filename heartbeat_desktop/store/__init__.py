@@ -22,6 +22,7 @@ from ..core.feedback import RejectedAction
 from ..core.models import FeedPost, Message, Note, RunRecord, Thread
 from ..core.ports import DailyCap, DailyCapReached, PostNotFound, StoreError
 from ..core.precheck import fingerprint
+from .answers import AnswerRepo
 from .db import Database
 from .feed import FeedRepo
 from .feedback import FeedbackRepo
@@ -56,6 +57,7 @@ class SqliteStore:
         self.clock = clock
         self.threads = ThreadRepo(self.db, clock)
         self.feed = FeedRepo(self.db, clock)
+        self.answers = AnswerRepo(self.db, clock)
         self.feedback = FeedbackRepo(self.db, clock)
         self.tasks = TaskSlotRepo(self.db, clock)
         self.runs = RunRepo(self.db, clock)

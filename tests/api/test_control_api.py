@@ -552,3 +552,33 @@ def test_a_note_is_resolved_and_reopened_through_the_api(api: Client, app: TrayA
         store.close()
     assert api("POST", f"/api/threads/default/notes/{note_id}", body={"resolved": "yes"}).status_code == 400
     assert api("POST", "/api/threads/default/notes/999", body={"resolved": True}).status_code == 400
+
+
+def test_a_comment_on_the_agents_question_offers_the_note_it_was_raised_from(
+    api: Client, app: TrayApp, ollama: OllamaServer
+) -> None:
+    """#27 item 3: the agent posts about an open contradiction (its decision cites the note); the user's comment
+    answers it, and the answer names that note for the client to resolve."""
+    note_id = api(
+        "POST", "/api/threads/default/notes", body={"text": "Ana: Tuesday; Ben: Wednesday", "kind": "contradiction"}
+    ).json()["id"]
+    ollama.script(Act(POST))
+    run = api("POST", "/api/threads/default/heartbeat/run-now").json()
+    assert run["status"] == "ok", run
+    post_id = api("GET", "/api/feed").json()[0]["id"]
+    answer = api("POST", f"/api/feed/{post_id}/comments", body={"content": "It is Tuesday."})
+    assert answer.status_code == 201, answer.text
+    assert [(n["id"], n["kind"], n["resolved"]) for n in answer.json()["open_notes"]] == [
+        (note_id, "contradiction", False)
+    ]
+    assert api("GET", "/api/threads/default/notes").json()[0]["id"] == note_id  # open
+    api("POST", f"/api/threads/default/notes/{note_id}", body={"resolved": True})
+    assert api("GET", "/api/threads/default/notes").json() == []
+    [resolved] = api("GET", "/api/threads/default/notes?all=1").json()
+    assert resolved["resolved"] is True
+    again = api("POST", f"/api/feed/{post_id}/comments", body={"content": "Confirmed."}).json()
+    assert again["open_notes"] == []
+    assert api("POST", "/api/feed/999/comments", body={"content": "x"}).status_code == 404
+    assert api("POST", f"/api/feed/{post_id}/comments", body={"content": " "}).status_code == 400
+    assert api("POST", f"/api/feed/{post_id}/comments", body={"text": "x"}).status_code == 400
+    assert api("GET", "/api/threads/nope/notes").status_code == 404

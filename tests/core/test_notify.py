@@ -95,3 +95,13 @@ def test_a_held_failure_that_is_over_is_still_summed_up_as_over() -> None:
     assert held_summary([failure, post]).critical
     alone = held_summary([gone])
     assert alone.title == gone.title and not alone.critical
+
+
+def test_a_missing_heartbeat_md_offers_the_editor_not_a_retry() -> None:
+    """#27 item 5: a Retry would fail the same way; Open HEARTBEAT.md is where the template is offered."""
+    from heartbeat_desktop.core.notify import ACTION_LABELS, EDIT, HISTORY
+
+    run = _run(status="failed", reason="HEARTBEAT.md: /w/HEARTBEAT.md does not exist — …", error_kind="heartbeat_md")
+    notice = notice_for(run, HeartbeatConfig(), "Project")
+    assert notice.actions == (EDIT, HISTORY) and ACTION_LABELS[EDIT] == "Open HEARTBEAT.md"
+    assert notice.critical and notice.thread_id == "default"

@@ -18,7 +18,8 @@ from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.runner import HeartbeatRunner
 from heartbeat_desktop.llm import OllamaClient
 from heartbeat_desktop.qt.windows.compare_dialog import CompareModelsDialog
-from heartbeat_desktop.qt.windows.editor_window import REPLAY_TAB, EditorWindow
+from heartbeat_desktop.qt.windows.editor_preview import REPLAY_TAB
+from heartbeat_desktop.qt.windows.editor_window import EditorWindow
 from heartbeat_desktop.qt.windows.settings_dialog import SettingsDialog
 from heartbeat_desktop.qt.windows.window_state import WindowMemory
 from heartbeat_desktop.store import SqliteStore
@@ -60,6 +61,7 @@ def editor(qtbot, store: SqliteStore, data_dir: Path, ollama: OllamaServer, monk
     )
     qtbot.addWidget(window)
     window.show()
+    qtbot.waitUntil(lambda: not window.loading, timeout=5000)
     return window
 
 
@@ -73,30 +75,33 @@ def test_replay_lists_the_decisions_the_unsaved_text_changes(
         )
     )
     before = snapshot(data_dir)
-    editor.replay_count.setValue(2)
+    editor.preview.replay_count.setValue(2)
     editor.text.setPlainText("## Rules\nIf a reminder is due today → post the reminder.\n")
-    editor.replay_button.click()
-    assert editor.busy.isVisibleTo(editor) and editor.cancel_button.isEnabled()
-    assert editor.tabs.currentIndex() == REPLAY_TAB
-    qtbot.waitUntil(lambda: not editor.preview_running, timeout=10000)
-    assert editor.replay_summary.text() == "2 of 2 decisions change with this text:"
-    rows = [[editor.replay_table.item(r, c).text() for c in range(3)] for r in range(editor.replay_table.rowCount())]
+    editor.preview.replay_button.click()
+    assert editor.preview.busy.isVisibleTo(editor) and editor.preview.cancel_button.isEnabled()
+    assert editor.preview.tabs.currentIndex() == REPLAY_TAB
+    qtbot.waitUntil(lambda: not editor.preview.preview_running, timeout=10000)
+    assert editor.preview.replay_summary.text() == "2 of 2 decisions change with this text:"
+    table = editor.preview.replay_table
+    rows = [[table.item(r, c).text() for c in range(3)] for r in range(table.rowCount())]
     assert [row[1:] for row in rows] == [["none", 'post "Reminder"']] * 2
     assert rows[0][0].endswith(recorded[2][:8])  # newest first
     assert snapshot(data_dir) == before  # nothing written, not even a run
     assert editor.modified  # the text stays unsaved
-    assert editor.replay_table.isVisibleTo(editor)
+    assert table.isVisibleTo(editor)
     editor.reload_button.click()  # "Reload from disk": the result was about a text that is gone (#27 item 8)
-    assert editor.replay_table.rowCount() == 0 and not editor.replay_table.isVisibleTo(editor)
-    assert editor.replay_summary.text().startswith("Replay the thread's recent runs")
+    qtbot.waitUntil(lambda: not editor.loading, timeout=5000)
+    assert table.rowCount() == 0 and not table.isVisibleTo(editor)
+    assert editor.preview.replay_summary.text().startswith("Replay the thread's recent runs")
 
 
 def test_replay_with_an_unchanged_outcome_says_so(qtbot, editor: EditorWindow, recorded, ollama) -> None:
     ollama.default = Reply(NONE)
-    editor.replay_button.click()
-    qtbot.waitUntil(lambda: not editor.preview_running, timeout=10000)
-    assert editor.replay_summary.text() == "Nothing changed: 3 runs, the same decisions."
-    assert editor.replay_table.rowCount() == 0 and not editor.replay_table.isVisibleTo(editor)  # #27: no empty table
+    editor.preview.replay_button.click()
+    qtbot.waitUntil(lambda: not editor.preview.preview_running, timeout=10000)
+    table = editor.preview.replay_table
+    assert editor.preview.replay_summary.text() == "Nothing changed: 3 runs, the same decisions."
+    assert table.rowCount() == 0 and not table.isVisibleTo(editor)  # #27: no empty table
 
 
 def test_replay_of_a_thread_without_runs_and_with_the_server_down(qtbot, store, data_dir, monkeypatch) -> None:
@@ -111,20 +116,21 @@ def test_replay_of_a_thread_without_runs_and_with_the_server_down(qtbot, store, 
     )  # fmt: skip
     qtbot.addWidget(window)
     window.show()
-    window.replay_button.click()
-    qtbot.waitUntil(lambda: not window.preview_running, timeout=10000)
-    assert "no recorded run that asked a model yet" in window.replay_summary.text()
+    qtbot.waitUntil(lambda: not window.loading, timeout=5000)
+    window.preview.replay_button.click()
+    qtbot.waitUntil(lambda: not window.preview.preview_running, timeout=10000)
+    assert "no recorded run that asked a model yet" in window.preview.replay_summary.text()
 
 
 def test_replay_can_be_cancelled_at_once(qtbot, editor: EditorWindow, recorded, ollama: OllamaServer) -> None:
     ollama.default = Hang(30)
-    editor.replay_button.click()
+    editor.preview.replay_button.click()
     qtbot.waitUntil(lambda: len(ollama.chat_requests()) == 4, timeout=5000)  # three recorded, one replaying
     started = time.monotonic()
-    editor.cancel_button.click()
+    editor.preview.cancel_button.click()
     assert time.monotonic() - started < 0.2
-    assert not editor.preview_running and editor.replay_button.isEnabled()
-    assert editor.replay_summary.text() == "Replay cancelled."
+    assert not editor.preview.preview_running and editor.preview.replay_button.isEnabled()
+    assert editor.preview.replay_summary.text() == "Replay cancelled."
 
 
 # ---------------------------------------------------------------------------- compare models

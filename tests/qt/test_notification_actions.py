@@ -16,6 +16,7 @@ from heartbeat_desktop.core.presence import PresenceState
 from heartbeat_desktop.presence.dbus import DoNotDisturb
 from heartbeat_desktop.qt.app import TrayApp
 from heartbeat_desktop.qt.services.notifications import Notifier
+from heartbeat_desktop.qt.windows.editor_window import EditorWindow
 from heartbeat_desktop.qt.windows.history_window import HistoryWindow
 from heartbeat_desktop.store import SqliteStore
 from tests.conftest import GOOD_MD
@@ -195,6 +196,30 @@ def test_open_history_from_a_failure_shows_the_run_and_takes_the_notification_do
     qtbot.waitUntil(lambda: bool(window.table.selectionModel().selectedRows()), timeout=5000)
     assert window.model.run_at(window.table.selectionModel().selectedRows()[0].row()).id == failed_id
     qtbot.waitUntil(lambda: dunst.count("displayed") == 0, timeout=5000)  # #27: it stayed up after its button
+
+
+def test_a_missing_heartbeat_md_is_notified_with_open_heartbeat_md_and_never_replaced(
+    qtbot, app: TrayApp, ollama: OllamaServer, dunst, tmp_path: Path
+) -> None:
+    """#27 item 5: a workspace thread whose HEARTBEAT.md is gone fails (the model is never asked), the notification
+    offers Open HEARTBEAT.md instead of a Retry that would fail the same way, and it opens the editor on that
+    thread's file with "Create it from the template" — nothing is created until the user presses it."""
+    workspace = tmp_path / "proj"
+    workspace.mkdir()
+    app.gui_store.threads.create("proj", "Project", workspace)
+    app.scheduler.reload()
+    _run(qtbot, app, "proj")
+    qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
+    assert ollama.chat_requests() == [] and not (workspace / "HEARTBEAT.md").exists()
+    [failed] = [r for _i, r in app.gui_store.runs.page(None, "failed", None, 5)]
+    assert failed.error_kind == "heartbeat_md" and "offers to create it from the template" in failed.reason
+    dunst.choose("Open HEARTBEAT.md")
+    qtbot.waitUntil(lambda: isinstance(app.window_manager.get("editor"), EditorWindow), timeout=5000)
+    editor = app.window_manager.get("editor")
+    qtbot.waitUntil(lambda: editor.thread_box.currentData() == "proj" and not editor.loading, timeout=5000)
+    assert editor.create_button.isVisible() and str(workspace / "HEARTBEAT.md") in editor.path_label.text()
+    assert "Retry" not in " ".join(dunst.menu_shown())
+    assert not (workspace / "HEARTBEAT.md").exists()
 
 
 def test_do_not_disturb_in_dunst_holds_notifications_until_it_is_off(

@@ -23,7 +23,7 @@ from heartbeat_desktop.qt.icons import TrayState, state_icon
 from heartbeat_desktop.qt.services.notifications import Notifier
 from heartbeat_desktop.qt.tray import CRASH, HEALTH, TrayController, tooltip, tray_state
 from heartbeat_desktop.qt.tray_menu import TrayActions, TrayMenu
-from heartbeat_desktop.qt.window_manager import Refreshable, ShowsPost, ShowsRun
+from heartbeat_desktop.qt.window_manager import Refreshable, ShowsPost, ShowsRun, ShowsThreadFile
 from heartbeat_desktop.secrets import PlaintextSecrets
 from heartbeat_desktop.store import SqliteStore
 from heartbeat_desktop.window_names import WINDOWS
@@ -259,6 +259,7 @@ def test_every_window_name_has_a_factory_and_opens(qtbot, tray_app: TrayApp) -> 
         assert isinstance(window, Refreshable) == (name in ("feed", "threads", "history")), name
         assert isinstance(window, ShowsRun) == (name == "history"), name
         assert isinstance(window, ShowsPost) == (name == "feed"), name
+        assert isinstance(window, ShowsThreadFile) == (name == "editor"), name  # Open HEARTBEAT.md (#27 item 5)
         window.close()
     assert tray_app.open_window("nope") is None
 

@@ -312,6 +312,7 @@ def editor(qtbot, store: SqliteStore, data_dir: Path, memory: WindowMemory, olla
     )
     qtbot.addWidget(window)
     window.show()
+    qtbot.waitUntil(lambda: not window.loading, timeout=5000)
     return window
 
 
@@ -382,14 +383,14 @@ def test_dry_run_preview_writes_nothing(qtbot, editor: EditorWindow, store: Sqli
     editor.text.setPlainText("Post something about the unsaved text.")
     before = _counts(store)
     runs_before = len(store.runs.history(limit=100))
-    editor.preview_button.click()
-    assert editor.busy.isVisibleTo(editor) and editor.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: not editor.preview_running, timeout=10000)
-    assert expected in editor.result.toPlainText()
-    assert "Post something about the unsaved text." in editor.prompt.toPlainText()
+    editor.preview.preview_button.click()
+    assert editor.preview.busy.isVisibleTo(editor) and editor.preview.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: not editor.preview.preview_running, timeout=10000)
+    assert expected in editor.preview.result.toPlainText()
+    assert "Post something about the unsaved text." in editor.preview.prompt.toPlainText()
     assert _counts(store) == before and len(store.runs.history(limit=100)) == runs_before
     if expected == "Status: ok":
-        assert "Would write (target: none)" in editor.result.toPlainText()
+        assert "Would write (target: none)" in editor.preview.result.toPlainText()
 
 
 def test_dry_run_preview_with_the_server_down(qtbot, store, data_dir, memory, monkeypatch) -> None:
@@ -403,20 +404,21 @@ def test_dry_run_preview_with_the_server_down(qtbot, store, data_dir, memory, mo
     )
     qtbot.addWidget(window)
     window.show()
-    window.preview_button.click()
-    qtbot.waitUntil(lambda: not window.preview_running, timeout=10000)
-    assert "cannot reach Ollama at http://127.0.0.1:9" in window.result.toPlainText()
+    qtbot.waitUntil(lambda: not window.loading, timeout=5000)
+    window.preview.preview_button.click()
+    qtbot.waitUntil(lambda: not window.preview.preview_running, timeout=10000)
+    assert "cannot reach Ollama at http://127.0.0.1:9" in window.preview.result.toPlainText()
 
 
 def test_preview_can_be_cancelled(qtbot, editor: EditorWindow, ollama: OllamaServer) -> None:
     ollama.script(Reply(POST, delay_s=3))
-    editor.preview_button.click()
+    editor.preview.preview_button.click()
     qtbot.wait(200)
     t0 = time.monotonic()
-    editor.cancel_button.click()
+    editor.preview.cancel_button.click()
     assert time.monotonic() - t0 < 0.2
-    assert not editor.preview_running and editor.preview_button.isEnabled()
-    assert editor.result.toPlainText() == "Preview cancelled."
+    assert not editor.preview.preview_running and editor.preview.preview_button.isEnabled()
+    assert editor.preview.result.toPlainText() == "Preview cancelled."
 
 
 # ---------------------------------------------------------------------------- threads
@@ -436,7 +438,8 @@ def test_threads_add_rename_remove_and_entries(qtbot, store: SqliteStore, memory
     window.add_entry()
     assert [m.text for m in store.threads.messages("work")] == ["ship it <b>today</b>"]
     assert "ship it <b>today</b>" in window.conversation.toPlainText()  # shown as text, not markup
-    assert "said Monday, then Tuesday" in window.notes.toPlainText()
+    notes = [window.notes.list.item(i).text() for i in range(window.notes.list.count())]
+    assert any("said Monday, then Tuesday" in line and "(open)" in line for line in notes), notes
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Renamed", True))
     window.rename_thread()
     assert store.threads.get("work").title == "Renamed"

@@ -1,18 +1,18 @@
 """The HEARTBEAT.md editor: text on the left, what the app understands of it on the right, live.
 
-Save is atomic and keeps the previous version as HEARTBEAT.md.bak. Changes made on disk by another
-editor are noticed. **Dry-run preview** runs the real pipeline (precheck, context, prompt, the model,
-validation) on the *unsaved* text for a chosen thread, on a background task, and writes nothing at all —
-not even a run record. **Replay last N runs** asks the thread's recent recorded runs again with the unsaved
-text (their own context, model and mode; core/replay.py) and lists the decisions the edit would change —
-the way to see what an edit does before saving it. It writes nothing either.
+It edits the file the chosen thread reads (its workspace's, or the data folder's: editor_file.py), says which,
+and reloads it off the GUI thread when another thread is chosen; a missing file is said, and only the user's
+"Create it from the template" writes one. Save is atomic and keeps the previous version as HEARTBEAT.md.bak.
+Changes made on disk by another editor are noticed. The dry-run preview and the replay of the unsaved text
+for the chosen thread are editor_preview.py's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QFontDatabase, QKeySequence, QShortcut, QShowEvent
@@ -22,33 +22,28 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QPlainTextEdit,
-    QProgressBar,
     QPushButton,
-    QSpinBox,
     QSplitter,
-    QTabWidget,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from ...core import heartbeat_md
-from ...core.models import RunRecord
-from ...files import EDITABLE_MAX_BYTES, atomic_write
+from ...files import atomic_write
 from ...store import SqliteStore
 from ..icons import app_icon
 from ..plain_text import plain_label
 from ..services.tasks import Task, Tasks
-from .editor_views import preview_summary, render_instructions
-from .replay_view import ReplayView
+from .editor_file import ThreadFile, ask_save, create_from_template, missing_text, read_thread_file, with_final_newline
+from .editor_preview import PreviewPane
+from .editor_views import render_instructions
 from .window_state import WindowMemory
 
 if TYPE_CHECKING:  # what a preview or a replay needs is imported when one starts
-    from ...core.replay import ReplayResult
     from ...core.runner import HeartbeatRunner
 
 PARSE_DELAY_MS = 250
-REPLAY_TAB = 3
 
 
 class EditorWindow(QWidget):
@@ -59,17 +54,20 @@ class EditorWindow(QWidget):
         memory: WindowMemory,
         threads: Callable[[], list[tuple[str, str]]],
         make_runner: Callable[[SqliteStore], HeartbeatRunner],
+        thread_id: str | None = None,
     ) -> None:
+        """`path`: the data folder's HEARTBEAT.md (what a thread without a workspace reads); `thread_id`: the
+        thread whose file to open first (a notification's "Open HEARTBEAT.md"), else the first thread."""
         super().__init__()
-        self.path = path
+        self.path = self._default_path = path
         self._db_path = db_path
         self._memory = memory
         self._threads = threads
         self._make_runner = make_runner
         self._saved_text = ""
-        self._preview: Task | None = None
+        self._file: ThreadFile | None = None
+        self._loading: Task | None = None
         self._tasks = Tasks(self)
-        self._runner: HeartbeatRunner | None = None
         self.setWindowIcon(app_icon())
 
         splitter = QSplitter()
@@ -77,7 +75,14 @@ class EditorWindow(QWidget):
         splitter.addWidget(self._preview_side())
         splitter.setSizes([520, 480])
         layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
+        top = QHBoxLayout()
+        thread_label = QLabel("&Thread:")
+        thread_label.setBuddy(self.thread_box)
+        top.addWidget(thread_label)
+        top.addWidget(self.thread_box)
+        top.addWidget(self.path_label, 1)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
 
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -86,19 +91,19 @@ class EditorWindow(QWidget):
         self.text.textChanged.connect(self._on_edit)
         self.save_button.clicked.connect(self.save)
         self.reload_button.clicked.connect(self.load)
-        self.preview_button.clicked.connect(self.start_preview)
-        self.cancel_button.clicked.connect(self.cancel_preview)
-        self.replay_button.clicked.connect(self.start_replay)
+        self.create_button.clicked.connect(self.create_from_template)
         QShortcut(QKeySequence.StandardKey.Save, self, self.save)
         self._watcher = QFileSystemWatcher(self)
         self._watcher.fileChanged.connect(self._on_disk_change)
         self._watcher.directoryChanged.connect(self._on_disk_change)
         if not memory.restore(self, "editor"):
             self.resize(1100, 700)
+        self.fill_threads(thread_id)
+        self.thread_box.currentIndexChanged.connect(self._on_thread_chosen)
         self.load()
 
     def _text_side(self, path: Path) -> QWidget:
-        """The file: its text, a banner for changes on disk, Reload and Save."""
+        """The file: its text, a banner for changes on disk or a missing file, Create, Reload and Save."""
         self.text = QPlainTextEdit()
         self.text.setAccessibleName("HEARTBEAT.md text")
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
@@ -108,10 +113,17 @@ class EditorWindow(QWidget):
         self.banner = plain_label()
         self.banner.setWordWrap(True)
         self.banner.setVisible(False)
+        self.create_button = QPushButton("Create it from the te&mplate")
+        self.create_button.setAccessibleName("Create the thread's HEARTBEAT.md from the template")
+        self.create_button.setVisible(False)
         self.reload_button = QPushButton("Re&load from disk")
         self.reload_button.setVisible(False)
         self.save_button = QPushButton("&Save")
         self.save_button.setAccessibleName("Save HEARTBEAT.md")
+        self.path_label = plain_label(str(path))
+        self.path_label.setAccessibleName("The file being edited")
+        self.path_label.setWordWrap(True)
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -119,9 +131,8 @@ class EditorWindow(QWidget):
         left_layout.addWidget(self.banner)
         left_layout.addWidget(self.text, 1)
         buttons = QHBoxLayout()
-        self.path_label = QLabel(str(path))
-        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        buttons.addWidget(self.path_label, 1)
+        buttons.addStretch(1)
+        buttons.addWidget(self.create_button)
         buttons.addWidget(self.reload_button)
         buttons.addWidget(self.save_button)
         left_layout.addLayout(buttons)
@@ -131,41 +142,13 @@ class EditorWindow(QWidget):
     def _preview_side(self) -> QWidget:
         """What the app understands of the text, and the dry-run preview and replay of it."""
         self.thread_box = QComboBox()
-        self.thread_box.setAccessibleName("Thread to preview")
-        self.preview_button = QPushButton("&Dry-run preview")
-        self.preview_button.setAccessibleName("Dry-run preview of the unsaved text")
-        self.cancel_button = QPushButton("&Cancel")
-        self.cancel_button.setAccessibleName("Cancel the preview")
-        self.cancel_button.setEnabled(False)
-        self.replay_button = QPushButton("&Replay last")
-        self.replay_button.setAccessibleName("Replay the thread's last runs with the unsaved text")
-        self.replay_button.setToolTip(
-            "Ask the thread's recent runs again with this text (their own context and model) and list the "
-            "decisions it changes. Writes nothing."
+        self.thread_box.setAccessibleName("Thread whose HEARTBEAT.md to edit and preview")
+        self.preview = PreviewPane(
+            self._db_path,
+            self._make_runner,
+            thread_id=lambda: None if self._loading is not None else self.thread_box.currentData(),
+            text=self.text.toPlainText,
         )
-        self.replay_count = QSpinBox()
-        self.replay_count.setRange(1, 50)
-        self.replay_count.setValue(10)
-        self.replay_count.setSuffix(" runs")
-        self.replay_count.setAccessibleName("How many recent runs to replay")
-        self.busy = QProgressBar()
-        self.busy.setRange(0, 0)
-        self.busy.setVisible(False)
-        self.busy.setAccessibleName("Preview running")
-        self.result = QPlainTextEdit(readOnly=True)
-        self.result.setAccessibleName("Preview result")
-        self.prompt = QPlainTextEdit(readOnly=True)
-        self.prompt.setAccessibleName("Prompt sent")
-        self.raw = QPlainTextEdit(readOnly=True)
-        self.raw.setAccessibleName("Raw reply")
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self.result, "Result")
-        self.tabs.addTab(self.prompt, "Prompt sent")
-        self.tabs.addTab(self.raw, "Raw reply")
-        self.replay_view = ReplayView()
-        self.replay_summary, self.replay_table = self.replay_view.summary, self.replay_view.table
-        self.tabs.addTab(self.replay_view, "Replay")
-
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -173,22 +156,7 @@ class EditorWindow(QWidget):
         understood.setBuddy(self.parsed)
         right_layout.addWidget(understood)
         right_layout.addWidget(self.parsed, 3)
-        preview_row = QHBoxLayout()
-        thread_label = QLabel("&Thread:")
-        thread_label.setBuddy(self.thread_box)
-        for widget in (
-            thread_label,
-            self.thread_box,
-            self.preview_button,
-            self.replay_button,
-            self.replay_count,
-            self.cancel_button,
-        ):
-            preview_row.addWidget(widget)
-        right_layout.addLayout(preview_row)
-        right_layout.addWidget(self.busy)
-        right_layout.addWidget(self.tabs, 4)
-
+        right_layout.addWidget(self.preview, 4)
         return right
 
     # ------------------------------------------------------------------ file
@@ -196,29 +164,67 @@ class EditorWindow(QWidget):
     def modified(self) -> bool:
         return self.text.toPlainText() != self._saved_text
 
-    def load(self) -> None:
-        try:
-            size = self.path.stat().st_size if self.path.exists() else 0
-            if size > EDITABLE_MAX_BYTES:
-                raise OSError(f"{self.path.name} is {size // 1024} KB; the editor opens files up to 1 MB")
-        except OSError as exc:
-            self._show_banner(f"Cannot open {self.path}: {exc}")
-            self.text.setReadOnly(True)
-            return
-        text, warnings = heartbeat_md.read_heartbeat_md(self.path)
-        self._saved_text = text
-        self.text.setPlainText(text)
-        self.replay_view.reset()  # a replay of the text before the reload is about another text
-        self.banner.setVisible(False)
+    @property
+    def loading(self) -> bool:
+        return self._loading is not None
+
+    def load(self, note: str | None = None) -> None:
+        """(Re)read the chosen thread's file on a background task; `note` is said once it is shown."""
+        thread_id, title = self.thread_box.currentData(), self.thread_box.currentText()
+        if thread_id is None:
+            thread_id, title = "", "threads without a workspace"
+        if self._loading is not None:
+            self._loading.cancel()
+        db_path, default = self._db_path, self._default_path
+        self.text.setReadOnly(True)  # until the thread's text is in
+        task = self._loading = self._tasks.start(
+            lambda _task: read_thread_file(db_path, default, thread_id, title),
+            # An earlier load's answer may already be queued when another thread is chosen: only the last counts.
+            lambda file: self._on_loaded(file, note) if self._loading is task else None,
+            lambda message: self._on_load_error(message) if self._loading is task else None,
+        )
+        self.preview.set_loading(True)
+
+    def _on_loaded(self, file: ThreadFile, note: str | None) -> None:
+        self._loading = None
+        self._file, self.path = file, file.path
+        self.path_label.setText(file.describe())
         self.reload_button.setVisible(False)
-        if warnings and self.path.exists():
-            self._show_banner("; ".join(warnings))
+        self.create_button.setVisible(not file.exists and file.problem is None)
+        self.preview.set_loading(False)
+        if file.problem is not None:
+            self._show_banner(f"Cannot open {file.path}: {file.problem}")
+            self._watch()
+            return
+        self._saved_text = file.text
+        self.text.setPlainText(file.text)
+        self.preview.replay_view.reset()  # a replay of the text before the reload is about another text
+        self.text.setReadOnly(False)
+        self.banner.setVisible(False)
+        if note or not file.exists or file.warnings:
+            self._show_banner(note or (missing_text(file) if not file.exists else "; ".join(file.warnings)))
         self._watch()
         self._update_title()
         self._reparse()
 
+    def _on_load_error(self, message: str) -> None:
+        self._loading = None
+        self.preview.set_loading(False)
+        self._show_banner(f"Cannot open the thread's HEARTBEAT.md: {message}")
+
+    def create_from_template(self) -> None:
+        """The user's word: write the template where the chosen thread reads (never over an existing file)."""
+        try:
+            create_from_template(self.path)
+        except OSError as exc:
+            QMessageBox.critical(self, "Create HEARTBEAT.md", f"Could not create {self.path}:\n{exc}")
+            return
+        self.load(f"Created {self.path} from the template.")
+
     def save(self) -> bool:
         text = self.text.toPlainText()
+        if self._loading is not None or (self._file is not None and self._file.problem is not None):
+            return False
         try:
             self._watcher.blockSignals(True)
             atomic_write(self.path, with_final_newline(text), backup=True)
@@ -230,10 +236,39 @@ class EditorWindow(QWidget):
         finally:
             self._watcher.blockSignals(False)
         self._saved_text = text
+        if self._file is not None and not self._file.exists:
+            self._file = replace(self._file, exists=True)
+            self.path_label.setText(self._file.describe())
+        self.create_button.setVisible(False)
         self.banner.setVisible(False)
         self.reload_button.setVisible(False)
         self._watch()
         self._update_title()
+        return True
+
+    def _on_thread_chosen(self, _index: int) -> None:
+        """Another thread: its own file. Unsaved text of the one shown is saved, dropped or kept (Cancel)."""
+        chosen = self.thread_box.currentData()
+        if self._file is None:  # the first file is still loading: load the chosen one instead
+            self.load()
+            return
+        if chosen == self._file.thread_id:
+            return
+        if self.modified and not self._settle_unsaved():
+            self.thread_box.blockSignals(True)
+            self.thread_box.setCurrentIndex(max(self.thread_box.findData(self._file.thread_id), 0))
+            self.thread_box.blockSignals(False)
+            return
+        self.load()
+
+    def _settle_unsaved(self) -> bool:
+        """Ask about unsaved text; False when the user chose Cancel (or the save failed)."""
+        answer = ask_save(self, str(self.path))
+        if answer == QMessageBox.StandardButton.Cancel:
+            return False
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        self.text.setPlainText(self._saved_text)
         return True
 
     def _watch(self) -> None:
@@ -244,13 +279,14 @@ class EditorWindow(QWidget):
         self._watcher.addPath(str(self.path.parent))  # editors that replace the file by renaming
 
     def _on_disk_change(self, _path: str) -> None:
+        if self._loading is not None:  # the load in flight reads the file as it is now
+            return
         text, _warnings = heartbeat_md.read_heartbeat_md(self.path)
         if text in (self._saved_text, with_final_newline(self._saved_text)):
             self._watch()
             return
         if not self.modified:
-            self.load()
-            self._show_banner("HEARTBEAT.md was changed on disk; reloaded.")
+            self.load("HEARTBEAT.md was changed on disk; reloaded.")
             return
         self._show_banner(
             "HEARTBEAT.md was changed on disk while you were editing. Save keeps your text; Reload takes the file's."
@@ -268,134 +304,39 @@ class EditorWindow(QWidget):
         self._debounce.start()
 
     def _reparse(self) -> None:
-        self.parsed.setHtml(render_instructions(heartbeat_md.parse(self.text.toPlainText())))
+        file, text = self._file, self.text.toPlainText()
+        if file is not None and not file.exists and not text:  # not "skipped": a missing file fails the heartbeat
+            self.parsed.setPlainText(f"{file.path.name} does not exist: heartbeats of {file.title} fail until it does.")
+            return
+        self.parsed.setHtml(render_instructions(heartbeat_md.parse(text), file.config if file is not None else None))
 
     def _update_title(self) -> None:
         mark = "*" if self.modified else ""
-        self.setWindowTitle(f"{mark}HEARTBEAT.md — Heartbeat Desktop")
+        whose = f" of {self._file.title}" if self._file is not None and self._file.workspace else ""
+        self.setWindowTitle(f"{mark}HEARTBEAT.md{whose} — Heartbeat Desktop")
         self.save_button.setEnabled(self.modified or not self.path.exists())
 
     # ------------------------------------------------------------------ dry-run preview
-    def fill_threads(self) -> None:
-        current = self.thread_box.currentData()
+    def fill_threads(self, wanted: str | None = None) -> None:
+        """The thread list, keeping the chosen one (or choosing `wanted`); a thread that went away leaves its
+        file for the first thread's."""
+        current = wanted or self.thread_box.currentData()
+        self.thread_box.blockSignals(True)
         self.thread_box.clear()
         for thread_id, title in self._threads():
             self.thread_box.addItem(title, thread_id)
-        index = self.thread_box.findData(current)
-        self.thread_box.setCurrentIndex(max(index, 0))
+        self.thread_box.setCurrentIndex(max(self.thread_box.findData(current), 0))
+        self.thread_box.blockSignals(False)
+        if self._file is not None and self.thread_box.currentData() != self._file.thread_id:
+            self._on_thread_chosen(self.thread_box.currentIndex())
 
-    def start_preview(self) -> None:
-        thread_id = self.thread_box.currentData()
-        if thread_id is None or self._preview is not None:
-            return
-        text = self.text.toPlainText()
-        db_path, make_runner = self._db_path, self._make_runner
-
-        def work(task: Task) -> RunRecord:
-            with SqliteStore.worker(db_path) as store:
-                runner = make_runner(store)
-                self._runner = runner
-                if task.cancelled.is_set():
-                    raise RuntimeError("cancelled")
-                return runner.run(thread_id, trigger="preview", dry_run=True, heartbeat_md_text=text, record=False)
-
-        self._set_busy(True)
-        self.result.setPlainText(f"Asking the model for thread {thread_id}…")
-        self.prompt.clear()
-        self.raw.clear()
-        self._preview = self._tasks.start(work, self._on_preview, self._on_preview_error)
-
-    def cancel_preview(self) -> None:
-        if self._preview is None:
-            return
-        self._preview.cancel()
-        runner = self._runner
-        if runner is not None:
-            runner.cancel()
-        replaying = self.tabs.currentIndex() == REPLAY_TAB
-        self._preview = None
-        self._set_busy(False)
-        if replaying:
-            self.replay_view.say("Replay cancelled.")
+    def open_thread(self, thread_id: str) -> None:
+        """Show `thread_id`'s file (a failure notification's "Open HEARTBEAT.md")."""
+        index = self.thread_box.findData(thread_id)
+        if index < 0:
+            self.fill_threads(thread_id)
         else:
-            self.result.setPlainText("Preview cancelled.")
-
-    def _on_preview(self, run: RunRecord) -> None:
-        self._preview = None
-        self._set_busy(False)
-        self.result.setPlainText(preview_summary(run))
-        self.prompt.setPlainText(run.prompt or "(no prompt: the precheck skipped the model)")
-        self.raw.setPlainText(run.raw_reply if run.raw_reply is not None else "(no reply)")
-
-    def _on_preview_error(self, message: str) -> None:
-        self._preview = None
-        self._set_busy(False)
-        self.result.setPlainText(f"Preview failed: {message}")
-
-    # ------------------------------------------------------------------ replay
-    def start_replay(self) -> None:
-        thread_id = self.thread_box.currentData()
-        if thread_id is None or self._preview is not None:
-            return
-        from ...core.replay import replay
-
-        text, count = self.text.toPlainText(), self.replay_count.value()
-        db_path, make_runner = self._db_path, self._make_runner
-
-        def work(task: Task) -> ReplayResult:
-            with SqliteStore.worker(db_path) as store:
-                runner = make_runner(store)
-                self._runner = runner
-                thread = store.get_thread(thread_id)
-                fallback = {thread_id: thread.config} if thread else None
-                runs = store.runs.asked(thread_id, count)
-                task.progress.emit((0, len(runs)))
-                return replay(
-                    runs,
-                    runner.llm,
-                    heartbeat_md_text=text,
-                    timeout_s=runner.llm_timeout_s,
-                    default_model=runner.default_model,
-                    fallback=fallback,
-                    progress=lambda done, total, _what: task.progress.emit((done, total)),
-                    cancelled=task.cancelled.is_set,
-                )
-
-        self._set_busy(True)
-        self.tabs.setCurrentIndex(REPLAY_TAB)
-        self.replay_view.say(f"Asking the last {count} runs of thread {thread_id} again with this text…")
-        self._preview = self._tasks.start(
-            work, self._on_replay, self._on_replay_error, progress=self._on_replay_progress
-        )
-
-    def _on_replay_progress(self, value: object) -> None:
-        done, total = cast(tuple[int, int], value)
-        self.busy.setRange(0, max(total, 1))
-        self.busy.setValue(done)
-
-    def _on_replay(self, result: ReplayResult) -> None:
-        self._preview = None
-        self._set_busy(False)
-        self.show_replay(result)
-
-    def show_replay(self, result: ReplayResult) -> None:
-        self.replay_view.show_result(result)
-
-    def _on_replay_error(self, message: str) -> None:
-        self._preview = None
-        self._set_busy(False)
-        self.replay_view.say(f"Replay failed: {message}")
-
-    def _set_busy(self, busy: bool) -> None:
-        self.busy.setRange(0, 0)
-        self.busy.setVisible(busy)
-        self.preview_button.setEnabled(not busy)
-        self.replay_button.setEnabled(not busy)
-        self.cancel_button.setEnabled(busy)
-
-    @property
-    def preview_running(self) -> bool:
-        return self._preview is not None
+            self.thread_box.setCurrentIndex(index)
 
     # ------------------------------------------------------------------ window
     def showEvent(self, event: QShowEvent) -> None:
@@ -403,29 +344,11 @@ class EditorWindow(QWidget):
         self.fill_threads()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.modified:
-            answer = QMessageBox.question(
-                self,
-                "Unsaved changes",
-                "HEARTBEAT.md has unsaved changes. Save them?",
-                QMessageBox.StandardButton.Save
-                | QMessageBox.StandardButton.Discard
-                | QMessageBox.StandardButton.Cancel,
-                QMessageBox.StandardButton.Save,
-            )
-            if answer == QMessageBox.StandardButton.Cancel or (
-                answer == QMessageBox.StandardButton.Save and not self.save()
-            ):
-                event.ignore()
-                return
-            if answer == QMessageBox.StandardButton.Discard:
-                self.text.setPlainText(self._saved_text)
-        self.cancel_preview()
+        if self.modified and not self._settle_unsaved():
+            event.ignore()
+            return
+        self.preview.cancel_preview()
+        self.preview.cancel_all()
         self._tasks.cancel_all()
         self._memory.save(self, "editor")
         super().closeEvent(event)
-
-
-def with_final_newline(text: str) -> str:
-    """What a saved text file ends with (POSIX, and every editor a user may also open it in): a newline."""
-    return text if not text or text.endswith("\n") else text + "\n"

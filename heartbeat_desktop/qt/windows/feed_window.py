@@ -1,5 +1,6 @@
-"""The feed: what the agents posted, with scores and comments. The user can vote, and can undo an
-action an agent took (the undo is recorded, with a snapshot of what was removed)."""
+"""The feed: what the agents posted, with scores and comments. The user can vote, comment (an answer to a post
+raised from an open contradiction note offers to resolve that note: store/answers.py), and undo an action an
+agent took (the undo is recorded, with a snapshot of what was removed)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMessageBox,
+    QPlainTextEdit,
     QPushButton,
     QSplitter,
     QTableView,
@@ -32,6 +34,7 @@ from ..icons import app_icon
 from ..services.tasks import Tasks
 from .models.feed_model import FeedModel
 from .not_useful import NotUsefulButton, offer_rule
+from .notes_pane import offer_resolve
 from .window_state import WindowMemory
 
 USER_VOTER = "user"  # the person's own votes, one per post like a thread's
@@ -89,6 +92,7 @@ class FeedWindow(QWidget):
         detail_layout.addWidget(label)
         detail_layout.addWidget(self.comments, 1)
         detail_layout.addLayout(buttons)
+        detail_layout.addLayout(self._comment_row())
         self.feedback_note = QLabel("")
         self.feedback_note.setAccessibleName("What was noted")
         detail_layout.addWidget(self.feedback_note)
@@ -107,10 +111,25 @@ class FeedWindow(QWidget):
         self.down.clicked.connect(lambda: self._vote("down"))
         self.undo_post.clicked.connect(self._undo_post)
         self.undo_item.clicked.connect(self._undo_item)
+        self.comment_button.clicked.connect(self.add_comment)
         self.comments.currentItemChanged.connect(lambda *_: self._update_buttons())
         if not memory.restore(self, "feed"):
             self.resize(820, 660)
         self._update_buttons()
+
+    def _comment_row(self) -> QHBoxLayout:
+        """Where the user answers a post (an answer to the agent's question may resolve its note)."""
+        self.comment_box = QPlainTextEdit()
+        self.comment_box.setAccessibleName("Your comment on the post")
+        self.comment_box.setPlaceholderText("Your comment or answer to this post…")
+        self.comment_box.setTabChangesFocus(True)
+        self.comment_box.setMaximumHeight(60)
+        self.comment_button = QPushButton("Add co&mment")
+        self.comment_button.setAccessibleName("Add your comment to the post")
+        row = QHBoxLayout()
+        row.addWidget(self.comment_box, 1)
+        row.addWidget(self.comment_button)
+        return row
 
     def refresh(self) -> None:
         """The feed changed outside this window (window_manager.Refreshable): read it again."""
@@ -149,7 +168,8 @@ class FeedWindow(QWidget):
             f"<p><i>#{post.id} · score {post.score:+d} · by {by} for {who}</i></p>"
         )
         for comment in self._store.feed.comments(post.id):
-            item = QListWidgetItem(f"Comment from {comment.thread_id or '—'}: {_plain(comment.content)}")
+            who = "you" if comment.run_id is None and comment.thread_id is None else comment.thread_id or "—"
+            item = QListWidgetItem(f"Comment from {who}: {_plain(comment.content)}")
             item.setData(Qt.ItemDataRole.UserRole, ("comment", comment.id, comment.run_id))
             self.comments.addItem(item)
         for vote in self._store.feed.votes(post.id):
@@ -163,6 +183,7 @@ class FeedWindow(QWidget):
         post = self._selected()
         self.up.setEnabled(post is not None)
         self.down.setEnabled(post is not None)
+        self.comment_button.setEnabled(post is not None)
         self.undo_post.setEnabled(post is not None and post.run_id is not None)
         self.not_useful.setEnabled(post is not None and post.run_id is not None)
         item = self.comments.currentItem()
@@ -178,6 +199,24 @@ class FeedWindow(QWidget):
         except StoreError as exc:
             QMessageBox.warning(self, "Vote", str(exc))
         self._after_change(post.id)
+
+    def add_comment(self) -> None:
+        """The user's comment; on a post the agent raised from an open contradiction note, an offer to resolve it."""
+        post = self._selected()
+        text = self.comment_box.toPlainText().strip()
+        if post is None or not text:
+            return
+        try:
+            answer = self._store.answers.comment(post.id, text)
+        except StoreError as exc:
+            QMessageBox.warning(self, "Comment", str(exc))
+            return
+        self.comment_box.clear()
+        self._after_change(post.id)
+        resolved = offer_resolve(self, self._store, answer.open_notes)
+        if resolved:
+            self.feedback_note.setText("Resolved " + ", ".join(f"note #{n.id}" for n in resolved) + ".")
+            self._on_change()
 
     def _not_useful(self, reason: FeedbackReason | None) -> None:
         post = self._selected()

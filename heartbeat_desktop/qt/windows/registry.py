@@ -63,7 +63,9 @@ def _threads(parts: WindowParts) -> QWidget:
 def _editor(parts: WindowParts) -> QWidget:
     from .editor_window import EditorWindow
 
-    heartbeat_md = paths.ensure_heartbeat_md(parts.data_dir)
+    # Never created here: a HEARTBEAT.md deleted after the first start is shown missing, with "Create it from
+    # the template" (editor_file.py), not silently replaced.
+    heartbeat_md = parts.data_dir / "HEARTBEAT.md"
     return EditorWindow(
         heartbeat_md, paths.db_file(parts.data_dir), parts.memory, parts.thread_choices, parts.make_runner
     )

@@ -1,4 +1,5 @@
-"""Threads: add, rename, remove; for the selected thread its messages and notes, and a box to add one."""
+"""Threads: add, rename, remove; for the selected thread its messages and notes (open and resolved, with Resolve
+and Reopen: notes_pane.py), and a box to add one."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from ...core.ports import StoreError
 from ...store import DEFAULT_THREAD, SqliteStore
 from ..icons import app_icon
 from .models.threads_model import ThreadsModel
+from .notes_pane import NotesPane
 from .window_state import WindowMemory
 
 MESSAGES_SHOWN = 100
@@ -87,11 +89,10 @@ class ThreadsWindow(QWidget):
         return left
 
     def _entries_side(self) -> QWidget:
-        """The chosen thread's messages and open notes, and a box to add one."""
+        """The chosen thread's messages and notes, and a box to add one."""
         self.conversation = QTextBrowser()
         self.conversation.setAccessibleName("Messages")
-        self.notes = QTextBrowser()
-        self.notes.setAccessibleName("Open notes")
+        self.notes = NotesPane(self._store, self._on_change)
         self.input = QPlainTextEdit()
         self.input.setAccessibleName("New message or note")
         self.input.setPlaceholderText("Write a message to the agent, or a note for it to remember… (Ctrl+Enter sends)")
@@ -108,12 +109,12 @@ class ThreadsWindow(QWidget):
         right_layout.setContentsMargins(0, 0, 0, 0)
         messages_label = QLabel("&Messages (newest last):")
         messages_label.setBuddy(self.conversation)
-        notes_label = QLabel("Open &notes:")
-        notes_label.setBuddy(self.notes)
+        notes_label = QLabel("&Notes (an open contradiction reaches every heartbeat until resolved):")
+        notes_label.setBuddy(self.notes.list)
         right_layout.addWidget(messages_label)
         right_layout.addWidget(self.conversation, 3)
         right_layout.addWidget(notes_label)
-        right_layout.addWidget(self.notes, 1)
+        right_layout.addWidget(self.notes, 2)
         right_layout.addWidget(self.input)
         send_row = QHBoxLayout()
         send_row.addWidget(self.kind)
@@ -149,9 +150,9 @@ class ThreadsWindow(QWidget):
         thread = self._store.threads.get(thread_id) if thread_id else None
         self.pause_button.setText("Res&ume" if thread is not None and thread.paused else "&Pause")
         self.send_button.setEnabled(thread_id is not None)
+        self.notes.show_thread(thread_id)
         if thread_id is None:
             self.conversation.clear()
-            self.notes.clear()
             return
         messages = list(reversed(self._store.threads.messages(thread_id, MESSAGES_SHOWN)))
         blocks = [
@@ -161,14 +162,6 @@ class ThreadsWindow(QWidget):
         ]
         self.conversation.setHtml("".join(blocks) or "<p><i>No messages yet.</i></p>")
         self.conversation.verticalScrollBar().setValue(self.conversation.verticalScrollBar().maximum())
-        notes = self._store.threads.notes(thread_id, 100)
-        self.notes.setHtml(
-            "".join(
-                f"<p>{'⚠ contradiction:' if n.kind == 'contradiction' else '• memory:'} {html.escape(n.text)}</p>"
-                for n in notes
-            )
-            or "<p><i>No open notes.</i></p>"
-        )
 
     # ------------------------------------------------------------------ actions
     def add_thread(self) -> None:

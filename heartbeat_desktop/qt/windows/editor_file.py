@@ -1,0 +1,107 @@
+"""Which HEARTBEAT.md the editor shows: the one the chosen thread reads (#27 item 2).
+
+A thread with a workspace (`threads add ID --workspace DIR`) reads DIR/HEARTBEAT.md; every other thread reads
+the data folder's. The editor once always showed the data folder's, so a workspace thread's dry-run preview and
+replay tried a file that thread never reads. Finding a thread's file asks the database, so it is read on a
+background task (`read_thread_file`), never on the GUI thread.
+
+A file that is not there is said and left alone: only the user's explicit "Create it from the template"
+writes one (`create_from_template`); a heartbeat never does after the very first start (#27 item 5).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from ... import paths
+from ...core import heartbeat_md
+from ...core.config import HeartbeatConfig
+from ...files import EDITABLE_MAX_BYTES
+from ...store import SqliteStore
+
+
+@dataclass(frozen=True)
+class ThreadFile:
+    """The file a thread reads, as read now."""
+
+    thread_id: str
+    title: str
+    path: Path
+    workspace: bool  # the thread's own workspace, not the data folder
+    exists: bool
+    text: str
+    warnings: tuple[str, ...]
+    config: HeartbeatConfig | None  # for the tasks' next times in the thread's zone and hours
+    problem: str | None = None  # cannot be opened (too big, not a file): shown, never edited
+
+    def describe(self) -> str:
+        """What the label under the text says: whose file this is and where it lives."""
+        whose = f"the workspace of {self.title}" if self.workspace else "the data folder (threads without a workspace)"
+        state = "" if self.exists else " — does not exist yet"
+        return f"{self.path} — read by {whose}{state}"
+
+
+def thread_file_path(default: Path, workspace: Path | None) -> Path:
+    """The HEARTBEAT.md a thread reads: its workspace's, else the data folder's (`default`)."""
+    return workspace / heartbeat_md.FILENAME if workspace is not None else default
+
+
+def read_thread_file(db_path: Path, default: Path, thread_id: str, title: str) -> ThreadFile:
+    """The thread's file and text (a background task's: a connection of its own, and file I/O)."""
+    with SqliteStore.worker(db_path) as store:
+        thread = store.get_thread(thread_id)
+    workspace = thread.workspace if thread is not None else None
+    config = thread.config if thread is not None else None
+    return read_file(default, thread_id, title, workspace, config)
+
+
+def read_file(
+    default: Path, thread_id: str, title: str, workspace: Path | None, config: HeartbeatConfig | None
+) -> ThreadFile:
+    path = thread_file_path(default, workspace)
+    base = ThreadFile(thread_id, title, path, workspace is not None, False, "", (), config)
+    try:
+        exists = path.exists()
+        size = path.stat().st_size if exists else 0
+    except OSError as exc:
+        return replace(base, problem=str(exc))
+    if size > EDITABLE_MAX_BYTES:
+        too_big = f"{path.name} is {size // 1024} KB; the editor opens files up to 1 MB"
+        return replace(base, exists=True, problem=too_big)
+    text, warnings = heartbeat_md.read_heartbeat_md(path)
+    return replace(base, exists=exists, text=text, warnings=tuple(warnings if exists else ()))
+
+
+def create_from_template(path: Path) -> None:
+    """Write the shipped template to `path`, only if nothing is there (the user asked; never overwrites).
+    Raises OSError (FileExistsError when a file appeared meanwhile)."""
+    with paths.bundled("HEARTBEAT.md").open("rb") as src, path.open("xb") as dst:
+        shutil.copyfileobj(src, dst)
+
+
+def missing_text(file: ThreadFile) -> str:
+    """The banner over a thread's missing file: what that means for its heartbeats and what to do."""
+    return (
+        f"{file.path} does not exist. Heartbeats of {file.title} fail until it does (nothing is created "
+        "behind your back). Create it from the template, or type your own and Save."
+    )
+
+
+def ask_save(parent: QWidget, what: str) -> QMessageBox.StandardButton:
+    """Save, Discard or Cancel for unsaved text (closing the window, switching to another thread's file)."""
+    return QMessageBox.question(
+        parent,
+        "Unsaved changes",
+        f"{what} has unsaved changes. Save them?",
+        QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Save,
+    )
+
+
+def with_final_newline(text: str) -> str:
+    """What a saved text file ends with (POSIX, and every editor a user may also open it in): a newline."""
+    return text if not text or text.endswith("\n") else text + "\n"

@@ -1,0 +1,132 @@
+"""#27 item 2: the editor edits the HEARTBEAT.md the chosen thread reads (its workspace's), says which, and
+offers to create a missing one — never silently. Real widgets, a real store, the loopback Ollama server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from heartbeat_desktop import paths
+from heartbeat_desktop.core.runner import HeartbeatRunner
+from heartbeat_desktop.llm import OllamaClient
+from heartbeat_desktop.qt.windows.editor_window import EditorWindow
+from heartbeat_desktop.qt.windows.window_state import WindowMemory
+from heartbeat_desktop.store import SqliteStore
+from tests.conftest import GOOD_MD
+from tests.support.citing import Act
+from tests.support.ollama_server import OllamaServer
+
+PROJ_MD = "## Rules\nIf the build breaks → post the failing test.\n"
+NONE = '{"action": "none", "reason": "quiet"}'
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, store: SqliteStore) -> Path:
+    ws = tmp_path / "proj"
+    ws.mkdir()
+    (ws / "HEARTBEAT.md").write_text(PROJ_MD, encoding="utf-8")
+    store.threads.create("proj", "Project", ws)
+    return ws
+
+
+def _editor(qtbot, data_dir: Path, ollama: OllamaServer, thread_id: str | None = None) -> EditorWindow:
+    def make_runner(s: SqliteStore) -> HeartbeatRunner:
+        return HeartbeatRunner(s, OllamaClient(ollama.url), default_workspace=data_dir, llm_timeout_s=5)
+
+    window = EditorWindow(
+        data_dir / "HEARTBEAT.md",
+        data_dir / "heartbeat.db",
+        WindowMemory(data_dir),
+        lambda: [("default", "Default"), ("proj", "Project")],
+        make_runner,
+        thread_id=thread_id,
+    )
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: not window.loading, timeout=5000)
+    return window
+
+
+def _choose(qtbot, editor: EditorWindow, thread_id: str) -> None:
+    editor.thread_box.setCurrentIndex(editor.thread_box.findData(thread_id))
+    qtbot.waitUntil(lambda: not editor.loading, timeout=5000)
+
+
+@pytest.fixture(autouse=True)
+def _discard_on_close(monkeypatch) -> None:
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
+
+
+def test_choosing_a_workspace_thread_edits_and_saves_its_own_file(
+    qtbot, store, data_dir: Path, workspace: Path, ollama
+) -> None:
+    editor = _editor(qtbot, data_dir, ollama)
+    assert editor.text.toPlainText() == GOOD_MD and "data folder" in editor.path_label.text()
+    _choose(qtbot, editor, "proj")
+    assert editor.text.toPlainText() == PROJ_MD
+    assert str(workspace / "HEARTBEAT.md") in editor.path_label.text()
+    assert "workspace of Project" in editor.path_label.text() and "of Project" in editor.windowTitle()
+    assert "post the failing test" in editor.parsed.toPlainText()
+    editor.text.setPlainText(PROJ_MD + "If a PR waits → comment.\n")
+    assert editor.save()
+    assert (workspace / "HEARTBEAT.md").read_text() == PROJ_MD + "If a PR waits → comment.\n"
+    assert (data_dir / "HEARTBEAT.md").read_text() == GOOD_MD  # the data folder's is untouched
+
+
+def test_preview_and_replay_try_the_workspace_threads_file(
+    qtbot, store, data_dir: Path, workspace: Path, ollama
+) -> None:
+    editor = _editor(qtbot, data_dir, ollama, thread_id="proj")
+    assert editor.thread_box.currentData() == "proj" and editor.text.toPlainText() == PROJ_MD
+    ollama.script(Act(NONE))
+    editor.preview.preview_button.click()
+    qtbot.waitUntil(lambda: not editor.preview.preview_running, timeout=10000)
+    assert "post the failing test" in editor.preview.prompt.toPlainText()
+    assert "Summarise open questions" not in editor.preview.prompt.toPlainText()
+
+
+def test_a_missing_file_is_offered_from_the_template_never_created_silently(
+    qtbot, store, data_dir: Path, workspace: Path, ollama
+) -> None:
+    (workspace / "HEARTBEAT.md").unlink()
+    editor = _editor(qtbot, data_dir, ollama, thread_id="proj")
+    assert not (workspace / "HEARTBEAT.md").exists()
+    assert editor.create_button.isVisibleTo(editor) and "does not exist" in editor.banner.text()
+    assert "Heartbeats of Project fail until it does" in editor.banner.text()
+    assert "does not exist yet" in editor.path_label.text()
+    assert "fail until it does" in editor.parsed.toPlainText()  # not "heartbeats will be skipped"
+    editor.create_button.click()
+    qtbot.waitUntil(lambda: not editor.loading, timeout=5000)
+    template = paths.bundled("HEARTBEAT.md").read_text(encoding="utf-8")
+    assert (workspace / "HEARTBEAT.md").read_text(encoding="utf-8") == template
+    assert editor.text.toPlainText() == template and not editor.create_button.isVisibleTo(editor)
+    assert "Created" in editor.banner.text()
+
+
+def test_a_deleted_data_folder_file_is_not_recreated_by_opening_the_editor(qtbot, store, data_dir, ollama) -> None:
+    (data_dir / "HEARTBEAT.md").unlink()
+    editor = _editor(qtbot, data_dir, ollama)
+    assert not (data_dir / "HEARTBEAT.md").exists()
+    assert editor.create_button.isVisibleTo(editor) and editor.text.toPlainText() == ""
+
+
+def test_switching_threads_with_unsaved_text_asks_and_cancel_keeps_it(
+    qtbot, store, data_dir: Path, workspace: Path, ollama, monkeypatch
+) -> None:
+    editor = _editor(qtbot, data_dir, ollama)
+    editor.text.setPlainText("my unsaved rules")
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
+    _choose(qtbot, editor, "proj")
+    assert editor.thread_box.currentData() == "default" and editor.text.toPlainText() == "my unsaved rules"
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Save)
+    _choose(qtbot, editor, "proj")
+    assert editor.text.toPlainText() == PROJ_MD
+    assert (data_dir / "HEARTBEAT.md").read_text() == "my unsaved rules\n"
+
+
+def test_open_thread_shows_that_threads_file(qtbot, store, data_dir: Path, workspace: Path, ollama) -> None:
+    editor = _editor(qtbot, data_dir, ollama)
+    editor.open_thread("proj")
+    qtbot.waitUntil(lambda: not editor.loading and editor.text.toPlainText() == PROJ_MD, timeout=5000)

@@ -1,0 +1,77 @@
+"""Issue #27 item 8, the command line's edges: a closed reader, what reaches the terminal, `open` without an
+app, `threads rename`, a bad thread id. A real process, a real data dir, as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from heartbeat_desktop.store import SqliteStore
+from tests.conftest import REPO
+from tests.test_cli import cli
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The user's environment: Python buffers stdout to a pipe (PYTHONUNBUFFERED, set where the tests run,
+    would hide the failure at exit), no LOG_LEVEL."""
+    drop = ("LOG_LEVEL", "PYTHONUNBUFFERED")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    return env | {"HEARTBEAT_DATA_DIR": str(data_dir), "OLLAMA_HOST": "http://127.0.0.1:9", **extra}
+
+
+@pytest.mark.parametrize(
+    "args", [("config", "get"), ("check", "--json"), ("status",), ("history",), ("--help",), ("threads", "--help")]
+)
+def test_a_reader_gone_before_the_answer_ends_the_command_quietly(data_dir: Path, args: tuple[str, ...]) -> None:
+    """`… | head`: the answer is buffered and written at exit, where Python printed "Exception ignored …
+    Broken pipe" and exited 120. Now every command (and --help) ends as cat does: nothing said, 141."""
+    cli(data_dir, "run-now")  # something for history to print (a failed run: nothing listens on port 9)
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the command writes a byte
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "heartbeat_desktop", *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            env=_env(data_dir),
+            cwd=REPO,
+            timeout=60,
+            text=True,
+        )
+    finally:
+        os.close(write)
+    assert proc.stderr == "" and proc.returncode == 141, (proc.returncode, proc.stderr)
+
+
+def test_log_warnings_stay_in_the_log_unless_asked_for(data_dir: Path) -> None:
+    """`status` printed a stored setting's log warning (three times) among its lines; now it says the problem
+    once, as a line of its answer, and the log file keeps the record. LOG_LEVEL brings records back to stderr."""
+    store = SqliteStore(data_dir / "heartbeat.db")
+    store.settings.set("llm_timeout", "abc")  # as a hand edit or an older version may leave it
+    store.close()
+    status = subprocess.run(
+        [sys.executable, "-m", "heartbeat_desktop", "status"],
+        capture_output=True,
+        text=True,
+        env=_env(data_dir),
+        cwd=REPO,
+        timeout=60,
+    )
+    assert status.returncode == 0 and status.stderr == "", status.stderr
+    said = [line for line in status.stdout.splitlines() if "llm_timeout='abc' ignored" in line]
+    assert said == ["Setting warning: llm_timeout='abc' ignored (Input should be a valid number, unable to parse "
+                    "string as a number); using the default"], status.stdout  # fmt: skip
+    assert "llm_timeout='abc' ignored" in (data_dir / "logs" / "heartbeat.log").read_text(encoding="utf-8")
+    asked = subprocess.run(
+        [sys.executable, "-m", "heartbeat_desktop", "status"],
+        capture_output=True,
+        text=True,
+        env=_env(data_dir, LOG_LEVEL="WARNING"),
+        cwd=REPO,
+        timeout=60,
+    )
+    assert "[HEARTBEAT] WARNING: Setting llm_timeout='abc' ignored" in asked.stderr

@@ -75,3 +75,34 @@ def test_log_warnings_stay_in_the_log_unless_asked_for(data_dir: Path) -> None:
         timeout=60,
     )
     assert "[HEARTBEAT] WARNING: Setting llm_timeout='abc' ignored" in asked.stderr
+
+
+def test_a_bad_thread_id_is_said_before_anything_else(data_dir: Path) -> None:
+    """`threads add "Bad Id" --workspace typo` complained about the workspace first; the id is what is wrong
+    whatever else is, and is said first."""
+    result = cli(data_dir, "threads", "add", "Bad Id", "--workspace", str(data_dir / "no-such-dir"))
+    assert result.returncode == 2 and "invalid thread id 'Bad Id'" in result.stderr, result.stderr
+    assert "workspace" not in result.stderr
+
+
+def test_threads_rename_changes_the_title_and_keeps_the_id(data_dir: Path) -> None:
+    assert cli(data_dir, "threads", "add", "work", "--title", "Work").returncode == 0
+    assert cli(data_dir, "message", "--thread", "work", "Remind me to call Ana.").returncode == 0
+    renamed = cli(data_dir, "threads", "rename", "work", "Day", "job")
+    assert renamed.returncode == 0 and "titled 'Day job' (its id stays work)" in renamed.stdout, renamed.stderr
+    store = SqliteStore(data_dir / "heartbeat.db")
+    try:
+        thread = store.threads.require("work")
+        assert thread.title == "Day job" and [m.text for m in store.recent_messages("work", 5)] == [
+            "Remind me to call Ana."
+        ]
+    finally:
+        store.close()
+    assert "rename" in cli(data_dir, "threads", "--help").stdout
+    for args, says in (
+        (("threads", "rename", "nope", "X"), "no thread 'nope'"),
+        (("threads", "rename", "work", " "), "the title is empty"),
+        (("threads", "rename", "work", "x" * 300), "the most is 200"),
+    ):
+        refused = cli(data_dir, *args)
+        assert refused.returncode == 2 and says in refused.stderr, (args, refused.stderr)

@@ -47,6 +47,7 @@ from .threads import (
     cmd_threads_list,
     cmd_threads_pause,
     cmd_threads_remove,
+    cmd_threads_rename,
 )
 
 # argparse exports no public name for what add_subparsers returns, and the class is generic only in the
@@ -233,7 +234,7 @@ def _settings_commands(sub: Subparsers) -> None:
 
 
 def _threads_commands(sub: Subparsers) -> None:
-    _group, actions = _actions(sub, "threads", "list, add, remove, pause or resume threads")
+    _group, actions = _actions(sub, "threads", "list, add, rename, remove, pause or resume threads")
     p = _command(actions, "list", cmd_threads_list, read_only=True, help="the threads, paused ones marked")
     p.add_argument("--json", action="store_true")
 
@@ -241,6 +242,12 @@ def _threads_commands(sub: Subparsers) -> None:
     p.add_argument("id", metavar="ID")
     p.add_argument("--title")
     p.add_argument("--workspace", help="directory holding this thread's HEARTBEAT.md")
+
+    p = _command(
+        actions, "rename", cmd_threads_rename, tells_app=True, help="give a thread a new title (its id stays)"
+    )
+    p.add_argument("id", metavar="ID")
+    p.add_argument("title", nargs="+", metavar="TITLE")
 
     p = _command(actions, "remove", cmd_threads_remove, tells_app=True, help="remove a thread")
     p.add_argument("id", metavar="ID")

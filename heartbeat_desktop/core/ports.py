@@ -159,10 +159,10 @@ class HeartbeatStore(Protocol):
         """How many posts, comments and votes the thread made since `since` (the daily caps)."""
         ...
 
-    def same_post_since(self, title: str, content: str, since: float) -> int | None:
-        """The id of a post in the feed since `since` with the same title and content (ignoring case and
-        spacing), whichever thread made it: the feed is one, and one summary posted by three threads is
-        the same noise three times."""
+    def same_post_since(self, title: str, content: str, since: float) -> tuple[int, str | None] | None:
+        """(id, thread id) of a post in the feed since `since` with the same title and content (ignoring case
+        and spacing), whichever thread made it: the feed is one, and one summary posted by three threads is
+        the same noise three times. The thread id is None for a post whose thread was removed."""
         ...
 
     def recent_answers(self, thread_id: str, limit: int) -> list[tuple[str, str | None]]:

@@ -162,6 +162,7 @@ def cmd_replay(store: SqliteStore, args: argparse.Namespace) -> int:
         timeout_s=settings.llm_timeout,
         default_model=settings.default_model,
         fallback=configs,
+        providers={p.name for p in store.providers.list()},
         progress=progress,
     )
     unanswered = result.errors and result.errors == len(result.items)
@@ -188,6 +189,8 @@ def cmd_replay(store: SqliteStore, args: argparse.Namespace) -> int:
         line = f"{result.changed} of {answered} decision(s) changed."
         if result.errors:
             line += f" {result.errors} run(s) not answered by the model server."
+        if result.not_replayable:
+            line += f" {len(result.not_replayable)} run(s) not replayable (listed above)."
         print(line)
     if unanswered:
         print(f"heartbeat-desktop: error: no run was answered: {result.first_error()}", file=sys.stderr)

@@ -75,6 +75,8 @@ class LLMReply:
     # the user should know about it (a server refused a format and the client fell back).
     output_format: str | None = None
     notices: tuple[str, ...] = ()
+    # The provider that answered (set by the router): a run keeps it, so replay asks the same one again.
+    provider: str | None = None
 
 
 class LLMClient(Protocol):

@@ -337,7 +337,9 @@ def test_a_recorded_run_the_server_never_answered_is_skipped_and_counted(
     assert "not replayable: the model never answered it" in text and "1 run(s) not replayable" in text, text
 
 
-def test_replay_asks_the_provider_each_run_was_made_on(data_dir: Path, store: SqliteStore, ollama: OllamaServer) -> None:
+def test_replay_asks_the_provider_each_run_was_made_on(
+    data_dir: Path, store: SqliteStore, ollama: OllamaServer
+) -> None:
     """#27 item 8: replay blamed the app's Ollama for a run made on another provider (one server down stopped
     every run after it, "not asked: cannot reach Ollama"), and a run whose provider was removed went to Ollama
     under the provider's prefix. Each run is asked of its own provider; a removed one is named."""

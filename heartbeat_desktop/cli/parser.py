@@ -243,9 +243,7 @@ def _threads_commands(sub: Subparsers) -> None:
     p.add_argument("--title")
     p.add_argument("--workspace", help="directory holding this thread's HEARTBEAT.md")
 
-    p = _command(
-        actions, "rename", cmd_threads_rename, tells_app=True, help="give a thread a new title (its id stays)"
-    )
+    p = _command(actions, "rename", cmd_threads_rename, tells_app=True, help="give a thread a new title (its id stays)")
     p.add_argument("id", metavar="ID")
     p.add_argument("title", nargs="+", metavar="TITLE")
 

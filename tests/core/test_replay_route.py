@@ -14,7 +14,10 @@ def _run(model: str, provider: str | None) -> RunRecord:
 
 
 def test_each_run_is_asked_of_its_own_provider() -> None:
-    assert model_for(_run("llama:smollm2", "llama"), None, "llama3.2", {"ollama", "llama"}) == ("llama:smollm2", "llama")
+    assert model_for(_run("llama:smollm2", "llama"), None, "llama3.2", {"ollama", "llama"}) == (
+        "llama:smollm2",
+        "llama",
+    )
     assert model_for(_run("qwen3:4b", "ollama"), None, "llama3.2", {"ollama"}) == ("qwen3:4b", "ollama")
     # a provider named like the tag's prefix, added after the run: the run was Ollama's, and stays so
     assert model_for(_run("qwen3:4b", "ollama"), None, "llama3.2", {"ollama", "qwen3"}) == ("ollama:qwen3:4b", "ollama")

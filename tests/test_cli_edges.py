@@ -106,3 +106,56 @@ def test_threads_rename_changes_the_title_and_keeps_the_id(data_dir: Path) -> No
     ):
         refused = cli(data_dir, *args)
         assert refused.returncode == 2 and says in refused.stderr, (args, refused.stderr)
+
+
+def _open_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    quiet = {"QT_QPA_PLATFORM": "offscreen", "HEARTBEAT_TRAY_WAIT": "0", "HEARTBEAT_ENABLED": "0"}
+    return _env(data_dir, **quiet | extra)
+
+
+def test_open_without_a_running_app_starts_it_in_the_background_and_returns(data_dir: Path) -> None:
+    """`open settings` with no app became the app and never returned: a script (or `$(…)`, which waits for
+    every holder of the pipe) hung. Now it starts the app detached and returns once the window is open."""
+    import json
+    import time
+
+    env = _open_env(data_dir)
+    started = time.monotonic()
+    # capture_output: were the app to hold our pipes, this would not return until the app quits
+    opened = subprocess.run(
+        [sys.executable, "-m", "heartbeat_desktop", "open", "settings"],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    try:
+        assert opened.returncode == 0, opened.stderr
+        assert opened.stdout.startswith("started Heartbeat Desktop (pid ") and "opened settings" in opened.stdout
+        assert time.monotonic() - started < 45
+        status = subprocess.run(
+            [sys.executable, "-m", "heartbeat_desktop", "status", "--json"],
+            capture_output=True, text=True, env=env, cwd=REPO, timeout=60,
+        )  # fmt: skip
+        app = json.loads(status.stdout)
+        assert app["app_running"] and app["app_answering"], status.stdout
+        pid = int(opened.stdout.split("pid ")[1].split(")")[0])
+        assert app["app_pid"] == pid and os.getsid(pid) == pid  # a session of its own: the terminal's signals miss it
+        again = subprocess.run(
+            [sys.executable, "-m", "heartbeat_desktop", "open", "feed"],
+            capture_output=True, text=True, env=env, cwd=REPO, timeout=60,
+        )  # fmt: skip
+        assert again.returncode == 0 and "already running; opened feed" in again.stderr, again.stderr
+    finally:
+        subprocess.run([sys.executable, "-m", "heartbeat_desktop", "quit"], env=env, cwd=REPO, timeout=60)
+    assert (data_dir / "logs" / "app-output.log").exists()
+
+
+def test_open_says_so_when_the_app_cannot_start(data_dir: Path) -> None:
+    """The app dies at start (here: a Qt platform that does not exist): one line with what it said, exit 1,
+    and no wait for the whole bound."""
+    result = subprocess.run(
+        [sys.executable, "-m", "heartbeat_desktop", "open", "settings"],
+        capture_output=True, text=True, env=_open_env(data_dir, QT_QPA_PLATFORM="no-such-platform"), cwd=REPO,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("heartbeat-desktop: error: Heartbeat Desktop exited at start"), result.stderr
+    assert "no-such-platform" in (data_dir / "logs" / "app-output.log").read_text(encoding="utf-8")

@@ -158,7 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _app_commands(sub: Subparsers) -> None:
     """The running app's verbs (core.control) that a shell asks for by name."""
     p = _command(
-        sub, "open", cmd_open, needs_store=False, help="open a window of the running app (starting it if needed)"
+        sub,
+        "open",
+        cmd_open,
+        needs_store=False,
+        help="open a window of the running app (starting it in the background if needed)",
     )
     p.add_argument("window", choices=tuple(WINDOWS))
     p = _command(sub, "close", cmd_close, needs_store=False, help="close a window of the running app")

@@ -190,7 +190,7 @@ def test_replay_with_an_edited_heartbeat_md_rebuilds_only_the_rules(
     assert "titled Reminder" in sent["messages"][0]["content"]
     assert "titled Reminder" not in recorded["messages"][0]["content"]
     assert sent["messages"][1] == recorded["messages"][1]  # the context the run saw, unchanged
-    assert "0 of 1 decision(s) changed." in result.stdout and "none  →  none" in result.stdout
+    assert "0 of 1 decision changed." in result.stdout and "none  →  none" in result.stdout
 
 
 def test_replay_in_reason_first_mode_and_of_a_run_recorded_before_replay_existed(
@@ -242,7 +242,7 @@ def test_replay_with_the_server_down_reports_errors_not_changes_and_keeps_the_hi
     assert out["items"][1]["after"]["detail"].startswith("not asked: cannot reach Ollama")  # asked once only
     text = cli(data_dir, "replay", host="http://127.0.0.1:9")
     assert "not answered: cannot reach Ollama" in text.stdout and "CHANGED" not in text.stdout
-    assert "0 of 0 decision(s) changed. 2 run(s) not answered" in text.stdout
+    assert "0 of 0 decisions changed. 2 runs not answered" in text.stdout
     assert snapshot(data_dir) == before
 
 
@@ -334,7 +334,7 @@ def test_a_recorded_run_the_server_never_answered_is_skipped_and_counted(
     assert skipped["run_id"] == failed.id and skipped["why"].startswith("the model never answered it (model "), out
     assert len(ollama.chat_requests()) == asked_before  # nothing was asked
     text = cli(data_dir, "replay", "--model", "llama3.2", host=ollama.url).stdout
-    assert "not replayable: the model never answered it" in text and "1 run(s) not replayable" in text, text
+    assert "not replayable: the model never answered it" in text and "1 run not replayable" in text, text
 
 
 def test_replay_asks_the_provider_each_run_was_made_on(

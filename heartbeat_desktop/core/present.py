@@ -34,6 +34,12 @@ def local_time(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
+def count_of(n: int, noun: str) -> str:
+    """ "1 model", "2 models", "0 runs": every count the command line prints reads as English ("1 models",
+    "run(s)" did not)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 # ---------------------------------------------------------------------------- runs
 
 

@@ -4,6 +4,7 @@ app, `threads rename`, a bad thread id. A real process, a real data dir, as a us
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from heartbeat_desktop.store import SqliteStore
 from tests.conftest import REPO
+from tests.support.ollama_server import OllamaServer
 from tests.test_cli import cli
 
 
@@ -159,3 +161,32 @@ def test_open_says_so_when_the_app_cannot_start(data_dir: Path) -> None:
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.startswith("heartbeat-desktop: error: Heartbeat Desktop exited at start"), result.stderr
     assert "no-such-platform" in (data_dir / "logs" / "app-output.log").read_text(encoding="utf-8")
+
+
+def test_every_time_the_command_line_prints_has_one_pattern_and_counts_read_as_english(
+    data_dir: Path, ollama: OllamaServer
+) -> None:
+    """#27 item 8: `check` printed a task's next time as "Mon 07 Dec 09:00" beside history's and status's
+    "2026-12-07 09:00:00"; `feed` said "1 comments"."""
+    import re
+
+    from tests.support.citing import Act
+    from tests.test_cli import POST
+
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+    (data_dir / "HEARTBEAT.md").write_text(
+        "## Rules\nIf a summary is asked for → post it.\n## Tasks\n- daily 08:00: post a summary\n", encoding="utf-8"
+    )
+    checked = cli(data_dir, "check").stdout
+    assert re.search(rf"daily 08:00: post a summary — next {stamp}\n", checked), checked
+    ollama.script(Act(POST))
+    assert cli(data_dir, "message", "Please post a summary.").returncode == 0
+    assert cli(data_dir, "run-now", host=ollama.url).returncode == 0
+    with sqlite3.connect(data_dir / "heartbeat.db") as db:  # one comment, as the user's own
+        db.execute(
+            "INSERT INTO comments (post_id, thread_id, content, created_at) SELECT id, NULL, 'Thanks', 0 FROM posts"
+        )
+    feed = cli(data_dir, "feed").stdout
+    assert re.search(rf"\[default, {stamp}, 1 comment\]$", feed.strip()), feed
+    for shown in (cli(data_dir, "history").stdout, cli(data_dir, "status").stdout):
+        assert re.search(stamp, shown) and "+00:00" not in shown, shown

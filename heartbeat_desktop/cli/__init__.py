@@ -5,9 +5,11 @@ server, a database error), 2 usage (bad arguments, unknown thread, out-of-range 
 line on stderr; the traceback only with LOG_LEVEL=DEBUG.
 
 The package: `parser` is the grammar, one module per command group does the work (`run`, `config`,
-`check`, `threads`, `provider`, `api`, `app`), `common` holds what they share, and the text and JSON of
-runs, threads and posts come from `core.present` (shared with the local API). `main` here opens the
-store each command needs and turns exceptions into exit codes, so no command has to.
+`check`, `threads`, `provider`, `api`, `app`; `background` starts the app for `open`), `common` holds what
+they share, and the text and JSON of runs, threads and posts come from `core.present` (shared with the local
+API). `main` here opens the store each command needs and turns exceptions into exit codes, so no command
+has to; it also sends the answer before returning, so a reader that went away (`| head`) ends the command
+quietly with 141, whichever command it was.
 
 No arguments means the tray app, and that path imports nothing of the command line: not the grammar, not
 the commands, not the store (issue #17: launch to tray within 400 ms). Everything else is imported when a

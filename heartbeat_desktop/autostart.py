@@ -24,10 +24,16 @@ RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 AT_LOGIN_TRAY_WAIT_S = 60
 
 
+def app_command() -> list[str]:
+    """This program, started again the way it runs now: the bundle's executable, or this Python with the
+    package (also what `open WINDOW` starts in the background, cli/background.py)."""
+    return [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "heartbeat_desktop"]
+
+
 def launch_command(environ: dict[str, str] | None = None, platform: str = sys.platform) -> list[str]:
     """This app as it runs now. A profile chosen with HEARTBEAT_DATA_DIR is carried along (through `env`
     where there is one), or Start at login would open the default profile, not the one that asked."""
-    command = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "heartbeat_desktop"]
+    command = app_command()
     data_dir = (os.environ if environ is None else environ).get("HEARTBEAT_DATA_DIR")
     if data_dir and platform != "win32":
         command = ["/usr/bin/env", f"HEARTBEAT_DATA_DIR={Path(data_dir).expanduser().resolve()}", *command]

@@ -1,7 +1,9 @@
 """Logging: every line starts with `[HEARTBEAT]`, level from `LOG_LEVEL`, a rotating file in the log dir.
 
-The console handler is for the CLI: warnings and errors only (the CLI's own output is its answer), unless
-LOG_LEVEL asks for more.
+The console (stderr): the tray app shows its warnings and errors there. A command of the command line
+prints its own answer, once, and leaves the log's records to the log file (a failed run was said twice,
+and `status` printed a stored setting's warning between its lines), unless the user asks for them with
+LOG_LEVEL, or there is no log file to keep them.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ def debug_enabled() -> bool:
     return level_from_env() <= logging.DEBUG
 
 
-def setup(log_dir: Path | None, *, console: bool = True) -> logging.Logger:
-    """Configure the `heartbeat_desktop` logger tree. Idempotent: old handlers are replaced."""
+def setup(log_dir: Path | None, *, console: bool = True, command: bool = False) -> logging.Logger:
+    """Configure the `heartbeat_desktop` logger tree. Idempotent: old handlers are replaced. `command`: a
+    command of the command line, whose console gets records only when LOG_LEVEL asks (see above)."""
     level = level_from_env()
     root = logging.getLogger("heartbeat_desktop")
     root.setLevel(level)
@@ -62,12 +65,12 @@ def setup(log_dir: Path | None, *, console: bool = True) -> logging.Logger:
             file_handler.setFormatter(InertFormatter(FORMAT))
             file_handler.setLevel(level)
             root.addHandler(file_handler)
-    if console:
+    explicit = "LOG_LEVEL" in os.environ
+    if console and (explicit or not command or not root.handlers):
         stream = logging.StreamHandler(sys.stderr)
         stream.setFormatter(InertFormatter(CONSOLE_FORMAT))
         # A record the command's own answer already says (a failed run) would be printed twice.
         stream.addFilter(lambda record: not getattr(record, "answered", False))
-        explicit = "LOG_LEVEL" in os.environ
         stream.setLevel(level if explicit else logging.WARNING)
         root.addHandler(stream)
     return root

@@ -646,9 +646,11 @@ def test_a_stored_ollama_host_that_is_ignored_is_ignored_everywhere(
     result = cli(data_dir, "run-now", "--json", host=ollama.url)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["status"] == "ok" and len(ollama.chat_requests()) == 1
-    assert "notaurl" in result.stderr  # the warning still says what was ignored
+    # the warning still says what was ignored: in the log, and in `status` (#27 item 8: not as a log line)
+    assert "notaurl" in (data_dir / "logs" / "heartbeat.log").read_text(encoding="utf-8")
     status = json.loads(cli(data_dir, "status", "--json", host=ollama.url).stdout)
     assert status["ollama_host"] == ollama.url
+    assert any("notaurl" in warning for warning in status["settings_warnings"])
 
 
 def test_a_heartbeat_md_deleted_or_unreadable_is_reported_and_never_replaced(data_dir: Path) -> None:

@@ -190,7 +190,7 @@ def test_replay_with_an_edited_heartbeat_md_rebuilds_only_the_rules(
     assert "titled Reminder" in sent["messages"][0]["content"]
     assert "titled Reminder" not in recorded["messages"][0]["content"]
     assert sent["messages"][1] == recorded["messages"][1]  # the context the run saw, unchanged
-    assert "0 of 1 decision(s) changed." in result.stdout and "none  →  none" in result.stdout
+    assert "0 of 1 decision changed." in result.stdout and "none  →  none" in result.stdout
 
 
 def test_replay_in_reason_first_mode_and_of_a_run_recorded_before_replay_existed(
@@ -242,7 +242,7 @@ def test_replay_with_the_server_down_reports_errors_not_changes_and_keeps_the_hi
     assert out["items"][1]["after"]["detail"].startswith("not asked: cannot reach Ollama")  # asked once only
     text = cli(data_dir, "replay", host="http://127.0.0.1:9")
     assert "not answered: cannot reach Ollama" in text.stdout and "CHANGED" not in text.stdout
-    assert "0 of 0 decision(s) changed. 2 run(s) not answered" in text.stdout
+    assert "0 of 0 decisions changed. 2 runs not answered" in text.stdout
     assert snapshot(data_dir) == before
 
 
@@ -316,16 +316,59 @@ def test_eval_with_nothing_actionable_does_not_blame_the_model(
     assert replayed.returncode == 2 and "nothing actionable" in replayed.stderr
 
 
-def test_a_recorded_run_the_server_never_answered_is_not_a_changed_decision(
+def test_a_recorded_run_the_server_never_answered_is_skipped_and_counted(
     data_dir: Path, store: SqliteStore, ollama: OllamaServer
 ) -> None:
     """The second README-only attack (#25): a run that had failed with "model not installed" replayed as
-    `error → none  CHANGED`; there was no decision then to compare with."""
+    `error → none  CHANGED`; there was no decision then to compare with. #27 item 8: such a run (never
+    answered: the server down, no such model) is not asked again at all; replay says so and counts it."""
     store.threads.add_message("default", "Remind me today to call Ana.")
     store.threads.set_config("default", HeartbeatConfig(always_ask=True, model="not-installed"))
     runner = HeartbeatRunner(store, OllamaClient(ollama.url), default_workspace=data_dir, llm_timeout_s=5)
     failed = runner.run("default", trigger="manual")
     assert failed.status == "failed" and failed.error_kind == "model_not_found"
+    asked_before = len(ollama.chat_requests())
     out = json.loads(cli(data_dir, "replay", "--model", "llama3.2", "--json", host=ollama.url).stdout)
-    assert len(out["items"]) == 1 and out["items"][0]["before"]["outcome"] == "error", out
-    assert out["changed"] == 0 and not out["items"][0]["changed"], out
+    assert out["items"] == [] and out["changed"] == 0, out
+    [skipped] = out["not_replayable"]
+    assert skipped["run_id"] == failed.id and skipped["why"].startswith("the model never answered it (model "), out
+    assert len(ollama.chat_requests()) == asked_before  # nothing was asked
+    text = cli(data_dir, "replay", "--model", "llama3.2", host=ollama.url).stdout
+    assert "not replayable: the model never answered it" in text and "1 run not replayable" in text, text
+
+
+def test_replay_asks_the_provider_each_run_was_made_on(
+    data_dir: Path, store: SqliteStore, ollama: OllamaServer
+) -> None:
+    """#27 item 8: replay blamed the app's Ollama for a run made on another provider (one server down stopped
+    every run after it, "not asked: cannot reach Ollama"), and a run whose provider was removed went to Ollama
+    under the provider's prefix. Each run is asked of its own provider; a removed one is named."""
+    from tests.support.provider_servers import ProviderServer
+
+    server = ProviderServer("openai", key=None, models=("smollm2",))
+    try:
+        assert cli(data_dir, "provider", "add", "llama", "--kind", "openai", "--url", server.base_url).returncode == 0
+        store.threads.create("work", "Work")
+        store.threads.set_config("work", HeartbeatConfig(always_ask=True, model="llama:smollm2"))
+        store.threads.set_config("default", HeartbeatConfig(always_ask=True, model="llama3.2"))
+        ollama.default = Reply(NONE)
+        on_llama = cli(data_dir, "run-now", "--thread", "work", "--json", host=ollama.url)
+        on_ollama = cli(data_dir, "run-now", "--json", host=ollama.url)  # newer: replayed first
+        assert json.loads(on_llama.stdout)["status"] == json.loads(on_ollama.stdout)["status"] == "ok"
+        chats = [r for r in server.requests if r["path"].endswith("/chat/completions")]
+        assert len(chats) == 1
+        result = cli(data_dir, "replay", "--json", host="http://127.0.0.1:9")  # the app's Ollama is down now
+        out = json.loads(result.stdout)
+        by_thread = {item["thread_id"]: item for item in out["items"]}
+        assert by_thread["default"]["after"]["outcome"] == "error"
+        assert by_thread["work"]["after"]["outcome"] == "valid", out  # asked of llama, not blamed on Ollama
+        assert by_thread["work"]["model"] == "llama:smollm2"
+        assert len([r for r in server.requests if r["path"].endswith("/chat/completions")]) == 2
+    finally:
+        server.stop()
+    assert cli(data_dir, "provider", "remove", "llama").returncode == 0
+    asked_before = len(ollama.chat_requests())
+    out = json.loads(cli(data_dir, "replay", "--thread", "work", "--json", host=ollama.url).stdout)
+    assert out["items"] == [] and len(ollama.chat_requests()) == asked_before, out
+    [gone] = out["not_replayable"]
+    assert "made with llama:smollm2 on provider 'llama', which no longer exists" in gone["why"], gone

@@ -35,7 +35,7 @@ def test_not_useful_from_the_command_line_and_what_history_shows(
     assert [(e["kind"], e["reason"], e["source"]) for e in listed["events"]] == [("not_useful", "already_knew", "cli")]
     assert listed["act_on"] == {"kept": 0, "rejected": 1, "pending": 0, "rate": 0.0}
     text = cli(data_dir, "feedback", "list").stdout
-    assert "not useful (already knew)" in text and "kept 0 of 1 judged actions (0%)" in text
+    assert "not useful (already knew)" in text and "kept 0 of 1 judged action (0%)" in text
 
     history = {r["id"]: r for r in json.loads(cli(data_dir, "history", "--json").stdout)}
     assert history[acted.id]["feedback"]["outcome"] == "rejected"

@@ -5,9 +5,11 @@ server, a database error), 2 usage (bad arguments, unknown thread, out-of-range 
 line on stderr; the traceback only with LOG_LEVEL=DEBUG.
 
 The package: `parser` is the grammar, one module per command group does the work (`run`, `config`,
-`check`, `threads`, `provider`, `api`, `app`), `common` holds what they share, and the text and JSON of
-runs, threads and posts come from `core.present` (shared with the local API). `main` here opens the
-store each command needs and turns exceptions into exit codes, so no command has to.
+`check`, `threads`, `provider`, `api`, `app`; `background` starts the app for `open`), `common` holds what
+they share, and the text and JSON of runs, threads and posts come from `core.present` (shared with the local
+API). `main` here opens the store each command needs and turns exceptions into exit codes, so no command
+has to; it also sends the answer before returning, so a reader that went away (`| head`) ends the command
+quietly with 141, whichever command it was.
 
 No arguments means the tray app, and that path imports nothing of the command line: not the grammar, not
 the commands, not the store (issue #17: launch to tray within 400 ms). Everything else is imported when a
@@ -16,6 +18,7 @@ command runs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -67,19 +70,40 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _setup_logging() -> None:
+def _setup_logging(*, command: bool = False) -> None:
     try:
         log_directory = paths.log_dir()
     except OSError as exc:
         print(f"heartbeat-desktop: cannot create log directory: {exc}", file=sys.stderr)
         log_directory = None
-    logging_setup.setup(log_directory)
+    logging_setup.setup(log_directory, command=command)
 
 
 def main(argv: list[str] | None = None) -> int:
     os.umask(paths.PRIVATE_UMASK)  # everything the app writes is the user's alone (see paths.py)
-    with inert_output():  # a model's or a server's text never drives the terminal (core/terminal.py)
-        return _main(argv)
+    try:
+        with inert_output():  # a model's or a server's text never drives the terminal (core/terminal.py)
+            try:
+                return _main(argv)
+            finally:  # also after --help or a usage error (SystemExit): their text is buffered too
+                _flush_answer()
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _flush_answer() -> None:
+    """Send what is still buffered now, while a closed reader can be caught here: at the interpreter's exit
+    the same failure prints "Exception ignored … Broken pipe" and ends with status 120."""
+    if sys.stdout is not None:
+        sys.stdout.flush()
+
+
+def _reader_gone() -> int:
+    """`status | head -1`: the reader has what it wanted. Say nothing (as cat and grep do), and keep Python
+    from meeting the same closed pipe again when it flushes stdout at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_SIGPIPE
 
 
 def _main(argv: list[str] | None) -> int:
@@ -93,7 +117,7 @@ def _main(argv: list[str] | None) -> int:
     from .parser import build_parser
 
     args = build_parser().parse_args(argv)  # a usage error exits 2 here, before anything is opened
-    _setup_logging()
+    _setup_logging(command=args.command is not None)
     if args.command is None:
         return start_tray()
     store: SqliteStore | None = None
@@ -109,10 +133,7 @@ def _main(argv: list[str] | None) -> int:
     except (UsageError, NoSuchThread, UnknownThread) as exc:
         return error(str(exc), EXIT_USAGE)
     except BrokenPipeError:
-        # `status | head -1`: the reader has what it wanted. Say nothing (as cat and grep do), and keep
-        # Python from reporting the same closed pipe again when it flushes stdout at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_SIGPIPE
+        raise  # not a failure of the command: `main` ends quietly (a closed reader is an OSError too)
     except (StoreError, LLMError, OSError) as exc:
         return error(str(exc), EXIT_FAIL)
     except KeyboardInterrupt:

@@ -60,8 +60,32 @@ def start_tray(open_window: str | None = None) -> int:
 
 
 def cmd_open(_store: None, args: argparse.Namespace) -> int:
-    """In the running app if there is one (it shows the window and we exit), else start the app with it."""
-    return start_tray(open_window=args.window)
+    """In the running app if there is one (it shows the window and we exit); else the app is started in the
+    background and this returns once it has opened the window (cli/background.py): a script's `open` must
+    not become the app and never return."""
+    from ..instance_lock import holder
+    from .background import start_and_open
+    from .common import AppNotAnswering
+
+    try:
+        data = paths.data_dir()
+    except OSError as exc:
+        return error(str(exc), EXIT_FAIL)
+    try:
+        if show_running_app(data, args.window):
+            return EXIT_OK
+    except OSError as exc:
+        return error(f"another Heartbeat Desktop seems to be running but did not answer: {exc}", EXIT_FAIL)
+    running = holder(data)
+    if running is not None:  # the lock is held: starting another would only show this one, or fail
+        raise AppNotAnswering(running.get("pid", "?"))
+    if no_display():
+        return error(
+            f"no graphical session found (neither DISPLAY nor WAYLAND_DISPLAY is set), so the {args.window} window "
+            "cannot open; the command line works without one: heartbeat-desktop --help",
+            EXIT_USAGE,
+        )
+    return start_and_open(data, args.window)
 
 
 def cmd_close(_store: None, args: argparse.Namespace) -> int:

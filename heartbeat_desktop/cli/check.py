@@ -15,8 +15,9 @@ from ..core import heartbeat_md
 from ..core.citations import numbered_items
 from ..core.config import HeartbeatConfig
 from ..core.heartbeat_md import ITEMS_MAX
-from ..core.present import iso
-from ..core.tasks import next_label, next_time
+from ..core.present import iso, local_time
+from ..core.schedule import zone_of
+from ..core.tasks import next_time
 from ..store import DEFAULT_THREAD
 from .common import EXIT_FAIL, EXIT_OK, UsageError, emit, warn
 
@@ -89,7 +90,7 @@ def cmd_check(_store: None, args: argparse.Namespace) -> int:
     if instructions.tasks:
         print(f"Tasks ({len(instructions.tasks)}), next times on {clock}:")
         for task in instructions.tasks:
-            print(f"  {task.when}: {task.what} — next {next_label(task, config, now)}")
+            print(f"  {task.when}: {task.what} — next {local_time(next_time(task, config, now), zone_of(config))}")
     for warning in instructions.warnings:
         warn(warning)
     tasks_run = " (its tasks still run on their clock)" if instructions.tasks else ""

@@ -24,7 +24,7 @@ from ..core.evaluation import (
     EvalSummary,
     evaluate,
 )
-from ..core.present import local_time
+from ..core.present import count_of, local_time
 from ..core.replay import replay
 from ..files import UnreadableFile, read_user_text
 from ..store import SqliteStore
@@ -82,8 +82,8 @@ def cmd_eval(store: SqliteStore, args: argparse.Namespace) -> int:
     router = make_router(store)
     total = len(models) * len(modes) * len(suite.situations)
     print(
-        f"Evaluating {len(models)} model(s) × {len(modes)} mode(s) on suite {suite.name!r} "
-        f"({len(suite.situations)} situations, {total} questions)…",
+        f"Evaluating {count_of(len(models), 'model')} × {count_of(len(modes), 'mode')} on suite {suite.name!r} "
+        f"({count_of(len(suite.situations), 'situation')}, {count_of(total, 'question')})…",
         file=sys.stderr,
     )
 
@@ -111,7 +111,7 @@ def cmd_eval(store: SqliteStore, args: argparse.Namespace) -> int:
     if args.json:
         emit([s.to_dict() for s in summaries])
     else:
-        print(f"Suite {suite.name!r}: {len(suite.situations)} situations")
+        print(f"Suite {suite.name!r}: {count_of(len(suite.situations), 'situation')}")
         for line in summary_table(summaries):
             print(line)
         for s in summaries:
@@ -162,6 +162,7 @@ def cmd_replay(store: SqliteStore, args: argparse.Namespace) -> int:
         timeout_s=settings.llm_timeout,
         default_model=settings.default_model,
         fallback=configs,
+        providers={p.name for p in store.providers.list()},
         progress=progress,
     )
     unanswered = result.errors and result.errors == len(result.items)
@@ -171,7 +172,7 @@ def cmd_replay(store: SqliteStore, args: argparse.Namespace) -> int:
         what = [f"model {args.model}" if args.model else "each run's model"]
         what.append(f"mode {args.mode}" if args.mode else "each run's mode")
         what.append(f"HEARTBEAT.md from {args.heartbeat_md}" if args.heartbeat_md else "the HEARTBEAT.md each run saw")
-        print(f"Replayed {len(result.items)} run(s) with {', '.join(what)}:")
+        print(f"Replayed {count_of(len(result.items), 'run')} with {', '.join(what)}:")
         width = max((len(i.before.label()) for i in result.items), default=10)
         for item in result.items:
             if item.after.outcome == "error":
@@ -185,9 +186,11 @@ def cmd_replay(store: SqliteStore, args: argparse.Namespace) -> int:
         for run, why in result.not_replayable:
             print(f"{local_time(run.started_at)}  {run.thread_id}  {run.id[:8]}  not replayable: {why}")
         answered = len(result.items) - result.errors
-        line = f"{result.changed} of {answered} decision(s) changed."
+        line = f"{result.changed} of {count_of(answered, 'decision')} changed."
         if result.errors:
-            line += f" {result.errors} run(s) not answered by the model server."
+            line += f" {count_of(result.errors, 'run')} not answered by the model server."
+        if result.not_replayable:
+            line += f" {count_of(len(result.not_replayable), 'run')} not replayable (listed above)."
         print(line)
     if unanswered:
         print(f"heartbeat-desktop: error: no run was answered: {result.first_error()}", file=sys.stderr)

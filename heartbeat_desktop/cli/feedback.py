@@ -8,7 +8,7 @@ import argparse
 from ..core import terminal
 from ..core.feedback import REASON_LABELS, reason_from_text
 from ..core.ports import StoreError
-from ..core.present import local_time
+from ..core.present import count_of, local_time
 from ..store import SqliteStore
 from .common import EXIT_OK, UsageError, emit
 
@@ -64,5 +64,5 @@ def cmd_feedback_list(store: SqliteStore, args: argparse.Namespace) -> int:
         kind = e.kind.replace("_", " ")
         print(f"{local_time(e.created_at)}  {terminal.one_line(e.thread_id or '-'):<12} {e.run_id[:8]}  {kind}{why}")
     share = f"{rate.rate:.0%}" if rate.rate is not None else "—"
-    print(f"kept {rate.kept} of {rate.judged} judged actions ({share}); {rate.pending} not yet judged")
+    print(f"kept {rate.kept} of {count_of(rate.judged, 'judged action')} ({share}); {rate.pending} not yet judged")
     return EXIT_OK

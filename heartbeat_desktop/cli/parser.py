@@ -50,6 +50,7 @@ from .threads import (
     cmd_threads_list,
     cmd_threads_pause,
     cmd_threads_remove,
+    cmd_threads_rename,
 )
 
 # argparse exports no public name for what add_subparsers returns, and the class is generic only in the
@@ -186,7 +187,11 @@ def _setup_command(sub: Subparsers) -> None:
 def _app_commands(sub: Subparsers) -> None:
     """The running app's verbs (core.control) that a shell asks for by name."""
     p = _command(
-        sub, "open", cmd_open, needs_store=False, help="open a window of the running app (starting it if needed)"
+        sub,
+        "open",
+        cmd_open,
+        needs_store=False,
+        help="open a window of the running app (starting it in the background if needed)",
     )
     p.add_argument("window", choices=tuple(WINDOWS))
     p = _command(sub, "close", cmd_close, needs_store=False, help="close a window of the running app")
@@ -262,7 +267,7 @@ def _settings_commands(sub: Subparsers) -> None:
 
 
 def _threads_commands(sub: Subparsers) -> None:
-    _group, actions = _actions(sub, "threads", "list, add, remove, pause or resume threads")
+    _group, actions = _actions(sub, "threads", "list, add, rename, remove, pause or resume threads")
     p = _command(actions, "list", cmd_threads_list, read_only=True, help="the threads, paused ones marked")
     p.add_argument("--json", action="store_true")
 
@@ -270,6 +275,10 @@ def _threads_commands(sub: Subparsers) -> None:
     p.add_argument("id", metavar="ID")
     p.add_argument("--title")
     p.add_argument("--workspace", help="directory holding this thread's HEARTBEAT.md")
+
+    p = _command(actions, "rename", cmd_threads_rename, tells_app=True, help="give a thread a new title (its id stays)")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("title", nargs="+", metavar="TITLE")
 
     p = _command(actions, "remove", cmd_threads_remove, tells_app=True, help="remove a thread")
     p.add_argument("id", metavar="ID")

@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import __version__, paths
 from ..core import terminal
-from ..core.app_settings import DEFAULT_MODEL
+from ..core.app_settings import DEFAULT_MODEL, AppSettings
 from ..core.control import Request, Verb
 from ..core.feedback import ActOnRate, act_on_text
 from ..core.models import Refusal, RunRecord
@@ -159,6 +159,8 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
         "local_api": (app or {}).get("local_api"),
         # The share of the agent's actions the user kept (#26): this week and this month, all threads
         "act_on": act_on_summary(store.feedback),
+        # Stored app settings that do not validate and are replaced by their defaults (said here, once)
+        "settings_warnings": AppSettings.load(store.settings.all())[1],
         "threads": threads_out,
     }
     if args.json:
@@ -178,6 +180,8 @@ def _print_status(info: dict[str, Any], *, answering: bool, silent_pid: object) 
     print(f"App: {running}{', paused' if info['paused'] else ''}")
     problem = f" — {info['server_problem']}" if info["server_problem"] else ""
     print(f"Default model: {info['default_model']}{problem}")
+    for warning in info["settings_warnings"]:
+        print(f"Setting warning: {warning}")
     for server in servers:
         said = {True: "answers", False: f"NOT reachable: {server['message']}", None: "not checked (app not running)"}
         label = "Ollama" if server["provider"] == "ollama" else server["provider"]

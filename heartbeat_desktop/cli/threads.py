@@ -1,5 +1,8 @@
-"""`threads list|add|remove|pause|resume`, and what a thread is told: `message`, `note`, and `comment` (the
-user's answer to a post, which offers to resolve the note the post was raised from).
+"""`threads list|add|rename|remove|pause|resume`, and what a thread is told: `message`, `note`, and `comment`
+(the user's answer to a post, which offers to resolve the note the post was raised from).
+
+`rename` changes a thread's title, never its id: the id names the thread in every run, message, note and
+post, in `--thread`, in the local API's URLs and in scripts, so it stays what it was created as.
 
 A missing thread propagates as NoSuchThread (exit 2, "see: threads list"); any other refusal of the
 store (a duplicate id, the default thread, text too long) is the user's to fix, so it is a usage error.
@@ -15,7 +18,7 @@ from ..core.ports import PostNotFound, StoreError
 from ..core.present import note_json, thread_json, thread_line
 from ..core.terminal import one_line
 from ..store import SqliteStore
-from ..store.threads import NoSuchThread
+from ..store.threads import NoSuchThread, validate_slug
 from .common import EXIT_OK, UsageError, emit
 
 
@@ -32,6 +35,10 @@ def cmd_threads_list(store: SqliteStore, args: argparse.Namespace) -> int:
 def cmd_threads_add(store: SqliteStore, args: argparse.Namespace) -> int:
     """The workspace must exist now (a typo would otherwise give a thread that never finds its file); it
     gets a starter HEARTBEAT.md if it has none."""
+    try:
+        validate_slug(args.id)  # a bad id is said first, before anything else is looked at or asked for
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
     workspace = Path(args.workspace).expanduser().resolve() if args.workspace else None
     if workspace is not None and not workspace.is_dir():
         raise UsageError(f"workspace {workspace} is not a directory")
@@ -42,6 +49,19 @@ def cmd_threads_add(store: SqliteStore, args: argparse.Namespace) -> int:
     if workspace is not None:
         paths.ensure_heartbeat_md(workspace)
     print(f"added thread {args.id}")
+    return EXIT_OK
+
+
+def cmd_threads_rename(store: SqliteStore, args: argparse.Namespace) -> int:
+    """A new title; the id stays (see the module's docstring)."""
+    title = " ".join(args.title)
+    try:
+        store.threads.rename(args.id, title)
+    except NoSuchThread:
+        raise
+    except StoreError as exc:  # an empty or too long title
+        raise UsageError(str(exc)) from None
+    print(f"thread {args.id} is now titled {store.threads.require(args.id).title!r} (its id stays {args.id})")
     return EXIT_OK
 
 

@@ -123,10 +123,10 @@ class SituationStore:
         done = self.situation.done_today
         return {kind: done.get(kind, 0) for kind in ("post", "comment", "vote")}
 
-    def same_post_since(self, title: str, content: str, since: float) -> int | None:
+    def same_post_since(self, title: str, content: str, since: float) -> tuple[int, str | None] | None:
         wanted = post_key(title, content)
         recent = (p for p in self._posts if p.created_at >= since)
-        return next((p.id for p in recent if post_key(p.title, p.content) == wanted), None)
+        return next(((p.id, p.thread_id) for p in recent if post_key(p.title, p.content) == wanted), None)
 
     def recent_answers(self, thread_id: str, limit: int) -> list[tuple[str, str | None]]:
         return []

@@ -75,6 +75,8 @@ class LLMReply:
     # the user should know about it (a server refused a format and the client fell back).
     output_format: str | None = None
     notices: tuple[str, ...] = ()
+    # The provider that answered (set by the router): a run keeps it, so replay asks the same one again.
+    provider: str | None = None
 
 
 class LLMClient(Protocol):
@@ -159,10 +161,10 @@ class HeartbeatStore(Protocol):
         """How many posts, comments and votes the thread made since `since` (the daily caps)."""
         ...
 
-    def same_post_since(self, title: str, content: str, since: float) -> int | None:
-        """The id of a post in the feed since `since` with the same title and content (ignoring case and
-        spacing), whichever thread made it: the feed is one, and one summary posted by three threads is
-        the same noise three times."""
+    def same_post_since(self, title: str, content: str, since: float) -> tuple[int, str | None] | None:
+        """(id, thread id) of a post in the feed since `since` with the same title and content (ignoring case
+        and spacing), whichever thread made it: the feed is one, and one summary posted by three threads is
+        the same noise three times. The thread id is None for a post whose thread was removed."""
         ...
 
     def recent_answers(self, thread_id: str, limit: int) -> list[tuple[str, str | None]]:

@@ -12,7 +12,7 @@ Pure functions: no I/O, no Qt; the caller fetches the records (and a post's comm
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from . import terminal
@@ -29,9 +29,23 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds") if ts else None
 
 
-def local_time(ts: float | None) -> str:
-    """A Unix time for a person reading a table: local, to the second, "-" for never."""
-    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+TIME_PATTERN = "%Y-%m-%d %H:%M:%S"  # the one way the command line shows a time to a person (JSON: ISO 8601)
+
+
+def local_time(ts: float | None, zone: tzinfo | None = None) -> str:
+    """A Unix time for a person reading a table: local (or on `zone`, a thread's clock), to the second, "-" for
+    never."""
+    if not ts:
+        return "-"
+    return (datetime.fromtimestamp(ts, zone) if zone else datetime.fromtimestamp(ts).astimezone()).strftime(
+        TIME_PATTERN
+    )
+
+
+def count_of(n: int, noun: str) -> str:
+    """ "1 model", "2 models", "0 runs": every count the command line prints reads as English ("1 models",
+    "run(s)" did not)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 # ---------------------------------------------------------------------------- runs
@@ -284,7 +298,7 @@ def post_json(post: FeedPost, comments: list[FeedComment] | None = None) -> dict
 
 def post_line(post: FeedPost) -> str:
     """A post as a `feed` row: id, score, title, then where it came from and how many comments it has."""
-    where = f"{post.thread_id or '-'}, {local_time(post.created_at)}, {post.comment_count} comments"
+    where = f"{post.thread_id or '-'}, {local_time(post.created_at)}, {count_of(post.comment_count, 'comment')}"
     return f"#{post.id:<5} {post.score:+d}  {post.title}  [{where}]"
 
 

@@ -43,8 +43,11 @@ def not_offered(action: str, why: str) -> str:
     return f"refused: {action} was not available ({why})"
 
 
-def duplicate(post_id: int) -> str:
-    return f"refused: the same post as #{post_id}, made in the last 24 h"
+def duplicate(post_id: int, thread_id: str | None = None) -> str:
+    """Which post it repeats and whose it is: the guard looks at the whole feed, so the repeated post may be
+    another thread's (one summary posted by three threads)."""
+    by = f"thread {thread_id}" if thread_id else "a thread since removed"
+    return f"refused: the same post as #{post_id}, made by {by} in the last 24 h"
 
 
 def rejected_before(action: str, how: str, reason: str | None) -> str:

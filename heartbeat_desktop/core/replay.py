@@ -10,8 +10,13 @@ system message is sent unchanged: only the model (or mode) differs.
 
 Runs recorded before `inputs` existed are replayed with the post ids found in their context and the
 thread's allow-list, max_tokens and temperature as they are now (`fallback`). A run whose stored prompt was cut (a huge
-window) or that never reached the model (skipped, failed before asking) is not replayable and is
-listed as such.
+window) or that the model never answered (skipped, the server down, no such model, a timeout, cancelled) is
+not replayable and is listed as such: there is no decision to compare a new one with.
+
+Each run is asked of the model it was made with, on the provider that answered it (recorded in `inputs`
+since #27): a run made on a provider since removed is listed as not replayable, naming that provider,
+rather than sent to the app's Ollama under the provider's prefix. A server that stops answering is given
+up on for its own runs only.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +37,7 @@ from .models import RunRecord
 from .ports import LLMClient, LLMError, LLMRequest
 from .present import iso
 from .prompt import build_system
+from .providers import OLLAMA, split_model
 from .refusals import RefusalKind
 from .rule_check import citation_problem
 from .verdict import Verdict
@@ -60,6 +66,8 @@ def question_of(run: RunRecord, fallback: HeartbeatConfig | None = None) -> Ques
     recorded before `inputs` existed did not store. Raises NotReplayable."""
     if run.status == "skipped":
         raise NotReplayable("skipped: the model was not asked")
+    if Verdict.of_run(run).outcome == "error":
+        raise NotReplayable(f"the model never answered it ({_clip(run.reason or 'no reply', 100)})")
     prompt = run.prompt or ""
     if "more characters not stored]" in prompt[-80:]:
         raise NotReplayable("its prompt was too long to be stored whole")
@@ -90,6 +98,35 @@ def question_of(run: RunRecord, fallback: HeartbeatConfig | None = None) -> Ques
     config = fallback or HeartbeatConfig()
     schema = DecisionSchema.for_run(config.allowed_actions, _post_ids(user), posts_left=1)
     return Question(system, user, schema, 1, config.max_tokens, config.temperature, None)
+
+
+def model_for(
+    run: RunRecord, model: str | None, default_model: str, providers: Collection[str] | None
+) -> tuple[str, str]:
+    """(the model to ask, the provider behind it): `model` when one is given, else the run's own on the
+    provider that answered it. `providers`: the names of the providers that exist now (None: unknown, the
+    run's model is taken as it reads). Raises NotReplayable for a run whose provider was removed."""
+    known = set(providers or ())
+    if model:
+        return model, split_model(model, known)[0]
+    own = run.model or default_model
+    recorded = run.inputs.get("provider") if isinstance(run.inputs, dict) else None
+    if providers is None or not isinstance(recorded, str) or not recorded:
+        return own, split_model(own, known)[0]
+    if recorded != OLLAMA and recorded not in known:
+        raise NotReplayable(
+            f"it was made with {own} on provider {recorded!r}, which no longer exists (add it again: "
+            f"heartbeat-desktop provider add {recorded}, or replay with --model)"
+        )
+    if split_model(own, known)[0] == recorded:
+        return own, recorded
+    # e.g. an Ollama tag `qwen3:4b`, and a provider `qwen3` added since: the prefix says which one is meant
+    bare = own[len(recorded) + 1 :] if own.startswith(f"{recorded}:") else own
+    return f"{recorded}:{bare}", recorded
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _post_ids(user: str) -> list[int]:
@@ -174,34 +211,36 @@ def replay(
     timeout_s: float,
     default_model: str,
     fallback: Mapping[str, HeartbeatConfig] | None = None,
+    providers: Collection[str] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> ReplayResult:
     """Re-decide each run (newest first, as given). `model`/`mode` None: each run's own; `fallback`: each
-    thread's config now, by thread id (for runs recorded before `inputs`)."""
+    thread's config now, by thread id (for runs recorded before `inputs`); `providers`: the names of the
+    providers that exist now (see `model_for`)."""
     result = ReplayResult()
     instructions = parse(heartbeat_md_text) if heartbeat_md_text is not None else None
-    give_up = decide.GiveUp()
+    give_up: dict[str, decide.GiveUp] = {}  # per provider: one server down says nothing of another
     for index, run in enumerate(runs):
         if cancelled():
             result.cancelled = True
             break
-        if give_up.reason is not None:  # as eval does: asking again cannot help
-            result.items.append(
-                ReplayItem(run, Verdict.of_run(run), Verdict("error", detail=f"not asked: {give_up.reason}"), "", "")
-            )
-            continue
         try:
             question = question_of(run, (fallback or {}).get(run.thread_id))
+            use_model, provider = model_for(run, model, default_model, providers)
         except NotReplayable as exc:
             result.not_replayable.append((run, str(exc)))
+            continue
+        stop = give_up.setdefault(provider, decide.GiveUp())
+        if stop.reason is not None:  # as eval does: asking that server again cannot help
+            result.items.append(
+                ReplayItem(run, Verdict.of_run(run), Verdict("error", detail=f"not asked: {stop.reason}"), "", "")
+            )
             continue
         system = question.system
         if instructions is not None:
             system = build_system(instructions, question.schema, question.posts_left)
-        use_model = model or run.model or default_model
-        use_mode = mode or run.decision_mode or "direct"
         request = LLMRequest(
             model=use_model,
             system=system,
@@ -212,31 +251,35 @@ def replay(
             timeout_s=timeout_s,
             context_tokens=question.window,
         )
-        started = monotonic()
-        raw: str | None = None
-        reasoning: str | None = None
-        try:
-            asked = decide.ask(llm, request, use_mode, monotonic)
-            raw, reasoning = asked.reply.content, asked.reasoning
-            after = judge(raw, question.schema, thinking=asked.reply.thinking)
-            give_up.note(None, "")
-        except LLMError as exc:
-            after = Verdict("error", detail=str(exc))
-            give_up.note(exc.kind, str(exc))
-        item = ReplayItem(
-            run,
-            Verdict.of_run(run),
-            after,
-            use_model,
-            use_mode,
-            round((monotonic() - started) * 1000, 2),
-            raw,
-            reasoning,
-        )
-        result.items.append(item)
+        result.items.append(_ask(llm, run, request, mode or run.decision_mode or "direct", question, stop, monotonic))
         if progress is not None:
             progress(index + 1, len(runs), f"run {run.id[:8]}")
     return result
+
+
+def _ask(
+    llm: LLMClient,
+    run: RunRecord,
+    request: LLMRequest,
+    mode: str,
+    question: Question,
+    give_up: decide.GiveUp,
+    monotonic: Callable[[], float],
+) -> ReplayItem:
+    """One run asked again, and its new verdict beside the recorded one."""
+    started = monotonic()
+    raw: str | None = None
+    reasoning: str | None = None
+    try:
+        asked = decide.ask(llm, request, mode, monotonic)
+        raw, reasoning = asked.reply.content, asked.reasoning
+        after = judge(raw, question.schema, thinking=asked.reply.thinking)
+        give_up.note(None, "")
+    except LLMError as exc:
+        after = Verdict("error", detail=str(exc))
+        give_up.note(exc.kind, str(exc))
+    elapsed = round((monotonic() - started) * 1000, 2)
+    return ReplayItem(run, Verdict.of_run(run), after, request.model, mode, elapsed, raw, reasoning)
 
 
 def judge(reply: str, schema: DecisionSchema, *, thinking: str | None = None) -> Verdict:

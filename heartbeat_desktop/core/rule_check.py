@@ -68,7 +68,7 @@ def rule_problem(
     if isinstance(decision, PostAction):
         same = store.same_post_since(decision.title, decision.content, run.started_at - DUPLICATE_WINDOW_S)
         if same is not None:  # a weak model repeats its last post every run
-            return Refused(RefusalKind.DUPLICATE, refusals.duplicate(same))
+            return Refused(RefusalKind.DUPLICATE, refusals.duplicate(*same))
     return None
 
 

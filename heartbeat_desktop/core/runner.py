@@ -253,6 +253,8 @@ class HeartbeatRunner:
         plan = PromptPlan(run, title, config, instructions, situation, task)
         asked, schema, window = self._ask(run, config, plan)
         reply = asked.reply
+        if reply.provider and run.inputs is not None:  # replay asks the provider that answered (core/replay.py)
+            run.inputs["provider"] = reply.provider
         run.reasoning, run.reasoning_ms = asked.reasoning, asked.reasoning_ms
         run.raw_reply = clip_reply(reply.content)
         log.debug(

@@ -11,7 +11,8 @@ from typing import Any
 
 from ..core.decision_schema import unwrap
 from ..core.ports import LLMError, LLMReply, LLMRequest
-from .http_json import HostedClient, count_of
+from ..core.present import count_of
+from .http_json import HostedClient
 from .server_text import token_count
 
 API_VERSION = "2023-06-01"

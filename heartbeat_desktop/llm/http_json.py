@@ -117,11 +117,6 @@ def _request_json(
         return _json_object(response, provider)
 
 
-def count_of(n: int, noun: str) -> str:
-    """ "1 model", "2 models"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = httpx.URL(url)
     return parts.scheme, parts.host, parts.port or {"http": 80, "https": 443}.get(parts.scheme)

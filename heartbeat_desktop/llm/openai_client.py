@@ -14,8 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..core.ports import LLMError, LLMReply, LLMRequest
+from ..core.present import count_of
 from .diagnose import missing_v1
-from .http_json import HostedClient, count_of
+from .http_json import HostedClient
 from .output_format import OPENAI_HOSTED_LADDER, OPENAI_LADDER, unwrap_text, walk
 from .server_text import text_of, token_count
 

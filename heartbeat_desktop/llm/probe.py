@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..core.ports import LLMError
+from ..core.present import count_of
 
 VERSION_MAX_BYTES = 64 * 1024
 TAGS_MAX_BYTES = 4 * 1024 * 1024  # a server with hundreds of models
@@ -175,7 +176,7 @@ def answers(url: str, kind: str, who: str, timeout_s: float = 5.0) -> str:
             return f"{who} answers at {url}"
         raise
     listed = data.get("data") if isinstance(data, dict) else None
-    count = f": {len(listed)} model(s)" if isinstance(listed, list) else ""
+    count = f": {count_of(len(listed), 'model')}" if isinstance(listed, list) else ""
     return f"{who} at {url}{count}"
 
 

@@ -112,7 +112,8 @@ class ModelRouter:
         )
         self._current = client
         try:
-            return client.chat(dataclasses.replace(request, model=model, timeout_s=left))
+            reply = client.chat(dataclasses.replace(request, model=model, timeout_s=left))
+            return dataclasses.replace(reply, provider=provider)
         finally:
             self._current = None
 

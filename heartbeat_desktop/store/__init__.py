@@ -136,14 +136,15 @@ class SqliteStore:
         )
         return refs_in_inputs(row["inputs"] if row else None)
 
-    def same_post_since(self, title: str, content: str, since: float) -> int | None:
+    def same_post_since(self, title: str, content: str, since: float) -> tuple[int, str | None] | None:
         wanted = post_key(title, content)
         rows = self.db.read(
             lambda c: c.execute(
-                "SELECT id, title, content FROM posts WHERE created_at >= ? ORDER BY id DESC", (since,)
+                "SELECT id, thread_id, title, content FROM posts WHERE created_at >= ? ORDER BY id DESC", (since,)
             ).fetchall()
         )
-        return next((r["id"] for r in rows if post_key(r["title"], r["content"]) == wanted), None)
+        same = (r for r in rows if post_key(r["title"], r["content"]) == wanted)
+        return next(((r["id"], r["thread_id"]) for r in same), None)
 
     def recent_answers(self, thread_id: str, limit: int) -> list[tuple[str, str | None]]:
         rows = self.db.read(

@@ -439,4 +439,5 @@ def test_the_same_post_from_another_thread_is_a_repeat_too(
     again = runner.run("work")
     assert first.status == "ok"
     assert again.status == "failed" and again.error_kind == "duplicate", again.reason
-    assert len(store.feed.posts()) == 1
+    [post] = store.feed.posts()
+    assert again.reason == f"refused: the same post as #{post.id}, made by thread default in the last 24 h"

@@ -132,7 +132,7 @@ def test_an_openai_compatible_server_answers_by_its_model_list_without_a_key() -
     keyless = ProviderServer("openai", key=None, models=("smollm2",))
     keyed = ProviderServer("anthropic", key="sk-ant-test")
     try:
-        assert probe.answers(keyless.base_url, "openai", "llama") == f"llama at {keyless.base_url}: 1 model(s)"
+        assert probe.answers(keyless.base_url, "openai", "llama") == f"llama at {keyless.base_url}: 1 model"
         assert probe.answers(keyed.base_url, "anthropic", "claude") == f"claude answers at {keyed.base_url}"
         assert all("authorization" not in {k.lower() for k in r["headers"]} for r in keyed.requests)
         assert [r["path"] for r in keyless.requests] == ["/v1/models"]

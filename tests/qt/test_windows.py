@@ -459,6 +459,22 @@ def test_threads_add_rename_remove_and_entries(qtbot, store: SqliteStore, memory
     assert not store.threads.get("default").paused and len(changes) == 7
 
 
+@pytest.mark.parametrize(("thread_id", "said"), [("Bad Id!", "invalid thread id"), ("default", "already exists")])
+def test_add_thread_says_a_bad_or_taken_id_before_asking_for_a_title(
+    qtbot, store: SqliteStore, memory, monkeypatch, thread_id: str, said: str
+) -> None:
+    window = ThreadsWindow(store, memory, on_change=lambda: None)
+    qtbot.addWidget(window)
+    asked: list[str] = []
+    warned: list[str] = []
+    monkeypatch.setattr(QInputDialog, "getText", lambda _w, _t, label, *a: asked.append(label) or (thread_id, True))
+    monkeypatch.setattr(QMessageBox, "warning", lambda _w, _t, text: warned.append(text))
+    window.add_thread()
+    assert len(asked) == 1 and asked[0].startswith("Thread id")  # never asked for a title
+    assert len(warned) == 1 and said in warned[0]
+    assert [t.id for t in store.threads.list()] == ["default"]
+
+
 # ---------------------------------------------------------------------------- history
 def _fill_runs(store: SqliteStore, n: int) -> None:
     now = time.time()

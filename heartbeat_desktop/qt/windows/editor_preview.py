@@ -174,6 +174,7 @@ class PreviewPane(QWidget):
                     timeout_s=runner.llm_timeout_s,
                     default_model=runner.default_model,
                     fallback=fallback,
+                    providers={p.name for p in store.providers.list()},  # each run asked of its own provider
                     progress=lambda done, total, _what: task.progress.emit((done, total)),
                     cancelled=task.cancelled.is_set,
                 )

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from ...core.ports import StoreError
 from ...store import DEFAULT_THREAD, SqliteStore
+from ...store.threads import validate_slug
 from ..icons import app_icon
 from .models.threads_model import ThreadsModel
 from .notes_pane import NotesPane
@@ -167,6 +168,13 @@ class ThreadsWindow(QWidget):
     def add_thread(self) -> None:
         thread_id, ok = QInputDialog.getText(self, "Add thread", "Thread id (lowercase letters, digits, - or _):")
         if not ok or not thread_id.strip():
+            return
+        try:  # a bad or taken id is said before the title is asked for, not after
+            validate_slug(thread_id.strip())
+            if self._store.threads.get(thread_id.strip()) is not None:
+                raise StoreError(f"thread {thread_id.strip()!r} already exists")
+        except StoreError as exc:
+            QMessageBox.warning(self, "Add thread", str(exc))
             return
         title, ok = QInputDialog.getText(self, "Add thread", "Title:", QLineEdit.EchoMode.Normal, thread_id.strip())
         if not ok:

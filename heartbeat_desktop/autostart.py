@@ -127,6 +127,28 @@ class Autostart:
         tmp.write_bytes(data)
         os.replace(tmp, self.path)
 
+    def add_tray_wait(self) -> bool:
+        """An XDG entry written before the app waited for a late tray (#27 item 6) starts it without
+        HEARTBEAT_TRAY_WAIT, so at login it would give up on the panel after a few seconds. Add the wait to
+        its Exec line and change nothing else (the entry may start another profile or program path on
+        purpose). True when the entry was changed; an absent entry stays absent."""
+        if self.platform in ("darwin", "win32") or self.path is None or not self.path.exists():
+            return False
+        text = self.path.read_text(encoding="utf-8")
+        lines = text.splitlines(keepends=True)
+        index = next((i for i, line in enumerate(lines) if line.startswith("Exec=")), None)
+        if index is None or "HEARTBEAT_TRAY_WAIT=" in lines[index]:
+            return False
+        command = lines[index][len("Exec=") :]
+        wait = f"HEARTBEAT_TRAY_WAIT={AT_LOGIN_TRAY_WAIT_S} "
+        env = "/usr/bin/env "
+        command = env + wait + (command[len(env) :] if command.startswith(env) else command)
+        lines[index] = "Exec=" + command
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text("".join(lines), encoding="utf-8")
+        os.replace(tmp, self.path)
+        return True
+
     def _win_get(self) -> str | None:  # pragma: no cover - Windows only
         winreg = _winreg()
         try:

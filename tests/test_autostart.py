@@ -50,3 +50,28 @@ def test_a_chosen_data_dir_is_carried_into_the_login_command(tmp_path: Path) -> 
     auto.set_enabled(True)
     exec_line = f'Exec=/usr/bin/env HEARTBEAT_TRAY_WAIT=60 "HEARTBEAT_DATA_DIR={profile.resolve()}" '
     assert exec_line in auto.path.read_text()
+
+
+def test_an_entry_from_before_the_tray_wait_gets_it_and_nothing_else_changes(tmp_path: Path) -> None:
+    """#27 item 6: an entry written by an older version started the app without the wait for a late tray. The
+    running app adds it to the Exec line (qt/launch.py) and keeps the rest — the entry may start another
+    profile or program on purpose."""
+    auto = Autostart(platform="linux", home=tmp_path, command=CMD)
+    assert not auto.add_tray_wait() and not auto.enabled()  # no entry: none is made
+    old = (
+        "[Desktop Entry]\nType=Application\nName=Heartbeat Desktop\n"
+        "Exec=/usr/bin/env HEARTBEAT_DATA_DIR=/home/a/work /opt/hb/heartbeat-desktop\nX-Custom=kept\n"
+    )
+    auto.path.parent.mkdir(parents=True)
+    auto.path.write_text(old, encoding="utf-8")
+    assert auto.add_tray_wait()
+    text = auto.path.read_text(encoding="utf-8")
+    assert text == old.replace(
+        "Exec=/usr/bin/env HEARTBEAT_DATA_DIR",
+        "Exec=/usr/bin/env HEARTBEAT_TRAY_WAIT=60 HEARTBEAT_DATA_DIR",
+    )
+    assert not auto.add_tray_wait() and auto.path.read_text(encoding="utf-8") == text  # once
+    auto.path.write_text(old.replace("/usr/bin/env HEARTBEAT_DATA_DIR=/home/a/work ", ""), encoding="utf-8")
+    assert auto.add_tray_wait()
+    assert "Exec=/usr/bin/env HEARTBEAT_TRAY_WAIT=60 /opt/hb/heartbeat-desktop\n" in auto.path.read_text()
+    assert not Autostart(platform="darwin", home=tmp_path, command=CMD).add_tray_wait()

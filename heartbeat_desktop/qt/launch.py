@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from .. import __version__, paths
+from ..autostart import AT_LOGIN_TRAY_WAIT_S, Autostart
 from ..instance_lock import InstanceLock, LockUnusable
 from ..instance_socket import server_name, show_running_app
 from .icons import app_icon
@@ -116,7 +118,17 @@ def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> i
         return _show_the_other(data_dir, open_window)
     if open_window:
         tray_app.open_window(open_window)
+    threading.Thread(target=_upgrade_autostart, args=(tray_app.autostart,), name="autostart", daemon=True).start()
     return app.exec()
+
+
+def _upgrade_autostart(autostart: Autostart) -> None:
+    """A Start at login entry from before the wait for a late tray gets it (off the GUI thread: a file)."""
+    try:
+        if autostart.add_tray_wait():
+            log.info("Start at login now waits up to %d s for the tray", AT_LOGIN_TRAY_WAIT_S)
+    except OSError as exc:
+        log.warning("Could not update the Start at login entry %s: %s", autostart.path, exc)
 
 
 def _show_the_other(data_dir: Path, open_window: str | None) -> int:

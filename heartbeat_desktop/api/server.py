@@ -154,24 +154,34 @@ class ControlAPI:
         perform(self._control, request, box.append)
         return box[0]
 
+    def _md_path(self, query: dict[str, list[str]]) -> Path:
+        """The HEARTBEAT.md `?thread=ID` reads (its workspace's, #27 item 2), else the data folder's."""
+        thread_id = query.get("thread", [None])[0]
+        if thread_id is None:
+            return self._files.heartbeat_md
+        thread = self._with_store(lambda s: s.threads.require(thread_id))
+        return thread.workspace / heartbeat_md.FILENAME if thread.workspace else self._files.heartbeat_md
+
     def _ep_get_md(self, *, query: Any, body: Any) -> tuple[int, Any]:
-        text, warnings = heartbeat_md.read_heartbeat_md(self._files.heartbeat_md)
+        path = self._md_path(query)
+        text, warnings = heartbeat_md.read_heartbeat_md(path)
         parsed = heartbeat_md.parse(text)
         parsed.warnings[:0] = warnings
-        return 200, {"content": text, "parsed": parsed.to_dict()}
+        return 200, {"path": str(path), "content": text, "parsed": parsed.to_dict()}
 
     def _ep_post_md(self, *, query: Any, body: Any) -> tuple[int, Any]:
         content = _field(body, "content", str)
         _only(body, "content")
         if len(content.encode()) > EDITABLE_MAX_BYTES:
             raise ApiError(413, "HEARTBEAT.md larger than 1 MB")
+        path = self._md_path(query)
         parsed = heartbeat_md.parse(content)  # parse first: the answer says what was found
         try:
-            atomic_write(self._files.heartbeat_md, content, backup=True)
+            atomic_write(path, content, backup=True)
         except OSError as exc:
             raise ApiError(500, f"could not save HEARTBEAT.md: {exc.strerror or exc}") from None
         self._control.reload()
-        return 200, {"saved": True, "parsed": parsed.to_dict()}
+        return 200, {"saved": True, "path": str(path), "parsed": parsed.to_dict()}
 
     def _ep_threads(self, *, query: Any, body: Any) -> tuple[int, Any]:
         threads = self._with_store(lambda s: s.threads.list())

@@ -190,6 +190,23 @@ def test_heartbeat_md_get_and_post(api: Client, data_dir: Path) -> None:
     assert (data_dir / "HEARTBEAT.md.bak").read_text() == GOOD_MD
 
 
+def test_heartbeat_md_of_a_workspace_thread(api: Client, app: TrayApp, data_dir: Path, tmp_path: Path) -> None:
+    """#27 item 2: `?thread=ID` reads and writes the file that thread reads, not the data folder's."""
+    workspace = tmp_path / "proj"
+    workspace.mkdir()
+    (workspace / "HEARTBEAT.md").write_text("## Rules\nIf a build fails -> post it\n", encoding="utf-8")
+    app.gui_store.threads.create("proj", "Project", workspace=workspace)
+    got = api("GET", "/api/heartbeat/heartbeat.md?thread=proj").json()
+    assert got["content"].startswith("## Rules\nIf a build fails") and got["path"] == str(workspace / "HEARTBEAT.md")
+    posted = api("POST", "/api/heartbeat/heartbeat.md?thread=proj", body={"content": "## Rules\nIf x -> y\n"})
+    assert posted.status_code == 200 and posted.json()["path"] == str(workspace / "HEARTBEAT.md")
+    assert (workspace / "HEARTBEAT.md").read_text() == "## Rules\nIf x -> y\n"
+    assert (data_dir / "HEARTBEAT.md").read_text() == GOOD_MD  # the data folder's is not touched
+    default = api("GET", "/api/heartbeat/heartbeat.md?thread=default").json()
+    assert default["content"] == GOOD_MD and default["path"] == str(data_dir / "HEARTBEAT.md")
+    assert api("GET", "/api/heartbeat/heartbeat.md?thread=nope").status_code == 404
+
+
 def test_threads_messages_notes(api: Client, app: TrayApp, qtbot) -> None:
     window = app.open_window("threads")
     assert api("GET", "/api/threads").json()[0]["id"] == "default"

@@ -94,6 +94,34 @@ def test_with_no_server_it_says_how_to_install_ollama(
     assert first_run.done(store)
 
 
+def test_an_ollama_with_no_model_pulls_one_here_then_offers_it(
+    qtbot, store: SqliteStore, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh Ollama serves nothing: the window pulls a model into it (progress shown, off the GUI thread)
+    and looks again, so the model can be picked without a terminal."""
+    empty = OllamaServer(models=())
+    empty.pull_step_s = 0.05
+    empty.start()
+    monkeypatch.setenv(discover.ADDRESSES_ENV, empty.url)
+    try:
+        window = _window(qtbot, store, data_dir, [])
+        window.show()
+        qtbot.waitUntil(lambda: window.servers.topLevelItemCount() == 1, timeout=5000)
+        assert window.pull_row.isVisibleTo(window) and window.selected() is None
+        assert "None serves a model yet" in window.status.text()
+        window.pull_name.setText("llama3.2")
+        window.pull_button.click()
+        assert not window.pull_button.isEnabled()  # one pull at a time
+        qtbot.waitUntil(lambda: window.selected() is not None, timeout=10000)
+        assert window.selected()[1] == "llama3.2:latest" and window.pull_status.text() == "llama3.2 pulled."
+        window.pull_name.setText("missing-model")
+        window.pull_button.click()
+        qtbot.waitUntil(lambda: window.pull_status.text().startswith("Pull failed"), timeout=10000)
+        assert "file does not exist" in window.pull_status.text() and window.pull_button.isEnabled()
+    finally:
+        empty.stop()
+
+
 def test_a_port_that_never_answers_does_not_stop_the_window(
     qtbot, store: SqliteStore, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,6 +20,7 @@ from PySide6.QtGui import QCloseEvent, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from ... import first_run
+from ...core.app_settings import DEFAULT_MODEL
 from ...core.models import RunRecord
 from ...core.ports import StoreError
 from ...core.present import describe_run
@@ -75,6 +77,8 @@ class SetupWindow(QWidget):
         self._looking: Task | None = None
         self._trying: Task | None = None
         self._looked = False
+        self._pulling: Task | None = None
+        self._ollama: discover.FoundServer | None = None  # the Ollama found, for Pull
 
         title = QLabel("Set up Heartbeat Desktop")
         font = QFont(title.font())
@@ -100,6 +104,7 @@ class SetupWindow(QWidget):
         self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.explain = [plain_label(""), plain_label("")]
         self.done_button = QPushButton("&Done")
+        self.pull_row = self._make_pull_row()
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.look_button)
@@ -109,6 +114,7 @@ class SetupWindow(QWidget):
         for widget in (title, intro, self.status):
             layout.addWidget(widget)
         layout.addWidget(self.servers, 1)
+        layout.addWidget(self.pull_row)
         layout.addStretch(0)
         layout.addLayout(buttons)
         layout.addWidget(self.result)
@@ -123,11 +129,33 @@ class SetupWindow(QWidget):
         self.look_button.clicked.connect(self.look_again)
         self.use_button.clicked.connect(self.use_selected)
         self.done_button.clicked.connect(self.close)
+        self.pull_button.clicked.connect(self.pull)
+        self.pull_name.returnPressed.connect(self.pull)
         self.servers.currentItemChanged.connect(lambda *_: self._update_buttons())
         self.servers.itemDoubleClicked.connect(lambda *_: self.use_selected())
         if not memory.restore(self, "setup"):
             self.resize(640, 560)
         self._update_buttons()
+
+    def _make_pull_row(self) -> QWidget:
+        """An Ollama with no model (or not the one wanted): pull one here, as Settings' Pull does. Shown only
+        when an Ollama was found."""
+        self.pull_name = QLineEdit(DEFAULT_MODEL)
+        self.pull_name.setAccessibleName("Model to pull into Ollama")
+        self.pull_button = QPushButton("&Pull into Ollama")
+        self.pull_button.setAccessibleName("Pull the model into the Ollama found")
+        self.pull_status = plain_label("")
+        self.pull_status.setAccessibleName("Pull progress")
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        label = QLabel("Model to pull:")
+        label.setBuddy(self.pull_name)
+        for widget in (label, self.pull_name, self.pull_button, self.pull_status):
+            layout.addWidget(widget)
+        layout.addStretch(1)
+        row.setVisible(False)
+        return row
 
     # ------------------------------------------------------------------ looking
     def showEvent(self, event: QShowEvent) -> None:
@@ -165,6 +193,8 @@ class SetupWindow(QWidget):
                 empty.setFlags(Qt.ItemFlag.ItemIsEnabled)
                 top.addChild(empty)
             top.setExpanded(True)
+        self._ollama = next((server for server in found.servers if server.kind == "ollama"), None)
+        self.pull_row.setVisible(self._ollama is not None)
         self.status.setText(_found_text(found))
         self.servers.setVisible(bool(found.servers))  # the way to install Ollama gets the room instead
         if first_model is not None:
@@ -174,6 +204,39 @@ class SetupWindow(QWidget):
     def _on_look_failed(self, message: str) -> None:
         self._looking = None
         self.status.setText(f"Could not look for model servers: {message}")
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ pulling
+    def pull(self) -> None:
+        """Download a model into the Ollama found (off the GUI thread, with progress), then look again."""
+        from ...llm.ollama_client import OllamaClient
+
+        name, server = self.pull_name.text().strip(), self._ollama
+        if not name or server is None or self._pulling is not None:
+            return
+        client = OllamaClient(server.base_url)
+
+        def work(task: Task) -> str:
+            client.pull(name, lambda status, done, total: task.progress.emit((status, done, total)), task.cancelled)
+            return name
+
+        self.pull_status.setText(f"Pulling {name}…")
+        self._pulling = self._tasks.start(work, self._on_pulled, self._on_pull_failed, progress=self._on_progress)
+        self._update_buttons()
+
+    def _on_progress(self, value: object) -> None:
+        status, done, total = cast(tuple[str, int | None, int | None], value)
+        self.pull_status.setText(f"{status}: {100 * (done or 0) // total} %" if total else status)
+
+    def _on_pulled(self, name: object) -> None:
+        self._pulling = None
+        self.pull_status.setText(f"{name} pulled.")
+        self._update_buttons()
+        self.look_again()
+
+    def _on_pull_failed(self, message: str) -> None:
+        self._pulling = None
+        self.pull_status.setText(f"Pull failed: {message}")
         self._update_buttons()
 
     # ------------------------------------------------------------------ trying
@@ -223,6 +286,7 @@ class SetupWindow(QWidget):
     def _update_buttons(self) -> None:
         busy = self._looking is not None or self._trying is not None
         self.look_button.setEnabled(self._looking is None)
+        self.pull_button.setEnabled(self._pulling is None and self._looking is None)
         self.use_button.setEnabled(not busy and self.selected() is not None)
 
     # ------------------------------------------------------------------ closing

@@ -40,9 +40,9 @@ _CATCH_UP_STEPS = 10_000  # slots walked to find the latest passed one (every 15
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY_SETS = {"daily": tuple(range(7)), "day": tuple(range(7)), "weekdays": (0, 1, 2, 3, 4), "weekends": (5, 6)}
-_TIME = r"(?:at\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})"
+_TIME = r"(?:at\s+)?(?P<h>[0-9]{1,2}):(?P<m>[0-9]{2})"  # ASCII digits: "０８:００" is not read as 08:00
 _ON_DAYS = re.compile(rf"^(?:every\s+|on\s+)?(?P<days>[a-z]+?)\s+{_TIME}$")
-_EVERY = re.compile(r"^every\s+(?P<n>\d+)\s*(?P<unit>h|hr|hrs|hours?|m|min|mins|minutes?)$")
+_EVERY = re.compile(r"^every\s+(?P<n>[0-9]+)\s*(?P<unit>h|hr|hrs|hours?|m|min|mins|minutes?)$")
 
 
 class TaskError(ValueError):
@@ -73,8 +73,8 @@ def parse_task(line: str) -> Task:
     """One task line (bullet already removed). Raises TaskError."""
     when, sep, what = line.strip().partition(":")
     # "daily 08:00: …": a first colon right after digits is the time's; the task's own is the one after it.
-    timed_first = re.match(r"^(?P<when>[^:]*?\d{1,2}:\d{2})\s*:\s*(?P<what>.*)$", line.strip())
-    if re.search(r"\d$", when) and timed_first is not None:
+    timed_first = re.match(r"^(?P<when>[^:]*?[0-9]{1,2}:[0-9]{2})\s*:\s*(?P<what>.*)$", line.strip())
+    if re.search(r"[0-9]$", when) and timed_first is not None:
         when, what = timed_first.group("when"), timed_first.group("what")
     elif not sep:
         raise TaskError(f"“{line}”: write it as <when>: <what>, e.g. “daily 08:00: post a summary”")
@@ -122,6 +122,7 @@ def parse_tasks(lines: list[str]) -> tuple[list[Task], list[str]]:
     """The tasks of a `## Tasks` section and a warning for each line that is not one. The same line twice is
     one task (they would share a slot)."""
     tasks: dict[str, Task] = {}
+    meaning: dict[tuple[object, ...], Task] = {}  # what a task does when, however it is written
     warnings: list[str] = []
     for line in lines:
         try:
@@ -129,10 +130,15 @@ def parse_tasks(lines: list[str]) -> tuple[list[Task], list[str]]:
         except TaskError as exc:
             warnings.append(f"task {exc}")
             continue
+        same = (task.days, task.at_minute, task.every_s, " ".join(task.what.casefold().split()))
+        if task.key not in tasks and same in meaning:  # "daily 8:00" beside "daily 08:00": it would run twice
+            warnings.append(f"task “{_quoted(line)}” left out: it is “{_quoted(meaning[same].line)}” again")
+            continue
         if task.key not in tasks and len(tasks) == TASKS_MAX:
             warnings.append(f"task “{_quoted(line)}” and any after it left out: a thread runs at most {TASKS_MAX}")
             break
         tasks.setdefault(task.key, task)
+        meaning.setdefault(same, task)
     return list(tasks.values()), warnings
 
 

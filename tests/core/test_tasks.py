@@ -60,6 +60,8 @@ def test_task_lines(line: str, when: str, what: str, days: tuple[int, ...], minu
         ("daily 08:00:", "nothing after the colon"),
         ("post a summary", "write it as <when>: <what>"),
         ("someday 08:00: x", "“someday” is not daily"),
+        ("daily ０８:００: post a summary", "not a time this app reads"),  # full-width digits are not read as 08:00
+        ("every ３ h: x", "not a time this app reads"),
     ],
 )
 def test_a_line_that_is_not_a_task_says_why(line: str, says: str) -> None:
@@ -79,6 +81,16 @@ def test_a_warning_quotes_the_whole_line_and_the_tasks_are_bounded() -> None:
     assert "1,001 characters" in warnings[2]
     tasks, warnings = parse_tasks([f"every {15 + i} min: task {i}" for i in range(45)])
     assert len(tasks) == 40 and len(warnings) == 1 and "“every 55 min: task 40” and any after it" in warnings[0]
+
+
+def test_the_same_task_written_two_ways_runs_once_and_is_said() -> None:
+    tasks, warnings = parse_tasks(
+        ["daily 8:00: post a summary", "daily 08:00: Post a  summary", "daily 09:00: post a summary"]
+    )
+    assert [t.at_minute for t in tasks] == [480, 540]
+    assert warnings == ["task “daily 08:00: Post a summary” left out: it is “daily 8:00: post a summary” again"]
+    same_line, warnings = parse_tasks(["daily 8:00: post a summary", "daily 8:00: post a summary"])
+    assert len(same_line) == 1 and warnings == []  # the very same line: one task, as before
 
 
 def test_the_tasks_section_is_read_apart_and_never_shown_to_a_heartbeat() -> None:

@@ -282,6 +282,30 @@ def test_a_post_refused_as_a_duplicate_replays_as_the_same_post(
     assert out["changed"] == 0 and [i["before"]["decision"] for i in out["items"]] == ["post", "post"]
 
 
+def test_a_refused_run_reads_as_refused_not_failed(data_dir: Path, store: SqliteStore, ollama: OllamaServer) -> None:
+    """#27: the nothing-new rule refuses a small model's repeat all day; `status` and `history` said "failed"
+    (and the icon went red). The thread's state keeps the refusal's kind, and both say "refused"."""
+    store.threads.set_config("default", HeartbeatConfig(always_ask=True))
+    runner = HeartbeatRunner(store, OllamaClient(ollama.url), default_workspace=data_dir, llm_timeout_s=5)
+    ollama.default = Act(POST)
+    first, second = runner.run("default"), runner.run("default")
+    assert first.status == "ok" and second.error_kind == "nothing_new"
+    state = store.runs.state("default")
+    assert state.last_status == "failed" and state.last_error_kind == "nothing_new"
+    status = cli(data_dir, "status", host=ollama.url).stdout
+    line = next(line for line in status.splitlines() if line.strip().startswith("default"))
+    assert "last refused at" in line and "last failed" not in line, status
+    assert json.loads(cli(data_dir, "status", "--json", host=ollama.url).stdout)["threads"][0]["last_error_kind"] == (
+        "nothing_new"
+    )
+    newest = cli(data_dir, "history", "--limit", "1").stdout.splitlines()[0]
+    assert " refused " in newest and " failed " not in newest, newest
+    ollama.default = Reply("not json")
+    assert runner.run("default").error_kind == "invalid_reply"
+    assert store.runs.state("default").last_error_kind == "invalid_reply"  # a real failure is one again
+    assert "last failed at" in cli(data_dir, "status", host=ollama.url).stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

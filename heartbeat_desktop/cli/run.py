@@ -31,6 +31,7 @@ from ..core.present import (
     run_summary,
     user_feedback,
 )
+from ..core.refusals import shown_status
 from ..core.runner import UnknownThread
 from ..instance_socket import run_from_dict
 from ..store import SqliteStore
@@ -136,6 +137,7 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
                 "next_due_at": seen.get("next_due") if app else (iso(state.next_due_at) if state else None),
                 "last_status": seen.get("last_status", state.last_status if state else None),
                 "last_reason": seen.get("last_reason", state.last_reason if state else None),
+                "last_error_kind": seen.get("last_error_kind", state.last_error_kind if state else None),
                 "consecutive_failures": seen.get("consecutive_failures", state.consecutive_failures if state else 0),
                 "config_warnings": warnings,
             }
@@ -195,7 +197,8 @@ def _print_status(info: dict[str, Any], *, answering: bool, silent_pid: object) 
     for row in threads_out:
         how = "disabled" if not row["enabled"] else "paused" if row["paused"] else f"every {row['every_seconds']} s"
         # The same local format as `history` (the JSON keeps ISO 8601 with its offset, for programs).
-        last = f"last {row['last_status']} at {_readable(row['last_run_at'])}" if row["last_status"] else "never ran"
+        shown = shown_status(row["last_status"], row["last_error_kind"])  # a refusal is not a failure to fix
+        last = f"last {shown} at {_readable(row['last_run_at'])}" if row["last_status"] else "never ran"
         due = f", next {_readable(row['next_due_at'])}" if row["next_due_at"] else ""
         reason = f" — {terminal.one_line(row['last_reason'])}" if row["last_reason"] else ""
         print(f"  {row['id']:<20} {how:<16} {last}{due}{reason}")

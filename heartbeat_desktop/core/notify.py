@@ -13,7 +13,7 @@ from typing import Any
 from .citations import because_of_run
 from .config import HeartbeatConfig
 from .models import RunRecord
-from .refusals import QUIET_REFUSALS
+from .refusals import QUIET_REFUSALS, refused
 
 BODY_CHARS = 160
 
@@ -111,6 +111,14 @@ def notice_for(run: RunRecord, config: HeartbeatConfig, thread_title: str | None
     if run.status == "failed":
         if not config.notify_failures or run.error_kind in QUIET_REFUSALS:
             return None
+        if refused(run.status, run.error_kind):  # the app's own rules stopped the answer: news, not trouble
+            return Notice(
+                f"Nothing done in {where}",
+                f"{run.reason}\n{what_to_do(run) or 'Open History for the model’s answer.'}".rstrip(),
+                thread_id=run.thread_id,
+                actions=(HISTORY,),
+                run_id=run.id,
+            )
         advice = what_to_do(run)
         body = f"{run.reason}\n{advice}" if advice else run.reason
         return Notice(

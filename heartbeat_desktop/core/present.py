@@ -19,6 +19,7 @@ from . import terminal
 from .citations import run_because
 from .feedback import Feedback, outcome
 from .models import FeedComment, FeedPost, Note, RunRecord, Thread
+from .refusals import shown_status
 from .scheduler_state import SchedulerState, ThreadSchedule
 
 # ---------------------------------------------------------------------------- time
@@ -188,7 +189,8 @@ def run_lines(run: RunRecord) -> list[str]:
     """A run as a `history` table row, then one indented note per warning (a server that refused an
     output format, a window that was too small): the warnings explain odd rows, so they sit under them."""
     action = (run.decision or {}).get("action", "-")
-    status = f"{run.status} (dry)" if run.dry_run else run.status
+    shown = shown_status(run.status, run.error_kind) or run.status  # "refused": the app's own rules, as History
+    status = f"{shown} (dry)" if run.dry_run else shown
     dur = f"{(run.total_ms or 0) / 1000:.1f}s"
     row = f"{local_time(run.started_at)}  {run.thread_id:<12} {run.trigger:<8} {status:<11} {action:<7} {dur:>6}  "
     notes = (f"{'':>20}note: {terminal.one_line(note)}" for note in [*run.warnings, *schedule_notes(run)])
@@ -236,6 +238,7 @@ def thread_status(t: ThreadSchedule) -> dict[str, Any]:
         "next_due": iso(t.next_due),
         "backing_off": t.backing_off,  # the next time is set by backoff after failures, not by the interval
         "last_status": t.last_status,
+        "last_error_kind": t.last_error_kind,  # a refusal's kind: the app's own rules, not trouble
         "last_reason": t.last_reason,
         "last_run_at": iso(t.last_run_at),
         "consecutive_failures": t.consecutive_failures,

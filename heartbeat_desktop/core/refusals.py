@@ -30,6 +30,17 @@ QUIET_REFUSALS: tuple[str, ...] = (RefusalKind.NOTHING_NEW,)
 _PAST = {"post": "posted", "comment": "commented", "vote": "voted"}
 
 
+def refused(status: str | None, error_kind: str | None) -> bool:
+    """A run the app's own rules stopped (recorded as failed, with the refusal's kind): the app working as
+    meant, so the icon, the menu and `status` call it refused, not a failure to fix."""
+    return status == "failed" and error_kind in REFUSAL_KINDS
+
+
+def shown_status(status: str | None, error_kind: str | None) -> str | None:
+    """What a person reads for a run's outcome: "refused" for a refusal, else the status itself."""
+    return "refused" if refused(status, error_kind) else status
+
+
 def not_allowed(action: str, allowed: list[str] | tuple[str, ...]) -> str:
     listed = ", ".join(allowed) or "nothing but HEARTBEAT_OK"
     return f"refused: {action} is not allowed for this thread (allowed: {listed})"

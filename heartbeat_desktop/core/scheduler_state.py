@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from .config import HeartbeatConfig
 from .models import RunStatus
+from .refusals import refused, shown_status
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,16 @@ class ThreadSchedule:
     backing_off: bool = False
     # something about the plan the user should know (its last heartbeat was recorded in the future)
     note: str | None = None
+    last_error_kind: str | None = None  # a refusal's kind when the last run was refused (core/refusals.py)
+
+    @property
+    def failed(self) -> bool:
+        """The last heartbeat failed in a way to fix (a refusal by the app's own rules is not one)."""
+        return self.last_status == "failed" and not refused(self.last_status, self.last_error_kind)
+
+    @property
+    def last_shown(self) -> str | None:
+        return shown_status(self.last_status, self.last_error_kind)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def tray_state(state: SchedulerState, error: str | None) -> TrayState:
         return TrayState.RUNNING
     if state.paused:
         return TrayState.PAUSED
-    if error or any(t.last_status == "failed" for t in state.threads):
+    if error or any(t.failed for t in state.threads):  # a refusal by the app's own rules is not trouble
         return TrayState.ERROR
     return TrayState.IDLE
 
@@ -47,12 +47,13 @@ def _tooltip(state: SchedulerState, error: str | None) -> str:
                 what += f" (backing off after {failed} failed heartbeat{'s' if failed != 1 else ''})"
         else:
             what = "paused" if (t.paused or state.paused) else "off"
-        last = f"last {t.last_status}" if t.last_status else "never ran"
+        last = f"last {t.last_shown}" if t.last_status else "never ran"
         if t.last_status in ("failed", "skipped") and t.last_reason:
             reason = t.last_reason
             if len(reason) > TOOLTIP_REASON:
                 reason = reason[: TOOLTIP_REASON - 1] + "…"
-            last += f": {reason}"
+            # a refusal's reason says "refused: …" itself
+            last = f"last {reason}" if t.last_shown == "refused" else f"{last}: {reason}"
         lines.append(f"{t.title}: {what}, {last}")
         if t.note:
             lines.append(f"  {t.title}: {t.note}")

@@ -38,7 +38,7 @@ def status_line(state: SchedulerState, error: str | None) -> str:
         return "Paused"
     if error:
         return f"Error: {error}"
-    failing = [t.title for t in state.threads if t.last_status == "failed"]
+    failing = [t.title for t in state.threads if t.failed]
     if failing:  # the icon is red for these, until each one's next heartbeat succeeds
         names = ", ".join(failing[:3]) + (f" and {len(failing) - 3} more" if len(failing) > 3 else "")
         return f"Last heartbeat failed: {names}"

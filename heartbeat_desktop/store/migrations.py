@@ -300,6 +300,17 @@ MIGRATIONS: list[Migration] = [
         PRIMARY KEY (thread_id, task_key)
     );
     """,
+    # 15: the kind of the thread's last failure, so a run the app's own rules refused (nothing new, a duplicate,
+    # a cap) is told apart from trouble: the icon stays calm for it (#27)
+    """
+    ALTER TABLE thread_state ADD COLUMN last_error_kind TEXT;
+    UPDATE thread_state SET last_error_kind = (
+        SELECT r.error_kind FROM runs r
+        WHERE r.thread_id = thread_state.thread_id AND r.started_at = thread_state.last_run_at
+          AND r.dry_run = 0 AND r.trigger != 'preview'
+        LIMIT 1
+    );
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

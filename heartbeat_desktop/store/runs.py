@@ -158,6 +158,7 @@ class ThreadState:
     next_due_at: float | None
     defer_until: float | None = None
     last_slot_at: float | None = None
+    last_error_kind: str | None = None  # the last run's failure kind: a refusal is not trouble (core/refusals.py)
 
 
 class RunRepo:
@@ -204,12 +205,13 @@ class RunRepo:
         )
         c.execute(
             """INSERT INTO thread_state (thread_id, last_run_at, last_status, last_reason, last_success_at,
-                                         last_success_fingerprint, consecutive_failures)
-               SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM threads WHERE id = ?)
+                                         last_success_fingerprint, consecutive_failures, last_error_kind)
+               SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM threads WHERE id = ?)
                ON CONFLICT (thread_id) DO UPDATE SET
                    last_run_at = excluded.last_run_at,
                    last_status = excluded.last_status,
                    last_reason = excluded.last_reason,
+                   last_error_kind = excluded.last_error_kind,
                    last_success_at = COALESCE(excluded.last_success_at, last_success_at),
                    last_success_fingerprint = COALESCE(excluded.last_success_fingerprint, last_success_fingerprint),
                    consecutive_failures = CASE
@@ -224,6 +226,7 @@ class RunRepo:
                 run.finished_at if success else None,
                 run.fingerprint if success else None,
                 1 if backoff else 0,
+                run.error_kind if run.status == "failed" else None,
                 run.thread_id,
                 backoff,
                 success,

@@ -22,7 +22,7 @@ from heartbeat_desktop.qt.app import TrayApp
 from heartbeat_desktop.qt.icons import TrayState, state_icon
 from heartbeat_desktop.qt.services.notifications import Notifier
 from heartbeat_desktop.qt.tray import CRASH, HEALTH, TrayController, tooltip, tray_state
-from heartbeat_desktop.qt.tray_menu import TrayActions, TrayMenu
+from heartbeat_desktop.qt.tray_menu import TrayActions, TrayMenu, fmt_time, status_line
 from heartbeat_desktop.qt.window_manager import Refreshable, ShowsPost, ShowsRun, ShowsThreadFile
 from heartbeat_desktop.secrets import PlaintextSecrets
 from heartbeat_desktop.store import SqliteStore
@@ -68,6 +68,22 @@ def test_state_mapping_and_tooltip() -> None:
     tip = tooltip(failed, None)
     assert "Work: off, last failed: cannot reach Ollama at x" in tip
     assert "next" in tooltip(idle, None) and "last ok" in tooltip(idle, None)
+
+
+def test_a_refusal_by_the_apps_own_rules_keeps_the_icon_calm() -> None:
+    """Found by a new user (#27): with the nothing-new rule on (the default) a small model's runs were refused
+    all day, and each turned the icon red with "Last heartbeat failed". A refusal is the app working."""
+    reason = "refused: nothing new calls for this post (it cites only message 2, which the last heartbeat saw)"
+    state = SchedulerState(
+        True,
+        False,
+        (ts("rel", next_due=2_000_000_000.0, last_status="failed", last_reason=reason, last_error_kind="nothing_new"),),
+    )
+    assert tray_state(state, None) is TrayState.IDLE
+    assert status_line(state, None).startswith("Next heartbeat at")
+    assert f"Rel: next {fmt_time(2_000_000_000.0)}, last {reason}" in tooltip(state, None)
+    trouble = SchedulerState(True, False, (ts("rel", last_status="failed", last_error_kind="unreachable"),))
+    assert tray_state(trouble, None) is TrayState.ERROR and status_line(trouble, None) == "Last heartbeat failed: Rel"
 
 
 def test_model_text_in_the_tray_and_fallback_window_is_never_markup(qtbot) -> None:
@@ -198,11 +214,14 @@ def test_a_paused_thread_is_never_folded_into_a_burst(qtbot) -> None:
     notifier.show(notice_for(failed, config, "A"))
     notifier.show(notice_for(failed, config, "A"))
     notifier.show(notice_for(paused, config, "A"))
-    qtbot.waitUntil(lambda: len(shown) == 2, timeout=2000)
-    assert shown[1].title == "Heartbeats paused for A" and RESUME in shown[1].actions
-    assert "repeated a post" in shown[0].body  # the advice fits the cause: not "the thread's limits"
+    qtbot.waitUntil(lambda: any(n.title == "Heartbeats paused for A" for n in shown), timeout=2000)
     qtbot.wait(400)
-    assert [n.title for n in shown][2:] == ["Heartbeat failed in A"]  # the one failure held, on its own
+    paused_notice = next(n for n in shown if n.title == "Heartbeats paused for A")
+    assert RESUME in paused_notice.actions and paused_notice.critical
+    # A refusal by the app's own rules is news, not a failure (#27): never "Heartbeat failed", never critical
+    refusals = [n for n in shown if n is not paused_notice]
+    assert refusals and all(n.title == "Nothing done in A" and not n.critical for n in refusals), shown
+    assert "repeated a post" in refusals[0].body  # the advice fits the cause: not "the thread's limits"
 
 
 @pytest.fixture

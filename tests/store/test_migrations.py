@@ -185,6 +185,31 @@ def test_refused_runs_from_before_the_kind_was_stored_get_their_kind(tmp_path: P
     }  # fmt: skip
 
 
+def test_a_threads_last_refusal_keeps_its_kind_across_the_upgrade(tmp_path: Path) -> None:
+    """Migration 15 (#27): the icon tells a refusal from trouble by the last run's kind; a thread whose last
+    heartbeat was refused before the upgrade must not turn the icon red after it."""
+    from heartbeat_desktop.store.migrations import migrate
+
+    db = _schema_at(tmp_path / "old.db", 14)
+    for thread in ("calm", "down"):
+        db.execute("INSERT INTO threads (id, title, created_at) VALUES (?, ?, 0)", (thread, thread))
+    for run_id, thread, kind, started in (("r0", "calm", "unreachable", 5.0), ("r1", "calm", "nothing_new", 10.0),
+                                          ("r2", "down", "unreachable", 10.0)):  # fmt: skip
+        db.execute(
+            "INSERT INTO runs (id, thread_id, trigger, status, started_at, reason, error_kind, dry_run) "
+            "VALUES (?, ?, 'schedule', 'failed', ?, 'x', ?, 0)",
+            (run_id, thread, started, kind),
+        )
+        db.execute(
+            "INSERT INTO thread_state (thread_id, last_run_at, last_status, consecutive_failures) "
+            "VALUES (?, ?, 'failed', 0) ON CONFLICT (thread_id) DO UPDATE SET last_run_at = excluded.last_run_at",
+            (thread, started),
+        )
+    migrate(db)
+    kinds = dict(db.execute("SELECT thread_id, last_error_kind FROM thread_state").fetchall())
+    assert kinds == {"calm": "nothing_new", "down": "unreachable"}
+
+
 def test_a_newer_install_does_not_upgrade_the_database_under_a_running_app(tmp_path: Path) -> None:
     """Found by the endurance run: a `status` from a newer version upgraded the schema under the running
     app, whose every heartbeat then failed. While another process holds the data directory's lock, an

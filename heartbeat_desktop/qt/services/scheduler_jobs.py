@@ -85,6 +85,7 @@ def schedules(
                 queued=bool(entry.queued),
                 last_status=st.last_status if st else None,
                 last_reason=st.last_reason if st else None,
+                last_error_kind=st.last_error_kind if st else None,
                 last_run_at=st.last_run_at if st else None,
                 consecutive_failures=st.consecutive_failures if st else 0,
                 config=entry.config,

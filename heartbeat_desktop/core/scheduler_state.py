@@ -12,6 +12,8 @@ from .config import HeartbeatConfig
 from .models import RunStatus
 from .refusals import refused, shown_status
 
+SERVER_DOWN = "unreachable"  # a run's error kind the app's health check reports instead (qt/app.py)
+
 
 @dataclass(frozen=True)
 class ThreadSchedule:
@@ -35,8 +37,12 @@ class ThreadSchedule:
 
     @property
     def failed(self) -> bool:
-        """The last heartbeat failed in a way to fix (a refusal by the app's own rules is not one)."""
-        return self.last_status == "failed" and not refused(self.last_status, self.last_error_kind)
+        """The last heartbeat failed in a way to fix. A refusal by the app's own rules is not one; nor is a
+        server that could not be reached: the health check owns that (the icon is red while the server is
+        down and calm once it answers again — after Set up, say — not until the thread's next heartbeat)."""
+        if self.last_status != "failed" or refused(self.last_status, self.last_error_kind):
+            return False
+        return self.last_error_kind != SERVER_DOWN
 
     @property
     def last_shown(self) -> str | None:

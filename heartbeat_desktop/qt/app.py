@@ -100,7 +100,7 @@ class TrayApp(QObject):
         self._build_control(lock or InstanceLock(data_dir))
         self.health = HealthMonitor(wiring.probe_target, partial(wiring.health_targets, data_dir), self)
         open_setup, withdraw = partial(self.open_window, "setup"), partial(self.notifier.withdraw, "health")
-        self.first_run = FirstRunOffer(data_dir, open_setup, withdraw, self)  # the first-run window, once
+        self.first_run = FirstRunOffer(data_dir, open_setup, withdraw, self._on_health, self)  # once
         self._connect()
         self.tray_wait = TrayWait(BY_HAND_WAIT_S if tray_wait_s is None else tray_wait_s, parent=self)
         self.tray_wait.found.connect(self._tray_found)

@@ -42,12 +42,16 @@ class FirstRunOffer(QObject):
         data_dir: Path,
         open_setup: Callable[[], object],
         withdraw_notice: Callable[[], None],
+        closed: Callable[[], None] = lambda: None,
         parent: QObject | None = None,
     ) -> None:
+        """`closed`: the window it opened was closed — the notification it stood in for is due now if the
+        server is still down (the health state did not change, so nothing else would say it)."""
         super().__init__(parent)
         self._data_dir = data_dir
         self._open_setup = open_setup
         self._withdraw_notice = withdraw_notice
+        self._closed = closed
         self._tasks = Tasks(self)
         self.offered = False  # the window was opened by this check (for the app's notifications and tests)
         self.checked = False
@@ -73,7 +77,9 @@ class FirstRunOffer(QObject):
             log.info("No working model is configured and setup was never done: showing the first-run window")
             self.offered = True
             self._withdraw_notice()
-            self._open_setup()
+            window = self._open_setup()
+            if isinstance(window, QObject):
+                window.destroyed.connect(lambda *_: self._closed())
         self.decided.emit()
 
     def _failed(self, message: str) -> None:

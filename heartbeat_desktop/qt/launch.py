@@ -27,6 +27,7 @@ from ..autostart import APP_ID, AT_LOGIN_TRAY_WAIT_S, Autostart
 from ..instance_lock import InstanceLock, LockUnusable
 from ..instance_socket import server_name, show_running_app
 from ..x_display import display_problem, uses_x11
+from .combo_keys import guard_combo_key_search
 from .icons import app_icon
 from .services.process import tune_gil_for_gui
 
@@ -92,6 +93,7 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     app.setDesktopFileName(APP_ID)
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)
+    guard_combo_key_search(app)
     return app
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from heartbeat_desktop import paths
 from heartbeat_desktop.core.runner import HeartbeatRunner
 from heartbeat_desktop.llm import OllamaClient
+from heartbeat_desktop.qt.combo_keys import guard_combo_key_search
 from heartbeat_desktop.qt.windows.editor_window import EditorWindow
 from heartbeat_desktop.qt.windows.window_state import WindowMemory
 from heartbeat_desktop.store import SqliteStore
@@ -130,3 +132,28 @@ def test_open_thread_shows_that_threads_file(qtbot, store, data_dir: Path, works
     editor = _editor(qtbot, data_dir, ollama)
     editor.open_thread("proj")
     qtbot.waitUntil(lambda: not editor.loading and editor.text.toPlainText() == PROJ_MD, timeout=5000)
+
+
+def test_alt_d_on_the_thread_box_presses_dry_run_and_never_switches_the_thread(
+    qtbot, store, data_dir: Path, workspace: Path, ollama
+) -> None:
+    """A focused combo box searched its items for Alt+D whenever the button was disabled (a file loading, a
+    preview running) and jumped to "Default". The app's QApplication keeps modified keys from combo boxes."""
+    guard_combo_key_search(QApplication.instance())  # as make_application does at launch
+    editor = _editor(qtbot, data_dir, ollama, thread_id="proj")
+    editor.activateWindow()
+    editor.thread_box.setFocus()
+    qtbot.waitUntil(editor.thread_box.hasFocus)
+    editor.preview.preview_button.setEnabled(False)  # as while a thread's file loads
+    qtbot.keyClick(editor.thread_box, Qt.Key.Key_D, Qt.KeyboardModifier.AltModifier)
+    qtbot.wait(50)
+    assert editor.thread_box.currentData() == "proj"
+    qtbot.keyClick(editor.thread_box, Qt.Key.Key_D)  # a plain letter still searches the list
+    assert editor.thread_box.currentData() == "default"
+    _choose(qtbot, editor, "proj")
+    ollama.script(Act(NONE))
+    editor.preview.preview_button.setEnabled(True)
+    with qtbot.waitSignal(editor.preview.preview_button.clicked, timeout=2000):  # a mnemonic animates a click
+        qtbot.keyClick(editor.thread_box, Qt.Key.Key_D, Qt.KeyboardModifier.AltModifier)
+    assert editor.thread_box.currentData() == "proj"
+    qtbot.waitUntil(lambda: not editor.preview.preview_running, timeout=10000)

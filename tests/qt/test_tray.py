@@ -108,7 +108,7 @@ def test_menu_items_and_actions(qtbot) -> None:
     state = SchedulerState(True, False, (ts("default"), ts("work", running=True)))
     menu.update_state(state, None)
     texts = [a.text() for a in menu.actions() if not a.isSeparator()]
-    assert texts == ["Running 1 heartbeat…", "&Run now", "&Pause", "Edit &HEARTBEAT.md…", "Start at &login", "&Quit"]
+    assert texts == ["Running 1 heartbeat…", "&Run now", "&Pause", "E&dit HEARTBEAT.md…", "Start at &login", "&Quit"]
     # no dead items: windows that do not exist yet have no entry
     assert not any("Feed" in t or "History" in t or "Settings" in t or "Threads" in t for t in texts)
     run_items = menu.run_menu.actions()
@@ -120,7 +120,7 @@ def test_menu_items_and_actions(qtbot) -> None:
     menu.quit_action.trigger()
     assert calls == [("run", "default"), ("pause",), ("editor",), ("quit",)]
     menu.update_state(SchedulerState(True, True, ()), None)
-    assert menu.pause_action.text() == "&Resume" and menu.status_action.text() == "Paused"
+    assert menu.pause_action.text() == "Resu&me" and menu.status_action.text() == "Paused"
     menu.aboutToShow.emit()
     assert not menu.autostart_action.isChecked()
     menu.autostart_action.trigger()

@@ -110,7 +110,7 @@ class ThreadsWindow(QWidget):
         right_layout.setContentsMargins(0, 0, 0, 0)
         messages_label = QLabel("&Messages (newest last):")
         messages_label.setBuddy(self.conversation)
-        notes_label = QLabel("&Notes (an open contradiction reaches every heartbeat until resolved):")
+        notes_label = QLabel("N&otes (an open contradiction reaches every heartbeat until resolved):")
         notes_label.setBuddy(self.notes.list)
         right_layout.addWidget(messages_label)
         right_layout.addWidget(self.conversation, 3)

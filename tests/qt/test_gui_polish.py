@@ -67,3 +67,19 @@ def test_the_dont_suggest_rule_wraps(qtbot, tmp_path: Path) -> None:
     assert edit.toPlainText() == rule
     assert not edit.horizontalScrollBar().isVisible() and edit.document().blockCount() == 1
     assert edit.document().firstBlock().layout().lineCount() > 1  # shown on several lines
+
+
+def test_the_tray_tooltip_lines_are_bounded_and_lose_no_words() -> None:
+    """A failed thread's reason (a server's error, a path) made the tooltip as wide as the screen."""
+    from heartbeat_desktop.core.scheduler_state import SchedulerState
+    from heartbeat_desktop.qt.tray import TOOLTIP_WIDTH, tooltip
+    from tests.qt.test_tray import ts
+
+    reason = "Ollama at http://127.0.0.1:11434 did not answer within 120 s (model qwen2.5:7b-instruct) " * 2
+    work = ts("work", last_status="failed", last_reason=reason.strip(), next_due=None)
+    text = tooltip(SchedulerState(False, False, (work,)), "the model server does not answer: " + "x" * 30)
+    lines = text.split("\n")
+    assert all(len(line) <= TOOLTIP_WIDTH for line in lines), lines
+    assert len(lines) > 3 and lines[0].startswith("Heartbeat Desktop — ")
+    assert " ".join(text.split()).startswith(" ".join(lines[0].split()))
+    assert "did not answer within 120 s" in " ".join(line.strip() for line in lines)

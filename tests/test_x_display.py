@@ -67,8 +67,7 @@ def test_the_app_on_a_stale_display_exits_1_with_one_clear_line(tmp_path: Path) 
     )
     assert result.returncode == 1, result
     assert result.stderr.strip().splitlines() == [
-        f"heartbeat-desktop: cannot connect to display :{number} — is the desktop session running? "
-        f"(DISPLAY=:{number})"
+        f"heartbeat-desktop: cannot connect to display :{number} — is the desktop session running? (DISPLAY=:{number})"
     ]
     assert "xcb-cursor0" not in result.stderr
 

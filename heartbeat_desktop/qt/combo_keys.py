@@ -17,7 +17,7 @@ COMMAND_KEYS = Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.ControlModi
 
 
 class ComboKeySearchGuard(QObject):
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() != QEvent.Type.KeyPress or not isinstance(watched, QComboBox):
             return False
         assert isinstance(event, QKeyEvent)

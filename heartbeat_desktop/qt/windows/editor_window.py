@@ -301,14 +301,13 @@ class EditorWindow(QWidget):
         if not self.modified:
             self.load(None if gone else "HEARTBEAT.md was changed on disk; reloaded.")  # a missing file says so
             return
-        if gone:
-            self._show_banner(
-                f"{self.path} was deleted while you were editing. Save writes your text back; Reload shows it missing."
-            )
-        else:
-            self._show_banner(
-                "HEARTBEAT.md was changed on disk while you were editing. Save keeps your text; Reload takes the file's."
-            )
+        what = f"{self.path} was deleted" if gone else "HEARTBEAT.md was changed on disk"
+        then = (
+            "Save writes your text back; Reload shows it missing."
+            if gone
+            else "Save keeps your text; Reload takes the file's."
+        )
+        self._show_banner(f"{what} while you were editing. {then}")
         self.reload_button.setVisible(True)
         self._watch()
 

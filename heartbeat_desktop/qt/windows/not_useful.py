@@ -92,7 +92,8 @@ def offer_rule(parent: QWidget, store: SqliteStore, run_id: str, tasks: Tasks, s
     proposal = dont_suggest_rule(
         str(decision.get("action", "post")), str(decision.get("title") or decision.get("content") or "")
     )
-    text, ok = ask_rule(parent, "Don't suggest this again", f"Add this rule to {target}? Edit it as you like:", proposal)
+    label = f"Add this rule to {target}? Edit it as you like:"
+    text, ok = ask_rule(parent, "Don't suggest this again", label, proposal)
     rule = " ".join(text.split())
     if not ok or not rule:
         return

@@ -88,3 +88,19 @@ def test_the_application_is_named_as_the_desktop_files_say(tmp_path: Path) -> No
     assert parser["Desktop Entry"]["StartupWMClass"] == APP_ID
     parser.read_string(desktop_entry(["/usr/bin/heartbeat-desktop"]))
     assert parser["Desktop Entry"]["StartupWMClass"] == APP_ID
+
+
+def test_open_passes_the_line_on(tmp_path: Path) -> None:
+    """`open WINDOW` starts the app in the background (cli/background.py) and says what it said at exit."""
+    number = _free_display()
+    env = _app_env(tmp_path, DISPLAY=f":{number}")
+    result = subprocess.run(
+        [sys.executable, "-m", "heartbeat_desktop", "open", "settings"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert f"cannot connect to display :{number} — is the desktop session running?" in result.stderr
+    assert "signal" not in result.stderr and "xcb-cursor0" not in result.stderr

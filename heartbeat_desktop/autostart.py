@@ -59,6 +59,7 @@ def desktop_entry(command: list[str]) -> str:
         "Icon=heartbeat-desktop\n"
         "Terminal=false\n"
         "Categories=Utility;\n"
+        f"StartupWMClass={APP_ID}\n"  # the WM_CLASS the app sets (qt/launch.py make_application)
         "X-GNOME-Autostart-enabled=true\n"
         "X-GNOME-Autostart-Delay=5\n"
     )

@@ -12,7 +12,7 @@ WINDOWS: dict[str, str] = {
     "threads": "&Threads…",
     "feed": "&Feed…",
     "history": "&History…",
-    "editor": "Edit &HEARTBEAT.md…",
+    "editor": "E&dit HEARTBEAT.md…",
     "settings": "&Settings…",
     "setup": "S&et up…",  # the first-run window: find a model server, pick a model, try a heartbeat
 }

@@ -23,9 +23,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from .. import __version__, paths
-from ..autostart import AT_LOGIN_TRAY_WAIT_S, Autostart
+from ..autostart import APP_ID, AT_LOGIN_TRAY_WAIT_S, Autostart
 from ..instance_lock import InstanceLock, LockUnusable
 from ..instance_socket import server_name, show_running_app
+from ..x_display import display_problem, uses_x11
+from .combo_keys import guard_combo_key_search
 from .icons import app_icon
 from .services.process import tune_gil_for_gui
 
@@ -80,15 +82,31 @@ def early_tray_icon() -> QSystemTrayIcon | None:
     return icon
 
 
-def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> int:
-    data_dir = paths.data_dir()
-    app = QApplication.instance() or QApplication(argv or sys.argv[:1])
+def make_application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication, named as the desktop knows it. On X11 a window's WM_CLASS instance is argv[0]'s
+    base name, which for `python -m heartbeat_desktop` (Start at login, `open`) is "__main__.py": the dock
+    then matches no desktop file. argv[0] is the app's id instead, as the desktop files' StartupWMClass says."""
+    app = QApplication.instance() or QApplication([APP_ID, *(argv or sys.argv)[1:]])
     assert isinstance(app, QApplication)
     app.setApplicationName("Heartbeat Desktop")
     app.setApplicationVersion(__version__)
-    app.setDesktopFileName("heartbeat-desktop")
+    app.setDesktopFileName(APP_ID)
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)
+    guard_combo_key_search(app)
+    return app
+
+
+def run_tray(argv: list[str] | None = None, open_window: str | None = None) -> int:
+    data_dir = paths.data_dir()
+    if QApplication.instance() is None and uses_x11(os.environ):
+        # Qt would abort (SIGABRT) on an X server that does not answer, advising to install xcb-cursor0.
+        unreachable = display_problem(os.environ)
+        if unreachable is not None:
+            log.info("Cannot start: %s", unreachable)  # the line below says it; logged once, not twice
+            print(f"heartbeat-desktop: {unreachable}", file=sys.stderr)
+            return 1
+    app = make_application(argv)
     tune_gil_for_gui()
     # The command line asked a running app to show itself before loading Qt (cli.app.start_tray); the lock
     # decides the race of two launches at once (instance_lock.py), before anything is shown.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QSystemTrayIcon
 
@@ -12,6 +14,7 @@ from .tray_menu import TrayMenu, fmt_time, status_line
 
 TOOLTIP_THREADS = 8
 TOOLTIP_REASON = 160  # long enough for a reason and what to do about it
+TOOLTIP_WIDTH = 80  # characters a line: a tooltip is as wide as its longest line, which once spanned the screen
 
 
 # What can be wrong with the app as a whole, gravest first (TrayController.error).
@@ -32,7 +35,14 @@ def tray_state(state: SchedulerState, error: str | None) -> TrayState:
 
 def tooltip(state: SchedulerState, error: str | None) -> str:
     """The icon's tooltip. Reasons may quote a model or a server: made inert (see plain_text.py)."""
-    return inert(_tooltip(state, error))
+    lines = _tooltip(state, error).split("\n")
+    return inert("\n".join(part for line in lines for part in _wrapped(line)))
+
+
+def _wrapped(line: str) -> list[str]:
+    """`line` in lines of at most TOOLTIP_WIDTH characters, continued lines indented under it."""
+    indent = " " * (len(line) - len(line.lstrip(" ")) + 2)
+    return textwrap.wrap(line, TOOLTIP_WIDTH, subsequent_indent=indent, break_on_hyphens=False) or [line]
 
 
 def _tooltip(state: SchedulerState, error: str | None) -> str:

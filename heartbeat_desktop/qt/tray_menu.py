@@ -111,7 +111,7 @@ class TrayMenu(QMenu):
     def update_state(self, state: SchedulerState, error: str | None) -> None:
         line = status_line(state, error)
         self.status_action.setText(self._metrics.elidedText(line, Qt.TextElideMode.ElideRight, self._status_px))
-        self.pause_action.setText("&Resume" if state.paused else "&Pause")
+        self.pause_action.setText("Resu&me" if state.paused else "&Pause")
         self.run_menu.clear()
         titles = [t.title.lower() for t in state.threads]
         for t in state.threads:

@@ -7,6 +7,8 @@ of. It walks every tab of every window, so a control on a page that is not shown
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from collections.abc import Iterator
 
 from PySide6.QtCore import Qt
@@ -17,6 +19,7 @@ from PySide6.QtWidgets import (
     QAbstractSlider,
     QAbstractSpinBox,
     QComboBox,
+    QGroupBox,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -29,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from heartbeat_desktop.core.scheduler_state import SchedulerState
 from heartbeat_desktop.window_names import WINDOWS
 from tests.qt.test_tray import app_env, tray_app  # noqa: F401  (the real app, its windows made by its registry)
 
@@ -102,6 +106,46 @@ def problems_of(name: str, window: QWidget) -> list[str]:
     ]
 
 
+def mnemonic(text: str) -> str | None:
+    """The letter Alt presses for `text` ("Re&name…" → "n"); "&&" is a literal ampersand."""
+    found = re.search(r"&([^&])", text.replace("&&", ""))
+    return found.group(1).lower() if found else None
+
+
+def _mnemonic_texts(window: QWidget) -> Iterator[tuple[str, str]]:
+    """(text, what) of everything visible in `window` now that Alt+letter reaches: buttons and check boxes,
+    labels with a buddy, group boxes, and the tab titles of the visible tab bars."""
+    for widget in window.findChildren(QWidget):
+        if not widget.isVisibleTo(window):
+            continue
+        if isinstance(widget, QAbstractButton) or (isinstance(widget, QLabel) and widget.buddy() is not None):
+            yield widget.text(), describe(widget)
+        elif isinstance(widget, QGroupBox):
+            yield widget.title(), f"QGroupBox {widget.title()!r}"
+        elif isinstance(widget, QTabBar):
+            for i in range(widget.count()):
+                if widget.isTabVisible(i):
+                    yield widget.tabText(i), f"tab {widget.tabText(i)!r}"
+
+
+def mnemonic_clashes(name: str, window: QWidget) -> list[str]:
+    """Two things on one page (what is visible at once: each tab of each tab widget in turn) that answer to
+    the same Alt+letter: Qt then cycles focus between them and presses neither."""
+    tabs = window.findChildren(QTabWidget)
+    pages = [(t, i) for t in tabs for i in range(t.count()) if t.isTabVisible(i)] or [(None, 0)]
+    clashes: set[str] = set()
+    for tab, index in pages:
+        if tab is not None:
+            tab.setCurrentIndex(index)
+        letters: dict[str, list[str]] = defaultdict(list)
+        for text, what in _mnemonic_texts(window):
+            letter = mnemonic(text)
+            if letter is not None:
+                letters[letter].append(what)
+        clashes |= {f"{name}: Alt+{k.upper()}: {' and '.join(sorted(v))}" for k, v in letters.items() if len(v) > 1}
+    return sorted(clashes)
+
+
 def windows_of(qtbot, tray_app) -> Iterator[tuple[str, QWidget]]:  # noqa: F811
     """Every window of the registry, the window shown when there is no tray, and the dialogs they open."""
     for name in WINDOWS:
@@ -121,6 +165,38 @@ def test_every_control_of_every_window_has_a_name_and_a_keyboard_path(qtbot, tra
     assert problems == []
     menu = tray_app.tray.icon.contextMenu()
     assert menu.accessibleName() and all(a.text().strip() for a in menu.actions() if not a.isSeparator())
+
+
+def test_no_two_things_on_one_page_share_a_mnemonic(qtbot, tray_app) -> None:  # noqa: F811
+    clashes = [c for name, window in windows_of(qtbot, tray_app) for c in mnemonic_clashes(name, window)]
+    menu = tray_app.tray.menu
+    for paused in (False, True):  # Pause becomes Resume, beside Run now
+        menu.update_state(SchedulerState(False, paused, ()), None)
+        letters = [mnemonic(a.text()) for a in menu.actions() if a.isVisible() and not a.isSeparator()]
+        clashes += [f"tray menu (paused={paused}): Alt+{k}" for k in set(letters) - {None} if letters.count(k) > 1]
+    assert clashes == [], "\n".join(clashes)
+
+
+def test_a_mnemonic_clash_is_found(qtbot) -> None:
+    """The check itself: a button and a labelled field on Alt+N clash; a tab title clashes with a control
+    on its page but not with one on another tab's page; "&&" is no mnemonic."""
+    window = QWidget()
+    qtbot.addWidget(window)
+    tabs = QTabWidget(window)
+    first, second = QWidget(), QWidget()
+    tabs.addTab(first, "&App")
+    tabs.addTab(second, "T&hread")
+    QPushButton("Re&name…", first)
+    label, edit = QLabel("&Notes", first), QLineEdit(first)
+    label.setBuddy(edit)
+    QPushButton("Wait while &away", first)
+    QPushButton("&Name", second)  # Alt+N as on the first page: not visible at once, no clash
+    QPushButton("Salt && pepper", second)
+    window.show()
+    assert mnemonic_clashes("probe", window) == [
+        "probe: Alt+A: QPushButton '' 'Wait while &away' and tab '&App'",
+        "probe: Alt+N: QLabel '' '&Notes' and QPushButton '' 'Re&name…'",
+    ]
 
 
 def test_an_unnamed_control_is_found(qtbot) -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 
 from heartbeat_desktop import paths
 from heartbeat_desktop.core.runner import HeartbeatRunner
 from heartbeat_desktop.llm import OllamaClient
+from heartbeat_desktop.qt.combo_keys import guard_combo_key_search
 from heartbeat_desktop.qt.windows.editor_window import EditorWindow
 from heartbeat_desktop.qt.windows.window_state import WindowMemory
 from heartbeat_desktop.store import SqliteStore
@@ -67,7 +69,8 @@ def test_choosing_a_workspace_thread_edits_and_saves_its_own_file(
     _choose(qtbot, editor, "proj")
     assert editor.text.toPlainText() == PROJ_MD
     assert str(workspace / "HEARTBEAT.md") in editor.path_label.text()
-    assert "workspace of Project" in editor.path_label.text() and "of Project" in editor.windowTitle()
+    assert "workspace read by Project —" not in editor.path_label.text()
+    assert editor.path_label.text().endswith("workspace read by Project") and "of Project" in editor.windowTitle()
     assert "post the failing test" in editor.parsed.toPlainText()
     editor.text.setPlainText(PROJ_MD + "If a PR waits → comment.\n")
     assert editor.save()
@@ -95,7 +98,7 @@ def test_a_missing_file_is_offered_from_the_template_never_created_silently(
     assert not (workspace / "HEARTBEAT.md").exists()
     assert editor.create_button.isVisibleTo(editor) and "does not exist" in editor.banner.text()
     assert "Heartbeats of Project fail until it does" in editor.banner.text()
-    assert "does not exist yet" in editor.path_label.text()
+    assert editor.path_label.text().endswith(" — does not exist")  # not "yet": it may have been deleted
     assert "fail until it does" in editor.parsed.toPlainText()  # not "heartbeats will be skipped"
     editor.create_button.click()
     qtbot.waitUntil(lambda: not editor.loading, timeout=5000)
@@ -130,3 +133,70 @@ def test_open_thread_shows_that_threads_file(qtbot, store, data_dir: Path, works
     editor = _editor(qtbot, data_dir, ollama)
     editor.open_thread("proj")
     qtbot.waitUntil(lambda: not editor.loading and editor.text.toPlainText() == PROJ_MD, timeout=5000)
+
+
+def test_alt_d_on_the_thread_box_presses_dry_run_and_never_switches_the_thread(
+    qtbot, store, data_dir: Path, workspace: Path, ollama
+) -> None:
+    """A focused combo box searched its items for Alt+D whenever the button was disabled (a file loading, a
+    preview running) and jumped to "Default". The app's QApplication keeps modified keys from combo boxes."""
+    guard_combo_key_search(QApplication.instance())  # as make_application does at launch
+    editor = _editor(qtbot, data_dir, ollama, thread_id="proj")
+    editor.activateWindow()
+    editor.thread_box.setFocus()
+    qtbot.waitUntil(editor.thread_box.hasFocus)
+    editor.preview.preview_button.setEnabled(False)  # as while a thread's file loads
+    qtbot.keyClick(editor.thread_box, Qt.Key.Key_D, Qt.KeyboardModifier.AltModifier)
+    qtbot.wait(50)
+    assert editor.thread_box.currentData() == "proj"
+    qtbot.keyClick(editor.thread_box, Qt.Key.Key_D)  # a plain letter still searches the list
+    assert editor.thread_box.currentData() == "default"
+    _choose(qtbot, editor, "proj")
+    ollama.script(Act(NONE))
+    editor.preview.preview_button.setEnabled(True)
+    with qtbot.waitSignal(editor.preview.preview_button.clicked, timeout=2000):  # a mnemonic animates a click
+        qtbot.keyClick(editor.thread_box, Qt.Key.Key_D, Qt.KeyboardModifier.AltModifier)
+    assert editor.thread_box.currentData() == "proj"
+    qtbot.waitUntil(lambda: not editor.preview.preview_running, timeout=10000)
+
+
+def test_a_shared_workspace_names_every_thread_that_reads_it(
+    qtbot, store, data_dir: Path, workspace: Path, ollama
+) -> None:
+    store.threads.create("rel", "Release", workspace)
+    editor = _editor(qtbot, data_dir, ollama, thread_id="proj")
+    assert editor.path_label.text() == f"{workspace / 'HEARTBEAT.md'} — the workspace read by Project and Release"
+
+
+def test_a_heartbeat_md_that_is_a_directory_is_said_as_the_runner_says_it(
+    qtbot, store, data_dir: Path, workspace: Path, ollama
+) -> None:
+    target = workspace / "HEARTBEAT.md"
+    target.unlink()
+    target.mkdir()
+    runner = HeartbeatRunner(store, OllamaClient(ollama.url), default_workspace=data_dir, llm_timeout_s=5)
+    run = runner.run("proj")
+    assert f"cannot read {target}: not a regular file" in (run.reason or "")
+    editor = _editor(qtbot, data_dir, ollama, thread_id="proj")
+    said = f"Cannot read {target}: not a regular file. Heartbeats of Project fail until it can be read."
+    assert editor.banner.text() == f"⚠ {said}" and editor.parsed.toPlainText() == said
+    assert "HEARTBEAT.md/HEARTBEAT.md" not in editor.banner.text() + editor.path_label.text()
+    assert "skipped" not in editor.parsed.toPlainText() and editor.text.toPlainText() == ""
+
+
+def test_a_file_deleted_under_unsaved_edits_is_said_deleted(
+    qtbot, store, data_dir: Path, workspace: Path, ollama
+) -> None:
+    editor = _editor(qtbot, data_dir, ollama, thread_id="proj")
+    editor.text.setPlainText(PROJ_MD + "more\n")
+    (workspace / "HEARTBEAT.md").unlink()
+    qtbot.waitUntil(lambda: editor.banner.isVisible(), timeout=5000)
+    assert "was deleted while you were editing" in editor.banner.text() and "changed" not in editor.banner.text()
+    assert editor.text.toPlainText() == PROJ_MD + "more\n"
+    # The banner spans the window above the text and the preview, clear of the right-hand heading.
+    heading = next(label for label in editor.findChildren(QLabel) if label.text() == "What the app &understands:")
+    top_of_heading = heading.mapTo(editor, heading.rect().topLeft()).y()
+    assert editor.banner.mapTo(editor, editor.banner.rect().bottomLeft()).y() < top_of_heading
+    editor.reload_button.click()
+    qtbot.waitUntil(lambda: not editor.loading, timeout=5000)
+    assert editor.path_label.text().endswith(" — does not exist")

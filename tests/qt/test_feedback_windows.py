@@ -99,7 +99,7 @@ def test_dont_suggest_this_again_adds_the_rule_the_user_edited(
 ) -> None:
     """#26 item 2 (last part): the rule is shown and editable, added only on OK, to the file the thread reads,
     and the action is marked not useful; Cancel writes nothing."""
-    from PySide6.QtWidgets import QInputDialog
+    from heartbeat_desktop.qt.windows import not_useful
 
     md = data_dir / "HEARTBEAT.md"
     before = md.read_text(encoding="utf-8")
@@ -111,7 +111,7 @@ def test_dont_suggest_this_again_adds_the_rule_the_user_edited(
         shown.append(f"{label} | {proposal}")
         return next(answers)
 
-    monkeypatch.setattr(QInputDialog, "getMultiLineText", dialog)
+    monkeypatch.setattr(not_useful, "ask_rule", dialog)
     window = HistoryWindow(store, data_dir / "heartbeat.db", memory, lambda: [("default", "Default")])
     qtbot.addWidget(window)
     window.show()

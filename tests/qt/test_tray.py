@@ -99,7 +99,7 @@ def test_model_text_in_the_tray_and_fallback_window_is_never_markup(qtbot) -> No
     reason = "invalid reply: no JSON object in '<font size=7>BIG</font><a href=x>click</a>'"
     failed = SchedulerState(True, False, (ts("work", last_status="failed", last_reason=reason),))
     tip = tooltip(failed, None)
-    assert "<" not in tip and "\u2039font size=7\u203a" in tip
+    assert "<" not in tip and "\u2039font size=7\u203a" in " ".join(tip.split())  # wrapped at 80 characters
     window = FallbackWindow(_menu([])._actions)
     qtbot.addWidget(window)
     window.update_state(failed, "server said <b>no</b>")
@@ -128,7 +128,7 @@ def test_menu_items_and_actions(qtbot) -> None:
     state = SchedulerState(True, False, (ts("default"), ts("work", running=True)))
     menu.update_state(state, None)
     texts = [a.text() for a in menu.actions() if not a.isSeparator()]
-    assert texts == ["Running 1 heartbeat…", "&Run now", "&Pause", "Edit &HEARTBEAT.md…", "Start at &login", "&Quit"]
+    assert texts == ["Running 1 heartbeat…", "&Run now", "&Pause", "E&dit HEARTBEAT.md…", "Start at &login", "&Quit"]
     # no dead items: windows that do not exist yet have no entry
     assert not any("Feed" in t or "History" in t or "Settings" in t or "Threads" in t for t in texts)
     run_items = menu.run_menu.actions()
@@ -140,7 +140,7 @@ def test_menu_items_and_actions(qtbot) -> None:
     menu.quit_action.trigger()
     assert calls == [("run", "default"), ("pause",), ("editor",), ("quit",)]
     menu.update_state(SchedulerState(True, True, ()), None)
-    assert menu.pause_action.text() == "&Resume" and menu.status_action.text() == "Paused"
+    assert menu.pause_action.text() == "Resu&me" and menu.status_action.text() == "Paused"
     menu.aboutToShow.emit()
     assert not menu.autostart_action.isChecked()
     menu.autostart_action.trigger()
@@ -574,7 +574,7 @@ def test_the_tray_tells_the_truth_promptly(qtbot, tray_app: TrayApp, ollama: Oll
     )
     tray_app.tray.update(failed)
     assert tray_app.menu.status_action.text() == "Last heartbeat failed: Work stuff"
-    assert long_reason.strip() in tray_app.tray.icon.toolTip()
+    assert long_reason.strip() in " ".join(tray_app.tray.icon.toolTip().split())  # wrapped, not cut
     assert [a.text() for a in tray_app.menu.run_menu.actions()] == ["Default", "Work stuff"]
     tray_app.tray.update(
         SchedulerState(True, False, (ts("a", title="Notes"), ts("b", title="Notes"), ts("c", title="Home")))

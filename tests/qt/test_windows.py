@@ -460,19 +460,25 @@ def test_threads_add_rename_remove_and_entries(qtbot, store: SqliteStore, memory
 
 
 @pytest.mark.parametrize(("thread_id", "said"), [("Bad Id!", "invalid thread id"), ("default", "already exists")])
-def test_add_thread_says_a_bad_or_taken_id_before_asking_for_a_title(
+def test_add_thread_says_a_bad_or_taken_id_and_asks_again_with_the_text_kept(
     qtbot, store: SqliteStore, memory, monkeypatch, thread_id: str, said: str
 ) -> None:
+    """A bad or taken id is said in the dialog, which is asked again with what was typed (it once closed and
+    lost it), until the id is good or the user cancels; the title is asked for only after a good id."""
     window = ThreadsWindow(store, memory, on_change=lambda: None)
     qtbot.addWidget(window)
-    asked: list[str] = []
-    warned: list[str] = []
-    monkeypatch.setattr(QInputDialog, "getText", lambda _w, _t, label, *a: asked.append(label) or (thread_id, True))
-    monkeypatch.setattr(QMessageBox, "warning", lambda _w, _t, text: warned.append(text))
+    asked: list[tuple[str, str]] = []
+    answers = iter([(thread_id, True), ("proj", True), ("Project", True), (thread_id, True), ("", False)])
+    monkeypatch.setattr(
+        QInputDialog, "getText", lambda _w, _t, label, _echo=None, text="": asked.append((label, text)) or next(answers)
+    )
     window.add_thread()
-    assert len(asked) == 1 and asked[0].startswith("Thread id")  # never asked for a title
-    assert len(warned) == 1 and said in warned[0]
-    assert [t.id for t in store.threads.list()] == ["default"]
+    assert asked[0] == (asked[0][0], "") and asked[0][0].startswith("Thread id")
+    assert said in asked[1][0] and asked[1][0].endswith(asked[0][0]) and asked[1][1] == thread_id  # kept
+    assert asked[2] == ("Title:", "proj")
+    assert store.threads.get("proj").title == "Project"
+    window.add_thread()  # cancelled after a bad id: nothing is added, and the dialog was asked twice
+    assert len(asked) == 5 and sorted(t.id for t in store.threads.list()) == ["default", "proj"]
 
 
 # ---------------------------------------------------------------------------- history

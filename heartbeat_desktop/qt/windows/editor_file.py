@@ -12,6 +12,7 @@ writes one (`create_from_template`); a heartbeat never does after the very first
 from __future__ import annotations
 
 import shutil
+import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -37,12 +38,21 @@ class ThreadFile:
     warnings: tuple[str, ...]
     config: HeartbeatConfig | None  # for the tasks' next times in the thread's zone and hours
     problem: str | None = None  # cannot be opened (too big, not a file): shown, never edited
+    readers: tuple[str, ...] = ()  # the titles of every thread whose workspace this is (several may share one)
 
     def describe(self) -> str:
-        """What the label under the text says: whose file this is and where it lives."""
-        whose = f"the workspace of {self.title}" if self.workspace else "the data folder (threads without a workspace)"
-        state = "" if self.exists else " — does not exist yet"
-        return f"{self.path} — read by {whose}{state}"
+        """What the label under the text says: where it lives and who reads it — every thread of a shared
+        workspace, since saving it changes what each of them does."""
+        if self.workspace:
+            whose = f"the workspace read by {_and(self.readers or (self.title,))}"
+        else:
+            whose = "the data folder, read by threads without a workspace"
+        state = "" if self.exists else " — does not exist"
+        return f"{self.path} — {whose}{state}"
+
+
+def _and(titles: tuple[str, ...]) -> str:
+    return titles[0] if len(titles) == 1 else f"{', '.join(titles[:-1])} and {titles[-1]}"
 
 
 def thread_file_path(default: Path, workspace: Path | None) -> Path:
@@ -54,9 +64,10 @@ def read_thread_file(db_path: Path, default: Path, thread_id: str, title: str) -
     """The thread's file and text (a background task's: a connection of its own, and file I/O)."""
     with SqliteStore.worker(db_path) as store:
         thread = store.get_thread(thread_id)
-    workspace = thread.workspace if thread is not None else None
+        workspace = thread.workspace if thread is not None else None
+        sharing = [t.title for t in store.threads.list() if workspace is not None and t.workspace == workspace]
     config = thread.config if thread is not None else None
-    return read_file(default, thread_id, title, workspace, config)
+    return replace(read_file(default, thread_id, title, workspace, config), readers=tuple(sharing))
 
 
 def read_file(
@@ -66,11 +77,15 @@ def read_file(
     base = ThreadFile(thread_id, title, path, workspace is not None, False, "", (), config)
     try:
         exists = path.exists()
-        size = path.stat().st_size if exists else 0
+        info = path.stat() if exists else None
     except OSError as exc:
-        return replace(base, problem=str(exc))
+        return replace(base, problem=f"cannot read {path}: {exc.strerror or exc}")
+    size = info.st_size if info is not None else 0
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        # A directory (or a FIFO) named HEARTBEAT.md: what the runner says of it, not a file inside it.
+        return replace(base, exists=True, problem=f"cannot read {path}: not a regular file")
     if size > EDITABLE_MAX_BYTES:
-        too_big = f"{path.name} is {size // 1024} KB; the editor opens files up to 1 MB"
+        too_big = f"cannot open {path}: it is {size // 1024} KB; the editor opens files up to 1 MB"
         return replace(base, exists=True, problem=too_big)
     text, warnings = heartbeat_md.read_heartbeat_md(path)
     return replace(base, exists=exists, text=text, warnings=tuple(warnings if exists else ()))
@@ -81,6 +96,14 @@ def create_from_template(path: Path) -> None:
     Raises OSError (FileExistsError when a file appeared meanwhile)."""
     with paths.bundled("HEARTBEAT.md").open("rb") as src, path.open("xb") as dst:
         shutil.copyfileobj(src, dst)
+
+
+def problem_text(file: ThreadFile) -> str:
+    """A file the editor cannot open, said as the runner says it, with what it means for the heartbeats
+    (a file past 1 MB is still read by them, its first MB)."""
+    problem = file.problem or ""
+    fails = f" Heartbeats of {file.title} fail until it can be read." if problem.startswith("cannot read") else ""
+    return f"{problem[:1].upper()}{problem[1:]}.{fails}"
 
 
 def missing_text(file: ThreadFile) -> str:

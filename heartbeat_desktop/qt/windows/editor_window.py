@@ -35,7 +35,15 @@ from ...store import SqliteStore
 from ..icons import app_icon
 from ..plain_text import plain_label
 from ..services.tasks import Task, Tasks
-from .editor_file import ThreadFile, ask_save, create_from_template, missing_text, read_thread_file, with_final_newline
+from .editor_file import (
+    ThreadFile,
+    ask_save,
+    create_from_template,
+    missing_text,
+    problem_text,
+    read_thread_file,
+    with_final_newline,
+)
 from .editor_preview import PreviewPane
 from .editor_views import render_instructions
 from .window_state import WindowMemory
@@ -82,6 +90,7 @@ class EditorWindow(QWidget):
         top.addWidget(self.thread_box)
         top.addWidget(self.path_label, 1)
         layout.addLayout(top)
+        layout.addWidget(self.banner)  # across the window: beside the text it ran into the right-hand heading
         layout.addWidget(splitter, 1)
 
         self._debounce = QTimer(self)
@@ -128,7 +137,6 @@ class EditorWindow(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.banner)
         left_layout.addWidget(self.text, 1)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
@@ -193,7 +201,11 @@ class EditorWindow(QWidget):
         self.create_button.setVisible(not file.exists and file.problem is None)
         self.preview.set_loading(False)
         if file.problem is not None:
-            self._show_banner(f"Cannot open {file.path}: {file.problem}")
+            # Said as the runner says it; the previous thread's text is not left in the box.
+            self._saved_text = ""
+            self.text.setPlainText("")
+            self._show_banner(problem_text(file))
+            self.parsed.setPlainText(problem_text(file))
             self._watch()
             return
         self._saved_text = file.text
@@ -285,12 +297,17 @@ class EditorWindow(QWidget):
         if text in (self._saved_text, with_final_newline(self._saved_text)):
             self._watch()
             return
+        gone = not self.path.exists()
         if not self.modified:
-            self.load("HEARTBEAT.md was changed on disk; reloaded.")
+            self.load(None if gone else "HEARTBEAT.md was changed on disk; reloaded.")  # a missing file says so
             return
-        self._show_banner(
-            "HEARTBEAT.md was changed on disk while you were editing. Save keeps your text; Reload takes the file's."
+        what = f"{self.path} was deleted" if gone else "HEARTBEAT.md was changed on disk"
+        then = (
+            "Save writes your text back; Reload shows it missing."
+            if gone
+            else "Save keeps your text; Reload takes the file's."
         )
+        self._show_banner(f"{what} while you were editing. {then}")
         self.reload_button.setVisible(True)
         self._watch()
 

@@ -68,7 +68,7 @@ class FallbackWindow(QWidget):
 
     def update_state(self, state: SchedulerState, error: str | None) -> None:
         self.status.setText(status_line(state, error))
-        self.pause_button.setText("&Resume" if state.paused else "&Pause")
+        self.pause_button.setText("Resu&me" if state.paused else "&Pause")
         current = self.threads.currentData()
         self.threads.clear()
         for t in state.threads:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtWidgets import QInputDialog, QMenu, QToolButton, QWidget
+from PySide6.QtWidgets import QDialog, QInputDialog, QLabel, QMenu, QPlainTextEdit, QToolButton, QWidget
 
 from ...core.feedback import REASON_LABELS, FeedbackReason
 from ...core.heartbeat_md import dont_suggest_rule, read_heartbeat_md, with_rule
@@ -52,6 +52,34 @@ def heartbeat_md_of(store: SqliteStore, thread_id: str | None) -> Path:
     return folder / "HEARTBEAT.md"
 
 
+def rule_dialog(parent: QWidget, title: str, label: str, text: str) -> QInputDialog:
+    """QInputDialog.getMultiLineText's dialog, but wrapping: a rule is one long line, and its box does not
+    wrap (the user had to scroll sideways to read what would be added). The label, which names a file path
+    that can be long, wraps too."""
+    dialog = QInputDialog(parent)
+    dialog.setWindowTitle(title)
+    dialog.setLabelText(label)
+    dialog.setOption(QInputDialog.InputDialogOption.UsePlainTextEditForTextInput)
+    dialog.setTextValue(text)
+    edit = dialog.findChild(QPlainTextEdit)
+    assert edit is not None  # made by the option above
+    edit.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+    for shown in dialog.findChildren(QLabel):
+        shown.setWordWrap(True)
+    dialog.resize(560, 260)
+    return dialog
+
+
+def ask_rule(parent: QWidget, title: str, label: str, text: str) -> tuple[str, bool]:
+    """The rule as the user edited it, and whether they pressed OK (as QInputDialog.getMultiLineText)."""
+    dialog = rule_dialog(parent, title, label, text)
+    try:
+        accepted = dialog.exec() == QDialog.DialogCode.Accepted
+        return dialog.textValue(), accepted
+    finally:
+        dialog.deleteLater()
+
+
 def offer_rule(parent: QWidget, store: SqliteStore, run_id: str, tasks: Tasks, said: Callable[[str], None]) -> None:
     """ "Don't suggest this again" (#26): a rule line for the thread's HEARTBEAT.md, shown and editable, added
     only on OK (never written silently); the action is marked not useful too. The file is read and written off
@@ -64,9 +92,8 @@ def offer_rule(parent: QWidget, store: SqliteStore, run_id: str, tasks: Tasks, s
     proposal = dont_suggest_rule(
         str(decision.get("action", "post")), str(decision.get("title") or decision.get("content") or "")
     )
-    text, ok = QInputDialog.getMultiLineText(
-        parent, "Don't suggest this again", f"Add this rule to {target}? Edit it as you like:", proposal
-    )
+    label = f"Add this rule to {target}? Edit it as you like:"
+    text, ok = ask_rule(parent, "Don't suggest this again", label, proposal)
     rule = " ".join(text.split())
     if not ok or not rule:
         return

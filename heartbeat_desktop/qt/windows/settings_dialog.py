@@ -118,7 +118,7 @@ class SettingsDialog(QDialog):
     # ------------------------------------------------------------------ pages
     def _thread_picker_row(self) -> QHBoxLayout:
         top = QHBoxLayout()
-        self.thread_label = QLabel("T&hread:")
+        self.thread_label = QLabel("Th&read:")
         self.thread_label.setBuddy(self.thread_box)
         self.thread_note = QLabel("App and Providers are the same for every thread")
         self.thread_note.setVisible(False)

@@ -278,7 +278,7 @@ class ThreadPage(QWidget):
         form.addRow("", self.model_state)
         form.addRow("", self.pull_bar)
         form.addRow("De&cide:", self.decision_mode)
-        form.addRow("Max &tokens:", self.max_tokens)
+        form.addRow("Max to&kens:", self.max_tokens)
         form.addRow("Tem&perature:", self.temperature)
         form.addRow("", self.dry_run)
 
@@ -327,7 +327,7 @@ class ThreadPage(QWidget):
         form.addRow("", self.always_ask)
         form.addRow("&Wait after your last message:", self.busy)
         away = _row(self.away_locked, self.away_idle, self.away_battery, self.away_metered)
-        form.addRow(_label("Wait while &away:", self.away_locked), away)
+        form.addRow(_label("Wa&it while away:", self.away_locked), away)
         notify = _row(self.notify_posts, self.notify_failures, self.notify_comments, self.notify_votes)
         form.addRow(_label("&Notify on:", self.notify_posts), notify)
 
@@ -344,7 +344,7 @@ class ThreadPage(QWidget):
         self.max_votes = self._spin("max_votes_per_day", "Votes per day at most", suffix=" votes")
         form.addRow(_label("A&llowed actions:", self.allow_post), _row(*self.allowed.values()))
         caps: list[QWidget] = [self.max_posts, self.max_comments, self.max_votes, QLabel("a day")]
-        form.addRow(_label("At &most:", self.max_posts), _row(*caps))
+        form.addRow(_label("At mo&st:", self.max_posts), _row(*caps))
         self.require_new = self._check(
             "require_new_evidence", "Act only on something new since the last heartbeat", "Act only on something new"
         )

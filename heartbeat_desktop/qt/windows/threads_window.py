@@ -33,6 +33,7 @@ from .notes_pane import NotesPane
 from .window_state import WindowMemory
 
 MESSAGES_SHOWN = 100
+ID_PROMPT = "Thread id (lowercase letters, digits, - or _):"
 
 
 class ThreadsWindow(QWidget):
@@ -98,6 +99,7 @@ class ThreadsWindow(QWidget):
         self.input.setAccessibleName("New message or note")
         self.input.setPlaceholderText("Write a message to the agent, or a note for it to remember… (Ctrl+Enter sends)")
         self.input.setMaximumHeight(90)
+        self.input.setTabChangesFocus(True)  # a message has no use for a tab character; Tab moves on
         self.kind = QComboBox()
         self.kind.setAccessibleName("Kind")
         self.kind.addItem("Message", "message")
@@ -110,7 +112,7 @@ class ThreadsWindow(QWidget):
         right_layout.setContentsMargins(0, 0, 0, 0)
         messages_label = QLabel("&Messages (newest last):")
         messages_label.setBuddy(self.conversation)
-        notes_label = QLabel("&Notes (an open contradiction reaches every heartbeat until resolved):")
+        notes_label = QLabel("N&otes (an open contradiction reaches every heartbeat until resolved):")
         notes_label.setBuddy(self.notes.list)
         right_layout.addWidget(messages_label)
         right_layout.addWidget(self.conversation, 3)
@@ -118,6 +120,9 @@ class ThreadsWindow(QWidget):
         right_layout.addWidget(self.notes, 2)
         right_layout.addWidget(self.input)
         send_row = QHBoxLayout()
+        kind_label = QLabel("&Kind:")
+        kind_label.setBuddy(self.kind)
+        send_row.addWidget(kind_label)
         send_row.addWidget(self.kind)
         send_row.addStretch(1)
         send_row.addWidget(self.send_button)
@@ -166,26 +171,38 @@ class ThreadsWindow(QWidget):
 
     # ------------------------------------------------------------------ actions
     def add_thread(self) -> None:
-        thread_id, ok = QInputDialog.getText(self, "Add thread", "Thread id (lowercase letters, digits, - or _):")
-        if not ok or not thread_id.strip():
+        thread_id = self._ask_thread_id()
+        if thread_id is None:
             return
-        try:  # a bad or taken id is said before the title is asked for, not after
-            validate_slug(thread_id.strip())
-            if self._store.threads.get(thread_id.strip()) is not None:
-                raise StoreError(f"thread {thread_id.strip()!r} already exists")
-        except StoreError as exc:
-            QMessageBox.warning(self, "Add thread", str(exc))
-            return
-        title, ok = QInputDialog.getText(self, "Add thread", "Title:", QLineEdit.EchoMode.Normal, thread_id.strip())
+        title, ok = QInputDialog.getText(self, "Add thread", "Title:", QLineEdit.EchoMode.Normal, thread_id)
         if not ok:
             return
         try:
-            self._store.threads.create(thread_id.strip(), title.strip() or None)
+            self._store.threads.create(thread_id, title.strip() or None)
         except StoreError as exc:
             QMessageBox.warning(self, "Add thread", str(exc))
             return
-        self.reload(select=thread_id.strip())
+        self.reload(select=thread_id)
         self._on_change()
+
+    def _ask_thread_id(self) -> str | None:
+        """A new, valid thread id, or None if cancelled. A bad or taken id is said in the dialog, asked again
+        with the typed text kept (it once closed the dialog and lost it), before the title is asked for."""
+        typed, why = "", ""
+        while True:
+            label = f"{why}\n\n{ID_PROMPT}" if why else ID_PROMPT
+            typed, ok = QInputDialog.getText(self, "Add thread", label, QLineEdit.EchoMode.Normal, typed)
+            if not ok or not typed.strip():
+                return None
+            thread_id = typed.strip()
+            try:
+                validate_slug(thread_id)
+                if self._store.threads.get(thread_id) is not None:
+                    raise StoreError(f"thread {thread_id!r} already exists")
+            except StoreError as exc:
+                why = str(exc)
+                continue
+            return thread_id
 
     def rename_thread(self) -> None:
         thread_id = self.selected_id()
@@ -218,6 +235,8 @@ class ThreadsWindow(QWidget):
             "Remove thread",
             f"Remove thread “{thread_id}” with its messages and notes?\n"
             "Its posts stay in the feed and its runs in History.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,  # Enter must not remove: removing cannot be undone
         )
         if answer != QMessageBox.StandardButton.Yes:
             return

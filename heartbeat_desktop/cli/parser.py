@@ -315,6 +315,7 @@ def _provider_commands(sub: Subparsers) -> None:
 
     p = _command(actions, "remove", cmd_provider_remove, tells_app=True, help="remove a provider and its key")
     p.add_argument("name", metavar="NAME")
+    p.add_argument("--force", action="store_true", help="remove it even while a thread's model names it")
 
     p = _command(
         actions, "set-key", cmd_provider_set_key, tells_app=True, help="store its API key (stdin or a hidden prompt)"

@@ -243,7 +243,8 @@ def _servers_in_use(store: SqliteStore) -> list[dict[str, Any]]:
 
     default = store.settings.app().default_model
     models = [t.config.model or default for t in store.threads.list() if t.config.enabled]
-    targets = health_targets(models, store.providers.list(), resolve_host(store.settings.app().ollama_host))
+    host = resolve_host(store.settings.app().ollama_host)
+    targets = health_targets(models, store.providers.list(), host, store.providers.removed())
     return [{"provider": t.provider, "kind": t.kind, "url": t.url, "reachable": None, "message": ""} for t in targets]
 
 

@@ -283,6 +283,8 @@ class ControlAPI:
         except ValueError as exc:
             raise ApiError(422, str(exc)) from None
         event = self._with_store(lambda s: s.feedback.record(run_id, "not_useful", "api", reason))
+        if event.already_recorded:  # the same word again: nothing new (`already_recorded` says so)
+            return 200, event.to_dict()
         self._control.reload()
         return 201, event.to_dict()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -468,6 +469,9 @@ def test_feedback_through_the_api(api: Client, app: TrayApp, ollama: OllamaServe
     assert run["status"] == "ok", run
     added = api("POST", f"/api/runs/{run['run_id']}/feedback", body={"kind": "not_useful", "reason": "not now"})
     assert added.status_code == 201 and added.json()["reason"] == "not_now" and added.json()["source"] == "api"
+    again = api("POST", f"/api/runs/{run['run_id']}/feedback", body={"kind": "not_useful", "reason": "not now"})
+    assert again.status_code == 200 and again.json()["already_recorded"] is True  # #28: said once, counted once
+    assert again.json()["id"] == added.json()["id"]
     for body, status, words in (
         ({"kind": "up_vote"}, 422, "kind must be not_useful"),
         ({"reason": "bored"}, 422, "reason must be one of"),
@@ -478,6 +482,8 @@ def test_feedback_through_the_api(api: Client, app: TrayApp, ollama: OllamaServe
     assert api("POST", "/api/runs/nope/feedback", body={}).status_code == 400
     thread = api("GET", "/api/threads/default/feedback").json()
     assert thread["act_on"]["rejected"] == 1 and thread["events"][0]["kind"] == "not_useful"
+    assert len(thread["events"]) == 1
+    assert datetime.fromisoformat(thread["events"][0]["created_at"]).utcoffset() is not None  # #28: ISO, with offset
     assert thread["act_on_week"]["rejected"] == thread["act_on_month"]["rejected"] == 1
     history = api("GET", "/api/threads/default/heartbeat/history").json()
     assert history[0]["feedback"]["outcome"] == "rejected"

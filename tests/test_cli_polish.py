@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from heartbeat_desktop.core.providers import OLLAMA, HealthTarget, Provider, health_targets
+from tests.conftest import GOOD_MD
 from tests.support.citing import Act
 from tests.support.ollama_server import OllamaServer
 from tests.test_cli import POST, cli
@@ -57,3 +59,29 @@ def test_a_removed_providers_model_has_no_server_to_check() -> None:
         HealthTarget(OLLAMA, "ollama", "http://o:1")
     ]
     assert health_targets(["ollama:lm2:x"], [llama], "http://o:1", removed={"lm2"})[0].provider == OLLAMA
+
+
+def test_notes_take_the_numbers_as_shown_and_say_what_did_not_happen(data_dir: Path, ollama: OllamaServer) -> None:
+    (data_dir / "HEARTBEAT.md").write_text(GOOD_MD, encoding="utf-8")
+    assert cli(data_dir, "note", "--kind", "contradiction", "Ana: Tuesday; Ben: Wednesday").returncode == 0
+    [note] = json.loads(cli(data_dir, "notes", "--json").stdout)
+    shown = f"#{note['id']}"
+    assert shown in cli(data_dir, "notes").stdout
+
+    resolved = cli(data_dir, "note", "--resolve", shown)
+    assert resolved.returncode == 0 and f"note #{note['id']} of default resolved" in resolved.stdout, resolved.stderr
+    again = cli(data_dir, "note", "--resolve", f"n{note['id']}")
+    assert again.returncode == 0 and "is already resolved" in again.stdout
+    ollama.script(Act(POST))  # a post raised from no note
+    assert json.loads(cli(data_dir, "run-now", "--json", host=ollama.url).stdout)["status"] == "ok"
+    post_id = json.loads(cli(data_dir, "feed", "--json").stdout)[0]["id"]
+    commented = cli(data_dir, "comment", str(post_id), "Thanks.", "--resolve")
+    assert commented.returncode == 0
+    assert f"no open note was raised by post #{post_id}; nothing resolved" in commented.stdout
+    assert cli(data_dir, "note", "--reopen", str(note["id"])).returncode == 0
+    assert "is already open" in cli(data_dir, "note", "--reopen", shown).stdout
+    bad = cli(data_dir, "note", "--resolve", "x1")
+    assert bad.returncode == 2 and "must be a note's number" in bad.stderr and "4611686018427387904" not in bad.stderr
+
+    huge = cli(data_dir, "comment", "0", "x")
+    assert huge.returncode == 2 and "1 or more" in huge.stderr and "4611686018427387904" not in huge.stderr

@@ -103,6 +103,10 @@ def cmd_note(store: SqliteStore, args: argparse.Namespace) -> int:
             raise UsageError("give a note's text to add it, or --resolve ID or --reopen ID, one of them")
         resolved = args.resolve is not None
         note_id = args.resolve if resolved else args.reopen
+        before = store.threads.note(store.threads.require(args.thread).id, note_id)
+        if before is not None and before.resolved == resolved:
+            print(f"{before.kind} note #{note_id} of {args.thread} is already {'resolved' if resolved else 'open'}")
+            return EXIT_OK
         try:
             note = store.threads.set_note_resolved(args.thread, note_id, resolved)
         except NoSuchThread:
@@ -146,6 +150,8 @@ def cmd_comment(store: SqliteStore, args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     print(f"comment #{answer.comment_id} added to post #{answer.post_id}")
+    if args.resolve and not answer.open_notes:
+        print(f"no open note was raised by post #{answer.post_id}; nothing resolved")
     for note in resolved:
         print(f"resolved {note.kind} note #{note.id} of {note.thread_id}: {one_line(note.text)}")
     for note in answer.open_notes if not resolved else ():

@@ -574,7 +574,8 @@ def test_a_note_is_resolved_and_reopened_through_the_api(api: Client, app: TrayA
     finally:
         store.close()
     assert api("POST", f"/api/threads/default/notes/{note_id}", body={"resolved": "yes"}).status_code == 400
-    assert api("POST", "/api/threads/default/notes/999", body={"resolved": True}).status_code == 400
+    missing = api("POST", "/api/threads/default/notes/999", body={"resolved": True})
+    assert missing.status_code == 404 and "no note #999" in missing.json()["error"]  # #28: like a missing post
 
 
 def test_a_comment_on_the_agents_question_offers_the_note_it_was_raised_from(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -305,7 +305,9 @@ def test_cli_enable_disable_and_info(qtbot, app: TrayApp, data_dir: Path) -> Non
         squatter.close()
 
 
-def test_the_api_the_socket_and_status_answer_in_one_shape(qtbot, api: Client, app: TrayApp, data_dir: Path) -> None:
+def test_the_api_the_socket_and_status_answer_in_one_shape(
+    qtbot, api: Client, app: TrayApp, data_dir: Path, ollama: OllamaServer
+) -> None:
     """#23: the status was serialised three times in three shapes (raw floats on the socket, ISO text in
     the API, the CLI's own merge). Now the scheduler's part is `core.present.scheduler_status` everywhere:
     the same keys and values from the API, the instance socket and `status --json`."""
@@ -316,6 +318,8 @@ def test_the_api_the_socket_and_status_answer_in_one_shape(qtbot, api: Client, a
     from heartbeat_desktop.instance_socket import request, server_name
     from tests.conftest import REPO
 
+    ollama.script(Act(POST))
+    assert api("POST", "/api/threads/default/heartbeat/run-now").json()["status"] == "ok"  # a last_run_at
     from_api = api("GET", "/api/heartbeat/status").json()
     box: list[Any] = []
     threading.Thread(
@@ -344,6 +348,23 @@ def test_the_api_the_socket_and_status_answer_in_one_shape(qtbot, api: Client, a
     assert cli["app_running"] is True
     (row,) = cli["threads"]
     assert row["next_due_at"] == thread["next_due"] and row["running"] == thread["running"]
+
+    # #28: a shell in another zone than the app's gets every time in its own zone, with its offset.
+    zone = "Asia/Kathmandu" if datetime.now().astimezone().utcoffset() != timedelta(hours=5, minutes=45) else "UTC"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "heartbeat_desktop", "status", "--json"],
+        cwd=REPO,
+        env={**os.environ, "HEARTBEAT_DATA_DIR": str(data_dir), "TZ": zone},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=20000)
+    (row,) = json.loads(proc.stdout.read())["threads"]
+    offset = "+05:45" if zone == "Asia/Kathmandu" else "+00:00"
+    assert row["last_run_at"] and row["next_due_at"]
+    assert row["next_due_at"].endswith(offset) and row["last_run_at"].endswith(offset), row
+    assert datetime.fromisoformat(row["next_due_at"]) == datetime.fromisoformat(thread["next_due"])
 
 
 def test_api_edges_found_by_the_third_pass(api: Client) -> None:

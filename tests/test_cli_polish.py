@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from heartbeat_desktop.core.providers import OLLAMA, HealthTarget, Provider, health_targets
-from tests.conftest import GOOD_MD
+from tests.conftest import GOOD_MD, REPO
 from tests.support.citing import Act
 from tests.support.ollama_server import OllamaServer
 from tests.test_cli import POST, cli
@@ -85,3 +88,34 @@ def test_notes_take_the_numbers_as_shown_and_say_what_did_not_happen(data_dir: P
 
     huge = cli(data_dir, "comment", "0", "x")
     assert huge.returncode == 2 and "1 or more" in huge.stderr and "4611686018427387904" not in huge.stderr
+
+
+def test_setup_says_an_address_is_no_url_and_offers_no_range_of_one(data_dir: Path) -> None:
+    given = cli(data_dir, "setup", "--server", "notaurl", env={"HEARTBEAT_SETUP_ADDRESSES": ""})
+    assert given.returncode == 2 and "not a URL: use http://host:port" in given.stderr
+    assert "nothing listens" not in given.stderr
+    garbage = cli(data_dir, "setup", "--json", env={"HEARTBEAT_SETUP_ADDRESSES": "garbage"})
+    assert json.loads(garbage.stdout)["not_found"] == {"garbage": "not a URL: use http://host:port"}
+
+    ollama = OllamaServer(models=("llama3.2:latest",)).start()  # one model: one choice
+    try:
+        one = subprocess.run(
+            [sys.executable, "-m", "heartbeat_desktop", "setup"],
+            input="q\n",
+            capture_output=True,
+            text=True,
+            env={**os.environ, "HEARTBEAT_DATA_DIR": str(data_dir), "HEARTBEAT_SETUP_ADDRESSES": ollama.url},
+            cwd=REPO,
+            timeout=60,
+        )
+    finally:
+        ollama.stop()
+    assert "1) " in one.stdout and "[Enter for 1, q to quit]" in one.stdout and "1–1" not in one.stdout, one.stdout
+
+
+def test_an_ollama_provider_at_a_v1_url_is_warned_of_at_once(data_dir: Path) -> None:
+    added = cli(data_dir, "provider", "add", "lm2", "--kind", "ollama", "--url", "http://127.0.0.1:8080/v1")
+    assert added.returncode == 0 and "ends in /v1, the OpenAI-style path" in added.stderr
+    assert "provider add lm2 --kind openai --url http://127.0.0.1:8080/v1" in added.stderr
+    plain = cli(data_dir, "provider", "add", "box", "--kind", "ollama", "--url", "http://127.0.0.1:11434")
+    assert plain.returncode == 0 and plain.stderr == ""

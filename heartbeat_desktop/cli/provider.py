@@ -16,7 +16,7 @@ from .. import paths
 from ..core.ports import StoreError
 from ..core.providers import key_problem
 from ..store import SqliteStore
-from .common import EXIT_FAIL, EXIT_OK, UsageError, emit, error
+from .common import EXIT_FAIL, EXIT_OK, UsageError, emit, error, warn
 
 MODELS_SHOWN = 12  # `provider test` names this many; `provider models` lists them all
 
@@ -71,6 +71,13 @@ def cmd_provider_add(store: SqliteStore, args: argparse.Namespace) -> int:
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     print(f"provider {provider.name} ({provider.kind}) at {provider.base_url}")
+    if provider.kind == "ollama" and provider.base_url.endswith("/v1"):
+        # Said at once, not after the first run's 404: /v1 is where OpenAI-style servers answer, never Ollama's API.
+        warn(
+            f"{provider.base_url} ends in /v1, the OpenAI-style path; an Ollama provider's URL is the server's "
+            f"address ({provider.base_url.removesuffix('/v1')}). For an OpenAI-compatible server (LM Studio, "
+            f"llama.cpp, vLLM): heartbeat-desktop provider add {provider.name} --kind openai --url {provider.base_url}"
+        )
     if before is not None and before.base_url != provider.base_url and store.providers.key_state(args.name)[0]:
         print(f"note: the key stored for {args.name} will now be sent to {provider.base_url}", file=sys.stderr)
     return EXIT_OK

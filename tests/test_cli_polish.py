@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from heartbeat_desktop.core.providers import OLLAMA, HealthTarget, Provider, health_targets
 from tests.conftest import GOOD_MD, REPO
 from tests.support.citing import Act
@@ -119,3 +121,51 @@ def test_an_ollama_provider_at_a_v1_url_is_warned_of_at_once(data_dir: Path) -> 
     assert "provider add lm2 --kind openai --url http://127.0.0.1:8080/v1" in added.stderr
     plain = cli(data_dir, "provider", "add", "box", "--kind", "ollama", "--url", "http://127.0.0.1:11434")
     assert plain.returncode == 0 and plain.stderr == ""
+
+
+def test_a_data_dir_that_is_a_file_is_one_clear_line(tmp_path: Path) -> None:
+    afile = tmp_path / "not-a-folder"
+    afile.write_text("x")
+    result = cli(afile, "status")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"heartbeat-desktop: error: {afile} (HEARTBEAT_DATA_DIR) is a file, not a folder: point HEARTBEAT_DATA_DIR "
+        "at a folder, or move the file aside"
+    ]
+    assert "Errno" not in result.stderr
+
+
+def test_a_relative_data_dir_is_the_same_folder_wherever_the_app_starts(tmp_path: Path) -> None:
+    (tmp_path / "home").mkdir()
+    probe = (
+        "import os, sys; from heartbeat_desktop import paths; paths.settle_data_dir_env(); "
+        "os.chdir(sys.argv[1]); print(os.environ['HEARTBEAT_DATA_DIR']); print(paths.data_dir())"
+    )
+    environ = {**os.environ, "HEARTBEAT_DATA_DIR": "profile", "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "home")], cwd=tmp_path, env=environ, capture_output=True, text=True
+    )
+    assert out.stdout.splitlines() == [str(tmp_path / "profile")] * 2, out.stderr
+    assert (tmp_path / "profile").is_dir() and not (tmp_path / "home" / "profile").exists()
+
+
+def test_a_dangling_heartbeat_md_link_is_never_written_through(data_dir: Path, tmp_path: Path) -> None:
+    from heartbeat_desktop.files import atomic_write
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    outside = tmp_path / "elsewhere" / "HEARTBEAT.md"
+    outside.parent.mkdir()
+    (workspace / "HEARTBEAT.md").symlink_to(outside)
+    added = cli(data_dir, "threads", "add", "ws", "--workspace", str(workspace))
+    assert added.returncode == 0 and "nothing was written through it" in added.stderr
+    assert not outside.exists()
+    with pytest.raises(OSError, match="which does not exist"):
+        atomic_write(workspace / "HEARTBEAT.md", "# mine")
+    assert not outside.exists()
+
+    folder = tmp_path / "ws2"
+    (folder / "HEARTBEAT.md").mkdir(parents=True)
+    refused = cli(data_dir, "threads", "add", "ws2", "--workspace", str(folder))
+    assert refused.returncode == 2 and "HEARTBEAT.md is a folder, not a file" in refused.stderr
+    assert "ws2" not in cli(data_dir, "threads", "list").stdout

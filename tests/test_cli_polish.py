@@ -169,3 +169,34 @@ def test_a_dangling_heartbeat_md_link_is_never_written_through(data_dir: Path, t
     refused = cli(data_dir, "threads", "add", "ws2", "--workspace", str(folder))
     assert refused.returncode == 2 and "HEARTBEAT.md is a folder, not a file" in refused.stderr
     assert "ws2" not in cli(data_dir, "threads", "list").stdout
+
+
+def test_settings_and_config_say_their_bounds_and_the_default_model_in_words(data_dir: Path) -> None:
+    for args, said in (
+        (("config", "set", "every_seconds", "10"), "every_seconds must be a whole number from 60 to 86400, not 10"),
+        (("config", "set", "temperature", "3"), "temperature must be a number from 0 to 1, not 3"),
+        (("settings", "set", "llm_timeout", "0"), "llm_timeout must be a number from 1 to 3600, not 0"),
+    ):
+        refused = cli(data_dir, *args)
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr
+        assert "Input should" not in refused.stderr
+
+    assert cli(data_dir, "config", "set", "model", "qwen3:4b").returncode == 0
+    cleared = cli(data_dir, "config", "set", "model", "")
+    assert cleared.returncode == 0 and cleared.stdout.strip() == "default: model = (the default model, llama3.2)"
+
+    rows = [line for line in cli(data_dir, "settings", "get").stdout.splitlines() if line.strip()]
+    values_at = {line.index(line.split()[1], len(line.split()[0])) for line in rows}
+    assert len(values_at) == 1, rows  # keep_run_details_days no longer pushes its value out of the column
+
+
+def test_replay_counts_runs_it_could_not_ask_in_english() -> None:
+    from heartbeat_desktop.core.models import RunRecord
+    from heartbeat_desktop.core.replay import ReplayResult
+    from heartbeat_desktop.qt.windows.editor_views import replay_summary
+
+    run = RunRecord.__new__(RunRecord)
+    assert replay_summary(ReplayResult(not_replayable=[(run, "no prompt kept")])).endswith(
+        "(1 run could not be asked again.)"
+    )
+    assert "(2 runs could not" in replay_summary(ReplayResult(not_replayable=[(run, "x"), (run, "y")]))

@@ -67,7 +67,11 @@ def cmd_config_set(store: SqliteStore, args: argparse.Namespace) -> int:
         print(f"{args.thread}: active hours = {hours}")
         return EXIT_OK
     key = "every_seconds" if args.key == "every" else args.key
-    print(f"{args.thread}: {key} = {json.dumps(updated.to_dict()[key])}")
+    value = updated.to_dict()[key]
+    if key == "model" and value is None:  # "model = null" said nothing about what the thread now uses
+        print(f"{args.thread}: model = (the default model, {store.settings.app().default_model})")
+        return EXIT_OK
+    print(f"{args.thread}: {key} = {json.dumps(value)}")
     return EXIT_OK
 
 
@@ -95,9 +99,10 @@ def cmd_settings_get(store: SqliteStore, args: argparse.Namespace) -> int:
         print(effective[args.key])
         return EXIT_OK
     stored = store.settings.all()
+    width = max(map(len, KNOWN_SETTINGS))  # the longest key (keep_run_details_days) pushed its row out
     for key, help_text in KNOWN_SETTINGS.items():
         shown = effective[key] if stored.get(key) else f"{effective[key]} (default)"
-        print(f"{key:<16} {shown:<36} {help_text}")
+        print(f"{key:<{width}} {shown:<36} {help_text}")
     return EXIT_OK
 
 

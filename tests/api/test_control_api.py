@@ -113,7 +113,7 @@ def test_config_get_post_partial_and_bounds(api: Client, app: TrayApp, qtbot) ->
     assert answer.json()["config"]["max_tokens"] == 500  # partial: the rest is untouched
     qtbot.waitUntil(lambda: app.scheduler.state.thread("default").config.every_seconds == 900, timeout=3000)
     bad = api("POST", "/api/threads/default/heartbeat/config", body={"max_tokens": 99999})
-    assert bad.status_code == 422 and "10–4000" in bad.json()["error"]
+    assert bad.status_code == 422 and "from 10 to 4000" in bad.json()["error"]
     unknown = api("POST", "/api/threads/default/heartbeat/config", body={"colour": "red"})
     assert unknown.status_code == 422
 

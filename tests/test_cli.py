@@ -623,7 +623,7 @@ def test_the_small_inputs_the_readme_only_attack_found_taken_wrongly(data_dir: P
     for args, says in (
         (("config", "set", "every_seconds", "600_0"), "every_seconds must be a whole number"),  # int() read 6000
         (("config", "set", "active_hours", "9-9"), "starts and ends at the same hour; for all day use off"),
-        (("settings", "set", "llm_timeout", "nan"), "finite number"),
+        (("settings", "set", "llm_timeout", "nan"), "llm_timeout must be a number from 1 to 3600, not 'nan'"),
         (("threads", "add", "long", "--title", "x" * 300), "the title is 300 characters; the most is 200"),
         (("message", "\u200b\u200b"), "message text is empty (or only invisible characters)"),
         (("note", "\u200b"), "note text is empty (or only invisible characters)"),

@@ -42,6 +42,9 @@ def test_a_provider_in_use_is_not_removed_and_its_models_never_go_to_ollama(
     assert ollama.chat_requests() == []
     status = cli(data_dir, "status", "--json", host=ollama.url)
     assert '"provider": "lm2"' not in status.stdout
+    named = cli(data_dir, "config", "set", "model", "lm2:y", host=ollama.url)
+    assert named.returncode == 2 and "provider 'lm2' no longer exists" in named.stderr
+    assert cli(data_dir, "config", "set", "model", "ollama:lm2:y", host=ollama.url).returncode == 0  # Ollama's own
 
     # Added again, it is a provider like any other: its model goes to its server.
     assert cli(data_dir, "provider", "add", "lm2", "--kind", "ollama", "--url", ollama.url).returncode == 0

@@ -131,11 +131,16 @@ MODEL_CHECK_S = 5.0  # `config set model` asks the server whether it has the mod
 def check_model_name(store: SqliteStore, model: str) -> None:
     """`core.providers.model_name_problem` for every command that takes a model name (`config set model`,
     `settings set default_model`, `eval --model`, `replay --model`); raises UsageError."""
-    from ..core.providers import model_name_problem
+    from ..core.providers import gone_provider, gone_provider_error, model_name_problem
 
-    problem = model_name_problem(model, [p.name for p in store.providers.list()])
+    names = [p.name for p in store.providers.list()]
+    problem = model_name_problem(model, names)
     if problem is not None:
         raise UsageError(problem)
+    gone = gone_provider(model, names, store.providers.removed())
+    if gone is not None:  # its runs would fail: say so now, not at the next heartbeat
+        message, hint = gone_provider_error(gone)
+        raise UsageError(f"{message}: {hint}")
 
 
 def _check_model(store: SqliteStore, model: str) -> None:

@@ -136,6 +136,8 @@ def test_a_data_dir_that_is_a_file_is_one_clear_line(tmp_path: Path) -> None:
         "at a folder, or move the file aside"
     ]
     assert "Errno" not in result.stderr
+    tray = cli(afile, env={"QT_QPA_PLATFORM": "offscreen"})  # the tray app's start says it once too
+    assert tray.returncode == 1 and len(tray.stderr.strip().splitlines()) == 1, tray.stderr
 
 
 def test_a_relative_data_dir_is_the_same_folder_wherever_the_app_starts(tmp_path: Path) -> None:

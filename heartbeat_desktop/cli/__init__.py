@@ -74,7 +74,7 @@ def _setup_logging(*, command: bool = False) -> None:
     try:
         log_directory = paths.log_dir()
     except paths.NotAFolder as exc:
-        if not (command and "HEARTBEAT_DATA_DIR" in str(exc)):  # else the command says it, once
+        if "HEARTBEAT_DATA_DIR" not in str(exc):  # else the command (or the tray's start) says it, once
             print(f"heartbeat-desktop: no log folder: {exc}", file=sys.stderr)
         log_directory = None
     except OSError as exc:

@@ -19,10 +19,16 @@ def atomic_write(path: Path, text: str, *, backup: bool = True) -> None:
     Symlinks: a HEARTBEAT.md that is a link (kept in a dotfiles repository) is written *through*: the file it
     names is replaced and the link stays. Nothing else is followed: the `.bak` is written to a temp file and
     renamed over whatever is at `HEARTBEAT.md.bak`, so a link planted there cannot point the copy at another
-    file. Only regular files are replaced.
+    file. Only regular files are replaced. A link whose file is missing is refused: writing through it
+    would create a file wherever it points, outside the folder the user chose.
     """
     path = Path(path)
     if path.is_symlink():
+        if not path.exists():
+            raise OSError(
+                errno.ENOENT,
+                f"{path} is a link to {os.readlink(path)}, which does not exist: nothing is written through it",
+            )
         path = Path(os.path.realpath(path))
     if path.exists() and not path.is_file():
         raise OSError(errno.EINVAL, f"{path} is not a regular file")

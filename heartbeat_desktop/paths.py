@@ -31,10 +31,24 @@ class UnsafeDirectory(OSError):
     HEARTBEAT.md the agent follows, or read what it writes. The message says which and what to do."""
 
 
-def private_dir(path: Path) -> Path:
+class NotAFolder(OSError):
+    """The data or log folder's path names a file (or passes through one): one line that says so, not
+    "[Errno 17] File exists" twice."""
+
+
+def private_dir(path: Path, named_by: str = "") -> Path:
     """Create `path` (0700), or tighten it to 0700 if it is ours and others can read it. Refused: a folder
-    owned by another user, and one of ours that others could write holding entries of another user."""
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    owned by another user, and one of ours that others could write holding entries of another user.
+    `named_by`: the variable the path came from, for the message when it is no folder."""
+    try:
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        given = f" ({named_by})" if named_by else ""
+        raise NotAFolder(
+            f"{path}{given} is a file, not a folder: point {named_by or 'it'} at a folder, or move the file aside"
+            if path.exists()
+            else f"{path}{given} cannot be a folder: part of its path is a file"
+        ) from None
     info = path.stat()
     if info.st_uid != os.getuid():
         raise UnsafeDirectory(
@@ -69,16 +83,27 @@ def secure_files(directory: Path, patterns: tuple[str, ...] = ("heartbeat.db*", 
                 _tighten(path, FILE_MODE)
 
 
+def settle_data_dir_env() -> None:
+    """A relative HEARTBEAT_DATA_DIR (or HEARTBEAT_LOG_DIR) made absolute against the directory it was given
+    in, once, at start: the app `open` starts in the background, or at login, runs elsewhere and would
+    otherwise use (and create) another folder of that name."""
+    for name in ("HEARTBEAT_DATA_DIR", "HEARTBEAT_LOG_DIR"):
+        given = os.environ.get(name)
+        if given and not Path(given).expanduser().is_absolute():
+            os.environ[name] = str(Path.cwd() / Path(given).expanduser())
+
+
 def data_dir() -> Path:
     override = os.environ.get("HEARTBEAT_DATA_DIR")
-    path = Path(override).expanduser() if override else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    return private_dir(path)
+    if override:
+        return private_dir(Path(override).expanduser().absolute(), "HEARTBEAT_DATA_DIR")
+    return private_dir(Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)))
 
 
 def log_dir() -> Path:
     override = os.environ.get("HEARTBEAT_LOG_DIR")
     if override:
-        path = Path(override).expanduser()
+        path = private_dir(Path(override).expanduser().absolute(), "HEARTBEAT_LOG_DIR")
     elif os.environ.get("HEARTBEAT_DATA_DIR"):
         path = data_dir() / "logs"
     else:
@@ -106,9 +131,13 @@ def bundled(name: str) -> Path:
 
 
 def ensure_heartbeat_md(workspace: Path) -> Path:
-    """Copy the default HEARTBEAT.md into `workspace` if there is none yet. Never overwrites."""
+    """Copy the default HEARTBEAT.md into `workspace` if there is none yet. Never overwrites, and never
+    writes through a link: a dangling HEARTBEAT.md link had the template written where it pointed, outside
+    the workspace (exists() is False for a link whose target is missing)."""
     target = workspace / "HEARTBEAT.md"
-    if not target.exists():
+    if target.is_symlink() and not target.exists():
+        log.warning("Not creating %s: it is a link to %s, which does not exist", target, os.readlink(target))
+    elif not target.exists():
         try:
             shutil.copyfile(bundled("HEARTBEAT.md"), target)
             log.info("Created %s from the default template", target)

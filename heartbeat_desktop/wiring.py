@@ -98,7 +98,8 @@ def health_targets(data_dir: Path) -> list[HealthTarget]:
     with SqliteStore.worker(paths.db_file(data_dir)) as store:
         default = store.settings.app().default_model
         models = [t.config.model or default for t in store.threads.list() if t.config.enabled]
-        return health_targets_of(models, store.providers.list(), resolve_host(store.settings.app().ollama_host))
+        host = resolve_host(store.settings.app().ollama_host)
+        return health_targets_of(models, store.providers.list(), host, store.providers.removed())
 
 
 def probe_target(target: HealthTarget) -> str:
@@ -180,6 +181,7 @@ def make_router(store: SqliteStore, data_dir: Path | None = None, keys: KeyCache
         stored_keys(store, cache),
         StoreServerMemory(store.providers),
         keep_alive=keep_alive_value(store.settings.app().model_keep_alive),
+        removed=store.providers.removed(),
     )
 
 

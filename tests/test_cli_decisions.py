@@ -392,7 +392,8 @@ def test_replay_asks_the_provider_each_run_was_made_on(
         assert len([r for r in server.requests if r["path"].endswith("/chat/completions")]) == 2
     finally:
         server.stop()
-    assert cli(data_dir, "provider", "remove", "llama").returncode == 0
+    assert cli(data_dir, "provider", "remove", "llama").returncode == 2  # in use by work (#28)
+    assert cli(data_dir, "provider", "remove", "llama", "--force").returncode == 0
     asked_before = len(ollama.chat_requests())
     out = json.loads(cli(data_dir, "replay", "--thread", "work", "--json", host=ollama.url).stdout)
     assert out["items"] == [] and len(ollama.chat_requests()) == asked_before, out

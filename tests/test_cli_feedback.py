@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 from heartbeat_desktop.core.runner import HeartbeatRunner
@@ -31,7 +32,10 @@ def test_not_useful_from_the_command_line_and_what_history_shows(
         refused = cli(data_dir, *args)
         assert refused.returncode == 2 and says in refused.stderr, (args, refused.stderr)
 
+    repeated = cli(data_dir, "feedback", "add", acted.id[:8], "--reason", "already knew")
+    assert repeated.returncode == 0 and "already recorded, nothing changed" in repeated.stdout  # #28
     listed = json.loads(cli(data_dir, "feedback", "list", "--json").stdout)
+    assert datetime.fromisoformat(listed["events"][0]["created_at"]).utcoffset() is not None  # #28: not an epoch
     assert [(e["kind"], e["reason"], e["source"]) for e in listed["events"]] == [("not_useful", "already_knew", "cli")]
     assert listed["act_on"] == {"kept": 0, "rejected": 1, "pending": 0, "rate": 0.0}
     text = cli(data_dir, "feedback", "list").stdout

@@ -24,7 +24,7 @@ from ..core.config import ConfigError, HeartbeatConfig
 from ..core.control import Answer, AppControl, Request, Verb, perform, run_and_wait
 from ..core.feedback import reason_from_text
 from ..core.models import NOTE_KINDS, Refusal, RunRefused
-from ..core.ports import PostNotFound, StoreError
+from ..core.ports import NoteNotFound, PostNotFound, StoreError
 from ..core.present import note_json, post_json, run_api_item, run_summary, thread_json, user_feedback
 from ..core.providers import model_name_problem
 from ..files import EDITABLE_MAX_BYTES, atomic_write
@@ -133,7 +133,7 @@ class ControlAPI:
         try:
             with SqliteStore.worker(self._files.db) as store:
                 return fn(store)
-        except (NoSuchThread, PostNotFound) as exc:
+        except (NoSuchThread, PostNotFound, NoteNotFound) as exc:
             raise ApiError(404, str(exc)) from None
         except StoreError as exc:
             raise ApiError(400, str(exc)) from None
@@ -283,6 +283,8 @@ class ControlAPI:
         except ValueError as exc:
             raise ApiError(422, str(exc)) from None
         event = self._with_store(lambda s: s.feedback.record(run_id, "not_useful", "api", reason))
+        if event.already_recorded:  # the same word again: nothing new (`already_recorded` says so)
+            return 200, event.to_dict()
         self._control.reload()
         return 201, event.to_dict()
 

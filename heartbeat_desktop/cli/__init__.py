@@ -73,6 +73,10 @@ def __getattr__(name: str) -> Any:
 def _setup_logging(*, command: bool = False) -> None:
     try:
         log_directory = paths.log_dir()
+    except paths.NotAFolder as exc:
+        if "HEARTBEAT_DATA_DIR" not in str(exc):  # else the command (or the tray's start) says it, once
+            print(f"heartbeat-desktop: no log folder: {exc}", file=sys.stderr)
+        log_directory = None
     except OSError as exc:
         print(f"heartbeat-desktop: cannot create log directory: {exc}", file=sys.stderr)
         log_directory = None
@@ -81,6 +85,7 @@ def _setup_logging(*, command: bool = False) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.umask(paths.PRIVATE_UMASK)  # everything the app writes is the user's alone (see paths.py)
+    paths.settle_data_dir_env()  # a relative folder means the same one to the app started in the background
     try:
         with inert_output():  # a model's or a server's text never drives the terminal (core/terminal.py)
             try:

@@ -67,7 +67,11 @@ def cmd_config_set(store: SqliteStore, args: argparse.Namespace) -> int:
         print(f"{args.thread}: active hours = {hours}")
         return EXIT_OK
     key = "every_seconds" if args.key == "every" else args.key
-    print(f"{args.thread}: {key} = {json.dumps(updated.to_dict()[key])}")
+    value = updated.to_dict()[key]
+    if key == "model" and value is None:  # "model = null" said nothing about what the thread now uses
+        print(f"{args.thread}: model = (the default model, {store.settings.app().default_model})")
+        return EXIT_OK
+    print(f"{args.thread}: {key} = {json.dumps(value)}")
     return EXIT_OK
 
 
@@ -95,9 +99,10 @@ def cmd_settings_get(store: SqliteStore, args: argparse.Namespace) -> int:
         print(effective[args.key])
         return EXIT_OK
     stored = store.settings.all()
+    width = max(map(len, KNOWN_SETTINGS))  # the longest key (keep_run_details_days) pushed its row out
     for key, help_text in KNOWN_SETTINGS.items():
         shown = effective[key] if stored.get(key) else f"{effective[key]} (default)"
-        print(f"{key:<16} {shown:<36} {help_text}")
+        print(f"{key:<{width}} {shown:<36} {help_text}")
     return EXIT_OK
 
 
@@ -126,11 +131,16 @@ MODEL_CHECK_S = 5.0  # `config set model` asks the server whether it has the mod
 def check_model_name(store: SqliteStore, model: str) -> None:
     """`core.providers.model_name_problem` for every command that takes a model name (`config set model`,
     `settings set default_model`, `eval --model`, `replay --model`); raises UsageError."""
-    from ..core.providers import model_name_problem
+    from ..core.providers import gone_provider, gone_provider_error, model_name_problem
 
-    problem = model_name_problem(model, [p.name for p in store.providers.list()])
+    names = [p.name for p in store.providers.list()]
+    problem = model_name_problem(model, names)
     if problem is not None:
         raise UsageError(problem)
+    gone = gone_provider(model, names, store.providers.removed())
+    if gone is not None:  # its runs would fail: say so now, not at the next heartbeat
+        message, hint = gone_provider_error(gone)
+        raise UsageError(f"{message}: {hint}")
 
 
 def _check_model(store: SqliteStore, model: str) -> None:

@@ -41,6 +41,8 @@ def cmd_feedback_add(store: SqliteStore, args: argparse.Namespace) -> int:
     why = f" ({REASON_LABELS[reason]})" if reason else ""
     if args.json:
         emit(event.to_dict())
+    elif event.already_recorded:
+        print(f"run {run_id[:8]} was already marked not useful{why}: already recorded, nothing changed")
     else:
         print(f"run {run_id[:8]} marked not useful{why}")
         if event.note:

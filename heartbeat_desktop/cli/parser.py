@@ -58,19 +58,29 @@ from .threads import (
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
-def _count(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type for a bounded whole number: `--limit 0`, `-1` or 10**20 get one clear line."""
+def _count(low: int, high: int, what: str = "a whole number") -> Callable[[str], int]:
+    """An argparse type for a bounded whole number: `--limit 0`, `-1` or 10**20 get one clear line. An id's
+    bound (2**62) is no bound a person needs to read: it is said as "1 or more"."""
+    bounds = f"{low} or more" if high >= 2**31 else f"{low}–{high}"
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a whole number in {low}–{high}, not {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be {what}, {bounds}, not {text!r}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in {low}–{high}, not {value}")
+            raise argparse.ArgumentTypeError(f"must be {bounds}, not {value}")
         return value
 
     return parse
+
+
+def _note_number(text: str) -> int:
+    """A note's number as `notes` shows it ("#3"), as the app names it ("n3"), or bare ("3")."""
+    stripped = text.strip()
+    if stripped[:1] in ("#", "n", "N"):
+        stripped = stripped[1:]
+    return _count(1, 2**62, "a note's number (as notes shows it: 3 or #3)")(stripped if stripped else text)
 
 
 def _command(
@@ -142,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--thread", default=DEFAULT_THREAD)
     p.add_argument("--kind", choices=NOTE_KINDS, default="memory")
-    p.add_argument("--resolve", type=_count(1, 2**62), metavar="ID", help="close note ID (the agent no longer sees it)")
-    p.add_argument("--reopen", type=_count(1, 2**62), metavar="ID", help="open a resolved note again")
+    p.add_argument("--resolve", type=_note_number, metavar="ID", help="close note ID (the agent no longer sees it)")
+    p.add_argument("--reopen", type=_note_number, metavar="ID", help="open a resolved note again")
     p.add_argument("text", nargs="*")
 
     p = _command(sub, "notes", cmd_notes, read_only=True, help="a thread's notes with their numbers, newest first")
@@ -153,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = _command(sub, "comment", cmd_comment, tells_app=True, help="comment on a post in the feed (your answer)")
-    p.add_argument("post", type=_count(1, 2**62), metavar="POST", help="the post's number (heartbeat-desktop feed)")
+    post_number = _count(1, 2**62, "a post's number")
+    p.add_argument("post", type=post_number, metavar="POST", help="the post's number (heartbeat-desktop feed)")
     p.add_argument("text", nargs="+")
     p.add_argument("--resolve", action="store_true", help="also resolve the open note the post was raised from")
     p.add_argument("--json", action="store_true")
@@ -315,6 +326,7 @@ def _provider_commands(sub: Subparsers) -> None:
 
     p = _command(actions, "remove", cmd_provider_remove, tells_app=True, help="remove a provider and its key")
     p.add_argument("name", metavar="NAME")
+    p.add_argument("--force", action="store_true", help="remove it even while a thread's model names it")
 
     p = _command(
         actions, "set-key", cmd_provider_set_key, tells_app=True, help="store its API key (stdin or a hidden prompt)"

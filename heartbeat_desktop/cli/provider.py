@@ -16,7 +16,7 @@ from .. import paths
 from ..core.ports import StoreError
 from ..core.providers import key_problem
 from ..store import SqliteStore
-from .common import EXIT_FAIL, EXIT_OK, UsageError, emit, error
+from .common import EXIT_FAIL, EXIT_OK, UsageError, emit, error, warn
 
 MODELS_SHOWN = 12  # `provider test` names this many; `provider models` lists them all
 
@@ -71,16 +71,52 @@ def cmd_provider_add(store: SqliteStore, args: argparse.Namespace) -> int:
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     print(f"provider {provider.name} ({provider.kind}) at {provider.base_url}")
+    if provider.kind == "ollama" and provider.base_url.endswith("/v1"):
+        # Said at once, not after the first run's 404: /v1 is where OpenAI-style servers answer, never Ollama's API.
+        warn(
+            f"{provider.base_url} ends in /v1, the OpenAI-style path; an Ollama provider's URL is the server's "
+            f"address ({provider.base_url.removesuffix('/v1')}). For an OpenAI-compatible server (LM Studio, "
+            f"llama.cpp, vLLM): heartbeat-desktop provider add {provider.name} --kind openai --url {provider.base_url}"
+        )
     if before is not None and before.base_url != provider.base_url and store.providers.key_state(args.name)[0]:
         print(f"note: the key stored for {args.name} will now be sent to {provider.base_url}", file=sys.stderr)
     return EXIT_OK
 
 
+def _users(store: SqliteStore, name: str) -> tuple[list[str], bool]:
+    """(the threads whose own model is one of provider `name`'s, whether the default model is one)."""
+    from ..core.providers import split_model
+
+    names = [p.name for p in store.providers.list()]
+    threads = [t.id for t in store.threads.list() if t.config.model and split_model(t.config.model, names)[0] == name]
+    return threads, split_model(store.settings.app().default_model, names)[0] == name
+
+
+def _refuse_removal(threads: list[str], default: bool, name: str) -> None:
+    """A provider in use is not removed without --force: its threads' runs would fail from then on."""
+    uses = []
+    if threads:
+        uses.append("thread" + ("s " if len(threads) > 1 else " ") + ", ".join(threads))
+    if default:
+        uses.append("the default model")
+    change = [f"heartbeat-desktop config set --thread {t} model MODEL" for t in threads]
+    if default:
+        change.append("heartbeat-desktop settings set default_model MODEL")
+    raise UsageError(
+        f"provider {name} is in use by {' and '.join(uses)}: change the model first ({'; '.join(change)}), "
+        "or remove it anyway with --force (those runs then fail until the model is changed)"
+    )
+
+
 def cmd_provider_remove(store: SqliteStore, args: argparse.Namespace) -> int:
-    """The key goes with the provider: a key left in the keyring would be found by a later one of that name."""
+    """The key goes with the provider: a key left in the keyring would be found by a later one of that name.
+    Refused while a thread's model or the default model names the provider, unless --force."""
     from ..secrets import SecretsUnavailable, open_secrets
 
     name = args.name
+    threads, default = _users(store, name) if store.providers.get(name) is not None else ([], False)
+    if (threads or default) and not getattr(args, "force", False):
+        _refuse_removal(threads, default, name)
     had_key = store.providers.key_state(name)[0] is not False
     try:
         store.providers.remove(name)
@@ -94,6 +130,9 @@ def cmd_provider_remove(store: SqliteStore, args: argparse.Namespace) -> int:
         except SecretsUnavailable:  # no keyring here: there is no stored key to remove either
             what = "(no keyring available, so no key was stored)"
     print(f"removed provider {name} {what}")
+    if threads or default:
+        users = ", ".join([*threads, *(["the default model"] if default else [])])
+        print(f"warning: {users} still name {name}: their runs fail until the model is changed", file=sys.stderr)
     return EXIT_OK
 
 

@@ -134,7 +134,7 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
                 "model": config.model,
                 "dry_run": config.dry_run,
                 "last_run_at": iso(state.last_run_at) if state else None,
-                "next_due_at": seen.get("next_due") if app else (iso(state.next_due_at) if state else None),
+                "next_due_at": _here(seen.get("next_due")) if app else (iso(state.next_due_at) if state else None),
                 "last_status": seen.get("last_status", state.last_status if state else None),
                 "last_reason": seen.get("last_reason", state.last_reason if state else None),
                 "last_error_kind": seen.get("last_error_kind", state.last_error_kind if state else None),
@@ -246,8 +246,16 @@ def _servers_in_use(store: SqliteStore) -> list[dict[str, Any]]:
 
     default = store.settings.app().default_model
     models = [t.config.model or default for t in store.threads.list() if t.config.enabled]
-    targets = health_targets(models, store.providers.list(), resolve_host(store.settings.app().ollama_host))
+    host = resolve_host(store.settings.app().ollama_host)
+    targets = health_targets(models, store.providers.list(), host, store.providers.removed())
     return [{"provider": t.provider, "kind": t.kind, "url": t.url, "reachable": None, "message": ""} for t in targets]
+
+
+def _here(when: str | None) -> str | None:
+    """An ISO 8601 time the running app sent, in this command's local time: the app keeps the zone it was
+    started in (autostart, another shell), and `status --json` gave its `next_due_at` in that zone beside a
+    `last_run_at` in this one's. Every time in --json is local, with its offset, as in history --json."""
+    return datetime.fromisoformat(when).astimezone().isoformat(timespec="seconds") if when else None
 
 
 def _readable(when: str | None) -> str:

@@ -101,7 +101,8 @@ def _ask(picks: list[Pick]) -> Pick:
     """The numbered prompt; Enter takes the first. Read from stdin whether or not it is a terminal, so a
     script can pipe the answer."""
     while True:
-        print(f"Use which model? [1–{len(picks)}, Enter for 1, q to quit]: ", end="", flush=True)
+        numbers = f"1–{len(picks)}, " if len(picks) > 1 else ""  # "[1–1, …]" offered no choice
+        print(f"Use which model? [{numbers}Enter for 1, q to quit]: ", end="", flush=True)
         line = sys.stdin.readline() if sys.stdin is not None else ""
         if not line:
             print()

@@ -11,6 +11,7 @@ store (a duplicate id, the default thread, text too long) is the user's to fix, 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from .. import paths
@@ -19,7 +20,7 @@ from ..core.present import note_json, thread_json, thread_line
 from ..core.terminal import one_line
 from ..store import SqliteStore
 from ..store.threads import NoSuchThread, validate_slug
-from .common import EXIT_OK, UsageError, emit
+from .common import EXIT_OK, UsageError, emit, warn
 
 
 def cmd_threads_list(store: SqliteStore, args: argparse.Namespace) -> int:
@@ -42,6 +43,11 @@ def cmd_threads_add(store: SqliteStore, args: argparse.Namespace) -> int:
     workspace = Path(args.workspace).expanduser().resolve() if args.workspace else None
     if workspace is not None and not workspace.is_dir():
         raise UsageError(f"workspace {workspace} is not a directory")
+    md = workspace / "HEARTBEAT.md" if workspace is not None else None
+    if md is not None and md.exists() and not md.is_file():  # the thread could never read it
+        raise UsageError(
+            f"{md} is a folder, not a file: move it aside (or choose another workspace), then add the thread"
+        )
     try:
         store.threads.create(args.id, args.title, workspace)
     except StoreError as exc:
@@ -49,6 +55,9 @@ def cmd_threads_add(store: SqliteStore, args: argparse.Namespace) -> int:
     if workspace is not None:
         paths.ensure_heartbeat_md(workspace)
     print(f"added thread {args.id}")
+    if md is not None and md.is_symlink() and not md.exists():
+        warn(f"{md} is a link to {os.readlink(md)}, which does not exist: nothing was written through it; create "
+             "that file (or replace the link) before the thread's first heartbeat")  # fmt: skip
     return EXIT_OK
 
 
@@ -103,6 +112,10 @@ def cmd_note(store: SqliteStore, args: argparse.Namespace) -> int:
             raise UsageError("give a note's text to add it, or --resolve ID or --reopen ID, one of them")
         resolved = args.resolve is not None
         note_id = args.resolve if resolved else args.reopen
+        before = store.threads.note(store.threads.require(args.thread).id, note_id)
+        if before is not None and before.resolved == resolved:
+            print(f"{before.kind} note #{note_id} of {args.thread} is already {'resolved' if resolved else 'open'}")
+            return EXIT_OK
         try:
             note = store.threads.set_note_resolved(args.thread, note_id, resolved)
         except NoSuchThread:
@@ -146,6 +159,8 @@ def cmd_comment(store: SqliteStore, args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     print(f"comment #{answer.comment_id} added to post #{answer.post_id}")
+    if args.resolve and not answer.open_notes:
+        print(f"no open note was raised by post #{answer.post_id}; nothing resolved")
     for note in resolved:
         print(f"resolved {note.kind} note #{note.id} of {note.thread_id}: {one_line(note.text)}")
     for note in answer.open_notes if not resolved else ():

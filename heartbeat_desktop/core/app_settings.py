@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .fields import field_bounds
+from .fields import field_bounds, plain_error
 
 DEFAULT_MODEL = "llama3.2"
 DEFAULT_TIMEOUT_S = 120.0
@@ -170,6 +170,9 @@ class AppSettings(BaseModel):
             value = getattr(cls(**{key: text.strip()}), key)
         except ValidationError as exc:
             error = exc.errors()[0]
+            plain = plain_error(cls, key, error)
+            if plain is not None:
+                raise ValueError(plain) from None
             message = str(error["msg"]).removeprefix("Value error, ")
             raise ValueError(f"{key}: {message}") from None
         return cls.stored(value)

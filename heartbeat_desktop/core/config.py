@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .fields import plain_error
+
 log = logging.getLogger(__name__)
 
 # Older clients (the web heartbeat's curl examples) send "every" instead of "every_seconds".
@@ -362,7 +364,8 @@ def _first_error(exc: ValidationError, with_range: bool = False) -> str:
         msg = msg[len("Value error, ") :]
     field = loc.split(".")[0]
     if with_range and field in HeartbeatConfig.model_fields:
-        return f"{field}: {msg} (allowed: {HeartbeatConfig.describe_bounds(field)})"
+        plain = plain_error(HeartbeatConfig, field, err)
+        return plain or f"{field}: {msg} (allowed: {HeartbeatConfig.describe_bounds(field)})"
     return f"{loc}: {msg}" if loc else msg
 
 

@@ -50,8 +50,13 @@ class Feedback:
     created_at: float
     # What the app changed because of it, in words (a daily cap stepped down), for the one who gave it.
     note: str | None = None
+    # The same word said again (same run, kind and reason as the run's latest): nothing new was recorded.
+    already_recorded: bool = False
 
     def to_dict(self) -> dict[str, object]:
+        """`created_at` in ISO 8601 with the local offset, as every time in the JSON (history --json)."""
+        from datetime import datetime
+
         return {
             "id": self.id,
             "run_id": self.run_id,
@@ -59,8 +64,9 @@ class Feedback:
             "kind": self.kind,
             "reason": self.reason,
             "source": self.source,
-            "created_at": self.created_at,
+            "created_at": datetime.fromtimestamp(self.created_at).astimezone().isoformat(timespec="seconds"),
             "note": self.note,
+            "already_recorded": self.already_recorded,
         }
 
 

@@ -118,6 +118,10 @@ class PostNotFound(StoreError):
     """A comment or vote names a post that does not exist (any more)."""
 
 
+class NoteNotFound(StoreError):
+    """A thread has no note of that number: the API's 404, like a missing thread or post."""
+
+
 class DailyCapReached(StoreError):
     """The thread already took as many actions of this kind today as it may; found inside the write
     transaction, so two runs at once cannot both slip under the cap. `str()` is the run's reason."""

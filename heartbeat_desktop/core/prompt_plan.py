@@ -128,7 +128,8 @@ class PromptPlan:
             raise InvalidDecision(
                 f"the prompt does not fit the model's context window: HEARTBEAT.md and the rules take about "
                 f"{fixed // int(CHARS_PER_TOKEN)} tokens, max_tokens {config.max_tokens}, window {window} — "
-                "shorten HEARTBEAT.md, lower max_tokens, or raise context_tokens if the model allows"
+                "shorten HEARTBEAT.md, lower max_tokens (heartbeat-desktop config set --thread THREAD max_tokens N), "
+                "or, if the model allows, raise the window (heartbeat-desktop settings set context_tokens N)"
             )
         context = build_context(
             sit.messages,

@@ -36,6 +36,26 @@ def split_model(model: str, providers: Iterable[str]) -> tuple[str, str]:
     return OLLAMA, model
 
 
+def gone_provider(model: str, providers: Iterable[str], removed: Iterable[str]) -> str | None:
+    """The removed provider `model` still names ("lm2:x" after `provider remove lm2`), or None. Such a model
+    must fail its run saying so: read as an Ollama tag it went to Ollama, which failed it as "cannot reach
+    Ollama" and turned the icon red for a server nobody meant to use."""
+    provider, _ = split_model(model, providers)
+    prefix, sep, rest = model.partition(":")
+    if provider == OLLAMA and sep and rest and prefix != OLLAMA and prefix in set(removed):
+        return prefix
+    return None
+
+
+def gone_provider_error(name: str) -> tuple[str, str]:
+    """(message, hint) of a run whose model names a removed provider."""
+    return (
+        f"provider {name!r} no longer exists",
+        f"add it again (heartbeat-desktop provider add {name} …) or change the model: heartbeat-desktop config set "
+        f"--thread THREAD model MODEL (an Ollama model whose name starts so is written ollama:{name}:…)",
+    )
+
+
 @dataclass(frozen=True)
 class HealthTarget:
     """A model server some enabled thread uses: what the health check asks, and names to the user."""
@@ -50,15 +70,19 @@ class HealthTarget:
         return "Ollama" if self.provider == OLLAMA else self.provider
 
 
-def health_targets(models: Iterable[str], providers: Sequence[Provider], ollama_url: str) -> list[HealthTarget]:
+def health_targets(
+    models: Iterable[str], providers: Sequence[Provider], ollama_url: str, removed: Iterable[str] = ()
+) -> list[HealthTarget]:
     """The servers behind `models` (each enabled thread's model, or the default it falls back to), once
     each, in the order first used. A provider nobody uses is not asked: with every thread on an
-    OpenAI-compatible server, a built-in Ollama that is not running is nobody's problem."""
+    OpenAI-compatible server, a built-in Ollama that is not running is nobody's problem. A model naming a
+    `removed` provider has no server to ask (its runs fail saying so), and is not Ollama's either."""
     by_name = {p.name: p for p in providers}
+    gone = set(removed)
     out: dict[str, HealthTarget] = {}
     for model in models:
         name, _ = split_model(model, by_name)
-        if name in out:
+        if name in out or gone_provider(model, by_name, gone) is not None:
             continue
         if name == OLLAMA and name not in by_name:
             out[name] = HealthTarget(OLLAMA, "ollama", ollama_url)

@@ -117,7 +117,11 @@ def look(where: tuple[str, ...] | None = None, per_address_s: float = PER_ADDRES
         with lock:
             results[address] = found
 
-    threads = [threading.Thread(target=ask, args=(a,), name="setup-look", daemon=True) for a in dict.fromkeys(targets)]
+    for address in dict.fromkeys(targets):  # "notaurl" was "nothing listens there": no address was ever asked
+        if not _URL.match(address):
+            results[address] = NOT_A_URL
+    asked = [a for a in dict.fromkeys(targets) if a not in results]
+    threads = [threading.Thread(target=ask, args=(a,), name="setup-look", daemon=True) for a in asked]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + per_address_s + 0.5
@@ -133,6 +137,10 @@ def look(where: tuple[str, ...] | None = None, per_address_s: float = PER_ADDRES
             else:
                 silent[address] = got
     return Look(tuple(servers), silent)
+
+
+NOT_A_URL = "not a URL: use http://host:port"
+_URL = re.compile(r"^https?://(\[[0-9a-f:.]+\]|[^\s/:?#\[\]]+)(:\d+)?(/\S*)?$", re.IGNORECASE)
 
 
 def _why(exc: LLMError, per_address_s: float) -> str:

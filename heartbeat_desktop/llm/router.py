@@ -13,10 +13,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Iterable
 from typing import Protocol
 
 from ..core.ports import LLMClient, LLMError, LLMReply, LLMRequest, ProviderClient, SecretsUnavailable
-from ..core.providers import OLLAMA, Provider, key_can_be_sent, split_model
+from ..core.providers import OLLAMA, Provider, gone_provider, gone_provider_error, key_can_be_sent, split_model
 from .hosts import resolve_host
 from .server_memory import ServerMemory
 
@@ -42,8 +43,10 @@ class ModelRouter:
         keys: KeySource,
         memory: ServerMemory | None = None,
         keep_alive: int | str | None = None,
+        removed: Iterable[str] = (),
     ) -> None:
         self._providers = {p.name: p for p in providers}
+        self._removed = frozenset(removed)  # providers removed since: their models fail, never go to Ollama
         self._keep_alive = keep_alive
         self._ollama_host = ollama_host
         self._keys = keys
@@ -95,6 +98,9 @@ class ModelRouter:
         return key
 
     def chat(self, request: LLMRequest) -> LLMReply:
+        gone = gone_provider(request.model, self._providers, self._removed)
+        if gone is not None:
+            raise LLMError("model_not_found", *gone_provider_error(gone))
         provider, model = split_model(request.model, set(self._providers))
         started = time.monotonic()
         client = self.client_for(provider, key_wait_s=min(KEY_WAIT_S, request.timeout_s))

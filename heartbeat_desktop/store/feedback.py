@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
 import json
 import sqlite3
@@ -154,6 +155,10 @@ def record_in(
         raise StoreError(f"no run {run_id!r} (see: heartbeat-desktop history)")
     if not _acted(c, run_id, run["decision"]):
         raise StoreError(f"run {run_id[:8]} took no action: there is nothing to give feedback on")
+    if kind == "not_useful":  # said twice, it is said once: two events would count as two rejections
+        last = c.execute("SELECT * FROM feedback WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run_id,)).fetchone()
+        if last is not None and last["kind"] == kind and last["reason"] == reason:
+            return dataclasses.replace(_feedback(last), already_recorded=True)
     cur = c.execute(
         "INSERT INTO feedback (run_id, thread_id, kind, reason, source, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         (run_id, run["thread_id"], kind, reason, source, now),

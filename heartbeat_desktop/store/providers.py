@@ -13,6 +13,7 @@ from ..core.providers import BUILTIN, KINDS, Provider
 from .db import Database
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+REMOVED_SETTING = "removed_providers"  # names removed once, comma-separated: a model still naming one fails clearly
 _UNPRINTABLE = ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")  # controls, format, line/paragraph separators, …
 
 
@@ -64,13 +65,16 @@ class ProviderRepo:
             # Credentials in a URL end up in the database and in listings: keys belong in the keyring.
             raise StoreError("put no user name or password in the URL; set a key: heartbeat-desktop provider set-key")
         now = self.clock()
-        self.db.transaction(
-            lambda c: c.execute(
+
+        def work(c: sqlite3.Connection) -> None:
+            c.execute(
                 "INSERT INTO providers (name, kind, base_url, created_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, base_url = excluded.base_url",
                 (name, kind, base_url.rstrip("/"), now),
             )
-        )
+            _set_removed(c, _removed(c) - {name})
+
+        self.db.transaction(work)
         return Provider(name, kind, base_url.rstrip("/"))
 
     def remove(self, name: str) -> None:
@@ -82,8 +86,14 @@ class ProviderRepo:
         def work(c: sqlite3.Connection) -> None:
             c.execute("DELETE FROM providers WHERE name = ?", (name,))
             c.execute("DELETE FROM provider_state WHERE name = ?", (name,))
+            _set_removed(c, _removed(c) | {name})
 
         self.db.transaction(work)
+
+    def removed(self) -> set[str]:
+        """Providers removed (and not added again): a model naming one is not an Ollama tag (core/providers.py
+        gone_provider)."""
+        return self.db.read(_removed)
 
     # ------------------------------------------------------------------ what is known without asking
     def key_state(self, name: str) -> tuple[bool | None, float | None]:
@@ -151,3 +161,18 @@ class ProviderRepo:
                 (name, base_url, fmt, now),
             )
         )
+
+
+def _removed(c: sqlite3.Connection) -> set[str]:
+    row = c.execute("SELECT value FROM settings WHERE key = ?", (REMOVED_SETTING,)).fetchone()
+    return {name for name in (row[0] if row else "").split(",") if name}
+
+
+def _set_removed(c: sqlite3.Connection, names: set[str]) -> None:
+    if names:
+        c.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (REMOVED_SETTING, ",".join(sorted(names))),
+        )
+    else:
+        c.execute("DELETE FROM settings WHERE key = ?", (REMOVED_SETTING,))

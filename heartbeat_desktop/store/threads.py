@@ -12,7 +12,7 @@ from pathlib import Path
 from ..core.actions import invisible
 from ..core.config import HeartbeatConfig
 from ..core.models import ADDED_ROLES, NOTE_KINDS, TEXT_MAX, Message, Note, Thread
-from ..core.ports import StoreError
+from ..core.ports import NoteNotFound, StoreError
 from .db import Database
 
 DEFAULT_THREAD = "default"
@@ -199,10 +199,19 @@ class ThreadRepo:
                 (int(resolved), now, note_id, thread_id),
             )
             if cur.rowcount == 0:
-                raise StoreError(f"thread {thread_id!r} has no note #{note_id}")
+                raise NoteNotFound(f"thread {thread_id!r} has no note #{note_id}")
 
         self.db.transaction(work)
         return next(n for n in self.notes(thread_id, limit=10_000, include_resolved=True) if n.id == note_id)
+
+    def note(self, thread_id: str, note_id: int) -> Note | None:
+        """One of the thread's notes, open or resolved; None when it has no such note."""
+        row = self.db.read(
+            lambda c: c.execute("SELECT * FROM notes WHERE id = ? AND thread_id = ?", (note_id, thread_id)).fetchone()
+        )
+        if row is None:
+            return None
+        return Note(row["id"], row["thread_id"], row["kind"], row["text"], bool(row["resolved"]), row["created_at"])
 
     def notes(self, thread_id: str, limit: int = 50, include_resolved: bool = False) -> builtins.list[Note]:
         """Newest first."""

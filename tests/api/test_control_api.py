@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,7 @@ def test_config_get_post_partial_and_bounds(api: Client, app: TrayApp, qtbot) ->
     assert answer.json()["config"]["max_tokens"] == 500  # partial: the rest is untouched
     qtbot.waitUntil(lambda: app.scheduler.state.thread("default").config.every_seconds == 900, timeout=3000)
     bad = api("POST", "/api/threads/default/heartbeat/config", body={"max_tokens": 99999})
-    assert bad.status_code == 422 and "10–4000" in bad.json()["error"]
+    assert bad.status_code == 422 and "from 10 to 4000" in bad.json()["error"]
     unknown = api("POST", "/api/threads/default/heartbeat/config", body={"colour": "red"})
     assert unknown.status_code == 422
 
@@ -304,7 +305,9 @@ def test_cli_enable_disable_and_info(qtbot, app: TrayApp, data_dir: Path) -> Non
         squatter.close()
 
 
-def test_the_api_the_socket_and_status_answer_in_one_shape(qtbot, api: Client, app: TrayApp, data_dir: Path) -> None:
+def test_the_api_the_socket_and_status_answer_in_one_shape(
+    qtbot, api: Client, app: TrayApp, data_dir: Path, ollama: OllamaServer
+) -> None:
     """#23: the status was serialised three times in three shapes (raw floats on the socket, ISO text in
     the API, the CLI's own merge). Now the scheduler's part is `core.present.scheduler_status` everywhere:
     the same keys and values from the API, the instance socket and `status --json`."""
@@ -315,6 +318,8 @@ def test_the_api_the_socket_and_status_answer_in_one_shape(qtbot, api: Client, a
     from heartbeat_desktop.instance_socket import request, server_name
     from tests.conftest import REPO
 
+    ollama.script(Act(POST))
+    assert api("POST", "/api/threads/default/heartbeat/run-now").json()["status"] == "ok"  # a last_run_at
     from_api = api("GET", "/api/heartbeat/status").json()
     box: list[Any] = []
     threading.Thread(
@@ -343,6 +348,23 @@ def test_the_api_the_socket_and_status_answer_in_one_shape(qtbot, api: Client, a
     assert cli["app_running"] is True
     (row,) = cli["threads"]
     assert row["next_due_at"] == thread["next_due"] and row["running"] == thread["running"]
+
+    # #28: a shell in another zone than the app's gets every time in its own zone, with its offset.
+    zone = "Asia/Kathmandu" if datetime.now().astimezone().utcoffset() != timedelta(hours=5, minutes=45) else "UTC"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "heartbeat_desktop", "status", "--json"],
+        cwd=REPO,
+        env={**os.environ, "HEARTBEAT_DATA_DIR": str(data_dir), "TZ": zone},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=20000)
+    (row,) = json.loads(proc.stdout.read())["threads"]
+    offset = "+05:45" if zone == "Asia/Kathmandu" else "+00:00"
+    assert row["last_run_at"] and row["next_due_at"]
+    assert row["next_due_at"].endswith(offset) and row["last_run_at"].endswith(offset), row
+    assert datetime.fromisoformat(row["next_due_at"]) == datetime.fromisoformat(thread["next_due"])
 
 
 def test_api_edges_found_by_the_third_pass(api: Client) -> None:
@@ -468,6 +490,9 @@ def test_feedback_through_the_api(api: Client, app: TrayApp, ollama: OllamaServe
     assert run["status"] == "ok", run
     added = api("POST", f"/api/runs/{run['run_id']}/feedback", body={"kind": "not_useful", "reason": "not now"})
     assert added.status_code == 201 and added.json()["reason"] == "not_now" and added.json()["source"] == "api"
+    again = api("POST", f"/api/runs/{run['run_id']}/feedback", body={"kind": "not_useful", "reason": "not now"})
+    assert again.status_code == 200 and again.json()["already_recorded"] is True  # #28: said once, counted once
+    assert again.json()["id"] == added.json()["id"]
     for body, status, words in (
         ({"kind": "up_vote"}, 422, "kind must be not_useful"),
         ({"reason": "bored"}, 422, "reason must be one of"),
@@ -478,6 +503,8 @@ def test_feedback_through_the_api(api: Client, app: TrayApp, ollama: OllamaServe
     assert api("POST", "/api/runs/nope/feedback", body={}).status_code == 400
     thread = api("GET", "/api/threads/default/feedback").json()
     assert thread["act_on"]["rejected"] == 1 and thread["events"][0]["kind"] == "not_useful"
+    assert len(thread["events"]) == 1
+    assert datetime.fromisoformat(thread["events"][0]["created_at"]).utcoffset() is not None  # #28: ISO, with offset
     assert thread["act_on_week"]["rejected"] == thread["act_on_month"]["rejected"] == 1
     history = api("GET", "/api/threads/default/heartbeat/history").json()
     assert history[0]["feedback"]["outcome"] == "rejected"
@@ -568,7 +595,8 @@ def test_a_note_is_resolved_and_reopened_through_the_api(api: Client, app: TrayA
     finally:
         store.close()
     assert api("POST", f"/api/threads/default/notes/{note_id}", body={"resolved": "yes"}).status_code == 400
-    assert api("POST", "/api/threads/default/notes/999", body={"resolved": True}).status_code == 400
+    missing = api("POST", "/api/threads/default/notes/999", body={"resolved": True})
+    assert missing.status_code == 404 and "no note #999" in missing.json()["error"]  # #28: like a missing post
 
 
 def test_a_comment_on_the_agents_question_offers_the_note_it_was_raised_from(

@@ -35,8 +35,9 @@ def test_a_typed_value_is_checked_and_stored_as_text(key: str, text: str, stored
 @pytest.mark.parametrize(
     ("key", "text", "message"),
     [
-        ("llm_timeout", "0", "llm_timeout: Input should be greater than or equal to 1"),
-        ("context_tokens", "1.5", "context_tokens: Input should be a valid integer"),
+        ("llm_timeout", "0", "llm_timeout must be a number from 1 to 3600, not 0"),
+        ("context_tokens", "1.5", "context_tokens must be a whole number from 1024 to 1048576, not '1.5'"),
+        ("keep_run_details_days", "-1", "keep_run_details_days must be a whole number from 0 to 36500, not -1"),
         ("hold_during_dnd", "maybe", "hold_during_dnd: must be on or off"),
         ("ollama_host", "notaurl", "did you mean http://notaurl:11434?"),
         ("nope", "1", "unknown setting 'nope'"),

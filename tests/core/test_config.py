@@ -83,7 +83,7 @@ def test_the_web_heartbeats_alias_every() -> None:
 
 
 def test_strict_update_names_the_range() -> None:
-    with pytest.raises(ConfigError, match="60–86400"):
+    with pytest.raises(ConfigError, match="from 60 to 86400"):
         HeartbeatConfig().with_updates(every_seconds=30)
     with pytest.raises(ConfigError, match="unknown setting"):
         HeartbeatConfig().with_updates(colour="red")

@@ -86,7 +86,8 @@ def test_an_overflow_without_a_number_fails_with_what_to_do(
     local.script(Status(400, "the request exceeds the available context size, try increasing it"))
     run = wiring.make_runner(store, data_dir, keys=KeyCache(no_keyring)).run("default")
     assert run.status == "failed" and len(local.requests) == 1
-    assert "does not fit the model's context window" in run.reason and "context_tokens" in run.reason
+    assert "does not fit the model's context window" in run.reason
+    assert "heartbeat-desktop settings set context_tokens N" in run.reason  # #28: advice that runs
 
 
 def test_the_prompt_fits_the_configured_window_and_ollama_is_asked_for_it(

@@ -12,7 +12,7 @@ from ...core import heartbeat_md
 from ...core.citations import numbered_items
 from ...core.config import HeartbeatConfig
 from ...core.models import RunRecord
-from ...core.present import local_time
+from ...core.present import count_of, local_time
 from ...core.tasks import next_label
 
 if TYPE_CHECKING:
@@ -95,5 +95,5 @@ def replay_summary(result: ReplayResult) -> str:
         runs = len(result.items)
         text = f"Nothing changed: {runs} run{'s' if runs != 1 else ''}, the same decisions."
     if result.not_replayable:
-        text += f" ({len(result.not_replayable)} run(s) could not be asked again.)"
+        text += f" ({count_of(len(result.not_replayable), 'run')} could not be asked again.)"
     return text

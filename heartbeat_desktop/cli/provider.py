@@ -83,15 +83,6 @@ def cmd_provider_add(store: SqliteStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _users(store: SqliteStore, name: str) -> tuple[list[str], bool]:
-    """(the threads whose own model is one of provider `name`'s, whether the default model is one)."""
-    from ..core.providers import split_model
-
-    names = [p.name for p in store.providers.list()]
-    threads = [t.id for t in store.threads.list() if t.config.model and split_model(t.config.model, names)[0] == name]
-    return threads, split_model(store.settings.app().default_model, names)[0] == name
-
-
 def _refuse_removal(threads: list[str], default: bool, name: str) -> None:
     """A provider in use is not removed without --force: its threads' runs would fail from then on."""
     uses = []
@@ -114,7 +105,7 @@ def cmd_provider_remove(store: SqliteStore, args: argparse.Namespace) -> int:
     from ..secrets import SecretsUnavailable, open_secrets
 
     name = args.name
-    threads, default = _users(store, name) if store.providers.get(name) is not None else ([], False)
+    threads, default = store.provider_users(name) if store.providers.get(name) is not None else ([], False)
     if (threads or default) and not getattr(args, "force", False):
         _refuse_removal(threads, default, name)
     had_key = store.providers.key_state(name)[0] is not False

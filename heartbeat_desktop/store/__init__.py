@@ -89,6 +89,17 @@ class SqliteStore:
         finally:
             store.close()
 
+    def provider_users(self, name: str) -> tuple[list[str], bool]:
+        """(the threads whose own model is one of provider `name`'s, whether the default model is one): who
+        would fail once it is removed (`provider remove`, Settings → Providers)."""
+        from ..core.providers import split_model
+
+        names = [p.name for p in self.providers.list()]
+        threads = [
+            t.id for t in self.threads.list() if t.config.model and split_model(t.config.model, names)[0] == name
+        ]
+        return threads, split_model(self.settings.app().default_model, names)[0] == name
+
     # ------------------------------------------------------------------ HeartbeatStore protocol
     def get_thread(self, thread_id: str) -> Thread | None:
         return self.threads.get(thread_id)

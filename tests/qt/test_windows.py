@@ -622,6 +622,31 @@ def test_providers_page_adds_a_provider_sets_its_key_and_lists_its_models(
         hosted.stop()
 
 
+def test_removing_a_provider_in_use_says_who_uses_it_and_defaults_to_no(
+    qtbot, settings: SettingsDialog, store: SqliteStore, monkeypatch
+) -> None:
+    """Found living with #27: a provider a thread used was removed without a word, and that thread's runs then
+    went to Ollama. The question names the users; No is its default; only Yes removes it."""
+    store.providers.save("lm2", "openai", "http://127.0.0.1:9/v1")
+    store.threads.create("lab", "Lab")
+    store.threads.set_config("lab", HeartbeatConfig(model="lm2:qwen"))
+    page = settings.providers_page
+    page.reload()
+    page.list.setCurrentRow(next(i for i in range(page.list.count()) if page.list.item(i).text().startswith("lm2")))
+    asked: list[tuple[str, object]] = []
+
+    def answer(reply: QMessageBox.StandardButton):
+        return lambda _w, _t, text, _buttons, default: asked.append((text, default)) or reply
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    page.remove_provider()
+    assert "used by threads lab" in asked[0][0] and asked[0][1] == QMessageBox.StandardButton.No
+    assert store.providers.get("lm2") is not None  # declined
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    page.remove_provider()
+    assert store.providers.get("lm2") is None
+
+
 def test_history_details_say_which_slot_a_run_served_and_what_the_retention_removed() -> None:
     from heartbeat_desktop.qt.windows.history_window import run_details
 

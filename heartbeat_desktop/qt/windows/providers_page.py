@@ -234,7 +234,22 @@ class ProvidersPage(QWidget):
         provider = self.selected()
         if provider is None or provider.builtin:
             return
-        answer = QMessageBox.question(self, "Remove provider", f"Remove {provider.name} and its key?")
+        threads, default = self._store.provider_users(provider.name)
+        uses = ["threads " + ", ".join(threads)] if threads else []
+        uses += ["the default model"] if default else []
+        warning = (
+            f"\n\nIt is used by {' and '.join(uses)}: their heartbeats fail from then on, until their model is "
+            "changed (Thread tab's Model, or the App tab's default model)."
+            if uses
+            else ""
+        )
+        answer = QMessageBox.question(
+            self,
+            "Remove provider",
+            f"Remove {provider.name} and its key?{warning}",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,  # removing is not the default
+        )
         if answer != QMessageBox.StandardButton.Yes:
             return
         had_key = self._store.providers.key_state(provider.name)[0] is not False

@@ -328,3 +328,15 @@ def test_a_request_read_after_its_sender_gave_up_is_not_carried_out(qtbot, tmp_p
     server.close()
     assert answers[0] == {"ok": False, "error": "the request expired before the app could read it"}
     assert app.asked("quit") == [] and app.asked("reload") == [None]  # a timely one still is
+
+
+def test_closing_a_window_happens_after_the_request_handler_returns(qtbot, tmp_path: Path) -> None:
+    """Found living with #27: `close editor` with unsaved text ran the editor's "Save them?" dialog inside the
+    socket's read handler; the client gave up after 5 s, its connection was freed under the handler, and Cancel
+    crashed the app (SIGSEGV). Closing is now carried out from the event loop, after the handler returned."""
+    app = RecordingApp(tmp_path / "x.db", open_windows=("editor",))
+    answers: list[bool] = []
+    app.control.close_window("editor", answers.append)
+    assert app.calls == [] and answers == []  # nothing ran inside the caller
+    qtbot.waitUntil(lambda: answers == [True], timeout=3000)
+    assert app.asked("close") == ["editor"]

@@ -88,7 +88,10 @@ class AppControlQt(QObject):
         self._gui(lambda: self._hooks.open_window(name))
 
     def close_window(self, name: str, done: Callable[[bool], None]) -> None:
-        self._gui(lambda: done(bool(self._hooks.close_window(name))))
+        # Always later, never inside the caller: closing may ask about unsaved changes in a modal dialog, whose
+        # nested event loop must not run inside a socket's read handler (the client gives up meanwhile and
+        # its connection is freed under the handler: the app crashed on Cancel).
+        self._on_gui.emit(lambda: done(bool(self._hooks.close_window(name))))
 
     def raise_ui(self) -> None:
         self._gui(self._hooks.raise_ui)

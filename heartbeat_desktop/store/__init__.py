@@ -141,7 +141,7 @@ class SqliteStore:
         row = self.db.read(
             lambda c: c.execute(
                 "SELECT inputs FROM runs WHERE thread_id = ? AND dry_run = 0 AND status = 'ok' "
-                "AND trigger != 'preview' ORDER BY started_at DESC, rowid DESC LIMIT 1",
+                "AND trigger NOT IN ('preview', 'task') ORDER BY started_at DESC, rowid DESC LIMIT 1",
                 (thread_id,),
             ).fetchone()
         )

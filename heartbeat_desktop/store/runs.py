@@ -224,7 +224,9 @@ class RunRepo:
                 run.status,
                 run.reason,
                 run.finished_at if success else None,
-                run.fingerprint if success else None,
+                # A task's run writes its task, not the thread's news: what it was shown is still new to the
+                # next heartbeat (a task at :30 made the heartbeat after it "nothing new since the last run")
+                run.fingerprint if success and run.trigger != "task" else None,
                 1 if backoff else 0,
                 run.error_kind if run.status == "failed" else None,
                 run.thread_id,

@@ -215,3 +215,20 @@ def test_a_tasks_run_asks_to_write_that_task_and_nothing_else(
     ollama.script(Reply(json.dumps({"action": "post", "title": "Summary 2", "content": "Again.", "reason": "t"})))
     again = runner.run("default", trigger="task", task=task)
     assert again.status == "ok", again.reason  # cites nothing, yet not refused as nothing new
+
+
+def test_a_tasks_run_leaves_the_threads_news_new_for_the_next_heartbeat(
+    runner: HeartbeatRunner, store: SqliteStore, ollama: OllamaServer
+) -> None:
+    """Found living with #27: an `every 30 min` task ran just before the :30 heartbeat, and the heartbeat was
+    skipped as "nothing new since the last successful run" — the task's run had taken the news as seen."""
+    store.threads.set_config("default", HeartbeatConfig(busy_minutes=0))  # no wait after the user's message
+    ollama.default = Reply('{"action": "none", "reason": "quiet"}')
+    assert runner.run("default", trigger="schedule").status == "ok"  # the heartbeat saw the thread as it was
+    message = store.threads.add_message("default", "Please post a follow-up on the launch.")
+    task = parse_task("every 30 min: post the build status if it changed")
+    assert runner.run("default", trigger="task", task=task).status == "ok"
+    assert store.refs_seen_last("default") is not None and f"m{message}" not in store.refs_seen_last("default")
+    after = runner.run("default", trigger="schedule")
+    assert after.status == "ok" and after.prompt is not None, after.reason  # asked, not skipped as nothing new
+    assert f'"ref": "m{message}"' in after.prompt and f'"ref": "m{message}", "seen": true' not in after.prompt

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from heartbeat_desktop.core.config import HeartbeatConfig
+from heartbeat_desktop.core.present import describe_run
 from heartbeat_desktop.core.runner import HeartbeatRunner
 from heartbeat_desktop.llm import OllamaClient
 from heartbeat_desktop.store import SqliteStore
@@ -300,6 +301,7 @@ def test_a_refused_run_reads_as_refused_not_failed(data_dir: Path, store: Sqlite
     )
     newest = cli(data_dir, "history", "--limit", "1").stdout.splitlines()[0]
     assert " refused " in newest and " failed " not in newest, newest
+    assert describe_run(second).startswith("refused: nothing new calls for this post")  # run-now's line
     ollama.default = Reply("not json")
     assert runner.run("default").error_kind == "invalid_reply"
     assert store.runs.state("default").last_error_kind == "invalid_reply"  # a real failure is one again

@@ -160,7 +160,7 @@ class ControlAPI:
         if thread_id is None:
             return self._files.heartbeat_md
         thread = self._with_store(lambda s: s.threads.require(thread_id))
-        return thread.workspace / heartbeat_md.FILENAME if thread.workspace else self._files.heartbeat_md
+        return heartbeat_md.thread_file(self._files.heartbeat_md, thread.workspace)
 
     def _ep_get_md(self, *, query: Any, body: Any) -> tuple[int, Any]:
         path = self._md_path(query)

@@ -175,6 +175,12 @@ def what_to_do(unreadable: str) -> str:
     return MISSING_ADVICE if unreadable.endswith("does not exist") else "put it back or fix its permissions"
 
 
+def thread_file(default: Path, workspace: Path | None) -> Path:
+    """The HEARTBEAT.md a thread reads: its workspace's, else the data folder's (`default`). The editor and the
+    API's `?thread=ID` edit this file."""
+    return workspace / FILENAME if workspace is not None else default
+
+
 def read_heartbeat_md(path: Path, *, strict: bool = False) -> tuple[str, list[str]]:
     """Read HEARTBEAT.md (or the file at `path` if it is one). Never raises unless `strict`.
 

@@ -19,7 +19,7 @@ from . import terminal
 from .citations import run_because
 from .feedback import Feedback, outcome
 from .models import FeedComment, FeedPost, Note, RunRecord, Thread
-from .refusals import shown_status
+from .refusals import refused, shown_status
 from .scheduler_state import SchedulerState, ThreadSchedule
 
 # ---------------------------------------------------------------------------- time
@@ -155,12 +155,10 @@ def task_of(run: RunRecord) -> str:
 
 def _describe_run(run: RunRecord) -> str:
     secs = f"{(run.total_ms or 0) / 1000:.1f} s"
-    if run.status != "ok":  # a refusal's reason says "refused: …" itself: the app's rules, not a failure
-        return (
-            f"{run.reason} ({secs})"
-            if shown_status(run.status, run.error_kind) == "refused"
-            else (f"{run.status}: {run.reason} ({secs})")
-        )
+    if refused(run.status, run.error_kind):  # its reason says "refused: …" itself: the app's rules, not a failure
+        return f"{run.reason} ({secs})"
+    if run.status != "ok":
+        return f"{run.status}: {run.reason} ({secs})"
     decision = run.decision or {}
     action = decision.get("action", "none")
     result = run.action_result or {}

@@ -55,11 +55,6 @@ def _and(titles: tuple[str, ...]) -> str:
     return titles[0] if len(titles) == 1 else f"{', '.join(titles[:-1])} and {titles[-1]}"
 
 
-def thread_file_path(default: Path, workspace: Path | None) -> Path:
-    """The HEARTBEAT.md a thread reads: its workspace's, else the data folder's (`default`)."""
-    return workspace / heartbeat_md.FILENAME if workspace is not None else default
-
-
 def read_thread_file(db_path: Path, default: Path, thread_id: str, title: str) -> ThreadFile:
     """The thread's file and text (a background task's: a connection of its own, and file I/O)."""
     with SqliteStore.worker(db_path) as store:
@@ -73,7 +68,7 @@ def read_thread_file(db_path: Path, default: Path, thread_id: str, title: str) -
 def read_file(
     default: Path, thread_id: str, title: str, workspace: Path | None, config: HeartbeatConfig | None
 ) -> ThreadFile:
-    path = thread_file_path(default, workspace)
+    path = heartbeat_md.thread_file(default, workspace)
     base = ThreadFile(thread_id, title, path, workspace is not None, False, "", (), config)
     try:
         exists = path.exists()

@@ -6,6 +6,9 @@ against the run that acted (one table, `store/feedback.py`). Whether an action w
 anyone records: it is what remains when nobody took it back or voted it down within a day, or when the
 user up-voted it. `outcome` computes that, so the act-on rate (kept / judged) never depends on a job that
 has to run at the right moment.
+
+A vote is a word the user may change: only their latest vote on an item stands (a down-vote then an up-vote
+is kept, an up-vote then a down-vote rejected), while Undo and "Not useful" stand whatever came after.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ FEEDBACK_KINDS: tuple[str, ...] = get_args(FeedbackKind)
 FEEDBACK_REASONS: tuple[str, ...] = get_args(FeedbackReason)
 FEEDBACK_SOURCES: tuple[str, ...] = get_args(FeedbackSource)
 REJECTIONS = frozenset({"undo", "down_vote", "not_useful"})
+VOTES = frozenset({"down_vote", "up_vote"})  # of these only the latest on a run stands: the user changed their mind
 KEPT_AFTER_S = 86_400.0  # an action nobody took back or voted down within a day was kept
 
 # How each reason reads to a person (the chips in the app, the CLI's list): the stored value is the key.
@@ -52,6 +56,8 @@ class Feedback:
     note: str | None = None
     # The same word said again (same run, kind and reason as the run's latest): nothing new was recorded.
     already_recorded: bool = False
+    # The rule line "Don't suggest this again" added to HEARTBEAT.md for it: the user's reason in their words.
+    rule: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """`created_at` in ISO 8601 with the local offset, as every time in the JSON (history --json)."""
@@ -67,7 +73,17 @@ class Feedback:
             "created_at": datetime.fromtimestamp(self.created_at).astimezone().isoformat(timespec="seconds"),
             "note": self.note,
             "already_recorded": self.already_recorded,
+            "rule": self.rule,
         }
+
+
+def said_reason(reason: str | None, rule: str | None) -> str | None:
+    """The user's reason as the next heartbeats are told it: the chip they picked, the rule they wrote for
+    "Don't suggest this again", or both ("already knew: If … → HEARTBEAT_OK.")."""
+    label = REASON_LABELS.get(reason) if reason else None
+    if label and rule:
+        return f"{label}: {rule}"
+    return label or rule or None
 
 
 def reason_from_text(text: str) -> FeedbackReason:
@@ -78,10 +94,19 @@ def reason_from_text(text: str) -> FeedbackReason:
     return key  # type: ignore[return-value]
 
 
+def standing(events: Iterable[Feedback]) -> list[Feedback]:
+    """The events that still count, in the order they were said: every Undo and "Not useful", and of the
+    votes only the latest (a down-vote the user took back with an up-vote no longer rejects)."""
+    said = sorted(events, key=lambda e: e.id)
+    last_vote = next((e for e in reversed(said) if e.kind in VOTES), None)
+    return [e for e in said if e.kind not in VOTES or e is last_vote]
+
+
 def outcome(events: Iterable[Feedback], acted_at: float, now: float) -> Outcome:
     """What the user made of one action: rejected (taken back, voted down or marked not useful, at any time),
-    kept (up-voted, or a day passed without a rejection), or pending (younger than a day, no word yet)."""
-    kinds = {e.kind for e in events}
+    kept (up-voted, or a day passed without a rejection), or pending (younger than a day, no word yet). Of
+    the user's votes only the latest counts (`standing`)."""
+    kinds = {e.kind for e in standing(events)}
     return outcome_of(bool(kinds & REJECTIONS), "up_vote" in kinds, acted_at, now)
 
 

@@ -311,6 +311,17 @@ def with_rule(text: str, rule: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def without_rule(text: str, rule: str) -> str | None:
+    """`text` without the last line that reads `rule` (spacing aside): the Undo of "Don't suggest this again".
+    Every other byte stays; None when the line is no longer there (the user removed or changed it)."""
+    wanted = " ".join(rule.split())
+    lines = text.splitlines(keepends=True)
+    for i in range(len(lines) - 1, -1, -1):
+        if " ".join(lines[i].split()) == wanted:
+            return "".join(lines[:i] + lines[i + 1 :])
+    return None
+
+
 def _section_of(heading_line: str) -> str | None:
     heading = _HEADING.match(heading_line)
     if heading is None:

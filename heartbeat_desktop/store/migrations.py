@@ -311,6 +311,13 @@ MIGRATIONS: list[Migration] = [
         LIMIT 1
     );
     """,
+    # 16: the rule line "Don't suggest this again" added for a rejected action: the user's reason in their own
+    # words, kept on the rejection it belongs to (one row per rejected action, not a second one); and which
+    # rejection stepped a daily cap down, so a vote changed back and forth does not step it down again
+    """
+    ALTER TABLE feedback ADD COLUMN rule TEXT;
+    ALTER TABLE feedback ADD COLUMN stepped INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -119,3 +119,13 @@ def test_a_rule_goes_at_the_end_of_the_rules_and_everything_else_stays() -> None
     assert [r.text for r in parse(added).rules] == ["If x → y.", "If z → HEARTBEAT_OK."]
     assert with_rule("## Checklist\n- [ ] a", "If z → w.") == "## Checklist\n- [ ] a\n\n## Rules\nIf z → w.\n"
     assert with_rule("", "If z → w.") == "## Rules\nIf z → w.\n"
+
+
+def test_undoing_a_rule_takes_out_its_line_and_nothing_else() -> None:
+    from heartbeat_desktop.core.heartbeat_md import with_rule, without_rule
+
+    text = "# Mine\r\n\r\n## Rules\r\nIf x → y.\r\n\r\n## Proactive behaviours\r\n- b\r\n"
+    added = with_rule(text, "If z → HEARTBEAT_OK.")
+    assert without_rule(added, "  If z  → HEARTBEAT_OK.") is not None
+    assert without_rule(text + "If z → HEARTBEAT_OK.\n", "If z → HEARTBEAT_OK.") == text  # the bytes as they were
+    assert without_rule(text, "If z → HEARTBEAT_OK.") is None  # removed or changed by the user since: said so

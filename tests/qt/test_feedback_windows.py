@@ -124,3 +124,77 @@ def test_dont_suggest_this_again_adds_the_rule_the_user_edited(
     after = md.read_text(encoding="utf-8")
     assert after.startswith(before.rstrip("\n")[:40]) and "If plants are mentioned again → HEARTBEAT_OK." in after
     assert [e.kind for e in store.feedback.for_run(run.id)] == ["not_useful"]
+
+
+def _feed_with_rule_dialog(qtbot, store, memory, monkeypatch, rule: str) -> FeedWindow:
+    from heartbeat_desktop.qt.windows import not_useful
+
+    monkeypatch.setattr(not_useful, "ask_rule", lambda _parent, _title, _label, _proposal: (rule, True))
+    window = FeedWindow(store, memory, on_change=lambda: None)
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def test_dont_suggest_keeps_one_rejection_and_its_reason_reaches_the_model(
+    qtbot, store: SqliteStore, memory: WindowMemory, monkeypatch: pytest.MonkeyPatch, runner, ollama
+) -> None:
+    """Found living with the app: "Don't suggest this again" recorded a second, reasonless "not useful" and the
+    user's reason never reached the model. Now the run keeps its one rejection, the chip the user picked stays
+    its reason with the rule beside it, a rule given alone is the reason — in the prompt the server receives."""
+    from tests.support.ollama_server import Reply
+
+    chip_post, chip_run = _agent_post(store, "Water the plants")
+    bare_post, bare_run = _agent_post(store, "Weather report")
+    window = _feed_with_rule_dialog(qtbot, store, memory, monkeypatch, "If plants are mentioned → HEARTBEAT_OK.")
+    window.show_post(chip_post)
+    _reason_action(window.not_useful, "Already knew").trigger()
+    _reason_action(window.not_useful, "Don't suggest this again…").trigger()
+    qtbot.waitUntil(lambda: "Rule added to" in window.feedback_note.text(), timeout=5000)
+    monkeypatch.setattr(
+        "heartbeat_desktop.qt.windows.not_useful.ask_rule", lambda *_args: ("No weather posts unless asked.", True)
+    )
+    window.show_post(bare_post)
+    _reason_action(window.not_useful, "Don't suggest this again…").trigger()
+    qtbot.waitUntil(lambda: window.dont_suggest.added is not None and "weather" in window.dont_suggest.added.rule)
+    assert [(e.kind, e.reason, e.source) for e in store.feedback.for_run(chip_run.id)] == [
+        ("not_useful", "already_knew", "feed")
+    ]
+    assert [(e.kind, e.reason, e.source) for e in store.feedback.for_run(bare_run.id)] == [("not_useful", None, "feed")]
+    ollama.script(Reply('{"action": "none", "reason": "quiet"}'))
+    runner.run("default")
+    user = ollama.chat_requests()[-1].body["messages"][1]["content"]
+    block = user.split('"rejected_by_user": [', 1)[1].split("]", 1)[0]
+    assert '"reason": "already knew: If plants are mentioned → HEARTBEAT_OK."' in block
+    assert '"reason": "No weather posts unless asked."' in block
+    assert block.count('"user": "marked not useful"') == 2  # one entry per rejected action, not two
+
+
+def test_undo_of_a_rule_takes_it_back_and_the_feed_says_so(
+    qtbot, store: SqliteStore, data_dir: Path, memory: WindowMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found living with the app: the Feed kept saying "Rule added…" after the rule was undone. Undo rule takes
+    the line out of the file the thread reads (everything else stays) and the reason out of the feedback, and
+    the note says it was undone; the Feed's Undo of the post replaces the note too."""
+    md = data_dir / "HEARTBEAT.md"
+    before = md.read_text(encoding="utf-8")
+    post_id, run = _agent_post(store, "Water the plants")
+    window = _feed_with_rule_dialog(qtbot, store, memory, monkeypatch, "If plants are mentioned → HEARTBEAT_OK.")
+    window.show_post(post_id)
+    assert not window.dont_suggest.undo_button.isVisible()
+    _reason_action(window.not_useful, "Don't suggest this again…").trigger()
+    qtbot.waitUntil(lambda: window.dont_suggest.undo_button.isVisible(), timeout=5000)
+    assert window.feedback_note.text() == f"Rule added to {md}."
+    assert "If plants are mentioned → HEARTBEAT_OK." in md.read_text(encoding="utf-8")
+    assert [e.rule for e in store.feedback.for_run(run.id)] == ["If plants are mentioned → HEARTBEAT_OK."]
+    window.dont_suggest.undo_button.click()
+    qtbot.waitUntil(lambda: "Rule undone" in window.feedback_note.text(), timeout=5000)
+    assert window.feedback_note.text() == f"Rule undone: removed from {md}."
+    assert not window.dont_suggest.undo_button.isVisible()
+    assert md.read_text(encoding="utf-8") == before  # the rule's line out, every other byte as it was
+    assert store.feedback.for_run(run.id) == []  # the "not useful" it made went with it
+    _reason_action(window.not_useful, "Don't suggest this again…").trigger()
+    qtbot.waitUntil(lambda: window.feedback_note.text().startswith("Rule added"), timeout=5000)
+    monkeypatch.setattr("heartbeat_desktop.qt.windows.feed_window.ask_plain", lambda *_args: True)
+    window.undo_post.click()
+    assert window.feedback_note.text() == f"Undone: the agent's post #{post_id}."

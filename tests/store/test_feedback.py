@@ -172,3 +172,72 @@ def test_three_rejections_in_a_week_step_the_daily_cap_down_and_say_how_to_resto
     last = [store.feedback.record(run_id, "not_useful", "cli").note for run_id, _ in made[6:]]
     assert last == [None, None, None]  # the ninth rejection: already at 1, never 0
     assert store.threads.get("default").config.max_posts_per_day == 1
+
+
+def _rejected_block(runner: HeartbeatRunner, ollama: OllamaServer) -> str:
+    """The rejected_by_user block of the prompt the next heartbeat sends the server ("" when there is none)."""
+    ollama.script(Reply('{"action": "none", "reason": "quiet"}'))
+    runner.run("default")
+    user = ollama.chat_requests()[-1].body["messages"][1]["content"]
+    return user.split('"rejected_by_user": [', 1)[1].split("]", 1)[0] if '"rejected_by_user"' in user else ""
+
+
+def test_the_users_latest_vote_on_the_agents_post_wins(
+    runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore
+) -> None:
+    """A down-vote the user took back with an up-vote is no rejection — not in the run's outcome, the act-on
+    rate, the prompt's rejected_by_user or the cap step-down — and an up-vote turned into a down-vote is one."""
+    store.threads.set_config("default", HeartbeatConfig(max_posts_per_day=10))
+    changed_run, changed_post = _post(runner, ollama, "Changed my mind")
+    store.feed.vote(changed_post, "user", "down")
+    assert "Changed my mind" in _rejected_block(runner, ollama)
+    store.feed.vote(changed_post, "user", "up")
+    now = store.clock()
+    assert user_feedback(store.runs.get(changed_run), store.feedback.for_run(changed_run), now)["outcome"] == "kept"
+    rate = store.feedback.act_on("default")
+    assert (rate.kept, rate.rejected) == (1, 0)
+    assert _rejected_block(runner, ollama) == ""
+    flipped_run, flipped_post = _post(runner, ollama, "Liked it at first")
+    store.feed.vote(flipped_post, "user", "up")
+    store.feed.vote(flipped_post, "user", "down")
+    assert user_feedback(store.runs.get(flipped_run), store.feedback.for_run(flipped_run), now)["outcome"] == (
+        "rejected"
+    )
+    rate = store.feedback.act_on("default")
+    assert (rate.kept, rate.rejected) == (1, 1)
+    block = _rejected_block(runner, ollama)
+    assert "Liked it at first" in block and "Changed my mind" not in block
+    # The cap: two runs rejected now (the flipped one, and one more); the taken-back down-vote is not a third.
+    other_run, other_post = _post(runner, ollama, "Another")
+    assert store.feed.vote(other_post, "user", "down").get("note") is None
+    assert store.threads.get("default").config.max_posts_per_day == 10
+    # Down again on the first post: a third rejected run, so the cap steps down, once.
+    assert "now make 9 a day" in (store.feed.vote(changed_post, "user", "down").get("note") or "")
+    store.feed.vote(changed_post, "user", "up")
+    assert store.feed.vote(changed_post, "user", "down").get("note") is None  # the same run again: no second step
+    assert store.threads.get("default").config.max_posts_per_day == 9
+    assert store.feedback.for_run(other_run)[0].kind == "down_vote"
+
+
+def test_a_rule_is_the_reason_of_the_one_rejection_it_belongs_to(
+    runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore
+) -> None:
+    """ "Don't suggest this again" adds no second row: the rule rides on the run's rejection (made for it when
+    there is none), and reaches the prompt as the user's reason; taking the rule back takes back what it did."""
+    chip_run, _ = _post(runner, ollama, "Plants again")
+    store.feedback.record(chip_run, "not_useful", "feed", "already_knew")
+    event, made = store.feedback.with_rule(chip_run, "If plants → HEARTBEAT_OK.", "feed")
+    assert not made and event.reason == "already_knew"
+    assert [(e.kind, e.reason, e.rule) for e in store.feedback.for_run(chip_run)] == [
+        ("not_useful", "already_knew", "If plants → HEARTBEAT_OK.")
+    ]
+    bare_run, _ = _post(runner, ollama, "Weather report")
+    event, made = store.feedback.with_rule(bare_run, "  No  weather posts. ", "history")
+    assert made and [(e.kind, e.reason, e.rule, e.source) for e in store.feedback.for_run(bare_run)] == [
+        ("not_useful", None, "No weather posts.", "history")
+    ]
+    block = _rejected_block(runner, ollama)
+    assert '"reason": "No weather posts."' in block
+    assert '"reason": "already knew: If plants → HEARTBEAT_OK."' in block
+    store.feedback.without_rule(event.id, made)
+    assert store.feedback.for_run(bare_run) == []

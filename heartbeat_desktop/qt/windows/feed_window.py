@@ -33,7 +33,7 @@ from ...store import SqliteStore
 from ..icons import app_icon
 from ..services.tasks import Tasks
 from .models.feed_model import FeedModel
-from .not_useful import NotUsefulButton, offer_rule
+from .not_useful import DontSuggest, NotUsefulButton
 from .notes_pane import offer_resolve
 from .window_state import WindowMemory
 
@@ -72,6 +72,9 @@ class FeedWindow(QWidget):
         self.undo_item = QPushButton("Undo selected &comment or vote")
         self.not_useful = NotUsefulButton(self._not_useful, self._dont_suggest)
         self._tasks = Tasks(self)
+        self.feedback_note = QLabel("")
+        self.feedback_note.setAccessibleName("What was noted")
+        self.dont_suggest = DontSuggest(self, store, self._tasks, "feed", self.feedback_note.setText)
         for button, name in (
             (self.up, "Vote up"),
             (self.down, "Vote down"),
@@ -93,9 +96,10 @@ class FeedWindow(QWidget):
         detail_layout.addWidget(self.comments, 1)
         detail_layout.addLayout(buttons)
         detail_layout.addLayout(self._comment_row())
-        self.feedback_note = QLabel("")
-        self.feedback_note.setAccessibleName("What was noted")
-        detail_layout.addWidget(self.feedback_note)
+        note_row = QHBoxLayout()
+        note_row.addWidget(self.feedback_note, 1)
+        note_row.addWidget(self.dont_suggest.undo_button)
+        detail_layout.addLayout(note_row)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(detail)
@@ -234,7 +238,7 @@ class FeedWindow(QWidget):
     def _dont_suggest(self) -> None:
         post = self._selected()
         if post is not None and post.run_id is not None:
-            offer_rule(self, self._store, post.run_id, self._tasks, self.feedback_note.setText)
+            self.dont_suggest.offer(post.run_id)
 
     def _undo_post(self) -> None:
         post = self._selected()
@@ -255,9 +259,11 @@ class FeedWindow(QWidget):
 
     def _undo(self, kind: str, target_id: int, post_id: int) -> None:
         try:
-            self._store.feed.undo(kind, target_id)
+            done = self._store.feed.undo(kind, target_id)
         except StoreError as exc:
             QMessageBox.warning(self, "Undo", str(exc))
+        else:  # what the note said before (a rule added, say) is not the last word any more
+            self.feedback_note.setText(f"Undone: the agent's {kind} #{target_id}. {done.get('note') or ''}".strip())
         self._after_change(post_id)
 
     def _after_change(self, post_id: int) -> None:

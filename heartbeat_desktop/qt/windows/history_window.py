@@ -41,7 +41,7 @@ from ...store.runs import RunRepo
 from ..icons import app_icon
 from ..services.tasks import Task, Tasks
 from .models.history_model import HistoryModel
-from .not_useful import NotUsefulButton, offer_rule
+from .not_useful import DontSuggest, NotUsefulButton
 from .run_chart import RunChart
 from .window_state import WindowMemory
 
@@ -59,7 +59,8 @@ def feedback_line(run: RunRecord, events: Sequence[Feedback], now: float) -> str
     words = []
     for event in events:
         why = f" ({REASON_LABELS[event.reason]})" if event.reason else ""
-        words.append(f"{event.kind.replace('_', ' ')}{why} from the {event.source}")
+        rule = f", rule “{event.rule}”" if event.rule else ""
+        words.append(f"{event.kind.replace('_', ' ')}{why} from the {event.source}{rule}")
     said = f" — {'; '.join(words)}" if words else ""
     return f"Your word: {outcome(events, run.finished_at or run.started_at, now)}{said}"
 
@@ -184,12 +185,14 @@ class HistoryWindow(QWidget):
         self.not_useful.setEnabled(False)
         self.act_on = QLabel("")
         self.act_on.setAccessibleName("Share of the agent's actions you kept")
+        self.dont_suggest = DontSuggest(self, self._store, self._tasks, "history", self._rule_said)
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.detail, 1)
         row = QHBoxLayout()
         row.addWidget(self.act_on, 1)
+        row.addWidget(self.dont_suggest.undo_button)
         row.addWidget(self.not_useful)
         layout.addLayout(row)
         return box
@@ -285,7 +288,7 @@ class HistoryWindow(QWidget):
     def _dont_suggest(self) -> None:
         run = self._selected_run()
         if run is not None:
-            offer_rule(self, self._store, run.id, self._tasks, self._rule_said)
+            self.dont_suggest.offer(run.id)
 
     def _rule_said(self, text: str) -> None:
         self._show_selected()

@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtWidgets import QDialog, QInputDialog, QLabel, QMenu, QPlainTextEdit, QToolButton, QWidget
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import (
+    QDialog,
+    QInputDialog,
+    QLabel,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QToolButton,
+    QWidget,
+)
 
-from ...core.feedback import REASON_LABELS, FeedbackReason
-from ...core.heartbeat_md import dont_suggest_rule, read_heartbeat_md, with_rule
+from ...core.feedback import REASON_LABELS, FeedbackReason, FeedbackSource
+from ...core.heartbeat_md import dont_suggest_rule, read_heartbeat_md, with_rule, without_rule
 from ...core.ports import StoreError
 from ...files import atomic_write
 from ...store import SqliteStore
@@ -80,10 +91,86 @@ def ask_rule(parent: QWidget, title: str, label: str, text: str) -> tuple[str, b
         dialog.deleteLater()
 
 
-def offer_rule(parent: QWidget, store: SqliteStore, run_id: str, tasks: Tasks, said: Callable[[str], None]) -> None:
+@dataclass(frozen=True)
+class AddedRule:
+    """A rule "Don't suggest this again" wrote: where, what, and the feedback row that carries it as the user's
+    reason (`made`: that row was made for it, rather than an earlier rejection given the rule)."""
+
+    path: Path
+    rule: str
+    feedback_id: int | None
+    made: bool
+
+
+class DontSuggest(QObject):
+    """ "Don't suggest this again" for one window (#26): offers the rule (`offer`), says what became of it, and
+    offers its Undo (`undo_button`, shown while the rule just added can be taken back), so the window never
+    keeps saying "Rule added" about a rule that is gone."""
+
+    def __init__(
+        self, parent: QWidget, store: SqliteStore, tasks: Tasks, source: FeedbackSource, said: Callable[[str], None]
+    ) -> None:
+        super().__init__(parent)
+        self._parent, self._store, self._tasks, self._source, self._said = parent, store, tasks, source, said
+        self.added: AddedRule | None = None
+        self.undo_button = QPushButton("Undo ru&le", parent)
+        self.undo_button.setAccessibleName("Undo the rule just added to HEARTBEAT.md")
+        self.undo_button.setToolTip("Take the rule out of HEARTBEAT.md again")
+        self.undo_button.setVisible(False)
+        self.undo_button.clicked.connect(self.undo)
+
+    def offer(self, run_id: str) -> None:
+        offer_rule(self._parent, self._store, run_id, self._tasks, self._said, self._source, self._on_added)
+
+    def _on_added(self, added: AddedRule) -> None:
+        self.added = added
+        self.undo_button.setVisible(True)
+
+    def undo(self) -> None:
+        """The rule's line out of the file (off the GUI thread, `.bak` kept), and the user's reason it carried
+        out of the feedback: what "Don't suggest this again" did, taken back."""
+        added = self.added
+        if added is None:
+            return
+        self.added = None
+        self.undo_button.setVisible(False)
+
+        def work(_task: Task) -> bool:
+            current, _warnings = read_heartbeat_md(added.path, strict=True)
+            remaining = without_rule(current, added.rule)
+            if remaining is None:
+                return False
+            atomic_write(added.path, remaining, backup=True)
+            return True
+
+        def done(removed: bool) -> None:
+            if not removed:
+                self._said(f"The rule is no longer in {added.path}: nothing to undo.")
+                return
+            if added.feedback_id is not None:
+                try:
+                    self._store.feedback.without_rule(added.feedback_id, added.made)
+                except StoreError as exc:
+                    log.warning("The rule's reason stays with the feedback: %s", exc)
+            self._said(f"Rule undone: removed from {added.path}.")
+
+        self._tasks.start(work, done, lambda why: self._said(f"The rule was not undone: {why}"))
+
+
+def offer_rule(
+    parent: QWidget,
+    store: SqliteStore,
+    run_id: str,
+    tasks: Tasks,
+    said: Callable[[str], None],
+    source: FeedbackSource = "history",
+    added: Callable[[AddedRule], None] | None = None,
+) -> None:
     """ "Don't suggest this again" (#26): a rule line for the thread's HEARTBEAT.md, shown and editable, added
-    only on OK (never written silently); the action is marked not useful too. The file is read and written off
-    the GUI thread, kept whole (`.bak`), and never created here: a missing file is said, not replaced."""
+    only on OK (never written silently). The rule is the user's reason for rejecting the action: one
+    rejection of the run carries it (an earlier one, or a "not useful" made for it), never a second row. The
+    file is read and written off the GUI thread, kept whole (`.bak`), and never created here: a missing file
+    is said, not replaced."""
     run = store.runs.get(run_id)
     if run is None:
         return
@@ -97,14 +184,22 @@ def offer_rule(parent: QWidget, store: SqliteStore, run_id: str, tasks: Tasks, s
     rule = " ".join(text.split())
     if not ok or not rule:
         return
+    feedback_id: int | None = None
+    made = False
     try:
-        store.feedback.record(run_id, "not_useful", "history")
+        event, made = store.feedback.with_rule(run_id, rule, source)
+        feedback_id = event.id
     except StoreError as exc:
-        log.info("Not recorded as not useful: %s", exc)  # already judged, or nothing to judge: the rule still helps
+        log.info("The rule is not recorded as the reason: %s", exc)  # nothing to judge: the rule still helps
 
     def work(_task: Task) -> str:
         current, _warnings = read_heartbeat_md(target, strict=True)
         atomic_write(target, with_rule(current, rule), backup=True)
         return str(target)
 
-    tasks.start(work, lambda path: said(f"Rule added to {path}."), lambda why: said(f"The rule was not added: {why}"))
+    def done(path: str) -> None:
+        said(f"Rule added to {path}.")
+        if added is not None:
+            added(AddedRule(target, rule, feedback_id, made))
+
+    tasks.start(work, done, lambda why: said(f"The rule was not added: {why}"))

@@ -20,7 +20,8 @@ from typing import Any, TypeAlias
 
 from .. import __version__
 from ..core.decide import DECISION_MODES
-from ..core.models import ADDED_ROLES, NOTE_KINDS, RUN_STATUSES
+from ..core.models import ADDED_ROLES, NOTE_KINDS
+from ..core.refusals import SHOWN_STATUSES
 from ..store import DEFAULT_THREAD
 from ..window_names import WINDOWS
 from .api import cmd_api
@@ -129,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "history", cmd_history, read_only=True, help="recent runs, newest first")
     p.add_argument("--thread")
     p.add_argument("--limit", type=_count(1, 10_000), default=20, help="how many runs, 1–10000 (default 20)")
-    p.add_argument("--status", choices=RUN_STATUSES)
+    p.add_argument(
+        "--status",
+        choices=SHOWN_STATUSES,
+        help="only runs with this outcome; refused: runs the app's own rules stopped (nothing new, a duplicate, "
+        "a daily cap…), which failed leaves out",
+    )
     p.add_argument("--json", action="store_true")
 
     _config_commands(sub)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from .models import RUN_STATUSES
+
 
 class RefusalKind(StrEnum):
     NOT_ALLOWED = "not_allowed"  # an action the thread's allow-list does not have
@@ -27,6 +29,13 @@ STORE_REFUSALS: tuple[str, ...] = (RefusalKind.DUPLICATE,)
 # Refusals that are the app working as meant, not something to fix: recorded in History, no notification.
 QUIET_REFUSALS: tuple[str, ...] = (RefusalKind.NOTHING_NEW,)
 
+# The statuses a person filters and counts runs by (History's filter and chart, `history --status`): the
+# stored ones, with "refused" told apart from "failed" as History's status column shows it.
+REFUSED = "refused"
+SHOWN_STATUSES: tuple[str, ...] = tuple(
+    shown for status in RUN_STATUSES for shown in ((status, REFUSED) if status == "failed" else (status,))
+)
+
 _PAST = {"post": "posted", "comment": "commented", "vote": "voted"}
 
 
@@ -38,7 +47,7 @@ def refused(status: str | None, error_kind: str | None) -> bool:
 
 def shown_status(status: str | None, error_kind: str | None) -> str | None:
     """What a person reads for a run's outcome: "refused" for a refusal, else the status itself."""
-    return "refused" if refused(status, error_kind) else status
+    return REFUSED if refused(status, error_kind) else status
 
 
 def not_allowed(action: str, allowed: list[str] | tuple[str, ...]) -> str:

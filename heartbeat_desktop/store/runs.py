@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.models import RunRecord, RunStatus
+from ..core.refusals import REFUSAL_KINDS, REFUSED
 from ..core.schedule import SCHEDULED_TRIGGERS, counts_toward_backoff
 from .db import Database
 
@@ -91,6 +92,11 @@ def _values(run: RunRecord) -> list[Any]:
     ]
 
 
+_KIND_MARKS = ", ".join("?" * len(REFUSAL_KINDS))  # placeholders only: the kinds are bound parameters
+# A run's status as History shows and counts it: a refusal is "refused", not "failed".
+_SHOWN_STATUS = f"CASE WHEN status = 'failed' AND error_kind IN ({_KIND_MARKS}) THEN 'refused' ELSE status END"
+
+
 def _filters(thread_id: str | None, status: str | None) -> tuple[list[str], list[Any]]:
     """WHERE fragments (fixed text) and their bound values for the history filters."""
     where: list[str] = []
@@ -98,7 +104,13 @@ def _filters(thread_id: str | None, status: str | None) -> tuple[list[str], list
     if thread_id is not None:
         where.append("thread_id = ?")
         params.append(thread_id)
-    if status is not None:
+    if status == REFUSED:  # a refusal is stored as failed with its kind (core/refusals.py)
+        where.append(f"status = 'failed' AND error_kind IN ({_KIND_MARKS})")
+        params.extend(REFUSAL_KINDS)
+    elif status == "failed":  # … so "failed" is what is left: the failures to fix
+        where.append(f"status = 'failed' AND (error_kind IS NULL OR error_kind NOT IN ({_KIND_MARKS}))")
+        params.extend(REFUSAL_KINDS)
+    elif status is not None:
         where.append("status = ?")
         params.append(status)
     return where, params
@@ -267,13 +279,15 @@ class RunRepo:
         return [(r["rid"], row_to_run(r)) for r in rows]
 
     def daily_stats(self, since: float, thread_id: str | None = None) -> list[tuple[str, str, int, float | None]]:
-        """(local day, status, runs, mean LLM ms) since `since`: the History chart. Slow at scale: call it
-        off the GUI thread."""
+        """(local day, status as shown, runs, mean LLM ms) since `since`: the History chart, where a refusal
+        counts as "refused", not "failed". Slow at scale: call it off the GUI thread."""
         sql = (
-            "SELECT date(started_at, 'unixepoch', 'localtime') AS day, status, COUNT(*), AVG(llm_ms) "
-            "FROM runs WHERE started_at >= ?" + (" AND thread_id = ?" if thread_id else "") + " GROUP BY day, status"
+            f"SELECT date(started_at, 'unixepoch', 'localtime') AS day, {_SHOWN_STATUS} AS shown, COUNT(*), "  # noqa: S608
+            "AVG(llm_ms) FROM runs WHERE started_at >= ?"
+            + (" AND thread_id = ?" if thread_id else "")
+            + " GROUP BY day, shown"
         )
-        params: list[object] = [since] + ([thread_id] if thread_id else [])
+        params: list[object] = [*REFUSAL_KINDS, since] + ([thread_id] if thread_id else [])
         return [tuple(r) for r in self.db.read(lambda c: c.execute(sql, params).fetchall())]
 
     def history(

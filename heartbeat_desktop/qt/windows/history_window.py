@@ -31,9 +31,10 @@ from PySide6.QtWidgets import (
 
 from ...core.citations import run_because
 from ...core.feedback import REASON_LABELS, ActOnRate, Feedback, FeedbackReason, act_on_text, outcome
-from ...core.models import RUN_STATUSES, RunRecord
+from ...core.models import RunRecord
 from ...core.ports import StoreError
 from ...core.present import acted, late_by, schedule_notes, task_of
+from ...core.refusals import SHOWN_STATUSES
 from ...store import SqliteStore
 from ...store.db import Database
 from ...store.feedback import FeedbackRepo
@@ -127,7 +128,7 @@ class HistoryWindow(QWidget):
         self.status_box = QComboBox()
         self.status_box.setAccessibleName("Filter by status")
         self.status_box.addItem("All statuses", None)
-        for status in RUN_STATUSES:
+        for status in SHOWN_STATUSES:  # "refused" apart from "failed", as the status column shows them
             self.status_box.addItem(status, status)
         self.refresh_button = QPushButton("&Refresh")
         self.refresh_button.setAccessibleName("Refresh history")

@@ -17,10 +17,13 @@ STATUS_COLOURS = {
     "ok": QColor("#2e9d58"),
     "skipped": QColor("#9aa0a6"),
     "failed": QColor("#d23c3c"),
+    "refused": QColor("#8a63c7"),  # the app's own rules at work (core/refusals.py): not a failure's red
     "interrupted": QColor("#e0a020"),
     "started": QColor("#2a7fd4"),
 }
 LATENCY_COLOUR = QColor("#2a7fd4")
+LEGEND = ("ok", "skipped", "refused", "failed")  # left to right, beside the title
+STACKED = ("ok", "skipped", "refused", "failed", "interrupted", "started")  # bottom to top
 
 
 class RunChart(QWidget):
@@ -67,7 +70,7 @@ class RunChart(QWidget):
         peak = max((sum(self._counts.get(d, {}).values()) for d in days), default=0)
         painter.drawText(QRectF(8, 0, self.width() - 16, 16), Qt.AlignmentFlag.AlignLeft, f"Runs per day (max {peak})")
         x = self.width() - 8
-        for status in ("failed", "skipped", "ok"):
+        for status in reversed(LEGEND):
             label = f"■ {status}"
             width = painter.fontMetrics().horizontalAdvance(label) + 10
             x -= width
@@ -84,7 +87,7 @@ class RunChart(QWidget):
         painter.drawLine(area.bottomLeft(), area.bottomRight())
         for i, day in enumerate(days):
             y = area.bottom()
-            for status in ("ok", "skipped", "failed", "interrupted", "started"):
+            for status in STACKED:
                 n = self._counts.get(day, {}).get(status, 0)
                 if not n:
                     continue

@@ -1,0 +1,80 @@
+"""Runs the app itself refused are "refused", not "failed", wherever runs are filtered or counted (found living
+with the app): History's Status filter, `history --status` and History's chart, as its status column already
+says "refused (…)". Real runs through the runner and the Ollama-protocol server, a real window, the real CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtGui import QImage
+
+from heartbeat_desktop.core.runner import HeartbeatRunner
+from heartbeat_desktop.qt.windows.history_window import HistoryWindow
+from heartbeat_desktop.qt.windows.run_chart import LEGEND, STATUS_COLOURS
+from heartbeat_desktop.qt.windows.window_state import WindowMemory
+from heartbeat_desktop.store import SqliteStore
+from tests.support.citing import Act
+from tests.support.ollama_server import Error, OllamaServer
+from tests.test_cli import cli
+
+POST = {"action": "post", "title": "Standup notes", "content": "Three things happened.", "reason": "daily"}
+
+
+def _one_of_each(runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore) -> dict[str, str]:
+    """An ok run, a refused one (the same post again: a duplicate) and a failed one (the server broke)."""
+    ids = {}
+    for kind in ("ok", "refused"):
+        store.threads.add_message("default", f"news for the {kind} run")
+        ollama.script(Act(POST))
+        ids[kind] = runner.run("default").id
+    ollama.script(Error(500, "the model crashed"))
+    ids["failed"] = runner.run("default").id
+    runs = {run_id: store.runs.get(run_id) for run_id in ids.values()}
+    assert [(runs[ids[k]].status, runs[ids[k]].error_kind) for k in ("ok", "refused")] == [
+        ("ok", None),
+        ("failed", "duplicate"),
+    ]
+    assert runs[ids["failed"]].status == "failed"
+    return ids
+
+
+def test_history_filters_and_charts_refused_runs_apart_from_failures(
+    qtbot, runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore, data_dir: Path
+) -> None:
+    ids = _one_of_each(runner, ollama, store)
+    window = HistoryWindow(store, data_dir / "heartbeat.db", WindowMemory(data_dir), lambda: [("default", "Default")])
+    qtbot.addWidget(window)
+    window.show()
+    statuses = [window.status_box.itemText(i) for i in range(window.status_box.count())]
+    assert "refused" in statuses and statuses.index("refused") == statuses.index("failed") + 1
+
+    def shown(status: str) -> list[tuple[str, str]]:
+        window.status_box.setCurrentIndex(window.status_box.findData(status))
+        rows = range(window.model.rowCount())
+        return [(window.model.run_at(r).id, window.model.index(r, 3).data()) for r in rows]
+
+    assert shown("refused") == [(ids["refused"], "refused (duplicate)")]
+    assert shown("failed") == [(ids["failed"], "failed")]  # the failure to fix, without the app's own refusal
+    window.status_box.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: not window.chart.loading, timeout=5000)
+    today = window.chart.day_keys()[-1]
+    assert window.chart._counts[today] == {"ok": 1, "refused": 1, "failed": 1}
+    assert "refused" in LEGEND and STATUS_COLOURS["refused"] not in (STATUS_COLOURS["failed"], STATUS_COLOURS["ok"])
+    image = window.chart.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    colours = {image.pixelColor(x, y).name() for x in range(image.width()) for y in range(image.height())}
+    assert STATUS_COLOURS["refused"].name() in colours  # its own series (and legend), in its own colour
+
+
+def test_history_status_refused_on_the_command_line(
+    runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore, data_dir: Path
+) -> None:
+    ids = _one_of_each(runner, ollama, store)
+    for status, expected in (("refused", "refused"), ("failed", "failed")):
+        listed = cli(data_dir, "history", "--status", status, "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert [r["id"] for r in json.loads(listed.stdout)] == [ids[expected]]
+    text = cli(data_dir, "history", "--status", "refused").stdout
+    assert "refused" in text and "the same post as #1" in text and "HTTP 500" not in text
+    helped = cli(data_dir, "history", "--help").stdout
+    assert "refused" in helped and "{started,ok,skipped,failed,refused,interrupted}" in helped

@@ -9,6 +9,7 @@ they would over the month. It is a development switch: the app logs a warning wh
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +34,16 @@ class ScaledClock:
     def real_seconds(self, simulated: float) -> float:
         """How long a simulated span lasts in real time (what a timer waits)."""
         return simulated / self.rate
+
+
+def from_env_or_none(environ: Mapping[str, str] = os.environ) -> ScaledClock | None:
+    """`from_env`, with a bad value logged and the real clock (None) used: a typo in a development switch must
+    not stop the app."""
+    try:
+        return from_env(environ)
+    except ValueError as exc:
+        logging.getLogger(__name__).error("%s; using the real clock", exc)
+        return None
 
 
 def from_env(environ: Mapping[str, str] = os.environ) -> ScaledClock | None:

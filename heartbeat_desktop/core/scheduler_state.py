@@ -34,6 +34,7 @@ class ThreadSchedule:
     # something about the plan the user should know (its last heartbeat was recorded in the future)
     note: str | None = None
     last_error_kind: str | None = None  # a refusal's kind when the last run was refused (core/refusals.py)
+    snoozed_until: float | None = None  # the user snoozed its heartbeats until then (a notification's Snooze)
 
     @property
     def failed(self) -> bool:

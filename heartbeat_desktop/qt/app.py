@@ -88,7 +88,7 @@ class TrayApp(QObject):
         # One per app: keyring lookups shared by every run, bounded, asked only where a key was stored.
         self.key_cache = wiring.key_cache(data_dir)
         # A simulated clock only when HEARTBEAT_SIMULATED_CLOCK asks for one (the endurance benchmark).
-        self.clock = _simulated_clock()
+        self.clock = sim_clock.from_env_or_none()
         if self.clock is not None:
             log.warning("Simulated clock: %g simulated seconds per second, from %s", self.clock.rate, self.clock.start)
         self.scheduler = HeartbeatScheduler(db_path, self.make_runner, clock=self.clock, parent=self)
@@ -119,6 +119,7 @@ class TrayApp(QObject):
             set_autostart=self.set_autostart,
             quit_app=self.quit,
             unload_models=self.unload_models,
+            resume_snoozed=self.scheduler.unsnooze_thread,
         )
         self.menu = TrayMenu(self.actions)
         self.tray = TrayController(self.menu, self, icon)
@@ -137,6 +138,7 @@ class TrayApp(QObject):
             changed=self.window_manager.refresh_visible,
         )
         self.notifier.action_requested.connect(self.notification_actions.handle)
+        self.scheduler.thread_snoozed.connect(self.notification_actions.snoozed)  # said, with until when
 
     def _build_control(self, lock: InstanceLock) -> None:
         """How the app is reached from outside: the verbs of core.control, implemented once, and the two
@@ -440,11 +442,3 @@ class TrayApp(QObject):
             "local_api": self.local_api.describe(),
             **scheduler_status(self.scheduler.state),
         }
-
-
-def _simulated_clock() -> sim_clock.ScaledClock | None:
-    try:
-        return sim_clock.from_env()
-    except ValueError as exc:  # a typo in a development switch must not stop the app: the real clock then
-        log.error("%s; using the real clock", exc)
-        return None

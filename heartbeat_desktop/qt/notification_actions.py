@@ -14,6 +14,7 @@ from typing import Protocol
 from ..core.notify import EDIT, HISTORY, NOT_USEFUL, OPEN, RESUME, RETRY, SNOOZE, SNOOZE_S, UNDO, Notice
 from ..core.ports import StoreError
 from ..store import SqliteStore
+from .tray_menu import fmt_time
 from .window_manager import WindowManager
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,13 @@ class NotificationActions:
             self._undo(notice)
         elif key == NOT_USEFUL and notice.run_id is not None:
             self._not_useful(notice)
+
+    def snoozed(self, thread_id: str, title: str, until: float) -> None:
+        """A snooze taken (the worker decided until when): said once, as a pause is shown, with how to take
+        it back — the tray's menu and tooltip say it too while it lasts."""
+        when = fmt_time(until)
+        body = f"No scheduled heartbeat of {title} before {when}. Resume {title} in the tray menu to take it back."
+        self.notifier.show(Notice(f"{title} snoozed until {when}", body, thread_id=thread_id))
 
     def _undo(self, notice: Notice) -> None:
         assert notice.undo is not None

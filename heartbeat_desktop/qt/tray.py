@@ -50,6 +50,8 @@ def _tooltip(state: SchedulerState, error: str | None) -> str:
     for t in state.threads[:TOOLTIP_THREADS]:
         if t.running:
             what = "running now"
+        elif t.snoozed_until is not None:
+            what = f"snoozed until {fmt_time(t.snoozed_until)}"
         elif t.next_due is not None:
             what = f"next {fmt_time(t.next_due)}"
             if t.backing_off:

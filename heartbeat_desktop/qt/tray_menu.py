@@ -31,7 +31,9 @@ def fmt_time(ts: float | None) -> str:
     return when.strftime("%a %H:%M")
 
 
-def status_line(state: SchedulerState, error: str | None) -> str:
+def status_line(state: SchedulerState, error: str | None, resume_in: str = "the menu") -> str:
+    """The first thing the tray says (the menu's first line, the tooltip's, the fallback window's). A snooze
+    is said as a pause is, with until when and where to take it back (`resume_in`)."""
     if state.in_flight:
         return f"Running {state.in_flight} heartbeat{'s' if state.in_flight > 1 else ''}…"
     if state.paused:
@@ -42,6 +44,11 @@ def status_line(state: SchedulerState, error: str | None) -> str:
     if failing:  # the icon is red for these, until each one's next heartbeat succeeds
         names = ", ".join(failing[:3]) + (f" and {len(failing) - 3} more" if len(failing) > 3 else "")
         return f"Last heartbeat failed: {names}"
+    snoozed = [t for t in state.threads if t.snoozed_until is not None]
+    if snoozed:
+        first = min(snoozed, key=lambda t: t.snoozed_until or 0)
+        who = "Snoozed" if len(state.threads) == 1 else f"{first.title} snoozed"
+        return f"{who} until {fmt_time(first.snoozed_until)} — Resume in {resume_in}"
     if state.next_due is not None:
         first = min((t for t in state.threads if t.next_due is not None), key=lambda t: t.next_due or 0)
         why = " (backing off after failures)" if first.backing_off else ""
@@ -61,6 +68,8 @@ class TrayActions:
     quit_app: Callable[[], None]
     # Free the memory the model server holds for our models now (absent: the item is not shown).
     unload_models: Callable[[], None] | None = None
+    # Take a thread's snooze back (a notification's "Snooze this thread 1 h"): one item per snoozed thread.
+    resume_snoozed: Callable[[str], None] | None = None
 
 
 class TrayMenu(QMenu):
@@ -94,7 +103,8 @@ class TrayMenu(QMenu):
         self.addAction(self.pause_action)
         if actions.unload_models is not None:
             self.addAction(self.unload_action)
-        self.addSeparator()
+        self.snooze_actions: list[QAction] = []  # "Resume Work (snoozed until 15:30)", before this separator
+        self._after_controls = self.addSeparator()
         for action in self.window_actions.values():
             self.addAction(action)
         if self.window_actions:
@@ -127,6 +137,22 @@ class TrayMenu(QMenu):
             action.setEnabled(not t.running and not t.queued)
             action.triggered.connect(lambda _=False, tid=t.thread_id: self._actions.run_now(tid))
         self.run_menu.setEnabled(bool(state.threads))
+        self._update_snoozed(state)
+
+    def _update_snoozed(self, state: SchedulerState) -> None:
+        for action in self.snooze_actions:
+            self.removeAction(action)
+            action.deleteLater()
+        self.snooze_actions = []
+        resume = self._actions.resume_snoozed
+        if resume is None:
+            return
+        for t in state.threads:
+            if t.snoozed_until is not None:
+                action = QAction(f"Resume {t.title} (snoozed until {fmt_time(t.snoozed_until)})", self)
+                action.triggered.connect(lambda _=False, tid=t.thread_id: resume(tid))
+                self.snooze_actions.append(action)
+        self.insertActions(self._after_controls, self.snooze_actions)
 
     def _sync_autostart(self) -> None:
         self.autostart_action.blockSignals(True)

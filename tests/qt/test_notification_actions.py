@@ -171,6 +171,41 @@ def test_snooze_from_the_notification_puts_the_thread_off_an_hour(
         store.close()
 
 
+def test_a_snooze_is_confirmed_with_until_when_and_taken_back_from_the_menu(
+    qtbot, app: TrayApp, ollama: OllamaServer, dunst
+) -> None:
+    """Found living with the app: Snooze said nothing. Now, as a pause is shown, the tray's first line and
+    tooltip say until when and where to resume, a short notification says so once, and the menu's
+    "Resume …" takes the snooze back."""
+    from heartbeat_desktop.qt.tray_menu import fmt_time
+
+    ollama.script(Act(POST))
+    _run(qtbot, app)
+    qtbot.waitUntil(lambda: dunst.count("displayed") == 1, timeout=5000)
+    shown: list[Notice] = []
+    app.notifier.shown.connect(shown.append)
+    before = time.time()
+    dunst.choose("Snooze")
+    qtbot.waitUntil(lambda: any("snoozed until" in n.title for n in shown), timeout=5000)
+    until = app.scheduler.state.thread("default").snoozed_until
+    assert until is not None and until >= before + 3600
+    when = fmt_time(until)
+    (notice,) = [n for n in shown if "snoozed until" in n.title]
+    assert notice.title == f"Default snoozed until {when}" and "Resume Default in the tray menu" in notice.body
+    qtbot.waitUntil(lambda: dunst.count("displayed") >= 1, timeout=5000)  # shown by the desktop's server
+    line = f"Snoozed until {when} — Resume in the menu"
+    assert app.tray.icon.toolTip().startswith(f"Heartbeat Desktop — {line}")
+    assert f"Default: snoozed until {when}" in app.tray.icon.toolTip()
+    assert app.menu.status_action.text() == line
+    (resume,) = app.menu.snooze_actions
+    assert resume.text() == f"Resume Default (snoozed until {when})"
+    assert app.menu.actions().index(resume) == app.menu.actions().index(app.menu.pause_action) + 2  # after Unload
+    resume.trigger()
+    qtbot.waitUntil(lambda: app.scheduler.state.thread("default").snoozed_until is None, timeout=5000)
+    assert (app.scheduler.state.thread("default").next_due or 0) < before + 3600  # its own plan again
+    assert "snoozed" not in app.tray.icon.toolTip().lower() and not app.menu.snooze_actions
+
+
 def test_retry_from_a_failure(qtbot, app: TrayApp, ollama: OllamaServer, dunst) -> None:
     ollama.script(Error(500, "model crashed"), Act(POST))
     _run(qtbot, app)

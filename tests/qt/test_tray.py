@@ -767,3 +767,24 @@ def test_with_two_servers_in_use_the_one_down_is_the_one_named(qtbot, app_env: P
         app.signals.close()
         if app.fallback is not None:
             app.fallback.close()
+
+
+def test_a_snoozed_thread_is_said_in_the_fallback_window_with_its_own_resume(qtbot) -> None:
+    """Without a tray the window stands in: it says until when a thread is snoozed and resumes it itself."""
+    from dataclasses import replace
+
+    from heartbeat_desktop.qt.windows.fallback_window import FallbackWindow
+
+    resumed: list[str] = []
+    window = FallbackWindow(replace(_menu([])._actions, resume_snoozed=resumed.append))
+    qtbot.addWidget(window)
+    window.show()
+    until = 2_000_000_000.0
+    snoozed = SchedulerState(True, False, (ts("work", next_due=until, snoozed_until=until), ts("home")))
+    window.update_state(snoozed, None)
+    assert window.status.text() == f"Work snoozed until {fmt_time(until)} — Resume in this window"
+    assert window.resume_snoozed.isVisible()
+    window.resume_snoozed.click()
+    assert resumed == ["work"]
+    window.update_state(SchedulerState(True, False, (ts("work", next_due=until), ts("home"))), None)
+    assert not window.resume_snoozed.isVisible() and "snoozed" not in window.status.text()

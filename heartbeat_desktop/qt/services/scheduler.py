@@ -46,6 +46,7 @@ class HeartbeatScheduler(QObject):
     run_finished = Signal(object)
     run_crashed = Signal(str, str)
     state_changed = Signal(object)
+    thread_snoozed = Signal(str, str, float)  # thread_id, title, until: the snooze the worker took
 
     _start_work = Signal()
     _stop_work = Signal()
@@ -54,6 +55,7 @@ class HeartbeatScheduler(QObject):
     _set_paused = Signal(bool)
     _set_thread_paused = Signal(str, bool)
     _snooze_thread = Signal(str, float)
+    _unsnooze_thread = Signal(str)
     _request_run = Signal(str, bool, str)
     _withdraw = Signal(str)
     request_done = Signal(str, object, object)  # token, RunRecord | None, RunRefused | None
@@ -86,6 +88,8 @@ class HeartbeatScheduler(QObject):
         self._set_paused.connect(self._worker.set_paused)
         self._set_thread_paused.connect(self._worker.set_thread_paused)
         self._snooze_thread.connect(self._worker.snooze_thread)
+        self._unsnooze_thread.connect(self._worker.unsnooze_thread)
+        self._worker.snoozed.connect(self.thread_snoozed)
         self._request_run.connect(self._worker.request_run)
         self._withdraw.connect(self._worker.withdraw)
         self._worker.run_started.connect(self.run_started)
@@ -149,6 +153,10 @@ class HeartbeatScheduler(QObject):
     def snooze_thread(self, thread_id: str, seconds: float) -> None:
         """Put the thread's next scheduled heartbeat at least `seconds` from now."""
         self._snooze_thread.emit(thread_id, float(seconds))
+
+    def unsnooze_thread(self, thread_id: str) -> None:
+        """Take a snooze back: the thread's heartbeats follow its own plan again."""
+        self._unsnooze_thread.emit(thread_id)
 
     def reload(self) -> None:
         """Call after changing threads or configs elsewhere; the worker re-reads and re-arms."""

@@ -49,6 +49,7 @@ class Entry:
     note: str | None = None  # what the status line should say about the plan (a clock that was ahead)
     catch_up: bool = False
     defer_until: float | None = None
+    snoozed_until: float | None = None  # the user's snooze (a notification's button): `defer_until` while it holds
     job: Job | None = None
     queued: list[tuple[bool, str]] = field(default_factory=list)  # at most one queued run-now: (dry_run, token)
     workspace: Path | None = None  # where its HEARTBEAT.md is (None: the data directory's)
@@ -91,9 +92,35 @@ def schedules(
                 config=entry.config,
                 backing_off=entry.backing_off and schedulable(entry),
                 note=entry.note,
+                snoozed_until=snoozed(entry) if schedulable(entry) else None,
             )
         )
     return tuple(threads)
+
+
+def persist_dues(
+    store: SqliteStore,
+    entries: Iterable[Entry],
+    persisted: dict[str, tuple[float | None, float | None]],
+    schedulable: Callable[[Entry], bool],
+) -> None:
+    """Write the plan of the threads whose plan changed (one small transaction each, usually one); `persisted`
+    is what was written last, by thread."""
+    for entry in entries:
+        due = entry.due if schedulable(entry) else None
+        if persisted.get(entry.thread_id) == (due, entry.defer_until):
+            continue
+        try:
+            store.runs.set_next_due(entry.thread_id, due, entry.defer_until)
+            persisted[entry.thread_id] = (due, entry.defer_until)
+        except Exception as exc:  # persisting the plan is a nicety; never stop scheduling over it
+            log.warning("Could not save next due time of %s: %s", entry.thread_id, exc)
+
+
+def snoozed(entry: Entry) -> float | None:
+    """Until when the user snoozed the thread, while that is still what holds its next heartbeat back."""
+    until = entry.snoozed_until
+    return until if until is not None and until == entry.defer_until else None
 
 
 def prune_details(store: SqliteStore, now: float) -> None:

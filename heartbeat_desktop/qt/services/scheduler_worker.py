@@ -33,7 +33,7 @@ from ...core.tasks import Task
 from ...store import SqliteStore
 from ...store.runs import ThreadState
 from ...store.settings import PAUSED_SETTING
-from .scheduler_jobs import Entry, Job, plan_tasks, prune_details, schedules, span
+from .scheduler_jobs import Entry, Job, persist_dues, plan_tasks, prune_details, schedules, span
 from .wake_timer import WakeTimer, make_wake_timer
 
 if TYPE_CHECKING:  # built by the caller's factory on a run's thread, not imported at launch
@@ -50,6 +50,7 @@ class SchedulerWorker(QObject):
     # thread_id, why: a run that left no record (its database could not be opened): only a signal can say so
     run_crashed = Signal(str, str)
     state_changed = Signal(object)  # SchedulerState
+    snoozed = Signal(str, str, float)  # thread_id, title, until: a snooze taken, for the app to confirm
     # The answer to one run-now: token, then the RunRecord or None, then None or the RunRefused saying why not.
     request_done = Signal(str, object, object)
     _run_done = Signal(object, object)  # (Job, RunRecord | BaseException), from run threads
@@ -87,7 +88,7 @@ class SchedulerWorker(QObject):
     def start_work(self) -> None:
         self._store = SqliteStore(self._db_path, clock=self._clock)  # recovers runs of a dead process
         self._timer = make_wake_timer(self._injected_clock, self)
-        self._timer.fired.connect(self._on_wake)
+        self._timer.fired.connect(self._plan)  # the earliest due time came: plan again
         self._timer.clock_changed.connect(self.clock_jumped)
         stored_pause = self._store.settings.get(PAUSED_SETTING) == "1"
         self._paused = self._start_paused or stored_pause
@@ -160,10 +161,23 @@ class SchedulerWorker(QObject):
         now = self._clock()
         last, failures = self._anchor(entry, self._store.runs.state(thread_id), now)
         normal = next_due(entry.config, now=now, last_run_at=last, consecutive_failures=failures)
-        entry.defer_until = max(now + seconds, normal)
+        entry.defer_until = entry.snoozed_until = max(now + seconds, normal)
         if entry.job is None:
             entry.due = entry.defer_until
         log.info("Thread %s snoozed until %s", thread_id, time.strftime("%H:%M", time.localtime(entry.defer_until)))
+        self._plan()
+        self.snoozed.emit(thread_id, entry.title, entry.defer_until)
+
+    @Slot(str)
+    def unsnooze_thread(self, thread_id: str) -> None:
+        """The snooze taken back (the tray's "Resume …"): its own plan again, as after a resume."""
+        entry = self._entries.get(thread_id)
+        if entry is None or entry.snoozed_until is None or self._store is None:
+            return
+        entry.snoozed_until = entry.defer_until = None
+        if entry.job is None:
+            self._replan(entry, self._store.runs.state(thread_id), self._clock())
+        log.info("Thread %s: snooze taken back", thread_id)
         self._plan()
 
     @Slot(str, bool, str)
@@ -336,22 +350,8 @@ class SchedulerWorker(QObject):
         self._publish()
 
     def _persist_dues(self) -> None:
-        """Write the plan of the threads whose plan changed (one small transaction each, usually one)."""
-        if self._store is None:
-            return
-        for entry in self._entries.values():
-            due = entry.due if self._schedulable(entry) else None
-            if self._persisted.get(entry.thread_id) == (due, entry.defer_until):
-                continue
-            try:
-                self._store.runs.set_next_due(entry.thread_id, due, entry.defer_until)
-                self._persisted[entry.thread_id] = (due, entry.defer_until)
-            except Exception as exc:  # persisting the plan is a nicety; never stop scheduling over it
-                log.warning("Could not save next due time of %s: %s", entry.thread_id, exc)
-
-    @Slot()
-    def _on_wake(self) -> None:
-        self._plan()
+        if self._store is not None:
+            persist_dues(self._store, self._entries.values(), self._persisted, self._schedulable)
 
     # ------------------------------------------------------------------ runs
     def _dispatch(
@@ -412,6 +412,7 @@ class SchedulerWorker(QObject):
             entry.last_slot = job.slot_at  # served, even if the store could not record it: never run it twice
         if heartbeat:  # a manual run (a dry one too) and a task's leave the plan as it was
             entry.defer_until = result.defer_until if isinstance(result, RunRecord) else None
+            entry.snoozed_until = None  # the snooze is over: its heartbeat ran
         plan_tasks(self._store, entry, self._default_workspace, now)
         self._replan(entry, self._store.runs.state(job.thread_id), now)
         # a freed slot lets a queued run-now go, this thread's first

@@ -46,6 +46,13 @@ class FallbackWindow(QWidget):
         self.pause_button = QPushButton("&Pause")
         self.pause_button.clicked.connect(lambda: actions.toggle_pause())
         layout.addWidget(self.pause_button)
+        self._snoozed: list[str] = []
+        self._resume = actions.resume_snoozed
+        self.resume_snoozed = QPushButton("Resume snoo&zed")  # shown while a thread is snoozed (tray_menu)
+        self.resume_snoozed.setAccessibleName("Resume the snoozed threads")
+        self.resume_snoozed.setVisible(False)
+        self.resume_snoozed.clicked.connect(self._resume_snoozed)
+        layout.addWidget(self.resume_snoozed)
         self.unload_button: QPushButton | None = None
         if actions.unload_models is not None:  # as in the tray menu (#27 item 8: it was missing here)
             unload = actions.unload_models
@@ -67,7 +74,9 @@ class FallbackWindow(QWidget):
         layout.addWidget(quit_button)
 
     def update_state(self, state: SchedulerState, error: str | None) -> None:
-        self.status.setText(status_line(state, error))
+        self.status.setText(status_line(state, error, resume_in="this window"))
+        self._snoozed = [t.thread_id for t in state.threads if t.snoozed_until is not None]
+        self.resume_snoozed.setVisible(bool(self._snoozed) and self._resume is not None)
         self.pause_button.setText("Resu&me" if state.paused else "&Pause")
         current = self.threads.currentData()
         self.threads.clear()
@@ -77,6 +86,11 @@ class FallbackWindow(QWidget):
             index = self.threads.findData(current)
             if index >= 0:
                 self.threads.setCurrentIndex(index)
+
+    def _resume_snoozed(self) -> None:
+        for thread_id in self._snoozed:
+            if self._resume is not None:
+                self._resume(thread_id)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         event.accept()

@@ -524,11 +524,16 @@ def test_history_pages_lazily_filters_and_shows_details(qtbot, store: SqliteStor
     assert "Status: failed" in window.detail.toPlainText() and "Raw reply:" in window.detail.toPlainText()
     qtbot.waitUntil(lambda: not window.chart.loading, timeout=5000)
     assert window.chart.toolTip() == "5000 runs in the last 30 days"  # the chart shows every outcome
-    # a refusal is the app's rule at work, and the Status column says which rule (the filter keeps "failed")
+    # a refusal is the app's rule at work, and the Status column says which rule; the filter's "refused" lists
+    # it, and "failed" leaves it out (found living with the app: the filter had no "refused")
     store.db.transaction(lambda c: c.execute("UPDATE runs SET error_kind = 'nothing_new' WHERE id = 'r4900'"))
-    window.model.reload()
-    statuses = {window.model.run_at(i).id: window.model.data(window.model.index(i, 3)) for i in range(50)}
+    window.status_box.setCurrentIndex(0)
+    statuses = {window.model.run_at(i).id: window.model.data(window.model.index(i, 3)) for i in range(200)}
     assert statuses["r4900"] == "refused (nothing new)" and statuses["r4800"] == "failed"
+    window.status_box.setCurrentIndex(window.status_box.findData("failed"))
+    assert window.model.rowCount() == 49 and "r4900" not in {window.model.run_at(i).id for i in range(49)}
+    window.status_box.setCurrentIndex(window.status_box.findData("refused"))
+    assert [window.model.run_at(i).id for i in range(window.model.rowCount())] == ["r4900"]
 
 
 # ---------------------------------------------------------------------------- feed

@@ -66,3 +66,19 @@ def test_a_contradiction_note_can_be_resolved_and_reopened(data_dir: Path, store
     ):
         refused = cli(data_dir, *args)
         assert refused.returncode == 2 and says in refused.stderr, (args, refused.stderr)
+
+
+def test_feedback_list_shows_the_rule_the_user_wrote(
+    data_dir: Path, store: SqliteStore, runner: HeartbeatRunner, ollama: OllamaServer
+) -> None:
+    """The rule "Don't suggest this again" added is the user's reason: `feedback list` shows it beside the chip
+    (inert in a terminal, as every text a person typed into the app), and its JSON carries it as `rule`."""
+    post = {"action": "post", "rule": 1, "title": "Weather", "content": "Rain.", "reason": "r"}
+    ollama.script(Reply(json.dumps(post)))
+    acted = runner.run("default")
+    store.feedback.record(acted.id, "not_useful", "feed", "not_now")
+    store.feedback.with_rule(acted.id, "No weather posts \x1b[31munless asked.", "feed")
+    text = cli(data_dir, "feedback", "list").stdout
+    assert "not useful (not now) — rule: No weather posts" in text and "\x1b" not in text
+    (event,) = json.loads(cli(data_dir, "feedback", "list", "--json").stdout)["events"]
+    assert event["rule"] == "No weather posts \x1b[31munless asked." and event["reason"] == "not_now"

@@ -64,7 +64,10 @@ def cmd_feedback_list(store: SqliteStore, args: argparse.Namespace) -> int:
     for e in events:
         why = f" ({REASON_LABELS[e.reason]})" if e.reason else ""
         kind = e.kind.replace("_", " ")
-        print(f"{local_time(e.created_at)}  {terminal.one_line(e.thread_id or '-'):<12} {e.run_id[:8]}  {kind}{why}")
+        rule = f" — rule: {terminal.one_line(e.rule)}" if e.rule else ""  # "Don't suggest this again", as typed
+        print(
+            f"{local_time(e.created_at)}  {terminal.one_line(e.thread_id or '-'):<12} {e.run_id[:8]}  {kind}{why}{rule}"
+        )
     share = f"{rate.rate:.0%}" if rate.rate is not None else "—"
     print(f"kept {rate.kept} of {count_of(rate.judged, 'judged action')} ({share}); {rate.pending} not yet judged")
     return EXIT_OK

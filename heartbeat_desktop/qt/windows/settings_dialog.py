@@ -1,8 +1,9 @@
 """Settings: every per-thread heartbeat setting (bounds enforced by the widgets) and the app-wide ones.
 
 Edits are drafts until OK, which writes all threads' configs and the app settings in one transaction
-(Cancel changes nothing) and asks the scheduler to re-plan at once. The model list, "Test connection"
-and "Pull" talk to the server on background tasks; the dialog never waits on the network.
+(Cancel changes nothing of them) and asks the scheduler to re-plan at once. The Providers tab is the
+exception, and says so: each of its buttons stores its change at once (see providers_page.py for why).
+The model list, "Test connection" and "Pull" talk to the server on background tasks; the dialog never waits on the network.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Edits are drafts until OK, which writes all threads' configs and the app settings in one transaction
 (Cancel changes nothing of them) and asks the scheduler to re-plan at once. The Providers tab is the
 exception, and says so: each of its buttons stores its change at once (see providers_page.py for why).
-The model list, "Test connection" and "Pull" talk to the server on background tasks; the dialog never waits on the network.
+The model list, "Test connection" and "Pull" talk to the server on background tasks; the dialog never waits
+on the network.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ...llm.router import OLLAMA, split_model
 from ...store import SqliteStore
 from ...wiring import key_snapshot
 from ..icons import app_icon
+from ..services.model_pull import PullProgress, start_pull
 from ..services.tasks import Task, Tasks
 from .app_page import AppPage
 from .providers_page import ProvidersPage, all_models
@@ -288,21 +290,16 @@ class SettingsDialog(QDialog):
 
     def start_pull(self) -> None:
         name = self.model.currentText().strip() or self.default_model.text().strip() or DEFAULT_MODEL
-        client = self._client()
-
-        def work(task: Task) -> str:
-            client.pull(name, lambda status, done, total: task.progress.emit((status, done, total)), task.cancelled)
-            return name
-
         self.pull_bar.setVisible(True)
         self.pull_bar.setRange(0, 0)
         self.pull_bar.setFormat(f"Pulling {name}…")
         self.pull_button.setVisible(False)
         self.pull_cancel.setVisible(True)
-        self._pull = self._tasks.start(work, self._on_pulled, self._on_pull_failed, progress=self._on_pull_progress)
+        host = self.host.text().strip() or None
+        self._pull = start_pull(self._tasks, host, name, self._on_pulled, self._on_pull_failed, self._on_pull_progress)
 
-    def _on_pull_progress(self, progress: object) -> None:
-        status, done, total = cast(tuple[str, int | None, int | None], progress)
+    def _on_pull_progress(self, progress: PullProgress) -> None:
+        status, done, total = progress
         if total:
             self.pull_bar.setRange(0, 1000)
             self.pull_bar.setValue(int(1000 * (done or 0) / total))
@@ -310,7 +307,7 @@ class SettingsDialog(QDialog):
         else:
             self.pull_bar.setFormat(status)
 
-    def _on_pulled(self, name: object) -> None:
+    def _on_pulled(self, name: str) -> None:
         self._pull = None
         self.pull_cancel.setVisible(False)
         self.pull_bar.setRange(0, 1)

@@ -37,6 +37,7 @@ from ...llm import discover
 from ...store import SqliteStore
 from ..icons import app_icon
 from ..plain_text import plain_label
+from ..services.model_pull import PullProgress, percent, start_pull
 from ..services.tasks import Task, Tasks
 from .window_state import WindowMemory
 
@@ -209,26 +210,20 @@ class SetupWindow(QWidget):
     # ------------------------------------------------------------------ pulling
     def pull(self) -> None:
         """Download a model into the Ollama found (off the GUI thread, with progress), then look again."""
-        from ...llm.ollama_client import OllamaClient
-
         name, server = self.pull_name.text().strip(), self._ollama
         if not name or server is None or self._pulling is not None:
             return
-        client = OllamaClient(server.base_url)
-
-        def work(task: Task) -> str:
-            client.pull(name, lambda status, done, total: task.progress.emit((status, done, total)), task.cancelled)
-            return name
-
         self.pull_status.setText(f"Pulling {name}…")
-        self._pulling = self._tasks.start(work, self._on_pulled, self._on_pull_failed, progress=self._on_progress)
+        self._pulling = start_pull(
+            self._tasks, server.base_url, name, self._on_pulled, self._on_pull_failed, self._on_progress
+        )
         self._update_buttons()
 
-    def _on_progress(self, value: object) -> None:
-        status, done, total = cast(tuple[str, int | None, int | None], value)
-        self.pull_status.setText(f"{status}: {100 * (done or 0) // total} %" if total else status)
+    def _on_progress(self, progress: PullProgress) -> None:
+        done = percent(progress)
+        self.pull_status.setText(progress[0] if done is None else f"{progress[0]}: {done} %")
 
-    def _on_pulled(self, name: object) -> None:
+    def _on_pulled(self, name: str) -> None:
         self._pulling = None
         self.pull_status.setText(f"{name} pulled.")
         self._update_buttons()

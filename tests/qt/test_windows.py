@@ -707,3 +707,23 @@ def test_providers_page_says_its_changes_are_stored_at_once_and_cancel_keeps_the
     assert page.status.text() == "Saved lab (stored now; Cancel does not undo it)."
     settings.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
     assert store.providers.get("lab") is not None and settings.applied == []
+
+
+def test_settings_says_a_replaced_stored_value_in_plain_words(qtbot, store: SqliteStore, memory, ollama) -> None:
+    """Rough edges: the thread page showed pydantic's "Input should be less than or equal to 1440"."""
+    store.threads.create("work", "Work")
+    store.threads.set_config_raw("work", '{"defer_when_idle_minutes": 5000}')
+    dialog = SettingsDialog(
+        store, memory, autostart_enabled=lambda: False, set_autostart=lambda _on: None, on_applied=lambda: None,
+        data_dir=store.db.path.parent,
+    )  # fmt: skip
+    qtbot.addWidget(dialog)
+    try:
+        dialog.thread_box.setCurrentIndex(dialog.thread_box.findData("work"))
+        assert dialog.warning.isVisibleTo(dialog)
+        assert dialog.warning.text() == (
+            "⚠ The stored settings had problems: defer_when_idle_minutes is 5000, but it must be a whole number "
+            "from 0 to 1440: the default (30) is used instead"
+        )
+    finally:
+        dialog.reject()

@@ -179,7 +179,7 @@ class SettingsDialog(QDialog):
         if self._current is not None:
             self.write_form(self._drafts[self._current])
             warnings = self._warnings.get(self._current) or []
-            self.warning.setText("⚠ The stored settings had problems; defaults are shown for: " + "; ".join(warnings))
+            self.warning.setText("⚠ The stored settings had problems: " + "; ".join(warnings))
             self.warning.setVisible(bool(warnings))
 
     def write_form(self, c: HeartbeatConfig) -> None:

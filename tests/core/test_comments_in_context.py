@@ -65,7 +65,8 @@ def test_the_prompt_the_server_receives_holds_the_newest_comments_as_inert_data(
 def test_comments_give_way_before_their_post_when_the_budget_is_short() -> None:
     comments = tuple(FeedComment(i, 1, None, None, f"comment {i} " + "c" * 280, 1.0) for i in (1, 2, 3))
     post = FeedPost(1, "other", "A question", "Which day?", 0, 3, 1.0, latest_comments=comments)
-    bare = len(render_item(build_context([], [], [FeedPost(1, "other", "A question", "Which day?", 0, 3, 1.0)]).posts[0]))
+    alone = FeedPost(1, "other", "A question", "Which day?", 0, 3, 1.0)
+    bare = len(render_item(build_context([], [], [alone]).posts[0]))
     budget = bare + 2 + 400  # room for the post and one comment, not three
     ctx = build_context([], [], [post], budget_chars=budget)
     [shown] = ctx.posts

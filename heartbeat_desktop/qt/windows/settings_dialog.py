@@ -33,6 +33,7 @@ from ...llm.router import OLLAMA, split_model
 from ...store import SqliteStore
 from ...wiring import key_snapshot
 from ..icons import app_icon
+from ..model_names import set_model_combo_items, set_model_label, short_model_name
 from ..services.model_pull import PullProgress, start_pull
 from ..services.tasks import Task, Tasks
 from .app_page import AppPage
@@ -256,7 +257,7 @@ class SettingsDialog(QDialog):
         text = self.model.currentText()
         self.model.blockSignals(True)
         self.model.clear()
-        self.model.addItems(models)
+        set_model_combo_items(self.model, models)
         self.model.setCurrentText(text)
         self.model.blockSignals(False)
         self._model_ui()
@@ -278,15 +279,17 @@ class SettingsDialog(QDialog):
         problem = self._list_problems.get(provider)
         can_pull = provider == OLLAMA
         self.pull_button.setVisible(not present and problem is None and can_pull and self._pull is None)
+        short = short_model_name(effective)
         if present:
-            self.model_state.setText(f"{effective}: on the server")
+            set_model_label(self.model_state, f"{short}: on the server", effective)
         elif problem is not None:
             who = "Ollama" if provider == OLLAMA else provider
-            self.model_state.setText(f"⚠ Could not list {who}'s models: {problem}")
+            set_model_label(self.model_state, f"⚠ Could not list {who}'s models: {problem}")
         elif can_pull:
-            self.model_state.setText(f"⚠ {effective} is not on the server: Pull it?")
+            set_model_label(self.model_state, f"⚠ {short} is not on the server: Pull it?", effective)
         else:
-            self.model_state.setText(f"⚠ {provider} does not list {model!r}: pick one of its models from the list")
+            said = f"⚠ {provider} does not list {short_model_name(model)!r}: pick one of its models from the list"
+            set_model_label(self.model_state, said, model)
 
     def start_pull(self) -> None:
         name = self.model.currentText().strip() or self.default_model.text().strip() or DEFAULT_MODEL

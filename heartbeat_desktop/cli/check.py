@@ -17,7 +17,7 @@ from ..core.config import HeartbeatConfig
 from ..core.heartbeat_md import ITEMS_MAX
 from ..core.present import iso, local_time
 from ..core.schedule import zone_of
-from ..core.tasks import next_time, outside_active_hours
+from ..core.tasks import Task, next_time, outside_active_hours
 from ..store import DEFAULT_THREAD
 from .common import EXIT_FAIL, EXIT_OK, UsageError, emit, warn
 
@@ -50,6 +50,19 @@ def _thread_config(thread_id: str | None) -> Clock:
     )
     clock = f"the clock of thread {thread.id!r} ({config.timezone or 'local time'}{hours})"
     return config, thread.workspace, clock, [f"thread {thread.id!r}: {w}" for w in thread.config_warnings]
+
+
+def _print_tasks(tasks: list[Task], config: HeartbeatConfig, clock: str, now: float) -> None:
+    """Each task with its next time on the thread's clock, and a line under it when that is not the time it
+    names (outside the thread's active hours: it runs when they start)."""
+    if not tasks:
+        return
+    print(f"Tasks ({len(tasks)}), next times on {clock}:")
+    for task in tasks:
+        print(f"  {task.when}: {task.what} — next {local_time(next_time(task, config, now), zone_of(config))}")
+        moved = outside_active_hours(task, config)
+        if moved:
+            print(f"    {moved}")
 
 
 def cmd_check(_store: None, args: argparse.Namespace) -> int:
@@ -99,13 +112,7 @@ def cmd_check(_store: None, args: argparse.Namespace) -> int:
         print(f"Numbered items (an action names the one it follows as its rule; the first {ITEMS_MAX}):")
         for numbered in items:
             print(f"  {numbered.number}. ({numbered.kind}) {numbered.text}")
-    if instructions.tasks:
-        print(f"Tasks ({len(instructions.tasks)}), next times on {clock}:")
-        for task in instructions.tasks:
-            print(f"  {task.when}: {task.what} — next {local_time(next_time(task, config, now), zone_of(config))}")
-            moved = outside_active_hours(task, config)
-            if moved:
-                print(f"    {moved}")
+    _print_tasks(instructions.tasks, config, clock, now)
     for warning in [*config_warnings, *instructions.warnings]:
         warn(warning)
     tasks_run = " (its tasks still run on their clock)" if instructions.tasks else ""

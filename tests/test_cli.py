@@ -789,3 +789,53 @@ def test_check_shows_tasks_on_the_threads_clock(data_dir: Path, tmp_path: Path) 
     assert [t["when"] for t in mine["tasks"]] == ["fridays 16:00"] and mine["numbered"][0]["number"] == 1
     unknown = cli(data_dir, "check", "--thread", "nope")
     assert unknown.returncode == 2 and "no such thread: 'nope'" in unknown.stderr
+
+
+def test_check_says_a_task_outside_active_hours_runs_when_they_start(data_dir: Path) -> None:
+    """Rough edges: a task at 06:00 in a thread active 08–22 silently ran at 08:00. `check` says so, in text and
+    in --json, for a timed task and for an interval's slots."""
+    (data_dir / "HEARTBEAT.md").write_text(
+        "## Tasks\n- daily 06:00: post a summary\n- daily 09:00: post the plan\n- every 4h: post a status\n",
+        encoding="utf-8",
+    )
+    assert cli(data_dir, "config", "set", "active_hours", "8-22").returncode == 0
+    shown = cli(data_dir, "check")
+    assert shown.returncode == 0, shown.stderr
+    assert "    daily 06:00 is outside active hours 08:00–22:00: it runs at 08:00\n" in shown.stdout
+    assert "every 4h: 00:00, 04:00 are outside active hours 08:00–22:00: they run at 08:00" in shown.stdout
+    assert "daily 09:00 is outside" not in shown.stdout
+    tasks = json.loads(cli(data_dir, "check", "--json").stdout)["tasks"]
+    assert [t["outside_active_hours"] for t in tasks] == [
+        "daily 06:00 is outside active hours 08:00–22:00: it runs at 08:00",
+        None,
+        "every 4h: 00:00, 04:00 are outside active hours 08:00–22:00: they run at 08:00",
+    ]
+
+
+def test_a_stored_setting_out_of_range_is_said_in_plain_words_by_status_and_check(
+    data_dir: Path, store: SqliteStore
+) -> None:
+    """Rough edges: `status` and the rest said pydantic's "Input should be less than or equal to 1440
+    [type=…]"; now a sentence names the setting, what it allows and what is used instead — and `check`, whose
+    task times follow that thread's settings, says it too."""
+    (data_dir / "HEARTBEAT.md").write_text("## Rules\nIf x → y\n", encoding="utf-8")
+    store.threads.set_config_raw("default", '{"defer_when_idle_minutes": 5000, "target": "everyone"}')
+    store.settings.set("context_tokens", "12")
+    said = [
+        "defer_when_idle_minutes is 5000, but it must be a whole number from 0 to 1440: the default (30) is used "
+        "instead",
+        "target is 'everyone', but it must be one of none, last: the default (none) is used instead",
+    ]
+    status = cli(data_dir, "status")
+    assert f"config warning: {said[0]}" in status.stdout and f"config warning: {said[1]}" in status.stdout
+    assert (
+        "Setting warning: context_tokens is '12', but it must be a whole number from 1024 to 1048576: the default "
+        "(4096) is used instead"
+    ) in status.stdout
+    assert "Input should" not in status.stdout and "type=" not in status.stdout
+    assert json.loads(cli(data_dir, "status", "--json").stdout)["threads"][0]["config_warnings"] == said
+    check = cli(data_dir, "check")
+    assert check.returncode == 0 and f"warning: thread 'default': {said[0]}" in check.stderr
+    assert json.loads(cli(data_dir, "check", "--json").stdout)["config_warnings"] == [
+        f"thread 'default': {w}" for w in said
+    ]

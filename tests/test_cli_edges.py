@@ -64,10 +64,10 @@ def test_log_warnings_stay_in_the_log_unless_asked_for(data_dir: Path) -> None:
         timeout=60,
     )
     assert status.returncode == 0 and status.stderr == "", status.stderr
-    said = [line for line in status.stdout.splitlines() if "llm_timeout='abc' ignored" in line]
-    assert said == ["Setting warning: llm_timeout='abc' ignored (Input should be a valid number, unable to parse "
-                    "string as a number); using the default"], status.stdout  # fmt: skip
-    assert "llm_timeout='abc' ignored" in (data_dir / "logs" / "heartbeat.log").read_text(encoding="utf-8")
+    said = [line for line in status.stdout.splitlines() if "llm_timeout is 'abc'" in line]
+    assert said == ["Setting warning: llm_timeout is 'abc', but it must be a number from 1 to 3600: the default "
+                    "(120) is used instead"], status.stdout  # fmt: skip
+    assert "llm_timeout is 'abc'" in (data_dir / "logs" / "heartbeat.log").read_text(encoding="utf-8")
     asked = subprocess.run(
         [sys.executable, "-m", "heartbeat_desktop", "status"],
         capture_output=True,
@@ -76,7 +76,7 @@ def test_log_warnings_stay_in_the_log_unless_asked_for(data_dir: Path) -> None:
         cwd=REPO,
         timeout=60,
     )
-    assert "[HEARTBEAT] WARNING: Setting llm_timeout='abc' ignored" in asked.stderr
+    assert "[HEARTBEAT] WARNING: Setting llm_timeout is 'abc', but" in asked.stderr
 
 
 def test_a_bad_thread_id_is_said_before_anything_else(data_dir: Path) -> None:

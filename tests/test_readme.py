@@ -31,3 +31,20 @@ def test_the_readme_opens_with_two_commands_and_ci_runs_the_second() -> None:
 def test_the_readme_says_how_to_get_the_command_on_path() -> None:
     text = (REPO / "README.md").read_text(encoding="utf-8")
     assert "source .venv/bin/activate" in text and "pipx install ." in text
+
+
+def test_the_readme_states_the_built_in_suites_size_and_every_column() -> None:
+    """The eval section once said 28 situations and 7 columns long after the suite had 40 and the table 12."""
+    import tomllib
+
+    from heartbeat_desktop.core.evaluation import TABLE_COLUMNS
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    suite = tomllib.loads((REPO / "resources" / "eval-suite.toml").read_text(encoding="utf-8"))
+    stated = re.findall(r"The (\d+) built-in situations", text)
+    assert stated == [str(len(suite["situations"]))]
+    example = re.search(r"```\n(model\s+mode\s+valid.*?)\n", text)
+    assert example is not None, "the eval section's example table is gone"
+    assert re.split(r"\s{2,}", example.group(1).strip()) == list(TABLE_COLUMNS)
+    for column in TABLE_COLUMNS[2:-2]:
+        assert f"*{column}*" in " ".join(text.split()), f"the README does not say what {column!r} means"

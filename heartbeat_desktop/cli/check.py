@@ -17,17 +17,20 @@ from ..core.config import HeartbeatConfig
 from ..core.heartbeat_md import ITEMS_MAX
 from ..core.present import iso, local_time
 from ..core.schedule import zone_of
-from ..core.tasks import next_time
+from ..core.tasks import Task, next_time, outside_active_hours
 from ..store import DEFAULT_THREAD
 from .common import EXIT_FAIL, EXIT_OK, UsageError, emit, warn
 
+Clock = tuple[HeartbeatConfig, Path | None, str, list[str]]
 
-def _thread_config(thread_id: str | None) -> tuple[HeartbeatConfig, Path | None, str]:
-    """The config and workspace of the thread whose clock the tasks' times follow, and how to say which: the
-    one named, else the default thread once a database exists, else the local time zone (`check` works before
-    the app ever ran)."""
+
+def _thread_config(thread_id: str | None) -> Clock:
+    """The config and workspace of the thread whose clock the tasks' times follow, how to say which, and that
+    thread's config warnings (a stored value replaced by its default changes those times too): the one named,
+    else the default thread once a database exists, else the local time zone (`check` works before the app
+    ever ran)."""
     if thread_id is None and not paths.db_file(paths.data_dir()).exists():
-        return HeartbeatConfig(), None, "the local time zone (no thread yet)"
+        return HeartbeatConfig(), None, "the local time zone (no thread yet)", []
     from ..wiring import open_store
 
     store = open_store(reading_only=True)
@@ -37,7 +40,7 @@ def _thread_config(thread_id: str | None) -> tuple[HeartbeatConfig, Path | None,
         store.close()
     if thread is None:
         if thread_id is None:
-            return HeartbeatConfig(), None, "the local time zone (no thread yet)"
+            return HeartbeatConfig(), None, "the local time zone (no thread yet)", []
         raise UsageError(f"no such thread: {thread_id!r} (heartbeat-desktop threads list)")
     config = thread.config
     hours = (
@@ -45,11 +48,25 @@ def _thread_config(thread_id: str | None) -> tuple[HeartbeatConfig, Path | None,
         if config.active_hours_start is not None and config.active_hours_end is not None
         else ""
     )
-    return config, thread.workspace, f"the clock of thread {thread.id!r} ({config.timezone or 'local time'}{hours})"
+    clock = f"the clock of thread {thread.id!r} ({config.timezone or 'local time'}{hours})"
+    return config, thread.workspace, clock, [f"thread {thread.id!r}: {w}" for w in thread.config_warnings]
+
+
+def _print_tasks(tasks: list[Task], config: HeartbeatConfig, clock: str, now: float) -> None:
+    """Each task with its next time on the thread's clock, and a line under it when that is not the time it
+    names (outside the thread's active hours: it runs when they start)."""
+    if not tasks:
+        return
+    print(f"Tasks ({len(tasks)}), next times on {clock}:")
+    for task in tasks:
+        print(f"  {task.when}: {task.what} — next {local_time(next_time(task, config, now), zone_of(config))}")
+        moved = outside_active_hours(task, config)
+        if moved:
+            print(f"    {moved}")
 
 
 def cmd_check(_store: None, args: argparse.Namespace) -> int:
-    config, workspace, clock = _thread_config(args.thread)
+    config, workspace, clock, config_warnings = _thread_config(args.thread)
     path = Path(args.path) if args.path else (workspace or paths.data_dir())
     target = path / heartbeat_md.FILENAME if path.is_dir() else path
     if not target.is_file():
@@ -65,7 +82,15 @@ def cmd_check(_store: None, args: argparse.Namespace) -> int:
     now = time.time()
     if args.json:
         data = instructions.to_dict()
-        data["tasks"] = [{**t.to_dict(), "next": iso(next_time(t, config, now))} for t in instructions.tasks]
+        data["tasks"] = [
+            {
+                **t.to_dict(),
+                "next": iso(next_time(t, config, now)),
+                "outside_active_hours": outside_active_hours(t, config),
+            }
+            for t in instructions.tasks
+        ]
+        data["config_warnings"] = config_warnings
         data["numbered"] = [{"number": i.number, "kind": i.kind, "text": i.text} for i in numbered_items(instructions)]
         emit(data)
         return EXIT_OK if text.strip() else EXIT_FAIL
@@ -87,11 +112,8 @@ def cmd_check(_store: None, args: argparse.Namespace) -> int:
         print(f"Numbered items (an action names the one it follows as its rule; the first {ITEMS_MAX}):")
         for numbered in items:
             print(f"  {numbered.number}. ({numbered.kind}) {numbered.text}")
-    if instructions.tasks:
-        print(f"Tasks ({len(instructions.tasks)}), next times on {clock}:")
-        for task in instructions.tasks:
-            print(f"  {task.when}: {task.what} — next {local_time(next_time(task, config, now), zone_of(config))}")
-    for warning in instructions.warnings:
+    _print_tasks(instructions.tasks, config, clock, now)
+    for warning in [*config_warnings, *instructions.warnings]:
         warn(warning)
     tasks_run = " (its tasks still run on their clock)" if instructions.tasks else ""
     print("actionable: " + ("yes" if instructions.is_actionable else f"no — heartbeats will be skipped{tasks_run}"))

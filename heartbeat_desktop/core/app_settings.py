@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .fields import field_bounds, plain_error
+from .fields import field_bounds, plain_error, replaced
 
 DEFAULT_MODEL = "llama3.2"
 DEFAULT_TIMEOUT_S = 120.0
@@ -144,7 +144,8 @@ class AppSettings(BaseModel):
             except ValidationError as exc:
                 for error in exc.errors():
                     key = str(error["loc"][0])
-                    warnings.append(f"{key}={values.pop(key, None)!r} ignored ({error['msg']}); using the default")
+                    used = f"the default ({cls.shown(key, cls.model_fields[key].default)})"
+                    warnings.append(replaced(cls, key, values.pop(key, None), error, used, flag_words="on or off"))
 
     @classmethod
     def cli_keys(cls) -> dict[str, str]:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .fields import plain_error
+from .fields import plain_error, replaced
 
 log = logging.getLogger(__name__)
 
@@ -215,18 +215,46 @@ class HeartbeatConfig(BaseModel):
                 partner = _HOUR_PARTNER.get(key)
                 cls.model_validate({key: value, **({partner: 0} if partner and value is not None else {})})
             except ValidationError as exc:
-                default = cls.model_fields[key].default
-                warnings.append(f"{key}={_clip(value)} is invalid ({_first_error(exc)}); using default {default!r}")
+                warnings.append(cls._replaced(key, value, exc.errors()[0]))
                 continue
             good[key] = value
         try:
             return cls(**good), warnings
-        except ValidationError as exc:
+        except ValidationError:
             # Only cross-field rules can fail here (an active-hours pair with one half missing).
-            warnings.append(f"{_first_error(exc)}; active hours ignored")
+            half, other = (
+                ("active_hours_start", "active_hours_end")
+                if good.get("active_hours_start") is not None
+                else ("active_hours_end", "active_hours_start")
+            )
+            warnings.append(
+                f"{half} is set without {other}, but the two are set together (each an hour from 0 to 23): "
+                "all day (no active hours) is used instead"
+            )
             good.pop("active_hours_start", None)
             good.pop("active_hours_end", None)
             return cls(**good), warnings
+
+    @classmethod
+    def _replaced(cls, key: str, value: Any, error: Any) -> str:
+        """The warning for a stored value that is replaced by its default, in plain words."""
+        default = cls.model_fields[key].default
+        if default is None:
+            used = {
+                "model": "the app's default model",
+                "timezone": "local time",
+                "active_hours_start": "all day (no active hours)",
+                "active_hours_end": "all day (no active hours)",
+            }.get(key, "nothing")
+        elif isinstance(default, tuple):
+            used = "the default (" + (",".join(default) or "none") + ")"
+        else:
+            used = f"the default ({str(default).lower() if isinstance(default, bool) else default})"
+        override = {
+            "model": "a model name such as llama3.2 or openai:gpt-4o-mini",
+            "timezone": cls.describe_bounds("timezone"),
+        }.get(key)
+        return replaced(cls, key, value, error, used, allowed_text=override)
 
     def with_updates(self, /, **updates: Any) -> HeartbeatConfig:
         """Strict update used by every writer: raises ConfigError naming the allowed range."""

@@ -1,12 +1,15 @@
 """The thread's recent context, bounded so a long thread cannot blow the model's context window.
 
 Items are taken newest first, each truncated, round-robin across kinds (messages, open notes, feed
-posts) until the character budget is spent, so no kind can starve the others. The budget counts the
+posts) until the character budget is spent, so no kind can starve the others. A feed post carries its newest
+few comments (author and text, each clipped), so the agent can see that a question it asked was answered;
+where a post with them does not fit what is left, its oldest comments go first, then the post. The budget counts the
 item as rendered (keys and quoting included): the runner derives it from the model's context window.
 
 The result is rendered as JSON, one item per line: untrusted text (the user's messages, other threads'
-posts) travels as quoted data, never as free text the model could mistake for instructions. `<` and `>`
-are written as JSON escapes, so no message can close the prompt's `<context>` block and speak outside it.
+posts, the comments on them) travels as quoted data, never as free text the model could mistake for
+instructions. `<` and `>` are written as JSON escapes, so no message can close the prompt's `<context>` block
+and speak outside it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 from .citations import message_ref, note_ref, post_ref
 from .feedback import RejectedAction
-from .models import FeedPost, Message, Note
+from .models import FeedComment, FeedPost, Message, Note
 
 DEFAULT_BUDGET_CHARS = 8000
 DEFAULT_ITEM_CHARS = 600
@@ -26,6 +29,8 @@ MESSAGE_LIMIT = 20
 NOTE_LIMIT = 20
 POST_LIMIT = 15
 REJECTED_LIMIT = 5
+COMMENT_LIMIT = 3  # a post's newest comments shown with it: enough to see a question answered
+COMMENT_CHARS = 300  # each, clipped: three comments must not crowd out the thread's own messages
 
 
 @dataclass
@@ -68,6 +73,25 @@ def _clip(text: str, limit: int) -> tuple[str, bool]:
     return text[: limit - 1] + "…", True
 
 
+def _comment(comment: FeedComment, limit: int) -> dict[str, Any]:
+    """A comment as data: who wrote it (the user, or the thread whose agent did) and its clipped text."""
+    author = "user" if comment.thread_id is None else comment.thread_id
+    return {"author": author, "text": _clip(comment.content, limit)[0], "at": _iso(comment.created_at)}
+
+
+def _fit(item: dict[str, Any], room: int) -> int:
+    """The item's rendered size once its oldest comments are dropped until it fits `room` (its size with
+    none left when even that does not fit): a long discussion must not cost the post itself its place."""
+    size = len(render_item(item)) + 2
+    comments = item.get("latest_comments")
+    while comments and size > room:
+        comments.pop(0)
+        if not comments:
+            del item["latest_comments"]
+        size = len(render_item(item)) + 2
+    return size
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
@@ -100,18 +124,20 @@ def build_context(
     for p in posts:
         content, cut = _clip(p.content, item_chars)
         ctx.truncated |= cut
-        post_items.append(
-            {
-                "ref": post_ref(p.id),
-                "id": p.id,
-                "title": p.title,
-                "content": content,
-                "score": p.score,
-                "comments": p.comment_count,
-                "thread": p.thread_id,
-                "at": _iso(p.created_at),
-            }
-        )
+        item: dict[str, Any] = {
+            "ref": post_ref(p.id),
+            "id": p.id,
+            "title": p.title,
+            "content": content,
+            "score": p.score,
+            "comments": p.comment_count,
+            "thread": p.thread_id,
+            "at": _iso(p.created_at),
+        }
+        if p.latest_comments:
+            item["latest_comments"] = [_comment(c, min(item_chars, COMMENT_CHARS)) for c in p.latest_comments]
+            ctx.truncated |= any(len(c.content) > COMMENT_CHARS for c in p.latest_comments)
+        post_items.append(item)
     for item in (*msg_items, *note_items, *post_items):
         if seen and item["ref"] in seen:
             item["seen"] = True
@@ -135,6 +161,9 @@ def build_context(
                 continue
             item = source[0]
             size = len(render_item(item)) + 2
+            if spent + size > budget_chars and "latest_comments" in item:
+                size = _fit(item, budget_chars - spent)
+                ctx.truncated = True
             if spent + size > budget_chars:
                 source.clear()  # older items of this kind would not fit either once this one does not
                 ctx.truncated = True

@@ -12,7 +12,7 @@ import json
 import tomllib
 from datetime import datetime
 from pathlib import PurePath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from .config import ConfigError, HeartbeatConfig
+from .models import FeedComment, FeedPost
 from .tasks import Task, TaskError, parse_task
 from .verdict import Verdict
 
@@ -63,15 +64,41 @@ class SuiteNote(_Strict):
     seen: StrictBool = False
 
 
+class SuiteComment(_Strict):
+    """A comment on a situation's post, as the context shows it: by the user (`by = "user"`) or a thread."""
+
+    by: str = Field("user", min_length=1)
+    text: str = Field(min_length=1)
+    minutes_ago: float = Field(30, ge=0, le=_TEN_YEARS_MIN, allow_inf_nan=False)
+
+
 class SuitePost(_Strict):
     id: StrictInt = Field(gt=0)
     title: str = Field(min_length=1)
     content: str = ""
     score: StrictInt = 0
-    comments: StrictInt = Field(0, ge=0)
+    # How many comments (a count), or the comments themselves (their count is how many they are)
+    comments: Annotated[StrictInt, Field(ge=0)] | list[SuiteComment] = 0
     thread: str | None = "another-thread"  # the thread that posted it (None: a person); EVAL_THREAD: this one
     minutes_ago: float = Field(60, ge=0, le=_TEN_YEARS_MIN, allow_inf_nan=False)
     seen: StrictBool = False
+
+    def feed_post(self, now: float) -> FeedPost:
+        """The post as the store gives a heartbeat: its comments (a count, or the comments themselves) too."""
+        if isinstance(self.comments, int):
+            return FeedPost(self.id, self.thread, self.title, self.content, self.score, self.comments, self._at(now))
+        oldest_first = sorted(self.comments, key=lambda c: -c.minutes_ago)
+        comments = tuple(
+            FeedComment(i + 1, self.id, None if c.by == "user" else c.by, None, c.text, now - c.minutes_ago * 60)
+            for i, c in enumerate(oldest_first)
+        )
+        count = len(comments)
+        return FeedPost(
+            self.id, self.thread, self.title, self.content, self.score, count, self._at(now), latest_comments=comments
+        )
+
+    def _at(self, now: float) -> float:
+        return now - self.minutes_ago * 60
 
 
 class SuiteRejected(_Strict):

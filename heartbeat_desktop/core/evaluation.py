@@ -24,7 +24,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +70,7 @@ class SituationStore:
             Note(i + 1, EVAL_THREAD, note.kind, note.text, False, now - 3600)
             for i, note in enumerate(reversed(situation.notes))
         ]
-        self._posts = sorted(
-            (
-                FeedPost(p.id, p.thread, p.title, p.content, p.score, p.comments, now - p.minutes_ago * 60)
-                for p in situation.posts
-            ),
-            key=lambda p: p.created_at,
-            reverse=True,
-        )
+        self._posts = sorted((p.feed_post(now) for p in situation.posts), key=lambda p: p.created_at, reverse=True)
         # What the situation says its last heartbeat already saw (the "nothing new" rule); none marked: there
         # was no such heartbeat.
         notes = len(situation.notes)
@@ -102,8 +95,10 @@ class SituationStore:
     def open_notes(self, thread_id: str, limit: int) -> list[Note]:
         return self._notes[:limit]
 
-    def recent_posts(self, limit: int) -> list[FeedPost]:
-        return self._posts[:limit]
+    def recent_posts(self, limit: int, comments_each: int = 0) -> list[FeedPost]:
+        """As the store answers: each post with its newest `comments_each` comments, oldest of them first."""
+        newest = (lambda p: p.latest_comments[-comments_each:]) if comments_each > 0 else (lambda _p: ())
+        return [replace(p, latest_comments=newest(p)) for p in self._posts[:limit]]
 
     def rejected_actions(self, thread_id: str, limit: int) -> list[RejectedAction]:
         now = self.situation.now_ts

@@ -7,7 +7,7 @@ as literals that drift (the App page once allowed ports from 1024 while the sett
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -49,3 +49,57 @@ def plain_error(model: type[BaseModel], key: str, error: Any) -> str | None:
 
 def _number(value: float) -> str:
     return f"{value:.0f}" if value.is_integer() else f"{value:g}"
+
+
+def _choices(annotation: Any) -> list[str]:
+    """The words a Literal field (or a tuple of Literals, or an optional one) takes."""
+    if get_origin(annotation) is Literal:
+        return [str(arg) for arg in get_args(annotation)]
+    return [word for arg in get_args(annotation) for word in _choices(arg)]
+
+
+def allowed(model: type[BaseModel], key: str, error: Any, flag_words: str = "true or false") -> str:
+    """What `key` accepts, as the end of "…, but …": its range, its choices, on/off, or what its own check said
+    (a validator's message is written for people: "unknown IANA time zone 'Mars/Base'")."""
+    annotation = model.model_fields[key].annotation
+    kinds = (annotation, *get_args(annotation))
+    try:
+        low, high = field_bounds(model, key)
+    except KeyError:
+        pass
+    else:
+        whole = int in kinds and float not in kinds
+        return f"it must be {'a whole number' if whole else 'a number'} from {_number(low)} to {_number(high)}"
+    choices = _choices(annotation)
+    if choices:
+        return ("it must be a list of " if get_origin(annotation) is tuple else "it must be one of ") + ", ".join(
+            choices
+        )
+    if bool in kinds:
+        return f"it must be {flag_words}"
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    if error.get("type") == "value_error" and message:
+        if message.startswith("must be "):
+            return f"it {message}"
+        return f"it must be {message}" if message.startswith(("a ", "an ")) else f"it is not accepted ({message})"
+    return "it must be text" if str in kinds else "it is not accepted"
+
+
+def replaced(
+    model: type[BaseModel],
+    key: str,
+    value: Any,
+    error: Any,
+    used: str,
+    *,
+    flag_words: str = "true or false",
+    allowed_text: str | None = None,
+) -> str:
+    """A stored value that does not validate, replaced: one plain sentence naming the setting, what it allows
+    and what is used instead — never pydantic's wording ("Input should be less than or equal to 1440
+    [type=less_than_equal, …]"), which is how `status`, `check`, Settings and the log said it before."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text if len(text) <= 80 else text[:80] + "…"
+    shown = repr(text) if isinstance(value, str) else text  # repr: a control character stays inert
+    why = f"it must be {allowed_text}" if allowed_text else allowed(model, key, error, flag_words)
+    return f"{key} is {shown}, but {why}: {used} is used instead"

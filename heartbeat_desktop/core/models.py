@@ -75,6 +75,9 @@ class FeedPost:
     comment_count: int
     created_at: float
     run_id: str | None = None
+    # The post's newest few comments, oldest of them first (what a heartbeat's context shows of them; empty
+    # where the reader did not ask for them): comment_count says how many there are in all.
+    latest_comments: tuple[FeedComment, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,10 @@ class HeartbeatStore(Protocol):
 
     def open_notes(self, thread_id: str, limit: int) -> list[Note]: ...
 
-    def recent_posts(self, limit: int) -> list[FeedPost]: ...
+    def recent_posts(self, limit: int, comments_each: int = 0) -> list[FeedPost]:
+        """The newest feed posts, newest first, each with its newest `comments_each` comments (oldest of them
+        first) in `latest_comments`: the agent must see what was answered on a post, not only how often."""
+        ...
 
     def rejected_actions(self, thread_id: str, limit: int) -> list[RejectedAction]:
         """The thread's own actions the user rejected, newest first (core/feedback.py)."""

@@ -99,6 +99,11 @@ CITE_NOTICE = (
     "thread's own posts are not news to it: cite at least one other item, or do nothing."
 )
 
+COMMENTS_NOTICE = (
+    'A feed post\'s latest_comments are its newest comments, oldest first ("author": "user" is the user; '
+    "otherwise the thread whose agent wrote it). A question the user answered there needs no new post."
+)
+
 REJECTED_NOTICE = (
     "rejected_by_user lists actions of yours the user rejected (undone, voted down or marked not useful, with "
     "their reason). Do not take the same kind of action again for the same reason."
@@ -120,6 +125,8 @@ def build_user(
 ) -> str:
     note = " (older or longer items were left out)" if context.truncated else ""
     rejected = f"{REJECTED_NOTICE}\n\n" if context.rejected else ""
+    if any("latest_comments" in p for p in context.posts):
+        rejected = f"{COMMENTS_NOTICE}\n\n{rejected}"
     cite = f"{CITE_NOTICE}\n\n" if context.refs and task is None else ""
     if task is not None:
         cite = f"{task_notice(task)}\n\n"

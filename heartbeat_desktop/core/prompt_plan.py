@@ -20,7 +20,7 @@ from .context import DEFAULT_BUDGET_CHARS, Context, build_context
 from .decision_schema import DecisionSchema
 from .feedback import RejectedAction
 from .models import FeedPost, Message, Note, RunRecord
-from .prompt import CITE_NOTICE, REJECTED_NOTICE, build_system, build_user
+from .prompt import CITE_NOTICE, COMMENTS_NOTICE, REJECTED_NOTICE, build_system, build_user
 from .tasks import Task
 
 CHARS_PER_TOKEN = 3.0  # conservative: English prompts measure 3.4-3.9 characters per token (SmolLM2, Llama 3)
@@ -117,7 +117,7 @@ class PromptPlan:
             allowed, [p.id for p in sit.posts], sit.posts_left, sit.left, rules=rules, refs=["p1"] if rules else []
         )
         # The notices a non-empty context brings are counted as fixed: the context gets what is left after them.
-        notices = len(CITE_NOTICE) + len(REJECTED_NOTICE) + 4
+        notices = len(CITE_NOTICE) + len(REJECTED_NOTICE) + len(COMMENTS_NOTICE) + 6
         fixed = (
             len(build_system(self.instructions, ceiling, sit.posts_left))
             + len(build_user(run.thread_id, self.title, Context(), sit.now_local, task))

@@ -19,7 +19,7 @@ from . import decide, heartbeat_md
 from .actions import Decision, InvalidDecision, Refused, decision_source, decision_to_dict, parse_decision
 from .app_settings import DEFAULT_CONTEXT_TOKENS, DEFAULT_MODEL, DEFAULT_TIMEOUT_S
 from .config import HeartbeatConfig
-from .context import MESSAGE_LIMIT, NOTE_LIMIT, POST_LIMIT, REJECTED_LIMIT
+from .context import COMMENT_LIMIT, MESSAGE_LIMIT, NOTE_LIMIT, POST_LIMIT, REJECTED_LIMIT
 from .decision_schema import DecisionSchema
 from .models import RunRecord, Thread, Trigger
 from .ports import (
@@ -283,7 +283,7 @@ class HeartbeatRunner:
         return Situation(
             messages=self.store.recent_messages(run.thread_id, MESSAGE_LIMIT),
             notes=self.store.open_notes(run.thread_id, NOTE_LIMIT),
-            posts=self.store.recent_posts(POST_LIMIT),
+            posts=self.store.recent_posts(POST_LIMIT, COMMENT_LIMIT),
             day_start=day_start,
             done_today=done_today,
             left={kind: max(0, config.daily_limit(kind) - done_today[kind]) for kind in done_today},

@@ -54,7 +54,7 @@ def local_time(config: HeartbeatConfig, now_ts: float) -> datetime:
     return datetime.fromtimestamp(now_ts, zone_of(config))
 
 
-def _hour_active(config: HeartbeatConfig, hour: int) -> bool:
+def hour_active(config: HeartbeatConfig, hour: int) -> bool:
     start, end = config.active_hours_start, config.active_hours_end
     if start is None or end is None or start == end:
         return True
@@ -75,7 +75,7 @@ def in_active_hours(config: HeartbeatConfig, now_ts: float) -> bool:
     start == end means all day; start > end is an overnight window (22→6 covers 22:00–05:59).
     The end hour is exclusive: 9→17 runs from 09:00 up to 16:59.
     """
-    return _hour_active(config, local_time(config, now_ts).hour)
+    return hour_active(config, local_time(config, now_ts).hour)
 
 
 def backoff_delay(config: HeartbeatConfig, consecutive_failures: int) -> float:
@@ -95,7 +95,7 @@ def is_aligned(config: HeartbeatConfig) -> bool:
     """
     if not config.align_to_clock or DAY_S % config.every_seconds:
         return False
-    return any(_hour_active(config, (k * config.every_seconds) // 3600) for k in range(DAY_S // config.every_seconds))
+    return any(hour_active(config, (k * config.every_seconds) // 3600) for k in range(DAY_S // config.every_seconds))
 
 
 def _wall_ts(day: date, seconds: int, zone: tzinfo) -> float:

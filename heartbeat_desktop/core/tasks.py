@@ -207,3 +207,33 @@ def next_label(task: Task, config: HeartbeatConfig, now: float) -> str:
     from .schedule import zone_of
 
     return datetime.fromtimestamp(next_time(task, config, now), zone_of(config)).strftime("%a %d %b %H:%M")
+
+
+def outside_active_hours(task: Task, config: HeartbeatConfig) -> str | None:
+    """Why the task does not run at the time it names, or None when it does: a time outside the thread's active
+    hours runs when they start (`next_time`), which nothing said — "daily 06:00 is outside active hours
+    08:00–22:00: it runs at 08:00". `check` and the editor's live view show it beside the task."""
+    from .schedule import hour_active
+
+    start, end = config.active_hours_start, config.active_hours_end
+    if start is None or end is None or start == end:
+        return None
+    window = f"active hours {start:02d}:00–{end:02d}:00"
+    if task.at_minute is not None:
+        if hour_active(config, task.at_minute // 60):
+            return None
+        day = "" if start * 60 > task.at_minute else " the next day"  # 23:30 with 08–22: tomorrow's 08:00
+        return f"{task.when} is outside {window}: it runs at {start:02d}:00{day}"
+    assert task.every_s is not None
+    if DAY_S % task.every_s:  # slots follow the last one: some fall outside, when is not fixed
+        return f"{task.when}: a time outside {window} runs at {start:02d}:00 instead"
+    outside = [
+        f"{at // 3600:02d}:{at % 3600 // 60:02d}"
+        for at in range(0, DAY_S, task.every_s)
+        if not hour_active(config, at // 3600)
+    ]
+    if not outside:
+        return None
+    shown = ", ".join(outside[:4]) + (f" and {len(outside) - 4} more" if len(outside) > 4 else "")
+    verb, runs = ("is", "it runs") if len(outside) == 1 else ("are", "they run")
+    return f"{task.when}: {shown} {verb} outside {window}: {runs} at {start:02d}:00"

@@ -11,6 +11,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +129,12 @@ class SqliteStore:
     def open_notes(self, thread_id: str, limit: int) -> list[Note]:
         return self.threads.notes(thread_id, limit)
 
-    def recent_posts(self, limit: int) -> list[FeedPost]:
-        return self.feed.posts(limit)
+    def recent_posts(self, limit: int, comments_each: int = 0) -> list[FeedPost]:
+        posts = self.feed.posts(limit)
+        if comments_each <= 0 or not posts:
+            return posts
+        latest = self.feed.latest_comments([p.id for p in posts], comments_each)
+        return [replace(p, latest_comments=tuple(latest.get(p.id, ()))) for p in posts]
 
     def rejected_actions(self, thread_id: str, limit: int) -> list[RejectedAction]:
         return self.feedback.rejected(thread_id, limit)

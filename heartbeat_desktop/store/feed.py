@@ -75,6 +75,24 @@ class FeedRepo:
             FeedComment(r["id"], r["post_id"], r["thread_id"], r["run_id"], r["content"], r["created_at"]) for r in rows
         ]
 
+    def latest_comments(self, post_ids: list[int], each: int) -> dict[int, list[FeedComment]]:
+        """The newest `each` comments of every post in `post_ids`, oldest of them first: one query for a
+        heartbeat's whole feed (15 posts), not one per post."""
+        if not post_ids or each <= 0:
+            return {}
+        sql = (  # the ids as one JSON parameter: no SQL is built from values
+            "SELECT * FROM (SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.post_id ORDER BY c.id DESC) AS newest"
+            " FROM comments c WHERE c.post_id IN (SELECT value FROM json_each(?))) WHERE newest <= ?"
+            " ORDER BY post_id, id"
+        )
+        rows = self.db.read(lambda c: c.execute(sql, (json.dumps(post_ids), each)).fetchall())
+        found: dict[int, list[FeedComment]] = {}
+        for r in rows:
+            found.setdefault(r["post_id"], []).append(
+                FeedComment(r["id"], r["post_id"], r["thread_id"], r["run_id"], r["content"], r["created_at"])
+            )
+        return found
+
     def counts(self) -> dict[str, int]:
         def work(c: sqlite3.Connection) -> dict[str, int]:
             return {

@@ -13,7 +13,7 @@ def test_bad_stored_values_fall_back_to_their_defaults_and_say_so() -> None:
     )
     assert (settings.llm_timeout, settings.context_tokens, settings.api_port) == (120.0, 4096, 8787)
     assert settings.hold_during_dnd is False  # the good one is kept
-    assert sorted(w.split("=")[0] for w in warnings) == ["api_port", "context_tokens", "llm_timeout"]
+    assert sorted(w.split(" is ")[0] for w in warnings) == ["api_port", "context_tokens", "llm_timeout"]
 
 
 @pytest.mark.parametrize(
@@ -63,3 +63,18 @@ def test_the_cli_lists_the_declared_settings_with_their_defaults() -> None:
     ]
     assert keys["llm_timeout"].endswith("(default: 120)") and keys["hold_during_dnd"].endswith("(default: on)")
     assert AppSettings().bounds("context_tokens") == (1024, 1_048_576)
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "said"),
+    [
+        ("llm_timeout", "99999", "llm_timeout is '99999', but it must be a number from 1 to 3600: the default (120)"),
+        ("hold_during_dnd", "perhaps", "hold_during_dnd is 'perhaps', but it must be on or off: the default (on)"),
+        ("model_keep_alive", "forever", "it must be a duration such as 0, 30s, 5m, 1h, or -1 to keep the model"),
+        ("ollama_host", "ftp://x", "ollama_host is 'ftp://x', but it is not accepted ('ftp://x': the model server"),
+    ],
+)
+def test_a_replaced_app_setting_is_said_in_plain_words(key: str, text: str, said: str) -> None:
+    _settings, [warning] = AppSettings.load({key: text})
+    assert said in warning and warning.endswith("is used instead"), warning
+    assert "Input should" not in warning and "Value error" not in warning

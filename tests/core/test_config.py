@@ -124,3 +124,26 @@ def test_allowed_actions_from_the_cli() -> None:
     assert config.with_updates(allowed_actions=parse_cli_value("allowed_actions", "none")).allowed_actions == ()
     with pytest.raises(ConfigError, match="comma-separated list of post, comment, vote"):
         config.with_updates(allowed_actions=parse_cli_value("allowed_actions", "delete"))
+
+
+@pytest.mark.parametrize(
+    ("stored", "said"),
+    [
+        ({"busy_minutes": 5000}, "busy_minutes is 5000, but it must be a whole number from 0 to 240: the default (5)"),
+        ({"every_seconds": "abc"}, "every_seconds is 'abc', but it must be a whole number from 60 to 86400"),
+        ({"temperature": 7}, "temperature is 7, but it must be a number from 0 to 1: the default (0.7) is used"),
+        ({"decision_mode": "think"}, "decision_mode is 'think', but it must be one of direct, reason-first"),
+        ({"allowed_actions": "post,fly"}, "it must be a list of post, comment, vote: the default (post,comment,vote)"),
+        ({"enabled": "maybe"}, "enabled is 'maybe', but it must be true or false: the default (true) is used"),
+        ({"timezone": "Mars/Base"}, "timezone is 'Mars/Base', but it must be an IANA time zone name"),
+        ({"model": 5}, "model is 5, but it must be a model name such as llama3.2 or openai:gpt-4o-mini: the app's"),
+        ({"active_hours_start": 30}, "active_hours_start is 30, but it must be a whole number from 0 to 23: all day"),
+        ({"active_hours_end": 4}, "active_hours_end is set without active_hours_start, but the two are set together"),
+    ],
+)
+def test_a_replaced_stored_value_is_said_in_plain_words(stored: dict, said: str) -> None:
+    """Rough edges: the warnings were pydantic's ("Input should be less than or equal to 240"); each names the
+    setting, what it allows and what is used instead."""
+    _config, [warning] = HeartbeatConfig.load(stored)
+    assert said in warning and warning.endswith("is used instead"), warning
+    assert "Input should" not in warning and "type=" not in warning

@@ -291,7 +291,7 @@ def test_malformed_stored_config_uses_defaults_and_records_the_warning(runner, s
     assert ollama.chat_requests()[0].body["options"]["num_predict"] == 500
     store.threads.set_config_raw("default", '{"every_seconds": 5, "max_tokens": 300}')
     run = runner.run("default")
-    assert any("every_seconds=5" in w for w in run.warnings)
+    assert any("every_seconds is 5, but it must be a whole number from 60 to 86400" in w for w in run.warnings)
     assert ollama.chat_requests()[1].body["options"]["num_predict"] == 300
 
 

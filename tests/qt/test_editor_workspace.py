@@ -200,3 +200,22 @@ def test_a_file_deleted_under_unsaved_edits_is_said_deleted(
     editor.reload_button.click()
     qtbot.waitUntil(lambda: not editor.loading, timeout=5000)
     assert editor.path_label.text().endswith(" — does not exist")
+
+
+def test_the_live_view_says_a_task_outside_active_hours_runs_when_they_start(
+    qtbot, store, data_dir: Path, workspace: Path, ollama
+) -> None:
+    """Rough edges: a task at 06:00 in a thread active 08–22 silently ran at 08:00; the editor's live view, on
+    the chosen thread's clock, says so as you type."""
+    from heartbeat_desktop.core.config import HeartbeatConfig
+
+    store.threads.set_config("proj", HeartbeatConfig(active_hours_start=8, active_hours_end=22))
+    editor = _editor(qtbot, data_dir, ollama, thread_id="proj")
+    editor.text.setPlainText(PROJ_MD + "## Tasks\n- daily 06:00: post a summary\n- daily 09:00: post the plan\n")
+    said = "daily 06:00 is outside active hours 08:00–22:00: it runs at 08:00"
+    qtbot.waitUntil(lambda: said in editor.parsed.toPlainText(), timeout=5000)
+    assert "daily 09:00 is outside" not in editor.parsed.toPlainText()
+    _choose(qtbot, editor, "default")  # a thread active all day: nothing is moved
+    editor.text.setPlainText(GOOD_MD + "## Tasks\n- daily 06:00: post a summary\n")
+    qtbot.waitUntil(lambda: "daily 06:00: post a summary" in editor.parsed.toPlainText(), timeout=5000)
+    assert "outside active hours" not in editor.parsed.toPlainText()

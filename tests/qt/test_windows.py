@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QInputDialog, QMessageBox
+from PySide6.QtWidgets import QDialogButtonBox, QInputDialog, QLabel, QMessageBox
 
 from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.models import RunRecord
@@ -692,3 +692,43 @@ def test_every_bounded_setting_takes_its_range_from_its_declaration(qtbot, setti
     assert settings.thread_page.interval.seconds() == low
     settings.thread_page.interval.set_seconds(int(high))
     assert settings.thread_page.interval.seconds() == high
+
+
+def test_providers_page_says_its_changes_are_stored_at_once_and_cancel_keeps_them(
+    qtbot, settings: SettingsDialog, store: SqliteStore, monkeypatch
+) -> None:
+    """Rough edges: the page said changes "take effect at once" beside a Cancel that undoes every other tab.
+    What is true — a provider saved is stored at once and Cancel keeps it — is what the page now says, above the
+    list and after the change."""
+    page = settings.providers_page
+    words = " ".join(label.text() for label in page.findChildren(QLabel))
+    assert "Cancel does not undo a provider saved or removed" in words
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: pytest.fail(f"warning shown: {a[2]}"))
+    page.new_button.click()
+    page.name.setText("lab")
+    page.kind.setCurrentIndex(page.kind.findData("openai"))
+    page.url.setText("http://127.0.0.1:9/v1")
+    page.save_button.click()
+    assert page.status.text() == "Saved lab (stored now; Cancel does not undo it)."
+    settings.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
+    assert store.providers.get("lab") is not None and settings.applied == []
+
+
+def test_settings_says_a_replaced_stored_value_in_plain_words(qtbot, store: SqliteStore, memory, ollama) -> None:
+    """Rough edges: the thread page showed pydantic's "Input should be less than or equal to 1440"."""
+    store.threads.create("work", "Work")
+    store.threads.set_config_raw("work", '{"defer_when_idle_minutes": 5000}')
+    dialog = SettingsDialog(
+        store, memory, autostart_enabled=lambda: False, set_autostart=lambda _on: None, on_applied=lambda: None,
+        data_dir=store.db.path.parent,
+    )  # fmt: skip
+    qtbot.addWidget(dialog)
+    try:
+        dialog.thread_box.setCurrentIndex(dialog.thread_box.findData("work"))
+        assert dialog.warning.isVisibleTo(dialog)
+        assert dialog.warning.text() == (
+            "⚠ The stored settings had problems: defer_when_idle_minutes is 5000, but it must be a whole number "
+            "from 0 to 1440: the default (30) is used instead"
+        )
+    finally:
+        dialog.reject()

@@ -45,6 +45,7 @@ from ...core.ports import LLMClient
 from ...store import SqliteStore
 from ...wiring import load_suite
 from ..icons import app_icon
+from ..model_names import full_model_name, set_model_item, set_model_label, short_model_name
 from ..plain_text import plain_label
 from ..services.tasks import Task, Tasks
 
@@ -136,7 +137,8 @@ class CompareModelsDialog(QDialog):
         self.models.setAccessibleName("Models to compare")
         self.models.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         for name in dict.fromkeys([*checked, *models]):
-            item = QListWidgetItem(name)
+            item = QListWidgetItem()
+            set_model_item(item, name)  # a .gguf path by its file name; the full name kept
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if name in checked else Qt.CheckState.Unchecked)
             self.models.addItem(item)
@@ -163,7 +165,7 @@ class CompareModelsDialog(QDialog):
     # ------------------------------------------------------------------ choices
     def chosen_models(self) -> list[str]:
         items = (self.models.item(i) for i in range(self.models.count()))
-        return [item.text() for item in items if item is not None and item.checkState() == Qt.CheckState.Checked]
+        return [full_model_name(i) for i in items if i is not None and i.checkState() == Qt.CheckState.Checked]
 
     def chosen_modes(self) -> list[str]:
         return [mode for mode, box in self.mode_boxes.items() if box.isChecked()]
@@ -258,13 +260,15 @@ class CompareModelsDialog(QDialog):
         for row, summary in enumerate(summaries):
             for column, text in enumerate(summary.cells()):
                 item = QTableWidgetItem(text)
+                if column == 0:
+                    set_model_item(item, summary.model)
                 if column >= 2:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, column, item)
         questions = sum(s.situations for s in summaries)
-        errors = [f"{s.model} ({s.mode}): {s.first_error()}" for s in summaries if s.errors]
+        errors = [f"{short_model_name(s.model)} ({s.mode}): {s.first_error()}" for s in summaries if s.errors]
         self.status.setText(f"Done: {questions} questions asked." if not errors else "Done, with errors:")
-        self.details.setText("\n".join([*errors, LEGEND]))
+        set_model_label(self.details, "\n".join([*errors, LEGEND]), *(s.model for s in summaries if s.errors))
 
     def _set_running(self, running: bool) -> None:
         self.progress.setVisible(running)

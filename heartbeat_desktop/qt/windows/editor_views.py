@@ -13,7 +13,7 @@ from ...core.citations import numbered_items
 from ...core.config import HeartbeatConfig
 from ...core.models import RunRecord
 from ...core.present import count_of, local_time
-from ...core.tasks import next_label
+from ...core.tasks import next_label, outside_active_hours
 
 if TYPE_CHECKING:
     from ...core.replay import ReplayItem, ReplayResult
@@ -48,12 +48,12 @@ def render_instructions(ins: heartbeat_md.Instructions, config: HeartbeatConfig 
         parts += [f"<li>{num()}{e(o)}</li>" for o in ins.other]
         parts.append("</ul>")
     if ins.tasks:
-        now = time.time()
+        now, clock = time.time(), config or HeartbeatConfig()
         parts.append(f"<h4>Tasks ({len(ins.tasks)}): on the clock, not the model's choice</h4><ul>")
-        parts += [
-            f"<li><b>{e(t.when)}</b>: {e(t.what)} — next {e(next_label(t, config or HeartbeatConfig(), now))}</li>"
-            for t in ins.tasks
-        ]
+        for t in ins.tasks:
+            moved = outside_active_hours(t, clock)  # the time it names is not when it runs: say so
+            note = f"<br>⚠ {e(moved)}" if moved else ""
+            parts.append(f"<li><b>{e(t.when)}</b>: {e(t.what)} — next {e(next_label(t, clock, now))}{note}</li>")
         parts.append("</ul>")
     for warning in ins.warnings:
         parts.append(f"<p><b>⚠ {e(warning)}</b></p>")

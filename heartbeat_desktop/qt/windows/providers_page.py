@@ -1,8 +1,15 @@
 """Settings → Providers: add, edit and remove model providers, set or clear their keys, test them.
 
 Keys go straight to the OS keyring (on a background task: a keyring may block to ask for unlocking) and
-are never shown again — the page only says whether one is set. Changes here take effect at once (a key
-cannot take part in the dialog's database transaction); the page says so.
+are never shown again — the page only says whether one is set.
+
+Each of the page's buttons (Save provider, Remove, Set key, Clear key) stores its change when pressed, and the
+dialog's OK and Cancel do not apply to this page: the page says so above the list and after each change, since
+it sits beside a Cancel that undoes the other tabs. Why not make Cancel undo these too: a key lives in the OS
+keyring, which cannot take part in the dialog's database transaction, and undoing it would mean holding the
+old key in this process to write it back (or losing it); a provider row could be undone, but then a provider
+would be undone while its key stayed, which is worse than a rule that holds for the whole page. A provider is
+also usable the moment it is saved (the model list below shows its models), so it behaves as stored.
 """
 
 from __future__ import annotations
@@ -44,6 +51,14 @@ DEFAULT_URLS = {
 }
 
 
+PAGE_NOTE = (
+    "Each button on this page stores its change when you press it: OK and Cancel below do not apply here "
+    "(Cancel does not undo a provider saved or removed, or a key set or cleared). Keys are kept in your "
+    "system's keyring, never in Heartbeat Desktop's files."
+)
+STORED = "stored now; Cancel does not undo it"
+
+
 class ProvidersPage(QWidget):
     changed = Signal()
 
@@ -55,10 +70,7 @@ class ProvidersPage(QWidget):
         self._tasks = Tasks(self)
         self._keys: dict[str, bool] = {}
 
-        note = QLabel(
-            "Changes on this page take effect at once. Keys are kept in your system's keyring, "
-            "never in Heartbeat Desktop's files."
-        )
+        note = QLabel(PAGE_NOTE)
         note.setWordWrap(True)
         self.list = QListWidget()
         self.list.setAccessibleName("Providers")
@@ -227,7 +239,7 @@ class ProvidersPage(QWidget):
             QMessageBox.warning(self, "Provider", str(exc))
             return
         self.reload(select=provider.name)
-        self.status.setText(f"Saved {provider.name}.")
+        self.status.setText(f"Saved {provider.name} ({STORED}).")
         self.changed.emit()
 
     def remove_provider(self) -> None:
@@ -255,10 +267,15 @@ class ProvidersPage(QWidget):
         had_key = self._store.providers.key_state(provider.name)[0] is not False
         self._store.providers.remove(provider.name)
         name, data_dir = provider.name, self._data_dir
-        if had_key:
-            self._start(lambda _t: open_secrets(data_dir).delete(name), lambda _r: self.reload(), self._failed)
-        else:
+
+        def removed(_result: object = None) -> None:
             self.reload()
+            self.status.setText(f"Removed {name} ({STORED}).")
+
+        if had_key:
+            self._start(lambda _t: open_secrets(data_dir).delete(name), removed, self._failed)
+        else:
+            removed()
         self.changed.emit()
 
     def set_key(self) -> None:
@@ -276,7 +293,7 @@ class ProvidersPage(QWidget):
 
         def done(where: object) -> None:
             self._store.providers.set_key_state(name, True)
-            self.status.setText(f"Key for {name} stored in {where}.")
+            self.status.setText(f"Key for {name} stored in {where} ({STORED}).")
             self._refresh_keys()
             self.changed.emit()
 
@@ -290,7 +307,7 @@ class ProvidersPage(QWidget):
 
         def done(_result: object) -> None:
             self._store.providers.set_key_state(name, False)
-            self.status.setText(f"Key for {name} removed.")
+            self.status.setText(f"Key for {name} removed ({STORED}).")
             self._refresh_keys()
 
         self._start(lambda _t: open_secrets(data_dir).delete(name), done, self._failed)

@@ -1,8 +1,10 @@
 """Settings: every per-thread heartbeat setting (bounds enforced by the widgets) and the app-wide ones.
 
 Edits are drafts until OK, which writes all threads' configs and the app settings in one transaction
-(Cancel changes nothing) and asks the scheduler to re-plan at once. The model list, "Test connection"
-and "Pull" talk to the server on background tasks; the dialog never waits on the network.
+(Cancel changes nothing of them) and asks the scheduler to re-plan at once. The Providers tab is the
+exception, and says so: each of its buttons stores its change at once (see providers_page.py for why).
+The model list, "Test connection" and "Pull" talk to the server on background tasks; the dialog never waits
+on the network.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from ...llm.router import OLLAMA, split_model
 from ...store import SqliteStore
 from ...wiring import key_snapshot
 from ..icons import app_icon
+from ..model_names import set_model_combo_items, set_model_label, short_model_name
+from ..services.model_pull import PullProgress, start_pull
 from ..services.tasks import Task, Tasks
 from .app_page import AppPage
 from .providers_page import ProvidersPage, all_models
@@ -176,7 +180,7 @@ class SettingsDialog(QDialog):
         if self._current is not None:
             self.write_form(self._drafts[self._current])
             warnings = self._warnings.get(self._current) or []
-            self.warning.setText("⚠ The stored settings had problems; defaults are shown for: " + "; ".join(warnings))
+            self.warning.setText("⚠ The stored settings had problems: " + "; ".join(warnings))
             self.warning.setVisible(bool(warnings))
 
     def write_form(self, c: HeartbeatConfig) -> None:
@@ -253,7 +257,7 @@ class SettingsDialog(QDialog):
         text = self.model.currentText()
         self.model.blockSignals(True)
         self.model.clear()
-        self.model.addItems(models)
+        set_model_combo_items(self.model, models)
         self.model.setCurrentText(text)
         self.model.blockSignals(False)
         self._model_ui()
@@ -275,33 +279,30 @@ class SettingsDialog(QDialog):
         problem = self._list_problems.get(provider)
         can_pull = provider == OLLAMA
         self.pull_button.setVisible(not present and problem is None and can_pull and self._pull is None)
+        short = short_model_name(effective)
         if present:
-            self.model_state.setText(f"{effective}: on the server")
+            set_model_label(self.model_state, f"{short}: on the server", effective)
         elif problem is not None:
             who = "Ollama" if provider == OLLAMA else provider
-            self.model_state.setText(f"⚠ Could not list {who}'s models: {problem}")
+            set_model_label(self.model_state, f"⚠ Could not list {who}'s models: {problem}")
         elif can_pull:
-            self.model_state.setText(f"⚠ {effective} is not on the server: Pull it?")
+            set_model_label(self.model_state, f"⚠ {short} is not on the server: Pull it?", effective)
         else:
-            self.model_state.setText(f"⚠ {provider} does not list {model!r}: pick one of its models from the list")
+            said = f"⚠ {provider} does not list {short_model_name(model)!r}: pick one of its models from the list"
+            set_model_label(self.model_state, said, model)
 
     def start_pull(self) -> None:
         name = self.model.currentText().strip() or self.default_model.text().strip() or DEFAULT_MODEL
-        client = self._client()
-
-        def work(task: Task) -> str:
-            client.pull(name, lambda status, done, total: task.progress.emit((status, done, total)), task.cancelled)
-            return name
-
         self.pull_bar.setVisible(True)
         self.pull_bar.setRange(0, 0)
         self.pull_bar.setFormat(f"Pulling {name}…")
         self.pull_button.setVisible(False)
         self.pull_cancel.setVisible(True)
-        self._pull = self._tasks.start(work, self._on_pulled, self._on_pull_failed, progress=self._on_pull_progress)
+        host = self.host.text().strip() or None
+        self._pull = start_pull(self._tasks, host, name, self._on_pulled, self._on_pull_failed, self._on_pull_progress)
 
-    def _on_pull_progress(self, progress: object) -> None:
-        status, done, total = cast(tuple[str, int | None, int | None], progress)
+    def _on_pull_progress(self, progress: PullProgress) -> None:
+        status, done, total = progress
         if total:
             self.pull_bar.setRange(0, 1000)
             self.pull_bar.setValue(int(1000 * (done or 0) / total))
@@ -309,7 +310,7 @@ class SettingsDialog(QDialog):
         else:
             self.pull_bar.setFormat(status)
 
-    def _on_pulled(self, name: object) -> None:
+    def _on_pulled(self, name: str) -> None:
         self._pull = None
         self.pull_cancel.setVisible(False)
         self.pull_bar.setRange(0, 1)

@@ -36,7 +36,9 @@ from ...core.present import describe_run
 from ...llm import discover
 from ...store import SqliteStore
 from ..icons import app_icon
+from ..model_names import set_model_label, set_model_tree_item, short_model_name
 from ..plain_text import plain_label
+from ..services.model_pull import PullProgress, percent, start_pull
 from ..services.tasks import Task, Tasks
 from .window_state import WindowMemory
 
@@ -95,6 +97,7 @@ class SetupWindow(QWidget):
         self.servers.setAccessibleName("Model servers and their models")
         self.servers.setHeaderLabels(["Server and model", "Address"])
         self.servers.setColumnWidth(0, 330)
+        self.servers.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # what is left long after model_names
         self.look_button = QPushButton("&Look again")
         self.use_button = QPushButton("&Use this model and try a heartbeat")
         self.use_button.setDefault(True)
@@ -184,7 +187,8 @@ class SetupWindow(QWidget):
             top.setFlags(Qt.ItemFlag.ItemIsEnabled)  # a server is not a choice: its models are
             self.servers.addTopLevelItem(top)
             for model in server.models:
-                item = QTreeWidgetItem([model, ""])
+                item = QTreeWidgetItem(["", ""])
+                set_model_tree_item(item, 0, model)  # a .gguf path by its file name; the full name kept
                 item.setData(0, _SERVER, (server, model))
                 top.addChild(item)
                 first_model = first_model or item
@@ -209,26 +213,20 @@ class SetupWindow(QWidget):
     # ------------------------------------------------------------------ pulling
     def pull(self) -> None:
         """Download a model into the Ollama found (off the GUI thread, with progress), then look again."""
-        from ...llm.ollama_client import OllamaClient
-
         name, server = self.pull_name.text().strip(), self._ollama
         if not name or server is None or self._pulling is not None:
             return
-        client = OllamaClient(server.base_url)
-
-        def work(task: Task) -> str:
-            client.pull(name, lambda status, done, total: task.progress.emit((status, done, total)), task.cancelled)
-            return name
-
         self.pull_status.setText(f"Pulling {name}…")
-        self._pulling = self._tasks.start(work, self._on_pulled, self._on_pull_failed, progress=self._on_progress)
+        self._pulling = start_pull(
+            self._tasks, server.base_url, name, self._on_pulled, self._on_pull_failed, self._on_progress
+        )
         self._update_buttons()
 
-    def _on_progress(self, value: object) -> None:
-        status, done, total = cast(tuple[str, int | None, int | None], value)
-        self.pull_status.setText(f"{status}: {100 * (done or 0) // total} %" if total else status)
+    def _on_progress(self, progress: PullProgress) -> None:
+        done = percent(progress)
+        self.pull_status.setText(progress[0] if done is None else f"{progress[0]}: {done} %")
 
-    def _on_pulled(self, name: object) -> None:
+    def _on_pulled(self, name: str) -> None:
         self._pulling = None
         self.pull_status.setText(f"{name} pulled.")
         self._update_buttons()
@@ -259,7 +257,8 @@ class SetupWindow(QWidget):
                 run = make_runner(store).run(first_run.DEFAULT_THREAD, trigger="manual", dry_run=True)
                 return chosen, run, first_run.explanation(store)
 
-        self.result.setText(f"Trying a heartbeat with {model} on {server.label}… (nothing is written)")
+        trying = f"Trying a heartbeat with {short_model_name(model)} on {server.label}… (nothing is written)"
+        set_model_label(self.result, trying, model)
         for line in self.explain:
             line.setText("")
         self._trying = self._tasks.start(work, self._on_tried, self._on_try_failed)
@@ -271,11 +270,12 @@ class SetupWindow(QWidget):
         self._on_applied()  # the scheduler and the health check read the new model now
         verdict = describe_run(run)
         head = "Dry-run heartbeat" if run.status != "failed" else "The dry-run heartbeat failed"
-        stored = f"Every thread without a model of its own now uses {chosen.model}."
+        stored = f"Every thread without a model of its own now uses {short_model_name(chosen.model)}."
         notes = "".join(f" {note}." for note in chosen.own_models)
-        self.result.setText(f"{stored}{notes}\n{head}: {verdict}")
-        for label, line in zip(self.explain, lines, strict=True):
-            label.setText(line)
+        set_model_label(self.result, f"{stored}{notes}\n{head}: {verdict}", chosen.model)
+        short = short_model_name(chosen.model)
+        for label, line in zip(self.explain, lines, strict=True):  # they name the model too
+            set_model_label(label, line.replace(chosen.model, short), *([chosen.model] if chosen.model in line else []))
         self._update_buttons()
 
     def _on_try_failed(self, message: str) -> None:

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from ...core.config import HeartbeatConfig
 from ...core.fields import field_bounds
 from ...core.schedule import clock_times
+from ..model_names import fit_model_combo
 from ..plain_text import plain_label
 
 UNITS = (("seconds", 1), ("minutes", 60), ("hours", 3600))
@@ -232,6 +233,7 @@ class ThreadPage(QWidget):
         self.model = QComboBox()
         self.model.setEditable(True)
         self.model.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        fit_model_combo(self.model)  # a .gguf path must not widen the dialog (qt/model_names.py)
         line = self.model.lineEdit()
         assert line is not None  # editable combo boxes have one
         line.setPlaceholderText("app default")

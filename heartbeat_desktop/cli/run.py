@@ -185,7 +185,9 @@ def _print_status(info: dict[str, Any], *, answering: bool, silent_pid: object) 
     for warning in info["settings_warnings"]:
         print(f"Setting warning: {warning}")
     for server in servers:
-        said = {True: "answers", False: f"NOT reachable: {server['message']}", None: "not checked (app not running)"}
+        checked = server.get("checked_at")
+        answered = f"answered when the app last checked ({_readable(checked)})" if checked else "answered"
+        said = {True: answered, False: f"NOT reachable: {server['message']}", None: "not checked (app not running)"}
         label = "Ollama" if server["provider"] == "ollama" else server["provider"]
         print(f"Model server: {label} at {server['url']} — {said[server['reachable']]}")
     kept = info["act_on"]
@@ -248,7 +250,10 @@ def _servers_in_use(store: SqliteStore) -> list[dict[str, Any]]:
     models = [t.config.model or default for t in store.threads.list() if t.config.enabled]
     host = resolve_host(store.settings.app().ollama_host)
     targets = health_targets(models, store.providers.list(), host, store.providers.removed())
-    return [{"provider": t.provider, "kind": t.kind, "url": t.url, "reachable": None, "message": ""} for t in targets]
+    return [
+        {"provider": t.provider, "kind": t.kind, "url": t.url, "reachable": None, "message": "", "checked_at": None}
+        for t in targets
+    ]
 
 
 def _here(when: str | None) -> str | None:

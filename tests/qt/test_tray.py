@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -759,7 +760,13 @@ def test_with_two_servers_in_use_the_one_down_is_the_one_named(qtbot, app_env: P
         proc = _cli(app_env, "status", host=ollama.url)
         qtbot.waitUntil(lambda: proc.poll() is not None, timeout=20000)
         out = proc.stdout.read()
-        assert f"Model server: Ollama at {ollama.url} — answers" in out
+        # Nothing polls a server that answers: the line says when that was, not a present tense (#27)
+        answered = rf"Model server: Ollama at {re.escape(ollama.url)} — answered when the app last checked \(\d"
+        assert re.search(answered, out)
+        assert {s["provider"]: s["checked_at"] is not None for s in app.live_status()["model_servers"]} == {
+            "ollama": True,
+            "llama": True,
+        }
         assert "Model server: llama at http://127.0.0.1:9/v1 — NOT reachable: cannot reach llama" in out
     finally:
         app.scheduler.stop()

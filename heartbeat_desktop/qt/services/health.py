@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
@@ -38,14 +39,20 @@ class ServerHealth:
     target: HealthTarget
     reachable: bool
     message: str  # the server's version and address, or what went wrong
+    # When this was found (Unix time). Nothing polls a server that answers, so "answers" is only as fresh
+    # as this: `status` says "answered when the app last checked (18:02)", not a present tense that a
+    # server stopped since would make untrue (found living with the app).
+    checked_at: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
+        when = datetime.fromtimestamp(self.checked_at).astimezone() if self.checked_at else None
         return {
             "provider": self.target.provider,
             "kind": self.target.kind,
             "url": self.target.url,
             "reachable": self.reachable,
             "message": self.message,
+            "checked_at": when.isoformat(timespec="seconds") if when else None,
         }
 
 
@@ -108,11 +115,11 @@ class HealthMonitor(QObject):
         results = []
         for target in targets:
             try:
-                results.append(ServerHealth(target, True, self._probe(target)))
+                results.append(ServerHealth(target, True, self._probe(target), time.time()))
             except LLMError as exc:
-                results.append(ServerHealth(target, False, str(exc)))
+                results.append(ServerHealth(target, False, str(exc), time.time()))
             except Exception as exc:
-                results.append(ServerHealth(target, False, f"{type(exc).__name__}: {exc}"))
+                results.append(ServerHealth(target, False, f"{type(exc).__name__}: {exc}", time.time()))
         return results, None
 
     @Slot(object)
@@ -152,4 +159,4 @@ class HealthMonitor(QObject):
         if known is None:
             self.check()
         elif known.reachable:
-            self._apply({**self.servers, name: ServerHealth(known.target, False, message)}, self.error)
+            self._apply({**self.servers, name: ServerHealth(known.target, False, message, time.time())}, self.error)

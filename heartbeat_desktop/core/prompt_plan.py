@@ -117,7 +117,11 @@ class PromptPlan:
             allowed, [p.id for p in sit.posts], sit.posts_left, sit.left, rules=rules, refs=["p1"] if rules else []
         )
         # The notices a non-empty context brings are counted as fixed: the context gets what is left after them.
-        notices = len(CITE_NOTICE) + len(REJECTED_NOTICE) + len(COMMENTS_NOTICE) + 6
+        # Only those this run can show: on a 2048-token server every notice counted "in case" is context lost
+        # (the comments notice, counted always, left a full feed no room at all).
+        notices = len(CITE_NOTICE) + 2
+        notices += len(REJECTED_NOTICE) + 2 if sit.rejected else 0
+        notices += len(COMMENTS_NOTICE) + 2 if any(p.latest_comments for p in sit.posts) else 0
         fixed = (
             len(build_system(self.instructions, ceiling, sit.posts_left))
             + len(build_user(run.thread_id, self.title, Context(), sit.now_local, task))

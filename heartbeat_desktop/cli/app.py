@@ -128,17 +128,25 @@ def cmd_pause(store: SqliteStore, args: argparse.Namespace) -> int:
 
 
 def cmd_unload_models(_store: None, args: argparse.Namespace) -> int:
-    """Free the model server's memory now. The running app does it when there is one (its notification says
-    what was freed); otherwise this process asks Ollama itself and says so."""
+    """Free what the model servers the threads use hold, now. The running app does it when there is one (its
+    notification says what was freed); otherwise this process does, and says per server what happened: each
+    Ollama unloads, any other server is said to keep its model (llm/unload.py). Exit 1 when an Ollama in use
+    could not be asked."""
     reply = ask_running_app(Request(Verb.UNLOAD_MODELS))
     if reply is not None:
         if not reply.get("ok"):
             return error(str(reply.get("error", "the running app refused")), EXIT_FAIL)
         print("asked Heartbeat Desktop to unload the models; its notification says what was freed")
         return EXIT_OK
-    from ..wiring import llm_for
+    from ..core.terminal import one_line
+    from ..wiring import unload_in_use
 
-    llm = llm_for(paths.data_dir())
-    names = llm.unload_all()  # an LLMError is the command's failure: one line, exit 1
-    print(f"Ollama at {llm.host}: " + (f"unloaded {', '.join(names)}" if names else "no model was loaded"))
-    return EXIT_OK
+    results = unload_in_use(paths.data_dir())
+    if not results:
+        print("no thread uses a model server: nothing to unload")
+    for result in results:
+        if result.failed:
+            error(one_line(result.line), EXIT_FAIL)
+        else:
+            print(one_line(result.line))
+    return EXIT_FAIL if any(r.failed for r in results) else EXIT_OK

@@ -215,7 +215,11 @@ def _app_commands(sub: Subparsers) -> None:
         p = _command(sub, word, cmd_pause, help=f"{what} (kept across restarts)")
         p.set_defaults(paused=paused)
     _command(
-        sub, "unload-models", cmd_unload_models, needs_store=False, help="free the model server's memory now (Ollama)"
+        sub,
+        "unload-models",
+        cmd_unload_models,
+        needs_store=False,
+        help="free the memory of the model servers the threads use (Ollama unloads; others are said to keep theirs)",
     )
     _command(sub, "quit", cmd_quit, needs_store=False, help="ask the running tray app to quit")
 

@@ -248,21 +248,17 @@ class TrayApp(QObject):
         self.scheduler.run_heartbeat_now(thread_id)
 
     def unload_models(self) -> None:
-        """The tray's "Unload models now": off the GUI thread; says what was freed (or why not)."""
-
-        def work(_task: object) -> tuple[str, list[str]]:
-            llm = wiring.llm_for(self.data_dir)  # its own short-lived connection, off the GUI thread
-            return llm.host, llm.unload_all()
+        """The tray's "Unload models now", for the servers the threads use (llm/unload.py), off the GUI thread."""
+        from ..llm.unload import Unloaded, summary
 
         def done(result: object) -> None:
-            host, names = cast(tuple[str, list[str]], result)
-            title, body = ("Models unloaded", ", ".join(names)) if names else ("No model was loaded", "nothing to free")
-            self.notifier.show(Notice(title, f"Ollama at {host}: {body}"))
+            title, body, critical = summary(cast(list[Unloaded], result))
+            self.notifier.show(Notice(title, body, critical=critical))
 
         def failed(message: str) -> None:
             self.notifier.show(Notice("Could not unload the models", message, critical=True))
 
-        self._tasks.start(work, done, failed)
+        self._tasks.start(lambda _task: wiring.unload_in_use(self.data_dir, self.key_cache), done, failed)
 
     def toggle_pause(self) -> None:
         if self.scheduler.state.paused:

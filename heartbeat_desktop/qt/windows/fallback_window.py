@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushBu
 from ...core.scheduler_state import SchedulerState
 from ..icons import app_icon
 from ..plain_text import plain_label
-from ..tray_menu import WINDOW_ITEMS, TrayActions, status_line
+from ..tray_menu import UNLOAD_TIP, WINDOW_ITEMS, TrayActions, status_line
 
 
 class FallbackWindow(QWidget):
@@ -50,7 +50,7 @@ class FallbackWindow(QWidget):
         if actions.unload_models is not None:  # as in the tray menu (#27 item 8: it was missing here)
             unload = actions.unload_models
             self.unload_button = QPushButton("&Unload models now")
-            self.unload_button.setToolTip("Ask Ollama to free the memory its loaded models use")
+            self.unload_button.setToolTip(UNLOAD_TIP)
             self.unload_button.clicked.connect(lambda: unload())
             layout.addWidget(self.unload_button)
         for key, label in WINDOW_ITEMS:

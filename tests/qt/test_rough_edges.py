@@ -1,0 +1,136 @@
+"""Issue "rough edges", found by a user who lived with the app: the real app (offscreen), a real store, the
+loopback Ollama-protocol server and a loopback OpenAI-compatible server that answers as llama.cpp's does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from heartbeat_desktop.core.notify import Notice
+from heartbeat_desktop.qt.app import TrayApp
+from heartbeat_desktop.qt.icons import TrayState
+from heartbeat_desktop.qt.tray_wait import TrayWait
+from heartbeat_desktop.qt.windows.editor_window import EditorWindow
+from heartbeat_desktop.store import SqliteStore
+from tests.conftest import GOOD_MD, REPO
+from tests.support.ollama_server import OllamaServer
+from tests.support.provider_servers import ProviderServer
+
+
+@pytest.fixture
+def app_env(data_dir: Path, ollama: OllamaServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv("OLLAMA_HOST", ollama.url)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    (data_dir / "HEARTBEAT.md").write_text(GOOD_MD, encoding="utf-8")
+    return data_dir
+
+
+def _started(qtbot, data_dir: Path, **kw: object) -> TrayApp:
+    app = TrayApp(QApplication.instance(), data_dir, tray_wait_s=0, **kw)
+    assert app.start()
+    qtbot.waitUntil(lambda: app.scheduler.state.started, timeout=5000)
+    return app
+
+
+def _stop(app: TrayApp) -> None:
+    app.scheduler.stop()
+    app.instance.close()
+    app.signals.close()
+    app.notifier.close()
+    if app.fallback is not None:
+        app.fallback.close()
+    for window in QApplication.topLevelWidgets():
+        window.close()
+
+
+@pytest.fixture
+def tray_app(qtbot, app_env: Path) -> Iterator[TrayApp]:
+    app = _started(qtbot, app_env)
+    yield app
+    _stop(app)
+
+
+def _cli(data_dir: Path, *args: str, host: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "HEARTBEAT_DATA_DIR": str(data_dir), "OLLAMA_HOST": host}
+    env.pop("LOG_LEVEL", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "heartbeat_desktop", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+# ------------------------------------------------------------------ 1. Unload models now
+def test_unload_models_acts_only_on_the_servers_the_threads_use(
+    qtbot, data_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every thread on a llama.cpp server, no Ollama anywhere: the button said "Could not unload the models —
+    cannot reach Ollama". Now it names that server and says what to do, and never mentions Ollama."""
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # nothing there, and no thread uses it
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    (data_dir / "HEARTBEAT.md").write_text(GOOD_MD, encoding="utf-8")
+    server = ProviderServer("openai", key=None, models=("smollm2",), owned_by="llamacpp")
+    store = SqliteStore(data_dir / "heartbeat.db")
+    try:
+        store.providers.save("llamacpp", "openai", server.base_url)
+        for thread in store.threads.list():
+            store.threads.set_config(thread.id, thread.config.with_updates(model="llamacpp:smollm2"))
+    finally:
+        store.close()
+    app = _started(qtbot, data_dir)
+    shown: list[Notice] = []
+    app.notifier.shown.connect(shown.append)
+    try:
+        qtbot.waitUntil(lambda: app.health.reachable is True, timeout=10000)
+        app.unload_models()
+        qtbot.waitUntil(lambda: bool(shown), timeout=10000)
+        [notice] = shown
+        port = server.base_url.split(":")[-1].split("/")[0]
+        assert notice.body == f"llama.cpp server on :{port} keeps its model loaded; stop the server to free its memory"
+        assert notice.title == "Nothing was unloaded" and not notice.critical
+        assert "Ollama" not in notice.title + notice.body
+        server.stop()  # a server that is not running holds nothing, and is said so
+        app.unload_models()
+        qtbot.waitUntil(lambda: len(shown) == 2, timeout=10000)
+        assert shown[1].body == f"llamacpp at {server.base_url} is not running, so it holds no model"
+        assert "Ollama" not in shown[1].title + shown[1].body and not shown[1].critical
+    finally:
+        server.stop()
+        _stop(app)
+
+
+def test_unload_models_frees_ollama_and_names_the_server_that_keeps_its_model(
+    qtbot, tray_app: TrayApp, ollama: OllamaServer
+) -> None:
+    """A thread on Ollama and one on a llama.cpp server: Ollama unloads (keep_alive 0), the other is named."""
+    server = ProviderServer("openai", key=None, models=("smollm2",), owned_by="llamacpp")
+    try:
+        store = tray_app.gui_store
+        store.providers.save("llamacpp", "openai", server.base_url)
+        store.threads.create("local", "Local")
+        store.threads.set_config("local", store.threads.get("local").config.with_updates(model="llamacpp:smollm2"))
+        ollama.loaded.add("qwen3:4b")
+        shown: list[Notice] = []
+        tray_app.notifier.shown.connect(shown.append)
+        tray_app.unload_models()
+        qtbot.waitUntil(lambda: bool(shown), timeout=10000)
+        port = server.base_url.split(":")[-1].split("/")[0]
+        assert shown[0].title == "Models unloaded" and ollama.loaded == set(), shown[0].body
+        assert shown[0].body.splitlines() == [
+            f"Ollama at {ollama.url}: unloaded qwen3:4b",
+            f"llama.cpp server on :{port} keeps its model loaded; stop the server to free its memory",
+        ]
+    finally:
+        server.stop()

@@ -22,7 +22,7 @@ from .. import __version__, paths, wiring
 from ..autostart import Autostart
 from ..core import clock as sim_clock
 from ..core.models import RunRecord
-from ..core.notify import Notice, notice_for
+from ..core.notify import Notice, failure_key, notice_for
 from ..core.ports import StoreError
 from ..core.presence import PresenceSource, Switchable
 from ..core.present import scheduler_status
@@ -236,6 +236,7 @@ class TrayApp(QObject):
         self.scheduler.stop()
         self.local_api.stop()
         self.notifier.close()
+        self.notifier.wait_closed(2.0)  # its notifications come down before the process ends
         self.instance.close()
         self.tray.icon.hide()
         self.signals.close()
@@ -395,8 +396,10 @@ class TrayApp(QObject):
         self._recheck_listeners()  # cheap (one isListening()); see the menu's aboutToShow above
         if run.error_kind == "unreachable":  # the health check's one notification says it, not each run
             self.health.report_unreachable(run.model, run.reason)
-        elif run.status == "ok" and self.health.reachable is False:
-            self.health.check()
+        elif run.status == "ok":
+            self.notifier.withdraw(failure_key(run.thread_id))  # its last failure is over
+            if self.health.reachable is False:
+                self.health.check()
         entry = self.scheduler.state.thread(run.thread_id)
         if entry is None:
             return

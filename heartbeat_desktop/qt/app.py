@@ -394,6 +394,8 @@ class TrayApp(QObject):
             self.tray.set_error(CRASH, None)
             self.notifier.withdraw("crash")
         self._recheck_listeners()  # cheap (one isListening()); see the menu's aboutToShow above
+        if run.dry_run:  # a question (run-now --dry-run), not a heartbeat: never the app's health or icon
+            return
         if run.error_kind == "unreachable":  # the health check's one notification says it, not each run
             self.health.report_unreachable(run.model, run.reason)
         elif run.status == "ok":

@@ -134,3 +134,22 @@ def test_unload_models_frees_ollama_and_names_the_server_that_keeps_its_model(
         ]
     finally:
         server.stop()
+
+
+# ------------------------------------------------------------------ 3. dry runs and the icon
+def test_a_dry_run_with_the_server_down_leaves_the_icon_alone(qtbot, tray_app: TrayApp, ollama: OllamaServer) -> None:
+    """A dry run (run-now --dry-run through the app) is a question: with the server down it turned the icon red."""
+    qtbot.waitUntil(lambda: tray_app.health.reachable is True, timeout=5000)
+    finished: list[object] = []
+    tray_app.scheduler.run_finished.connect(finished.append)
+    ollama.stop()
+    tray_app.scheduler.run_heartbeat_now("default", dry_run=True)
+    qtbot.waitUntil(lambda: bool(finished), timeout=15000)
+    assert finished[0].dry_run and finished[0].error_kind == "unreachable"
+    qtbot.waitUntil(lambda: not tray_app.scheduler.state.in_flight, timeout=5000)
+    qtbot.wait(300)  # a health change would be on its way by now
+    assert tray_app.health.reachable is True and tray_app.tray.error is None
+    assert tray_app.tray.current is TrayState.IDLE
+    tray_app.scheduler.run_heartbeat_now("default")  # a real run-now does say the server is down
+    qtbot.waitUntil(lambda: tray_app.tray.current is TrayState.ERROR, timeout=15000)
+    assert "cannot reach Ollama" in str(tray_app.tray.error)

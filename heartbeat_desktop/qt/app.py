@@ -42,6 +42,7 @@ from .services.scheduler import HeartbeatScheduler, SchedulerState
 from .services.single_instance import InstanceServer
 from .services.tasks import Tasks
 from .tray import CRASH, HEALTH, TrayController
+from .tray_home import TrayHome
 from .tray_menu import TrayActions, TrayMenu
 from .tray_wait import BY_HAND_WAIT_S, TrayWait
 from .window_manager import WindowManager
@@ -69,10 +70,12 @@ class TrayApp(QObject):
         dnd: PresenceSource | bool | None = True,
         lock: InstanceLock | None = None,
         icon: QSystemTrayIcon | None = None,
+        tray_available: Callable[[], bool] | None = None,
     ) -> None:
         """`presence` and `dnd`: where "is the user here / is Do Not Disturb on" come from — True for the
         desktop's own services (presence/), None for nowhere (never deferred, never held), or a source.
-        `lock` and `icon`: what the launch already took and showed before importing the app (qt/launch.py)."""
+        `lock` and `icon`: what the launch already took and showed before importing the app (qt/launch.py).
+        `tray_available`: whether there is a system tray now (Qt's answer unless given: tests drive it)."""
         super().__init__()
         self.app = app
         self.data_dir = data_dir
@@ -80,7 +83,6 @@ class TrayApp(QObject):
         dnd_source = notification_presence() if dnd is True else (dnd or None)
         self.hold_during_dnd = True  # the app setting, read at start and whenever settings change
         self.autostart = Autostart()
-        self.fallback: FallbackWindow | None = None
         self._quitting = False
         self.db_path = db_path = paths.db_file(data_dir)
         if not db_path.exists():  # the very first start only (as the launch's open_store)
@@ -102,9 +104,11 @@ class TrayApp(QObject):
         open_setup, withdraw = partial(self.open_window, "setup"), partial(self.notifier.withdraw, "health")
         self.first_run = FirstRunOffer(data_dir, open_setup, withdraw, self._on_health, self)  # once
         self._connect()
-        self.tray_wait = TrayWait(BY_HAND_WAIT_S if tray_wait_s is None else tray_wait_s, parent=self)
-        self.tray_wait.found.connect(self._tray_found)
-        self.tray_wait.missing.connect(self._tray_missing)
+        self.tray_home = TrayHome(self.tray, self.actions, lambda: self.scheduler.state, self)
+        wait_s = BY_HAND_WAIT_S if tray_wait_s is None else tray_wait_s
+        self.tray_wait = TrayWait(wait_s, tray_available or QSystemTrayIcon.isSystemTrayAvailable, self)
+        self.tray_wait.found.connect(self.tray_home.tray_found)
+        self.tray_wait.missing.connect(self.tray_home.tray_missing)
         self.signals = SignalWatcher(lambda _sig: self.quit(), parent=self)
         install_excepthook(lambda title, body: self.notifier.show(Notice(title, body, critical=True)))
 
@@ -200,28 +204,14 @@ class TrayApp(QObject):
         self.first_run.check()
         self.configure_api()
         self.tray_wait.start()
+        self.tray_wait.watch_bus()  # a tray that goes later (the panel crashed): the window then (#28)
         log.info("Heartbeat Desktop %s started (data in %s)", __version__, self.data_dir)
         return True
 
-    @Slot()
-    def _tray_found(self) -> None:
-        """A tray is there (at once, or late: the panel came after us at login): the icon, and no fallback."""
-        shown_early = self.tray.icon.isVisible()  # by the launch, while the rest was imported
-        self.tray.icon.show()
-        log.info("Tray ready" if shown_early else "Tray icon shown")
-        if self.fallback is not None:  # put away without a word: the icon is where the user looks now
-            self.fallback.hide()
-            self.fallback.deleteLater()
-            self.fallback = None
-            log.info("Fallback window put away: the tray is there now")
-
-    @Slot()
-    def _tray_missing(self) -> None:
-        from .windows.fallback_window import FallbackWindow
-
-        self.fallback = FallbackWindow(self.actions)
-        self.fallback.update_state(self.scheduler.state, self.tray.error)
-        self.fallback.show()
+    @property
+    def fallback(self) -> FallbackWindow | None:
+        """The window standing in for a tray that is not there (tray_home.py)."""
+        return self.tray_home.window
 
     @Slot()
     def quit(self) -> None:
@@ -336,10 +326,7 @@ class TrayApp(QObject):
             log.warning("Could not read settings: %s", exc)
 
     def raise_ui(self) -> None:
-        if self.fallback is not None:
-            self.fallback.show()
-            self.fallback.raise_()
-            self.fallback.activateWindow()
+        if self.tray_home.raise_window():
             return
         if QSystemTrayIcon.supportsMessages():
             self.tray.icon.showMessage(
@@ -373,8 +360,7 @@ class TrayApp(QObject):
     @Slot(object)
     def _on_state(self, state: SchedulerState) -> None:
         self.tray.update(state)
-        if self.fallback is not None:
-            self.fallback.update_state(state, self.tray.error)
+        self.tray_home.update(state, self.tray.error)
 
     @Slot(str, str)
     def _on_run_crashed(self, thread_id: str, why: str) -> None:
@@ -394,6 +380,7 @@ class TrayApp(QObject):
             self.tray.set_error(CRASH, None)
             self.notifier.withdraw("crash")
         self._recheck_listeners()  # cheap (one isListening()); see the menu's aboutToShow above
+        self.tray_wait.recheck()  # awake anyway: is the tray still there? (one call while it is)
         if run.dry_run:  # a question (run-now --dry-run), not a heartbeat: never the app's health or icon
             return
         if run.error_kind == "unreachable":  # the health check's one notification says it, not each run

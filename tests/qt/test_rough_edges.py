@@ -153,3 +153,86 @@ def test_a_dry_run_with_the_server_down_leaves_the_icon_alone(qtbot, tray_app: T
     tray_app.scheduler.run_heartbeat_now("default")  # a real run-now does say the server is down
     qtbot.waitUntil(lambda: tray_app.tray.current is TrayState.ERROR, timeout=15000)
     assert "cannot reach Ollama" in str(tray_app.tray.error)
+
+
+# ------------------------------------------------------------------ 4. a tray that goes away
+def test_the_tray_watch_says_missing_after_a_loss_and_found_when_it_is_back(qtbot) -> None:
+    tray = {"up": True}
+    said: list[str] = []
+    watch = TrayWait(0, lambda: tray["up"], grace_s=0.3, poll_ms=50, late_poll_ms=100)
+    watch.found.connect(lambda: said.append("found"))
+    watch.missing.connect(lambda: said.append("missing"))
+    watch.start()
+    assert said == ["found"] and not watch.waiting  # a desktop with a tray: nothing polls
+    watch.recheck()
+    assert said == ["found"] and not watch.waiting  # still there: nothing
+    tray["up"] = False
+    watch.recheck()
+    qtbot.wait(150)
+    assert said == ["found"]  # a panel restarting gets its grace
+    tray["up"] = True
+    qtbot.waitUntil(lambda: said == ["found", "found"], timeout=2000)  # back within it: no window at all
+    tray["up"] = False
+    watch.recheck()
+    qtbot.waitUntil(lambda: said == ["found", "found", "missing"], timeout=2000)
+    assert watch.waiting  # looking for its return
+    tray["up"] = True
+    qtbot.waitUntil(lambda: said[-1] == "found", timeout=2000)
+    assert said == ["found", "found", "missing", "found"] and not watch.waiting
+
+
+def test_a_tray_that_goes_brings_the_window_and_its_return_the_icon(qtbot, app_env: Path, ollama: OllamaServer) -> None:
+    tray = {"up": True}
+    app = _started(qtbot, app_env, tray_available=lambda: tray["up"])
+    try:
+        assert app.fallback is None
+        app.tray_wait.grace_s, app.tray_wait.poll_ms, app.tray_wait.late_poll_ms = 0.2, 50, 100
+        tray["up"] = False  # the panel crashed; the app learns it when it is next awake: after a heartbeat
+        finished: list[object] = []
+        app.scheduler.run_finished.connect(finished.append)
+        app.scheduler.run_heartbeat_now("default")
+        qtbot.waitUntil(lambda: bool(finished), timeout=15000)
+        qtbot.waitUntil(lambda: app.fallback is not None and app.fallback.isVisible(), timeout=3000)
+        texts = " ".join(label.text() for label in app.fallback.findChildren(type(app.fallback.status)))
+        assert "The system tray went away" in texts
+        qtbot.waitUntil(lambda: app.fallback.threads.count() == 1, timeout=3000)  # the same controls
+        tray["up"] = True  # the panel is back
+        qtbot.waitUntil(lambda: app.fallback is None, timeout=3000)
+        assert app.tray.icon.isVisible()
+    finally:
+        _stop(app)
+
+
+def test_the_tray_watch_hears_the_status_notifier_watcher_leave_and_come_back(qtbot, tmp_path: Path) -> None:
+    """No polling while the tray is there: the watcher's bus name leaving is what makes the app look (a panel
+    that crashed), and its return what brings the icon back before the next slow look."""
+    from jeepney.bus_messages import message_bus
+    from jeepney.io.blocking import open_dbus_connection
+
+    from heartbeat_desktop.qt.tray_wait import WATCHER
+    from tests.support.xserver import require_tools, start_bus, stop
+
+    require_tools(("dbus-daemon",))
+    procs: list[subprocess.Popen] = []
+    try:
+        address = start_bus(procs)
+        panel = open_dbus_connection(address)
+        assert panel.send_and_get_reply(message_bus.RequestName(WATCHER, 4)).body[0] == 1
+        tray = {"up": True}
+        said: list[str] = []
+        watch = TrayWait(0, lambda: tray["up"], grace_s=0.2, poll_ms=50, late_poll_ms=60_000)
+        watch.found.connect(lambda: said.append("found"))
+        watch.missing.connect(lambda: said.append("missing"))
+        watch.start()
+        watch.watch_bus(address)
+        assert said == ["found"] and not watch.waiting
+        tray["up"] = False
+        panel.close()  # the panel crashed: its name leaves the bus
+        qtbot.waitUntil(lambda: said == ["found", "missing"], timeout=5000)
+        tray["up"] = True
+        panel = open_dbus_connection(address)  # restarted: the name is back, long before the next 60 s look
+        assert panel.send_and_get_reply(message_bus.RequestName(WATCHER, 4)).body[0] == 1
+        qtbot.waitUntil(lambda: said == ["found", "missing", "found"], timeout=5000)
+        panel.close()
+    finally:
+        stop(procs)

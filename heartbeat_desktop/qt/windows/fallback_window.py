@@ -13,17 +13,21 @@ from ..tray_menu import UNLOAD_TIP, WINDOW_ITEMS, TrayActions, status_line
 
 
 class FallbackWindow(QWidget):
-    def __init__(self, actions: TrayActions) -> None:
+    def __init__(self, actions: TrayActions, *, tray_lost: bool = False) -> None:
+        """`tray_lost`: there was a tray, and it went (the panel crashed or restarts): said so, not "none found"."""
         super().__init__()
         self.setWindowTitle("Heartbeat Desktop")
         self.setWindowIcon(app_icon())
         self.setMinimumWidth(380)
         self._quit = actions.quit_app
         layout = QVBoxLayout(self)
-        notice = QLabel(
-            "No system tray was found on this desktop, so Heartbeat Desktop shows its controls here. "
-            "Heartbeats keep running while this window is open or minimised; closing it quits the app."
+        why = (
+            "The system tray went away (the panel stopped or is restarting), so Heartbeat Desktop shows its "
+            "controls here until it is back."
+            if tray_lost
+            else "No system tray was found on this desktop, so Heartbeat Desktop shows its controls here."
         )
+        notice = QLabel(f"{why} Heartbeats keep running while this window is open or minimised; closing it quits.")
         notice.setWordWrap(True)
         layout.addWidget(notice)
         self.status = plain_label()

@@ -21,6 +21,8 @@ from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, ask_running_app, error
 if TYPE_CHECKING:
     from ..store import SqliteStore
 
+QUIT_ANSWER_S = 10.0  # the app answers a quit on its GUI thread's next turn; one busy a moment is waited for
+
 
 def no_display(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> bool:
     """On Linux and the BSDs a window needs an X or Wayland session; without one Qt aborts the process
@@ -101,12 +103,25 @@ def cmd_close(_store: None, args: argparse.Namespace) -> int:
 
 
 def cmd_quit(_store: None, args: argparse.Namespace) -> int:
-    """Ask the running app (for this data dir) to quit cleanly; no app running is not an error."""
-    reply = ask_running_app(Request(Verb.QUIT))  # AppNotAnswering: the lock says it runs, its socket is being re-made
+    """Ask the running app (for this data dir) to quit cleanly; no app running is not an error. The app answers
+    once it has decided: a window with unsaved work (the HEARTBEAT.md editor) keeps it running, and this says
+    so and exits 1 (it used to print "asked … to quit" while the app stayed, its editor asking to save)."""
+    discard = bool(args.discard)
+    # AppNotAnswering: the lock says it runs, its socket is being re-made
+    reply = ask_running_app(Request(Verb.QUIT, discard=discard), timeout_s=QUIT_ANSWER_S)
     if reply is None:
         print("Heartbeat Desktop is not running")
         return EXIT_OK
-    print(f"asked Heartbeat Desktop (pid {reply.get('pid')}) to quit")
+    if reply.get("unsaved"):
+        return error(
+            f"The app did not quit: {reply.get('error')} — save or discard them, or run `heartbeat-desktop quit "
+            "--discard`",
+            EXIT_FAIL,
+        )
+    if not reply.get("ok"):
+        return error(str(reply.get("error", "the running app refused to quit")), EXIT_FAIL)
+    dropped = " (its unsaved editor text dropped)" if discard else ""
+    print(f"Heartbeat Desktop (pid {reply.get('pid')}) is quitting{dropped}")
     return EXIT_OK
 
 

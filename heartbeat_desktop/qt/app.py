@@ -156,6 +156,7 @@ class TrayApp(QObject):
                 raise_ui=self.raise_ui,
                 unload_models=self.unload_models,
                 quit=self.quit,
+                quit_blocker=self.window_manager.quit_blocker,
             ),
             self,
         )

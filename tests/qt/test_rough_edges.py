@@ -203,6 +203,58 @@ def test_a_tray_that_goes_brings_the_window_and_its_return_the_icon(qtbot, app_e
         _stop(app)
 
 
+# ------------------------------------------------------------------ 5. quit with unsaved editor text
+def test_quit_with_unsaved_editor_text_says_the_app_stayed_and_discard_quits(
+    qtbot, tray_app: TrayApp, ollama: OllamaServer
+) -> None:
+    """`quit` printed "asked Heartbeat Desktop to quit" while the editor's Save dialog kept the app running."""
+    editor = tray_app.open_window("editor")
+    assert isinstance(editor, EditorWindow)
+    qtbot.waitUntil(lambda: not editor.loading and editor.text.toPlainText() != "", timeout=5000)
+    on_disk = (tray_app.data_dir / "HEARTBEAT.md").read_text(encoding="utf-8")
+    editor.text.setPlainText(on_disk + "\n- a line not saved yet\n")
+    dialogs: list[str] = []  # a Save dialog is not the answer (it was, and blocked the test like the user)
+
+    def dismiss() -> None:
+        box = QApplication.activeModalWidget()
+        if box is not None:
+            dialogs.append(box.windowTitle())
+            box.close()
+
+    watch = QTimer()
+    watch.timeout.connect(dismiss)
+    watch.start(100)
+    proc = _cli(tray_app.data_dir, "quit", host=ollama.url)
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=20000)
+    out, err = proc.communicate()
+    assert proc.returncode == 1 and out == "", (out, err)
+    assert err.strip() == (
+        "heartbeat-desktop: error: The app did not quit: the HEARTBEAT.md editor has unsaved changes — save or "
+        "discard them, or run `heartbeat-desktop quit --discard`"
+    )
+    qtbot.wait(200)
+    assert not tray_app._quitting and editor.isVisible() and editor.modified  # nothing lost
+    assert dialogs == []  # and nothing asked: the command line said what to do
+    proc = _cli(tray_app.data_dir, "quit", "--discard", host=ollama.url)
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=20000)
+    out, err = proc.communicate()
+    assert proc.returncode == 0 and "is quitting" in out, (out, err)
+    qtbot.waitUntil(lambda: tray_app._quitting and not tray_app.scheduler.is_running, timeout=5000)
+    assert (tray_app.data_dir / "HEARTBEAT.md").read_text(encoding="utf-8") == on_disk  # dropped, not saved
+
+
+def test_quit_help_documents_discard(data_dir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "heartbeat_desktop", "quit", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "HEARTBEAT_DATA_DIR": str(data_dir)},
+        timeout=60,
+    )
+    assert result.returncode == 0 and "--discard" in result.stdout and "unsaved changes" in result.stdout
+
+
 def test_the_tray_watch_hears_the_status_notifier_watcher_leave_and_come_back(qtbot, tmp_path: Path) -> None:
     """No polling while the tray is there: the watcher's bus name leaving is what makes the app look (a panel
     that crashed), and its return what brings the icon back before the next slow look."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from . import paths
 from .core.app_settings import keep_alive_value
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .core.runner import HeartbeatRunner
     from .llm import OllamaClient
     from .llm.router import ModelRouter
+    from .llm.unload import Unloaded
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,22 @@ def health_targets(data_dir: Path) -> list[HealthTarget]:
         models = [t.config.model or default for t in store.threads.list() if t.config.enabled]
         host = resolve_host(store.settings.app().ollama_host)
         return health_targets_of(models, store.providers.list(), host, store.providers.removed())
+
+
+def unload_in_use(data_dir: Path, keys: KeyCache | None = None) -> list[Unloaded]:
+    """ "Unload models now" for the servers the threads use (each thread's model, or the default it falls back
+    to): each Ollama frees its models, every other server is said to keep its own (llm/unload.py). Network
+    and keyring work: call it off the GUI thread."""
+    from .llm.hosts import resolve_host
+    from .llm.unload import Unloader, unload
+
+    with SqliteStore.worker(paths.db_file(data_dir)) as store:
+        default = store.settings.app().default_model
+        models = [t.config.model or default for t in store.threads.list()]
+        host = resolve_host(store.settings.app().ollama_host)
+        targets = health_targets_of(models, store.providers.list(), host, store.providers.removed())
+        router = make_router(store, data_dir, keys)  # reads the store as it goes (keys): used inside
+        return unload(targets, lambda target: cast("Unloader", router.client_for(target.provider)))
 
 
 def probe_target(target: HealthTarget) -> str:

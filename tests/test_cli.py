@@ -535,6 +535,33 @@ def test_pause_resume_and_unload_without_a_running_app(data_dir: Path, ollama: O
     assert result.returncode == 1 and result.stderr.startswith("heartbeat-desktop: error:")
 
 
+def test_unload_models_says_per_server_what_it_did_and_never_mentions_an_unused_ollama(
+    data_dir: Path, ollama: OllamaServer
+) -> None:
+    """Issue "rough edges" item 1: with every thread on a llama.cpp server and no Ollama, `unload-models` failed
+    with "cannot reach Ollama". Only the servers the threads use are acted on, each said in its own line."""
+    from tests.support.provider_servers import ProviderServer
+
+    server = ProviderServer("openai", key=None, models=("smollm2",), owned_by="llamacpp")
+    port = server.base_url.split(":")[-1].split("/")[0]
+    keeps = f"llama.cpp server on :{port} keeps its model loaded; stop the server to free its memory"
+    try:
+        added = cli(data_dir, "provider", "add", "llamacpp", "--kind", "openai", "--url", server.base_url)
+        assert added.returncode == 0
+        assert cli(data_dir, "threads", "add", "local").returncode == 0
+        assert cli(data_dir, "config", "set", "--thread", "local", "model", "llamacpp:smollm2").returncode == 0
+        ollama.loaded.add("qwen3:4b")
+        result = cli(data_dir, "unload-models", host=ollama.url)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == [f"Ollama at {ollama.url}: unloaded qwen3:4b", keeps]
+        assert ollama.loaded == set()
+        assert cli(data_dir, "config", "set", "--thread", "default", "model", "llamacpp:smollm2").returncode == 0
+        result = cli(data_dir, "unload-models")  # no Ollama at all (nothing listens on port 9), and none used
+        assert result.returncode == 0 and result.stdout.splitlines() == [keeps] and result.stderr == "", result
+    finally:
+        server.stop()
+
+
 def test_a_providers_models_are_named_and_a_typo_in_its_name_is_caught(data_dir: Path) -> None:
     """#24: `provider test` said "1 models" without naming them, and `config set model lama:smollm2` (a
     typo of provider llama) was accepted and routed to Ollama."""

@@ -21,6 +21,8 @@ from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, ask_running_app, error
 if TYPE_CHECKING:
     from ..store import SqliteStore
 
+QUIT_ANSWER_S = 10.0  # the app answers a quit on its GUI thread's next turn; one busy a moment is waited for
+
 
 def no_display(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> bool:
     """On Linux and the BSDs a window needs an X or Wayland session; without one Qt aborts the process
@@ -101,12 +103,25 @@ def cmd_close(_store: None, args: argparse.Namespace) -> int:
 
 
 def cmd_quit(_store: None, args: argparse.Namespace) -> int:
-    """Ask the running app (for this data dir) to quit cleanly; no app running is not an error."""
-    reply = ask_running_app(Request(Verb.QUIT))  # AppNotAnswering: the lock says it runs, its socket is being re-made
+    """Ask the running app (for this data dir) to quit cleanly; no app running is not an error. The app answers
+    once it has decided: a window with unsaved work (the HEARTBEAT.md editor) keeps it running, and this says
+    so and exits 1 (it used to print "asked … to quit" while the app stayed, its editor asking to save)."""
+    discard = bool(args.discard)
+    # AppNotAnswering: the lock says it runs, its socket is being re-made
+    reply = ask_running_app(Request(Verb.QUIT, discard=discard), timeout_s=QUIT_ANSWER_S)
     if reply is None:
         print("Heartbeat Desktop is not running")
         return EXIT_OK
-    print(f"asked Heartbeat Desktop (pid {reply.get('pid')}) to quit")
+    if reply.get("unsaved"):
+        return error(
+            f"The app did not quit: {reply.get('error')} — save or discard them, or run `heartbeat-desktop quit "
+            "--discard`",
+            EXIT_FAIL,
+        )
+    if not reply.get("ok"):
+        return error(str(reply.get("error", "the running app refused to quit")), EXIT_FAIL)
+    dropped = " (its unsaved editor text dropped)" if discard else ""
+    print(f"Heartbeat Desktop (pid {reply.get('pid')}) is quitting{dropped}")
     return EXIT_OK
 
 
@@ -128,17 +143,25 @@ def cmd_pause(store: SqliteStore, args: argparse.Namespace) -> int:
 
 
 def cmd_unload_models(_store: None, args: argparse.Namespace) -> int:
-    """Free the model server's memory now. The running app does it when there is one (its notification says
-    what was freed); otherwise this process asks Ollama itself and says so."""
+    """Free what the model servers the threads use hold, now. The running app does it when there is one (its
+    notification says what was freed); otherwise this process does, and says per server what happened: each
+    Ollama unloads, any other server is said to keep its model (llm/unload.py). Exit 1 when an Ollama in use
+    could not be asked."""
     reply = ask_running_app(Request(Verb.UNLOAD_MODELS))
     if reply is not None:
         if not reply.get("ok"):
             return error(str(reply.get("error", "the running app refused")), EXIT_FAIL)
         print("asked Heartbeat Desktop to unload the models; its notification says what was freed")
         return EXIT_OK
-    from ..wiring import llm_for
+    from ..core.terminal import one_line
+    from ..wiring import unload_in_use
 
-    llm = llm_for(paths.data_dir())
-    names = llm.unload_all()  # an LLMError is the command's failure: one line, exit 1
-    print(f"Ollama at {llm.host}: " + (f"unloaded {', '.join(names)}" if names else "no model was loaded"))
-    return EXIT_OK
+    results = unload_in_use(paths.data_dir())
+    if not results:
+        print("no thread uses a model server: nothing to unload")
+    for result in results:
+        if result.failed:
+            error(one_line(result.line), EXIT_FAIL)
+        else:
+            print(one_line(result.line))
+    return EXIT_FAIL if any(r.failed for r in results) else EXIT_OK

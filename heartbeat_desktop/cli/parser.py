@@ -221,9 +221,25 @@ def _app_commands(sub: Subparsers) -> None:
         p = _command(sub, word, cmd_pause, help=f"{what} (kept across restarts)")
         p.set_defaults(paused=paused)
     _command(
-        sub, "unload-models", cmd_unload_models, needs_store=False, help="free the model server's memory now (Ollama)"
+        sub,
+        "unload-models",
+        cmd_unload_models,
+        needs_store=False,
+        help="free the memory of the model servers the threads use (Ollama unloads; others are said to keep theirs)",
     )
-    _command(sub, "quit", cmd_quit, needs_store=False, help="ask the running tray app to quit")
+    p = _command(
+        sub,
+        "quit",
+        cmd_quit,
+        needs_store=False,
+        help="ask the running tray app to quit (exit 1 when it stays: its HEARTBEAT.md editor has unsaved changes)",
+        description="Ask the running tray app to quit, and say what it answered. While its HEARTBEAT.md editor has "
+        "unsaved changes the app stays (the editor is brought forward) and this exits 1; save or discard them "
+        "there, or use --discard.",
+    )
+    p.add_argument(
+        "--discard", action="store_true", help="quit even with unsaved changes in the HEARTBEAT.md editor (dropped)"
+    )
 
 
 def _decision_commands(sub: Subparsers) -> None:

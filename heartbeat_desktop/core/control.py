@@ -48,7 +48,7 @@ class Verb(StrEnum):
     CLOSE = "close"  # answers whether one was open
     RAISE = "raise"  # a second launch: show the user where the running app is
     UNLOAD_MODELS = "unload-models"  # free the model server's memory; the app's notification says what
-    QUIT = "quit"  # answered first, then the app quits
+    QUIT = "quit"  # answered first, then the app quits; refused (ok false, "unsaved") while a window has unsaved work
 
 
 class BadRequest(ValueError):
@@ -61,6 +61,7 @@ class Request:
     thread: str | None = None  # RUN_NOW
     dry_run: bool = False  # RUN_NOW
     window: str | None = None  # OPEN, CLOSE
+    discard: bool = False  # QUIT: drop the windows' unsaved work (the editor's text) instead of refusing
 
     def to_message(self) -> dict[str, Any]:
         """The socket's JSON for this request (the client adds the protocol version)."""
@@ -69,6 +70,8 @@ class Request:
             message.update(thread=self.thread, dry_run=self.dry_run)
         if self.window is not None:
             message["window"] = self.window
+        if self.discard:
+            message["discard"] = True
         return message
 
 
@@ -89,6 +92,8 @@ def parse_request(message: Mapping[str, Any]) -> Request:
         if window not in WINDOWS:
             raise BadRequest(f"no window {window!r}; one of {', '.join(WINDOWS)}")
         return Request(verb, window=str(window))
+    if verb is Verb.QUIT:
+        return Request(verb, discard=message.get("discard") is True)
     return Request(verb)
 
 
@@ -120,13 +125,23 @@ class AppControl(Protocol):
 
     def unload_models(self) -> None: ...
 
-    def quit(self) -> None: ...
+    def quit(self, discard: bool, done: Callable[[str | None], None]) -> None:
+        """Quit unless a window holds unsaved work: `done(None)` when the app is quitting (it quits after
+        that answer), `done(what is unsaved)` when it stays. `discard` drops that work and quits."""
+        ...
 
 
 def run_answer(result: RunRecord | RunRefused) -> Answer:
     if isinstance(result, RunRefused):
         return {"ok": False, "error": result.message, "refused": result.why.value}
     return {"ok": True, "run": result.to_dict()}
+
+
+def quit_answer(unsaved: str | None) -> Answer:
+    """A quit's answer: the process that is quitting, or why it stays (`unsaved`: what a quit would lose)."""
+    if unsaved is None:
+        return {"ok": True, "pid": os.getpid()}
+    return {"ok": False, "pid": os.getpid(), "error": unsaved, "unsaved": True}
 
 
 def perform(control: AppControl, request: Request, reply: Reply) -> str | None:
@@ -139,10 +154,10 @@ def perform(control: AppControl, request: Request, reply: Reply) -> str | None:
         control.close_window(str(request.window), lambda closed: reply({"ok": True, "closed": closed}))
     elif verb is Verb.STATUS:
         reply({"ok": True, "status": control.status()})
-    elif verb in (Verb.PING, Verb.QUIT):
+    elif verb is Verb.PING:
         reply({"ok": True, "pid": os.getpid()})
-        if verb is Verb.QUIT:  # after the answer: the client learns which process is quitting
-            control.quit()
+    elif verb is Verb.QUIT:  # answered before the app quits: the client learns which process is quitting
+        control.quit(request.discard, lambda unsaved: reply(quit_answer(unsaved)))
     else:
         _SIMPLE[verb](control, request)
         answer: Answer = {"ok": True}

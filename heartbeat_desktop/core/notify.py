@@ -53,6 +53,9 @@ class Notice:
     key: str | None = None
     # A failure whose condition ended while it was held (Do Not Disturb): still said, but as over (#27 item 4).
     over: bool = False
+    # A folded burst ("3 more heartbeats failed"): the keys of the failures in it ("" for one without a key).
+    # The notifier withdraws the burst once every one of them is over.
+    covers: tuple[str, ...] = ()
 
     @property
     def default_action(self) -> str:
@@ -82,6 +85,12 @@ WHAT_TO_DO = {
     "rejected_before": "The model repeated an answer you had rejected: nothing was written. Try another model.",
     "heartbeat_md": "Put HEARTBEAT.md back (Open HEARTBEAT.md offers the template), or fix its permissions.",
 }
+
+
+def failure_key(thread_id: str) -> str:
+    """The key of a thread's failure notice: the app withdraws it when that thread's next heartbeat succeeds
+    (found living with the app: "Heartbeat failed" stayed on screen all day after the server was back)."""
+    return f"failure:{thread_id}"
 
 
 def what_to_do(run: RunRecord) -> str:
@@ -129,6 +138,7 @@ def notice_for(run: RunRecord, config: HeartbeatConfig, thread_title: str | None
             # A missing or unreadable HEARTBEAT.md: a Retry fails the same way; the editor is where to fix it.
             actions=(EDIT, HISTORY) if run.error_kind == "heartbeat_md" else (RETRY, HISTORY),
             run_id=run.id,
+            key=failure_key(run.thread_id),
         )
     if run.status != "ok" or not run.decision:
         return None
@@ -186,7 +196,8 @@ def fold_failures(notices: list[Notice], more: bool = False) -> Notice:
     body = "\n".join(_start(r, 120) for r in reasons[:3])
     if len(reasons) > 3:
         body += f"\n… and {len(reasons) - 3} more"
-    return Notice(f"{len(notices)} {'more ' if more else ''}heartbeats failed", body, critical=True, actions=(HISTORY,))
+    title = f"{len(notices)} {'more ' if more else ''}heartbeats failed"
+    return Notice(title, body, critical=True, actions=(HISTORY,), covers=tuple(n.key or "" for n in notices))
 
 
 def ended(notice: Notice) -> Notice:

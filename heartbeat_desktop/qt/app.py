@@ -22,7 +22,7 @@ from .. import __version__, paths, wiring
 from ..autostart import Autostart
 from ..core import clock as sim_clock
 from ..core.models import RunRecord
-from ..core.notify import Notice, notice_for
+from ..core.notify import Notice, failure_key, notice_for
 from ..core.ports import StoreError
 from ..core.presence import PresenceSource, Switchable
 from ..core.present import scheduler_status
@@ -42,6 +42,7 @@ from .services.scheduler import HeartbeatScheduler, SchedulerState
 from .services.single_instance import InstanceServer
 from .services.tasks import Tasks
 from .tray import CRASH, HEALTH, TrayController
+from .tray_home import TrayHome
 from .tray_menu import TrayActions, TrayMenu
 from .tray_wait import BY_HAND_WAIT_S, TrayWait
 from .window_manager import WindowManager
@@ -69,10 +70,12 @@ class TrayApp(QObject):
         dnd: PresenceSource | bool | None = True,
         lock: InstanceLock | None = None,
         icon: QSystemTrayIcon | None = None,
+        tray_available: Callable[[], bool] | None = None,
     ) -> None:
         """`presence` and `dnd`: where "is the user here / is Do Not Disturb on" come from — True for the
         desktop's own services (presence/), None for nowhere (never deferred, never held), or a source.
-        `lock` and `icon`: what the launch already took and showed before importing the app (qt/launch.py)."""
+        `lock` and `icon`: what the launch already took and showed before importing the app (qt/launch.py).
+        `tray_available`: whether there is a system tray now (Qt's answer unless given: tests drive it)."""
         super().__init__()
         self.app = app
         self.data_dir = data_dir
@@ -80,7 +83,6 @@ class TrayApp(QObject):
         dnd_source = notification_presence() if dnd is True else (dnd or None)
         self.hold_during_dnd = True  # the app setting, read at start and whenever settings change
         self.autostart = Autostart()
-        self.fallback: FallbackWindow | None = None
         self._quitting = False
         self.db_path = db_path = paths.db_file(data_dir)
         if not db_path.exists():  # the very first start only (as the launch's open_store)
@@ -102,9 +104,11 @@ class TrayApp(QObject):
         open_setup, withdraw = partial(self.open_window, "setup"), partial(self.notifier.withdraw, "health")
         self.first_run = FirstRunOffer(data_dir, open_setup, withdraw, self._on_health, self)  # once
         self._connect()
-        self.tray_wait = TrayWait(BY_HAND_WAIT_S if tray_wait_s is None else tray_wait_s, parent=self)
-        self.tray_wait.found.connect(self._tray_found)
-        self.tray_wait.missing.connect(self._tray_missing)
+        self.tray_home = TrayHome(self.tray, self.actions, lambda: self.scheduler.state, self)
+        wait_s = BY_HAND_WAIT_S if tray_wait_s is None else tray_wait_s
+        self.tray_wait = TrayWait(wait_s, tray_available or QSystemTrayIcon.isSystemTrayAvailable, self)
+        self.tray_wait.found.connect(self.tray_home.tray_found)
+        self.tray_wait.missing.connect(self.tray_home.tray_missing)
         self.signals = SignalWatcher(lambda _sig: self.quit(), parent=self)
         install_excepthook(lambda title, body: self.notifier.show(Notice(title, body, critical=True)))
 
@@ -154,6 +158,7 @@ class TrayApp(QObject):
                 raise_ui=self.raise_ui,
                 unload_models=self.unload_models,
                 quit=self.quit,
+                quit_blocker=self.window_manager.quit_blocker,
             ),
             self,
         )
@@ -202,28 +207,14 @@ class TrayApp(QObject):
         self.first_run.check()
         self.configure_api()
         self.tray_wait.start()
+        self.tray_wait.watch_bus()  # a tray that goes later (the panel crashed): the window then (#28)
         log.info("Heartbeat Desktop %s started (data in %s)", __version__, self.data_dir)
         return True
 
-    @Slot()
-    def _tray_found(self) -> None:
-        """A tray is there (at once, or late: the panel came after us at login): the icon, and no fallback."""
-        shown_early = self.tray.icon.isVisible()  # by the launch, while the rest was imported
-        self.tray.icon.show()
-        log.info("Tray ready" if shown_early else "Tray icon shown")
-        if self.fallback is not None:  # put away without a word: the icon is where the user looks now
-            self.fallback.hide()
-            self.fallback.deleteLater()
-            self.fallback = None
-            log.info("Fallback window put away: the tray is there now")
-
-    @Slot()
-    def _tray_missing(self) -> None:
-        from .windows.fallback_window import FallbackWindow
-
-        self.fallback = FallbackWindow(self.actions)
-        self.fallback.update_state(self.scheduler.state, self.tray.error)
-        self.fallback.show()
+    @property
+    def fallback(self) -> FallbackWindow | None:
+        """The window standing in for a tray that is not there (tray_home.py)."""
+        return self.tray_home.window
 
     @Slot()
     def quit(self) -> None:
@@ -238,6 +229,7 @@ class TrayApp(QObject):
         self.scheduler.stop()
         self.local_api.stop()
         self.notifier.close()
+        self.notifier.wait_closed(2.0)  # its notifications come down before the process ends
         self.instance.close()
         self.tray.icon.hide()
         self.signals.close()
@@ -250,21 +242,17 @@ class TrayApp(QObject):
         self.scheduler.run_heartbeat_now(thread_id)
 
     def unload_models(self) -> None:
-        """The tray's "Unload models now": off the GUI thread; says what was freed (or why not)."""
-
-        def work(_task: object) -> tuple[str, list[str]]:
-            llm = wiring.llm_for(self.data_dir)  # its own short-lived connection, off the GUI thread
-            return llm.host, llm.unload_all()
+        """The tray's "Unload models now", for the servers the threads use (llm/unload.py), off the GUI thread."""
+        from ..llm.unload import Unloaded, summary
 
         def done(result: object) -> None:
-            host, names = cast(tuple[str, list[str]], result)
-            title, body = ("Models unloaded", ", ".join(names)) if names else ("No model was loaded", "nothing to free")
-            self.notifier.show(Notice(title, f"Ollama at {host}: {body}"))
+            title, body, critical = summary(cast(list[Unloaded], result))
+            self.notifier.show(Notice(title, body, critical=critical))
 
         def failed(message: str) -> None:
             self.notifier.show(Notice("Could not unload the models", message, critical=True))
 
-        self._tasks.start(work, done, failed)
+        self._tasks.start(lambda _task: wiring.unload_in_use(self.data_dir, self.key_cache), done, failed)
 
     def toggle_pause(self) -> None:
         if self.scheduler.state.paused:
@@ -341,10 +329,7 @@ class TrayApp(QObject):
             log.warning("Could not read settings: %s", exc)
 
     def raise_ui(self) -> None:
-        if self.fallback is not None:
-            self.fallback.show()
-            self.fallback.raise_()
-            self.fallback.activateWindow()
+        if self.tray_home.raise_window():
             return
         if QSystemTrayIcon.supportsMessages():
             self.tray.icon.showMessage(
@@ -378,8 +363,7 @@ class TrayApp(QObject):
     @Slot(object)
     def _on_state(self, state: SchedulerState) -> None:
         self.tray.update(state)
-        if self.fallback is not None:
-            self.fallback.update_state(state, self.tray.error)
+        self.tray_home.update(state, self.tray.error)
 
     @Slot(str, str)
     def _on_run_crashed(self, thread_id: str, why: str) -> None:
@@ -399,10 +383,15 @@ class TrayApp(QObject):
             self.tray.set_error(CRASH, None)
             self.notifier.withdraw("crash")
         self._recheck_listeners()  # cheap (one isListening()); see the menu's aboutToShow above
+        self.tray_wait.recheck()  # awake anyway: is the tray still there? (one call while it is)
+        if run.dry_run:  # a question (run-now --dry-run), not a heartbeat: never the app's health or icon
+            return
         if run.error_kind == "unreachable":  # the health check's one notification says it, not each run
             self.health.report_unreachable(run.model, run.reason)
-        elif run.status == "ok" and self.health.reachable is False:
-            self.health.check()
+        elif run.status == "ok":
+            self.notifier.withdraw(failure_key(run.thread_id))  # its last failure is over
+            if self.health.reachable is False:
+                self.health.check()
         entry = self.scheduler.state.thread(run.thread_id)
         if entry is None:
             return

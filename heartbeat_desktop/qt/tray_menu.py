@@ -72,6 +72,9 @@ class TrayActions:
     resume_snoozed: Callable[[str], None] | None = None
 
 
+UNLOAD_TIP = "Free the memory of the model servers the threads use (Ollama can; others are said to keep theirs)"
+
+
 class TrayMenu(QMenu):
     """Rebuilt in place on every state change; actions are plain callables passed in."""
 
@@ -87,7 +90,7 @@ class TrayMenu(QMenu):
         self.autostart_action = QAction("Start at &login", self, checkable=True)
         self.autostart_action.toggled.connect(self._on_autostart)
         self.unload_action = QAction("&Unload models now", self)
-        self.unload_action.setToolTip("Ask Ollama to free the memory its loaded models use")
+        self.unload_action.setToolTip(UNLOAD_TIP)
         self.unload_action.triggered.connect(lambda: self._actions.unload_models and self._actions.unload_models())
         self.quit_action = QAction("&Quit", self)
         self.quit_action.triggered.connect(lambda: self._actions.quit_app())

@@ -49,6 +49,17 @@ class ShowsThreadFile(Protocol):
     def open_thread(self, thread_id: str) -> None: ...
 
 
+@runtime_checkable
+class HoldsUnsaved(Protocol):
+    """A window whose unsaved work a quit would lose (the HEARTBEAT.md editor)."""
+
+    def unsaved(self) -> str | None:
+        """What is unsaved, as a person reads it ("the HEARTBEAT.md editor has unsaved changes"), or None."""
+        ...
+
+    def discard_unsaved(self) -> None: ...
+
+
 class WindowManager(QObject):
     """One window per name (window_names.WINDOWS), built by its factory when first opened.
 
@@ -97,6 +108,21 @@ class WindowManager(QObject):
         for window in list(self._open.values()):
             window.close()
         return not any(w.isVisible() for w in self._open.values())
+
+    def quit_blocker(self, discard: bool) -> str | None:
+        """What a quit asked from outside (`heartbeat-desktop quit`) would lose, or None. The windows holding it
+        are brought forward, so the user sees where; with `discard` their work is dropped and None returned."""
+        held: list[str] = []
+        for window in list(self._open.values()):
+            if not (window.isVisible() and isinstance(window, HoldsUnsaved)):
+                continue
+            if discard:
+                window.discard_unsaved()
+            elif (what := window.unsaved()) is not None:
+                held.append(what)
+                window.raise_()
+                window.activateWindow()
+        return "; ".join(held) or None
 
     def refresh_visible(self) -> None:
         """Something outside the windows changed the data (a script, the CLI, an Undo): re-read it."""

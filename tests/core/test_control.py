@@ -5,6 +5,7 @@ the contract they share: what a request may carry, what each verb asks of the ap
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 
@@ -31,6 +32,7 @@ class Control:
         self.run_result = run_result
         self.answer_later = answer_later
         self.waiting: list[Callable[[RunRecord | RunRefused], None]] = []
+        self.unsaved: str | None = None  # what a quit would lose (the editor's unsaved text)
 
     def status(self) -> dict[str, object]:
         self.calls.append(("status", None))
@@ -69,8 +71,12 @@ class Control:
     def unload_models(self) -> None:
         self.calls.append(("unload_models", None))
 
-    def quit(self) -> None:
-        self.calls.append(("quit", None))
+    def quit(self, discard: bool, done: Callable[[str | None], None]) -> None:
+        # as the app does: it answers, then quits — unless unsaved work (and no discard) keeps it running
+        unsaved = None if discard or not self.unsaved else self.unsaved
+        done(unsaved)
+        if unsaved is None:
+            self.calls.append(("quit", discard))
 
 
 def _perform(control: Control, message: dict[str, object]) -> list[Answer]:
@@ -146,6 +152,19 @@ def test_quit_answers_before_the_app_starts_quitting() -> None:
     (answer,) = _perform(control, {"cmd": "quit"})
     assert answer["ok"] is True and isinstance(answer["pid"], int)
     assert [c[0] for c in control.calls] == ["reply", "quit"]
+
+
+def test_a_quit_refused_for_unsaved_work_says_so_and_discard_goes_through() -> None:
+    """Found living with the app: `quit` said it had asked while the editor's unsaved text kept the app up."""
+    control = Control()
+    control.unsaved = "the HEARTBEAT.md editor has unsaved changes"
+    (answer,) = _perform(control, {"cmd": "quit"})
+    assert answer == {"ok": False, "pid": os.getpid(), "error": control.unsaved, "unsaved": True}
+    assert control.calls == [("reply", answer)]  # not quitting
+    assert parse_request(Request(Verb.QUIT, discard=True).to_message()) == Request(Verb.QUIT, discard=True)
+    (answer,) = _perform(control, {"cmd": "quit", "discard": True})
+    assert answer["ok"] is True and control.calls[-1] == ("quit", True)
+    assert parse_request({"cmd": "quit", "discard": "yes"}).discard is False  # only a JSON true discards
 
 
 def test_a_run_now_answers_with_the_run_or_the_refusal_by_kind() -> None:

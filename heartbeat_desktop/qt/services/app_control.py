@@ -32,6 +32,9 @@ class AppHooks:
     raise_ui: Callable[[], None]
     unload_models: Callable[[], None]
     quit: Callable[[], None]
+    # What a quit asked from outside would lose (the editor's unsaved text), said, or None; given True it drops
+    # that work first (`quit --discard`). The tray's own Quit asks in a dialog instead.
+    quit_blocker: Callable[[bool], str | None] = lambda _discard: None
 
 
 class AppControlQt(QObject):
@@ -99,9 +102,17 @@ class AppControlQt(QObject):
     def unload_models(self) -> None:
         self._gui(self._hooks.unload_models)
 
-    def quit(self) -> None:
-        # always later, never inside the caller: its answer must be written before the app starts closing
-        self._on_gui.emit(self._hooks.quit)
+    def quit(self, discard: bool, done: Callable[[str | None], None]) -> None:
+        """Always later, never inside the caller (the socket's read handler); the answer is written before the
+        app starts closing. Unsaved work refuses the quit without a dialog: the caller is told what to do."""
+
+        def decide() -> None:
+            unsaved = self._hooks.quit_blocker(discard)
+            done(unsaved)
+            if unsaved is None:
+                self._on_gui.emit(self._hooks.quit)
+
+        self._on_gui.emit(decide)
 
     # ------------------------------------------------------------------ answers
     @Slot(str, object, object)

@@ -24,6 +24,7 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
@@ -62,7 +63,7 @@ class FreedesktopBackend(QObject):
         # notification id → the unique bus name of the server that showed it: the only one whose ActionInvoked
         # counts (any client on the session bus can emit that signal, with any id)
         self._shown_by: dict[int, str] = {}
-        self._keyed: dict[str, int] = {}  # Notice.key → the id it was shown with, to withdraw it
+        self._keyed: dict[str, list[int]] = {}  # Notice.key → the ids it was shown with, to withdraw them
         self._thread = threading.Thread(target=self._main, name="notifications", daemon=True)
         self._thread.start()
 
@@ -74,7 +75,8 @@ class FreedesktopBackend(QObject):
         self._queue.put(key)
 
     def close(self) -> None:
-        """Stop the private threads (the sender and the action watcher) and the bus connection."""
+        """Close the notifications still up, then stop the private threads (the sender and the action watcher)
+        and the bus connection."""
         self._queue.put(None)
 
     def join(self, timeout: float | None = None) -> bool:
@@ -131,6 +133,11 @@ class FreedesktopBackend(QObject):
                     self._close_key(router, address, new_method_call, item)
                 else:
                     self._notify(router, address, new_method_call, unwrap_msg, item)
+        # Nothing the app showed outlives it: a failure would stand until the user closed it by hand (found
+        # living with the app: failures of the last run were still up the next morning), and a post's Undo
+        # has nobody left to answer it.
+        for notification_id in list(self._shown):
+            self._close_id(router, address, new_method_call, notification_id)
         # The watcher blocks on its queue: tell it to stop, or every notifier ever made leaves a thread behind
         # (the app makes one per start of the D-Bus connection; the tests make hundreds).
         actions_queue.put(None)
@@ -176,7 +183,7 @@ class FreedesktopBackend(QObject):
         self._shown[notification_id] = notice
         self._shown_by[notification_id] = reply.header.fields.get(SENDER, "")
         if notice.key:
-            self._keyed[notice.key] = notification_id
+            self._keyed.setdefault(notice.key, []).append(notification_id)
         if len(self._shown) > 200:  # servers forget old notifications; so do we
             oldest = next(iter(self._shown))
             del self._shown[oldest]
@@ -184,8 +191,7 @@ class FreedesktopBackend(QObject):
         log.debug("Notification %d shown: %s", notification_id, notice.title)
 
     def _close_key(self, router: Any, address: Any, new_method_call: Callable[..., Any], key: str) -> None:
-        notification_id = self._keyed.pop(key, None)
-        if notification_id is not None:
+        for notification_id in self._keyed.pop(key, []):
             self._close_id(router, address, new_method_call, notification_id)
 
     def _close_id(self, router: Any, address: Any, new_method_call: Callable[..., Any], notification_id: int) -> None:
@@ -250,6 +256,8 @@ class Notifier(QObject):
         super().__init__(parent)
         self._tray = tray
         self._held: list[Notice] = []
+        self._folds: dict[str, set[str]] = {}  # a shown burst's key → the keys of its failures not over yet
+        self._folds_made = 0
         self._hold = QTimer(self)
         self._hold.setSingleShot(True)
         self._hold.setInterval(hold_ms)
@@ -297,8 +305,14 @@ class Notifier(QObject):
     @Slot()
     def _flush_failures(self) -> None:
         held, self._held = self._held, []
-        if held:
-            self._deliver(fold_failures(held, more=True))
+        if not held:
+            return
+        folded = fold_failures(held, more=True)
+        if folded.covers and all(folded.covers):  # withdrawn once every failure in it is over
+            self._folds_made += 1
+            folded = replace(folded, key=f"folded:{self._folds_made}")
+            self._folds[folded.key or ""] = set(folded.covers)
+        self._deliver(folded)
 
     def _deliver(self, notice: Notice) -> None:
         if self._dnd_pool is not None:
@@ -379,6 +393,17 @@ class Notifier(QObject):
         self._over.add(key)
         if self._backend is not None:
             self._backend.withdraw(key)
+        for fold, members in list(self._folds.items()):
+            members.discard(key)
+            if not members:  # every failure of that burst is over: the burst's notification goes too
+                del self._folds[fold]
+                self.withdraw(fold)
+
+    def wait_closed(self, timeout_s: float) -> None:
+        """After `close()`, at quit: give the backend up to `timeout_s` to take its notifications down before
+        the process ends (its thread is a daemon, which dies with the process)."""
+        if self._backend is not None:
+            self._backend.join(timeout_s)
 
     def close(self) -> None:
         self._closed = True

@@ -172,6 +172,14 @@ class EditorWindow(QWidget):
     def modified(self) -> bool:
         return self.text.toPlainText() != self._saved_text
 
+    def unsaved(self) -> str | None:
+        """For `heartbeat-desktop quit`, which is told instead of a dialog being shown (window_manager.HoldsUnsaved)."""
+        return "the HEARTBEAT.md editor has unsaved changes" if self.modified else None
+
+    def discard_unsaved(self) -> None:
+        """`quit --discard`: the text goes back to what the file holds, so closing asks nothing."""
+        self.text.setPlainText(self._saved_text)
+
     @property
     def loading(self) -> bool:
         return self._loading is not None

@@ -9,21 +9,25 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushBu
 from ...core.scheduler_state import SchedulerState
 from ..icons import app_icon
 from ..plain_text import plain_label
-from ..tray_menu import WINDOW_ITEMS, TrayActions, status_line
+from ..tray_menu import UNLOAD_TIP, WINDOW_ITEMS, TrayActions, status_line
 
 
 class FallbackWindow(QWidget):
-    def __init__(self, actions: TrayActions) -> None:
+    def __init__(self, actions: TrayActions, *, tray_lost: bool = False) -> None:
+        """`tray_lost`: there was a tray, and it went (the panel crashed or restarts): said so, not "none found"."""
         super().__init__()
         self.setWindowTitle("Heartbeat Desktop")
         self.setWindowIcon(app_icon())
         self.setMinimumWidth(380)
         self._quit = actions.quit_app
         layout = QVBoxLayout(self)
-        notice = QLabel(
-            "No system tray was found on this desktop, so Heartbeat Desktop shows its controls here. "
-            "Heartbeats keep running while this window is open or minimised; closing it quits the app."
+        why = (
+            "The system tray went away (the panel stopped or is restarting), so Heartbeat Desktop shows its "
+            "controls here until it is back."
+            if tray_lost
+            else "No system tray was found on this desktop, so Heartbeat Desktop shows its controls here."
         )
+        notice = QLabel(f"{why} Heartbeats keep running while this window is open or minimised; closing it quits.")
         notice.setWordWrap(True)
         layout.addWidget(notice)
         self.status = plain_label()
@@ -57,7 +61,7 @@ class FallbackWindow(QWidget):
         if actions.unload_models is not None:  # as in the tray menu (#27 item 8: it was missing here)
             unload = actions.unload_models
             self.unload_button = QPushButton("&Unload models now")
-            self.unload_button.setToolTip("Ask Ollama to free the memory its loaded models use")
+            self.unload_button.setToolTip(UNLOAD_TIP)
             self.unload_button.clicked.connect(lambda: unload())
             layout.addWidget(self.unload_button)
         for key, label in WINDOW_ITEMS:

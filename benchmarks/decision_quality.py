@@ -60,6 +60,12 @@ def without_nothing_new(suite: Suite) -> Suite:
     return suite.model_copy(update={"situations": off})
 
 
+def at_temperature(suite: Suite, temperature: float) -> Suite:
+    """The suite asked at `temperature` instead of the threads' default (a situation's own setting wins)."""
+    warm = [s.model_copy(update={"config": {"temperature": temperature, **s.config}}) for s in suite.situations]
+    return suite.model_copy(update={"situations": warm})
+
+
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f} %"
 
@@ -73,7 +79,7 @@ def section(rows: list[tuple[str, EvalSummary]], args: argparse.Namespace, situa
         f"Measured {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} by `python benchmarks/decision_quality.py "
         f"{' '.join(sys.argv[1:])}`: the {situations} built-in situations asked {repeats}× in each mode "
         f"({situations * repeats} questions per row) of {label} on llama.cpp through the Ollama protocol "
-        f"({args.threads} thread(s)), temperature 0.7, in {seconds:.0f} s.",
+        f"({args.threads} thread(s)), temperature {args.temperature:g}, in {seconds:.0f} s.",
         "",
         "| mode | valid | right action | right target | right rule | wrong but valid | false action | false writes "
         "| feedback right | p50 per question | tokens per question |",
@@ -128,8 +134,8 @@ def measure(args: argparse.Namespace, suites: list[tuple[str, Suite]]) -> list[t
             for tag, suite in suites:
                 summaries: list[EvalSummary] = []
                 for _ in range(args.repeats):
-                    summaries += evaluate(suite, [server.model], MODES, router, settings)
-                rows += [(f"{mode}{tag}", merged(summaries, mode)) for mode in MODES]
+                    summaries += evaluate(suite, [server.model], args.modes, router, settings)
+                rows += [(f"{mode}{tag}", merged(summaries, mode)) for mode in args.modes]
             store.close()
         finally:
             server.stop()
@@ -145,14 +151,21 @@ def main() -> int:
     parser.add_argument(
         "--nothing-new", choices=["on", "off", "both"], default="on", help="the require_new_evidence rule"
     )
+    parser.add_argument(
+        "--temperature", type=float, default=0.7, help="the model's temperature (default: the threads' default, 0.7)"
+    )
+    parser.add_argument("--mode", choices=[*MODES, "both"], default="both", help="the decision modes measured")
     parser.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/results.md alone")
     parser.add_argument("--details", type=Path, help="write every question's outcome as JSON here")
     args = parser.parse_args()
+    args.modes = MODES if args.mode == "both" else (args.mode,)
     if args.model is not None:
         if not args.model.is_file():
             parser.error(f"no such file: {args.model}")
         os.environ["HEARTBEAT_TEST_GGUF"] = str(args.model.resolve())  # the engine's server loads this one
     suite = parse_suite((REPO / "resources" / "eval-suite.toml").read_text(encoding="utf-8"), "toml")
+    if args.temperature != 0.7:
+        suite = at_temperature(suite, args.temperature)
     variants = {"on": [("", suite)], "off": [(", nothing-new off", without_nothing_new(suite))]}
     variants["both"] = variants["on"] + variants["off"]
     t0 = time.monotonic()

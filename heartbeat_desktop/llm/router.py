@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Iterable
 from typing import Protocol
@@ -19,6 +20,7 @@ from typing import Protocol
 from ..core.ports import LLMClient, LLMError, LLMReply, LLMRequest, ProviderClient, SecretsUnavailable
 from ..core.providers import OLLAMA, Provider, gone_provider, gone_provider_error, key_can_be_sent, split_model
 from .hosts import resolve_host
+from .server_gate import PROCESS_GATE, ServerGate
 from .server_memory import ServerMemory
 
 log = logging.getLogger(__name__)
@@ -44,8 +46,11 @@ class ModelRouter:
         memory: ServerMemory | None = None,
         keep_alive: int | str | None = None,
         removed: Iterable[str] = (),
+        gate: ServerGate = PROCESS_GATE,
     ) -> None:
         self._providers = {p.name: p for p in providers}
+        self._gate = gate  # one call at a time per local server, across the process (llm/server_gate.py)
+        self._cancelled = threading.Event()
         self._removed = frozenset(removed)  # providers removed since: their models fail, never go to Ollama
         self._keep_alive = keep_alive
         self._ollama_host = ollama_host
@@ -102,6 +107,7 @@ class ModelRouter:
         if gone is not None:
             raise LLMError("model_not_found", *gone_provider_error(gone))
         provider, model = split_model(request.model, set(self._providers))
+        self._cancelled.clear()
         started = time.monotonic()
         client = self.client_for(provider, key_wait_s=min(KEY_WAIT_S, request.timeout_s))
         left = request.timeout_s - (time.monotonic() - started)
@@ -116,10 +122,19 @@ class ModelRouter:
             request.max_tokens,
             left,
         )
+        spec = self._providers.get(provider)
+        if spec is not None and spec.builtin:  # a hosted service serves many callers at once
+            return self._ask(client, provider, dataclasses.replace(request, model=model, timeout_s=left))
+        url = self.host if provider == OLLAMA or spec is None else spec.base_url
+        with self._gate.hold(url, provider, left, self._cancelled.is_set) as left:
+            return self._ask(client, provider, dataclasses.replace(request, model=model, timeout_s=left))
+
+    def _ask(self, client: ProviderClient, provider: str, request: LLMRequest) -> LLMReply:
         self._current = client
         try:
-            reply = client.chat(dataclasses.replace(request, model=model, timeout_s=left))
-            return dataclasses.replace(reply, provider=provider)
+            if self._cancelled.is_set():  # cancelled while it waited for its turn at the server
+                raise LLMError("cancelled", "the request was cancelled")
+            return dataclasses.replace(client.chat(request), provider=provider)
         finally:
             self._current = None
 
@@ -132,6 +147,7 @@ class ModelRouter:
         return self._memory.recall_window(provider, url, name)
 
     def cancel(self) -> None:
+        self._cancelled.set()  # a call waiting for its turn at the server gives up too
         client = self._current
         if client is not None:
             client.cancel()

@@ -41,7 +41,7 @@ from ...store.feedback import FeedbackRepo
 from ...store.runs import RunRepo
 from ..icons import app_icon
 from ..services.tasks import Task, Tasks
-from .models.history_model import HistoryModel
+from .models.history_model import STATUS_LABELS, HistoryModel
 from .not_useful import DontSuggest, NotUsefulButton
 from .run_chart import RunChart
 from .window_state import WindowMemory
@@ -154,7 +154,9 @@ class HistoryWindow(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
-        for column, width in enumerate((150, 90, 110, 80, 0, 70)):
+        # Status as wide as its longest label ("refused (rejected before)"), so no refusal is cut to "refused …"
+        status_width = max(self.table.fontMetrics().horizontalAdvance(label) for label in STATUS_LABELS) + 16
+        for column, width in enumerate((150, 90, 110, max(80, status_width), 0, 70)):
             if width:
                 self.table.setColumnWidth(column, width)
         self.detail = QPlainTextEdit()

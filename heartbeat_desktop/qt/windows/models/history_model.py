@@ -7,8 +7,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
-from ....core.models import RunRecord
-from ....core.refusals import refused
+from ....core.models import RUN_STATUSES, RunRecord
+from ....core.refusals import REFUSAL_KINDS, refused
 from ....store.runs import RunRepo
 from .paged import Index, PagedTableModel
 
@@ -62,7 +62,7 @@ class HistoryModel(PagedTableModel[tuple[int, RunRecord]]):
                 return run.trigger + (" (dry run)" if run.dry_run else "")
             if column == 3:  # a refusal is the app's own rule at work, not a fault: say which it was
                 if refused(run.status, run.error_kind) and run.error_kind:
-                    return f"refused ({run.error_kind.replace('_', ' ')})"
+                    return refused_label(run.error_kind)
                 return run.status
             if column == 4:
                 return _action(run)
@@ -74,3 +74,12 @@ class HistoryModel(PagedTableModel[tuple[int, RunRecord]]):
 
     def run_at(self, row: int) -> RunRecord:
         return self._rows[row][1]
+
+
+def refused_label(error_kind: str) -> str:
+    """The status column's words for a refusal: "refused (" and its kind in words ")"."""
+    return f"refused ({error_kind.replace('_', ' ')})"
+
+
+# Every label the status column can show, so the window can make the column as wide as the longest one.
+STATUS_LABELS: tuple[str, ...] = (*RUN_STATUSES, *(refused_label(kind) for kind in REFUSAL_KINDS))

@@ -97,3 +97,16 @@ def test_history_status_column_shows_a_refusal_whole(
     assert width >= metrics.horizontalAdvance("refused (duplicate)") + 8
     assert width >= metrics.horizontalAdvance("refused (rejected before)") + 8  # the longest kind
     assert window.table.columnWidth(4) >= 200  # the Action column keeps room for a post's title
+
+
+def test_history_details_say_refused_as_the_column_does(
+    qtbot, runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore, data_dir: Path
+) -> None:
+    """Seen in the README's screenshot: the row said "refused (duplicate)" and its details "Status: failed"."""
+    from heartbeat_desktop.qt.windows.history_window import run_details
+
+    ids = _one_of_each(runner, ollama, store)
+    details = run_details(store.runs.get(ids["refused"]))
+    assert "Status: refused (duplicate)" in details and "Status: failed" not in details
+    assert "Status: failed" in run_details(store.runs.get(ids["failed"]))  # a real failure still says so
+    assert "Status: ok" in run_details(store.runs.get(ids["ok"]))

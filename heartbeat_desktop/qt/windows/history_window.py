@@ -41,7 +41,7 @@ from ...store.feedback import FeedbackRepo
 from ...store.runs import RunRepo
 from ..icons import app_icon
 from ..services.tasks import Task, Tasks
-from .models.history_model import STATUS_LABELS, HistoryModel
+from .models.history_model import STATUS_LABELS, HistoryModel, status_text
 from .not_useful import DontSuggest, NotUsefulButton
 from .run_chart import RunChart
 from .window_state import WindowMemory
@@ -80,7 +80,7 @@ def run_details(run: RunRecord, events: Sequence[Feedback] = (), now: float | No
         f"Run {run.id}",
         f"Thread: {run.thread_id}   Trigger: {run.trigger}{' (dry run)' if run.dry_run else ''}   "
         f"Model: {run.model or '—'}",
-        f"Status: {run.status}",
+        f"Status: {status_text(run)}",
         f"Reason: {run.reason or '—'}",
         *filter(None, [f"Task: {task}" if (task := task_of(run)) else ""]),
         *filter(None, [_why(run)]),

@@ -60,10 +60,8 @@ class HistoryModel(PagedTableModel[tuple[int, RunRecord]]):
                 return run.thread_id
             if column == 2:
                 return run.trigger + (" (dry run)" if run.dry_run else "")
-            if column == 3:  # a refusal is the app's own rule at work, not a fault: say which it was
-                if refused(run.status, run.error_kind) and run.error_kind:
-                    return refused_label(run.error_kind)
-                return run.status
+            if column == 3:
+                return status_text(run)
             if column == 4:
                 return _action(run)
             if column == 5:
@@ -74,6 +72,14 @@ class HistoryModel(PagedTableModel[tuple[int, RunRecord]]):
 
     def run_at(self, row: int) -> RunRecord:
         return self._rows[row][1]
+
+
+def status_text(run: RunRecord) -> str:
+    """A run's status as History shows it (its column and its details): a refusal is the app's own rule at work,
+    not a fault, so it says "refused" and which rule, where the store keeps "failed" and the kind."""
+    if refused(run.status, run.error_kind) and run.error_kind:
+        return refused_label(run.error_kind)
+    return run.status
 
 
 def refused_label(error_kind: str) -> str:

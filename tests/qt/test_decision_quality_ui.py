@@ -182,6 +182,12 @@ def test_compare_models_runs_the_suite_off_the_gui_thread_and_shows_the_table(
     assert [row[3] for row in cells] == ["50 %", "50 %", "100 %", "100 %"]  # right action
     assert dialog.status.text() == "Done: 8 questions asked."
     assert snapshot(data_dir) == before
+    # Every column shows (seen in the README's screenshot: at 760 px the last four were scrolled away): the
+    # dialog widens until they fit, or to the whole screen where they cannot (offscreen's is 800 px wide).
+    room = dialog.screen().availableGeometry().width()
+    hidden = dialog.table.horizontalHeader().length() - dialog.table.viewport().width()
+    assert dialog.width() > 760 and (hidden <= 0 or dialog.width() == room)
+    assert "False writes:" in dialog.details.text() and "Feedback right:" in dialog.details.text()
 
 
 def test_compare_models_cancel_stops_the_call_in_flight(

@@ -18,7 +18,7 @@ from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.runner import HeartbeatRunner
 from heartbeat_desktop.llm import OllamaClient
 from heartbeat_desktop.qt.windows.compare_dialog import CompareModelsDialog
-from heartbeat_desktop.qt.windows.editor_preview import REPLAY_TAB
+from heartbeat_desktop.qt.windows.editor_preview import REPLAY_TAB, RESULT_TAB
 from heartbeat_desktop.qt.windows.editor_window import EditorWindow
 from heartbeat_desktop.qt.windows.settings_dialog import SettingsDialog
 from heartbeat_desktop.qt.windows.window_state import WindowMemory
@@ -93,6 +93,13 @@ def test_replay_lists_the_decisions_the_unsaved_text_changes(
     qtbot.waitUntil(lambda: not editor.loading, timeout=5000)
     assert table.rowCount() == 0 and not table.isVisibleTo(editor)
     assert editor.preview.replay_summary.text().startswith("Replay the thread's recent runs")
+    # A dry run started from the Replay tab shows its answer (seen retaking the README's screenshot: it went
+    # into the Result tab behind it, and the window looked as if nothing had happened).
+    editor.preview.preview_button.click()
+    assert editor.preview.tabs.currentIndex() == RESULT_TAB
+    qtbot.waitUntil(lambda: not editor.preview.preview_running, timeout=10000)
+    assert editor.preview.tabs.currentIndex() == RESULT_TAB
+    assert editor.preview.result.toPlainText().startswith("Status: ok (dry run")
 
 
 def test_replay_with_an_unchanged_outcome_says_so(qtbot, editor: EditorWindow, recorded, ollama) -> None:

@@ -18,7 +18,7 @@ from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.runner import HeartbeatRunner
 from heartbeat_desktop.llm import OllamaClient
 from heartbeat_desktop.qt.windows.compare_dialog import CompareModelsDialog
-from heartbeat_desktop.qt.windows.editor_preview import REPLAY_TAB
+from heartbeat_desktop.qt.windows.editor_preview import REPLAY_TAB, RESULT_TAB
 from heartbeat_desktop.qt.windows.editor_window import EditorWindow
 from heartbeat_desktop.qt.windows.settings_dialog import SettingsDialog
 from heartbeat_desktop.qt.windows.window_state import WindowMemory
@@ -93,6 +93,13 @@ def test_replay_lists_the_decisions_the_unsaved_text_changes(
     qtbot.waitUntil(lambda: not editor.loading, timeout=5000)
     assert table.rowCount() == 0 and not table.isVisibleTo(editor)
     assert editor.preview.replay_summary.text().startswith("Replay the thread's recent runs")
+    # A dry run started from the Replay tab shows its answer (seen retaking the README's screenshot: it went
+    # into the Result tab behind it, and the window looked as if nothing had happened).
+    editor.preview.preview_button.click()
+    assert editor.preview.tabs.currentIndex() == RESULT_TAB
+    qtbot.waitUntil(lambda: not editor.preview.preview_running, timeout=10000)
+    assert editor.preview.tabs.currentIndex() == RESULT_TAB
+    assert editor.preview.result.toPlainText().startswith("Status: ok (dry run")
 
 
 def test_replay_with_an_unchanged_outcome_says_so(qtbot, editor: EditorWindow, recorded, ollama) -> None:
@@ -182,6 +189,12 @@ def test_compare_models_runs_the_suite_off_the_gui_thread_and_shows_the_table(
     assert [row[3] for row in cells] == ["50 %", "50 %", "100 %", "100 %"]  # right action
     assert dialog.status.text() == "Done: 8 questions asked."
     assert snapshot(data_dir) == before
+    # Every column shows (seen in the README's screenshot: at 760 px the last four were scrolled away): the
+    # dialog widens until they fit, or to the whole screen where they cannot (offscreen's is 800 px wide).
+    room = dialog.screen().availableGeometry().width()
+    hidden = dialog.table.horizontalHeader().length() - dialog.table.viewport().width()
+    assert dialog.width() > 760 and (hidden <= 0 or dialog.width() == room)
+    assert "False writes:" in dialog.details.text() and "Feedback right:" in dialog.details.text()
 
 
 def test_compare_models_cancel_stops_the_call_in_flight(

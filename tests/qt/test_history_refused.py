@@ -78,3 +78,35 @@ def test_history_status_refused_on_the_command_line(
     assert "refused" in text and "the same post as #1" in text and "HTTP 500" not in text
     helped = cli(data_dir, "history", "--help").stdout
     assert "refused" in helped and "{started,ok,skipped,failed,refused,interrupted}" in helped
+
+
+def test_history_status_column_shows_a_refusal_whole(
+    qtbot, runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore, data_dir: Path
+) -> None:
+    """Seen in the README's screenshot: the 80 px Status column cut "refused (duplicate)" to "refused …". The
+    column is as wide as its longest label, so every refusal's kind is read in the table, not only its tooltip."""
+    ids = _one_of_each(runner, ollama, store)
+    window = HistoryWindow(store, data_dir / "heartbeat.db", WindowMemory(data_dir), lambda: [("default", "Default")])
+    qtbot.addWidget(window)
+    window.resize(900, 680)
+    window.show()
+    metrics = window.table.fontMetrics()
+    row = next(r for r in range(window.model.rowCount()) if window.model.run_at(r).id == ids["refused"])
+    assert window.model.index(row, 3).data() == "refused (duplicate)"
+    width = window.table.columnWidth(3)
+    assert width >= metrics.horizontalAdvance("refused (duplicate)") + 8
+    assert width >= metrics.horizontalAdvance("refused (rejected before)") + 8  # the longest kind
+    assert window.table.columnWidth(4) >= 200  # the Action column keeps room for a post's title
+
+
+def test_history_details_say_refused_as_the_column_does(
+    qtbot, runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore, data_dir: Path
+) -> None:
+    """Seen in the README's screenshot: the row said "refused (duplicate)" and its details "Status: failed"."""
+    from heartbeat_desktop.qt.windows.history_window import run_details
+
+    ids = _one_of_each(runner, ollama, store)
+    details = run_details(store.runs.get(ids["refused"]))
+    assert "Status: refused (duplicate)" in details and "Status: failed" not in details
+    assert "Status: failed" in run_details(store.runs.get(ids["failed"]))  # a real failure still says so
+    assert "Status: ok" in run_details(store.runs.get(ids["ok"]))

@@ -52,8 +52,10 @@ from ..services.tasks import Task, Tasks
 COLUMNS = tuple(c[0].upper() + c[1:] for c in TABLE_COLUMNS)
 LEGEND = (
     "Valid: the answer passed validation and the thread's rules. Right action: the action the situation calls "
-    "for. Right target: the right post, where one is called for. False action: acted where the right answer "
-    "was to do nothing."
+    "for. Right target: the right post, where one is called for. Right rule: right, and citing the HEARTBEAT.md "
+    "item the situation names. Wrong but valid: the format held, the judgement did not. False action: acted "
+    "where the right answer was to do nothing. False writes: those the app's own rules would not have refused. "
+    "Feedback right: right where earlier feedback should change the answer."
 )
 MODE_LABELS = {"direct": "Direct (one call)", "reason-first": "Reason first (two calls)"}
 
@@ -269,6 +271,16 @@ class CompareModelsDialog(QDialog):
         errors = [f"{short_model_name(s.model)} ({s.mode}): {s.first_error()}" for s in summaries if s.errors]
         self.status.setText(f"Done: {questions} questions asked." if not errors else "Done, with errors:")
         set_model_label(self.details, "\n".join([*errors, LEGEND]), *(s.model for s in summaries if s.errors))
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Widen the dialog, within the screen, until every column shows: its 12 columns need about 1000 px, and
+        at 760 the results past "False action" (false writes, feedback right, p50, tokens) were scrolled away."""
+        hidden = self.table.horizontalHeader().length() - self.table.viewport().width()
+        if hidden <= 0:
+            return
+        room = self.screen().availableGeometry().width()
+        self.resize(min(self.width() + hidden + 2, room), self.height())
 
     def _set_running(self, running: bool) -> None:
         self.progress.setVisible(running)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # what a preview or a replay needs is imported when one start
     from ...core.replay import ReplayResult
     from ...core.runner import HeartbeatRunner
 
+RESULT_TAB = 0
 REPLAY_TAB = 3
 
 
@@ -117,6 +118,7 @@ class PreviewPane(QWidget):
                 return runner.run(thread_id, trigger="preview", dry_run=True, heartbeat_md_text=text, record=False)
 
         self._set_busy(True)
+        self.tabs.setCurrentIndex(RESULT_TAB)  # from the Replay tab too: the answer is not left in a hidden tab
         self.result.setPlainText(f"Asking the model for thread {thread_id}…")
         self.prompt.clear()
         self.raw.clear()

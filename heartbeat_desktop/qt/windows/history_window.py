@@ -41,7 +41,7 @@ from ...store.feedback import FeedbackRepo
 from ...store.runs import RunRepo
 from ..icons import app_icon
 from ..services.tasks import Task, Tasks
-from .models.history_model import HistoryModel
+from .models.history_model import STATUS_LABELS, HistoryModel, status_text
 from .not_useful import DontSuggest, NotUsefulButton
 from .run_chart import RunChart
 from .window_state import WindowMemory
@@ -80,7 +80,7 @@ def run_details(run: RunRecord, events: Sequence[Feedback] = (), now: float | No
         f"Run {run.id}",
         f"Thread: {run.thread_id}   Trigger: {run.trigger}{' (dry run)' if run.dry_run else ''}   "
         f"Model: {run.model or '—'}",
-        f"Status: {run.status}",
+        f"Status: {status_text(run)}",
         f"Reason: {run.reason or '—'}",
         *filter(None, [f"Task: {task}" if (task := task_of(run)) else ""]),
         *filter(None, [_why(run)]),
@@ -154,7 +154,9 @@ class HistoryWindow(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
-        for column, width in enumerate((150, 90, 110, 80, 0, 70)):
+        # Status as wide as its longest label ("refused (rejected before)"), so no refusal is cut to "refused …"
+        status_width = max(self.table.fontMetrics().horizontalAdvance(label) for label in STATUS_LABELS) + 16
+        for column, width in enumerate((150, 90, 110, max(80, status_width), 0, 70)):
             if width:
                 self.table.setColumnWidth(column, width)
         self.detail = QPlainTextEdit()

@@ -7,8 +7,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
-from ....core.models import RunRecord
-from ....core.refusals import refused
+from ....core.models import RUN_STATUSES, RunRecord
+from ....core.refusals import REFUSAL_KINDS, refused
 from ....store.runs import RunRepo
 from .paged import Index, PagedTableModel
 
@@ -60,10 +60,8 @@ class HistoryModel(PagedTableModel[tuple[int, RunRecord]]):
                 return run.thread_id
             if column == 2:
                 return run.trigger + (" (dry run)" if run.dry_run else "")
-            if column == 3:  # a refusal is the app's own rule at work, not a fault: say which it was
-                if refused(run.status, run.error_kind) and run.error_kind:
-                    return f"refused ({run.error_kind.replace('_', ' ')})"
-                return run.status
+            if column == 3:
+                return status_text(run)
             if column == 4:
                 return _action(run)
             if column == 5:
@@ -74,3 +72,20 @@ class HistoryModel(PagedTableModel[tuple[int, RunRecord]]):
 
     def run_at(self, row: int) -> RunRecord:
         return self._rows[row][1]
+
+
+def status_text(run: RunRecord) -> str:
+    """A run's status as History shows it (its column and its details): a refusal is the app's own rule at work,
+    not a fault, so it says "refused" and which rule, where the store keeps "failed" and the kind."""
+    if refused(run.status, run.error_kind) and run.error_kind:
+        return refused_label(run.error_kind)
+    return run.status
+
+
+def refused_label(error_kind: str) -> str:
+    """The status column's words for a refusal: "refused (" and its kind in words ")"."""
+    return f"refused ({error_kind.replace('_', ' ')})"
+
+
+# Every label the status column can show, so the window can make the column as wide as the longest one.
+STATUS_LABELS: tuple[str, ...] = (*RUN_STATUSES, *(refused_label(kind) for kind in REFUSAL_KINDS))

@@ -7,10 +7,14 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
 
 from heartbeat_desktop.core.models import RunRecord
 from heartbeat_desktop.qt.app import TrayApp
 from heartbeat_desktop.qt.windows.feed_window import FeedWindow
+from heartbeat_desktop.qt.windows.history_window import HistoryWindow
+from heartbeat_desktop.qt.windows.run_chart import LATENCY_COLOUR
+from heartbeat_desktop.qt.windows.window_state import WindowMemory
 from heartbeat_desktop.store import SqliteStore
 from tests.qt.test_tray import app_env, tray_app  # noqa: F401  (the real app, its windows made by its registry)
 
@@ -60,3 +64,27 @@ def test_the_open_feed_follows_a_heartbeat_keeping_selection_and_scroll(qtbot, t
         qtbot.waitUntil(lambda: window.model.post_at(0).title == "By the button", timeout=5000)
     finally:
         agent.close()
+
+
+# ---------------------------------------------------------------------------- 2. History
+def test_history_shows_the_whole_status_and_a_lone_days_latency(qtbot, store: SqliteStore, data_dir: Path) -> None:
+    run = RunRecord(id="run-r", thread_id="default", trigger="scheduled", dry_run=False, started_at=time.time())
+    store.insert_run(run)
+    run.status, run.error_kind, run.reason = "failed", "nothing_new", "refused: nothing new since the last run"
+    run.llm_ms, run.total_ms = 14400, 14500
+    store.finish_run(run, None)
+    window = HistoryWindow(store, data_dir / "heartbeat.db", WindowMemory(data_dir), lambda: [("default", "Default")])
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    assert window.model.index(0, 3).data() == "refused (nothing new)"
+    text = window.table.fontMetrics().horizontalAdvance("refused (nothing new)")
+    assert window.table.columnWidth(3) >= max(text, window.table.sizeHintForColumn(3))  # the whole status, not "refused (nothi…"
+
+    qtbot.waitUntil(lambda: not window.chart.loading, timeout=5000)
+    image = QImage(window.chart.size(), QImage.Format.Format_ARGB32)
+    image.fill(window.chart.palette().color(window.chart.backgroundRole()))
+    window.chart.render(image)
+    blue = LATENCY_COLOUR.rgb()
+    marks = sum(image.pixel(x, y) == blue for x in range(image.width()) for y in range(image.height() - 16))
+    assert marks >= 9  # the one day's mean latency drawn, as the legend says (no "started" run is blue here)

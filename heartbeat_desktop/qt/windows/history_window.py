@@ -154,7 +154,9 @@ class HistoryWindow(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
-        for column, width in enumerate((150, 90, 110, 80, 0, 70)):
+        # "refused (nothing new)" in full: the status column fits what the loaded runs say
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        for column, width in enumerate((150, 90, 110, 0, 0, 70)):
             if width:
                 self.table.setColumnWidth(column, width)
         self.detail = QPlainTextEdit()

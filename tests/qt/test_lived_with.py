@@ -4,6 +4,8 @@ each test fails without its fix."""
 from __future__ import annotations
 
 import time
+from datetime import date, datetime
+from datetime import time as dtime
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -79,7 +81,9 @@ def test_history_shows_the_whole_status_and_a_lone_days_latency(qtbot, store: Sq
     qtbot.waitExposed(window)
     assert window.model.index(0, 3).data() == "refused (nothing new)"
     text = window.table.fontMetrics().horizontalAdvance("refused (nothing new)")
-    assert window.table.columnWidth(3) >= max(text, window.table.sizeHintForColumn(3))  # the whole status, not "refused (nothi…"
+    assert window.table.columnWidth(3) >= max(
+        text, window.table.sizeHintForColumn(3)
+    )  # the whole status, not "refused (nothi…"
 
     qtbot.waitUntil(lambda: not window.chart.loading, timeout=5000)
     image = QImage(window.chart.size(), QImage.Format.Format_ARGB32)
@@ -88,3 +92,22 @@ def test_history_shows_the_whole_status_and_a_lone_days_latency(qtbot, store: Sq
     blue = LATENCY_COLOUR.rgb()
     marks = sum(image.pixel(x, y) == blue for x in range(image.width()) for y in range(image.height() - 16))
     assert marks >= 9  # the one day's mean latency drawn, as the legend says (no "started" run is blue here)
+
+
+# ---------------------------------------------------------------------------- 3. the README says what the tray says
+def test_the_readme_quotes_the_snoozed_tray_as_it_is() -> None:
+    from heartbeat_desktop.core.scheduler_state import SchedulerState
+    from heartbeat_desktop.qt.tray import tooltip
+    from heartbeat_desktop.qt.tray_menu import status_line
+    from tests.conftest import REPO
+    from tests.qt.test_tray import ts
+
+    at = datetime.combine(date.today(), dtime(15, 30)).timestamp()
+    work = ts("work", snoozed_until=at, last_status="ok", last_run_at=at - 3600)
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    for threads in ((work,), (work, ts("rest", next_due=at + 600))):
+        state = SchedulerState(True, False, threads)
+        said = " ".join(tooltip(state, None).split())
+        first = status_line(state, None)
+        assert f'"{first}"' in readme and first in said
+        assert '"Work: snoozed until 15:30, last ok"' in readme and "Work: snoozed until 15:30, last ok" in said

@@ -3,22 +3,30 @@ each test fails without its fix."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date, datetime
 from datetime import time as dtime
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from heartbeat_desktop.core.models import RunRecord
+from heartbeat_desktop.llm import OllamaClient
 from heartbeat_desktop.qt.app import TrayApp
+from heartbeat_desktop.qt.model_names import short_model_name
+from heartbeat_desktop.qt.windows.compare_dialog import CompareModelsDialog
 from heartbeat_desktop.qt.windows.feed_window import FeedWindow
 from heartbeat_desktop.qt.windows.history_window import HistoryWindow
 from heartbeat_desktop.qt.windows.run_chart import LATENCY_COLOUR
 from heartbeat_desktop.qt.windows.window_state import WindowMemory
 from heartbeat_desktop.store import SqliteStore
+from tests.qt.test_model_names import LONG
 from tests.qt.test_tray import app_env, tray_app  # noqa: F401  (the real app, its windows made by its registry)
+from tests.support.ollama_server import OllamaServer, Reply, Respond
+from tests.test_cli_decisions import SUITE
 
 
 def _agent(store: SqliteStore, run_id: str, decision: dict) -> tuple[RunRecord, dict]:
@@ -111,3 +119,39 @@ def test_the_readme_quotes_the_snoozed_tray_as_it_is() -> None:
         first = status_line(state, None)
         assert f'"{first}"' in readme and first in said
         assert '"Work: snoozed until 15:30, last ok"' in readme and "Work: snoozed until 15:30, last ok" in said
+
+
+# ---------------------------------------------------------------------------- 4. Compare models
+def test_compare_cancel_stays_put_and_keeps_what_was_measured(
+    qtbot, store: SqliteStore, data_dir: Path, ollama: OllamaServer, tmp_path: Path
+) -> None:
+    asked: list[str] = []
+
+    def answer(body: dict[str, Any]) -> Reply:
+        asked.append(body["model"])
+        none = json.dumps({"action": "none", "reason": "quiet"})
+        return Reply(none) if len(asked) <= 2 else Reply(none, delay_s=30)  # the third question hangs
+
+    ollama.default = Respond(answer)
+    ollama.models.append(LONG)
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(SUITE, encoding="utf-8")
+    dialog = CompareModelsDialog(store.db.path, data_dir, lambda _s: OllamaClient(ollama.url), [LONG], [LONG])
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.set_suite(suite)
+    where = dialog.cancel_button.geometry()
+    dialog.start_button.click()
+    qtbot.waitUntil(lambda: dialog.progress.value() == 2, timeout=10000)
+    assert dialog.cancel_button.geometry() == where  # the click meant for Cancel does not land on the bar
+    line = dialog.status.text()
+    assert line.startswith("2 of 4: ") and short_model_name(LONG) in line and LONG not in line
+    assert dialog.status.toolTip() == LONG
+    qtbot.waitUntil(lambda: len(asked) == 3, timeout=5000)
+    dialog.cancel_button.click()
+    assert not dialog.running and dialog.status.text() == "Cancelled after 2 of 4."
+    assert not dialog.progress.isVisible() and dialog.cancel_button.geometry() == where
+    qtbot.waitUntil(lambda: dialog.table.rowCount() > 0, timeout=5000)  # the partial results
+    assert [dialog.table.item(0, c).text() for c in (0, 1)] == [short_model_name(LONG), "direct"]
+    assert dialog.status.text().startswith("Cancelled after 2 of 4.") and LONG not in dialog.status.text()

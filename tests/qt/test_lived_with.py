@@ -10,6 +10,7 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
@@ -25,6 +26,7 @@ from heartbeat_desktop.qt.windows.window_state import WindowMemory
 from heartbeat_desktop.store import SqliteStore
 from tests.qt.test_model_names import LONG
 from tests.qt.test_tray import app_env, tray_app  # noqa: F401  (the real app, its windows made by its registry)
+from tests.support.citing import Act
 from tests.support.ollama_server import OllamaServer, Reply, Respond
 from tests.test_cli_decisions import SUITE
 
@@ -155,3 +157,29 @@ def test_compare_cancel_stays_put_and_keeps_what_was_measured(
     qtbot.waitUntil(lambda: dialog.table.rowCount() > 0, timeout=5000)  # the partial results
     assert [dialog.table.item(0, c).text() for c in (0, 1)] == [short_model_name(LONG), "direct"]
     assert dialog.status.text().startswith("Cancelled after 2 of 4.") and LONG not in dialog.status.text()
+
+
+# ---------------------------------------------------------------------------- 5. windows keep their size
+def test_setup_never_grows_for_a_long_unbroken_reply(
+    qtbot, store: SqliteStore, data_dir: Path, ollama: OllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from heartbeat_desktop.llm import discover
+    from heartbeat_desktop.qt.windows.setup_window import SetupWindow
+    from heartbeat_desktop.wiring import make_runner
+
+    monkeypatch.setenv(discover.ADDRESSES_ENV, ollama.url)
+    url = "https://example.com/" + "a1b2c3d4" * 20  # one word of 180 characters
+    ollama.script(Act({"action": "post", "title": url, "content": "See the link.", "reason": "a link"}))
+    window = SetupWindow(
+        lambda: store, data_dir / "heartbeat.db", WindowMemory(data_dir), lambda s: make_runner(s, data_dir),
+        lambda: None,
+    )  # fmt: skip
+    qtbot.addWidget(window)
+    window.resize(640, 560)
+    window.show()
+    qtbot.waitUntil(lambda: window.selected() is not None, timeout=5000)
+    window.use_button.click()
+    qtbot.waitUntil(lambda: "Dry-run heartbeat:" in window.result.text(), timeout=10000)
+    qtbot.wait(50)
+    assert window.width() == 640 and window.minimumSizeHint().width() <= 640
+    assert url in window.result.text().replace("\u200b", "")  # all of it, on several lines

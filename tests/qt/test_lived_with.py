@@ -183,3 +183,86 @@ def test_setup_never_grows_for_a_long_unbroken_reply(
     qtbot.wait(50)
     assert window.width() == 640 and window.minimumSizeHint().width() <= 640
     assert url in window.result.text().replace("\u200b", "")  # all of it, on several lines
+
+
+def test_replay_shows_the_whole_with_this_text_column(qtbot) -> None:
+    from heartbeat_desktop.core.replay import ReplayItem, ReplayResult
+    from heartbeat_desktop.core.verdict import Verdict
+    from heartbeat_desktop.qt.windows.replay_view import ReplayView
+
+    run = RunRecord(
+        id="run-0123456789", thread_id="default", trigger="scheduled", dry_run=False, started_at=time.time()
+    )
+    long_title = "A summary of everything that happened in the project this week, with the open questions " * 2
+    before = Verdict("valid", action="none", detail="quiet")
+    after = Verdict("valid", action="post", title=long_title.strip(), detail="news")
+    view = ReplayView()
+    qtbot.addWidget(view)
+    view.resize(640, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    view.show_result(ReplayResult(items=[ReplayItem(run, before, after, "llama3.2", "direct")]))
+    qtbot.wait(20)
+    table = view.table
+    assert table.horizontalHeader().length() <= table.viewport().width()  # no column cut off at the right
+    assert not table.horizontalScrollBar().isVisible()
+    assert table.rowHeight(0) > table.fontMetrics().height() * 1.5  # the long decision wraps
+    assert table.item(0, 2).toolTip() == table.item(0, 2).text()
+
+
+def test_the_add_thread_dialog_is_wide_enough(qtbot, store: SqliteStore, data_dir: Path) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QInputDialog
+
+    from heartbeat_desktop.qt.windows.threads_window import ThreadsWindow
+
+    window = ThreadsWindow(store, WindowMemory(data_dir), on_change=lambda: None)
+    qtbot.addWidget(window)
+    window.show()
+    widths: list[int] = []
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QInputDialog):
+            QTimer.singleShot(20, answer)
+            return
+        widths.append(box.width())
+        box.reject()
+
+    QTimer.singleShot(0, answer)
+    window.add_thread()
+    assert widths and widths[0] >= 400
+
+
+def test_settings_keeps_its_width_when_switching_thread(qtbot, store: SqliteStore, data_dir: Path, monkeypatch) -> None:
+    from heartbeat_desktop.core.config import HeartbeatConfig
+    from heartbeat_desktop.qt.windows.settings_dialog import SettingsDialog
+
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
+    store.threads.create("proj", "Project X")
+    store.threads.set_config("proj", HeartbeatConfig(active_hours_start=8, active_hours_end=2, every_seconds=60))
+    dialog = SettingsDialog(
+        store, WindowMemory(data_dir), autostart_enabled=lambda: False, set_autostart=lambda on: None,
+        on_applied=lambda: None, data_dir=data_dir,
+    )  # fmt: skip
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    widths = []
+    for thread_id in ("default", "proj", "default"):
+        dialog.thread_box.setCurrentIndex(dialog.thread_box.findData(thread_id))
+        qtbot.wait(20)
+        widths.append((dialog.width(), dialog.thread_page.minimumSizeHint().width()))
+        if thread_id == "proj":
+            assert "overnight" in dialog.thread_page.hours_note.text()
+    assert len(set(widths)) == 1, widths
+
+
+def test_the_previews_result_names_the_model_short() -> None:
+    from heartbeat_desktop.qt.windows.editor_views import preview_summary
+    from tests.qt.test_model_names import GGUF
+
+    run = RunRecord(id="p", thread_id="default", trigger="preview", dry_run=True, started_at=time.time())
+    run.status, run.model, run.llm_ms = "ok", f"llamacpp:{GGUF}", 1200
+    said = preview_summary(run)
+    assert "Model: llamacpp:qwen2.5-1.5b-instruct-q4_k_m.gguf, answered in 1.2 s" in said and GGUF not in said

@@ -87,6 +87,7 @@ class IntervalEdit(QWidget):
             self.unit.addItem(name, factor)
         self.note = plain_label()
         self.note.setAccessibleName("Interval note")
+        self.note.setWordWrap(True)  # a bound's words must not widen the window
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.value)
@@ -290,6 +291,9 @@ class ThreadPage(QWidget):
         self.hours_start = self._spin("active_hours_start", "Active from hour", suffix=":00", bound=False)
         self.hours_end = self._spin("active_hours_end", "Active until hour", suffix=":00", bound=False)
         self.hours_note = QLabel()
+        # Wrapped: "overnight: 08:00 until 02:00 next day" on one line widened Settings (677 → 731 px) when
+        # switching to a thread with overnight hours
+        self.hours_note.setWordWrap(True)
         self._bind(self._write_hours, self._read_hours)
         self.timezone = QComboBox()
         self.timezone.setEditable(True)

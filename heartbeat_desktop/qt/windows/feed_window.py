@@ -103,7 +103,6 @@ class FeedWindow(QWidget):
         for widget in (self.up, self.down, self.undo_post, self.undo_item, self.not_useful):
             buttons.addWidget(widget)
         buttons.addStretch(1)
-        buttons.addWidget(self.refresh_button)
         detail = QWidget()
         detail_layout = QVBoxLayout(detail)
         detail_layout.setContentsMargins(0, 0, 0, 0)
@@ -125,7 +124,10 @@ class FeedWindow(QWidget):
         self.empty = QLabel("No posts yet. When a heartbeat posts, it shows up here.")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.empty)
+        top = QHBoxLayout()  # above the posts: the post's own row of buttons is full at 640 px
+        top.addWidget(self.empty, 1)
+        top.addWidget(self.refresh_button, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(top)
         layout.addWidget(splitter, 1)
 
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_select())

@@ -213,15 +213,23 @@ class CompareModelsDialog(QDialog):
                         self._llm = llm
                     total = len(models) * len(modes) * len(suite.situations)
                     task.progress.emit((0, total, f"{len(suite.situations)} situations"))
-                    return evaluate(
+                    asked = [0]  # answered before Cancel: the question Cancel cut short is no measurement
+
+                    def said(done: int, total: int, what: str) -> None:
+                        if not stop.is_set():
+                            asked[0] = done
+                        task.progress.emit((done, total, what))
+
+                    summaries = evaluate(
                         suite,
                         models,
                         modes,
                         llm,
                         EvalSettings(app.llm_timeout, app.context_tokens, own_md),
-                        progress=lambda done, total, what: task.progress.emit((done, total, what)),
+                        progress=said,
                         cancelled=lambda: stop.is_set() or task.cancelled.is_set(),
                     )
+                    return measured(summaries, asked[0]) if stop.is_set() else summaries
                 finally:
                     with self._llm_lock:
                         self._llm = None
@@ -313,6 +321,20 @@ class CompareModelsDialog(QDialog):
         self.cancel()
         self._run += 1  # closed: a cancelled run's results are for nobody
         super().done(code)
+
+
+def measured(summaries: list[EvalSummary], asked: int) -> list[EvalSummary]:
+    """The first `asked` answers of a cancelled run, the summary they end in marked cancelled: the call Cancel
+    ended is an error of the user's making, not the model's, and counted it showed "0 % valid"."""
+    kept: list[EvalSummary] = []
+    for summary in summaries:
+        if asked <= 0:
+            break
+        part = EvalSummary(summary.model, summary.mode, summary.results[:asked])
+        asked -= len(part.results)
+        part.cancelled = summary.cancelled or len(part.results) < len(summary.results)
+        kept.append(part)
+    return kept
 
 
 __all__ = ["CompareModelsDialog"]

@@ -63,18 +63,7 @@ class FeedWindow(QWidget):
         self._refresh_task: Task | None = None
         self._applying = False  # a refresh re-selecting its post: shown from what the refresh read
         self.model = FeedModel(store.feed, self)
-        self.table = QTableView()
-        self.table.setAccessibleName("Posts")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(22)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((0, 50), (2, 60), (3, 80), (4, 90), (5, 130)):
-            self.table.setColumnWidth(column, width)
-
+        self.table = self._posts_table()
         self.body = QTextBrowser()
         self.body.setAccessibleName("Post")
         self.body.setOpenLinks(False)
@@ -96,9 +85,6 @@ class FeedWindow(QWidget):
             (self.undo_item, "Undo the agent's comment or vote"),
         ):
             button.setAccessibleName(name)
-        self.refresh_button = QPushButton("&Refresh")
-        self.refresh_button.setAccessibleName("Refresh the feed")
-        self.refresh_button.setToolTip("Read the feed again (F5); it also does after each heartbeat")
         buttons = QHBoxLayout()
         for widget in (self.up, self.down, self.undo_post, self.undo_item, self.not_useful):
             buttons.addWidget(widget)
@@ -121,13 +107,8 @@ class FeedWindow(QWidget):
         splitter.addWidget(self.table)
         splitter.addWidget(detail)
         splitter.setSizes([300, 340])
-        self.empty = QLabel("No posts yet. When a heartbeat posts, it shows up here.")
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout = QVBoxLayout(self)
-        top = QHBoxLayout()  # above the posts: the post's own row of buttons is full at 640 px
-        top.addWidget(self.empty, 1)
-        top.addWidget(self.refresh_button, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
-        layout.addLayout(top)
+        layout.addLayout(self._top_row())
         layout.addWidget(splitter, 1)
 
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_select())
@@ -142,6 +123,31 @@ class FeedWindow(QWidget):
         if not memory.restore(self, "feed"):
             self.resize(820, 660)
         self._update_buttons()
+
+    def _posts_table(self) -> QTableView:
+        table = QTableView()
+        table.setAccessibleName("Posts")
+        table.setModel(self.model)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.verticalHeader().setVisible(False)
+        table.verticalHeader().setDefaultSectionSize(22)
+        table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((0, 50), (2, 60), (3, 80), (4, 90), (5, 130)):
+            table.setColumnWidth(column, width)
+        return table
+
+    def _top_row(self) -> QHBoxLayout:
+        """Above the posts: "No posts yet" and Refresh (the post's own row of buttons is full at 640 px)."""
+        self.empty = QLabel("No posts yet. When a heartbeat posts, it shows up here.")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.refresh_button = QPushButton("&Refresh")
+        self.refresh_button.setAccessibleName("Refresh the feed")
+        self.refresh_button.setToolTip("Read the feed again (F5); it also does after each heartbeat")
+        top = QHBoxLayout()
+        top.addWidget(self.empty, 1)
+        top.addWidget(self.refresh_button, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+        return top
 
     def _comment_row(self) -> QHBoxLayout:
         """Where the user answers a post (an answer to the agent's question may resolve its note)."""

@@ -9,12 +9,20 @@ replaced by look-alike quotes, which no renderer treats as a tag.
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 
 def inert(text: str) -> str:
     return text.replace("<", "\u2039").replace(">", "\u203a")
+
+
+def breakable(text: str, run: int = 60) -> str:
+    """`text` with a zero-width space after every `run` characters of an unbroken run (a model's URL, a hash):
+    a word-wrapped QLabel cannot break inside a word, and grew its window to the word's width instead."""
+    return re.sub(rf"\S{{{run}}}(?=\S)", lambda m: m.group(0) + "\u200b", text)
 
 
 def plain_label(text: str = "") -> QLabel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,21 @@ def fmt_time(ts: float | None) -> str:
     if when.date() == today:
         return when.strftime("%H:%M")
     return when.strftime("%a %H:%M")
+
+
+def mnemonic_of(text: str) -> str | None:
+    """The letter Alt (or a menu's key) presses for `text` ("Re&name…" → "n"); "&&" is a literal ampersand."""
+    found = re.search(r"&([^&])", text.replace("&&", ""))
+    return found.group(1).lower() if found else None
+
+
+def free_mnemonic(text: str, taken: set[str]) -> str:
+    """`text` with a mnemonic on its first letter or digit not in `taken` (a title's own "&" made literal): a
+    menu item made at run time ("Resume Work (snoozed until 15:30)") is reached by key like the others."""
+    for i, char in enumerate(text):
+        if char.isalnum() and char.lower() not in taken:
+            return text[:i].replace("&", "&&") + "&" + text[i:].replace("&", "&&")
+    return text.replace("&", "&&")
 
 
 def status_line(state: SchedulerState, error: str | None, resume_in: str = "the menu") -> str:
@@ -150,9 +166,12 @@ class TrayMenu(QMenu):
         resume = self._actions.resume_snoozed
         if resume is None:
             return
+        taken = {m for a in self.actions() if (m := mnemonic_of(a.text()))}
         for t in state.threads:
             if t.snoozed_until is not None:
-                action = QAction(f"Resume {t.title} (snoozed until {fmt_time(t.snoozed_until)})", self)
+                text = free_mnemonic(f"Resume {t.title} (snoozed until {fmt_time(t.snoozed_until)})", taken)
+                taken.add(mnemonic_of(text) or "")
+                action = QAction(text, self)
                 action.triggered.connect(lambda _=False, tid=t.thread_id: resume(tid))
                 self.snooze_actions.append(action)
         self.insertActions(self._after_controls, self.snooze_actions)

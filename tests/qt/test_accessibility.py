@@ -8,6 +8,7 @@ of. It walks every tab of every window, so a control on a page that is not shown
 from __future__ import annotations
 
 import re
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 
@@ -34,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from heartbeat_desktop.core.scheduler_state import SchedulerState
 from heartbeat_desktop.window_names import WINDOWS
-from tests.qt.test_tray import app_env, tray_app  # noqa: F401  (the real app, its windows made by its registry)
+from tests.qt.test_tray import app_env, tray_app, ts  # noqa: F401  (the real app, its windows made by its registry)
 
 INTERACTIVE = (
     QAbstractButton, QLineEdit, QAbstractSpinBox, QComboBox, QAbstractItemView, QTextEdit, QPlainTextEdit,
@@ -170,10 +171,17 @@ def test_every_control_of_every_window_has_a_name_and_a_keyboard_path(qtbot, tra
 def test_no_two_things_on_one_page_share_a_mnemonic(qtbot, tray_app) -> None:  # noqa: F811
     clashes = [c for name, window in windows_of(qtbot, tray_app) for c in mnemonic_clashes(name, window)]
     menu = tray_app.tray.menu
-    for paused in (False, True):  # Pause becomes Resume, beside Run now
-        menu.update_state(SchedulerState(False, paused, ()), None)
-        letters = [mnemonic(a.text()) for a in menu.actions() if a.isVisible() and not a.isSeparator()]
-        clashes += [f"tray menu (paused={paused}): Alt+{k}" for k in set(letters) - {None} if letters.count(k) > 1]
+    until = time.time() + 3600
+    snoozed = (ts("work", title="Work & Co", snoozed_until=until), ts("rest", title="Rest", snoozed_until=until))
+    for paused, threads in ((False, ()), (True, ()), (False, snoozed), (True, snoozed[:1])):
+        # Pause becomes Resume, beside Run now; a snoozed thread's "Resume Work (snoozed until …)" joins them
+        menu.update_state(SchedulerState(False, paused, threads), None)
+        items = [a for a in menu.actions() if a.isVisible() and a.isEnabled() and not a.isSeparator()]
+        letters = [mnemonic(a.text()) for a in items]
+        where = f"tray menu (paused={paused}, snoozed={len(threads)})"
+        clashes += [f"{where}: Alt+{k}" for k in set(letters) - {None} if letters.count(k) > 1]
+        clashes += [f"{where}: no mnemonic: {a.text()!r}" for a in items if mnemonic(a.text()) is None]
+    assert "Work && Co (snoozed until" in " ".join(a.text() for a in menu.snooze_actions)  # a title's & is text
     assert clashes == [], "\n".join(clashes)
 
 

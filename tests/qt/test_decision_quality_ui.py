@@ -208,7 +208,7 @@ def test_compare_models_cancel_stops_the_call_in_flight(
     started = time.monotonic()
     dialog.cancel_button.click()
     assert time.monotonic() - started < 0.2 and not dialog.running
-    assert dialog.status.text() == "Cancelled." and dialog.start_button.isEnabled()
+    assert dialog.status.text() == "Cancelled after 0 of 4." and dialog.start_button.isEnabled()
     qtbot.wait(500)
     assert len(ollama.chat_requests()) == 1  # no further question was asked after Cancel
 

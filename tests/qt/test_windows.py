@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialogButtonBox, QInputDialog, QLabel, QMessageBox
+from PySide6.QtWidgets import QDialogButtonBox, QLabel, QMessageBox
 
 from heartbeat_desktop.core.config import HeartbeatConfig
 from heartbeat_desktop.core.models import RunRecord
 from heartbeat_desktop.core.runner import HeartbeatRunner
 from heartbeat_desktop.llm import OllamaClient
+from heartbeat_desktop.qt.windows import threads_window
 from heartbeat_desktop.qt.windows.editor_window import EditorWindow
 from heartbeat_desktop.qt.windows.feed_window import FeedWindow
 from heartbeat_desktop.qt.windows.history_window import HistoryWindow
@@ -428,7 +429,7 @@ def test_threads_add_rename_remove_and_entries(qtbot, store: SqliteStore, memory
     qtbot.addWidget(window)
     window.show()
     answers = iter([("work", True), ("Work stuff", True)])
-    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: next(answers))
+    monkeypatch.setattr(threads_window, "ask_text", lambda *a, **k: next(answers))
     window.add_thread()
     assert window.selected_id() == "work" and store.threads.get("work").title == "Work stuff"
     window.input.setPlainText("ship it <b>today</b>")
@@ -440,7 +441,7 @@ def test_threads_add_rename_remove_and_entries(qtbot, store: SqliteStore, memory
     assert "ship it <b>today</b>" in window.conversation.toPlainText()  # shown as text, not markup
     notes = [window.notes.list.item(i).text() for i in range(window.notes.list.count())]
     assert any("said Monday, then Tuesday" in line and "(open)" in line for line in notes), notes
-    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Renamed", True))
+    monkeypatch.setattr(threads_window, "ask_text", lambda *a, **k: ("Renamed", True))
     window.rename_thread()
     assert store.threads.get("work").title == "Renamed"
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
@@ -470,7 +471,9 @@ def test_add_thread_says_a_bad_or_taken_id_and_asks_again_with_the_text_kept(
     asked: list[tuple[str, str]] = []
     answers = iter([(thread_id, True), ("proj", True), ("Project", True), (thread_id, True), ("", False)])
     monkeypatch.setattr(
-        QInputDialog, "getText", lambda _w, _t, label, _echo=None, text="": asked.append((label, text)) or next(answers)
+        threads_window,
+        "ask_text",
+        lambda _w, _t, label, _echo=None, text="": asked.append((label, text)) or next(answers),
     )
     window.add_thread()
     assert asked[0] == (asked[0][0], "") and asked[0][0].startswith("Thread id")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -79,6 +80,10 @@ class CompareModelsDialog(QDialog):
         self._llm: LLMClient | None = None
         self._llm_lock = threading.Lock()
         self._suite_path: Path | None = None
+        self._run = 0  # which run a result belongs to: a cancelled run's partial results still arrive
+        self._stop = threading.Event()  # the running run's: evaluate stops at the next question
+        self._cancelled: int | None = None  # the run the user cancelled, whose partial results are awaited
+        self._asked = (0, 0)  # questions asked and in all, as progress last said
 
         intro = plain_label(
             "Asks each model, in each mode, what it would do in a suite of situations whose right answer is "
@@ -99,6 +104,9 @@ class CompareModelsDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Questions asked")
+        keep = self.progress.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)  # Start and Cancel stay where they are when it shows (a click lands)
+        self.progress.setSizePolicy(keep)
         self.progress.setVisible(False)
         self.status = plain_label("")
         self.status.setWordWrap(True)
@@ -194,6 +202,7 @@ class CompareModelsDialog(QDialog):
             self.status.setText("Choose at least one model and one mode.")
             return
         suite_path, db_path, data_dir, make_llm = self._suite_path, self._db_path, self._data_dir, self._make_llm
+        self._stop = stop = threading.Event()
 
         def work(task: Task) -> list[EvalSummary]:
             suite = load_suite(suite_path)
@@ -206,15 +215,23 @@ class CompareModelsDialog(QDialog):
                         self._llm = llm
                     total = len(models) * len(modes) * len(suite.situations)
                     task.progress.emit((0, total, f"{len(suite.situations)} situations"))
-                    return evaluate(
+                    asked = [0]  # answered before Cancel: the question Cancel cut short is no measurement
+
+                    def said(done: int, total: int, what: str) -> None:
+                        if not stop.is_set():
+                            asked[0] = done
+                        task.progress.emit((done, total, what))
+
+                    summaries = evaluate(
                         suite,
                         models,
                         modes,
                         llm,
                         EvalSettings(app.llm_timeout, app.context_tokens, own_md),
-                        progress=lambda done, total, what: task.progress.emit((done, total, what)),
-                        cancelled=task.cancelled.is_set,
+                        progress=said,
+                        cancelled=lambda: stop.is_set() or task.cancelled.is_set(),
                     )
+                    return measured(summaries, asked[0]) if stop.is_set() else summaries
                 finally:
                     with self._llm_lock:
                         self._llm = None
@@ -224,40 +241,60 @@ class CompareModelsDialog(QDialog):
         self.status.setText("Starting…")
         self.progress.setRange(0, 0)
         self._set_running(True)
-        self._task = self._tasks.start(work, self._on_done, self._on_failed)
-        self._task.progress.connect(self._on_progress)
+        self._run += 1
+        self._cancelled, self._asked = None, (0, 0)
+        run = self._run
+        self._task = self._tasks.start(work, partial(self._on_done, run), partial(self._on_failed, run))
+        self._task.progress.connect(partial(self._on_progress, run, models))
 
     def cancel(self) -> None:
-        task = self._task
-        if task is None:
+        """Stop at once: the call in flight ends, the dialog is idle again, and what was measured before it
+        arrives as the run's partial results ("Cancelled after 3 of 8")."""
+        if self._task is None:
             return
-        task.cancel()
+        self._stop.set()
         with self._llm_lock:
             llm = self._llm
         if llm is not None:
             llm.cancel()  # the call in flight ends now, not at its timeout
-        self._task = None
+        self._task, self._cancelled = None, self._run
         self._set_running(False)
-        self.status.setText("Cancelled.")
+        self.status.setText(self._cancelled_text())
 
-    def _on_progress(self, value: object) -> None:
+    def _cancelled_text(self) -> str:
+        asked, total = self._asked
+        return f"Cancelled after {asked} of {total}." if total else "Cancelled before the first question."
+
+    def _on_progress(self, run: int, models: Sequence[str], value: object) -> None:
+        if run != self._run or self._task is None:
+            return
         done, total, what = cast(tuple[int, int, str], value)
+        self._asked = (done, total)
         self.progress.setRange(0, total)
         self.progress.setValue(done)
-        self.status.setText(f"{done} of {total}: {what}")
+        for model in models:  # "qwen.gguf · direct · …", the whole path in the tooltip
+            what = what.replace(model, short_model_name(model))
+        set_model_label(self.status, f"{done} of {total}: {what}", *models)
 
-    def _on_done(self, result: object) -> None:
+    def _on_done(self, run: int, result: object) -> None:
+        if run != self._run:
+            return  # a cancelled run's results, after another run started
+        summaries = cast(list[EvalSummary], result)
+        if self._cancelled == run:
+            self.show_results(summaries, self._cancelled_text())
+            return
         self._task = None
         self._set_running(False)
-        summaries = cast(list[EvalSummary], result)
         self.show_results(summaries)
 
-    def _on_failed(self, message: str) -> None:
+    def _on_failed(self, run: int, message: str) -> None:
+        if run != self._run or self._cancelled == run:
+            return  # a cancelled run ending: the status already says so
         self._task = None
         self._set_running(False)
         self.status.setText(f"Could not compare: {message}")
 
-    def show_results(self, summaries: list[EvalSummary]) -> None:
+    def show_results(self, summaries: list[EvalSummary], cancelled: str | None = None) -> None:
         self.table.setRowCount(len(summaries))
         for row, summary in enumerate(summaries):
             for column, text in enumerate(summary.cells()):
@@ -269,7 +306,10 @@ class CompareModelsDialog(QDialog):
                 self.table.setItem(row, column, item)
         questions = sum(s.situations for s in summaries)
         errors = [f"{short_model_name(s.model)} ({s.mode}): {s.first_error()}" for s in summaries if s.errors]
-        self.status.setText(f"Done: {questions} questions asked." if not errors else "Done, with errors:")
+        done = f"Done: {questions} questions asked." if not errors else "Done, with errors:"
+        if cancelled is not None:
+            done = cancelled + (" Errors:" if errors else "")
+        set_model_label(self.status, done)
         set_model_label(self.details, "\n".join([*errors, LEGEND]), *(s.model for s in summaries if s.errors))
         self.fit_columns()
 
@@ -291,7 +331,22 @@ class CompareModelsDialog(QDialog):
 
     def done(self, code: int) -> None:
         self.cancel()
+        self._run += 1  # closed: a cancelled run's results are for nobody
         super().done(code)
+
+
+def measured(summaries: list[EvalSummary], asked: int) -> list[EvalSummary]:
+    """The first `asked` answers of a cancelled run, the summary they end in marked cancelled: the call Cancel
+    ended is an error of the user's making, not the model's, and counted it showed "0 % valid"."""
+    kept: list[EvalSummary] = []
+    for summary in summaries:
+        if asked <= 0:
+            break
+        part = EvalSummary(summary.model, summary.mode, summary.results[:asked])
+        asked -= len(part.results)
+        part.cancelled = summary.cancelled or len(part.results) < len(summary.results)
+        kept.append(part)
+    return kept
 
 
 __all__ = ["CompareModelsDialog"]

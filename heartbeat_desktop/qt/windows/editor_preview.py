@@ -143,6 +143,7 @@ class PreviewPane(QWidget):
         self._preview = None
         self._set_busy(False)
         self.result.setPlainText(preview_summary(run))
+        self.result.setToolTip(run.model or "")  # the model's whole name, shortened in the summary
         self.prompt.setPlainText(run.prompt or "(no prompt: the precheck skipped the model)")
         self.raw.setPlainText(run.raw_reply if run.raw_reply is not None else "(no reply)")
 

@@ -14,6 +14,7 @@ from ...core.config import HeartbeatConfig
 from ...core.models import RunRecord
 from ...core.present import count_of, local_time
 from ...core.tasks import next_label, outside_active_hours
+from ..model_names import short_model_name
 
 if TYPE_CHECKING:
     from ...core.replay import ReplayItem, ReplayResult
@@ -66,7 +67,7 @@ def preview_summary(run: RunRecord) -> str:
     lines = [f"Status: {run.status}" + (" (dry run: nothing was written)" if run.status == "ok" else "")]
     lines.append(f"Reason: {run.reason or '—'}")
     if run.llm_ms is not None:
-        lines.append(f"Model: {run.model}, answered in {run.llm_ms / 1000:.1f} s")
+        lines.append(f"Model: {short_model_name(run.model or '')}, answered in {run.llm_ms / 1000:.1f} s")
     validation = "passed" if run.status == "ok" else ("not reached" if run.status == "skipped" else "failed")
     lines.append(f"Validation: {validation}")
     lines.append("\nDecision:\n" + (json.dumps(run.decision, indent=2, ensure_ascii=False) if run.decision else "—"))

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QCloseEvent, QShowEvent
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -27,40 +29,41 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.feedback import REASON_LABELS, FeedbackReason
-from ...core.models import FeedPost
+from ...core.models import FeedComment, FeedPost
 from ...core.ports import StoreError
 from ...store import SqliteStore
 from ..icons import app_icon
-from ..services.tasks import Tasks
-from .models.feed_model import FeedModel
+from ..services.tasks import Task, Tasks
+from .models.feed_model import PAGE, FeedModel
 from .not_useful import DontSuggest, NotUsefulButton
 from .notes_pane import offer_resolve
 from .window_state import WindowMemory
 
 USER_VOTER = "user"  # the person's own votes, one per post like a thread's
+# What a refresh read off the GUI thread: the first posts, whether there are more, and the selected post's
+# comments and votes (None when nothing was selected).
+Snapshot = tuple[list[FeedPost], bool, tuple[int, list[FeedComment], list[dict[str, Any]]] | None]
 
 
 class FeedWindow(QWidget):
-    def __init__(self, store: SqliteStore, memory: WindowMemory, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        store: SqliteStore,
+        memory: WindowMemory,
+        on_change: Callable[[], None],
+        db_path: Path | None = None,
+    ) -> None:
         super().__init__()
         self.setWindowTitle("Feed — Heartbeat Desktop")
         self.setWindowIcon(app_icon())
         self._store = store
+        self._db_path = db_path or cast(Path, store.db.path)
         self._memory = memory
         self._on_change = on_change
+        self._refresh_task: Task | None = None
+        self._applying = False  # a refresh re-selecting its post: shown from what the refresh read
         self.model = FeedModel(store.feed, self)
-        self.table = QTableView()
-        self.table.setAccessibleName("Posts")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(22)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((0, 50), (2, 60), (3, 80), (4, 90), (5, 130)):
-            self.table.setColumnWidth(column, width)
-
+        self.table = self._posts_table()
         self.body = QTextBrowser()
         self.body.setAccessibleName("Post")
         self.body.setOpenLinks(False)
@@ -104,13 +107,13 @@ class FeedWindow(QWidget):
         splitter.addWidget(self.table)
         splitter.addWidget(detail)
         splitter.setSizes([300, 340])
-        self.empty = QLabel("No posts yet. When a heartbeat posts, it shows up here.")
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.empty)
+        layout.addLayout(self._top_row())
         layout.addWidget(splitter, 1)
 
-        self.table.selectionModel().selectionChanged.connect(lambda *_: self._show_selected())
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_select())
+        self.refresh_button.clicked.connect(self.refresh)
+        QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh)
         self.up.clicked.connect(lambda: self._vote("up"))
         self.down.clicked.connect(lambda: self._vote("down"))
         self.undo_post.clicked.connect(self._undo_post)
@@ -120,6 +123,31 @@ class FeedWindow(QWidget):
         if not memory.restore(self, "feed"):
             self.resize(820, 660)
         self._update_buttons()
+
+    def _posts_table(self) -> QTableView:
+        table = QTableView()
+        table.setAccessibleName("Posts")
+        table.setModel(self.model)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.verticalHeader().setVisible(False)
+        table.verticalHeader().setDefaultSectionSize(22)
+        table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((0, 50), (2, 60), (3, 80), (4, 90), (5, 130)):
+            table.setColumnWidth(column, width)
+        return table
+
+    def _top_row(self) -> QHBoxLayout:
+        """Above the posts: "No posts yet" and Refresh (the post's own row of buttons is full at 640 px)."""
+        self.empty = QLabel("No posts yet. When a heartbeat posts, it shows up here.")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.refresh_button = QPushButton("&Refresh")
+        self.refresh_button.setAccessibleName("Refresh the feed")
+        self.refresh_button.setToolTip("Read the feed again (F5); it also does after each heartbeat")
+        top = QHBoxLayout()
+        top.addWidget(self.empty, 1)
+        top.addWidget(self.refresh_button, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+        return top
 
     def _comment_row(self) -> QHBoxLayout:
         """Where the user answers a post (an answer to the agent's question may resolve its note)."""
@@ -136,8 +164,56 @@ class FeedWindow(QWidget):
         return row
 
     def refresh(self) -> None:
-        """The feed changed outside this window (window_manager.Refreshable): read it again."""
-        self.reload()
+        """The feed changed outside this window (window_manager.Refreshable, a heartbeat's end, F5): read it
+        again off the GUI thread — as many posts as are loaded, and the selected post's comments and votes —
+        and show it keeping the selection and the scroll position."""
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+        db_path, count = self._db_path, max(self.model.rowCount(), PAGE)
+        post = self._selected()
+        selected = post.id if post else None
+
+        def work(_task: Task) -> Snapshot:
+            with SqliteStore.worker(db_path) as store:
+                posts = store.feed.posts(limit=count + 1)
+                detail = None
+                if selected is not None:
+                    detail = (selected, store.feed.comments(selected), store.feed.votes(selected))
+                return posts[:count], len(posts) <= count, detail
+
+        self._refresh_task = self._tasks.start(work, self._apply_refresh)
+
+    @Slot(object)
+    def on_run_finished(self, _run: object) -> None:
+        """A heartbeat ended: it may have posted, commented or voted."""
+        if self.isVisible():
+            self.refresh()
+
+    def _apply_refresh(self, result: object) -> None:
+        posts, exhausted, detail = cast(Snapshot, result)
+        self._refresh_task = None
+        post = self._selected()
+        scroll = self.table.verticalScrollBar().value()
+        self._applying = True
+        try:
+            self.model.replace(posts, exhausted)
+            row = next((i for i, p in enumerate(posts) if post is not None and p.id == post.id), None)
+            if row is not None:
+                self.table.selectRow(row)
+        finally:
+            self._applying = False
+        self.table.verticalScrollBar().setValue(scroll)
+        self.empty.setVisible(self.model.rowCount() == 0)
+        if row is not None and detail is not None and detail[0] == posts[row].id:
+            self._show_post(posts[row], detail[1], detail[2])
+        else:  # the selected post went away (an undo elsewhere): show the first, as on opening
+            if self.model.rowCount() and not self.table.selectionModel().hasSelection():
+                self.table.selectRow(0)
+            self._show_selected()
+
+    def _on_select(self) -> None:
+        if not self._applying:
+            self._show_selected()
 
     def reload(self) -> None:
         self.model.reload()
@@ -159,11 +235,16 @@ class FeedWindow(QWidget):
 
     def _show_selected(self) -> None:
         post = self._selected()
-        self.comments.clear()
         if post is None:
+            self.comments.clear()
             self.body.clear()
             self._update_buttons()
             return
+        self._show_post(post, self._store.feed.comments(post.id), self._store.feed.votes(post.id))
+
+    def _show_post(self, post: FeedPost, comments: list[FeedComment], votes: list[dict[str, Any]]) -> None:
+        current = self.comments.currentRow()
+        self.comments.clear()
         who = f"thread {post.thread_id}" if post.thread_id else "a removed thread"
         by = "the agent" if post.run_id else "you"
         # Model text is stored as written: escaped here, where it becomes markup.
@@ -171,16 +252,18 @@ class FeedWindow(QWidget):
             f"<h3>{html.escape(post.title)}</h3><p style='white-space: pre-wrap'>{html.escape(post.content)}</p>"
             f"<p><i>#{post.id} · score {post.score:+d} · by {by} for {who}</i></p>"
         )
-        for comment in self._store.feed.comments(post.id):
+        for comment in comments:
             who = "you" if comment.run_id is None and comment.thread_id is None else comment.thread_id or "—"
             item = QListWidgetItem(f"Comment from {who}: {_plain(comment.content)}")
             item.setData(Qt.ItemDataRole.UserRole, ("comment", comment.id, comment.run_id))
             self.comments.addItem(item)
-        for vote in self._store.feed.votes(post.id):
+        for vote in votes:
             arrow = "▲" if vote["direction"] == "up" else "▼"
             item = QListWidgetItem(f"{arrow} {vote['thread_id']} voted {vote['direction']}")
             item.setData(Qt.ItemDataRole.UserRole, ("vote", vote["id"], vote["run_id"]))
             self.comments.addItem(item)
+        if 0 <= current < self.comments.count():
+            self.comments.setCurrentRow(current)
         self._update_buttons()
 
     def _update_buttons(self) -> None:

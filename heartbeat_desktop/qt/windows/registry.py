@@ -51,7 +51,9 @@ def window_factories(parts: WindowParts) -> dict[str, Callable[[], QWidget]]:
 def _feed(parts: WindowParts) -> QWidget:
     from .feed_window import FeedWindow
 
-    return FeedWindow(parts.store(), parts.memory, on_change=lambda: None)
+    window = FeedWindow(parts.store(), parts.memory, on_change=lambda: None, db_path=paths.db_file(parts.data_dir))
+    parts.scheduler.run_finished.connect(window.on_run_finished)  # dropped by Qt when the window is deleted
+    return window
 
 
 def _threads(parts: WindowParts) -> QWidget:

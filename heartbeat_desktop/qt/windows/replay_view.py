@@ -30,8 +30,14 @@ class ReplayView(QWidget):
         self.table.setHorizontalHeaderLabels(("Run", "Recorded decision", "With this text"))
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # The run fits its column; the two decisions share the rest and wrap (a long post title or a reason cut
+        # "With this text" off at the right edge when every column sized itself to its contents).
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        for column in (1, 2):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(True)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setVisible(False)  # a table only when there are rows for it
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
@@ -53,6 +59,8 @@ class ReplayView(QWidget):
         self.table.setRowCount(len(changed))
         for row, item in enumerate(changed):
             for column, cell in enumerate(replay_cells(item)):
-                self.table.setItem(row, column, QTableWidgetItem(cell))
+                cell_item = QTableWidgetItem(cell)
+                cell_item.setToolTip(cell)
+                self.table.setItem(row, column, cell_item)
         self.table.setVisible(bool(changed))
         self.summary.setText(replay_summary(result))

@@ -101,14 +101,21 @@ class RunChart(QWidget):
         if top > 0:
             path = QPainterPath()
             started = False
+            lone: list[QPointF] = []  # a day with no measured neighbour: a line has nothing to join it to
             for i, value in enumerate(latencies):
                 if value is None:
                     continue
                 point = QPointF(area.left() + (i + 0.5) * slot, area.bottom() - area.height() * value / top)
                 path.lineTo(point) if started else path.moveTo(point)
                 started = True
+                if (i == 0 or latencies[i - 1] is None) and (i + 1 == len(latencies) or latencies[i + 1] is None):
+                    lone.append(point)
             painter.setPen(QPen(LATENCY_COLOUR, 2))
             painter.drawPath(path)
+            painter.setBrush(LATENCY_COLOUR)
+            for point in lone:  # a marker, so the legend's line is there with one day of data
+                painter.drawEllipse(point, 3.5, 3.5)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.setPen(text)
             painter.drawText(
                 QRectF(8, self.height() - 15, self.width() - 16, 14),

@@ -37,7 +37,7 @@ from ...llm import discover
 from ...store import SqliteStore
 from ..icons import app_icon
 from ..model_names import set_model_label, set_model_tree_item, short_model_name
-from ..plain_text import plain_label
+from ..plain_text import breakable, plain_label
 from ..services.model_pull import PullProgress, percent, start_pull
 from ..services.tasks import Task, Tasks
 from .window_state import WindowMemory
@@ -272,7 +272,8 @@ class SetupWindow(QWidget):
         head = "Dry-run heartbeat" if run.status != "failed" else "The dry-run heartbeat failed"
         stored = f"Every thread without a model of its own now uses {short_model_name(chosen.model)}."
         notes = "".join(f" {note}." for note in chosen.own_models)
-        set_model_label(self.result, f"{stored}{notes}\n{head}: {verdict}", chosen.model)
+        # the reply may hold a long unbroken string: it wraps anywhere instead of widening the window
+        set_model_label(self.result, breakable(f"{stored}{notes}\n{head}: {verdict}"), chosen.model)
         short = short_model_name(chosen.model)
         for label, line in zip(self.explain, lines, strict=True):  # they name the model too
             set_model_label(label, line.replace(chosen.model, short), *([chosen.model] if chosen.model in line else []))
@@ -280,7 +281,7 @@ class SetupWindow(QWidget):
 
     def _on_try_failed(self, message: str) -> None:
         self._trying = None
-        self.result.setText(f"Could not use that model: {message}")
+        self.result.setText(breakable(f"Could not use that model: {message}"))
         self._update_buttons()
 
     def _update_buttons(self) -> None:

@@ -87,6 +87,7 @@ class IntervalEdit(QWidget):
             self.unit.addItem(name, factor)
         self.note = plain_label()
         self.note.setAccessibleName("Interval note")
+        self.note.setWordWrap(True)  # a bound's words must not widen the window
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.value)
@@ -290,6 +291,9 @@ class ThreadPage(QWidget):
         self.hours_start = self._spin("active_hours_start", "Active from hour", suffix=":00", bound=False)
         self.hours_end = self._spin("active_hours_end", "Active until hour", suffix=":00", bound=False)
         self.hours_note = QLabel()
+        # Wrapped: "overnight: 08:00 until 02:00 next day" on one line widened Settings (677 → 731 px) when
+        # switching to a thread with overnight hours
+        self.hours_note.setWordWrap(True)
         self._bind(self._write_hours, self._read_hours)
         self.timezone = QComboBox()
         self.timezone.setEditable(True)
@@ -303,10 +307,9 @@ class ThreadPage(QWidget):
         self.timezone.setCompleter(completer)
         self._tip(self.timezone, "timezone", "Time zone")
         self._bind(self._write_zone, self._read_zone)
-        form.addRow(
-            _label("Active &hours:", self.hours_on),
-            _row(self.hours_on, self.hours_start, QLabel("and"), self.hours_end, self.hours_note),
-        )
+        hours = _row(self.hours_on, self.hours_start, QLabel("and"), self.hours_end, self.hours_note, stretch=False)
+        hours.setStretchFactor(self.hours_note, 1)  # the note has the rest of the row, wrapping only if it must
+        form.addRow(_label("Active &hours:", self.hours_on), hours)
         form.addRow("Time &zone:", self.timezone)
         self.hours_on.toggled.connect(self.hours_ui)
         self.hours_start.valueChanged.connect(self.hours_ui)
@@ -399,6 +402,9 @@ class ThreadPage(QWidget):
         self.hours_end.setEnabled(on)
         start, end = self.hours_start.value(), self.hours_end.value()
         if on and start > end:
-            self.hours_note.setText(f"overnight: {start:02d}:00 until {end:02d}:00 next day")
-        else:
-            self.hours_note.setText("(all day)" if not on or start == end else "")
+            # the boxes say the hours; the whole sentence is the tooltip (one line of it widened Settings)
+            self.hours_note.setText("overnight, ends next day")
+            self.hours_note.setToolTip(f"From {start:02d}:00 until {end:02d}:00 the next day")
+            return
+        self.hours_note.setToolTip("")
+        self.hours_note.setText("(all day)" if not on or start == end else "")

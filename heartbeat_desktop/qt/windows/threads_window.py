@@ -10,6 +10,7 @@ from datetime import datetime
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
+    QDialog,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -174,7 +175,7 @@ class ThreadsWindow(QWidget):
         thread_id = self._ask_thread_id()
         if thread_id is None:
             return
-        title, ok = QInputDialog.getText(self, "Add thread", "Title:", QLineEdit.EchoMode.Normal, thread_id)
+        title, ok = ask_text(self, "Add thread", "Title:", text=thread_id)
         if not ok:
             return
         try:
@@ -191,7 +192,7 @@ class ThreadsWindow(QWidget):
         typed, why = "", ""
         while True:
             label = f"{why}\n\n{ID_PROMPT}" if why else ID_PROMPT
-            typed, ok = QInputDialog.getText(self, "Add thread", label, QLineEdit.EchoMode.Normal, typed)
+            typed, ok = ask_text(self, "Add thread", label, text=typed)
             if not ok or not typed.strip():
                 return None
             thread_id = typed.strip()
@@ -209,7 +210,7 @@ class ThreadsWindow(QWidget):
         if thread_id is None:
             return
         thread = self._store.threads.require(thread_id)
-        title, ok = QInputDialog.getText(self, "Rename thread", "Title:", QLineEdit.EchoMode.Normal, thread.title)
+        title, ok = ask_text(self, "Rename thread", "Title:", text=thread.title)
         if ok and title.strip():
             self._store.threads.rename(thread_id, title.strip())
             self.reload()
@@ -273,3 +274,22 @@ class ThreadsWindow(QWidget):
     def closeEvent(self, event: QCloseEvent) -> None:
         self._memory.save(self, "threads")
         super().closeEvent(event)
+
+
+ASK_WIDTH = 400  # the field: a title or an id fits, where Qt's own QInputDialog.getText was 200 px wide
+
+
+def ask_text(parent: QWidget, title: str, label: str, text: str = "") -> tuple[str, bool]:
+    """QInputDialog.getText's question in a dialog wide enough for what is typed in it."""
+    dialog = QInputDialog(parent)
+    dialog.setWindowTitle(title)
+    dialog.setInputMode(QInputDialog.InputMode.TextInput)
+    dialog.setLabelText(label)
+    dialog.setTextValue(text)
+    edit = dialog.findChild(QLineEdit)  # the dialog sizes itself to its field: a field as wide as a title needs
+    if edit is not None:
+        edit.setMinimumWidth(ASK_WIDTH)
+    ok = dialog.exec() == QDialog.DialogCode.Accepted
+    value = dialog.textValue()
+    dialog.deleteLater()
+    return value, ok

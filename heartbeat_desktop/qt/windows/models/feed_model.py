@@ -24,6 +24,12 @@ class FeedModel(PagedTableModel[FeedPost]):
         )
         self._feed = feed
 
+    def replace(self, posts: list[FeedPost], exhausted: bool) -> None:
+        """Show `posts` (read off the GUI thread) in place of what was loaded."""
+        self.beginResetModel()
+        self._rows, self._exhausted = list(posts), exhausted
+        self.endResetModel()
+
     def refresh_post(self, post_id: int) -> None:
         """Re-read one post (after a vote or undo) without resetting the view."""
         for row, post in enumerate(self._rows):

@@ -193,7 +193,7 @@ def test_compare_models_runs_the_suite_off_the_gui_thread_and_shows_the_table(
     # dialog widens until they fit, or to the whole screen where they cannot (offscreen's is 800 px wide).
     room = dialog.screen().availableGeometry().width()
     hidden = dialog.table.horizontalHeader().length() - dialog.table.viewport().width()
-    assert dialog.width() > 760 and (hidden <= 0 or dialog.width() == room)
+    assert dialog.width() > 760 and (hidden <= 0 or dialog.width() >= room)
     assert "False writes:" in dialog.details.text() and "Feedback right:" in dialog.details.text()
 
 

@@ -64,6 +64,7 @@ def test_run_now_json_writes_exactly_one_post_and_one_ok_run(data_dir: Path, oll
         "run_id",
         "thread_id",
         "status",
+        "shown_status",
         "dry_run",
         "action",
         "reason",

@@ -31,7 +31,7 @@ from ..core.present import (
     run_summary,
     user_feedback,
 )
-from ..core.refusals import shown_status
+from ..core.refusals import refused, shown_status
 from ..core.runner import UnknownThread
 from ..instance_socket import run_from_dict
 from ..store import SqliteStore
@@ -84,7 +84,8 @@ def _cancelled_by_signals(cancel: Callable[[], None]) -> Iterator[None]:
 
 
 def cmd_run_now(store: SqliteStore, args: argparse.Namespace) -> int:
-    """Exit 1 only for a failed run: "skipped" and "nothing to do" are the heartbeat working as meant."""
+    """Exit 1 only for a failed run: "skipped", "nothing to do" and a refusal by the app's own rules (nothing
+    new, a duplicate, a cap) are the heartbeat working as meant — nothing was done and nothing is wrong."""
     from ..wiring import make_runner
 
     store.threads.require(args.thread)
@@ -102,7 +103,7 @@ def cmd_run_now(store: SqliteStore, args: argparse.Namespace) -> int:
         print(describe_run(run))
         for warning in run.warnings:
             warn(warning)
-    return EXIT_FAIL if run.status == "failed" else EXIT_OK
+    return EXIT_FAIL if run.status == "failed" and not refused(run.status, run.error_kind) else EXIT_OK
 
 
 def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:

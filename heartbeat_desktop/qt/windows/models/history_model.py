@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 
 from ....core.models import RunRecord
-from ....core.refusals import refused
+from ....core.refusals import status_words
 from ....store.runs import RunRepo
 from .paged import Index, PagedTableModel
 
@@ -61,9 +61,7 @@ class HistoryModel(PagedTableModel[tuple[int, RunRecord]]):
             if column == 2:
                 return run.trigger + (" (dry run)" if run.dry_run else "")
             if column == 3:  # a refusal is the app's own rule at work, not a fault: say which it was
-                if refused(run.status, run.error_kind) and run.error_kind:
-                    return f"refused ({run.error_kind.replace('_', ' ')})"
-                return run.status
+                return status_words(run.status, run.error_kind)
             if column == 4:
                 return _action(run)
             if column == 5:

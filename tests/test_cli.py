@@ -888,3 +888,30 @@ def test_a_stored_setting_out_of_range_is_said_in_plain_words_by_status_and_chec
     assert json.loads(cli(data_dir, "check", "--json").stdout)["config_warnings"] == [
         f"thread 'default': {w}" for w in said
     ]
+
+
+def test_the_command_line_says_what_happened_in_one_wording(
+    data_dir: Path, ollama: OllamaServer, tmp_path: Path
+) -> None:
+    """Found living with the app: an empty filtered history said "no runs yet" though there were runs, a second
+    `pause` said "heartbeats paused" again, and `threads add` had two wordings."""
+    assert cli(data_dir, "history").stdout == "no runs yet\n"
+    ollama.script(Act(POST))
+    assert cli(data_dir, "run-now", host=ollama.url).returncode == 0  # one ok run, none failed
+    assert cli(data_dir, "history", "--status", "failed").stdout == "no failed runs\n"
+    workspace = tmp_path / "proj"
+    workspace.mkdir()
+    assert cli(data_dir, "threads", "add", "work").stdout == "added thread work\n"
+    assert cli(data_dir, "threads", "add", "proj", "--workspace", str(workspace)).stdout == "added thread proj\n"
+    assert cli(data_dir, "history", "--thread", "work").stdout == "no runs of thread work yet\n"
+    assert (
+        cli(data_dir, "history", "--thread", "work", "--status", "refused").stdout == "no refused runs of thread work\n"
+    )
+    note = " (Heartbeat Desktop is not running: this holds when it starts)\n"
+    said = [cli(data_dir, verb).stdout for verb in ("resume", "pause", "pause", "resume")]
+    assert said == [
+        "heartbeats already running" + note,
+        "heartbeats paused" + note,
+        "heartbeats already paused" + note,
+        "heartbeats resumed" + note,
+    ]

@@ -223,10 +223,18 @@ def cmd_history(store: SqliteStore, args: argparse.Namespace) -> int:
         emit([run_record(r, user_feedback(r, events[r.id], now)) for r in runs])
         return EXIT_OK
     if not runs:
-        print("no runs yet")
+        print(_no_runs(args.thread, args.status))
     for r in runs:
         print("\n".join(run_lines(r)))
     return EXIT_OK
+
+
+def _no_runs(thread: str | None, status: str | None) -> str:
+    """What an empty history means: "no runs yet" only without filters; with them, none of that kind ("no
+    failed runs of thread work"), for the runs there are may all be of another status or thread."""
+    kind = f"{status} runs" if status else "runs"
+    where = f" of thread {thread}" if thread else ""
+    return f"no {kind}{where}" if status else f"no runs{where} yet"
 
 
 def cmd_feed(store: SqliteStore, args: argparse.Namespace) -> int:

@@ -677,8 +677,11 @@ def test_the_cli_pauses_resumes_and_unloads_through_the_running_app(
         assert proc.returncode == 0, proc.stderr.read()
         return proc.stdout.read()
 
+    assert run("resume").strip() == "heartbeats already running"  # nothing changed: said so
     assert run("pause").strip() == "heartbeats paused"
     qtbot.waitUntil(lambda: tray_app.scheduler.state.paused, timeout=5000)
+    assert run("pause").strip() == "heartbeats already paused"
+    assert tray_app.scheduler.state.paused
     assert run("resume").strip() == "heartbeats resumed"
     qtbot.waitUntil(lambda: not tray_app.scheduler.state.paused, timeout=5000)
     ollama.loaded.add("qwen3:4b")

@@ -188,7 +188,9 @@ def _print_status(info: dict[str, Any], *, answering: bool, silent_pid: object) 
     for server in servers:
         checked = server.get("checked_at")
         answered = f"answered when the app last checked ({_readable(checked)})" if checked else "answered"
-        said = {True: answered, False: f"NOT reachable: {server['message']}", None: "not checked (app not running)"}
+        when = f" (the app last checked at {_readable(checked)})" if checked else ""  # it checks again on its own
+        down = f"NOT reachable: {server['message']}{when}"
+        said = {True: answered, False: down, None: "not checked (app not running)"}
         label = "Ollama" if server["provider"] == "ollama" else server["provider"]
         print(f"Model server: {label} at {server['url']} — {said[server['reachable']]}")
     kept = info["act_on"]

@@ -771,6 +771,7 @@ def test_with_two_servers_in_use_the_one_down_is_the_one_named(qtbot, app_env: P
             "llama": True,
         }
         assert "Model server: llama at http://127.0.0.1:9/v1 — NOT reachable: cannot reach llama" in out
+        assert re.search(r"NOT reachable: cannot reach llama .*\(the app last checked at \d{4}-", out), out  # when
     finally:
         app.scheduler.stop()
         app.instance.close()

@@ -55,7 +55,7 @@ def test_the_readme_says_what_dry_runs_record_and_when_servers_are_checked() -> 
     dry)", which it is not (tests/qt/test_windows.py: the preview adds no run), and that the app "keeps
     checking" the model servers, which it does only at set times (qt/services/health.py)."""
     text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
-    assert "the editor's preview) asks the model and checks the answer exactly like a real heartbeat, and is" not in text
+    assert "the editor's preview) asks the model and checks the answer exactly like a real heartbeat, and" not in text
     assert "the preview is not recorded at all" in text
     assert "keeps checking" not in text
     assert "every minute, backing off to every ten; while all answer, nothing polls them" in text

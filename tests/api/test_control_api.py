@@ -98,7 +98,7 @@ def test_status_start_stop(api: Client, app: TrayApp, qtbot) -> None:
     status = api("GET", "/api/heartbeat/status").json()
     assert status["running"] is True and status["paused"] is False
     assert [t["id"] for t in status["threads"]] == ["default"] and status["threads"][0]["next_due"]
-    assert api("POST", "/api/heartbeat/stop").json() == {"ok": True, "paused": True}
+    assert api("POST", "/api/heartbeat/stop").json() == {"ok": True, "paused": True, "already": False}
     qtbot.waitUntil(lambda: app.scheduler.state.paused, timeout=3000)
     assert api("GET", "/api/heartbeat/status").json()["paused"] is True
     api("POST", "/api/heartbeat/start")
@@ -129,6 +129,7 @@ def test_run_now_writes_a_post_and_notifies(api: Client, app: TrayApp, ollama: O
         "run_id",
         "thread_id",
         "status",
+        "shown_status",
         "dry_run",
         "action",
         "reason",

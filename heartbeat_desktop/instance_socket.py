@@ -227,15 +227,18 @@ def _request_qt(name: str, message: dict[str, Any], timeout_s: float) -> dict[st
     return _parse(data.split(b"\n", 1)[0])
 
 
-def show_running_app(data_dir: Path, open_window: str | None, timeout_s: float = 2.0) -> bool:
-    """Ask the app running for `data_dir` to show itself (or open `open_window`) and say so on stderr; False
-    when none answers. Every launch asks this first, before Qt is loaded: a second click on the menu entry
-    then costs a few milliseconds and never a second app."""
+def show_running_app(
+    data_dir: Path, open_window: str | None, timeout_s: float = 2.0, *, on_stdout: bool = False
+) -> bool:
+    """Ask the app running for `data_dir` to show itself (or open `open_window`) and say so; False when none
+    answers. Every launch asks this first, before Qt is loaded: a second click on the menu entry then costs a
+    few milliseconds and never a second app. The line goes to stderr for a launch (its output is the app's),
+    to stdout with `on_stdout` (`open WINDOW`, whose success it is, like `close`'s "closed feed")."""
     message = Request(Verb.OPEN, window=open_window) if open_window else Request(Verb.RAISE)
     if request(server_name(data_dir), message.to_message(), timeout_s=timeout_s) is None:
         return False
     what = f"opened {open_window}" if open_window else "showed it"
-    print(f"Heartbeat Desktop is already running; {what}.", file=sys.stderr)
+    print(f"Heartbeat Desktop is already running; {what}.", file=sys.stdout if on_stdout else sys.stderr)
     return True
 
 

@@ -64,6 +64,7 @@ def test_run_now_json_writes_exactly_one_post_and_one_ok_run(data_dir: Path, oll
         "run_id",
         "thread_id",
         "status",
+        "shown_status",
         "dry_run",
         "action",
         "reason",
@@ -818,6 +819,27 @@ def test_check_shows_tasks_on_the_threads_clock(data_dir: Path, tmp_path: Path) 
     assert unknown.returncode == 2 and "no such thread: 'nope'" in unknown.stderr
 
 
+def test_check_of_a_workspace_file_uses_the_clock_of_the_thread_that_reads_it(data_dir: Path, tmp_path: Path) -> None:
+    """Found living with the app: `check proj/HEARTBEAT.md` (read by thread proj) said its tasks were on the
+    clock of thread 'default'. The thread that reads the file given is the clock; several are named; --thread
+    still wins."""
+    workspace = tmp_path / "proj"
+    workspace.mkdir()
+    (workspace / "HEARTBEAT.md").write_text("## Tasks\n- daily 08:00: post a summary\n", encoding="utf-8")
+    assert cli(data_dir, "threads", "add", "proj", "--workspace", str(workspace)).returncode == 0
+    assert cli(data_dir, "config", "set", "--thread", "proj", "timezone", "Asia/Tokyo").returncode == 0
+    for given in (workspace / "HEARTBEAT.md", workspace):
+        shown = cli(data_dir, "check", str(given))
+        assert "next times on the clock of thread 'proj' (Asia/Tokyo), which reads this file" in shown.stdout, shown
+    said = json.loads(cli(data_dir, "check", str(workspace / "HEARTBEAT.md"), "--json").stdout)
+    assert said["clock"].startswith("the clock of thread 'proj' (Asia/Tokyo)")
+    named = cli(data_dir, "check", str(workspace / "HEARTBEAT.md"), "--thread", "default").stdout
+    assert "on the clock of thread 'default' (local time)" in named and "reads this file" not in named
+    assert cli(data_dir, "threads", "add", "proj2", "--workspace", str(workspace)).returncode == 0
+    both = cli(data_dir, "check", str(workspace / "HEARTBEAT.md")).stdout
+    assert "the clock of thread 'proj' (Asia/Tokyo); threads 'proj', 'proj2' read this file (--thread picks)" in both
+
+
 def test_check_says_a_task_outside_active_hours_runs_when_they_start(data_dir: Path) -> None:
     """Rough edges: a task at 06:00 in a thread active 08–22 silently ran at 08:00. `check` says so, in text and
     in --json, for a timed task and for an interval's slots."""
@@ -865,4 +887,31 @@ def test_a_stored_setting_out_of_range_is_said_in_plain_words_by_status_and_chec
     assert check.returncode == 0 and f"warning: thread 'default': {said[0]}" in check.stderr
     assert json.loads(cli(data_dir, "check", "--json").stdout)["config_warnings"] == [
         f"thread 'default': {w}" for w in said
+    ]
+
+
+def test_the_command_line_says_what_happened_in_one_wording(
+    data_dir: Path, ollama: OllamaServer, tmp_path: Path
+) -> None:
+    """Found living with the app: an empty filtered history said "no runs yet" though there were runs, a second
+    `pause` said "heartbeats paused" again, and `threads add` had two wordings."""
+    assert cli(data_dir, "history").stdout == "no runs yet\n"
+    ollama.script(Act(POST))
+    assert cli(data_dir, "run-now", host=ollama.url).returncode == 0  # one ok run, none failed
+    assert cli(data_dir, "history", "--status", "failed").stdout == "no failed runs\n"
+    workspace = tmp_path / "proj"
+    workspace.mkdir()
+    assert cli(data_dir, "threads", "add", "work").stdout == "added thread work\n"
+    assert cli(data_dir, "threads", "add", "proj", "--workspace", str(workspace)).stdout == "added thread proj\n"
+    assert cli(data_dir, "history", "--thread", "work").stdout == "no runs of thread work yet\n"
+    assert (
+        cli(data_dir, "history", "--thread", "work", "--status", "refused").stdout == "no refused runs of thread work\n"
+    )
+    note = " (Heartbeat Desktop is not running: this holds when it starts)\n"
+    said = [cli(data_dir, verb).stdout for verb in ("resume", "pause", "pause", "resume")]
+    assert said == [
+        "heartbeats already running" + note,
+        "heartbeats paused" + note,
+        "heartbeats already paused" + note,
+        "heartbeats resumed" + note,
     ]

@@ -144,7 +144,8 @@ def test_open_without_a_running_app_starts_it_in_the_background_and_returns(data
             [sys.executable, "-m", "heartbeat_desktop", "open", "feed"],
             capture_output=True, text=True, env=env, cwd=REPO, timeout=60,
         )  # fmt: skip
-        assert again.returncode == 0 and "already running; opened feed" in again.stderr, again.stderr
+        assert again.returncode == 0 and "already running; opened feed" in again.stdout, again  # success: stdout
+        assert again.stderr == ""
     finally:
         subprocess.run([sys.executable, "-m", "heartbeat_desktop", "quit"], env=env, cwd=REPO, timeout=60)
     assert (data_dir / "logs" / "app-output.log").exists()

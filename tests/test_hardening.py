@@ -25,7 +25,7 @@ FAULTS = [
     # (name, behaviour, outcome status, substring of the reason or the action taken)
     ("unknown model", None, "failed", "ollama pull"),
     ("http 500", Error(500, "CUDA error: out of memory"), "failed", "HTTP 500: CUDA error: out of memory"),
-    ("slow past the timeout", Hang(30), "failed", "did not answer within 1 s"),
+    ("slow past the timeout", Hang(30), "failed", "did not answer within 1 s — it may be loading a model, or stopping"),
     ("stream cut mid-way", CutOff(), "failed", "closed the connection mid-reply"),
     ("prose", Reply("Honestly I think we should just relax."), "failed", "invalid reply: no JSON object"),
     ("fenced json", Reply(f"```json\n{json.dumps(POST)}\n```"), "ok", "post"),

@@ -48,3 +48,14 @@ def test_the_readme_states_the_built_in_suites_size_and_every_column() -> None:
     assert re.split(r"\s{2,}", example.group(1).strip()) == list(TABLE_COLUMNS)
     for column in TABLE_COLUMNS[2:-2]:
         assert f"*{column}*" in " ".join(text.split()), f"the README does not say what {column!r} means"
+
+
+def test_the_readme_says_what_dry_runs_record_and_when_servers_are_checked() -> None:
+    """Found living with the app: the README said the editor's Dry-run preview "is recorded in History (marked
+    dry)", which it is not (tests/qt/test_windows.py: the preview adds no run), and that the app "keeps
+    checking" the model servers, which it does only at set times (qt/services/health.py)."""
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert "the editor's preview) asks the model and checks the answer exactly like a real heartbeat, and" not in text
+    assert "the preview is not recorded at all" in text
+    assert "keeps checking" not in text
+    assert "every minute, backing off to every ten; while all answer, nothing polls them" in text

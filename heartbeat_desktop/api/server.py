@@ -23,7 +23,7 @@ from ..core import heartbeat_md
 from ..core.config import ConfigError, HeartbeatConfig
 from ..core.control import Answer, AppControl, Request, Verb, perform, run_and_wait
 from ..core.feedback import reason_from_text
-from ..core.models import NOTE_KINDS, Refusal, RunRefused
+from ..core.models import NOTE_KINDS, Note, Refusal, RunRefused
 from ..core.ports import NoteNotFound, PostNotFound, StoreError
 from ..core.present import note_json, post_json, run_api_item, run_summary, thread_json, user_feedback
 from ..core.providers import model_name_problem
@@ -289,12 +289,21 @@ class ControlAPI:
         return 201, event.to_dict()
 
     def _ep_set_note(self, thread_id: str, note_id: str, *, query: Any, body: Any) -> tuple[int, Any]:
-        """`{"resolved": true}` closes a note (an open contradiction stops reaching the agent), false reopens."""
+        """`{"resolved": true}` closes a note (an open contradiction stops reaching the agent), false reopens.
+        A note already so changes nothing and answers `"already": true`, as the CLI says "already resolved"."""
         _only(body, "resolved")
         resolved = _field(body, "resolved", bool)
-        note = self._with_store(lambda s: s.threads.set_note_resolved(thread_id, int(note_id), resolved))
-        self._control.reload()
-        return 200, {"id": note.id, "thread_id": thread_id, "kind": note.kind, "resolved": resolved}
+
+        def change(s: SqliteStore) -> tuple[Note, bool]:
+            before = s.threads.note(s.threads.require(thread_id).id, int(note_id))
+            if before is not None and before.resolved == resolved:
+                return before, True
+            return s.threads.set_note_resolved(thread_id, int(note_id), resolved), False
+
+        note, already = self._with_store(change)
+        if not already:
+            self._control.reload()
+        return 200, {"id": note.id, "thread_id": thread_id, "kind": note.kind, "resolved": resolved, "already": already}
 
     def _ep_notes(self, thread_id: str, *, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         """The thread's notes, newest first: open ones, or with `?all=1` the resolved ones too."""

@@ -1,8 +1,8 @@
 """The `heartbeat-desktop` command: the tray app with no arguments, scripting subcommands otherwise.
 
-Exit codes: 0 success (a run that ended ok or skipped), 1 failure (a failed run, an unreachable
-server, a database error), 2 usage (bad arguments, unknown thread, out-of-range value). Errors are one
-line on stderr; the traceback only with LOG_LEVEL=DEBUG.
+Exit codes: 0 success (a run that ended ok or skipped, or that the app's own rules refused: nothing done,
+nothing wrong), 1 failure (a failed run, an unreachable server, a database error), 2 usage (bad arguments,
+unknown thread, out-of-range value). Errors are one line on stderr; the traceback only with LOG_LEVEL=DEBUG.
 
 The package: `parser` is the grammar, one module per command group does the work (`run`, `config`,
 `check`, `threads`, `provider`, `api`, `app`; `background` starts the app for `open`), `common` holds what

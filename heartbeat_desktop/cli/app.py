@@ -74,7 +74,7 @@ def cmd_open(_store: None, args: argparse.Namespace) -> int:
     except OSError as exc:
         return error(str(exc), EXIT_FAIL)
     try:
-        if show_running_app(data, args.window):
+        if show_running_app(data, args.window, on_stdout=True):  # success: stdout, as `close` says its own
             return EXIT_OK
     except OSError as exc:
         return error(f"another Heartbeat Desktop seems to be running but did not answer: {exc}", EXIT_FAIL)
@@ -131,14 +131,17 @@ def cmd_pause(store: SqliteStore, args: argparse.Namespace) -> int:
     from ..store.settings import PAUSED_SETTING
 
     word = "paused" if args.paused else "resumed"
+    already = "heartbeats already paused" if args.paused else "heartbeats already running"  # nothing changed
     reply = ask_running_app(Request(Verb.PAUSE if args.paused else Verb.RESUME))
     if reply is None:
+        was = store.settings.get(PAUSED_SETTING) == "1"
         store.settings.set(PAUSED_SETTING, "1" if args.paused else "0")
-        print(f"heartbeats {word} (Heartbeat Desktop is not running: this holds when it starts)")
+        said = already if was == args.paused else f"heartbeats {word}"
+        print(f"{said} (Heartbeat Desktop is not running: this holds when it starts)")
     elif not reply.get("ok"):
         return error(str(reply.get("error", "the running app refused")), EXIT_FAIL)
     else:
-        print(f"heartbeats {word}")
+        print(already if reply.get("already") else f"heartbeats {word}")
     return EXIT_OK
 
 

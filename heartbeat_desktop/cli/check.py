@@ -15,27 +15,46 @@ from ..core import heartbeat_md
 from ..core.citations import numbered_items
 from ..core.config import HeartbeatConfig
 from ..core.heartbeat_md import ITEMS_MAX
+from ..core.models import Thread
 from ..core.present import iso, local_time
 from ..core.schedule import zone_of
 from ..core.tasks import Task, next_time, outside_active_hours
-from ..store import DEFAULT_THREAD
+from ..store import DEFAULT_THREAD, SqliteStore
 from .common import EXIT_FAIL, EXIT_OK, UsageError, emit, warn
 
 Clock = tuple[HeartbeatConfig, Path | None, str, list[str]]
 
 
-def _thread_config(thread_id: str | None) -> Clock:
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:  # a loop of links: not a file any thread reads
+        return False
+
+
+def _readers(store: SqliteStore, given: Path | None) -> list[Thread]:
+    """The threads that read the file `check` was given (core/heartbeat_md.thread_file), the default first:
+    a workspace's file follows its own thread's clock, not the default thread's."""
+    if given is None:
+        return []
+    default = paths.data_dir() / heartbeat_md.FILENAME
+    readers = [t for t in store.threads.list() if _same_file(heartbeat_md.thread_file(default, t.workspace), given)]
+    return sorted(readers, key=lambda t: t.id != DEFAULT_THREAD)
+
+
+def _thread_config(thread_id: str | None, given: Path | None = None) -> Clock:
     """The config and workspace of the thread whose clock the tasks' times follow, how to say which, and that
     thread's config warnings (a stored value replaced by its default changes those times too): the one named,
-    else the default thread once a database exists, else the local time zone (`check` works before the app
-    ever ran)."""
+    else the thread that reads the file given (several: the first, and the others named), else the default
+    thread once a database exists, else the local time zone (`check` works before the app ever ran)."""
     if thread_id is None and not paths.db_file(paths.data_dir()).exists():
         return HeartbeatConfig(), None, "the local time zone (no thread yet)", []
     from ..wiring import open_store
 
     store = open_store(reading_only=True)
     try:
-        thread = store.threads.get(thread_id or DEFAULT_THREAD)
+        readers = [] if thread_id else _readers(store, given)
+        thread = readers[0] if readers else store.threads.get(thread_id or DEFAULT_THREAD)
     finally:
         store.close()
     if thread is None:
@@ -49,6 +68,11 @@ def _thread_config(thread_id: str | None) -> Clock:
         else ""
     )
     clock = f"the clock of thread {thread.id!r} ({config.timezone or 'local time'}{hours})"
+    if readers:
+        names = ", ".join(repr(t.id) for t in readers)
+        clock += (
+            ", which reads this file" if len(readers) == 1 else f"; threads {names} read this file (--thread picks)"
+        )
     return config, thread.workspace, clock, [f"thread {thread.id!r}: {w}" for w in thread.config_warnings]
 
 
@@ -66,8 +90,11 @@ def _print_tasks(tasks: list[Task], config: HeartbeatConfig, clock: str, now: fl
 
 
 def cmd_check(_store: None, args: argparse.Namespace) -> int:
-    config, workspace, clock, config_warnings = _thread_config(args.thread)
-    path = Path(args.path) if args.path else (workspace or paths.data_dir())
+    given = Path(args.path) if args.path else None
+    config, workspace, clock, config_warnings = _thread_config(
+        args.thread, given / heartbeat_md.FILENAME if given is not None and given.is_dir() else given
+    )
+    path = given or workspace or paths.data_dir()
     target = path / heartbeat_md.FILENAME if path.is_dir() else path
     if not target.is_file():
         if target.exists() or target.is_symlink():
@@ -91,6 +118,7 @@ def cmd_check(_store: None, args: argparse.Namespace) -> int:
             for t in instructions.tasks
         ]
         data["config_warnings"] = config_warnings
+        data["clock"] = clock  # whose clock the tasks' "next" times are on
         data["numbered"] = [{"number": i.number, "kind": i.kind, "text": i.text} for i in numbered_items(instructions)]
         emit(data)
         return EXIT_OK if text.strip() else EXIT_FAIL

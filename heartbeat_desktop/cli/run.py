@@ -31,7 +31,7 @@ from ..core.present import (
     run_summary,
     user_feedback,
 )
-from ..core.refusals import shown_status
+from ..core.refusals import refused, shown_status
 from ..core.runner import UnknownThread
 from ..instance_socket import run_from_dict
 from ..store import SqliteStore
@@ -84,7 +84,8 @@ def _cancelled_by_signals(cancel: Callable[[], None]) -> Iterator[None]:
 
 
 def cmd_run_now(store: SqliteStore, args: argparse.Namespace) -> int:
-    """Exit 1 only for a failed run: "skipped" and "nothing to do" are the heartbeat working as meant."""
+    """Exit 1 only for a failed run: "skipped", "nothing to do" and a refusal by the app's own rules (nothing
+    new, a duplicate, a cap) are the heartbeat working as meant — nothing was done and nothing is wrong."""
     from ..wiring import make_runner
 
     store.threads.require(args.thread)
@@ -102,7 +103,7 @@ def cmd_run_now(store: SqliteStore, args: argparse.Namespace) -> int:
         print(describe_run(run))
         for warning in run.warnings:
             warn(warning)
-    return EXIT_FAIL if run.status == "failed" else EXIT_OK
+    return EXIT_FAIL if run.status == "failed" and not refused(run.status, run.error_kind) else EXIT_OK
 
 
 def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
@@ -187,7 +188,9 @@ def _print_status(info: dict[str, Any], *, answering: bool, silent_pid: object) 
     for server in servers:
         checked = server.get("checked_at")
         answered = f"answered when the app last checked ({_readable(checked)})" if checked else "answered"
-        said = {True: answered, False: f"NOT reachable: {server['message']}", None: "not checked (app not running)"}
+        when = f" (the app last checked at {_readable(checked)})" if checked else ""  # it checks again on its own
+        down = f"NOT reachable: {server['message']}{when}"
+        said = {True: answered, False: down, None: "not checked (app not running)"}
         label = "Ollama" if server["provider"] == "ollama" else server["provider"]
         print(f"Model server: {label} at {server['url']} — {said[server['reachable']]}")
     kept = info["act_on"]
@@ -222,10 +225,18 @@ def cmd_history(store: SqliteStore, args: argparse.Namespace) -> int:
         emit([run_record(r, user_feedback(r, events[r.id], now)) for r in runs])
         return EXIT_OK
     if not runs:
-        print("no runs yet")
+        print(_no_runs(args.thread, args.status))
     for r in runs:
         print("\n".join(run_lines(r)))
     return EXIT_OK
+
+
+def _no_runs(thread: str | None, status: str | None) -> str:
+    """What an empty history means: "no runs yet" only without filters; with them, none of that kind ("no
+    failed runs of thread work"), for the runs there are may all be of another status or thread."""
+    kind = f"{status} runs" if status else "runs"
+    where = f" of thread {thread}" if thread else ""
+    return f"no {kind}{where}" if status else f"no runs{where} yet"
 
 
 def cmd_feed(store: SqliteStore, args: argparse.Namespace) -> int:

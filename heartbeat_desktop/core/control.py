@@ -159,10 +159,13 @@ def perform(control: AppControl, request: Request, reply: Reply) -> str | None:
     elif verb is Verb.QUIT:  # answered before the app quits: the client learns which process is quitting
         control.quit(request.discard, lambda unsaved: reply(quit_answer(unsaved)))
     else:
-        _SIMPLE[verb](control, request)
         answer: Answer = {"ok": True}
         if verb in (Verb.PAUSE, Verb.RESUME):
+            # Whether it was so already, for the words ("already paused"); the verb is applied all the same,
+            # so a state not yet published (a pause just asked) can never keep a resume from happening.
             answer["paused"] = verb is Verb.PAUSE
+            answer["already"] = bool(control.status().get("paused")) == answer["paused"]
+        _SIMPLE[verb](control, request)
         reply(answer)
     return None
 

@@ -94,16 +94,21 @@ class DecisionSchema:
         *,
         rules: Iterable[int] = (),
         refs: Iterable[str] = (),
+        task: bool = False,
     ) -> DecisionSchema:
         """Offer only what this thread may do now: its allow-list, its daily caps (`posts_left`, and `left`
-        for every action when given), the posts it can see; an action cites one of `rules` and some `refs`."""
+        for every action when given), the posts it can see; an action cites one of `rules` and some `refs`.
+        `task`: a scheduled task's run, which may only post; its comment and vote are withheld because of the
+        task, not the thread (the model is told the true reason, not "not allowed for this thread")."""
         allowed = set(allowed)
         remaining = {"post": posts_left, **(left or {})}
         ids = tuple(sorted(dict.fromkeys(int(i) for i in post_ids)))
         offered = ["none"]
         withheld: list[tuple[str, str]] = []
         for action in ("post", "comment", "vote"):
-            if action not in allowed:
+            if task and action != "post":
+                withheld.append((action, "not available for a scheduled task"))
+            elif action not in allowed:
                 withheld.append((action, "not allowed for this thread"))
             elif remaining.get(action, 1) <= 0:
                 withheld.append((action, f"the daily {action} limit is reached"))

@@ -19,7 +19,7 @@ from . import terminal
 from .citations import run_because
 from .feedback import Feedback, outcome
 from .models import FeedComment, FeedPost, Note, RunRecord, Thread
-from .refusals import refused, shown_status
+from .refusals import refused, shown_status, status_words
 from .scheduler_state import SchedulerState, ThreadSchedule
 
 # ---------------------------------------------------------------------------- time
@@ -58,6 +58,7 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
         "run_id": run.id,
         "thread_id": run.thread_id,
         "status": run.status,
+        "shown_status": status_words(run.status, run.error_kind),
         "dry_run": run.dry_run,
         "action": run.decision,
         "reason": run.reason,
@@ -108,6 +109,8 @@ def run_record(run: RunRecord, feedback: dict[str, Any] | None = None) -> dict[s
         "thread_id": run.thread_id,
         "trigger": run.trigger,
         "status": run.status,
+        "shown_status": status_words(run.status, run.error_kind),
+        "task": task_of(run) or None,
         "reason": run.reason,
         "dry_run": run.dry_run,
         "model": run.model,

@@ -114,7 +114,13 @@ class PromptPlan:
         rules = [i.number for i in items]
         allowed = config.allowed_actions if task is None else tuple(a for a in config.allowed_actions if a == "post")
         ceiling = DecisionSchema.for_run(
-            allowed, [p.id for p in sit.posts], sit.posts_left, sit.left, rules=rules, refs=["p1"] if rules else []
+            allowed,
+            [p.id for p in sit.posts],
+            sit.posts_left,
+            sit.left,
+            rules=rules,
+            refs=["p1"] if rules else [],
+            task=task is not None,
         )
         # The notices a non-empty context brings are counted as fixed: the context gets what is left after them.
         # Only those this run can show: on a 2048-token server every notice counted "in case" is context lost
@@ -146,7 +152,13 @@ class PromptPlan:
         # What this run may answer, and nothing else: the grammar a server builds from it cannot produce a
         # disallowed action, a post past the cap, or a post_id the model was not shown.
         schema = DecisionSchema.for_run(
-            allowed, context.post_ids, sit.posts_left, sit.left, rules=rules, refs=context.refs if rules else []
+            allowed,
+            context.post_ids,
+            sit.posts_left,
+            sit.left,
+            rules=rules,
+            refs=context.refs if rules else [],
+            task=task is not None,
         )
         system = build_system(self.instructions, schema, sit.posts_left)
         user = build_user(run.thread_id, self.title, context, sit.now_local, task)

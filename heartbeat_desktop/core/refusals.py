@@ -50,6 +50,15 @@ def shown_status(status: str | None, error_kind: str | None) -> str | None:
     return REFUSED if refused(status, error_kind) else status
 
 
+def status_words(status: str, error_kind: str | None) -> str:
+    """A run's outcome in the words History's status column uses: "refused (nothing new)" for a refusal
+    (which rule stopped it), else the stored status. `run-now --json`, `history --json` and the API give it
+    as `shown_status` beside the stored `status` (which stays "failed" for a refusal, for scripts that read it)."""
+    if refused(status, error_kind) and error_kind:
+        return f"{REFUSED} ({error_kind.replace('_', ' ')})"
+    return status
+
+
 def not_allowed(action: str, allowed: list[str] | tuple[str, ...]) -> str:
     listed = ", ".join(allowed) or "nothing but HEARTBEAT_OK"
     return f"refused: {action} is not allowed for this thread (allowed: {listed})"

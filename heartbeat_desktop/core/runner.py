@@ -36,7 +36,7 @@ from .precheck import SCHEDULED_TRIGGERS, Skip, precheck
 from .precheck import fingerprint as run_fingerprint
 from .presence import PresenceSource
 from .prompt_plan import PromptPlan, Situation, clip_reply
-from .refusals import QUIET_REFUSALS, RefusalKind
+from .refusals import QUIET_REFUSALS, RefusalKind, refused
 from .rule_check import rule_problem
 from .schedule import local_time, start_of_day
 from .tasks import Task
@@ -379,7 +379,10 @@ class HeartbeatRunner:
         run.status, run.reason = "failed", reason
         self._stamp(run, t0)
         # `answered`: the run's record says it to whoever asked (the CLI prints it): the console need not again.
-        log.warning("Heartbeat failed for thread %s: %s", run.thread_id, reason, extra={"answered": True})
+        if refused(run.status, run.error_kind):  # the app's own rules at work: nothing to warn anyone about
+            log.info("Heartbeat refused for thread %s: %s", run.thread_id, reason, extra={"answered": True})
+        else:
+            log.warning("Heartbeat failed for thread %s: %s", run.thread_id, reason, extra={"answered": True})
         if record:
             try:
                 if inserted:

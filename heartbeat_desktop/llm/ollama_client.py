@@ -24,7 +24,7 @@ from .hosts import host_problem, resolve_host
 from .output_format import OLLAMA_LADDER, walk
 from .server_memory import ServerMemory
 from .server_text import one_line, seconds, token_count, whole_text, without_key
-from .transport import CallGuard, describe_cut
+from .transport import TIMEOUT_HINT, CallGuard, describe_cut
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ class OllamaClient:
         return LLMError(
             "timeout",
             f"Ollama at {self.host} did not answer within {seconds(request.timeout_s)} s",
-            "the model may still be loading; try again, use a smaller model, or raise the timeout",
+            TIMEOUT_HINT,
         )
 
     def _response_error(self, exc: Any, model: str) -> LLMError:

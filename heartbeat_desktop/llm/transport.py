@@ -189,13 +189,22 @@ class _CountedStream(httpx.SyncByteStream):
         self._inner.close()
 
 
+# A timeout cannot tell why the server was silent, so the hint names both causes instead of guessing one: a
+# server loading a model, and one stopping or stuck (found living with the app: a server that closed the
+# connection slowly was said to be "still loading").
+TIMEOUT_HINT = (
+    "it may be loading a model, or stopping or stuck; check that it is running, then try again, "
+    "use a smaller model, or raise the timeout"
+)
+
+
 def describe_cut(guard: CallGuard, server: str, timeout_s: float) -> LLMError | None:
     """The error the guard caused (timeout, Cancel, size cap), or None when the guard did not act."""
     if guard.reason == "timeout":
         return LLMError(
             "timeout",
             f"{server} did not answer within {seconds(timeout_s)} s",
-            "the model may still be loading; try again, use a smaller model, or raise the timeout",
+            TIMEOUT_HINT,
         )
     if guard.reason == "cancelled":
         return LLMError("cancelled", "the request was cancelled", "")

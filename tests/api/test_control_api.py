@@ -98,7 +98,7 @@ def test_status_start_stop(api: Client, app: TrayApp, qtbot) -> None:
     status = api("GET", "/api/heartbeat/status").json()
     assert status["running"] is True and status["paused"] is False
     assert [t["id"] for t in status["threads"]] == ["default"] and status["threads"][0]["next_due"]
-    assert api("POST", "/api/heartbeat/stop").json() == {"ok": True, "paused": True}
+    assert api("POST", "/api/heartbeat/stop").json() == {"ok": True, "paused": True, "already": False}
     qtbot.waitUntil(lambda: app.scheduler.state.paused, timeout=3000)
     assert api("GET", "/api/heartbeat/status").json()["paused"] is True
     api("POST", "/api/heartbeat/start")
@@ -129,6 +129,7 @@ def test_run_now_writes_a_post_and_notifies(api: Client, app: TrayApp, ollama: O
         "run_id",
         "thread_id",
         "status",
+        "shown_status",
         "dry_run",
         "action",
         "reason",
@@ -588,7 +589,13 @@ def test_a_note_is_resolved_and_reopened_through_the_api(api: Client, app: TrayA
     added = api("POST", "/api/threads/default/notes", body={"text": "Tuesday vs Wednesday", "kind": "contradiction"})
     note_id = added.json()["id"]
     done = api("POST", f"/api/threads/default/notes/{note_id}", body={"resolved": True})
-    assert done.status_code == 200 and done.json()["resolved"] is True
+    assert done.status_code == 200 and done.json()["resolved"] is True and done.json()["already"] is False
+    again = api("POST", f"/api/threads/default/notes/{note_id}", body={"resolved": True})  # as the README says
+    assert again.status_code == 200 and again.json()["already"] is True and again.json()["resolved"] is True
+    reopened = api("POST", f"/api/threads/default/notes/{note_id}", body={"resolved": False}).json()
+    assert (reopened["resolved"], reopened["already"]) == (False, False)
+    assert api("POST", f"/api/threads/default/notes/{note_id}", body={"resolved": False}).json()["already"] is True
+    api("POST", f"/api/threads/default/notes/{note_id}", body={"resolved": True})
     store = SqliteStore(app.data_dir / "heartbeat.db")
     try:
         assert store.threads.notes("default") == []
@@ -610,6 +617,12 @@ def test_a_comment_on_the_agents_question_offers_the_note_it_was_raised_from(
     ollama.script(Act(POST))
     run = api("POST", "/api/threads/default/heartbeat/run-now").json()
     assert run["status"] == "ok", run
+    assert run["shown_status"] == "ok"
+    ollama.script(Act(POST))  # the same answer on the same context: the app's own rule refuses it
+    refused = api("POST", "/api/threads/default/heartbeat/run-now").json()
+    assert (refused["status"], refused["shown_status"]) == ("failed", "refused (nothing new)"), refused
+    listed = api("GET", "/api/threads/default/heartbeat/history?limit=5").json()
+    assert [r["shown_status"] for r in listed][:2] == ["refused (nothing new)", "ok"]
     post_id = api("GET", "/api/feed").json()[0]["id"]
     answer = api("POST", f"/api/feed/{post_id}/comments", body={"content": "It is Tuesday."})
     assert answer.status_code == 201, answer.text

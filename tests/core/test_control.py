@@ -119,8 +119,9 @@ def test_a_bad_request_says_what_to_send(message: dict[str, object], words: str)
 @pytest.mark.parametrize(
     ("cmd", "asked", "answer"),
     [
-        ("pause", ("set_paused", True), {"ok": True, "paused": True}),
-        ("resume", ("set_paused", False), {"ok": True, "paused": False}),
+        # `already`: the fake app's status says paused, so a pause changes nothing and a resume does
+        ("pause", ("set_paused", True), {"ok": True, "paused": True, "already": True}),
+        ("resume", ("set_paused", False), {"ok": True, "paused": False, "already": False}),
         ("reload", ("reload", None), {"ok": True}),
         ("api-reload", ("api_reload", None), {"ok": True}),
         ("raise", ("raise_ui", None), {"ok": True}),
@@ -130,7 +131,8 @@ def test_a_bad_request_says_what_to_send(message: dict[str, object], words: str)
 def test_each_verb_asks_the_app_one_thing_and_answers_once(cmd: str, asked: tuple[str, object], answer: Answer) -> None:
     control = Control()
     assert _perform(control, {"cmd": cmd}) == [answer]
-    assert control.calls == [asked, ("reply", answer)]
+    looked = [("status", None)] if cmd in ("pause", "resume") else []  # whether it was so already: a read
+    assert control.calls == [*looked, asked, ("reply", answer)]
 
 
 def test_open_close_and_status() -> None:

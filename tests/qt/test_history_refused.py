@@ -5,6 +5,7 @@ says "refused (…)". Real runs through the runner and the Ollama-protocol serve
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from PySide6.QtGui import QImage
@@ -110,3 +111,35 @@ def test_history_details_say_refused_as_the_column_does(
     assert "Status: refused (duplicate)" in details and "Status: failed" not in details
     assert "Status: failed" in run_details(store.runs.get(ids["failed"]))  # a real failure still says so
     assert "Status: ok" in run_details(store.runs.get(ids["ok"]))
+
+
+def test_a_refusal_is_not_called_a_failure_by_run_now_history_or_the_log(
+    qtbot, caplog, runner: HeartbeatRunner, ollama: OllamaServer, store: SqliteStore, data_dir: Path
+) -> None:
+    """Found living with the app: run-now exited 1 and said "status": "failed" for a refusal, History's detail
+    pane said "Status: failed", and the log warned "Heartbeat failed". A refusal is the app's rule at work."""
+    caplog.set_level(logging.INFO, logger="heartbeat_desktop.core.runner")
+    ids = _one_of_each(runner, ollama, store)
+    ollama.script(Act(POST))  # the same post a third time: refused by the real command too
+    store.threads.add_message("default", "news for the command's run")
+    done = cli(data_dir, "run-now", "--json", host=ollama.url)
+    assert done.returncode == 0, (done.stdout, done.stderr)  # nothing done, nothing wrong: as for a skip
+    said = json.loads(done.stdout)
+    assert (said["status"], said["shown_status"]) == ("failed", "refused (duplicate)")  # status kept for scripts
+    log = (data_dir / "logs" / "heartbeat.log").read_text(encoding="utf-8")
+    assert "INFO heartbeat_desktop.core.runner: Heartbeat refused for thread default: refused: the same post" in log
+    assert "Heartbeat failed for thread default: refused" not in log
+    logged = [(r.levelname, r.getMessage()[:40]) for r in caplog.records if r.getMessage().startswith("Heartbeat ")]
+    assert ("INFO", "Heartbeat refused for thread default: re") in logged
+    assert [m for level, m in logged if level == "WARNING"] == ["Heartbeat failed for thread default: Oll"]  # HTTP 500
+    listed = json.loads(cli(data_dir, "history", "--json").stdout)
+    shown = {r["id"]: r["shown_status"] for r in listed}
+    assert (shown[ids["ok"]], shown[ids["refused"]], shown[ids["failed"]]) == ("ok", "refused (duplicate)", "failed")
+    window = HistoryWindow(store, data_dir / "heartbeat.db", WindowMemory(data_dir), lambda: [("default", "Default")])
+    qtbot.addWidget(window)
+    window.show()
+    rows = {window.model.run_at(r).id: r for r in range(window.model.rowCount())}
+    window.table.selectRow(rows[ids["refused"]])
+    assert "Status: refused (duplicate)" in window.detail.toPlainText()  # what the list says
+    window.table.selectRow(rows[ids["failed"]])
+    assert "Status: failed" in window.detail.toPlainText()

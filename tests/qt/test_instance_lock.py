@@ -209,7 +209,7 @@ def test_the_command_line_talks_to_the_running_app_without_loading_qt(places) ->
         assert json.loads(codes["status"][1])["app_running"] is True
         # The running app did the dry run: no model server here, so it failed there and said so here.
         assert codes["run-now"][0] == 1 and "cannot reach" in codes["run-now"][1].lower(), codes["run-now"]
-        assert codes["open"][0] == 0 and "already running; opened feed" in result.stderr
+        assert codes["open"] == [0, "Heartbeat Desktop is already running; opened feed.\n"]  # success: stdout
         assert codes["close"] == [0, "closed feed\n"]
         assert codes["quit"][0] == 0
         assert app.wait(timeout=30) == 0

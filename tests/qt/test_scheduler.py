@@ -545,14 +545,17 @@ def test_a_task_runs_at_its_time_once_and_leaves_the_heartbeats_alone(
     assert "rule" not in body["format"]["anyOf"][1]["properties"]  # the task calls for it, not an item
     system = body["messages"][0]["content"]
     assert "## Tasks" not in system and "Daily note" not in system  # a heartbeat never reads the tasks
+    # the task, not the thread, keeps comment and vote from it: the model is told that, not a false limit
+    assert "comment (not available for a scheduled task)" in system and "not allowed for this thread" not in system
     assert [p.title for p in setup.feed.posts()] == ["Daily note"]
     # History and the command line say which task a run was for
-    from heartbeat_desktop.core.present import describe_run
+    from heartbeat_desktop.core.present import describe_run, run_record
     from heartbeat_desktop.qt.windows.history_window import run_details
 
     stored = setup.runs.get(task_run.id)
     said = f"daily 10:15: {stored.inputs['task']['what']}"
     assert f"Task: {said}" in run_details(stored) and f"(task “{said}”)" in describe_run(stored)
+    assert run_record(stored)["task"] == said  # history --json says it too
     assert h.due("default") == utc(2026, 6, 1, 10, 30)  # the heartbeat's slot did not move
     h.jump(utc(2026, 6, 1, 10, 30, 1))
     h.wait_finished(2)

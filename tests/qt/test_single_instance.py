@@ -305,7 +305,7 @@ def test_every_verb_reaches_the_app_through_the_socket(qtbot, tmp_path: Path, mo
     ]  # fmt: skip
     assert app.asked("open") == ["threads"]
     assert answers[3] == {"ok": True, "closed": True} and answers[4] == {"ok": True, "closed": False}
-    assert answers[7] == {"ok": True, "paused": True}
+    assert answers[7] == {"ok": True, "paused": True, "already": False}
     assert answers[8] == {"ok": True, "status": {"paused": False, "threads": []}}
     assert answers[9]["ok"] is False and "no window 'nope'" in answers[9]["error"]
     assert answers[10]["ok"] is True and answers[10]["pid"] == os.getpid()

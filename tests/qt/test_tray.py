@@ -677,8 +677,11 @@ def test_the_cli_pauses_resumes_and_unloads_through_the_running_app(
         assert proc.returncode == 0, proc.stderr.read()
         return proc.stdout.read()
 
+    assert run("resume").strip() == "heartbeats already running"  # nothing changed: said so
     assert run("pause").strip() == "heartbeats paused"
     qtbot.waitUntil(lambda: tray_app.scheduler.state.paused, timeout=5000)
+    assert run("pause").strip() == "heartbeats already paused"
+    assert tray_app.scheduler.state.paused
     assert run("resume").strip() == "heartbeats resumed"
     qtbot.waitUntil(lambda: not tray_app.scheduler.state.paused, timeout=5000)
     ollama.loaded.add("qwen3:4b")
@@ -768,6 +771,7 @@ def test_with_two_servers_in_use_the_one_down_is_the_one_named(qtbot, app_env: P
             "llama": True,
         }
         assert "Model server: llama at http://127.0.0.1:9/v1 — NOT reachable: cannot reach llama" in out
+        assert re.search(r"NOT reachable: cannot reach llama .*\(the app last checked at \d{4}-", out), out  # when
     finally:
         app.scheduler.stop()
         app.instance.close()

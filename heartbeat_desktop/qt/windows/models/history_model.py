@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 
 from ....core.models import RUN_STATUSES, RunRecord
-from ....core.refusals import REFUSAL_KINDS, refused
+from ....core.refusals import REFUSAL_KINDS, status_words
 from ....store.runs import RunRepo
 from .paged import Index, PagedTableModel
 
@@ -75,16 +75,14 @@ class HistoryModel(PagedTableModel[tuple[int, RunRecord]]):
 
 
 def status_text(run: RunRecord) -> str:
-    """A run's status as History shows it (its column and its details): a refusal is the app's own rule at work,
+    """The status column's words (core/refusals.py `status_words`): a refusal is the app's own rule at work,
     not a fault, so it says "refused" and which rule, where the store keeps "failed" and the kind."""
-    if refused(run.status, run.error_kind) and run.error_kind:
-        return refused_label(run.error_kind)
-    return run.status
+    return status_words(run.status, run.error_kind)
 
 
 def refused_label(error_kind: str) -> str:
-    """The status column's words for a refusal: "refused (" and its kind in words ")"."""
-    return f"refused ({error_kind.replace('_', ' ')})"
+    """The status column's words for a refusal of this kind."""
+    return status_words("failed", error_kind)
 
 
 # Every label the status column can show, so the window can make the column as wide as the longest one.

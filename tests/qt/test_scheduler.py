@@ -610,3 +610,30 @@ def test_a_paused_thread_runs_no_task(
     h.jump(utc(2026, 6, 1, 10, 15, 1))
     h.settle(500)
     assert h.started == []
+
+
+def test_a_deferral_note_ends_with_its_time(make, setup: SqliteStore) -> None:
+    """Rough edges #2: `status` and the tooltip said at 18:47 "deferred: you wrote in this thread 1 min ago;
+    trying again at 18:41" — the deferral's reason outlived its time once the plan moved past it. It is shown
+    while the deferral holds and no longer once its time has passed (the scheduler's simulated clock)."""
+    from heartbeat_desktop.core.present import thread_status
+    from heartbeat_desktop.qt.tray import tooltip
+
+    setup.threads.set_config("default", HeartbeatConfig(timezone="UTC", always_ask=True, every_seconds=60))
+    setup.threads.add_message("default", "Back in a minute")  # written now: busy for busy_minutes (5)
+    start = time.time()
+    h = make(FakeClock(start))
+    h.start()
+    h.jump(h.due("default"))
+    h.wait_finished(1)
+    deferred = h.finished[0]
+    assert deferred.status == "skipped" and deferred.defer_until is not None, deferred.reason
+    h.qtbot.waitUntil(lambda: (h.scheduler.state.threads[0].last_reason or "").startswith("deferred: you wrote"))
+    with h.qtbot.waitSignal(h.scheduler.state_changed):
+        h.scheduler.pause_thread("default")  # the plan moves past the deferral: its run never comes
+    assert h.scheduler.state.threads[0].last_reason == deferred.reason  # the deferral still holds: still true
+    h.jump(deferred.defer_until + 60)
+    h.qtbot.waitUntil(lambda: h.scheduler.state.threads[0].last_reason is None)
+    t = h.scheduler.state.threads[0]
+    assert t.last_status == "skipped" and thread_status(t)["last_reason"] is None
+    assert "deferred" not in tooltip(h.scheduler.state, None)

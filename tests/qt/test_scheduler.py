@@ -95,6 +95,11 @@ def setup(data_dir: Path) -> Iterator[SqliteStore]:
     store = SqliteStore(data_dir / "heartbeat.db")
     (data_dir / "HEARTBEAT.md").write_text(GOOD_MD, encoding="utf-8")
     store.threads.set_config("default", HeartbeatConfig(timezone="UTC", always_ask=True))
+    # Something in every thread's context: a scheduled heartbeat with nothing to look at asks no model
+    # (core/precheck.py, NOTHING_TO_LOOK_AT), and these tests are about the ones that do.
+    store.db.transaction(
+        lambda c: store.feed.write_action(c, {"action": "post", "title": "Welcome", "content": "x"}, "default", None, 0)
+    )
     yield store
     store.close()
 
@@ -545,7 +550,7 @@ def test_a_task_runs_at_its_time_once_and_leaves_the_heartbeats_alone(
     assert "rule" not in body["format"]["anyOf"][1]["properties"]  # the task calls for it, not an item
     system = body["messages"][0]["content"]
     assert "## Tasks" not in system and "Daily note" not in system  # a heartbeat never reads the tasks
-    assert [p.title for p in setup.feed.posts()] == ["Daily note"]
+    assert [p.title for p in setup.feed.posts()] == ["Daily note", "Welcome"]  # newest first
     # History and the command line say which task a run was for
     from heartbeat_desktop.core.present import describe_run
     from heartbeat_desktop.qt.windows.history_window import run_details

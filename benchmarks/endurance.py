@@ -115,6 +115,8 @@ def prepare(data: Path, threads: int, every: int, keep_days: int) -> HeartbeatCo
     for i in range(1, threads):
         store.threads.create(f"t{i:02d}", f"Thread {i}")
         store.threads.set_config(f"t{i:02d}", config)
+    for thread in store.threads.list():  # something to look at: an empty thread's heartbeat asks nothing
+        store.threads.add_message(thread.id, "What is on today?")
     store.settings.set("keep_run_details_days", str(keep_days))
     store.close()
     return config

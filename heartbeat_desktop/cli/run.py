@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -33,9 +34,11 @@ from ..core.present import (
 )
 from ..core.refusals import refused, shown_status
 from ..core.runner import UnknownThread
+from ..core.scheduler_state import current_reason
 from ..instance_socket import run_from_dict
 from ..store import SqliteStore
 from ..store.feedback import act_on_summary
+from ..store.runs import ThreadState
 from .common import EXIT_FAIL, EXIT_OK, AppNotAnswering, UsageError, ask_running_app, emit, warn
 
 
@@ -137,7 +140,8 @@ def cmd_status(store: SqliteStore, args: argparse.Namespace) -> int:
                 "last_run_at": iso(state.last_run_at) if state else None,
                 "next_due_at": _here(seen.get("next_due")) if app else (iso(state.next_due_at) if state else None),
                 "last_status": seen.get("last_status", state.last_status if state else None),
-                "last_reason": seen.get("last_reason", state.last_reason if state else None),
+                # the app's own answer has it so already; from the database, a deferral's only while it holds
+                "last_reason": seen.get("last_reason", _reason(state)),
                 "last_error_kind": seen.get("last_error_kind", state.last_error_kind if state else None),
                 "consecutive_failures": seen.get("consecutive_failures", state.consecutive_failures if state else 0),
                 "config_warnings": warnings,
@@ -209,6 +213,12 @@ def _print_status(info: dict[str, Any], *, answering: bool, silent_pid: object) 
         print(f"  {row['id']:<20} {how:<16} {last}{due}{reason}")
         for warning in row["config_warnings"]:
             print(f"  {'':<20} config warning: {warning}")
+
+
+def _reason(state: ThreadState | None) -> str | None:
+    if state is None:
+        return None
+    return current_reason(state.last_status, state.last_reason, state.defer_until, time.time())
 
 
 def _counts(rate: dict[str, Any]) -> dict[str, int]:

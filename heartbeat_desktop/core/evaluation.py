@@ -24,12 +24,11 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .actions import post_key
-from .citations import message_ref, note_ref, post_ref
+from . import heartbeat_md
 from .config import HeartbeatConfig
 from .decide import DECISION_MODES, GiveUp
 from .eval_suite import (
@@ -41,109 +40,12 @@ from .eval_suite import (
     parse_suite,
     suite_format,
 )
-from .feedback import RejectedAction
-from .models import FeedPost, Message, Note, RunRecord, Thread, Trigger
-from .ports import DailyCap, LLMClient
+from .models import RunRecord, Trigger
+from .ports import LLMClient
+from .precheck import NOTHING_TO_LOOK_AT
 from .runner import HeartbeatRunner
+from .situation_store import SituationStore
 from .verdict import Verdict
-
-
-class SituationStore:
-    """The runner's store, answering from one situation and writing nothing (`record=False` never calls
-    the write methods; they refuse, so a change that did would fail loudly here)."""
-
-    def __init__(self, situation: Situation, config: HeartbeatConfig) -> None:
-        self.situation = situation
-        now = situation.now_ts
-        self._thread = Thread(EVAL_THREAD, situation.title, None, config.to_json(), now - 86400, None, config=config)
-        n = len(situation.messages)
-        # Newest first, as the store answers; ids rise with time.
-        self._messages = sorted(
-            (
-                Message(n - i, EVAL_THREAD, m.role, m.text, now - m.minutes_ago * 60)
-                for i, m in enumerate(situation.messages)
-            ),
-            key=lambda m: m.created_at,
-            reverse=True,
-        )
-        self._notes = [
-            Note(i + 1, EVAL_THREAD, note.kind, note.text, False, now - 3600)
-            for i, note in enumerate(reversed(situation.notes))
-        ]
-        self._posts = sorted((p.feed_post(now) for p in situation.posts), key=lambda p: p.created_at, reverse=True)
-        # What the situation says its last heartbeat already saw (the "nothing new" rule); none marked: there
-        # was no such heartbeat.
-        notes = len(situation.notes)
-        self._seen = (
-            {message_ref(n - i) for i, m in enumerate(situation.messages) if m.seen}
-            | {note_ref(notes - j) for j, note in enumerate(situation.notes) if note.seen}
-            | {post_ref(p.id) for p in situation.posts if p.seen}
-        )
-
-    def get_thread(self, thread_id: str) -> Thread | None:
-        return self._thread if thread_id == EVAL_THREAD else None
-
-    def thread_fingerprint(self, thread_id: str) -> str:
-        return f"situation:{self.situation.id}"
-
-    def last_success_fingerprint(self, thread_id: str) -> str | None:
-        return None
-
-    def recent_messages(self, thread_id: str, limit: int) -> list[Message]:
-        return self._messages[:limit]
-
-    def open_notes(self, thread_id: str, limit: int) -> list[Note]:
-        return self._notes[:limit]
-
-    def recent_posts(self, limit: int, comments_each: int = 0) -> list[FeedPost]:
-        """As the store answers: each post with its newest `comments_each` comments, oldest of them first."""
-        newest = (lambda p: p.latest_comments[-comments_each:]) if comments_each > 0 else (lambda _p: ())
-        return [replace(p, latest_comments=newest(p)) for p in self._posts[:limit]]
-
-    def rejected_actions(self, thread_id: str, limit: int) -> list[RejectedAction]:
-        now = self.situation.now_ts
-        found = [
-            RejectedAction(r.action, r.title, r.how, r.reason, now - r.minutes_ago * 60, r.post_id)
-            for r in self.situation.rejected
-        ]
-        return sorted(found, key=lambda r: r.at, reverse=True)[:limit]
-
-    def post_exists(self, post_id: int) -> bool:
-        return any(p.id == post_id for p in self._posts)
-
-    def refs_seen_last(self, thread_id: str) -> set[str] | None:
-        return set(self._seen) or None
-
-    def actions_since(self, thread_id: str, since: float) -> dict[str, int]:
-        done = self.situation.done_today
-        return {kind: done.get(kind, 0) for kind in ("post", "comment", "vote")}
-
-    def same_post_since(self, title: str, content: str, since: float) -> tuple[int, str | None] | None:
-        wanted = post_key(title, content)
-        recent = (p for p in self._posts if p.created_at >= since)
-        return next(((p.id, p.thread_id) for p in recent if post_key(p.title, p.content) == wanted), None)
-
-    def recent_answers(self, thread_id: str, limit: int) -> list[tuple[str, str | None]]:
-        return []
-
-    def last_run_outcome(self, thread_id: str) -> tuple[str, str] | None:
-        return None
-
-    def pause_thread(self, thread_id: str) -> None:
-        raise RuntimeError("an evaluation writes nothing")
-
-    def insert_run(self, run: RunRecord) -> None:
-        raise RuntimeError("an evaluation writes nothing")
-
-    def finish_run(
-        self,
-        run: RunRecord,
-        action: dict[str, Any] | None = None,
-        target: str = "none",
-        md_hash: str = "",
-        cap: DailyCap | None = None,
-    ) -> dict[str, Any] | None:
-        raise RuntimeError("an evaluation writes nothing")
 
 
 # --------------------------------------------------------------------------- running and scoring
@@ -210,6 +112,11 @@ class EvalSummary:
     @property
     def situations(self) -> int:
         return len(self.results)
+
+    @property
+    def asked(self) -> int:
+        """Situations put to the model (or given up on): not those a heartbeat would not ask (nothing to look at)."""
+        return sum(r.run.reason != NOTHING_TO_LOOK_AT for r in self.results)
 
     @property
     def errors(self) -> int:
@@ -416,6 +323,17 @@ def _one(
     )
     text = situation.heartbeat_md or suite.heartbeat_md or settings.default_heartbeat_md or ""
     task = situation.parsed_task
+    empty = not (situation.messages or situation.notes or situation.posts)
+    if task is None and empty and heartbeat_md.parse(text).is_actionable:
+        # What the app does on its own: a scheduled heartbeat with nothing to look at is not asked (the runner's
+        # NOTHING_TO_LOOK_AT; the eval asks as a manual run, so says it here). Doing nothing is the app's answer,
+        # and is scored as one: a valid `none` — right where nothing is expected, wrong where an action is —
+        # never an error or a false action, with no time or tokens; its detail says the model was not asked.
+        run = RunRecord(id="", thread_id=EVAL_THREAD, trigger="schedule", dry_run=True, started_at=situation.now_ts)
+        run.status, run.reason, run.model = "skipped", NOTHING_TO_LOOK_AT, model
+        return SituationResult(
+            situation, Verdict("valid", action="none", detail=f"not asked: {run.reason}"), None, 0, run
+        )
     trigger: Trigger = "task" if task is not None else "manual"
     run = runner.run(EVAL_THREAD, trigger=trigger, dry_run=True, heartbeat_md_text=text, record=False, task=task)
     tokens = (run.prompt_tokens or 0) + (run.completion_tokens or 0)

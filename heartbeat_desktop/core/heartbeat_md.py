@@ -329,8 +329,42 @@ def _section_of(heading_line: str) -> str | None:
     return _SECTION_NAMES.get(re.sub(r"[^a-z ]", "", heading.group(2).lower()).strip())
 
 
-def dont_suggest_rule(action: str, title: str) -> str:
+def dont_suggest_rule(action: str, title: str, post_id: int | None = None) -> str:
     """The rule "Don't suggest this again" proposes for a rejected action (the user edits it before it is
-    added): its subject, and nothing new calling for it, lead to doing nothing."""
-    subject = " ".join(title.split())[:120] or "the same thing"
-    return f"If the only reason is “{subject}” again (a {action} you said was not useful) → HEARTBEAT_OK."
+    added), in words a user would write. Its subject is the title when that reads as words; a title like
+    "default_json" (what a small model posted from an empty thread) made the line read "If the only reason is
+    “default_json” again …", which says nothing to the user or the model: such a post is named by its
+    number instead ("a post like #12", the number the Feed, History and the model's context show)."""
+    subject = " ".join(title.split())[:120]
+    if reads_as_words(subject):
+        return f"Don't make a {action} about “{subject}” again unless something new calls for it."
+    like = f"#{post_id}" if post_id is not None else "the one I marked not useful"
+    return f"Don't make a {action} like {like} again unless something new calls for it."
+
+
+_IDENTIFIER_MARKS = re.compile(r"[_{}\[\]<>=/\\|@$`]")
+
+
+def reads_as_words(text: str) -> bool:
+    """Whether `text` reads as words rather than an identifier or garbage: some letters, and not one unbroken
+    token with an underscore, a bracket or a digit among its letters ("default_json", "{x}", "a7f3")."""
+    if not any(c.isalpha() for c in text):
+        return False
+    if " " in text.strip():
+        return True
+    return not (_IDENTIFIER_MARKS.search(text) or any(c.isdigit() for c in text))
+
+
+RULE_MIN_CHARS = 15
+
+
+def rule_warning(line: str) -> str | None:
+    """Why a rule line about to be added does not read as a rule yet, or None. A half-typed line ("If the
+    thread has no messages -") was added without a word; the user is warned (not stopped: it is their file)."""
+    text = " ".join(line.split())
+    end = next((mark for mark in ("->", "-", "–", "—", ":", "→", ",") if text.endswith(mark)), None)
+    if end is not None:
+        return f"it ends with “{end}”, as if something were still to follow"
+    if len(text) < RULE_MIN_CHARS:
+        return f"it is only {len(text)} characters long"
+    return None

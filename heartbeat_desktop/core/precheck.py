@@ -11,6 +11,14 @@ from .models import Trigger
 from .presence import RECHECK_S, PresenceState, away_reason
 from .schedule import SCHEDULED_TRIGGERS, busy_until, in_active_hours, zone_of
 
+# A scheduled heartbeat whose context holds nothing — no message, no open note, no feed post — has nothing to
+# act on: what it could do then is only noise (the first heartbeat after Set up posted "default_json" citing a
+# rule alone, with a notification). The runner checks it after `precheck` (three one-row reads, before any
+# context is built). Time-based work is a task's (core/tasks.py), on its own trigger, and not held to this. A
+# person's own run (*Run now*, a dry run, Set up's trial, the editor's preview) is asked as before, as it is
+# past "nothing new": they asked — and Set up's trial is how a new user learns the model answers at all.
+NOTHING_TO_LOOK_AT = "nothing to look at: no messages, notes or feed posts"
+
 
 def fingerprint(md_hash: str, thread_state: str) -> str:
     """What "nothing new" compares: HEARTBEAT.md's hash and the thread's data (store.thread_fingerprint).

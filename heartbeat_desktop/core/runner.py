@@ -32,7 +32,7 @@ from .ports import (
     LLMRequest,
     StoreError,
 )
-from .precheck import SCHEDULED_TRIGGERS, Skip, precheck
+from .precheck import NOTHING_TO_LOOK_AT, SCHEDULED_TRIGGERS, Skip, precheck
 from .precheck import fingerprint as run_fingerprint
 from .presence import PresenceSource
 from .prompt_plan import PromptPlan, Situation, clip_reply
@@ -170,8 +170,19 @@ class HeartbeatRunner:
             last_active_at=thread.last_active_at,
             presence=presence,
         )
+        if skip is None and scheduled and self._nothing_to_look_at(thread.id):
+            skip = Skip(NOTHING_TO_LOOK_AT)
         repeated = skip is not None and skip.away and self.store.last_run_outcome(thread.id) == ("skipped", skip.reason)
         return skip, repeated
+
+    def _nothing_to_look_at(self, thread_id: str) -> bool:
+        """The context would be empty (core/precheck.py, NOTHING_TO_LOOK_AT): three one-row reads, so a
+        thread with nothing in it costs no model call and no context build."""
+        return not (
+            self.store.recent_messages(thread_id, 1)
+            or self.store.open_notes(thread_id, 1)
+            or self.store.recent_posts(1)
+        )
 
     def _skipped(self, run: RunRecord, t0: float, skip: Skip, *, record: bool) -> RunRecord:
         run.status, run.reason, run.defer_until = "skipped", skip.reason, skip.defer_until

@@ -13,6 +13,19 @@ from .models import RunStatus
 from .refusals import refused, shown_status
 
 SERVER_DOWN = "unreachable"  # a run's error kind the app's health check reports instead (qt/app.py)
+DEFERRAL = "deferred: "  # how a deferral's reason starts (core/precheck.py's busy one, core/presence.py's away ones)
+
+
+def current_reason(
+    status: RunStatus | None, reason: str | None, deferred_until: float | None, now: float
+) -> str | None:
+    """The last run's reason as something true of the thread *now*. A deferral's reason says when it tries
+    again ("deferred: you wrote in this thread 1 min ago; trying again at 18:41"); once that time has passed —
+    the deferred run ran, or the plan moved past it (active hours ended, the thread was paused) — it is no
+    longer so, and the tooltip and `status` showed it at 18:47 beside "next 22:00". `deferred_until` is the
+    deferral the plan still holds (the scheduler's, or `thread_state.defer_until`), None when it holds none."""
+    deferral = status == "skipped" and reason is not None and reason.startswith(DEFERRAL)
+    return None if deferral and (deferred_until is None or deferred_until <= now) else reason
 
 
 @dataclass(frozen=True)

@@ -328,7 +328,8 @@ def test_a_bad_suite_says_where(text: str, message: str) -> None:
 
 
 def test_a_suite_without_heartbeat_md_uses_the_one_given(ollama: OllamaServer, tmp_path: Path) -> None:
-    suite = parse_suite('[[situations]]\nid = "a"\nnow = "2026-11-27T10:00:00"\nexpect = "none"', "toml")
+    situation = '[[situations]]\nid = "a"\nnow = "2026-11-27T10:00:00"\nexpect = "none"\nmessages = [{ text = "hi" }]'
+    suite = parse_suite(situation, "toml")
     with pytest.raises(SuiteError, match=r"bring no HEARTBEAT\.md"):
         evaluate(suite, ["llama3.2"], ["direct"], OllamaClient(ollama.url), _settings())
     settings = EvalSettings(10, 8192, "## Rules\nIf the moon is full → post a haiku.\n")
@@ -440,3 +441,44 @@ def test_feedback_situations_and_the_cited_rule_are_scored(ollama: OllamaServer)
     # The rejection reached the model as data
     f4 = next(_user(r.body) for r in ollama.chat_requests() if "marker f4" in _user(r.body))
     assert '"rejected_by_user": [' in f4 and '"reason": "wrong thread"' in f4
+
+
+EMPTY_SUITE = """
+name = "empty"
+heartbeat_md = '''{md}'''
+
+[[situations]]
+id = "quiet-empty"
+now = "2026-11-27T10:00:00"
+expect = "none"
+
+[[situations]]
+id = "empty-but-expects-a-post"
+now = "2026-11-27T10:00:00"
+expect = "post"
+
+[[situations]]
+id = "empty-task"
+now = "2026-11-27T08:00:00"
+task = "daily 08:00: post a summary of yesterday's messages; skip it if there were none"
+expect = "none"
+""".replace("{md}", MD)
+
+
+def test_an_empty_context_is_not_asked_and_scores_as_the_apps_none(ollama: OllamaServer) -> None:
+    """Rough edges #1: a heartbeat with nothing to look at does not ask the model (core/precheck.py,
+    NOTHING_TO_LOOK_AT). The eval asks as a heartbeat would, so such a situation is not asked either, and the
+    app's doing nothing is its decision: a valid `none` — right where nothing is expected, wrong where an
+    action is — never an error, a false action, time or tokens. A task's run is still asked: its clock calls."""
+    ollama.default = Reply('{"action": "none", "reason": "nothing to summarise"}')
+    suite = parse_suite(EMPTY_SUITE, "toml")
+    [summary] = evaluate(suite, ["llama3.2"], ["direct"], OllamaClient(ollama.url), _settings())
+    results = {r.situation.id: r for r in summary.results}
+    quiet, wrong, task = results["quiet-empty"], results["empty-but-expects-a-post"], results["empty-task"]
+    assert quiet.right and quiet.verdict.key() == "none" and quiet.verdict.outcome == "valid"
+    assert quiet.verdict.detail == "not asked: nothing to look at: no messages, notes or feed posts"
+    assert quiet.llm_ms is None and quiet.tokens == 0 and quiet.to_dict()["right"] is True
+    assert not wrong.right and wrong.verdict.key() == "none"
+    assert summary.errors == 0 and summary.false_action_pct == 0.0 and summary.valid_pct == 100.0
+    assert [r.run.trigger for r in summary.results if r.llm_ms is not None] == ["task"]
+    assert len(ollama.chat_requests()) == 1 and task.right  # only the task's run reached the server

@@ -129,3 +129,22 @@ def test_undoing_a_rule_takes_out_its_line_and_nothing_else() -> None:
     assert without_rule(added, "  If z  → HEARTBEAT_OK.") is not None
     assert without_rule(text + "If z → HEARTBEAT_OK.\n", "If z → HEARTBEAT_OK.") == text  # the bytes as they were
     assert without_rule(text, "If z → HEARTBEAT_OK.") is None  # removed or changed by the user since: said so
+
+
+def test_dont_suggest_rule_is_in_a_users_words() -> None:
+    """Rough edges #4: a title that reads as words is the rule's subject; an identifier is named by number."""
+    from heartbeat_desktop.core.heartbeat_md import dont_suggest_rule, reads_as_words, rule_warning
+
+    assert dont_suggest_rule("post", "Water the plants", 4) == (
+        "Don't make a post about “Water the plants” again unless something new calls for it."
+    )
+    for garbage in ("default_json", "a7f3e9", "{}", "", "   "):
+        assert not reads_as_words(garbage), garbage
+        assert (
+            dont_suggest_rule("post", garbage, 12)
+            == "Don't make a post like #12 again unless something new calls for it."
+        )
+    assert reads_as_words("Reminder") and reads_as_words("Follow-up: dentist on 12 May")
+    assert rule_warning("If the thread has no messages -") == "it ends with “-”, as if something were still to follow"
+    assert rule_warning("When asked:") is not None and rule_warning("No posts") == "it is only 8 characters long"
+    assert rule_warning(dont_suggest_rule("post", "default_json", 12)) is None

@@ -48,6 +48,13 @@ def test_combined_presence_takes_the_first_answer_and_survives_a_broken_source()
     assert combined.read() == PresenceState(locked=True, idle_s=5.0)
 
 
+@pytest.fixture(autouse=True)
+def _something_to_look_at(store: SqliteStore) -> None:
+    """A scheduled heartbeat with nothing in its context asks no model (NOTHING_TO_LOOK_AT); these are about
+    the ones that would."""
+    store.threads.add_note("default", "likes tea", "memory")
+
+
 def _runner(store: SqliteStore, data_dir, ollama: OllamaServer, presence: FakePresence, now: list[float]):
     return HeartbeatRunner(
         store,

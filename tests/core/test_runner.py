@@ -265,6 +265,7 @@ def test_a_missing_heartbeat_md_fails_the_run_with_the_reason(runner, ollama, da
 
 def test_nothing_new_skips_scheduled_runs_only(runner, store, ollama) -> None:
     store.threads.set_config("default", HeartbeatConfig(busy_minutes=0))
+    store.threads.add_note("default", "likes tea", "memory")  # something to look at (NOTHING_TO_LOOK_AT)
     ollama.script(Reply('{"action": "none", "reason": "quiet"}'))
     assert runner.run("default", trigger="schedule").status == "ok"
     second = runner.run("default", trigger="schedule")
@@ -441,3 +442,29 @@ def test_the_same_post_from_another_thread_is_a_repeat_too(
     assert again.status == "failed" and again.error_kind == "duplicate", again.reason
     [post] = store.feed.posts()
     assert again.reason == f"refused: the same post as #{post.id}, made by thread default in the last 24 h"
+
+
+def test_a_heartbeat_with_nothing_to_look_at_does_not_ask_the_model(runner, store, ollama) -> None:
+    """Rough edges #1: the first heartbeat after Set up, on an empty thread (no messages, no notes, an empty
+    feed), posted "default_json" citing only a rule and showed a notification. A scheduled heartbeat with
+    nothing in its context is recorded as skipped, saying why, and the model is not asked; a person's own run
+    (Run now, a dry run: Set up's trial) still is, as it is past "nothing new"."""
+    ollama.script(Act(POST), Act(POST), Act(POST), Act(POST))
+    for trigger in ("schedule", "catch-up"):
+        run = runner.run("default", trigger=trigger)
+        assert (run.status, run.reason) == ("skipped", "nothing to look at: no messages, notes or feed posts")
+        assert store.runs.get(run.id).status == "skipped" and run.decision is None
+    assert ollama.chat_requests() == [] and _counts(store)["posts"] == 0
+    assert runner.run("default", dry_run=True).status == "ok" and len(ollama.chat_requests()) == 1
+    # each kind of item alone is something to look at: a message, an open note (dry: the feed stays empty) …
+    store.threads.create("spoken")
+    store.threads.add_message("spoken", "Remind me to call Ana", role="assistant")  # not "busy": the user's are
+    store.threads.create("noted")
+    store.threads.add_note("noted", "likes tea", "memory")
+    for thread in ("spoken", "noted"):
+        assert runner.run(thread, trigger="schedule", dry_run=True).status == "ok", thread
+    assert len(ollama.chat_requests()) == 3 and _counts(store)["posts"] == 0
+    # … and a post in the feed, whichever thread wrote it
+    assert runner.run("noted", trigger="schedule").status == "ok" and _counts(store)["posts"] == 1
+    store.threads.create("fresh")
+    assert runner.run("fresh", trigger="schedule").status != "skipped" and len(ollama.chat_requests()) == 5

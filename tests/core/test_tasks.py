@@ -223,6 +223,7 @@ def test_a_tasks_run_leaves_the_threads_news_new_for_the_next_heartbeat(
     """Found living with #27: an `every 30 min` task ran just before the :30 heartbeat, and the heartbeat was
     skipped as "nothing new since the last successful run" — the task's run had taken the news as seen."""
     store.threads.set_config("default", HeartbeatConfig(busy_minutes=0))  # no wait after the user's message
+    store.threads.add_note("default", "likes tea", "memory")  # something to look at (NOTHING_TO_LOOK_AT)
     ollama.default = Reply('{"action": "none", "reason": "quiet"}')
     assert runner.run("default", trigger="schedule").status == "ok"  # the heartbeat saw the thread as it was
     message = store.threads.add_message("default", "Please post a follow-up on the launch.")

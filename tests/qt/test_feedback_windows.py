@@ -198,3 +198,42 @@ def test_undo_of_a_rule_takes_it_back_and_the_feed_says_so(
     monkeypatch.setattr("heartbeat_desktop.qt.windows.feed_window.ask_plain", lambda *_args: True)
     window.undo_post.click()
     assert window.feedback_note.text() == f"Undone: the agent's post #{post_id}."
+
+
+def test_dont_suggest_names_a_garbage_title_by_its_number_and_warns_on_a_half_typed_rule(
+    qtbot, store: SqliteStore, data_dir: Path, memory: WindowMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rough edges #4: a post titled "default_json" was proposed as "If the only reason is “default_json”
+    again …", and a half-typed "If the thread has no messages -" was added without a word. The proposal now
+    names such a post by its number, and a line that does not read as a rule is warned about: No goes back to
+    the text as typed, Yes adds it as it is."""
+    from heartbeat_desktop.qt.windows import not_useful
+
+    md = data_dir / "HEARTBEAT.md"
+    post_id, _run = _agent_post(store, "default_json")
+    half = "If the thread has no messages -"
+    shown: list[str] = []
+    answers = iter([(half, True), (half, True)])
+    questions: list[str] = []
+    confirms = iter([False, True])
+
+    def dialog(_parent, _title, _label, text):
+        shown.append(text)
+        return next(answers)
+
+    def confirm(_parent, question):
+        questions.append(question)
+        return next(confirms)
+
+    monkeypatch.setattr(not_useful, "ask_rule", dialog)
+    monkeypatch.setattr(not_useful, "confirm_rule", confirm)
+    window = _feed_with_rule_dialog(qtbot, store, memory, monkeypatch, "unused")
+    monkeypatch.setattr(not_useful, "ask_rule", dialog)
+    window.show_post(post_id)
+    _reason_action(window.not_useful, "Don't suggest this again…").trigger()
+    assert shown[0] == f"Don't make a post like #{post_id} again unless something new calls for it.", shown
+    assert "default_json" not in shown[0]
+    assert shown[1] == half  # No: back to editing, with what was typed
+    assert len(questions) == 2 and "does not read as a rule yet: it ends with “-”" in questions[0], questions
+    qtbot.waitUntil(lambda: "Rule added to" in window.feedback_note.text(), timeout=5000)
+    assert half in md.read_text(encoding="utf-8")  # Yes: a warning, not a refusal

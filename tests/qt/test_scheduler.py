@@ -95,6 +95,11 @@ def setup(data_dir: Path) -> Iterator[SqliteStore]:
     store = SqliteStore(data_dir / "heartbeat.db")
     (data_dir / "HEARTBEAT.md").write_text(GOOD_MD, encoding="utf-8")
     store.threads.set_config("default", HeartbeatConfig(timezone="UTC", always_ask=True))
+    # Something in every thread's context: a scheduled heartbeat with nothing to look at asks no model
+    # (core/precheck.py, NOTHING_TO_LOOK_AT), and these tests are about the ones that do.
+    store.db.transaction(
+        lambda c: store.feed.write_action(c, {"action": "post", "title": "Welcome", "content": "x"}, "default", None, 0)
+    )
     yield store
     store.close()
 
@@ -547,7 +552,7 @@ def test_a_task_runs_at_its_time_once_and_leaves_the_heartbeats_alone(
     assert "## Tasks" not in system and "Daily note" not in system  # a heartbeat never reads the tasks
     # the task, not the thread, keeps comment and vote from it: the model is told that, not a false limit
     assert "comment (not available for a scheduled task)" in system and "not allowed for this thread" not in system
-    assert [p.title for p in setup.feed.posts()] == ["Daily note"]
+    assert [p.title for p in setup.feed.posts()] == ["Daily note", "Welcome"]  # newest first
     # History and the command line say which task a run was for
     from heartbeat_desktop.core.present import describe_run, run_record
     from heartbeat_desktop.qt.windows.history_window import run_details
@@ -613,3 +618,30 @@ def test_a_paused_thread_runs_no_task(
     h.jump(utc(2026, 6, 1, 10, 15, 1))
     h.settle(500)
     assert h.started == []
+
+
+def test_a_deferral_note_ends_with_its_time(make, setup: SqliteStore) -> None:
+    """Rough edges #2: `status` and the tooltip said at 18:47 "deferred: you wrote in this thread 1 min ago;
+    trying again at 18:41" — the deferral's reason outlived its time once the plan moved past it. It is shown
+    while the deferral holds and no longer once its time has passed (the scheduler's simulated clock)."""
+    from heartbeat_desktop.core.present import thread_status
+    from heartbeat_desktop.qt.tray import tooltip
+
+    setup.threads.set_config("default", HeartbeatConfig(timezone="UTC", always_ask=True, every_seconds=60))
+    setup.threads.add_message("default", "Back in a minute")  # written now: busy for busy_minutes (5)
+    start = time.time()
+    h = make(FakeClock(start))
+    h.start()
+    h.jump(h.due("default"))
+    h.wait_finished(1)
+    deferred = h.finished[0]
+    assert deferred.status == "skipped" and deferred.defer_until is not None, deferred.reason
+    h.qtbot.waitUntil(lambda: (h.scheduler.state.threads[0].last_reason or "").startswith("deferred: you wrote"))
+    with h.qtbot.waitSignal(h.scheduler.state_changed):
+        h.scheduler.pause_thread("default")  # the plan moves past the deferral: its run never comes
+    assert h.scheduler.state.threads[0].last_reason == deferred.reason  # the deferral still holds: still true
+    h.jump(deferred.defer_until + 60)
+    h.qtbot.waitUntil(lambda: h.scheduler.state.threads[0].last_reason is None)
+    t = h.scheduler.state.threads[0]
+    assert t.last_status == "skipped" and thread_status(t)["last_reason"] is None
+    assert "deferred" not in tooltip(h.scheduler.state, None)

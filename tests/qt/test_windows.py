@@ -735,3 +735,22 @@ def test_settings_says_a_replaced_stored_value_in_plain_words(qtbot, store: Sqli
         )
     finally:
         dialog.reject()
+
+
+def test_threads_window_numbers_what_a_notification_cites(qtbot, store: SqliteStore, memory) -> None:
+    """Rough edges #3: a notification says "because … message 8 and note 3"; the Threads window shows each
+    message's and note's number, so what it cites can be found."""
+    from heartbeat_desktop.core.citations import message_ref, note_ref, ref_label
+
+    first = store.threads.add_message("default", "When is the dentist?")
+    second = store.threads.add_message("default", "Thursday at 10.")
+    note = store.threads.add_note("default", "dentist: Tuesday or Thursday?", "contradiction")
+    window = ThreadsWindow(store, memory, on_change=lambda: None)
+    qtbot.addWidget(window)
+    window.show()
+    text = window.conversation.toPlainText()
+    assert ref_label(message_ref(second)) == f"message {second}"  # what the notification says
+    assert f"#{first} user" in text and f"#{second} user" in text, text
+    assert text.index(f"#{first} user") < text.index("When is the dentist?") < text.index(f"#{second} user")
+    line = window.notes.list.item(0).text()
+    assert ref_label(note_ref(note)) == f"note {note}" and line.startswith(f"#{note} "), line

@@ -13,7 +13,7 @@ from ...core import heartbeat_md
 from ...core.config import HeartbeatConfig
 from ...core.models import Trigger
 from ...core.schedule import DAY_S
-from ...core.scheduler_state import ThreadSchedule
+from ...core.scheduler_state import ThreadSchedule, current_reason
 from ...core.tasks import Due, Task, earliest
 
 if TYPE_CHECKING:  # built by the caller's factory on a run's thread, not imported at launch
@@ -69,9 +69,10 @@ def plan_tasks(store: SqliteStore, entry: Entry, default_workspace: Path, now: f
 
 
 def schedules(
-    entries: Iterable[Entry], states: dict[str, ThreadState], schedulable: Callable[[Entry], bool]
+    entries: Iterable[Entry], states: dict[str, ThreadState], schedulable: Callable[[Entry], bool], now: float
 ) -> tuple[ThreadSchedule, ...]:
-    """What the scheduler publishes of each thread, by id."""
+    """What the scheduler publishes of each thread, by id; a deferral's reason only while it holds at `now`
+    (core.scheduler_state.current_reason: the worker wakes when one ends, to publish that)."""
     threads = []
     for entry in sorted(entries, key=lambda e: e.thread_id):
         st = states.get(entry.thread_id)
@@ -85,7 +86,7 @@ def schedules(
                 running=entry.job is not None,
                 queued=bool(entry.queued),
                 last_status=st.last_status if st else None,
-                last_reason=st.last_reason if st else None,
+                last_reason=current_reason(st.last_status, st.last_reason, entry.defer_until, now) if st else None,
                 last_error_kind=st.last_error_kind if st else None,
                 last_run_at=st.last_run_at if st else None,
                 consecutive_failures=st.consecutive_failures if st else 0,

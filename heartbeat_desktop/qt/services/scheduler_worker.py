@@ -309,7 +309,8 @@ class SchedulerWorker(QObject):
         return sum(1 for e in self._entries.values() if e.job is not None)
 
     def _plan(self) -> None:
-        """Start every run that is due (capacity allowing), then arm the timer for the next one."""
+        """Start every run that is due (capacity allowing), then arm the timer for the next one — or for a
+        deferral's end, to publish that its reason no longer holds (core.scheduler_state.current_reason)."""
         if not self._started or self._timer is None:
             return
         now = self._clock()
@@ -342,6 +343,7 @@ class SchedulerWorker(QObject):
             and self._runs_tasks(e)
             and (e.task_due.at > now or self._in_flight() < self._max_parallel)
         ]
+        waiting += [d for e in self._entries.values() if (d := e.defer_until) is not None and d > now]  # note ends
         if waiting:
             self._timer.arm_at(min(waiting))
         else:
@@ -436,8 +438,7 @@ class SchedulerWorker(QObject):
             self.request_done.emit(job.token, None, RunRefused(Refusal.CRASHED, f"the run crashed: {result}"))
 
     def _prune(self, now: float) -> None:
-        """The retention of run details (`keep_run_details_days`), applied at most once an hour, after a
-        run: what keeps the database from growing by a prompt per heartbeat for as long as the app runs."""
+        """The retention of run details (`keep_run_details_days`, scheduler_jobs.prune_details): hourly at most."""
         if self._store is None or now - self._pruned_at < PRUNE_EVERY_S:
             return
         self._pruned_at = now
@@ -445,5 +446,5 @@ class SchedulerWorker(QObject):
 
     def _publish(self) -> None:
         states = self._store.runs.all_states() if self._store is not None else {}
-        threads = schedules(self._entries.values(), states, self._schedulable)
+        threads = schedules(self._entries.values(), states, self._schedulable, self._clock())
         self.state_changed.emit(SchedulerState(self._started, self._paused, threads))

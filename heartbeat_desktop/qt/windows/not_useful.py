@@ -8,12 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import (
     QDialog,
     QInputDialog,
     QLabel,
     QMenu,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QToolButton,
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.feedback import REASON_LABELS, FeedbackReason, FeedbackSource
-from ...core.heartbeat_md import dont_suggest_rule, read_heartbeat_md, with_rule, without_rule
+from ...core.heartbeat_md import dont_suggest_rule, read_heartbeat_md, rule_warning, with_rule, without_rule
 from ...core.ports import StoreError
 from ...files import atomic_write
 from ...store import SqliteStore
@@ -157,6 +158,35 @@ class DontSuggest(QObject):
         self._tasks.start(work, done, lambda why: self._said(f"The rule was not undone: {why}"))
 
 
+def _edited_rule(parent: QWidget, label: str, proposal: str) -> str | None:
+    """The rule line as the user edited it, or None (Cancel, or nothing left). A line that does not read as a
+    rule yet (core.heartbeat_md.rule_warning: "If the thread has no messages -") is warned about, not refused:
+    Yes adds it as it is, No goes back to editing it."""
+    text = proposal
+    while True:
+        text, ok = ask_rule(parent, "Don't suggest this again", label, text)
+        rule = " ".join(text.split())
+        if not ok or not rule:
+            return None
+        warning = rule_warning(rule)
+        if warning is None or confirm_rule(parent, f"“{rule}” does not read as a rule yet: {warning}. Add it anyway?"):
+            return rule
+
+
+def confirm_rule(parent: QWidget, question: str) -> bool:
+    """Yes/No, No by default; plain text (the line may hold a model's words)."""
+    box = QMessageBox(
+        QMessageBox.Icon.Warning,
+        "Don't suggest this again",
+        question,
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        parent,
+    )
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    return box.exec() == QMessageBox.StandardButton.Yes
+
+
 def offer_rule(
     parent: QWidget,
     store: SqliteStore,
@@ -176,13 +206,14 @@ def offer_rule(
         return
     decision = run.decision or {}
     target = heartbeat_md_of(store, run.thread_id)
+    post_id = (run.action_result or {}).get("post_id", decision.get("post_id"))
     proposal = dont_suggest_rule(
-        str(decision.get("action", "post")), str(decision.get("title") or decision.get("content") or "")
+        str(decision.get("action", "post")),
+        str(decision.get("title") or decision.get("content") or ""),
+        post_id if isinstance(post_id, int) else None,
     )
-    label = f"Add this rule to {target}? Edit it as you like:"
-    text, ok = ask_rule(parent, "Don't suggest this again", label, proposal)
-    rule = " ".join(text.split())
-    if not ok or not rule:
+    rule = _edited_rule(parent, f"Add this rule to {target}? Edit it as you like:", proposal)
+    if rule is None:
         return
     feedback_id: int | None = None
     made = False

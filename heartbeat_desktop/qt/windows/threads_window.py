@@ -162,8 +162,10 @@ class ThreadsWindow(QWidget):
             self.conversation.clear()
             return
         messages = list(reversed(self._store.threads.messages(thread_id, MESSAGES_SHOWN)))
+        # Each with its number, as the notes have theirs: a notification or `why` says "because … message 8",
+        # and the message it cites must be found here (core/citations.py, ref_label).
         blocks = [
-            f"<p><b>{m.role}</b> <small>{datetime.fromtimestamp(m.created_at):%Y-%m-%d %H:%M}</small><br>"
+            f"<p><b>#{m.id} {m.role}</b> <small>{datetime.fromtimestamp(m.created_at):%Y-%m-%d %H:%M}</small><br>"
             f"{html.escape(m.text).replace(chr(10), '<br>')}</p>"
             for m in messages
         ]

@@ -137,7 +137,9 @@ def test_compare_cancel_stays_put_and_keeps_what_was_measured(
     ollama.default = Respond(answer)
     ollama.models.append(LONG)
     suite = tmp_path / "tiny.toml"
-    suite.write_text(SUITE, encoding="utf-8")
+    # Every situation asked (an empty one is the app's own "none", never asked): four questions, in order
+    talk = 'id = "quiet"\nnow = "2026-11-27T10:00:00"\nmessages = [{ text = "Lovely weather today." }]\n'
+    suite.write_text(SUITE.replace('id = "quiet"\nnow = "2026-11-27T10:00:00"\n', talk), encoding="utf-8")
     dialog = CompareModelsDialog(store.db.path, data_dir, lambda _s: OllamaClient(ollama.url), [LONG], [LONG])
     qtbot.addWidget(dialog)
     dialog.show()

@@ -4,8 +4,8 @@ Starts the tests' Ollama-protocol server on the real engine (`tests/support/real
 compiling `format` into a grammar, as Ollama does; the same build and model as the real-engine tests),
 then runs `core.evaluation.evaluate` — what `heartbeat-desktop eval` and Settings → Compare models… run —
 over the built-in suite (`resources/eval-suite.toml`) `--repeats` times in each mode, through the app's
-own router and client. The model samples at the threads' default temperature (0.7), so each situation is
-asked `--repeats` times and the percentages are over all of them.
+own router and client. The model samples at the threads' default temperature (0.2; `--temperature` for
+another), so each situation is asked `--repeats` times and the percentages are over all of them.
 
 Prints one line per mode with `key=value` figures (valid, right action, right target, right rule, wrong but
 valid, false action, false writes, feedback right, p50 of the model calls, tokens per question) and writes them into
@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from heartbeat_desktop import wiring  # noqa: E402
+from heartbeat_desktop.core.config import HeartbeatConfig  # noqa: E402
 from heartbeat_desktop.core.eval_suite import Suite, parse_suite  # noqa: E402
 from heartbeat_desktop.core.evaluation import EvalSettings, EvalSummary, evaluate  # noqa: E402
 from heartbeat_desktop.store import SqliteStore  # noqa: E402
@@ -152,7 +153,7 @@ def main() -> int:
         "--nothing-new", choices=["on", "off", "both"], default="on", help="the require_new_evidence rule"
     )
     parser.add_argument(
-        "--temperature", type=float, default=0.7, help="the model's temperature (default: the threads' default, 0.7)"
+        "--temperature", type=float, default=None, help="the model's temperature (default: the threads' default)"
     )
     parser.add_argument("--mode", choices=[*MODES, "both"], default="both", help="the decision modes measured")
     parser.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/results.md alone")
@@ -164,7 +165,9 @@ def main() -> int:
             parser.error(f"no such file: {args.model}")
         os.environ["HEARTBEAT_TEST_GGUF"] = str(args.model.resolve())  # the engine's server loads this one
     suite = parse_suite((REPO / "resources" / "eval-suite.toml").read_text(encoding="utf-8"), "toml")
-    if args.temperature != 0.7:
+    if args.temperature is None:
+        args.temperature = HeartbeatConfig().temperature  # what the app asks with
+    else:
         suite = at_temperature(suite, args.temperature)
     variants = {"on": [("", suite)], "off": [(", nothing-new off", without_nothing_new(suite))]}
     variants["both"] = variants["on"] + variants["off"]

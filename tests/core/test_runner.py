@@ -43,7 +43,7 @@ def test_post_is_written_with_its_run(runner: HeartbeatRunner, store: SqliteStor
         DecisionSchema.for_run(("post", "comment", "vote"), [], 10, **cites).for_ollama()
     )
     assert [b["properties"]["action"]["const"] for b in body["format"]["anyOf"]] == ["none", "post"]
-    assert body["options"] == {"num_predict": 500, "temperature": 0.7, "num_ctx": 4096}
+    assert body["options"] == {"num_predict": 500, "temperature": 0.2, "num_ctx": 4096}
     assert body["model"] == "llama3.2"
 
 

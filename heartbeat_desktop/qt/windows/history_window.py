@@ -34,14 +34,14 @@ from ...core.feedback import REASON_LABELS, ActOnRate, Feedback, FeedbackReason,
 from ...core.models import RunRecord
 from ...core.ports import StoreError
 from ...core.present import acted, late_by, schedule_notes, task_of
-from ...core.refusals import SHOWN_STATUSES
+from ...core.refusals import SHOWN_STATUSES, status_words
 from ...store import SqliteStore
 from ...store.db import Database
 from ...store.feedback import FeedbackRepo
 from ...store.runs import RunRepo
 from ..icons import app_icon
 from ..services.tasks import Task, Tasks
-from .models.history_model import STATUS_LABELS, HistoryModel, status_text
+from .models.history_model import STATUS_LABELS, HistoryModel
 from .not_useful import DontSuggest, NotUsefulButton
 from .run_chart import RunChart
 from .window_state import WindowMemory
@@ -80,7 +80,7 @@ def run_details(run: RunRecord, events: Sequence[Feedback] = (), now: float | No
         f"Run {run.id}",
         f"Thread: {run.thread_id}   Trigger: {run.trigger}{' (dry run)' if run.dry_run else ''}   "
         f"Model: {run.model or '—'}",
-        f"Status: {status_text(run)}",
+        f"Status: {status_words(run.status, run.error_kind)}",  # as the column says it
         f"Reason: {run.reason or '—'}",
         *filter(None, [f"Task: {task}" if (task := task_of(run)) else ""]),
         *filter(None, [_why(run)]),

@@ -61,7 +61,7 @@ class HistoryModel(PagedTableModel[tuple[int, RunRecord]]):
             if column == 2:
                 return run.trigger + (" (dry run)" if run.dry_run else "")
             if column == 3:
-                return status_text(run)
+                return status_words(run.status, run.error_kind)
             if column == 4:
                 return _action(run)
             if column == 5:
@@ -74,16 +74,5 @@ class HistoryModel(PagedTableModel[tuple[int, RunRecord]]):
         return self._rows[row][1]
 
 
-def status_text(run: RunRecord) -> str:
-    """The status column's words (core/refusals.py `status_words`): a refusal is the app's own rule at work,
-    not a fault, so it says "refused" and which rule, where the store keeps "failed" and the kind."""
-    return status_words(run.status, run.error_kind)
-
-
-def refused_label(error_kind: str) -> str:
-    """The status column's words for a refusal of this kind."""
-    return status_words("failed", error_kind)
-
-
 # Every label the status column can show, so the window can make the column as wide as the longest one.
-STATUS_LABELS: tuple[str, ...] = (*RUN_STATUSES, *(refused_label(kind) for kind in REFUSAL_KINDS))
+STATUS_LABELS: tuple[str, ...] = (*RUN_STATUSES, *(status_words("failed", kind) for kind in REFUSAL_KINDS))

@@ -43,6 +43,10 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return code is not None and (code & 0xFF) in _BUSY_CODES
 
 
+UPGRADE_WAIT_S = 5.0
+"""How long a command waits for a running app's own schema upgrade to finish before calling it older."""
+
+
 class Database:
     def __init__(self, path: Path | str, *, retry_budget_s: float = RETRY_BUDGET_S, read_only: bool = False) -> None:
         self.path = Path(path) if str(path) != ":memory:" else path
@@ -111,7 +115,16 @@ class Database:
         if not 0 < version < LATEST or not isinstance(self.path, Path):
             return
         running = holder(self.path.parent)
-        if running is not None and running.get("pid") != os.getpid():
+        if running is None or running.get("pid") == os.getpid():
+            return
+        # An app of this same version that has just taken the lock may be upgrading the schema right now (each
+        # step commits, so an older number shows meanwhile): CI saw `status` refuse an app mid-upgrade as
+        # "older". Such an app reaches LATEST within moments; an older one never does.
+        deadline = time.monotonic() + UPGRADE_WAIT_S
+        while version < LATEST and time.monotonic() < deadline:
+            time.sleep(0.05)
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version < LATEST:
             raise sqlite3.DatabaseError(
                 f"Heartbeat Desktop (pid {running.get('pid')}) is running an older version on this data; this "
                 f"version would upgrade its database (schema {version} to {LATEST}) under it. Quit it "

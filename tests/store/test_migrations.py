@@ -1,13 +1,14 @@
 """Schema versions and upgrades. Real SQLite files in temp directories."""
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from heartbeat_desktop.core.ports import StoreError
 from heartbeat_desktop.store import SqliteStore
-from heartbeat_desktop.store.migrations import LATEST, MIGRATIONS
+from heartbeat_desktop.store.migrations import LATEST, MIGRATIONS, migrate
 from tests.support.lock_holder import lock_held_elsewhere
 
 
@@ -222,5 +223,28 @@ def test_a_newer_install_does_not_upgrade_the_database_under_a_running_app(tmp_p
             assert check.execute("PRAGMA user_version").fetchone()[0] == 11
     store = SqliteStore(tmp_path / "heartbeat.db")  # nobody runs on it now
     store.close()
+    with sqlite3.connect(tmp_path / "heartbeat.db") as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == LATEST
+
+
+def test_a_command_waits_for_a_running_apps_own_upgrade_instead_of_calling_it_older(tmp_path: Path) -> None:
+    """CI saw `status` refuse a same-version app that had just taken the lock and was upgrading the schema (each
+    step commits, so an older number shows meanwhile): the command waits for the upgrade to finish."""
+    import threading
+
+    _schema_at(tmp_path / "heartbeat.db", 11).close()
+
+    def upgrade_like_the_app() -> None:
+        time.sleep(0.3)
+        conn = sqlite3.connect(tmp_path / "heartbeat.db", isolation_level=None)
+        migrate(conn)
+        conn.close()
+
+    with lock_held_elsewhere(tmp_path):
+        upgrading = threading.Thread(target=upgrade_like_the_app)
+        upgrading.start()
+        store = SqliteStore(tmp_path / "heartbeat.db")
+        upgrading.join()
+        store.close()
     with sqlite3.connect(tmp_path / "heartbeat.db") as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == LATEST

@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from heartbeat_desktop import wiring  # noqa: E402
-from heartbeat_desktop.core.eval_suite import Situation, parse_suite  # noqa: E402
+from heartbeat_desktop.core.eval_suite import Situation, Suite  # noqa: E402
 from heartbeat_desktop.core.evaluation import EvalSettings, evaluate  # noqa: E402
 from heartbeat_desktop.store import SqliteStore  # noqa: E402
 from tests.support.llama_engine import model_path  # noqa: E402
@@ -71,12 +71,16 @@ class Odds:
         return max(acting, key=lambda a: acting[a]) if acting and self.act >= threshold else "none"
 
     def right(self, choice: str) -> bool:
-        return choice in {e.action for e in self.situation.expect}
+        return choice in kinds(self.situation)
 
 
-def requests(suite_path: Path, heartbeat_md: str | None) -> list[tuple[Situation, dict[str, Any]]]:
+def kinds(situation: Situation) -> set[str]:
+    """The actions a situation accepts, whatever their targets."""
+    return {e.action for e in situation.expect}
+
+
+def requests(suite: Suite, heartbeat_md: str | None) -> list[tuple[Situation, dict[str, Any]]]:
     """The request the app sends for each situation it asks a model about (direct mode), as sent."""
-    suite = parse_suite(suite_path.read_text(encoding="utf-8"), suite_path.suffix.lstrip("."))
     server = OllamaServer().start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -159,7 +163,7 @@ class Figures:
 def score(odds: list[Odds], choices: list[str], not_asked: list[Situation]) -> Figures:
     """Figures as the eval counts them; `not_asked` situations are the app's own "none" (nothing to look at)."""
     right = [o.right(c) for o, c in zip(odds, choices, strict=True)]
-    right += ["none" in {e.action for e in s.expect} for s in not_asked]
+    right += ["none" in kinds(s) for s in not_asked]
     quiet = [c != "none" for o, c in zip(odds, choices, strict=True) if o.quiet]
     quiet += [False for s in not_asked if s.calls_for_nothing]
     fb = [o.right(c) for o, c in zip(odds, choices, strict=True) if o.situation.has_feedback]
@@ -192,8 +196,8 @@ def main() -> int:
         parser.error(f"no model file: {gguf}")
     md = args.heartbeat_md.read_text(encoding="utf-8") if args.heartbeat_md else None
     t0 = time.monotonic()
-    asked = requests(args.suite, md)
-    suite = parse_suite(args.suite.read_text(encoding="utf-8"), args.suite.suffix.lstrip("."))
+    suite = wiring.load_suite(args.suite)
+    asked = requests(suite, md)
     asked_ids = {s.id for s, _ in asked}
     not_asked = [s for s in suite.situations if s.id not in asked_ids]
     model = Model(gguf, args.threads)
@@ -202,8 +206,7 @@ def main() -> int:
         o = Odds(situation, model.odds(body))
         odds.append(o)
         cells = " ".join(f"P({a})={o.p[a]:.2f}" for a in ACTIONS if a in o.p)
-        kinds = "|".join(sorted({e.action for e in situation.expect}))
-        print(f"{situation.id:<40} {cells}  expect {kinds}", flush=True)
+        print(f"{situation.id:<40} {cells}  expect {'|'.join(sorted(kinds(situation)))}", flush=True)
     likeliest = score(odds, [o.choice() for o in odds], not_asked)
     never = score(odds, ["none"] * len(odds), not_asked)
     t, best, reachable = best_threshold(odds, not_asked)
